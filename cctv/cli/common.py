@@ -1,0 +1,46 @@
+"""What CLI groups share: the stack's endpoints and a request-reply helper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from cctv.plumbing.settings import ServiceSettings
+
+from .main import CliError
+
+
+class CliSettings(ServiceSettings):
+    sim_control_url: str = "http://127.0.0.1:8090"
+    repair_url: str = "http://127.0.0.1:8091"
+    console_url: str = "http://127.0.0.1:8080"
+
+
+def settings() -> CliSettings:
+    return CliSettings()
+
+
+def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    import nats
+
+    async def go() -> dict[str, Any]:
+        try:
+            nc = await nats.connect(settings().nats_url, connect_timeout=3,
+                                    max_reconnect_attempts=0)
+        except Exception as exc:
+            raise CliError(f"cannot reach NATS at {settings().nats_url} ({exc}); "
+                           "is `make run` running, or NATS_URL set?") from exc
+        try:
+            msg = await nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
+        except Exception as exc:
+            raise CliError(f"no answer on {subject}: {exc!r}") from exc
+        finally:
+            await nc.close()
+        reply: dict[str, Any] = json.loads(msg.data)
+        if not reply.get("ok"):
+            article = f" ({reply['article']})" if reply.get("article") else ""
+            raise CliError(f"{reply.get('error')}{article}")
+        return reply
+
+    return asyncio.run(go())

@@ -1,0 +1,81 @@
+"""Turning events into messages and back; every failure is a ContractError with a reason."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from .envelope import SCHEMA_VERSION, Envelope
+from .events import REGISTRY, Event
+
+E = TypeVar("E", bound=Event)
+
+
+class ContractError(ValueError):
+    """A message that does not meet the contract: malformed, unknown or on the wrong subject."""
+
+
+def subject_for(event: Event, key: str | None = None) -> str:
+    subject = f"cctv.{event.TYPE}"
+    if key:
+        if any(c in key for c in " .*>\t\r\n"):
+            raise ContractError(f"key {key!r} may not contain spaces, dots or wildcards")
+        subject += f".{key}"
+    return subject
+
+
+def wrap(
+    event: Event,
+    *,
+    source: str,
+    key: str | None = None,
+    actor: str = "system",
+    correlation_id: str | None = None,
+) -> Envelope:
+    env = Envelope(
+        type=event.TYPE,
+        source=source,
+        key=key,
+        actor=actor,
+        correlation_id=correlation_id or "-",
+        data=event.model_dump(mode="json"),
+    )
+    if correlation_id is None:
+        env = env.model_copy(update={"correlation_id": env.id})
+    return env
+
+
+def decode(raw: bytes, subject: str | None = None) -> tuple[Envelope, Event]:
+    """Parse and validate a message; raise ContractError naming what is wrong."""
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ContractError("envelope must be a JSON object")
+    try:
+        env = Envelope.model_validate(payload)
+    except ValidationError as exc:
+        raise ContractError(f"bad envelope: {_first_error(exc)}") from exc
+    if env.schema_version > SCHEMA_VERSION:
+        raise ContractError(f"schema_version {env.schema_version} is newer than {SCHEMA_VERSION}")
+    model = REGISTRY.get(env.type)
+    if model is None:
+        raise ContractError(f"unknown event type {env.type!r}")
+    if subject is not None and not (
+        subject == f"cctv.{env.type}" or subject.startswith(f"cctv.{env.type}.")
+    ):
+        raise ContractError(f"event type {env.type!r} does not belong on subject {subject!r}")
+    try:
+        event = model.model_validate(env.data)
+    except ValidationError as exc:
+        raise ContractError(f"bad {env.type} body: {_first_error(exc)}") from exc
+    return env, event
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+    return f"{loc}: {err.get('msg', 'invalid')} ({exc.error_count()} error(s))"

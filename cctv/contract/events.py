@@ -1,0 +1,310 @@
+"""One pydantic model per event: the public contract other campus systems read.
+
+Each class names its `TYPE`; the subject is `cctv.<TYPE>[.<key>]`. Add fields only with
+defaults (additive change within a schema version); a breaking change needs a new version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REGISTRY: dict[str, type[Event]] = {}
+
+Category = Literal["public_safety", "teaching_exam", "dormitory", "department", "confidential"]
+Sensitivity = Literal["privacy", "national_exam", "exam_paper_vault", "key_point"]
+Department = str  # a key of cctv.contract.orgs.DEPARTMENTS
+Severity = Literal["info", "warning", "major", "critical"]
+
+
+class Event(BaseModel):
+    """Base of every event body. Subclasses register themselves by TYPE."""
+
+    model_config = ConfigDict(extra="forbid")
+    TYPE: ClassVar[str] = ""
+    STREAM: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.TYPE:
+            if cls.TYPE in REGISTRY:
+                raise TypeError(f"event type {cls.TYPE!r} defined twice")
+            REGISTRY[cls.TYPE] = cls
+
+
+# --- camera inventory and state -------------------------------------------------------
+
+
+class CameraRecord(BaseModel):
+    """A camera as the inventory knows it (Annex 1 system + per-camera fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+    camera_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=128)
+    system_id: str = Field(min_length=1, max_length=32)
+    department: Department
+    managing_department: Department
+    category: Category
+    sensitivity: list[Sensitivity] = Field(default_factory=list)
+    building: str
+    position: str
+    zone: str
+    brand: Literal["hikvision", "dahua", "jingyeda"]
+    protocol: Literal["isapi", "dahua", "onvif", "rtsp"]
+    address: str
+    nvr_id: str | None = None
+    channel: int | None = None
+    storage_location: str = ""
+    monitoring_level: Literal["school", "department"] | None = None
+
+
+class CameraUpserted(Event):
+    TYPE = "camera.upserted"
+    STREAM = "CCTV_CAMERA"
+    camera: CameraRecord
+
+
+class CameraRemoved(Event):
+    TYPE = "camera.removed"
+    STREAM = "CCTV_CAMERA"
+    camera_id: str
+    reason: str = ""
+
+
+class HealthSample(Event):
+    """What one probe of one camera measured. High-volume telemetry, not audited."""
+
+    TYPE = "telemetry.sample"
+    STREAM = "CCTV_TELEMETRY"
+    camera_id: str
+    sampled_at: datetime
+    reachable: bool
+    latency_ms: float | None = None
+    auth_ok: bool | None = None
+    streaming: bool | None = None
+    recording: bool | None = None
+    disk_state: str | None = None
+    clock_offset_s: float | None = None
+    error: str | None = None
+    shard: str | None = None
+
+
+CameraState = Literal["up", "down", "maintenance", "unknown"]
+
+
+class CameraStateChanged(Event):
+    TYPE = "camera.state"
+    STREAM = "CCTV_CAMERA"
+    camera_id: str
+    state: CameraState
+    previous: CameraState
+    since: datetime
+    reason: str = ""
+
+
+class TamperFinding(Event):
+    """Art. 12: a covered, moved or blurred camera, found by comparing with its reference."""
+
+    TYPE = "camera.tamper"
+    STREAM = "CCTV_CAMERA"
+    camera_id: str
+    finding: Literal["covered", "moved", "blurred"]
+    score: float
+    threshold: float
+    observed_at: datetime
+
+
+# --- recordings (Art. 7) ----------------------------------------------------------------
+
+
+class RecordingSegment(Event):
+    TYPE = "recording.segment"
+    STREAM = "CCTV_RECORDING"
+    camera_id: str
+    start: datetime
+    end: datetime
+    bytes: int = Field(ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class RetentionReport(Event):
+    TYPE = "recording.retention"
+    STREAM = "CCTV_RECORDING"
+    camera_id: str
+    oldest_retained: datetime | None
+    observed_at: datetime
+
+
+class SegmentDeleted(Event):
+    TYPE = "recording.deleted"
+    STREAM = "CCTV_RECORDING"
+    camera_id: str
+    start: datetime
+    end: datetime
+    within_retention: bool
+    under_hold: bool = False
+
+
+# --- faults and repair tickets (Art. 4, 7, 8, 12) ----------------------------------------
+
+FaultKind = Literal[
+    "offline",
+    "video_loss",
+    "recording_gap",
+    "retention_short",
+    "storage_error",
+    "clock_drift",
+    "tamper",
+    "unapproved_outage",
+]
+
+
+class FaultOpened(Event):
+    TYPE = "fault.opened"
+    STREAM = "CCTV_FAULT"
+    fault_id: str
+    camera_id: str
+    kind: FaultKind
+    severity: Severity
+    detected_at: datetime
+    camera_name: str = ""
+    building: str = ""
+    zone: str = ""
+    detail: str = ""
+
+
+class FaultResolved(Event):
+    TYPE = "fault.resolved"
+    STREAM = "CCTV_FAULT"
+    fault_id: str
+    camera_id: str
+    kind: FaultKind
+    resolved_at: datetime
+    camera_name: str = ""
+    building: str = ""
+    zone: str = ""
+
+
+class RepairTicketOpened(Event):
+    """Art. 4: the fault was reported to the one-card repair system."""
+
+    TYPE = "fault.ticket_opened"
+    STREAM = "CCTV_FAULT"
+    fault_id: str
+    camera_id: str
+    ticket_no: str
+
+
+class RepairTicketClosed(Event):
+    TYPE = "fault.ticket_closed"
+    STREAM = "CCTV_FAULT"
+    fault_id: str
+    camera_id: str
+    ticket_no: str
+
+
+# --- alerts (Art. 13) ----------------------------------------------------------------------
+
+
+class AlertRaised(Event):
+    TYPE = "alert.raised"
+    STREAM = "CCTV_ALERT"
+    alert_id: str
+    fault_id: str | None = None
+    camera_id: str | None = None
+    zone: str
+    severity: Severity
+    recipient: str
+    title: str
+    body: str = ""
+
+
+class AlertDelivered(Event):
+    TYPE = "alert.delivered"
+    STREAM = "CCTV_ALERT"
+    alert_id: str
+    recipient: str
+    channel: str
+
+
+class AlertAcknowledged(Event):
+    TYPE = "alert.acknowledged"
+    STREAM = "CCTV_ALERT"
+    alert_id: str
+    recipient: str
+    acknowledged_at: datetime
+
+
+class AllClear(Event):
+    TYPE = "alert.allclear"
+    STREAM = "CCTV_ALERT"
+    alert_id: str
+    fault_id: str | None = None
+    camera_id: str | None = None
+    recipient: str
+    title: str
+
+
+# --- workflow (Art. 8): what health needs from approved stop/move windows -------------------
+
+
+class StopMoveWindowApproved(Event):
+    """An approved stop/move window: outages of these cameras inside it are expected."""
+
+    TYPE = "workflow.stopmove.approved"
+    STREAM = "CCTV_WORKFLOW"
+    request_id: str
+    camera_ids: list[str]
+    starts_at: datetime
+    ends_at: datetime
+
+
+# --- access records (Art. 15, 16) -------------------------------------------------------------
+
+
+class AccessRecorded(Event):
+    """Every view, playback, export and administrative action on footage."""
+
+    TYPE = "access.recorded"
+    STREAM = "CCTV_ACCESS"
+    action: Literal["view", "playback", "export", "admin"]
+    actor: str
+    camera_ids: list[str]
+    footage_from: datetime | None = None
+    footage_to: datetime | None = None
+    grant_id: str | None = None
+    request_no: str | None = None
+    detail: str = ""
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+class CheckpointPublished(Event):
+    TYPE = "audit.checkpoint"
+    STREAM = "CCTV_AUDIT"
+    origin: str
+    tree_size: int
+    root_hash: str
+    note: str
+
+
+# --- dead letters -----------------------------------------------------------------------------
+
+
+class DeadLetter(Event):
+    """A message a consumer could not take: kept with its reason, never silently dropped."""
+
+    TYPE = "dlq.dead_letter"
+    STREAM = "CCTV_DLQ"
+    service: str
+    consumer: str
+    subject: str
+    reason: str
+    raw_base64: str
+    deliveries: int = 1
+
+
+# Helpers append their own event classes below, one block per area.

@@ -1,0 +1,11 @@
+"""Request-reply subjects (core NATS, not streams): how the console and the CLI ask services.
+
+Replies are JSON objects: {"ok": true, ...} or {"ok": false, "error": "...", "article": ...}.
+"""
+
+INGEST_CAMERAS = "cctv.rpc.ingest.cameras"
+HEALTH_STATES = "cctv.rpc.health.states"
+HEALTH_FAULTS = "cctv.rpc.health.faults"
+NOTIFY_INBOX = "cctv.rpc.notify.inbox"
+NOTIFY_ACK = "cctv.rpc.notify.ack"
+NOTIFY_ROSTER = "cctv.rpc.notify.roster"

@@ -1,0 +1,69 @@
+"""`make run`: the whole system on embedded NATS and PostgreSQL with the demo campus."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+from cctv.plumbing.settings import cctv_home
+
+from .stack import Stack, available_services
+
+
+def main() -> int:
+    started = time.monotonic()
+    stack = Stack.for_run(cctv_home())
+    print(f"campus-cctv: data under {stack.home}", flush=True)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start_infra()
+        print(f"  NATS       {stack.nats_url}", flush=True)
+        print(f"  PostgreSQL {stack.database_url}", flush=True)
+        stack.write_endpoints()
+        stack.start_standins()
+        stack.start_services()
+        from demo.campus import DEMO_PASSWORD, DEMO_PEOPLE
+
+        print(f"\nReady in {time.monotonic() - started:.1f}s — services: "
+              f"{', '.join(available_services())}")
+        print(f"\n  控制台 Console:  {stack.url('console')}")
+        print(f"  模拟器 Simulator: {stack.url('simulator')}/control/cameras")
+        print(f"  报修系统 Repair stand-in: {stack.url('repair')}/api/v1/repairs")
+        print(f"  机器人 Webhook sink: {stack.url('webhook')}/received")
+        print(f"  日志 Logs: {stack.home / 'logs'}")
+        print(f"\n  演示账号 Demo accounts (password 密码: {DEMO_PASSWORD})")
+        for p in DEMO_PEOPLE:
+            if p.shown:
+                print(f"    {p.account:<16} {p.name}  {p.role}")
+        print("\n  Try: .venv/bin/cctv sim break OFF-001   (then watch the console)")
+        print("  Ctrl-C stops everything.", flush=True)
+        while True:
+            for name, proc in list(stack.procs.items()):
+                if proc.popen.poll() is not None:
+                    print(f"!! {name} exited ({proc.popen.returncode}); see {proc.log}",
+                          flush=True)
+                    stack.procs.pop(name)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+    except RuntimeError as exc:
+        print(f"\nstart-up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

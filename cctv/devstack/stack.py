@@ -1,0 +1,207 @@
+"""The whole system on one machine: infrastructure, stand-ins and every service as a process.
+
+`make run` uses it with fixed ports and data under `.cctv/`; the test session uses it with
+free ports and a temporary folder, so the two never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
+DEFAULT_PORTS = {
+    "nats": 14222, "console": 8080, "ingest": 8081, "health": 8082, "notify": 8083,
+    "workflow": 8084, "audit": 8085, "simulator": 8090, "repair": 8091, "webhook": 8092,
+}
+
+
+def available_services() -> list[str]:
+    return [s for s in SERVICE_ORDER if (REPO / "services" / s / "__main__.py").exists()]
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+
+@dataclass
+class Stack:
+    home: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    nats_url: str | None = None
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    nats: EmbeddedNats | None = None
+    pg: EmbeddedPostgres | None = None
+
+    @classmethod
+    def for_tests(cls, home: Path, **env: str) -> Stack:
+        names = [*DEFAULT_PORTS]
+        return cls(home, ports={n: free_port() for n in names}, extra_env=env)
+
+    @classmethod
+    def for_run(cls, home: Path) -> Stack:
+        return cls(home, ports=dict(DEFAULT_PORTS), nats_url=os.environ.get("NATS_URL"),
+                   database_url=os.environ.get("DATABASE_URL"))
+
+    # --- infrastructure -------------------------------------------------------------------
+
+    def start_infra(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not self.nats_url:
+            self.nats = EmbeddedNats(self.home / "nats", self.ports["nats"]).start()
+            self.nats_url = self.nats.url
+        if not self.database_url:
+            self.pg = EmbeddedPostgres(self.home / "pg").start()
+            self.database_url = self.pg.url
+        asyncio.run(self._ensure_streams())
+
+    async def _ensure_streams(self) -> None:
+        import nats
+
+        from cctv.contract import ensure_streams
+
+        assert self.nats_url
+        nc = await nats.connect(self.nats_url)
+        try:
+            await ensure_streams(nc.jetstream())
+        finally:
+            await nc.close()
+
+    # --- processes ------------------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def env(self) -> dict[str, str]:
+        assert self.nats_url and self.database_url
+        env = {
+            **os.environ,
+            "CCTV_HOME": str(self.home),
+            "NATS_URL": self.nats_url,
+            "DATABASE_URL": self.database_url,
+            "SEED_DEMO": "true",
+            "SIM_ADDRESS": f"127.0.0.1:{self.ports['simulator']}",
+            "REPAIR_URL": self.url("repair"),
+            "WEBHOOK_URL": f"{self.url('webhook')}/robot/duty-room",
+            "SIM_CONTROL_URL": self.url("simulator"),
+            "CONSOLE_URL": self.url("console"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.extra_env)
+        return env
+
+    def write_endpoints(self) -> Path:
+        """So that the `cctv` CLI and a service run alone find this stack."""
+        env = self.env()
+        keys = ("NATS_URL", "DATABASE_URL", "SIM_CONTROL_URL", "REPAIR_URL", "CONSOLE_URL",
+                "SIM_ADDRESS", "WEBHOOK_URL")
+        path = self.home / "endpoints.env"
+        path.write_text("".join(f"{k}={env[k]}\n" for k in keys), encoding="utf-8")
+        return path
+
+    def spawn(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> Proc:
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{name}.log"
+        popen = subprocess.Popen(
+            [sys.executable, *args], cwd=REPO, env={**self.env(), **(env or {})},
+            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.procs[name] = Proc(name, popen, port, log)
+        return self.procs[name]
+
+    def start_standins(self) -> None:
+        p = self.ports
+        self.spawn("simulator", ["-m", "demo.simulator", "--port", str(p["simulator"])],
+                   p["simulator"])
+        self.spawn("repair", ["-m", "demo.repair_system", "--port", str(p["repair"]),
+                              "--db", str(self.home / "repairs.sqlite")], p["repair"])
+        self.spawn("webhook", ["-m", "demo.webhook_sink", "--port", str(p["webhook"]),
+                               "--log", str(self.home / "webhooks.jsonl")], p["webhook"])
+        for name in ("simulator", "repair", "webhook"):
+            self._wait_port(name)
+
+    def start_service(self, name: str) -> Proc:
+        proc = self.spawn(name, ["-m", f"services.{name}"], self.ports[name],
+                          {"HTTP_PORT": str(self.ports[name])})
+        return proc
+
+    def start_services(self, names: list[str] | None = None, timeout: float = 60.0) -> None:
+        for name in names or available_services():
+            self.start_service(name)
+        for name in names or available_services():
+            self.wait_ready(name, timeout)
+
+    def _wait_port(self, name: str, timeout: float = 30.0) -> None:
+        proc = self.procs[name]
+        try:
+            wait_for_port("127.0.0.1", proc.port, timeout)
+        except TimeoutError:
+            raise RuntimeError(f"{name} did not start; see {proc.log}:\n{tail(proc.log)}") from None
+
+    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
+        proc = self.procs[name]
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.popen.returncode}; see {proc.log}:\n"
+                                   f"{tail(proc.log)}")
+            try:
+                resp = httpx.get(f"http://127.0.0.1:{proc.port}/readyz", timeout=2.0)
+                if resp.status_code == 200:
+                    return
+                last = resp.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready after {timeout}s ({last}); see {proc.log}:\n"
+                           f"{tail(proc.log)}")
+
+    def stop_process(self, name: str, timeout: float = 30.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.popen.poll() is not None:
+            return
+        proc.popen.terminate()
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+            proc.popen.wait()
+
+    def kill_process(self, name: str) -> None:
+        """Crash a process (SIGKILL): no graceful shutdown, for restart tests."""
+        proc = self.procs.pop(name)
+        proc.popen.kill()
+        proc.popen.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop_process(name)
+        if self.pg:
+            self.pg.stop()
+        if self.nats:
+            self.nats.stop()
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

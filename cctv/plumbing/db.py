@@ -1,0 +1,97 @@
+"""PostgreSQL: one pool per service, one schema per service, versioned SQL migrations.
+
+Migrations are plain `NNN_name.sql` files in the service's `migrations/` folder, applied in
+order under an advisory lock so that replicas starting together do not race.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+PLUMBING_SQL = """
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+    version text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {schema}.outbox (
+    seq bigserial PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    subject text NOT NULL,
+    payload bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON {schema}.outbox (seq)
+    WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS {schema}.inbox (
+    event_id text PRIMARY KEY,
+    consumer text NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+async def _init_conn(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typ, encoder=lambda v: json.dumps(v, ensure_ascii=False), decoder=json.loads,
+            schema="pg_catalog",
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_conn)
+    assert pool is not None
+    return pool
+
+
+def migration_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.sql") if p.name[:3].isdigit())
+
+
+async def apply_migrations(pool: asyncpg.Pool, schema: str, folder: Path | None) -> list[str]:
+    """Apply the plumbing tables and then each pending migration; return what was applied."""
+    if not schema.isidentifier():
+        raise ValueError(f"schema name {schema!r} is not an identifier")
+    applied: list[str] = []
+    lock = zlib.crc32(f"cctv-migrate-{schema}".encode())
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", lock)
+        try:
+            await conn.execute(PLUMBING_SQL.format(schema=schema))
+            done = {
+                r["version"]
+                for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")
+            }
+            for path in migration_files(folder) if folder else []:
+                if path.stem in done:
+                    continue
+                sql = path.read_text(encoding="utf-8").replace("{schema}", schema)
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        f"INSERT INTO {schema}.schema_migrations (version) VALUES ($1)", path.stem
+                    )
+                applied.append(path.stem)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock)
+    return applied
+
+
+async def pending_migrations(pool: asyncpg.Pool, schema: str, folder: Path | None) -> list[str]:
+    wanted = [p.stem for p in migration_files(folder)] if folder else []
+    try:
+        rows = await pool.fetch(f"SELECT version FROM {schema}.schema_migrations")
+    except asyncpg.UndefinedTableError:
+        return wanted or ["plumbing"]
+    done = {r["version"] for r in rows}
+    return [v for v in wanted if v not in done]
+
+
+Record = dict[str, Any]

@@ -1,0 +1,14 @@
+"""Metrics every service exposes; service-specific ones live beside their service."""
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "cctv_messages_total", "Messages consumed, by outcome", ["service", "consumer", "outcome"]
+)
+DEAD_LETTERS = Counter(
+    "cctv_dead_letters_total", "Messages sent to dead-letter, by reason", ["service", "reason"]
+)
+HANDLE_SECONDS = Histogram(
+    "cctv_handle_seconds", "Time to handle one message", ["service", "consumer"]
+)
+OUTBOX_PUBLISHED = Counter("cctv_outbox_published_total", "Outbox rows published", ["service"])

@@ -1,0 +1,122 @@
+"""Transactional outbox and idempotent inbox.
+
+A state change and the event announcing it commit in one transaction (outbox row); a relay
+publishes rows in order with `Nats-Msg-Id` = event id, so a crash between commit and
+publish loses nothing, and JetStream's duplicate window plus every consumer's inbox table
+make a re-publish harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import structlog
+
+from cctv.contract import Envelope, Event, subject_for, wrap
+
+from .metrics import OUTBOX_PUBLISHED
+
+Publish = Callable[[str, bytes, str], Awaitable[None]]
+log = structlog.get_logger()
+
+
+async def stage(
+    conn: asyncpg.Connection,
+    schema: str,
+    event: Event,
+    *,
+    source: str,
+    key: str | None = None,
+    actor: str = "system",
+    correlation_id: str | None = None,
+) -> Envelope:
+    """Add an event to the outbox inside the caller's transaction."""
+    env = wrap(event, source=source, key=key, actor=actor, correlation_id=correlation_id)
+    await conn.execute(
+        f"INSERT INTO {schema}.outbox (id, subject, payload) VALUES ($1, $2, $3)",
+        env.id,
+        subject_for(event, key),
+        env.to_bytes(),
+    )
+    await conn.execute(f"NOTIFY {schema}_outbox")
+    return env
+
+
+async def first_delivery(conn: asyncpg.Connection, schema: str, event_id: str, consumer: str) -> bool:
+    """Record that this consumer handled the event; False if it already had (a redelivery)."""
+    row = await conn.fetchval(
+        f"INSERT INTO {schema}.inbox (event_id, consumer) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        f"{consumer}:{event_id}",
+        consumer,
+    )
+    return row is not None
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order; woken by NOTIFY, polls as a fallback."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str, service: str, publish: Publish) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.service = service
+        self.publish = publish
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener(f"{self.schema}_outbox", self._on_notify)
+        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.schema}")
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(f"{self.schema}_outbox", self._on_notify)
+            await self.pool.release(self._listener)
+            self._listener = None
+        await self.drain()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception as exc:  # keep relaying after a broker or database hiccup
+                log.warning("outbox relay error", error=str(exc))
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+
+    async def drain(self, batch: int = 200) -> int:
+        """Publish everything pending; return how many rows went out."""
+        sent = 0
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    f"SELECT seq, id, subject, payload FROM {self.schema}.outbox "
+                    "WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    batch,
+                )
+                if not rows:
+                    return sent
+                for row in rows:
+                    await self.publish(row["subject"], bytes(row["payload"]), row["id"])
+                await conn.execute(
+                    f"UPDATE {self.schema}.outbox SET published_at = now() "
+                    "WHERE seq = ANY($1::bigint[])",
+                    [r["seq"] for r in rows],
+                )
+            sent += len(rows)
+            OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))

@@ -1,0 +1,347 @@
+"""The shape every service shares: a FastStream app on NATS with /metrics, /healthz, /readyz,
+its own PostgreSQL schema, durable JetStream consumers with explicit ack and dead-lettering,
+request-reply responders, an outbox relay, and background loops. Handlers stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+import uvicorn
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from prometheus_client import make_asgi_app
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
+from cctv.contract.events import DeadLetter
+
+from .db import apply_migrations, create_pool, pending_migrations
+from .logging import configure_logging
+from .metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+Handler = Callable[[Envelope, Event], Awaitable[None]]
+Responder = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Loop = Callable[[], Awaitable[None]]
+
+log = structlog.get_logger()
+
+
+class RpcError(Exception):
+    """A request the service refuses; the reply carries the message (and article, if any)."""
+
+    def __init__(self, message: str, article: str | None = None) -> None:
+        super().__init__(message)
+        self.article = article
+
+
+class Service:
+    """One service process. Build it, register consumers/responders/loops, then `run()`."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        *,
+        migrations: Path | None = None,
+        schema: str | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.schema = schema or name
+        self.migrations = migrations
+        configure_logging(name, settings.log_level)
+        self.broker = NatsBroker(
+            settings.nats_url,
+            graceful_timeout=15.0,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            logger=None,
+        )
+        self.pool: asyncpg.Pool | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
+        self._loops: list[tuple[str, Loop]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started: list[Callable[[], Awaitable[None]]] = []
+        self.middleware: list[Middleware] = []
+        self.state: dict[str, Any] = {}
+        self.routes: list[BaseRoute] = [
+            Route("/healthz", self._healthz),
+            Route("/readyz", self._readyz),
+            Mount("/metrics", make_asgi_app()),
+        ]
+
+    # --- registration -------------------------------------------------------------------
+
+    def consume(
+        self,
+        subject: str,
+        *,
+        stream: str,
+        durable: str,
+        handler: Handler,
+        batch_size: int = 32,
+    ) -> None:
+        """A durable pull consumer with explicit ack; bad messages go to dead-letter."""
+        self.consumers.append((subject, stream, durable))
+        sub = self.broker.subscriber(
+            subject,
+            stream=JStream(stream, declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            config=ConsumerConfig(
+                max_deliver=self.settings.max_deliver,
+                ack_wait=self.settings.ack_wait_s,
+            ),
+            title=f"{self.name}:{durable}",
+        )
+
+        async def on_message(msg: NatsMessage) -> None:
+            await self._dispatch(msg, durable, handler)
+
+        sub(on_message)
+
+    def respond(self, subject: str, handler: Responder) -> None:
+        """Core-NATS request-reply in a queue group, so replicas share the load."""
+
+        async def on_request(msg: NatsMessage) -> Any:
+            try:
+                request = json.loads(msg.body or b"{}")
+                if not isinstance(request, dict):
+                    raise RpcError("request must be a JSON object")
+                reply = await handler(request)
+                return {"ok": True, **reply}
+            except RpcError as exc:
+                return {"ok": False, "error": str(exc), "article": exc.article}
+            except (ValueError, KeyError, TypeError) as exc:
+                return {"ok": False, "error": f"bad request: {exc}", "article": None}
+
+        self.broker.subscriber(subject, queue=f"{self.name}-rpc", title=f"{self.name}:rpc")(
+            on_request
+        )
+
+    def loop(self, name: str, fn: Loop) -> None:
+        """A background task started after the broker; restarted if it crashes."""
+        self._loops.append((name, fn))
+
+    def after_start(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._started.append(fn)
+
+    # --- publishing ---------------------------------------------------------------------
+
+    async def publish(
+        self,
+        event: Event,
+        *,
+        key: str | None = None,
+        actor: str = "system",
+        correlation_id: str | None = None,
+    ) -> Envelope:
+        """Publish straight to JetStream (telemetry); state changes go through the outbox."""
+        env = wrap(event, source=self.name, key=key, actor=actor, correlation_id=correlation_id)
+        await self.publish_raw(subject_for(event, key), env.to_bytes(), env.id)
+        return env
+
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str) -> None:
+        await self.broker.publish(
+            payload,
+            subject,
+            headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
+            stream=_stream_of(subject),
+            timeout=5.0,
+        )
+
+    async def request(self, subject: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
+        reply = await self.broker.request(json.dumps(payload).encode(), subject, timeout=timeout)
+        return json.loads(reply.body)
+
+    # --- message handling ---------------------------------------------------------------
+
+    async def _dispatch(self, msg: NatsMessage, consumer: str, handler: Handler) -> None:
+        raw = msg.raw_message
+        deliveries = int(getattr(getattr(raw, "metadata", None), "num_delivered", 1) or 1)
+        started = time.perf_counter()
+        try:
+            env, event = decode(msg.body, raw.subject)
+        except ContractError as exc:
+            await self.dead_letter(consumer, raw.subject, msg.body, f"contract: {exc}", deliveries)
+            await msg.ack()
+            MESSAGES.labels(self.name, consumer, "dead_letter").inc()
+            return
+        with structlog.contextvars.bound_contextvars(
+            event_id=env.id, correlation_id=env.correlation_id, event_type=env.type
+        ):
+            try:
+                await handler(env, event)
+            except Exception as exc:
+                if deliveries >= self.settings.max_deliver:
+                    log.error("giving up on message", error=repr(exc), deliveries=deliveries)
+                    await self.dead_letter(
+                        consumer, raw.subject, msg.body, f"handler: {exc!r}", deliveries
+                    )
+                    await msg.ack()
+                    MESSAGES.labels(self.name, consumer, "dead_letter").inc()
+                else:
+                    log.warning("handler failed, will retry", error=repr(exc), deliveries=deliveries)
+                    await msg.nack(delay=min(0.5 * 2**deliveries, 30.0))
+                    MESSAGES.labels(self.name, consumer, "retry").inc()
+                return
+            await msg.ack()
+            MESSAGES.labels(self.name, consumer, "ok").inc()
+            HANDLE_SECONDS.labels(self.name, consumer).observe(time.perf_counter() - started)
+
+    async def dead_letter(
+        self, consumer: str, subject: str, raw: bytes, reason: str, deliveries: int
+    ) -> None:
+        short = reason.split(":", 1)[0]
+        DEAD_LETTERS.labels(self.name, short).inc()
+        log.warning("dead letter", consumer=consumer, subject=subject, reason=reason)
+        await self.publish(
+            DeadLetter(
+                service=self.name,
+                consumer=consumer,
+                subject=subject,
+                reason=reason[:2000],
+                raw_base64=base64.b64encode(raw[:65536]).decode(),
+                deliveries=deliveries,
+            ),
+            key=self.name,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> Any:
+        """Start database, migrations, broker, relay and loops; stop them in reverse order."""
+        await self._on_startup()
+        try:
+            await self.broker.start()
+            await self._after_startup()
+            yield self
+        finally:
+            await self._on_shutdown()
+            await self.broker.stop()
+            await self._after_shutdown()
+
+    def asgi(self) -> Starlette:
+        """The HTTP side (/healthz, /readyz, /metrics and any routes added), tied to the broker."""
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: Starlette) -> Any:
+            async with self.running():
+                yield
+
+        app = Starlette(routes=self.routes, middleware=self.middleware, lifespan=lifespan)
+        app.state.service = self
+        for key, value in self.state.items():
+            setattr(app.state, key, value)
+        return app
+
+    async def _on_startup(self) -> None:
+        self.pool = await create_pool(self.settings.database_url)
+        applied = await apply_migrations(self.pool, self.schema, self.migrations)
+        log.info("migrations applied", applied=applied)
+
+    async def _after_startup(self) -> None:
+        assert self.pool is not None
+        self.relay = OutboxRelay(self.pool, self.schema, self.name, self.publish_raw)
+        await self.relay.start()
+        for fn in self._started:
+            await fn()
+        for name, fn in self._loops:
+            self._tasks.append(asyncio.create_task(self._supervise(name, fn), name=name))
+        log.info("service started", http_port=self.settings.http_port)
+
+    async def _supervise(self, name: str, fn: Loop) -> None:
+        while True:
+            try:
+                await fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("background loop crashed; restarting", loop=name, error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def _on_shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _after_shutdown(self) -> None:
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                await self.relay.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def _healthz(self, _request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def _readyz(self, _request: Request) -> Response:
+        problems = await self.readiness_problems()
+        if problems:
+            return PlainTextResponse("; ".join(problems), status_code=503)
+        return PlainTextResponse("ready")
+
+    async def readiness_problems(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            if not await self.broker.ping(timeout=1.0):
+                problems.append("nats: no answer")
+        except Exception as exc:
+            problems.append(f"nats: {exc}")
+        if self.pool is None:
+            problems.append("postgres: not connected")
+        else:
+            try:
+                pending = await asyncio.wait_for(
+                    pending_migrations(self.pool, self.schema, self.migrations), 2.0
+                )
+                if pending:
+                    problems.append(f"migrations pending: {pending}")
+            except Exception as exc:
+                problems.append(f"postgres: {exc}")
+        return problems
+
+    def run(self) -> None:
+        """Serve HTTP and the broker until SIGINT/SIGTERM, then finish in-flight messages."""
+        config = uvicorn.Config(
+            self.asgi(),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=20,
+        )
+        uvicorn.Server(config).run()
+
+
+def _stream_of(subject: str) -> str | None:
+    from cctv.contract.streams import STREAMS
+
+    for spec in STREAMS:
+        for pattern in spec.subjects:
+            if subject.startswith(pattern.removesuffix(">")):
+                return spec.name
+    return None

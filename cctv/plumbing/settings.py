@@ -1,0 +1,45 @@
+"""Settings from the environment, mounted secrets (/run/secrets) and the local stack's file.
+
+`make run` writes `$CCTV_HOME/endpoints.env`, so a service started alone with
+`python -m services.<name>` finds the embedded NATS and PostgreSQL without any setup.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def cctv_home() -> Path:
+    return Path(os.environ.get("CCTV_HOME", Path.cwd() / ".cctv")).resolve()
+
+
+def _secrets_dir() -> str | None:
+    return "/run/secrets" if Path("/run/secrets").is_dir() else None
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; each service subclasses it with its own prefix-free fields."""
+
+    model_config = SettingsConfigDict(
+        env_file=str(cctv_home() / "endpoints.env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        secrets_dir=_secrets_dir(),
+    )
+
+    nats_url: str = "nats://127.0.0.1:14222"
+    database_url: str = Field(
+        default_factory=lambda: f"postgresql://postgres:@/postgres?host={cctv_home() / 'pg'}"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "INFO"
+    data_dir: Path = Field(default_factory=lambda: cctv_home() / "data")
+    instance: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
+    # JetStream consumer tuning shared by every service
+    max_deliver: int = 5
+    ack_wait_s: float = 30.0

@@ -1,0 +1,3 @@
+from demo.simulator.fleet import main
+
+main()

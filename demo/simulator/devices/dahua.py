@@ -1,0 +1,174 @@
+"""Simulated Dahua HTTP API (CGI key=value bodies, local time UTC+8, paged media finder)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from .common import authorize, misbehave
+from .model import SimDevice
+
+if TYPE_CHECKING:
+    from .server import DeviceServer
+
+CST = timezone(timedelta(hours=8))
+MAX_FINDERS = 16
+
+
+def _t(body: str) -> web.Response:
+    return web.Response(text=body, content_type="text/plain", charset="utf-8")
+
+
+def _err(reason: str = "Bad Request!", status: int = 400) -> web.Response:
+    r = _t(f"Error\r\n{reason}\r\n")
+    r.set_status(status)
+    return r
+
+
+def _local(t: datetime) -> str:
+    t = t.astimezone(CST)
+    return f"{t.year}-{t.month}-{t.day} {t:%H:%M:%S}"
+
+
+def _parse_local(v: str) -> datetime:
+    return datetime.strptime(v, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
+
+
+def system_info(dev: SimDevice) -> str:
+    return (f"deviceType={dev.model}\r\nhardwareVersion=1.00\r\nprocessor=ST7108\r\n"
+            f"serialNumber={dev.serial}\r\nupdateSerial={dev.model}\r\n")
+
+
+def storage(dev: SimDevice) -> str:
+    err = "true" if dev.faults.disk_error else "false"
+    state = "Error" if dev.faults.disk_error else "Success"
+    return ("list.info[0].Detail[0].IsError=" + err + "\r\n"
+            "list.info[0].Detail[0].Path=/dev/sda0\r\n"
+            "list.info[0].Detail[0].TotalBytes=4000787030016.000000\r\n"
+            "list.info[0].Detail[0].Type=ReadWrite\r\n"
+            "list.info[0].Detail[0].UsedBytes=4000787030016.000000\r\n"
+            "list.info[0].Name=/dev/sda\r\n"
+            f"list.info[0].State={state}\r\n")
+
+
+def _finders(sim: DeviceServer, dev: SimDevice) -> dict[str, dict]:  # type: ignore[type-arg]
+    return sim.state.setdefault(("dahua-finders", dev.device_id), {})  # type: ignore[no-any-return]
+
+
+def media_find(sim: DeviceServer, dev: SimDevice, q: dict[str, str]) -> web.Response:
+    action = q.get("action", "")
+    finders = _finders(sim, dev)
+    if action == "factory.create":
+        if len(finders) >= MAX_FINDERS:
+            return _err("Too many finders")
+        obj = str(8000 + next(_counter))
+        finders[obj] = {}
+        return _t(f"result={obj}\r\n")
+    obj = q.get("object", "")
+    if obj not in finders:
+        return _err("Invalid object")
+    if action == "findFile":
+        try:
+            ch = int(q["condition.Channel"])
+            start = _parse_local(q["condition.StartTime"])
+            end = _parse_local(q["condition.EndTime"])
+        except (KeyError, ValueError):
+            return _err()
+        finders[obj] = {"gen": dev.segments(ch, start, end), "ch": ch}
+        return _t("OK\r\n")
+    if action == "findNextFile":
+        f = finders[obj]
+        if "gen" not in f:
+            return _err()
+        count = max(1, min(int(q.get("count", "100") or 100), 100))
+        page = list(itertools.islice(f["gen"], count))
+        ch = f["ch"]
+        lines = [f"found={len(page)}"]
+        for i, (s, e, n) in enumerate(page):
+            lines += [f"items[{i}].Channel={ch - 1}", f"items[{i}].Cluster=0",
+                      f"items[{i}].EndTime={_local(e)}",
+                      f"items[{i}].FilePath=/mnt/dvr/sda0/{ch}/{int(s.timestamp())}.dav",
+                      f"items[{i}].Length={n}", f"items[{i}].StartTime={_local(s)}",
+                      f"items[{i}].Type=dav", f"items[{i}].VideoStream=Main"]
+        return _t("\r\n".join(lines) + "\r\n")
+    if action in {"close", "destroy"}:
+        if action == "destroy":
+            finders.pop(obj, None)
+        return _t("OK\r\n")
+    return _err()
+
+
+_counter = itertools.count(1)
+
+
+def load_file(dev: SimDevice, path: str) -> web.Response:
+    try:
+        ch_s, name = path.removeprefix("/cgi-bin/RPC_Loadfile/mnt/dvr/sda0/").split("/")
+        ch, start = int(ch_s), datetime.fromtimestamp(int(name.removesuffix(".dav")), UTC)
+    except ValueError:
+        return _err("Invalid path", 404)
+    if not any(s == start for s, _, _ in dev.segments(ch, start, start + timedelta(seconds=1))):
+        return _err("File not found", 404)
+    return web.Response(body=dev.segment_content(ch, start), content_type="application/octet-stream")
+
+
+async def attach(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:
+    codes = request.query.get("codes", "[All]").strip("[]").split(",")
+    resp = web.StreamResponse(
+        headers={"Content-Type": "multipart/x-mixed-replace; boundary=myboundary"})
+    await resp.prepare(request)
+    last: dict[tuple[int, str], bool] = {}
+    beat = 0.0
+    while not sim.stopping.is_set() and not dev.faults.offline:
+        parts = []
+        for ch, st in dev.chan.items():
+            for code, on in (("VideoLoss", st.video_loss), ("VideoBlind", st.tamper)):
+                if code not in codes and "All" not in codes:
+                    continue
+                if last.get((ch, code), False) != on:
+                    parts.append(f"Code={code};action={'Start' if on else 'Stop'};index={ch - 1}")
+                last[(ch, code)] = on
+        if beat <= 0:
+            parts.append("Heartbeat")
+            beat = sim.heartbeat_s
+        for p in parts:
+            body = (p + "\r\n").encode()
+            await resp.write(b"--myboundary\r\nContent-Type: text/plain\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n")
+        await asyncio.sleep(0.1)
+        beat -= 0.1
+    return resp
+
+
+async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:
+    denied = authorize(dev, request)
+    if denied is not None:
+        return denied
+    path, q = request.path, dict(request.query)
+    action = q.get("action", "")
+    if path == "/cgi-bin/eventManager.cgi" and action == "attach":
+        return await attach(sim, dev, request)
+    bad = misbehave(dev, "text")
+    if bad is not None:
+        return bad
+    if path == "/cgi-bin/magicBox.cgi" and action == "getSystemInfo":
+        return _t(system_info(dev))
+    if path == "/cgi-bin/global.cgi" and action == "getCurrentTime":
+        return _t(f"result={_local(dev.device_now())}\r\n")
+    if path == "/cgi-bin/storageDevice.cgi" and action == "getDeviceAllInfo":
+        return _t(storage(dev))
+    if path == "/cgi-bin/eventManager.cgi" and action == "getEventIndexes":
+        attr = {"VideoLoss": "video_loss", "VideoBlind": "tamper"}.get(q.get("code", ""))
+        if attr is None:
+            return _err()
+        active = [ch - 1 for ch, st in dev.chan.items() if getattr(st, attr)]
+        return _t("".join(f"channels[{i}]={c}\r\n" for i, c in enumerate(active)))
+    if path == "/cgi-bin/mediaFileFind.cgi":
+        return media_find(sim, dev, q)
+    if path.startswith("/cgi-bin/RPC_Loadfile/"):
+        return load_file(dev, path)
+    return _err("Not Found", 404)

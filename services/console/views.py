@@ -1,0 +1,33 @@
+"""Shaping what services answer into what a duty operator reads at a glance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+STATE_LABEL = {
+    "up": ("在线", "up"),
+    "down": ("离线", "down"),
+    "maintenance": ("停用维护", "maintenance"),
+    "unknown": ("未知", "unknown"),
+}
+
+
+def cameras_by_building(
+    cameras: list[dict[str, Any]], states: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Buildings with their cameras and counts, the ones with cameras down first."""
+    state_of = {s["camera_id"]: s for s in states}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for cam in cameras:
+        st = state_of.get(cam["camera_id"], {})
+        groups[cam["building"]].append({**cam, "state": st.get("state", "unknown"),
+                                        "since": st.get("since")})
+    out = []
+    for building, cams in groups.items():
+        counts: dict[str, int] = defaultdict(int)
+        for c in cams:
+            counts[c["state"]] += 1
+        out.append({"building": building, "cameras": sorted(cams, key=lambda c: c["camera_id"]),
+                    "counts": dict(counts), "down": counts["down"]})
+    return sorted(out, key=lambda g: (-g["down"], g["building"]))

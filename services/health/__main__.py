@@ -1,0 +1,3 @@
+from services.health.app import build
+
+build().run()

@@ -1,0 +1,213 @@
+"""health's FastStream wiring. Handlers translate events and call the domain and store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from prometheus_client import Gauge
+
+from cctv.contract import CameraRecord, Envelope, Event, rpc
+from cctv.contract.events import (
+    CameraRemoved,
+    CameraStateChanged,
+    CameraUpserted,
+    FaultOpened,
+    FaultResolved,
+    HealthSample,
+    RepairTicketClosed,
+    RepairTicketOpened,
+    StopMoveWindowApproved,
+)
+from cctv.plumbing.outbox import stage
+from cctv.plumbing.service import Service
+
+from . import store
+from .damping import CameraHealth, DampingPolicy, Transition, apply_sample
+from .repair import OneCardRepairClient, RepairSystem
+from .settings import HealthSettings
+from .windows import StopMoveWindow, covering_window
+
+SCHEMA = store.SCHEMA
+CAMERA_UP = Gauge("cctv_camera_up", "1 if the camera is up", ["camera_id", "building", "zone"])
+FAULTS_OPEN = Gauge("cctv_faults_open", "Open faults")
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
+
+
+class HealthService:
+    """Sample -> damped state -> fault -> repair ticket, each step committed with its event."""
+
+    def __init__(self, svc: Service, settings: HealthSettings, repair: RepairSystem) -> None:
+        self.svc = svc
+        self.policy = DampingPolicy(settings.down_after, settings.up_after)
+        self.repair = repair
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self.svc.pool is not None
+        return self.svc.pool
+
+    async def on_sample(self, env: Envelope, event: Event) -> None:
+        assert isinstance(event, HealthSample)
+        async with self.pool.acquire() as conn, conn.transaction():
+            health = await store.load_health(conn, event.camera_id)
+            new, transition = apply_sample(health, event.reachable, event.sampled_at, self.policy)
+            if new == health:
+                return
+            await store.save_health(conn, new)
+            if transition:
+                await self._on_transition(conn, new, transition, env, event.error or "")
+
+    async def _on_transition(
+        self, conn: asyncpg.Connection, h: CameraHealth, t: Transition, env: Envelope, why: str
+    ) -> None:
+        cam = await store.camera(conn, h.camera_id)
+        published = t.state
+        if t.state == "down":
+            window = covering_window(await store.windows(conn), h.camera_id, t.at)
+            if window is not None:
+                published = "maintenance"
+                why = f"经批准的停用/移动 approved stop/move {window.request_id} (Art. 8)"
+            else:
+                await self._open(conn, h.camera_id, cam, t.at, why, env.correlation_id)
+        elif t.state == "up":
+            await self._resolve(conn, h.camera_id, cam, t.at, env.correlation_id)
+        await stage(conn, SCHEMA,
+                    CameraStateChanged(camera_id=h.camera_id, state=published,
+                                       previous=t.previous, since=t.at, reason=why),
+                    source="health", key=h.camera_id, correlation_id=env.correlation_id)
+        if cam:
+            CAMERA_UP.labels(h.camera_id, cam.building, cam.zone).set(1 if t.state == "up" else 0)
+
+    async def _open(self, conn: asyncpg.Connection, camera_id: str, cam: CameraRecord | None,
+                    at: datetime, detail: str, correlation_id: str) -> None:
+        fault_id = await store.open_fault(conn, camera_id, "offline", "major", at, detail)
+        if fault_id is None:
+            return
+        FAULTS_OPEN.inc()
+        await stage(conn, SCHEMA,
+                    FaultOpened(fault_id=fault_id, camera_id=camera_id, kind="offline",
+                                severity="major", detected_at=at, detail=detail,
+                                camera_name=cam.name if cam else "",
+                                building=cam.building if cam else "",
+                                zone=cam.zone if cam else ""),
+                    source="health", key=camera_id, correlation_id=correlation_id)
+
+    async def _resolve(self, conn: asyncpg.Connection, camera_id: str, cam: CameraRecord | None,
+                       at: datetime, correlation_id: str) -> None:
+        for row in await store.resolve_faults(conn, camera_id, ["offline"], at):
+            FAULTS_OPEN.dec()
+            await stage(conn, SCHEMA,
+                        FaultResolved(fault_id=row["fault_id"], camera_id=camera_id,
+                                      kind=row["kind"], resolved_at=at,
+                                      camera_name=cam.name if cam else "",
+                                      building=cam.building if cam else "",
+                                      zone=cam.zone if cam else ""),
+                        source="health", key=camera_id, correlation_id=correlation_id)
+
+    async def on_inventory(self, env: Envelope, event: Event) -> None:
+        if isinstance(event, CameraUpserted):
+            await store.upsert_camera(self.pool, event.camera)
+        elif isinstance(event, CameraRemoved):
+            await store.remove_camera(self.pool, event.camera_id)
+
+    async def on_stopmove(self, env: Envelope, event: Event) -> None:
+        if isinstance(event, StopMoveWindowApproved):
+            await store.add_window(self.pool, StopMoveWindow(
+                event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at))
+
+    async def follow_tickets(self) -> None:
+        """Open a repair ticket for each new fault and close it when the fault resolves."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT f.*, c.record FROM {SCHEMA}.faults f LEFT JOIN {SCHEMA}.cameras c "
+                "USING (camera_id) WHERE ticket_state='pending' ORDER BY opened_at LIMIT 20 "
+                "FOR UPDATE OF f SKIP LOCKED"
+            )
+            for row in rows:
+                cam = CameraRecord.model_validate(row["record"]) if row["record"] else None
+                where = f"{cam.building} {cam.position}" if cam else row["camera_id"]
+                ticket = await self.repair.open_ticket(
+                    external_ref=row["fault_id"],
+                    title=f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip(),
+                    location=where,
+                    description=f"{row['kind']}: {row['detail']} (Art. 4 自动报修)",
+                )
+                await conn.execute(
+                    f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', "
+                    "ticket_error=NULL WHERE fault_id=$1", row["fault_id"], ticket.repair_no)
+                await stage(conn, SCHEMA, RepairTicketOpened(
+                    fault_id=row["fault_id"], camera_id=row["camera_id"],
+                    ticket_no=ticket.repair_no), source="health", key=row["camera_id"])
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT * FROM {SCHEMA}.faults WHERE status='resolved' AND ticket_state='opened' "
+                "ORDER BY resolved_at LIMIT 20 FOR UPDATE SKIP LOCKED"
+            )
+            for row in rows:
+                await self.repair.close_ticket(row["ticket_no"], "摄像机已恢复在线 camera back up")
+                await conn.execute(
+                    f"UPDATE {SCHEMA}.faults SET ticket_state='closed' WHERE fault_id=$1",
+                    row["fault_id"])
+                await stage(conn, SCHEMA, RepairTicketClosed(
+                    fault_id=row["fault_id"], camera_id=row["camera_id"],
+                    ticket_no=row["ticket_no"]), source="health", key=row["camera_id"])
+
+    async def expire_windows(self) -> None:
+        """A camera still down when its stop/move window ends becomes a fault (Art. 8)."""
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT h.camera_id FROM {SCHEMA}.camera_health h WHERE h.state='down' AND NOT "
+                f"EXISTS (SELECT 1 FROM {SCHEMA}.faults f WHERE f.camera_id=h.camera_id "
+                "AND f.status='open')"
+            )
+            wins = await store.windows(conn)
+            for row in rows:
+                if covering_window(wins, row["camera_id"], now) is None:
+                    cam = await store.camera(conn, row["camera_id"])
+                    await self._open(conn, row["camera_id"], cam, now,
+                                     "停用/移动窗口已结束仍离线 still down after its window (Art. 8)",
+                                     "-")
+
+
+def build(settings: HealthSettings | None = None) -> Service:
+    import asyncio
+
+    settings = settings or HealthSettings()
+    svc = Service("health", settings, migrations=Path(__file__).parent / "migrations")
+    health = HealthService(svc, settings, OneCardRepairClient(settings.repair_url,
+                                                              settings.repair_timeout_s))
+    svc.consume("cctv.telemetry.sample.>", stream="CCTV_TELEMETRY", durable="health-samples-v1",
+                handler=health.on_sample, batch_size=64)
+    svc.consume("cctv.camera.>", stream="CCTV_CAMERA", durable="health-inventory-v1",
+                handler=health.on_inventory)
+    svc.consume("cctv.workflow.stopmove.>", stream="CCTV_WORKFLOW", durable="health-stopmove-v1",
+                handler=health.on_stopmove)
+
+    async def tickets() -> None:
+        while True:
+            try:
+                await health.follow_tickets()
+                await health.expire_windows()
+            except Exception as exc:  # the repair system may be down: retry, never give up
+                import structlog
+
+                structlog.get_logger().warning("repair system unavailable", error=repr(exc))
+            await asyncio.sleep(settings.ticket_poll_s)
+
+    async def states(_req: dict[str, Any]) -> dict[str, Any]:
+        return {"states": _jsonable(await store.states(health.pool))}
+
+    async def faults(_req: dict[str, Any]) -> dict[str, Any]:
+        return {"faults": _jsonable(await store.faults(health.pool))}
+
+    svc.loop("tickets", tickets)
+    svc.respond(rpc.HEALTH_STATES, states)
+    svc.respond(rpc.HEALTH_FAULTS, faults)
+    return svc

@@ -1,0 +1,10 @@
+from cctv.plumbing.settings import ServiceSettings
+
+
+class HealthSettings(ServiceSettings):
+    http_port: int = 8082
+    down_after: int = 3
+    up_after: int = 2
+    repair_url: str = "http://127.0.0.1:8091"
+    repair_timeout_s: float = 5.0
+    ticket_poll_s: float = 1.0

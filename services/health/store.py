@@ -1,0 +1,107 @@
+"""health's own tables: camera copy, damped state, faults with their repair tickets, windows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from cctv.contract import CameraRecord
+
+from .damping import CameraHealth
+from .windows import StopMoveWindow
+
+SCHEMA = "health"
+
+
+async def load_health(conn: asyncpg.Connection, camera_id: str) -> CameraHealth:
+    row = await conn.fetchrow(
+        f"SELECT * FROM {SCHEMA}.camera_health WHERE camera_id=$1 FOR UPDATE", camera_id
+    )
+    if row is None:
+        return CameraHealth(camera_id)
+    return CameraHealth(camera_id, row["state"], row["fail_streak"], row["ok_streak"],
+                        row["last_sample_at"], row["since"])
+
+
+async def save_health(conn: asyncpg.Connection, h: CameraHealth) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.camera_health VALUES ($1,$2,$3,$4,$5,$6) "
+        "ON CONFLICT (camera_id) DO UPDATE SET state=$2, fail_streak=$3, ok_streak=$4, "
+        "last_sample_at=$5, since=$6",
+        h.camera_id, h.state, h.fail_streak, h.ok_streak, h.last_sample_at, h.since,
+    )
+
+
+async def camera(conn: asyncpg.Connection | asyncpg.Pool, camera_id: str) -> CameraRecord | None:
+    rec = await conn.fetchval(f"SELECT record FROM {SCHEMA}.cameras WHERE camera_id=$1", camera_id)
+    return CameraRecord.model_validate(rec) if rec else None
+
+
+async def upsert_camera(conn: asyncpg.Connection | asyncpg.Pool, cam: CameraRecord) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.cameras VALUES ($1,$2) "
+        "ON CONFLICT (camera_id) DO UPDATE SET record=$2",
+        cam.camera_id, cam.model_dump(mode="json"),
+    )
+
+
+async def remove_camera(conn: asyncpg.Connection | asyncpg.Pool, camera_id: str) -> None:
+    await conn.execute(f"DELETE FROM {SCHEMA}.cameras WHERE camera_id=$1", camera_id)
+
+
+async def open_fault(
+    conn: asyncpg.Connection, camera_id: str, kind: str, severity: str, at: datetime, detail: str
+) -> str | None:
+    """Open a fault unless one of that kind is already open; return its id if new."""
+    fault_id = str(uuid.uuid4())
+    inserted = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.faults (fault_id, camera_id, kind, severity, status, detail, "
+        "opened_at) VALUES ($1,$2,$3,$4,'open',$5,$6) "
+        "ON CONFLICT (camera_id, kind) WHERE status='open' DO NOTHING RETURNING fault_id",
+        fault_id, camera_id, kind, severity, detail, at,
+    )
+    return str(inserted) if inserted else None
+
+
+async def resolve_faults(
+    conn: asyncpg.Connection, camera_id: str, kinds: list[str], at: datetime
+) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$3 "
+        "WHERE camera_id=$1 AND kind = ANY($2::text[]) AND status='open' RETURNING *",
+        camera_id, kinds, at,
+    ))
+
+
+async def windows(conn: asyncpg.Connection | asyncpg.Pool) -> list[StopMoveWindow]:
+    rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.stopmove_windows")
+    return [StopMoveWindow(r["request_id"], frozenset(r["camera_ids"]), r["starts_at"],
+                           r["ends_at"]) for r in rows]
+
+
+async def add_window(conn: asyncpg.Connection | asyncpg.Pool, w: StopMoveWindow) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.stopmove_windows VALUES ($1,$2,$3,$4) "
+        "ON CONFLICT (request_id) DO UPDATE SET camera_ids=$2, starts_at=$3, ends_at=$4",
+        w.request_id, sorted(w.camera_ids), w.starts_at, w.ends_at,
+    )
+
+
+async def states(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"SELECT h.camera_id, h.state, h.since, h.last_sample_at FROM {SCHEMA}.camera_health h"
+    )
+    return [dict(r) for r in rows]
+
+
+async def faults(pool: asyncpg.Pool, include_resolved: int = 20) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"(SELECT * FROM {SCHEMA}.faults WHERE status='open' ORDER BY opened_at DESC) "
+        f"UNION ALL (SELECT * FROM {SCHEMA}.faults WHERE status='resolved' "
+        "ORDER BY resolved_at DESC LIMIT $1)",
+        include_resolved,
+    )
+    return [dict(r) for r in rows]

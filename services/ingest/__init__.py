@@ -1,0 +1,1 @@
+"""ingest: the only service that talks to cameras and recorders; owns the camera inventory."""

@@ -1,0 +1,3 @@
+from services.ingest.app import build
+
+build().run()

@@ -1,0 +1,406 @@
+"""RTSP probe: is the camera's stream there, how fast does it answer, and (on a schedule)
+one decoded frame for the tamper checks.
+
+Why a hand-written OPTIONS/DESCRIBE: it is a few hundred bytes each way, every step is under
+our own timeout, and a device that sends garbage or never answers is named precisely —
+libavformat reports both as "invalid data". Only the frame grab uses PyAV (frames.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from services.ingest.frames import (
+    FrameGrabError,
+    FrameSampler,
+    FrameStatus,
+    SampledFrame,
+    redact_url,
+)
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024
+USER_AGENT = "campus-cctv-ingest/1.0"
+_STATUS_LINE = re.compile(r"^RTSP/1\.\d (\d{3})(?: (.*))?$")
+
+
+class RtspStatus(enum.StrEnum):
+    """The probe's verdict, one word per cause (the health sample's vocabulary)."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    PROTOCOL_ERROR = "protocol_error"
+    AUTH_FAILED = "auth_failed"
+    NOT_FOUND = "not_found"
+    REFUSED = "refused"
+    NO_VIDEO = "no_video"
+    DECODE_ERROR = "decode_error"
+
+
+STATUS_TEXT: dict[RtspStatus, str] = {
+    RtspStatus.OK: "正常 / ok",
+    RtspStatus.UNREACHABLE: "无法连接设备 / device unreachable",
+    RtspStatus.TIMEOUT: "设备无响应（超时） / device did not answer in time",
+    RtspStatus.PROTOCOL_ERROR: "RTSP 协议错误 / malformed RTSP from device",
+    RtspStatus.AUTH_FAILED: "认证失败 / authentication failed",
+    RtspStatus.NOT_FOUND: "码流不存在 / stream not found",
+    RtspStatus.REFUSED: "设备拒绝出流 / device refused the stream",
+    RtspStatus.NO_VIDEO: "无视频帧（视频丢失） / no video frame (video loss)",
+    RtspStatus.DECODE_ERROR: "无法解码视频 / video could not be decoded",
+}
+
+
+@dataclass(frozen=True)
+class RtspCredentials:
+    """Device credentials; the password never appears in repr, logs or events."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RtspProbeResult:
+    """What one probe measured. None means "not measured this time"."""
+
+    camera_id: str
+    url: str  # without credentials
+    measured_at: datetime
+    status: RtspStatus
+    tcp_connected: bool
+    reachable: bool  # a well-formed RTSP answer came back
+    latency_ms: float | None  # OPTIONS round trip
+    auth_ok: bool | None
+    describe_ok: bool
+    codec: str | None
+    streaming: bool | None  # a frame was decoded (only when a frame was asked for)
+    frame: SampledFrame | None = field(default=None, repr=False)
+    error: str | None = None
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT[self.status]
+
+
+class ProbeFailure(Exception):
+    def __init__(self, status: RtspStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class _Response:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
+    """`Digest realm="x", nonce="y"` → ("digest", {...}); quoted values may hold commas."""
+    scheme, _, rest = value.strip().partition(" ")
+    params: dict[str, str] = {}
+    for m in re.finditer(r'([A-Za-z0-9_-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)', rest):
+        params[m.group(1).lower()] = m.group(3) if m.group(3) is not None else m.group(2)
+    return scheme.lower(), params
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - RFC 2617 mandates MD5
+
+
+def authorization(
+    method: str, uri: str, creds: RtspCredentials, challenges: list[str], nc: int = 1
+) -> str | None:
+    """The Authorization header answering the strongest challenge we support (Digest > Basic)."""
+    parsed = [parse_challenge(c) for c in challenges]
+    for scheme, p in parsed:
+        if scheme != "digest":
+            continue
+        algorithm = p.get("algorithm", "MD5").upper()
+        if algorithm not in {"MD5", "MD5-SESS"}:
+            continue
+        realm, nonce = p.get("realm", ""), p.get("nonce", "")
+        ha1 = _md5(f"{creds.username}:{realm}:{creds.password}")
+        cnonce = secrets.token_hex(8)
+        if algorithm == "MD5-SESS":
+            ha1 = _md5(f"{ha1}:{nonce}:{cnonce}")
+        ha2 = _md5(f"{method}:{uri}")
+        qops = [q.strip() for q in p.get("qop", "").split(",") if q.strip()]
+        fields = [
+            f'username="{creds.username}"',
+            f'realm="{realm}"',
+            f'nonce="{nonce}"',
+            f'uri="{uri}"',
+        ]
+        if "auth" in qops:
+            ncs = f"{nc:08x}"
+            response = _md5(f"{ha1}:{nonce}:{ncs}:{cnonce}:auth:{ha2}")
+            fields += [f'response="{response}"', "qop=auth", f"nc={ncs}", f'cnonce="{cnonce}"']
+        else:
+            fields.append(f'response="{_md5(f"{ha1}:{nonce}:{ha2}")}"')
+        if "opaque" in p:
+            fields.append(f'opaque="{p["opaque"]}"')
+        if "algorithm" in p:
+            fields.append(f"algorithm={p['algorithm']}")
+        return "Digest " + ", ".join(fields)
+    if any(scheme == "basic" for scheme, _ in parsed):
+        token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode("ascii")
+        return f"Basic {token}"
+    return None
+
+
+class _RtspConnection:
+    """A minimal RTSP/1.0 client connection: request, bounded read of the response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.cseq = 0
+
+    async def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None
+    ) -> _Response:
+        self.cseq += 1
+        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self.cseq}", f"User-Agent: {USER_AGENT}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
+        await self.writer.drain()
+        return await self._read_response()
+
+    async def _read_response(self) -> _Response:
+        try:
+            magic = await self.reader.readexactly(5)
+        except asyncio.IncompleteReadError as exc:
+            raise ProbeFailure(
+                RtspStatus.UNREACHABLE, "connection closed by the device before it answered"
+            ) from exc
+        if magic != b"RTSP/":
+            raise ProbeFailure(
+                RtspStatus.PROTOCOL_ERROR,
+                f"answer does not start with 'RTSP/' (got {magic[:5]!r})",
+            )
+        try:
+            head = magic + await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError as exc:
+            raise ProbeFailure(
+                RtspStatus.PROTOCOL_ERROR, f"response header longer than {MAX_HEADER_BYTES} bytes"
+            ) from exc
+        except asyncio.IncompleteReadError as exc:
+            raise ProbeFailure(
+                RtspStatus.PROTOCOL_ERROR, "connection closed in the middle of a response"
+            ) from exc
+        text = head.decode("utf-8", "replace")
+        lines = text.split("\r\n")
+        m = _STATUS_LINE.match(lines[0])
+        if m is None:
+            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, f"bad status line {lines[0][:80]!r}")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                key = k.strip().lower()
+                # several WWW-Authenticate headers are common: keep them all, "\n"-joined
+                headers[key] = f"{headers[key]}\n{v.strip()}" if key in headers else v.strip()
+        try:
+            length = int(headers.get("content-length", "0") or 0)
+        except ValueError as exc:
+            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, "bad Content-Length") from exc
+        if length < 0 or length > MAX_BODY_BYTES:
+            raise ProbeFailure(
+                RtspStatus.PROTOCOL_ERROR, f"response body of {length} bytes is out of bounds"
+            )
+        try:
+            body = await self.reader.readexactly(length) if length else b""
+        except asyncio.IncompleteReadError as exc:
+            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, "response body cut short") from exc
+        return _Response(int(m.group(1)), m.group(2) or "", headers, body)
+
+
+def sdp_video_codec(sdp: str) -> str | None:
+    """The encoding name of the first video track of an SDP (e.g. "H264"), or None."""
+    in_video = False
+    payloads: list[str] = []
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+            payloads = line.split()[3:] if in_video else []
+        elif in_video and line.startswith("a=rtpmap:"):
+            pt, _, enc = line[len("a=rtpmap:") :].partition(" ")
+            if pt in payloads:
+                return enc.split("/")[0].upper()
+    if in_video or payloads:
+        return "UNKNOWN"
+    return None
+
+
+class RtspProbe:
+    """Probes many cameras concurrently; every step is bounded by its own timeout."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 2.0,
+        request_timeout: float = 3.0,
+        max_concurrency: int = 256,
+        sampler: FrameSampler | None = None,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self.sampler = sampler or FrameSampler()
+
+    def close(self) -> None:
+        self.sampler.close()
+
+    async def probe(
+        self,
+        camera_id: str,
+        url: str,
+        credentials: RtspCredentials | None = None,
+        *,
+        grab_frame: bool = False,
+    ) -> RtspProbeResult:
+        """OPTIONS and DESCRIBE (with digest auth if challenged); optionally one frame."""
+        measured_at = datetime.now(UTC)
+        state: dict[str, object] = {
+            "tcp_connected": False,
+            "reachable": False,
+            "latency_ms": None,
+            "auth_ok": None,
+            "describe_ok": False,
+            "codec": None,
+        }
+        public_url = redact_url(url)
+
+        def result(
+            status: RtspStatus,
+            error: str | None = None,
+            streaming: bool | None = None,
+            frame: SampledFrame | None = None,
+        ) -> RtspProbeResult:
+            return RtspProbeResult(
+                camera_id=camera_id,
+                url=public_url,
+                measured_at=measured_at,
+                status=status,
+                error=None if error is None else f"{STATUS_TEXT[status]}: {error}",
+                streaming=streaming,
+                frame=frame,
+                **state,  # type: ignore[arg-type]
+            )
+
+        async with self._sem:
+            try:
+                await self._handshake(public_url, credentials, state)
+            except ProbeFailure as exc:
+                return result(exc.status, exc.detail)
+        if not grab_frame:
+            return result(RtspStatus.OK)
+        try:
+            frame = await self.sampler.sample(
+                public_url,
+                username=credentials.username if credentials else None,
+                password=credentials.password if credentials else None,
+            )
+        except FrameGrabError as exc:
+            # the device described a stream, so a timeout here means no picture is coming
+            status = (
+                RtspStatus.NO_VIDEO
+                if exc.status in {FrameStatus.TIMEOUT, FrameStatus.NO_VIDEO}
+                else RtspStatus(exc.status.value)
+            )
+            return result(status, exc.detail, streaming=False)
+        return result(RtspStatus.OK, streaming=True, frame=frame)
+
+    async def _handshake(
+        self, url: str, credentials: RtspCredentials | None, state: dict[str, object]
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "rtsp" or not parts.hostname:
+            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, f"not an rtsp:// URL: {url!r}")
+        host, port = parts.hostname, parts.port or 554
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, limit=MAX_HEADER_BYTES),
+                self.connect_timeout,
+            )
+        except TimeoutError as exc:
+            raise ProbeFailure(
+                RtspStatus.TIMEOUT, f"TCP connect to {host}:{port} took over {self.connect_timeout}s"
+            ) from exc
+        except OSError as exc:
+            raise ProbeFailure(
+                RtspStatus.UNREACHABLE, f"TCP connect to {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        state["tcp_connected"] = True
+        conn = _RtspConnection(reader, writer)
+        step = "OPTIONS"
+        try:
+            started = time.perf_counter()
+            resp = await asyncio.wait_for(conn.request("OPTIONS", url), self.request_timeout)
+            state["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+            state["reachable"] = True
+            step = "DESCRIBE"
+            accept = {"Accept": "application/sdp"}
+            resp = await asyncio.wait_for(conn.request("DESCRIBE", url, accept), self.request_timeout)
+            if resp.status == 401:
+                challenges = resp.headers.get("www-authenticate", "").split("\n")
+                if credentials is None:
+                    state["auth_ok"] = False
+                    raise ProbeFailure(
+                        RtspStatus.AUTH_FAILED, "the device asks for credentials and none are held"
+                    )
+                header = authorization("DESCRIBE", url, credentials, challenges)
+                if header is None:
+                    state["auth_ok"] = False
+                    raise ProbeFailure(
+                        RtspStatus.AUTH_FAILED,
+                        f"unsupported authentication challenge {challenges[0][:60]!r}",
+                    )
+                resp = await asyncio.wait_for(
+                    conn.request("DESCRIBE", url, {**accept, "Authorization": header}),
+                    self.request_timeout,
+                )
+                if resp.status == 401:
+                    state["auth_ok"] = False
+                    raise ProbeFailure(RtspStatus.AUTH_FAILED, "the device rejected the credentials")
+            if resp.status in {403}:
+                state["auth_ok"] = False
+                raise ProbeFailure(RtspStatus.AUTH_FAILED, f"DESCRIBE answered {resp.status}")
+            if resp.status == 404:
+                raise ProbeFailure(RtspStatus.NOT_FOUND, f"DESCRIBE answered 404 for {url}")
+            if resp.status >= 400:
+                raise ProbeFailure(
+                    RtspStatus.REFUSED, f"DESCRIBE answered {resp.status} {resp.reason}".strip()
+                )
+            if resp.status != 200:
+                raise ProbeFailure(
+                    RtspStatus.PROTOCOL_ERROR, f"unexpected DESCRIBE answer {resp.status}"
+                )
+            state["auth_ok"] = True
+            codec = sdp_video_codec(resp.body.decode("utf-8", "replace"))
+            if codec is None:
+                raise ProbeFailure(RtspStatus.NO_VIDEO, "the SDP describes no video track")
+            state["codec"] = codec
+            state["describe_ok"] = True
+        except TimeoutError as exc:
+            raise ProbeFailure(
+                RtspStatus.TIMEOUT, f"no answer to {step} within {self.request_timeout}s"
+            ) from exc
+        except (ConnectionError, OSError) as exc:
+            raise ProbeFailure(
+                RtspStatus.UNREACHABLE, f"connection lost during {step}: {exc}"
+            ) from exc
+        finally:
+            writer.close()

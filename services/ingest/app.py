@@ -1,0 +1,61 @@
+"""ingest's FastStream wiring: thin handlers over the inventory store and the sampler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client import Counter
+
+from cctv.contract import rpc
+from cctv.contract.events import HealthSample
+from cctv.plumbing.service import Service
+
+from . import store
+from .basic_probe import BasicStatusProbe
+from .sampler import run_periodically, sample_fleet
+from .settings import IngestSettings
+
+SAMPLES = Counter("cctv_ingest_samples_total", "Health samples published", ["reachable"])
+
+
+def build(settings: IngestSettings | None = None) -> Service:
+    settings = settings or IngestSettings()
+    svc = Service("ingest", settings, migrations=Path(__file__).parent / "migrations")
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.probe_concurrency))
+    basic = BasicStatusProbe(client, settings.probe_timeout_s)
+
+    async def seed() -> None:
+        assert svc.pool is not None
+        if settings.seed_demo and await store.count_cameras(svc.pool) == 0:
+            from demo.campus import generate
+
+            await store.upsert_cameras(svc.pool, generate(settings.sim_address), actor="seed")
+
+    async def emit(sample: HealthSample) -> None:
+        await svc.publish(sample, key=sample.camera_id)
+        SAMPLES.labels(str(sample.reachable).lower()).inc()
+
+    async def sampling() -> None:
+        assert svc.pool is not None
+        pool = svc.pool
+
+        async def tick() -> None:
+            cameras = await store.list_cameras(pool)
+            await sample_fleet(cameras, lambda _c: basic, emit, settings.probe_concurrency,
+                               settings.probe_timeout_s)
+
+        await run_periodically(settings.sample_interval_s, tick)
+
+    async def cameras(request: dict[str, Any]) -> dict[str, Any]:
+        assert svc.pool is not None
+        found = await store.list_cameras(svc.pool)
+        if building := request.get("building"):
+            found = [c for c in found if c.building == building]
+        return {"cameras": [c.model_dump(mode="json") for c in found]}
+
+    svc.after_start(seed)
+    svc.loop("sampling", sampling)
+    svc.respond(rpc.INGEST_CAMERAS, cameras)
+    return svc

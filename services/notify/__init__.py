@@ -1,0 +1,1 @@
+"""notify: routes alerts by zone, roster and severity to the people on duty (Art. 13)."""

@@ -1,0 +1,3 @@
+from services.notify.app import build
+
+build().run()

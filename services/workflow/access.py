@@ -1,0 +1,337 @@
+"""Footage access (调阅, Art. 15-18, Annex 4) as an explicit state machine.
+
+    pending ──approve (every step, stage by stage)──▶ approved ──retrieve──▶ retrieved
+       │ └─reject (with reason)──▶ rejected
+       └─withdraw (requester, before decision)──▶ withdrawn
+
+Approval issues a :class:`Grant` (view: which cameras, which footage range, valid until when;
+copy: also an export). A system administrator retrieves exactly what was granted and records
+it (:class:`RetrievalRecord`, Art. 16(1)3); the retrieved footage is kept by NIC under a
+:class:`PreservationHold` of one year, longer when the judiciary asks (Art. 18).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from . import refusals as r
+from .approval import ApprovalFlow, Step
+from .base import ApprovalRequest, RequestState
+from .inventory import Inventory
+from .org import NIC, Actor, BodyKind, Role
+from .routing import METHOD_ZH, Method, derive_access_chain
+from .transitions import Transition, aware
+
+PROCESS = "access"
+GRANT_VALID_DAYS = 7  # a view grant that is not used within a week lapses (Decision)
+PRESERVATION_YEARS = 1  # Art. 18
+
+
+class AccessApplication(BaseModel):
+    """Annex 4 as the requester fills it in. No approver fields: those are derived."""
+
+    body: BodyKind
+    applying_unit: str = Field(min_length=1)  # department key, or the outside body's name
+    viewer: str = Field(min_length=1)  # 调阅人
+    viewer_id_document: str | None = None  # outside bodies: ID shown (Art. 16(2)2)
+    method: Method
+    reason: str = Field(min_length=1)  # 调阅理由: content and purpose
+    cameras: list[str] = Field(min_length=1)
+    footage_from: datetime
+    footage_until: datetime
+    letter_ref: str | None = None  # 公函 reference, outside bodies
+    id_checked: bool = False
+    case_number: str | None = None
+    judicial_hold_until: date | None = None  # judiciary asks for longer preservation
+    notes: str = ""
+
+    @field_validator("footage_from", "footage_until")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return aware(v, "footage time")
+
+    @model_validator(mode="after")
+    def _range(self) -> AccessApplication:
+        if self.footage_from >= self.footage_until:
+            raise ValueError("footage_from must be before footage_until (调阅时间段有误)")
+        return self
+
+
+class Grant(BaseModel):
+    """What the approval allows, and nothing more (Art. 17)."""
+
+    grant_id: str
+    request_id: str
+    grantee: str
+    method: Method
+    cameras: list[str]
+    footage_from: datetime
+    footage_until: datetime
+    valid_until: datetime
+    export: bool  # copy grants produce an export whose integrity anyone can check
+    watermark: str
+
+
+class RetrievalRecord(BaseModel):
+    """调阅记录 (Art. 16(1)3): who retrieved, when, why, where it went, which footage."""
+
+    retrieved_by: str
+    retrieved_by_name: str
+    retrieved_at: datetime
+    purpose: str
+    destination: str
+    cameras: list[str]
+    footage_from: datetime
+    footage_until: datetime
+    export_sha256: str | None = None
+
+
+class PreservationHold(BaseModel):
+    """The retrieved footage is kept by NIC and may not be deleted until ``until`` (Art. 18)."""
+
+    hold_id: str
+    request_id: str
+    custodian: str = NIC
+    cameras: list[str]
+    footage_from: datetime
+    footage_until: datetime
+    since: datetime
+    until: date
+    basis: str  # "Art. 18" or the judicial authority's reference
+
+
+def add_years(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+class AccessRequest(ApprovalRequest):
+    PROCESS = PROCESS
+
+    form: AccessApplication
+    grant: Grant | None = None
+    retrievals: list[RetrievalRecord] = Field(default_factory=list)
+    holds: list[PreservationHold] = Field(default_factory=list)
+
+    @staticmethod
+    def preview(form: AccessApplication, inventory: Inventory) -> list[Step]:
+        """The chain the requester will see before submitting (or the refusal)."""
+        return derive_access_chain(
+            inventory,
+            body=form.body,
+            applying_unit=form.applying_unit,
+            method=form.method,
+            camera_ids=form.cameras,
+            letter_ref=form.letter_ref,
+            id_checked=form.id_checked,
+            case_number=form.case_number,
+        )
+
+    @classmethod
+    def submit(
+        cls,
+        request_id: str,
+        form: AccessApplication,
+        requester: Actor,
+        inventory: Inventory,
+        now: datetime,
+    ) -> tuple[AccessRequest, list[Transition]]:
+        now = aware(now)
+        if form.body is BodyKind.INTERNAL and requester.department != form.applying_unit:
+            raise r.InvalidInput(
+                "not_your_unit",
+                "只能以本部门名义申请调阅",
+                "you may apply only on behalf of your own department",
+                "Art. 16(1)1",
+                applying_unit=form.applying_unit,
+            )
+        steps = cls.preview(form, inventory)
+        req = cls(
+            request_id=request_id,
+            form=form,
+            requester=requester,
+            applied_at=now,
+            flow=ApprovalFlow(requester=requester, steps=steps),
+        )
+        return req, req._submitted(now)
+
+    def _data(self) -> dict[str, Any]:
+        d = super()._data()
+        d.update(
+            body=self.form.body.value,
+            applying_unit=self.form.applying_unit,
+            method=self.form.method.value,
+            cameras=list(self.form.cameras),
+        )
+        return d
+
+    def _on_approved(self, actor: Actor, now: datetime, **kw: Any) -> list[Transition]:
+        self.grant = self._make_grant(now)
+        return [self._t("approved", actor, now, grant=self.grant.model_dump(mode="json"))]
+
+    def _make_grant(self, now: datetime) -> Grant:
+        f = self.form
+        return Grant(
+            grant_id=f"{self.request_id}-G",
+            request_id=self.request_id,
+            grantee=f.viewer,
+            method=f.method,
+            cameras=list(f.cameras),
+            footage_from=f.footage_from,
+            footage_until=f.footage_until,
+            valid_until=now + timedelta(days=GRANT_VALID_DAYS),
+            export=f.method is Method.COPY,
+            watermark=f"{f.viewer} · {self.request_id} · 仅限审批范围内{METHOD_ZH[f.method]}",
+        )
+
+    # ---- after approval ----
+
+    def retrieve(
+        self,
+        actor: Actor,
+        now: datetime,
+        *,
+        purpose: str,
+        destination: str,
+        cameras: list[str] | None = None,
+        footage_from: datetime | None = None,
+        footage_until: datetime | None = None,
+        export_sha256: str | None = None,
+    ) -> list[Transition]:
+        """A system administrator retrieves exactly what the grant allows, and records it."""
+        now = aware(now)
+        if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or self.grant is None:
+            raise r.RuleViolation(
+                "not_approved",
+                "申请未经批准，不得调取",
+                "footage may be retrieved only for an approved request",
+                "Art. 15",
+            )
+        if not actor.has(Role.SYSADMIN):
+            raise r.RuleViolation(
+                "not_sysadmin",
+                "视频调阅须由系统管理人员进行",
+                "retrieval is done by a system administrator",
+                "Art. 16(1)3",
+            )
+        if actor.person_id == self.requester.person_id:
+            raise r.own_request()
+        if not purpose.strip():
+            raise r.missing_field("purpose", "调取用途", "Art. 16(1)3")
+        if not destination.strip():
+            raise r.missing_field("destination", "去向", "Art. 16(1)3")
+        g = self.grant
+        if now > g.valid_until:
+            raise r.RuleViolation(
+                "grant_expired",
+                "调阅授权已过期，请重新申请",
+                "the grant has expired; apply again",
+                "Art. 16",
+                valid_until=g.valid_until.isoformat(),
+            )
+        cams = cameras if cameras is not None else list(g.cameras)
+        f_from = aware(footage_from, "footage_from") if footage_from else g.footage_from
+        f_until = aware(footage_until, "footage_until") if footage_until else g.footage_until
+        if not set(cams) <= set(g.cameras) or f_from < g.footage_from or f_until > g.footage_until:
+            raise r.RuleViolation(
+                "beyond_grant",
+                "须严格按照审批内容调取，不得超出批准的摄像机或时间段",
+                "retrieve exactly what was approved: no other camera, no wider time range",
+                "Art. 16(1)3",
+            )
+        if f_from >= f_until or not cams:
+            raise r.InvalidInput(
+                "empty_retrieval", "调取内容为空", "nothing to retrieve", "Art. 16(1)3"
+            )
+        if g.export and not export_sha256:
+            raise r.missing_field("export_sha256", "拷贝文件校验值(SHA-256)", "Art. 17")
+        if not g.export and export_sha256:
+            raise r.RuleViolation(
+                "copy_not_granted",
+                "未经许可严禁复制、拷贝",
+                "this grant allows viewing only: no copy or export",
+                "Art. 17",
+            )
+        rec = RetrievalRecord(
+            retrieved_by=actor.person_id,
+            retrieved_by_name=actor.display,
+            retrieved_at=now,
+            purpose=purpose.strip(),
+            destination=destination.strip(),
+            cameras=cams,
+            footage_from=f_from,
+            footage_until=f_until,
+            export_sha256=export_sha256,
+        )
+        self.retrievals.append(rec)
+        self.state = RequestState.RETRIEVED
+        hold = self._make_hold(rec, len(self.holds) + 1)
+        self.holds.append(hold)
+        return [
+            self._t("retrieved", actor, now, retrieval=rec.model_dump(mode="json")),
+            self._t("held", actor, now, hold=hold.model_dump(mode="json")),
+        ]
+
+    def _make_hold(self, rec: RetrievalRecord, n: int) -> PreservationHold:
+        until = add_years(rec.retrieved_at.date(), PRESERVATION_YEARS)
+        basis = "Art. 18"
+        asked = self.form.judicial_hold_until
+        if self.form.body is BodyKind.JUDICIARY and asked and asked > until:
+            ref = self.form.case_number or self.form.letter_ref
+            until, basis = asked, f"Art. 18 司法机关要求 / judicial requirement ({ref})"
+        return PreservationHold(
+            hold_id=f"{self.request_id}-H{n}",
+            request_id=self.request_id,
+            cameras=rec.cameras,
+            footage_from=rec.footage_from,
+            footage_until=rec.footage_until,
+            since=rec.retrieved_at,
+            until=until,
+            basis=basis,
+        )
+
+    def extend_hold(
+        self, actor: Actor, now: datetime, hold_id: str, until: date, authority_ref: str
+    ) -> list[Transition]:
+        """A judicial authority requires longer preservation; holds never shrink (Art. 18)."""
+        now = aware(now)
+        if not actor.has(Role.SYSADMIN, NIC):
+            raise r.RuleViolation(
+                "not_custodian",
+                "保存期限由网络信息中心系统管理人员登记",
+                "preservation is recorded by NIC's system administrators",
+                "Art. 18",
+            )
+        if not authority_ref.strip():
+            raise r.missing_field("authority_ref", "司法机关文书编号", "Art. 18")
+        for i, h in enumerate(self.holds):
+            if h.hold_id == hold_id:
+                if until <= h.until:
+                    raise r.RuleViolation(
+                        "hold_shortened",
+                        "保存期间严禁删除，保存期限不得缩短",
+                        "a preservation hold can be extended, never shortened",
+                        "Art. 18",
+                        until=h.until.isoformat(),
+                    )
+                self.holds[i] = h.model_copy(
+                    update={"until": until, "basis": f"{h.basis}; {authority_ref.strip()}"}
+                )
+                return [
+                    self._t("hold_extended", actor, now, hold=self.holds[i].model_dump(mode="json"))
+                ]
+        raise r.NotFound(
+            "hold_not_found", f"保存记录 {hold_id} 不存在", f"no hold {hold_id}", "Art. 18"
+        )
+
+    def held_on(self, camera_id: str, at: datetime, day: date) -> bool:
+        """Is footage of this camera at ``at`` under a hold on ``day``? (for retention checks)"""
+        return any(
+            camera_id in h.cameras and h.footage_from <= at <= h.footage_until and day <= h.until
+            for h in self.holds
+        )

@@ -1,0 +1,40 @@
+"""Session fixtures: a real nats-server (JetStream) and a real PostgreSQL, on free ports,
+started by the test session itself — never the servers of a running `make run`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from cctv.devstack.stack import Stack
+from tests.support.events import EventLog
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """NATS + PostgreSQL + streams, shared by the whole session."""
+    stack = Stack.for_tests(Path(tmp_path_factory.mktemp("infra")))
+    stack.start_infra()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(infra: Stack) -> str:
+    assert infra.nats_url
+    return infra.nats_url
+
+
+@pytest.fixture(scope="session")
+def database_url(infra: Stack) -> str:
+    assert infra.database_url
+    return infra.database_url
+
+
+@pytest.fixture
+async def events(nats_url: str) -> AsyncIterator[EventLog]:
+    log = await EventLog().start(nats_url)
+    yield log
+    await log.close()

@@ -1,0 +1,73 @@
+"""Wait for events on the bus instead of sleeping: every test synchronises on what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import nats
+from nats.js.api import DeliverPolicy
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class EventLog:
+    """Collects every envelope on the given subjects (from the start of each stream)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Condition()
+        self._nc: Any = None
+        self._subs: list[Any] = []
+
+    async def start(self, nats_url: str, subjects: tuple[str, ...] = ()) -> EventLog:
+        from cctv.contract import STREAMS
+
+        self._nc = await nats.connect(nats_url)
+        js = self._nc.jetstream()
+        for subject in subjects or tuple(s.subjects[0] for s in STREAMS):
+            self._subs.append(await js.subscribe(subject, cb=self._on_msg, ordered_consumer=True,
+                                                 deliver_policy=DeliverPolicy.ALL))
+        return self
+
+    async def _on_msg(self, msg: Any) -> None:
+        try:
+            env = json.loads(msg.data)
+        except ValueError:
+            env = {"type": "(not json)", "raw": msg.data, "data": {}}
+        if not isinstance(env, dict):
+            env = {"type": "(not an object)", "data": {}}
+        env["_subject"] = msg.subject
+        async with self._changed:
+            self.events.append(env)
+            self._changed.notify_all()
+
+    def matching(self, type_: str, pred: Predicate | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.events
+                if e.get("type") == type_ and (pred is None or pred(e.get("data") or {}))]
+
+    async def wait_for(
+        self, type_: str, pred: Predicate | None = None, *, count: int = 1, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Return the first `count` matching events, waiting up to `timeout` seconds."""
+
+        def ready() -> bool:
+            return len(self.matching(type_, pred)) >= count
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(ready), timeout)
+            except TimeoutError:
+                seen = sorted({str(e.get("type")) for e in self.events})
+                raise AssertionError(
+                    f"no {count}x {type_} within {timeout}s; have "
+                    f"{len(self.matching(type_, pred))}; types seen: {seen}") from None
+        return self.matching(type_, pred)[:count]
+
+    async def close(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+        if self._nc is not None:
+            await self._nc.close()
