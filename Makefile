@@ -1,5 +1,5 @@
 # campus-cctv — two commands: `make run` and `make test`.
-PY ?= python3.11
+PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test bench lint format typecheck asyncapi clean install
 
 $(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null 2>&1 || PY=python3; \
-	  test -x $(BIN)/python || $${PY:-python3} -m venv $(VENV) || python3 -m venv $(VENV)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV) || \
+	  (echo "python3 -m venv failed: apt-get install python3-venv" && exit 1)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)

@@ -134,7 +134,7 @@ def generate(address: str = "127.0.0.1:8090") -> list[CameraRecord]:
             sensitivity = list(plan.sensitivity)
             if plan.code == "PUB" and any(k in position for k in _KEY_GATE_POSITIONS):
                 sensitivity.append("key_point")
-            if plan.code == "DORM" and "出入口" not in position and n % 10 == 0:
+            if plan.code == "DORM" and "出入口" not in position and n % 10 == 1:
                 sensitivity.append("privacy")
             brand = brands[n % len(brands)]
             cameras.append(

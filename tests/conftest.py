@@ -4,6 +4,8 @@ started by the test session itself — never the servers of a running `make run`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,13 +14,21 @@ from cctv.devstack.stack import Stack
 from tests.support.events import EventLog
 
 
+def stack_home(prefix: str) -> Path:
+    """A fresh folder the `pgserver` OS user can enter (pytest's tmp dirs are root-only)."""
+    home = Path(tempfile.mkdtemp(prefix=f"cctv-{prefix}-"))
+    home.chmod(0o755)
+    return home
+
+
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def infra() -> Iterator[Stack]:
     """NATS + PostgreSQL + streams, shared by the whole session."""
-    stack = Stack.for_tests(Path(tmp_path_factory.mktemp("infra")))
+    stack = Stack.for_tests(stack_home("infra"))
     stack.start_infra()
     yield stack
     stack.stop()
+    shutil.rmtree(stack.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

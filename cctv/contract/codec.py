@@ -50,8 +50,12 @@ def wrap(
 def decode(raw: bytes, subject: str | None = None) -> tuple[Envelope, Event]:
     """Parse and validate a message; raise ContractError naming what is wrong."""
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"not JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ContractError(f"not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise ContractError("envelope must be a JSON object")

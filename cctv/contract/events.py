@@ -308,3 +308,236 @@ class DeadLetter(Event):
 
 
 # Helpers append their own event classes below, one block per area.
+
+
+# === workflow (issue #4) ======================================================================
+# Every workflow transition is `cctv.workflow.<process>.<transition>.<request_id>`. Most share
+# one body (WorkflowTransition); the ones other services act on have their own typed body:
+# StopMoveWindowApproved (above, for health), ExamWatch, NewPointImplemented,
+# ResponsibleChanged, ApprovalNudge.
+
+
+class WorkflowTransition(Event):
+    """A step in one of the regulation's processes, with the state it led to."""
+
+    STREAM = "CCTV_WORKFLOW"
+    request_id: str
+    process: str
+    transition: str
+    state: str = ""
+    at: datetime
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class AccessSubmitted(WorkflowTransition):
+    TYPE = "workflow.access.submitted"
+
+
+class AccessRefused(WorkflowTransition):
+    TYPE = "workflow.access.refused"
+
+
+class AccessOpinion(WorkflowTransition):
+    TYPE = "workflow.access.opinion"
+
+
+class AccessApproved(WorkflowTransition):
+    TYPE = "workflow.access.approved"
+
+
+class AccessRejected(WorkflowTransition):
+    TYPE = "workflow.access.rejected"
+
+
+class AccessWithdrawn(WorkflowTransition):
+    TYPE = "workflow.access.withdrawn"
+
+
+class AccessRetrieved(WorkflowTransition):
+    TYPE = "workflow.access.retrieved"
+
+
+class AccessHeld(WorkflowTransition):
+    TYPE = "workflow.access.held"
+
+
+class AccessHoldExtended(WorkflowTransition):
+    TYPE = "workflow.access.hold_extended"
+
+
+class StopMoveSubmitted(WorkflowTransition):
+    TYPE = "workflow.stopmove.submitted"
+
+
+class StopMoveOpinion(WorkflowTransition):
+    TYPE = "workflow.stopmove.opinion"
+
+
+class StopMoveRejected(WorkflowTransition):
+    TYPE = "workflow.stopmove.rejected"
+
+
+class StopMoveWithdrawn(WorkflowTransition):
+    TYPE = "workflow.stopmove.withdrawn"
+
+
+class StopMoveCompleted(WorkflowTransition):
+    TYPE = "workflow.stopmove.completed"
+
+
+class NewPointSubmitted(WorkflowTransition):
+    TYPE = "workflow.newpoint.submitted"
+
+
+class NewPointOpinion(WorkflowTransition):
+    TYPE = "workflow.newpoint.opinion"
+
+
+class NewPointApproved(WorkflowTransition):
+    TYPE = "workflow.newpoint.approved"
+
+
+class NewPointRejected(WorkflowTransition):
+    TYPE = "workflow.newpoint.rejected"
+
+
+class NewPointWithdrawn(WorkflowTransition):
+    TYPE = "workflow.newpoint.withdrawn"
+
+
+class NewPointPlanned(WorkflowTransition):
+    TYPE = "workflow.newpoint.planned"
+
+
+class NewPointSurveyed(WorkflowTransition):
+    TYPE = "workflow.newpoint.surveyed"
+
+
+class ExamSubmitted(WorkflowTransition):
+    TYPE = "workflow.exam.submitted"
+
+
+class ExamRefused(WorkflowTransition):
+    TYPE = "workflow.exam.refused"
+
+
+class ExamOpinion(WorkflowTransition):
+    TYPE = "workflow.exam.opinion"
+
+
+class ExamApproved(WorkflowTransition):
+    TYPE = "workflow.exam.approved"
+
+
+class ExamRejected(WorkflowTransition):
+    TYPE = "workflow.exam.rejected"
+
+
+class ExamWithdrawn(WorkflowTransition):
+    TYPE = "workflow.exam.withdrawn"
+
+
+class ResponsibleScheduleSet(WorkflowTransition):
+    TYPE = "workflow.responsible.schedule_set"
+
+
+class DutyLogRecorded(WorkflowTransition):
+    TYPE = "workflow.dutylog.recorded"
+
+
+class DutyLogClosed(WorkflowTransition):
+    TYPE = "workflow.dutylog.closed"
+
+
+class HandoverOffered(WorkflowTransition):
+    TYPE = "workflow.handover.offered"
+
+
+class HandoverConfirmed(WorkflowTransition):
+    TYPE = "workflow.handover.confirmed"
+
+
+class ExamWatch(Event):
+    """Art. 10: these exam-room cameras are under closer watch for the exam's duration."""
+
+    TYPE = "workflow.exam.watch"
+    STREAM = "CCTV_WORKFLOW"
+    request_id: str
+    camera_ids: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = ""
+
+
+class NewPointImplemented(Event):
+    """Art. 6: NIC installed the new point(s); ingest adds the cameras to the inventory."""
+
+    TYPE = "workflow.newpoint.implemented"
+    STREAM = "CCTV_WORKFLOW"
+    request_id: str
+    cameras: list[CameraRecord]
+
+
+class ResponsibleChanged(Event):
+    """Art. 9: a system's responsible person changed; 后勤处 and NIC are told at once."""
+
+    TYPE = "workflow.responsible.changed"
+    STREAM = "CCTV_WORKFLOW"
+    system_id: str
+    department: str
+    person_id: str
+    name: str
+    phone: str = ""
+    previous_person_id: str | None = None
+    reason: str = ""
+    notify_departments: list[str] = Field(default_factory=lambda: ["logistics", "nic"])
+
+
+class ApprovalNudge(Event):
+    """A pending approval reminded (to its approver) or escalated, in working hours."""
+
+    TYPE = "workflow.approval.nudge"
+    STREAM = "CCTV_WORKFLOW"
+    request_id: str
+    process: str
+    step_key: str
+    level: Literal["remind", "escalate"]
+    to_role: str
+    to_department: str | None = None
+    due_since: datetime
+
+
+# === ingest media: RTSP frames and tamper findings (issue #5) ==================================
+# TamperFinding (above) says a check started failing; these say it stopped failing, and that an
+# operator confirmed a camera's reference picture (the only way a reference changes, Art. 12).
+
+
+class TamperCleared(Event):
+    """Art. 12: a covered/moved/blurred finding no longer holds on the latest frame."""
+
+    TYPE = "camera.tamper_cleared"
+    STREAM = "CCTV_CAMERA"
+    camera_id: str
+    finding: Literal["covered", "moved", "blurred"]
+    score: float
+    threshold: float
+    observed_at: datetime
+
+
+class TamperReferenceConfirmed(Event):
+    """The picture a camera should show, as confirmed by an operator (or first enrolment).
+
+    `confirmed_by` is the operator; "system" only for the first reference of a camera that
+    had none. `pixels_sha256` identifies the stored grey reference frame.
+    """
+
+    TYPE = "camera.tamper_reference"
+    STREAM = "CCTV_CAMERA"
+    camera_id: str
+    confirmed_by: str
+    confirmed_at: datetime
+    pixels_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    mean: float
+    contrast: float
+    replaced_previous: bool = False
+    reason: str = ""

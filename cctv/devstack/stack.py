@@ -27,7 +27,8 @@ DEFAULT_PORTS = {
 
 
 def available_services() -> list[str]:
-    return [s for s in SERVICE_ORDER if (REPO / "services" / s / "__main__.py").exists()]
+    return [s for s in SERVICE_ORDER
+            if all((REPO / "services" / s / f).exists() for f in ("__main__.py", "app.py"))]
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -126,11 +127,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="campus-cctv device simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    # media hook (issue #5): RTSP for every camera; 0 (no SIM_RTSP_PORT) picks a free port
+    parser.add_argument("--rtsp-port", type=int, default=int(os.environ.get("SIM_RTSP_PORT", 0)))
     args = parser.parse_args()
     fleet = Fleet(generate(f"{args.host}:{args.port}"))
 
     async def run() -> None:
         await serve(fleet, args.host, args.port)
+        from demo.simulator.rtsp_server import serve_fleet  # media hook (issue #5)
+
+        rtsp = await serve_fleet(fleet, args.host, args.rtsp_port)
+        print(f"simulator: RTSP on {rtsp.url_for('<camera_id>')}", flush=True)
+        # devices hook (issue #5): ISAPI / Dahua / ONVIF per camera on 127.0.10.x:<port>
+        from demo.simulator.devices.bridge import serve_fleet_devices
+
+        devices = await serve_fleet_devices(fleet, args.port)
+        print(f"simulator: {len(devices.devices)} devices (ISAPI/Dahua/ONVIF) on 127.0.10.x:"
+              f"{args.port}", flush=True)
         print(f"simulator: {len(fleet.cameras)} cameras on http://{args.host}:{args.port}",
               flush=True)
         await asyncio.Event().wait()

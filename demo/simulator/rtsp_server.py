@@ -20,8 +20,9 @@ import os
 import secrets
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from demo.simulator.media import EncodedClip, Picture, clip_for, scene_variant
@@ -128,7 +129,7 @@ def _parse_digest(value: str) -> dict[str, str]:
 
 
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - RFC 2617 mandates MD5
+    return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 2617 mandates MD5
 
 
 def camera_id_from_url(url: str) -> str | None:
@@ -196,19 +197,32 @@ class RtspServer:
             raise RuntimeError("RTSP server not started")
         return int(self._server.sockets[0].getsockname()[1])
 
-    def url_for(self, camera_id: str, *, username: str | None = None, password: str | None = None):
+    def url_for(
+        self, camera_id: str, *, username: str | None = None, password: str | None = None
+    ) -> str:
         auth = f"{username}:{password}@" if username is not None else ""
         return f"rtsp://{auth}{self.host}:{self.port}/cam/{camera_id}"
 
     async def start(self, *, prewarm: bool = True) -> RtspServer:
         """Listen, and encode the registered cameras' normal clips off the event loop."""
         if prewarm:
-            variants = sorted({c.variant for c in self.cameras.values()})
-            await asyncio.to_thread(lambda: [clip_for(v, Picture.NORMAL) for v in variants])
+            await self.prewarm()
         self._server = await asyncio.start_server(
             self._on_connection, self.host, self._port, limit=MAX_HEADER_BYTES
         )
         return self
+
+    async def prewarm(self, pictures: Iterable[Picture] = (Picture.NORMAL,)) -> None:
+        """Encode the registered cameras' clips now, off the event loop, so that no DESCRIBE
+        waits for an encoder (a dozen scene variants cover any number of cameras)."""
+        keys = sorted({(c.variant, p) for c in self.cameras.values() for p in pictures})
+        await asyncio.to_thread(lambda: [clip_for(v, p) for v, p in keys])
+
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a task that `stop()` cancels."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -347,8 +361,11 @@ class _Connection:
             if ":" in line:
                 k, v = line.split(":", 1)
                 headers[k.strip().lower()] = v.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        if length > MAX_HEADER_BYTES:
+        try:
+            length = int(headers.get("content-length", "0") or 0)
+        except ValueError as exc:
+            raise _BadRequest("bad Content-Length") from exc
+        if length < 0 or length > MAX_HEADER_BYTES:
             raise _BadRequest("request body too long")
         body = await self.reader.readexactly(length) if length else b""
         return _Request(parts[0].upper(), parts[1], parts[2], headers, body)
@@ -455,7 +472,9 @@ class _Connection:
         return {"Session": f"{self.session_id};timeout=60"} if self.session_id else {}
 
     async def describe(self, req: _Request, cam: SimCamera) -> None:
-        clip = await _clip(cam)
+        # every clip is encoded with the same settings, so the normal clip's SPS/PPS describe
+        # them all and a fault's clip can still be encoding while we answer
+        clip = await asyncio.to_thread(clip_for, cam.variant, Picture.NORMAL)
         base = req.url.rstrip("/") + "/"
         sdp = "\r\n".join(
             [
@@ -545,6 +564,60 @@ class _Connection:
                         next_at = time.monotonic()  # a slow reader: do not burst to catch up
         except (ConnectionError, asyncio.CancelledError):
             return
+
+
+# ---- the fleet hook -------------------------------------------------------------------------
+# `cctv sim break CAM --fault covered` changes the Fleet's state; the Fleet tells its listeners,
+# and this one turns fleet faults into what the camera's RTSP side shows.
+FLEET_FAULTS: dict[str, MediaFault] = {
+    "covered": MediaFault.COVERED,
+    "moved": MediaFault.MOVED,
+    "blur": MediaFault.BLUR,
+    "video_loss": MediaFault.VIDEO_LOSS,
+    "offline": MediaFault.OFFLINE,
+    "slow": MediaFault.SLOW,
+    "wrong_password": MediaFault.WRONG_PASSWORD,
+}
+
+
+class _FleetLike(Protocol):
+    cameras: Mapping[str, Any]  # camera_id -> object with `faults: set[str]`
+    listeners: list[Callable[[str, set[str]], None]]
+
+
+def media_faults(fleet_faults: Iterable[str]) -> set[MediaFault]:
+    """The RTSP faults implied by a camera's fleet faults (others do not touch RTSP)."""
+    return {FLEET_FAULTS[f] for f in fleet_faults if f in FLEET_FAULTS}
+
+
+def attach_to_fleet(
+    fleet: _FleetLike,
+    server: RtspServer,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
+    """Serve every fleet camera at /cam/<camera_id> and follow its injected faults."""
+    for camera_id, cam in fleet.cameras.items():
+        server.add_camera(camera_id, username=username, password=password)
+        server.set_faults(camera_id, media_faults(getattr(cam, "faults", ())))
+
+    def on_change(camera_id: str, faults: set[str]) -> None:
+        if camera_id not in server.cameras:
+            server.add_camera(camera_id, username=username, password=password)
+        server.set_faults(camera_id, media_faults(faults))
+
+    fleet.listeners.append(on_change)
+
+
+async def serve_fleet(fleet: _FleetLike, host: str, port: int) -> RtspServer:
+    """Start an RTSP server for the whole fleet (the simulator's hook calls this)."""
+    server = RtspServer(host, port)
+    attach_to_fleet(fleet, server)
+    await server.start()
+    # the fault pictures too, in the background, so the first `cctv sim break` is prompt
+    server.background(server.prewarm(tuple(Picture)))
+    return server
 
 
 async def _main(argv: list[str] | None = None) -> None:

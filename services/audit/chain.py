@@ -30,13 +30,15 @@ class Appended:
     data: bytes
     leaf_hash: bytes
     nodes: list[tuple[int, int, bytes]]
+    fields: IndexFields | None = None
 
 
 class LogState:
     """What the single writer keeps in memory: next position, last leaf hash, tree frontier."""
 
-    def __init__(self, size: int = 0, last_leaf: bytes = ZERO_HASH,
-                 frontier: Sequence[bytes] = ()) -> None:
+    def __init__(
+        self, size: int = 0, last_leaf: bytes = ZERO_HASH, frontier: Sequence[bytes] = ()
+    ) -> None:
         self.tree = merkle.CompactRange(size, frontier)
         self.last_leaf = last_leaf
 
@@ -53,7 +55,7 @@ class LogState:
         lh = merkle.leaf_hash(data)
         nodes = self.tree.append(lh)
         self.last_leaf = lh
-        return Appended(entry, data, lh, nodes)
+        return Appended(entry, data, lh, nodes, item.fields)
 
     def snapshot(self) -> tuple[int, bytes, list[bytes]]:
         return self.tree.size, self.last_leaf, list(self.tree.frontier)
@@ -117,7 +119,7 @@ class _Seen:
 def _read(pos: int, row: Row, derive: Callable[[Entry], IndexFields] | None) -> _Seen:
     h = merkle.leaf_hash(row.data)
     try:
-        e = Entry.decode(row.data)
+        e = Entry.decode(row.data, strict=False)
     except EntryError as exc:
         return _Seen(pos, row, h, None, f"unreadable entry bytes ({exc})")
     if row.leaf_hash is not None and row.leaf_hash != h:
@@ -126,11 +128,13 @@ def _read(pos: int, row: Row, derive: Callable[[Entry], IndexFields] | None) -> 
         want = derive(e)
         if want != row.columns:
             names = [
-                f for f in IndexFields.__dataclass_fields__
+                f
+                for f in IndexFields.__dataclass_fields__
                 if getattr(want, f) != getattr(row.columns, f)
             ]
-            return _Seen(pos, row, h, e, f"query column(s) {', '.join(names)} disagree "
-                                         "with the entry bytes")
+            return _Seen(
+                pos, row, h, e, f"query column(s) {', '.join(names)} disagree with the entry bytes"
+            )
     return _Seen(pos, row, h, e, None)
 
 
@@ -212,12 +216,15 @@ class ChainVerifier:
             if any(f.kind == "checkpoint" for f in self.report.findings):
                 continue  # the first mismatch is the one that locates the rewrite
             what = "signed checkpoint" if signed else "tree head the service stored"
-            self.report.findings.append(Finding(
-                self._last_ok, "checkpoint",
-                f"rows chain correctly but the root at size {cp_size} differs from the {what}: "
-                f"entries in [{self._last_ok}, {cp_size}) were rewritten together with their "
-                "chain",
-            ))
+            self.report.findings.append(
+                Finding(
+                    self._last_ok,
+                    "checkpoint",
+                    f"rows chain correctly but the root at size {cp_size} differs from the {what}: "
+                    f"entries in [{self._last_ok}, {cp_size}) were rewritten together with their "
+                    "chain",
+                )
+            )
 
     def finish(self) -> VerifyReport:
         rep = self.report
@@ -227,18 +234,26 @@ class ChainVerifier:
             rep.findings.insert(0, _classify(self.anomaly))
             return rep
         if self.expected_size > rep.size:
-            rep.findings.insert(0, Finding(
-                rep.size, "truncated",
-                f"the log ends after {rep.size} entries but {self.expected_size} were "
-                f"recorded (signed checkpoint or tree head); entries {rep.size}.."
-                f"{self.expected_size - 1} are gone",
-            ))
+            rep.findings.insert(
+                0,
+                Finding(
+                    rep.size,
+                    "truncated",
+                    f"the log ends after {rep.size} entries but {self.expected_size} were "
+                    f"recorded (signed checkpoint or tree head); entries {rep.size}.."
+                    f"{self.expected_size - 1} are gone",
+                ),
+            )
         elif self.last_head is not None and rep.size > self.last_head:
-            rep.findings.insert(0, Finding(
-                self.last_head, "inserted",
-                f"rows {self.last_head}..{rep.size - 1} are not covered by any tree head the "
-                "service stored: they were not appended by the audit service",
-            ))
+            rep.findings.insert(
+                0,
+                Finding(
+                    self.last_head,
+                    "inserted",
+                    f"rows {self.last_head}..{rep.size - 1} are not covered by any tree head the "
+                    "service stored: they were not appended by the audit service",
+                ),
+            )
         return rep
 
 
@@ -267,12 +282,7 @@ def _classify(win: list[_Seen]) -> Finding:
         p = s.pos
         g = genuine(s, p)
         link_ok = i == 0 or (s.entry is not None and s.entry.prev == prev_h)
-        if (
-            g is not False
-            and s.error is None
-            and s.row.seq == p
-            and link_ok
-        ):
+        if g is not False and s.error is None and s.row.seq == p and link_ok:
             prev_h = s.h
             continue
         return _explain(p, s, g, auth, where)
@@ -307,11 +317,13 @@ def _explain(
     if moved_to is not None:
         if row_is_entry_d:
             return Finding(
-                p, "reordered",
+                p,
+                "reordered",
                 f"position {p} holds entry {d}; entry {p} was moved to position {moved_to}",
             )
         return Finding(
-            p, "inserted",
+            p,
+            "inserted",
             f"the row at position {p} is not an entry of this log"
             + (f" (it claims to be entry {d})" if d is not None else "")
             + f"; the original entry {p} follows at position {moved_to}",
@@ -319,8 +331,10 @@ def _explain(
     if e is not None and d is not None and d > p and row_is_entry_d:
         n = d - p
         return Finding(
-            p, "removed",
-            f"entr{'y' if n == 1 else 'ies'} {p}" + (f"..{d - 1}" if n > 1 else "")
+            p,
+            "removed",
+            f"entr{'y' if n == 1 else 'ies'} {p}"
+            + (f"..{d - 1}" if n > 1 else "")
             + f" {'is' if n == 1 else 'are'} missing: the next row is entry {d}",
         )
     if e is not None and d is not None and d < p:

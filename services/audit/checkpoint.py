@@ -179,9 +179,7 @@ def _check_text(text: str) -> None:
 def sign_note(text: str, *signers: Signer) -> str:
     _check_text(text)
     msg = text.encode()
-    lines = [
-        f"{SIG_PREFIX}{s.name} {_b64(s.verifier.key_id + s.sign(msg))}\n" for s in signers
-    ]
+    lines = [f"{SIG_PREFIX}{s.name} {_b64(s.verifier.key_id + s.sign(msg))}\n" for s in signers]
     return text + "\n" + "".join(lines)
 
 

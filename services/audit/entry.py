@@ -76,7 +76,9 @@ class Entry:
         return canonical_json(self.header()) + b"\n" + self.payload
 
     @classmethod
-    def decode(cls, data: bytes) -> Entry:
+    def decode(cls, data: bytes, *, strict: bool = True) -> Entry:
+        """Parse entry bytes. ``strict`` also insists on the canonical header encoding; the
+        row verifier skips that (any other encoding changes the leaf hash anyway)."""
         head, sep, payload = data.partition(b"\n")
         if not sep:
             raise EntryError("entry has no header line")
@@ -85,7 +87,9 @@ class Entry:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EntryError(f"entry header is not JSON: {exc}") from exc
         if not isinstance(h, dict) or h.get("v") != FORMAT_VERSION:
-            raise EntryError(f"entry header version is {h.get('v') if isinstance(h, dict) else h!r}")
+            raise EntryError(
+                f"entry header version is {h.get('v') if isinstance(h, dict) else h!r}"
+            )
         try:
             seq, prev_hex, kind = h["seq"], h["prev"], h["kind"]
             subject, event_id, at = h["subject"], h["id"], h["at"]
@@ -113,7 +117,7 @@ class Entry:
             raw_sha256=h.get("raw_sha256"),
             raw_len=h.get("raw_len"),
         )
-        if e.encode() != data:
+        if strict and e.encode() != data:
             raise EntryError("entry header is not in canonical form")
         return e
 
@@ -134,10 +138,14 @@ class Witnessed:
     reason: str | None = None
     raw_sha256: str | None = None
     raw_len: int | None = None
+    fields: IndexFields | None = None
+    """Query columns, when the caller already parsed the envelope (saves a second parse)."""
 
     @classmethod
-    def event(cls, subject: str, event_id: str, payload: bytes) -> Witnessed:
-        return cls("event", subject, event_id, payload)
+    def event(
+        cls, subject: str, event_id: str, payload: bytes, fields: IndexFields | None = None
+    ) -> Witnessed:
+        return cls("event", subject, event_id, payload, fields=fields)
 
     @classmethod
     def rejected(cls, subject: str, raw: bytes, reason: str) -> Witnessed:
@@ -243,8 +251,28 @@ def _request_no(data: Any) -> str | None:
     return None
 
 
+def envelope_fields(subject: str, env: dict[str, Any]) -> IndexFields:
+    """Type, time, actor, cameras and request number of an event envelope (parsed JSON)."""
+    data = env.get("data")
+    cams: dict[str, None] = {}
+    _cameras(data, cams)
+    domain = subject.split(".")[1] if subject.count(".") >= 1 else ""
+    key = env.get("key")
+    if domain in _CAMERA_SUBJECT_DOMAINS and isinstance(key, str) and key and not cams:
+        cams[key] = None
+    et = env.get("type")
+    t = env.get("time")
+    return IndexFields(
+        event_type=et if isinstance(et, str) else None,
+        event_time=t if isinstance(t, datetime) else _parse_time(t),
+        actor=_actor(env.get("actor")),
+        camera_ids=tuple(cams),
+        request_no=_request_no(data),
+    )
+
+
 def index_fields(entry: Entry) -> IndexFields:
-    """Type, time, actor, cameras and request number of a witnessed event envelope."""
+    """The query columns an entry's bytes imply (what verify compares stored columns with)."""
     if entry.kind != "event":
         return IndexFields()
     try:
@@ -253,18 +281,4 @@ def index_fields(entry: Entry) -> IndexFields:
         return IndexFields()
     if not isinstance(env, dict):
         return IndexFields()
-    data = env.get("data")
-    cams: dict[str, None] = {}
-    _cameras(data, cams)
-    domain = entry.subject.split(".")[1] if entry.subject.count(".") >= 1 else ""
-    key = env.get("key")
-    if domain in _CAMERA_SUBJECT_DOMAINS and isinstance(key, str) and key and not cams:
-        cams[key] = None
-    et = env.get("type")
-    return IndexFields(
-        event_type=et if isinstance(et, str) else None,
-        event_time=_parse_time(env.get("time")),
-        actor=_actor(env.get("actor")),
-        camera_ids=tuple(cams),
-        request_no=_request_no(data),
-    )
+    return envelope_fields(entry.subject, env)

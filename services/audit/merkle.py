@@ -279,9 +279,7 @@ def _check_hash(name: str, h: bytes) -> None:
         raise ProofError(f"{name} is {len(h)} bytes, a SHA-256 hash is {HASH_SIZE}")
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """RFC 9162 2.1.3.2 steps 1-4: the root this proof implies for leaf hash ``leaf``."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")
@@ -379,9 +377,7 @@ def verify_consistency(
 # --- range proofs: a contiguous run of entries against a root -------------------------------
 
 
-def _range_walk(
-    a: int, b: int, lo: int, hi: int, out: list[tuple[int, int]]
-) -> None:
+def _range_walk(a: int, b: int, lo: int, hi: int, out: list[tuple[int, int]]) -> None:
     """Subtrees of the RFC recursion over [lo, hi) that lie wholly outside [a, b)."""
     if hi <= a or lo >= b:
         out.append((lo, hi))

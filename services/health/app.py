@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
 from . import store
-from .damping import CameraHealth, DampingPolicy, Transition, apply_sample
+from .damping import CameraHealth, DampingPolicy, Transition, apply_sample, same_standing
 from .repair import OneCardRepairClient, RepairSystem
 from .settings import HealthSettings
 from .windows import StopMoveWindow, covering_window
@@ -46,6 +47,8 @@ class HealthService:
         self.svc = svc
         self.policy = DampingPolicy(settings.down_after, settings.up_after)
         self.repair = repair
+        # the last health of each camera; samples that change nothing never touch the database
+        self.cache: dict[str, CameraHealth] = {}
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -54,19 +57,29 @@ class HealthService:
 
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
+        cached = self.cache.get(event.camera_id)
+        if cached is not None:
+            new, transition = apply_sample(cached, event.reachable, event.sampled_at, self.policy)
+            if transition is None and same_standing(new, cached):
+                self.cache[event.camera_id] = new
+                return
         async with self.pool.acquire() as conn, conn.transaction():
             health = await store.load_health(conn, event.camera_id)
+            if cached is not None and cached.last_sample_at and (
+                health.last_sample_at is None or health.last_sample_at < cached.last_sample_at
+            ):
+                health = replace(health, last_sample_at=cached.last_sample_at)
             new, transition = apply_sample(health, event.reachable, event.sampled_at, self.policy)
-            if new == health:
-                return
-            await store.save_health(conn, new)
+            if not same_standing(new, health):
+                await store.save_health(conn, new)
             if transition:
                 await self._on_transition(conn, new, transition, env, event.error or "")
+        self.cache[event.camera_id] = new
 
     async def _on_transition(
         self, conn: asyncpg.Connection, h: CameraHealth, t: Transition, env: Envelope, why: str
     ) -> None:
-        cam = await store.camera(conn, h.camera_id)
+        cam = await store.camera(conn, h.camera_id) or await self._ask_inventory(conn, h.camera_id)
         published = t.state
         if t.state == "down":
             window = covering_window(await store.windows(conn), h.camera_id, t.at)
@@ -83,6 +96,20 @@ class HealthService:
                     source="health", key=h.camera_id, correlation_id=env.correlation_id)
         if cam:
             CAMERA_UP.labels(h.camera_id, cam.building, cam.zone).set(1 if t.state == "up" else 0)
+
+    async def _ask_inventory(
+        self, conn: asyncpg.Connection, camera_id: str
+    ) -> CameraRecord | None:
+        """A sample can outrun the inventory event; ask ingest rather than alert without a zone."""
+        try:
+            reply = await self.svc.request(rpc.INGEST_CAMERAS, {"camera_id": camera_id}, 2.0)
+        except Exception:
+            return None
+        found = [CameraRecord.model_validate(c) for c in reply.get("cameras", [])]
+        if not found:
+            return None
+        await store.upsert_camera(conn, found[0])
+        return found[0]
 
     async def _open(self, conn: asyncpg.Connection, camera_id: str, cam: CameraRecord | None,
                     at: datetime, detail: str, correlation_id: str) -> None:

@@ -28,6 +28,12 @@ class CameraHealth:
     since: datetime | None = None
 
 
+def same_standing(a: CameraHealth, b: CameraHealth) -> bool:
+    """Equal in everything worth persisting (the sample time alone is not)."""
+    return (a.state, a.fail_streak, a.ok_streak, a.since) == (
+        b.state, b.fail_streak, b.ok_streak, b.since)
+
+
 @dataclass(frozen=True)
 class Transition:
     previous: CameraState
@@ -41,8 +47,9 @@ def apply_sample(
     """Fold one sample into the camera's health. Old or repeated samples change nothing."""
     if health.last_sample_at is not None and at <= health.last_sample_at:
         return health, None
-    fail = 0 if ok else health.fail_streak + 1
-    good = health.ok_streak + 1 if ok else 0
+    # streaks are capped: a steady camera's health stops changing, so it costs no write
+    fail = 0 if ok else min(health.fail_streak + 1, policy.down_after)
+    good = min(health.ok_streak + 1, policy.up_after) if ok else 0
     new = replace(health, fail_streak=fail, ok_streak=good, last_sample_at=at)
     target: CameraState | None = None
     if ok and health.state != "up" and (good >= policy.up_after or health.state == "unknown"):

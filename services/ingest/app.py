@@ -31,26 +31,40 @@ def build(settings: IngestSettings | None = None) -> Service:
         if settings.seed_demo and await store.count_cameras(svc.pool) == 0:
             from demo.campus import generate
 
-            await store.upsert_cameras(svc.pool, generate(settings.sim_address), actor="seed")
+            cams = generate(settings.sim_address)
+            # devices hook (issue #5): each demo camera at its own simulated device's address
+            from demo.simulator.devices.bridge import port_of, with_device_addresses
+
+            cams = with_device_addresses(cams, port_of(settings.sim_address))
+            await store.upsert_cameras(svc.pool, cams, actor="seed")
 
     async def emit(sample: HealthSample) -> None:
         await svc.publish(sample, key=sample.camera_id)
         SAMPLES.labels(str(sample.reachable).lower()).inc()
+
+    # devices hook (issue #5): ISAPI / Dahua / ONVIF adapters, recording scans, sharding
+    from .adapters.wiring import attach_devices
+
+    device_probe_for = attach_devices(
+        svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
+    owned = svc.state["owned_cameras"]
 
     async def sampling() -> None:
         assert svc.pool is not None
         pool = svc.pool
 
         async def tick() -> None:
-            cameras = await store.list_cameras(pool)
-            await sample_fleet(cameras, lambda _c: basic, emit, settings.probe_concurrency,
-                               settings.probe_timeout_s)
+            cameras = await owned(await store.list_cameras(pool))
+            await sample_fleet(cameras, lambda c: device_probe_for(c) or basic, emit,
+                               settings.probe_concurrency, settings.probe_timeout_s)
 
         await run_periodically(settings.sample_interval_s, tick)
 
     async def cameras(request: dict[str, Any]) -> dict[str, Any]:
         assert svc.pool is not None
         found = await store.list_cameras(svc.pool)
+        if camera_id := request.get("camera_id"):
+            found = [c for c in found if c.camera_id == camera_id]
         if building := request.get("building"):
             found = [c for c in found if c.building == building]
         return {"cameras": [c.model_dump(mode="json") for c in found]}
@@ -58,4 +72,9 @@ def build(settings: IngestSettings | None = None) -> Service:
     svc.after_start(seed)
     svc.loop("sampling", sampling)
     svc.respond(rpc.INGEST_CAMERAS, cameras)
+
+    # media hook (issue #5): one RTSP frame per camera on a schedule -> tamper findings
+    from .tamper_watch import attach_tamper_watch
+
+    attach_tamper_watch(svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
     return svc

@@ -55,7 +55,8 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
-        return f"第{self.row}行 列 {self.column}: {self.reason} / row {self.row}, column {self.column}"
+        return (f"第{self.row}行 列 {self.column}: {self.reason} "
+                f"/ row {self.row}, column {self.column}")
 
 
 class InventoryRejected(ValueError):
@@ -179,11 +180,12 @@ def parse_csv(text: str) -> list[CameraRecord]:
     try:
         for raw in reader:
             if None in raw:  # more cells than header columns
-                errors.append(RowError(reader.line_num, "-", "多余的单元格 more cells than columns"))
+                errors.append(RowError(reader.line_num, "-",
+                                       "多余的单元格 more cells than columns"))
                 continue
             if not any((v or "").strip() for v in raw.values()):
                 continue
-            rows.append((reader.line_num, {mapping[k]: v or "" for k, v in raw.items()}))
+            rows.append((reader.line_num, {mapping[k or ""]: v or "" for k, v in raw.items()}))
     except csv.Error as exc:
         errors.append(RowError(reader.line_num, "-", f"CSV 格式错误 malformed CSV: {exc}"))
     if errors:
@@ -210,10 +212,10 @@ def parse_yaml(text: str) -> list[CameraRecord]:
         if not isinstance(item, dict):
             errors.append(RowError(i, "-", "应为映射 expected a mapping of column: value"))
             continue
-        mapping, head_errors = _check_header(item.keys())
+        mapping, head_errors = _check_header(str(k) for k in item)
         errors += [RowError(i, e.column, e.reason) for e in head_errors
                    if e.reason.startswith(("设备口令", "未知列"))]
-        rows.append((i, {mapping.get(k, k): v for k, v in item.items() if k in mapping}))
+        rows.append((i, {mapping[str(k)]: v for k, v in item.items() if str(k) in mapping}))
     if errors:
         raise InventoryRejected(errors)
     return _validate_rows(rows)

@@ -347,6 +347,25 @@ def assess(
     )
 
 
+def _reference(
+    camera_id: str, work: np.ndarray, confirmed_by: str, confirmed_at: datetime
+) -> ReferenceFrame:
+    for arr in (work,):
+        arr.flags.writeable = False  # a reference is never edited in place
+    structure, block_std = structure_map(work), block_stats(work)[1]
+    structure.flags.writeable = False
+    block_std.flags.writeable = False
+    return ReferenceFrame(
+        camera_id=camera_id,
+        work=work,
+        structure=structure,
+        block_std=block_std,
+        stats=frame_stats(work),
+        confirmed_by=confirmed_by,
+        confirmed_at=confirmed_at,
+    )
+
+
 def confirm_reference(
     camera_id: str,
     frame: np.ndarray,
@@ -362,7 +381,7 @@ def confirm_reference(
     """
     if not operator or not operator.strip():
         raise ValueError("a reference frame must be confirmed by a named operator (Art. 12)")
-    work = prepare(frame)
+    work = np.rint(prepare(frame)).clip(0, 255).astype(np.float32)
     stats = frame_stats(work)
     t = thresholds or TamperThresholds()
     if stats.mean < t.dark_mean or stats.std < t.featureless_std:
@@ -370,12 +389,21 @@ def confirm_reference(
             f"camera {camera_id}: this frame looks covered (mean {stats.mean:.1f}, contrast "
             f"{stats.std:.1f}) and cannot be confirmed as the reference (Art. 12)"
         )
-    return ReferenceFrame(
-        camera_id=camera_id,
-        work=work,
-        structure=structure_map(work),
-        block_std=block_stats(work)[1],
-        stats=stats,
-        confirmed_by=operator.strip(),
-        confirmed_at=at or datetime.now(UTC),
-    )
+    return _reference(camera_id, work, operator.strip(), at or datetime.now(UTC))
+
+
+def reference_pixels(reference: ReferenceFrame) -> np.ndarray:
+    """The reference as the uint8 grey picture that is stored (WORK_HEIGHT x WORK_WIDTH)."""
+    return np.clip(np.rint(reference.work), 0, 255).astype(np.uint8)
+
+
+def restore_reference(
+    camera_id: str, pixels: np.ndarray, confirmed_by: str, confirmed_at: datetime
+) -> ReferenceFrame:
+    """Rebuild a stored, already-confirmed reference (no new confirmation happens here)."""
+    if pixels.shape != (WORK_HEIGHT, WORK_WIDTH):
+        raise ValueError(
+            f"stored reference of {camera_id} has shape {pixels.shape}, "
+            f"expected {(WORK_HEIGHT, WORK_WIDTH)}"
+        )
+    return _reference(camera_id, pixels.astype(np.float32), confirmed_by, confirmed_at)

@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from cctv.contract import CameraRecord
+
 from . import refusals as r
 from .approval import ApprovalFlow, Step
 from .base import ApprovalRequest, RequestState
-from .inventory import CameraInfo
 from .org import NIC, Actor, Role
 from .transitions import Transition, aware
 
@@ -76,7 +77,7 @@ class NewPointRequest(ApprovalRequest):
     form: NewPointApplication
     plan: InstallationPlan | None = None
     survey: SiteSurvey | None = None
-    cameras: list[CameraInfo] = Field(default_factory=list)
+    cameras: list[CameraRecord] = Field(default_factory=list)
 
     @staticmethod
     def preview(form: NewPointApplication) -> list[Step]:
@@ -192,7 +193,9 @@ class NewPointRequest(ApprovalRequest):
         self.state = RequestState.SURVEYED
         return [self._t("surveyed", actor, now, survey=self.survey.model_dump(mode="json"))]
 
-    def implement(self, actor: Actor, now: datetime, cameras: list[CameraInfo]) -> list[Transition]:
+    def implement(
+        self, actor: Actor, now: datetime, cameras: list[CameraRecord]
+    ) -> list[Transition]:
         """NIC carries it out; each new camera enters the inventory (an event for ingest)."""
         now = aware(now)
         self._expect(RequestState.SURVEYED, "实施", "implement")

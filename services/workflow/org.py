@@ -99,3 +99,22 @@ class Actor(BaseModel):
     @property
     def display(self) -> str:
         return self.name or self.person_id
+
+
+# The console's account roles (cctv.contract.orgs.ROLES) as workflow roles.
+CONSOLE_ROLES: dict[str, frozenset[Role]] = {
+    "dept_head": frozenset({Role.HEAD}),
+    "school_leader": frozenset({Role.LEADER}),
+    "sysadmin": frozenset({Role.SYSADMIN}),
+    "duty_operator": frozenset({Role.OPERATOR}),
+}
+
+
+def actor_for(account: str, name: str, role: str, department: str | None) -> Actor:
+    """The actor a console or CLI user acts as; any other role may fill in forms only."""
+    return Actor(
+        person_id=account,
+        name=name,
+        department=department or None,
+        roles=CONSOLE_ROLES.get(role, frozenset()) | {Role.STAFF},
+    )

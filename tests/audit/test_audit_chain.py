@@ -47,8 +47,10 @@ def make_log(n: int) -> tuple[LogState, list[Row], list[tuple[int, bytes]]]:
     rows: list[Row] = []
     heads: list[tuple[int, bytes]] = []
     for i in range(n):
-        a = st_.append(Witnessed.event(f"cctv.camera.status.cam-{i % 5}", f"evt-{i:04d}",
-                                       envelope(i)), recorded_at="2026-11-25T00:00:00.000000Z")
+        a = st_.append(
+            Witnessed.event(f"cctv.camera.status.cam-{i % 5}", f"evt-{i:04d}", envelope(i)),
+            recorded_at="2026-11-25T00:00:00.000000Z",
+        )
         rows.append(Row(i, a.data, a.leaf_hash, index_fields(a.entry)))
         if i % 4 == 3:
             heads.append((st_.size, st_.root()))
@@ -81,14 +83,21 @@ def test_rejected_keeps_hash_subject_and_reason() -> None:
 
 
 def test_index_fields_find_cameras_actor_and_request() -> None:
-    body = json.dumps({
-        "id": "x", "type": "workflow.access_request.approved", "time": "2026-11-25T01:02:03Z",
-        "actor": {"id": "u-logistics-head", "name": "后勤处长"},
-        "data": {"request_no": "DY-2026-0042",
-                 "cameras": [{"camera_id": "cam-1"}, {"camera_id": "cam-2"}]},
-    }).encode()
-    f = index_fields(Witnessed.event("cctv.workflow.access_request.approved", "x", body)
-                     .at(0, ZERO_HASH, "t"))
+    body = json.dumps(
+        {
+            "id": "x",
+            "type": "workflow.access_request.approved",
+            "time": "2026-11-25T01:02:03Z",
+            "actor": {"id": "u-logistics-head", "name": "后勤处长"},
+            "data": {
+                "request_no": "DY-2026-0042",
+                "cameras": [{"camera_id": "cam-1"}, {"camera_id": "cam-2"}],
+            },
+        }
+    ).encode()
+    f = index_fields(
+        Witnessed.event("cctv.workflow.access_request.approved", "x", body).at(0, ZERO_HASH, "t")
+    )
     assert f.event_type == "workflow.access_request.approved"
     assert f.actor == "u-logistics-head"
     assert f.camera_ids == ("cam-1", "cam-2")
@@ -235,8 +244,12 @@ def test_consistent_rewrite_is_caught_by_the_checkpoint(log) -> None:  # type: i
     new_rows: list[Row] = []
     for i, r in enumerate(rows):
         e = Entry.decode(r.data)
-        w = Witnessed(e.kind, e.subject, e.event_id,
-                      e.payload.replace("离线".encode(), "在线".encode()) if i == 6 else e.payload)
+        w = Witnessed(
+            e.kind,
+            e.subject,
+            e.event_id,
+            e.payload.replace("离线".encode(), "在线".encode()) if i == 6 else e.payload,
+        )
         a = st_.append(w, recorded_at=e.recorded_at)
         new_rows.append(Row(i, a.data, a.leaf_hash, index_fields(a.entry)))
     rep = verify_rows(new_rows, cps, derive=index_fields)

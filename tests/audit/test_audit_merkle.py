@@ -176,9 +176,7 @@ def test_inclusion_vectors(tree8: m.MemoryTree, leaf: int, size: int, proof: lis
 
 
 @pytest.mark.parametrize(("size1", "size2", "proof"), CONSISTENCY)
-def test_consistency_vectors(
-    tree8: m.MemoryTree, size1: int, size2: int, proof: list[str]
-) -> None:
+def test_consistency_vectors(tree8: m.MemoryTree, size1: int, size2: int, proof: list[str]) -> None:
     assert [x.hex() for x in tree8.consistency_proof(size1, size2)] == proof
     m.verify_consistency(size1, size2, h(ROOTS[size1]), h(ROOTS[size2]), [h(p) for p in proof])
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from wf_campus import CAMERAS, PEOPLE
 
 from services.workflow.access import AccessApplication, AccessRequest
 from services.workflow.approval import Decision
@@ -21,6 +20,7 @@ from services.workflow.base import RequestState
 from services.workflow.inventory import Inventory
 from services.workflow.org import Actor, Role
 from services.workflow.refusals import WorkflowError
+from tests.workflow.wf_campus import CAMERAS, PEOPLE
 
 INV = Inventory(CAMERAS)
 DEPTS = ["college_se", "logistics", "academic", "student", "party_admin", "nic"]
@@ -58,7 +58,7 @@ actions = st.lists(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cams=st.lists(
         st.sampled_from([c.camera_id for c in CAMERAS]), min_size=1, max_size=4, unique=True

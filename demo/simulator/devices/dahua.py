@@ -56,7 +56,7 @@ def storage(dev: SimDevice) -> str:
 
 
 def _finders(sim: DeviceServer, dev: SimDevice) -> dict[str, dict]:  # type: ignore[type-arg]
-    return sim.state.setdefault(("dahua-finders", dev.device_id), {})  # type: ignore[no-any-return]
+    return sim.state.setdefault(("dahua-finders", dev.device_id), {})  # type: ignore[no-any-return,call-overload]
 
 
 def media_find(sim: DeviceServer, dev: SimDevice, q: dict[str, str]) -> web.Response:
@@ -113,7 +113,8 @@ def load_file(dev: SimDevice, path: str) -> web.Response:
         return _err("Invalid path", 404)
     if not any(s == start for s, _, _ in dev.segments(ch, start, start + timedelta(seconds=1))):
         return _err("File not found", 404)
-    return web.Response(body=dev.segment_content(ch, start), content_type="application/octet-stream")
+    return web.Response(body=dev.segment_content(ch, start),
+                        content_type="application/octet-stream")
 
 
 async def attach(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:

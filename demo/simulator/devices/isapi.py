@@ -128,7 +128,8 @@ def download(dev: SimDevice, uri: str) -> web.Response:
     ch = track // 100
     if not any(s == start for s, _, _ in dev.segments(ch, start, start + timedelta(seconds=1))):
         return _status(4, "noRecord", 404)
-    return web.Response(body=dev.segment_content(ch, start), content_type="application/octet-stream")
+    return web.Response(body=dev.segment_content(ch, start),
+                        content_type="application/octet-stream")
 
 
 def alert(dev: SimDevice, ch: int, etype: str, active: bool, host: str) -> bytes:

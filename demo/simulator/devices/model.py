@@ -55,7 +55,7 @@ class SimDevice:
     host: str
     port: int
     username: str = "admin"
-    password: str = "sim-pass"  # noqa: S105 - simulator's own fixed login
+    password: str = "sim-pass"
     channels: int = 1
     model: str = ""
     serial: str = ""

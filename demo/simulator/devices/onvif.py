@@ -163,9 +163,9 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
         if op == "GetServices":
             return _env(services(base))
     if path == "/onvif/event_service" and op == "CreatePullPointSubscription":
-        sid = next(_sub_ids)
+        sid = str(next(_sub_ids))
         subs = sim.state.setdefault(("onvif-subs", dev.device_id), {})
-        subs[str(sid)] = {}
+        subs[sid] = {}
         now = datetime.now(UTC)
         return _env(
             "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"

@@ -31,7 +31,7 @@ class DeviceServer:
         self._pending = list(devices)
         self._runner: web.AppRunner | None = None
         self._servers: list[asyncio.base_events.Server] = []
-        self.state: dict[str, Any] = {}  # per-device protocol state (finders, subscriptions)
+        self.state: dict[Any, Any] = {}  # per-device protocol state (finders, subscriptions)
 
     def by_id(self, device_id: str) -> SimDevice:
         for d in self.devices.values():
@@ -41,7 +41,6 @@ class DeviceServer:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=1 << 20)
-        app["sim"] = self
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=0.5)
@@ -51,12 +50,13 @@ class DeviceServer:
 
     async def add(self, devices: Iterable[SimDevice]) -> None:
         """Bind sockets for more devices; devices with port 0 get a free port each."""
-        assert self._runner is not None, "start() first"
+        assert self._runner is not None and self._runner.server is not None, "start() first"
+        factory = self._runner.server
         loop = asyncio.get_running_loop()
         by_port: dict[int, list[SimDevice]] = {}
         for d in devices:
             if d.port == 0:
-                srv = await loop.create_server(self._runner.server, host=d.host, port=0)
+                srv = await loop.create_server(factory, host=d.host, port=0)
                 d.port = srv.sockets[0].getsockname()[1]
                 self._servers.append(srv)
                 self.devices[(d.host, d.port)] = d
@@ -66,7 +66,7 @@ class DeviceServer:
             for i in range(0, len(group), 512):
                 chunk = group[i : i + 512]
                 srv = await loop.create_server(
-                    self._runner.server, host=[d.host for d in chunk], port=port,
+                    factory, host=[d.host for d in chunk], port=port,
                     reuse_address=True, backlog=512)
                 self._servers.append(srv)
                 for d in chunk:
@@ -118,7 +118,7 @@ class DeviceServer:
 
 def loopback_hosts(n: int, start: int = 2) -> list[str]:
     """n distinct loopback addresses 127.0.x.y (y in 1..254), all on `lo`."""
-    out = []
+    out: list[str] = []
     i = start
     while len(out) < n:
         hi, lo = divmod(i, 254)

@@ -143,12 +143,13 @@ def parse_event_part(body: bytes, tz: timezone = CHINA_TZ) -> DeviceEvent:
         line = body.decode("utf-8").strip().splitlines()[0]
     except (UnicodeDecodeError, IndexError) as exc:
         raise BadResponse("eventManager attach: unreadable event part") from exc
+    if line.startswith("Heartbeat"):
+        return DeviceEvent(kind="heartbeat", channel=0, active=False, at=utcnow(),
+                           vendor_code="Heartbeat")
     fields = dict(f.partition("=")[::2] for f in line.split(";") if "=" in f)
     code = fields.get("Code", "")
     if not code:
         raise BadResponse(f"eventManager attach: no Code in {line[:60]!r}")
-    if code == "Heartbeat" or line.startswith("Heartbeat"):
-        return DeviceEvent(kind="heartbeat", channel=0, active=False, at=utcnow(), vendor_code=code)
     kind = {"VideoLoss": "video_loss", "VideoBlind": "tamper", "SceneChange": "scene_change"}.get(
         code, "other")
     index = fields.get("index", "0")

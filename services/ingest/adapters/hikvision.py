@@ -187,7 +187,8 @@ class IsapiAdapter:
             result.clock_offset_s = round(device_now.timestamp() + frac - (t_send + t_recv) / 2, 3)
             body, _ = await self._get(target, "/ISAPI/ContentMgmt/Storage")
             result.disk_state = parse_storage(body)
-            body, _ = await self._get(target, f"/ISAPI/System/Video/inputs/channels/{target.channel}")
+            path = f"/ISAPI/System/Video/inputs/channels/{target.channel}"
+            body, _ = await self._get(target, path)
             result.streaming = parse_video_input(body)
             if deep:
                 now = utcnow()

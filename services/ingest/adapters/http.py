@@ -8,7 +8,6 @@ whose text names the URL path and what was wrong, never the credentials.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -123,7 +122,7 @@ class DeviceHttp:
                 if resp.status >= 400:
                     raise BadResponse(f"{shown}: HTTP {resp.status}")
                 return HttpReply(resp.status, ctype, body, elapsed)
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             raise NoAnswer(f"{shown}: no answer within {self.settings.read_timeout_s:g} s") from exc
         except aiohttp.ServerTimeoutError as exc:
             raise NoAnswer(f"{shown}: no answer within {self.settings.read_timeout_s:g} s") from exc

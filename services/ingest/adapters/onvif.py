@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from .base import AuthFailed as _AuthFailed
 from .base import (
     BadResponse,
     DeviceError,
@@ -29,7 +30,6 @@ from .base import (
     failed_result,
     utcnow,
 )
-from .base import AuthFailed as _AuthFailed
 
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
 PULLPOINT_NS = EVENTS_NS + "/PullPointSubscription"
@@ -102,7 +102,7 @@ def _fault_to_error(exc: BaseException, what: str) -> DeviceError:
         return Unreachable(f"{what}: {exc}")
     if isinstance(exc, ONVIFError):
         text = str(exc)
-        if "Cannot connect" in text or "Connect call failed" in text or "Server disconnected" in text:
+        if any(s in text for s in ("Cannot connect", "Connect call failed", "disconnected")):
             return Unreachable(f"{what}: {text[:200]}")
         return BadResponse(f"{what}: {text[:200]}")
     if isinstance(exc, zeep.exceptions.Error | ValueError | AttributeError | TypeError):
@@ -124,6 +124,7 @@ class OnvifAdapter:
         self.timeout_s = timeout_s
         self.max_devices = max_devices
         self._devices: OrderedDict[tuple[str, int, str], _Device] = OrderedDict()
+        self._setup = asyncio.Semaphore(2)
 
     async def _device(self, target: DeviceTarget) -> _Device:
         from onvif import ONVIFCamera
@@ -148,6 +149,15 @@ class OnvifAdapter:
 
     async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
         started = utcnow()
+        if (target.host, target.port, target.credentials.username if target.credentials
+                else "") not in self._devices:
+            # First contact builds zeep clients from the WSDLs (~25 ms of CPU per device):
+            # a few at a time, so a fleet's first round does not starve the event loop.
+            async with self._setup:
+                return await self._probe(target, started)
+        return await self._probe(target, started)
+
+    async def _probe(self, target: DeviceTarget, started: dt.datetime) -> ProbeResult:
         latency: float | None = None
         step = "GetSystemDateAndTime"
         result = ProbeResult(target.camera_id, started, reachable=False)

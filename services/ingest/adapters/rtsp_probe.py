@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from services.ingest.adapters.base import (
+    MAX_SEGMENTS_PER_LISTING,
+    DeviceTarget,
+    ProbeResult,
+    SegmentListing,
+)
 from services.ingest.frames import (
     FrameGrabError,
     FrameSampler,
@@ -116,7 +122,7 @@ def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
 
 
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - RFC 2617 mandates MD5
+    return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 2617 mandates MD5
 
 
 def authorization(
@@ -337,7 +343,8 @@ class RtspProbe:
             )
         except TimeoutError as exc:
             raise ProbeFailure(
-                RtspStatus.TIMEOUT, f"TCP connect to {host}:{port} took over {self.connect_timeout}s"
+                RtspStatus.TIMEOUT,
+                f"TCP connect to {host}:{port} took over {self.connect_timeout}s",
             ) from exc
         except OSError as exc:
             raise ProbeFailure(
@@ -353,7 +360,9 @@ class RtspProbe:
             state["reachable"] = True
             step = "DESCRIBE"
             accept = {"Accept": "application/sdp"}
-            resp = await asyncio.wait_for(conn.request("DESCRIBE", url, accept), self.request_timeout)
+            resp = await asyncio.wait_for(
+                conn.request("DESCRIBE", url, accept), self.request_timeout
+            )
             if resp.status == 401:
                 challenges = resp.headers.get("www-authenticate", "").split("\n")
                 if credentials is None:
@@ -374,7 +383,9 @@ class RtspProbe:
                 )
                 if resp.status == 401:
                     state["auth_ok"] = False
-                    raise ProbeFailure(RtspStatus.AUTH_FAILED, "the device rejected the credentials")
+                    raise ProbeFailure(
+                        RtspStatus.AUTH_FAILED, "the device rejected the credentials"
+                    )
             if resp.status in {403}:
                 state["auth_ok"] = False
                 raise ProbeFailure(RtspStatus.AUTH_FAILED, f"DESCRIBE answered {resp.status}")
@@ -404,3 +415,59 @@ class RtspProbe:
             ) from exc
         finally:
             writer.close()
+
+
+class RtspAdapter:
+    """`DeviceAdapter` for cameras whose inventory protocol is "rtsp" (no vendor API).
+
+    A probe is OPTIONS + DESCRIBE; a deep probe adds one decoded frame, which is what
+    `streaming` means here. Such a camera has no recording index of its own: its recorder
+    (an NVR, with its own adapter) lists the segments.
+    """
+
+    protocol = "rtsp"
+
+    def __init__(self, probe: RtspProbe | None = None, url_template: str | None = None) -> None:
+        self._probe = probe or RtspProbe()
+        # placeholders {camera_id} {host} {port} {channel}
+        self.url_template = url_template or "rtsp://{host}:{port}/Streaming/Channels/{channel}01"
+
+    def url(self, target: DeviceTarget) -> str:
+        return self.url_template.format(
+            camera_id=target.camera_id, host=target.host, port=target.port, channel=target.channel
+        )
+
+    async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
+        creds = target.credentials
+        r = await self._probe.probe(
+            target.camera_id,
+            self.url(target),
+            RtspCredentials(creds.username, creds.password) if creds else None,
+            grab_frame=deep,
+        )
+        return ProbeResult(
+            camera_id=target.camera_id,
+            sampled_at=r.measured_at,
+            reachable=r.reachable,
+            latency_ms=r.latency_ms,
+            auth_ok=r.auth_ok,
+            streaming=r.streaming,
+            error=None if r.status is RtspStatus.OK else f"{r.status.value}: {r.error}",
+        )
+
+    async def list_segments(
+        self,
+        target: DeviceTarget,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = MAX_SEGMENTS_PER_LISTING,
+    ) -> SegmentListing:
+        return SegmentListing(
+            [],
+            error="RTSP 摄像机无录像索引，由其录像机列出 / an RTSP-only camera has no recording "
+            "index; its NVR lists the segments",
+        )
+
+    async def close(self) -> None:
+        self._probe.close()

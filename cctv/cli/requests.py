@@ -1,0 +1,242 @@
+"""`cctv requests ...`: the regulation's forms from the command line (same calls as the console).
+
+The acting person is given with --as ACCOUNT (a demo account, or any account with --dept and
+--role); approvers are never typed: the workflow derives the chain from the inventory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import request
+from .main import CliError
+
+WF = "cctv.rpc.workflow"
+PROCESSES = ("access", "stopmove", "newpoint", "exam")
+
+
+def _actor(args: argparse.Namespace) -> dict[str, Any]:
+    from services.workflow.org import actor_for
+
+    if not args.as_:
+        raise CliError(
+            "--as ACCOUNT is required: who is acting (Art. 15: every action is recorded)"
+        )
+    role, dept, name = args.role, args.dept, args.as_
+    if role is None or dept is None:
+        try:
+            from demo.campus import DEMO_PEOPLE
+        except ImportError:
+            DEMO_PEOPLE = ()
+        person = next((p for p in DEMO_PEOPLE if p.account == args.as_), None)
+        if person is None:
+            raise CliError(f"unknown account {args.as_!r}: give --dept and --role as well")
+        role, dept, name = role or person.role, dept or person.department, person.name
+    return actor_for(args.as_, name, role, dept).model_dump(mode="json")
+
+
+def _form(path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        form = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read the form {path}: {exc}") from exc
+    if not isinstance(form, dict):
+        raise CliError("the form must be a JSON object")
+    return form
+
+
+def _print_steps(steps: list[dict[str, Any]]) -> None:
+    for s in steps:
+        cams = f"  [{', '.join(s['cameras'])}]" if s.get("cameras") else ""
+        print(f"  {s['stage']}. {s['who_zh']} — {s['title_zh']}{cams}")
+        print(f"     {s['why']}")
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        due = "、".join(d["who_zh"] for d in r.get("due", []))
+        print(
+            f"{r['request_id']:<15} {r['state_zh']:<8} {r['process_zh']:<10} {r['title']}"
+            + (f"  → {due}" if due else "")
+        )
+    print(f"{len(rows)} requests")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    reply = request(f"{WF}.list", {"process": args.process, "state": args.state})
+    if args.json:
+        print(json.dumps(reply["requests"], ensure_ascii=False, indent=1))
+    else:
+        _print_rows(reply["requests"])
+    return 0
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    reply = request(f"{WF}.inbox", {"actor": _actor(args)})
+    print("待我审批 waiting for me:")
+    _print_rows(reply["to_act"])
+    print("我的申请 mine:")
+    _print_rows(reply["mine"])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    reply = request(f"{WF}.get", {"request_id": args.request_id})
+    if args.json:
+        print(json.dumps(reply, ensure_ascii=False, indent=1))
+        return 0
+    s = reply["summary"]
+    print(f"{s['request_id']} {s['process_zh']} {s['state_zh']} — {s['title']}")
+    _print_steps(reply["steps"])
+    for o in reply["request"]["flow"]["opinions"]:
+        mark = "同意" if o["decision"] == "approve" else "不同意"
+        print(f"  意见 {o['step_key']}: {mark} {o['text']} — {o['approver']['name']} {o['time']}")
+    print("history:")
+    for h in reply["history"]:
+        print(f"  {h['at']}  {h['subject']}  {h['actor']}")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    reply = request(
+        f"{WF}.preview", {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+    )
+    print("审批流程 approval chain:")
+    _print_steps(reply["steps"])
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    reply = request(
+        f"{WF}.submit", {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+    )
+    print(reply["request"]["request_id"])
+    return 0
+
+
+def _decide(subject: str, args: argparse.Namespace, **extra: Any) -> int:
+    payload = {"request_id": args.request_id, "actor": _actor(args), **extra}
+    reply = request(f"{WF}.{subject}", payload)
+    print(f"{args.request_id}: {reply['summary']['state_zh']} ({reply['summary']['state']})")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _decide("approve", args, text=args.text or "", step_key=args.step)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    return _decide("reject", args, text=args.text, step_key=args.step)
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    return _decide("withdraw", args, reason=args.reason or "")
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    try:
+        extra = json.loads(args.args) if args.args else {}
+    except ValueError as exc:
+        raise CliError(f"--args must be JSON: {exc}") from exc
+    return _decide("act", args, action=args.action, args=extra)
+
+
+def cmd_print(args: argparse.Namespace) -> int:
+    from services.workflow.forms import form_for, render_html, render_pdf
+    from services.workflow.inventory import CameraInfo, Inventory
+    from services.workflow.store import PROCESS_CLASSES
+
+    reply = request(f"{WF}.get", {"request_id": args.request_id})
+    cams = request(f"{WF}.cameras", {})["cameras"]
+    model = PROCESS_CLASSES[reply["summary"]["process"]].model_validate(reply["request"])
+    try:
+        doc = form_for(model, Inventory(CameraInfo.model_validate(c) for c in cams))
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    out = Path(args.output or f"{args.request_id}.{'pdf' if args.pdf else 'html'}")
+    if args.pdf:
+        pdf = render_pdf(doc)
+        if pdf is None:
+            raise CliError(
+                "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead"
+            )
+        out.write_bytes(pdf)
+    else:
+        out.write_text(render_html(doc), encoding="utf-8")
+    print(out)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("requests", help="申请与审批 requests and approvals (Art. 6-16)")
+    s = p.add_subparsers(dest="action", required=True)
+
+    def who(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--as", dest="as_", metavar="ACCOUNT", help="who is acting")
+        q.add_argument("--dept", help="department key, if ACCOUNT is not a demo account")
+        q.add_argument(
+            "--role", help="dept_head | school_leader | sysadmin | duty_operator | staff"
+        )
+
+    q = s.add_parser("list", help="list requests")
+    q.add_argument("--process", choices=PROCESSES)
+    q.add_argument("--state")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_list)
+
+    q = s.add_parser("inbox", help="what waits for me, and my own requests")
+    who(q)
+    q.set_defaults(func=cmd_inbox)
+
+    q = s.add_parser("show", help="a request with its chain, opinions and full history")
+    q.add_argument("request_id")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_show)
+
+    for name, fn, text in (
+        ("preview", cmd_preview, "show the approval chain, submit nothing"),
+        ("submit", cmd_submit, "submit a form (JSON file, - for stdin)"),
+    ):
+        q = s.add_parser(name, help=text)
+        q.add_argument("process", choices=PROCESSES)
+        q.add_argument("form", help="the form as JSON (see services/workflow/README.md)")
+        who(q)
+        q.set_defaults(func=fn)
+
+    q = s.add_parser("approve", help="同意 approve the step that waits for you")
+    q.add_argument("request_id")
+    q.add_argument("--text", help="意见 opinion")
+    q.add_argument("--step", help="which step, if you could sign several")
+    who(q)
+    q.set_defaults(func=cmd_approve)
+
+    q = s.add_parser("reject", help="不同意 reject, with the reason")
+    q.add_argument("request_id")
+    q.add_argument("--text", required=True, help="the reason (required)")
+    q.add_argument("--step")
+    who(q)
+    q.set_defaults(func=cmd_reject)
+
+    q = s.add_parser("withdraw", help="撤回 withdraw your own request before the decision")
+    q.add_argument("request_id")
+    q.add_argument("--reason")
+    who(q)
+    q.set_defaults(func=cmd_withdraw)
+
+    q = s.add_parser("act", help="retrieve | extend_hold | complete | plan | survey | implement")
+    q.add_argument("request_id")
+    q.add_argument("action")
+    q.add_argument("--args", help='JSON, e.g. \'{"purpose": "...", "destination": "..."}\'')
+    who(q)
+    q.set_defaults(func=cmd_act)
+
+    q = s.add_parser("print", help="the paper form (Annex 2, 3, 4) as HTML or PDF")
+    q.add_argument("request_id")
+    q.add_argument("--pdf", action="store_true")
+    q.add_argument("-o", "--output")
+    q.set_defaults(func=cmd_print)

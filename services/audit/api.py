@@ -1,0 +1,249 @@
+"""What the audit log answers, over a database connection: queries with proofs, proofs,
+bundles and verification. Shared by the service's request-reply handlers and the CLI.
+
+Request-reply subjects (core NATS; replies are {"ok": true, ...} or {"ok": false, "error"}):
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from . import bundle, merkle, store
+from .chain import ChainVerifier, VerifyReport
+from .checkpoint import Checkpoint, NoteError, Verifier
+from .entry import Entry, index_fields
+
+AUDIT_QUERY = "cctv.rpc.audit.query"
+AUDIT_PROVE = "cctv.rpc.audit.prove"
+AUDIT_CHECKPOINT = "cctv.rpc.audit.checkpoint"
+AUDIT_EXPORT = "cctv.rpc.audit.export"
+
+
+class AuditError(ValueError):
+    """A request the log cannot answer; the message says why."""
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _time(v: Any) -> datetime | None:
+    if v in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise AuditError(f"time {v!r} is not ISO 8601, e.g. 2026-11-25T08:00:00+08:00") from exc
+
+
+def parse_query(req: dict[str, Any]) -> store.Query:
+    try:
+        return store.Query(
+            camera_id=req.get("camera_id") or None,
+            actor=req.get("actor") or None,
+            request_no=req.get("request_no") or None,
+            event_type=req.get("event_type") or None,
+            kind=req.get("kind") or None,
+            since=_time(req.get("since")),
+            until=_time(req.get("until")),
+            after_seq=int(req.get("after_seq", -1)),
+            limit=int(req.get("limit", 50)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise AuditError(f"bad query: {exc}") from exc
+
+
+def entry_json(r: asyncpg.Record) -> dict[str, Any]:
+    data = bytes(r["data"])
+    e = Entry.decode(data)
+    payload: Any
+    try:
+        payload = json.loads(e.payload) if e.kind == "event" else None
+    except ValueError:
+        payload = None
+    return {
+        "seq": r["seq"],
+        "event_id": r["event_id"],
+        "kind": r["kind"],
+        "subject": r["subject"],
+        "event_type": r["event_type"],
+        "event_time": r["event_time"].isoformat() if r["event_time"] else None,
+        "recorded_at": r["recorded_at"].isoformat(),
+        "actor": r["actor"],
+        "camera_ids": list(r["camera_ids"] or []),
+        "request_no": r["request_no"],
+        "reason": e.reason,
+        "leaf_hash": bytes(r["leaf_hash"]).hex(),
+        "entry": b64(data),
+        "envelope": payload,
+    }
+
+
+async def covering_checkpoint(conn: store.Conn, schema: str, size: int) -> tuple[int, str]:
+    found = await store.checkpoint_at_least(conn, schema, size)
+    if found is None:
+        raise AuditError(
+            f"no signed checkpoint covers {size} entries yet; the next one is made within "
+            "the checkpoint interval 尚无覆盖该条目的签名检查点"
+        )
+    return found
+
+
+async def query(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
+    q = parse_query(req)
+    rows = await store.query(conn, schema, q)
+    out: dict[str, Any] = {
+        "entries": [entry_json(r) for r in rows],
+        "next_after_seq": rows[-1]["seq"] if len(rows) == q.limit and rows else None,
+    }
+    if req.get("proof") and rows:
+        size, note = await covering_checkpoint(conn, schema, int(rows[-1]["seq"]) + 1)
+        out["checkpoint"] = note
+        for item in out["entries"]:
+            proof = await store.resolve(conn, schema, merkle.inclusion_plan(item["seq"], size))
+            item["inclusion_proof"] = [b64(h) for h in proof]
+    return out
+
+
+async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
+    """Inclusion proof of entry ``index`` or consistency proof ``old_size`` -> ``new_size``,
+    against a stored signed checkpoint (the latest unless ``size`` names one)."""
+    latest = await store.latest_checkpoint(conn, schema)
+    if latest is None:
+        raise AuditError("the log has no signed checkpoint yet 尚无签名检查点")
+    size, note = latest
+    if req.get("size") is not None:
+        size, note = await covering_checkpoint(conn, schema, int(req["size"]))
+        if size != int(req["size"]):
+            raise AuditError(f"no checkpoint at size {req['size']} (next one is at {size})")
+    if req.get("index") is not None:
+        index = int(req["index"])
+        if not 0 <= index < size:
+            raise AuditError(f"entry {index} is not in the checkpoint of {size} entries")
+        proof = await store.resolve(conn, schema, merkle.inclusion_plan(index, size))
+        leaf = await store.get_nodes(conn, schema, [(0, index)])
+        return {
+            "kind": "inclusion",
+            "index": index,
+            "tree_size": size,
+            "leaf_hash": b64(leaf[(0, index)]),
+            "proof": [b64(h) for h in proof],
+            "checkpoint": note,
+        }
+    old, new = int(req.get("old_size", 0)), int(req.get("new_size", size))
+    if new != size:
+        new, note = await covering_checkpoint(conn, schema, new)
+    if not 0 <= old <= new:
+        raise AuditError(f"cannot prove size {old} -> {new}")
+    proof = await store.resolve(conn, schema, merkle.consistency_plan(old, new))
+    old_root = await store.resolve(conn, schema, merkle.root_plan(old)) if old else []
+    return {
+        "kind": "consistency",
+        "old_size": old,
+        "new_size": new,
+        "old_root": b64(old_root[0] if old_root else merkle.EMPTY_ROOT),
+        "proof": [b64(h) for h in proof],
+        "checkpoint": note,
+    }
+
+
+async def export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
+    """A range export ({start, end}) or an evidence pack ({request_no} or {grant_id})."""
+    latest = await store.latest_checkpoint(conn, schema)
+    if latest is None:
+        raise AuditError("the log has no signed checkpoint yet 尚无签名检查点")
+    size, note = latest
+    cp = Checkpoint.parse_body(note.split("\n\n")[0] + "\n")
+    nodes = _Nodes(conn, schema)
+    if req.get("request_no") or req.get("grant_id"):
+        key = "request_no" if req.get("request_no") else "grant_id"
+        wanted = str(req[key])
+        if key == "grant_id":
+            # The grant's own records (retrievals, the export) and, through their access
+            # request number, the approvals that granted it.
+            rows = await conn.fetch(
+                f"WITH g AS (SELECT seq, data, request_no FROM {schema}.entry "
+                "WHERE seq < $1 AND kind = 'event' AND convert_from(substring(data FROM "
+                "position('\\x0a'::bytea IN data) + 1), 'UTF8')::jsonb #>> '{data,grant_id}' = $2) "
+                f"SELECT seq, data FROM g UNION SELECT seq, data FROM {schema}.entry "
+                "WHERE seq < $1 AND request_no IN (SELECT request_no FROM g) ORDER BY seq",
+                size,
+                wanted,
+            )
+        else:
+            rows = await conn.fetch(
+                f"SELECT seq, data FROM {schema}.entry WHERE seq < $1 AND request_no = $2 "
+                "ORDER BY seq",
+                size,
+                wanted,
+            )
+        if not rows:
+            raise AuditError(f"no entry for {key} {wanted} in the first {size} entries")
+        entries = [(int(r["seq"]), bytes(r["data"])) for r in rows]
+        proofs = {i: await nodes.inclusion(i, size) for i, _ in entries}
+        return bundle.make_bundle(
+            origin=cp.origin,
+            verifier_key=vkey,
+            checkpoint_note=note,
+            entries=entries,
+            inclusion_proofs=proofs,
+            purpose="evidence",
+            description=f"证据包 evidence for {key} {wanted}: entries, inclusion proofs, "
+            "signed checkpoint",
+        )
+    start = int(req.get("start", 0))
+    end = min(int(req.get("end", size)), size)
+    if not 0 <= start < end:
+        raise AuditError(f"range [{start}, {end}) is empty or beyond the checkpoint ({size})")
+    entries = await store.entries_range(conn, schema, start, end)
+    if len(entries) != end - start:
+        raise AuditError(f"entries missing in [{start}, {end}): run `cctv audit verify`")
+    proof = await store.resolve(conn, schema, merkle.range_plan(start, end, size))
+    return bundle.make_bundle(
+        origin=cp.origin,
+        verifier_key=vkey,
+        checkpoint_note=note,
+        entries=entries,
+        range_proof=proof,
+        description=f"审计日志导出 audit log entries [{start}, {end})",
+    )
+
+
+class _Nodes:
+    def __init__(self, conn: store.Conn, schema: str) -> None:
+        self.conn, self.schema = conn, schema
+
+    async def inclusion(self, index: int, size: int) -> list[bytes]:
+        return await store.resolve(self.conn, self.schema, merkle.inclusion_plan(index, size))
+
+
+async def verify(
+    conn: asyncpg.Connection,
+    schema: str,
+    verifier: Verifier,
+    *,
+    origin: str | None = None,
+    extra_checkpoints: list[str] = (),  # type: ignore[assignment]
+) -> tuple[VerifyReport, list[str]]:
+    """Recompute chain and tree from every row; check stored and given checkpoints."""
+    problems: list[str] = []
+    stored = await store.signed_checkpoints(conn, schema, verifier, origin)
+    for size, why in stored.invalid:
+        problems.append(f"stored checkpoint at size {size} is not validly signed: {why}")
+    cps = list(stored.valid)
+    for note in extra_checkpoints:
+        try:
+            cps.append(Checkpoint.open(note, verifier, origin=origin))
+        except NoteError as exc:
+            problems.append(f"given checkpoint rejected: {exc}")
+    heads = await store.tree_heads(conn, schema)
+    v = ChainVerifier(cps, heads=heads, derive=index_fields)
+    async with conn.transaction(readonly=True):
+        async for row in store.iter_rows(conn, schema):
+            v.feed(row)
+    return v.finish(), problems

@@ -1,0 +1,282 @@
+"""audit's tables: entries, tree nodes, tree heads, checkpoints. INSERT and SELECT only.
+
+Why COPY: the writer appends thousands of entries per transaction; COPY is several times
+faster than INSERT for that, and the whole batch (entries, new tree nodes, the tree head)
+still commits or rolls back as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.audit import merkle
+from services.audit.chain import Appended, LogState, Row
+from services.audit.checkpoint import Checkpoint, NoteError, Verifier
+from services.audit.entry import ZERO_HASH, IndexFields, index_fields
+
+SCHEMA = "audit"
+ENTRY_COLUMNS = (
+    "seq",
+    "event_id",
+    "kind",
+    "subject",
+    "event_type",
+    "event_time",
+    "recorded_at",
+    "actor",
+    "camera_ids",
+    "request_no",
+    "leaf_hash",
+    "data",
+)
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+def writer_role(schema: str) -> str:
+    return f"{schema}_writer"
+
+
+def _recorded(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def entry_record(a: Appended) -> tuple[Any, ...]:
+    e = a.entry
+    f = a.fields if a.fields is not None else index_fields(e)
+    return (
+        e.seq,
+        e.event_id,
+        e.kind,
+        e.subject,
+        f.event_type,
+        f.event_time,
+        _recorded(e.recorded_at),
+        f.actor,
+        list(f.camera_ids),
+        f.request_no,
+        a.leaf_hash,
+        a.data,
+    )
+
+
+async def existing_ids(conn: Conn, schema: str, ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch(
+        f"SELECT event_id FROM {schema}.entry WHERE event_id = ANY($1::text[])", list(ids)
+    )
+    return {r["event_id"] for r in rows}
+
+
+async def write_batch(
+    conn: asyncpg.Connection, schema: str, batch: Sequence[Appended], head: tuple[int, bytes]
+) -> None:
+    """Entries, the tree nodes they completed and the new tree head; caller's transaction."""
+    await conn.copy_records_to_table(
+        "entry",
+        schema_name=schema,
+        columns=ENTRY_COLUMNS,
+        records=[entry_record(a) for a in batch],
+    )
+    nodes = [(lv, ix, h) for a in batch for lv, ix, h in a.nodes if lv >= 1]
+    if nodes:
+        await conn.copy_records_to_table(
+            "tree_node", schema_name=schema, columns=("level", "idx", "hash"), records=nodes
+        )
+    await conn.execute(f"INSERT INTO {schema}.tree_head (size, root) VALUES ($1, $2)", *head)
+
+
+async def get_nodes(
+    conn: Conn, schema: str, ids: Sequence[merkle.NodeId]
+) -> dict[merkle.NodeId, bytes]:
+    """Any set of perfect nodes in one round trip: leaves from entries, the rest from nodes."""
+    leaves = [ix for lv, ix in ids if lv == 0]
+    inner = [(lv, ix) for lv, ix in ids if lv > 0]
+    rows = await conn.fetch(
+        f"SELECT 0 AS level, seq AS idx, leaf_hash AS hash FROM {schema}.entry "
+        "WHERE seq = ANY($1::bigint[]) "
+        f"UNION ALL SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
+        "JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, idx) "
+        "ON n.level = w.level AND n.idx = w.idx",
+        leaves,
+        [lv for lv, _ in inner],
+        [ix for _, ix in inner],
+    )
+    got = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+    missing = [i for i in ids if i not in got]
+    if missing:
+        raise merkle.ProofError(f"tree node {missing[0]} is missing from the store")
+    return got
+
+
+async def resolve(conn: Conn, schema: str, plan: merkle.ProofPlan) -> list[bytes]:
+    return plan.assemble(await get_nodes(conn, schema, plan.node_ids()))
+
+
+async def tree_size(conn: Conn, schema: str) -> int:
+    v = await conn.fetchval(f"SELECT max(seq) FROM {schema}.entry")
+    return 0 if v is None else int(v) + 1
+
+
+async def load_state(conn: Conn, schema: str) -> LogState:
+    """The writer's memory after a restart: O(log n) nodes, not a rescan."""
+    size = await tree_size(conn, schema)
+    if size == 0:
+        return LogState()
+    ids = merkle.CompactRange.frontier_ids(size)
+    nodes = await get_nodes(conn, schema, [*ids, (0, size - 1)])
+    return LogState(size, nodes[(0, size - 1)], [nodes[i] for i in ids])
+
+
+# --- checkpoints and keys ---------------------------------------------------------------
+
+
+async def save_checkpoint(conn: Conn, schema: str, cp: Checkpoint, note: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {schema}.checkpoint (size, root, note) VALUES ($1, $2, $3) "
+        "ON CONFLICT (size) DO NOTHING",
+        cp.size,
+        cp.root_hash,
+        note,
+    )
+
+
+async def latest_checkpoint(conn: Conn, schema: str) -> tuple[int, str] | None:
+    row = await conn.fetchrow(
+        f"SELECT size, note FROM {schema}.checkpoint ORDER BY size DESC LIMIT 1"
+    )
+    return (int(row["size"]), row["note"]) if row else None
+
+
+async def checkpoint_at_least(conn: Conn, schema: str, size: int) -> tuple[int, str] | None:
+    row = await conn.fetchrow(
+        f"SELECT size, note FROM {schema}.checkpoint WHERE size >= $1 ORDER BY size LIMIT 1",
+        size,
+    )
+    return (int(row["size"]), row["note"]) if row else None
+
+
+async def record_key(conn: Conn, schema: str, vkey: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {schema}.log_key (vkey) VALUES ($1) ON CONFLICT DO NOTHING", vkey
+    )
+
+
+async def log_keys(conn: Conn, schema: str) -> list[str]:
+    return [r["vkey"] for r in await conn.fetch(f"SELECT vkey FROM {schema}.log_key")]
+
+
+@dataclass
+class StoredCheckpoints:
+    valid: list[Checkpoint]
+    invalid: list[tuple[int, str]]
+
+
+async def signed_checkpoints(
+    conn: Conn, schema: str, verifier: Verifier, origin: str | None
+) -> StoredCheckpoints:
+    """Every stored checkpoint whose signature verifies; the others with the reason."""
+    out = StoredCheckpoints([], [])
+    for r in await conn.fetch(f"SELECT size, note FROM {schema}.checkpoint ORDER BY size"):
+        try:
+            cp = Checkpoint.open(r["note"], verifier, origin=origin)
+        except NoteError as exc:
+            out.invalid.append((int(r["size"]), str(exc)))
+            continue
+        if cp.size != r["size"]:
+            out.invalid.append((int(r["size"]), f"note says size {cp.size}"))
+            continue
+        out.valid.append(cp)
+    return out
+
+
+async def tree_heads(conn: Conn, schema: str) -> list[tuple[int, bytes]]:
+    rows = await conn.fetch(f"SELECT size, root FROM {schema}.tree_head ORDER BY size")
+    return [(int(r["size"]), bytes(r["root"])) for r in rows]
+
+
+# --- reading entries back --------------------------------------------------------------
+
+
+def row_columns(r: asyncpg.Record) -> IndexFields:
+    return IndexFields(
+        event_type=r["event_type"],
+        event_time=r["event_time"],
+        actor=r["actor"],
+        camera_ids=tuple(r["camera_ids"] or ()),
+        request_no=r["request_no"],
+    )
+
+
+async def iter_rows(conn: asyncpg.Connection, schema: str, chunk: int = 5000) -> AsyncIterator[Row]:
+    """All rows in seq order through a server-side cursor (needs a transaction)."""
+    query = (
+        "SELECT seq, data, leaf_hash, event_type, event_time, actor, camera_ids, request_no "
+        f"FROM {schema}.entry ORDER BY seq"
+    )
+    async for r in conn.cursor(query, prefetch=chunk):
+        yield Row(int(r["seq"]), bytes(r["data"]), bytes(r["leaf_hash"]), row_columns(r))
+
+
+async def entries_range(conn: Conn, schema: str, start: int, end: int) -> list[tuple[int, bytes]]:
+    rows = await conn.fetch(
+        f"SELECT seq, data FROM {schema}.entry WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+        start,
+        end,
+    )
+    return [(int(r["seq"]), bytes(r["data"])) for r in rows]
+
+
+@dataclass(frozen=True)
+class Query:
+    """Find entries; every filter optional, results in log order, keyset-paginated."""
+
+    camera_id: str | None = None
+    actor: str | None = None
+    request_no: str | None = None
+    event_type: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = -1
+    limit: int = 50
+
+
+async def query(conn: Conn, schema: str, q: Query) -> list[asyncpg.Record]:
+    where = ["seq > $1"]
+    args: list[Any] = [q.after_seq]
+
+    def add(cond: str, value: Any) -> None:
+        args.append(value)
+        where.append(cond.replace("?", f"${len(args)}"))
+
+    if q.camera_id:
+        add("camera_ids @> ARRAY[?]::text[]", q.camera_id)
+    if q.actor:
+        add("actor = ?", q.actor)
+    if q.request_no:
+        add("request_no = ?", q.request_no)
+    if q.event_type:
+        add("event_type = ?", q.event_type)
+    if q.kind:
+        add("kind = ?", q.kind)
+    if q.since:
+        add("event_time >= ?", q.since)
+    if q.until:
+        add("event_time < ?", q.until)
+    args.append(max(1, min(q.limit, 500)))
+    return list(
+        await conn.fetch(
+            f"SELECT seq, event_id, kind, subject, event_type, event_time, recorded_at, actor, "
+            f"camera_ids, request_no, leaf_hash, data FROM {schema}.entry "
+            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT ${len(args)}",
+            *args,
+        )
+    )
+
+
+__all__ = ["ZERO_HASH", "Query", "StoredCheckpoints"]

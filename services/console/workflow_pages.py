@@ -1,0 +1,404 @@
+"""Console pages for the regulation's forms (issue #4): fill in, see the approval chain before
+submitting, approve or reject with an opinion, track, print like the paper form.
+
+Everything goes to the workflow service over NATS request-reply; the console keeps no
+workflow data. Mounted by the console from ``routes``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from cctv.contract.orgs import DEPARTMENTS, ROLES
+from services.workflow import rpc
+from services.workflow.base import STATE_ZH, RequestState
+from services.workflow.dutylog import KIND_ZH, EntryKind
+from services.workflow.forms import form_for, render_html, render_pdf
+from services.workflow.inventory import CameraInfo, Inventory
+from services.workflow.org import BODY_NAMES, BodyKind, Role, actor_for, department_zh
+from services.workflow.store import PROCESS_CLASSES
+from services.workflow.workcalendar import CAMPUS_TZ
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(
+    ROLES=ROLES,
+    DEPARTMENTS=DEPARTMENTS,
+    BODY_NAMES=BODY_NAMES,
+    STATE_ZH={s.value: z for s, z in STATE_ZH.items()},
+    KIND_ZH={k.value: z for k, z in KIND_ZH.items()},
+    dept_zh=department_zh,
+)
+PROCESSES = {
+    "access": ("视频资料调阅", "footage access", "附件4"),
+    "stopmove": ("停用、挪移监控点位", "stop or move cameras", "附件3"),
+    "newpoint": ("新增摄像点", "new camera point", "附件2"),
+    "exam": ("考试监控保障", "exam monitoring support", ""),
+}
+
+
+def _console(request: Request) -> Any:
+    return request.app.state.console
+
+
+async def _who(request: Request) -> tuple[Any, dict[str, Any]] | None:
+    user = await _console(request).user(request)
+    if user is None:
+        return None
+    actor = actor_for(user.account, user.name, user.role, user.department)
+    return user, actor.model_dump(mode="json")
+
+
+async def _ask(request: Request, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+    reply: dict[str, Any] = await _console(request).ask(subject, payload)
+    return reply
+
+
+def _local_iso(value: str) -> str | None:
+    """A datetime-local field is campus time; the workflow wants an aware ISO string."""
+    if not value:
+        return None
+    t = datetime.fromisoformat(value)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=CAMPUS_TZ)
+    return t.isoformat()
+
+
+def _lines(value: str) -> list[str]:
+    return [
+        x.strip() for x in value.replace("、", "\n").replace(",", "\n").splitlines() if x.strip()
+    ]
+
+
+def form_from_fields(process: str, f: Any, user: Any) -> dict[str, Any]:
+    """Turn the HTML form into the workflow's form; approvers are never among the fields."""
+    get = lambda k: str(f.get(k) or "").strip()  # noqa: E731
+    if process == "access":
+        body = get("body") or "internal"
+        return {
+            "body": body,
+            "applying_unit": user.department if body == "internal" else get("applying_unit"),
+            "viewer": get("viewer"),
+            "viewer_id_document": get("viewer_id_document") or None,
+            "method": get("method") or "view",
+            "reason": get("reason"),
+            "cameras": f.getlist("cameras"),
+            "footage_from": _local_iso(get("footage_from")),
+            "footage_until": _local_iso(get("footage_until")),
+            "letter_ref": get("letter_ref") or None,
+            "id_checked": bool(f.get("id_checked")),
+            "case_number": get("case_number") or None,
+            "notes": get("notes"),
+        }
+    if process == "stopmove":
+        moves = {}
+        for line in get("moves").splitlines():
+            if "=" in line:
+                cid, pos = line.split("=", 1)
+                moves[cid.strip()] = pos.strip()
+        points = [
+            {
+                "camera_id": c,
+                "action": "move" if c in moves else "stop",
+                "new_position": moves.get(c, ""),
+            }
+            for c in f.getlist("cameras")
+        ]
+        return {
+            "applying_unit": user.department,
+            "reason": get("reason"),
+            "points": points,
+            "count": len(points),
+            "workaround": get("workaround"),
+            "window_from": _local_iso(get("window_from")),
+            "window_until": _local_iso(get("window_until")),
+            "notes": get("notes"),
+        }
+    if process == "newpoint":
+        return {
+            "department": user.department,
+            "need": get("need"),
+            "urgent": bool(f.get("urgent")),
+            "positions": [x.strip() for x in get("positions").splitlines() if x.strip()],
+            "notes": get("notes"),
+        }
+    return {
+        "organiser": user.department,
+        "exam_name": get("exam_name"),
+        "national_exam": bool(f.get("national_exam")),
+        "building": get("building"),
+        "rooms": _lines(get("rooms")),
+        "cameras": f.getlist("cameras"),
+        "starts_at": _local_iso(get("starts_at")),
+        "ends_at": _local_iso(get("ends_at")),
+        "contact": get("contact"),
+        "notes": get("notes"),
+    }
+
+
+async def index(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = who
+    inbox = await _ask(request, rpc.INBOX, {"actor": actor})
+    everything = await _ask(request, rpc.LIST, {})
+    return templates.TemplateResponse(
+        request,
+        "workflow/index.html",
+        {
+            "user": user,
+            "inbox": inbox,
+            "all": everything.get("requests", []),
+            "processes": PROCESSES,
+        },
+    )
+
+
+async def new_form(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = who
+    process = request.path_params["process"]
+    if process not in PROCESSES:
+        return HTMLResponse("未知表单 unknown form", status_code=404)
+    values: dict[str, Any] = {}
+    steps: list[dict[str, Any]] = []
+    error = None
+    if request.method == "POST":
+        fields = await request.form()
+        values = {k: fields.getlist(k) if k == "cameras" else fields.get(k) for k in fields}
+        payload = {
+            "process": process,
+            "actor": actor,
+            "form": form_from_fields(process, fields, user),
+        }
+        if fields.get("submit"):
+            reply = await _ask(request, rpc.SUBMIT, payload)
+            if reply.get("ok"):
+                rid = reply["request"]["request_id"]
+                return RedirectResponse(f"/requests/{rid}", status_code=303)
+        else:
+            reply = await _ask(request, rpc.PREVIEW, payload)
+            steps = reply.get("steps", [])
+        error = None if reply.get("ok") else reply.get("error")
+    cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
+    status = 422 if error else 200
+    return templates.TemplateResponse(
+        request,
+        "workflow/new.html",
+        {
+            "user": user,
+            "process": process,
+            "title": PROCESSES[process],
+            "cameras": cams,
+            "values": values,
+            "steps": steps,
+            "error": error,
+            "bodies": list(BodyKind),
+        },
+        status_code=status,
+    )
+
+
+async def detail(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = who
+    rid = request.path_params["rid"]
+    got = await _ask(request, rpc.GET, {"request_id": rid})
+    if not got.get("ok"):
+        return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
+    inbox = await _ask(request, rpc.INBOX, {"actor": actor})
+    can_act = any(x["request_id"] == rid for x in inbox.get("to_act", []))
+    doc = got["request"]
+    opinions = {o["step_key"]: o for o in doc["flow"]["opinions"]}
+    roles = set(actor["roles"])
+    return templates.TemplateResponse(
+        request,
+        "workflow/detail.html",
+        {
+            "user": user,
+            "req": doc,
+            "summary": got["summary"],
+            "steps": got["steps"],
+            "history": got["history"],
+            "opinions": opinions,
+            "can_act": can_act,
+            "is_requester": doc["requester"]["person_id"] == actor["person_id"],
+            "is_sysadmin": Role.SYSADMIN.value in roles,
+            "dept": actor.get("department"),
+            "pending": doc["state"] == RequestState.PENDING.value,
+            "printable": got["summary"]["process"] in ("access", "stopmove", "newpoint"),
+            "message": request.query_params.get("m"),
+            "error": request.query_params.get("e"),
+        },
+    )
+
+
+async def decide(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    _user, actor = who
+    rid = request.path_params["rid"]
+    action = request.path_params["action"]
+    f = await request.form()
+    payload: dict[str, Any] = {"request_id": rid, "actor": actor}
+    if action in ("approve", "reject"):
+        payload["text"] = str(f.get("text") or "")
+        if f.get("window_from"):
+            payload["window_from"] = _local_iso(str(f.get("window_from")))
+        if f.get("window_until"):
+            payload["window_until"] = _local_iso(str(f.get("window_until")))
+        subject = rpc.APPROVE if action == "approve" else rpc.REJECT
+    elif action == "withdraw":
+        payload["reason"] = str(f.get("reason") or "")
+        subject = rpc.WITHDRAW
+    else:
+        args = {k: str(v) for k, v in f.items() if v}
+        if "rows" in args:  # survey rows, one per line: position|count|fibre|cable|break|m|poles
+            args_rows = [_survey_row(x) for x in args.pop("rows").splitlines() if x.strip()]
+            payload["args"] = {**args, "rows": args_rows}
+        else:
+            payload["args"] = args
+        payload["action"] = action
+        subject = rpc.ACT
+    reply = await _ask(request, subject, payload)
+    if "application/json" in request.headers.get("accept", ""):
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(reply, status_code=200 if reply.get("ok") else 409)
+    from urllib.parse import quote
+
+    if reply.get("ok"):
+        return RedirectResponse(f"/requests/{rid}?m={quote('已提交 done')}", status_code=303)
+    return RedirectResponse(f"/requests/{rid}?e={quote(str(reply.get('error')))}", status_code=303)
+
+
+def _survey_row(line: str) -> dict[str, Any]:
+    p = [x.strip() for x in line.split("|")]
+    p += [""] * (8 - len(p))
+    yes = ("是", "y", "yes", "1", "true")
+    return {
+        "position": p[0],
+        "camera_count": int(p[1] or 0),
+        "fibre": p[2].lower() in yes,
+        "cable_m": int(p[3] or 0),
+        "break_road": p[4].lower() in yes,
+        "break_m": int(p[5] or 0),
+        "poles": int(p[6] or 0),
+        "notes": p[7],
+    }
+
+
+async def print_form(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    rid = request.path_params["rid"]
+    got = await _ask(request, rpc.GET, {"request_id": rid})
+    if not got.get("ok"):
+        return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
+    model = PROCESS_CLASSES[got["summary"]["process"]].model_validate(got["request"])
+    cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
+    inv = Inventory(CameraInfo.model_validate(c) for c in cams)
+    try:
+        doc = form_for(model, inv)
+    except ValueError as exc:
+        return HTMLResponse(f"<p>{exc}</p>", status_code=404)
+    if request.path_params.get("fmt") == "pdf":
+        pdf = render_pdf(doc)
+        if pdf is None:  # no CJK font on this machine: the HTML prints just as well
+            return RedirectResponse(f"/requests/{rid}/print", status_code=303)
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"content-disposition": f'inline; filename="{doc.filename}"'},
+        )
+    return HTMLResponse(render_html(doc))
+
+
+async def duty(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = who
+    error = None
+    if request.method == "POST":
+        f = await request.form()
+        what = str(f.get("what"))
+        if what == "log":
+            reply = await _ask(
+                request,
+                rpc.LOG_RECORD,
+                {
+                    "actor": actor,
+                    "kind": f.get("kind"),
+                    "text": f.get("text"),
+                    "location": f.get("location") or "",
+                    "reported_to": f.get("reported_to") or "",
+                    "cameras": _lines(str(f.get("cameras") or "")),
+                },
+            )
+        elif what == "close":
+            reply = await _ask(
+                request,
+                rpc.LOG_CLOSE,
+                {"actor": actor, "entry_id": f.get("entry_id"), "resolution": f.get("resolution")},
+            )
+        elif what == "offer":
+            reply = await _ask(
+                request,
+                rpc.HANDOVER_OFFER,
+                {"actor": actor, "incoming": f.get("incoming"), "notes": f.get("notes") or ""},
+            )
+        else:
+            reply = await _ask(
+                request,
+                rpc.HANDOVER_CONFIRM,
+                {
+                    "actor": actor,
+                    "handover_id": f.get("handover_id"),
+                    "acknowledged": f.getlist("ack"),
+                },
+            )
+        if reply.get("ok"):
+            return RedirectResponse("/duty", status_code=303)
+        error = reply.get("error")
+    entries = (await _ask(request, rpc.LOG_LIST, {})).get("entries", [])
+    items = (await _ask(request, rpc.OPEN_ITEMS, {})).get("items", [])
+    offered = (await _ask(request, rpc.HANDOVERS, {})).get("handovers", [])
+    return templates.TemplateResponse(
+        request,
+        "workflow/duty.html",
+        {
+            "user": user,
+            "entries": entries[::-1],
+            "items": items,
+            "error": error,
+            "kinds": list(EntryKind),
+            "offered": offered,
+        },
+        status_code=422 if error else 200,
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/requests", index),
+    Route("/requests/new/{process}", new_form, methods=["GET", "POST"]),
+    Route("/requests/{rid}", detail),
+    Route("/requests/{rid}/print", print_form),
+    Route("/requests/{rid}/print.{fmt}", print_form),
+    Route("/requests/{rid}/{action}", decide, methods=["POST"]),
+    Route("/duty", duty, methods=["GET", "POST"]),
+]

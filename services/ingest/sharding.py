@@ -1,0 +1,111 @@
+"""Sharing the fleet between ingest replicas: no camera twice, none forgotten.
+
+Assignment is rendezvous (highest-random-weight) hashing over the live members: each camera
+goes to the member with the highest hash(member, camera). Every replica computes the same
+answer from the same member list with no coordination, and when a member leaves only its
+own cameras move (to the survivors, spread evenly).
+
+Membership lives in a NATS JetStream key-value bucket whose entries expire (bucket TTL):
+each replica re-puts its key every `heartbeat_s`; a replica that dies stops doing so and
+its key expires after `ttl_s`. With ttl_s well under the sampling period, the survivors see
+the smaller member list and sample the dead replica's cameras within one period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+BUCKET = "cctv_ingest_members"
+
+
+def weight(member: str, camera_id: str) -> int:
+    h = hashlib.blake2b(f"{member}\x00{camera_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big")
+
+
+def owner(camera_id: str, members: Iterable[str]) -> str | None:
+    best, best_w = None, -1
+    for m in members:
+        w = weight(m, camera_id)
+        if w > best_w or (w == best_w and best is not None and m < best):
+            best, best_w = m, w
+    return best
+
+
+def assign(camera_ids: Iterable[str], members: Iterable[str]) -> dict[str, list[str]]:
+    """member -> its cameras; every camera appears exactly once (if any member is live)."""
+    ms = sorted(set(members))
+    out: dict[str, list[str]] = {m: [] for m in ms}
+    if not ms:
+        return out
+    for cid in camera_ids:
+        out[owner(cid, ms)].append(cid)  # type: ignore[index]
+    return out
+
+
+def mine(camera_ids: Iterable[str], me: str, members: Iterable[str]) -> list[str]:
+    ms = sorted(set(members) | {me})
+    return [c for c in camera_ids if owner(c, ms) == me]
+
+
+class Membership:
+    """This replica's heartbeat in the members bucket, and the current live member list."""
+
+    def __init__(self, js: Any, member_id: str, ttl_s: float = 10.0,
+                 heartbeat_s: float | None = None, bucket: str = BUCKET) -> None:
+        self.js = js
+        self.member_id = member_id
+        self.ttl_s = ttl_s
+        self.heartbeat_s = heartbeat_s or max(0.5, ttl_s / 3)
+        self.bucket = bucket
+        self.kv: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from nats.js.errors import BucketNotFoundError
+
+        try:
+            self.kv = await self.js.key_value(self.bucket)
+        except BucketNotFoundError:
+            from nats.js.api import KeyValueConfig
+
+            self.kv = await self.js.create_key_value(
+                KeyValueConfig(bucket=self.bucket, ttl=self.ttl_s, history=1))
+        await self.beat()
+        self._task = asyncio.create_task(self._loop(), name=f"membership-{self.member_id}")
+
+    async def beat(self) -> None:
+        await self.kv.put(self.member_id, str(time.time()).encode())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            with contextlib.suppress(Exception):  # NATS blip: the next beat retries
+                await self.beat()
+
+    async def members(self) -> list[str]:
+        from nats.js.errors import NoKeysError
+
+        try:
+            keys = await self.kv.keys()
+        except NoKeysError:
+            keys = []
+        live = set(keys)
+        live.add(self.member_id)
+        return sorted(live)
+
+    async def stop(self, leave: bool = True) -> None:
+        """Stop beating; `leave` deletes our key so others take over at once, not after TTL."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if leave and self.kv is not None:
+            with contextlib.suppress(Exception):
+                await self.kv.delete(self.member_id)

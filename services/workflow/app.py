@@ -1,0 +1,671 @@
+"""workflow's FastStream wiring: request-reply for people, consumers for what it must know.
+
+Each action loads the request under a row lock, runs the domain method, saves the new state,
+and stages every resulting event in the outbox and the request's history, all in one
+transaction: the audit trail sees each transition exactly once, even across a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import ValidationError
+
+from cctv.contract import CameraRecord, Envelope, Event, subject_for
+from cctv.contract.events import (
+    AccessRecorded,
+    AlertAcknowledged,
+    AlertRaised,
+    AllClear,
+    ApprovalNudge,
+    CameraRemoved,
+    CameraUpserted,
+    FaultOpened,
+    FaultResolved,
+)
+from cctv.plumbing.outbox import stage
+from cctv.plumbing.service import Service
+
+from . import refusals as r
+from . import rpc, store
+from .access import AccessApplication, AccessRequest
+from .base import STATE_ZH, ApprovalRequest, RequestState
+from .dutylog import DutyLog, EntryKind, ShiftHandover
+from .exam import ExamSupportApplication, ExamSupportRequest, check_notice
+from .newpoint import NewPointApplication, NewPointRequest, SurveyRow
+from .org import Actor, department_zh
+from .publishing import to_event
+from .reminders import Policy, due_nudges
+from .responsible import ArmingPeriod, Person
+from .routing import METHOD_ZH
+from .settings import WorkflowSettings
+from .stopmove import StopMoveApplication, StopMoveRequest
+from .transitions import Transition
+from .workcalendar import DEFAULT_CALENDAR, WorkCalendar
+
+log = structlog.get_logger()
+Clock = Callable[[], datetime]
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+FORMS: dict[str, type[Any]] = {
+    "access": AccessApplication,
+    "stopmove": StopMoveApplication,
+    "newpoint": NewPointApplication,
+    "exam": ExamSupportApplication,
+}
+PROCESS_ZH = {
+    "access": "视频资料调阅",
+    "stopmove": "停用、挪移监控点位",
+    "newpoint": "新增摄像点",
+    "exam": "考试监控保障",
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, r.WorkflowError):
+        return {"ok": False, "error": exc.message, **exc.to_dict()}
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "form"
+        return {
+            "ok": False,
+            "kind": "invalid",
+            "code": "invalid_form",
+            "article": None,
+            "error": f"表单有误 — invalid form: {where}: {err.get('msg')}",
+        }
+    raise exc
+
+
+def title(req: ApprovalRequest) -> str:
+    """One line a person recognises in an inbox."""
+    if isinstance(req, AccessRequest):
+        f = req.form
+        unit = department_zh(f.applying_unit)
+        return f"{unit} {METHOD_ZH[f.method]} {len(f.cameras)}路视频 — {f.reason[:30]}"
+    if isinstance(req, StopMoveRequest):
+        return f"{department_zh(req.form.applying_unit)} 停用/挪移 {req.form.count}个点位"
+    if isinstance(req, NewPointRequest):
+        urgent = "紧急" if req.form.urgent else ""
+        return f"{department_zh(req.form.department)} {urgent}新增{len(req.form.positions)}个点位"
+    if isinstance(req, ExamSupportRequest):
+        return f"{req.form.exam_name} {req.form.building}{'、'.join(req.form.rooms)}"
+    return req.request_id
+
+
+def summary(req: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "request_id": req.request_id,
+        "process": req.PROCESS,
+        "process_zh": PROCESS_ZH[req.PROCESS],
+        "state": req.state.value,
+        "state_zh": STATE_ZH[req.state],
+        "title": title(req),
+        "requester": req.requester.model_dump(mode="json"),
+        "applied_at": req.applied_at.isoformat(),
+        "due": [
+            {"key": s.key, "title_zh": s.title_zh, "who_zh": s.who_zh} for s in req.flow.due_steps()
+        ],
+    }
+
+
+def _steps(steps: list[Any]) -> list[dict[str, Any]]:
+    return [{**s.model_dump(mode="json"), "who_zh": s.who_zh} for s in steps]
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        svc: Service,
+        settings: WorkflowSettings,
+        *,
+        clock: Clock = _utcnow,
+        cal: WorkCalendar = DEFAULT_CALENDAR,
+    ) -> None:
+        self.svc = svc
+        self.settings = settings
+        self.clock = clock
+        self.cal = cal
+        self.schema = svc.schema
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self.svc.pool is not None
+        return self.svc.pool
+
+    # ---- committing ----
+
+    async def commit(
+        self, conn: asyncpg.Connection, ts: list[Transition], correlation_id: str | None = None
+    ) -> list[Envelope]:
+        """Stage each transition's event in the outbox and the history (caller's transaction)."""
+        out = []
+        for t in ts:
+            event = to_event(t)
+            out.append(await self._stage(conn, t.key, event, t.actor, correlation_id))
+            if t.process == "access" and t.name == "retrieved":
+                rec = t.data["retrieval"]
+                extra = AccessRecorded(
+                    action="admin",
+                    actor=rec["retrieved_by"],
+                    camera_ids=rec["cameras"],
+                    footage_from=rec["footage_from"],
+                    footage_to=rec["footage_until"],
+                    grant_id=f"{t.key}-G",
+                    request_no=t.key,
+                    detail=f"调取 retrieval: {rec['purpose']} → {rec['destination']} (Art. 16)",
+                )
+                out.append(await self._stage(conn, t.key, extra, t.actor, correlation_id))
+        return out
+
+    async def _stage(
+        self,
+        conn: asyncpg.Connection,
+        key: str,
+        event: Event,
+        actor: str | None,
+        correlation_id: str | None,
+    ) -> Envelope:
+        env = await stage(
+            conn,
+            self.schema,
+            event,
+            source="workflow",
+            key=key,
+            actor=actor or "system",
+            correlation_id=correlation_id,
+        )
+        await store.add_history(conn, self.schema, key, env, subject_for(event, key))
+        return env
+
+    # ---- request-reply ----
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            rpc.PREVIEW: self.preview,
+            rpc.SUBMIT: self.submit,
+            rpc.APPROVE: self.approve,
+            rpc.REJECT: self.reject,
+            rpc.WITHDRAW: self.withdraw,
+            rpc.ACT: self.act,
+            rpc.GET: self.get,
+            rpc.INBOX: self.inbox,
+            rpc.LIST: self.list,
+            rpc.CAMERAS: self.cameras,
+            rpc.LOG_RECORD: self.log_record,
+            rpc.LOG_CLOSE: self.log_close,
+            rpc.LOG_LIST: self.log_list,
+            rpc.HANDOVER_OFFER: self.handover_offer,
+            rpc.HANDOVER_CONFIRM: self.handover_confirm,
+            rpc.OPEN_ITEMS: self.open_items,
+            rpc.HANDOVERS: self.handovers,
+            rpc.RESPONSIBLE_SET: self.responsible_set,
+            rpc.SCHEDULE_SET: self.schedule_set,
+            rpc.SYSTEMS: self.systems,
+        }
+
+    @staticmethod
+    def guarded(fn: Handler) -> Handler:
+        async def wrapper(req: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return await fn(req)
+            except (r.WorkflowError, ValidationError) as exc:
+                return _error(exc)
+            except (ValueError, TypeError, KeyError) as exc:
+                return {
+                    "ok": False,
+                    "kind": "invalid",
+                    "code": "bad_request",
+                    "article": None,
+                    "error": f"请求有误 — bad request: {exc}",
+                }
+            except Exception as exc:  # never leave the caller waiting for a timeout
+                log.exception("workflow request failed", error=repr(exc))
+                return {
+                    "ok": False,
+                    "kind": "error",
+                    "code": "internal",
+                    "article": None,
+                    "error": f"内部错误 — internal error: {exc!r}",
+                }
+
+        return wrapper
+
+    @staticmethod
+    def _actor(req: dict[str, Any]) -> Actor:
+        if not isinstance(req.get("actor"), dict):
+            raise r.InvalidInput("actor_required", "缺少操作人", "actor is required", "Art. 15")
+        return Actor.model_validate(req["actor"])
+
+    @staticmethod
+    def _process(req: dict[str, Any]) -> str:
+        p = str(req.get("process", ""))
+        if p not in FORMS:
+            raise r.InvalidInput(
+                "unknown_process",
+                f"未知流程「{p}」",
+                f"unknown process '{p}' (one of {', '.join(FORMS)})",
+                "Art. 6-16",
+            )
+        return p
+
+    async def preview(self, req: dict[str, Any]) -> dict[str, Any]:
+        process = self._process(req)
+        form = FORMS[process].model_validate(req.get("form") or {})
+        inv = await store.inventory(self.pool, self.schema)
+        if process == "access":
+            steps = AccessRequest.preview(form, inv)
+        elif process == "stopmove":
+            steps = StopMoveRequest.preview(form, inv)
+        elif process == "newpoint":
+            steps = NewPointRequest.preview(form)
+        else:
+            check_notice(self.clock(), form.starts_at, self.cal)
+            steps = ExamSupportRequest.preview(form)
+        return {"steps": _steps(steps)}
+
+    async def submit(self, req: dict[str, Any]) -> dict[str, Any]:
+        process = self._process(req)
+        actor = self._actor(req)
+        form = FORMS[process].model_validate(req.get("form") or {})
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            inv = await store.inventory(conn, self.schema)
+            rid = await store.next_id(conn, process, now, self.schema)
+            try:
+                created: tuple[ApprovalRequest, list[Transition]]
+                if process == "access":
+                    created = AccessRequest.submit(rid, form, actor, inv, now)
+                elif process == "stopmove":
+                    created = StopMoveRequest.submit(rid, form, actor, inv, now)
+                elif process == "newpoint":
+                    created = NewPointRequest.submit(rid, form, actor, now)
+                else:
+                    created = ExamSupportRequest.submit(rid, form, actor, inv, now, self.cal)
+            except r.Refusal as exc:
+                if process in ("access", "exam"):  # 不予受理 is itself on the record
+                    await self.commit(conn, [self._refused(process, rid, actor, now, exc, form)])
+                    reply = _error(exc)
+                    reply["request_id"] = rid
+                    return reply
+                raise
+            new, ts = created
+            await store.insert_request(conn, new, self.schema)
+            await self.commit(conn, ts)
+        return {"request": new.model_dump(mode="json"), "summary": summary(new)}
+
+    @staticmethod
+    def _refused(
+        process: str, rid: str, actor: Actor, now: datetime, exc: r.Refusal, form: Any
+    ) -> Transition:
+        return Transition(
+            process=process,
+            name="refused",
+            key=rid,
+            actor=actor.person_id,
+            time=now,
+            data={
+                "request_id": rid,
+                "state": "refused",
+                "refusal": exc.to_dict(),
+                "form": form.model_dump(mode="json"),
+            },
+        )
+
+    async def _change(
+        self,
+        req: dict[str, Any],
+        fn: Callable[[ApprovalRequest, Actor, datetime], list[Transition]],
+    ) -> dict[str, Any]:
+        actor = self._actor(req)
+        rid = str(req.get("request_id", ""))
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await store.load_request(conn, rid, self.schema, lock=True)
+            if current is None:
+                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+            ts = fn(current, actor, now)
+            current.check_invariant()
+            await store.save_request(conn, current, now, self.schema)
+            await self.commit(conn, ts)
+        return {
+            "request": current.model_dump(mode="json"),
+            "summary": summary(current),
+            "transitions": [t.subject for t in ts],
+        }
+
+    async def approve(self, req: dict[str, Any]) -> dict[str, Any]:
+        extra = {k: _dt(req[k]) for k in ("window_from", "window_until") if req.get(k)}
+        return await self._change(
+            req,
+            lambda cur, a, now: cur.approve(
+                a, now, str(req.get("text") or ""), req.get("step_key"), **extra
+            ),
+        )
+
+    async def reject(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self._change(
+            req,
+            lambda cur, a, now: cur.reject(a, now, str(req.get("text") or ""), req.get("step_key")),
+        )
+
+    async def withdraw(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self._change(
+            req, lambda cur, a, now: cur.withdraw(a, now, str(req.get("reason") or ""))
+        )
+
+    async def act(self, req: dict[str, Any]) -> dict[str, Any]:
+        action = str(req.get("action", ""))
+        args = req.get("args") or {}
+
+        def run(cur: ApprovalRequest, a: Actor, now: datetime) -> list[Transition]:
+            if isinstance(cur, AccessRequest) and action == "retrieve":
+                return cur.retrieve(
+                    a,
+                    now,
+                    purpose=str(args.get("purpose", "")),
+                    destination=str(args.get("destination", "")),
+                    cameras=args.get("cameras"),
+                    footage_from=_dt(args.get("footage_from")),
+                    footage_until=_dt(args.get("footage_until")),
+                    export_sha256=args.get("export_sha256"),
+                )
+            if isinstance(cur, AccessRequest) and action == "extend_hold":
+                return cur.extend_hold(
+                    a,
+                    now,
+                    str(args.get("hold_id", "")),
+                    date.fromisoformat(str(args.get("until"))),
+                    str(args.get("authority_ref", "")),
+                )
+            if isinstance(cur, StopMoveRequest) and action == "complete":
+                return cur.complete(a, now, str(args.get("note", "")))
+            if isinstance(cur, NewPointRequest) and action == "plan":
+                return cur.make_plan(a, now, str(args.get("text", "")), int(args.get("points", 0)))
+            if isinstance(cur, NewPointRequest) and action == "survey":
+                rows = [SurveyRow.model_validate(x) for x in args.get("rows") or []]
+                return cur.file_survey(a, now, rows)
+            if isinstance(cur, NewPointRequest) and action == "implement":
+                cams = [CameraRecord.model_validate(x) for x in args.get("cameras") or []]
+                return cur.implement(a, now, cams)
+            raise r.InvalidInput(
+                "unknown_action",
+                f"「{cur.PROCESS}」没有操作「{action}」",
+                f"process {cur.PROCESS} has no action '{action}'",
+                "-",
+            )
+
+        return await self._change(req, run)
+
+    async def get(self, req: dict[str, Any]) -> dict[str, Any]:
+        rid = str(req.get("request_id", ""))
+        async with self.pool.acquire() as conn:
+            cur = await store.load_request(conn, rid, self.schema)
+            if cur is None:
+                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+            hist = await store.history(conn, self.schema, rid)
+        return {
+            "request": cur.model_dump(mode="json"),
+            "summary": summary(cur),
+            "steps": _steps(cur.flow.steps),
+            "history": hist,
+        }
+
+    async def inbox(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        pending = await store.list_requests(
+            self.pool, self.schema, states=[RequestState.PENDING.value]
+        )
+        to_act = [summary(x) for x in pending if x.flow.can_act(actor)]
+        mine = await store.list_requests(self.pool, self.schema, requester=actor.person_id)
+        return {"to_act": to_act, "mine": [summary(x) for x in mine]}
+
+    async def list(self, req: dict[str, Any]) -> dict[str, Any]:
+        states = [str(req["state"])] if req.get("state") else None
+        got = await store.list_requests(
+            self.pool, self.schema, process=req.get("process") or None, states=states
+        )
+        return {"requests": [summary(x) for x in got]}
+
+    async def cameras(self, _req: dict[str, Any]) -> dict[str, Any]:
+        return {"cameras": await store.camera_records(self.pool, self.schema)}
+
+    # ---- duty log, handover (Art. 13-14) ----
+
+    async def log_record(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            eid = await store.next_id(conn, "dutylog", now, self.schema)
+            entry, ts = DutyLog().record(
+                actor,
+                now,
+                eid,
+                EntryKind(str(req.get("kind", "note"))),
+                str(req.get("text", "")),
+                cameras=req.get("cameras") or [],
+                location=str(req.get("location", "")),
+                reported_to=str(req.get("reported_to", "")),
+            )
+            await store.save_entry(conn, self.schema, entry)
+            await self.commit(conn, ts)
+        return {"entry": entry.model_dump(mode="json")}
+
+    async def log_close(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        eid = str(req.get("entry_id", ""))
+        async with self.pool.acquire() as conn, conn.transaction():
+            book = DutyLog(
+                entries=[e for e in await store.entries(conn, self.schema) if e.entry_id == eid]
+            )
+            ts = book.close(actor, now, eid, str(req.get("resolution", "")))
+            await store.save_entry(conn, self.schema, book.entries[0])
+            await self.commit(conn, ts)
+        return {"entry": book.entries[0].model_dump(mode="json")}
+
+    async def log_list(self, req: dict[str, Any]) -> dict[str, Any]:
+        got = await store.entries(self.pool, self.schema, open_only=bool(req.get("open_only")))
+        return {"entries": [e.model_dump(mode="json") for e in got]}
+
+    async def open_items(self, _req: dict[str, Any]) -> dict[str, Any]:
+        items = await store.open_items(self.pool, self.schema)
+        return {"items": [i.model_dump() | {"key": i.key} for i in items]}
+
+    async def handovers(self, _req: dict[str, Any]) -> dict[str, Any]:
+        return {"handovers": await store.offered_handovers(self.pool, self.schema)}
+
+    async def handover_offer(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
+            hid = await store.next_id(conn, "handover", now, self.schema)
+            await store.supersede_offered(conn, self.schema, actor.person_id)
+            h, ts = ShiftHandover.offer(
+                hid,
+                actor,
+                str(req.get("incoming", "")),
+                now,
+                await store.open_items(conn, self.schema),
+                str(req.get("notes", "")),
+            )
+            await store.save_handover(conn, self.schema, h)
+            await self.commit(conn, ts)
+        return {"handover": h.model_dump(mode="json")}
+
+    async def handover_confirm(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        hid = str(req.get("handover_id", ""))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
+            h = await store.load_handover(conn, self.schema, hid)
+            if h is None:
+                raise r.NotFound("not_found", f"交接 {hid} 不存在", f"no handover {hid}", "-")
+            ts = h.confirm(
+                actor, now, req.get("acknowledged") or [], await store.open_items(conn, self.schema)
+            )
+            await store.save_handover(conn, self.schema, h)
+            await self.commit(conn, ts)
+        return {"handover": h.model_dump(mode="json")}
+
+    # ---- responsible persons (Art. 9) ----
+
+    async def responsible_set(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        sid = str(req.get("system_id", ""))
+        async with self.pool.acquire() as conn, conn.transaction():
+            sf = await store.load_system(conn, self.schema, sid, req.get("department"))
+            if sf is None:
+                raise r.missing_field("department", "系统所属部门", "Art. 9")
+            ts = sf.set_responsible(
+                actor,
+                now,
+                Person.model_validate(req.get("person") or {}),
+                str(req.get("reason", "")),
+            )
+            await store.save_system(conn, self.schema, sf)
+            await self.commit(conn, ts)
+        return {"system": sf.model_dump(mode="json"), "notified": bool(ts)}
+
+    async def schedule_set(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        sid = str(req.get("system_id", ""))
+        async with self.pool.acquire() as conn, conn.transaction():
+            sf = await store.load_system(conn, self.schema, sid, req.get("department"))
+            if sf is None:
+                raise r.missing_field("department", "系统所属部门", "Art. 9")
+            sched = [ArmingPeriod.model_validate(p) for p in req.get("schedule") or []]
+            ts = sf.set_schedule(actor, now, sched)
+            await store.save_system(conn, self.schema, sf)
+            await self.commit(conn, ts)
+        return {"system": sf.model_dump(mode="json")}
+
+    async def systems(self, _req: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "systems": [
+                s.model_dump(mode="json") for s in await store.systems(self.pool, self.schema)
+            ]
+        }
+
+    # ---- consumers ----
+
+    async def on_camera(self, _env: Envelope, event: Event) -> None:
+        if isinstance(event, CameraUpserted):
+            await store.upsert_camera(self.pool, self.schema, event.camera.model_dump(mode="json"))
+        elif isinstance(event, CameraRemoved):
+            await store.remove_camera(self.pool, self.schema, event.camera_id)
+
+    async def on_fault(self, _env: Envelope, event: Event) -> None:
+        if isinstance(event, FaultOpened):
+            what = f"{event.camera_name or event.camera_id} {event.building} {event.kind}".strip()
+            await store.set_open_item(self.pool, self.schema, "fault", event.fault_id, what)
+        elif isinstance(event, FaultResolved):
+            await store.clear_open_item(self.pool, self.schema, "fault", event.fault_id)
+
+    async def on_alert(self, _env: Envelope, event: Event) -> None:
+        if isinstance(event, AlertRaised):
+            await store.set_open_item(self.pool, self.schema, "alert", event.alert_id, event.title)
+        elif isinstance(event, AlertAcknowledged | AllClear):
+            await store.clear_open_item(self.pool, self.schema, "alert", event.alert_id)
+
+    # ---- reminders and escalation ----
+
+    async def nudge_once(self) -> int:
+        policy = Policy(
+            remind_after=timedelta(hours=self.settings.remind_after_h),
+            escalate_after=timedelta(hours=self.settings.escalate_after_h),
+        )
+        pending = await store.list_requests(
+            self.pool, self.schema, states=[RequestState.PENDING.value]
+        )
+        sent = await store.sent_nudges(self.pool, self.schema)
+        n = 0
+        for nudge in due_nudges(pending, self.clock(), sent=sent, policy=policy, cal=self.cal):
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await store.mark_nudge(
+                    conn, self.schema, nudge.request_id, nudge.step_key, nudge.level
+                ):
+                    continue
+                await self._stage(
+                    conn,
+                    nudge.request_id,
+                    ApprovalNudge(
+                        request_id=nudge.request_id,
+                        process=nudge.process,
+                        step_key=nudge.step_key,
+                        level=nudge.level,  # type: ignore[arg-type]
+                        to_role=nudge.to_role.value,
+                        to_department=nudge.to_department,
+                        due_since=nudge.due_since,
+                    ),
+                    None,
+                    None,
+                )
+                n += 1
+        return n
+
+    async def nudge_loop(self) -> None:
+        while True:
+            try:
+                await self.nudge_once()
+            except Exception as exc:
+                log.warning("reminder pass failed", error=repr(exc))
+            await asyncio.sleep(self.settings.remind_poll_s)
+
+
+def _dt(v: Any) -> datetime | None:
+    if not v:
+        return None
+    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+
+
+def build(
+    settings: WorkflowSettings | None = None,
+    *,
+    schema: str | None = None,
+    clock: Clock = _utcnow,
+    cal: WorkCalendar = DEFAULT_CALENDAR,
+    durable_suffix: str = "",
+    rpc_prefix: str = rpc.PREFIX,
+) -> Service:
+    """The workflow service. Tests pass their own schema, clock and durable names."""
+    settings = settings or WorkflowSettings()
+    svc = Service(
+        "workflow",
+        settings,
+        migrations=Path(__file__).parent / "migrations",
+        schema=schema or store.SCHEMA,
+    )
+    wf = WorkflowService(svc, settings, clock=clock, cal=cal)
+    svc.state["workflow"] = wf
+    sfx = durable_suffix
+    svc.consume(
+        "cctv.camera.>",
+        stream="CCTV_CAMERA",
+        durable=f"workflow-inventory-v1{sfx}",
+        handler=wf.on_camera,
+    )
+    svc.consume(
+        "cctv.fault.>", stream="CCTV_FAULT", durable=f"workflow-faults-v1{sfx}", handler=wf.on_fault
+    )
+    svc.consume(
+        "cctv.alert.>", stream="CCTV_ALERT", durable=f"workflow-alerts-v1{sfx}", handler=wf.on_alert
+    )
+    for subject, handler in wf.handlers().items():
+        svc.respond(rpc_prefix + subject.removeprefix(rpc.PREFIX), wf.guarded(handler))
+    svc.loop("reminders", wf.nudge_loop)
+    return svc

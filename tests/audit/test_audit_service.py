@@ -1,0 +1,270 @@
+"""The audit service against the session's real nats-server (JetStream) and PostgreSQL:
+witnessing, exactly-once under redelivery, crashes around the commit and restarts, rejected
+messages, published checkpoints and request-reply with inclusion proofs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+import pytest
+
+from cctv.contract import AUDITED_STREAMS, subject_for, wrap
+from cctv.contract.events import AccessRecorded, CameraStateChanged
+from services.audit import api, merkle
+from services.audit.app import AuditService, build
+from services.audit.checkpoint import Checkpoint, Verifier
+from services.audit.settings import AuditSettings
+from tests.support.events import EventLog
+
+
+def settings(nats_url: str, database_url: str, schema: str, home: Path) -> AuditSettings:
+    return AuditSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        audit_schema=schema,
+        audit_origin=f"test.campus/{schema}",
+        audit_key_name=f"test.campus/{schema}",
+        data_dir=home,
+        checkpoint_every=40,
+        checkpoint_interval_s=0.3,
+        ack_wait_s=2.0,
+        batch_size=500,
+    )
+
+
+@asynccontextmanager
+async def running(s: AuditSettings) -> AsyncIterator[AuditService]:
+    svc = build(s)
+    async with svc.running():
+        audit: AuditService = svc.state["audit"]
+        await asyncio.wait_for(audit.ready.wait(), 20)
+        yield audit
+
+
+@pytest.fixture
+def cfg(nats_url: str, database_url: str, tmp_path: Path) -> AuditSettings:
+    return settings(nats_url, database_url, f"audit_{uuid.uuid4().hex[:8]}", tmp_path)
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[Any]:
+    nc = await nats.connect(nats_url)
+    yield nc.jetstream()
+    await nc.close()
+
+
+def access(i: int, tag: str) -> tuple[str, bytes, str]:
+    ev = AccessRecorded(
+        action="view",
+        actor=f"u{i % 3}",
+        camera_ids=[f"cam-{i % 4}"],
+        request_no=f"DY-{tag}",
+        detail="查阅 view",
+    )
+    env = wrap(ev, source="console", key=f"cam-{i % 4}", actor=f"u{i % 3}")
+    return subject_for(ev, f"cam-{i % 4}"), env.to_bytes(), env.id
+
+
+def state_change(i: int) -> tuple[str, bytes, str]:
+    ev = CameraStateChanged(
+        camera_id=f"cam-{i}",
+        state="down",
+        previous="up",
+        since="2026-11-25T06:00:00Z",
+        reason="offline",
+    )
+    env = wrap(ev, source="health", key=f"cam-{i}")
+    return subject_for(ev, f"cam-{i}"), env.to_bytes(), env.id
+
+
+async def publish(js: Any, msgs: list[tuple[str, bytes, str]], *, fresh_ids: bool = False) -> None:
+    for subject, data, eid in msgs:
+        msg_id = uuid.uuid4().hex if fresh_ids else eid
+        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+
+
+async def until(cond: Callable[[], Any], within: float = 20.0, what: str = "") -> Any:
+    """Poll a condition until it holds (the database has no event to wait on)."""
+    deadline = time.monotonic() + within
+    while True:
+        got = await cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.05)
+
+
+async def counts(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, int]:
+    rows = await pool.fetch(
+        f"SELECT event_id, count(*) AS n FROM {schema}.entry WHERE event_id = ANY($1::text[]) "
+        "GROUP BY event_id",
+        ids,
+    )
+    return {r["event_id"]: r["n"] for r in rows}
+
+
+async def drained(js: Any, schema: str) -> bool:
+    """Every audit consumer has nothing pending and nothing awaiting an ack."""
+    prefix = schema.replace("_", "-")
+    for spec in AUDITED_STREAMS:
+        info = await js.consumer_info(
+            spec.name, f"{prefix}-{spec.name.lower().replace('_', '-')}-v2"
+        )
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
+async def exactly_once(audit: AuditService, js: Any, ids: list[str]) -> None:
+    assert audit.pool is not None
+
+    async def all_there() -> bool:
+        c = await counts(audit.pool, audit.schema, ids)  # type: ignore[arg-type]
+        return len(c) == len(ids)
+
+    await until(all_there, what="all events in the log")
+    await until(lambda: drained(js, audit.schema), what="consumers drained")
+    c = await counts(audit.pool, audit.schema, ids)
+    assert set(c.values()) == {1}, {k: v for k, v in c.items() if v != 1}
+
+
+async def verified(audit: AuditService) -> api.VerifyReport:
+    assert audit.pool is not None
+    async with audit.pool.acquire() as conn:
+        rep, problems = await api.verify(
+            conn, audit.schema, audit.signer.verifier, origin=audit.settings.audit_origin
+        )
+    assert not problems
+    assert rep.ok, rep.findings
+    return rep
+
+
+async def test_every_event_witnessed_once_despite_duplicate_publishes(
+    cfg: AuditSettings, js: Any
+) -> None:
+    msgs = [access(i, "dup") for i in range(40)] + [state_change(i) for i in range(20)]
+    async with running(cfg) as audit:
+        await publish(js, msgs)
+        # The same events again, with new Nats-Msg-Ids so JetStream's own dedupe lets them in.
+        await publish(js, msgs[::3], fresh_ids=True)
+        await exactly_once(audit, js, [m[2] for m in msgs])
+        await verified(audit)
+
+
+async def test_rejected_messages_are_recorded_not_dropped(cfg: AuditSettings, js: Any) -> None:
+    garbage = b"\x00\x01 forged frame"
+    unknown = json.dumps(
+        {"id": "x1", "type": "camera.exploded", "source": "?", "correlation_id": "-", "data": {}}
+    ).encode()
+    async with running(cfg) as audit:
+        await js.publish("cctv.camera.state.cam-1", garbage)
+        await js.publish("cctv.access.recorded.cam-2", unknown)
+        assert audit.pool is not None
+        pool = audit.pool
+
+        async def rejected() -> list[asyncpg.Record]:
+            rows = await pool.fetch(
+                f"SELECT subject, data FROM {audit.schema}.entry WHERE kind = 'rejected' "
+                "AND subject = ANY($1::text[])",
+                ["cctv.camera.state.cam-1", "cctv.access.recorded.cam-2"],
+            )
+            return rows if len(rows) >= 2 else []
+
+        rows = await until(rejected, what="rejected entries")
+        heads = {r["subject"]: json.loads(bytes(r["data"]).split(b"\n", 1)[0]) for r in rows}
+        assert "not JSON" in heads["cctv.camera.state.cam-1"]["reason"]
+        assert "unknown event type" in heads["cctv.access.recorded.cam-2"]["reason"]
+        assert heads["cctv.camera.state.cam-1"]["raw_len"] == len(garbage)
+        # A redelivered or republished forgery is still one entry (same raw bytes).
+        await js.publish("cctv.camera.state.cam-1", garbage)
+        await until(lambda: drained(js, audit.schema), what="drained")
+        n = await pool.fetchval(
+            f"SELECT count(*) FROM {audit.schema}.entry WHERE subject = 'cctv.camera.state.cam-1'"
+            " AND kind = 'rejected'"
+        )
+        assert n == 1
+
+
+async def test_crash_inside_the_transaction_loses_nothing(cfg: AuditSettings, js: Any) -> None:
+    msgs = [access(i, "crash-in") for i in range(30)]
+    async with running(cfg) as audit:
+        assert audit.writer is not None
+        audit.writer.crash_before_commit = 1
+        await publish(js, msgs)
+        await exactly_once(audit, js, [m[2] for m in msgs])
+        assert audit.writer.crash_before_commit == 0  # the crash did happen
+        await verified(audit)
+
+
+async def test_crash_after_commit_before_ack_adds_no_second_entry(
+    cfg: AuditSettings, js: Any
+) -> None:
+    msgs = [access(i, "crash-ack") for i in range(30)]
+    async with running(cfg) as audit:
+        assert audit.writer is not None
+        audit.writer.crash_after_commit = 1
+        await publish(js, msgs)
+        await exactly_once(audit, js, [m[2] for m in msgs])
+        assert audit.writer.crash_after_commit == 0
+        await verified(audit)
+
+
+async def test_restart_resumes_the_same_log(cfg: AuditSettings, js: Any) -> None:
+    first = [access(i, "restart-a") for i in range(25)]
+    second = [access(i, "restart-b") for i in range(25)]
+    async with running(cfg) as audit:
+        await publish(js, first)
+        await exactly_once(audit, js, [m[2] for m in first])
+        size_before = audit.writer.size if audit.writer else 0
+    await publish(js, second)  # while the service is down
+    async with running(cfg) as audit:
+        assert audit.writer is not None and audit.writer.size >= size_before
+        await exactly_once(audit, js, [m[2] for m in first + second])
+        await verified(audit)
+
+
+async def test_checkpoints_published_and_proofs_over_request_reply(
+    cfg: AuditSettings, js: Any, nats_url: str
+) -> None:
+    msgs = [access(i, "rpc") for i in range(12)]
+    bus = await EventLog().start(nats_url, ("cctv.audit.>",))
+    try:
+        async with running(cfg) as audit:
+            await publish(js, msgs)
+            await exactly_once(audit, js, [m[2] for m in msgs])
+            got = await bus.wait_for("audit.checkpoint", lambda d: d["origin"] == cfg.audit_origin)
+            cp = Checkpoint.open(got[0]["data"]["note"], Verifier.from_vkey(audit.vkey))
+            assert cp.origin == cfg.audit_origin
+
+            nc = await nats.connect(nats_url)
+            try:
+                reply = await nc.request(
+                    api.AUDIT_QUERY,
+                    json.dumps({"request_no": "DY-rpc", "actor": "u1", "proof": True}).encode(),
+                    timeout=10,
+                )
+                body = json.loads(reply.data)
+                assert body["ok"], body
+                key = json.loads((await nc.request(api.AUDIT_CHECKPOINT, b"{}", timeout=10)).data)
+            finally:
+                await nc.close()
+            v = Verifier.from_vkey(key["verifier_key"])
+            cp = Checkpoint.open(body["checkpoint"], v)
+            assert [e["actor"] for e in body["entries"]] == ["u1"] * 4
+            for e in body["entries"]:
+                leaf = merkle.leaf_hash(base64.b64decode(e["entry"]))
+                proof = [base64.b64decode(h) for h in e["inclusion_proof"]]
+                merkle.verify_inclusion(e["seq"], cp.size, leaf, proof, cp.root_hash)
+    finally:
+        await bus.close()

@@ -1,0 +1,233 @@
+"""The log in real PostgreSQL: append-only enforcement, and every kind of superuser tampering
+detected and named by verify. Uses the session's real PostgreSQL (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from cctv.plumbing.db import apply_migrations, create_pool
+from services.audit import api, bundle, merkle, store
+from services.audit.checkpoint import Checkpoint, Signer
+from services.audit.entry import Witnessed
+from services.audit.writer import AuditWriter, WriterConfig
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"
+ORIGIN = "test.campus/audit"
+SIGNER = Signer.generate("test.campus/audit")
+
+
+def item(i: int) -> Witnessed:
+    env = {
+        "id": f"ev-{i}",
+        "type": "access.recorded",
+        "time": "2026-11-25T08:00:00+08:00",
+        "source": "console",
+        "key": f"cam-{i % 3}",
+        "actor": f"user-{i % 4}",
+        "correlation_id": "-",
+        "schema_version": 1,
+        "data": {
+            "action": "view",
+            "actor": f"user-{i % 4}",
+            "camera_ids": [f"cam-{i % 3}"],
+            "request_no": f"DY-{i % 2}",
+            "detail": "查阅",
+        },
+    }
+    return Witnessed.event(
+        f"cctv.access.recorded.cam-{i % 3}", f"ev-{i}", json.dumps(env, ensure_ascii=False).encode()
+    )
+
+
+class Log:
+    def __init__(
+        self, admin: asyncpg.Pool, writer_pool: asyncpg.Pool, schema: str, writer: AuditWriter
+    ) -> None:
+        self.admin, self.writer_pool, self.schema, self.writer = admin, writer_pool, schema, writer
+
+    async def tamper(self, *sql: str) -> None:
+        """What a superuser can do: switch the triggers off for the session and edit rows."""
+        async with self.admin.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            for s in sql:
+                await conn.execute(s.replace("{s}", self.schema))
+
+    async def verify(self) -> api.VerifyReport:
+        async with self.writer_pool.acquire() as conn:
+            report, problems = await api.verify(conn, self.schema, SIGNER.verifier, origin=ORIGIN)
+        assert not problems
+        return report
+
+
+@pytest.fixture
+async def log(database_url: str) -> AsyncIterator[Log]:
+    schema = f"audit_{uuid.uuid4().hex[:8]}"
+    admin = await create_pool(database_url)
+    await apply_migrations(admin, schema, MIGRATIONS)
+    wpool = await asyncpg.create_pool(database_url, user=f"{schema}_writer", min_size=1, max_size=2)
+    assert wpool is not None
+    w = AuditWriter(wpool, schema, SIGNER, WriterConfig(ORIGIN, checkpoint_every=8))
+    await w.start(dsn=database_url)
+    for start in range(0, 30, 7):
+        await w.append([item(i) for i in range(start, min(start + 7, 30))])
+    await w.checkpoint_if_due(force=True)
+    yield Log(admin, wpool, schema, w)
+    await w.stop()
+    await wpool.close()
+    await admin.close()
+
+
+async def test_intact_log_verifies(log: Log) -> None:
+    rep = await log.verify()
+    assert rep.ok, rep.findings
+    assert rep.size == 30
+    # every 8 entries, at batch boundaries (batches of 7), plus the forced one at the end
+    assert rep.checkpoints_ok == [14, 28, 30]
+
+
+async def test_duplicates_are_not_appended_again(log: Log) -> None:
+    assert await log.writer.append([item(3), item(3), item(29)]) == 0
+    assert await log.writer.append([item(30), item(30)]) == 1
+    assert await store.tree_size(log.writer_pool, log.schema) == 31
+
+
+async def test_service_role_may_only_insert_and_select(log: Log) -> None:
+    async with log.writer_pool.acquire() as conn:
+        for sql in (
+            "UPDATE {s}.entry SET actor='x'",
+            "DELETE FROM {s}.entry",
+            "TRUNCATE {s}.entry",
+            "DELETE FROM {s}.checkpoint",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(sql.replace("{s}", log.schema))
+
+
+async def test_triggers_refuse_changes_even_to_the_owner(log: Log) -> None:
+    async with log.admin.acquire() as conn:
+        for sql in (
+            "UPDATE {s}.entry SET actor='x' WHERE seq=1",
+            "DELETE FROM {s}.tree_node",
+            "TRUNCATE {s}.entry",
+            "UPDATE {s}.checkpoint SET note=''",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(sql.replace("{s}", log.schema))
+
+
+async def test_changed_row_is_named(log: Log) -> None:
+    await log.tamper(
+        "UPDATE {s}.entry SET data = convert_to(replace(convert_from(data, 'UTF8'), "
+        "'user-1', 'user-2'), 'UTF8') WHERE seq = 13"
+    )
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (13, "changed"), f
+
+
+async def test_changed_column_is_named(log: Log) -> None:
+    await log.tamper("UPDATE {s}.entry SET actor = 'nobody' WHERE seq = 9")
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (9, "changed") and "actor" in f.detail
+
+
+async def test_deleted_row_is_named(log: Log) -> None:
+    await log.tamper("DELETE FROM {s}.entry WHERE seq = 17")
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (17, "removed"), f
+
+
+async def test_reordered_rows_are_named(log: Log) -> None:
+    await log.tamper(
+        "UPDATE {s}.entry SET seq = 1000 WHERE seq = 5",
+        "UPDATE {s}.entry SET seq = 5 WHERE seq = 20",
+        "UPDATE {s}.entry SET seq = 20 WHERE seq = 1000",
+    )
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (5, "reordered"), f
+    assert "position 20" in f.detail
+
+
+async def test_inserted_row_is_named(log: Log) -> None:
+    # Shift entries >= 11 up by one and slip a forged, correctly chained row in at 11.
+    prev = await log.admin.fetchval(f"SELECT leaf_hash FROM {log.schema}.entry WHERE seq = 10")
+    forged = item(999).at(11, bytes(prev), "2026-11-25T00:00:00.000000Z")
+    data = forged.encode()
+    await log.tamper(
+        "UPDATE {s}.entry SET seq = seq + 1000 WHERE seq >= 11",
+        "UPDATE {s}.entry SET seq = seq - 999 WHERE seq >= 1000",
+    )
+    async with log.admin.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(
+            f"INSERT INTO {log.schema}.entry (seq, event_id, kind, subject, recorded_at, "
+            "leaf_hash, data) "
+            "VALUES (11, 'forged', 'event', 'cctv.access.recorded', now(), $1, $2)",
+            merkle.leaf_hash(data),
+            data,
+        )
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (11, "inserted"), f
+
+
+async def test_truncated_table_is_named(log: Log) -> None:
+    await log.tamper("TRUNCATE {s}.entry")
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (0, "truncated"), f
+    assert "30" in f.detail
+
+
+async def test_tail_deleted_is_named_truncated(log: Log) -> None:
+    await log.tamper("DELETE FROM {s}.entry WHERE seq >= 25")
+    f = (await log.verify()).first
+    assert f is not None and (f.index, f.kind) == (25, "truncated"), f
+
+
+async def test_restart_continues_the_same_tree(log: Log, database_url: str) -> None:
+    w2 = AuditWriter(log.writer_pool, log.schema, SIGNER, WriterConfig(ORIGIN))
+    await w2.start()
+    assert w2.state.root() == log.writer.state.root()
+    await w2.append([item(i) for i in range(30, 40)])
+    await w2.checkpoint_if_due(force=True)
+    rep = await log.verify()
+    assert rep.ok and rep.size == 40
+
+
+async def test_proofs_and_bundles_from_the_database(log: Log) -> None:
+    async with log.writer_pool.acquire() as conn:
+        p = await api.prove(conn, log.schema, {"index": 7})
+        cp = Checkpoint.open(p["checkpoint"], SIGNER.verifier)
+        import base64
+
+        leaf = base64.b64decode(p["leaf_hash"])
+        merkle.verify_inclusion(
+            7, cp.size, leaf, [base64.b64decode(h) for h in p["proof"]], cp.root_hash
+        )
+        c = await api.prove(conn, log.schema, {"old_size": 8, "new_size": 30})
+        merkle.verify_consistency(
+            8,
+            30,
+            base64.b64decode(c["old_root"]),
+            cp.root_hash,
+            [base64.b64decode(h) for h in c["proof"]],
+        )
+        doc = await api.export(conn, log.schema, {"start": 3, "end": 25}, SIGNER.verifier.vkey())
+        rep = bundle.check_bundle(bundle.loads(bundle.dumps(doc)), SIGNER.verifier.vkey())
+        assert [e.index for e in rep.entries] == list(range(3, 25))
+        ev = await api.export(conn, log.schema, {"request_no": "DY-1"}, SIGNER.verifier.vkey())
+        rep2 = bundle.check_bundle(ev, SIGNER.verifier.vkey())
+        assert [e.index for e in rep2.entries] == list(range(1, 30, 2))
+        q = await api.query(
+            conn, log.schema, {"camera_id": "cam-1", "actor": "user-1", "limit": 2, "proof": True}
+        )
+        assert [e["seq"] for e in q["entries"]] == [1, 13]
+        assert q["next_after_seq"] == 13
+        q2 = await api.query(
+            conn, log.schema, {"camera_id": "cam-1", "actor": "user-1", "after_seq": 13}
+        )
+        assert [e["seq"] for e in q2["entries"]] == [25]

@@ -1,0 +1,52 @@
+"""The whole system as processes: embedded NATS and PostgreSQL of its own, the stand-ins and
+every service, with short sampling and damping so that the path runs in seconds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+import shutil
+
+import httpx
+import pytest
+
+from cctv.devstack.stack import Stack
+from tests.conftest import stack_home
+from tests.support.events import EventLog
+
+FAST = {
+    "SAMPLE_INTERVAL_S": "1.0",
+    "PROBE_TIMEOUT_S": "1.0",
+    "DOWN_AFTER": "3",
+    "UP_AFTER": "2",
+    "TICKET_POLL_S": "0.2",
+    "DELIVERY_POLL_S": "0.1",
+    "LOG_LEVEL": "INFO",
+}
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[Stack]:
+    stack = Stack.for_tests(stack_home("system"), **FAST)
+    try:
+        stack.start_infra()
+        stack.write_endpoints()
+        stack.start_standins()
+        stack.start_services()
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(stack.home, ignore_errors=True)
+
+
+@pytest.fixture
+async def bus(system: Stack) -> AsyncIterator[EventLog]:
+    assert system.nats_url
+    log = await EventLog().start(system.nats_url)
+    yield log
+    await log.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client

@@ -1,0 +1,77 @@
+"""A malformed or unknown message on any subscribed subject lands in dead-letter with its
+reason and is counted; the consumer keeps working (issue 2): test_path's module imports
+this test so that the path then runs on the very services that took the bad input."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import httpx
+import nats
+
+from cctv.contract import REGISTRY
+from cctv.devstack.stack import Stack, available_services
+from tests.support.events import EventLog
+
+
+def consumers() -> list[tuple[str, str, str, str]]:
+    """(service, subject, stream, durable) for every durable consumer of every service."""
+    found = []
+    for name in available_services():
+        svc = importlib.import_module(f"services.{name}.app").build()
+        found += [(name, *c) for c in svc.consumers]
+    return found
+
+
+def concrete(subject: str) -> str:
+    return subject.replace(">", "dlqtest").replace("*", "dlqtest")
+
+
+def known_type_for(subject: str) -> str:
+    prefix = subject.removesuffix(">")
+    return next(t for t in REGISTRY if f"cctv.{t}.".startswith(prefix) or
+                f"cctv.{t}".startswith(prefix.rstrip(".")))
+
+
+def bad_messages(subject: str) -> list[tuple[str, bytes, str]]:
+    """(subject, raw bytes, what the dead letter's reason must say) for one consumer."""
+
+    def env(type_: str, data: dict) -> bytes:
+        return json.dumps({"id": f"dlq-{type_}-{subject}", "type": type_, "source": "test",
+                           "correlation_id": "dlq", "data": data}).encode()
+
+    typed = known_type_for(subject)
+    return [
+        (concrete(subject), b"\x00\xffnot json at all", "not JSON"),
+        (concrete(subject), b"[1, 2, 3]", "envelope must be a JSON object"),
+        (concrete(subject), env("nosuch.event", {}), "unknown event type 'nosuch.event'"),
+        (f"cctv.{typed}.dlqtest", env(typed, {"unexpected": True}), f"bad {typed} body"),
+    ]
+
+
+async def every_consumer_dead_letters_bad_input(system: Stack, bus: EventLog) -> None:
+    targets = consumers()
+    assert {t[0] for t in targets} >= {"health", "notify"}
+    assert system.nats_url
+    nc = await nats.connect(system.nats_url)
+    js = nc.jetstream()
+    try:
+        for _service, subject, _stream, _durable in targets:
+            for target, raw, _reason in bad_messages(subject):
+                await js.publish(target, raw)
+        for service, subject, _stream, durable in targets:
+            for target, _raw, reason in bad_messages(subject):
+                await bus.wait_for(
+                    "dlq.dead_letter",
+                    lambda d, s=service, c=durable, t=target, r=reason: (
+                        d["service"] == s and d["consumer"] == c and d["subject"] == t
+                        and r in d["reason"]),
+                    timeout=20)
+    finally:
+        await nc.close()
+    for service in {t[0] for t in targets}:
+        ready = httpx.get(f"{system.url(service)}/readyz", timeout=5)
+        assert ready.status_code == 200, (service, ready.text)
+        metrics = httpx.get(f"{system.url(service)}/metrics", timeout=5).text
+        assert f'cctv_dead_letters_total{{reason="contract",service="{service}"}}' in metrics

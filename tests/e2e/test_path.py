@@ -1,0 +1,98 @@
+"""One real path through everything (issue 2): break -> fault -> one ticket -> alert to the
+zone's guard (console + webhook) -> acknowledged -> audited; mend -> resolved, closed, all clear."""
+
+from __future__ import annotations
+
+import httpx
+
+from cctv.devstack.stack import Stack
+from tests.e2e.dead_letters import every_consumer_dead_letters_bad_input
+from tests.e2e.helpers import cctv, login, repairs_for
+from tests.support.events import EventLog
+
+CAMERA = "OFF-001"
+
+
+async def test_bad_input_goes_to_dead_letter(system: Stack, bus: EventLog) -> None:
+    """First, so that the path below runs on services that have just taken bad input."""
+    await every_consumer_dead_letters_bad_input(system, bus)  # 综合楼, zone 教学区: the demo guard `guard` is on duty there
+
+
+async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.AsyncClient) -> None:
+    def mine(d: dict) -> bool:
+        return d.get("camera_id") == CAMERA
+
+    await bus.wait_for("camera.state", lambda d: mine(d) and d["state"] == "up")
+
+    out = cctv(system, "sim", "break", CAMERA)
+    assert out.returncode == 0, out.stderr
+    assert "offline" in out.stdout
+
+    [down] = await bus.wait_for("camera.state", lambda d: mine(d) and d["state"] == "down")
+    [fault] = await bus.wait_for("fault.opened", mine)
+    fault_id = fault["data"]["fault_id"]
+    assert fault["data"]["zone"] == "教学区"
+    [ticket] = await bus.wait_for("fault.ticket_opened", lambda d: d["fault_id"] == fault_id)
+    tickets = await repairs_for(http, system, fault_id)
+    assert [t["repair_no"] for t in tickets] == [ticket["data"]["ticket_no"]]
+    assert tickets[0]["status"] == "待受理"
+
+    [alert] = await bus.wait_for("alert.raised", lambda d: d.get("fault_id") == fault_id)
+    assert alert["data"]["recipient"] == "guard"
+    alert_id = alert["data"]["alert_id"]
+    delivered = await bus.wait_for("alert.delivered", lambda d: d["alert_id"] == alert_id,
+                                   count=2)
+    assert {d["data"]["channel"] for d in delivered} == {"console", "webhook"}
+    robot = (await http.get(f"{system.url('webhook')}/received")).json()
+    assert any(CAMERA in r["body"]["markdown"]["content"] for r in robot)
+
+    # the guard sees it in the console and acknowledges it there
+    await login(http, system, "guard")
+    page = await http.get(f"{system.url('console')}/")
+    assert page.status_code == 200
+    assert f'data-alert-id="{alert_id}"' in page.text
+    assert "确认" in page.text
+    resp = await http.post(f"{system.url('console')}/alerts/{alert_id}/ack",
+                           headers={"accept": "application/json"})
+    assert resp.status_code == 200, resp.text
+    [ack] = await bus.wait_for("alert.acknowledged", lambda d: d["alert_id"] == alert_id)
+    assert ack["actor"] == "guard"
+    # a second acknowledgement is refused, not double-counted
+    again = await http.post(f"{system.url('console')}/alerts/{alert_id}/ack",
+                            headers={"accept": "application/json"})
+    assert again.status_code == 409
+
+    out = cctv(system, "sim", "mend", CAMERA)
+    assert out.returncode == 0, out.stderr
+    await bus.wait_for("fault.resolved", lambda d: d["fault_id"] == fault_id)
+    [closed] = await bus.wait_for("fault.ticket_closed", lambda d: d["fault_id"] == fault_id)
+    assert closed["data"]["ticket_no"] == ticket["data"]["ticket_no"]
+    assert (await repairs_for(http, system, fault_id))[0]["status"] == "已完成"
+    [clear] = await bus.wait_for("alert.allclear", lambda d: d["alert_id"] == alert_id)
+    assert clear["data"]["recipient"] == "guard"
+    await bus.wait_for("camera.state", lambda d: mine(d) and d["state"] == "up", count=2)
+    # every step of the path carries one correlation id from the first down sample onwards
+    assert fault["correlation_id"] == down["correlation_id"]
+
+
+async def test_console_lists_cameras_by_building(system: Stack, http: httpx.AsyncClient) -> None:
+    await login(http, system, "duty")
+    data = (await http.get(f"{system.url('console')}/api/overview")).json()
+    buildings = {b["building"] for b in data["buildings"]}
+    assert {"综合楼", "教学楼", "实训楼"} <= buildings
+    assert sum(len(b["cameras"]) for b in data["buildings"]) == 322
+
+
+async def test_console_refuses_wrong_password(system: Stack, http: httpx.AsyncClient) -> None:
+    resp = await http.post(f"{system.url('console')}/login",
+                           data={"account": "guard", "password": "wrong"})
+    assert resp.status_code == 401
+    assert "密码错误" in resp.text
+    assert (await http.get(f"{system.url('console')}/api/overview")).status_code == 401
+
+
+def test_cli_lists_cameras(system: Stack) -> None:
+    out = cctv(system, "cameras", "list", "--building", "实训楼")
+    assert out.returncode == 0, out.stderr
+    assert "LAB-001" in out.stdout
+    assert "20 cameras" in out.stdout

@@ -1,0 +1,253 @@
+"""The tamper watch in ingest: frames over RTSP from the simulator, references and findings in
+PostgreSQL, events through the outbox onto NATS (real servers throughout)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from cctv.cli import tamper as cli
+from cctv.cli.main import CliError
+from cctv.contract import CameraRecord
+from cctv.plumbing.db import apply_migrations, create_pool
+from cctv.plumbing.service import Service
+from demo.simulator.fleet import Fleet
+from demo.simulator.rtsp_server import RtspServer, attach_to_fleet
+from services.ingest.adapters.rtsp_probe import RtspProbe
+from services.ingest.frames import FrameSampler
+from services.ingest.tamper import TamperKind
+from services.ingest.tamper_watch import (
+    RPC_TAMPER_CONFIRM,
+    RPC_TAMPER_STATE,
+    MediaSettings,
+    TamperWatch,
+    attach_tamper_watch,
+    rtsp_url,
+)
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
+
+
+def camera(camera_id: str, address: str = "127.0.0.1:1", brand: str = "hikvision") -> CameraRecord:
+    return CameraRecord(
+        camera_id=camera_id, name="东门口朝南", system_id="A1-01", department="logistics",
+        managing_department="logistics", category="public_safety", building="东门",
+        position="东门口朝南", zone="gate", brand=brand, protocol="isapi", address=address,
+        channel=3,
+    )  # fmt: skip
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rtsp():
+    server = RtspServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def watch_env(database_url, rtsp):
+    schema = f"media_{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(database_url)
+    await apply_migrations(pool, schema, MIGRATIONS)
+    sampler = FrameSampler(max_concurrency=2, open_timeout=5.0, read_timeout=4.0)
+    probe = RtspProbe(connect_timeout=1.0, request_timeout=1.0, sampler=sampler)
+    template = f"rtsp://127.0.0.1:{rtsp.port}/cam/{{camera_id}}"
+    watch = TamperWatch(pool, probe, schema=schema, url_template=template)
+    yield watch, pool, schema
+    probe.close()
+    await pool.close()
+
+
+async def outbox(pool, schema: str, camera_id: str) -> list[dict]:
+    rows = await pool.fetch(f"SELECT payload FROM {schema}.outbox ORDER BY seq")
+    envs = [json.loads(r["payload"]) for r in rows]
+    return [e for e in envs if e["data"].get("camera_id") == camera_id]
+
+
+def test_rtsp_url_from_template_and_vendor_defaults():
+    cam = camera("PUB-007", "10.20.1.5:80")
+    assert rtsp_url(cam, "rtsp://{host}:8554/cam/{camera_id}?ch={channel}") == (
+        "rtsp://10.20.1.5:8554/cam/PUB-007?ch=3"
+    )
+    assert rtsp_url(cam) == "rtsp://10.20.1.5:554/Streaming/Channels/301"
+    dahua = camera("DORM-001", "10.20.2.9:80", brand="dahua")
+    assert rtsp_url(dahua) == "rtsp://10.20.2.9:554/cam/realmonitor?channel=3&subtype=0"
+
+
+async def test_findings_start_and_clear_and_only_an_operator_moves_the_reference(rtsp, watch_env):
+    watch, pool, schema = watch_env
+    cid = "W-001"
+    rtsp.add_camera(cid, variant=5)
+    cam = camera(cid)
+
+    first = await watch.check(cam)
+    assert first.enrolled and first.started == () and first.assessment is not None
+    enrolment = await watch.state(cid)
+    assert enrolment["reference"]["confirmed_by"] == "system" and enrolment["active"] == []
+
+    rtsp.set_faults(cid, ["covered"])
+    covered = await watch.check(cam)
+    assert covered.started == (TamperKind.COVERED,)
+    again = await watch.check(cam)  # still covered: nothing new to announce
+    assert again.started == () and again.cleared == ()
+
+    rtsp.set_faults(cid, ["moved"])
+    moved = await watch.check(cam)
+    assert moved.started == (TamperKind.MOVED,) and moved.cleared == (TamperKind.COVERED,)
+    for _ in range(2):  # however long it stays moved, the moved view never becomes the norm
+        assert (await watch.check(cam)).assessment.kinds == {TamperKind.MOVED}  # type: ignore[union-attr]
+    assert (await watch.state(cid))["reference"] == enrolment["reference"]
+
+    confirmed = await watch.confirm(cam, "nic-engineer-li", "经批准移位 approved move, Annex 3")
+    assert confirmed.replaced_previous and confirmed.confirmed_by == "nic-engineer-li"
+    state = await watch.state(cid)
+    assert state["active"] == [] and state["reference"]["confirmed_by"] == "nic-engineer-li"
+    assert state["reference"]["pixels_sha256"] != enrolment["reference"]["pixels_sha256"]
+    assert (await watch.check(cam)).assessment.kinds == set()  # type: ignore[union-attr]
+
+    rtsp.set_faults(cid, [])  # back to the old view: against the new reference, that moved
+    assert (await watch.check(cam)).started == (TamperKind.MOVED,)
+
+    events = await outbox(pool, schema, cid)
+    kinds = [(e["type"], e["data"].get("finding")) for e in events]
+    assert kinds == [
+        ("camera.tamper_reference", None),
+        ("camera.tamper", "covered"),
+        ("camera.tamper", "moved"),
+        ("camera.tamper_cleared", "covered"),
+        ("camera.tamper_reference", None),
+        ("camera.tamper_cleared", "moved"),
+        ("camera.tamper", "moved"),
+    ]
+    refs = [e for e in events if e["type"] == "camera.tamper_reference"]
+    assert [e["actor"] for e in refs] == ["system", "nic-engineer-li"]
+    assert all(e["key"] == cid for e in events)
+
+
+async def test_confirmation_is_refused_without_operator_or_for_a_covered_view(rtsp, watch_env):
+    watch, _pool, _schema = watch_env
+    cid = "W-002"
+    rtsp.add_camera(cid, variant=6)
+    cam = camera(cid)
+    with pytest.raises(ValueError, match=r"Art\. 12"):
+        await watch.confirm(cam, "  ")
+    with pytest.raises(ValueError, match=r"Art\. 12"):
+        await watch.confirm(cam, "system")  # the enrolment name is not an operator
+    rtsp.set_faults(cid, ["covered"])
+    with pytest.raises(ValueError, match="covered"):
+        await watch.confirm(cam, "duty-operator")
+    first = await watch.check(cam)  # covered on first sight: found, but not enrolled
+    assert not first.enrolled and first.started == (TamperKind.COVERED,)
+    assert (await watch.state(cid))["reference"] is None
+
+
+async def test_video_loss_and_per_camera_thresholds(rtsp, watch_env):
+    watch, pool, schema = watch_env
+    cid = "W-003"
+    rtsp.add_camera(cid, variant=7)
+    cam = camera(cid)
+    assert (await watch.check(cam)).enrolled
+    rtsp.set_faults(cid, ["video_loss"])
+    impatient = RtspProbe(
+        connect_timeout=1.0,
+        request_timeout=1.0,
+        sampler=FrameSampler(max_concurrency=1, open_timeout=1.0, read_timeout=0.8),
+    )
+    quick = TamperWatch(pool, impatient, schema=schema, url_template=watch.url_template)
+    lost = await quick.check(cam)
+    impatient.close()
+    assert lost.assessment is None and lost.probe.streaming is False
+    assert "视频丢失" in ((await watch.state(cid))["last_error"] or "")
+
+    rtsp.set_faults(cid, ["blur"])
+    await watch.set_thresholds(cid, {"blur_ratio": 0.01})
+    assert (await watch.check(cam)).started == ()  # this camera's lens is allowed to be soft
+    await watch.set_thresholds(cid, {})
+    assert (await watch.check(cam)).started == (TamperKind.BLURRED,)
+    with pytest.raises(ValueError, match="blurriness"):
+        await watch.set_thresholds(cid, {"blurriness": 0.2})
+    with pytest.raises(ValueError, match="blur_ratio"):
+        await watch.set_thresholds(cid, {"blur_ratio": 3})
+    assert [e["type"] for e in await outbox(pool, schema, cid)] == [
+        "camera.tamper_reference",
+        "camera.tamper",
+    ]
+
+
+async def test_ingest_service_publishes_findings_from_fleet_faults(
+    nats_url, database_url, events, monkeypatch
+):
+    """End to end over NATS: `cctv sim break --fault covered` → fleet → RTSP → ingest →
+    cctv.camera.tamper; mend → cctv.camera.tamper_cleared; an operator's confirmation by
+    request-reply → cctv.camera.tamper_reference with the operator as actor."""
+    rtsp = RtspServer()
+    await rtsp.start()
+    cid = f"E2E-{uuid.uuid4().hex[:6]}"
+    cams = [camera(cid)]
+    fleet = Fleet(cams)
+    attach_to_fleet(fleet, rtsp)
+    settings = MediaSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        tamper_interval_s=0.4,
+        rtsp_timeout_s=1.5,
+        rtsp_url_template=f"rtsp://127.0.0.1:{rtsp.port}/cam/{{camera_id}}",
+    )
+    svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"media_{cid[4:]}")
+
+    async def cameras() -> list[CameraRecord]:
+        return cams
+
+    attach_tamper_watch(svc, cameras, settings)
+    try:
+        async with svc.running():
+
+            def mine(d: dict) -> bool:
+                return d.get("camera_id") == cid
+
+            await events.wait_for("camera.tamper_reference", mine, timeout=20)
+            fleet.break_(cid, "covered")
+            found = await events.wait_for("camera.tamper", mine, timeout=20)
+            assert found[0]["data"]["finding"] == "covered"
+            assert found[0]["_subject"] == f"cctv.camera.tamper.{cid}"
+            fleet.mend(cid)
+            await events.wait_for("camera.tamper_cleared", mine, timeout=20)
+
+            reply = await svc.request(
+                RPC_TAMPER_CONFIRM, {"camera_id": cid, "operator": "duty-chen"}, timeout=10
+            )
+            assert reply["ok"], reply
+            refs = await events.wait_for("camera.tamper_reference", mine, count=2, timeout=20)
+            assert refs[1]["actor"] == "duty-chen" and refs[1]["data"]["replaced_previous"]
+
+            fleet.break_(cid, "covered")
+            refused = await svc.request(
+                RPC_TAMPER_CONFIRM, {"camera_id": cid, "operator": "duty-chen"}, timeout=10
+            )
+            assert not refused["ok"] and refused["article"] == "Art. 12"
+            unknown = await svc.request(RPC_TAMPER_STATE, {"camera_id": "nope"}, timeout=10)
+            assert not unknown["ok"] and "nope" in unknown["error"]
+            state = await svc.request(RPC_TAMPER_STATE, {"camera_id": cid}, timeout=10)
+            assert state["ok"] and state["reference"]["confirmed_by"] == "duty-chen"
+
+            # the operators' command line reaches the same subjects
+            monkeypatch.setenv("NATS_URL", nats_url)
+            assert (cli.RPC_TAMPER_CONFIRM, cli.RPC_TAMPER_STATE) == (
+                RPC_TAMPER_CONFIRM,
+                RPC_TAMPER_STATE,
+            )
+            fleet.mend(cid)
+            said = await asyncio.to_thread(cli.confirm, cid, "duty-wang", "after cleaning")
+            assert "duty-wang" in said and "参考画面已确认" in said
+            shown = await asyncio.to_thread(lambda: cli.describe(cli.state(cid)))
+            assert "duty-wang" in shown and "当前告警 active: 无 none" in shown
+            with pytest.raises(CliError, match="blurriness"):
+                await asyncio.to_thread(cli.set_thresholds, cid, ["blurriness=0.2"])
+    finally:
+        await rtsp.stop()

@@ -1,0 +1,161 @@
+"""Printable forms (Annex 2, 3, 4): the paper layout's fields, in Chinese; PDF when a CJK font
+is installed, HTML always."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from services.workflow.access import AccessApplication, AccessRequest
+from services.workflow.forms import annex2, annex3, annex4, cjk_font, render_html, render_pdf
+from services.workflow.newpoint import NewPointApplication, NewPointRequest, SurveyRow
+from services.workflow.stopmove import StopMoveApplication, StopMoveRequest
+
+T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+def police_request(inventory, people) -> AccessRequest:
+    form = AccessApplication(
+        body="police",
+        applying_unit="海口市公安局龙华分局",
+        viewer="王警官",
+        viewer_id_document="460100199001011234",
+        method="copy",
+        reason="盗窃案取证",
+        cameras=["ps-gate-1", "dorm-1"],
+        footage_from=T - timedelta(days=1),
+        footage_until=T,
+        letter_ref="龙公函(2026)15号",
+        id_checked=True,
+        case_number="龙公刑(2026)088",
+    )
+    req, _ = AccessRequest.submit("DY-2026-00001", form, people["lg_staff"], inventory, T)
+    req.approve(people["lg_head"], T, "同意")
+    req.approve(people["st_head"], T, "同意调阅宿舍区入口")
+    return req
+
+
+def test_annex4_access_sheet(inventory, people) -> None:
+    req = police_request(inventory, people)
+    html = render_html(annex4(req, inventory))
+    for text in [
+        "附件4",
+        "海南软件职业技术学院",
+        "视频监控资料调阅审批单",
+        "申请单位",
+        "海口市公安局龙华分局（公安机关）",
+        "调阅人",
+        "王警官",
+        "申请时间",
+        "2026年3月2日",
+        "调阅方式",
+        "查阅 □",
+        "拷贝 ■",
+        "调阅理由",
+        "盗窃案取证",
+        "ps-gate-1",
+        "单位意见",
+        "管理部门",
+        "院领导意见",
+        "同意调阅宿舍区入口",
+        "学生处 st_head（签字）",
+        "备注",
+        "案件编号：龙公刑(2026)088",
+        "4601**********1234",
+        "注：校内公共安全视频监控管理由后勤处管理审批",
+    ]:
+        assert text in html, text
+    assert "460100199001011234" not in html  # the ID number is masked on paper
+
+
+def test_annex3_stop_move(inventory, people) -> None:
+    form = StopMoveApplication(
+        applying_unit="college_se",
+        reason="外墙翻新",
+        points=[{"camera_id": "te-class-101", "action": "move", "new_position": "101室 后墙"}],
+        count=1,
+        workaround="临时移至后墙",
+        window_from=T + timedelta(days=2),
+        window_until=T + timedelta(days=4),
+    )
+    req, _ = StopMoveRequest.submit("TY-2026-00001", form, people["se_staff"], inventory, T)
+    req.approve(people["ac_head"], T, "同意")
+    html = render_html(annex3(req))
+    for text in [
+        "附件3",
+        "视频监控系统停用、挪移监控点位申请表",
+        "申请部门",
+        "停用、挪移点统计",
+        "解决办法",
+        "临时移至后墙",
+        "视频使用部门",
+        "意见（签章）",
+        "教务处 ac_head（签字）",
+        "网络信息中心",
+        "备注",
+        "te-class-101 挪移 → 101室 后墙",
+    ]:
+        assert text in html, text
+
+
+def test_annex2_site_survey(people) -> None:
+    req, _ = NewPointRequest.submit(
+        "XZ-2026-00001",
+        NewPointApplication(department="logistics", need="n", urgent=True, positions=["北门"]),
+        people["lg_staff"],
+        T,
+    )
+    req.approve(people["leader"], T)
+    req.make_plan(people["nic_staff"], T, "方案", 1)
+    req.file_survey(
+        people["lg_head"],
+        T,
+        [
+            SurveyRow(
+                position="北门停车场 朝南",
+                camera_count=2,
+                fibre=True,
+                cable_m=120,
+                break_road=True,
+                break_m=15,
+                poles=1,
+                notes="夜间补光",
+            )
+        ],
+    )
+    doc = annex2(req)
+    assert len(doc.rows) == 1 + 8  # header + the paper form's eight numbered rows
+    assert [c.text for c in doc.rows[1]] == [
+        "1",
+        "北门停车场 朝南",
+        "2",
+        "是",
+        "120",
+        "是",
+        "15",
+        "1",
+        "夜间补光",
+    ]
+    html = render_html(doc)
+    for text in [
+        "附件2",
+        "视频监控系统工勘记录表",
+        "布点位置（具体到道路名或者建筑名+方位）",
+        "是否光纤连接",
+        "线路长度，精确到米",
+        "是否破水泥路",
+        "破路长度，精确到米",
+        "立杆个数",
+        "使用部门签章：后勤处 lg_head",
+    ]:
+        assert text in html, text
+
+
+def test_pdf_when_font_installed_and_html_otherwise(inventory, people, tmp_path: Path) -> None:
+    doc = annex4(police_request(inventory, people), inventory)
+    assert render_pdf(doc, fonts=[tmp_path / "no-such-font.ttc"]) is None  # degrade to HTML
+    pdf = render_pdf(doc)
+    if cjk_font() is None:
+        assert pdf is None
+    else:
+        assert pdf is not None and pdf.startswith(b"%PDF") and b"NotoSansCJK" in pdf
