@@ -244,6 +244,6 @@ async def verify(
     heads = await store.tree_heads(conn, schema)
     v = ChainVerifier(cps, heads=heads, derive=index_fields)
     async with conn.transaction(readonly=True):
-        async for row in store.iter_rows(conn, schema):
-            v.feed(row)
+        async for rows in store.iter_chunks(conn, schema):
+            v.feed_many(rows)
     return v.finish(), problems

@@ -12,7 +12,6 @@ docs/adr/0003-audit-log.md.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from cctv.plumbing.service import RpcError, Service
 
 from . import api
 from .checkpoint import load_or_create_signer
-from .entry import Witnessed, envelope_fields
+from .entry import Witnessed, payload_fields
 from .settings import AuditSettings
 from .writer import AuditWriter, WriterConfig
 
@@ -51,7 +50,7 @@ def witness(subject: str, raw: bytes) -> Witnessed:
     except ContractError as exc:
         return Witnessed.rejected(subject, raw, str(exc))
     # Query columns from the JSON exactly as verify will derive them from the stored bytes.
-    return Witnessed.event(subject, env.id, raw, envelope_fields(subject, json.loads(raw)))
+    return Witnessed.event(subject, env.id, raw, payload_fields(subject, raw))
 
 
 class AuditService:
@@ -108,8 +107,9 @@ class AuditService:
         """
         await self.ready.wait()
         assert self.writer is not None
-        nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1,
-                                reconnect_time_wait=0.5)
+        nc = await nats.connect(
+            self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+        )
         try:
             durable = self.durable(spec)
             psub = await nc.jetstream().pull_subscribe(

@@ -21,6 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+try:  # several times faster than json; verify parses every entry of the log
+    from orjson import JSONDecodeError as _JSONError
+    from orjson import loads as json_loads
+except ImportError:  # pragma: no cover - orjson is optional
+    from json import JSONDecodeError as _JSONError  # type: ignore[assignment]
+    from json import loads as json_loads
+
 FORMAT_VERSION = 1
 ZERO_HASH = bytes(32)
 KINDS = ("event", "rejected")
@@ -83,8 +90,8 @@ class Entry:
         if not sep:
             raise EntryError("entry has no header line")
         try:
-            h = json.loads(head)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            h = json_loads(head)
+        except (UnicodeDecodeError, ValueError, _JSONError) as exc:
             raise EntryError(f"entry header is not JSON: {exc}") from exc
         if not isinstance(h, dict) or h.get("v") != FORMAT_VERSION:
             raise EntryError(
@@ -275,10 +282,15 @@ def index_fields(entry: Entry) -> IndexFields:
     """The query columns an entry's bytes imply (what verify compares stored columns with)."""
     if entry.kind != "event":
         return IndexFields()
+    return payload_fields(entry.subject, entry.payload)
+
+
+def payload_fields(subject: str, payload: bytes) -> IndexFields:
+    """Query columns of an event payload; the witness path and verify both come here."""
     try:
-        env = json.loads(entry.payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        env = json_loads(payload)
+    except (UnicodeDecodeError, ValueError, _JSONError):
         return IndexFields()
     if not isinstance(env, dict):
         return IndexFields()
-    return envelope_fields(entry.subject, env)
+    return envelope_fields(subject, env)

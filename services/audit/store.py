@@ -7,6 +7,7 @@ still commits or rolls back as one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -212,14 +213,39 @@ def row_columns(r: asyncpg.Record) -> IndexFields:
     )
 
 
-async def iter_rows(conn: asyncpg.Connection, schema: str, chunk: int = 5000) -> AsyncIterator[Row]:
-    """All rows in seq order through a server-side cursor (needs a transaction)."""
-    query = (
+async def iter_chunks(
+    conn: asyncpg.Connection, schema: str, chunk: int = 5000
+) -> AsyncIterator[list[Row]]:
+    """All rows in seq order, a chunk at a time, through a server-side cursor (needs a
+    transaction). The next chunk is requested before the current one is handed out, so
+    PostgreSQL reads it while the caller hashes this one."""
+    cur = await conn.cursor(
         "SELECT seq, data, leaf_hash, event_type, event_time, actor, camera_ids, request_no "
         f"FROM {schema}.entry ORDER BY seq"
     )
-    async for r in conn.cursor(query, prefetch=chunk):
-        yield Row(int(r["seq"]), bytes(r["data"]), bytes(r["leaf_hash"]), row_columns(r))
+    queue: asyncio.Queue[list[Row] | None] = asyncio.Queue(maxsize=2)
+
+    async def produce() -> None:
+        while True:
+            recs = await cur.fetch(chunk)
+            await queue.put(
+                [
+                    Row(int(r["seq"]), bytes(r["data"]), bytes(r["leaf_hash"]), row_columns(r))
+                    for r in recs
+                ]
+            )
+            if len(recs) < chunk:
+                await queue.put(None)
+                return
+
+    task = asyncio.create_task(produce())
+    try:
+        while (rows := await queue.get()) is not None:
+            if rows:
+                yield rows
+        await task
+    finally:
+        task.cancel()
 
 
 async def entries_range(conn: Conn, schema: str, start: int, end: int) -> list[tuple[int, bytes]]:

@@ -24,7 +24,8 @@ from cctv.contract.events import RecordingSegment, RetentionReport, SegmentDelet
 from .adapters.base import Segment, SegmentListing
 
 RETENTION = timedelta(days=30)  # Art. 7: no deletion or overwrite within 30 days
-# A scan covers this much history, so "keeps less than 30 days" is visible.
+# A scan covers this much history, so "keeps less than 30 days" is visible; a camera with
+# preservation holds is scanned back to its oldest held footage (see scan_start).
 SCAN_WINDOW = RETENTION + timedelta(days=2)
 
 
@@ -102,8 +103,9 @@ class SegmentTracker:
         retention_edge = now - RETENTION
         prune_before = _ts(now - SCAN_WINDOW - timedelta(days=1))
         for s_ts, e_ts in zip(known.starts, known.ends, strict=True):
-            if e_ts < prune_before:
-                continue  # long past retention: no longer anyone's business
+            if e_ts < prune_before and not any(
+                    h.covers(camera_id, _dt(s_ts), _dt(e_ts), now) for h in hold_list):
+                continue  # long past retention and not held: no longer anyone's business
             if ws <= s_ts < ce and s_ts not in seen:
                 start, end = _dt(s_ts), _dt(e_ts)
                 within = end > retention_edge
@@ -158,3 +160,12 @@ def gaps(segments: list[Segment], start: datetime, end: datetime,
     if end - cursor > tolerance:
         out.append((cursor, end))
     return out
+
+
+def scan_start(camera_id: str, now: datetime, holds: Iterable[PreservationHold]) -> datetime:
+    """Where a scan of this camera starts: 32 days back, or the oldest footage it must keep."""
+    start = now - SCAN_WINDOW
+    for h in holds:
+        if h.camera_id == camera_id and now < h.until and h.start < start:
+            start = h.start
+    return start

@@ -28,7 +28,7 @@ from cctv.contract.envelope import Envelope
 from cctv.contract.events import CameraRecord, Event, HealthSample
 from cctv.plumbing.settings import ServiceSettings
 
-from ..segments import SCAN_WINDOW, PreservationHold, SegmentTracker
+from ..segments import PreservationHold, SegmentTracker, scan_start
 from ..sharding import Membership, mine
 from .base import Credentials, DeviceAdapter, DeviceTarget, Segment, utcnow
 from .credentials import CredentialResolver, FernetVault
@@ -120,7 +120,7 @@ async def scan_camera(adapter: Any, target: DeviceTarget, tracker: SegmentTracke
                       holds: list[PreservationHold], settings: DeviceSettings,
                       now: datetime) -> list[Event]:
     """One recorder scan of one camera -> the events to publish (pure but for device I/O)."""
-    start = now - SCAN_WINDOW
+    start = scan_start(target.camera_id, now, holds)
     listing = await adapter.list_segments(target, start, now)
     # Only closed segments: the one being written has no final end, size or hash yet.
     closed = [s for s in listing.segments if s.end <= now - timedelta(seconds=60)]

@@ -136,3 +136,13 @@ async def test_early_overwrite_shows_in_oldest_retained(estate: Estate) -> None:
     out = SegmentTracker().observe(target.camera_id, listing, now - SCAN_WINDOW, now, now)
     assert out.retention is not None and out.retention.oldest_retained is not None
     assert retention_short(out.retention.oldest_retained, now, None)
+
+
+def test_scan_reaches_back_to_held_footage() -> None:
+    from services.ingest.segments import scan_start
+
+    old = NOW - timedelta(days=60)
+    hold = PreservationHold("cam-1", old, old + H, until=NOW + timedelta(days=300))
+    expired = PreservationHold("cam-1", old - H, old, until=NOW - H)
+    assert scan_start("cam-1", NOW, [hold, expired]) == old
+    assert scan_start("cam-2", NOW, [hold]) == NOW - SCAN_WINDOW

@@ -1,0 +1,143 @@
+"""The adapters plugged into the demo fleet and into the ingest service (real NATS + PG)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cctv.contract import CameraRecord
+from cctv.contract.events import AccessHeld, HealthSample
+from cctv.plumbing.service import Service
+from demo.simulator.devices import DeviceServer, SimDevice, free_port
+from demo.simulator.devices.bridge import DEMO_LOGIN, serve_fleet_devices, with_device_addresses
+from demo.simulator.fleet import Fleet
+from services.ingest.adapters.base import Credentials
+from services.ingest.adapters.credentials import CredentialResolver
+from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings, attach_devices
+from services.ingest.sampler import run_periodically, sample_fleet
+from tests.support.events import EventLog
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
+
+
+def camera(cid: str, protocol: str, address: str, channel: int = 1) -> CameraRecord:
+    brand = {"isapi": "hikvision", "dahua": "dahua", "onvif": "jingyeda"}[protocol]
+    return CameraRecord(
+        camera_id=cid, name="综合楼东门", system_id="A1-06", department="logistics",
+        managing_department="logistics", category="public_safety", building="综合楼",
+        position="东门 朝东", zone="教学区", brand=brand, protocol=protocol,  # type: ignore[arg-type]
+        address=address, channel=channel)  # fmt: skip
+
+
+async def test_fleet_faults_reach_the_protocol_servers() -> None:
+    port = free_port()
+    cams = [camera("F-HIK", "isapi", f"127.0.0.1:{port}", 7),
+            camera("F-DH", "dahua", f"127.0.0.1:{port}", 2),
+            camera("F-OV", "onvif", f"127.0.0.1:{port}")]
+    fleet = Fleet(cams)
+    fleet.break_("F-DH", "disk_error")  # before the devices start: applied at start
+    server = await serve_fleet_devices(fleet, port)
+    probes = DeviceProbes(DeviceSettings(deep_probe_every=1), CredentialResolver(Path("/none")),
+                          Credentials(*DEMO_LOGIN))
+    try:
+        at = {c.camera_id: c for c in with_device_addresses(cams, port)}
+        assert len({c.address for c in at.values()}) == 3  # one address per device
+        ok = {cid: await probes.probe(c) for cid, c in at.items()}
+        assert all(s.error is None for cid, s in ok.items() if cid != "F-DH"), ok
+        assert ok["F-DH"].disk_state == "error" and ok["F-HIK"].recording is True
+        fleet.break_("F-HIK", "offline")
+        fleet.break_("F-OV", "video_loss")
+        assert (await probes.probe(at["F-HIK"])).reachable is False
+        assert (await probes.probe(at["F-OV"])).streaming is False
+        fleet.mend("F-HIK")
+        fleet.mend("F-OV")
+        assert (await probes.probe(at["F-HIK"])).error is None
+        assert (await probes.probe(at["F-OV"])).streaming is True
+    finally:
+        await probes.close()
+        await server.stop()
+
+
+async def test_ingest_publishes_samples_segments_and_deletions(
+    nats_url: str, database_url: str, events: EventLog
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    hik = SimDevice(f"W-HIK-{tag}", "hikvision", "127.0.0.1", 0, channels=2)
+    dh = SimDevice(f"W-DH-{tag}", "dahua", "127.0.0.1", 0)
+    async with DeviceServer([hik, dh]):
+        cams = [camera(f"W-HIK-{tag}", "isapi", hik.address, 2),
+                camera(f"W-DH-{tag}", "dahua", dh.address)]
+        settings = DeviceSettings(nats_url=nats_url, database_url=database_url,
+                                  segment_scan_interval_s=0.5, shard_ttl_s=2.0, seed_demo=True,
+                                  device_secrets_dir=Path("/nonexistent"))
+        svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"dev_{tag}")
+
+        async def cameras() -> list[CameraRecord]:
+            return cams
+
+        probe_for = attach_devices(svc, cameras, settings)
+        owned = svc.state["owned_cameras"]
+
+        async def sampling() -> None:
+            async def emit(sample: Any) -> None:
+                await svc.publish(sample, key=sample.camera_id)
+
+            async def tick() -> None:
+                await sample_fleet(await owned(cams), probe_for, emit, 8, 2.0)
+
+            await run_periodically(0.5, tick)
+
+        svc.loop("sampling", sampling)
+        async with svc.running():
+
+            def of(cid: str):  # type: ignore[no-untyped-def]
+                return lambda d: d.get("camera_id") == cid
+
+            sample = (await events.wait_for(HealthSample.TYPE, of(cams[0].camera_id)))[0]
+            assert sample["data"]["reachable"] and sample["data"]["auth_ok"]
+            assert sample["data"]["shard"]
+            segs = await events.wait_for("recording.segment", of(cams[1].camera_id))
+            seg = segs[0]["data"]
+            assert seg["sha256"] and len(seg["sha256"]) == 64
+            start = datetime.fromisoformat(seg["start"])
+            assert start > datetime.now(UTC) - timedelta(hours=3)  # backfill only
+            ret = await events.wait_for("recording.retention", of(cams[0].camera_id))
+            oldest = datetime.fromisoformat(ret[0]["data"]["oldest_retained"])
+            assert oldest < datetime.now(UTC) - timedelta(days=30)
+
+            # Art. 18: a hold, then the held footage vanishes after 30 days: still a finding
+            lost_at = datetime.now(UTC) - timedelta(days=33)
+            await svc.publish(AccessHeld(
+                request_id=f"AR-{tag}", process="access", transition="held", at=datetime.now(UTC),
+                summary={"hold": {"hold_id": f"AR-{tag}-H1", "cameras": [cams[0].camera_id],
+                                  "footage_from": (lost_at - timedelta(hours=2)).isoformat(),
+                                  "footage_until": (lost_at + timedelta(hours=2)).isoformat(),
+                                  "until": "2099-12-31"}}), key=f"AR-{tag}")
+            assert svc.pool is not None
+
+            async def hold_stored() -> bool:
+                n = await svc.pool.fetchval(  # type: ignore[union-attr]
+                    f"SELECT count(*) FROM dev_{tag}.preservation_holds")
+                return bool(n)
+
+            for _ in range(100):  # the consumer says nothing on the bus: poll its table
+                if await hold_stored():
+                    break
+                await asyncio.sleep(0.05)
+            assert await hold_stored()
+            def held_range(d: dict[str, Any]) -> bool:
+                start = datetime.fromisoformat(d["start"])
+                return d.get("camera_id") == cams[0].camera_id and start < lost_at
+
+            await events.wait_for("recording.segment", held_range)  # the scan reaches back
+            hik.apply_fault("deleted_segment", channel=2, value=3)  # inside 30 days
+            hik.apply_fault("deleted_segment", channel=2, value=33)  # old, but held
+            deleted = await events.wait_for("recording.deleted", of(cams[0].camera_id),
+                                            count=2, timeout=20)
+            kinds = sorted((e["data"]["within_retention"], e["data"]["under_hold"])
+                           for e in deleted)
+            assert kinds == [(False, True), (True, False)]
+            assert deleted[0]["_subject"] == f"cctv.recording.deleted.{cams[0].camera_id}"
