@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-GROUPS = ("cameras", "sim", "audit", "requests")
+GROUPS = ("cameras", "sim", "audit", "requests", "streams")
 
 
 def build_parser() -> argparse.ArgumentParser:

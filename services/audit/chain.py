@@ -107,7 +107,7 @@ class VerifyReport:
         return self.findings[0] if self.findings else None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
     pos: int
     row: Row
@@ -194,7 +194,8 @@ class ChainVerifier:
             self.tree.append(s.h)
             self.prev = s.h
             self.recent.append(s)
-            self._check_checkpoints()
+            if self._cp < len(self.expect) and self.expect[self._cp][0] <= pos + 1:
+                self._check_checkpoints()
             return
         self.anomaly = [*self.recent, s]
 

@@ -69,6 +69,15 @@ class MediaSettings(ServiceSettings):
     # e.g. "rtsp://127.0.0.1:8554/cam/{camera_id}" for the simulator; placeholders:
     # {camera_id} {host} {port} {channel}. Unset: the vendor's usual path on port 554.
     rtsp_url_template: str | None = None
+    # the demo stack: the simulator serves every camera at 127.0.0.1:SIM_RTSP_PORT/cam/<id>
+    sim_rtsp_port: int | None = None
+
+    def url_template(self) -> str | None:
+        if self.rtsp_url_template:
+            return self.rtsp_url_template
+        if self.sim_rtsp_port:
+            return f"rtsp://127.0.0.1:{self.sim_rtsp_port}/cam/{{camera_id}}"
+        return None
 
 
 def rtsp_url(camera: CameraRecord, template: str | None = None) -> str:
@@ -86,8 +95,11 @@ def rtsp_url(camera: CameraRecord, template: str | None = None) -> str:
 
 
 class CredentialsLike(Protocol):
-    username: str
-    password: str
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
 
 
 CredentialsFor = Callable[[CameraRecord], CredentialsLike | None]
@@ -470,6 +482,22 @@ async def run_rounds(
 
 
 # ---- wiring into the ingest service ------------------------------------------------------
+def _secret_credentials() -> CredentialsFor:
+    """Device logins from mounted secrets / the vault (as the protocol adapters read them);
+    an unreadable secret means no credentials for that camera, not a stopped watch."""
+    from .adapters.credentials import CredentialResolver
+
+    resolver = CredentialResolver()
+
+    def lookup(camera: CameraRecord) -> CredentialsLike | None:
+        try:
+            return resolver.for_camera(camera)
+        except Exception:
+            return None
+
+    return lookup
+
+
 def attach_tamper_watch(
     svc: Any,
     cameras: Callable[[], Awaitable[list[CameraRecord]]],
@@ -478,6 +506,14 @@ def attach_tamper_watch(
 ) -> None:
     """Add the tamper loop and its request-reply subjects to ingest's Service."""
     cfg = settings or MediaSettings()
+    if credentials_for is None:
+        credentials_for = _secret_credentials()
+    owned = svc.state.get("owned_cameras")  # the devices hook's sharding, when present
+
+    async def my_cameras() -> list[CameraRecord]:
+        cams = await cameras()
+        return await owned(cams) if owned is not None else cams
+
     sampler = FrameSampler(
         max_concurrency=cfg.frame_concurrency,
         open_timeout=cfg.rtsp_timeout_s,
@@ -495,7 +531,7 @@ def attach_tamper_watch(
                 svc.pool,
                 probe,
                 schema=svc.schema,
-                url_template=cfg.rtsp_url_template,
+                url_template=cfg.url_template(),
                 credentials_for=credentials_for,
                 source=svc.name,
             )
@@ -510,7 +546,7 @@ def attach_tamper_watch(
         raise KeyError(f"unknown camera {camera_id!r}")
 
     async def tamper_loop() -> None:
-        await run_rounds(watch(), cameras, cfg.tamper_interval_s)
+        await run_rounds(watch(), my_cameras, cfg.tamper_interval_s)
 
     async def confirm(request: dict[str, Any]) -> dict[str, Any]:
         cam = await find(request.get("camera_id"))
