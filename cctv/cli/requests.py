@@ -119,10 +119,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decide(subject: str, args: argparse.Namespace, **extra: Any) -> int:
-    payload = {"request_id": args.request_id, "actor": _actor(args), **extra}
+def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
+    payload = {"request_id": ns.request_id, "actor": _actor(ns), **extra}
     reply = request(f"{WF}.{subject}", payload)
-    print(f"{args.request_id}: {reply['summary']['state_zh']} ({reply['summary']['state']})")
+    print(f"{ns.request_id}: {reply['summary']['state_zh']} ({reply['summary']['state']})")
     return 0
 
 

@@ -541,6 +541,7 @@ class _Connection:
         """Send the camera's clip in a loop at its frame rate, starting at the IDR frame."""
         stats = self.server.stats
         next_at = time.monotonic()
+        sent = 0
         try:
             while True:
                 if MediaFault.VIDEO_LOSS in cam.faults:
@@ -556,6 +557,12 @@ class _Connection:
                     stats.frames_sent += 1
                     stats.bytes_sent += len(out)
                     self.rtp_time = (self.rtp_time + clip.frame_ticks) & 0xFFFFFFFF
+                    sent += 1
+                    if sent == 1:
+                        # the IDR and the next frame go out together, as from a camera's GOP
+                        # cache: libavformat hands over a frame once the next one begins,
+                        # so a prober decodes its picture without waiting a frame interval
+                        continue
                     next_at += 1.0 / clip.fps
                     delay = next_at - time.monotonic()
                     if delay > 0:

@@ -84,6 +84,7 @@ class AuditService:
                 tamper_evidence=self.settings.tamper_evidence,
             ),
         )
+        self.writer.kill_in_commit = self.settings.audit_test_kill_in_commit
         await self.writer.start(dsn=self.settings.database_url)
         LOG_SIZE.set(self.writer.size)
         self.ready.set()

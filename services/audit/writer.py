@@ -10,6 +10,8 @@ a redelivery or a duplicate publish finds its event id already stored and adds n
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -60,6 +62,7 @@ class AuditWriter:
         # but before the messages are acked
         self.crash_before_commit = 0
         self.crash_after_commit = 0
+        self.kill_in_commit = 0
         # called with the event ids of each committed batch (metrics, benchmarks)
         self.on_commit: Callable[[list[str]], None] | None = None
 
@@ -128,6 +131,10 @@ class AuditWriter:
                     )
                     if self._checkpoint_due():
                         await self._checkpoint(conn)
+                    if self.kill_in_commit > 0:
+                        self.kill_in_commit -= 1
+                        if self.kill_in_commit == 0:
+                            os.kill(os.getpid(), signal.SIGKILL)  # a real crash, mid-batch
                     if self.crash_before_commit > 0:
                         self.crash_before_commit -= 1
                         raise CrashForTest("crash inside the transaction")

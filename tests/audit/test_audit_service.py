@@ -26,6 +26,8 @@ from services.audit.checkpoint import Checkpoint, Verifier
 from services.audit.settings import AuditSettings
 from tests.support.events import EventLog
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def settings(nats_url: str, database_url: str, schema: str, home: Path) -> AuditSettings:
     return AuditSettings(
@@ -268,3 +270,68 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
                 merkle.verify_inclusion(e["seq"], cp.size, leaf, proof, cp.root_hash)
     finally:
         await bus.close()
+
+
+async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
+    cfg: AuditSettings, js: Any, tmp_path: Path
+) -> None:
+    """A real process, killed (SIGKILL) inside a commit's transaction, then started again."""
+    import os
+    import subprocess
+    import sys
+
+    from cctv.devstack.embedded import free_port
+    from services.audit.checkpoint import load_or_create_signer
+
+    env = {
+        **os.environ,
+        "CCTV_HOME": str(tmp_path),
+        "NATS_URL": cfg.nats_url,
+        "DATABASE_URL": cfg.database_url,
+        "AUDIT_SCHEMA": cfg.audit_schema,
+        "AUDIT_ORIGIN": cfg.audit_origin,
+        "AUDIT_KEY_NAME": cfg.audit_key_name,
+        "DATA_DIR": str(tmp_path / "data"),
+        "ACK_WAIT_S": "2",
+        "BATCH_SIZE": "100",
+        "LOG_LEVEL": "WARNING",
+    }
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.audit"],
+            cwd=REPO,
+            env={**env, "HTTP_PORT": str(free_port()), **extra},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    msgs = [access(i, "sigkill") for i in range(600)]
+    ids = [m[2] for m in msgs]
+    first = start(AUDIT_TEST_KILL_IN_COMMIT="3")
+    second = None
+    pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        await publish(js, msgs)
+        assert await asyncio.to_thread(first.wait, 60) == -9
+        before = sum((await counts(pool, cfg.audit_schema, ids)).values())
+        assert before < len(ids)  # it died before taking everything
+        second = start()
+
+        async def all_there() -> bool:
+            return len(await counts(pool, cfg.audit_schema, ids)) == len(ids)
+
+        await until(all_there, within=60, what="every event after the restart")
+        await until(lambda: drained(js, cfg.audit_schema), within=30, what="drained")
+        assert set((await counts(pool, cfg.audit_schema, ids)).values()) == {1}
+        signer = load_or_create_signer(tmp_path / "data" / "audit" / "log.key", cfg.audit_key_name)
+        async with pool.acquire() as conn:
+            rep, problems = await api.verify(conn, cfg.audit_schema, signer.verifier)
+        assert rep.ok and not problems, (rep.findings, problems)
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(20)
+        await pool.close()

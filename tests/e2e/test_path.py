@@ -3,9 +3,13 @@ zone's guard (console + webhook) -> acknowledged -> audited; mend -> resolved, c
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
+import pytest
 
 from cctv.devstack.stack import Stack
+from demo.campus import DEMO_PASSWORD
 from tests.e2e.dead_letters import every_consumer_dead_letters_bad_input
 from tests.e2e.helpers import cctv, login, repairs_for
 from tests.support.events import EventLog
@@ -96,3 +100,39 @@ def test_cli_lists_cameras(system: Stack) -> None:
     assert out.returncode == 0, out.stderr
     assert "LAB-001" in out.stdout
     assert "20 cameras" in out.stdout
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+async def test_guard_acknowledges_in_the_browser(system: Stack, bus: EventLog) -> None:
+    from playwright.async_api import async_playwright
+
+    camera = "OFF-003"
+    await bus.wait_for("camera.state", lambda d: d["camera_id"] == camera and d["state"] == "up")
+    assert cctv(system, "sim", "break", camera).returncode == 0
+    [alert] = await bus.wait_for("alert.raised", lambda d: d.get("camera_id") == camera)
+    alert_id = alert["data"]["alert_id"]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{system.url('console')}/")
+            await page.fill("input[name=account]", "guard")
+            await page.fill("input[name=password]", DEMO_PASSWORD)
+            await page.click("button[type=submit]")
+            row = page.locator(f'tr[data-alert-id="{alert_id}"]')
+            await row.wait_for(timeout=15_000)
+            assert "OFF-003" in await row.inner_text()
+            await row.locator("button.ack").click()
+            await bus.wait_for("alert.acknowledged", lambda d: d["alert_id"] == alert_id)
+            await page.locator(f'tr[data-alert-id="{alert_id}"].alert-acknowledged').wait_for(
+                timeout=15_000)
+            cam = page.locator(f'li[data-camera-id="{camera}"]')
+            assert await cam.get_attribute("data-state") == "down"
+        finally:
+            await browser.close()
+    assert cctv(system, "sim", "mend", camera).returncode == 0

@@ -6,7 +6,7 @@
 - a `recordings` loop: every `segment_scan_interval_s`, each owned ISAPI/Dahua camera's
   recorder is listed over the last 32 days -> `recording.segment` (new, closed segments,
   with SHA-256 where the file can be fetched), `recording.retention`, `recording.deleted`;
-- a consumer of `workflow.access.held` / `hold_extended` (Art. 18) into ingest.preservation_holds;
+- a consumer of `workflow.access.held` / `hold_extended` (Art. 18) into <schema>.preservation_holds;
 - membership in the replicas' KV bucket; `owned(cameras)` keeps this replica's share.
 """
 
@@ -237,6 +237,8 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
             await asyncio.sleep(settings.segment_scan_interval_s)
 
     async def on_hold(_env: Envelope, event: Event) -> None:
+        if event.TYPE not in ("workflow.access.held", "workflow.access.hold_extended"):
+            return
         data = getattr(event, "summary", {}) or {}
         assert svc.pool is not None
         for h in _parse_hold(data):
@@ -250,9 +252,9 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
 
     svc.after_start(start_membership)
     svc.loop("recordings", recordings)
-    for transition in ("held", "hold_extended"):
-        svc.consume(f"cctv.workflow.access.{transition}.>", stream="CCTV_WORKFLOW",
-                    durable=f"{svc.schema}-holds-{transition}", handler=on_hold)
+    # one consumer for the access process; only its hold transitions matter here
+    svc.consume("cctv.workflow.access.>", stream="CCTV_WORKFLOW",
+                durable=f"{svc.schema}-holds-v1", handler=on_hold)
     svc.state["owned_cameras"] = owned
 
     def probe_for(camera: CameraRecord) -> DeviceProbes | None:

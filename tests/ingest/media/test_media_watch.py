@@ -70,6 +70,15 @@ async def outbox(pool, schema: str, camera_id: str) -> list[dict]:
     return [e for e in envs if e["data"].get("camera_id") == camera_id]
 
 
+def test_demo_stack_port_gives_the_simulator_template():
+    assert MediaSettings(sim_rtsp_port=18554).url_template() == (
+        "rtsp://127.0.0.1:18554/cam/{camera_id}"
+    )
+    explicit = MediaSettings(sim_rtsp_port=1, rtsp_url_template="rtsp://{host}/x/{channel}")
+    assert explicit.url_template() == "rtsp://{host}/x/{channel}"
+    assert MediaSettings(sim_rtsp_port=None, rtsp_url_template=None).url_template() is None
+
+
 def test_rtsp_url_from_template_and_vendor_defaults():
     cam = camera("PUB-007", "10.20.1.5:80")
     assert rtsp_url(cam, "rtsp://{host}:8554/cam/{camera_id}?ch={channel}") == (
@@ -189,7 +198,8 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
     rtsp = RtspServer()
     await rtsp.start()
     cid = f"E2E-{uuid.uuid4().hex[:6]}"
-    cams = [camera(cid)]
+    other = f"{cid}-other-shard"
+    cams = [camera(cid), camera(other)]
     fleet = Fleet(cams)
     attach_to_fleet(fleet, rtsp)
     settings = MediaSettings(
@@ -197,9 +207,14 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
         database_url=database_url,
         tamper_interval_s=0.4,
         rtsp_timeout_s=1.5,
-        rtsp_url_template=f"rtsp://127.0.0.1:{rtsp.port}/cam/{{camera_id}}",
+        sim_rtsp_port=rtsp.port,  # what the demo stack sets
     )
     svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"media_{cid[4:]}")
+
+    async def owned(found: list[CameraRecord]) -> list[CameraRecord]:
+        return [c for c in found if c.camera_id != other]  # another replica's camera
+
+    svc.state["owned_cameras"] = owned  # as the devices hook's sharding provides it
 
     async def cameras() -> list[CameraRecord]:
         return cams
@@ -249,5 +264,44 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
             assert "duty-wang" in shown and "当前告警 active: 无 none" in shown
             with pytest.raises(CliError, match="blurriness"):
                 await asyncio.to_thread(cli.set_thresholds, cid, ["blurriness=0.2"])
+            # many rounds have passed: the other replica's camera was never checked here
+            assert (
+                events.matching("camera.tamper_reference", lambda d: d["camera_id"] == other) == []
+            )
     finally:
         await rtsp.stop()
+
+
+async def test_cctv_sim_break_covered_reaches_the_rtsp_picture(monkeypatch):
+    """`cctv sim break CAM --fault covered|moved|blur` over the simulator's control API
+    changes what the camera's RTSP stream shows; `mend` restores it."""
+    from cctv.cli import sim as sim_cli
+    from demo.simulator.devices.server import free_port
+    from demo.simulator.fleet import serve
+    from demo.simulator.rtsp_server import serve_fleet
+    from services.ingest.tamper import assess, confirm_reference
+
+    cid = "SIM-CLI-1"
+    fleet = Fleet([camera(cid)])
+    port = free_port()
+    runner = await serve(fleet, "127.0.0.1", port)
+    rtsp = await serve_fleet(fleet, "127.0.0.1", 0)
+    probe = RtspProbe(sampler=FrameSampler(open_timeout=5.0, read_timeout=4.0))
+    monkeypatch.setenv("SIM_CONTROL_URL", f"http://127.0.0.1:{port}")
+
+    async def frame():
+        r = await probe.probe(cid, rtsp.url_for(cid), grab_frame=True)
+        assert r.frame is not None, r.error
+        return r.frame.pixels
+
+    try:
+        ref = confirm_reference(cid, await frame(), "duty-operator")
+        for fault, kind in (("covered", "covered"), ("moved", "moved"), ("blur", "blurred")):
+            assert await asyncio.to_thread(sim_cli.change, cid, "break", fault) == 0
+            assert {k.value for k in assess(cid, await frame(), ref).kinds} == {kind}
+            assert await asyncio.to_thread(sim_cli.change, cid, "mend", None) == 0
+            assert assess(cid, await frame(), ref).kinds == set()
+    finally:
+        probe.close()
+        await rtsp.stop()
+        await runner.cleanup()
