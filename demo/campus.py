@@ -36,38 +36,66 @@ class SystemPlan:
 
 PLANS: dict[int, SystemPlan] = {
     # 党政办 保密室: the confidential room itself is a key monitored point.
-    0: SystemPlan("CONF", "confidential", 6, (("综合楼", "10楼保密室{n}号位", "teaching"),),
-                  ("key_point",), "dahua"),
+    0: SystemPlan(
+        "CONF",
+        "confidential",
+        6,
+        (("综合楼", "10楼保密室{n}号位", "teaching"),),
+        ("key_point",),
+        "dahua",
+    ),
     # 教务处 标准化考场 (竞业达): national education exams.
     1: SystemPlan(
-        "EXAM", "teaching_exam", 60,
-        (("教学楼", "{floor}楼考场{room}前侧", "teaching"),
-         ("综合楼", "{floor}楼考场{room}后侧", "teaching"),
-         ("科技楼", "{floor}楼考场{room}前侧", "teaching")),
+        "EXAM",
+        "teaching_exam",
+        60,
+        (
+            ("教学楼", "{floor}楼考场{room}前侧", "teaching"),
+            ("综合楼", "{floor}楼考场{room}后侧", "teaching"),
+            ("科技楼", "{floor}楼考场{room}前侧", "teaching"),
+        ),
         ("national_exam",),
     ),
     # 教务处 学校保密室: blank brand/level in Annex 1 -> assumed Hikvision, school level.
-    2: SystemPlan("VAULT", "confidential", 4, (("综合楼", "10楼试卷保密室{n}号位", "teaching"),),
-                  ("exam_paper_vault", "key_point")),
+    2: SystemPlan(
+        "VAULT",
+        "confidential",
+        4,
+        (("综合楼", "10楼试卷保密室{n}号位", "teaching"),),
+        ("exam_paper_vault", "key_point"),
+    ),
     # 教务处 计算机等级考试 (综合楼404/503/504/604): a national exam, department level.
     3: SystemPlan(
-        "NCRE", "teaching_exam", 8,
+        "NCRE",
+        "teaching_exam",
+        8,
         (("综合楼", "{ncre_room}室{side}", "teaching"),),
         ("national_exam",),
     ),
     4: SystemPlan(
-        "DORM", "dormitory", 80,
-        (("{dorm}号学生宿舍", "{floor}楼走廊{dir}", "living"),
-         ("{dorm}号学生宿舍", "一楼出入口", "living")),
+        "DORM",
+        "dormitory",
+        80,
+        (
+            ("{dorm}号学生宿舍", "{floor}楼走廊{dir}", "living"),
+            ("{dorm}号学生宿舍", "一楼出入口", "living"),
+        ),
     ),
     5: SystemPlan(
-        "PUB", "public_safety", 90,
-        (("校门", "{gate}向{dir}", "gate"), ("校园道路", "{road}朝{dir}", "gate"),
-         ("停车场", "{lot}停车场{dir}侧", "gate"), ("体育场", "看台{dir}侧", "living")),
+        "PUB",
+        "public_safety",
+        90,
+        (
+            ("校门", "{gate}向{dir}", "gate"),
+            ("校园道路", "{road}朝{dir}", "gate"),
+            ("停车场", "{lot}停车场{dir}侧", "gate"),
+            ("体育场", "看台{dir}侧", "living"),
+        ),
     ),
     6: SystemPlan("OFF", "public_safety", 30, (("综合楼", "{floor}楼走廊{dir}", "teaching"),)),
-    7: SystemPlan("CANT", "public_safety", 24,
-                  (("第{canteen}食堂", "{floor}楼就餐区{dir}", "living"),)),
+    7: SystemPlan(
+        "CANT", "public_safety", 24, (("第{canteen}食堂", "{floor}楼就餐区{dir}", "living"),)
+    ),
     # 科研设备处 实训楼: blank level/user in Annex 1 -> the department's own subsystem.
     8: SystemPlan("LAB", "department", 20, (("实训楼", "{floor}楼实训室{room}", "teaching"),)),
 }

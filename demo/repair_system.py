@@ -47,9 +47,17 @@ class RepairStore:
         repair_no = f"BX{now:%Y%m%d}{count + 1:05d}"
         self.db.execute(
             "INSERT INTO repairs VALUES (?,?,?,?,?,?,?,?,?,NULL,NULL)",
-            (repair_no, body["external_ref"], body.get("category", "视频监控"), body["title"],
-             body["location"], body.get("description", ""), body.get("reporter", ""),
-             "待受理", now.isoformat()),
+            (
+                repair_no,
+                body["external_ref"],
+                body.get("category", "视频监控"),
+                body["title"],
+                body["location"],
+                body.get("description", ""),
+                body.get("reporter", ""),
+                "待受理",
+                now.isoformat(),
+            ),
         )
         self.db.commit()
         return self.get(repair_no) or {}, True
@@ -102,11 +110,13 @@ def build_app(store: RepairStore) -> web.Application:
         return web.json_response(ticket)
 
     app = web.Application()
-    app.add_routes([
-        web.post("/api/v1/repairs", create),
-        web.get("/api/v1/repairs", listing),
-        web.post("/api/v1/repairs/{repair_no}/close", close),
-    ])
+    app.add_routes(
+        [
+            web.post("/api/v1/repairs", create),
+            web.get("/api/v1/repairs", listing),
+            web.post("/api/v1/repairs/{repair_no}/close", close),
+        ]
+    )
     return app
 
 

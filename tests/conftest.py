@@ -3,9 +3,9 @@ started by the test session itself — never the servers of a running `make run`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 import shutil
 import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest

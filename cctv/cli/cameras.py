@@ -24,12 +24,19 @@ def list_cameras(args: argparse.Namespace) -> int:
     cams = request(rpc.INGEST_CAMERAS, payload)["cameras"]
     states = {s["camera_id"]: s["state"] for s in request(rpc.HEALTH_STATES, {})["states"]}
     if args.json:
-        print(json.dumps([{**c, "state": states.get(c["camera_id"], "unknown")} for c in cams],
-                         ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                [{**c, "state": states.get(c["camera_id"], "unknown")} for c in cams],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return 0
     for c in cams:
-        print(f"{c['camera_id']:<10} {states.get(c['camera_id'], 'unknown'):<11} "
-              f"{c['building']:<10} {c['position']:<16} {c['category']:<14} "
-              f"{','.join(c['sensitivity']) or '-'}")
+        print(
+            f"{c['camera_id']:<10} {states.get(c['camera_id'], 'unknown'):<11} "
+            f"{c['building']:<10} {c['position']:<16} {c['category']:<14} "
+            f"{','.join(c['sensitivity']) or '-'}"
+        )
     print(f"{len(cams)} cameras")
     return 0

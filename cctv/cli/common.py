@@ -26,11 +26,14 @@ def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dic
 
     async def go() -> dict[str, Any]:
         try:
-            nc = await nats.connect(settings().nats_url, connect_timeout=3,
-                                    max_reconnect_attempts=0)
+            nc = await nats.connect(
+                settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
+            )
         except Exception as exc:
-            raise CliError(f"cannot reach NATS at {settings().nats_url} ({exc}); "
-                           "is `make run` running, or NATS_URL set?") from exc
+            raise CliError(
+                f"cannot reach NATS at {settings().nats_url} ({exc}); "
+                "is `make run` running, or NATS_URL set?"
+            ) from exc
         try:
             msg = await nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
         except Exception as exc:

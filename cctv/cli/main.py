@@ -11,7 +11,8 @@ GROUPS = ("cameras", "sim", "audit", "requests", "streams")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cctv", description="campus-cctv 校园视频监控管理系统 — operators' command line")
+        prog="cctv", description="campus-cctv 校园视频监控管理系统 — operators' command line"
+    )
     sub = parser.add_subparsers(dest="group", required=True)
     for group in GROUPS:
         try:

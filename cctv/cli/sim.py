@@ -31,8 +31,11 @@ def _url(path: str) -> str:
 
 def change(camera: str, action: str, fault: str | None) -> int:
     try:
-        resp = httpx.post(_url(f"/control/cameras/{camera}/{action}"),
-                          json={"fault": fault} if fault else {}, timeout=5)
+        resp = httpx.post(
+            _url(f"/control/cameras/{camera}/{action}"),
+            json={"fault": fault} if fault else {},
+            timeout=5,
+        )
     except httpx.HTTPError as exc:
         raise CliError(f"simulator not reachable at {settings().sim_control_url}: {exc}") from exc
     body = resp.json()

@@ -1,8 +1,8 @@
 """The event contract: envelope, subjects, one model per event, streams. The public interface."""
 
+from . import rpc
 from .codec import ContractError, decode, subject_for, wrap
 from .envelope import SCHEMA_VERSION, Envelope
-from . import rpc
 from .events import REGISTRY, CameraRecord, Event
 from .streams import AUDITED_STREAMS, STREAMS, StreamSpec, ensure_streams
 

@@ -1,4 +1,5 @@
-"""JetStream stream definitions: one stream per domain (`cctv.<domain>.>`), declared once, here, by whoever bootstraps the system.
+"""JetStream stream definitions: one stream per domain (`cctv.<domain>.>`), declared once,
+here, by whoever bootstraps the system.
 
 Services subscribe with `declare=False` so that no service overwrites another's settings.
 """

@@ -56,11 +56,23 @@ class EmbeddedNats:
 
     def start(self) -> EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "nats-server.log", "ab")  # noqa: SIM115
+        log = open(self.data_dir / "nats-server.log", "ab")
         self.proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-             "-sd", str(self.data_dir), "--http_port", "0"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                nats_server_binary(),
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-sd",
+                str(self.data_dir),
+                "--http_port",
+                "0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for_port("127.0.0.1", self.port)
         return self
@@ -87,6 +99,7 @@ class EmbeddedPostgres:
         runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         import pgserver
+
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
         return self

@@ -33,8 +33,10 @@ def main() -> int:
         stack.start_services()
         from demo.campus import DEMO_PASSWORD, DEMO_PEOPLE
 
-        print(f"\nReady in {time.monotonic() - started:.1f}s — services: "
-              f"{', '.join(available_services())}")
+        print(
+            f"\nReady in {time.monotonic() - started:.1f}s — services: "
+            f"{', '.join(available_services())}"
+        )
         print(f"\n  控制台 Console:  {stack.url('console')}")
         print(f"  模拟器 Simulator: {stack.url('simulator')}/control/cameras")
         print(f"  报修系统 Repair stand-in: {stack.url('repair')}/api/v1/repairs")
@@ -49,8 +51,7 @@ def main() -> int:
         while True:
             for name, proc in list(stack.procs.items()):
                 if proc.popen.poll() is not None:
-                    print(f"!! {name} exited ({proc.popen.returncode}); see {proc.log}",
-                          flush=True)
+                    print(f"!! {name} exited ({proc.popen.returncode}); see {proc.log}", flush=True)
                     stack.procs.pop(name)
             time.sleep(1.0)
     except KeyboardInterrupt:

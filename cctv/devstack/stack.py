@@ -21,14 +21,25 @@ from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
 DEFAULT_PORTS = {
-    "nats": 14222, "console": 8080, "ingest": 8081, "health": 8082, "notify": 8083,
-    "workflow": 8084, "audit": 8085, "simulator": 8090, "repair": 8091, "webhook": 8092,
+    "nats": 14222,
+    "console": 8080,
+    "ingest": 8081,
+    "health": 8082,
+    "notify": 8083,
+    "workflow": 8084,
+    "audit": 8085,
+    "simulator": 8090,
+    "repair": 8091,
+    "webhook": 8092,
 }
 
 
 def available_services() -> list[str]:
-    return [s for s in SERVICE_ORDER
-            if all((REPO / "services" / s / f).exists() for f in ("__main__.py", "app.py"))]
+    return [
+        s
+        for s in SERVICE_ORDER
+        if all((REPO / "services" / s / f).exists() for f in ("__main__.py", "app.py"))
+    ]
 
 
 @dataclass
@@ -57,8 +68,12 @@ class Stack:
 
     @classmethod
     def for_run(cls, home: Path) -> Stack:
-        return cls(home, ports=dict(DEFAULT_PORTS), nats_url=os.environ.get("NATS_URL"),
-                   database_url=os.environ.get("DATABASE_URL"))
+        return cls(
+            home,
+            ports=dict(DEFAULT_PORTS),
+            nats_url=os.environ.get("NATS_URL"),
+            database_url=os.environ.get("DATABASE_URL"),
+        )
 
     # --- infrastructure -------------------------------------------------------------------
 
@@ -110,37 +125,72 @@ class Stack:
     def write_endpoints(self) -> Path:
         """So that the `cctv` CLI and a service run alone find this stack."""
         env = self.env()
-        keys = ("NATS_URL", "DATABASE_URL", "SIM_CONTROL_URL", "REPAIR_URL", "CONSOLE_URL",
-                "SIM_ADDRESS", "WEBHOOK_URL")
+        keys = (
+            "NATS_URL",
+            "DATABASE_URL",
+            "SIM_CONTROL_URL",
+            "REPAIR_URL",
+            "CONSOLE_URL",
+            "SIM_ADDRESS",
+            "WEBHOOK_URL",
+        )
         path = self.home / "endpoints.env"
         path.write_text("".join(f"{k}={env[k]}\n" for k in keys), encoding="utf-8")
         return path
 
-    def spawn(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> Proc:
+    def spawn(
+        self, name: str, args: list[str], port: int, env: dict[str, str] | None = None
+    ) -> Proc:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
         popen = subprocess.Popen(
-            [sys.executable, *args], cwd=REPO, env={**self.env(), **(env or {})},
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, *args],
+            cwd=REPO,
+            env={**self.env(), **(env or {})},
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs[name] = Proc(name, popen, port, log)
         return self.procs[name]
 
     def start_standins(self) -> None:
         p = self.ports
-        self.spawn("simulator", ["-m", "demo.simulator", "--port", str(p["simulator"])],
-                   p["simulator"])
-        self.spawn("repair", ["-m", "demo.repair_system", "--port", str(p["repair"]),
-                              "--db", str(self.home / "repairs.sqlite")], p["repair"])
-        self.spawn("webhook", ["-m", "demo.webhook_sink", "--port", str(p["webhook"]),
-                               "--log", str(self.home / "webhooks.jsonl")], p["webhook"])
+        self.spawn(
+            "simulator", ["-m", "demo.simulator", "--port", str(p["simulator"])], p["simulator"]
+        )
+        self.spawn(
+            "repair",
+            [
+                "-m",
+                "demo.repair_system",
+                "--port",
+                str(p["repair"]),
+                "--db",
+                str(self.home / "repairs.sqlite"),
+            ],
+            p["repair"],
+        )
+        self.spawn(
+            "webhook",
+            [
+                "-m",
+                "demo.webhook_sink",
+                "--port",
+                str(p["webhook"]),
+                "--log",
+                str(self.home / "webhooks.jsonl"),
+            ],
+            p["webhook"],
+        )
         for name in ("simulator", "repair", "webhook"):
             self._wait_port(name)
 
     def start_service(self, name: str) -> Proc:
-        proc = self.spawn(name, ["-m", f"services.{name}"], self.ports[name],
-                          {"HTTP_PORT": str(self.ports[name])})
+        proc = self.spawn(
+            name, ["-m", f"services.{name}"], self.ports[name], {"HTTP_PORT": str(self.ports[name])}
+        )
         return proc
 
     def start_services(self, names: list[str] | None = None, timeout: float = 60.0) -> None:
@@ -162,8 +212,9 @@ class Stack:
         last = ""
         while time.monotonic() < deadline:
             if proc.popen.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.popen.returncode}; see {proc.log}:\n"
-                                   f"{tail(proc.log)}")
+                raise RuntimeError(
+                    f"{name} exited with {proc.popen.returncode}; see {proc.log}:\n{tail(proc.log)}"
+                )
             try:
                 resp = httpx.get(f"http://127.0.0.1:{proc.port}/readyz", timeout=2.0)
                 if resp.status_code == 200:
@@ -172,8 +223,9 @@ class Stack:
             except httpx.HTTPError as exc:
                 last = repr(exc)
             time.sleep(0.1)
-        raise RuntimeError(f"{name} not ready after {timeout}s ({last}); see {proc.log}:\n"
-                           f"{tail(proc.log)}")
+        raise RuntimeError(
+            f"{name} not ready after {timeout}s ({last}); see {proc.log}:\n{tail(proc.log)}"
+        )
 
     def stop_process(self, name: str, timeout: float = 30.0) -> None:
         proc = self.procs.pop(name, None)

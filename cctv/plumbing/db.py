@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS {schema}.inbox (
 async def _init_conn(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
-            typ, encoder=lambda v: json.dumps(v, ensure_ascii=False), decoder=json.loads,
+            typ,
+            encoder=lambda v: json.dumps(v, ensure_ascii=False),
+            decoder=json.loads,
             schema="pg_catalog",
         )
 

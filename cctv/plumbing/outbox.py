@@ -45,7 +45,9 @@ async def stage(
     return env
 
 
-async def first_delivery(conn: asyncpg.Connection, schema: str, event_id: str, consumer: str) -> bool:
+async def first_delivery(
+    conn: asyncpg.Connection, schema: str, event_id: str, consumer: str
+) -> bool:
     """Record that this consumer handled the event; False if it already had (a redelivery)."""
     row = await conn.fetchval(
         f"INSERT INTO {schema}.inbox (event_id, consumer) VALUES ($1, $2) "

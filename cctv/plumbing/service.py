@@ -71,7 +71,7 @@ class Service:
             settings.nats_url,
             graceful_timeout=15.0,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=1,
             logger=None,
         )
         self.pool: asyncpg.Pool | None = None
@@ -200,7 +200,9 @@ class Service:
                     await msg.ack()
                     MESSAGES.labels(self.name, consumer, "dead_letter").inc()
                 else:
-                    log.warning("handler failed, will retry", error=repr(exc), deliveries=deliveries)
+                    log.warning(
+                        "handler failed, will retry", error=repr(exc), deliveries=deliveries
+                    )
                     await msg.nack(delay=min(0.5 * 2**deliveries, 30.0))
                     MESSAGES.labels(self.name, consumer, "retry").inc()
                 return

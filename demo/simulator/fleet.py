@@ -17,8 +17,18 @@ from aiohttp import web
 from cctv.contract import CameraRecord
 
 FAULTS = (
-    "offline", "slow", "wrong_password", "disk_error", "video_loss", "clock_drift",
-    "covered", "moved", "blur", "recording_gap", "early_overwrite", "deleted_segment",
+    "offline",
+    "slow",
+    "wrong_password",
+    "disk_error",
+    "video_loss",
+    "clock_drift",
+    "covered",
+    "moved",
+    "blur",
+    "recording_gap",
+    "early_overwrite",
+    "deleted_segment",
 )
 
 
@@ -66,8 +76,10 @@ class Fleet:
 def control_routes(fleet: Fleet) -> list[web.RouteDef]:
     async def list_cameras(_req: web.Request) -> web.Response:
         return web.json_response(
-            [{"camera_id": c.record.camera_id, "faults": sorted(c.faults)}
-             for c in fleet.cameras.values()]
+            [
+                {"camera_id": c.record.camera_id, "faults": sorted(c.faults)}
+                for c in fleet.cameras.values()
+            ]
         )
 
     async def change(req: web.Request) -> web.Response:
@@ -95,9 +107,12 @@ def control_routes(fleet: Fleet) -> list[web.RouteDef]:
         if "slow" in cam.faults:
             await asyncio.sleep(3.0)
         return web.json_response(
-            {"online": True, "recording": "recording_gap" not in cam.faults,
-             "video": "video_loss" not in cam.faults,
-             "disk": "error" if "disk_error" in cam.faults else "ok"}
+            {
+                "online": True,
+                "recording": "recording_gap" not in cam.faults,
+                "video": "video_loss" not in cam.faults,
+                "disk": "error" if "disk_error" in cam.faults else "ok",
+            }
         )
 
     return [
@@ -142,10 +157,14 @@ def main() -> None:
         from demo.simulator.devices.bridge import serve_fleet_devices
 
         devices = await serve_fleet_devices(fleet, args.port)
-        print(f"simulator: {len(devices.devices)} devices (ISAPI/Dahua/ONVIF) on 127.0.10.x:"
-              f"{args.port}", flush=True)
-        print(f"simulator: {len(fleet.cameras)} cameras on http://{args.host}:{args.port}",
-              flush=True)
+        print(
+            f"simulator: {len(devices.devices)} devices (ISAPI/Dahua/ONVIF) on 127.0.10.x:"
+            f"{args.port}",
+            flush=True,
+        )
+        print(
+            f"simulator: {len(fleet.cameras)} cameras on http://{args.host}:{args.port}", flush=True
+        )
         await asyncio.Event().wait()
 
     asyncio.run(run())

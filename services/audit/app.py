@@ -12,6 +12,7 @@ docs/adr/0003-audit-log.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +220,7 @@ def build(settings: AuditSettings | None = None) -> Service:
     svc.state["audit"] = audit
     for spec in AUDITED_STREAMS:
         svc.consumers.append((spec.subjects[0], spec.name, audit.durable(spec)))
-        svc.loop(f"witness-{spec.name}", lambda spec=spec: audit.witness_stream(spec))
+        svc.loop(f"witness-{spec.name}", functools.partial(audit.witness_stream, spec))
     svc.after_start(audit.start)
     svc.loop("checkpoints", audit.checkpoints)
     svc.respond(api.AUDIT_QUERY, audit.rpc_query)

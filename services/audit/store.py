@@ -36,7 +36,9 @@ ENTRY_COLUMNS = (
     "data",
 )
 
-Conn = asyncpg.Connection | asyncpg.Pool
+from typing import TypeAlias  # noqa: E402
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 def writer_role(schema: str) -> str:

@@ -56,6 +56,9 @@ async def seed_demo_users(pool: asyncpg.Pool) -> None:
         await pool.execute(
             f"INSERT INTO {SCHEMA}.users (account, name, role, department, password_hash) "
             "VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING",
-            person.account, person.name, person.role, person.department,
+            person.account,
+            person.name,
+            person.role,
+            person.department,
             hash_password(DEMO_PASSWORD),
         )

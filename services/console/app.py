@@ -59,8 +59,14 @@ class Console:
             for state, n in b["counts"].items():
                 totals[state] = totals.get(state, 0) + n
         open_faults = [f for f in faults.get("faults", []) if f["status"] == "open"]
-        return {"buildings": buildings, "totals": totals, "faults": faults.get("faults", []),
-                "open_faults": open_faults, "alerts": inbox.get("alerts", []), "errors": errors}
+        return {
+            "buildings": buildings,
+            "totals": totals,
+            "faults": faults.get("faults", []),
+            "open_faults": open_faults,
+            "alerts": inbox.get("alerts", []),
+            "errors": errors,
+        }
 
     # --- pages ------------------------------------------------------------------------
 
@@ -70,12 +76,16 @@ class Console:
     async def login(self, request: Request) -> Response:
         form = await request.form()
         assert self.svc.pool is not None
-        user = await accounts.authenticate(self.svc.pool, str(form.get("account", "")),
-                                           str(form.get("password", "")))
+        user = await accounts.authenticate(
+            self.svc.pool, str(form.get("account", "")), str(form.get("password", ""))
+        )
         if user is None:
             return templates.TemplateResponse(
-                request, "login.html",
-                {"error": "账号或密码错误 — wrong account or password"}, status_code=401)
+                request,
+                "login.html",
+                {"error": "账号或密码错误 — wrong account or password"},
+                status_code=401,
+            )
         request.session["account"] = user.account
         return RedirectResponse("/", status_code=303)
 
@@ -89,14 +99,16 @@ class Console:
             return RedirectResponse("/login", status_code=303)
         data = await self.overview(user)
         return templates.TemplateResponse(
-            request, "home.html", {"user": user, "refresh_s": self.settings.refresh_s, **data})
+            request, "home.html", {"user": user, "refresh_s": self.settings.refresh_s, **data}
+        )
 
     async def live(self, request: Request) -> Response:
         user = await self.user(request)
         if user is None:
             return Response("login required", status_code=401)
-        return templates.TemplateResponse(request, "_live.html",
-                                          {"user": user, **await self.overview(user)})
+        return templates.TemplateResponse(
+            request, "_live.html", {"user": user, **await self.overview(user)}
+        )
 
     async def api_overview(self, request: Request) -> Response:
         user = await self.user(request)
@@ -108,8 +120,9 @@ class Console:
         user = await self.user(request)
         if user is None:
             return JSONResponse({"error": "login required"}, status_code=401)
-        reply = await self.ask(rpc.NOTIFY_ACK, {"alert_id": request.path_params["alert_id"],
-                                                "account": user.account})
+        reply = await self.ask(
+            rpc.NOTIFY_ACK, {"alert_id": request.path_params["alert_id"], "account": user.account}
+        )
         if "application/json" in request.headers.get("accept", ""):
             return JSONResponse(reply, status_code=200 if reply.get("ok") else 409)
         return RedirectResponse("/", status_code=303)
@@ -139,8 +152,14 @@ def build(settings: ConsoleSettings | None = None) -> Service:
     svc = Service("console", settings, migrations=HERE / "migrations")
     console = Console(svc, settings)
     svc.routes.extend(console.routes())
-    svc.middleware.append(Middleware(SessionMiddleware, secret_key=settings.session_secret,
-                                     same_site="strict", max_age=12 * 3600))
+    svc.middleware.append(
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.session_secret,
+            same_site="strict",
+            max_age=12 * 3600,
+        )
+    )
     svc.state["console"] = console
 
     async def seed() -> None:

@@ -21,13 +21,20 @@ def cameras_by_building(
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for cam in cameras:
         st = state_of.get(cam["camera_id"], {})
-        groups[cam["building"]].append({**cam, "state": st.get("state", "unknown"),
-                                        "since": st.get("since")})
+        groups[cam["building"]].append(
+            {**cam, "state": st.get("state", "unknown"), "since": st.get("since")}
+        )
     out = []
     for building, cams in groups.items():
         counts: dict[str, int] = defaultdict(int)
         for c in cams:
             counts[c["state"]] += 1
-        out.append({"building": building, "cameras": sorted(cams, key=lambda c: c["camera_id"]),
-                    "counts": dict(counts), "down": counts["down"]})
+        out.append(
+            {
+                "building": building,
+                "cameras": sorted(cams, key=lambda c: c["camera_id"]),
+                "counts": dict(counts),
+                "down": counts["down"],
+            }
+        )
     return sorted(out, key=lambda g: (-g["down"], g["building"]))

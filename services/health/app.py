@@ -37,7 +37,9 @@ FAULTS_OPEN = Gauge("cctv_faults_open", "Open faults")
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
+    return [
+        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows
+    ]
 
 
 class HealthService:
@@ -65,8 +67,10 @@ class HealthService:
                 return
         async with self.pool.acquire() as conn, conn.transaction():
             health = await store.load_health(conn, event.camera_id)
-            if cached is not None and cached.last_sample_at and (
-                health.last_sample_at is None or health.last_sample_at < cached.last_sample_at
+            if (
+                cached is not None
+                and cached.last_sample_at
+                and (health.last_sample_at is None or health.last_sample_at < cached.last_sample_at)
             ):
                 health = replace(health, last_sample_at=cached.last_sample_at)
             new, transition = apply_sample(health, event.reachable, event.sampled_at, self.policy)
@@ -90,16 +94,20 @@ class HealthService:
                 await self._open(conn, h.camera_id, cam, t.at, why, env.correlation_id)
         elif t.state == "up":
             await self._resolve(conn, h.camera_id, cam, t.at, env.correlation_id)
-        await stage(conn, SCHEMA,
-                    CameraStateChanged(camera_id=h.camera_id, state=published,
-                                       previous=t.previous, since=t.at, reason=why),
-                    source="health", key=h.camera_id, correlation_id=env.correlation_id)
+        await stage(
+            conn,
+            SCHEMA,
+            CameraStateChanged(
+                camera_id=h.camera_id, state=published, previous=t.previous, since=t.at, reason=why
+            ),
+            source="health",
+            key=h.camera_id,
+            correlation_id=env.correlation_id,
+        )
         if cam:
             CAMERA_UP.labels(h.camera_id, cam.building, cam.zone).set(1 if t.state == "up" else 0)
 
-    async def _ask_inventory(
-        self, conn: asyncpg.Connection, camera_id: str
-    ) -> CameraRecord | None:
+    async def _ask_inventory(self, conn: asyncpg.Connection, camera_id: str) -> CameraRecord | None:
         """A sample can outrun the inventory event; ask ingest rather than alert without a zone."""
         try:
             reply = await self.svc.request(rpc.INGEST_CAMERAS, {"camera_id": camera_id}, 2.0)
@@ -111,31 +119,64 @@ class HealthService:
         await store.upsert_camera(conn, found[0])
         return found[0]
 
-    async def _open(self, conn: asyncpg.Connection, camera_id: str, cam: CameraRecord | None,
-                    at: datetime, detail: str, correlation_id: str) -> None:
+    async def _open(
+        self,
+        conn: asyncpg.Connection,
+        camera_id: str,
+        cam: CameraRecord | None,
+        at: datetime,
+        detail: str,
+        correlation_id: str,
+    ) -> None:
         fault_id = await store.open_fault(conn, camera_id, "offline", "major", at, detail)
         if fault_id is None:
             return
         FAULTS_OPEN.inc()
-        await stage(conn, SCHEMA,
-                    FaultOpened(fault_id=fault_id, camera_id=camera_id, kind="offline",
-                                severity="major", detected_at=at, detail=detail,
-                                camera_name=cam.name if cam else "",
-                                building=cam.building if cam else "",
-                                zone=cam.zone if cam else ""),
-                    source="health", key=camera_id, correlation_id=correlation_id)
+        await stage(
+            conn,
+            SCHEMA,
+            FaultOpened(
+                fault_id=fault_id,
+                camera_id=camera_id,
+                kind="offline",
+                severity="major",
+                detected_at=at,
+                detail=detail,
+                camera_name=cam.name if cam else "",
+                building=cam.building if cam else "",
+                zone=cam.zone if cam else "",
+            ),
+            source="health",
+            key=camera_id,
+            correlation_id=correlation_id,
+        )
 
-    async def _resolve(self, conn: asyncpg.Connection, camera_id: str, cam: CameraRecord | None,
-                       at: datetime, correlation_id: str) -> None:
+    async def _resolve(
+        self,
+        conn: asyncpg.Connection,
+        camera_id: str,
+        cam: CameraRecord | None,
+        at: datetime,
+        correlation_id: str,
+    ) -> None:
         for row in await store.resolve_faults(conn, camera_id, ["offline"], at):
             FAULTS_OPEN.dec()
-            await stage(conn, SCHEMA,
-                        FaultResolved(fault_id=row["fault_id"], camera_id=camera_id,
-                                      kind=row["kind"], resolved_at=at,
-                                      camera_name=cam.name if cam else "",
-                                      building=cam.building if cam else "",
-                                      zone=cam.zone if cam else ""),
-                        source="health", key=camera_id, correlation_id=correlation_id)
+            await stage(
+                conn,
+                SCHEMA,
+                FaultResolved(
+                    fault_id=row["fault_id"],
+                    camera_id=camera_id,
+                    kind=row["kind"],
+                    resolved_at=at,
+                    camera_name=cam.name if cam else "",
+                    building=cam.building if cam else "",
+                    zone=cam.zone if cam else "",
+                ),
+                source="health",
+                key=camera_id,
+                correlation_id=correlation_id,
+            )
 
     async def on_inventory(self, env: Envelope, event: Event) -> None:
         if isinstance(event, CameraUpserted):
@@ -145,8 +186,12 @@ class HealthService:
 
     async def on_stopmove(self, env: Envelope, event: Event) -> None:
         if isinstance(event, StopMoveWindowApproved):
-            await store.add_window(self.pool, StopMoveWindow(
-                event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at))
+            await store.add_window(
+                self.pool,
+                StopMoveWindow(
+                    event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at
+                ),
+            )
 
     async def follow_tickets(self) -> None:
         """Open a repair ticket for each new fault and close it when the fault resolves."""
@@ -167,10 +212,21 @@ class HealthService:
                 )
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', "
-                    "ticket_error=NULL WHERE fault_id=$1", row["fault_id"], ticket.repair_no)
-                await stage(conn, SCHEMA, RepairTicketOpened(
-                    fault_id=row["fault_id"], camera_id=row["camera_id"],
-                    ticket_no=ticket.repair_no), source="health", key=row["camera_id"])
+                    "ticket_error=NULL WHERE fault_id=$1",
+                    row["fault_id"],
+                    ticket.repair_no,
+                )
+                await stage(
+                    conn,
+                    SCHEMA,
+                    RepairTicketOpened(
+                        fault_id=row["fault_id"],
+                        camera_id=row["camera_id"],
+                        ticket_no=ticket.repair_no,
+                    ),
+                    source="health",
+                    key=row["camera_id"],
+                )
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"SELECT * FROM {SCHEMA}.faults WHERE status='resolved' AND ticket_state='opened' "
@@ -180,10 +236,19 @@ class HealthService:
                 await self.repair.close_ticket(row["ticket_no"], "摄像机已恢复在线 camera back up")
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_state='closed' WHERE fault_id=$1",
-                    row["fault_id"])
-                await stage(conn, SCHEMA, RepairTicketClosed(
-                    fault_id=row["fault_id"], camera_id=row["camera_id"],
-                    ticket_no=row["ticket_no"]), source="health", key=row["camera_id"])
+                    row["fault_id"],
+                )
+                await stage(
+                    conn,
+                    SCHEMA,
+                    RepairTicketClosed(
+                        fault_id=row["fault_id"],
+                        camera_id=row["camera_id"],
+                        ticket_no=row["ticket_no"],
+                    ),
+                    source="health",
+                    key=row["camera_id"],
+                )
 
     async def expire_windows(self) -> None:
         """A camera still down when its stop/move window ends becomes a fault (Art. 8)."""
@@ -198,9 +263,14 @@ class HealthService:
             for row in rows:
                 if covering_window(wins, row["camera_id"], now) is None:
                     cam = await store.camera(conn, row["camera_id"])
-                    await self._open(conn, row["camera_id"], cam, now,
-                                     "停用/移动窗口已结束仍离线 still down after its window (Art. 8)",
-                                     "-")
+                    await self._open(
+                        conn,
+                        row["camera_id"],
+                        cam,
+                        now,
+                        "停用/移动窗口已结束仍离线 still down after its window (Art. 8)",
+                        "-",
+                    )
 
 
 def build(settings: HealthSettings | None = None) -> Service:
@@ -208,14 +278,28 @@ def build(settings: HealthSettings | None = None) -> Service:
 
     settings = settings or HealthSettings()
     svc = Service("health", settings, migrations=Path(__file__).parent / "migrations")
-    health = HealthService(svc, settings, OneCardRepairClient(settings.repair_url,
-                                                              settings.repair_timeout_s))
-    svc.consume("cctv.telemetry.sample.>", stream="CCTV_TELEMETRY", durable="health-samples-v1",
-                handler=health.on_sample, batch_size=64)
-    svc.consume("cctv.camera.>", stream="CCTV_CAMERA", durable="health-inventory-v1",
-                handler=health.on_inventory)
-    svc.consume("cctv.workflow.stopmove.>", stream="CCTV_WORKFLOW", durable="health-stopmove-v1",
-                handler=health.on_stopmove)
+    health = HealthService(
+        svc, settings, OneCardRepairClient(settings.repair_url, settings.repair_timeout_s)
+    )
+    svc.consume(
+        "cctv.telemetry.sample.>",
+        stream="CCTV_TELEMETRY",
+        durable="health-samples-v1",
+        handler=health.on_sample,
+        batch_size=64,
+    )
+    svc.consume(
+        "cctv.camera.>",
+        stream="CCTV_CAMERA",
+        durable="health-inventory-v1",
+        handler=health.on_inventory,
+    )
+    svc.consume(
+        "cctv.workflow.stopmove.>",
+        stream="CCTV_WORKFLOW",
+        durable="health-stopmove-v1",
+        handler=health.on_stopmove,
+    )
 
     async def tickets() -> None:
         while True:

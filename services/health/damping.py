@@ -31,7 +31,11 @@ class CameraHealth:
 def same_standing(a: CameraHealth, b: CameraHealth) -> bool:
     """Equal in everything worth persisting (the sample time alone is not)."""
     return (a.state, a.fail_streak, a.ok_streak, a.since) == (
-        b.state, b.fail_streak, b.ok_streak, b.since)
+        b.state,
+        b.fail_streak,
+        b.ok_streak,
+        b.since,
+    )
 
 
 @dataclass(frozen=True)

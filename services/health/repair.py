@@ -41,9 +41,14 @@ class OneCardRepairClient:
     ) -> RepairTicket:
         resp = await self.client.post(
             "/api/v1/repairs",
-            json={"external_ref": external_ref, "category": "视频监控", "title": title,
-                  "location": location, "description": description,
-                  "reporter": "campus-cctv 视频监控治理系统"},
+            json={
+                "external_ref": external_ref,
+                "category": "视频监控",
+                "title": title,
+                "location": location,
+                "description": description,
+                "reporter": "campus-cctv 视频监控治理系统",
+            },
         )
         return self._ticket(resp)
 
@@ -56,8 +61,9 @@ class OneCardRepairClient:
     @staticmethod
     def _ticket(resp: httpx.Response) -> RepairTicket:
         if resp.status_code >= 300:
-            raise RepairSystemError(f"repair system answered HTTP {resp.status_code}: "
-                                    f"{resp.text[:200]}")
+            raise RepairSystemError(
+                f"repair system answered HTTP {resp.status_code}: {resp.text[:200]}"
+            )
         body = resp.json()
         return RepairTicket(repair_no=str(body["repair_no"]), status=str(body["status"]))
 

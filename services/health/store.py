@@ -22,8 +22,14 @@ async def load_health(conn: asyncpg.Connection, camera_id: str) -> CameraHealth:
     )
     if row is None:
         return CameraHealth(camera_id)
-    return CameraHealth(camera_id, row["state"], row["fail_streak"], row["ok_streak"],
-                        row["last_sample_at"], row["since"])
+    return CameraHealth(
+        camera_id,
+        row["state"],
+        row["fail_streak"],
+        row["ok_streak"],
+        row["last_sample_at"],
+        row["since"],
+    )
 
 
 async def save_health(conn: asyncpg.Connection, h: CameraHealth) -> None:
@@ -31,7 +37,12 @@ async def save_health(conn: asyncpg.Connection, h: CameraHealth) -> None:
         f"INSERT INTO {SCHEMA}.camera_health VALUES ($1,$2,$3,$4,$5,$6) "
         "ON CONFLICT (camera_id) DO UPDATE SET state=$2, fail_streak=$3, ok_streak=$4, "
         "last_sample_at=$5, since=$6",
-        h.camera_id, h.state, h.fail_streak, h.ok_streak, h.last_sample_at, h.since,
+        h.camera_id,
+        h.state,
+        h.fail_streak,
+        h.ok_streak,
+        h.last_sample_at,
+        h.since,
     )
 
 
@@ -44,7 +55,8 @@ async def upsert_camera(conn: asyncpg.Connection | asyncpg.Pool, cam: CameraReco
     await conn.execute(
         f"INSERT INTO {SCHEMA}.cameras VALUES ($1,$2) "
         "ON CONFLICT (camera_id) DO UPDATE SET record=$2",
-        cam.camera_id, cam.model_dump(mode="json"),
+        cam.camera_id,
+        cam.model_dump(mode="json"),
     )
 
 
@@ -61,7 +73,12 @@ async def open_fault(
         f"INSERT INTO {SCHEMA}.faults (fault_id, camera_id, kind, severity, status, detail, "
         "opened_at) VALUES ($1,$2,$3,$4,'open',$5,$6) "
         "ON CONFLICT (camera_id, kind) WHERE status='open' DO NOTHING RETURNING fault_id",
-        fault_id, camera_id, kind, severity, detail, at,
+        fault_id,
+        camera_id,
+        kind,
+        severity,
+        detail,
+        at,
     )
     return str(inserted) if inserted else None
 
@@ -69,24 +86,33 @@ async def open_fault(
 async def resolve_faults(
     conn: asyncpg.Connection, camera_id: str, kinds: list[str], at: datetime
 ) -> list[asyncpg.Record]:
-    return list(await conn.fetch(
-        f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$3 "
-        "WHERE camera_id=$1 AND kind = ANY($2::text[]) AND status='open' RETURNING *",
-        camera_id, kinds, at,
-    ))
+    return list(
+        await conn.fetch(
+            f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$3 "
+            "WHERE camera_id=$1 AND kind = ANY($2::text[]) AND status='open' RETURNING *",
+            camera_id,
+            kinds,
+            at,
+        )
+    )
 
 
 async def windows(conn: asyncpg.Connection | asyncpg.Pool) -> list[StopMoveWindow]:
     rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.stopmove_windows")
-    return [StopMoveWindow(r["request_id"], frozenset(r["camera_ids"]), r["starts_at"],
-                           r["ends_at"]) for r in rows]
+    return [
+        StopMoveWindow(r["request_id"], frozenset(r["camera_ids"]), r["starts_at"], r["ends_at"])
+        for r in rows
+    ]
 
 
 async def add_window(conn: asyncpg.Connection | asyncpg.Pool, w: StopMoveWindow) -> None:
     await conn.execute(
         f"INSERT INTO {SCHEMA}.stopmove_windows VALUES ($1,$2,$3,$4) "
         "ON CONFLICT (request_id) DO UPDATE SET camera_ids=$2, starts_at=$3, ends_at=$4",
-        w.request_id, sorted(w.camera_ids), w.starts_at, w.ends_at,
+        w.request_id,
+        sorted(w.camera_ids),
+        w.starts_at,
+        w.ends_at,
     )
 
 

@@ -45,8 +45,7 @@ def build(settings: IngestSettings | None = None) -> Service:
     # devices hook (issue #5): ISAPI / Dahua / ONVIF adapters, recording scans, sharding
     from .adapters.wiring import attach_devices
 
-    device_probe_for = attach_devices(
-        svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
+    device_probe_for = attach_devices(svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
     owned = svc.state["owned_cameras"]
 
     async def sampling() -> None:
@@ -55,8 +54,13 @@ def build(settings: IngestSettings | None = None) -> Service:
 
         async def tick() -> None:
             cameras = await owned(await store.list_cameras(pool))
-            await sample_fleet(cameras, lambda c: device_probe_for(c) or basic, emit,
-                               settings.probe_concurrency, settings.probe_timeout_s)
+            await sample_fleet(
+                cameras,
+                lambda c: device_probe_for(c) or basic,
+                emit,
+                settings.probe_concurrency,
+                settings.probe_timeout_s,
+            )
 
         await run_periodically(settings.sample_interval_s, tick)
 

@@ -27,20 +27,38 @@ class BasicStatusProbe:
         try:
             resp = await self.client.get(url, timeout=self.timeout_s)
         except httpx.TimeoutException:
-            return HealthSample(camera_id=camera.camera_id, sampled_at=now, reachable=False,
-                                error=f"no answer within {self.timeout_s}s")
+            return HealthSample(
+                camera_id=camera.camera_id,
+                sampled_at=now,
+                reachable=False,
+                error=f"no answer within {self.timeout_s}s",
+            )
         except httpx.HTTPError as exc:
-            return HealthSample(camera_id=camera.camera_id, sampled_at=now, reachable=False,
-                                error=f"connection failed: {exc.__class__.__name__}")
+            return HealthSample(
+                camera_id=camera.camera_id,
+                sampled_at=now,
+                reachable=False,
+                error=f"connection failed: {exc.__class__.__name__}",
+            )
         latency = (time.perf_counter() - started) * 1000
         if resp.status_code != 200:
-            return HealthSample(camera_id=camera.camera_id, sampled_at=now, reachable=False,
-                                latency_ms=latency, error=f"HTTP {resp.status_code}")
+            return HealthSample(
+                camera_id=camera.camera_id,
+                sampled_at=now,
+                reachable=False,
+                latency_ms=latency,
+                error=f"HTTP {resp.status_code}",
+            )
         try:
             body = resp.json()
         except ValueError:
-            return HealthSample(camera_id=camera.camera_id, sampled_at=now, reachable=True,
-                                latency_ms=latency, error="status is not JSON")
+            return HealthSample(
+                camera_id=camera.camera_id,
+                sampled_at=now,
+                reachable=True,
+                latency_ms=latency,
+                error="status is not JSON",
+            )
         return HealthSample(
             camera_id=camera.camera_id,
             sampled_at=now,

@@ -33,8 +33,12 @@ async def sample_fleet(
             except TimeoutError:
                 from datetime import UTC, datetime
 
-                sample = HealthSample(camera_id=cam.camera_id, sampled_at=datetime.now(UTC),
-                                      reachable=False, error="probe overran its timeout")
+                sample = HealthSample(
+                    camera_id=cam.camera_id,
+                    sampled_at=datetime.now(UTC),
+                    reachable=False,
+                    error="probe overran its timeout",
+                )
         await emit(sample)
 
     await asyncio.gather(*(one(c) for c in cameras))

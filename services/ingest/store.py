@@ -39,7 +39,13 @@ async def upsert_cameras(
                 cam.camera_id,
                 record,
             )
-            await stage(conn, SCHEMA, CameraUpserted(camera=cam), source="ingest",
-                        key=cam.camera_id, actor=actor)
+            await stage(
+                conn,
+                SCHEMA,
+                CameraUpserted(camera=cam),
+                source="ingest",
+                key=cam.camera_id,
+                actor=actor,
+            )
             changed += 1
     return changed

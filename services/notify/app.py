@@ -70,28 +70,59 @@ class NotifyService:
                 f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, camera_id, zone, severity, "
                 "recipient, title, body, status) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'raised') "
                 "ON CONFLICT (fault_id, recipient) DO NOTHING RETURNING alert_id",
-                alert_id, f.fault_id, f.camera_id, f.zone, f.severity, person.account, title, body,
+                alert_id,
+                f.fault_id,
+                f.camera_id,
+                f.zone,
+                f.severity,
+                person.account,
+                title,
+                body,
             )
             if inserted is None:
                 continue
             await self._queue(conn, alert_id, "alert")
-            await stage(conn, SCHEMA,
-                        AlertRaised(alert_id=alert_id, fault_id=f.fault_id, camera_id=f.camera_id,
-                                    zone=f.zone, severity=f.severity, recipient=person.account,
-                                    title=title, body=body),
-                        source="notify", key=f.camera_id, correlation_id=env.correlation_id)
+            await stage(
+                conn,
+                SCHEMA,
+                AlertRaised(
+                    alert_id=alert_id,
+                    fault_id=f.fault_id,
+                    camera_id=f.camera_id,
+                    zone=f.zone,
+                    severity=f.severity,
+                    recipient=person.account,
+                    title=title,
+                    body=body,
+                ),
+                source="notify",
+                key=f.camera_id,
+                correlation_id=env.correlation_id,
+            )
 
     async def _clear(self, conn: asyncpg.Connection, env: Envelope, f: FaultResolved) -> None:
         rows = await conn.fetch(
             f"UPDATE {SCHEMA}.alerts SET cleared_at=now() WHERE fault_id=$1 AND cleared_at IS NULL "
-            "RETURNING alert_id, recipient", f.fault_id)
+            "RETURNING alert_id, recipient",
+            f.fault_id,
+        )
         title = allclear_title(f.camera_name, f.camera_id)
         for row in rows:
             await self._queue(conn, row["alert_id"], "allclear")
-            await stage(conn, SCHEMA,
-                        AllClear(alert_id=row["alert_id"], fault_id=f.fault_id,
-                                 camera_id=f.camera_id, recipient=row["recipient"], title=title),
-                        source="notify", key=f.camera_id, correlation_id=env.correlation_id)
+            await stage(
+                conn,
+                SCHEMA,
+                AllClear(
+                    alert_id=row["alert_id"],
+                    fault_id=f.fault_id,
+                    camera_id=f.camera_id,
+                    recipient=row["recipient"],
+                    title=title,
+                ),
+                source="notify",
+                key=f.camera_id,
+                correlation_id=env.correlation_id,
+            )
 
     async def _queue(self, conn: asyncpg.Connection, alert_id: str, kind: str) -> None:
         await conn.executemany(
@@ -116,20 +147,34 @@ class NotifyService:
                     await conn.execute(
                         f"UPDATE {SCHEMA}.deliveries SET attempts=attempts+1, last_error=$2, "
                         "next_at=now()+$3 WHERE delivery_id=$1",
-                        row["delivery_id"], repr(exc)[:500], delay)
+                        row["delivery_id"],
+                        repr(exc)[:500],
+                        delay,
+                    )
                     continue
                 SENT.labels(row["channel"], row["kind"], "sent").inc()
                 await conn.execute(
                     f"UPDATE {SCHEMA}.deliveries SET status='sent', attempts=attempts+1 "
-                    "WHERE delivery_id=$1", row["delivery_id"])
+                    "WHERE delivery_id=$1",
+                    row["delivery_id"],
+                )
                 if row["kind"] == "alert":
                     await conn.execute(
                         f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                        "WHERE alert_id=$1 AND status='raised'", row["alert_id"])
-                    await stage(conn, SCHEMA,
-                                AlertDelivered(alert_id=row["alert_id"], recipient=row["recipient"],
-                                               channel=row["channel"]),
-                                source="notify", key=row["camera_id"])
+                        "WHERE alert_id=$1 AND status='raised'",
+                        row["alert_id"],
+                    )
+                    await stage(
+                        conn,
+                        SCHEMA,
+                        AlertDelivered(
+                            alert_id=row["alert_id"],
+                            recipient=row["recipient"],
+                            channel=row["channel"],
+                        ),
+                        source="notify",
+                        key=row["camera_id"],
+                    )
             return len(rows)
 
     async def _send(self, row: asyncpg.Record) -> None:
@@ -153,28 +198,38 @@ class NotifyService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.acknowledge(conn, alert_id, account, now)
             if row is None:
-                raise RpcError("告警不存在、不属于您或已确认 — no such unacknowledged alert for "
-                               f"{account}", "Art. 13")
-            await stage(conn, SCHEMA,
-                        AlertAcknowledged(alert_id=alert_id, recipient=account,
-                                          acknowledged_at=now),
-                        source="notify", key=row["camera_id"], actor=account)
+                raise RpcError(
+                    f"告警不存在、不属于您或已确认 — no such unacknowledged alert for {account}",
+                    "Art. 13",
+                )
+            await stage(
+                conn,
+                SCHEMA,
+                AlertAcknowledged(alert_id=alert_id, recipient=account, acknowledged_at=now),
+                source="notify",
+                key=row["camera_id"],
+                actor=account,
+            )
         return {"alert": _jsonable(dict(row))}
 
 
 def demo_roster() -> list[RosterEntry]:
     from demo.campus import DEMO_PEOPLE
 
-    return [RosterEntry(p.account, p.name, p.role, p.zone) for p in DEMO_PEOPLE
-            if p.role in ("guard", "gatekeeper", "duty_operator")]
+    return [
+        RosterEntry(p.account, p.name, p.role, p.zone)
+        for p in DEMO_PEOPLE
+        if p.role in ("guard", "gatekeeper", "duty_operator")
+    ]
 
 
 def build(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
     svc = Service("notify", settings, migrations=Path(__file__).parent / "migrations")
     notify = NotifyService(svc, settings)
-    svc.consume("cctv.fault.>", stream="CCTV_FAULT", durable="notify-faults-v1",
-                handler=notify.on_fault)
+    svc.consume(
+        "cctv.fault.>", stream="CCTV_FAULT", durable="notify-faults-v1", handler=notify.on_fault
+    )
 
     async def seed() -> None:
         if settings.seed_demo:
@@ -190,9 +245,12 @@ def build(settings: NotifySettings | None = None) -> Service:
         return {"alerts": [_jsonable(r) for r in rows]}
 
     async def roster(_request: dict[str, Any]) -> dict[str, Any]:
-        return {"roster": [e.__dict__ | {"shift_start": str(e.shift_start),
-                                         "shift_end": str(e.shift_end)}
-                           for e in await store.roster(notify.pool)]}
+        return {
+            "roster": [
+                e.__dict__ | {"shift_start": str(e.shift_start), "shift_end": str(e.shift_end)}
+                for e in await store.roster(notify.pool)
+            ]
+        }
 
     svc.after_start(seed)
     svc.loop("deliveries", deliveries)

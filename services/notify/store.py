@@ -14,8 +14,10 @@ SCHEMA = "notify"
 
 async def roster(conn: asyncpg.Connection | asyncpg.Pool) -> list[RosterEntry]:
     rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.roster ORDER BY account")
-    return [RosterEntry(r["account"], r["name"], r["role"], r["zone"], r["shift_start"],
-                        r["shift_end"]) for r in rows]
+    return [
+        RosterEntry(r["account"], r["name"], r["role"], r["zone"], r["shift_start"], r["shift_end"])
+        for r in rows
+    ]
 
 
 async def seed_roster(pool: asyncpg.Pool, entries: list[RosterEntry]) -> None:
@@ -29,7 +31,8 @@ async def inbox(pool: asyncpg.Pool, account: str, limit: int = 50) -> list[dict[
     rows = await pool.fetch(
         f"SELECT * FROM {SCHEMA}.alerts WHERE recipient=$1 "
         "ORDER BY (status='acknowledged'), raised_at DESC LIMIT $2",
-        account, limit,
+        account,
+        limit,
     )
     return [dict(r) for r in rows]
 
@@ -40,5 +43,7 @@ async def acknowledge(
     return await conn.fetchrow(
         f"UPDATE {SCHEMA}.alerts SET status='acknowledged', acknowledged_at=$3 "
         "WHERE alert_id=$1 AND recipient=$2 AND status<>'acknowledged' RETURNING *",
-        alert_id, account, at,
+        alert_id,
+        account,
+        at,
     )

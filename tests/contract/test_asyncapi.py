@@ -15,7 +15,8 @@ def test_committed_asyncapi_matches_the_contract() -> None:
     assert COMMITTED.exists(), "run `make asyncapi` and commit docs/asyncapi.json"
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
     assert committed == json.loads(json.dumps(document())), (
-        "docs/asyncapi.json is stale: run `make asyncapi` and commit it")
+        "docs/asyncapi.json is stale: run `make asyncapi` and commit it"
+    )
 
 
 def test_every_event_has_a_channel() -> None:

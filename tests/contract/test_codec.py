@@ -21,7 +21,12 @@ def test_round_trip_keeps_every_envelope_field() -> None:
     assert back == env
     assert event == sample()
     assert (back.type, back.source, back.key, back.correlation_id, back.schema_version) == (
-        "telemetry.sample", "ingest", "OFF-001", "c-1", 1)
+        "telemetry.sample",
+        "ingest",
+        "OFF-001",
+        "c-1",
+        1,
+    )
 
 
 def test_correlation_defaults_to_the_event_itself() -> None:
@@ -42,12 +47,33 @@ def test_subject_is_domain_event_key() -> None:
         (b"{", "not JSON"),
         (b"42", "must be a JSON object"),
         (json.dumps({"type": "telemetry.sample", "data": {}}).encode(), "bad envelope"),
-        (json.dumps({"type": "x.y", "source": "s", "correlation_id": "c", "data": {}}).encode(),
-         "unknown event type 'x.y'"),
-        (json.dumps({"type": "telemetry.sample", "source": "s", "correlation_id": "c",
-                     "schema_version": 99, "data": {}}).encode(), "newer than"),
-        (json.dumps({"type": "telemetry.sample", "source": "s", "correlation_id": "c",
-                     "data": {"camera_id": "x"}}).encode(), "bad telemetry.sample body"),
+        (
+            json.dumps({"type": "x.y", "source": "s", "correlation_id": "c", "data": {}}).encode(),
+            "unknown event type 'x.y'",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "telemetry.sample",
+                    "source": "s",
+                    "correlation_id": "c",
+                    "schema_version": 99,
+                    "data": {},
+                }
+            ).encode(),
+            "newer than",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "telemetry.sample",
+                    "source": "s",
+                    "correlation_id": "c",
+                    "data": {"camera_id": "x"},
+                }
+            ).encode(),
+            "bad telemetry.sample body",
+        ),
     ],
 )
 def test_bad_messages_name_what_is_wrong(raw: bytes, reason: str) -> None:
@@ -88,5 +114,10 @@ def test_streams_do_not_share_subjects() -> None:
 
 def test_fault_opened_requires_a_known_kind() -> None:
     with pytest.raises(ValueError, match="kind"):
-        FaultOpened(fault_id="f", camera_id="c", kind="gremlins", severity="major",  # type: ignore[arg-type]
-                    detected_at=NOW)
+        FaultOpened(
+            fault_id="f",
+            camera_id="c",
+            kind="gremlins",
+            severity="major",  # type: ignore[arg-type]
+            detected_at=NOW,
+        )

@@ -16,13 +16,16 @@ async def test_ticket_creation_is_idempotent_and_closes(tmp_path: Path) -> None:
     runner = await serve(RepairStore(tmp_path / "r.sqlite"), "127.0.0.1", port)
     client = OneCardRepairClient(f"http://127.0.0.1:{port}")
     try:
-        first = await client.open_ticket(external_ref="f-1", title="t", location="综合楼",
-                                         description="d")
-        again = await client.open_ticket(external_ref="f-1", title="t", location="综合楼",
-                                         description="d")
+        first = await client.open_ticket(
+            external_ref="f-1", title="t", location="综合楼", description="d"
+        )
+        again = await client.open_ticket(
+            external_ref="f-1", title="t", location="综合楼", description="d"
+        )
         assert first == again and first.status == "待受理"
-        other = await client.open_ticket(external_ref="f-2", title="t", location="x",
-                                         description="d")
+        other = await client.open_ticket(
+            external_ref="f-2", title="t", location="x", description="d"
+        )
         assert other.repair_no != first.repair_no
         closed = await client.close_ticket(first.repair_no, "fixed")
         assert closed.status == "已完成"

@@ -18,8 +18,9 @@ def documents(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-@pytest.mark.parametrize("path", sorted(p for p in K8S.glob("*.yaml") if p.name not in CUSTOM),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in K8S.glob("*.yaml") if p.name not in CUSTOM), ids=lambda p: p.name
+)
 def test_manifest_validates_strictly(path: Path) -> None:
     for doc in documents(path):
         kubernetes_validate.validate(doc, "1.33", strict=True)

@@ -3,8 +3,8 @@ every service, with short sampling and damping so that the path runs in seconds.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 import shutil
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest

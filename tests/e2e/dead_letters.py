@@ -30,16 +30,26 @@ def concrete(subject: str) -> str:
 
 def known_type_for(subject: str) -> str:
     prefix = subject.removesuffix(">")
-    return next(t for t in REGISTRY if f"cctv.{t}.".startswith(prefix) or
-                f"cctv.{t}".startswith(prefix.rstrip(".")))
+    return next(
+        t
+        for t in REGISTRY
+        if f"cctv.{t}.".startswith(prefix) or f"cctv.{t}".startswith(prefix.rstrip("."))
+    )
 
 
 def bad_messages(subject: str) -> list[tuple[str, bytes, str]]:
     """(subject, raw bytes, what the dead letter's reason must say) for one consumer."""
 
     def env(type_: str, data: dict) -> bytes:
-        return json.dumps({"id": f"dlq-{type_}-{subject}", "type": type_, "source": "test",
-                           "correlation_id": "dlq", "data": data}).encode()
+        return json.dumps(
+            {
+                "id": f"dlq-{type_}-{subject}",
+                "type": type_,
+                "source": "test",
+                "correlation_id": "dlq",
+                "data": data,
+            }
+        ).encode()
 
     typed = known_type_for(subject)
     return [
@@ -65,13 +75,18 @@ async def every_consumer_dead_letters_bad_input(system: Stack, bus: EventLog) ->
                 await bus.wait_for(
                     "dlq.dead_letter",
                     lambda d, s=service, c=durable, t=target, r=reason: (
-                        d["service"] == s and d["consumer"] == c and d["subject"] == t
-                        and r in d["reason"]),
-                    timeout=20)
+                        d["service"] == s
+                        and d["consumer"] == c
+                        and d["subject"] == t
+                        and r in d["reason"]
+                    ),
+                    timeout=20,
+                )
     finally:
         await nc.close()
-    for service in {t[0] for t in targets}:
-        ready = httpx.get(f"{system.url(service)}/readyz", timeout=5)
-        assert ready.status_code == 200, (service, ready.text)
-        metrics = httpx.get(f"{system.url(service)}/metrics", timeout=5).text
-        assert f'cctv_dead_letters_total{{reason="contract",service="{service}"}}' in metrics
+    async with httpx.AsyncClient() as http:
+        for service in {t[0] for t in targets}:
+            ready = await http.get(f"{system.url(service)}/readyz", timeout=5)
+            assert ready.status_code == 200, (service, ready.text)
+            metrics = (await http.get(f"{system.url(service)}/metrics", timeout=5)).text
+            assert f'cctv_dead_letters_total{{reason="contract",service="{service}"}}' in metrics

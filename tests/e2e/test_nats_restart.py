@@ -25,8 +25,7 @@ async def test_path_still_runs_after_a_nats_restart(system: Stack, http: httpx.A
         for name in ("ingest", "health", "notify"):
             system.wait_ready(name, timeout=30)
         assert cctv(system, "sim", "break", CAMERA).returncode == 0
-        [fault] = await bus.wait_for("fault.opened", lambda d: d["camera_id"] == CAMERA,
-                                     timeout=60)
+        [fault] = await bus.wait_for("fault.opened", lambda d: d["camera_id"] == CAMERA, timeout=60)
         await bus.wait_for("alert.raised", lambda d: d.get("fault_id") == fault["data"]["fault_id"])
         assert cctv(system, "sim", "mend", CAMERA).returncode == 0
         await bus.wait_for("fault.resolved", lambda d: d["fault_id"] == fault["data"]["fault_id"])

@@ -19,7 +19,9 @@ CAMERA = "OFF-001"
 
 async def test_bad_input_goes_to_dead_letter(system: Stack, bus: EventLog) -> None:
     """First, so that the path below runs on services that have just taken bad input."""
-    await every_consumer_dead_letters_bad_input(system, bus)  # 综合楼, zone 教学区: the demo guard `guard` is on duty there
+    await every_consumer_dead_letters_bad_input(
+        system, bus
+    )  # 综合楼, zone 教学区: the demo guard `guard` is on duty there
 
 
 async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.AsyncClient) -> None:
@@ -44,8 +46,7 @@ async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.As
     [alert] = await bus.wait_for("alert.raised", lambda d: d.get("fault_id") == fault_id)
     assert alert["data"]["recipient"] == "guard"
     alert_id = alert["data"]["alert_id"]
-    delivered = await bus.wait_for("alert.delivered", lambda d: d["alert_id"] == alert_id,
-                                   count=2)
+    delivered = await bus.wait_for("alert.delivered", lambda d: d["alert_id"] == alert_id, count=2)
     assert {d["data"]["channel"] for d in delivered} == {"console", "webhook"}
     robot = (await http.get(f"{system.url('webhook')}/received")).json()
     assert any(CAMERA in r["body"]["markdown"]["content"] for r in robot)
@@ -56,14 +57,16 @@ async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.As
     assert page.status_code == 200
     assert f'data-alert-id="{alert_id}"' in page.text
     assert "确认" in page.text
-    resp = await http.post(f"{system.url('console')}/alerts/{alert_id}/ack",
-                           headers={"accept": "application/json"})
+    resp = await http.post(
+        f"{system.url('console')}/alerts/{alert_id}/ack", headers={"accept": "application/json"}
+    )
     assert resp.status_code == 200, resp.text
     [ack] = await bus.wait_for("alert.acknowledged", lambda d: d["alert_id"] == alert_id)
     assert ack["actor"] == "guard"
     # a second acknowledgement is refused, not double-counted
-    again = await http.post(f"{system.url('console')}/alerts/{alert_id}/ack",
-                            headers={"accept": "application/json"})
+    again = await http.post(
+        f"{system.url('console')}/alerts/{alert_id}/ack", headers={"accept": "application/json"}
+    )
     assert again.status_code == 409
 
     out = cctv(system, "sim", "mend", CAMERA)
@@ -88,8 +91,9 @@ async def test_console_lists_cameras_by_building(system: Stack, http: httpx.Asyn
 
 
 async def test_console_refuses_wrong_password(system: Stack, http: httpx.AsyncClient) -> None:
-    resp = await http.post(f"{system.url('console')}/login",
-                           data={"account": "guard", "password": "wrong"})
+    resp = await http.post(
+        f"{system.url('console')}/login", data={"account": "guard", "password": "wrong"}
+    )
     assert resp.status_code == 401
     assert "密码错误" in resp.text
     assert (await http.get(f"{system.url('console')}/api/overview")).status_code == 401
@@ -117,7 +121,8 @@ async def test_guard_acknowledges_in_the_browser(system: Stack, bus: EventLog) -
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = await browser.new_page()
             await page.goto(f"{system.url('console')}/")
@@ -130,7 +135,8 @@ async def test_guard_acknowledges_in_the_browser(system: Stack, bus: EventLog) -
             await row.locator("button.ack").click()
             await bus.wait_for("alert.acknowledged", lambda d: d["alert_id"] == alert_id)
             await page.locator(f'tr[data-alert-id="{alert_id}"].alert-acknowledged').wait_for(
-                timeout=15_000)
+                timeout=15_000
+            )
             cam = page.locator(f'li[data-camera-id="{camera}"]')
             assert await cam.get_attribute("data-state") == "down"
         finally:

@@ -30,8 +30,9 @@ async def test_crash_mid_path_loses_nothing_and_duplicates_nothing(
     system.wait_ready("notify")
 
     [alert] = await bus.wait_for("alert.raised", lambda d: d.get("fault_id") == fault_id)
-    await bus.wait_for("alert.delivered", lambda d: d["alert_id"] == alert["data"]["alert_id"],
-                       count=2)
+    await bus.wait_for(
+        "alert.delivered", lambda d: d["alert_id"] == alert["data"]["alert_id"], count=2
+    )
     await bus.wait_for("fault.ticket_opened", lambda d: d["fault_id"] == fault_id)
     assert len(await repairs_for(http, system, fault_id)) == 1
 

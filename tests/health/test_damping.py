@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -54,10 +55,10 @@ def test_a_steady_camera_stops_changing() -> None:
 @given(st.lists(st.booleans(), max_size=60))
 def test_state_changes_alternate_and_need_agreeing_samples(samples: list[bool]) -> None:
     h, changes = run(samples)
-    for a, b in zip(changes, changes[1:], strict=False):
+    for a, b in itertools.pairwise(changes):
         assert a != b
     if changes and changes[-1] == "down":
-        assert samples[-h.fail_streak:] == [False] * h.fail_streak if h.fail_streak else True
+        assert samples[-h.fail_streak :] == [False] * h.fail_streak if h.fail_streak else True
     # never down without three failures in a row somewhere
     if "down" in changes:
         assert "FFF" in "".join("T" if s else "F" for s in samples)

@@ -35,7 +35,8 @@ async def test_migrations_apply_once_in_order(pool, tmp_path: Path) -> None:  # 
 async def test_a_failing_migration_leaves_nothing_half_applied(pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     schema = f"m_{uuid.uuid4().hex[:8]}"
     (tmp_path / "001_bad.sql").write_text(
-        "CREATE TABLE {schema}.a (x int); INSERT INTO {schema}.nope VALUES (1);")
+        "CREATE TABLE {schema}.a (x int); INSERT INTO {schema}.nope VALUES (1);"
+    )
     with pytest.raises(Exception, match="nope"):
         await apply_migrations(pool, schema, tmp_path)
     assert await pending_migrations(pool, schema, tmp_path) == ["001_bad"]
@@ -43,14 +44,16 @@ async def test_a_failing_migration_leaves_nothing_half_applied(pool, tmp_path: P
 
 
 async def test_crash_between_publish_and_commit_neither_loses_nor_duplicates(
-    pool, nats_url: str  # type: ignore[no-untyped-def]
+    pool,
+    nats_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
     schema = f"o_{uuid.uuid4().hex[:8]}"
     await apply_migrations(pool, schema, None)
     key = f"cam{uuid.uuid4().hex[:8]}"
     async with pool.acquire() as conn, conn.transaction():
-        env = await stage(conn, schema, CameraRemoved(camera_id=key, reason="test"),
-                          source="test", key=key)
+        env = await stage(
+            conn, schema, CameraRemoved(camera_id=key, reason="test"), source="test", key=key
+        )
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     log = await EventLog().start(nats_url, (f"cctv.camera.removed.{key}",))
@@ -66,17 +69,19 @@ async def test_crash_between_publish_and_commit_neither_loses_nor_duplicates(
     relay = OutboxRelay(pool, schema, "test", publish_then_crash)
     with pytest.raises(ConnectionError):
         await relay.drain()
-    assert await pool.fetchval(
-        f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL") == 1
+    assert (
+        await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL") == 1
+    )
     assert await relay.drain() == 1  # the retry publishes the same id again
     assert await relay.drain() == 0
     # a later event proves the stream has moved on; the duplicate was dropped by JetStream
     async with pool.acquire() as conn, conn.transaction():
-        await stage(conn, schema, CameraRemoved(camera_id=key, reason="later"),
-                    source="test", key=key)
+        await stage(
+            conn, schema, CameraRemoved(camera_id=key, reason="later"), source="test", key=key
+        )
     await relay.drain()
     seen = await log.wait_for("camera.removed", count=2)
-    assert [e["id"] for e in seen][0] == env.id
+    assert seen[0]["id"] == env.id
     assert [e["data"]["reason"] for e in log.matching("camera.removed")] == ["test", "later"]
     await log.close()
     await nc.close()

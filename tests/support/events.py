@@ -28,8 +28,14 @@ class EventLog:
         self._nc = await nats.connect(nats_url)
         js = self._nc.jetstream()
         for subject in subjects or tuple(s.subjects[0] for s in STREAMS):
-            self._subs.append(await js.subscribe(subject, cb=self._on_msg, ordered_consumer=True,
-                                                 deliver_policy=DeliverPolicy.ALL))
+            self._subs.append(
+                await js.subscribe(
+                    subject,
+                    cb=self._on_msg,
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.ALL,
+                )
+            )
         return self
 
     async def _on_msg(self, msg: Any) -> None:
@@ -45,8 +51,11 @@ class EventLog:
             self._changed.notify_all()
 
     def matching(self, type_: str, pred: Predicate | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.events
-                if e.get("type") == type_ and (pred is None or pred(e.get("data") or {}))]
+        return [
+            e
+            for e in self.events
+            if e.get("type") == type_ and (pred is None or pred(e.get("data") or {}))
+        ]
 
     async def wait_for(
         self, type_: str, pred: Predicate | None = None, *, count: int = 1, timeout: float = 30.0
@@ -63,7 +72,8 @@ class EventLog:
                 seen = sorted({str(e.get("type")) for e in self.events})
                 raise AssertionError(
                     f"no {count}x {type_} within {timeout}s; have "
-                    f"{len(self.matching(type_, pred))}; types seen: {seen}") from None
+                    f"{len(self.matching(type_, pred))}; types seen: {seen}"
+                ) from None
         return self.matching(type_, pred)[:count]
 
     async def close(self) -> None:
