@@ -172,6 +172,38 @@ def cmd_print(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_responsible(args: argparse.Namespace) -> int:
+    reply = request(
+        f"{WF}.responsible.set",
+        {
+            "actor": _actor(args),
+            "system_id": args.system_id,
+            "department": args.department,
+            "person": {"person_id": args.person_id, "name": args.name, "phone": args.phone or ""},
+            "reason": args.reason,
+        },
+    )
+    told = (
+        "已通报后勤处、网络信息中心 logistics and NIC notified" if reply["notified"] else "无变化"
+    )
+    print(f"{args.system_id}: {args.name} — {told}")
+    return 0
+
+
+def cmd_systems(_args: argparse.Namespace) -> int:
+    for sf in request(f"{WF}.systems", {})["systems"]:
+        p = sf.get("responsible") or {}
+        sched = (
+            "; ".join(f"{x['days']} {x['arm_at'][:5]}-{x['disarm_at'][:5]}" for x in sf["schedule"])
+            or "-"
+        )
+        print(
+            f"{sf['system_id']:<8} {sf['department']:<20} {p.get('name', '(none)'):<8} "
+            f"{p.get('phone', ''):<14} {sched}"
+        )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("requests", help="申请与审批 requests and approvals (Art. 6-16)")
     s = p.add_subparsers(dest="action", required=True)
@@ -234,6 +266,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--args", help='JSON, e.g. \'{"purpose": "...", "destination": "..."}\'')
     who(q)
     q.set_defaults(func=cmd_act)
+
+    q = s.add_parser(
+        "responsible", help="布防/撤防责任人 set a system's responsible person (Art. 9)"
+    )
+    q.add_argument("system_id", help="Annex 1 system, e.g. A1-06")
+    q.add_argument("--department", required=True, help="owning department key")
+    q.add_argument("--person-id", required=True)
+    q.add_argument("--name", required=True)
+    q.add_argument("--phone")
+    q.add_argument("--reason", required=True, help="why it changed (人员调动...)")
+    who(q)
+    q.set_defaults(func=cmd_responsible)
+
+    q = s.add_parser("systems", help="responsible persons and arming schedules on file")
+    q.set_defaults(func=cmd_systems)
 
     q = s.add_parser("print", help="the paper form (Annex 2, 3, 4) as HTML or PDF")
     q.add_argument("request_id")

@@ -20,12 +20,12 @@ import uvicorn
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
 from cctv.contract.events import DeadLetter
@@ -85,7 +85,7 @@ class Service:
         self.routes: list[BaseRoute] = [
             Route("/healthz", self._healthz),
             Route("/readyz", self._readyz),
-            Mount("/metrics", make_asgi_app()),
+            Route("/metrics", self._metrics),
         ]
 
     # --- registration -------------------------------------------------------------------
@@ -296,6 +296,9 @@ class Service:
                 await self.relay.stop()
         if self.pool is not None:
             await self.pool.close()
+
+    async def _metrics(self, _request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def _healthz(self, _request: Request) -> Response:
         return PlainTextResponse("ok")

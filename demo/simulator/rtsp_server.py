@@ -80,6 +80,7 @@ class ServerStats:
     sessions_played: int = 0
     frames_sent: int = 0
     bytes_sent: int = 0
+    errors: int = 0
 
 
 class _BadRequest(Exception):
@@ -189,6 +190,7 @@ class RtspServer:
         self._server: asyncio.Server | None = None
         self._nonce = secrets.token_hex(16)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.last_error: str | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     @property
@@ -303,6 +305,9 @@ class RtspServer:
             await conn.run()
         except (ConnectionError, asyncio.IncompleteReadError, _BadRequest):
             pass
+        except Exception as exc:  # a simulator bug drops one connection, not the server
+            self.stats.errors += 1
+            self.last_error = repr(exc)
         finally:
             conn.stop_streaming()
             with contextlib.suppress(Exception):
@@ -588,8 +593,11 @@ FLEET_FAULTS: dict[str, MediaFault] = {
 
 
 class _FleetLike(Protocol):
-    cameras: Mapping[str, Any]  # camera_id -> object with `faults: set[str]`
-    listeners: list[Callable[[str, set[str]], None]]
+    @property
+    def cameras(self) -> Mapping[str, Any]: ...  # camera_id -> object with `faults: set[str]`
+
+    @property
+    def listeners(self) -> list[Callable[[str, set[str]], None]]: ...
 
 
 def media_faults(fleet_faults: Iterable[str]) -> set[MediaFault]:

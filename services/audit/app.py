@@ -3,10 +3,10 @@ FastStream request-reply handlers for queries, proofs, checkpoints and exports.
 
 The witness loops stay thin: turn each raw message into a Witnessed item (an event, or a
 rejected message with the reason), hand the batch to the writer, ack after it committed.
-They use nats-py pull subscriptions directly rather than FastStream's batch subscriber,
-which waits for a full batch until its timeout and loses a partly fetched batch on timeout
-(redelivered only after ack_wait) — fatal for the latency target. See
-docs/adr/0003-audit-log.md.
+They use nats-py subscriptions directly rather than FastStream's batch subscriber, which
+waits for a full batch until its timeout and loses a partly fetched batch on timeout
+(redelivered only after ack_wait) — fatal for the latency target; and rather than nats-py's
+pull fetch, whose per-message overhead capped throughput. See docs/adr/0003-audit-log.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import nats
 import structlog
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -99,25 +98,37 @@ class AuditService:
 
     def durable(self, spec: StreamSpec) -> str:
         prefix = self.schema.replace("_", "-")
-        return f"{prefix}-{spec.name.lower().replace('_', '-')}-v2"
+        return f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
 
     async def witness_stream(self, spec: StreamSpec) -> None:
-        """Fetch what is there (up to batch_size), append it, ack the last: ack-all.
+        """Buffer what the consumer pushes; commit whatever has gathered; ack the last (ack-all).
 
-        Ack-all is safe because one loop owns the consumer and never fetches past a batch
-        that has not committed: a failing batch is retried in place until it commits.
+        Messages gather while the previous batch commits, so the batch size follows the load
+        and an idle log commits a single event at once. Ack-all is safe: push delivery is in
+        stream order, batches commit in arrival order, and a failing batch is retried in
+        place, so every message up to the one acked has committed.
         """
         await self.ready.wait()
         assert self.writer is not None
         nc = await nats.connect(
             self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5
         )
+        buf: list[Any] = []
+        wake = asyncio.Event()
+
+        async def arrived(msg: Any) -> None:
+            buf.append(msg)
+            wake.set()
+
         try:
             durable = self.durable(spec)
-            psub = await nc.jetstream().pull_subscribe(
+            await nc.jetstream().subscribe(
                 spec.subjects[0],
                 durable=durable,
                 stream=spec.name,
+                cb=arrived,
+                manual_ack=True,
+                pending_msgs_limit=4 * self.settings.max_ack_pending,
                 config=ConsumerConfig(
                     durable_name=durable,
                     ack_policy=AckPolicy.ALL,
@@ -130,16 +141,16 @@ class AuditService:
                 ),
             )
             while True:
-                try:
-                    msgs = await psub.fetch(self.settings.batch_size, timeout=1.0)
-                except (NatsTimeout, TimeoutError):
-                    continue
-                if msgs:
-                    await self.on_batch(msgs)
+                await wake.wait()
+                wake.clear()
+                while buf:
+                    batch = buf[: self.settings.batch_size]
+                    del buf[: len(batch)]
+                    await self.on_batch(batch, durable)
         finally:
             await nc.close()
 
-    async def on_batch(self, msgs: list[Any]) -> None:
+    async def on_batch(self, msgs: list[Any], durable: str) -> None:
         assert self.writer is not None
         with BATCH_SECONDS.time():
             items = [witness(m.subject, m.data) for m in msgs]
@@ -153,6 +164,12 @@ class AuditService:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
             await msgs[-1].ack()
+        for msg, item in zip(msgs, items, strict=True):
+            if item.kind == "rejected":
+                # Recorded as evidence above; dead-lettered too, like every other consumer.
+                await self.svc.dead_letter(
+                    durable, msg.subject, msg.data, f"contract: {item.reason}", 1
+                )
         APPENDED.inc(n)
         DUPLICATES.inc(max(0, len(items) - n))
         LOG_SIZE.set(self.writer.size)

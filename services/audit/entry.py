@@ -26,7 +26,7 @@ try:  # several times faster than json; verify parses every entry of the log
     from orjson import loads as json_loads
 except ImportError:  # pragma: no cover - orjson is optional
     from json import JSONDecodeError as _JSONError  # type: ignore[assignment]
-    from json import loads as json_loads
+    from json import loads as json_loads  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
 ZERO_HASH = bytes(32)

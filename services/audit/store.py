@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -36,7 +36,6 @@ ENTRY_COLUMNS = (
     "data",
 )
 
-from typing import TypeAlias  # noqa: E402
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 

@@ -393,6 +393,48 @@ async def duty(request: Request) -> Response:
     )
 
 
+async def systems(request: Request) -> Response:
+    """Art. 9: each system's responsible person and arming schedule, on file with 后勤处 and NIC."""
+    who = await _who(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    user, actor = who
+    error = notified = None
+    if request.method == "POST":
+        f = await request.form()
+        reply = await _ask(
+            request,
+            rpc.RESPONSIBLE_SET,
+            {
+                "actor": actor,
+                "system_id": str(f.get("system_id") or ""),
+                "department": str(f.get("department") or "") or None,
+                "person": {
+                    "person_id": str(f.get("person_id") or ""),
+                    "name": str(f.get("name") or ""),
+                    "phone": str(f.get("phone") or ""),
+                },
+                "reason": str(f.get("reason") or ""),
+            },
+        )
+        if reply.get("ok"):
+            notified = reply.get("notified")
+        else:
+            error = reply.get("error")
+    files = (await _ask(request, rpc.SYSTEMS, {})).get("systems", [])
+    return templates.TemplateResponse(
+        request,
+        "workflow/systems.html",
+        {
+            "user": user,
+            "systems": files,
+            "error": error,
+            "notified": notified,
+        },
+        status_code=422 if error else 200,
+    )
+
+
 routes: list[BaseRoute] = [
     Route("/requests", index),
     Route("/requests/new/{process}", new_form, methods=["GET", "POST"]),
@@ -401,4 +443,5 @@ routes: list[BaseRoute] = [
     Route("/requests/{rid}/print.{fmt}", print_form),
     Route("/requests/{rid}/{action}", decide, methods=["POST"]),
     Route("/duty", duty, methods=["GET", "POST"]),
+    Route("/systems", systems, methods=["GET", "POST"]),
 ]

@@ -278,3 +278,65 @@ def parse_file(name: str, text: str) -> list[CameraRecord]:
         return parse_csv(text)
     raise InventoryRejected([RowError(0, "-", f"不支持的文件类型 unsupported file type: {name}"
                                               " (use .csv, .yaml or .yml)")])
+
+
+# --- applying a plan and the request-reply handlers ingest serves (`cctv inventory ...`) ---
+
+RPC_IMPORT = "cctv.rpc.ingest.inventory.import"
+RPC_EXPORT = "cctv.rpc.ingest.inventory.export"
+
+
+async def apply_plan(pool: Any, schema: str, plan: ImportPlan, *, actor: str) -> int:
+    """All of the plan in one transaction, each change staged as an event (outbox)."""
+    from cctv.plumbing.outbox import stage
+
+    async with pool.acquire() as conn, conn.transaction():
+        for cam in plan.upserts:
+            await conn.execute(
+                f"INSERT INTO {schema}.cameras (camera_id, record) VALUES ($1, $2) "
+                "ON CONFLICT (camera_id) DO UPDATE SET record=EXCLUDED.record, updated_at=now()",
+                cam.camera_id, cam.model_dump(mode="json"))
+            await stage(conn, schema, CameraUpserted(camera=cam), source="ingest",
+                        key=cam.camera_id, actor=actor)
+        for cid in plan.removals:
+            await conn.execute(f"DELETE FROM {schema}.cameras WHERE camera_id=$1", cid)
+            await stage(conn, schema, CameraRemoved(camera_id=cid, reason="inventory import"),
+                        source="ingest", key=cid, actor=actor)
+    return len(plan.upserts) + len(plan.removals)
+
+
+def attach_inventory_rpc(svc: Any) -> None:
+    """`cctv inventory import FILE` / `export` over request-reply."""
+    from cctv.plumbing.service import RpcError
+
+    async def list_all() -> list[CameraRecord]:
+        rows = await svc.pool.fetch(f"SELECT record FROM {svc.schema}.cameras")
+        return [CameraRecord.model_validate(r["record"]) for r in rows]
+
+    async def do_import(request: dict[str, Any]) -> dict[str, Any]:
+        name = str(request.get("filename", ""))
+        content = request.get("content")
+        if not isinstance(content, str):
+            raise RpcError("content: the file's text is required / 需要文件内容")
+        try:
+            incoming = parse_file(name, content)
+        except InventoryRejected as exc:
+            raise RpcError("; ".join(str(e) for e in exc.errors[:20])
+                           + (f" (+{len(exc.errors) - 20} more)" if len(exc.errors) > 20 else "")
+                           ) from exc
+        plan = plan_import(await list_all(), incoming, replace=bool(request.get("replace")))
+        if not request.get("dry_run"):
+            await apply_plan(svc.pool, svc.schema, plan, actor=str(request.get("actor") or "cli"))
+        return {"upserted": [c.camera_id for c in plan.upserts], "unchanged": len(plan.unchanged),
+                "removed": plan.removals, "applied": not request.get("dry_run")}
+
+    async def do_export(request: dict[str, Any]) -> dict[str, Any]:
+        fmt = request.get("format", "csv")
+        cams = await list_all()
+        if fmt not in ("csv", "yaml"):
+            raise RpcError(f"format {fmt!r}: use csv or yaml")
+        return {"content": export_csv(cams) if fmt == "csv" else export_yaml(cams),
+                "count": len(cams)}
+
+    svc.respond(RPC_IMPORT, do_import)
+    svc.respond(RPC_EXPORT, do_export)

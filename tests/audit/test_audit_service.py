@@ -121,7 +121,7 @@ async def drained(js: Any, schema: str) -> bool:
     prefix = schema.replace("_", "-")
     for spec in AUDITED_STREAMS:
         info = await js.consumer_info(
-            spec.name, f"{prefix}-{spec.name.lower().replace('_', '-')}-v2"
+            spec.name, f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
         )
         if info.num_pending or info.num_ack_pending:
             return False

@@ -89,4 +89,5 @@ async def every_consumer_dead_letters_bad_input(system: Stack, bus: EventLog) ->
             ready = await http.get(f"{system.url(service)}/readyz", timeout=5)
             assert ready.status_code == 200, (service, ready.text)
             metrics = (await http.get(f"{system.url(service)}/metrics", timeout=5)).text
-            assert f'cctv_dead_letters_total{{reason="contract",service="{service}"}}' in metrics
+            counted = f'cctv_dead_letters_total{{reason="contract",service="{service}"}}'
+            assert counted in metrics, (service, [m for m in metrics.splitlines() if "dead" in m])

@@ -7,7 +7,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -131,7 +130,7 @@ async def test_refusal_shown_with_article(site) -> None:
     await duty.aclose()
 
 
-async def test_cli_submit_approve_show_print(site, nats_url: str, tmp_path) -> None:
+async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     import asyncio
     import json
     import os
@@ -169,13 +168,47 @@ async def test_cli_submit_approve_show_print(site, nats_url: str, tmp_path) -> N
             "footage_until": (t + timedelta(hours=1)).isoformat(),
         }
     )
-    chain = await cctv("preview", "access", "-", "--as", "duty", stdin=form)
-    assert "后勤处部门主要负责人" in chain
     rid = (await cctv("submit", "access", "-", "--as", "duty", stdin=form)).strip()
     out = await cctv("approve", rid, "--as", "logistics_head", "--text", "同意")
     assert "approved" in out  # the unit's head is also the managing department's
     shown = await cctv("show", rid)
     assert "workflow.access.approved" in shown and "刘洋" in shown
-    path = (await cctv("print", rid, "-o", str(tmp_path / "f.html"))).strip()
-    text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
-    assert "视频监控资料调阅审批单" in text
+
+
+async def test_responsible_person_and_duty_log_pages(site, events) -> None:
+    app, tag = site
+    head = await login(app, "logistics_head")
+    r = await head.post(
+        "/systems",
+        data={
+            "system_id": f"S{tag}",
+            "department": "logistics",
+            "person_id": "wang",
+            "name": "王工",
+            "phone": "0898-1234",
+            "reason": "人员调动",
+        },
+    )
+    assert r.status_code == 200 and "已通报后勤处、网络信息中心" in r.text and "王工" in r.text
+    ev = await events.wait_for(
+        "workflow.responsible.changed", lambda d: d.get("system_id") == f"S{tag}"
+    )
+    assert ev[0]["data"]["notify_departments"] == ["logistics", "nic"]
+    refused = await head.post("/duty", data={"what": "log", "kind": "suspicious", "text": "x"})
+    assert refused.status_code == 422 and "only duty operators" in refused.text
+
+    duty = await login(app, "duty")
+    r = await duty.post(
+        "/duty",
+        data={
+            "what": "log",
+            "kind": "suspicious",
+            "text": f"南门可疑人员{tag}",
+            "reported_to": "保卫科",
+        },
+    )
+    assert r.status_code == 303
+    page = await duty.get("/duty")
+    assert f"南门可疑人员{tag}" in page.text and "log:RZ-" in page.text
+    for c in (head, duty):
+        await c.aclose()

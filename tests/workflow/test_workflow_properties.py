@@ -58,7 +58,7 @@ actions = st.lists(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cams=st.lists(
         st.sampled_from([c.camera_id for c in CAMERAS]), min_size=1, max_size=4, unique=True

@@ -250,6 +250,9 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
                 str((data.get("hold") or {}).get("hold_id", "")), h.camera_id, h.start, h.end,
                 h.until)
 
+    from ..inventory_io import attach_inventory_rpc
+
+    attach_inventory_rpc(svc)
     svc.after_start(start_membership)
     svc.loop("recordings", recordings)
     # one consumer for the access process; only its hold transitions matter here

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cctv.cli import inventory as inventory_cli
 from cctv.contract import CameraRecord
 from cctv.contract.events import AccessHeld, HealthSample
 from cctv.plumbing.service import Service
@@ -17,10 +19,19 @@ from demo.simulator.fleet import Fleet
 from services.ingest.adapters.base import Credentials
 from services.ingest.adapters.credentials import CredentialResolver
 from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings, attach_devices
+from services.ingest.inventory_io import RPC_IMPORT
 from services.ingest.sampler import run_periodically, sample_fleet
 from tests.support.events import EventLog
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
+
+
+def cli_main(argv: list[str]) -> int:
+    """`cctv inventory ...` as the operator runs it (the group's own parser)."""
+    parser = argparse.ArgumentParser(prog="cctv")
+    inventory_cli.register(parser.add_subparsers(dest="group", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
 
 
 def camera(cid: str, protocol: str, address: str, channel: int = 1) -> CameraRecord:
@@ -62,7 +73,8 @@ async def test_fleet_faults_reach_the_protocol_servers() -> None:
 
 
 async def test_ingest_publishes_samples_segments_and_deletions(
-    nats_url: str, database_url: str, events: EventLog
+    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path,
+    capsys: Any,
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     hik = SimDevice(f"W-HIK-{tag}", "hikvision", "127.0.0.1", 0, channels=2)
@@ -141,3 +153,21 @@ async def test_ingest_publishes_samples_segments_and_deletions(
                            for e in deleted)
             assert kinds == [(False, True), (True, False)]
             assert deleted[0]["_subject"] == f"cctv.recording.deleted.{cams[0].camera_id}"
+
+            # inventory files over request-reply and the `cctv inventory` command line
+            good = (Path(__file__).parent / "fixtures" / "inventory_ok.csv").read_text("utf-8")
+            bad = good.replace("10.4.0.7:80", "10.4.0.7:http")
+            refused = await svc.request(RPC_IMPORT, {"filename": "c.csv", "content": bad})
+            assert not refused["ok"] and "row 4, column address" in refused["error"]
+            n = await svc.pool.fetchval(f"SELECT count(*) FROM dev_{tag}.cameras")
+            assert n == 0  # nothing half-imported
+            monkeypatch.setenv("NATS_URL", nats_url)
+            (tmp_path / "c.csv").write_text(good, encoding="utf-8")
+            assert await asyncio.to_thread(cli_main, ["inventory", "import",
+                                                      str(tmp_path / "c.csv")]) == 0
+            assert "3 added/changed" in capsys.readouterr().out
+            await events.wait_for("camera.upserted",
+                                  lambda d: d["camera"]["camera_id"] == "stu-dorm-007")
+            assert await asyncio.to_thread(cli_main, ["inventory", "export", "--format",
+                                                      "yaml"]) == 0
+            assert "学生宿舍7栋北" in capsys.readouterr().out

@@ -344,3 +344,4 @@ async def test_the_simulator_drops_a_client_that_sends_junk(server, probe, junk)
     assert await asyncio.wait_for(reader.read(), 2) == b""  # closed, nothing answered
     writer.close()
     assert (await probe.probe("c-ok", server.url_for("c-ok"))).status is RtspStatus.OK
+    assert server.stats.errors == 0, server.last_error  # refused as junk, not by accident

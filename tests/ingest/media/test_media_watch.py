@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import pytest_asyncio
@@ -30,10 +31,13 @@ from services.ingest.tamper_watch import (
     rtsp_url,
 )
 
+Brand = Literal["hikvision", "dahua", "jingyeda"]
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
 
 
-def camera(camera_id: str, address: str = "127.0.0.1:1", brand: str = "hikvision") -> CameraRecord:
+def camera(
+    camera_id: str, address: str = "127.0.0.1:1", brand: Brand = "hikvision"
+) -> CameraRecord:
     return CameraRecord(
         camera_id=camera_id, name="东门口朝南", system_id="A1-01", department="logistics",
         managing_department="logistics", category="public_safety", building="东门",
