@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 
 import httpx
+import nats
 
 from cctv.devstack.stack import REPO, Stack
 
@@ -38,3 +41,31 @@ async def repairs_for(client: httpx.AsyncClient, system: Stack, fault_id: str) -
         f"{system.url('repair')}/api/v1/repairs", params={"external_ref": fault_id}
     )
     return resp.json()
+
+
+async def audited(system: Stack, events: list[dict], timeout: float = 30.0) -> dict[str, int]:
+    """How many audit entries hold each event id, once every one of them is in the log.
+
+    Polls audit's query over request-reply (by event type and camera) until all are there.
+    """
+    assert system.nats_url
+    nc = await nats.connect(system.nats_url)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            counts: dict[str, int] = {}
+            for ev in events:
+                req = {"event_type": ev["type"], "limit": 500}
+                if ev["data"].get("camera_id"):
+                    req["camera_id"] = ev["data"]["camera_id"]
+                reply = json.loads(
+                    (await nc.request("cctv.rpc.audit.query", json.dumps(req).encode(), 10)).data
+                )
+                assert reply["ok"], reply
+                counts[ev["id"]] = sum(e["event_id"] == ev["id"] for e in reply["entries"])
+            if all(counts.values()) or loop.time() > deadline:
+                return counts
+            await asyncio.sleep(0.2)  # polling the log's state, bounded by the deadline
+    finally:
+        await nc.close()

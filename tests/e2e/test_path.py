@@ -11,7 +11,7 @@ import pytest
 from cctv.devstack.stack import Stack
 from demo.campus import DEMO_PASSWORD
 from tests.e2e.dead_letters import every_consumer_dead_letters_bad_input
-from tests.e2e.helpers import cctv, login, repairs_for
+from tests.e2e.helpers import audited, cctv, login, repairs_for
 from tests.support.events import EventLog
 
 CAMERA = "OFF-001"
@@ -71,7 +71,7 @@ async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.As
 
     out = cctv(system, "sim", "mend", CAMERA)
     assert out.returncode == 0, out.stderr
-    await bus.wait_for("fault.resolved", lambda d: d["fault_id"] == fault_id)
+    [resolved] = await bus.wait_for("fault.resolved", lambda d: d["fault_id"] == fault_id)
     [closed] = await bus.wait_for("fault.ticket_closed", lambda d: d["fault_id"] == fault_id)
     assert closed["data"]["ticket_no"] == ticket["data"]["ticket_no"]
     assert (await repairs_for(http, system, fault_id))[0]["status"] == "已完成"
@@ -80,6 +80,14 @@ async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.As
     await bus.wait_for("camera.state", lambda d: mine(d) and d["state"] == "up", count=2)
     # every step of the path carries one correlation id from the first down sample onwards
     assert fault["correlation_id"] == down["correlation_id"]
+
+    # audit holds every event of the path exactly once, and the chain verifies
+    path = [down, fault, ticket, alert, *delivered, ack, resolved, closed, clear]
+    counts = await audited(system, path)
+    assert counts == {e["id"]: 1 for e in path}
+    out = cctv(system, "audit", "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "完好 OK" in out.stdout
 
 
 async def test_console_lists_cameras_by_building(system: Stack, http: httpx.AsyncClient) -> None:

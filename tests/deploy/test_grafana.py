@@ -1,0 +1,37 @@
+"""The Grafana dashboard only queries metrics that the services really export."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import yaml
+from prometheus_client import REGISTRY
+
+from cctv.devstack.stack import SERVICE_ORDER
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+DASHBOARD = K8S / "grafana" / "campus-cctv-uptime.json"
+
+
+def exported_metric_names() -> set[str]:
+    for name in SERVICE_ORDER:
+        importlib.import_module(f"services.{name}.app")
+    return set(REGISTRY._names_to_collectors)  # noqa: SLF001 - the registry's own index
+
+
+def test_every_dashboard_query_names_an_exported_metric() -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\bcctv_[a-z_]+", e)}
+    assert "cctv_camera_up" in used
+    assert used <= exported_metric_names(), used - exported_metric_names()
+
+
+def test_dashboard_ships_with_the_manifests() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    [gen] = kustomization["configMapGenerator"]
+    assert gen["files"] == ["grafana/campus-cctv-uptime.json"]
+    assert gen["options"]["labels"] == {"grafana_dashboard": "1"}
