@@ -77,6 +77,7 @@ class Service:
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
+        self.responders: list[str] = []  # request-reply subjects
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started: list[Callable[[], Awaitable[None]]] = []
@@ -121,6 +122,7 @@ class Service:
 
     def respond(self, subject: str, handler: Responder) -> None:
         """Core-NATS request-reply in a queue group, so replicas share the load."""
+        self.responders.append(subject)
 
         async def on_request(msg: NatsMessage) -> Any:
             try:

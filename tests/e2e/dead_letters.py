@@ -24,6 +24,15 @@ def consumers() -> list[tuple[str, str, str, str]]:
     return found
 
 
+def responders() -> list[tuple[str, str]]:
+    """(service, subject) for every request-reply subject of every service."""
+    found = []
+    for name in available_services():
+        svc = importlib.import_module(f"services.{name}.app").build()
+        found += [(name, s) for s in svc.responders]
+    return found
+
+
 def concrete(subject: str) -> str:
     return subject.replace(">", "dlqtest").replace("*", "dlqtest")
 
@@ -91,3 +100,19 @@ async def every_consumer_dead_letters_bad_input(system: Stack, bus: EventLog) ->
             metrics = (await http.get(f"{system.url(service)}/metrics", timeout=5)).text
             counted = f'cctv_dead_letters_total{{reason="contract",service="{service}"}}'
             assert counted in metrics, (service, [m for m in metrics.splitlines() if "dead" in m])
+
+
+async def every_responder_refuses_bad_requests(system: Stack) -> None:
+    """Garbage on a request-reply subject gets an error reply naming what is wrong."""
+    targets = responders()
+    assert {t[0] for t in targets} >= {"ingest", "health", "notify", "workflow", "audit"}
+    assert system.nats_url
+    nc = await nats.connect(system.nats_url)
+    try:
+        for service, subject in targets:
+            for raw, says in ((b"\x00\xffnot json", "bad request"), (b"[1, 2]", "JSON object")):
+                reply = json.loads((await nc.request(concrete(subject), raw, timeout=10)).data)
+                assert reply["ok"] is False, (service, subject, reply)
+                assert says in reply["error"], (service, subject, reply)
+    finally:
+        await nc.close()

@@ -10,7 +10,10 @@ import pytest
 
 from cctv.devstack.stack import Stack
 from demo.campus import DEMO_PASSWORD
-from tests.e2e.dead_letters import every_consumer_dead_letters_bad_input
+from tests.e2e.dead_letters import (
+    every_consumer_dead_letters_bad_input,
+    every_responder_refuses_bad_requests,
+)
 from tests.e2e.helpers import audited, cctv, login, repairs_for
 from tests.support.events import EventLog
 
@@ -22,6 +25,10 @@ async def test_bad_input_goes_to_dead_letter(system: Stack, bus: EventLog) -> No
     await every_consumer_dead_letters_bad_input(
         system, bus
     )  # 综合楼, zone 教学区: the demo guard `guard` is on duty there
+
+
+async def test_bad_requests_get_an_error_reply(system: Stack) -> None:
+    await every_responder_refuses_bad_requests(system)
 
 
 async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.AsyncClient) -> None:
