@@ -323,12 +323,12 @@ class Service:
         else:
             try:
                 pending = await asyncio.wait_for(
-                    pending_migrations(self.pool, self.schema, self.migrations), 2.0
+                    pending_migrations(self.pool, self.schema, self.migrations), 5.0
                 )
                 if pending:
                     problems.append(f"migrations pending: {pending}")
             except Exception as exc:
-                problems.append(f"postgres: {exc}")
+                problems.append(f"postgres: {exc!r}")
         return problems
 
     def run(self) -> None:

@@ -138,7 +138,7 @@ class Console:
             Route("/alerts/{alert_id}/ack", self.ack, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
-        for module in ("workflow_pages", "audit_pages"):
+        for module in ("workflow_pages", "audit_pages", "inventory_pages"):
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:

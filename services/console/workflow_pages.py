@@ -23,6 +23,7 @@ from services.workflow.dutylog import KIND_ZH, EntryKind
 from services.workflow.forms import form_for, render_html, render_pdf
 from services.workflow.inventory import CameraInfo, Inventory
 from services.workflow.org import BODY_NAMES, BodyKind, Role, actor_for, department_zh
+from services.workflow.responsible import parse_period
 from services.workflow.store import PROCESS_CLASSES
 from services.workflow.workcalendar import CAMPUS_TZ
 
@@ -265,15 +266,24 @@ async def decide(request: Request) -> Response:
         payload["reason"] = str(f.get("reason") or "")
         subject = rpc.WITHDRAW
     else:
-        args = {k: str(v) for k, v in f.items() if v}
-        if "rows" in args:  # survey rows, one per line: position|count|fibre|cable|break|m|poles
-            args_rows = [_survey_row(x) for x in args.pop("rows").splitlines() if x.strip()]
-            payload["args"] = {**args, "rows": args_rows}
-        else:
-            payload["args"] = args
+        args: dict[str, Any] = {k: str(v) for k, v in f.items() if v}
+        try:
+            if "rows" in args:  # survey rows: position|count|fibre|cable|break|m|poles|notes
+                args["rows"] = [_survey_row(x) for x in args["rows"].splitlines() if x.strip()]
+            if action == "implement":
+                got = await _ask(request, rpc.GET, {"request_id": rid})
+                dept = str(((got.get("request") or {}).get("form") or {}).get("department", ""))
+                args = {"cameras": _camera_rows(args, dept)}
+        except ValueError as exc:
+            return _back(request, rid, {"ok": False, "error": f"表单有误 — invalid form: {exc}"})
+        payload["args"] = args
         payload["action"] = action
         subject = rpc.ACT
-    reply = await _ask(request, subject, payload)
+    return _back(request, rid, await _ask(request, subject, payload))
+
+
+def _back(request: Request, rid: str, reply: dict[str, Any]) -> Response:
+    """Back to the request page with the outcome (or the reply itself, for API callers)."""
     if "application/json" in request.headers.get("accept", ""):
         from starlette.responses import JSONResponse
 
@@ -285,20 +295,65 @@ async def decide(request: Request) -> Response:
     return RedirectResponse(f"/requests/{rid}?e={quote(str(reply.get('error')))}", status_code=303)
 
 
+YES = ("是", "y", "yes", "1", "true")
+
+
+def _int(value: str, what: str) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        raise ValueError(f"{what}「{value}」不是整数 is not a whole number") from None
+
+
 def _survey_row(line: str) -> dict[str, Any]:
     p = [x.strip() for x in line.split("|")]
     p += [""] * (8 - len(p))
-    yes = ("是", "y", "yes", "1", "true")
     return {
         "position": p[0],
-        "camera_count": int(p[1] or 0),
-        "fibre": p[2].lower() in yes,
-        "cable_m": int(p[3] or 0),
-        "break_road": p[4].lower() in yes,
-        "break_m": int(p[5] or 0),
-        "poles": int(p[6] or 0),
+        "camera_count": _int(p[1], "摄像头个数"),
+        "fibre": p[2].lower() in YES,
+        "cable_m": _int(p[3], "线路长度"),
+        "break_road": p[4].lower() in YES,
+        "break_m": _int(p[5], "破路长度"),
+        "poles": _int(p[6], "立杆个数"),
         "notes": p[7],
     }
+
+
+def _camera_rows(args: dict[str, Any], department: str) -> list[dict[str, Any]]:
+    """The cameras NIC installed, for the inventory: one line each,
+    camera_id|名称|位置|品牌|协议|地址, with the system, category and zone shared by all."""
+    from services.workflow.inventory import CATEGORY_MANAGER, Category
+
+    category = str(args.get("category") or "public_safety")
+    try:
+        manager = CATEGORY_MANAGER.get(Category(category), department)
+    except ValueError:
+        raise ValueError(f"category「{category}」") from None
+    out = []
+    for line in str(args.get("cameras") or "").splitlines():
+        if not line.strip():
+            continue
+        p = [x.strip() for x in line.split("|")]
+        p += [""] * (6 - len(p))
+        out.append(
+            {
+                "camera_id": p[0],
+                "name": p[1],
+                "system_id": str(args.get("system_id") or ""),
+                "department": department,
+                "managing_department": manager,
+                "category": category,
+                "sensitivity": _lines(str(args.get("sensitivity") or "")),
+                "building": str(args.get("building") or ""),
+                "position": p[2],
+                "zone": str(args.get("zone") or ""),
+                "brand": p[3] or "hikvision",
+                "protocol": p[4] or "isapi",
+                "address": p[5],
+            }
+        )
+    return out
 
 
 async def print_form(request: Request) -> Response:
@@ -402,6 +457,33 @@ async def systems(request: Request) -> Response:
     error = notified = None
     if request.method == "POST":
         f = await request.form()
+        if f.get("what") == "schedule":
+            try:
+                schedule = [
+                    parse_period(x) for x in str(f.get("schedule") or "").splitlines() if x.strip()
+                ]
+            except ValueError as exc:
+                reply = {"ok": False, "error": f"布防计划有误 — bad schedule: {exc} (Art. 9)"}
+            else:
+                reply = await _ask(
+                    request,
+                    rpc.SCHEDULE_SET,
+                    {
+                        "actor": actor,
+                        "system_id": str(f.get("system_id") or ""),
+                        "department": str(f.get("department") or "") or None,
+                        "schedule": schedule,
+                    },
+                )
+            if not reply.get("ok"):
+                error = reply.get("error")
+            files = (await _ask(request, rpc.SYSTEMS, {})).get("systems", [])
+            return templates.TemplateResponse(
+                request,
+                "workflow/systems.html",
+                {"user": user, "systems": files, "error": error, "notified": None},
+                status_code=422 if error else 200,
+            )
         reply = await _ask(
             request,
             rpc.RESPONSIBLE_SET,

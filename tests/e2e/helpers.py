@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ import httpx
 import nats
 
 from cctv.devstack.stack import REPO, Stack
+from tests.support.waiting import eventually
 
 
 def cctv(system: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,28 +44,39 @@ async def repairs_for(client: httpx.AsyncClient, system: Stack, fault_id: str) -
 
 
 async def audited(system: Stack, events: list[dict], timeout: float = 30.0) -> dict[str, int]:
-    """How many audit entries hold each event id, once every one of them is in the log.
-
-    Polls audit's query over request-reply (by event type and camera) until all are there.
-    """
+    """How many audit entries hold each event id, once every one of them is in the log
+    (asked of audit's query over request-reply, by event type and camera)."""
     assert system.nats_url
     nc = await nats.connect(system.nats_url)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+
+    async def count() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ev in events:
+            req = {"event_type": ev["type"], "limit": 500}
+            if ev["data"].get("camera_id"):
+                req["camera_id"] = ev["data"]["camera_id"]
+            raw = await nc.request("cctv.rpc.audit.query", json.dumps(req).encode(), 10)
+            reply = json.loads(raw.data)
+            assert reply["ok"], reply
+            counts[ev["id"]] = sum(e["event_id"] == ev["id"] for e in reply["entries"])
+        return counts
+
     try:
-        while True:
-            counts: dict[str, int] = {}
-            for ev in events:
-                req = {"event_type": ev["type"], "limit": 500}
-                if ev["data"].get("camera_id"):
-                    req["camera_id"] = ev["data"]["camera_id"]
-                reply = json.loads(
-                    (await nc.request("cctv.rpc.audit.query", json.dumps(req).encode(), 10)).data
-                )
-                assert reply["ok"], reply
-                counts[ev["id"]] = sum(e["event_id"] == ev["id"] for e in reply["entries"])
-            if all(counts.values()) or loop.time() > deadline:
-                return counts
-            await asyncio.sleep(0.2)  # polling the log's state, bounded by the deadline
+        return await eventually(
+            count, lambda c: all(c.values()), timeout=timeout, what="path events in audit"
+        )
     finally:
         await nc.close()
+
+
+async def cameras(system: Stack, camera_id: str) -> list[dict]:
+    """The inventory's record of one camera, as ingest answers it."""
+    assert system.nats_url
+    nc = await nats.connect(system.nats_url)
+    try:
+        req = json.dumps({"camera_id": camera_id}).encode()
+        reply = json.loads((await nc.request("cctv.rpc.ingest.cameras", req, 10)).data)
+    finally:
+        await nc.close()
+    assert reply["ok"], reply
+    return reply["cameras"]

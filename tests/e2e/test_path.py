@@ -14,7 +14,7 @@ from tests.e2e.dead_letters import (
     every_consumer_dead_letters_bad_input,
     every_responder_refuses_bad_requests,
 )
-from tests.e2e.helpers import audited, cctv, login, repairs_for
+from tests.e2e.helpers import audited, cameras, cctv, login, repairs_for
 from tests.support.events import EventLog
 
 CAMERA = "OFF-001"
@@ -157,3 +157,40 @@ async def test_guard_acknowledges_in_the_browser(system: Stack, bus: EventLog) -
         finally:
             await browser.close()
     assert cctv(system, "sim", "mend", camera).returncode == 0
+
+
+async def test_nic_admin_edits_the_inventory_in_the_console(
+    system: Stack, bus: EventLog, http: httpx.AsyncClient
+) -> None:
+    console = system.url("console")
+    await login(http, system, "nic_admin")
+    page = await http.get(f"{console}/inventory", params={"building": "实训楼"})
+    assert page.status_code == 200
+    assert 'data-camera-id="LAB-002"' in page.text
+    assert 'data-camera-id="OFF-001"' not in page.text
+    form = await http.get(f"{console}/inventory/LAB-002")
+    assert form.status_code == 200
+    camera = (await cameras(system, "LAB-002"))[0]
+    fields = {k: ("" if v is None else str(v)) for k, v in camera.items()}
+    fields["sensitivity"] = ",".join(camera["sensitivity"])
+
+    bad = await http.post(f"{console}/inventory/LAB-002", data={**fields, "category": "garden"})
+    assert bad.status_code == 422
+    assert "category" in bad.text  # names the column that is wrong
+
+    moved = {**fields, "position": "三楼走廊东 3F east corridor"}
+    saved = await http.post(f"{console}/inventory/LAB-002", data=moved)
+    assert saved.status_code == 303, saved.text
+    [event] = await bus.wait_for(
+        "camera.upserted",
+        lambda d: d["camera"]["camera_id"] == "LAB-002" and "三楼" in d["camera"]["position"],
+    )
+    assert event["data"]["camera"] == {**camera, "position": "三楼走廊东 3F east corridor"}
+    assert event["actor"] == "nic_admin"
+    export = await http.get(f"{console}/inventory/export.csv")
+    assert export.status_code == 200
+    assert "三楼走廊东 3F east corridor" in export.text
+
+    await login(http, system, "guard")
+    refused = await http.post(f"{console}/inventory/LAB-002", data=moved)
+    assert refused.status_code == 403

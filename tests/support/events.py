@@ -18,6 +18,7 @@ class EventLog:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self._by_type: dict[str, list[dict[str, Any]]] = {}  # so waiting never rescans telemetry
         self._changed = asyncio.Condition()
         self._nc: Any = None
         self._subs: list[Any] = []
@@ -48,13 +49,12 @@ class EventLog:
         env["_subject"] = msg.subject
         async with self._changed:
             self.events.append(env)
+            self._by_type.setdefault(str(env.get("type")), []).append(env)
             self._changed.notify_all()
 
     def matching(self, type_: str, pred: Predicate | None = None) -> list[dict[str, Any]]:
         return [
-            e
-            for e in self.events
-            if e.get("type") == type_ and (pred is None or pred(e.get("data") or {}))
+            e for e in self._by_type.get(type_, []) if pred is None or pred(e.get("data") or {})
         ]
 
     async def wait_for(
@@ -69,7 +69,7 @@ class EventLog:
             try:
                 await asyncio.wait_for(self._changed.wait_for(ready), timeout)
             except TimeoutError:
-                seen = sorted({str(e.get("type")) for e in self.events})
+                seen = sorted(self._by_type)
                 raise AssertionError(
                     f"no {count}x {type_} within {timeout}s; have "
                     f"{len(self.matching(type_, pred))}; types seen: {seen}"
