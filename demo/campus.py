@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import random
 from dataclasses import dataclass
+from datetime import time
 from importlib import resources
 
 from cctv.contract import CameraRecord
@@ -201,10 +202,11 @@ class DemoPerson:
     department: str
     zone: str | None = None
     shown: bool = True
+    shift: tuple[time, time] = (time(0), time(0))  # equal ends: round the clock
 
 
 DEMO_PEOPLE: tuple[DemoPerson, ...] = (
-    DemoPerson("duty", "陈静", "duty_operator", "logistics"),
+    DemoPerson("duty", "陈静", "duty_operator", "logistics", shift=(time(8), time(20))),
     DemoPerson("guard", "张伟", "guard", "logistics", ZONES["teaching"]),
     DemoPerson("logistics_head", "刘洋", "dept_head", "logistics"),
     DemoPerson("leader", "王校长", "school_leader", "party_admin"),
@@ -213,4 +215,8 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("gatekeeper", "孙丽", "gatekeeper", "logistics", ZONES["gate"], shown=False),
     DemoPerson("academic_head", "周磊", "dept_head", "academic", shown=False),
     DemoPerson("student_head", "吴芳", "dept_head", "student", shown=False),
+    DemoPerson("nic_head", "郑涛", "dept_head", "nic", shown=False),
+    DemoPerson(
+        "duty2", "黄敏", "duty_operator", "logistics", shown=False, shift=(time(20), time(8))
+    ),
 )

@@ -42,8 +42,9 @@ def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dic
             await nc.close()
         reply: dict[str, Any] = json.loads(msg.data)
         if not reply.get("ok"):
-            article = f" ({reply['article']})" if reply.get("article") else ""
-            raise CliError(f"{reply.get('error')}{article}")
+            error, art = str(reply.get("error")), reply.get("article")
+            article = f" ({art})" if art and str(art) not in error else ""
+            raise CliError(f"{error}{article}")
         return reply
 
     return asyncio.run(go())

@@ -1,5 +1,7 @@
 """The regulation's organisations and roles, Chinese first (spec: Organisations and roles)."""
 
+from zoneinfo import ZoneInfo
+
 DEPARTMENTS: dict[str, tuple[str, str]] = {
     "nic": ("网络信息中心", "Network Information Center"),
     "logistics": ("后勤处", "Logistics Office"),
@@ -39,3 +41,7 @@ SENSITIVITY: dict[str, tuple[str, str]] = {
 def dept_label(key: str) -> str:
     zh, en = DEPARTMENTS.get(key, (key, key))
     return f"{zh} {en}"
+
+
+CAMPUS_TZ = ZoneInfo("Asia/Shanghai")
+"""The campus's clock: shifts, working hours and the official calendar are in Beijing time."""

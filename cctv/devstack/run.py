@@ -43,9 +43,8 @@ def main() -> int:
         print(f"  机器人 Webhook sink: {stack.url('webhook')}/received")
         print(f"  日志 Logs: {stack.home / 'logs'}")
         print(f"\n  演示账号 Demo accounts (password 密码: {DEMO_PASSWORD})")
-        for p in DEMO_PEOPLE:
-            if p.shown:
-                print(f"    {p.account:<16} {p.name}  {p.role}")
+        for p in sorted(DEMO_PEOPLE, key=lambda p: not p.shown):
+            print(f"    {p.account:<16} {p.name}  {p.role:<14} {p.department:<10} {p.zone or ''}")
         print("\n  Try: .venv/bin/cctv sim break OFF-001   (then watch the console)")
         print("  Ctrl-C stops everything.", flush=True)
         while True:

@@ -15,11 +15,14 @@ from cctv.contract.events import (
     CameraRemoved,
     CameraStateChanged,
     CameraUpserted,
+    ExamWatch,
     FaultOpened,
     FaultResolved,
     HealthSample,
     RepairTicketClosed,
     RepairTicketOpened,
+    Severity,
+    StopMoveCompleted,
     StopMoveWindowApproved,
 )
 from cctv.plumbing.outbox import stage
@@ -29,7 +32,7 @@ from . import store
 from .damping import CameraHealth, DampingPolicy, Transition, apply_sample, same_standing
 from .repair import OneCardRepairClient, RepairSystem
 from .settings import HealthSettings
-from .windows import StopMoveWindow, covering_window
+from .windows import ExamWatchWindow, StopMoveWindow, Window, covering_window
 
 SCHEMA = store.SCHEMA
 CAMERA_UP = Gauge("cctv_camera_up", "1 if the camera is up", ["camera_id", "building", "zone"])
@@ -48,6 +51,9 @@ class HealthService:
     def __init__(self, svc: Service, settings: HealthSettings, repair: RepairSystem) -> None:
         self.svc = svc
         self.policy = DampingPolicy(settings.down_after, settings.up_after)
+        # Art. 10: under exam watch a camera is down at its first failed sample
+        self.closer = DampingPolicy(1, settings.up_after)
+        self.watches: list[Window] = []
         self.repair = repair
         # the last health of each camera; samples that change nothing never touch the database
         self.cache: dict[str, CameraHealth] = {}
@@ -57,11 +63,19 @@ class HealthService:
         assert self.svc.pool is not None
         return self.svc.pool
 
+    def policy_for(self, camera_id: str, at: datetime) -> DampingPolicy:
+        watched = covering_window(self.watches, camera_id, at)
+        return self.policy if watched is None else self.closer
+
+    async def load_watches(self) -> None:
+        self.watches = await store.windows(self.pool, "exam_watches")
+
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
+        policy = self.policy_for(event.camera_id, event.sampled_at)
         cached = self.cache.get(event.camera_id)
         if cached is not None:
-            new, transition = apply_sample(cached, event.reachable, event.sampled_at, self.policy)
+            new, transition = apply_sample(cached, event.reachable, event.sampled_at, policy)
             if transition is None and same_standing(new, cached):
                 self.cache[event.camera_id] = new
                 return
@@ -73,7 +87,7 @@ class HealthService:
                 and (health.last_sample_at is None or health.last_sample_at < cached.last_sample_at)
             ):
                 health = replace(health, last_sample_at=cached.last_sample_at)
-            new, transition = apply_sample(health, event.reachable, event.sampled_at, self.policy)
+            new, transition = apply_sample(health, event.reachable, event.sampled_at, policy)
             if not same_standing(new, health):
                 await store.save_health(conn, new)
             if transition:
@@ -90,6 +104,9 @@ class HealthService:
             if window is not None:
                 published = "maintenance"
                 why = f"经批准的停用/移动 approved stop/move {window.request_id} (Art. 8)"
+            elif (watch := covering_window(self.watches, h.camera_id, t.at)) is not None:
+                why = f"考试保障期间离线 down under exam watch {watch.request_id} (Art. 10): {why}"
+                await self._open(conn, h.camera_id, cam, t.at, why, env.correlation_id, "critical")
             else:
                 await self._open(conn, h.camera_id, cam, t.at, why, env.correlation_id)
         elif t.state == "up":
@@ -127,8 +144,9 @@ class HealthService:
         at: datetime,
         detail: str,
         correlation_id: str,
+        severity: Severity = "major",
     ) -> None:
-        fault_id = await store.open_fault(conn, camera_id, "offline", "major", at, detail)
+        fault_id = await store.open_fault(conn, camera_id, "offline", severity, at, detail)
         if fault_id is None:
             return
         FAULTS_OPEN.inc()
@@ -139,7 +157,7 @@ class HealthService:
                 fault_id=fault_id,
                 camera_id=camera_id,
                 kind="offline",
-                severity="major",
+                severity=severity,
                 detected_at=at,
                 detail=detail,
                 camera_name=cam.name if cam else "",
@@ -192,6 +210,23 @@ class HealthService:
                     event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at
                 ),
             )
+        elif isinstance(event, StopMoveCompleted):
+            ends_at = (event.summary.get("window") or {}).get("ends_at")
+            if ends_at:
+                await store.end_window_early(
+                    self.pool, event.request_id, datetime.fromisoformat(str(ends_at))
+                )
+
+    async def on_exam(self, env: Envelope, event: Event) -> None:
+        if isinstance(event, ExamWatch):
+            await store.add_window(
+                self.pool,
+                ExamWatchWindow(
+                    event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at
+                ),
+                "exam_watches",
+            )
+            await self.load_watches()
 
     async def follow_tickets(self) -> None:
         """Open a repair ticket for each new fault and close it when the fault resolves."""
@@ -300,16 +335,27 @@ def build(settings: HealthSettings | None = None) -> Service:
         durable="health-stopmove-v1",
         handler=health.on_stopmove,
     )
+    svc.consume(
+        "cctv.workflow.exam.>",
+        stream="CCTV_WORKFLOW",
+        durable="health-exam-v1",
+        handler=health.on_exam,
+    )
+    svc.after_start(health.load_watches)
 
-    async def tickets() -> None:
+    async def housekeeping() -> None:
+        """Each step on its own: a repair system that is down must not stop window expiry."""
+        import structlog
+
+        steps = (health.follow_tickets, health.expire_windows, health.load_watches)
         while True:
-            try:
-                await health.follow_tickets()
-                await health.expire_windows()
-            except Exception as exc:  # the repair system may be down: retry, never give up
-                import structlog
-
-                structlog.get_logger().warning("repair system unavailable", error=repr(exc))
+            for step in steps:
+                try:
+                    await step()
+                except Exception as exc:  # retried next round, never given up
+                    structlog.get_logger().warning(
+                        "housekeeping step failed", step=step.__name__, error=repr(exc)
+                    )
             await asyncio.sleep(settings.ticket_poll_s)
 
     async def states(_req: dict[str, Any]) -> dict[str, Any]:
@@ -318,7 +364,7 @@ def build(settings: HealthSettings | None = None) -> Service:
     async def faults(_req: dict[str, Any]) -> dict[str, Any]:
         return {"faults": _jsonable(await store.faults(health.pool))}
 
-    svc.loop("tickets", tickets)
+    svc.loop("housekeeping", housekeeping)
     svc.respond(rpc.HEALTH_STATES, states)
     svc.respond(rpc.HEALTH_FAULTS, faults)
     return svc

@@ -11,7 +11,7 @@ import asyncpg
 from cctv.contract import CameraRecord
 
 from .damping import CameraHealth
-from .windows import StopMoveWindow
+from .windows import Window
 
 SCHEMA = "health"
 
@@ -97,22 +97,37 @@ async def resolve_faults(
     )
 
 
-async def windows(conn: asyncpg.Connection | asyncpg.Pool) -> list[StopMoveWindow]:
-    rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.stopmove_windows")
+async def windows(
+    conn: asyncpg.Connection | asyncpg.Pool, table: str = "stopmove_windows"
+) -> list[Window]:
+    rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.{table}")
     return [
-        StopMoveWindow(r["request_id"], frozenset(r["camera_ids"]), r["starts_at"], r["ends_at"])
+        Window(r["request_id"], frozenset(r["camera_ids"]), r["starts_at"], r["ends_at"])
         for r in rows
     ]
 
 
-async def add_window(conn: asyncpg.Connection | asyncpg.Pool, w: StopMoveWindow) -> None:
+async def add_window(
+    conn: asyncpg.Connection | asyncpg.Pool, w: Window, table: str = "stopmove_windows"
+) -> None:
     await conn.execute(
-        f"INSERT INTO {SCHEMA}.stopmove_windows VALUES ($1,$2,$3,$4) "
+        f"INSERT INTO {SCHEMA}.{table} VALUES ($1,$2,$3,$4) "
         "ON CONFLICT (request_id) DO UPDATE SET camera_ids=$2, starts_at=$3, ends_at=$4",
         w.request_id,
         sorted(w.camera_ids),
         w.starts_at,
         w.ends_at,
+    )
+
+
+async def end_window_early(
+    conn: asyncpg.Connection | asyncpg.Pool, request_id: str, ends_at: datetime
+) -> None:
+    """The work was reported done before the approved end: outages after it are violations."""
+    await conn.execute(
+        f"UPDATE {SCHEMA}.stopmove_windows SET ends_at = LEAST(ends_at, $2) WHERE request_id=$1",
+        request_id,
+        ends_at,
     )
 
 

@@ -1,4 +1,9 @@
-"""Approved stop/move windows (Art. 8): inside one, a camera's outage is expected."""
+"""Approved windows over a set of cameras.
+
+Stop/move (Art. 8): inside one, a camera's outage is expected. Exam watch (Art. 10): inside
+one, the exam room's cameras are watched closer — down at the first failed sample, and the
+fault is critical.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
-class StopMoveWindow:
+class Window:
     request_id: str
     camera_ids: frozenset[str]
     starts_at: datetime
@@ -17,7 +22,9 @@ class StopMoveWindow:
         return camera_id in self.camera_ids and self.starts_at <= at < self.ends_at
 
 
-def covering_window(
-    windows: list[StopMoveWindow], camera_id: str, at: datetime
-) -> StopMoveWindow | None:
+StopMoveWindow = Window
+ExamWatchWindow = Window
+
+
+def covering_window(windows: list[Window], camera_id: str, at: datetime) -> Window | None:
     return next((w for w in windows if w.covers(camera_id, at)), None)

@@ -22,6 +22,7 @@ from cctv.contract.events import (
     FaultOpened,
     FaultResolved,
 )
+from cctv.contract.orgs import CAMPUS_TZ
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
@@ -61,7 +62,7 @@ class NotifyService:
                 await self._clear(conn, env, event)
 
     async def _raise(self, conn: asyncpg.Connection, env: Envelope, f: FaultOpened) -> None:
-        people = recipients(await store.roster(conn), f.zone, datetime.now().time())
+        people = recipients(await store.roster(conn), f.zone, datetime.now(CAMPUS_TZ).time())
         title = alert_title(f.kind, f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · {f.detail}".strip(" ·")
         for person in people:
@@ -217,7 +218,7 @@ def demo_roster() -> list[RosterEntry]:
     from demo.campus import DEMO_PEOPLE
 
     return [
-        RosterEntry(p.account, p.name, p.role, p.zone)
+        RosterEntry(p.account, p.name, p.role, p.zone, *p.shift)
         for p in DEMO_PEOPLE
         if p.role in ("guard", "gatekeeper", "duty_operator")
     ]

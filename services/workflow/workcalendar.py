@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from . import refusals as r
+from cctv.contract.orgs import CAMPUS_TZ
 
-CAMPUS_TZ = ZoneInfo("Asia/Shanghai")
+from . import refusals as r
 
 
 class CalendarUnknown(r.InvalidInput):
