@@ -38,12 +38,22 @@ def machine() -> dict[str, object]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-        mem_kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                          if line.startswith("MemTotal")).split()[1])
+        mem_kb = int(
+            next(
+                line
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            ).split()[1]
+        )
     except (OSError, StopIteration, ValueError):
         mem_kb = 0
-    return {"cpu_model": model, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "kernel": platform.release()}
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -60,8 +70,18 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "demo.simulator.devices", "--count", str(args.cameras),
-        "--layout", "ip", "--list", cwd=ROOT, stdout=asyncio.subprocess.PIPE, limit=1 << 24)
+        sys.executable,
+        "-m",
+        "demo.simulator.devices",
+        "--count",
+        str(args.cameras),
+        "--layout",
+        "ip",
+        "--list",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 24,
+    )
     try:
         assert sim.stdout is not None
         line = await asyncio.wait_for(sim.stdout.readline(), 120)
@@ -69,10 +89,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         proto = {"hikvision": "isapi", "dahua": "dahua"}
         creds = Credentials("admin", "sim-pass")
         targets = [DeviceTarget(i, proto[v], h, p, 1, creds) for i, v, h, p in ready["devices"]]
-        http = DeviceHttp(HttpSettings(connect_timeout_s=3, read_timeout_s=5,
-                                       max_connections=args.concurrency))
-        sched = ProbeScheduler(build_adapters(http), period_s=args.period,
-                               concurrency=args.concurrency, probe_timeout_s=10, deep_every=10)
+        http = DeviceHttp(
+            HttpSettings(connect_timeout_s=3, read_timeout_s=5, max_connections=args.concurrency)
+        )
+        sched = ProbeScheduler(
+            build_adapters(http),
+            period_s=args.period,
+            concurrency=args.concurrency,
+            probe_timeout_s=10,
+            deep_every=10,
+        )
         last: dict[str, float] = {}
         lags: list[float] = []
         lags_steady: list[float] = []
@@ -121,9 +147,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await sim.wait()
     ingest_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {
-        "cameras": args.cameras, "period_s": args.period, "rounds": args.rounds,
+        "cameras": args.cameras,
+        "period_s": args.period,
+        "rounds": args.rounds,
         "wall_s": round(wall, 1),
-        "probes": sched.stats.probes, "probes_per_s": round(sched.stats.probes / wall, 1),
+        "probes": sched.stats.probes,
+        "probes_per_s": round(sched.stats.probes / wall, 1),
         "ingest_cpu_s": round(ingest_cpu, 1),
         "ingest_cpu_cores": round(ingest_cpu / wall, 2),
         "simulator_cpu_cores": round(sim_cpu / wall, 2),
@@ -134,7 +163,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "probe_lag_p99_after_first_period_s": round(pct(lags_steady, 0.99), 3),
         "latency_p50_ms": round(pct(latencies, 0.5), 1),
         "latency_p99_ms": round(pct(latencies, 0.99), 1),
-        "failures": failures, "timeouts": sched.stats.timeouts,
+        "failures": failures,
+        "timeouts": sched.stats.timeouts,
         "machine": machine(),
         # other work on the machine competes for the same cores: read figures with this
         "loadavg_1m_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],

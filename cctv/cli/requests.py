@@ -78,6 +78,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_inbox(args: argparse.Namespace) -> int:
     reply = request(f"{WF}.inbox", {"actor": _actor(args)})
+    if reply.get("notices"):
+        print("通知 notices:")
+        for n in reply["notices"]:
+            print(f"  {n['created_at'][:16]}  {n['ref']}  {n['text_zh']}")
     print("待我审批 waiting for me:")
     _print_rows(reply["to_act"])
     print("我的申请 mine:")
@@ -204,6 +208,80 @@ def cmd_systems(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from services.workflow.responsible import parse_period
+
+    try:
+        periods = [parse_period(p) for p in args.period]
+    except ValueError as exc:
+        raise CliError(f"{exc} (Art. 9)") from exc
+    request(
+        f"{WF}.responsible.schedule",
+        {
+            "actor": _actor(args),
+            "system_id": args.system_id,
+            "department": args.department,
+            "schedule": periods,
+        },
+    )
+    print(
+        f"{args.system_id}: {len(periods)} 段布防计划 arming periods — 已通报后勤处、网络信息中心"
+    )
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    reply = request(
+        f"{WF}.log.record",
+        {
+            "actor": _actor(args),
+            "kind": args.kind,
+            "text": args.text,
+            "location": args.location or "",
+            "reported_to": args.reported_to or "",
+            "cameras": args.camera or [],
+        },
+    )
+    print(reply["entry"]["entry_id"])
+    return 0
+
+
+def cmd_log_close(args: argparse.Namespace) -> int:
+    payload = {"actor": _actor(args), "entry_id": args.entry_id, "resolution": args.resolution}
+    reply = request(f"{WF}.log.close", payload)
+    print(f"{reply['entry']['entry_id']}: 已处理 closed")
+    return 0
+
+
+def cmd_duty(_args: argparse.Namespace) -> int:
+    items = request(f"{WF}.open_items", {})["items"]
+    print(f"未结事项 open items ({len(items)}):")
+    for i in items:
+        print(f"  {i['key']:<24} {i['summary']}")
+    for h in request(f"{WF}.handovers", {})["handovers"]:
+        print(f"待确认交接 handover {h['handover_id']}: {h['outgoing_name']} → {h['incoming']}")
+        for i in h["items"]:
+            print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
+    return 0
+
+
+def cmd_handover(args: argparse.Namespace) -> int:
+    payload = {"actor": _actor(args), "incoming": args.to, "notes": args.notes or ""}
+    h = request(f"{WF}.handover.offer", payload)["handover"]
+    print(f"{h['handover_id']}: {len(h['items'])} 项移交 items carried, 待 {h['incoming']} 确认")
+    for i in h["items"]:
+        print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    """The incoming operator names every item taken over (Art. 14(3)): --ack KEY ..."""
+    payload = {"actor": _actor(args), "handover_id": args.handover_id, "acknowledged": args.ack}
+    h = request(f"{WF}.handover.confirm", payload)["handover"]
+    print(f"{h['handover_id']}: 已接班 confirmed, {len(h['items'])} items")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("requests", help="申请与审批 requests and approvals (Art. 6-16)")
     s = p.add_subparsers(dest="action", required=True)
@@ -278,6 +356,45 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--reason", required=True, help="why it changed (人员调动...)")
     who(q)
     q.set_defaults(func=cmd_responsible)
+
+    q = s.add_parser("schedule", help="布防计划 set a system's arming schedule (Art. 9)")
+    q.add_argument("system_id")
+    q.add_argument("--department", help="owning department key (first filing)")
+    q.add_argument(
+        "--period", action="append", required=True, help="e.g. '工作日 18:00-08:00' (repeat)"
+    )
+    who(q)
+    q.set_defaults(func=cmd_schedule)
+
+    q = s.add_parser("log", help="值班日志 record a logbook entry (Art. 14)")
+    q.add_argument("kind", choices=["suspicious", "fault", "directive", "note"])
+    q.add_argument("text")
+    q.add_argument("--location")
+    q.add_argument("--reported-to", help="superior informed / repair ticket (faults: required)")
+    q.add_argument("--camera", action="append")
+    who(q)
+    q.set_defaults(func=cmd_log)
+
+    q = s.add_parser("log-close", help="close a logbook entry with its outcome")
+    q.add_argument("entry_id")
+    q.add_argument("--resolution", required=True)
+    who(q)
+    q.set_defaults(func=cmd_log_close)
+
+    q = s.add_parser("duty", help="open alerts, faults and log items; handovers to confirm")
+    q.set_defaults(func=cmd_duty)
+
+    q = s.add_parser("handover", help="交班 hand the shift over, with everything still open")
+    q.add_argument("--to", required=True, help="the incoming operator's account")
+    q.add_argument("--notes")
+    who(q)
+    q.set_defaults(func=cmd_handover)
+
+    q = s.add_parser("confirm", help="接班 confirm a handover, item by item (--ack KEY ...)")
+    q.add_argument("handover_id")
+    q.add_argument("--ack", action="append", default=[], help="an item key, e.g. fault:F-1")
+    who(q)
+    q.set_defaults(func=cmd_confirm)
 
     q = s.add_parser("systems", help="responsible persons and arming schedules on file")
     q.set_defaults(func=cmd_systems)

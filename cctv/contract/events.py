@@ -89,6 +89,13 @@ class HealthSample(Event):
     clock_offset_s: float | None = None
     error: str | None = None
     shard: str | None = None
+    # Art. 12 checks of the camera's latest sampled frame against its reference: the findings
+    # active now ([] = checked and clean); None = no frame of this camera checked yet.
+    tamper: list[Literal["covered", "moved", "blurred"]] | None = None
+    tamper_checked_at: datetime | None = None
+    # alarms the device itself reports active ("video_loss", "tamper", "scene_change");
+    # None = the protocol gives no alarm state on a probe.
+    device_alarms: list[str] | None = None
 
 
 CameraState = Literal["up", "down", "maintenance", "unknown"]
@@ -373,6 +380,10 @@ class StopMoveOpinion(WorkflowTransition):
     TYPE = "workflow.stopmove.opinion"
 
 
+class StopMoveRefused(WorkflowTransition):
+    TYPE = "workflow.stopmove.refused"
+
+
 class StopMoveRejected(WorkflowTransition):
     TYPE = "workflow.stopmove.rejected"
 
@@ -395,6 +406,10 @@ class NewPointOpinion(WorkflowTransition):
 
 class NewPointApproved(WorkflowTransition):
     TYPE = "workflow.newpoint.approved"
+
+
+class NewPointRefused(WorkflowTransition):
+    TYPE = "workflow.newpoint.refused"
 
 
 class NewPointRejected(WorkflowTransition):
@@ -455,6 +470,10 @@ class HandoverOffered(WorkflowTransition):
 
 class HandoverConfirmed(WorkflowTransition):
     TYPE = "workflow.handover.confirmed"
+
+
+class HandoverSuperseded(WorkflowTransition):
+    TYPE = "workflow.handover.superseded"
 
 
 class ExamWatch(Event):

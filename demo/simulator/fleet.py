@@ -142,16 +142,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="campus-cctv device simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
-    # media hook (issue #5): RTSP for every camera; 0 (no SIM_RTSP_PORT) picks a free port
+    # media hook (issue #5): RTSP for every camera. Default: the media gateway address at the
+    # simulator's port number (ingest derives it from SIM_ADDRESS); SIM_RTSP_PORT / --rtsp-port
+    # put it on --host at that port instead.
     parser.add_argument("--rtsp-port", type=int, default=int(os.environ.get("SIM_RTSP_PORT", 0)))
     args = parser.parse_args()
     fleet = Fleet(generate(f"{args.host}:{args.port}"))
 
     async def run() -> None:
         await serve(fleet, args.host, args.port)
+        from demo.simulator.devices.bridge import DEMO_LOGIN, MEDIA_HOST
         from demo.simulator.rtsp_server import serve_fleet  # media hook (issue #5)
 
-        rtsp = await serve_fleet(fleet, args.host, args.rtsp_port)
+        rtsp_host, rtsp_port = (
+            (args.host, args.rtsp_port) if args.rtsp_port else (MEDIA_HOST, args.port)
+        )
+        rtsp = await serve_fleet(
+            fleet, rtsp_host, rtsp_port, username=DEMO_LOGIN[0], password=DEMO_LOGIN[1]
+        )
         print(f"simulator: RTSP on {rtsp.url_for('<camera_id>')}", flush=True)
         # devices hook (issue #5): ISAPI / Dahua / ONVIF per camera on 127.0.10.x:<port>
         from demo.simulator.devices.bridge import serve_fleet_devices

@@ -625,10 +625,18 @@ def attach_to_fleet(
     fleet.listeners.append(on_change)
 
 
-async def serve_fleet(fleet: _FleetLike, host: str, port: int) -> RtspServer:
-    """Start an RTSP server for the whole fleet (the simulator's hook calls this)."""
+async def serve_fleet(
+    fleet: _FleetLike,
+    host: str,
+    port: int,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> RtspServer:
+    """Start an RTSP server for the whole fleet (the simulator's hook calls this); with a
+    username every camera asks for that login (digest), as a real device does."""
     server = RtspServer(host, port)
-    attach_to_fleet(fleet, server)
+    attach_to_fleet(fleet, server, username=username, password=password)
     await server.start()
     # the fault pictures too, in the background, so the first `cctv sim break` is prompt
     server.background(server.prewarm(tuple(Picture)))

@@ -164,26 +164,34 @@ async def export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) 
         key = "request_no" if req.get("request_no") else "grant_id"
         wanted = str(req[key])
         if key == "grant_id":
-            # The grant's own records (retrievals, the export) and, through their access
-            # request number, the approvals that granted it.
+            # The grant's own records (the approval that made it, retrievals, the export)
+            # and, through their access request number, the rest of that request's history.
             rows = await conn.fetch(
-                f"WITH g AS (SELECT seq, data, request_no FROM {schema}.entry "
-                "WHERE seq < $1 AND kind = 'event' AND convert_from(substring(data FROM "
-                "position('\\x0a'::bytea IN data) + 1), 'UTF8')::jsonb #>> '{data,grant_id}' = $2) "
+                f"WITH e AS (SELECT seq, data, request_no, convert_from(substring(data FROM "
+                "position('\\x0a'::bytea IN data) + 1), 'UTF8')::jsonb AS env "
+                f"FROM {schema}.entry WHERE kind = 'event' "
+                "AND position(convert_to($1, 'UTF8') IN data) > 0), "  # cheap byte prefilter
+                "g AS (SELECT seq, data, request_no FROM e WHERE env #>> '{data,grant_id}' = $1 "
+                "OR env #>> '{data,summary,grant,grant_id}' = $1) "
                 f"SELECT seq, data FROM g UNION SELECT seq, data FROM {schema}.entry "
-                "WHERE seq < $1 AND request_no IN (SELECT request_no FROM g) ORDER BY seq",
-                size,
+                "WHERE request_no IN (SELECT request_no FROM g) ORDER BY seq",
                 wanted,
             )
         else:
             rows = await conn.fetch(
-                f"SELECT seq, data FROM {schema}.entry WHERE seq < $1 AND request_no = $2 "
-                "ORDER BY seq",
-                size,
+                f"SELECT seq, data FROM {schema}.entry WHERE request_no = $1 ORDER BY seq",
                 wanted,
             )
         if not rows:
-            raise AuditError(f"no entry for {key} {wanted} in the first {size} entries")
+            raise AuditError(f"no entry for {key} {wanted} 审计日志中没有相关记录")
+        late = [int(r["seq"]) for r in rows if r["seq"] >= size]
+        if late:
+            raise AuditError(
+                f"entries {late[0]}.. for {key} {wanted} are not yet covered by a signed "
+                f"checkpoint (latest: {size} entries); one is signed within the checkpoint "
+                "interval — retry, or export through the service (cctv.rpc.audit.export) "
+                "尚无覆盖这些条目的签名检查点，请稍后重试"
+            )
         entries = [(int(r["seq"]), bytes(r["data"])) for r in rows]
         proofs = {i: await nodes.inclusion(i, size) for i, _ in entries}
         return bundle.make_bundle(

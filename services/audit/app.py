@@ -63,6 +63,8 @@ class AuditService:
         self.pool: asyncpg.Pool | None = None
         self.writer: AuditWriter | None = None
         self.ready = asyncio.Event()
+        self.skip_acks = 0
+        """Test hook: leave this many batches unacked, so JetStream redelivers them."""
 
     def writer_dsn(self) -> tuple[str, dict[str, Any]]:
         if self.settings.audit_writer_url:
@@ -85,10 +87,22 @@ class AuditService:
             ),
         )
         self.writer.kill_in_commit = self.settings.audit_test_kill_in_commit
+        self.writer.kill_after_commit = self.settings.audit_test_kill_after_commit
         await self.writer.start(dsn=self.settings.database_url)
+        self.export_public_key()
         LOG_SIZE.set(self.writer.size)
         self.ready.set()
         log.info("audit writer ready", vkey=self.vkey)
+
+    def export_public_key(self) -> None:
+        """Write the verifier key where operators can hand it out (also: `cctv audit key`)."""
+        path = self.settings.public_key_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists() or path.read_text(encoding="ascii").strip() != self.vkey:
+                path.write_text(self.vkey + "\n", encoding="ascii")
+        except OSError as exc:
+            log.warning("public key not written", path=str(path), error=repr(exc))
 
     async def stop(self) -> None:
         if self.writer is not None:
@@ -163,13 +177,20 @@ class AuditService:
                     log.warning("append failed; retrying the same batch", error=repr(exc))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            await msgs[-1].ack()
+            if self.skip_acks > 0:
+                self.skip_acks -= 1  # test hook: as if the ack were lost -> redelivery
+            else:
+                await msgs[-1].ack()
         for msg, item in zip(msgs, items, strict=True):
             if item.kind == "rejected":
                 # Recorded as evidence above; dead-lettered too, like every other consumer.
-                await self.svc.dead_letter(
-                    durable, msg.subject, msg.data, f"contract: {item.reason}", 1
-                )
+                # The entry is what counts: a failed DLQ publish must not stop the witness.
+                try:
+                    await self.svc.dead_letter(
+                        durable, msg.subject, msg.data, f"contract: {item.reason}", 1
+                    )
+                except Exception as exc:
+                    log.warning("dead letter not published", subject=msg.subject, error=repr(exc))
         APPENDED.inc(n)
         DUPLICATES.inc(max(0, len(items) - n))
         LOG_SIZE.set(self.writer.size)

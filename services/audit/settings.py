@@ -12,6 +12,8 @@ class AuditSettings(ServiceSettings):
     # Private key file (signed-note PRIVATE+KEY format); made on first start when missing.
     # In Kubernetes: a mounted secret, e.g. /run/secrets/audit_key.
     audit_key_file: Path | None = None
+    # The public (verifier) key, written on every start for verifiers and witnesses.
+    audit_public_key_file: Path | None = None
     # The writer connects as the append-only role; empty = DATABASE_URL with that user.
     audit_writer_url: str = ""
     checkpoint_every: int = 1000
@@ -22,6 +24,11 @@ class AuditSettings(ServiceSettings):
     tamper_evidence: bool = True
     # Tests only: SIGKILL this process inside the Nth commit's transaction (0 = never).
     audit_test_kill_in_commit: int = 0
+    # Tests only: SIGKILL after the Nth commit, before its messages are acked (0 = never).
+    audit_test_kill_after_commit: int = 0
 
     def key_path(self) -> Path:
         return self.audit_key_file or self.data_dir / "audit" / "log.key"
+
+    def public_key_path(self) -> Path:
+        return self.audit_public_key_file or self.data_dir / "audit" / "log.pub"

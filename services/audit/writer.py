@@ -63,6 +63,7 @@ class AuditWriter:
         self.crash_before_commit = 0
         self.crash_after_commit = 0
         self.kill_in_commit = 0
+        self.kill_after_commit = 0
         # called with the event ids of each committed batch (metrics, benchmarks)
         self.on_commit: Callable[[list[str]], None] | None = None
 
@@ -142,6 +143,10 @@ class AuditWriter:
                 self.state.restore(snap)
                 self.last_checkpoint, self.last_checkpoint_at = cp_snap
                 raise
+        if self.kill_after_commit > 0:
+            self.kill_after_commit -= 1
+            if self.kill_after_commit == 0:
+                os.kill(os.getpid(), signal.SIGKILL)  # committed, never acked
         if self.on_commit is not None:
             self.on_commit([it.event_id for it in fresh])
         if self.crash_after_commit > 0:

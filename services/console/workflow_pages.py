@@ -183,6 +183,8 @@ async def new_form(request: Request) -> Response:
             "form": form_from_fields(process, fields, user),
         }
         if fields.get("submit"):
+            if fields.get("chain_key") is not None:  # the chain the requester was shown
+                payload["expected_chain"] = [x for x in str(fields["chain_key"]).split("|") if x]
             reply = await _ask(request, rpc.SUBMIT, payload)
             if reply.get("ok"):
                 rid = reply["request"]["request_id"]
@@ -190,6 +192,7 @@ async def new_form(request: Request) -> Response:
         else:
             reply = await _ask(request, rpc.PREVIEW, payload)
             steps = reply.get("steps", [])
+            values["chain_key"] = "|".join(reply.get("chain_key", []))
         error = None if reply.get("ok") else reply.get("error")
     cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
     status = 422 if error else 200

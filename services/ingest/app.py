@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client import Counter
 
-from cctv.contract import rpc
-from cctv.contract.events import HealthSample
+from cctv.contract.events import CameraRecord, HealthSample
 from cctv.plumbing.service import Service
 
 from . import store
 from .basic_probe import BasicStatusProbe
-from .sampler import run_periodically, sample_fleet
+from .sampler import SpreadSampler
 from .settings import IngestSettings
 
 SAMPLES = Counter("cctv_ingest_samples_total", "Health samples published", ["reachable"])
@@ -39,6 +37,11 @@ def build(settings: IngestSettings | None = None) -> Service:
             await store.upsert_cameras(svc.pool, cams, actor="seed")
 
     async def emit(sample: HealthSample) -> None:
+        # the tamper watch's latest findings for this camera (Art. 12), when it has checked one
+        findings = svc.state.get("tamper_findings")
+        latest = findings(sample.camera_id) if findings is not None else None
+        if latest is not None:
+            sample = sample.model_copy(update={"tamper": latest[0], "tamper_checked_at": latest[1]})
         await svc.publish(sample, key=sample.camera_id)
         SAMPLES.labels(str(sample.reachable).lower()).inc()
 
@@ -46,36 +49,27 @@ def build(settings: IngestSettings | None = None) -> Service:
     from .adapters.wiring import attach_devices
 
     device_probe_for = attach_devices(svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
-    owned = svc.state["owned_cameras"]
+    is_mine = svc.state["is_mine"]  # sharding between replicas, asked at each camera's slot
 
     async def sampling() -> None:
         assert svc.pool is not None
         pool = svc.pool
 
-        async def tick() -> None:
-            cameras = await owned(await store.list_cameras(pool))
-            await sample_fleet(
-                cameras,
-                lambda c: device_probe_for(c) or basic,
-                emit,
-                settings.probe_concurrency,
-                settings.probe_timeout_s,
-            )
+        async def all_cameras() -> list[CameraRecord]:
+            return await store.list_cameras(pool)
 
-        await run_periodically(settings.sample_interval_s, tick)
-
-    async def cameras(request: dict[str, Any]) -> dict[str, Any]:
-        assert svc.pool is not None
-        found = await store.list_cameras(svc.pool)
-        if camera_id := request.get("camera_id"):
-            found = [c for c in found if c.camera_id == camera_id]
-        if building := request.get("building"):
-            found = [c for c in found if c.building == building]
-        return {"cameras": [c.model_dump(mode="json") for c in found]}
+        sampler = SpreadSampler(
+            lambda c: device_probe_for(c) or basic,
+            emit,
+            period_s=settings.sample_interval_s,
+            concurrency=settings.probe_concurrency,
+            timeout_s=settings.probe_timeout_s,
+        )
+        await sampler.run(all_cameras, mine=is_mine)
 
     svc.after_start(seed)
     svc.loop("sampling", sampling)
-    svc.respond(rpc.INGEST_CAMERAS, cameras)
+    # cctv.rpc.ingest.cameras / inventory.*: inventory_io, attached by the devices hook
 
     # media hook (issue #5): one RTSP frame per camera on a schedule -> tamper findings
     from .tamper_watch import attach_tamper_watch

@@ -25,23 +25,69 @@ from cctv.contract.orgs import BY_CHINESE, CATEGORIES, SENSITIVITY
 from .adapters.base import split_address
 
 COLUMNS = (
-    "camera_id", "name", "system_id", "department", "managing_department", "category",
-    "sensitivity", "building", "position", "zone", "brand", "protocol", "address", "nvr_id",
-    "channel", "storage_location", "monitoring_level",
+    "camera_id",
+    "name",
+    "system_id",
+    "department",
+    "managing_department",
+    "category",
+    "sensitivity",
+    "building",
+    "position",
+    "zone",
+    "brand",
+    "protocol",
+    "address",
+    "nvr_id",
+    "channel",
+    "storage_location",
+    "monitoring_level",
 )
-REQUIRED = ("camera_id", "name", "system_id", "department", "managing_department", "category",
-            "building", "position", "zone", "brand", "protocol", "address")
+REQUIRED = (
+    "camera_id",
+    "name",
+    "system_id",
+    "department",
+    "managing_department",
+    "category",
+    "building",
+    "position",
+    "zone",
+    "brand",
+    "protocol",
+    "address",
+)
 ALIASES = {
-    "编号": "camera_id", "摄像机编号": "camera_id", "名称": "name", "系统": "system_id",
-    "系统编号": "system_id", "部门": "department", "所属部门": "department",
-    "管理部门": "managing_department", "类别": "category", "敏感标签": "sensitivity",
-    "楼宇": "building", "位置": "position", "区域": "zone", "品牌": "brand", "协议": "protocol",
-    "设备地址": "address", "地址": "address", "录像机": "nvr_id", "通道": "channel",
-    "存储位置": "storage_location", "监控级别": "monitoring_level",
+    "编号": "camera_id",
+    "摄像机编号": "camera_id",
+    "名称": "name",
+    "系统": "system_id",
+    "系统编号": "system_id",
+    "部门": "department",
+    "所属部门": "department",
+    "管理部门": "managing_department",
+    "类别": "category",
+    "敏感标签": "sensitivity",
+    "楼宇": "building",
+    "位置": "position",
+    "区域": "zone",
+    "品牌": "brand",
+    "协议": "protocol",
+    "设备地址": "address",
+    "地址": "address",
+    "录像机": "nvr_id",
+    "通道": "channel",
+    "存储位置": "storage_location",
+    "监控级别": "monitoring_level",
 }
 SECRET_COLUMNS = re.compile(r"pass(word|wd)?|secret|credential|token|密码|口令", re.I)
-BRANDS = {"海康": "hikvision", "海康威视": "hikvision", "大华": "dahua", "竞业达": "jingyeda",
-          "竞业达标准化考场": "jingyeda"}
+BRANDS = {
+    "海康": "hikvision",
+    "海康威视": "hikvision",
+    "大华": "dahua",
+    "竞业达": "jingyeda",
+    "竞业达标准化考场": "jingyeda",
+}
 LEVELS = {"学校": "school", "部门": "department", "": None}
 CATEGORY_ZH = {zh: key for key, (zh, _en) in CATEGORIES.items()}
 SENSITIVITY_ZH = {zh: key for key, (zh, _en) in SENSITIVITY.items()}
@@ -55,8 +101,9 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
-        return (f"第{self.row}行 列 {self.column}: {self.reason} "
-                f"/ row {self.row}, column {self.column}")
+        return (
+            f"第{self.row}行 列 {self.column}: {self.reason} / row {self.row}, column {self.column}"
+        )
 
 
 class InventoryRejected(ValueError):
@@ -112,9 +159,15 @@ def _check_header(columns: Iterable[str]) -> tuple[dict[str, str], list[RowError
         name = (col or "").strip()
         key = ALIASES.get(name, name)
         if SECRET_COLUMNS.search(name):
-            errors.append(RowError(1, name, "设备口令不得写入清单，请放入 /run/secrets / device "
-                                            "credentials do not belong in the inventory; mount "
-                                            "them as secrets"))
+            errors.append(
+                RowError(
+                    1,
+                    name,
+                    "设备口令不得写入清单，请放入 /run/secrets / device "
+                    "credentials do not belong in the inventory; mount "
+                    "them as secrets",
+                )
+            )
         elif key not in COLUMNS:
             errors.append(RowError(1, name, f"未知列 unknown column; known: {', '.join(COLUMNS)}"))
         elif key in mapping.values():
@@ -150,13 +203,20 @@ def _validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> list[CameraRecord]
             row_errors.append(RowError(rowno, "address", f"设备地址无效 invalid address: {exc}"))
         allowed = PROTOCOL_BRANDS.get(cam.protocol)
         if allowed and cam.brand not in allowed:
-            row_errors.append(RowError(rowno, "protocol", f"{cam.protocol} is spoken by "
-                                       f"{'/'.join(sorted(allowed))} devices, not {cam.brand}"))
+            row_errors.append(
+                RowError(
+                    rowno,
+                    "protocol",
+                    f"{cam.protocol} is spoken by "
+                    f"{'/'.join(sorted(allowed))} devices, not {cam.brand}",
+                )
+            )
         if cam.channel is not None and not 1 <= cam.channel <= 256:
             row_errors.append(RowError(rowno, "channel", "通道号应为 1-256 / channel 1-256"))
         if cam.camera_id in seen:
-            row_errors.append(RowError(rowno, "camera_id",
-                                       f"编号重复 duplicate of row {seen[cam.camera_id]}"))
+            row_errors.append(
+                RowError(rowno, "camera_id", f"编号重复 duplicate of row {seen[cam.camera_id]}")
+            )
         else:
             seen[cam.camera_id] = rowno
         if row_errors:
@@ -180,8 +240,9 @@ def parse_csv(text: str) -> list[CameraRecord]:
     try:
         for raw in reader:
             if None in raw:  # more cells than header columns
-                errors.append(RowError(reader.line_num, "-",
-                                       "多余的单元格 more cells than columns"))
+                errors.append(
+                    RowError(reader.line_num, "-", "多余的单元格 more cells than columns")
+                )
                 continue
             if not any((v or "").strip() for v in raw.values()):
                 continue
@@ -200,8 +261,9 @@ def parse_yaml(text: str) -> list[CameraRecord]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
-        raise InventoryRejected([RowError(line, "-", f"YAML 格式错误 malformed YAML: {exc}")]
-                                ) from exc
+        raise InventoryRejected(
+            [RowError(line, "-", f"YAML 格式错误 malformed YAML: {exc}")]
+        ) from exc
     if isinstance(doc, dict):
         doc = doc.get("cameras")
     if not isinstance(doc, list):
@@ -213,8 +275,11 @@ def parse_yaml(text: str) -> list[CameraRecord]:
             errors.append(RowError(i, "-", "应为映射 expected a mapping of column: value"))
             continue
         mapping, head_errors = _check_header(str(k) for k in item)
-        errors += [RowError(i, e.column, e.reason) for e in head_errors
-                   if e.reason.startswith(("设备口令", "未知列"))]
+        errors += [
+            RowError(i, e.column, e.reason)
+            for e in head_errors
+            if e.reason.startswith(("设备口令", "未知列"))
+        ]
         rows.append((i, {mapping[str(k)]: v for k, v in item.items() if str(k) in mapping}))
     if errors:
         raise InventoryRejected(errors)
@@ -255,8 +320,9 @@ class ImportPlan:
         return out
 
 
-def plan_import(existing: Iterable[CameraRecord], incoming: list[CameraRecord],
-                replace: bool = False) -> ImportPlan:
+def plan_import(
+    existing: Iterable[CameraRecord], incoming: list[CameraRecord], replace: bool = False
+) -> ImportPlan:
     """Diff a validated file against the inventory; `replace` removes cameras not in the file."""
     current = {c.camera_id: c for c in existing}
     plan = ImportPlan()
@@ -276,17 +342,25 @@ def parse_file(name: str, text: str) -> list[CameraRecord]:
         return parse_yaml(text)
     if name.lower().endswith(".csv"):
         return parse_csv(text)
-    raise InventoryRejected([RowError(0, "-", f"不支持的文件类型 unsupported file type: {name}"
-                                              " (use .csv, .yaml or .yml)")])
+    raise InventoryRejected(
+        [
+            RowError(
+                0, "-", f"不支持的文件类型 unsupported file type: {name} (use .csv, .yaml or .yml)"
+            )
+        ]
+    )
 
 
 # --- applying a plan and the request-reply handlers ingest serves (`cctv inventory ...`) ---
 
 RPC_IMPORT = "cctv.rpc.ingest.inventory.import"
 RPC_EXPORT = "cctv.rpc.ingest.inventory.export"
+RPC_REMOVE = "cctv.rpc.ingest.inventory.remove"
 
 
-async def apply_plan(pool: Any, schema: str, plan: ImportPlan, *, actor: str) -> int:
+async def apply_plan(
+    pool: Any, schema: str, plan: ImportPlan, *, actor: str, reason: str = "inventory import"
+) -> int:
     """All of the plan in one transaction, each change staged as an event (outbox)."""
     from cctv.plumbing.outbox import stage
 
@@ -295,18 +369,33 @@ async def apply_plan(pool: Any, schema: str, plan: ImportPlan, *, actor: str) ->
             await conn.execute(
                 f"INSERT INTO {schema}.cameras (camera_id, record) VALUES ($1, $2) "
                 "ON CONFLICT (camera_id) DO UPDATE SET record=EXCLUDED.record, updated_at=now()",
-                cam.camera_id, cam.model_dump(mode="json"))
-            await stage(conn, schema, CameraUpserted(camera=cam), source="ingest",
-                        key=cam.camera_id, actor=actor)
+                cam.camera_id,
+                cam.model_dump(mode="json"),
+            )
+            await stage(
+                conn,
+                schema,
+                CameraUpserted(camera=cam),
+                source="ingest",
+                key=cam.camera_id,
+                actor=actor,
+            )
         for cid in plan.removals:
             await conn.execute(f"DELETE FROM {schema}.cameras WHERE camera_id=$1", cid)
-            await stage(conn, schema, CameraRemoved(camera_id=cid, reason="inventory import"),
-                        source="ingest", key=cid, actor=actor)
+            await stage(
+                conn,
+                schema,
+                CameraRemoved(camera_id=cid, reason=reason),
+                source="ingest",
+                key=cid,
+                actor=actor,
+            )
     return len(plan.upserts) + len(plan.removals)
 
 
 def attach_inventory_rpc(svc: Any) -> None:
-    """`cctv inventory import FILE` / `export` over request-reply."""
+    """The inventory over request-reply: list, import (also one-camera edits), remove, export
+    -- what `cctv cameras ...`, `cctv inventory ...` and the console call."""
     from cctv.plumbing.service import RpcError
 
     async def list_all() -> list[CameraRecord]:
@@ -321,22 +410,57 @@ def attach_inventory_rpc(svc: Any) -> None:
         try:
             incoming = parse_file(name, content)
         except InventoryRejected as exc:
-            raise RpcError("; ".join(str(e) for e in exc.errors[:20])
-                           + (f" (+{len(exc.errors) - 20} more)" if len(exc.errors) > 20 else "")
-                           ) from exc
+            raise RpcError(
+                "; ".join(str(e) for e in exc.errors[:20])
+                + (f" (+{len(exc.errors) - 20} more)" if len(exc.errors) > 20 else "")
+            ) from exc
         plan = plan_import(await list_all(), incoming, replace=bool(request.get("replace")))
         if not request.get("dry_run"):
             await apply_plan(svc.pool, svc.schema, plan, actor=str(request.get("actor") or "cli"))
-        return {"upserted": [c.camera_id for c in plan.upserts], "unchanged": len(plan.unchanged),
-                "removed": plan.removals, "applied": not request.get("dry_run")}
+        return {
+            "upserted": [c.camera_id for c in plan.upserts],
+            "unchanged": len(plan.unchanged),
+            "removed": plan.removals,
+            "applied": not request.get("dry_run"),
+        }
+
+    async def cameras(request: dict[str, Any]) -> dict[str, Any]:
+        """`cctv cameras list|show`, the console: the inventory, optionally filtered."""
+        found = sorted(await list_all(), key=lambda c: c.camera_id)
+        if camera_id := request.get("camera_id"):
+            found = [c for c in found if c.camera_id == camera_id]
+        if building := request.get("building"):
+            found = [c for c in found if c.building == building]
+        return {"cameras": [c.model_dump(mode="json") for c in found]}
 
     async def do_export(request: dict[str, Any]) -> dict[str, Any]:
         fmt = request.get("format", "csv")
         cams = await list_all()
         if fmt not in ("csv", "yaml"):
             raise RpcError(f"format {fmt!r}: use csv or yaml")
-        return {"content": export_csv(cams) if fmt == "csv" else export_yaml(cams),
-                "count": len(cams)}
+        return {
+            "content": export_csv(cams) if fmt == "csv" else export_yaml(cams),
+            "count": len(cams),
+        }
 
+    async def do_remove(request: dict[str, Any]) -> dict[str, Any]:
+        cid = request.get("camera_id")
+        reason = str(request.get("reason") or "").strip()
+        if not isinstance(cid, str) or not cid:
+            raise RpcError("camera_id is required / 需要摄像机编号")
+        if not reason:
+            raise RpcError("reason is required / 需要移除原因")
+        if cid not in {c.camera_id for c in await list_all()}:
+            raise RpcError(f"无此摄像机 no camera {cid!r} in the inventory")
+        plan = ImportPlan(removals=[cid])
+        await apply_plan(
+            svc.pool, svc.schema, plan, actor=str(request.get("actor") or "cli"), reason=reason
+        )
+        return {"removed": [cid]}
+
+    from cctv.contract import rpc
+
+    svc.respond(rpc.INGEST_CAMERAS, cameras)
     svc.respond(RPC_IMPORT, do_import)
+    svc.respond(RPC_REMOVE, do_remove)
     svc.respond(RPC_EXPORT, do_export)

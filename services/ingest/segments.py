@@ -39,8 +39,12 @@ class PreservationHold:
     until: datetime
 
     def covers(self, camera_id: str, start: datetime, end: datetime, now: datetime) -> bool:
-        return (camera_id == self.camera_id and now < self.until
-                and start < self.end and self.start < end)
+        return (
+            camera_id == self.camera_id
+            and now < self.until
+            and start < self.end
+            and self.start < end
+        )
 
 
 @dataclass
@@ -52,8 +56,9 @@ class ScanOutcome:
 
 
 def to_event(camera_id: str, seg: Segment) -> RecordingSegment:
-    return RecordingSegment(camera_id=camera_id, start=seg.start, end=seg.end, bytes=seg.bytes,
-                            sha256=seg.sha256)
+    return RecordingSegment(
+        camera_id=camera_id, start=seg.start, end=seg.end, bytes=seg.bytes, sha256=seg.sha256
+    )
 
 
 def _ts(t: datetime) -> int:
@@ -82,9 +87,15 @@ class SegmentTracker:
         k = self._known.get(camera_id)
         return len(k.starts) if k else 0
 
-    def observe(self, camera_id: str, listing: SegmentListing, window_start: datetime,
-                window_end: datetime, now: datetime,
-                holds: Iterable[PreservationHold] = ()) -> ScanOutcome:
+    def observe(
+        self,
+        camera_id: str,
+        listing: SegmentListing,
+        window_start: datetime,
+        window_end: datetime,
+        now: datetime,
+        holds: Iterable[PreservationHold] = (),
+    ) -> ScanOutcome:
         """Compare a scan of [window_start, window_end) with what was known."""
         if listing.error and not listing.segments:
             return ScanOutcome(note=f"scan failed, nothing compared: {listing.error}")
@@ -104,15 +115,23 @@ class SegmentTracker:
         prune_before = _ts(now - SCAN_WINDOW - timedelta(days=1))
         for s_ts, e_ts in zip(known.starts, known.ends, strict=True):
             if e_ts < prune_before and not any(
-                    h.covers(camera_id, _dt(s_ts), _dt(e_ts), now) for h in hold_list):
+                h.covers(camera_id, _dt(s_ts), _dt(e_ts), now) for h in hold_list
+            ):
                 continue  # long past retention and not held: no longer anyone's business
             if ws <= s_ts < ce and s_ts not in seen:
                 start, end = _dt(s_ts), _dt(e_ts)
                 within = end > retention_edge
                 held = any(h.covers(camera_id, start, end, now) for h in hold_list)
                 if within or held:
-                    out.deleted.append(SegmentDeleted(camera_id=camera_id, start=start, end=end,
-                                                      within_retention=within, under_hold=held))
+                    out.deleted.append(
+                        SegmentDeleted(
+                            camera_id=camera_id,
+                            start=start,
+                            end=end,
+                            within_retention=within,
+                            under_hold=held,
+                        )
+                    )
                 continue
             keep_s.append(s_ts)
             keep_e.append(e_ts)
@@ -127,8 +146,9 @@ class SegmentTracker:
             out.segments.append(to_event(camera_id, seg))
         known.starts, known.ends = keep_s, keep_e
         oldest = segs[0].start if segs else None
-        out.retention = RetentionReport(camera_id=camera_id, oldest_retained=oldest,
-                                        observed_at=now)
+        out.retention = RetentionReport(
+            camera_id=camera_id, oldest_retained=oldest, observed_at=now
+        )
         if listing.truncated:
             out.note = f"listing capped at {len(segs)} segments; compared up to {covered_end}"
         return out
@@ -137,8 +157,9 @@ class SegmentTracker:
         self._known.pop(camera_id, None)
 
 
-def retention_short(oldest: datetime | None, now: datetime, in_service_since: datetime | None
-                    ) -> bool:
+def retention_short(
+    oldest: datetime | None, now: datetime, in_service_since: datetime | None
+) -> bool:
     """Art. 7: the recorder keeps less than 30 days (unless the camera is newer than that)."""
     if oldest is None:
         return in_service_since is None or in_service_since < now - RETENTION
@@ -148,8 +169,12 @@ def retention_short(oldest: datetime | None, now: datetime, in_service_since: da
     return oldest > floor + timedelta(hours=2)
 
 
-def gaps(segments: list[Segment], start: datetime, end: datetime,
-         tolerance: timedelta = timedelta(seconds=90)) -> list[tuple[datetime, datetime]]:
+def gaps(
+    segments: list[Segment],
+    start: datetime,
+    end: datetime,
+    tolerance: timedelta = timedelta(seconds=90),
+) -> list[tuple[datetime, datetime]]:
     """Art. 7 (24 h recording): uncovered spans inside [start, end) longer than tolerance."""
     out = []
     cursor = start

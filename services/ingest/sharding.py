@@ -56,8 +56,14 @@ def mine(camera_ids: Iterable[str], me: str, members: Iterable[str]) -> list[str
 class Membership:
     """This replica's heartbeat in the members bucket, and the current live member list."""
 
-    def __init__(self, js: Any, member_id: str, ttl_s: float = 10.0,
-                 heartbeat_s: float | None = None, bucket: str = BUCKET) -> None:
+    def __init__(
+        self,
+        js: Any,
+        member_id: str,
+        ttl_s: float = 10.0,
+        heartbeat_s: float | None = None,
+        bucket: str = BUCKET,
+    ) -> None:
         self.js = js
         self.member_id = member_id
         self.ttl_s = ttl_s
@@ -65,6 +71,7 @@ class Membership:
         self.bucket = bucket
         self.kv: Any = None
         self._task: asyncio.Task[None] | None = None
+        self.live: list[str] = [member_id]  # the member list as last read (every heartbeat)
 
     async def start(self) -> None:
         from nats.js.errors import BucketNotFoundError
@@ -75,8 +82,10 @@ class Membership:
             from nats.js.api import KeyValueConfig
 
             self.kv = await self.js.create_key_value(
-                KeyValueConfig(bucket=self.bucket, ttl=self.ttl_s, history=1))
+                KeyValueConfig(bucket=self.bucket, ttl=self.ttl_s, history=1)
+            )
         await self.beat()
+        await self.members()
         self._task = asyncio.create_task(self._loop(), name=f"membership-{self.member_id}")
 
     async def beat(self) -> None:
@@ -87,6 +96,8 @@ class Membership:
             await asyncio.sleep(self.heartbeat_s)
             with contextlib.suppress(Exception):  # NATS blip: the next beat retries
                 await self.beat()
+            with contextlib.suppress(Exception):  # keep the last list until NATS answers
+                await self.members()
 
     async def members(self) -> list[str]:
         from nats.js.errors import NoKeysError
@@ -97,7 +108,14 @@ class Membership:
             keys = []
         live = set(keys)
         live.add(self.member_id)
-        return sorted(live)
+        self.live = sorted(live)
+        return self.live
+
+    def owns(self, camera_id: str) -> bool:
+        """Is this camera ours by the member list as last read? No I/O: cheap per probe, so
+        a sampler asks at each camera's slot and a dead member's cameras are taken over at
+        their next slot after its key expires, not at the next round."""
+        return owner(camera_id, self.live) == self.member_id
 
     async def stop(self, leave: bool = True) -> None:
         """Stop beating; `leave` deletes our key so others take over at once, not after TTL."""

@@ -63,7 +63,9 @@ class MediaSettings(ServiceSettings):
     """Ingest's media settings (environment variables of the same names, upper case)."""
 
     tamper_watch: bool = True
-    tamper_interval_s: float = 300.0  # one frame per camera per interval
+    # one frame per camera per interval; unset: 300 s, or 120 s on the demo campus so that
+    # `cctv sim break CAM --fault covered` shows within two minutes
+    tamper_interval_s: float | None = None
     frame_concurrency: int = 4  # decoding threads (each costs ~10 ms CPU per frame)
     rtsp_timeout_s: float = 3.0
     # e.g. "rtsp://127.0.0.1:8554/cam/{camera_id}" for the simulator; placeholders:
@@ -71,12 +73,24 @@ class MediaSettings(ServiceSettings):
     rtsp_url_template: str | None = None
     # the demo stack: the simulator serves every camera at 127.0.0.1:SIM_RTSP_PORT/cam/<id>
     sim_rtsp_port: int | None = None
+    # or, with SEED_DEMO, at its media gateway address derived from SIM_ADDRESS
+    seed_demo: bool = False
+    sim_address: str | None = None
+
+    def interval(self) -> float:
+        if self.tamper_interval_s is not None:
+            return self.tamper_interval_s
+        return 120.0 if self.seed_demo else 300.0
 
     def url_template(self) -> str | None:
         if self.rtsp_url_template:
             return self.rtsp_url_template
         if self.sim_rtsp_port:
             return f"rtsp://127.0.0.1:{self.sim_rtsp_port}/cam/{{camera_id}}"
+        if self.seed_demo and self.sim_address:
+            from demo.simulator.devices.bridge import rtsp_template
+
+            return rtsp_template(self.sim_address)
         return None
 
 
@@ -155,6 +169,20 @@ class TamperWatch:
         self.url_template = url_template
         self.credentials_for = credentials_for or (lambda _c: None)
         self.source = source
+        # camera -> (findings active, when its frame was judged): what health samples carry
+        self.latest: dict[str, tuple[list[str], datetime]] = {}
+
+    async def load_latest(self) -> None:
+        """The judged state of every camera from the database (after a restart or a takeover,
+        before this replica has checked the camera itself)."""
+        rows = await self.pool.fetch(
+            f"SELECT camera_id, active, checked_at FROM {self.schema}.tamper_state "
+            "WHERE checked_at IS NOT NULL AND last_error IS NULL"
+        )
+        for r in rows:
+            known = self.latest.get(r["camera_id"])
+            if known is None or known[1] < r["checked_at"]:
+                self.latest[r["camera_id"]] = (sorted(r["active"] or []), r["checked_at"])
 
     def _creds(self, camera: CameraRecord) -> RtspCredentials | None:
         c = self.credentials_for(camera)
@@ -262,6 +290,7 @@ class TamperWatch:
                 now,
             )
         CHECKS.labels("finding" if now_active else "clean").inc()
+        self.latest[camera.camera_id] = (sorted(k.value for k in now_active), now)
         return TamperCheck(camera.camera_id, result, assessment, started, cleared, enrolled)
 
     @staticmethod
@@ -379,6 +408,7 @@ class TamperWatch:
                 sorted(k.value for k in still),
                 datetime.now(UTC),
             )
+        self.latest[camera.camera_id] = (sorted(k.value for k in still), datetime.now(UTC))
         return TamperReferenceConfirmed(
             camera_id=camera.camera_id,
             confirmed_by=reference.confirmed_by,
@@ -482,16 +512,23 @@ async def run_rounds(
 
 
 # ---- wiring into the ingest service ------------------------------------------------------
-def _secret_credentials() -> CredentialsFor:
+def _secret_credentials(demo: bool = False) -> CredentialsFor:
     """Device logins from mounted secrets / the vault (as the protocol adapters read them);
-    an unreadable secret means no credentials for that camera, not a stopped watch."""
+    an unreadable secret means no credentials for that camera, not a stopped watch. The demo
+    falls back to the simulated devices' login, as the protocol adapters do."""
+    from .adapters.base import Credentials
     from .adapters.credentials import CredentialResolver
 
     resolver = CredentialResolver()
+    fallback: Credentials | None = None
+    if demo:
+        from demo.simulator.devices.bridge import DEMO_LOGIN
+
+        fallback = Credentials(*DEMO_LOGIN)
 
     def lookup(camera: CameraRecord) -> CredentialsLike | None:
         try:
-            return resolver.for_camera(camera)
+            return resolver.for_camera(camera) or fallback
         except Exception:
             return None
 
@@ -506,8 +543,11 @@ def attach_tamper_watch(
 ) -> None:
     """Add the tamper loop and its request-reply subjects to ingest's Service."""
     cfg = settings or MediaSettings()
+    probes = svc.state.get("device_probes")  # the devices hook: same secrets, same vault
+    if credentials_for is None and probes is not None:
+        credentials_for = probes.credentials_for
     if credentials_for is None:
-        credentials_for = _secret_credentials()
+        credentials_for = _secret_credentials(cfg.seed_demo)
     owned = svc.state.get("owned_cameras")  # the devices hook's sharding, when present
 
     async def my_cameras() -> list[CameraRecord]:
@@ -546,7 +586,17 @@ def attach_tamper_watch(
         raise KeyError(f"unknown camera {camera_id!r}")
 
     async def tamper_loop() -> None:
-        await run_rounds(watch(), my_cameras, cfg.tamper_interval_s)
+        w = watch()
+        try:
+            await w.load_latest()
+        except Exception:  # samples then carry no findings until the first checks
+            CHECKS.labels("error").inc()
+        await run_rounds(w, my_cameras, cfg.interval())
+
+    def findings(camera_id: str) -> tuple[list[str], datetime] | None:
+        return holder["w"].latest.get(camera_id) if "w" in holder else None
+
+    svc.state["tamper_findings"] = findings
 
     async def confirm(request: dict[str, Any]) -> dict[str, Any]:
         cam = await find(request.get("camera_id"))

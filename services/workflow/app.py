@@ -8,14 +8,14 @@ transaction: the audit trail sees each transition exactly once, even across a cr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cctv.contract import CameraRecord, Envelope, Event, subject_for
 from cctv.contract.events import (
@@ -58,6 +58,13 @@ FORMS: dict[str, type[Any]] = {
     "stopmove": StopMoveApplication,
     "newpoint": NewPointApplication,
     "exam": ExamSupportApplication,
+}
+# The article each form comes from: an invalid form names it like any other refusal.
+FORM_ARTICLE = {
+    "access": "Art. 16, Annex 4",
+    "stopmove": "Art. 8, Annex 3",
+    "newpoint": "Art. 6, Annex 2",
+    "exam": "Art. 10",
 }
 PROCESS_ZH = {
     "access": "视频资料调阅",
@@ -117,6 +124,11 @@ def summary(req: ApprovalRequest) -> dict[str, Any]:
             {"key": s.key, "title_zh": s.title_zh, "who_zh": s.who_zh} for s in req.flow.due_steps()
         ],
     }
+
+
+def chain_key(steps: Sequence[Any]) -> list[str]:
+    """What identifies a chain as shown: each step's stage, key and the cameras it covers."""
+    return [f"{s.stage}:{s.key}:{','.join(s.cameras)}" for s in steps]
 
 
 def _steps(steps: list[Any]) -> list[dict[str, Any]]:
@@ -259,9 +271,25 @@ class WorkflowService:
             )
         return p
 
+    @staticmethod
+    def _form(process: str, req: dict[str, Any]) -> Any:
+        """Validate the form; a bad field is named together with the form's article."""
+        try:
+            return FORMS[process].model_validate(req.get("form") or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "form"
+            raise r.InvalidInput(
+                "invalid_form",
+                f"表单有误：{where}",
+                f"invalid form: {where}: {err.get('msg')}",
+                FORM_ARTICLE[process],
+                field=where,
+            ) from None
+
     async def preview(self, req: dict[str, Any]) -> dict[str, Any]:
         process = self._process(req)
-        form = FORMS[process].model_validate(req.get("form") or {})
+        form = self._form(process, req)
         inv = await store.inventory(self.pool, self.schema)
         if process == "access":
             steps = AccessRequest.preview(form, inv)
@@ -272,12 +300,12 @@ class WorkflowService:
         else:
             check_notice(self.clock(), form.starts_at, self.cal)
             steps = ExamSupportRequest.preview(form)
-        return {"steps": _steps(steps)}
+        return {"steps": _steps(steps), "chain_key": chain_key(steps)}
 
     async def submit(self, req: dict[str, Any]) -> dict[str, Any]:
         process = self._process(req)
         actor = self._actor(req)
-        form = FORMS[process].model_validate(req.get("form") or {})
+        form = self._form(process, req)
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             inv = await store.inventory(conn, self.schema)
@@ -292,14 +320,22 @@ class WorkflowService:
                     created = NewPointRequest.submit(rid, form, actor, now)
                 else:
                     created = ExamSupportRequest.submit(rid, form, actor, inv, now, self.cal)
-            except r.Refusal as exc:
-                if process in ("access", "exam"):  # 不予受理 is itself on the record
-                    await self.commit(conn, [self._refused(process, rid, actor, now, exc, form)])
-                    reply = _error(exc)
-                    reply["request_id"] = rid
-                    return reply
-                raise
+            except r.Refusal as exc:  # 不予受理 is itself on the record, with its number
+                await self.commit(conn, [self._refused(process, rid, actor, now, exc, form)])
+                reply = _error(exc)
+                reply["request_id"] = rid
+                return reply
             new, ts = created
+            shown = req.get("expected_chain")
+            if shown is not None and list(shown) != chain_key(new.flow.steps):
+                # The inventory changed since the requester saw the chain: show it again.
+                raise r.InvalidInput(
+                    "chain_changed",
+                    "审批流程已随设备清单变化，请重新查看审批流程后再提交",
+                    "the approval chain changed with the inventory since it was shown; "
+                    "look at it again before submitting",
+                    FORM_ARTICLE[process],
+                )
             await store.insert_request(conn, new, self.schema)
             await self.commit(conn, ts)
         return {"request": new.model_dump(mode="json"), "summary": summary(new)}
@@ -393,16 +429,16 @@ class WorkflowService:
             if isinstance(cur, NewPointRequest) and action == "plan":
                 return cur.make_plan(a, now, str(args.get("text", "")), int(args.get("points", 0)))
             if isinstance(cur, NewPointRequest) and action == "survey":
-                rows = [SurveyRow.model_validate(x) for x in args.get("rows") or []]
+                rows = [_valid(SurveyRow, x, "Annex 2") for x in args.get("rows") or []]
                 return cur.file_survey(a, now, rows)
             if isinstance(cur, NewPointRequest) and action == "implement":
-                cams = [CameraRecord.model_validate(x) for x in args.get("cameras") or []]
+                cams = [_valid(CameraRecord, x, "Art. 6") for x in args.get("cameras") or []]
                 return cur.implement(a, now, cams)
             raise r.InvalidInput(
                 "unknown_action",
                 f"「{cur.PROCESS}」没有操作「{action}」",
                 f"process {cur.PROCESS} has no action '{action}'",
-                "-",
+                FORM_ARTICLE.get(cur.PROCESS, "Art. 6-18"),
             )
 
         return await self._change(req, run)
@@ -428,7 +464,10 @@ class WorkflowService:
         )
         to_act = [summary(x) for x in pending if x.flow.can_act(actor)]
         mine = await store.list_requests(self.pool, self.schema, requester=actor.person_id)
-        return {"to_act": to_act, "mine": [summary(x) for x in mine]}
+        notices = await store.notices_for(
+            self.pool, self.schema, actor.department, [x.value for x in actor.roles]
+        )
+        return {"to_act": to_act, "mine": [summary(x) for x in mine], "notices": notices}
 
     async def list(self, req: dict[str, Any]) -> dict[str, Any]:
         states = [str(req["state"])] if req.get("state") else None
@@ -491,7 +530,6 @@ class WorkflowService:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
             hid = await store.next_id(conn, "handover", now, self.schema)
-            await store.supersede_offered(conn, self.schema, actor.person_id)
             h, ts = ShiftHandover.offer(
                 hid,
                 actor,
@@ -500,6 +538,9 @@ class WorkflowService:
                 await store.open_items(conn, self.schema),
                 str(req.get("notes", "")),
             )
+            for old in await store.offered_by(conn, self.schema, actor.person_id):
+                ts = old.supersede(actor, now, by=hid) + ts
+                await store.save_handover(conn, self.schema, old)
             await store.save_handover(conn, self.schema, h)
             await self.commit(conn, ts)
         return {"handover": h.model_dump(mode="json")}
@@ -537,8 +578,51 @@ class WorkflowService:
                 str(req.get("reason", "")),
             )
             await store.save_system(conn, self.schema, sf)
-            await self.commit(conn, ts)
-        return {"system": sf.model_dump(mode="json"), "notified": bool(ts)}
+            envs = await self.commit(conn, ts)
+            notified = await self._notify_on_file(conn, ts, envs, now)
+        return {"system": sf.model_dump(mode="json"), "notified": notified}
+
+    async def _notify_on_file(
+        self,
+        conn: asyncpg.Connection,
+        ts: Sequence[Transition],
+        envs: Sequence[Envelope],
+        now: datetime,
+    ) -> Sequence[str]:
+        """Art. 9: what is on file changed; 后勤处 and NIC see it in their inbox at once
+        (same transaction as the change, beside the published event)."""
+        told: dict[str, None] = {}  # departments told, in order
+        for t, env in zip(ts, envs, strict=True):
+            d = t.data
+            if t.name == "changed":
+                p, before = d["responsible"], d.get("previous") or {}
+                zh = (
+                    f"{department_zh(d['department'])}系统 {d['system_id']} 责任人变更为"
+                    f"{p['name']}（{p.get('phone') or '无电话'}），原责任人"
+                    f"{before.get('name') or '未备案'}；原因：{d.get('reason', '')}"
+                )
+                en = (
+                    f"system {d['system_id']}: responsible person is now {p['name']} "
+                    f"(was {before.get('name') or 'none on file'}) (Art. 9)"
+                )
+            else:
+                zh = f"系统 {d['system_id']} 布防计划已变更"
+                en = f"system {d['system_id']}: arming schedule changed (Art. 9)"
+            for dept in d.get("notify_departments", []):
+                await store.add_notice(
+                    conn,
+                    self.schema,
+                    to_department=dept,
+                    to_role=None,
+                    kind=f"responsible.{t.name}",
+                    ref=d["system_id"],
+                    text_zh=zh,
+                    text_en=en,
+                    event_id=env.id,
+                    at=now,
+                )
+                told[dept] = None
+        return [*told]
 
     async def schedule_set(self, req: dict[str, Any]) -> dict[str, Any]:
         actor = self._actor(req)
@@ -551,7 +635,8 @@ class WorkflowService:
             sched = [ArmingPeriod.model_validate(p) for p in req.get("schedule") or []]
             ts = sf.set_schedule(actor, now, sched)
             await store.save_system(conn, self.schema, sf)
-            await self.commit(conn, ts)
+            envs = await self.commit(conn, ts)
+            await self._notify_on_file(conn, ts, envs, now)
         return {"system": sf.model_dump(mode="json")}
 
     async def systems(self, _req: dict[str, Any]) -> dict[str, Any]:
@@ -593,14 +678,24 @@ class WorkflowService:
             self.pool, self.schema, states=[RequestState.PENDING.value]
         )
         sent = await store.sent_nudges(self.pool, self.schema)
+        by_id = {p.request_id: p for p in pending}
+        now = self.clock()
         n = 0
-        for nudge in due_nudges(pending, self.clock(), sent=sent, policy=policy, cal=self.cal):
+        for nudge in due_nudges(pending, now, sent=sent, policy=policy, cal=self.cal):
             async with self.pool.acquire() as conn, conn.transaction():
                 if not await store.mark_nudge(
                     conn, self.schema, nudge.request_id, nudge.step_key, nudge.level
                 ):
                     continue
-                await self._stage(
+                req = by_id[nudge.request_id]
+                step = req.flow.step(nudge.step_key)
+                if nudge.level == "remind":
+                    zh = f"请审批：{title(req)}（{step.title_zh}），已超过提醒时限"
+                    en = f"please decide {nudge.request_id}: '{step.title_en}' is waiting"
+                else:
+                    zh = f"逾期未审批，已上报：{title(req)}（{step.who_zh}）"
+                    en = f"escalated: {nudge.request_id} waits for {step.title_en}, overdue"
+                env = await self._stage(
                     conn,
                     nudge.request_id,
                     ApprovalNudge(
@@ -615,6 +710,18 @@ class WorkflowService:
                     None,
                     None,
                 )
+                await store.add_notice(
+                    conn,
+                    self.schema,
+                    to_department=nudge.to_department,
+                    to_role=nudge.to_role.value,
+                    kind=f"nudge.{nudge.level}",
+                    ref=nudge.request_id,
+                    text_zh=zh,
+                    text_en=en,
+                    event_id=env.id,
+                    at=now,
+                )
                 n += 1
         return n
 
@@ -625,6 +732,25 @@ class WorkflowService:
             except Exception as exc:
                 log.warning("reminder pass failed", error=repr(exc))
             await asyncio.sleep(self.settings.remind_poll_s)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _valid(model: type[M], value: Any, article: str) -> M:
+    """Validate one part of an action's arguments; a bad field is named with the article."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or model.__name__
+        raise r.InvalidInput(
+            "invalid_form",
+            f"表单有误：{where}",
+            f"invalid {model.__name__}: {where}: {err.get('msg')}",
+            article,
+            field=where,
+        ) from None
 
 
 def _dt(v: Any) -> datetime | None:

@@ -226,6 +226,21 @@ class ShiftHandover(BaseModel):
             data=self.model_dump(mode="json"),
         )
 
+    def supersede(self, actor: Actor, now: datetime, by: str) -> list[Transition]:
+        """The outgoing operator offered again (something new opened): this offer lapses."""
+        now = aware(now)
+        if self.state is not HandoverState.OFFERED:
+            raise r.RuleViolation(
+                "handover_done",
+                "该交接已完成或已被替代",
+                "this handover is already confirmed or superseded",
+                "Art. 14(3)",
+            )
+        self.state = HandoverState.SUPERSEDED
+        t = self._t("superseded", actor, now)
+        t.data["superseded_by"] = by
+        return [t]
+
     def confirm(
         self,
         actor: Actor,

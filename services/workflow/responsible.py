@@ -165,3 +165,25 @@ def _day_matches(kind: DayKind, d: date, cal: WorkCalendar) -> bool:
         return True
     work = cal.is_workday(d)
     return work if kind is DayKind.WORKDAY else not work
+
+
+DAY_WORDS = {
+    "daily": DayKind.DAILY,
+    "每天": DayKind.DAILY,
+    "workday": DayKind.WORKDAY,
+    "工作日": DayKind.WORKDAY,
+    "offday": DayKind.OFFDAY,
+    "节假日": DayKind.OFFDAY,
+    "休息日": DayKind.OFFDAY,
+}
+
+
+def parse_period(line: str) -> dict[str, str]:
+    """One arming period as people write it: 「工作日 18:00-08:00」 (or daily/workday/offday)."""
+    parts = line.split()
+    if len(parts) != 2 or "-" not in parts[1] or parts[0] not in DAY_WORDS:
+        raise ValueError(
+            f"「{line.strip()}」应为「工作日 18:00-08:00」 expected e.g. 'workday 18:00-08:00'"
+        )
+    arm, disarm = parts[1].split("-", 1)
+    return {"days": DAY_WORDS[parts[0]].value, "arm_at": arm, "disarm_at": disarm}

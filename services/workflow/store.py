@@ -283,13 +283,11 @@ async def offered_handovers(conn: asyncpg.Pool | asyncpg.Connection, schema: str
     return [r["doc"] for r in rows]
 
 
-async def supersede_offered(conn: asyncpg.Connection, schema: str, outgoing: str) -> None:
+async def offered_by(conn: asyncpg.Connection, schema: str, outgoing: str) -> list[ShiftHandover]:
+    """The outgoing operator's offers still waiting for confirmation (locked)."""
     rows = await conn.fetch(f"SELECT doc FROM {schema}.handovers WHERE state='offered' FOR UPDATE")
-    for r in rows:
-        h = ShiftHandover.model_validate(r["doc"])
-        if h.outgoing == outgoing:
-            h.state = h.state.__class__("superseded")
-            await save_handover(conn, schema, h)
+    found = [ShiftHandover.model_validate(r["doc"]) for r in rows]
+    return [h for h in found if h.outgoing == outgoing]
 
 
 # ---- reminders ----
@@ -313,3 +311,51 @@ async def mark_nudge(
         level,
     )
     return row is not None
+
+
+# ---- notices (inbox messages committed with their cause) ----
+
+
+async def add_notice(
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    to_department: str | None,
+    to_role: str | None,
+    kind: str,
+    ref: str,
+    text_zh: str,
+    text_en: str,
+    event_id: str | None,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        f"INSERT INTO {schema}.notices (to_department, to_role, kind, ref, text_zh, text_en, "
+        "event_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        to_department,
+        to_role,
+        kind,
+        ref,
+        text_zh,
+        text_en,
+        event_id,
+        at,
+    )
+
+
+async def notices_for(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    schema: str,
+    department: str | None,
+    roles: list[str],
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT notice_id, to_department, to_role, kind, ref, text_zh, text_en, event_id, "
+        f"created_at FROM {schema}.notices WHERE (to_department IS NULL OR to_department = $1) "
+        "AND (to_role IS NULL OR to_role = ANY($2::text[])) ORDER BY notice_id DESC LIMIT $3",
+        department,
+        roles,
+        limit,
+    )
+    return [{**dict(r), "created_at": r["created_at"].isoformat()} for r in rows]

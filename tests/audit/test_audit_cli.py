@@ -15,6 +15,7 @@ from cctv.cli.main import main
 from cctv.plumbing.db import apply_migrations, create_pool
 from services.audit.checkpoint import Signer
 from services.audit.entry import Witnessed
+from services.audit.merkle import leaf_hash
 from services.audit.writer import AuditWriter, WriterConfig
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"
@@ -61,24 +62,86 @@ def cli(database_url: str, schema: str, *args: str) -> int:
     return main(["audit", *args, "--schema", schema, "--database-url", database_url])
 
 
-def test_verify_ok_then_names_tampering(
-    database_url: str, schema: str, capsys: pytest.CaptureFixture[str]
+def _forged_row(schema: str) -> list[str]:
+    """SQL that slips a correctly chained forged entry in at position 6 (rows 6.. move up)."""
+    return [
+        f"UPDATE {schema}.entry SET seq = seq + 1000 WHERE seq >= 6",
+        f"UPDATE {schema}.entry SET seq = seq - 999 WHERE seq >= 1000",
+    ]
+
+
+TAMPERING = {
+    # kind: (SQL run by a superuser with the triggers off, the position verify must name)
+    "changed": (
+        [
+            "UPDATE {s}.entry SET data = convert_to(replace(convert_from(data, 'UTF8'), "
+            "'user-1', 'user-0'), 'UTF8') WHERE seq = 5"
+        ],
+        5,
+    ),
+    "removed": (["DELETE FROM {s}.entry WHERE seq = 4"], 4),
+    "reordered": (
+        [
+            "UPDATE {s}.entry SET seq = 1000 WHERE seq = 2",
+            "UPDATE {s}.entry SET seq = 2 WHERE seq = 8",
+            "UPDATE {s}.entry SET seq = 8 WHERE seq = 1000",
+        ],
+        2,
+    ),
+    "inserted": ([], 6),
+    "truncated": (["TRUNCATE {s}.entry"], 0),
+}
+
+
+@pytest.mark.parametrize("kind", list(TAMPERING))
+def test_verify_names_each_kind_of_superuser_tampering(
+    database_url: str, schema: str, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     assert cli(database_url, schema, "verify", "--key", VKEY) == 0
     assert "完好 OK" in capsys.readouterr().out
     import asyncio
 
+    sql, where = TAMPERING[kind]
+
     async def tamper() -> None:
         conn = await asyncpg.connect(database_url)
-        async with conn.transaction():
-            await conn.execute("SET LOCAL session_replication_role = replica")
-            await conn.execute(f"DELETE FROM {schema}.entry WHERE seq = 4")
-        await conn.close()
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                if kind == "inserted":
+                    prev = await conn.fetchval(
+                        f"SELECT leaf_hash FROM {schema}.entry WHERE seq = 5"
+                    )
+                    data = item(99).at(6, bytes(prev), "2026-11-25T00:00:00.000000Z").encode()
+                    for s in _forged_row(schema):
+                        await conn.execute(s)
+                    await conn.execute(
+                        f"INSERT INTO {schema}.entry (seq, event_id, kind, subject, recorded_at, "
+                        "leaf_hash, data) VALUES (6, 'forged', 'event', 'cctv.access.recorded', "
+                        "now(), $1, $2)",
+                        leaf_hash(data),
+                        data,
+                    )
+                for s in sql:
+                    await conn.execute(s.replace("{s}", schema))
+        finally:
+            await conn.close()
 
     asyncio.run(tamper())
+    assert cli(database_url, schema, "verify", "--key", VKEY) == 1
+    text = capsys.readouterr().out
+    assert f"篡改 TAMPERED — 第一处差异 first difference: entry {where}: {kind}" in text, text
     assert cli(database_url, schema, "verify", "--key", VKEY, "--json") == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["findings"][0]["index"] == 4 and out["findings"][0]["kind"] == "removed"
+    assert not out["ok"]
+    assert (out["findings"][0]["index"], out["findings"][0]["kind"]) == (where, kind)
+
+
+def test_key_prints_the_verifier_key(
+    database_url: str, schema: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(database_url, schema, "key") == 0
+    assert capsys.readouterr().out.strip() == VKEY
 
 
 def test_export_then_check_offline(

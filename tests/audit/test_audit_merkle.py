@@ -377,3 +377,45 @@ def test_proof_plans_touch_only_logarithmically_many_nodes() -> None:
         assert len(m.inclusion_plan(i, n).node_ids()) <= 2 * n.bit_length()
     for a in (1, 7, 524_288, n - 1):
         assert len(m.consistency_plan(a, n).node_ids()) <= 2 * n.bit_length()
+
+
+# proof/verify_test.go TestVerifyConsistency: (size1, size2, root1, root2, proof, want error).
+_R1, _R2 = b"don't care 1", b"don't care 2"
+_SOME = h("abacaba000000000000000000000000000000000000000000060061e00123456")
+_EMPTY = h(ROOTS[0])
+
+
+@pytest.mark.parametrize(
+    ("size1", "size2", "root1", "root2", "proof", "bad"),
+    [
+        (0, 0, _R1, _R2, [], True),
+        (1, 1, _R1, _R2, [], True),
+        (0, 0, _R1, _R1, [], False),
+        (0, 1, _R1, _R2, [], False),
+        (1, 1, _R2, _R2, [], False),
+        (1, 0, _R1, _R2, [], True),
+        (2, 1, _R1, _R2, [], True),
+        (1, 2, _R1, _R2, [], True),
+        (0, 0, _EMPTY, _R2, [], True),
+        (1, 1, _EMPTY, _R2, [], True),
+        (0, 0, _EMPTY, _EMPTY, [_EMPTY], True),
+        (0, 1, _EMPTY, _EMPTY, [_EMPTY], True),
+        (1, 1, _EMPTY, _EMPTY, [_EMPTY], True),
+    ],
+)
+def test_consistency_edge_table(
+    size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes], bad: bool
+) -> None:
+    if bad:
+        with pytest.raises(m.ProofError):
+            m.verify_consistency(size1, size2, root1, root2, proof)
+    else:
+        m.verify_consistency(size1, size2, root1, root2, proof)
+
+
+@pytest.mark.parametrize(("index", "size"), [(0, 0), (0, 1), (1, 0), (2, 1)])
+def test_inclusion_probes_with_an_empty_proof_fail(index: int, size: int) -> None:
+    """proof/verify_test.go TestVerifyInclusion: invalid leaf/root pairs never verify."""
+    for leaf, root in ((_SOME, b""), (b"", _EMPTY), (_SOME, _EMPTY)):
+        with pytest.raises(m.ProofError):
+            m.verify_inclusion(index, size, leaf, [], root)

@@ -82,7 +82,7 @@ def state_change(i: int) -> tuple[str, bytes, str]:
         camera_id=f"cam-{i}",
         state="down",
         previous="up",
-        since="2026-11-25T06:00:00Z",
+        since="2026-11-25T06:00:00Z",  # type: ignore[arg-type]
         reason="offline",
     )
     env = wrap(ev, source="health", key=f"cam-{i}")
@@ -164,8 +164,11 @@ async def test_every_event_witnessed_once_despite_duplicate_publishes(
         await verified(audit)
 
 
-async def test_rejected_messages_are_recorded_not_dropped(cfg: AuditSettings, js: Any) -> None:
+async def test_rejected_messages_are_recorded_not_dropped(
+    cfg: AuditSettings, js: Any, nats_url: str
+) -> None:
     garbage = b"\x00\x01 forged frame"
+    bus = await EventLog().start(nats_url, ("cctv.dlq.>",))
     unknown = json.dumps(
         {"id": "x1", "type": "camera.exploded", "source": "?", "correlation_id": "-", "data": {}}
     ).encode()
@@ -196,6 +199,19 @@ async def test_rejected_messages_are_recorded_not_dropped(cfg: AuditSettings, js
             " AND kind = 'rejected'"
         )
         assert n == 1
+        # ... and dead-lettered like every other consumer's bad input, with the reason.
+        durable_prefix = cfg.audit_schema.replace("_", "-")
+        dead = await bus.wait_for(
+            "dlq.dead_letter",
+            lambda d: d["service"] == "audit" and d["consumer"].startswith(durable_prefix),
+            count=2,
+        )
+        assert {d["data"]["subject"] for d in dead} == {
+            "cctv.camera.state.cam-1",
+            "cctv.access.recorded.cam-2",
+        }
+        assert all(d["data"]["reason"].startswith("contract:") for d in dead)
+    await bus.close()
 
 
 async def test_crash_inside_the_transaction_loses_nothing(cfg: AuditSettings, js: Any) -> None:
@@ -219,6 +235,34 @@ async def test_crash_after_commit_before_ack_adds_no_second_entry(
         await publish(js, msgs)
         await exactly_once(audit, js, [m[2] for m in msgs])
         assert audit.writer.crash_after_commit == 0
+        await verified(audit)
+
+
+async def test_jetstream_redelivery_adds_no_second_entry(cfg: AuditSettings, js: Any) -> None:
+    """Acks lost: JetStream redelivers every message after ack_wait; the log is unchanged."""
+    msgs = [access(i, "redeliver") for i in range(30)]
+    ids = [m[2] for m in msgs]
+    prefix = cfg.audit_schema.replace("_", "-")
+    durable = f"{prefix}-cctv-access-v3"
+    async with running(cfg) as audit:
+        audit.skip_acks = 10**6
+        await publish(js, msgs)
+        assert audit.pool is not None
+        pool = audit.pool
+
+        async def all_there() -> bool:
+            return len(await counts(pool, audit.schema, ids)) == len(ids)
+
+        await until(all_there, what="first delivery committed")
+        size = audit.writer.size if audit.writer else 0
+
+        async def redelivered() -> bool:
+            return bool((await js.consumer_info("CCTV_ACCESS", durable)).num_redelivered)
+
+        await until(redelivered, what="JetStream redelivering the unacked messages")
+        audit.skip_acks = 0
+        await exactly_once(audit, js, ids)
+        assert audit.writer is not None and audit.writer.size == size
         await verified(audit)
 
 
@@ -248,6 +292,8 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
             got = await bus.wait_for("audit.checkpoint", lambda d: d["origin"] == cfg.audit_origin)
             cp = Checkpoint.open(got[0]["data"]["note"], Verifier.from_vkey(audit.vkey))
             assert cp.origin == cfg.audit_origin
+            exported = cfg.public_key_path().read_text(encoding="ascii").strip()
+            assert exported == audit.vkey and "PRIVATE" not in exported
 
             nc = await nats.connect(nats_url)
             try:
@@ -272,10 +318,15 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
         await bus.close()
 
 
+@pytest.mark.parametrize(
+    "hook", ["AUDIT_TEST_KILL_IN_COMMIT", "AUDIT_TEST_KILL_AFTER_COMMIT"], ids=["in", "after"]
+)
 async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
-    cfg: AuditSettings, js: Any, tmp_path: Path
+    cfg: AuditSettings, js: Any, tmp_path: Path, hook: str
 ) -> None:
-    """A real process, killed (SIGKILL) inside a commit's transaction, then started again."""
+    """A real process, killed (SIGKILL) inside a commit's transaction — or right after the
+    commit, before the batch is acked, so JetStream redelivers committed messages — then
+    started again."""
     import os
     import subprocess
     import sys
@@ -306,9 +357,9 @@ async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
             stderr=subprocess.DEVNULL,
         )
 
-    msgs = [access(i, "sigkill") for i in range(600)]
+    msgs = [access(i, f"sigkill-{hook}") for i in range(600)]
     ids = [m[2] for m in msgs]
-    first = start(AUDIT_TEST_KILL_IN_COMMIT="3")
+    first = start(**{hook: "3"})
     second = None
     pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=2)
     assert pool is not None
@@ -335,3 +386,89 @@ async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
                 p.terminate()
                 p.wait(20)
         await pool.close()
+
+
+async def test_evidence_pack_for_a_copy_grant_over_request_reply(
+    cfg: AuditSettings, js: Any, nats_url: str
+) -> None:
+    """The approval that made the grant, the retrieval and the export records, each with its
+    inclusion proof and the signed checkpoint — and nothing of any other request."""
+    from cctv.contract.events import AccessApproved, AccessSubmitted
+    from services.audit import bundle
+
+    tag = uuid.uuid4().hex[:6]
+    rid, other = f"DY-{tag}-1", f"DY-{tag}-2"
+    grant = f"{rid}-G"
+    now = "2026-11-25T09:00:00+08:00"
+
+    def wf(cls: Any, r: str, **summary: Any) -> tuple[str, bytes, str]:
+        ev = cls(
+            request_id=r,
+            process="access",
+            transition=cls.TYPE.rsplit(".", 1)[1],
+            at=now,
+            summary={"method": "copy", **summary},
+        )
+        env = wrap(ev, source="workflow", key=r, actor="u-head")
+        return subject_for(ev, r), env.to_bytes(), env.id
+
+    def rec(action: str, r: str, g: str) -> tuple[str, bytes, str]:
+        ev = AccessRecorded(
+            action=action,  # type: ignore[arg-type]
+            actor="nic_admin",
+            camera_ids=["cam-7"],
+            footage_from=now,  # type: ignore[arg-type]
+            footage_to="2026-11-25T10:00:00+08:00",  # type: ignore[arg-type]
+            grant_id=g,
+            request_no=r,
+            detail=f"{action} for {r}",
+        )
+        env = wrap(ev, source="workflow", key="cam-7", actor="nic_admin")
+        return subject_for(ev, "cam-7"), env.to_bytes(), env.id
+
+    mine = [
+        wf(AccessSubmitted, rid),
+        wf(AccessApproved, rid, grant={"grant_id": grant, "export": True}),
+        rec("admin", rid, grant),  # the retrieval (Art. 16)
+        rec("export", rid, grant),  # the copy handed over
+    ]
+    theirs = [wf(AccessSubmitted, other), rec("export", other, f"{other}-G")]
+    async with running(cfg) as audit:
+        await publish(js, mine + theirs)
+        await exactly_once(audit, js, [m[2] for m in mine + theirs])
+        nc = await nats.connect(nats_url)
+        try:
+            reply = json.loads(
+                (
+                    await nc.request(
+                        api.AUDIT_EXPORT, json.dumps({"grant_id": grant}).encode(), timeout=10
+                    )
+                ).data
+            )
+            missing = json.loads(
+                (
+                    await nc.request(
+                        api.AUDIT_EXPORT, json.dumps({"grant_id": "NO-SUCH-G"}).encode(), timeout=10
+                    )
+                ).data
+            )
+        finally:
+            await nc.close()
+        assert reply["ok"], reply
+        doc = reply["bundle"]
+        assert doc["purpose"] == "evidence"
+        rep = bundle.check_bundle(bundle.loads(bundle.dumps(doc)), audit.vkey)
+        ids = {json.loads(e.entry.payload)["id"] for e in rep.entries}
+        assert ids == {m[2] for m in mine}
+        assert {e.how for e in rep.entries} == {"inclusion proof"}
+        assert not missing["ok"] and "NO-SUCH-G" in missing["error"]
+        # A recipient who alters the export record is caught by the checker.
+        k = next(
+            n
+            for n, e in enumerate(doc["entries"])
+            if b'"action":"export"' in base64.b64decode(e["entry"])
+        )
+        raw = base64.b64decode(doc["entries"][k]["entry"]).replace(b"cam-7", b"cam-8")
+        doc["entries"][k]["entry"] = base64.b64encode(raw).decode()
+        with pytest.raises(bundle.BundleError, match="inclusion proof"):
+            bundle.check_bundle(doc, audit.vkey)

@@ -231,3 +231,23 @@ async def test_proofs_and_bundles_from_the_database(log: Log) -> None:
             conn, log.schema, {"camera_id": "cam-1", "actor": "user-1", "after_seq": 13}
         )
         assert [e["seq"] for e in q2["entries"]] == [25]
+
+
+async def test_proofs_from_stored_nodes_equal_the_reference_tree(log: Log) -> None:
+    """Nodes below STORED_MIN_LEVEL are folded from leaves: every proof must still be the
+    RFC 9162 one, for every entry and every pair of sizes."""
+    tree = merkle.MemoryTree()
+    for _, data in await store.entries_range(log.writer_pool, log.schema, 0, 30):
+        tree.append(data)
+    async with log.writer_pool.acquire() as conn:
+        for size in (1, 7, 16, 17, 30):
+            root = await store.resolve(conn, log.schema, merkle.root_plan(size))
+            assert root == [tree.root(size)]
+            for i in range(size):
+                got = await store.resolve(conn, log.schema, merkle.inclusion_plan(i, size))
+                assert got == tree.inclusion_proof(i, size), (i, size)
+            for old in range(size + 1):
+                got = await store.resolve(conn, log.schema, merkle.consistency_plan(old, size))
+                assert got == tree.consistency_proof(old, size), (old, size)
+        stored = await conn.fetchval(f"SELECT min(level) FROM {log.schema}.tree_node")
+        assert stored == store.STORED_MIN_LEVEL

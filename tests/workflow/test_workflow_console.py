@@ -21,6 +21,7 @@ from services.workflow.forms import cjk_font
 from services.workflow.settings import WorkflowSettings
 from services.workflow.workcalendar import CAMPUS_TZ
 from tests.workflow.test_workflow_service import Client, record, seed_cameras
+from tests.workflow.wf_pdf import pdf_text
 
 
 @pytest.fixture
@@ -76,7 +77,11 @@ async def test_fill_preview_submit_approve_print(site) -> None:
     assert chain.index("后勤处部门主要负责人") < chain.index("学生处部门主要负责人")
     assert "提交申请" in preview.text
 
-    sub = await duty.post("/requests/new/access", data={**fields, "submit": "1"})
+    shown = re.search(r'name="chain_key" value="([^"]*)"', preview.text)
+    assert shown is not None and "2:managing:student" in shown.group(1)
+    sub = await duty.post(
+        "/requests/new/access", data={**fields, "chain_key": shown.group(1), "submit": "1"}
+    )
     assert sub.status_code == 303
     rid = sub.headers["location"].rsplit("/", 1)[1]
     assert re.fullmatch(r"DY-\d{4}-\d{5}", rid)
@@ -97,14 +102,137 @@ async def test_fill_preview_submit_approve_print(site) -> None:
     printed = await duty.get(f"/requests/{rid}/print")
     assert printed.status_code == 200
     assert "视频监控资料调阅审批单" in printed.text and "刘洋（签字）" in printed.text
-    pdf = await duty.get(f"/requests/{rid}/print.pdf")
-    if cjk_font() is None:
-        assert pdf.status_code == 303
-    else:
-        assert pdf.headers["content-type"] == "application/pdf"
-        assert pdf.content.startswith(b"%PDF")
-    for c in (duty, head, student):
+
+    # The system administrator retrieves and records it (Art. 16(1)3); NIC keeps it (Art. 18).
+    admin = await login(app, "nic_admin")
+    r = await admin.post(
+        f"/requests/{rid}/retrieve", data={"purpose": "核查", "destination": "保卫科"}
+    )
+    assert "?m=" in r.headers["location"], r.headers["location"]
+    shown = (await admin.get(f"/requests/{rid}")).text
+    assert "调取记录" in shown and "延长保存期限" in shown
+    hold = re.search(r'<option value="([^"]+)">', shown)
+    assert hold is not None
+    short = await admin.post(
+        f"/requests/{rid}/extend_hold",
+        data={"hold_id": hold.group(1), "until": "2020-01-01", "authority_ref": "文书"},
+    )
+    assert "Art.%2018" in short.headers["location"]  # never shortened
+    longer = await admin.post(
+        f"/requests/{rid}/extend_hold",
+        data={"hold_id": hold.group(1), "until": "2035-12-31", "authority_ref": "(2026)琼刑1号"},
+    )
+    assert "?m=" in longer.headers["location"]
+    assert (
+        "保存至 <small>held until</small> 2035-12-31" in (await admin.get(f"/requests/{rid}")).text
+    )
+    for c in (duty, head, student, admin):
         await c.aclose()
+
+
+async def test_new_point_pages_to_the_inventory(site, events) -> None:
+    """Art. 6 urgent single point through the console: proposal, leader, NIC's plan, the
+    department's stamped Annex 2, NIC installs, the new camera goes out for the inventory."""
+    app, tag = site
+    duty = await login(app, "duty")
+    r = await duty.post(
+        "/requests/new/newpoint",
+        data={
+            "need": "北门停车场盗窃",
+            "urgent": "1",
+            "positions": "北门停车场 朝南",
+            "submit": "1",
+        },
+    )
+    assert r.status_code == 303, r.text
+    rid = r.headers["location"].rsplit("/", 1)[1]
+    leader, admin, head = (
+        await login(app, "leader"),
+        await login(app, "nic_admin"),
+        await login(app, "logistics_head"),
+    )
+    assert (
+        "?m="
+        in (await leader.post(f"/requests/{rid}/approve", data={"text": "同意"})).headers[
+            "location"
+        ]
+    )
+    wrong = await head.post(f"/requests/{rid}/plan", data={"text": "x", "points": "1"})
+    assert "Art.%206" in wrong.headers["location"]  # the plan is NIC's
+    r = await admin.post(
+        f"/requests/{rid}/plan", data={"text": "立杆一根，光纤接入", "points": "1"}
+    )
+    assert "?m=" in r.headers["location"]
+    bad = await head.post(f"/requests/{rid}/survey", data={"rows": "北门停车场 朝南|两|是"})
+    assert "?e=" in bad.headers["location"]  # 「两」 is not a number: said so, nothing saved
+    r = await head.post(
+        f"/requests/{rid}/survey", data={"rows": "北门停车场 朝南|1|是|120|否|0|1|夜间补光"}
+    )
+    assert "?m=" in r.headers["location"], r.headers["location"]
+    page = (await admin.get(f"/requests/{rid}")).text
+    assert "录入设备清单" in page
+    r = await admin.post(
+        f"/requests/{rid}/implement",
+        data={
+            "system_id": "A1-06",
+            "category": "public_safety",
+            "building": "北门停车场",
+            "zone": "gate",
+            "cameras": f"n{tag}|北门停车场1|朝南|hikvision|isapi|10.0.0.9:80",
+        },
+    )
+    assert "?m=" in r.headers["location"], r.headers["location"]
+    ev = await events.wait_for(
+        "workflow.newpoint.implemented",
+        lambda d: d.get("request_id") == rid and d["cameras"][0]["camera_id"] == f"n{tag}",
+    )
+    cam = ev[0]["data"]["cameras"][0]
+    assert cam["camera_id"] == f"n{tag}" and cam["managing_department"] == "logistics"
+    printed = (await duty.get(f"/requests/{rid}/print")).text
+    assert "视频监控系统工勘记录表" in printed and "夜间补光" in printed
+    for c in (duty, leader, admin, head):
+        await c.aclose()
+
+
+async def test_print_pdf_in_chinese(site) -> None:
+    """The paper form as PDF with the Simplified Chinese face of Noto CJK (.ci/run installs
+    fonts-noto-cjk); without the font the console falls back to the HTML page."""
+    app, tag = site
+    duty = await login(app, "duty")
+    t = datetime.now(CAMPUS_TZ) - timedelta(days=1)
+    sub = await duty.post(
+        "/requests/new/access",
+        data={
+            "body": "internal",
+            "viewer": "陈静",
+            "method": "copy",
+            "reason": "宿舍区失窃取证",
+            "cameras": [f"d{tag}"],
+            "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
+            "footage_until": (t + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+            "submit": "1",
+        },
+    )
+    rid = sub.headers["location"].rsplit("/", 1)[1]
+    pdf = await duty.get(f"/requests/{rid}/print.pdf")
+    await duty.aclose()
+    if cjk_font() is None:
+        assert pdf.status_code == 303 and pdf.headers["location"].endswith("/print")
+        pytest.skip("no CJK font (fonts-noto-cjk) on this machine: PDF falls back to HTML")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    # face 2 of the collection, Simplified Chinese (face 0 would be NotoSansCJKJP)
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKSC", pdf.content)
+    text = pdf_text(pdf.content)
+    for want in (
+        "附件4",
+        "视频监控资料调阅审批单",
+        "申请单位",
+        "后勤处",
+        "拷贝 ■",
+        "宿舍区失窃取证",
+    ):
+        assert want in text, (want, text)
 
 
 async def test_refusal_shown_with_article(site) -> None:
@@ -139,7 +267,7 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     _app, tag = site
     env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
 
-    async def cctv(*argv: str, stdin: str | None = None) -> str:
+    async def cctv(*argv: str, stdin: str | None = None, ok: bool = True) -> str:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -152,8 +280,8 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate(stdin.encode() if stdin else None)
-        assert proc.returncode == 0, err.decode()
-        return out.decode()
+        assert (proc.returncode == 0) is ok, err.decode()
+        return out.decode() if ok else err.decode()
 
     t = datetime.now(CAMPUS_TZ) - timedelta(days=2)
     form = json.dumps(
@@ -173,6 +301,26 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     assert "approved" in out  # the unit's head is also the managing department's
     shown = await cctv("show", rid)
     assert "workflow.access.approved" in shown and "刘洋" in shown
+
+    # Duty logbook and handover from the command line (Art. 14).
+    op1 = ("--as", f"op1{tag}", "--dept", "logistics", "--role", "duty_operator")
+    op2 = ("--as", f"op2{tag}", "--dept", "logistics", "--role", "duty_operator")
+    entry = await cctv("log", "suspicious", f"北门有人徘徊{tag}", "--reported-to", "保卫科", *op1)
+    entry = entry.strip()
+    offered = await cctv("handover", "--to", f"op2{tag}", *op1)
+    hid = offered.split(":", 1)[0]
+    keys = [ln.split()[0] for ln in offered.splitlines()[1:] if ln.startswith("  ")]
+    assert f"log:{entry}" in keys
+    short = await cctv(
+        "confirm", hid, *[a for k in keys[:-1] for a in ("--ack", k)], *op2, ok=False
+    )
+    assert "Art. 14(3)" in short
+    done = await cctv("confirm", hid, *[a for k in keys for a in ("--ack", k)], *op2)
+    assert "confirmed" in done
+    bad = await cctv(
+        "schedule", "A1-06", "--period", "每周 18:00", "--as", "logistics_head", ok=False
+    )
+    assert "Art. 9" in bad
 
 
 async def test_responsible_person_and_duty_log_pages(site, events) -> None:
@@ -194,6 +342,34 @@ async def test_responsible_person_and_duty_log_pages(site, events) -> None:
         "workflow.responsible.changed", lambda d: d.get("system_id") == f"S{tag}"
     )
     assert ev[0]["data"]["notify_departments"] == ["logistics", "nic"]
+    for account in ("logistics_head", "nic_admin"):  # both offices see it at once
+        viewer = head if account == "logistics_head" else await login(app, account)
+        box = (await viewer.get("/requests")).text
+        assert 'id="notices"' in box and f"S{tag}" in box and "王工" in box, account
+        if viewer is not head:
+            await viewer.aclose()
+    student = await login(app, "student_head")
+    assert f"S{tag}" not in (await student.get("/requests")).text
+    await student.aclose()
+    bad = await head.post(
+        "/systems",
+        data={"what": "schedule", "system_id": f"S{tag}", "schedule": "每周 18:00-08:00"},
+    )
+    assert bad.status_code == 422 and "Art. 9" in bad.text
+    ok = await head.post(
+        "/systems",
+        data={
+            "what": "schedule",
+            "system_id": f"S{tag}",
+            "department": "logistics",
+            "schedule": "工作日 18:00-08:00\n节假日 00:00-23:59",
+        },
+    )
+    assert ok.status_code == 200 and "workday 18:00–08:00" in ok.text
+    ev = await events.wait_for(
+        "workflow.responsible.schedule_set", lambda d: d.get("request_id") == f"S{tag}"
+    )
+    assert ev[0]["data"]["summary"]["notify_departments"] == ["logistics", "nic"]
     refused = await head.post("/duty", data={"what": "log", "kind": "suspicious", "text": "x"})
     assert refused.status_code == 422 and "only duty operators" in refused.text
 

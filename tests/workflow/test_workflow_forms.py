@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from services.workflow.access import AccessApplication, AccessRequest
-from services.workflow.forms import annex2, annex3, annex4, render_html, render_pdf
+from services.workflow.forms import annex2, annex3, annex4, cjk_font, render_html, render_pdf
 from services.workflow.newpoint import NewPointApplication, NewPointRequest, SurveyRow
 from services.workflow.stopmove import StopMoveApplication, StopMoveRequest
+from tests.workflow.wf_pdf import pdf_text
 
 T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -68,7 +71,7 @@ def test_annex4_access_sheet(inventory, people) -> None:
     assert "460100199001011234" not in html  # the ID number is masked on paper
 
 
-def test_annex3_stop_move(inventory, people) -> None:
+def stopmove_request(inventory, people) -> StopMoveRequest:
     form = StopMoveApplication(
         applying_unit="college_se",
         reason="外墙翻新",
@@ -80,7 +83,11 @@ def test_annex3_stop_move(inventory, people) -> None:
     )
     req, _ = StopMoveRequest.submit("TY-2026-00001", form, people["se_staff"], inventory, T)
     req.approve(people["ac_head"], T, "同意")
-    html = render_html(annex3(req))
+    return req
+
+
+def test_annex3_stop_move(inventory, people) -> None:
+    html = render_html(annex3(stopmove_request(inventory, people)))
     for text in [
         "附件3",
         "视频监控系统停用、挪移监控点位申请表",
@@ -98,7 +105,7 @@ def test_annex3_stop_move(inventory, people) -> None:
         assert text in html, text
 
 
-def test_annex2_site_survey(people) -> None:
+def surveyed_request(people) -> NewPointRequest:
     req, _ = NewPointRequest.submit(
         "XZ-2026-00001",
         NewPointApplication(department="logistics", need="n", urgent=True, positions=["北门"]),
@@ -123,7 +130,11 @@ def test_annex2_site_survey(people) -> None:
             )
         ],
     )
-    doc = annex2(req)
+    return req
+
+
+def test_annex2_site_survey(people) -> None:
+    doc = annex2(surveyed_request(people))
     assert len(doc.rows) == 1 + 8  # header + the paper form's eight numbered rows
     assert [c.text for c in doc.rows[1]] == [
         "1",
@@ -156,3 +167,23 @@ def test_pdf_degrades_to_html_without_a_cjk_font(inventory, people, tmp_path: Pa
     doc = annex4(police_request(inventory, people), inventory)
     assert render_pdf(doc, fonts=[tmp_path / "no-such-font.ttc"]) is None
     assert "视频监控资料调阅审批单" in render_html(doc)
+
+
+@pytest.mark.parametrize("annex", ["2", "3", "4"])
+def test_pdf_of_each_paper_form(annex: str, inventory, people) -> None:
+    if cjk_font() is None:
+        pytest.skip("no CJK font (fonts-noto-cjk) on this machine: forms print as HTML only")
+    if annex == "2":
+        doc = annex2(surveyed_request(people))
+        want = ["附件2", "视频监控系统工勘记录表", "立杆个数", "北门停车场 朝南", "夜间补光"]
+    elif annex == "3":
+        doc = annex3(stopmove_request(inventory, people))
+        want = ["附件3", "视频监控系统停用、挪移监控点位申请表", "解决办法", "临时移至后墙"]
+    else:
+        doc = annex4(police_request(inventory, people), inventory)
+        want = ["附件4", "视频监控资料调阅审批单", "院领导意见", "同意调阅宿舍区入口"]
+    pdf = render_pdf(doc)
+    assert pdf is not None and pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    for w in want:
+        assert w in text, (w, text)

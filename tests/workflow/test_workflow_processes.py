@@ -268,11 +268,17 @@ def test_duty_log_and_handover(people) -> None:
         h.confirm(people["op_b"], T, [i.key for i in h.items], newer)
     hts += h.confirm(people["op_b"], T, [i.key for i in h.items], open_now)
     assert h.state.value == "confirmed"
-    assert publishable(ts + hts) == [
+    h2, more = ShiftHandover.offer("JB-2", people["op_b"], "op_a", T, open_now)
+    more += h2.supersede(people["op_b"], T, by="JB-3")
+    with pytest.raises(RuleViolation, match="superseded"):
+        h2.confirm(people["op_a"], T, [i.key for i in h2.items], open_now)
+    assert publishable(ts + hts + more) == [
         "workflow.dutylog.recorded",
         "workflow.dutylog.closed",
         "workflow.handover.offered",
         "workflow.handover.confirmed",
+        "workflow.handover.offered",
+        "workflow.handover.superseded",
     ]
 
 

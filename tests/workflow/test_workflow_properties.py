@@ -10,6 +10,7 @@ stage by stage; a refused action changes nothing.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -17,9 +18,13 @@ from hypothesis import strategies as st
 from services.workflow.access import AccessApplication, AccessRequest
 from services.workflow.approval import Decision
 from services.workflow.base import RequestState
+from services.workflow.exam import ExamSupportApplication, ExamSupportRequest
 from services.workflow.inventory import Inventory
-from services.workflow.org import Actor, Role
+from services.workflow.newpoint import NewPointApplication, NewPointRequest, SurveyRow
+from services.workflow.org import Actor, BodyKind, Role
 from services.workflow.refusals import WorkflowError
+from services.workflow.routing import Method
+from services.workflow.stopmove import StopMoveRequest
 from tests.workflow.wf_campus import CAMERAS, PEOPLE
 
 INV = Inventory(CAMERAS)
@@ -69,10 +74,10 @@ actions = st.lists(
 def test_no_approval_without_every_step(cams: list[str], unit: str, seq) -> None:
     requester = Actor(person_id="requester", name="r", department=unit, roles=frozenset())
     form = AccessApplication(
-        body="internal",
+        body=BodyKind.INTERNAL,
         applying_unit=unit,
         viewer="v",
-        method="view",
+        method=Method.VIEW,
         reason="r",
         cameras=cams,
         footage_from=T0 - timedelta(hours=2),
@@ -126,10 +131,10 @@ def test_right_people_in_order_always_approve(cams: list[str], unit: str) -> Non
     """The converse: the chain is always completable by the people it names."""
     requester = Actor(person_id="requester", name="r", department=unit, roles=frozenset())
     form = AccessApplication(
-        body="internal",
+        body=BodyKind.INTERNAL,
         applying_unit=unit,
         viewer="v",
-        method="view",
+        method=Method.VIEW,
         reason="r",
         cameras=cams,
         footage_from=T0 - timedelta(hours=2),
@@ -152,3 +157,165 @@ def test_right_people_in_order_always_approve(cams: list[str], unit: str) -> Non
 
 def _signer(role: Role, dept: str | None) -> Actor:
     return Actor(person_id=f"{role}-{dept}", name="s", department=dept, roles=frozenset({role}))
+
+
+# ---- every process, including what follows approval ----
+
+# The only state changes each process allows (from, to); anything else is a bug.
+EDGES = {
+    "access": {
+        ("pending", "approved"),
+        ("pending", "rejected"),
+        ("pending", "withdrawn"),
+        ("approved", "retrieved"),
+    },
+    "stopmove": {
+        ("pending", "approved"),
+        ("pending", "rejected"),
+        ("pending", "withdrawn"),
+        ("approved", "completed"),
+    },
+    "newpoint": {
+        ("pending", "approved"),
+        ("pending", "rejected"),
+        ("pending", "withdrawn"),
+        ("approved", "planned"),
+        ("planned", "surveyed"),
+        ("surveyed", "implemented"),
+    },
+    "exam": {("pending", "approved"), ("pending", "rejected"), ("pending", "withdrawn")},
+}
+PAST_APPROVAL = {"approved", "retrieved", "completed", "planned", "surveyed", "implemented"}
+
+
+def _make(process: str, variant: int, requester_dept: str) -> tuple[Any, Actor]:
+    from tests.workflow.test_workflow_processes import sm_form
+
+    requester = Actor(person_id="requester", name="r", department=requester_dept)
+    if process == "access":
+        body = "internal" if variant % 2 == 0 else "judiciary"
+        form = AccessApplication(
+            body=BodyKind(body),
+            applying_unit=requester_dept if body == "internal" else "法院",
+            viewer="v",
+            method=Method.VIEW if variant < 2 else Method.COPY,
+            reason="r",
+            cameras=["ps-gate-1", "te-exam-104a", "dorm-1"][: 1 + variant % 3],
+            footage_from=T0 - timedelta(hours=2),
+            footage_until=T0,
+            letter_ref="函",
+            id_checked=True,
+            case_number="案",
+        )
+        return AccessRequest.submit("P", form, requester, INV, T0)[0], requester
+    if process == "stopmove":
+        sm = sm_form(applying_unit=requester_dept)
+        return StopMoveRequest.submit("P", sm, requester, INV, T0)[0], requester
+    if process == "newpoint":
+        np = NewPointApplication(
+            department=requester_dept, need="n", urgent=variant % 2 == 0, positions=["北门"]
+        )
+        return NewPointRequest.submit("P", np, requester, T0)[0], requester
+    ex = ExamSupportApplication(
+        organiser=requester_dept,
+        exam_name="e",
+        building="教学楼",
+        rooms=["104室"],
+        starts_at=T0 + timedelta(days=30),
+        ends_at=T0 + timedelta(days=30, hours=2),
+    )
+    return ExamSupportRequest.submit("P", ex, requester, INV, T0)[0], requester
+
+
+POST = ["retrieve", "complete", "plan", "survey", "implement"]
+# "due": whoever may rightly act next (the signer of a due step, or the person who carries
+# out the step after approval); it makes the later states common enough to exercise.
+any_actions = st.lists(
+    st.tuples(
+        st.sampled_from(["next"] * 6 + ["approve"] * 3 + ["reject", "withdraw", *POST]),
+        st.one_of(st.just("due"), st.just("due"), st.just("due"), actor_specs),
+        step_keys,
+    ),
+    min_size=6,
+    max_size=30,
+)
+NEXT = {
+    ("access", "approved"): "retrieve",
+    ("stopmove", "approved"): "complete",
+    ("newpoint", "approved"): "plan",
+    ("newpoint", "planned"): "survey",
+    ("newpoint", "surveyed"): "implement",
+}
+RIGHT_HAND = {"retrieve": "nic_admin", "plan": "nic_admin", "implement": "nic_admin"}
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    process=st.sampled_from(sorted(EDGES)),
+    variant=st.integers(0, 3),
+    dept=st.sampled_from(["college_se", "logistics", "academic"]),
+    seq=any_actions,
+)
+def test_every_process_only_moves_along_its_edges(process, variant, dept, seq) -> None:
+    req, requester = _make(process, variant, dept)
+    steps = list(req.flow.steps)
+    t = T0
+    for kind, spec, key in seq:
+        t += timedelta(minutes=1)
+        if kind == "next":  # the action the process expects now
+            kind = NEXT.get((process, req.state.value), "approve")
+        if spec == "due":
+            due = req.flow.due_steps()
+            if kind in POST:
+                actor = PEOPLE[RIGHT_HAND[kind]] if kind in RIGHT_HAND else _signer(Role.HEAD, dept)
+            elif due:
+                actor, key = _signer(due[0].role, due[0].department), None
+            else:
+                actor = requester
+        elif isinstance(spec, int):
+            step = steps[spec % len(steps)]
+            actor = _signer(step.role, step.department)
+        elif spec == "requester":
+            actor = requester
+        else:
+            actor = spec
+        before, state = req.model_dump_json(), req.state.value
+        try:
+            _act(req, kind, actor, t, key)
+        except WorkflowError as e:
+            assert req.model_dump_json() == before, "a refused action changed the request"
+            assert e.article.startswith(("Art.", "Annex")), e.to_dict()  # names the article
+        req.check_invariant()
+        if req.state.value != state:
+            assert (state, req.state.value) in EDGES[process], (state, req.state.value)
+    event(f"{process}: {req.state.value}")
+    assert req.flow.steps == steps  # the chain never changes after submission
+    if req.state.value in PAST_APPROVAL:
+        signed = [o for o in req.flow.opinions if o.decision is Decision.APPROVE]
+        assert sorted(o.step_key for o in signed) == sorted(s.key for s in steps)
+        assert len({o.approver.person_id for o in signed}) == len(signed)
+        assert requester.person_id not in {o.approver.person_id for o in signed}
+    if req.state.value == "implemented":
+        assert req.plan is not None and req.survey is not None and req.cameras
+
+
+def _act(req: Any, kind: str, actor: Actor, t: datetime, key: str | None) -> None:
+    from tests.workflow.test_workflow_processes import ROW, new_camera
+
+    if kind == "approve":
+        req.approve(actor, t, "同意", step_key=key)
+    elif kind == "reject":
+        req.reject(actor, t, "不同意", step_key=key)
+    elif kind == "withdraw":
+        req.withdraw(actor, t)
+    elif kind == "retrieve" and isinstance(req, AccessRequest):
+        sha = "ab" * 32 if req.form.method.value == "copy" else None
+        req.retrieve(actor, t, purpose="p", destination="d", export_sha256=sha)
+    elif kind == "complete" and isinstance(req, StopMoveRequest):
+        req.complete(actor, t)
+    elif kind == "plan" and isinstance(req, NewPointRequest):
+        req.make_plan(actor, t, "方案", 1)
+    elif kind == "survey" and isinstance(req, NewPointRequest):
+        req.file_survey(actor, t, [SurveyRow.model_validate({**ROW, "camera_count": 1})])
+    elif kind == "implement" and isinstance(req, NewPointRequest):
+        req.implement(actor, t, [new_camera("np-1")])

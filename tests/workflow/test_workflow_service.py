@@ -175,18 +175,60 @@ async def test_access_request_over_nats(wf, nats_url: str, events: EventLog) -> 
         "cctv.access.recorded",
         "cctv.workflow.access.held",
     ]
-    # Published through the outbox, each exactly once.
+
+    # Published through the outbox, each exactly once. (Request numbers are per schema and
+    # other tests use other schemas on the same bus: the test's own camera tells them apart.)
+    def ours(d: dict[str, Any]) -> bool:
+        return d.get("request_id") == rid and d.get("summary", {}).get("cameras") == [gate]
+
+    await events.wait_for("workflow.access.held", ours)  # the last one: the rest came before
     for typ in ("workflow.access.submitted", "workflow.access.approved", "workflow.access.held"):
-        seen = await events.wait_for(typ, lambda d: d.get("request_id") == rid)
-        assert len(seen) == 1
-    rec = await events.wait_for("access.recorded", lambda d: d.get("request_no") == rid)
-    assert rec[0]["data"]["actor"] == "t_admin"
+        assert len(events.matching(typ, ours)) == 1, typ
+    rec = await events.wait_for(
+        "access.recorded", lambda d: d.get("request_no") == rid and d.get("camera_ids") == [gate]
+    )
+    assert rec[0]["data"]["actor"] == "t_admin" and "Art. 16" in rec[0]["data"]["detail"]
 
     # A sensitive camera adds the school leader.
     pv = await client(
         rpc.PREVIEW, {"process": "access", "form": access_form([vault]), "actor": STAFF}
     )
     assert [s["role"] for s in pv["steps"]] == ["head", "head", "leader"]
+
+
+async def test_submission_goes_through_the_chain_that_was_shown(wf, nats_url: str) -> None:
+    """The chain is shown before submission; if the inventory changes in between (a camera
+    becomes sensitive), the submission is stopped and the new chain must be looked at."""
+    client, tag, _svc = wf
+    cam = record(f"k{tag}", "public_safety", "logistics")
+    await seed_cameras(nats_url, client, [cam])
+    form = access_form([cam.camera_id])
+    shown = await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
+    assert [s["role"] for s in shown["steps"]] == ["head", "head"]
+    await seed_cameras(
+        nats_url, client, [cam.model_copy(update={"sensitivity": ["key_point"], "zone": "x"})]
+    )
+    async with asyncio.timeout(20):  # the workflow has the new record once the chain changes
+        while True:
+            again = await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
+            if len(again["steps"]) == 3:
+                break
+            await asyncio.sleep(0.05)  # polling the condition, bounded by the timeout
+    stale = await client(
+        rpc.SUBMIT,
+        {
+            "process": "access",
+            "form": form,
+            "actor": STAFF,
+            "expected_chain": shown["chain_key"],
+        },
+    )
+    assert stale["code"] == "chain_changed" and stale["article"] == "Art. 16, Annex 4", stale
+    ok = await client(
+        rpc.SUBMIT,
+        {"process": "access", "form": form, "actor": STAFF, "expected_chain": again["chain_key"]},
+    )
+    assert ok["ok"] and ok["request"]["flow"]["steps"][-1]["role"] == "leader"
 
 
 async def test_refusal_is_on_the_record(wf, events: EventLog) -> None:
@@ -205,6 +247,67 @@ async def test_refusal_is_on_the_record(wf, events: EventLog) -> None:
         rpc.SUBMIT, {"process": "access", "form": {"body": "internal"}, "actor": STAFF}
     )
     assert not bad["ok"] and bad["kind"] == "invalid"
+    assert bad["article"] == "Art. 16, Annex 4" and "applying_unit" in bad["error"]
+
+    # Every process's refusal is on the record, naming its article (here Art. 8: in advance).
+    started = datetime.now(UTC) - timedelta(hours=1)
+    late = await client(
+        rpc.SUBMIT,
+        {
+            "process": "stopmove",
+            "actor": STAFF,
+            "form": {
+                "applying_unit": "college_se",
+                "reason": "装修",
+                "points": [{"camera_id": "x", "action": "stop"}],
+                "count": 1,
+                "workaround": "巡查",
+                "window_from": started.isoformat(),
+                "window_until": (started + timedelta(days=1)).isoformat(),
+            },
+        },
+    )
+    assert late["kind"] == "refusal" and late["article"] == "Art. 8", late
+    ev = await events.wait_for(
+        "workflow.stopmove.refused", lambda d: d.get("request_id") == late["request_id"]
+    )
+    assert ev[0]["data"]["summary"]["refusal"]["code"] == "not_in_advance"
+
+
+async def test_responsible_change_reaches_logistics_and_nic_at_once(wf, events: EventLog) -> None:
+    """Art. 9: the change, its event and the notices to 后勤处 and NIC commit together."""
+    client, tag, _svc = wf
+    re_head = actor("t_re_head", "research_equipment", "head")
+    reply = await client(
+        rpc.RESPONSIBLE_SET,
+        {
+            "actor": re_head,
+            "system_id": f"A1-{tag}",
+            "department": "research_equipment",
+            "person": {"person_id": "p1", "name": "王工", "phone": "0898-1"},
+            "reason": "人员调动",
+        },
+    )
+    assert reply["ok"] and reply["notified"] == ["logistics", "nic"], reply
+    for who in (actor("t_lg", "logistics", "staff"), actor("t_nic", "nic", "sysadmin")):
+        notices = (await client(rpc.INBOX, {"actor": who}))["notices"]
+        assert [(n["kind"], n["ref"]) for n in notices] == [("responsible.changed", f"A1-{tag}")]
+        assert "王工" in notices[0]["text_zh"]
+    assert (await client(rpc.INBOX, {"actor": actor("t_st", "student", "head")}))["notices"] == []
+    ev = await events.wait_for(
+        "workflow.responsible.changed", lambda d: d.get("system_id") == f"A1-{tag}"
+    )
+    assert ev[0]["id"] == notices[0]["event_id"]
+    same = await client(
+        rpc.RESPONSIBLE_SET,
+        {
+            "actor": re_head,
+            "system_id": f"A1-{tag}",
+            "person": {"person_id": "p1", "name": "王工", "phone": "0898-1"},
+            "reason": "重复提交",
+        },
+    )
+    assert same["ok"] and same["notified"] == []  # nothing changed, nobody is bothered
 
 
 async def test_stopmove_window_reaches_health_contract(wf, nats_url: str, events: EventLog) -> None:
@@ -249,6 +352,13 @@ async def test_outbox_crash_between_commit_and_publish(nats_url: str, database_u
     svc.pool = pool
     await apply_migrations(pool, schema, svc.migrations)
     wf = WorkflowService(svc, settings)
+    # Request numbers count per schema; start this one's far away from other tests' numbers,
+    # so that the subject below is this test's alone on the shared stream.
+    await pool.execute(
+        f"INSERT INTO {schema}.counters VALUES ('XZ', $1, $2)",
+        datetime.now(UTC).year,
+        int(tag, 16) % 10**9 + 10**6,
+    )
     reply = await wf.submit(
         {
             "process": "newpoint",
@@ -267,6 +377,12 @@ async def test_outbox_crash_between_commit_and_publish(nats_url: str, database_u
         f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
     )
     assert pending == 1  # committed with the state change, not yet published
+    # A refused action commits nothing: no state change, no history row, no event.
+    with pytest.raises(Exception, match="own request"):
+        await wf.approve({"request_id": rid, "actor": STAFF})
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 1
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.history") == 1
+    assert await pool.fetchval(f"SELECT version FROM {schema}.requests") == 1
 
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
@@ -342,8 +458,15 @@ async def test_exam_deadline_reminders_and_handover(
         )
         assert nudge[0]["data"]["level"] == "remind"
         assert nudge[0]["data"]["to_department"] == "academic"
-
         ac_head = actor("t_ac_head", "academic", "head")
+        box = await client(rpc.INBOX, {"actor": ac_head})
+        assert [(n["kind"], n["ref"]) for n in box["notices"]] == [("nudge.remind", rid)]
+        assert (await client(rpc.INBOX, {"actor": LG_HEAD}))["notices"] == []
+        now[0] = datetime(2026, 2, 11, 3, 0, tzinfo=UTC)  # Wed 11:00: past 8 working hours
+        assert await wf.nudge_once() == 1
+        box = await client(rpc.INBOX, {"actor": LEADER})
+        assert [(n["kind"], n["ref"]) for n in box["notices"]] == [("nudge.escalate", rid)]
+
         ok = await client(rpc.APPROVE, {"request_id": rid, "actor": ac_head})
         assert ok["ok"] and ok["transitions"][-1].startswith("cctv.workflow.exam.watch")
         watch = await events.wait_for("workflow.exam.watch", lambda d: d.get("request_id") == rid)
@@ -391,6 +514,18 @@ async def test_exam_deadline_reminders_and_handover(
             rpc.HANDOVER_CONFIRM, {"actor": op_b, "handover_id": hid, "acknowledged": keys[:-1]}
         )
         assert short["code"] == "not_acknowledged" and short["article"] == "Art. 14(3)"
+        # Offered again: the first offer lapses, on the record; only the new one counts.
+        again = await client(rpc.HANDOVER_OFFER, {"actor": op_a, "incoming": "t_op_b"})
+        assert again["ok"], again
+        lapsed = await events.wait_for(
+            "workflow.handover.superseded", lambda d: d.get("request_id") == hid
+        )
+        assert lapsed[0]["data"]["summary"]["superseded_by"] == again["handover"]["handover_id"]
+        stale = await client(
+            rpc.HANDOVER_CONFIRM, {"actor": op_b, "handover_id": hid, "acknowledged": keys}
+        )
+        assert stale["code"] == "handover_done"
+        hid = again["handover"]["handover_id"]
         done = await client(
             rpc.HANDOVER_CONFIRM, {"actor": op_b, "handover_id": hid, "acknowledged": keys}
         )

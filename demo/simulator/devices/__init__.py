@@ -4,5 +4,12 @@ for many simulated cameras and NVRs on localhost, with injectable faults."""
 from .model import FAULTS, ChannelState, Faults, SimDevice
 from .server import DeviceServer, free_port, loopback_hosts
 
-__all__ = ["FAULTS", "ChannelState", "DeviceServer", "Faults", "SimDevice", "free_port",
-           "loopback_hosts"]
+__all__ = [
+    "FAULTS",
+    "ChannelState",
+    "DeviceServer",
+    "Faults",
+    "SimDevice",
+    "free_port",
+    "loopback_hosts",
+]

@@ -15,22 +15,41 @@ from .model import SimDevice
 from .server import DeviceServer, free_port, loopback_hosts
 
 
-def fleet(count: int, layout: str, vendors: list[str], channels: int, port: int
-          ) -> list[SimDevice]:
+def fleet(count: int, layout: str, vendors: list[str], channels: int, port: int) -> list[SimDevice]:
     if layout == "ip":
         hosts = loopback_hosts(count)
-        return [SimDevice(f"sim-{i:05d}", vendors[i % len(vendors)], hosts[i], port,  # type: ignore[arg-type]
-                          channels=channels) for i in range(count)]
-    return [SimDevice(f"sim-{i:05d}", vendors[i % len(vendors)], "127.0.0.1", 0,  # type: ignore[arg-type]
-                      channels=channels) for i in range(count)]
+        return [
+            SimDevice(
+                f"sim-{i:05d}",
+                vendors[i % len(vendors)],  # type: ignore[arg-type]
+                hosts[i],
+                port,
+                channels=channels,
+            )
+            for i in range(count)
+        ]
+    return [
+        SimDevice(
+            f"sim-{i:05d}",
+            vendors[i % len(vendors)],  # type: ignore[arg-type]
+            "127.0.0.1",
+            0,
+            channels=channels,
+        )
+        for i in range(count)
+    ]
 
 
 async def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--count", type=int, default=100)
-    p.add_argument("--layout", choices=["ip", "port"], default="ip",
-                   help="ip: one loopback address per device, one shared port; "
-                        "port: 127.0.0.1 with one free port per device")
+    p.add_argument(
+        "--layout",
+        choices=["ip", "port"],
+        default="ip",
+        help="ip: one loopback address per device, one shared port; "
+        "port: 127.0.0.1 with one free port per device",
+    )
     p.add_argument("--port", type=int, default=0, help="shared port for --layout ip (0: free)")
     p.add_argument("--vendors", default="hikvision,dahua")
     p.add_argument("--channels", type=int, default=1)

@@ -19,15 +19,25 @@ from .model import SimDevice, Vendor
 from .server import DeviceServer, loopback_hosts
 
 DEMO_LOGIN = ("admin", "sim-pass")  # the simulated devices' login (demo only)
+# The demo's RTSP: one media gateway address serving every camera by path
+# (rtsp://127.0.9.1:<simulator port>/cam/<camera_id>), so ingest derives it from SIM_ADDRESS
+# alone and concurrent stacks (tests, `make run`) never share a port.
+MEDIA_HOST = "127.0.9.1"
 FIRST_HOST = 254 * 10  # loopback_hosts index: 127.0.10.1 and up, clear of 127.0.0.x
 VENDOR = {"isapi": "hikvision", "dahua": "dahua", "onvif": "onvif"}
 # fleet fault -> device fault; 'covered' also raises the device's own tamper alarm, as
 # real cameras do (ISAPI shelteralarm, Dahua VideoBlind, ONVIF TamperDetector).
 FAULT_MAP = {
-    "offline": "offline", "slow": "slow", "wrong_password": "wrong_password",
-    "disk_error": "disk_error", "video_loss": "video_loss", "clock_drift": "clock_drift",
-    "recording_gap": "recording_gap", "early_overwrite": "early_overwrite",
-    "deleted_segment": "deleted_segment", "covered": "tamper",
+    "offline": "offline",
+    "slow": "slow",
+    "wrong_password": "wrong_password",
+    "disk_error": "disk_error",
+    "video_loss": "video_loss",
+    "clock_drift": "clock_drift",
+    "recording_gap": "recording_gap",
+    "early_overwrite": "early_overwrite",
+    "deleted_segment": "deleted_segment",
+    "covered": "tamper",
 }
 
 
@@ -48,11 +58,20 @@ def port_of(address: str) -> int:
     return int(address.rpartition(":")[2])
 
 
+def rtsp_template(sim_address: str) -> str:
+    """Where the demo simulator serves each camera's live stream (see MEDIA_HOST)."""
+    return f"rtsp://{MEDIA_HOST}:{port_of(sim_address)}/cam/{{camera_id}}"
+
+
 def with_device_addresses(cameras: list[CameraRecord], port: int) -> list[CameraRecord]:
     """The inventory as ingest should hold it: each camera at its simulated device."""
     hosts = device_hosts(c.camera_id for c in cameras if c.protocol in VENDOR)
-    return [c.model_copy(update={"address": f"{hosts[c.camera_id]}:{port}"})
-            if c.camera_id in hosts else c for c in cameras]
+    return [
+        c.model_copy(update={"address": f"{hosts[c.camera_id]}:{port}"})
+        if c.camera_id in hosts
+        else c
+        for c in cameras
+    ]
 
 
 def build_devices(cameras: list[CameraRecord], port: int) -> dict[str, SimDevice]:
@@ -63,8 +82,14 @@ def build_devices(cameras: list[CameraRecord], port: int) -> dict[str, SimDevice
         if cam.camera_id not in hosts:
             continue
         vendor: Vendor = VENDOR[cam.protocol]  # type: ignore[assignment]
-        dev = SimDevice(cam.camera_id, vendor, hosts[cam.camera_id], port,
-                        username=DEMO_LOGIN[0], password=DEMO_LOGIN[1])
+        dev = SimDevice(
+            cam.camera_id,
+            vendor,
+            hosts[cam.camera_id],
+            port,
+            username=DEMO_LOGIN[0],
+            password=DEMO_LOGIN[1],
+        )
         ch = cam.channel or 1
         dev.chan = {ch: dev.chan[1]}
         out[cam.camera_id] = dev

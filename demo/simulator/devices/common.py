@@ -17,13 +17,20 @@ def realm_of(dev: SimDevice) -> str:
 def authorize(dev: SimDevice, request: web.Request) -> web.Response | None:
     """None when the request carries a valid digest; otherwise the 401 to send."""
     realm = realm_of(dev)
-    verdict = digest.check(request.headers.get("Authorization"), request.method, realm,
-                           dev.username, dev.current_password())
+    verdict = digest.check(
+        request.headers.get("Authorization"),
+        request.method,
+        realm,
+        dev.username,
+        dev.current_password(),
+    )
     if verdict == "ok":
         return None
     return web.Response(
-        status=401, text="Unauthorized",
-        headers={"WWW-Authenticate": digest.challenge(realm, stale=verdict == "stale")})
+        status=401,
+        text="Unauthorized",
+        headers={"WWW-Authenticate": digest.challenge(realm, stale=verdict == "stale")},
+    )
 
 
 def misbehave(dev: SimDevice, kind: str) -> web.Response | None:
@@ -32,8 +39,8 @@ def misbehave(dev: SimDevice, kind: str) -> web.Response | None:
         return web.Response(text="<html><body>Login</body></html>", content_type="text/html")
     if dev.faults.garbage:
         if kind == "xml":
-            return web.Response(body=b'<?xml version="1.0"?><Time><localTime>2024-',
-                                content_type="application/xml")
-        return web.Response(body=b"\x00\x01garbage{{{\nno-equals-here",
-                            content_type="text/plain")
+            return web.Response(
+                body=b'<?xml version="1.0"?><Time><localTime>2024-', content_type="application/xml"
+            )
+        return web.Response(body=b"\x00\x01garbage{{{\nno-equals-here", content_type="text/plain")
     return None

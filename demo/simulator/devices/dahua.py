@@ -39,20 +39,24 @@ def _parse_local(v: str) -> datetime:
 
 
 def system_info(dev: SimDevice) -> str:
-    return (f"deviceType={dev.model}\r\nhardwareVersion=1.00\r\nprocessor=ST7108\r\n"
-            f"serialNumber={dev.serial}\r\nupdateSerial={dev.model}\r\n")
+    return (
+        f"deviceType={dev.model}\r\nhardwareVersion=1.00\r\nprocessor=ST7108\r\n"
+        f"serialNumber={dev.serial}\r\nupdateSerial={dev.model}\r\n"
+    )
 
 
 def storage(dev: SimDevice) -> str:
     err = "true" if dev.faults.disk_error else "false"
     state = "Error" if dev.faults.disk_error else "Success"
-    return ("list.info[0].Detail[0].IsError=" + err + "\r\n"
-            "list.info[0].Detail[0].Path=/dev/sda0\r\n"
-            "list.info[0].Detail[0].TotalBytes=4000787030016.000000\r\n"
-            "list.info[0].Detail[0].Type=ReadWrite\r\n"
-            "list.info[0].Detail[0].UsedBytes=4000787030016.000000\r\n"
-            "list.info[0].Name=/dev/sda\r\n"
-            f"list.info[0].State={state}\r\n")
+    return (
+        "list.info[0].Detail[0].IsError=" + err + "\r\n"
+        "list.info[0].Detail[0].Path=/dev/sda0\r\n"
+        "list.info[0].Detail[0].TotalBytes=4000787030016.000000\r\n"
+        "list.info[0].Detail[0].Type=ReadWrite\r\n"
+        "list.info[0].Detail[0].UsedBytes=4000787030016.000000\r\n"
+        "list.info[0].Name=/dev/sda\r\n"
+        f"list.info[0].State={state}\r\n"
+    )
 
 
 def _finders(sim: DeviceServer, dev: SimDevice) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -89,11 +93,16 @@ def media_find(sim: DeviceServer, dev: SimDevice, q: dict[str, str]) -> web.Resp
         ch = f["ch"]
         lines = [f"found={len(page)}"]
         for i, (s, e, n) in enumerate(page):
-            lines += [f"items[{i}].Channel={ch - 1}", f"items[{i}].Cluster=0",
-                      f"items[{i}].EndTime={_local(e)}",
-                      f"items[{i}].FilePath=/mnt/dvr/sda0/{ch}/{int(s.timestamp())}.dav",
-                      f"items[{i}].Length={n}", f"items[{i}].StartTime={_local(s)}",
-                      f"items[{i}].Type=dav", f"items[{i}].VideoStream=Main"]
+            lines += [
+                f"items[{i}].Channel={ch - 1}",
+                f"items[{i}].Cluster=0",
+                f"items[{i}].EndTime={_local(e)}",
+                f"items[{i}].FilePath=/mnt/dvr/sda0/{ch}/{int(s.timestamp())}.dav",
+                f"items[{i}].Length={n}",
+                f"items[{i}].StartTime={_local(s)}",
+                f"items[{i}].Type=dav",
+                f"items[{i}].VideoStream=Main",
+            ]
         return _t("\r\n".join(lines) + "\r\n")
     if action in {"close", "destroy"}:
         if action == "destroy":
@@ -113,14 +122,16 @@ def load_file(dev: SimDevice, path: str) -> web.Response:
         return _err("Invalid path", 404)
     if not any(s == start for s, _, _ in dev.segments(ch, start, start + timedelta(seconds=1))):
         return _err("File not found", 404)
-    return web.Response(body=dev.segment_content(ch, start),
-                        content_type="application/octet-stream")
+    return web.Response(
+        body=dev.segment_content(ch, start), content_type="application/octet-stream"
+    )
 
 
 async def attach(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:
     codes = request.query.get("codes", "[All]").strip("[]").split(",")
     resp = web.StreamResponse(
-        headers={"Content-Type": "multipart/x-mixed-replace; boundary=myboundary"})
+        headers={"Content-Type": "multipart/x-mixed-replace; boundary=myboundary"}
+    )
     await resp.prepare(request)
     last: dict[tuple[int, str], bool] = {}
     beat = 0.0
@@ -138,8 +149,12 @@ async def attach(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
             beat = sim.heartbeat_s
         for p in parts:
             body = (p + "\r\n").encode()
-            await resp.write(b"--myboundary\r\nContent-Type: text/plain\r\n"
-                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n")
+            await resp.write(
+                b"--myboundary\r\nContent-Type: text/plain\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+                + b"\r\n"
+            )
         await asyncio.sleep(0.1)
         beat -= 0.1
     return resp

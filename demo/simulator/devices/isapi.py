@@ -32,35 +32,43 @@ def _iso(t: datetime) -> str:
 
 
 def _status(code: int, sub: str, http: int = 400) -> web.Response:
-    r = _x(f'<ResponseStatus version="2.0" xmlns="{NS}"><requestURL></requestURL>'
-           f"<statusCode>{code}</statusCode><statusString>{sub}</statusString>"
-           f"<subStatusCode>{sub}</subStatusCode></ResponseStatus>")
+    r = _x(
+        f'<ResponseStatus version="2.0" xmlns="{NS}"><requestURL></requestURL>'
+        f"<statusCode>{code}</statusCode><statusString>{sub}</statusString>"
+        f"<subStatusCode>{sub}</subStatusCode></ResponseStatus>"
+    )
     r.set_status(http)
     return r
 
 
 def device_info(dev: SimDevice) -> str:
-    return (f'<DeviceInfo version="2.0" xmlns="{NS}"><deviceName>{escape(dev.device_id)}'
-            f"</deviceName><deviceID>{dev.serial}</deviceID><model>{dev.model}</model>"
-            f"<serialNumber>{dev.model}{dev.serial}</serialNumber>"
-            "<macAddress>44:19:b6:00:00:01</macAddress><firmwareVersion>V4.30.085</firmwareVersion>"
-            "<firmwareReleasedDate>build 200916</firmwareReleasedDate><deviceType>NVR</deviceType>"
-            "</DeviceInfo>")
+    return (
+        f'<DeviceInfo version="2.0" xmlns="{NS}"><deviceName>{escape(dev.device_id)}'
+        f"</deviceName><deviceID>{dev.serial}</deviceID><model>{dev.model}</model>"
+        f"<serialNumber>{dev.model}{dev.serial}</serialNumber>"
+        "<macAddress>44:19:b6:00:00:01</macAddress><firmwareVersion>V4.30.085</firmwareVersion>"
+        "<firmwareReleasedDate>build 200916</firmwareReleasedDate><deviceType>NVR</deviceType>"
+        "</DeviceInfo>"
+    )
 
 
 def device_time(dev: SimDevice) -> str:
     local = dev.device_now().astimezone(UTC) + CST
-    return (f'<Time version="2.0" xmlns="{NS}"><timeMode>NTP</timeMode>'
-            f"<localTime>{local:%Y-%m-%dT%H:%M:%S}+08:00</localTime>"
-            "<timeZone>CST-8:00:00</timeZone></Time>")
+    return (
+        f'<Time version="2.0" xmlns="{NS}"><timeMode>NTP</timeMode>'
+        f"<localTime>{local:%Y-%m-%dT%H:%M:%S}+08:00</localTime>"
+        "<timeZone>CST-8:00:00</timeZone></Time>"
+    )
 
 
 def storage(dev: SimDevice) -> str:
     status = "error" if dev.faults.disk_error else "ok"
-    return (f'<storage version="2.0" xmlns="{NS}"><hddList><hdd><id>1</id><hddName>hdd1</hddName>'
-            f"<hddPath></hddPath><hddType>SATA</hddType><status>{status}</status>"
-            "<capacity>3815447</capacity><freeSpace>0</freeSpace><property>RW</property></hdd>"
-            "</hddList><nasList></nasList></storage>")
+    return (
+        f'<storage version="2.0" xmlns="{NS}"><hddList><hdd><id>1</id><hddName>hdd1</hddName>'
+        f"<hddPath></hddPath><hddType>SATA</hddType><status>{status}</status>"
+        "<capacity>3815447</capacity><freeSpace>0</freeSpace><property>RW</property></hdd>"
+        "</hddList><nasList></nasList></storage>"
+    )
 
 
 def video_input(dev: SimDevice, ch: int) -> str | None:
@@ -68,9 +76,11 @@ def video_input(dev: SimDevice, ch: int) -> str | None:
     if st is None:
         return None
     res = "NO VIDEO" if st.video_loss else "1920*1080P"
-    return (f'<VideoInputChannel version="2.0" xmlns="{NS}"><id>{ch}</id><inputPort>{ch}'
-            f"</inputPort><videoInputEnabled>true</videoInputEnabled><name>Camera {ch:02d}</name>"
-            f"<videoFormat>PAL</videoFormat><resDesc>{res}</resDesc></VideoInputChannel>")
+    return (
+        f'<VideoInputChannel version="2.0" xmlns="{NS}"><id>{ch}</id><inputPort>{ch}'
+        f"</inputPort><videoInputEnabled>true</videoInputEnabled><name>Camera {ch:02d}</name>"
+        f"<videoFormat>PAL</videoFormat><resDesc>{res}</resDesc></VideoInputChannel>"
+    )
 
 
 def search(dev: SimDevice, body: bytes, host: str) -> web.Response:
@@ -100,9 +110,11 @@ def search(dev: SimDevice, body: bytes, host: str) -> web.Response:
     page = page[:max_results]
     items = []
     for s, e, n in page:
-        uri = (f"rtsp://{host}/Streaming/tracks/{track}/?starttime={s:%Y%m%dT%H%M%SZ}"
-               f"&amp;endtime={e:%Y%m%dT%H%M%SZ}&amp;name={ch:02d}{int(s.timestamp())}"
-               f"&amp;size={n}")
+        uri = (
+            f"rtsp://{host}/Streaming/tracks/{track}/?starttime={s:%Y%m%dT%H%M%SZ}"
+            f"&amp;endtime={e:%Y%m%dT%H%M%SZ}&amp;name={ch:02d}{int(s.timestamp())}"
+            f"&amp;size={n}"
+        )
         items.append(
             f"<searchMatchItem><sourceID>{{0000000000-0000-0000-0000-000000000000}}</sourceID>"
             f"<trackID>{track}</trackID><timeSpan><startTime>{_iso(s)}</startTime>"
@@ -110,12 +122,15 @@ def search(dev: SimDevice, body: bytes, host: str) -> web.Response:
             f"<contentType>video</contentType><codecType>H.264-BP</codecType>"
             f"<playbackURI>{uri}</playbackURI></mediaSegmentDescriptor>"
             "<metadataMatches><metadataDescriptor>recordType.meta.hikvision.com/timing"
-            "</metadataDescriptor></metadataMatches></searchMatchItem>")
+            "</metadataDescriptor></metadataMatches></searchMatchItem>"
+        )
     status = "MORE" if more else ("OK" if items else "NO MATCHES")
-    return _x(f'<CMSearchResult version="2.0" xmlns="{NS}"><searchID>{escape(t("searchID"))}'
-              f"</searchID><responseStatus>true</responseStatus><responseStatusStrg>{status}"
-              f"</responseStatusStrg><numOfMatches>{len(items)}</numOfMatches>"
-              f"<matchList>{''.join(items)}</matchList></CMSearchResult>")
+    return _x(
+        f'<CMSearchResult version="2.0" xmlns="{NS}"><searchID>{escape(t("searchID"))}'
+        f"</searchID><responseStatus>true</responseStatus><responseStatusStrg>{status}"
+        f"</responseStatusStrg><numOfMatches>{len(items)}</numOfMatches>"
+        f"<matchList>{''.join(items)}</matchList></CMSearchResult>"
+    )
 
 
 def download(dev: SimDevice, uri: str) -> web.Response:
@@ -128,24 +143,28 @@ def download(dev: SimDevice, uri: str) -> web.Response:
     ch = track // 100
     if not any(s == start for s, _, _ in dev.segments(ch, start, start + timedelta(seconds=1))):
         return _status(4, "noRecord", 404)
-    return web.Response(body=dev.segment_content(ch, start),
-                        content_type="application/octet-stream")
+    return web.Response(
+        body=dev.segment_content(ch, start), content_type="application/octet-stream"
+    )
 
 
 def alert(dev: SimDevice, ch: int, etype: str, active: bool, host: str) -> bytes:
     now = dev.device_now().astimezone(UTC) + CST
     state = "active" if active else "inactive"
-    return (f'<EventNotificationAlert version="2.0" xmlns="{NS}"><ipAddress>{host}</ipAddress>'
-            f"<portNo>{dev.port}</portNo><protocol>HTTP</protocol>"
-            "<macAddress>44:19:b6:00:00:01</macAddress>"
-            f"<channelID>{ch}</channelID><dateTime>{now:%Y-%m-%dT%H:%M:%S}+08:00</dateTime>"
-            f"<activePostCount>1</activePostCount><eventType>{etype}</eventType>"
-            f"<eventState>{state}</eventState><eventDescription>{etype} alarm</eventDescription>"
-            "</EventNotificationAlert>").encode()
+    return (
+        f'<EventNotificationAlert version="2.0" xmlns="{NS}"><ipAddress>{host}</ipAddress>'
+        f"<portNo>{dev.port}</portNo><protocol>HTTP</protocol>"
+        "<macAddress>44:19:b6:00:00:01</macAddress>"
+        f"<channelID>{ch}</channelID><dateTime>{now:%Y-%m-%dT%H:%M:%S}+08:00</dateTime>"
+        f"<activePostCount>1</activePostCount><eventType>{etype}</eventType>"
+        f"<eventState>{state}</eventState><eventDescription>{etype} alarm</eventDescription>"
+        "</EventNotificationAlert>"
+    ).encode()
 
 
-async def alert_stream(sim: DeviceServer, dev: SimDevice, request: web.Request
-                       ) -> web.StreamResponse:
+async def alert_stream(
+    sim: DeviceServer, dev: SimDevice, request: web.Request
+) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "multipart/mixed; boundary=boundary"})
     await resp.prepare(request)
     host = dev.host
@@ -162,8 +181,12 @@ async def alert_stream(sim: DeviceServer, dev: SimDevice, request: web.Request
             parts.append(alert(dev, 1, "videoloss", False, host))  # the vendor's heartbeat
             beat = sim.heartbeat_s
         for p in parts:
-            await resp.write(b"--boundary\r\nContent-Type: application/xml; charset=\"UTF-8\"\r\n"
-                             + f"Content-Length: {len(p)}\r\n\r\n".encode() + p + b"\r\n")
+            await resp.write(
+                b'--boundary\r\nContent-Type: application/xml; charset="UTF-8"\r\n'
+                + f"Content-Length: {len(p)}\r\n\r\n".encode()
+                + p
+                + b"\r\n"
+            )
         await asyncio.sleep(0.1)
         beat -= 0.1
     return resp
@@ -187,8 +210,10 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
             return _x(device_time(dev))
         if path == "/ISAPI/System/status":
             now = dev.device_now()
-            return _x(f'<DeviceStatus version="2.0" xmlns="{NS}"><currentDeviceTime>{_iso(now)}'
-                      "</currentDeviceTime><deviceUpTime>864000</deviceUpTime></DeviceStatus>")
+            return _x(
+                f'<DeviceStatus version="2.0" xmlns="{NS}"><currentDeviceTime>{_iso(now)}'
+                "</currentDeviceTime><deviceUpTime>864000</deviceUpTime></DeviceStatus>"
+            )
         if path == "/ISAPI/ContentMgmt/Storage":
             return _x(storage(dev))
         if path.startswith("/ISAPI/System/Video/inputs/channels/"):

@@ -17,11 +17,25 @@ from typing import Literal
 Vendor = Literal["hikvision", "dahua", "onvif"]
 
 FAULTS = (
-    "offline", "slow", "wrong_password", "disk_error", "video_loss", "clock_drift",
-    "recording_gap", "early_overwrite", "deleted_segment", "tamper",
+    "offline",
+    "slow",
+    "wrong_password",
+    "disk_error",
+    "video_loss",
+    "clock_drift",
+    "recording_gap",
+    "early_overwrite",
+    "deleted_segment",
+    "tamper",
     # bad input from a misbehaving device
-    "garbage", "wrong_content_type", "hang", "flood",
+    "garbage",
+    "wrong_content_type",
+    "hang",
+    "flood",
 )
+
+
+OPEN_END = datetime(9999, 1, 1, tzinfo=UTC)  # a gap that lasts until the fault is mended
 
 
 @dataclass
@@ -67,8 +81,11 @@ class SimDevice:
 
     def __post_init__(self) -> None:
         if not self.model:
-            self.model = {"hikvision": "DS-7716NI-K4", "dahua": "DH-NVR4216-4KS2",
-                          "onvif": "ONVIF-IPC"}[self.vendor]
+            self.model = {
+                "hikvision": "DS-7716NI-K4",
+                "dahua": "DH-NVR4216-4KS2",
+                "onvif": "ONVIF-IPC",
+            }[self.vendor]
         if not self.serial:
             self.serial = hashlib.sha1(self.device_id.encode()).hexdigest()[:16].upper()
         for c in range(1, self.channels + 1):
@@ -101,8 +118,9 @@ class SimDevice:
         step = self.seg_len()
         return datetime.fromtimestamp((int(oldest.timestamp()) // step + 1) * step, UTC)
 
-    def segments(self, channel: int, start: datetime, end: datetime,
-                 now: datetime | None = None) -> Iterator[tuple[datetime, datetime, int]]:
+    def segments(
+        self, channel: int, start: datetime, end: datetime, now: datetime | None = None
+    ) -> Iterator[tuple[datetime, datetime, int]]:
         """(start, end, bytes) of retained segments overlapping [start, end), oldest first."""
         now = now or datetime.now(UTC)
         st = self.channel(channel)
@@ -144,8 +162,15 @@ class SimDevice:
     def add_gap(self, channel: int, start: datetime, end: datetime) -> None:
         self.chan[channel].gaps.append((start, end))
 
-    def apply_fault(self, name: str, on: bool = True, *, channel: int | None = None,
-                    value: float | None = None, now: datetime | None = None) -> None:
+    def apply_fault(
+        self,
+        name: str,
+        on: bool = True,
+        *,
+        channel: int | None = None,
+        value: float | None = None,
+        now: datetime | None = None,
+    ) -> None:
         """Turn a named fault on or off (the names `cctv sim break/mend` uses)."""
         f = self.faults
         chans = [channel] if channel else list(self.chan)
@@ -162,13 +187,16 @@ class SimDevice:
             for c in chans:
                 setattr(self.chan[c], name, on)
         elif name == "recording_gap":
+            # The recorder stops recording (from `value` hours ago, default one): an open gap
+            # until mended; mending closes it at that moment -- the hole stays in the index.
             for c in chans:
                 if on:
-                    hours = value or 2.0
-                    self.chan[c].gaps.append((now - timedelta(hours=hours + 1),
-                                              now - timedelta(hours=1)))
+                    hours = value if value is not None else 1.0
+                    self.chan[c].gaps.append((now - timedelta(hours=hours), OPEN_END))
                 else:
-                    self.chan[c].gaps.clear()
+                    self.chan[c].gaps = [
+                        (gs, now if ge == OPEN_END else ge) for gs, ge in self.chan[c].gaps
+                    ]
         elif name == "deleted_segment":
             for c in chans:
                 if on:

@@ -26,14 +26,16 @@ if TYPE_CHECKING:
     from .server import DeviceServer
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
-NSMAP = (f'xmlns:s="{SOAP}" xmlns:tt="http://www.onvif.org/ver10/schema" '
-         'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
-         'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '
-         'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
-         'xmlns:wsa="http://www.w3.org/2005/08/addressing" '
-         'xmlns:tns1="http://www.onvif.org/ver10/topics" '
-         'xmlns:ter="http://www.onvif.org/ver10/error" '
-         'xmlns:wsrf-rw="http://docs.oasis-open.org/wsrf/rw-2"')
+NSMAP = (
+    f'xmlns:s="{SOAP}" xmlns:tt="http://www.onvif.org/ver10/schema" '
+    'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
+    'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '
+    'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
+    'xmlns:wsa="http://www.w3.org/2005/08/addressing" '
+    'xmlns:tns1="http://www.onvif.org/ver10/topics" '
+    'xmlns:ter="http://www.onvif.org/ver10/error" '
+    'xmlns:wsrf-rw="http://docs.oasis-open.org/wsrf/rw-2"'
+)
 CT = "application/soap+xml"
 _sub_ids = itertools.count(1)
 
@@ -41,14 +43,20 @@ _sub_ids = itertools.count(1)
 def _env(body: str, status: int = 200) -> web.Response:
     return web.Response(
         text=f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope {NSMAP}><s:Body>{body}'
-             "</s:Body></s:Envelope>",
-        status=status, content_type=CT, charset="utf-8")
+        "</s:Body></s:Envelope>",
+        status=status,
+        content_type=CT,
+        charset="utf-8",
+    )
 
 
 def fault(code: str, sub: str, reason: str) -> web.Response:
-    return _env(f"<s:Fault><s:Code><s:Value>s:{code}</s:Value><s:Subcode><s:Value>{sub}"
-                f"</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en\">{reason}"
-                "</s:Text></s:Reason></s:Fault>", status=400)
+    return _env(
+        f"<s:Fault><s:Code><s:Value>s:{code}</s:Value><s:Subcode><s:Value>{sub}"
+        f'</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en">{reason}'
+        "</s:Text></s:Reason></s:Fault>",
+        status=400,
+    )
 
 
 def _local(el: etree._Element) -> str:
@@ -80,45 +88,59 @@ def check_wsse(root: etree._Element, dev: SimDevice) -> bool:
             raw = base64.b64decode(nonce.text or "")
         except ValueError:
             return False
-        want = base64.b64encode(hashlib.sha1(
-            raw + (created.text or "").encode() + password.encode()).digest()).decode()
+        want = base64.b64encode(
+            hashlib.sha1(raw + (created.text or "").encode() + password.encode()).digest()
+        ).decode()
         return hmac.compare_digest(want, (pw.text or "").strip())
     return hmac.compare_digest(password, pw.text or "")
 
 
 def _dt(t: datetime) -> str:
-    return (f"<tt:Time><tt:Hour>{t.hour}</tt:Hour><tt:Minute>{t.minute}</tt:Minute>"
-            f"<tt:Second>{t.second}</tt:Second></tt:Time><tt:Date><tt:Year>{t.year}</tt:Year>"
-            f"<tt:Month>{t.month}</tt:Month><tt:Day>{t.day}</tt:Day></tt:Date>")
+    return (
+        f"<tt:Time><tt:Hour>{t.hour}</tt:Hour><tt:Minute>{t.minute}</tt:Minute>"
+        f"<tt:Second>{t.second}</tt:Second></tt:Time><tt:Date><tt:Year>{t.year}</tt:Year>"
+        f"<tt:Month>{t.month}</tt:Month><tt:Day>{t.day}</tt:Day></tt:Date>"
+    )
 
 
 def system_date_and_time(dev: SimDevice) -> str:
     utc = dev.device_now().astimezone(UTC)
     local = utc + timedelta(hours=8)
-    return ("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
-            "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
-            "<tt:TimeZone><tt:TZ>CST-8</tt:TZ></tt:TimeZone>"
-            f"<tt:UTCDateTime>{_dt(utc)}</tt:UTCDateTime>"
-            f"<tt:LocalDateTime>{_dt(local)}</tt:LocalDateTime>"
-            "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>")
+    return (
+        "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+        "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
+        "<tt:TimeZone><tt:TZ>CST-8</tt:TZ></tt:TimeZone>"
+        f"<tt:UTCDateTime>{_dt(utc)}</tt:UTCDateTime>"
+        f"<tt:LocalDateTime>{_dt(local)}</tt:LocalDateTime>"
+        "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+    )
 
 
 def device_information(dev: SimDevice) -> str:
     manuf = {"hikvision": "HIKVISION", "dahua": "Dahua", "onvif": "Simulated"}[dev.vendor]
-    return (f"<tds:GetDeviceInformationResponse><tds:Manufacturer>{manuf}</tds:Manufacturer>"
-            f"<tds:Model>{escape(dev.model)}</tds:Model>"
-            "<tds:FirmwareVersion>V5.7.3</tds:FirmwareVersion>"
-            f"<tds:SerialNumber>{dev.serial}</tds:SerialNumber>"
-            "<tds:HardwareId>88</tds:HardwareId></tds:GetDeviceInformationResponse>")
+    return (
+        f"<tds:GetDeviceInformationResponse><tds:Manufacturer>{manuf}</tds:Manufacturer>"
+        f"<tds:Model>{escape(dev.model)}</tds:Model>"
+        "<tds:FirmwareVersion>V5.7.3</tds:FirmwareVersion>"
+        f"<tds:SerialNumber>{dev.serial}</tds:SerialNumber>"
+        "<tds:HardwareId>88</tds:HardwareId></tds:GetDeviceInformationResponse>"
+    )
 
 
 def services(base: str) -> str:
-    items = [("http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service"),
-             ("http://www.onvif.org/ver10/events/wsdl", "/onvif/event_service")]
-    return ("<tds:GetServicesResponse>" + "".join(
-        f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{base}{p}</tds:XAddr>"
-        "<tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>"
-        for ns, p in items) + "</tds:GetServicesResponse>")
+    items = [
+        ("http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service"),
+        ("http://www.onvif.org/ver10/events/wsdl", "/onvif/event_service"),
+    ]
+    return (
+        "<tds:GetServicesResponse>"
+        + "".join(
+            f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{base}{p}</tds:XAddr>"
+            "<tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>"
+            for ns, p in items
+        )
+        + "</tds:GetServicesResponse>"
+    )
 
 
 def _iso(t: datetime) -> str:
@@ -126,20 +148,23 @@ def _iso(t: datetime) -> str:
 
 
 def notification(topic: str, source_token: str, state: bool, at: datetime) -> str:
-    return (f'<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/'
-            f'topicExpression/ConcreteSet">{topic}</wsnt:Topic><wsnt:Message>'
-            f'<tt:Message UtcTime="{_iso(at)}" PropertyOperation="Changed"><tt:Source>'
-            f'<tt:SimpleItem Name="VideoSourceToken" Value="{source_token}"/></tt:Source>'
-            f'<tt:Data><tt:SimpleItem Name="State" Value="{str(state).lower()}"/></tt:Data>'
-            "</tt:Message></wsnt:Message></wsnt:NotificationMessage>")
+    return (
+        f'<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/'
+        f'topicExpression/ConcreteSet">{topic}</wsnt:Topic><wsnt:Message>'
+        f'<tt:Message UtcTime="{_iso(at)}" PropertyOperation="Changed"><tt:Source>'
+        f'<tt:SimpleItem Name="VideoSourceToken" Value="{source_token}"/></tt:Source>'
+        f'<tt:Data><tt:SimpleItem Name="State" Value="{str(state).lower()}"/></tt:Data>'
+        "</tt:Message></wsnt:Message></wsnt:NotificationMessage>"
+    )
 
 
 async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.Response:
     if request.method != "POST":
         return web.Response(status=405, text="SOAP endpoints take POST")
     try:
-        root = etree.fromstring(await request.read(),
-                                etree.XMLParser(resolve_entities=False, no_network=True))
+        root = etree.fromstring(
+            await request.read(), etree.XMLParser(resolve_entities=False, no_network=True)
+        )
     except etree.XMLSyntaxError:
         return fault("Sender", "ter:WellFormed", "malformed XML")
     body = _first(root, "Body")
@@ -172,7 +197,8 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
             f"<wsa:Address>{base}/onvif/pullpoint/{sid}</wsa:Address>"
             f"</tev:SubscriptionReference><wsnt:CurrentTime>{_iso(now)}</wsnt:CurrentTime>"
             f"<wsnt:TerminationTime>{_iso(now + timedelta(minutes=10))}</wsnt:TerminationTime>"
-            "</tev:CreatePullPointSubscriptionResponse>")
+            "</tev:CreatePullPointSubscriptionResponse>"
+        )
     if path.startswith("/onvif/pullpoint/"):
         sid = path.rsplit("/", 1)[1]
         subs = sim.state.setdefault(("onvif-subs", dev.device_id), {})
@@ -183,14 +209,18 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
         if op == "PullMessages":
             msgs = []
             for ch, st in dev.chan.items():
-                for topic, on in (("tns1:VideoSource/SignalLoss", st.video_loss),
-                                  ("tns1:RuleEngine/TamperDetector/Tamper", st.tamper)):
+                for topic, on in (
+                    ("tns1:VideoSource/SignalLoss", st.video_loss),
+                    ("tns1:RuleEngine/TamperDetector/Tamper", st.tamper),
+                ):
                     if last.get((ch, topic)) != on:
                         msgs.append(notification(topic, f"VideoSource_{ch}", on, now))
                     last[(ch, topic)] = on
-            return _env(f"<tev:PullMessagesResponse><tev:CurrentTime>{_iso(now)}</tev:CurrentTime>"
-                        f"<tev:TerminationTime>{_iso(now + timedelta(minutes=10))}"
-                        f"</tev:TerminationTime>{''.join(msgs)}</tev:PullMessagesResponse>")
+            return _env(
+                f"<tev:PullMessagesResponse><tev:CurrentTime>{_iso(now)}</tev:CurrentTime>"
+                f"<tev:TerminationTime>{_iso(now + timedelta(minutes=10))}"
+                f"</tev:TerminationTime>{''.join(msgs)}</tev:PullMessagesResponse>"
+            )
         if op == "Unsubscribe":
             subs.pop(sid, None)
             return _env("<wsnt:UnsubscribeResponse/>")

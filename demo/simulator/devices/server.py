@@ -42,8 +42,9 @@ class DeviceServer:
     async def start(self) -> None:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         await self.add(self._pending)
         self._pending = []
@@ -66,8 +67,12 @@ class DeviceServer:
             for i in range(0, len(group), 512):
                 chunk = group[i : i + 512]
                 srv = await loop.create_server(
-                    factory, host=[d.host for d in chunk], port=port,
-                    reuse_address=True, backlog=512)
+                    factory,
+                    host=[d.host for d in chunk],
+                    port=port,
+                    reuse_address=True,
+                    backlog=512,
+                )
                 self._servers.append(srv)
                 for d in chunk:
                     self.devices[(d.host, d.port)] = d

@@ -1,7 +1,8 @@
 """Device protocol adapters behind one interface (`DeviceAdapter`).
 
-`build_adapters()` gives ingest one adapter per protocol sharing one HTTP connection pool.
-RTSP lives beside these (adapters/rtsp*.py) and is wired by its own module.
+`build_adapters()` gives ingest one adapter per protocol sharing one HTTP connection pool:
+ISAPI, Dahua, ONVIF, and RTSP (OPTIONS + DESCRIBE; a deep probe decodes one frame) for
+cameras with no vendor API.
 """
 
 from __future__ import annotations
@@ -21,19 +22,40 @@ from .http import DeviceHttp, HttpSettings
 from .onvif import OnvifAdapter
 
 
-def build_adapters(http: DeviceHttp | None = None,
-                   settings: HttpSettings | None = None) -> dict[str, DeviceAdapter]:
+def build_adapters(
+    http: DeviceHttp | None = None,
+    settings: HttpSettings | None = None,
+    rtsp_url_template: str | None = None,
+) -> dict[str, DeviceAdapter]:
     """protocol -> adapter, for the protocols this package speaks."""
+    from .rtsp_probe import RtspAdapter, RtspProbe
+
     http = http or DeviceHttp(settings)
+    timeout = (settings or http.settings).read_timeout_s
+    connect = (settings or http.settings).connect_timeout_s
     return {
         "isapi": IsapiAdapter(http),
         "dahua": DahuaAdapter(http),
-        "onvif": OnvifAdapter(timeout_s=(settings or http.settings).read_timeout_s),
+        "onvif": OnvifAdapter(timeout_s=timeout),
+        "rtsp": RtspAdapter(
+            RtspProbe(connect_timeout=connect, request_timeout=timeout),
+            url_template=rtsp_url_template,
+        ),
     }
 
 
 __all__ = [
-    "Credentials", "DahuaAdapter", "DeviceAdapter", "DeviceEvent", "DeviceHttp",
-    "DeviceTarget", "HttpSettings", "IsapiAdapter", "OnvifAdapter", "ProbeResult", "Segment",
-    "SegmentListing", "build_adapters",
+    "Credentials",
+    "DahuaAdapter",
+    "DeviceAdapter",
+    "DeviceEvent",
+    "DeviceHttp",
+    "DeviceTarget",
+    "HttpSettings",
+    "IsapiAdapter",
+    "OnvifAdapter",
+    "ProbeResult",
+    "Segment",
+    "SegmentListing",
+    "build_adapters",
 ]

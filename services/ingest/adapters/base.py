@@ -103,6 +103,7 @@ class ProbeResult:
     error: str | None = None
     device_model: str | None = None
     events: list[DeviceEvent] = field(default_factory=list)
+    alarms: list[str] | None = None  # device alarms active on this channel; None: not read
 
     @property
     def healthy(self) -> bool:
@@ -123,6 +124,7 @@ class ProbeResult:
             clock_offset_s=self.clock_offset_s,
             error=self.error,
             shard=shard,
+            device_alarms=self.alarms,
         )
 
 
@@ -200,9 +202,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def failed_result(target: DeviceTarget, started: datetime, exc: BaseException,
-                  latency_ms: float | None = None,
-                  partial: ProbeResult | None = None) -> ProbeResult:
+def failed_result(
+    target: DeviceTarget,
+    started: datetime,
+    exc: BaseException,
+    latency_ms: float | None = None,
+    partial: ProbeResult | None = None,
+) -> ProbeResult:
     """Map a failure to the sample health reads: which of reachable/auth/response broke.
 
     `partial` keeps what was measured before the failure (a clock read before a disk query

@@ -67,14 +67,16 @@ class FernetVault:
         try:
             plain = self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise CredentialError(f"vault entry {key!r}: cannot decrypt with the mounted key"
-                                  ) from exc
+            raise CredentialError(
+                f"vault entry {key!r}: cannot decrypt with the mounted key"
+            ) from exc
         return _parse(plain, f"vault entry {key!r}")
 
 
 class CredentialResolver:
-    def __init__(self, secrets_dir: Path = DEFAULT_SECRETS_DIR,
-                 vault: FernetVault | None = None) -> None:
+    def __init__(
+        self, secrets_dir: Path = DEFAULT_SECRETS_DIR, vault: FernetVault | None = None
+    ) -> None:
         self.secrets_dir = secrets_dir
         self.vault = vault
         self._cache: dict[str, Credentials | None] = {}

@@ -132,8 +132,14 @@ def parse_find_result(body: bytes, tz: timezone) -> list[Segment]:
         start = parse_local_time(kv.get(p + "StartTime"), tz, f"items[{i}].StartTime")
         end = parse_local_time(kv.get(p + "EndTime"), tz, f"items[{i}].EndTime")
         length = kv.get(p + "Length", "0")
-        segs.append(Segment(start=start, end=end, bytes=int(length) if length.isdigit() else 0,
-                            uri=kv.get(p + "FilePath")))
+        segs.append(
+            Segment(
+                start=start,
+                end=end,
+                bytes=int(length) if length.isdigit() else 0,
+                uri=kv.get(p + "FilePath"),
+            )
+        )
     return segs
 
 
@@ -144,28 +150,39 @@ def parse_event_part(body: bytes, tz: timezone = CHINA_TZ) -> DeviceEvent:
     except (UnicodeDecodeError, IndexError) as exc:
         raise BadResponse("eventManager attach: unreadable event part") from exc
     if line.startswith("Heartbeat"):
-        return DeviceEvent(kind="heartbeat", channel=0, active=False, at=utcnow(),
-                           vendor_code="Heartbeat")
+        return DeviceEvent(
+            kind="heartbeat", channel=0, active=False, at=utcnow(), vendor_code="Heartbeat"
+        )
     fields = dict(f.partition("=")[::2] for f in line.split(";") if "=" in f)
     code = fields.get("Code", "")
     if not code:
         raise BadResponse(f"eventManager attach: no Code in {line[:60]!r}")
     kind = {"VideoLoss": "video_loss", "VideoBlind": "tamper", "SceneChange": "scene_change"}.get(
-        code, "other")
+        code, "other"
+    )
     index = fields.get("index", "0")
-    return DeviceEvent(kind=kind, channel=int(index) + 1 if index.isdigit() else 1,  # type: ignore[arg-type]
-                       active=fields.get("action", "").lower() in {"start", "pulse"},
-                       at=utcnow(), vendor_code=code)
+    return DeviceEvent(
+        kind=kind,  # type: ignore[arg-type]
+        channel=int(index) + 1 if index.isdigit() else 1,
+        active=fields.get("action", "").lower() in {"start", "pulse"},
+        at=utcnow(),
+        vendor_code=code,
+    )
 
 
 class DahuaAdapter:
     protocol = "dahua"
 
-    def __init__(self, http: DeviceHttp, tz: timezone = CHINA_TZ,
-                 recent_window: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(
+        self,
+        http: DeviceHttp,
+        tz: timezone = CHINA_TZ,
+        recent_window: timedelta = timedelta(minutes=10),
+    ) -> None:
         self.http = http
         self.tz = tz
         self.recent_window = recent_window
+        self._blind: dict[str, bool] = {}  # camera -> VideoBlind active at the last deep probe
 
     async def _get(self, target: DeviceTarget, path: str) -> tuple[bytes, float]:
         reply = await self.http.request(target, "GET", path)
@@ -189,8 +206,18 @@ class DahuaAdapter:
             body, _ = await self._get(target, "/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo")
             result.disk_state = parse_storage(body)
             body, _ = await self._get(
-                target, "/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss")
+                target, "/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss"
+            )
             result.streaming = target.channel not in parse_event_indexes(body)
+            if deep or target.camera_id not in self._blind:
+                # VideoBlind, the device's own covered-lens alarm: read on deep probes only
+                body, _ = await self._get(
+                    target, "/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoBlind"
+                )
+                self._blind[target.camera_id] = target.channel in parse_event_indexes(body)
+            result.alarms = ([] if result.streaming else ["video_loss"]) + (
+                ["tamper"] if self._blind.get(target.camera_id) else []
+            )
             if deep:
                 now = utcnow()
                 listing = await self.list_segments(target, now - self.recent_window, now, limit=5)
@@ -205,8 +232,14 @@ class DahuaAdapter:
         body, _ = await self._get(target, "/cgi-bin/magicBox.cgi?action=getSystemInfo")
         return parse_system_info(body)
 
-    async def list_segments(self, target: DeviceTarget, start: datetime, end: datetime, *,
-                            limit: int = MAX_SEGMENTS_PER_LISTING) -> SegmentListing:
+    async def list_segments(
+        self,
+        target: DeviceTarget,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = MAX_SEGMENTS_PER_LISTING,
+    ) -> SegmentListing:
         segs: list[Segment] = []
         base = "/cgi-bin/mediaFileFind.cgi?action="
         try:
@@ -217,9 +250,11 @@ class DahuaAdapter:
         except DeviceError as exc:
             return SegmentListing([], error=str(exc))
         try:
-            cond = (f"&condition.Channel={target.channel}"
-                    f"&condition.StartTime={quote(fmt_local_time(start, self.tz))}"
-                    f"&condition.EndTime={quote(fmt_local_time(end, self.tz))}")
+            cond = (
+                f"&condition.Channel={target.channel}"
+                f"&condition.StartTime={quote(fmt_local_time(start, self.tz))}"
+                f"&condition.EndTime={quote(fmt_local_time(end, self.tz))}"
+            )
             body, _ = await self._get(target, f"{base}findFile&object={obj}{cond}")
             if body.strip() != b"OK":
                 raise BadResponse(f"mediaFileFind findFile: expected OK, got {body[:40]!r}")
@@ -240,24 +275,29 @@ class DahuaAdapter:
             except DeviceError:
                 pass  # the finder expires on the device by itself
 
-    async def segment_sha256(self, target: DeviceTarget, segment: Segment,
-                             max_bytes: int = 64 << 20) -> str | None:
+    async def segment_sha256(
+        self, target: DeviceTarget, segment: Segment, max_bytes: int = 64 << 20
+    ) -> str | None:
         if not segment.uri:
             return None
         import hashlib
 
         reply = await self.http.request(
-            target, "GET", "/cgi-bin/RPC_Loadfile" + quote(segment.uri), max_bytes=max_bytes)
+            target, "GET", "/cgi-bin/RPC_Loadfile" + quote(segment.uri), max_bytes=max_bytes
+        )
         return hashlib.sha256(reply.body).hexdigest()
 
     async def alerts(self, target: DeviceTarget) -> AsyncIterator[DeviceEvent]:
         from .hikvision import aiohttp_timeout
 
-        url = (target.origin
-               + "/cgi-bin/eventManager.cgi?action=attach&codes=[VideoLoss,VideoBlind,SceneChange]"
-               + "&heartbeat=5")
-        async with self.http.session.get(url, middlewares=self.http._middleware(target),
-                                         timeout=aiohttp_timeout()) as resp:
+        url = (
+            target.origin
+            + "/cgi-bin/eventManager.cgi?action=attach&codes=[VideoLoss,VideoBlind,SceneChange]"
+            + "&heartbeat=5"
+        )
+        async with self.http.session.get(
+            url, middlewares=self.http._middleware(target), timeout=aiohttp_timeout()
+        ) as resp:
             if resp.status == 401:
                 raise BadResponse("eventManager attach: device refused the credentials (HTTP 401)")
             boundary = boundary_of(resp.headers.get("Content-Type", ""))

@@ -38,15 +38,28 @@ SEARCH_PAGE = 50
 
 # ISAPI hdd <status> values. Anything not listed is an error state worth a fault.
 _DISK_OK = {"ok", "idle", "sleeping"}
-_DISK_MAP = {"unformatted": "unformatted", "uninitialized": "unformatted", "notexist": "absent",
-             "formating": "unformatted"}
+_DISK_MAP = {
+    "unformatted": "unformatted",
+    "uninitialized": "unformatted",
+    "notexist": "absent",
+    "formating": "unformatted",
+}
 
 
 def parse_device_info(body: bytes) -> dict[str, str]:
     root = parse_xml(body, "deviceInfo")
     require_root(root, "DeviceInfo", "deviceInfo")
-    return {k: text(root, k) or "" for k in
-            ("deviceName", "deviceID", "model", "serialNumber", "firmwareVersion", "deviceType")}
+    return {
+        k: text(root, k) or ""
+        for k in (
+            "deviceName",
+            "deviceID",
+            "model",
+            "serialNumber",
+            "firmwareVersion",
+            "deviceType",
+        )
+    }
 
 
 def parse_device_time(body: bytes) -> datetime:
@@ -97,8 +110,14 @@ def _isapi_time(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_search(channel: int, start: datetime, end: datetime, position: int,
-                 max_results: int = SEARCH_PAGE, search_id: str | None = None) -> bytes:
+def build_search(
+    channel: int,
+    start: datetime,
+    end: datetime,
+    position: int,
+    max_results: int = SEARCH_PAGE,
+    search_id: str | None = None,
+) -> bytes:
     sid = search_id or str(uuid.uuid4()).upper()
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -139,8 +158,12 @@ def parse_search(body: bytes) -> tuple[list[Segment], str]:
     return segs, status
 
 
-_ALERT_KIND = {"videoloss": "video_loss", "shelteralarm": "tamper", "tamperdetection": "tamper",
-               "scenechangedetection": "scene_change"}
+_ALERT_KIND = {
+    "videoloss": "video_loss",
+    "shelteralarm": "tamper",
+    "tamperdetection": "tamper",
+    "scenechangedetection": "scene_change",
+}
 
 
 def parse_alert(body: bytes) -> DeviceEvent:
@@ -154,8 +177,13 @@ def parse_alert(body: bytes) -> DeviceEvent:
     # Hikvision sends 'videoloss inactive' as its keep-alive heartbeat.
     if kind == "video_loss" and state == "inactive":
         kind = "heartbeat"
-    return DeviceEvent(kind=kind, channel=int(ch) if ch.isdigit() else 1,  # type: ignore[arg-type]
-                       active=state == "active", at=at, vendor_code=code)
+    return DeviceEvent(
+        kind=kind,  # type: ignore[arg-type]
+        channel=int(ch) if ch.isdigit() else 1,
+        active=state == "active",
+        at=at,
+        vendor_code=code,
+    )
 
 
 class IsapiAdapter:
@@ -204,8 +232,14 @@ class IsapiAdapter:
         body, _ = await self._get(target, "/ISAPI/System/deviceInfo")
         return parse_device_info(body)
 
-    async def list_segments(self, target: DeviceTarget, start: datetime, end: datetime, *,
-                            limit: int = MAX_SEGMENTS_PER_LISTING) -> SegmentListing:
+    async def list_segments(
+        self,
+        target: DeviceTarget,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = MAX_SEGMENTS_PER_LISTING,
+    ) -> SegmentListing:
         segs: list[Segment] = []
         sid = str(uuid.uuid4()).upper()
         position = 0
@@ -213,7 +247,9 @@ class IsapiAdapter:
             while len(segs) < limit:
                 page = min(SEARCH_PAGE, limit - len(segs))
                 reply = await self.http.request(
-                    target, "POST", "/ISAPI/ContentMgmt/search",
+                    target,
+                    "POST",
+                    "/ISAPI/ContentMgmt/search",
                     data=build_search(target.channel, start, end, position, page, sid),
                     content_type="application/xml",
                 )
@@ -227,8 +263,9 @@ class IsapiAdapter:
         except DeviceError as exc:
             return SegmentListing(segs, error=str(exc))
 
-    async def segment_sha256(self, target: DeviceTarget, segment: Segment,
-                             max_bytes: int = 64 << 20) -> str | None:
+    async def segment_sha256(
+        self, target: DeviceTarget, segment: Segment, max_bytes: int = 64 << 20
+    ) -> str | None:
         """SHA-256 of the recorded file, where the recorder lets us download it."""
         if not segment.uri:
             return None

@@ -45,9 +45,9 @@ class PartParser:
                     raise BadResponse("event stream: part headers too long")
                 self.buf = self.buf[start:]
                 return out
-            header_lines = self.buf[start + len(self.delim) : head_end].decode(
-                "latin-1"
-            ).split("\r\n")
+            header_lines = (
+                self.buf[start + len(self.delim) : head_end].decode("latin-1").split("\r\n")
+            )
             headers: dict[str, str] = {}
             for line in header_lines:
                 k, sep, v = line.partition(":")

@@ -80,8 +80,13 @@ def parse_notification(topic: str, message: Any) -> DeviceEvent:
             at = dt.datetime.fromisoformat(str(utc)) if utc else utcnow()
         except ValueError:
             at = utcnow()
-    return DeviceEvent(kind=topic_kind(topic), channel=int(digits[-3:]) if digits else 1,  # type: ignore[arg-type]
-                       active=state, at=at, vendor_code=topic)
+    return DeviceEvent(
+        kind=topic_kind(topic),  # type: ignore[arg-type]
+        channel=int(digits[-3:]) if digits else 1,
+        active=state,
+        at=at,
+        vendor_code=topic,
+    )
 
 
 def _fault_to_error(exc: BaseException, what: str) -> DeviceError:
@@ -133,8 +138,13 @@ class OnvifAdapter:
         key = (target.host, target.port, creds.username if creds else "")
         d = self._devices.get(key)
         if d is None:
-            cam = ONVIFCamera(target.host, target.port, creds.username if creds else None,
-                              creds.password if creds else None, no_cache=True)
+            cam = ONVIFCamera(
+                target.host,
+                target.port,
+                creds.username if creds else None,
+                creds.password if creds else None,
+                no_cache=True,
+            )
             d = _Device(cam)
             self._devices[key] = d
             while len(self._devices) > self.max_devices:
@@ -149,8 +159,11 @@ class OnvifAdapter:
 
     async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
         started = utcnow()
-        if (target.host, target.port, target.credentials.username if target.credentials
-                else "") not in self._devices:
+        if (
+            target.host,
+            target.port,
+            target.credentials.username if target.credentials else "",
+        ) not in self._devices:
             # First contact builds zeep clients from the WSDLs (~25 ms of CPU per device):
             # a few at a time, so a fleet's first round does not starve the event loop.
             async with self._setup:
@@ -170,8 +183,15 @@ class OnvifAdapter:
                 t_recv = time.time()
                 latency = (t_recv - t_send) * 1000
                 u = sdt.UTCDateTime
-                dev_now = dt.datetime(u.Date.Year, u.Date.Month, u.Date.Day, u.Time.Hour,
-                                      u.Time.Minute, u.Time.Second, tzinfo=dt.UTC)
+                dev_now = dt.datetime(
+                    u.Date.Year,
+                    u.Date.Month,
+                    u.Date.Day,
+                    u.Time.Hour,
+                    u.Time.Minute,
+                    u.Time.Second,
+                    tzinfo=dt.UTC,
+                )
                 offset = dev_now.timestamp() + 0.5 - (t_send + t_recv) / 2
                 result.reachable = True
                 result.latency_ms = round(latency, 2)
@@ -184,22 +204,27 @@ class OnvifAdapter:
                 events = await self._pull(d, target)
                 result.events = events
                 result.streaming = not d.alarms.get(("video_loss", target.channel), False)
+                result.alarms = sorted(
+                    k
+                    for (k, ch), on in d.alarms.items()
+                    if on and ch == target.channel and k != "heartbeat"
+                )
                 return result
         except DeviceError as exc:
             await self._drop(target)
             return failed_result(target, started, exc, partial=result)
         except Exception as exc:  # zeep/aiohttp/onvif raise many types; all are device trouble
             await self._drop(target)
-            return failed_result(target, started, _fault_to_error(exc, f"ONVIF {step}"),
-                                 partial=result)
+            return failed_result(
+                target, started, _fault_to_error(exc, f"ONVIF {step}"), partial=result
+            )
 
     async def _pull(self, d: _Device, target: DeviceTarget) -> list[DeviceEvent]:
         cam = d.cam
         if d.pullpoint is None:
             cam.xaddrs[EVENTS_NS] = f"http://{target.host}:{target.port}/onvif/event_service"
             events_svc = await cam.create_events_service()
-            sub = await events_svc.CreatePullPointSubscription(
-                {"InitialTerminationTime": "PT10M"})
+            sub = await events_svc.CreatePullPointSubscription({"InitialTerminationTime": "PT10M"})
             cam.xaddrs[PULLPOINT_NS] = sub.SubscriptionReference.Address._value_1
             d.pullpoint = await cam.create_pullpoint_service()
         resp = await d.pullpoint.PullMessages({"Timeout": "PT0S", "MessageLimit": 64})
@@ -211,8 +236,9 @@ class OnvifAdapter:
             out.append(ev)
         return out
 
-    async def list_segments(self, target: DeviceTarget, start: dt.datetime, end: dt.datetime,
-                            *, limit: int = 0) -> SegmentListing:
+    async def list_segments(
+        self, target: DeviceTarget, start: dt.datetime, end: dt.datetime, *, limit: int = 0
+    ) -> SegmentListing:
         return SegmentListing([], error="ONVIF Profile S device: recordings are listed on its NVR")
 
     async def close(self) -> None:

@@ -34,9 +34,15 @@ class SchedulerStats:
 
 
 class ProbeScheduler:
-    def __init__(self, adapters: Mapping[str, DeviceAdapter], *, period_s: float = 30.0,
-                 concurrency: int = 256, probe_timeout_s: float = 10.0,
-                 deep_every: int = 10) -> None:
+    def __init__(
+        self,
+        adapters: Mapping[str, DeviceAdapter],
+        *,
+        period_s: float = 30.0,
+        concurrency: int = 256,
+        probe_timeout_s: float = 10.0,
+        deep_every: int = 10,
+    ) -> None:
         self.adapters = adapters
         self.period_s = period_s
         self.sem = asyncio.Semaphore(concurrency)
@@ -50,15 +56,21 @@ class ProbeScheduler:
         adapter = self.adapters.get(target.protocol)
         started = utcnow()
         if adapter is None:
-            return failed_result(target, started, ValueError(
-                f"no adapter for protocol {target.protocol!r}"))
+            return failed_result(
+                target, started, ValueError(f"no adapter for protocol {target.protocol!r}")
+            )
         try:
             async with asyncio.timeout(self.probe_timeout_s):
                 return await adapter.probe(target, deep=deep)
         except TimeoutError:
             self.stats.timeouts += 1
-            return failed_result(target, started, NoAnswer(
-                f"probe overran {self.probe_timeout_s:g} s (device accepted but did not answer)"))
+            return failed_result(
+                target,
+                started,
+                NoAnswer(
+                    f"probe overran {self.probe_timeout_s:g} s (device accepted but did not answer)"
+                ),
+            )
         except Exception as exc:  # an adapter bug must not take the fleet down
             self.stats.errors += 1
             return failed_result(target, started, exc)
@@ -69,8 +81,7 @@ class ProbeScheduler:
         t0 = loop.time()
         deep_slot = self._round % max(1, self.deep_every)
         self._round += 1
-        plan = sorted(((phase(t.camera_id, self.period_s), t) for t in targets),
-                      key=lambda p: p[0])
+        plan = sorted(((phase(t.camera_id, self.period_s), t) for t in targets), key=lambda p: p[0])
         for offset, target in plan:
             delay = t0 + offset - loop.time()
             if delay > 0:
@@ -83,8 +94,7 @@ class ProbeScheduler:
         if rest > 0:
             await asyncio.sleep(rest)
 
-    async def _run(self, target: DeviceTarget, deep: bool, due: float, on_result: OnResult
-                   ) -> None:
+    async def _run(self, target: DeviceTarget, deep: bool, due: float, on_result: OnResult) -> None:
         loop = asyncio.get_running_loop()
         async with self.sem:
             lag = loop.time() - due
@@ -95,8 +105,12 @@ class ProbeScheduler:
         if r is not None:
             await r
 
-    async def run(self, targets: Callable[[], Sequence[DeviceTarget] | Awaitable[
-            Sequence[DeviceTarget]]], on_result: OnResult, rounds: int | None = None) -> None:
+    async def run(
+        self,
+        targets: Callable[[], Sequence[DeviceTarget] | Awaitable[Sequence[DeviceTarget]]],
+        on_result: OnResult,
+        rounds: int | None = None,
+    ) -> None:
         """Run rounds forever (or `rounds` times); the target list is re-read every round so
         inventory changes and shard reassignments take effect within one period."""
         n = 0

@@ -63,16 +63,28 @@ class DeviceSettings(ServiceSettings):
 class DeviceProbes:
     """Adapter-backed probes with the `probe(camera) -> HealthSample` shape ingest samples."""
 
-    def __init__(self, settings: DeviceSettings, credentials: CredentialResolver,
-                 fallback: Credentials | None = None, shard: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: DeviceSettings,
+        credentials: CredentialResolver,
+        fallback: Credentials | None = None,
+        shard: str | None = None,
+    ) -> None:
         from . import build_adapters
 
         self.settings = settings
-        self.http = DeviceHttp(HttpSettings(
-            connect_timeout_s=settings.device_connect_timeout_s,
-            read_timeout_s=settings.device_read_timeout_s,
-            max_connections=settings.device_max_connections))
-        self.adapters: dict[str, DeviceAdapter] = build_adapters(self.http)
+        self.http = DeviceHttp(
+            HttpSettings(
+                connect_timeout_s=settings.device_connect_timeout_s,
+                read_timeout_s=settings.device_read_timeout_s,
+                max_connections=settings.device_max_connections,
+            )
+        )
+        from ..tamper_watch import MediaSettings
+
+        self.adapters: dict[str, DeviceAdapter] = build_adapters(
+            self.http, rtsp_url_template=MediaSettings().url_template()
+        )
         self.credentials = credentials
         self.fallback = fallback
         self.shard = shard
@@ -81,14 +93,15 @@ class DeviceProbes:
     def handles(self, camera: CameraRecord) -> bool:
         return self.settings.device_adapters and camera.protocol in self.adapters
 
-    def target(self, camera: CameraRecord) -> DeviceTarget:
+    def credentials_for(self, camera: CameraRecord) -> Credentials | None:
         try:
-            creds = self.credentials.for_camera(camera) or self.fallback
+            return self.credentials.for_camera(camera) or self.fallback
         except Exception as exc:  # a broken secret is that camera's problem, not the fleet's
-            log.warning("device credentials unreadable", camera_id=camera.camera_id,
-                        error=str(exc))
-            creds = None
-        return DeviceTarget.from_camera(camera, creds)
+            log.warning("device credentials unreadable", camera_id=camera.camera_id, error=str(exc))
+            return None
+
+    def target(self, camera: CameraRecord) -> DeviceTarget:
+        return DeviceTarget.from_camera(camera, self.credentials_for(camera))
 
     async def probe(self, camera: CameraRecord) -> HealthSample:
         n = self._count.get(camera.camera_id, 0)
@@ -99,8 +112,13 @@ class DeviceProbes:
             try:
                 result = await adapter.probe(self.target(camera), deep=deep)
             except ValueError as exc:  # e.g. an address that is not host:port
-                return HealthSample(camera_id=camera.camera_id, sampled_at=utcnow(),
-                                    reachable=False, error=f"error: {exc}", shard=self.shard)
+                return HealthSample(
+                    camera_id=camera.camera_id,
+                    sampled_at=utcnow(),
+                    reachable=False,
+                    error=f"error: {exc}",
+                    shard=self.shard,
+                )
         return result.to_sample(self.shard)
 
     async def close(self) -> None:
@@ -116,9 +134,14 @@ def resolver_from(settings: DeviceSettings) -> CredentialResolver:
     return CredentialResolver(settings.device_secrets_dir, vault)
 
 
-async def scan_camera(adapter: Any, target: DeviceTarget, tracker: SegmentTracker,
-                      holds: list[PreservationHold], settings: DeviceSettings,
-                      now: datetime) -> list[Event]:
+async def scan_camera(
+    adapter: Any,
+    target: DeviceTarget,
+    tracker: SegmentTracker,
+    holds: list[PreservationHold],
+    settings: DeviceSettings,
+    now: datetime,
+) -> list[Event]:
     """One recorder scan of one camera -> the events to publish (pure but for device I/O)."""
     start = scan_start(target.camera_id, now, holds)
     listing = await adapter.list_segments(target, start, now)
@@ -162,8 +185,9 @@ def _parse_hold(data: dict[str, Any]) -> list[PreservationHold]:
     return [PreservationHold(c, start, end, until_dt) for c in h.get("cameras", [])]
 
 
-def attach_devices(svc: Any, list_cameras: ListCameras,
-                   settings: DeviceSettings | None = None) -> Callable[[CameraRecord], Any]:
+def attach_devices(
+    svc: Any, list_cameras: ListCameras, settings: DeviceSettings | None = None
+) -> Callable[[CameraRecord], Any]:
     """Wire the adapters into ingest; returns `probe_for(camera)` (None: not ours)."""
     settings = settings or DeviceSettings()
     member_id = f"{socket.gethostname()}-{os.getpid()}"
@@ -209,16 +233,21 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
             return []
         rows = await svc.pool.fetch(
             "SELECT camera_id, footage_from, footage_until, until "
-            f"FROM {svc.schema}.preservation_holds WHERE until > now()")
-        return [PreservationHold(r["camera_id"], r["footage_from"], r["footage_until"],
-                                 r["until"]) for r in rows]
+            f"FROM {svc.schema}.preservation_holds WHERE until > now()"
+        )
+        return [
+            PreservationHold(r["camera_id"], r["footage_from"], r["footage_until"], r["until"])
+            for r in rows
+        ]
 
-    async def scan_one(cam: CameraRecord, holds: list[PreservationHold], now: datetime,
-                       sem: asyncio.Semaphore) -> None:
+    async def scan_one(
+        cam: CameraRecord, holds: list[PreservationHold], now: datetime, sem: asyncio.Semaphore
+    ) -> None:
         async with sem:
             try:
-                events = await scan_camera(probes.adapters[cam.protocol], probes.target(cam),
-                                           tracker, holds, settings, now)
+                events = await scan_camera(
+                    probes.adapters[cam.protocol], probes.target(cam), tracker, holds, settings, now
+                )
             except Exception as exc:
                 log.warning("recording scan failed", camera_id=cam.camera_id, error=repr(exc))
                 return
@@ -229,8 +258,11 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
         # let sampling settle first: the first scan of a fleet is the heaviest
         await asyncio.sleep(min(30.0, settings.segment_scan_interval_s))
         while True:
-            cams = [c for c in await owned(await list_cameras())
-                    if c.protocol in ("isapi", "dahua") and probes.handles(c)]
+            cams = [
+                c
+                for c in await owned(await list_cameras())
+                if c.protocol in ("isapi", "dahua") and probes.handles(c)
+            ]
             holds = await load_holds()
             sem = asyncio.Semaphore(settings.segment_concurrency)
             await asyncio.gather(*(scan_one(c, holds, utcnow(), sem) for c in cams))
@@ -247,8 +279,12 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
                 "footage_from, footage_until, until) VALUES ($1, $2, $3, $4, $5) "
                 "ON CONFLICT (hold_id, camera_id) DO UPDATE SET until = "
                 "GREATEST(h.until, EXCLUDED.until)",
-                str((data.get("hold") or {}).get("hold_id", "")), h.camera_id, h.start, h.end,
-                h.until)
+                str((data.get("hold") or {}).get("hold_id", "")),
+                h.camera_id,
+                h.start,
+                h.end,
+                h.until,
+            )
 
     from ..inventory_io import attach_inventory_rpc
 
@@ -256,9 +292,19 @@ def attach_devices(svc: Any, list_cameras: ListCameras,
     svc.after_start(start_membership)
     svc.loop("recordings", recordings)
     # one consumer for the access process; only its hold transitions matter here
-    svc.consume("cctv.workflow.access.>", stream="CCTV_WORKFLOW",
-                durable=f"{svc.schema}-holds-v1", handler=on_hold)
+    svc.consume(
+        "cctv.workflow.access.>",
+        stream="CCTV_WORKFLOW",
+        durable=f"{svc.schema}-holds-v1",
+        handler=on_hold,
+    )
     svc.state["owned_cameras"] = owned
+
+    def is_mine(camera_id: str) -> bool:
+        m: Membership | None = state["membership"]
+        return True if m is None else m.owns(camera_id)
+
+    svc.state["is_mine"] = is_mine
 
     def probe_for(camera: CameraRecord) -> DeviceProbes | None:
         return probes if probes.handles(camera) else None

@@ -27,11 +27,13 @@ class Estate:
     dh: DahuaAdapter
     ov: OnvifAdapter
 
-    def target(self, dev: SimDevice, channel: int = 1, creds: Credentials | None = CREDS
-               ) -> DeviceTarget:
+    def target(
+        self, dev: SimDevice, channel: int = 1, creds: Credentials | None = CREDS
+    ) -> DeviceTarget:
         proto = {"hikvision": "isapi", "dahua": "dahua", "onvif": "onvif"}[dev.vendor]
-        return DeviceTarget(f"{dev.device_id}-c{channel}", proto, dev.host, dev.port, channel,
-                            creds)
+        return DeviceTarget(
+            f"{dev.device_id}-c{channel}", proto, dev.host, dev.port, channel, creds
+        )
 
 
 @pytest.fixture
@@ -42,8 +44,16 @@ async def estate() -> AsyncIterator[Estate]:
     server = DeviceServer([hik, dh, ov], heartbeat_s=0.5)
     await server.start()
     http = DeviceHttp(HttpSettings(connect_timeout_s=1.0, read_timeout_s=1.0))
-    est = Estate(server, hik, dh, ov, http, IsapiAdapter(http), DahuaAdapter(http),
-                 OnvifAdapter(timeout_s=1.0))
+    est = Estate(
+        server,
+        hik,
+        dh,
+        ov,
+        http,
+        IsapiAdapter(http),
+        DahuaAdapter(http),
+        OnvifAdapter(timeout_s=1.0),
+    )
     yield est
     await est.ov.close()
     await http.close()

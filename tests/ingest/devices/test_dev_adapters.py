@@ -30,7 +30,12 @@ async def test_healthy_nvr_probe_measures_everything(estate: Estate, vendor: str
     r = await _adapter(estate, vendor).probe(estate.target(dev, 2), deep=True)
     assert r.error is None, r.error
     assert (r.reachable, r.auth_ok, r.streaming, r.recording, r.disk_state) == (
-        True, True, True, True, "ok")
+        True,
+        True,
+        True,
+        True,
+        "ok",
+    )
     assert r.clock_offset_s is not None and abs(r.clock_offset_s) < 1.0
     assert r.latency_ms is not None and r.latency_ms > 0
 
@@ -103,8 +108,8 @@ async def test_silent_device_times_out_without_holding_others(estate: Estate) ->
     estate.hik.apply_fault("hang")
     t0 = time.monotonic()
     hung, fine = await asyncio.gather(
-        estate.isapi.probe(estate.target(estate.hik)),
-        estate.dh.probe(estate.target(estate.dahua)))
+        estate.isapi.probe(estate.target(estate.hik)), estate.dh.probe(estate.target(estate.dahua))
+    )
     assert fine.error is None
     assert hung.reachable is False and hung.error is not None
     assert hung.error.startswith("timeout:")

@@ -80,11 +80,13 @@ def test_export_import_round_trip_csv_and_yaml() -> None:
     out = export_csv(cams)
     assert out.splitlines()[0] == ",".join(COLUMNS)
     assert sorted(parse_csv(out), key=lambda c: c.camera_id) == sorted(
-        cams, key=lambda c: c.camera_id)
+        cams, key=lambda c: c.camera_id
+    )
     y = export_yaml(cams)
     assert "综合楼东门" in y  # Chinese kept readable
     assert sorted(parse_yaml(y), key=lambda c: c.camera_id) == sorted(
-        cams, key=lambda c: c.camera_id)
+        cams, key=lambda c: c.camera_id
+    )
     assert parse_file("cams.yml", y) == parse_yaml(y)
 
 

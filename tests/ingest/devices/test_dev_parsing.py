@@ -54,15 +54,19 @@ def test_isapi_search_result() -> None:
     assert status == "MORE"
     assert [(s.start, s.end, s.bytes) for s in segs] == [
         (datetime(2024, 3, 1, 0, tzinfo=UTC), datetime(2024, 3, 1, 1, tzinfo=UTC), 1073741824),
-        (datetime(2024, 3, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, 1, 42, 17, tzinfo=UTC),
-         760217600),
+        (
+            datetime(2024, 3, 1, 1, tzinfo=UTC),
+            datetime(2024, 3, 1, 1, 42, 17, tzinfo=UTC),
+            760217600,
+        ),
     ]
     assert segs[0].uri is not None and "&" in segs[0].uri
 
 
 def test_isapi_search_request_uses_vendor_fields() -> None:
-    body = hikvision.build_search(3, datetime(2024, 3, 1, tzinfo=UTC),
-                                  datetime(2024, 3, 2, tzinfo=UTC), 50, 25, "SID")
+    body = hikvision.build_search(
+        3, datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), 50, 25, "SID"
+    )
     root = etree.fromstring(body)
     ns = {"i": "http://www.isapi.org/ver20/XMLSchema"}
     assert root.findtext("i:trackIDList/i:trackID", namespaces=ns) == "301"
@@ -90,7 +94,10 @@ def test_multipart_any_chunking(chunk: int) -> None:
         parts += p.feed(raw[i : i + chunk])
     events = [dahua.parse_event_part(b) for _h, b in parts]
     assert [(e.kind, e.channel, e.active) for e in events] == [
-        ("video_loss", 3, True), ("heartbeat", 0, False), ("tamper", 1, False)]
+        ("video_loss", 3, True),
+        ("heartbeat", 0, False),
+        ("tamper", 1, False),
+    ]
 
 
 def test_dahua_system_info_and_time() -> None:
@@ -102,8 +109,10 @@ def test_dahua_system_info_and_time() -> None:
 def test_dahua_storage_error() -> None:
     assert dahua.parse_storage(fx("dahua_storage_error.txt")) == "error"
     first_disk_only = b"".join(
-        line + b"\r\n" for line in fx("dahua_storage_error.txt").splitlines()
-        if line.startswith(b"list.info[0]"))
+        line + b"\r\n"
+        for line in fx("dahua_storage_error.txt").splitlines()
+        if line.startswith(b"list.info[0]")
+    )
     assert dahua.parse_storage(first_disk_only) == "ok"
 
 
@@ -111,8 +120,12 @@ def test_dahua_find_next_file() -> None:
     segs = dahua.parse_find_result(fx("dahua_findnextfile.txt"), CST)
     assert [(s.start, s.end, s.bytes) for s in segs] == [
         (datetime(2024, 3, 1, 0, tzinfo=UTC), datetime(2024, 3, 1, 1, tzinfo=UTC), 1073741824),
-        (datetime(2024, 3, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, 1, 30, 12, tzinfo=UTC),
-         536870912)]
+        (
+            datetime(2024, 3, 1, 1, tzinfo=UTC),
+            datetime(2024, 3, 1, 1, 30, 12, tzinfo=UTC),
+            536870912,
+        ),
+    ]
 
 
 def test_dahua_event_indexes() -> None:
@@ -128,24 +141,39 @@ def test_onvif_notification() -> None:
     assert topic_kind("tns1:Device/Trigger/DigitalInput") == "other"
 
 
-@pytest.mark.parametrize(("parse", "body", "expected"), [
-    (hikvision.parse_device_time, b"<Time><localTime>2024-", "malformed XML"),
-    (hikvision.parse_device_time, b"", "empty body"),
-    (hikvision.parse_device_time, b"<html><body>Login</body></html>", "expected <Time>"),
-    (hikvision.parse_device_time, b"<Time><localTime>yesterday</localTime></Time>",
-     "unreadable time"),
-    (hikvision.parse_search, b"<CMSearchResult><responseStatusStrg>WHAT</responseStatusStrg>"
-                             b"</CMSearchResult>", "unknown responseStatusStrg"),
-    (hikvision.parse_device_time,
-     b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Time><localTime>&e;</localTime>'
-     b"</Time>", "missing time"),  # the entity is never resolved
-    (dahua.parse_system_info, b"\x00\x01garbage{{{", "not key=value"),
-    (dahua.parse_system_info, b"Error\r\nBad Request!\r\n", "device answered Error"),
-    (lambda b: dahua.parse_find_result(b, CST), b"found=2\r\n", "items[0] missing"),
-    (lambda b: dahua.parse_find_result(b, CST), b"found=lots\r\n", "is not a count"),
-    (lambda b: dahua.parse_current_time(b, CST), b"result=2024-13-45 99:00:00\r\n",
-     "unreadable time"),
-])
+@pytest.mark.parametrize(
+    ("parse", "body", "expected"),
+    [
+        (hikvision.parse_device_time, b"<Time><localTime>2024-", "malformed XML"),
+        (hikvision.parse_device_time, b"", "empty body"),
+        (hikvision.parse_device_time, b"<html><body>Login</body></html>", "expected <Time>"),
+        (
+            hikvision.parse_device_time,
+            b"<Time><localTime>yesterday</localTime></Time>",
+            "unreadable time",
+        ),
+        (
+            hikvision.parse_search,
+            b"<CMSearchResult><responseStatusStrg>WHAT</responseStatusStrg></CMSearchResult>",
+            "unknown responseStatusStrg",
+        ),
+        (
+            hikvision.parse_device_time,
+            b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Time><localTime>&e;</localTime>'
+            b"</Time>",
+            "missing time",
+        ),  # the entity is never resolved
+        (dahua.parse_system_info, b"\x00\x01garbage{{{", "not key=value"),
+        (dahua.parse_system_info, b"Error\r\nBad Request!\r\n", "device answered Error"),
+        (lambda b: dahua.parse_find_result(b, CST), b"found=2\r\n", "items[0] missing"),
+        (lambda b: dahua.parse_find_result(b, CST), b"found=lots\r\n", "is not a count"),
+        (
+            lambda b: dahua.parse_current_time(b, CST),
+            b"result=2024-13-45 99:00:00\r\n",
+            "unreadable time",
+        ),
+    ],
+)
 def test_malformed_bodies_say_what_is_wrong(parse, body: bytes, expected: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(BadResponse, match=expected.replace("[", r"\[").replace("]", r"\]")):
         parse(body)

@@ -13,18 +13,28 @@ from services.ingest.adapters.scheduler import ProbeScheduler, phase
 
 async def test_one_round_samples_everyone_despite_bad_devices() -> None:
     hosts = loopback_hosts(30)
-    devices = [SimDevice(f"d{i}", "hikvision" if i % 2 else "dahua", h, 0)
-               for i, h in enumerate(hosts)]
+    devices = [
+        SimDevice(f"d{i}", "hikvision" if i % 2 else "dahua", h, 0) for i, h in enumerate(hosts)
+    ]
     devices[3].apply_fault("hang")
     devices[4].apply_fault("garbage")
     devices[5].apply_fault("offline")
     async with DeviceServer(devices):
         http = DeviceHttp(HttpSettings(connect_timeout_s=0.5, read_timeout_s=0.5))
-        sched = ProbeScheduler(build_adapters(http), period_s=1.5, concurrency=8,
-                               probe_timeout_s=1.0, deep_every=1)
-        targets = [DeviceTarget(d.device_id, "isapi" if d.vendor == "hikvision" else "dahua",
-                                d.host, d.port, 1, Credentials("admin", "sim-pass"))
-                   for d in devices]
+        sched = ProbeScheduler(
+            build_adapters(http), period_s=1.5, concurrency=8, probe_timeout_s=1.0, deep_every=1
+        )
+        targets = [
+            DeviceTarget(
+                d.device_id,
+                "isapi" if d.vendor == "hikvision" else "dahua",
+                d.host,
+                d.port,
+                1,
+                Credentials("admin", "sim-pass"),
+            )
+            for d in devices
+        ]
         got: dict[str, ProbeResult] = {}
 
         def on_result(t: DeviceTarget, r: ProbeResult, lag: float) -> None:

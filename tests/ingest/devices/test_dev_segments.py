@@ -78,8 +78,14 @@ def test_segment_gone_under_preservation_hold_even_after_30_days() -> None:
     scan(t, hourly(31))
     lost = NOW - (30 * 24 + 5) * H
     hold = PreservationHold("cam-1", lost - H, lost + 2 * H, until=NOW + timedelta(days=300))
-    out = t.observe("cam-1", SegmentListing(hourly(31, skip={30 * 24 + 5})), NOW - SCAN_WINDOW,
-                    NOW, NOW, holds=[hold])
+    out = t.observe(
+        "cam-1",
+        SegmentListing(hourly(31, skip={30 * 24 + 5})),
+        NOW - SCAN_WINDOW,
+        NOW,
+        NOW,
+        holds=[hold],
+    )
     assert len(out.deleted) == 1
     assert out.deleted[0].under_hold and not out.deleted[0].within_retention
 

@@ -45,14 +45,19 @@ def camera(cid: str, protocol: str, address: str, channel: int = 1) -> CameraRec
 
 async def test_fleet_faults_reach_the_protocol_servers() -> None:
     port = free_port()
-    cams = [camera("F-HIK", "isapi", f"127.0.0.1:{port}", 7),
-            camera("F-DH", "dahua", f"127.0.0.1:{port}", 2),
-            camera("F-OV", "onvif", f"127.0.0.1:{port}")]
+    cams = [
+        camera("F-HIK", "isapi", f"127.0.0.1:{port}", 7),
+        camera("F-DH", "dahua", f"127.0.0.1:{port}", 2),
+        camera("F-OV", "onvif", f"127.0.0.1:{port}"),
+    ]
     fleet = Fleet(cams)
     fleet.break_("F-DH", "disk_error")  # before the devices start: applied at start
     server = await serve_fleet_devices(fleet, port)
-    probes = DeviceProbes(DeviceSettings(deep_probe_every=1), CredentialResolver(Path("/none")),
-                          Credentials(*DEMO_LOGIN))
+    probes = DeviceProbes(
+        DeviceSettings(deep_probe_every=1),
+        CredentialResolver(Path("/none")),
+        Credentials(*DEMO_LOGIN),
+    )
     try:
         at = {c.camera_id: c for c in with_device_addresses(cams, port)}
         assert len({c.address for c in at.values()}) == 3  # one address per device
@@ -73,18 +78,29 @@ async def test_fleet_faults_reach_the_protocol_servers() -> None:
 
 
 async def test_ingest_publishes_samples_segments_and_deletions(
-    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path,
+    nats_url: str,
+    database_url: str,
+    events: EventLog,
+    monkeypatch: Any,
+    tmp_path: Path,
     capsys: Any,
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     hik = SimDevice(f"W-HIK-{tag}", "hikvision", "127.0.0.1", 0, channels=2)
     dh = SimDevice(f"W-DH-{tag}", "dahua", "127.0.0.1", 0)
     async with DeviceServer([hik, dh]):
-        cams = [camera(f"W-HIK-{tag}", "isapi", hik.address, 2),
-                camera(f"W-DH-{tag}", "dahua", dh.address)]
-        settings = DeviceSettings(nats_url=nats_url, database_url=database_url,
-                                  segment_scan_interval_s=0.5, shard_ttl_s=2.0, seed_demo=True,
-                                  device_secrets_dir=Path("/nonexistent"))
+        cams = [
+            camera(f"W-HIK-{tag}", "isapi", hik.address, 2),
+            camera(f"W-DH-{tag}", "dahua", dh.address),
+        ]
+        settings = DeviceSettings(
+            nats_url=nats_url,
+            database_url=database_url,
+            segment_scan_interval_s=0.5,
+            shard_ttl_s=2.0,
+            seed_demo=True,
+            device_secrets_dir=Path("/nonexistent"),
+        )
         svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"dev_{tag}")
 
         async def cameras() -> list[CameraRecord]:
@@ -122,17 +138,30 @@ async def test_ingest_publishes_samples_segments_and_deletions(
 
             # Art. 18: a hold, then the held footage vanishes after 30 days: still a finding
             lost_at = datetime.now(UTC) - timedelta(days=33)
-            await svc.publish(AccessHeld(
-                request_id=f"AR-{tag}", process="access", transition="held", at=datetime.now(UTC),
-                summary={"hold": {"hold_id": f"AR-{tag}-H1", "cameras": [cams[0].camera_id],
-                                  "footage_from": (lost_at - timedelta(hours=2)).isoformat(),
-                                  "footage_until": (lost_at + timedelta(hours=2)).isoformat(),
-                                  "until": "2099-12-31"}}), key=f"AR-{tag}")
+            await svc.publish(
+                AccessHeld(
+                    request_id=f"AR-{tag}",
+                    process="access",
+                    transition="held",
+                    at=datetime.now(UTC),
+                    summary={
+                        "hold": {
+                            "hold_id": f"AR-{tag}-H1",
+                            "cameras": [cams[0].camera_id],
+                            "footage_from": (lost_at - timedelta(hours=2)).isoformat(),
+                            "footage_until": (lost_at + timedelta(hours=2)).isoformat(),
+                            "until": "2099-12-31",
+                        }
+                    },
+                ),
+                key=f"AR-{tag}",
+            )
             assert svc.pool is not None
 
             async def hold_stored() -> bool:
                 n = await svc.pool.fetchval(  # type: ignore[union-attr]
-                    f"SELECT count(*) FROM dev_{tag}.preservation_holds")
+                    f"SELECT count(*) FROM dev_{tag}.preservation_holds"
+                )
                 return bool(n)
 
             for _ in range(100):  # the consumer says nothing on the bus: poll its table
@@ -140,6 +169,7 @@ async def test_ingest_publishes_samples_segments_and_deletions(
                     break
                 await asyncio.sleep(0.05)
             assert await hold_stored()
+
             def held_range(d: dict[str, Any]) -> bool:
                 start = datetime.fromisoformat(d["start"])
                 return d.get("camera_id") == cams[0].camera_id and start < lost_at
@@ -147,10 +177,12 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             await events.wait_for("recording.segment", held_range)  # the scan reaches back
             hik.apply_fault("deleted_segment", channel=2, value=3)  # inside 30 days
             hik.apply_fault("deleted_segment", channel=2, value=33)  # old, but held
-            deleted = await events.wait_for("recording.deleted", of(cams[0].camera_id),
-                                            count=2, timeout=20)
-            kinds = sorted((e["data"]["within_retention"], e["data"]["under_hold"])
-                           for e in deleted)
+            deleted = await events.wait_for(
+                "recording.deleted", of(cams[0].camera_id), count=2, timeout=20
+            )
+            kinds = sorted(
+                (e["data"]["within_retention"], e["data"]["under_hold"]) for e in deleted
+            )
             assert kinds == [(False, True), (True, False)]
             assert deleted[0]["_subject"] == f"cctv.recording.deleted.{cams[0].camera_id}"
 
@@ -163,11 +195,15 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             assert n == 0  # nothing half-imported
             monkeypatch.setenv("NATS_URL", nats_url)
             (tmp_path / "c.csv").write_text(good, encoding="utf-8")
-            assert await asyncio.to_thread(cli_main, ["inventory", "import",
-                                                      str(tmp_path / "c.csv")]) == 0
+            assert (
+                await asyncio.to_thread(cli_main, ["inventory", "import", str(tmp_path / "c.csv")])
+                == 0
+            )
             assert "3 added/changed" in capsys.readouterr().out
-            await events.wait_for("camera.upserted",
-                                  lambda d: d["camera"]["camera_id"] == "stu-dorm-007")
-            assert await asyncio.to_thread(cli_main, ["inventory", "export", "--format",
-                                                      "yaml"]) == 0
+            await events.wait_for(
+                "camera.upserted", lambda d: d["camera"]["camera_id"] == "stu-dorm-007"
+            )
+            assert (
+                await asyncio.to_thread(cli_main, ["inventory", "export", "--format", "yaml"]) == 0
+            )
             assert "学生宿舍7栋北" in capsys.readouterr().out
