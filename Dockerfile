@@ -1,4 +1,7 @@
 FROM python:3.11-slim
+# CJK fonts: the console prints the regulation's paper forms (Annex 2-4) as PDF in Chinese
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY cctv cctv
