@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from services.audit.app import AuditService, build
 from services.audit.checkpoint import Checkpoint, Verifier
 from services.audit.settings import AuditSettings
 from tests.support.events import EventLog
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,14 +97,7 @@ async def publish(js: Any, msgs: list[tuple[str, bytes, str]], *, fresh_ids: boo
 
 async def until(cond: Callable[[], Any], within: float = 20.0, what: str = "") -> Any:
     """Poll a condition until it holds (the database has no event to wait on)."""
-    deadline = time.monotonic() + within
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.05)
+    return await eventually(cond, timeout=within, what=what or str(cond))
 
 
 async def counts(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, int]:

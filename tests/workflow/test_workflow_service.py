@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from services.workflow import rpc
 from services.workflow.app import WorkflowService, build
 from services.workflow.settings import WorkflowSettings
 from tests.support.events import EventLog
+from tests.support.waiting import eventually
 
 
 def record(cid: str, category: str, dept: str, *sens: str) -> CameraRecord:
@@ -92,12 +92,11 @@ async def seed_cameras(nats_url: str, client: Client, cams: list[CameraRecord]) 
         )
     await nc.close()
     wanted = {c.camera_id for c in cams}
-    async with asyncio.timeout(20):
-        while True:
-            have = {c["camera_id"] for c in (await client(rpc.CAMERAS, {}))["cameras"]}
-            if wanted <= have:
-                return
-            await asyncio.sleep(0.05)  # polling the condition, bounded by the timeout
+
+    async def have() -> set[str]:
+        return {c["camera_id"] for c in (await client(rpc.CAMERAS, {}))["cameras"]}
+
+    await eventually(have, lambda got: wanted <= got, timeout=20, what="cameras in workflow")
 
 
 def access_form(cams: list[str], **kw: Any) -> dict[str, Any]:
@@ -208,12 +207,12 @@ async def test_submission_goes_through_the_chain_that_was_shown(wf, nats_url: st
     await seed_cameras(
         nats_url, client, [cam.model_copy(update={"sensitivity": ["key_point"], "zone": "x"})]
     )
-    async with asyncio.timeout(20):  # the workflow has the new record once the chain changes
-        while True:
-            again = await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
-            if len(again["steps"]) == 3:
-                break
-            await asyncio.sleep(0.05)  # polling the condition, bounded by the timeout
+
+    async def preview() -> dict[str, Any]:
+        return await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
+
+    # the workflow has the new record once the chain changes
+    again = await eventually(preview, lambda r: len(r["steps"]) == 3, timeout=20, what="new chain")
     stale = await client(
         rpc.SUBMIT,
         {
@@ -486,12 +485,17 @@ async def test_exam_deadline_reminders_and_handover(
         await js.publish(
             f"cctv.fault.opened.e{tag}", env.to_bytes(), headers={"Nats-Msg-Id": env.id}
         )
-        async with asyncio.timeout(20):
-            while True:  # polling the condition, bounded by the timeout
-                items = (await client(rpc.OPEN_ITEMS, {}))["items"]
-                if any(i["key"] == f"fault:F{tag}" for i in items):
-                    break
-                await asyncio.sleep(0.05)
+
+        async def open_items() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = (await client(rpc.OPEN_ITEMS, {}))["items"]
+            return items
+
+        await eventually(
+            open_items,
+            lambda items: any(i["key"] == f"fault:F{tag}" for i in items),
+            timeout=20,
+            what="the fault among the open items",
+        )
         op_a, op_b = (
             actor("t_op_a", "logistics", "operator"),
             actor("t_op_b", "logistics", "operator"),
