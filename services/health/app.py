@@ -204,12 +204,7 @@ class HealthService:
 
     async def on_stopmove(self, env: Envelope, event: Event) -> None:
         if isinstance(event, StopMoveWindowApproved):
-            await store.add_window(
-                self.pool,
-                StopMoveWindow(
-                    event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at
-                ),
-            )
+            await store.add_window(self.pool, StopMoveWindow.of(event))
         elif isinstance(event, StopMoveCompleted):
             ends_at = (event.summary.get("window") or {}).get("ends_at")
             if ends_at:
@@ -219,13 +214,7 @@ class HealthService:
 
     async def on_exam(self, env: Envelope, event: Event) -> None:
         if isinstance(event, ExamWatch):
-            await store.add_window(
-                self.pool,
-                ExamWatchWindow(
-                    event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at
-                ),
-                "exam_watches",
-            )
+            await store.add_window(self.pool, ExamWatchWindow.of(event), "exam_watches")
             await self.load_watches()
 
     async def follow_tickets(self) -> None:

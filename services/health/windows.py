@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cctv.contract.events import ExamWatch, StopMoveWindowApproved
+
 
 @dataclass(frozen=True)
 class Window:
@@ -17,6 +19,10 @@ class Window:
     camera_ids: frozenset[str]
     starts_at: datetime
     ends_at: datetime
+
+    @classmethod
+    def of(cls, event: StopMoveWindowApproved | ExamWatch) -> Window:
+        return cls(event.request_id, frozenset(event.camera_ids), event.starts_at, event.ends_at)
 
     def covers(self, camera_id: str, at: datetime) -> bool:
         return camera_id in self.camera_ids and self.starts_at <= at < self.ends_at
