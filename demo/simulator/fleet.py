@@ -29,6 +29,13 @@ FAULTS = (
     "recording_gap",
     "early_overwrite",
     "deleted_segment",
+    # bad input from a misbehaving device (issue #5): malformed XML/JSON/text bodies, an HTML
+    # page instead of the API, a device that accepts and never answers (HTTP and RTSP), an
+    # NVR listing one-second segments (millions), random bytes on the RTSP socket
+    "garbage",
+    "wrong_content_type",
+    "hang",
+    "flood",
 )
 
 

@@ -589,6 +589,8 @@ FLEET_FAULTS: dict[str, MediaFault] = {
     "offline": MediaFault.OFFLINE,
     "slow": MediaFault.SLOW,
     "wrong_password": MediaFault.WRONG_PASSWORD,
+    "garbage": MediaFault.GARBAGE,
+    "hang": MediaFault.SILENT,
 }
 
 

@@ -65,7 +65,7 @@ def build(settings: IngestSettings | None = None) -> Service:
             concurrency=settings.probe_concurrency,
             timeout_s=settings.probe_timeout_s,
         )
-        await sampler.run(all_cameras, mine=is_mine)
+        await sampler.run(all_cameras, mine=is_mine, members=svc.state["members"])
 
     svc.after_start(seed)
     svc.loop("sampling", sampling)

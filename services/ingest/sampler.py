@@ -108,11 +108,17 @@ class SpreadSampler:
         self.sem = asyncio.Semaphore(concurrency)
         self.stats = SamplerStats()
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.last_probe: dict[str, float] = {}  # camera -> loop time this replica last probed it
+        self.catchup_spread_s = min(5.0, period_s / 6)
 
     async def _one(self, cam: CameraRecord, due: float) -> None:
         loop = asyncio.get_running_loop()
         try:
+            delay = due - loop.time()
+            if delay > 0:  # a catch-up probe, spread over a few seconds
+                await asyncio.sleep(delay)
             async with self.sem:
+                self.last_probe[cam.camera_id] = loop.time()
                 lag = loop.time() - due
                 LAG.observe(max(0.0, lag))
                 self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
@@ -125,11 +131,15 @@ class SpreadSampler:
             self.running.pop(cam.camera_id, None)
 
     async def run_round(
-        self, cameras: list[CameraRecord], mine: Callable[[str], bool] | None = None
+        self,
+        cameras: list[CameraRecord],
+        mine: Callable[[str], bool] | None = None,
+        t0: float | None = None,
     ) -> None:
-        """One period: each camera at its phase, if `mine` (asked at the slot) says so."""
+        """One period from `t0` (default now): each camera at its phase, if `mine` (asked at
+        the slot) says so."""
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        t0 = loop.time() if t0 is None else t0
         plan = sorted(((phase(c.camera_id, self.period_s), c) for c in cameras), key=lambda p: p[0])
         for offset, cam in plan:
             delay = t0 + offset - loop.time()
@@ -146,26 +156,73 @@ class SpreadSampler:
         if rest > 0:
             await asyncio.sleep(rest)
 
+    async def _take_over(
+        self,
+        current: list[list[CameraRecord]],
+        mine: Callable[[str], bool],
+        members: Callable[[], object],
+    ) -> None:
+        """When the member list changes, cameras that just became ours (a replica died or
+        left) are probed at once, spread over a few seconds, instead of waiting up to a
+        period for their slots: the takeover is within one period of the death."""
+        loop = asyncio.get_running_loop()
+        seen = members()
+        owned = {c.camera_id for c in current[0] if mine(c.camera_id)}
+        while True:
+            await asyncio.sleep(0.5)
+            now_members = members()
+            if now_members == seen:
+                continue
+            seen = now_members
+            now_owned = {c.camera_id for c in current[0] if mine(c.camera_id)}
+            gained, owned = now_owned - owned, now_owned
+            now = loop.time()
+            stale = [
+                c
+                for c in current[0]
+                if c.camera_id in gained
+                and c.camera_id not in self.running
+                and now - self.last_probe.get(c.camera_id, -1e18) > self.period_s
+            ]
+            for i, cam in enumerate(stale):
+                due = now + i * self.catchup_spread_s / len(stale)
+                self.running[cam.camera_id] = asyncio.create_task(self._one(cam, due))
+
     async def run(
         self,
         cameras: Callable[[], Awaitable[list[CameraRecord]]],
         rounds: int | None = None,
         mine: Callable[[str], bool] | None = None,
+        members: Callable[[], object] | None = None,
     ) -> None:
         """Rounds forever (or `rounds`); the camera list is re-read each round, so inventory
         changes apply within one period, and `mine` is asked at each camera's slot, so a
-        shard move applies at the camera's next slot."""
+        shard move applies at the camera's next slot. With `members` (the live member list,
+        compared for change), cameras gained from a dead replica are probed at once."""
         n = 0
+        current: list[list[CameraRecord]] = [[]]
+        watcher: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()  # rounds are anchored: a camera's samples stay exactly one period apart
         try:
             while rounds is None or n < rounds:
                 try:
-                    current = await cameras()
+                    current_list = await cameras()
                 except Exception:  # database or NATS blip: try again next period
                     await asyncio.sleep(self.period_s)
+                    t0 = loop.time()
                     continue
-                await self.run_round(current, mine)
+                current[0] = current_list
+                if watcher is None and mine is not None and members is not None:
+                    watcher = asyncio.create_task(self._take_over(current, mine, members))
+                await self.run_round(current_list, mine, t0)
                 n += 1
+                t0 += self.period_s
+                if t0 < loop.time() - self.period_s:  # fell a whole period behind: re-anchor
+                    t0 = loop.time()
         finally:
+            if watcher is not None:
+                watcher.cancel()
             if rounds is not None:
                 await self.drain()
 

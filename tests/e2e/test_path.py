@@ -183,7 +183,10 @@ async def test_nic_admin_edits_the_inventory_in_the_console(
     assert saved.status_code == 303, saved.text
     [event] = await bus.wait_for(
         "camera.upserted",
-        lambda d: d["camera"]["camera_id"] == "LAB-002" and "三楼" in d["camera"]["position"],
+        lambda d: (
+            (d.get("camera") or {}).get("camera_id") == "LAB-002"
+            and "三楼" in d["camera"]["position"]
+        ),
     )
     assert event["data"]["camera"] == {**camera, "position": "三楼走廊东 3F east corridor"}
     assert event["actor"] == "nic_admin"

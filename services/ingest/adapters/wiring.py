@@ -304,7 +304,12 @@ def attach_devices(
         m: Membership | None = state["membership"]
         return True if m is None else m.owns(camera_id)
 
+    def members() -> object:
+        m: Membership | None = state["membership"]
+        return None if m is None else tuple(m.live)
+
     svc.state["is_mine"] = is_mine
+    svc.state["members"] = members
 
     def probe_for(camera: CameraRecord) -> DeviceProbes | None:
         return probes if probes.handles(camera) else None
