@@ -7,13 +7,20 @@ from pathlib import Path
 import httpx
 from prometheus_client import Counter
 
-from cctv.contract.events import CameraRecord, HealthSample
+from cctv.contract import Envelope, Event
+from cctv.contract.events import (
+    CameraRecord,
+    HealthSample,
+    NewPointImplemented,
+    StopMoveCompleted,
+)
 from cctv.plumbing.service import Service
 
 from . import store
 from .basic_probe import BasicStatusProbe
 from .sampler import SpreadSampler
 from .settings import IngestSettings
+from .workflow_link import moved_cameras
 
 SAMPLES = Counter("cctv_ingest_samples_total", "Health samples published", ["reachable"])
 
@@ -67,6 +74,25 @@ def build(settings: IngestSettings | None = None) -> Service:
         )
         await sampler.run(all_cameras, mine=is_mine, members=svc.state["members"])
 
+    async def on_workflow(env: Envelope, event: Event) -> None:
+        """New points enter the inventory; moved cameras get their new position."""
+        assert svc.pool is not None
+        actor = f"workflow:{getattr(event, 'request_id', '')}"
+        if isinstance(event, NewPointImplemented):
+            await store.upsert_cameras(svc.pool, event.cameras, actor=actor)
+        elif isinstance(event, StopMoveCompleted):
+            moved = moved_cameras(
+                await store.list_cameras(svc.pool), list(event.summary.get("moved") or [])
+            )
+            await store.upsert_cameras(svc.pool, moved, actor=actor)
+
+    for process in ("newpoint", "stopmove"):
+        svc.consume(
+            f"cctv.workflow.{process}.>",
+            stream="CCTV_WORKFLOW",
+            durable=f"ingest-{process}-v1",
+            handler=on_workflow,
+        )
     svc.after_start(seed)
     svc.loop("sampling", sampling)
     # cctv.rpc.ingest.cameras / inventory.*: inventory_io, attached by the devices hook

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import httpx
+import nats
 import pytest
 
 from cctv.devstack.stack import Stack
@@ -197,3 +198,48 @@ async def test_nic_admin_edits_the_inventory_in_the_console(
     await login(http, system, "guard")
     refused = await http.post(f"{console}/inventory/LAB-002", data=moved)
     assert refused.status_code == 403
+
+
+async def test_workflow_outcomes_reach_the_inventory(system: Stack, bus: EventLog) -> None:
+    """A new point carried out by NIC enters the inventory (Art. 6); a camera moved under an
+    approved stop/move request gets its new position once the work is done (Art. 8)."""
+    from datetime import UTC, datetime
+
+    from cctv.contract import wrap
+    from cctv.contract.events import CameraRecord, NewPointImplemented, StopMoveCompleted
+
+    [template] = await cameras(system, "LAB-003")
+    new = CameraRecord.model_validate({**template, "camera_id": "LAB-NEW-1", "name": "新增点位"})
+    events = [
+        NewPointImplemented(request_id="NP-E2E", cameras=[new]),
+        StopMoveCompleted(
+            request_id="SM-E2E", process="stopmove", transition="completed", state="completed",
+            at=datetime.now(UTC),
+            summary={"moved": [{"camera_id": "LAB-004", "position": "5楼东"}]},
+        ),
+    ]  # fmt: skip
+    assert system.nats_url
+    nc = await nats.connect(system.nats_url)
+    try:
+        for event in events:
+            env = wrap(event, source="workflow", key=event.request_id)
+            await nc.jetstream().publish(
+                f"cctv.{event.TYPE}.{event.request_id}",
+                env.to_bytes(),
+                headers={"Nats-Msg-Id": env.id},
+            )
+    finally:
+        await nc.close()
+    [added] = await bus.wait_for(
+        "camera.upserted", lambda d: (d.get("camera") or {}).get("camera_id") == "LAB-NEW-1"
+    )
+    assert added["actor"] == "workflow:NP-E2E"
+    [moved] = await bus.wait_for(
+        "camera.upserted",
+        lambda d: (
+            (d.get("camera") or {}).get("camera_id") == "LAB-004"
+            and d["camera"]["position"] == "5楼东"
+        ),
+    )
+    assert moved["actor"] == "workflow:SM-E2E"
+    assert (await cameras(system, "LAB-NEW-1"))[0]["name"] == "新增点位"
