@@ -16,11 +16,13 @@ from cctv.contract.events import (
     CameraStateChanged,
     CameraUpserted,
     ExamWatch,
+    FaultKind,
     FaultOpened,
     FaultResolved,
     HealthSample,
     RepairTicketClosed,
     RepairTicketOpened,
+    RetentionReport,
     Severity,
     StopMoveCompleted,
     StopMoveWindowApproved,
@@ -29,6 +31,7 @@ from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
 from . import store
+from .conditions import Reading, changes, read_retention, read_sample
 from .damping import CameraHealth, DampingPolicy, Transition, apply_sample, same_standing
 from .repair import OneCardRepairClient, RepairSystem
 from .settings import HealthSettings
@@ -54,6 +57,8 @@ class HealthService:
         # Art. 10: under exam watch a camera is down at its first failed sample
         self.closer = DampingPolicy(1, settings.up_after)
         self.watches: list[Window] = []
+        self.clock_drift_max_s = settings.clock_drift_max_s
+        self.conditions: dict[str, set[FaultKind]] = {}  # open faults other than offline
         self.repair = repair
         # the last health of each camera; samples that change nothing never touch the database
         self.cache: dict[str, CameraHealth] = {}
@@ -70,8 +75,46 @@ class HealthService:
     async def load_watches(self) -> None:
         self.watches = await store.windows(self.pool, "exam_watches")
 
+    async def load_conditions(self) -> None:
+        rows = await self.pool.fetch(
+            f"SELECT camera_id, kind FROM {SCHEMA}.faults WHERE status='open' AND kind<>'offline'"
+        )
+        self.conditions = {}
+        for r in rows:
+            self.conditions.setdefault(r["camera_id"], set()).add(r["kind"])
+
+    async def _apply_reading(
+        self, camera_id: str, reading: Reading, at: datetime, env: Envelope
+    ) -> None:
+        """Open and resolve condition faults; the database is touched only on a change."""
+        current = self.conditions.setdefault(camera_id, set())
+        to_open, to_resolve = changes(current, reading)
+        if not to_open and not to_resolve:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            cam = await store.camera(conn, camera_id)
+            if to_open and covering_window(await store.windows(conn), camera_id, at):
+                to_open = []  # approved works (Art. 8): expected, not a fault
+            for c in to_open:
+                await self._open(
+                    conn, camera_id, cam, at, c.detail, env.correlation_id, c.severity, c.kind
+                )
+            if to_resolve:
+                await self._resolve(conn, camera_id, cam, at, env.correlation_id, to_resolve)
+        current.update(c.kind for c in to_open)
+        current.difference_update(to_resolve)
+
+    async def on_recording(self, env: Envelope, event: Event) -> None:
+        if isinstance(event, RetentionReport):
+            await self._apply_reading(
+                event.camera_id, read_retention(event), event.observed_at, env
+            )
+
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
+        await self._apply_reading(
+            event.camera_id, read_sample(event, self.clock_drift_max_s), event.sampled_at, env
+        )
         policy = self.policy_for(event.camera_id, event.sampled_at)
         cached = self.cache.get(event.camera_id)
         if cached is not None:
@@ -145,8 +188,9 @@ class HealthService:
         detail: str,
         correlation_id: str,
         severity: Severity = "major",
+        kind: FaultKind = "offline",
     ) -> None:
-        fault_id = await store.open_fault(conn, camera_id, "offline", severity, at, detail)
+        fault_id = await store.open_fault(conn, camera_id, kind, severity, at, detail)
         if fault_id is None:
             return
         FAULTS_OPEN.inc()
@@ -156,7 +200,7 @@ class HealthService:
             FaultOpened(
                 fault_id=fault_id,
                 camera_id=camera_id,
-                kind="offline",
+                kind=kind,
                 severity=severity,
                 detected_at=at,
                 detail=detail,
@@ -176,8 +220,9 @@ class HealthService:
         cam: CameraRecord | None,
         at: datetime,
         correlation_id: str,
+        kinds: list[FaultKind] | None = None,
     ) -> None:
-        for row in await store.resolve_faults(conn, camera_id, ["offline"], at):
+        for row in await store.resolve_faults(conn, camera_id, list(kinds or ["offline"]), at):
             FAULTS_OPEN.dec()
             await stage(
                 conn,
@@ -257,7 +302,7 @@ class HealthService:
                 "ORDER BY resolved_at LIMIT 20 FOR UPDATE SKIP LOCKED"
             )
             for row in rows:
-                await self.repair.close_ticket(row["ticket_no"], "摄像机已恢复在线 camera back up")
+                await self.repair.close_ticket(row["ticket_no"], "故障已消除 fault cleared")
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_state='closed' WHERE fault_id=$1",
                     row["fault_id"],
@@ -330,7 +375,14 @@ def build(settings: HealthSettings | None = None) -> Service:
         durable="health-exam-v1",
         handler=health.on_exam,
     )
+    svc.consume(
+        "cctv.recording.>",
+        stream="CCTV_RECORDING",
+        durable="health-recording-v1",
+        handler=health.on_recording,
+    )
     svc.after_start(health.load_watches)
+    svc.after_start(health.load_conditions)
 
     async def housekeeping() -> None:
         """Each step on its own: a repair system that is down must not stop window expiry."""

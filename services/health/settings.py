@@ -8,3 +8,4 @@ class HealthSettings(ServiceSettings):
     repair_url: str = "http://127.0.0.1:8091"
     repair_timeout_s: float = 5.0
     ticket_poll_s: float = 1.0
+    clock_drift_max_s: float = 30.0  # a recorder's clock further off misdates evidence

@@ -1,0 +1,94 @@
+"""What a sample or a retention report says beyond up/down: conditions that are faults of
+their own (Art. 7 recording and retention, Art. 12 tampering, storage, clock).
+
+A field the probe did not measure (None) says nothing: the condition keeps its standing. A
+measured field either shows the condition (open a fault) or shows it clean (resolve it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cctv.contract.events import FaultKind, HealthSample, RetentionReport, Severity
+
+RETENTION = timedelta(days=30)  # Art. 7
+FINDING_ZH = {"covered": "遮挡 covered", "moved": "移位 moved", "blurred": "模糊 blurred"}
+DEVICE_TAMPER_ALARMS = {
+    "tamper": "设备报警 device tamper alarm",
+    "scene_change": "场景变更 scene change",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: FaultKind
+    severity: Severity
+    detail: str
+
+
+Reading = dict[FaultKind, Condition | None]
+"""Per measured kind: the condition found, or None when measured and clean."""
+
+
+def read_sample(s: HealthSample, clock_drift_max_s: float) -> Reading:
+    out: Reading = {}
+    if s.tamper is not None or s.device_alarms is not None:
+        found = [FINDING_ZH.get(f, f) for f in s.tamper or []]
+        found += [
+            DEVICE_TAMPER_ALARMS[a] for a in s.device_alarms or [] if a in DEVICE_TAMPER_ALARMS
+        ]
+        out["tamper"] = (
+            Condition("tamper", "critical", f"{'、'.join(found)} (Art. 12)") if found else None
+        )
+    if s.device_alarms is not None or s.streaming is not None:
+        lost = "video_loss" in (s.device_alarms or []) or s.streaming is False
+        out["video_loss"] = (
+            Condition("video_loss", "major", "无视频信号 no video signal") if lost else None
+        )
+    if s.disk_state is not None:
+        out["storage_error"] = (
+            None
+            if s.disk_state == "ok"
+            else Condition("storage_error", "major", f"硬盘状态 disk state: {s.disk_state}")
+        )
+    if s.clock_offset_s is not None:
+        drift = abs(s.clock_offset_s)
+        out["clock_drift"] = (
+            Condition("clock_drift", "warning", f"时钟偏差 clock off by {s.clock_offset_s:+.0f} s")
+            if drift > clock_drift_max_s
+            else None
+        )
+    if s.recording is not None:
+        out["recording_gap"] = (
+            None
+            if s.recording
+            else Condition("recording_gap", "major", "未在录像 not recording (Art. 7)")
+        )
+    return out
+
+
+def read_retention(r: RetentionReport) -> Reading:
+    """Art. 7: a recorder must keep 30 days; one that keeps less overwrites early."""
+    if r.oldest_retained is None:
+        return {"retention_short": Condition("retention_short", "major", "无录像 no recordings")}
+    kept = r.observed_at - r.oldest_retained
+    if kept >= RETENTION - timedelta(hours=12):  # segment alignment, not a violation
+        return {"retention_short": None}
+    days = kept.total_seconds() / 86400
+    return {
+        "retention_short": Condition(
+            "retention_short",
+            "major",
+            f"录像仅保存 {days:.1f} 天 keeps only {days:.1f} days (Art. 7)",
+        )
+    }
+
+
+def changes(
+    open_kinds: set[FaultKind], reading: Reading
+) -> tuple[list[Condition], list[FaultKind]]:
+    """(conditions to open, kinds to resolve) given what is open now."""
+    to_open = [c for k, c in reading.items() if c is not None and k not in open_kinds]
+    to_resolve = [k for k, c in reading.items() if c is None and k in open_kinds]
+    return to_open, to_resolve

@@ -1,0 +1,101 @@
+"""Conditions beyond up/down become faults of their own and clear when measured clean:
+tampering (Art. 12), recording and retention (Art. 7), storage, clock, video loss."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from cctv.contract.events import HealthSample, RetentionReport, StopMoveWindowApproved
+from services.health.conditions import changes, read_retention, read_sample
+from tests.health.harness import T0, a_camera, feed, open_faults
+
+CAM = "X-1"
+
+
+def s(**kw: object) -> HealthSample:
+    return HealthSample(camera_id=CAM, sampled_at=T0, reachable=True, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("sample", "kind", "present"),
+    [
+        (s(tamper=["covered"]), "tamper", True),
+        (s(tamper=[]), "tamper", False),
+        (s(device_alarms=["scene_change"]), "tamper", True),
+        (s(device_alarms=["video_loss"]), "video_loss", True),
+        (s(streaming=False), "video_loss", True),
+        (s(streaming=True), "video_loss", False),
+        (s(disk_state="error"), "storage_error", True),
+        (s(disk_state="ok"), "storage_error", False),
+        (s(clock_offset_s=-95.0), "clock_drift", True),
+        (s(clock_offset_s=4.5), "clock_drift", False),
+        (s(recording=False), "recording_gap", True),
+        (s(recording=True), "recording_gap", False),
+    ],
+)
+def test_a_measured_field_shows_or_clears_its_condition(
+    sample: HealthSample, kind: str, present: bool
+) -> None:
+    reading = read_sample(sample, clock_drift_max_s=30)
+    assert kind in reading
+    assert (reading[kind] is not None) is present  # type: ignore[index]
+
+
+def test_an_unmeasured_field_says_nothing() -> None:
+    assert read_sample(s(), clock_drift_max_s=30) == {}
+    down = HealthSample(camera_id=CAM, sampled_at=T0, reachable=False, error="timeout: 3 s")
+    assert read_sample(down, clock_drift_max_s=30) == {}
+
+
+def test_retention_under_thirty_days_is_a_violation() -> None:
+    def kept(days: float) -> RetentionReport:
+        return RetentionReport(
+            camera_id=CAM, oldest_retained=T0 - timedelta(days=days), observed_at=T0
+        )
+
+    short = read_retention(kept(12))["retention_short"]
+    assert short is not None and "12.0" in short.detail and "Art. 7" in short.detail
+    assert read_retention(kept(35)) == {"retention_short": None}
+    assert read_retention(kept(29.8)) == {"retention_short": None}  # segment alignment
+
+
+def test_changes_open_new_and_resolve_cleared_only() -> None:
+    reading = read_sample(s(tamper=["moved"], disk_state="ok"), clock_drift_max_s=30)
+    to_open, to_resolve = changes({"storage_error", "clock_drift"}, reading)
+    assert [c.kind for c in to_open] == ["tamper"]
+    assert to_resolve == ["storage_error"]  # clock not measured: stays open
+
+
+async def test_tampering_opens_a_critical_fault_and_clears(health) -> None:  # type: ignore[no-untyped-def]
+    cam = await a_camera(health)
+    sample = HealthSample(camera_id=cam, sampled_at=T0, reachable=True, tamper=["covered"])
+    await feed(health, sample)
+    await feed(health, sample.model_copy(update={"sampled_at": T0 + timedelta(seconds=5)}))
+    [fault] = await open_faults(health, cam)  # once, not per sample
+    assert (fault["kind"], fault["severity"]) == ("tamper", "critical")
+    assert "遮挡" in fault["detail"] and "Art. 12" in fault["detail"]
+    await feed(health, sample.model_copy(update={"tamper": [], "sampled_at": T0 + timedelta(1)}))
+    assert await open_faults(health, cam) == []
+
+
+async def test_short_retention_opens_a_fault_until_the_recorder_keeps_thirty_days(health) -> None:  # type: ignore[no-untyped-def]
+    cam = await a_camera(health)
+    report = RetentionReport(camera_id=cam, oldest_retained=T0 - timedelta(days=9), observed_at=T0)
+    await feed(health, report)
+    [fault] = await open_faults(health, cam)
+    assert fault["kind"] == "retention_short"
+    await feed(health, report.model_copy(update={"oldest_retained": T0 - timedelta(days=31)}))
+    assert await open_faults(health, cam) == []
+
+
+async def test_conditions_inside_approved_works_are_expected(health) -> None:  # type: ignore[no-untyped-def]
+    cam = await a_camera(health)
+    await feed(health, StopMoveWindowApproved(
+        request_id="SM-C", camera_ids=[cam], starts_at=T0, ends_at=T0 + timedelta(hours=4)
+    ))  # fmt: skip
+    await feed(health, HealthSample(
+        camera_id=cam, sampled_at=T0 + timedelta(hours=1), reachable=True, tamper=["moved"]
+    ))  # fmt: skip
+    assert await open_faults(health, cam) == []
