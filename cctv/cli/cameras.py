@@ -22,7 +22,6 @@ from cctv.contract import rpc
 from .common import request
 from .main import CliError
 
-RPC_REMOVE = "cctv.rpc.ingest.inventory.remove"  # = services.ingest.inventory_io.RPC_REMOVE
 OPTIONAL = ("nvr_id", "channel", "monitoring_level")
 
 
@@ -145,7 +144,10 @@ def set_fields(camera_id: str, fields: dict[str, Any], actor: str | None = None)
 
 
 def remove(camera_id: str, reason: str, actor: str | None = None) -> str:
-    request(RPC_REMOVE, {"camera_id": camera_id, "reason": reason, "actor": actor or _actor()})
+    request(
+        rpc.INGEST_INVENTORY_REMOVE,
+        {"camera_id": camera_id, "reason": reason, "actor": actor or _actor()},
+    )
     return f"{camera_id}: 已移除 removed"
 
 

@@ -12,9 +12,6 @@ from pathlib import Path
 
 from .cameras import do_export, do_import
 
-RPC_IMPORT = "cctv.rpc.ingest.inventory.import"
-RPC_EXPORT = "cctv.rpc.ingest.inventory.export"
-
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("inventory", help="camera inventory files 摄像机清单导入导出")

@@ -6,6 +6,7 @@ Replies are JSON objects: {"ok": true, ...} or {"ok": false, "error": "...", "ar
 INGEST_CAMERAS = "cctv.rpc.ingest.cameras"
 INGEST_INVENTORY_IMPORT = "cctv.rpc.ingest.inventory.import"
 INGEST_INVENTORY_EXPORT = "cctv.rpc.ingest.inventory.export"
+INGEST_INVENTORY_REMOVE = "cctv.rpc.ingest.inventory.remove"
 HEALTH_STATES = "cctv.rpc.health.states"
 HEALTH_FAULTS = "cctv.rpc.health.faults"
 NOTIFY_INBOX = "cctv.rpc.notify.inbox"

@@ -98,6 +98,7 @@ async def index(request: Request) -> Response:
         building=building,
         error=None if everything.get("ok") else everything.get("error"),
         saved=request.query_params.get("saved"),
+        removed=request.query_params.get("removed"),
         result=None,
     )
 
@@ -133,6 +134,23 @@ async def save(request: Request) -> Response:
             request, "inventory/edit.html", 422, camera=camera, error=reply.get("error")
         )
     return RedirectResponse(f"/inventory?saved={camera['camera_id']}", status_code=303)
+
+
+async def remove(request: Request) -> Response:
+    user = await _editor(request)
+    if user is None:
+        return Response("仅系统管理人员可移除摄像机 — only NIC system administrators remove", 403)
+    camera_id = request.path_params["camera_id"]
+    reason = str((await request.form()).get("reason", "")).strip()
+    reply = await _console(request).ask(
+        rpc.INGEST_INVENTORY_REMOVE,
+        {"camera_id": camera_id, "reason": reason, "actor": user.account},
+    )
+    if not reply.get("ok"):
+        found = await _console(request).ask(rpc.INGEST_CAMERAS, {"camera_id": camera_id})
+        camera = (found.get("cameras") or [None])[0]
+        return await _page(request, "inventory/edit.html", 422, camera=camera, error=reply["error"])
+    return RedirectResponse(f"/inventory?removed={camera_id}", status_code=303)
 
 
 async def upload(request: Request) -> Response:
@@ -185,4 +203,5 @@ routes: list[BaseRoute] = [
     Route("/inventory/export.{fmt:str}", export, methods=["GET"]),
     Route("/inventory/{camera_id:str}", edit, methods=["GET"]),
     Route("/inventory/{camera_id:str}", save, methods=["POST"]),
+    Route("/inventory/{camera_id:str}/remove", remove, methods=["POST"]),
 ]

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cctv.contract import rpc
 from cctv.contract.events import CameraRecord, CameraRemoved, CameraUpserted, Event
 from cctv.contract.orgs import BY_CHINESE, CATEGORIES, SENSITIVITY
 
@@ -353,9 +354,9 @@ def parse_file(name: str, text: str) -> list[CameraRecord]:
 
 # --- applying a plan and the request-reply handlers ingest serves (`cctv inventory ...`) ---
 
-RPC_IMPORT = "cctv.rpc.ingest.inventory.import"
-RPC_EXPORT = "cctv.rpc.ingest.inventory.export"
-RPC_REMOVE = "cctv.rpc.ingest.inventory.remove"
+RPC_IMPORT = rpc.INGEST_INVENTORY_IMPORT
+RPC_EXPORT = rpc.INGEST_INVENTORY_EXPORT
+RPC_REMOVE = rpc.INGEST_INVENTORY_REMOVE
 
 
 async def apply_plan(

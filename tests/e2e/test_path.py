@@ -200,7 +200,9 @@ async def test_nic_admin_edits_the_inventory_in_the_console(
     assert refused.status_code == 403
 
 
-async def test_workflow_outcomes_reach_the_inventory(system: Stack, bus: EventLog) -> None:
+async def test_workflow_outcomes_reach_the_inventory(
+    system: Stack, bus: EventLog, http: httpx.AsyncClient
+) -> None:
     """A new point carried out by NIC enters the inventory (Art. 6); a camera moved under an
     approved stop/move request gets its new position once the work is done (Art. 8)."""
     from datetime import UTC, datetime
@@ -243,3 +245,14 @@ async def test_workflow_outcomes_reach_the_inventory(system: Stack, bus: EventLo
     )
     assert moved["actor"] == "workflow:SM-E2E"
     assert (await cameras(system, "LAB-NEW-1"))[0]["name"] == "新增点位"
+
+    # and the NIC administrator removes it again in the console, with a reason
+    await login(http, system, "nic_admin")
+    console = system.url("console")
+    no_reason = await http.post(f"{console}/inventory/LAB-NEW-1/remove", data={"reason": ""})
+    assert no_reason.status_code == 422
+    gone = await http.post(f"{console}/inventory/LAB-NEW-1/remove", data={"reason": "试点结束"})
+    assert gone.status_code == 303, gone.text
+    [removed] = await bus.wait_for("camera.removed", lambda d: d["camera_id"] == "LAB-NEW-1")
+    assert removed["actor"] == "nic_admin" and removed["data"]["reason"] == "试点结束"
+    assert await cameras(system, "LAB-NEW-1") == []
