@@ -27,7 +27,7 @@ from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
 from . import store
-from .messages import alert_title, allclear_title, robot_message
+from .messages import alert_title, allclear_title, notices_for, robot_message
 from .roster import RosterEntry, recipients
 from .settings import NotifySettings
 
@@ -125,11 +125,34 @@ class NotifyService:
                 correlation_id=env.correlation_id,
             )
 
-    async def _queue(self, conn: asyncpg.Connection, alert_id: str, kind: str) -> None:
+    async def _queue(
+        self, conn: asyncpg.Connection, alert_id: str, kind: str, channels: list[str] | None = None
+    ) -> None:
         await conn.executemany(
             f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel) VALUES ($1,$2,$3)",
-            [(alert_id, kind, ch) for ch in self.channels],
+            [(alert_id, kind, ch) for ch in channels or self.channels],
         )
+
+    async def on_workflow(self, env: Envelope, event: Event) -> None:
+        """Robot notices; the console inbox already has them (workflow, same transaction)."""
+        notices = notices_for(event)
+        if not notices or "webhook" not in self.channels:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await first_delivery(conn, SCHEMA, env.id, "workflow"):
+                return
+            for recipient, title, body in notices:
+                notice_id = str(uuid.uuid4())
+                await conn.execute(
+                    f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, zone, severity, recipient, "
+                    "title, body, status) VALUES ($1,$2,'','info',$3,$4,$5,'raised')",
+                    notice_id,
+                    f"notice:{env.id}",
+                    recipient,
+                    title,
+                    body,
+                )
+                await self._queue(conn, notice_id, "notice", ["webhook"])
 
     async def deliver_pending(self) -> int:
         """Send what is due; a failed webhook is retried with backoff, never dropped."""
@@ -159,6 +182,12 @@ class NotifyService:
                     "WHERE delivery_id=$1",
                     row["delivery_id"],
                 )
+                if row["kind"] == "notice":
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
+                        "WHERE alert_id=$1",
+                        row["alert_id"],
+                    )
                 if row["kind"] == "alert":
                     await conn.execute(
                         f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
@@ -231,6 +260,14 @@ def build(settings: NotifySettings | None = None) -> Service:
     svc.consume(
         "cctv.fault.>", stream="CCTV_FAULT", durable="notify-faults-v1", handler=notify.on_fault
     )
+
+    for process in ("responsible", "approval"):
+        svc.consume(
+            f"cctv.workflow.{process}.>",
+            stream="CCTV_WORKFLOW",
+            durable=f"notify-{process}-v1",
+            handler=notify.on_workflow,
+        )
 
     async def seed() -> None:
         if settings.seed_demo:

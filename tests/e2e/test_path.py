@@ -17,6 +17,7 @@ from tests.e2e.dead_letters import (
 )
 from tests.e2e.helpers import audited, cameras, cctv, login, repairs_for
 from tests.support.events import EventLog
+from tests.support.waiting import eventually
 
 CAMERA = "OFF-001"
 
@@ -256,3 +257,25 @@ async def test_workflow_outcomes_reach_the_inventory(
     [removed] = await bus.wait_for("camera.removed", lambda d: d["camera_id"] == "LAB-NEW-1")
     assert removed["actor"] == "nic_admin" and removed["data"]["reason"] == "试点结束"
     assert await cameras(system, "LAB-NEW-1") == []
+
+
+async def test_a_changed_responsible_person_reaches_logistics_and_nic_by_robot(
+    system: Stack, bus: EventLog, http: httpx.AsyncClient
+) -> None:
+    """Art. 9: the change is filed in workflow and told at once to 后勤处 and NIC."""
+    out = cctv(
+        system, "requests", "responsible", "A1-07", "--department", "academic",
+        "--person-id", "t_li", "--name", "李老师", "--phone", "13800000000",
+        "--reason", "人员调动", "--as", "academic_head",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    [changed] = await bus.wait_for("workflow.responsible.changed", lambda d: d["name"] == "李老师")
+    assert changed["data"]["system_id"] == "A1-07"
+
+    async def robot() -> list[dict]:
+        got: list[dict] = (await http.get(f"{system.url('webhook')}/received")).json()
+        return [r for r in got if "A1-07" in r["body"]["markdown"]["content"]]
+
+    told = await eventually(robot, lambda r: len(r) == 2, what="two robot notices")
+    recipients = sorted(r["body"]["markdown"]["content"].rsplit(" ", 1)[-1] for r in told)
+    assert recipients == ["dept:logistics", "dept:nic"]
