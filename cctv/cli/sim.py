@@ -6,6 +6,8 @@ import argparse
 
 import httpx
 
+from demo.simulator.fleet import FAULTS
+
 from .common import settings
 from .main import CliError
 
@@ -15,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = p.add_subparsers(dest="action", required=True)
     br = s.add_parser("break", help="inject a fault (default: offline)")
     br.add_argument("camera")
-    br.add_argument("--fault", default="offline")
+    br.add_argument("--fault", default="offline", help=f"one of: {', '.join(FAULTS)}")
     br.set_defaults(func=lambda a: change(a.camera, "break", a.fault))
     md = s.add_parser("mend", help="clear a fault (default: all)")
     md.add_argument("camera")
