@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.machine import describe  # noqa: E402
 from services.ingest.adapters.rtsp_probe import RtspProbe, RtspStatus  # noqa: E402
 from services.ingest.frames import FrameSampler  # noqa: E402
 from services.ingest.tamper import assess, confirm_reference  # noqa: E402
@@ -76,6 +77,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--cameras", type=int, default=500)
     args = ap.parse_args()
+    print(f"machine: {describe()}", flush=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "demo.simulator.rtsp_server", "--port", "0"],
         cwd=REPO,
