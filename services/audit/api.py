@@ -238,20 +238,23 @@ async def verify(
     origin: str | None = None,
     extra_checkpoints: list[str] = (),  # type: ignore[assignment]
 ) -> tuple[VerifyReport, list[str]]:
-    """Recompute chain and tree from every row; check stored and given checkpoints."""
+    """Recompute chain and tree from every row; check stored and given checkpoints.
+
+    One snapshot for all of it: the writer keeps appending, and rows read after the tree
+    heads would look like rows nobody appended."""
     problems: list[str] = []
-    stored = await store.signed_checkpoints(conn, schema, verifier, origin)
-    for size, why in stored.invalid:
-        problems.append(f"stored checkpoint at size {size} is not validly signed: {why}")
-    cps = list(stored.valid)
-    for note in extra_checkpoints:
-        try:
-            cps.append(Checkpoint.open(note, verifier, origin=origin))
-        except NoteError as exc:
-            problems.append(f"given checkpoint rejected: {exc}")
-    heads = await store.tree_heads(conn, schema)
-    v = ChainVerifier(cps, heads=heads, derive=index_fields)
-    async with conn.transaction(readonly=True):
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        stored = await store.signed_checkpoints(conn, schema, verifier, origin)
+        for size, why in stored.invalid:
+            problems.append(f"stored checkpoint at size {size} is not validly signed: {why}")
+        cps = list(stored.valid)
+        for note in extra_checkpoints:
+            try:
+                cps.append(Checkpoint.open(note, verifier, origin=origin))
+            except NoteError as exc:
+                problems.append(f"given checkpoint rejected: {exc}")
+        heads = await store.tree_heads(conn, schema)
+        v = ChainVerifier(cps, heads=heads, derive=index_fields)
         async for rows in store.iter_chunks(conn, schema):
             v.feed_many(rows)
     return v.finish(), problems

@@ -3,6 +3,7 @@ detected and named by verify. Uses the session's real PostgreSQL (tests/conftest
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -251,3 +252,24 @@ async def test_proofs_from_stored_nodes_equal_the_reference_tree(log: Log) -> No
                 assert got == tree.consistency_proof(old, size), (old, size)
         stored = await conn.fetchval(f"SELECT min(level) FROM {log.schema}.tree_node")
         assert stored == store.STORED_MIN_LEVEL
+
+
+async def test_verify_while_the_writer_appends_sees_one_consistent_log(log: Log) -> None:
+    """Verify reads one snapshot: rows committed meanwhile are neither tampering nor missing."""
+    stop = asyncio.Event()
+
+    async def keep_appending() -> int:
+        i = 1000
+        while not stop.is_set():
+            await log.writer.append([item(i), item(i + 1)])
+            i += 2
+        return i
+
+    appender = asyncio.create_task(keep_appending())
+    try:
+        for _ in range(30):
+            rep = await log.verify()
+            assert rep.ok, rep.findings
+    finally:
+        stop.set()
+        assert await appender > 1000
