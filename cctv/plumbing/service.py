@@ -95,12 +95,17 @@ class Service:
         self,
         subject: str,
         *,
-        stream: str,
         durable: str,
         handler: Handler,
+        stream: str | None = None,
         batch_size: int = 32,
     ) -> None:
-        """A durable pull consumer with explicit ack; bad messages go to dead-letter."""
+        """A durable pull consumer with explicit ack; bad messages go to dead-letter.
+
+        The stream is the one whose subjects hold `subject` unless named."""
+        stream = stream or _stream_of(subject)
+        if stream is None:
+            raise ValueError(f"no stream holds {subject!r} (cctv.contract.streams)")
         self.consumers.append((subject, stream, durable))
         sub = self.broker.subscriber(
             subject,

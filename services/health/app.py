@@ -352,35 +352,17 @@ def build(settings: HealthSettings | None = None) -> Service:
     )
     svc.consume(
         "cctv.telemetry.sample.>",
-        stream="CCTV_TELEMETRY",
         durable="health-samples-v1",
         handler=health.on_sample,
         batch_size=64,
     )
-    svc.consume(
-        "cctv.camera.>",
-        stream="CCTV_CAMERA",
-        durable="health-inventory-v1",
-        handler=health.on_inventory,
-    )
-    svc.consume(
-        "cctv.workflow.stopmove.>",
-        stream="CCTV_WORKFLOW",
-        durable="health-stopmove-v1",
-        handler=health.on_stopmove,
-    )
-    svc.consume(
-        "cctv.workflow.exam.>",
-        stream="CCTV_WORKFLOW",
-        durable="health-exam-v1",
-        handler=health.on_exam,
-    )
-    svc.consume(
-        "cctv.recording.>",
-        stream="CCTV_RECORDING",
-        durable="health-recording-v1",
-        handler=health.on_recording,
-    )
+    for subject, durable, handler in (
+        ("cctv.camera.>", "health-inventory-v1", health.on_inventory),
+        ("cctv.workflow.stopmove.>", "health-stopmove-v1", health.on_stopmove),
+        ("cctv.workflow.exam.>", "health-exam-v1", health.on_exam),
+        ("cctv.recording.>", "health-recording-v1", health.on_recording),
+    ):
+        svc.consume(subject, durable=durable, handler=handler)
     svc.after_start(health.load_watches)
     svc.after_start(health.load_conditions)
 
