@@ -158,6 +158,7 @@ class SegmentDeleted(Event):
 
 FaultKind = Literal[
     "offline",
+    "auth_failed",
     "video_loss",
     "recording_gap",
     "retention_short",

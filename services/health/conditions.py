@@ -33,6 +33,17 @@ Reading = dict[FaultKind, Condition | None]
 
 def read_sample(s: HealthSample, clock_drift_max_s: float) -> Reading:
     out: Reading = {}
+    if s.auth_ok is not None:
+        # reachable but not ours to read: nothing else it reports can be trusted or measured
+        out["auth_failed"] = (
+            None
+            if s.auth_ok
+            else Condition(
+                "auth_failed",
+                "major",
+                f"设备拒绝认证，请核对密钥 check the device secret: {s.error}",
+            )
+        )
     if s.tamper is not None or s.device_alarms is not None:
         found = [FINDING_ZH.get(f, f) for f in s.tamper or []]
         found += [

@@ -6,6 +6,7 @@ from typing import Any
 
 KIND_ZH = {
     "offline": "摄像机离线 camera offline",
+    "auth_failed": "设备认证失败 device refused our credentials",
     "video_loss": "视频丢失 video loss",
     "recording_gap": "录像中断 recording gap",
     "retention_short": "录像保存不足30天 retention under 30 days",

@@ -21,6 +21,8 @@ def s(**kw: object) -> HealthSample:
 @pytest.mark.parametrize(
     ("sample", "kind", "present"),
     [
+        (s(auth_ok=False, error="auth: 401"), "auth_failed", True),
+        (s(auth_ok=True), "auth_failed", False),
         (s(tamper=["covered"]), "tamper", True),
         (s(tamper=[]), "tamper", False),
         (s(device_alarms=["scene_change"]), "tamper", True),
