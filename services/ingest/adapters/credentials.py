@@ -12,6 +12,8 @@ Two sources, tried in order:
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -74,20 +76,33 @@ class FernetVault:
 
 
 class CredentialResolver:
+    """Mounted secrets are read again after a while: Kubernetes rotates them in place, and a
+    secret mounted after start (a new camera's) must be found without a restart."""
+
     def __init__(
-        self, secrets_dir: Path = DEFAULT_SECRETS_DIR, vault: FernetVault | None = None
+        self,
+        secrets_dir: Path = DEFAULT_SECRETS_DIR,
+        vault: FernetVault | None = None,
+        *,
+        found_ttl_s: float = 300.0,
+        missing_ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.secrets_dir = secrets_dir
         self.vault = vault
-        self._cache: dict[str, Credentials | None] = {}
+        self.found_ttl_s, self.missing_ttl_s, self.clock = found_ttl_s, missing_ttl_s, clock
+        self._cache: dict[str, tuple[float, Credentials | None]] = {}
 
     def for_camera(self, camera: CameraRecord) -> Credentials | None:
+        now = self.clock()
         for key in _keys(camera):
-            if key in self._cache:
-                found = self._cache[key]
+            cached = self._cache.get(key)
+            if cached is not None and now < cached[0]:
+                found = cached[1]
             else:
                 found = self._lookup(key)
-                self._cache[key] = found
+                ttl = self.found_ttl_s if found is not None else self.missing_ttl_s
+                self._cache[key] = (now + ttl, found)
             if found is not None:
                 return found
         return None

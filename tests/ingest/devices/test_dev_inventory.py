@@ -128,6 +128,23 @@ def test_credentials_from_mounted_secrets(tmp_path: Path) -> None:
     assert "no-colon-here" not in str(exc.value)
 
 
+def test_a_secret_mounted_or_rotated_later_is_found_without_a_restart(tmp_path: Path) -> None:
+    now = [0.0]
+    r = CredentialResolver(tmp_path, found_ttl_s=300, missing_ttl_s=30, clock=lambda: now[0])
+    cam = _cam(nvr_id=None)
+    assert r.for_camera(cam) is None
+    (tmp_path / "cctv-device-default").write_text("viewer:first")
+    now[0] = 10.0
+    assert r.for_camera(cam) is None  # a miss is remembered for a while, not forever
+    now[0] = 31.0
+    assert r.for_camera(cam) == Credentials("viewer", "first")
+    (tmp_path / "cctv-device-default").write_text("viewer:rotated")
+    now[0] = 200.0
+    assert r.for_camera(cam) == Credentials("viewer", "first")
+    now[0] = 332.0
+    assert r.for_camera(cam) == Credentials("viewer", "rotated")
+
+
 def test_credentials_from_fernet_vault(tmp_path: Path) -> None:
     key = Fernet.generate_key()
     vault = FernetVault(key)
