@@ -131,7 +131,6 @@ def control_routes(fleet: Fleet) -> list[web.RouteDef]:
 
 def build_app(fleet: Fleet) -> web.Application:
     app = web.Application()
-    app["fleet"] = fleet
     app.add_routes(control_routes(fleet))
     return app
 
