@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import time
 
 from cctv.plumbing.settings import cctv_home
 
 from .stack import Stack, available_services
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def main() -> int:
@@ -24,6 +30,19 @@ def main() -> int:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background
+    busy = [
+        f"{name} {port}"
+        for name, port in stack.ports.items()
+        if not (name == "nats" and stack.nats_url) and port_taken(port)
+    ]
+    if busy:
+        print(
+            f"ports in use: {', '.join(busy)} — is another `make run` running? Stop it with "
+            "Ctrl-C (or point NATS_URL / DATABASE_URL at running servers).",
+            file=sys.stderr,
+        )
+        return 1
     try:
         stack.start_infra()
         print(f"  NATS       {stack.nats_url}", flush=True)
