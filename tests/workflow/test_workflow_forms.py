@@ -169,10 +169,11 @@ def test_pdf_degrades_to_html_without_a_cjk_font(inventory, people, tmp_path: Pa
     assert "视频监控资料调阅审批单" in render_html(doc)
 
 
+@pytest.mark.skipif(
+    cjk_font() is None, reason="no CJK font (fonts-noto-cjk): forms print as HTML only"
+)
 @pytest.mark.parametrize("annex", ["2", "3", "4"])
 def test_pdf_of_each_paper_form(annex: str, inventory, people) -> None:
-    if cjk_font() is None:
-        pytest.skip("no CJK font (fonts-noto-cjk) on this machine: forms print as HTML only")
     if annex == "2":
         doc = annex2(surveyed_request(people))
         want = ["附件2", "视频监控系统工勘记录表", "立杆个数", "北门停车场 朝南", "夜间补光"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.ingest.sharding import Membership, assign, mine, owner
+from tests.support.waiting import eventually
 
 CAMS = [f"cam-{i:05d}" for i in range(5000)]
 
@@ -42,11 +42,9 @@ def test_shares_are_balanced() -> None:
 
 
 async def _until(cond, within: float) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until `cond` holds (fails after `within`)."""
     t0 = time.monotonic()
-    while not await cond():
-        if time.monotonic() - t0 > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)
+    await eventually(cond, timeout=within)
     return time.monotonic() - t0
 
 

@@ -16,6 +16,7 @@ from cctv.contract import CameraRecord
 from cctv.contract.events import HealthSample
 from services.ingest.sampler import SpreadSampler
 from services.ingest.sharding import Membership
+from tests.support.waiting import eventually
 
 
 def cam(i: int) -> CameraRecord:
@@ -27,13 +28,15 @@ def cam(i: int) -> CameraRecord:
 
 
 class StandInProbe:
-    """A device stand-in: answers after `delay` (a hanging one: a long delay)."""
+    """A device stand-in: answers at once, or (a hanging device) never."""
 
-    def __init__(self, delay: float = 0.0, hang: set[str] | None = None) -> None:
-        self.delay, self.hang = delay, hang or set()
+    def __init__(self, hang: set[str] | None = None) -> None:
+        self.hang = hang or set()
+        self.never = asyncio.Event()
 
     async def probe(self, camera: CameraRecord) -> HealthSample:
-        await asyncio.sleep(60 if camera.camera_id in self.hang else self.delay)
+        if camera.camera_id in self.hang:
+            await self.never.wait()  # accepts, never answers: only the sampler's deadline ends it
         return HealthSample(camera_id=camera.camera_id, sampled_at=datetime.now(UTC),
                             reachable=True)  # fmt: skip
 
@@ -45,7 +48,7 @@ async def test_each_camera_once_per_period_and_a_hanging_one_is_skipped_not_queu
     async def emit(s: HealthSample) -> None:
         seen[s.camera_id].append(s)
 
-    probe = StandInProbe(0.01, hang={"sp-000"})
+    probe = StandInProbe(hang={"sp-000"})
     sampler = SpreadSampler(lambda _c: probe, emit, period_s=0.5, concurrency=4, timeout_s=0.6)
 
     async def cameras() -> list[CameraRecord]:
@@ -89,14 +92,23 @@ async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str)
         )
     a, b = members
     try:
-        for _ in range(100):  # both see both (bounded wait for the heartbeats)
-            if await a.members() == await b.members() == ["a", "b"]:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(period)  # the round that started before b was seen is over
+
+        async def both_seen() -> bool:
+            return await a.members() == await b.members() == ["a", "b"]
+
+        await eventually(both_seen, timeout=10, what="both replicas see both")
+
+        async def sampled_after(t: float, cams: list[str], by: str | None = None) -> bool:
+            return all(any(u >= t and by in (None, r) for u, r in log[c]) for c in cams)
+
+        ids = [c.camera_id for c in cams]
+        seen = time.monotonic()  # the round that started before b was seen must be over
+        await eventually(lambda: sampled_after(seen + period, ids), timeout=3 * period)
         t0 = time.monotonic()
-        await asyncio.sleep(period)
-        window = {c.camera_id: {r for t, r in log[c.camera_id] if t >= t0} for c in cams}
+        await eventually(lambda: sampled_after(t0 + period, ids), timeout=3 * period)
+        window = {
+            c.camera_id: {r for t, r in log[c.camera_id] if t0 <= t < t0 + period} for c in cams
+        }
         assert all(len(owners) == 1 for owners in window.values()), window  # no overlap, no gap
         b_cams = [c for c, owners in window.items() if owners == {"b"}]
         assert 10 < len(b_cams) < 50
@@ -106,7 +118,11 @@ async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str)
         await b.stop(leave=False)
         await conns[1].close()
         t_kill = time.monotonic()
-        await asyncio.sleep(period + ttl + 2.0)
+        await eventually(
+            lambda: sampled_after(t_kill, b_cams, by="a"),
+            timeout=period + ttl + 5.0,
+            what="a takes over b's cameras",
+        )
         taken = [
             min((t for t, r in log[c] if t > t_kill and r == "a"), default=None) for c in b_cams
         ]

@@ -22,6 +22,7 @@ from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings, attach
 from services.ingest.inventory_io import RPC_IMPORT
 from services.ingest.sampler import run_periodically, sample_fleet
 from tests.support.events import EventLog
+from tests.support.waiting import eventually
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
 
@@ -164,11 +165,8 @@ async def test_ingest_publishes_samples_segments_and_deletions(
                 )
                 return bool(n)
 
-            for _ in range(100):  # the consumer says nothing on the bus: poll its table
-                if await hold_stored():
-                    break
-                await asyncio.sleep(0.05)
-            assert await hold_stored()
+            # the consumer says nothing on the bus: watch its table
+            await eventually(hold_stored, timeout=10, what="the preservation hold stored")
 
             def held_range(d: dict[str, Any]) -> bool:
                 start = datetime.fromisoformat(d["start"])
