@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from cctv.contract import rpc
-from cctv.contract.orgs import DEPARTMENTS, ROLES
+from cctv.contract.orgs import DEPARTMENTS, FAULT_KINDS, ROLES
 from cctv.plumbing.service import Service
 
 from . import accounts
@@ -26,7 +26,9 @@ from .views import STATE_LABEL, cameras_by_building
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(STATE_LABEL=STATE_LABEL, ROLES=ROLES, DEPARTMENTS=DEPARTMENTS)
+templates.env.globals.update(
+    STATE_LABEL=STATE_LABEL, ROLES=ROLES, DEPARTMENTS=DEPARTMENTS, FAULT_KINDS=FAULT_KINDS
+)
 
 
 class Console:

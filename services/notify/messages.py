@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-KIND_ZH = {
-    "offline": "摄像机离线 camera offline",
-    "auth_failed": "设备认证失败 device refused our credentials",
-    "video_loss": "视频丢失 video loss",
-    "recording_gap": "录像中断 recording gap",
-    "retention_short": "录像保存不足30天 retention under 30 days",
-    "storage_error": "存储故障 storage error",
-    "clock_drift": "时钟偏差 clock drift",
-    "tamper": "遮挡/移动/模糊 tampering",
-    "unapproved_outage": "未经批准停用 unapproved outage",
-}
+from cctv.contract.orgs import FAULT_KINDS
+
+KIND_ZH = {kind: f"{zh} {en}" for kind, (zh, en) in FAULT_KINDS.items()}
 
 
 def alert_title(kind: str, camera_name: str, camera_id: str) -> str:

@@ -66,6 +66,7 @@ async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.As
     assert page.status_code == 200
     assert f'data-alert-id="{alert_id}"' in page.text
     assert "确认" in page.text
+    assert "摄像机离线 <small>camera offline</small>" in page.text  # the open fault, by kind
     resp = await http.post(
         f"{system.url('console')}/alerts/{alert_id}/ack", headers={"accept": "application/json"}
     )
