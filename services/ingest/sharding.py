@@ -100,14 +100,23 @@ class Membership:
                 await self.members()
 
     async def members(self) -> list[str]:
-        from nats.js.errors import NoKeysError
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
 
         try:
             keys = await self.kv.keys()
         except NoKeysError:
             keys = []
-        live = set(keys)
-        live.add(self.member_id)
+        # A key can be missing from one listing while its owner re-puts it; believing that
+        # would hand its cameras over and back (two replicas probing them). So a member that
+        # was live and is not listed is asked for directly: dead only if its key expired or
+        # was deleted (a clean leave), and then at once.
+        live = {*keys, self.member_id}
+        for key in set(self.live) - live:
+            try:
+                await self.kv.get(key)
+            except (KeyNotFoundError, KeyDeletedError):  # expired, or deleted on leave
+                continue
+            live.add(key)
         self.live = sorted(live)
         return self.live
 
