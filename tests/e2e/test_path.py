@@ -186,10 +186,7 @@ async def test_nic_admin_edits_the_inventory_in_the_console(
     assert saved.status_code == 303, saved.text
     [event] = await bus.wait_for(
         "camera.upserted",
-        lambda d: (
-            (d.get("camera") or {}).get("camera_id") == "LAB-002"
-            and "三楼" in d["camera"]["position"]
-        ),
+        lambda d: d["camera"]["camera_id"] == "LAB-002" and "三楼" in d["camera"]["position"],
     )
     assert event["data"]["camera"] == {**camera, "position": "三楼走廊东 3F east corridor"}
     assert event["actor"] == "nic_admin"
@@ -235,15 +232,12 @@ async def test_workflow_outcomes_reach_the_inventory(
     finally:
         await nc.close()
     [added] = await bus.wait_for(
-        "camera.upserted", lambda d: (d.get("camera") or {}).get("camera_id") == "LAB-NEW-1"
+        "camera.upserted", lambda d: d["camera"]["camera_id"] == "LAB-NEW-1"
     )
     assert added["actor"] == "workflow:NP-E2E"
     [moved] = await bus.wait_for(
         "camera.upserted",
-        lambda d: (
-            (d.get("camera") or {}).get("camera_id") == "LAB-004"
-            and d["camera"]["position"] == "5楼东"
-        ),
+        lambda d: d["camera"]["camera_id"] == "LAB-004" and d["camera"]["position"] == "5楼东",
     )
     assert moved["actor"] == "workflow:SM-E2E"
     assert (await cameras(system, "LAB-NEW-1"))[0]["name"] == "新增点位"

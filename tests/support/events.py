@@ -81,3 +81,12 @@ class EventLog:
             await sub.unsubscribe()
         if self._nc is not None:
             await self._nc.close()
+
+
+def _holds(pred: Predicate, env: dict[str, Any]) -> bool:
+    """A predicate reads a well-formed body; a malformed one on the bus (the dead-letter tests
+    publish them on purpose) simply does not match."""
+    try:
+        return bool(pred(env.get("data") or {}))
+    except (KeyError, TypeError, AttributeError):
+        return False
