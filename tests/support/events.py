@@ -53,9 +53,7 @@ class EventLog:
             self._changed.notify_all()
 
     def matching(self, type_: str, pred: Predicate | None = None) -> list[dict[str, Any]]:
-        return [
-            e for e in self._by_type.get(type_, []) if pred is None or pred(e.get("data") or {})
-        ]
+        return [e for e in self._by_type.get(type_, []) if pred is None or _holds(pred, e)]
 
     async def wait_for(
         self, type_: str, pred: Predicate | None = None, *, count: int = 1, timeout: float = 30.0
