@@ -5,7 +5,6 @@ The console owns only accounts and sessions; everything else it asks the service
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -14,21 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from cctv.contract import rpc
-from cctv.contract.orgs import DEPARTMENTS, FAULT_KINDS, ROLES
 from cctv.plumbing.service import Service
 
 from . import accounts
 from .settings import ConsoleSettings
-from .views import STATE_LABEL, cameras_by_building
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(
-    STATE_LABEL=STATE_LABEL, ROLES=ROLES, DEPARTMENTS=DEPARTMENTS, FAULT_KINDS=FAULT_KINDS
-)
+from .views import cameras_by_building
+from .web import HERE, templates
 
 
 class Console:

@@ -12,24 +12,21 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
 from cctv.contract.events import REGISTRY
-from cctv.contract.orgs import DEPARTMENTS, ROLES
+from cctv.contract.orgs import ROLES
 from services.audit import bundle, merkle
 from services.audit.api import AUDIT_CHECKPOINT, AUDIT_QUERY
 from services.audit.checkpoint import Checkpoint, NoteError, Verifier
 from services.audit.entry import Entry, EntryError
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(ROLES=ROLES, DEPARTMENTS=DEPARTMENTS)
+from .web import console_of as _console
+from .web import templates
 
 AUDIT_ROLES = frozenset({"sysadmin", "school_leader", "dept_head"})
 """Who may read the log: it names who viewed which footage (Art. 15-17), so only those who
@@ -38,10 +35,6 @@ approve access or administer the system — not duty operators, guards or gateke
 FILTERS = ("camera_id", "actor", "request_no", "event_type", "kind", "since", "until")
 PAGE_SIZES = (20, 50, 100)
 CAMPUS_OFFSET = "+08:00"
-
-
-def _console(request: Request) -> Any:
-    return request.app.state.console
 
 
 async def _ask(request: Request, subject: str, payload: dict[str, Any]) -> dict[str, Any]:

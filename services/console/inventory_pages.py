@@ -6,19 +6,19 @@ event. Only the NIC's system administrators (系统管理人员) may change it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
 from cctv.contract import rpc
-from cctv.contract.orgs import CATEGORIES, DEPARTMENTS, ROLES, SENSITIVITY
+from cctv.contract.orgs import CATEGORIES, DEPARTMENTS, SENSITIVITY
 
-HERE = Path(__file__).parent
+from .web import console_of as _console
+from .web import templates
+
 EDITORS = {"sysadmin"}
 FIELDS = (
     ("camera_id", "编号", "Camera id"),
@@ -47,19 +47,12 @@ CHOICES: dict[str, list[str]] = {
     "protocol": ["isapi", "dahua", "onvif", "rtsp"],
     "monitoring_level": ["", "school", "department"],
 }
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(
-    ROLES=ROLES,
-    DEPARTMENTS=DEPARTMENTS,
     CATEGORIES=CATEGORIES,
     SENSITIVITY=SENSITIVITY,
     FIELDS=FIELDS,
     CHOICES=CHOICES,
 )
-
-
-def _console(request: Request) -> Any:
-    return request.app.state.console
 
 
 def camera_from_form(form: dict[str, str]) -> dict[str, Any]:

@@ -8,15 +8,12 @@ workflow data. Mounted by the console from ``routes``.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
-from cctv.contract.orgs import DEPARTMENTS, ROLES
 from services.workflow import rpc
 from services.workflow.base import STATE_ZH, RequestState
 from services.workflow.dutylog import KIND_ZH, EntryKind
@@ -27,11 +24,10 @@ from services.workflow.responsible import parse_period
 from services.workflow.store import PROCESS_CLASSES
 from services.workflow.workcalendar import CAMPUS_TZ
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+from .web import console_of as _console
+from .web import templates
+
 templates.env.globals.update(
-    ROLES=ROLES,
-    DEPARTMENTS=DEPARTMENTS,
     BODY_NAMES=BODY_NAMES,
     STATE_ZH={s.value: z for s, z in STATE_ZH.items()},
     KIND_ZH={k.value: z for k, z in KIND_ZH.items()},
@@ -43,10 +39,6 @@ PROCESSES = {
     "newpoint": ("新增摄像点", "new camera point", "附件2"),
     "exam": ("考试监控保障", "exam monitoring support", ""),
 }
-
-
-def _console(request: Request) -> Any:
-    return request.app.state.console
 
 
 async def _who(request: Request) -> tuple[Any, dict[str, Any]] | None:

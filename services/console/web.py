@@ -1,0 +1,25 @@
+"""What every console page shares: one template environment (base.html reads the
+organisations and roles from it) and the Console behind the request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from cctv.contract.orgs import DEPARTMENTS, FAULT_KINDS, ROLES
+
+from .views import STATE_LABEL
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(
+    STATE_LABEL=STATE_LABEL, ROLES=ROLES, DEPARTMENTS=DEPARTMENTS, FAULT_KINDS=FAULT_KINDS
+)
+
+
+def console_of(request: Request) -> Any:
+    """The Console (accounts, ask) the app was built with."""
+    return request.app.state.console
