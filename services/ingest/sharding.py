@@ -100,18 +100,21 @@ class Membership:
                 await self.members()
 
     async def members(self) -> list[str]:
-        from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
+        """Read the member list: the bucket's subjects from stream info, then each key.
 
-        try:
-            keys = await self.kv.keys()
-        except NoKeysError:
-            keys = []
-        # A key can be missing from one listing while its owner re-puts it; believing that
-        # would hand its cameras over and back (two replicas probing them). So a member that
-        # was live and is not listed is asked for directly: dead only if its key expired or
-        # was deleted (a clean leave), and then at once.
-        live = {*keys, self.member_id}
-        for key in set(self.live) - live:
+        Not `kv.keys()`: that opens an ordered consumer on every call, which the server keeps
+        for five minutes — one per heartbeat per replica piles up to the consumer limit. Stream
+        info lists every key with a message (history 1, so a re-put never empties it); `get`
+        then drops keys whose last message is a delete (a clean leave) or that expired."""
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
+        prefix = f"$KV.{self.bucket}."
+        info = await self.js.stream_info(f"KV_{self.bucket}", subjects_filter=f"{prefix}>")
+        live = {self.member_id}
+        for subject in info.state.subjects or {}:
+            key = subject.removeprefix(prefix)
+            if key in live:
+                continue
             try:
                 await self.kv.get(key)
             except (KeyNotFoundError, KeyDeletedError):  # expired, or deleted on leave

@@ -99,3 +99,20 @@ async def test_clean_leave_hands_over_at_once(nats_url: str) -> None:
     finally:
         await a.stop()
         await nc.close()
+
+
+async def test_reading_the_members_leaves_no_consumers_behind(nats_url: str) -> None:
+    """Every replica reads the list at every heartbeat: that must not open a consumer each
+    time (the server would keep each for minutes, up to its consumer limit)."""
+    bucket = f"members_{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(nats_url)
+    m = Membership(nc.jetstream(), "a", ttl_s=30, bucket=bucket)
+    try:
+        await m.start()
+        for _ in range(20):
+            assert await m.members() == ["a"]
+        info = await nc.jetstream().stream_info(f"KV_{bucket}")
+        assert info.state.consumer_count == 0
+    finally:
+        await m.stop()
+        await nc.close()
