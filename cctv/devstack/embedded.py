@@ -6,6 +6,7 @@ Used only when NATS_URL / DATABASE_URL are not given; in Kubernetes they always 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -16,11 +17,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_PORTS_GIVEN: set[int] = set()
 
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, chosen below the kernel's ephemeral range.
+
+    A port the kernel hands out for `bind(0)` comes from the same range it uses for the
+    source port of outgoing connections; between our closing it and a service binding it,
+    one of the session's many client connections can take it ("address already in use",
+    seen in CI). Ports outside that range are only ever taken by listeners.
+    """
+    low, high = _ephemeral_range()
+    first, last = max([(10000, low - 1), (high + 1, 65535)], key=lambda r: r[1] - r[0])
+    for _ in range(500):
+        port = random.randint(first, last)
+        if port in _PORTS_GIVEN:
+            continue
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port on {host} between {first} and {last}")
 
 
 def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:

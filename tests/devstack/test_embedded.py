@@ -78,3 +78,12 @@ def test_running_servers_are_used_not_started(infra: object, nats_url: str, data
         assert not (home / "nats").exists() and not (home / "pg").exists()
     finally:
         stack.stop()
+
+
+def test_free_ports_stay_out_of_the_range_outgoing_connections_use() -> None:
+    """A port handed to a service must not be taken by some client's source port before the
+    service binds it (CI saw "address already in use" when ports came from bind(0))."""
+    low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(not (low <= p <= high) for p in ports), (low, high, ports)

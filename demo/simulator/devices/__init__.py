@@ -1,8 +1,10 @@
 """Protocol servers of the device simulator: Hikvision ISAPI, Dahua HTTP API and ONVIF
 for many simulated cameras and NVRs on localhost, with injectable faults."""
 
+from cctv.devstack.embedded import free_port
+
 from .model import FAULTS, ChannelState, Faults, SimDevice
-from .server import DeviceServer, free_port, loopback_hosts
+from .server import DeviceServer, loopback_hosts
 
 __all__ = [
     "FAULTS",

@@ -11,8 +11,10 @@ import asyncio
 import json
 import sys
 
+from cctv.devstack.embedded import free_port
+
 from .model import SimDevice
-from .server import DeviceServer, free_port, loopback_hosts
+from .server import DeviceServer, loopback_hosts
 
 
 def fleet(count: int, layout: str, vendors: list[str], channels: int, port: int) -> list[SimDevice]:

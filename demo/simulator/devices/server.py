@@ -13,7 +13,6 @@ speaks ONVIF, as real Hikvision and Dahua devices do).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,9 +129,3 @@ def loopback_hosts(n: int, start: int = 2) -> list[str]:
         out.append(f"127.{hi // 256}.{hi % 256}.{lo + 1}")
         i += 1
     return out
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
