@@ -18,6 +18,7 @@ import structlog
 from cctv.contract import Envelope, Event, subject_for, wrap
 
 from .metrics import OUTBOX_PUBLISHED
+from .tasks import cancel_and_wait
 
 Publish = Callable[[str, bytes, str], Awaitable[None]]
 log = structlog.get_logger()
@@ -79,10 +80,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(f"{self.schema}_outbox", self._on_notify)

@@ -35,6 +35,7 @@ from .logging import configure_logging
 from .metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
+from .tasks import cancel_and_wait
 
 Handler = Callable[[Envelope, Event], Awaitable[None]]
 Responder = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -291,11 +292,7 @@ class Service:
                 await asyncio.sleep(1.0)
 
     async def _on_shutdown(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
 
     async def _after_shutdown(self) -> None:
         if self.relay is not None:

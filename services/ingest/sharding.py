@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from cctv.plumbing.tasks import cancel_and_wait
+
 BUCKET = "cctv_ingest_members"
 
 
@@ -131,11 +133,8 @@ class Membership:
 
     async def stop(self, leave: bool = True) -> None:
         """Stop beating; `leave` deletes our key so others take over at once, not after TTL."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if leave and self.kv is not None:
             with contextlib.suppress(Exception):
                 await self.kv.delete(self.member_id)

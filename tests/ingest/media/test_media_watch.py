@@ -280,7 +280,7 @@ async def test_cctv_sim_break_covered_reaches_the_rtsp_picture(monkeypatch):
     """`cctv sim break CAM --fault covered|moved|blur` over the simulator's control API
     changes what the camera's RTSP stream shows; `mend` restores it."""
     from cctv.cli import sim as sim_cli
-    from demo.simulator.devices.server import free_port
+    from cctv.devstack.embedded import free_port
     from demo.simulator.fleet import serve
     from demo.simulator.rtsp_server import serve_fleet
     from services.ingest.tamper import assess, confirm_reference

@@ -1,0 +1,40 @@
+"""Stopping a background task ends it even when the first cancellation was swallowed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cctv.plumbing.tasks import cancel_and_wait
+
+
+async def test_a_task_that_swallowed_one_cancellation_is_still_stopped() -> None:
+    """As Python 3.11's `asyncio.wait_for` does when the reply lands with the cancel: the
+    heartbeat loop goes on, and a plain cancel-then-await waits for ever."""
+    swallowed, beating = asyncio.Event(), asyncio.Event()
+
+    async def heartbeat() -> None:
+        first = True
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if not first:
+                    raise
+                first = False
+                swallowed.set()
+            beating.set()
+
+    task = asyncio.create_task(heartbeat())
+    await asyncio.wait_for(beating.wait(), timeout=5)
+    await asyncio.wait_for(cancel_and_wait(task, retry_s=0.05), timeout=5)
+    assert swallowed.is_set() and task.cancelled()
+
+
+async def test_a_task_that_failed_before_stopping_does_not_fail_the_stop() -> None:
+    async def crashed() -> None:
+        raise RuntimeError("boom")
+
+    task = asyncio.create_task(crashed())
+    await asyncio.wait({task})
+    await cancel_and_wait(task, None)
+    assert isinstance(task.exception(), RuntimeError)
