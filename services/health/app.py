@@ -20,6 +20,7 @@ from cctv.contract.events import (
     FaultOpened,
     FaultResolved,
     HealthSample,
+    NewPointImplemented,
     RepairTicketClosed,
     RepairTicketOpened,
     RetentionReport,
@@ -62,6 +63,7 @@ class HealthService:
         self.repair = repair
         # the last health of each camera; samples that change nothing never touch the database
         self.cache: dict[str, CameraHealth] = {}
+        self.installed: dict[str, datetime] = {}  # new points' cameras (Art. 6), for Art. 7
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -106,9 +108,20 @@ class HealthService:
 
     async def on_recording(self, env: Envelope, event: Event) -> None:
         if isinstance(event, RetentionReport):
+            installed_at = self.installed.get(event.camera_id)
             await self._apply_reading(
-                event.camera_id, read_retention(event), event.observed_at, env
+                event.camera_id, read_retention(event, installed_at), event.observed_at, env
             )
+
+    async def load_installed(self) -> None:
+        self.installed = await store.installed(self.pool)
+
+    async def on_newpoint(self, env: Envelope, event: Event) -> None:
+        """A new point's cameras went in now: their recorders owe footage only from now."""
+        if isinstance(event, NewPointImplemented):
+            ids = [c.camera_id for c in event.cameras]
+            await store.record_installed(self.pool, ids, env.time)
+            await self.load_installed()
 
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
@@ -361,10 +374,12 @@ def build(settings: HealthSettings | None = None) -> Service:
         ("cctv.workflow.stopmove.>", "health-stopmove-v1", health.on_stopmove),
         ("cctv.workflow.exam.>", "health-exam-v1", health.on_exam),
         ("cctv.recording.>", "health-recording-v1", health.on_recording),
+        ("cctv.workflow.newpoint.>", "health-newpoint-v1", health.on_newpoint),
     ):
         svc.consume(subject, durable=durable, handler=handler)
     svc.after_start(health.load_watches)
     svc.after_start(health.load_conditions)
+    svc.after_start(health.load_installed)
 
     async def housekeeping() -> None:
         """Each step on its own: a repair system that is down must not stop window expiry."""

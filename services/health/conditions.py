@@ -8,11 +8,12 @@ measured field either shows the condition (open a fault) or shows it clean (reso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cctv.contract.events import FaultKind, HealthSample, RetentionReport, Severity
 
 RETENTION = timedelta(days=30)  # Art. 7
+ALIGNMENT = timedelta(hours=12)  # recorders drop whole segments: a shortfall this small is none
 FINDING_ZH = {"covered": "遮挡 covered", "moved": "移位 moved", "blurred": "模糊 blurred"}
 DEVICE_TAMPER_ALARMS = {
     "tamper": "设备报警 device tamper alarm",
@@ -79,21 +80,31 @@ def read_sample(s: HealthSample, clock_drift_max_s: float) -> Reading:
     return out
 
 
-def read_retention(r: RetentionReport) -> Reading:
-    """Art. 7: a recorder must keep 30 days; one that keeps less overwrites early."""
+def read_retention(r: RetentionReport, installed_at: datetime | None = None) -> Reading:
+    """Art. 7: a recorder must keep 30 days; one that keeps less overwrites early.
+
+    A camera of a new point (Art. 6) installed `installed_at` is held only to the footage it
+    can have had since; for any other camera the install date is unknown and 30 days apply.
+    """
+    due = RETENTION
+    if installed_at is not None:
+        due = min(RETENTION, max(r.observed_at - installed_at, timedelta(0)))
     if r.oldest_retained is None:
+        if due <= ALIGNMENT:  # installed moments ago: nothing recorded yet is no violation
+            return {"retention_short": None}
         return {"retention_short": Condition("retention_short", "major", "无录像 no recordings")}
     kept = r.observed_at - r.oldest_retained
-    if kept >= RETENTION - timedelta(hours=12):  # segment alignment, not a violation
+    if kept >= due - ALIGNMENT:
         return {"retention_short": None}
     days = kept.total_seconds() / 86400
-    return {
-        "retention_short": Condition(
-            "retention_short",
-            "major",
-            f"录像仅保存 {days:.1f} 天 keeps only {days:.1f} days (Art. 7)",
+    detail = f"录像仅保存 {days:.1f} 天 keeps only {days:.1f} days (Art. 7)"
+    if due < RETENTION:
+        age = due.total_seconds() / 86400
+        detail = (
+            f"录像仅保存 {days:.1f} 天（安装已 {age:.1f} 天）"
+            f" keeps only {days:.1f} of the {age:.1f} days since installation (Art. 7)"
         )
-    }
+    return {"retention_short": Condition("retention_short", "major", detail)}
 
 
 def changes(

@@ -146,3 +146,20 @@ async def faults(pool: asyncpg.Pool, include_resolved: int = 20) -> list[dict[st
         include_resolved,
     )
     return [dict(r) for r in rows]
+
+
+async def installed(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, datetime]:
+    rows = await conn.fetch(f"SELECT camera_id, installed_at FROM {SCHEMA}.installed")
+    return {r["camera_id"]: r["installed_at"] for r in rows}
+
+
+async def record_installed(
+    conn: asyncpg.Connection | asyncpg.Pool, camera_ids: list[str], at: datetime
+) -> None:
+    """The first report of a new point's installation counts; a redelivery changes nothing."""
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.installed SELECT unnest($1::text[]), $2 "
+        "ON CONFLICT (camera_id) DO NOTHING",
+        camera_ids,
+        at,
+    )

@@ -33,14 +33,22 @@ async def health(nats_url: str, database_url: str) -> AsyncIterator[health_app.H
     await svc.pool.close()
 
 
-async def feed(h: health_app.HealthService, event: Event) -> None:
+async def feed(h: health_app.HealthService, event: Event, at: datetime | None = None) -> None:
+    """Hand `event` to the handler its subject reaches; `at` is when it was published."""
     env = wrap(event, source="test")
+    if at is not None:
+        env = env.model_copy(update={"time": at})
+    family = event.TYPE.split(".")[0]
+    if family == "workflow":
+        family = ".".join(event.TYPE.split(".")[:2])
     handler = {
         "camera": h.on_inventory,
         "telemetry": h.on_sample,
         "recording": h.on_recording,
-        "workflow": h.on_exam if event.TYPE.startswith("workflow.exam") else h.on_stopmove,
-    }[event.TYPE.split(".")[0]]
+        "workflow.exam": h.on_exam,
+        "workflow.stopmove": h.on_stopmove,
+        "workflow.newpoint": h.on_newpoint,
+    }[family]
     await handler(env, event)
 
 

@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from cctv.contract.events import HealthSample, RetentionReport, StopMoveWindowApproved
+from cctv.contract.events import (
+    HealthSample,
+    NewPointImplemented,
+    RetentionReport,
+    StopMoveWindowApproved,
+)
+from services.health import store
 from services.health.conditions import changes, read_retention, read_sample
 from tests.health.harness import T0, a_camera, feed, open_faults
 
@@ -63,6 +69,25 @@ def test_retention_under_thirty_days_is_a_violation() -> None:
     assert read_retention(kept(29.8)) == {"retention_short": None}  # segment alignment
 
 
+def test_a_new_point_owes_only_the_footage_since_installation() -> None:
+    """Art. 6 and 7: a camera installed 5 days ago cannot keep 30; it must keep those 5."""
+    installed = T0 - timedelta(days=5)
+
+    def kept(days: float) -> RetentionReport:
+        return RetentionReport(
+            camera_id=CAM, oldest_retained=T0 - timedelta(days=days), observed_at=T0
+        )
+
+    assert read_retention(kept(5), installed) == {"retention_short": None}
+    short = read_retention(kept(2), installed)["retention_short"]
+    assert short is not None and "安装已 5.0 天" in short.detail and "Art. 7" in short.detail
+    assert read_retention(kept(29.8), T0 - timedelta(days=90)) == {"retention_short": None}
+    assert read_retention(kept(20), T0 - timedelta(days=90))["retention_short"] is not None
+    nothing_yet = RetentionReport(camera_id=CAM, oldest_retained=None, observed_at=T0)
+    assert read_retention(nothing_yet, T0 - timedelta(hours=1)) == {"retention_short": None}
+    assert read_retention(nothing_yet, installed)["retention_short"] is not None
+
+
 def test_changes_open_new_and_resolve_cleared_only() -> None:
     reading = read_sample(s(tamper=["moved"], disk_state="ok"), clock_drift_max_s=30)
     to_open, to_resolve = changes({"storage_error", "clock_drift"}, reading)
@@ -90,6 +115,24 @@ async def test_short_retention_opens_a_fault_until_the_recorder_keeps_thirty_day
     assert fault["kind"] == "retention_short"
     await feed(health, report.model_copy(update={"oldest_retained": T0 - timedelta(days=31)}))
     assert await open_faults(health, cam) == []
+
+
+async def test_a_new_points_recorder_is_held_to_its_age_not_thirty_days(health) -> None:  # type: ignore[no-untyped-def]
+    cam = await a_camera(health)
+    installed = T0 - timedelta(days=3)
+    record = await store.camera(health.pool, cam)
+    assert record is not None
+    await feed(health, NewPointImplemented(request_id="NP-R", cameras=[record]), at=installed)
+    report = RetentionReport(camera_id=cam, oldest_retained=installed, observed_at=T0)
+    await feed(health, report)
+    assert await open_faults(health, cam) == []
+    # ten days on, still only three days kept: it overwrites early
+    later = T0 + timedelta(days=10)
+    await feed(health, report.model_copy(update={
+        "oldest_retained": later - timedelta(days=3), "observed_at": later
+    }))  # fmt: skip
+    [fault] = await open_faults(health, cam)
+    assert fault["kind"] == "retention_short" and "安装已 13.0 天" in fault["detail"]
 
 
 async def test_conditions_inside_approved_works_are_expected(health) -> None:  # type: ignore[no-untyped-def]
