@@ -166,6 +166,7 @@ FaultKind = Literal[
     "clock_drift",
     "tamper",
     "unapproved_outage",
+    "recording_deleted",
 ]
 
 

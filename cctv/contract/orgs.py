@@ -53,6 +53,7 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
     "clock_drift": ("时钟偏差", "clock drift"),
     "tamper": ("遮挡/移动/模糊", "tampering"),
     "unapproved_outage": ("未经批准停用", "unapproved outage"),
+    "recording_deleted": ("录像在保存期内被删除", "footage deleted while it had to be kept"),
 }
 
 CAMPUS_TZ = ZoneInfo("Asia/Shanghai")

@@ -24,6 +24,7 @@ from cctv.contract.events import (
     RepairTicketClosed,
     RepairTicketOpened,
     RetentionReport,
+    SegmentDeleted,
     Severity,
     StopMoveCompleted,
     StopMoveWindowApproved,
@@ -32,7 +33,15 @@ from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
 from . import store
-from .conditions import Reading, changes, read_retention, read_sample
+from .conditions import (
+    NEVER_EXCUSED,
+    Reading,
+    changes,
+    deletion_lapses_at,
+    read_deletion,
+    read_retention,
+    read_sample,
+)
 from .damping import CameraHealth, DampingPolicy, Transition, apply_sample, same_standing
 from .repair import OneCardRepairClient, RepairSystem
 from .settings import HealthSettings
@@ -86,7 +95,7 @@ class HealthService:
             self.conditions.setdefault(r["camera_id"], set()).add(r["kind"])
 
     async def _apply_reading(
-        self, camera_id: str, reading: Reading, at: datetime, env: Envelope
+        self, camera_id: str, reading: Reading, at: datetime, correlation_id: str
     ) -> None:
         """Open and resolve condition faults; the database is touched only on a change."""
         current = self.conditions.setdefault(camera_id, set())
@@ -96,22 +105,38 @@ class HealthService:
         async with self.pool.acquire() as conn, conn.transaction():
             cam = await store.camera(conn, camera_id)
             if to_open and covering_window(await store.windows(conn), camera_id, at):
-                to_open = []  # approved works (Art. 8): expected, not a fault
+                # approved works (Art. 8): expected, not a fault
+                to_open = [c for c in to_open if c.kind in NEVER_EXCUSED]
             for c in to_open:
                 await self._open(
-                    conn, camera_id, cam, at, c.detail, env.correlation_id, c.severity, c.kind
+                    conn, camera_id, cam, at, c.detail, correlation_id, c.severity, c.kind
                 )
             if to_resolve:
-                await self._resolve(conn, camera_id, cam, at, env.correlation_id, to_resolve)
+                await self._resolve(conn, camera_id, cam, at, correlation_id, to_resolve)
         current.update(c.kind for c in to_open)
         current.difference_update(to_resolve)
 
     async def on_recording(self, env: Envelope, event: Event) -> None:
         if isinstance(event, RetentionReport):
             installed_at = self.installed.get(event.camera_id)
+            reading = read_retention(event, installed_at)
             await self._apply_reading(
-                event.camera_id, read_retention(event, installed_at), event.observed_at, env
+                event.camera_id, reading, event.observed_at, env.correlation_id
             )
+        elif isinstance(event, SegmentDeleted) and (event.within_retention or event.under_hold):
+            lapses = deletion_lapses_at(event, env.time)
+            await store.record_deletion(
+                self.pool, event.camera_id, event.start, event.end, env.time, lapses
+            )
+            await self._apply_reading(
+                event.camera_id, read_deletion(event), env.time, env.correlation_id
+            )
+
+    async def lapse_deletions(self) -> None:
+        """Close a recording_deleted fault once every gap it stands for has aged out."""
+        now = datetime.now(UTC)
+        for camera_id in await store.deletions_lapsed(self.pool, now):
+            await self._apply_reading(camera_id, {"recording_deleted": None}, now, "-")
 
     async def load_installed(self) -> None:
         self.installed = await store.installed(self.pool)
@@ -126,7 +151,10 @@ class HealthService:
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
         await self._apply_reading(
-            event.camera_id, read_sample(event, self.clock_drift_max_s), event.sampled_at, env
+            event.camera_id,
+            read_sample(event, self.clock_drift_max_s),
+            event.sampled_at,
+            env.correlation_id,
         )
         policy = self.policy_for(event.camera_id, event.sampled_at)
         cached = self.cache.get(event.camera_id)
@@ -385,7 +413,12 @@ def build(settings: HealthSettings | None = None) -> Service:
         """Each step on its own: a repair system that is down must not stop window expiry."""
         import structlog
 
-        steps = (health.follow_tickets, health.expire_windows, health.load_watches)
+        steps = (
+            health.follow_tickets,
+            health.expire_windows,
+            health.load_watches,
+            health.lapse_deletions,
+        )
         while True:
             for step in steps:
                 try:

@@ -10,9 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cctv.contract.events import FaultKind, HealthSample, RetentionReport, Severity
+from cctv.contract.events import (
+    FaultKind,
+    HealthSample,
+    RetentionReport,
+    SegmentDeleted,
+    Severity,
+)
 
 RETENTION = timedelta(days=30)  # Art. 7
+HELD_DELETION_LAPSES = timedelta(days=365)  # Art. 18: retrieved footage is kept one year
+NEVER_EXCUSED: frozenset[FaultKind] = frozenset({"recording_deleted"})
+"""Kinds an approved stop/move window (Art. 8) does not excuse: works never delete footage."""
 ALIGNMENT = timedelta(hours=12)  # recorders drop whole segments: a shortfall this small is none
 FINDING_ZH = {"covered": "遮挡 covered", "moved": "移位 moved", "blurred": "模糊 blurred"}
 DEVICE_TAMPER_ALARMS = {
@@ -105,6 +114,25 @@ def read_retention(r: RetentionReport, installed_at: datetime | None = None) -> 
             f" keeps only {days:.1f} of the {age:.1f} days since installation (Art. 7)"
         )
     return {"retention_short": Condition("retention_short", "major", detail)}
+
+
+def read_deletion(d: SegmentDeleted) -> Reading:
+    """Art. 3, 7, 18: footage deleted while it had to be kept is raised at once, critical."""
+    span = f"{d.start:%Y-%m-%d %H:%M}–{d.end:%H:%M} UTC"
+    if d.under_hold:
+        why = "保全期内的录像被删除 held footage deleted (Art. 18)"
+    else:
+        why = "30天保存期内的录像被删除 deleted within the 30-day retention (Art. 3, 7)"
+    return {"recording_deleted": Condition("recording_deleted", "critical", f"{span} {why}")}
+
+
+def deletion_lapses_at(d: SegmentDeleted, observed_at: datetime) -> datetime:
+    """When the gap stops mattering: the footage would have aged out of its 30 days anyway;
+    held footage (whose hold end the event does not carry) a year after the deletion."""
+    lapses = d.end + RETENTION
+    if d.under_hold:
+        lapses = max(lapses, observed_at + HELD_DELETION_LAPSES)
+    return lapses
 
 
 def changes(

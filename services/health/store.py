@@ -163,3 +163,33 @@ async def record_installed(
         camera_ids,
         at,
     )
+
+
+async def record_deletion(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    camera_id: str,
+    start: datetime,
+    end: datetime,
+    observed_at: datetime,
+    lapses_at: datetime,
+) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.deletions VALUES ($1,$2,$3,$4,$5) "
+        "ON CONFLICT (camera_id, start_at) DO NOTHING",
+        camera_id,
+        start,
+        end,
+        observed_at,
+        lapses_at,
+    )
+
+
+async def deletions_lapsed(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> list[str]:
+    """Cameras whose recording_deleted fault is open though every gap it stands for lapsed."""
+    rows = await conn.fetch(
+        f"SELECT f.camera_id FROM {SCHEMA}.faults f WHERE f.kind='recording_deleted' "
+        f"AND f.status='open' AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.deletions d "
+        "WHERE d.camera_id=f.camera_id AND d.lapses_at > $1)",
+        now,
+    )
+    return [r["camera_id"] for r in rows]

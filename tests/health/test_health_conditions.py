@@ -3,7 +3,7 @@ tampering (Art. 12), recording and retention (Art. 7), storage, clock, video los
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,10 +11,17 @@ from cctv.contract.events import (
     HealthSample,
     NewPointImplemented,
     RetentionReport,
+    SegmentDeleted,
     StopMoveWindowApproved,
 )
 from services.health import store
-from services.health.conditions import changes, read_retention, read_sample
+from services.health.conditions import (
+    changes,
+    deletion_lapses_at,
+    read_deletion,
+    read_retention,
+    read_sample,
+)
 from tests.health.harness import T0, a_camera, feed, open_faults
 
 CAM = "X-1"
@@ -88,6 +95,19 @@ def test_a_new_point_owes_only_the_footage_since_installation() -> None:
     assert read_retention(nothing_yet, installed)["retention_short"] is not None
 
 
+def test_footage_deleted_while_it_had_to_be_kept_is_critical_until_it_would_have_aged_out() -> None:
+    early = SegmentDeleted(camera_id=CAM, start=T0, end=T0 + timedelta(hours=1),
+                           within_retention=True)  # fmt: skip
+    found = read_deletion(early)["recording_deleted"]
+    assert found is not None and found.severity == "critical"
+    assert "30天保存期内" in found.detail and "Art. 3, 7" in found.detail
+    assert deletion_lapses_at(early, T0 + timedelta(days=2)) == T0 + timedelta(days=30, hours=1)
+    held = early.model_copy(update={"within_retention": False, "under_hold": True})
+    found = read_deletion(held)["recording_deleted"]
+    assert found is not None and "Art. 18" in found.detail
+    assert deletion_lapses_at(held, T0 + timedelta(days=40)) == T0 + timedelta(days=405)
+
+
 def test_changes_open_new_and_resolve_cleared_only() -> None:
     reading = read_sample(s(tamper=["moved"], disk_state="ok"), clock_drift_max_s=30)
     to_open, to_resolve = changes({"storage_error", "clock_drift"}, reading)
@@ -133,6 +153,33 @@ async def test_a_new_points_recorder_is_held_to_its_age_not_thirty_days(health) 
     }))  # fmt: skip
     [fault] = await open_faults(health, cam)
     assert fault["kind"] == "retention_short" and "安装已 13.0 天" in fault["detail"]
+
+
+async def test_a_deletion_opens_one_critical_fault_that_closes_when_the_gap_lapses(health) -> None:  # type: ignore[no-untyped-def]
+    cam = await a_camera(health)
+    now = datetime.now(UTC)
+    # approved works excuse an outage, never a deletion (Art. 8 vs Art. 7)
+    await feed(health, StopMoveWindowApproved(
+        request_id="SM-D", camera_ids=[cam], starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=4),
+    ))  # fmt: skip
+    old = SegmentDeleted(camera_id=cam, start=now - timedelta(days=29, hours=2),
+                         end=now - timedelta(days=29, hours=1), within_retention=True)  # fmt: skip
+    two_days = now - timedelta(days=2)
+    recent = old.model_copy(update={"start": two_days, "end": two_days + timedelta(hours=1)})
+    await feed(health, old)
+    await feed(health, recent)
+    [fault] = await open_faults(health, cam)  # one per camera, not one per segment
+    assert (fault["kind"], fault["severity"]) == ("recording_deleted", "critical")
+    await health.lapse_deletions()
+    assert [f["fault_id"] for f in await open_faults(health, cam)] == [fault["fault_id"]]
+    # both gaps aged out of their 30 days: nothing is missing any more that had to be kept
+    await health.pool.execute(
+        "UPDATE health.deletions SET lapses_at = now() - interval '1 second' WHERE camera_id=$1",
+        cam,
+    )
+    await health.lapse_deletions()
+    assert await open_faults(health, cam) == []
 
 
 async def test_conditions_inside_approved_works_are_expected(health) -> None:  # type: ignore[no-untyped-def]
