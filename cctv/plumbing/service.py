@@ -82,6 +82,7 @@ class Service:
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started: list[Callable[[], Awaitable[None]]] = []
+        self._stopping: list[Callable[[], Awaitable[None]]] = []
         self.middleware: list[Middleware] = []
         self.state: dict[str, Any] = {}
         self.routes: list[BaseRoute] = [
@@ -152,6 +153,11 @@ class Service:
 
     def after_start(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._started.append(fn)
+
+    def before_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run at shutdown once the loops have stopped, while NATS and PostgreSQL are still
+        there (leave a membership, close device connections); last registered runs first."""
+        self._stopping.append(fn)
 
     # --- publishing ---------------------------------------------------------------------
 
@@ -293,6 +299,12 @@ class Service:
 
     async def _on_shutdown(self) -> None:
         await cancel_and_wait(*self._tasks)
+        for fn in reversed(self._stopping):
+            try:
+                await fn()
+            except Exception as exc:  # one failed step must not keep the rest from running
+                log.warning("shutdown step failed", step=getattr(fn, "__name__", repr(fn)),
+                            error=repr(exc))  # fmt: skip
 
     async def _after_shutdown(self) -> None:
         if self.relay is not None:

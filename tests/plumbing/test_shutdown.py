@@ -61,3 +61,28 @@ async def test_stopping_mid_message_finishes_and_acks_it(nats_url: str, database
     assert info.num_ack_pending == 0
     assert info.num_redelivered == 0
     assert info.ack_floor is not None and info.ack_floor.stream_seq == info.delivered.stream_seq
+
+
+async def test_shutdown_steps_run_last_first_while_nats_is_up_and_one_failure_stops_none(
+    nats_url: str, database_url: str
+) -> None:
+    """A replica leaves its membership and closes device connections on the way out; NATS must
+    still be connected for the leave, and a step that fails must not skip the others."""
+    key = f"s_{uuid.uuid4().hex[:8]}"
+    svc = Service("shutdowntest", ServiceSettings(nats_url=nats_url, database_url=database_url),
+                  schema=key)  # fmt: skip
+    ran: list[tuple[str, bool]] = []
+
+    def step(name: str, fail: bool = False) -> Any:
+        async def run() -> None:
+            ran.append((name, svc.broker.connection.is_connected))
+            if fail:
+                raise RuntimeError(f"{name} failed")
+
+        return run
+
+    svc.before_stop(step("close devices"))
+    svc.before_stop(step("leave membership", fail=True))
+    async with svc.running():
+        assert ran == []
+    assert ran == [("leave membership", True), ("close devices", True)]

@@ -209,6 +209,12 @@ def attach_devices(
         await m.start()
         state["membership"] = m
 
+    async def leave_membership() -> None:
+        """Delete our key on the way out so the others take our cameras at once, not at TTL."""
+        m: Membership | None = state["membership"]
+        if m is not None:
+            await m.stop(leave=True)
+
     async def owned(cameras: list[CameraRecord]) -> list[CameraRecord]:
         m: Membership | None = state["membership"]
         if m is None:
@@ -290,6 +296,8 @@ def attach_devices(
 
     attach_inventory_rpc(svc)
     svc.after_start(start_membership)
+    svc.before_stop(probes.close)
+    svc.before_stop(leave_membership)
     svc.loop("recordings", recordings)
     # one consumer for the access process; only its hold transitions matter here
     svc.consume(
