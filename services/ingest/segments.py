@@ -5,7 +5,9 @@ Each scan of a camera's recorder yields its segments. New ones become
 report (health decides "keeps less than 30 days"); a segment seen before that is gone now
 while it is still inside the 30-day retention period, or inside a preservation hold, becomes
 a `recording.deleted` finding. Segments that age out past 30 days are ordinary overwriting
-and say nothing.
+and say nothing. Nor does a recorder that overwrites its oldest footage before 30 days: that
+is its retention, which the retention report shows (health: `retention_short`); a finding is
+a hole in the footage still kept, or anything under a hold.
 
 Memory: per camera only the start and end seconds of known segments, in two int arrays
 (about 12 KB per camera for 30 days of hourly files), so 5,000 cameras fit in ~60 MB.
@@ -108,6 +110,8 @@ class SegmentTracker:
         out = ScanOutcome()
         known = self._known.setdefault(camera_id, _Known())
         seen = {_ts(s.start) for s in segs}
+        # older than everything still listed: the recorder's own overwriting at its old end
+        oldest_listed = _ts(segs[0].start) if segs else None
         ws, ce = _ts(window_start), _ts(covered_end)
         hold_list = [h for h in holds if h.camera_id == camera_id]
         keep_s, keep_e = array("q"), array("q")
@@ -122,6 +126,8 @@ class SegmentTracker:
                 start, end = _dt(s_ts), _dt(e_ts)
                 within = end > retention_edge
                 held = any(h.covers(camera_id, start, end, now) for h in hold_list)
+                if oldest_listed is not None and e_ts <= oldest_listed:
+                    within = False
                 if within or held:
                     out.deleted.append(
                         SegmentDeleted(

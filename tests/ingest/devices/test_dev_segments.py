@@ -66,6 +66,20 @@ def test_segment_gone_inside_30_days_is_a_deletion_finding() -> None:
     assert d.start == NOW - 72 * H and d.within_retention and not d.under_hold
 
 
+def test_a_recorder_that_overwrites_early_is_short_retention_not_a_deletion() -> None:
+    """A recorder keeping 20 days loses its oldest file every hour: the retention report
+    says so (one `retention_short` fault), not a deletion finding per hour."""
+    t = SegmentTracker()
+    scan(t, hourly(20))
+    later = NOW + 2 * H
+    out = scan(t, hourly(20, now=later), now=later)
+    assert out.deleted == []
+    assert out.retention is not None and out.retention.oldest_retained == later - 20 * 24 * H
+    # a hole among the footage still kept is a deletion, however short the retention
+    out = scan(t, hourly(20, now=later, skip={48}), now=later)
+    assert [d.start for d in out.deleted] == [later - 48 * H]
+
+
 def test_segment_gone_after_30_days_is_ordinary_overwrite() -> None:
     t = SegmentTracker()
     scan(t, hourly(31))
