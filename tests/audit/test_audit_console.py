@@ -22,7 +22,7 @@ from services.audit import bundle, merkle
 from services.audit.checkpoint import Checkpoint, Verifier
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
-from tests.audit.test_audit_service import running, settings, until
+from tests.audit.test_audit_service import progress, running, settings, until
 
 
 def access(i: int, tag: str, hour: int) -> tuple[str, bytes, str]:
@@ -49,7 +49,7 @@ async def site(
     console = build_console(
         ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
     )
-    async with running(cfg) as audit, console.running():
+    async with running(cfg) as audit, console.running(), progress(cfg) as changes:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         for i in range(9):
@@ -65,7 +65,7 @@ async def site(
             )
             return bool(n == 9)
 
-        await until(all_in, what="the nine access records in the log")
+        await until(all_in, changes, what="the nine access records in the log")
         yield console.asgi(), tag, audit
 
 

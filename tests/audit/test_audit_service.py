@@ -24,7 +24,12 @@ from services.audit.app import AuditService, build
 from services.audit.checkpoint import Checkpoint, Verifier
 from services.audit.settings import AuditSettings
 from tests.support.events import EventLog
-from tests.support.waiting import eventually
+from tests.support.waiting import (
+    ChangeFeed,
+    eventually,
+    subject_changes,
+    table_changes,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,9 +100,32 @@ async def publish(js: Any, msgs: list[tuple[str, bytes, str]], *, fresh_ids: boo
         await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
 
 
-async def until(cond: Callable[[], Any], within: float = 20.0, what: str = "") -> Any:
-    """Poll a condition until it holds (the database has no event to wait on)."""
-    return await eventually(cond, timeout=within, what=what or str(cond))
+async def until(
+    cond: Callable[[], Any], changes: ChangeFeed, within: float = 20.0, what: str = ""
+) -> Any:
+    """Wait until a condition on the log or the consumers holds, checking after each change."""
+    return await eventually(cond, changes=changes, timeout=within, what=what or str(cond))
+
+
+def durable(schema: str, stream: str) -> str:
+    return f"{schema.replace('_', '-')}-{stream.lower().replace('_', '-')}-v3"
+
+
+def delivered_or_acked(msg: Any) -> bool:
+    """On an inbox: a message JetStream delivered (its reply is the ack subject), or the
+    server's empty confirmation of an ack it has processed (the witness acks with ack_sync)."""
+    return str(msg.reply or "").startswith("$JS.ACK.") or (not msg.reply and not msg.data)
+
+
+@asynccontextmanager
+async def progress(cfg: AuditSettings) -> AsyncIterator[ChangeFeed]:
+    """What moves an audit test on: entries committed (PostgreSQL), messages JetStream
+    (re)delivered, and acks the server has processed."""
+    async with (
+        table_changes(cfg.database_url, f"{cfg.audit_schema}.entry") as rows,
+        subject_changes(cfg.nats_url, "_INBOX.>", delivered_or_acked) as inbox,
+    ):
+        yield ChangeFeed(rows, inbox)
 
 
 async def counts(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, int]:
@@ -111,11 +139,8 @@ async def counts(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, i
 
 async def drained(js: Any, schema: str) -> bool:
     """Every audit consumer has nothing pending and nothing awaiting an ack."""
-    prefix = schema.replace("_", "-")
     for spec in AUDITED_STREAMS:
-        info = await js.consumer_info(
-            spec.name, f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
-        )
+        info = await js.consumer_info(spec.name, durable(schema, spec.name))
         if info.num_pending or info.num_ack_pending:
             return False
     return True
@@ -128,8 +153,9 @@ async def exactly_once(audit: AuditService, js: Any, ids: list[str]) -> None:
         c = await counts(audit.pool, audit.schema, ids)  # type: ignore[arg-type]
         return len(c) == len(ids)
 
-    await until(all_there, what="all events in the log")
-    await until(lambda: drained(js, audit.schema), what="consumers drained")
+    async with progress(audit.settings) as changes:
+        await until(all_there, changes, what="all events in the log")
+        await until(lambda: drained(js, audit.schema), changes, what="consumers drained")
     c = await counts(audit.pool, audit.schema, ids)
     assert set(c.values()) == {1}, {k: v for k, v in c.items() if v != 1}
 
@@ -165,7 +191,7 @@ async def test_rejected_messages_are_recorded_not_dropped(
     unknown = json.dumps(
         {"id": "x1", "type": "camera.exploded", "source": "?", "correlation_id": "-", "data": {}}
     ).encode()
-    async with running(cfg) as audit:
+    async with running(cfg) as audit, progress(cfg) as changes:
         await js.publish("cctv.camera.state.cam-1", garbage)
         await js.publish("cctv.access.recorded.cam-2", unknown)
         assert audit.pool is not None
@@ -179,14 +205,14 @@ async def test_rejected_messages_are_recorded_not_dropped(
             )
             return rows if len(rows) >= 2 else []
 
-        rows = await until(rejected, what="rejected entries")
+        rows = await until(rejected, changes, what="rejected entries")
         heads = {r["subject"]: json.loads(bytes(r["data"]).split(b"\n", 1)[0]) for r in rows}
         assert "not JSON" in heads["cctv.camera.state.cam-1"]["reason"]
         assert "unknown event type" in heads["cctv.access.recorded.cam-2"]["reason"]
         assert heads["cctv.camera.state.cam-1"]["raw_len"] == len(garbage)
         # A redelivered or republished forgery is still one entry (same raw bytes).
         await js.publish("cctv.camera.state.cam-1", garbage)
-        await until(lambda: drained(js, audit.schema), what="drained")
+        await until(lambda: drained(js, audit.schema), changes, what="drained")
         n = await pool.fetchval(
             f"SELECT count(*) FROM {audit.schema}.entry WHERE subject = 'cctv.camera.state.cam-1'"
             " AND kind = 'rejected'"
@@ -235,9 +261,8 @@ async def test_jetstream_redelivery_adds_no_second_entry(cfg: AuditSettings, js:
     """Acks lost: JetStream redelivers every message after ack_wait; the log is unchanged."""
     msgs = [access(i, "redeliver") for i in range(30)]
     ids = [m[2] for m in msgs]
-    prefix = cfg.audit_schema.replace("_", "-")
-    durable = f"{prefix}-cctv-access-v3"
-    async with running(cfg) as audit:
+    access_consumer = durable(cfg.audit_schema, "CCTV_ACCESS")
+    async with running(cfg) as audit, progress(cfg) as changes:
         audit.skip_acks = 10**6
         await publish(js, msgs)
         assert audit.pool is not None
@@ -246,13 +271,13 @@ async def test_jetstream_redelivery_adds_no_second_entry(cfg: AuditSettings, js:
         async def all_there() -> bool:
             return len(await counts(pool, audit.schema, ids)) == len(ids)
 
-        await until(all_there, what="first delivery committed")
+        await until(all_there, changes, what="first delivery committed")
         size = audit.writer.size if audit.writer else 0
 
         async def redelivered() -> bool:
-            return bool((await js.consumer_info("CCTV_ACCESS", durable)).num_redelivered)
+            return bool((await js.consumer_info("CCTV_ACCESS", access_consumer)).num_redelivered)
 
-        await until(redelivered, what="JetStream redelivering the unacked messages")
+        await until(redelivered, changes, what="JetStream redelivering the unacked messages")
         audit.skip_acks = 0
         await exactly_once(audit, js, ids)
         assert audit.writer is not None and audit.writer.size == size
@@ -366,8 +391,11 @@ async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
         async def all_there() -> bool:
             return len(await counts(pool, cfg.audit_schema, ids)) == len(ids)
 
-        await until(all_there, within=60, what="every event after the restart")
-        await until(lambda: drained(js, cfg.audit_schema), within=30, what="drained")
+        entries = f"{cfg.audit_schema}.entry"
+        async with table_changes(cfg.database_url, entries) as committed:
+            await until(all_there, committed, within=60, what="every event after the restart")
+        async with progress(cfg) as changes:
+            await until(lambda: drained(js, cfg.audit_schema), changes, within=30, what="drained")
         assert set((await counts(pool, cfg.audit_schema, ids)).values()) == {1}
         signer = load_or_create_signer(tmp_path / "data" / "audit" / "log.key", cfg.audit_key_name)
         async with pool.acquire() as conn:

@@ -105,7 +105,9 @@ async def every_consumer_dead_letters_bad_input(system: Stack, bus: EventLog) ->
             return missing()
 
         # every consumer's dead letters, however the services share the machine's two cores
-        await eventually(still_missing, lambda m: not m, timeout=60, what="dead letters")
+        await eventually(
+            still_missing, lambda m: not m, changes=bus.changes, timeout=60, what="dead letters"
+        )
     finally:
         await nc.close()
     async with httpx.AsyncClient() as http:

@@ -9,7 +9,7 @@ import httpx
 import nats
 
 from cctv.devstack.stack import REPO, Stack
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, table_changes
 
 
 def cctv(system: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,10 +61,16 @@ async def audited(system: Stack, events: list[dict], timeout: float = 30.0) -> d
             counts[ev["id"]] = sum(e["event_id"] == ev["id"] for e in reply["entries"])
         return counts
 
+    assert system.database_url
     try:
-        return await eventually(
-            count, lambda c: all(c.values()), timeout=timeout, what="path events in audit"
-        )
+        async with table_changes(system.database_url, "audit.entry") as appended:
+            return await eventually(
+                count,
+                lambda c: all(c.values()),
+                changes=appended,
+                timeout=timeout,
+                what="path events in audit",
+            )
     finally:
         await nc.close()
 

@@ -17,7 +17,7 @@ from tests.e2e.dead_letters import (
 )
 from tests.e2e.helpers import audited, cameras, cctv, login, repairs_for
 from tests.support.events import EventLog
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, table_changes
 
 CAMERA = "OFF-001"
 
@@ -271,6 +271,11 @@ async def test_a_changed_responsible_person_reaches_logistics_and_nic_by_robot(
         got: list[dict] = (await http.get(f"{system.url('webhook')}/received")).json()
         return [r for r in got if "A1-07" in r["body"]["markdown"]["content"]]
 
-    told = await eventually(robot, lambda r: len(r) == 2, what="two robot notices")
+    assert system.database_url
+    # notify marks each delivery sent once the robot took it: re-read the sink then
+    async with table_changes(system.database_url, "notify.deliveries") as sent:
+        told = await eventually(
+            robot, lambda r: len(r) == 2, changes=sent, what="two robot notices"
+        )
     recipients = sorted(r["body"]["markdown"]["content"].rsplit(" ", 1)[-1] for r in told)
     assert recipients == ["dept:logistics", "dept:nic"]

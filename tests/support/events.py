@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
 import nats
 from nats.js.api import DeliverPolicy
+
+from tests.support.waiting import ChangeFeed, eventually
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -19,7 +20,7 @@ class EventLog:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self._by_type: dict[str, list[dict[str, Any]]] = {}  # so waiting never rescans telemetry
-        self._changed = asyncio.Condition()
+        self.changes = ChangeFeed()  # one per envelope received
         self._nc: Any = None
         self._subs: list[Any] = []
 
@@ -47,10 +48,9 @@ class EventLog:
         if not isinstance(env, dict):
             env = {"type": "(not an object)", "data": {}}
         env["_subject"] = msg.subject
-        async with self._changed:
-            self.events.append(env)
-            self._by_type.setdefault(str(env.get("type")), []).append(env)
-            self._changed.notify_all()
+        self.events.append(env)
+        self._by_type.setdefault(str(env.get("type")), []).append(env)
+        self.changes.bump()
 
     def matching(self, type_: str, pred: Predicate | None = None) -> list[dict[str, Any]]:
         return [e for e in self._by_type.get(type_, []) if pred is None or _holds(pred, e)]
@@ -60,19 +60,17 @@ class EventLog:
     ) -> list[dict[str, Any]]:
         """Return the first `count` matching events, waiting up to `timeout` seconds."""
 
-        def ready() -> bool:
-            return len(self.matching(type_, pred)) >= count
+        async def found() -> list[dict[str, Any]]:
+            return self.matching(type_, pred)
 
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(ready), timeout)
-            except TimeoutError:
-                seen = sorted(self._by_type)
-                raise AssertionError(
-                    f"no {count}x {type_} within {timeout}s; have "
-                    f"{len(self.matching(type_, pred))}; types seen: {seen}"
-                ) from None
-        return self.matching(type_, pred)[:count]
+        try:
+            got = await eventually(
+                found, lambda m: len(m) >= count, changes=self.changes, timeout=timeout,
+                what=f"{count}x {type_}",
+            )  # fmt: skip
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; types seen: {sorted(self._by_type)}") from None
+        return got[:count]
 
     async def close(self) -> None:
         for sub in self._subs:

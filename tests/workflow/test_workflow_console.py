@@ -38,7 +38,7 @@ async def site(nats_url: str, database_url: str) -> AsyncIterator[tuple[Any, str
     nc = await nats.connect(nats_url)
     async with wf.running(), console.running():
         await seed_cameras(
-            nats_url,
+            wf,
             Client(nc, rpc.PREFIX),
             [
                 record(f"d{tag}", "dormitory", "student"),

@@ -20,7 +20,7 @@ from services.workflow import rpc
 from services.workflow.app import WorkflowService, build
 from services.workflow.settings import WorkflowSettings
 from tests.support.events import EventLog
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, table_changes
 
 
 def record(cid: str, category: str, dept: str, *sens: str) -> CameraRecord:
@@ -81,22 +81,28 @@ async def wf(nats_url: str, database_url: str) -> AsyncIterator[tuple[Client, st
     await nc.close()
 
 
-async def seed_cameras(nats_url: str, client: Client, cams: list[CameraRecord]) -> None:
+async def seed_cameras(svc: Service, client: Client, cams: list[CameraRecord]) -> None:
     """Publish inventory events as ingest would, then wait until the workflow has them."""
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    for cam in cams:
-        env = wrap(CameraUpserted(camera=cam), source="ingest", key=cam.camera_id)
-        await js.publish(
-            f"cctv.camera.upserted.{cam.camera_id}", env.to_bytes(), headers={"Nats-Msg-Id": env.id}
+    cameras = f"{svc.schema}.cameras"
+    async with table_changes(svc.settings.database_url, cameras) as stored:
+        nc = await nats.connect(svc.settings.nats_url)
+        js = nc.jetstream()
+        for cam in cams:
+            env = wrap(CameraUpserted(camera=cam), source="ingest", key=cam.camera_id)
+            await js.publish(
+                f"cctv.camera.upserted.{cam.camera_id}",
+                env.to_bytes(),
+                headers={"Nats-Msg-Id": env.id},
+            )
+        await nc.close()
+        wanted = {c.camera_id for c in cams}
+
+        async def have() -> set[str]:
+            return {c["camera_id"] for c in (await client(rpc.CAMERAS, {}))["cameras"]}
+
+        await eventually(
+            have, lambda got: wanted <= got, changes=stored, timeout=20, what="cameras in workflow"
         )
-    await nc.close()
-    wanted = {c.camera_id for c in cams}
-
-    async def have() -> set[str]:
-        return {c["camera_id"] for c in (await client(rpc.CAMERAS, {}))["cameras"]}
-
-    await eventually(have, lambda got: wanted <= got, timeout=20, what="cameras in workflow")
 
 
 def access_form(cams: list[str], **kw: Any) -> dict[str, Any]:
@@ -115,10 +121,10 @@ def access_form(cams: list[str], **kw: Any) -> dict[str, Any]:
 
 
 async def test_access_request_over_nats(wf, nats_url: str, events: EventLog) -> None:
-    client, tag, _svc = wf
+    client, tag, svc = wf
     gate, vault = f"g{tag}", f"v{tag}"
     await seed_cameras(
-        nats_url,
+        svc,
         client,
         [
             record(gate, "public_safety", "logistics"),
@@ -198,21 +204,24 @@ async def test_access_request_over_nats(wf, nats_url: str, events: EventLog) -> 
 async def test_submission_goes_through_the_chain_that_was_shown(wf, nats_url: str) -> None:
     """The chain is shown before submission; if the inventory changes in between (a camera
     becomes sensitive), the submission is stopped and the new chain must be looked at."""
-    client, tag, _svc = wf
+    client, tag, svc = wf
     cam = record(f"k{tag}", "public_safety", "logistics")
-    await seed_cameras(nats_url, client, [cam])
+    await seed_cameras(svc, client, [cam])
     form = access_form([cam.camera_id])
     shown = await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
     assert [s["role"] for s in shown["steps"]] == ["head", "head"]
     await seed_cameras(
-        nats_url, client, [cam.model_copy(update={"sensitivity": ["key_point"], "zone": "x"})]
+        svc, client, [cam.model_copy(update={"sensitivity": ["key_point"], "zone": "x"})]
     )
 
     async def preview() -> dict[str, Any]:
         return await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
 
     # the workflow has the new record once the chain changes
-    again = await eventually(preview, lambda r: len(r["steps"]) == 3, timeout=20, what="new chain")
+    async with table_changes(svc.settings.database_url, f"{svc.schema}.cameras") as stored:
+        again = await eventually(
+            preview, lambda r: len(r["steps"]) == 3, changes=stored, timeout=20, what="new chain"
+        )
     stale = await client(
         rpc.SUBMIT,
         {
@@ -310,9 +319,9 @@ async def test_responsible_change_reaches_logistics_and_nic_at_once(wf, events: 
 
 
 async def test_stopmove_window_reaches_health_contract(wf, nats_url: str, events: EventLog) -> None:
-    client, tag, _svc = wf
+    client, tag, svc = wf
     cam = f"s{tag}"
-    await seed_cameras(nats_url, client, [record(cam, "public_safety", "logistics")])
+    await seed_cameras(svc, client, [record(cam, "public_safety", "logistics")])
     start = datetime.now(UTC) + timedelta(days=2)
     form = {
         "applying_unit": "college_se",
@@ -430,7 +439,7 @@ async def test_exam_deadline_reminders_and_handover(
         room = f"考场{tag}"
         cam = record(f"e{tag}", "teaching_exam", "academic", "national_exam")
         cam = cam.model_copy(update={"position": f"{room} 前"})
-        await seed_cameras(nats_url, client, [cam])
+        await seed_cameras(svc, client, [cam])
         form = {
             "organiser": "college_se",
             "exam_name": "全国计算机等级考试",
@@ -490,12 +499,14 @@ async def test_exam_deadline_reminders_and_handover(
             items: list[dict[str, Any]] = (await client(rpc.OPEN_ITEMS, {}))["items"]
             return items
 
-        await eventually(
-            open_items,
-            lambda items: any(i["key"] == f"fault:F{tag}" for i in items),
-            timeout=20,
-            what="the fault among the open items",
-        )
+        async with table_changes(database_url, f"{svc.schema}.open_items") as opened:
+            await eventually(
+                open_items,
+                lambda items: any(i["key"] == f"fault:F{tag}" for i in items),
+                changes=opened,
+                timeout=20,
+                what="the fault among the open items",
+            )
         op_a, op_b = (
             actor("t_op_a", "logistics", "operator"),
             actor("t_op_b", "logistics", "operator"),

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.ingest.sharding import Membership, assign, mine, owner
-from tests.support.waiting import eventually
+from tests.support.waiting import ChangeFeed, eventually, subject_changes
 
 CAMS = [f"cam-{i:05d}" for i in range(5000)]
 
@@ -41,10 +41,10 @@ def test_shares_are_balanced() -> None:
     assert owner("cam-00001", []) is None
 
 
-async def _until(cond, within: float) -> float:  # type: ignore[no-untyped-def]
+async def _until(cond, within: float, changes: ChangeFeed) -> float:  # type: ignore[no-untyped-def]
     """Seconds until `cond` holds (fails after `within`)."""
     t0 = time.monotonic()
-    await eventually(cond, timeout=within)
+    await eventually(cond, timeout=within, changes=changes)
     return time.monotonic() - t0
 
 
@@ -53,36 +53,38 @@ async def test_two_replicas_over_nats_share_and_take_over(nats_url: str) -> None
     nc_a, nc_b = await nats.connect(nats_url), await nats.connect(nats_url)
     a = Membership(nc_a.jetstream(), "replica-a", ttl_s=1.5, heartbeat_s=0.3, bucket=bucket)
     b = Membership(nc_b.jetstream(), "replica-b", ttl_s=1.5, heartbeat_s=0.3, bucket=bucket)
-    try:
-        await a.start()
-        await b.start()
+    # every heartbeat is a put on the bucket: the list is read again after each
+    async with subject_changes(nats_url, f"$KV.{bucket}.>") as changes:
+        try:
+            await a.start()
+            await b.start()
 
-        async def both_seen() -> bool:
-            return await a.members() == await b.members() == ["replica-a", "replica-b"]
+            async def both_seen() -> bool:
+                return await a.members() == await b.members() == ["replica-a", "replica-b"]
 
-        await _until(both_seen, 3)
-        mine_a = mine(CAMS, "replica-a", await a.members())
-        mine_b = mine(CAMS, "replica-b", await b.members())
-        assert not set(mine_a) & set(mine_b)
-        assert set(mine_a) | set(mine_b) == set(CAMS)
+            await _until(both_seen, 3, changes)
+            mine_a = mine(CAMS, "replica-a", await a.members())
+            mine_b = mine(CAMS, "replica-b", await b.members())
+            assert not set(mine_a) & set(mine_b)
+            assert set(mine_a) | set(mine_b) == set(CAMS)
 
-        # replica-b dies: no goodbye, its heartbeat just stops
-        await b.stop(leave=False)
-        await nc_b.close()
-
-        async def a_alone() -> bool:
-            return await a.members() == ["replica-a"]
-
-        took = await _until(a_alone, 10)
-        # TTL 1.5 s (+ the server's expiry sweep, slower on a busy machine): well inside a
-        # 30 s sampling period
-        assert took < 8.0
-        assert mine(CAMS, "replica-a", await a.members()) == CAMS
-    finally:
-        await a.stop()
-        await nc_a.close()
-        if not nc_b.is_closed:
+            # replica-b dies: no goodbye, its heartbeat just stops
+            await b.stop(leave=False)
             await nc_b.close()
+
+            async def a_alone() -> bool:
+                return await a.members() == ["replica-a"]
+
+            took = await _until(a_alone, 10, changes)
+            # TTL 1.5 s (+ the server's expiry sweep, slower on a busy machine): well inside a
+            # 30 s sampling period
+            assert took < 8.0
+            assert mine(CAMS, "replica-a", await a.members()) == CAMS
+        finally:
+            await a.stop()
+            await nc_a.close()
+            if not nc_b.is_closed:
+                await nc_b.close()
 
 
 async def test_clean_leave_hands_over_at_once(nats_url: str) -> None:

@@ -16,7 +16,7 @@ from cctv.contract import CameraRecord
 from cctv.contract.events import HealthSample
 from services.ingest.sampler import SpreadSampler
 from services.ingest.sharding import Membership
-from tests.support.waiting import eventually
+from tests.support.waiting import ChangeFeed, eventually
 
 
 def cam(i: int) -> CameraRecord:
@@ -67,6 +67,7 @@ async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str)
     cams = [cam(i) for i in range(60)]
     bucket = f"sp_{uuid.uuid4().hex[:8]}"
     log: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    sampled = ChangeFeed()  # one change per sample emitted by either replica
     conns, members, samplers, tasks = [], [], [], []
     for name in ("a", "b"):
         nc = await nats.connect(nats_url)
@@ -75,6 +76,7 @@ async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str)
 
         async def emit(s: HealthSample, name: str = name) -> None:
             log[s.camera_id].append((time.monotonic(), name))
+            sampled.bump()
 
         sp = SpreadSampler(lambda _c: StandInProbe(), emit, period_s=period, concurrency=8,
                            timeout_s=1.0)  # fmt: skip
@@ -96,16 +98,22 @@ async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str)
         async def both_seen() -> bool:
             return await a.members() == await b.members() == ["a", "b"]
 
-        await eventually(both_seen, timeout=10, what="both replicas see both")
+        await eventually(both_seen, timeout=10, changes=sampled, what="both replicas see both")
 
         async def sampled_after(t: float, cams: list[str], by: str | None = None) -> bool:
             return all(any(u >= t and by in (None, r) for u, r in log[c]) for c in cams)
 
         ids = [c.camera_id for c in cams]
         seen = time.monotonic()  # the round that started before b was seen must be over
-        await eventually(lambda: sampled_after(seen + period, ids), timeout=3 * period)
-        t0 = time.monotonic()
-        await eventually(lambda: sampled_after(t0 + period, ids), timeout=3 * period)
+        await eventually(
+            lambda: sampled_after(seen + period, ids), timeout=3 * period, changes=sampled
+        )
+        # this instant is a sample's (we woke on it): put the window's edge between two slots,
+        # or that camera's next sample, a millisecond early, would count twice
+        t0 = time.monotonic() + period / len(cams) / 2
+        await eventually(
+            lambda: sampled_after(t0 + period, ids), timeout=3 * period, changes=sampled
+        )
         window = {
             c.camera_id: {r for t, r in log[c.camera_id] if t0 <= t < t0 + period} for c in cams
         }
@@ -121,6 +129,7 @@ async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str)
         await eventually(
             lambda: sampled_after(t_kill, b_cams, by="a"),
             timeout=period + ttl + 5.0,
+            changes=sampled,
             what="a takes over b's cameras",
         )
         taken = [

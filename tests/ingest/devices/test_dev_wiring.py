@@ -22,7 +22,7 @@ from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings, attach
 from services.ingest.inventory_io import RPC_IMPORT
 from services.ingest.sampler import run_periodically, sample_fleet
 from tests.support.events import EventLog
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, table_changes
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
 
@@ -139,34 +139,38 @@ async def test_ingest_publishes_samples_segments_and_deletions(
 
             # Art. 18: a hold, then the held footage vanishes after 30 days: still a finding
             lost_at = datetime.now(UTC) - timedelta(days=33)
-            await svc.publish(
-                AccessHeld(
-                    request_id=f"AR-{tag}",
-                    process="access",
-                    transition="held",
-                    at=datetime.now(UTC),
-                    summary={
-                        "hold": {
-                            "hold_id": f"AR-{tag}-H1",
-                            "cameras": [cams[0].camera_id],
-                            "footage_from": (lost_at - timedelta(hours=2)).isoformat(),
-                            "footage_until": (lost_at + timedelta(hours=2)).isoformat(),
-                            "until": "2099-12-31",
-                        }
-                    },
-                ),
-                key=f"AR-{tag}",
-            )
-            assert svc.pool is not None
-
-            async def hold_stored() -> bool:
-                n = await svc.pool.fetchval(  # type: ignore[union-attr]
-                    f"SELECT count(*) FROM dev_{tag}.preservation_holds"
+            holds = f"dev_{tag}.preservation_holds"
+            async with table_changes(database_url, holds) as stored:
+                await svc.publish(
+                    AccessHeld(
+                        request_id=f"AR-{tag}",
+                        process="access",
+                        transition="held",
+                        at=datetime.now(UTC),
+                        summary={
+                            "hold": {
+                                "hold_id": f"AR-{tag}-H1",
+                                "cameras": [cams[0].camera_id],
+                                "footage_from": (lost_at - timedelta(hours=2)).isoformat(),
+                                "footage_until": (lost_at + timedelta(hours=2)).isoformat(),
+                                "until": "2099-12-31",
+                            }
+                        },
+                    ),
+                    key=f"AR-{tag}",
                 )
-                return bool(n)
+                assert svc.pool is not None
 
-            # the consumer says nothing on the bus: watch its table
-            await eventually(hold_stored, timeout=10, what="the preservation hold stored")
+                async def hold_stored() -> bool:
+                    n = await svc.pool.fetchval(  # type: ignore[union-attr]
+                        f"SELECT count(*) FROM {holds}"
+                    )
+                    return bool(n)
+
+                # the consumer says nothing on the bus: watch its table
+                await eventually(
+                    hold_stored, timeout=10, changes=stored, what="the preservation hold stored"
+                )
 
             def held_range(d: dict[str, Any]) -> bool:
                 start = datetime.fromisoformat(d["start"])
