@@ -25,39 +25,9 @@ from cctv.contract.orgs import BY_CHINESE, CATEGORIES, SENSITIVITY
 
 from .adapters.base import split_address
 
-COLUMNS = (
-    "camera_id",
-    "name",
-    "system_id",
-    "department",
-    "managing_department",
-    "category",
-    "sensitivity",
-    "building",
-    "position",
-    "zone",
-    "brand",
-    "protocol",
-    "address",
-    "nvr_id",
-    "channel",
-    "storage_location",
-    "monitoring_level",
-)
-REQUIRED = (
-    "camera_id",
-    "name",
-    "system_id",
-    "department",
-    "managing_department",
-    "category",
-    "building",
-    "position",
-    "zone",
-    "brand",
-    "protocol",
-    "address",
-)
+# the file's columns are the contract's fields, in its order; required = no default there
+COLUMNS = tuple(CameraRecord.model_fields)
+REQUIRED = tuple(n for n, f in CameraRecord.model_fields.items() if f.is_required())
 ALIASES = {
     "编号": "camera_id",
     "摄像机编号": "camera_id",
