@@ -22,8 +22,10 @@ from pydantic import ValidationError
 from cctv.contract import rpc
 from cctv.contract.events import CameraRecord, CameraRemoved, CameraUpserted, Event
 from cctv.contract.orgs import BY_CHINESE, CATEGORIES, SENSITIVITY
+from cctv.plumbing.outbox import stage
 
 from .adapters.base import split_address
+from .store import put_camera
 
 # the file's columns are the contract's fields, in its order; required = no default there
 COLUMNS = tuple(CameraRecord.model_fields)
@@ -333,24 +335,9 @@ async def apply_plan(
     pool: Any, schema: str, plan: ImportPlan, *, actor: str, reason: str = "inventory import"
 ) -> int:
     """All of the plan in one transaction, each change staged as an event (outbox)."""
-    from cctv.plumbing.outbox import stage
-
     async with pool.acquire() as conn, conn.transaction():
         for cam in plan.upserts:
-            await conn.execute(
-                f"INSERT INTO {schema}.cameras (camera_id, record) VALUES ($1, $2) "
-                "ON CONFLICT (camera_id) DO UPDATE SET record=EXCLUDED.record, updated_at=now()",
-                cam.camera_id,
-                cam.model_dump(mode="json"),
-            )
-            await stage(
-                conn,
-                schema,
-                CameraUpserted(camera=cam),
-                source="ingest",
-                key=cam.camera_id,
-                actor=actor,
-            )
+            await put_camera(conn, schema, cam, actor=actor)
         for cid in plan.removals:
             await conn.execute(f"DELETE FROM {schema}.cameras WHERE camera_id=$1", cid)
             await stage(

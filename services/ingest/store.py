@@ -33,19 +33,21 @@ async def upsert_cameras(
             )
             if old == record:
                 continue
-            await conn.execute(
-                f"INSERT INTO {SCHEMA}.cameras (camera_id, record) VALUES ($1, $2) "
-                "ON CONFLICT (camera_id) DO UPDATE SET record=EXCLUDED.record, updated_at=now()",
-                cam.camera_id,
-                record,
-            )
-            await stage(
-                conn,
-                SCHEMA,
-                CameraUpserted(camera=cam),
-                source="ingest",
-                key=cam.camera_id,
-                actor=actor,
-            )
+            await put_camera(conn, SCHEMA, cam, actor=actor)
             changed += 1
     return changed
+
+
+async def put_camera(
+    conn: asyncpg.Connection, schema: str, cam: CameraRecord, *, actor: str
+) -> None:
+    """Write one camera and stage `camera.upserted`, in the caller's transaction."""
+    await conn.execute(
+        f"INSERT INTO {schema}.cameras (camera_id, record) VALUES ($1, $2) "
+        "ON CONFLICT (camera_id) DO UPDATE SET record=EXCLUDED.record, updated_at=now()",
+        cam.camera_id,
+        cam.model_dump(mode="json"),
+    )
+    await stage(
+        conn, schema, CameraUpserted(camera=cam), source="ingest", key=cam.camera_id, actor=actor
+    )
