@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rm.add_argument("--reason", required=True, help="why, e.g. the approved removal request")
     rm.add_argument("--actor", default=None, help="who makes the change (audited)")
     rm.set_defaults(func=lambda a: print(remove(a.camera, a.reason, a.actor)) or 0)
+    add_file_commands(s)
+
+
+def add_file_commands(s: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`import FILE` and `export`: under `cctv cameras` and again under `cctv inventory`."""
     imp = s.add_parser("import", help="import a .csv / .yaml file (all or nothing)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--replace", action="store_true", help="remove cameras not in the file")
