@@ -226,9 +226,7 @@ class ShiftHandover(BaseModel):
             data=self.model_dump(mode="json"),
         )
 
-    def supersede(self, actor: Actor, now: datetime, by: str) -> list[Transition]:
-        """The outgoing operator offered again (something new opened): this offer lapses."""
-        now = aware(now)
+    def _must_be_offered(self) -> None:
         if self.state is not HandoverState.OFFERED:
             raise r.RuleViolation(
                 "handover_done",
@@ -236,6 +234,11 @@ class ShiftHandover(BaseModel):
                 "this handover is already confirmed or superseded",
                 "Art. 14(3)",
             )
+
+    def supersede(self, actor: Actor, now: datetime, by: str) -> list[Transition]:
+        """The outgoing operator offered again (something new opened): this offer lapses."""
+        now = aware(now)
+        self._must_be_offered()
         self.state = HandoverState.SUPERSEDED
         t = self._t("superseded", actor, now)
         t.data["superseded_by"] = by
@@ -251,13 +254,7 @@ class ShiftHandover(BaseModel):
         """The incoming operator confirms each carried item; new open items force a re-offer."""
         now = aware(now)
         _operator(actor)
-        if self.state is not HandoverState.OFFERED:
-            raise r.RuleViolation(
-                "handover_done",
-                "该交接已完成或已被替代",
-                "this handover is already confirmed or superseded",
-                "Art. 14(3)",
-            )
+        self._must_be_offered()
         if actor.person_id != self.incoming:
             raise r.RuleViolation(
                 "not_incoming",
