@@ -146,7 +146,8 @@ class HealthService:
         if isinstance(event, NewPointImplemented):
             ids = [c.camera_id for c in event.cameras]
             await store.record_installed(self.pool, ids, env.time)
-            await self.load_installed()
+            for camera_id in ids:  # the first report counts, as in the table
+                self.installed.setdefault(camera_id, env.time)
 
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
