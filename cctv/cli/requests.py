@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from services.workflow import rpc as wf_rpc
+
 from .common import request
 from .main import CliError
 
-WF = "cctv.rpc.workflow"
 PROCESSES = ("access", "stopmove", "newpoint", "exam")
 
 
@@ -68,7 +69,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    reply = request(f"{WF}.list", {"process": args.process, "state": args.state})
+    reply = request(wf_rpc.LIST, {"process": args.process, "state": args.state})
     if args.json:
         print(json.dumps(reply["requests"], ensure_ascii=False, indent=1))
     else:
@@ -77,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    reply = request(f"{WF}.inbox", {"actor": _actor(args)})
+    reply = request(wf_rpc.INBOX, {"actor": _actor(args)})
     if reply.get("notices"):
         print("通知 notices:")
         for n in reply["notices"]:
@@ -90,7 +91,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    reply = request(f"{WF}.get", {"request_id": args.request_id})
+    reply = request(wf_rpc.GET, {"request_id": args.request_id})
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=1))
         return 0
@@ -108,7 +109,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     reply = request(
-        f"{WF}.preview", {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+        wf_rpc.PREVIEW, {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
     )
     print("审批流程 approval chain:")
     _print_steps(reply["steps"])
@@ -117,7 +118,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     reply = request(
-        f"{WF}.submit", {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+        wf_rpc.SUBMIT, {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
     )
     print(reply["request"]["request_id"])
     return 0
@@ -125,21 +126,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
     payload = {"request_id": ns.request_id, "actor": _actor(ns), **extra}
-    reply = request(f"{WF}.{subject}", payload)
+    reply = request(subject, payload)
     print(f"{ns.request_id}: {reply['summary']['state_zh']} ({reply['summary']['state']})")
     return 0
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    return _decide("approve", args, text=args.text or "", step_key=args.step)
+    return _decide(wf_rpc.APPROVE, args, text=args.text or "", step_key=args.step)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    return _decide("reject", args, text=args.text, step_key=args.step)
+    return _decide(wf_rpc.REJECT, args, text=args.text, step_key=args.step)
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    return _decide("withdraw", args, reason=args.reason or "")
+    return _decide(wf_rpc.WITHDRAW, args, reason=args.reason or "")
 
 
 def cmd_act(args: argparse.Namespace) -> int:
@@ -147,7 +148,7 @@ def cmd_act(args: argparse.Namespace) -> int:
         extra = json.loads(args.args) if args.args else {}
     except ValueError as exc:
         raise CliError(f"--args must be JSON: {exc}") from exc
-    return _decide("act", args, action=args.action, args=extra)
+    return _decide(wf_rpc.ACT, args, action=args.action, args=extra)
 
 
 def cmd_print(args: argparse.Namespace) -> int:
@@ -155,8 +156,8 @@ def cmd_print(args: argparse.Namespace) -> int:
     from services.workflow.inventory import CameraInfo, Inventory
     from services.workflow.store import PROCESS_CLASSES
 
-    reply = request(f"{WF}.get", {"request_id": args.request_id})
-    cams = request(f"{WF}.cameras", {})["cameras"]
+    reply = request(wf_rpc.GET, {"request_id": args.request_id})
+    cams = request(wf_rpc.CAMERAS, {})["cameras"]
     model = PROCESS_CLASSES[reply["summary"]["process"]].model_validate(reply["request"])
     try:
         doc = form_for(model, Inventory(CameraInfo.model_validate(c) for c in cams))
@@ -178,7 +179,7 @@ def cmd_print(args: argparse.Namespace) -> int:
 
 def cmd_responsible(args: argparse.Namespace) -> int:
     reply = request(
-        f"{WF}.responsible.set",
+        wf_rpc.RESPONSIBLE_SET,
         {
             "actor": _actor(args),
             "system_id": args.system_id,
@@ -195,7 +196,7 @@ def cmd_responsible(args: argparse.Namespace) -> int:
 
 
 def cmd_systems(_args: argparse.Namespace) -> int:
-    for sf in request(f"{WF}.systems", {})["systems"]:
+    for sf in request(wf_rpc.SYSTEMS, {})["systems"]:
         p = sf.get("responsible") or {}
         sched = (
             "; ".join(f"{x['days']} {x['arm_at'][:5]}-{x['disarm_at'][:5]}" for x in sf["schedule"])
@@ -216,7 +217,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"{exc} (Art. 9)") from exc
     request(
-        f"{WF}.responsible.schedule",
+        wf_rpc.SCHEDULE_SET,
         {
             "actor": _actor(args),
             "system_id": args.system_id,
@@ -232,7 +233,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_log(args: argparse.Namespace) -> int:
     reply = request(
-        f"{WF}.log.record",
+        wf_rpc.LOG_RECORD,
         {
             "actor": _actor(args),
             "kind": args.kind,
@@ -248,17 +249,17 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 def cmd_log_close(args: argparse.Namespace) -> int:
     payload = {"actor": _actor(args), "entry_id": args.entry_id, "resolution": args.resolution}
-    reply = request(f"{WF}.log.close", payload)
+    reply = request(wf_rpc.LOG_CLOSE, payload)
     print(f"{reply['entry']['entry_id']}: 已处理 closed")
     return 0
 
 
 def cmd_duty(_args: argparse.Namespace) -> int:
-    items = request(f"{WF}.open_items", {})["items"]
+    items = request(wf_rpc.OPEN_ITEMS, {})["items"]
     print(f"未结事项 open items ({len(items)}):")
     for i in items:
         print(f"  {i['key']:<24} {i['summary']}")
-    for h in request(f"{WF}.handovers", {})["handovers"]:
+    for h in request(wf_rpc.HANDOVERS, {})["handovers"]:
         print(f"待确认交接 handover {h['handover_id']}: {h['outgoing_name']} → {h['incoming']}")
         for i in h["items"]:
             print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
@@ -267,7 +268,7 @@ def cmd_duty(_args: argparse.Namespace) -> int:
 
 def cmd_handover(args: argparse.Namespace) -> int:
     payload = {"actor": _actor(args), "incoming": args.to, "notes": args.notes or ""}
-    h = request(f"{WF}.handover.offer", payload)["handover"]
+    h = request(wf_rpc.HANDOVER_OFFER, payload)["handover"]
     print(f"{h['handover_id']}: {len(h['items'])} 项移交 items carried, 待 {h['incoming']} 确认")
     for i in h["items"]:
         print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
@@ -277,7 +278,7 @@ def cmd_handover(args: argparse.Namespace) -> int:
 def cmd_confirm(args: argparse.Namespace) -> int:
     """The incoming operator names every item taken over (Art. 14(3)): --ack KEY ..."""
     payload = {"actor": _actor(args), "handover_id": args.handover_id, "acknowledged": args.ack}
-    h = request(f"{WF}.handover.confirm", payload)["handover"]
+    h = request(wf_rpc.HANDOVER_CONFIRM, payload)["handover"]
     print(f"{h['handover_id']}: 已接班 confirmed, {len(h['items'])} items")
     return 0
 
