@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cctv.contract import rpc
+
 from .common import request
 from .main import CliError
-
-RPC_TAMPER_CONFIRM = "cctv.rpc.ingest.tamper_confirm"  # = services.ingest.tamper_watch
-RPC_TAMPER_STATE = "cctv.rpc.ingest.tamper_state"
 
 FINDINGS_ZH = {"covered": "遮挡 covered", "moved": "移动 moved", "blurred": "模糊 blurred"}
 
@@ -36,12 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def state(camera: str) -> dict[str, Any]:
-    return request(RPC_TAMPER_STATE, {"camera_id": camera})
+    return request(rpc.INGEST_TAMPER_STATE, {"camera_id": camera})
 
 
 def confirm(camera: str, operator: str, reason: str = "") -> str:
     reply = request(
-        RPC_TAMPER_CONFIRM, {"camera_id": camera, "operator": operator, "reason": reason}
+        rpc.INGEST_TAMPER_CONFIRM, {"camera_id": camera, "operator": operator, "reason": reason}
     )
     ref = reply["reference"]
     return (
@@ -64,7 +63,9 @@ def parse_values(values: list[str]) -> dict[str, float]:
 
 
 def set_thresholds(camera: str, values: list[str]) -> dict[str, Any]:
-    return request(RPC_TAMPER_STATE, {"camera_id": camera, "thresholds": parse_values(values)})
+    return request(
+        rpc.INGEST_TAMPER_STATE, {"camera_id": camera, "thresholds": parse_values(values)}
+    )
 
 
 def describe(s: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ import asyncpg
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from cctv.contract import CameraRecord
+from cctv.contract import CameraRecord, rpc
 from cctv.contract.events import (
     TamperCleared,
     TamperFinding,
@@ -47,8 +47,8 @@ from .tamper import (
     restore_reference,
 )
 
-RPC_TAMPER_CONFIRM = "cctv.rpc.ingest.tamper_confirm"
-RPC_TAMPER_STATE = "cctv.rpc.ingest.tamper_state"
+RPC_TAMPER_CONFIRM = rpc.INGEST_TAMPER_CONFIRM
+RPC_TAMPER_STATE = rpc.INGEST_TAMPER_STATE
 SYSTEM_ENROLMENT = "system"
 
 CHECKS = Counter("cctv_ingest_tamper_checks_total", "Tamper checks by outcome", ["outcome"])
