@@ -14,6 +14,9 @@ from cctv.contract import rpc
 from .common import request
 from .main import CliError
 
+RPC_TAMPER_CONFIRM = rpc.INGEST_TAMPER_CONFIRM
+RPC_TAMPER_STATE = rpc.INGEST_TAMPER_STATE
+
 FINDINGS_ZH = {"covered": "遮挡 covered", "moved": "移动 moved", "blurred": "模糊 blurred"}
 
 
@@ -35,12 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def state(camera: str) -> dict[str, Any]:
-    return request(rpc.INGEST_TAMPER_STATE, {"camera_id": camera})
+    return request(RPC_TAMPER_STATE, {"camera_id": camera})
 
 
 def confirm(camera: str, operator: str, reason: str = "") -> str:
     reply = request(
-        rpc.INGEST_TAMPER_CONFIRM, {"camera_id": camera, "operator": operator, "reason": reason}
+        RPC_TAMPER_CONFIRM, {"camera_id": camera, "operator": operator, "reason": reason}
     )
     ref = reply["reference"]
     return (
@@ -63,9 +66,7 @@ def parse_values(values: list[str]) -> dict[str, float]:
 
 
 def set_thresholds(camera: str, values: list[str]) -> dict[str, Any]:
-    return request(
-        rpc.INGEST_TAMPER_STATE, {"camera_id": camera, "thresholds": parse_values(values)}
-    )
+    return request(RPC_TAMPER_STATE, {"camera_id": camera, "thresholds": parse_values(values)})
 
 
 def describe(s: dict[str, Any]) -> str:
