@@ -96,6 +96,11 @@ class HealthSample(Event):
     # alarms the device itself reports active ("video_loss", "tamper", "scene_change");
     # None = the protocol gives no alarm state on a probe.
     device_alarms: list[str] | None = None
+    # False when ingest itself could not measure the camera this round (its own scheduler lag,
+    # a skipped slot, a timeout while ingest's loop or CPU was the bottleneck): not a failed
+    # sample of the camera. Health leaves the camera's state as it was (issue 9).
+    measured: bool = True
+    unmeasured_reason: str | None = None
 
 
 CameraState = Literal["up", "down", "maintenance", "unknown"]
