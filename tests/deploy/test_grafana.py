@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from cctv.devstack.stack import SERVICE_ORDER
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-DASHBOARD = K8S / "grafana" / "campus-cctv-uptime.json"
+DASHBOARD = K8S / "components" / "monitoring" / "grafana" / "campus-cctv-uptime.json"
 
 
 def exported_metric_names() -> set[str]:
