@@ -108,7 +108,7 @@ def env_var(user: str) -> str:
 
 
 def service_block(u: User) -> str:
-    pub = list(u.publishes) + [f"cctv.dlq.dead_letter.{u.name}"]
+    pub = [*u.publishes, f"cctv.dlq.dead_letter.{u.name}"]
     pub += ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.*"]
     for stream in u.consumes:
         pub += [
