@@ -29,6 +29,7 @@ class User:
     consumes: tuple[str, ...] = ()  # streams it reads with durable consumers
     requests: tuple[str, ...] = ()  # request-reply subjects it asks
     responds: tuple[str, ...] = ()  # request-reply subjects it answers (queue groups)
+    kv: tuple[str, ...] = ()  # key-value buckets it keeps (and makes when missing)
     extra_publish: tuple[str, ...] = field(default=())
     why: str = ""
 
@@ -44,6 +45,7 @@ USERS: tuple[User, ...] = (
         denied=("cctv.camera.state.>",),  # camera state is health's word
         consumes=("CCTV_WORKFLOW",),
         responds=(rpc("ingest"),),
+        kv=("cctv_ingest_members",),  # replicas' membership: the fleet is sharded over them
         why="the only service that talks to cameras: samples, inventory, recordings, tamper",
     ),
     User(
@@ -118,7 +120,14 @@ def service_block(u: User) -> str:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
             f"$JS.ACK.{stream}.>",
         ]
-    pub += list(u.requests) + list(u.extra_publish)
+    for bucket in u.kv:
+        pub += [
+            f"$JS.API.STREAM.CREATE.KV_{bucket}",
+            f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
+            f"$JS.API.DIRECT.GET.KV_{bucket}.>",
+            f"$KV.{bucket}.>",
+        ]
+    pub += [*u.requests, *u.extra_publish]
     sub = ["_INBOX.>", *u.responds]
     lines = [
         f"      # {u.name}: {u.why}",
