@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = ("demo", "production")
+OVERLAYS = ("demo", "production", "production-external-secrets")
 SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
 
 

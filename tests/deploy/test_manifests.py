@@ -643,3 +643,38 @@ def test_network_check_depends_on_the_policies() -> None:
     health = pod_labels(docs, "Deployment", "health")
     assert not allowed(docs, "default", health, 8082)
     assert allowed(opened, "default", health, 8082)
+
+
+# --- secrets from a store -----------------------------------------------------------------
+
+
+def test_external_secrets_are_generated_from_the_layout() -> None:
+    import subprocess
+    import sys
+
+    tool = K8S / "tools" / "external_secrets.py"
+    out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_store_makes_the_same_secrets_as_make_secrets() -> None:
+    """Same names, types and keys; every URL built from the store's passwords."""
+    made = {s["metadata"]["name"]: s for s in made_secrets("--s3-access-key-id", "AKIATEST")}
+    docs = render("production-external-secrets")
+    pulled = {d["spec"]["target"]["name"]: d for d in find(docs, "ExternalSecret")}
+    assert set(pulled) == set(made)
+    for name, es in pulled.items():
+        tpl = es["spec"]["target"]["template"]
+        assert tpl["type"] == made[name]["type"], name
+        assert set(tpl["data"]) == set(made[name]["stringData"]), name
+        variables = {d["secretKey"] for d in es["spec"]["data"]}
+        for key, text in tpl["data"].items():
+            used = set(re.findall(r"\{\{ \.(\w+) \}\}", text))
+            assert used <= variables, (name, key)
+        assert es["spec"]["secretStoreRef"] == {
+            "kind": "ClusterSecretStore",
+            "name": "campus-secrets",
+        }
+    url = pulled["cctv-ingest"]["spec"]["target"]["template"]["data"]["database_url"]
+    assert url.startswith("postgresql://ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/cctv?")
+    assert referenced_secrets(docs) - set(pulled) <= OPERATOR_MADE | NIC_MADE

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import secrets
 import string
 import sys
@@ -126,60 +127,108 @@ def audit_signing_key(name: str) -> str:
     return Signer.generate(name).skey() + "\n"
 
 
-def build(args: argparse.Namespace) -> list[dict[str, Any]]:
-    nats_pw = {u: password() for u in nats_auth.users()}
-    db_pw = {r: password() for r in DB_ROLES}
-    ssl = f"sslmode=verify-full&sslrootcert={DB_CA}"
+# --- the layout: every Secret, its keys, and where each value comes from -------------------
+# A value is one of
+#   ("pw", "nats"|"db", name)  a random password of a NATS user or a database role
+#   ("tls", key)               the NATS certificate, its key or its CA
+#   ("audit_key",)             the audit log's signing key
+#   ("token",)                 a random session secret
+#   ("given", option)          what NIC gives (robot webhook, S3 credentials)
+#   ("lit", text)              a fixed text
+#   ("tpl", text)              text with {nats:USER} / {db:ROLE} filled by those passwords
+# make_secrets.py fills them here; external_secrets.py maps the same layout onto the store.
 
-    def db_url(role: str) -> str:
-        return f"postgresql://{role}:{db_pw[role]}@{DB_HOST}:5432/{DB_NAME}?{ssl}"
+Value = tuple[str, ...]
+DB_URL = (
+    f"postgresql://{{role}}:{{{{db:{{role}}}}}}@{DB_HOST}:5432/{DB_NAME}"
+    f"?sslmode=verify-full&sslrootcert={DB_CA}"
+)
 
-    def nats_url(user: str) -> str:
-        return f"tls://{user}:{nats_pw[user]}@{NATS_HOST}:4222"
 
-    out = [secret("nats-users", nats_pw)]
-    if not args.no_nats_tls:
-        crt, key, ca = nats_certificates(args.namespace)
-        out.append(
-            secret("nats-tls", {"tls.crt": crt, "tls.key": key, "ca.crt": ca}, type="Opaque")
-        )
-        out.append(secret("nats-ca", {"ca.crt": ca}))
+def db_url(role: str) -> Value:
+    return ("tpl", DB_URL.format(role=role))
+
+
+def nats_url(user: str) -> Value:
+    return ("tpl", f"tls://{user}:{{nats:{user}}}@{NATS_HOST}:4222")
+
+
+def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[str, Value]]]:
+    """(name, type, {key: value}) of every Secret the manifests read."""
+    out: list[tuple[str, str, dict[str, Value]]] = [
+        ("nats-users", "Opaque", {u: ("pw", "nats", u) for u in nats_auth.users()})
+    ]
+    if nats_tls:
+        tls = {k: ("tls", k) for k in ("tls.crt", "tls.key", "ca.crt")}
+        out.append(("nats-tls", "Opaque", tls))
+        out.append(("nats-ca", "Opaque", {"ca.crt": ("tls", "ca.crt")}))
     for role in DB_ROLES:
-        out.append(
-            secret(
-                f"cctv-db-{role.replace('_', '-')}",
-                {"username": role, "password": db_pw[role]},
-                type="kubernetes.io/basic-auth",
-                labels={"cnpg.io/reload": "true"},
-            )
-        )
+        data = {"username": ("lit", role), "password": ("pw", "db", role)}
+        out.append((db_secret(role), "kubernetes.io/basic-auth", data))
     for svc in SERVICES:
         data = {"database_url": db_url(svc), "nats_url": nats_url(svc)}
         if svc == "audit":
             data["audit_writer_url"] = db_url("audit_writer")
         if svc == "console":
-            data["session_secret"] = secrets.token_urlsafe(48)
+            data["session_secret"] = ("token",)
         if svc == "notify":
-            data["webhook_url"] = args.webhook_url
-        out.append(secret(f"cctv-{svc}", data))
-    out.append(secret("cctv-streams", {"nats_url": nats_url(nats_auth.ADMIN)}))
-    out.append(
-        secret("cctv-audit-signing-key", {"signing.key": audit_signing_key(args.audit_key_name)})
-    )
-    if args.s3_access_key_id:
-        s3_secret = os.environ.get("S3_SECRET_ACCESS_KEY", "")
-        if not s3_secret:
+            data["webhook_url"] = ("given", "webhook_url")
+        out.append((f"cctv-{svc}", "Opaque", data))
+    out.append(("cctv-streams", "Opaque", {"nats_url": nats_url(nats_auth.ADMIN)}))
+    out.append(("cctv-audit-signing-key", "Opaque", {"signing.key": ("audit_key",)}))
+    if s3:
+        s3_keys = {k: ("given", k) for k in ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY")}
+        out.append(("cctv-backup-s3", "Opaque", s3_keys))
+    return out
+
+
+def db_secret(role: str) -> str:
+    return f"cctv-db-{role.replace('_', '-')}"
+
+
+def labels_for(type_: str) -> dict[str, str]:
+    # CloudNativePG reloads a role's password when its Secret carries this label
+    return {"cnpg.io/reload": "true"} if type_ == "kubernetes.io/basic-auth" else {}
+
+
+def build(args: argparse.Namespace) -> list[dict[str, Any]]:
+    s3 = bool(args.s3_access_key_id)
+    given = {"webhook_url": args.webhook_url, "ACCESS_KEY_ID": args.s3_access_key_id}
+    if s3:
+        given["ACCESS_SECRET_KEY"] = os.environ.get("S3_SECRET_ACCESS_KEY", "")
+        if not given["ACCESS_SECRET_KEY"]:
             raise SystemExit(
                 "set S3_SECRET_ACCESS_KEY in the environment (not on the command line)"
             )
-        out.append(
-            secret(
-                "cctv-backup-s3",
-                {"ACCESS_KEY_ID": args.s3_access_key_id, "ACCESS_SECRET_KEY": s3_secret},
-            )
-        )
-    for s in out:
+    pw: dict[str, str] = {}
+    tls: dict[str, str] = {}
+    if not args.no_nats_tls:
+        crt, key, ca = nats_certificates(args.namespace)
+        tls = {"tls.crt": crt, "tls.key": key, "ca.crt": ca}
+    signing_key = audit_signing_key(args.audit_key_name)
+
+    def fill(v: Value) -> str:
+        kind = v[0]
+        if kind == "pw":
+            return pw.setdefault(f"{v[1]}:{v[2]}", password())
+        if kind == "tls":
+            return tls[v[1]]
+        if kind == "audit_key":
+            return signing_key
+        if kind == "token":
+            return secrets.token_urlsafe(48)
+        if kind == "given":
+            return given[v[1]]
+        if kind == "lit":
+            return v[1]
+        return re.sub(r"\{((?:nats|db):[a-z_]+)\}", lambda m: pw.setdefault(m[1], password()), v[1])
+
+    out = []
+    for name, type_, data in layout(nats_tls=not args.no_nats_tls, s3=s3):
+        s = secret(name, {k: fill(v) for k, v in data.items()}, type=type_)
+        s["metadata"]["labels"].update(labels_for(type_))
         s["metadata"]["namespace"] = args.namespace
+        out.append(s)
     return out
 
 
