@@ -75,6 +75,8 @@ def strict(schema: Any) -> Any:
     """Refuse unknown fields wherever the CRD lists the fields (as the API server prunes them)."""
     if isinstance(schema, dict):
         out = {k: strict(v) for k, v in schema.items()}
+        if isinstance(out.get("pattern"), str) and out["pattern"].startswith("^(?i)"):
+            out["pattern"] = "(?i)^" + out["pattern"][5:]  # Go allows the flag after ^
         if (
             "properties" in out
             and "additionalProperties" not in out
@@ -678,3 +680,45 @@ def test_the_store_makes_the_same_secrets_as_make_secrets() -> None:
     url = pulled["cctv-ingest"]["spec"]["target"]["template"]["data"]["database_url"]
     assert url.startswith("postgresql://ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/cctv?")
     assert referenced_secrets(docs) - set(pulled) <= OPERATOR_MADE | NIC_MADE
+
+
+def test_restore_builds_the_cluster_from_the_object_store(tmp_path: Path) -> None:
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("schemas", "tools"))
+    overlay = root / "overlays" / "restore"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [../production]\ncomponents: [../../components/restore]\n"
+    )
+    docs = render_dir(overlay)
+    cluster = one(docs, "Cluster", "cctv-db")
+    jsonschema.validate(cluster, crd_schema(cluster["apiVersion"], "Cluster"))
+    spec = cluster["spec"]
+    assert "initdb" not in spec["bootstrap"]
+    [origin] = spec["externalClusters"]
+    assert spec["bootstrap"]["recovery"]["source"] == origin["name"]
+    store = one(docs, "ObjectStore", origin["plugin"]["parameters"]["barmanObjectName"])
+    assert store["metadata"]["name"] == "cctv-backup"
+    # reads the old server's backups, archives under a new name: never over its own source
+    assert origin["plugin"]["parameters"]["serverName"] == "cctv-db"
+    assert spec["plugins"][0]["parameters"]["serverName"] != "cctv-db"
+
+
+# --- alerting rules -----------------------------------------------------------------------
+
+
+def test_prometheus_rules_wrap_the_monitoring_rule_files() -> None:
+    """The rules are deploy/monitoring's; the PrometheusRule objects are generated from them."""
+    import subprocess
+    import sys
+
+    tool = K8S / "tools" / "prometheus_rules.py"
+    out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    files = sorted((K8S.parent / "monitoring" / "rules").glob("*.rules.yml"))
+    rules = {d["metadata"]["name"]: d for d in find(render("production"), "PrometheusRule")}
+    assert set(rules) == {p.name.removesuffix(".rules.yml") for p in files}
+    for path in files:
+        groups = yaml.safe_load(path.read_text())["groups"]
+        assert rules[path.name.removesuffix(".rules.yml")]["spec"]["groups"] == groups
