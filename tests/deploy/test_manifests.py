@@ -37,6 +37,13 @@ from .k8s import (
 )
 
 K8S_VERSION = "1.33"
+
+
+def container(workload: dict[str, Any], name: str) -> dict[str, Any]:
+    [c] = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    return c
+
+
 SCHEMAS = K8S / "schemas"
 
 
@@ -48,8 +55,7 @@ def test_every_service_is_deployed() -> None:
 def test_overlay_renders_every_service(overlay: str) -> None:
     docs = render(overlay)
     for name in SERVICES:
-        deploy = one(docs, "Deployment", name)
-        [c] = deploy["spec"]["template"]["spec"]["containers"]
+        c = container(one(docs, "Deployment", name), name)
         assert c["command"] == ["python", "-m", f"services.{name}"]
         assert one(docs, "Service", name)["spec"]["selector"] == {"app.kubernetes.io/name": name}
         assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
@@ -240,7 +246,7 @@ def test_every_container_has_resources_and_every_server_has_probes(overlay: str)
 def test_service_probes_use_the_service_shell_endpoints(overlay: str) -> None:
     docs = render(overlay)
     for name in SERVICES:
-        [c] = one(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+        c = container(one(docs, "Deployment", name), name)
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -276,6 +282,8 @@ def test_images_are_pinned_to_exact_versions(overlay: str) -> None:
         if m.group(2) and not m.group(3):
             assert m.group(1).endswith("/postgresql"), f"{image}: x.y is a floating tag"
     assert "registry.campus.internal/campus-cctv/campus-cctv:0.1.0" in images
+    ours = {i for i in images if "campus-cctv" in i}
+    assert len(ours) == 1, f"one image of ours per overlay, not {ours}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
