@@ -261,6 +261,20 @@ class AllClear(Event):
     title: str
 
 
+class AlertEscalated(Event):
+    """Art. 13: nobody acknowledged in time, so the next level of the duty chain hears of it
+    (guard/gatekeeper → duty operator → NIC on call → security office head)."""
+
+    TYPE = "alert.escalated"
+    STREAM = "CCTV_ALERT"
+    fault_id: str
+    camera_id: str | None = None
+    level: int = Field(ge=1)
+    role: str
+    recipients: list[str]
+    reason: str
+
+
 # --- workflow (Art. 8): what health needs from approved stop/move windows -------------------
 
 
