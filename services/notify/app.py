@@ -26,7 +26,7 @@ from cctv.contract.orgs import CAMPUS_TZ
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
-from . import escalation, store
+from . import escalation, grouping, store
 from .channels import (
     Channel,
     ChannelError,
@@ -229,74 +229,77 @@ class NotifyService:
                 await self._queue(conn, notice_id, "notice", robots)
 
     async def deliver_pending(self) -> int:
-        """Send what is due; a failed webhook is retried with backoff, never dropped."""
+        """Send what is due, a batch per person and channel; a failure is retried with backoff,
+        never dropped."""
+        now = datetime.now(UTC)
+        window = timedelta(seconds=self.settings.group_window_s)
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"SELECT d.delivery_id, d.alert_id, d.kind, d.channel, d.attempts, "
                 "coalesce(d.title, a.title) AS title, coalesce(d.body, a.body) AS body, "
                 "a.recipient, a.camera_id, a.severity, r.phone, r.email "
                 f"FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.alerts a USING (alert_id) "
-                f"LEFT JOIN {SCHEMA}.roster r ON r.account = a.recipient WHERE d.status='pending' "
-                "AND d.next_at <= now() ORDER BY d.delivery_id LIMIT 50 FOR UPDATE OF d SKIP LOCKED"
+                f"LEFT JOIN {SCHEMA}.roster r ON r.account = a.recipient "
+                "WHERE d.status='pending' AND d.next_at <= now() "
+                "ORDER BY d.delivery_id LIMIT 200 FOR UPDATE OF d SKIP LOCKED"
             )
-            for row in rows:
+            for batch in grouping.batches(rows):
+                first = batch[0]
+                ids = [r["delivery_id"] for r in batch]
+                if first["channel"] != "console":
+                    last = await store.last_sent(conn, first["channel"], first["recipient"])
+                    held = grouping.hold_until(batch, last, now, window)
+                    if held is not None:
+                        await store.hold(conn, ids, held)
+                        continue
                 try:
-                    sent = await self._send(row)
+                    sent = await self._send(first, *grouping.combined(batch))
                 except Exception as exc:
-                    SENT.labels(row["channel"], row["kind"], "failed").inc()
-                    if row["channel"] in self.adapters:
-                        FAILING.labels(row["channel"]).inc()
-                    delay = timedelta(seconds=min(60.0, 2.0 ** (row["attempts"] + 1)))
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.deliveries SET attempts=attempts+1, last_error=$2, "
-                        "next_at=now()+$3 WHERE delivery_id=$1",
-                        row["delivery_id"],
-                        repr(exc)[:500],
-                        delay,
-                    )
+                    SENT.labels(first["channel"], first["kind"], "failed").inc(len(batch))
+                    if first["channel"] in self.adapters:
+                        FAILING.labels(first["channel"]).inc()
+                    await store.failed(
+                        conn, ids, repr(exc)[:500],
+                        timedelta(seconds=min(60.0, 2.0 ** (first["attempts"] + 1))),
+                    )  # fmt: skip
                     continue
                 if not sent:  # the channel has no address for this person
-                    SENT.labels(row["channel"], row["kind"], "skipped").inc()
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.deliveries SET status='skipped' WHERE delivery_id=$1",
-                        row["delivery_id"],
-                    )
+                    SENT.labels(first["channel"], first["kind"], "skipped").inc(len(batch))
+                    await store.mark(conn, ids, "skipped")
                     continue
-                SENT.labels(row["channel"], row["kind"], "sent").inc()
-                if row["channel"] in self.adapters:
-                    FAILING.labels(row["channel"]).set(0)
-                await conn.execute(
-                    f"UPDATE {SCHEMA}.deliveries SET status='sent', attempts=attempts+1 "
-                    "WHERE delivery_id=$1",
-                    row["delivery_id"],
-                )
-                if row["kind"] == "notice":
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                        "WHERE alert_id=$1",
-                        row["alert_id"],
-                    )
-                if row["kind"] == "alert":
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                        "WHERE alert_id=$1 AND status='raised'",
-                        row["alert_id"],
-                    )
-                    await stage(
-                        conn,
-                        SCHEMA,
-                        AlertDelivered(
-                            alert_id=row["alert_id"],
-                            recipient=row["recipient"],
-                            channel=row["channel"],
-                        ),
-                        source="notify",
-                        key=row["camera_id"],
-                    )
+                if first["channel"] in self.adapters:
+                    FAILING.labels(first["channel"]).set(0)
+                await store.mark(conn, ids, "sent")
+                for row in batch:
+                    SENT.labels(row["channel"], row["kind"], "sent").inc()
+                    await self._delivered(conn, row)
             return len(rows)
 
-    async def _send(self, row: asyncpg.Record) -> bool:
-        """Hand one delivery to its channel; False when the channel cannot reach the person."""
+    async def _delivered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        if row["kind"] == "notice":
+            await conn.execute(
+                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
+                "WHERE alert_id=$1",
+                row["alert_id"],
+            )
+        if row["kind"] == "alert":
+            await conn.execute(
+                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
+                "WHERE alert_id=$1 AND status='raised'",
+                row["alert_id"],
+            )
+            await stage(
+                conn,
+                SCHEMA,
+                AlertDelivered(
+                    alert_id=row["alert_id"], recipient=row["recipient"], channel=row["channel"]
+                ),
+                source="notify",
+                key=row["camera_id"],
+            )
+
+    async def _send(self, row: asyncpg.Record, title: str, body: str) -> bool:
+        """Hand one message to its channel; False when the channel cannot reach the person."""
         if row["channel"] == "console":
             return True  # the console reads the inbox: stored is delivered
         adapter = self.adapters.get(row["channel"])
@@ -304,8 +307,8 @@ class NotifyService:
             raise ChannelError(f"渠道未配置 channel {row['channel']!r} is not configured")
         msg = Outbound(
             kind=row["kind"],
-            title=row["title"],
-            body=row["body"],
+            title=title,
+            body=body,
             recipient=row["recipient"],
             severity=row["severity"],
             phone=row["phone"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -71,4 +71,42 @@ async def open_unacknowledged(conn: asyncpg.Connection) -> list[asyncpg.Record]:
         "(array_agg(body ORDER BY raised_at))[1] AS body, array_agg(recipient) AS told "
         f"FROM {SCHEMA}.alerts WHERE cleared_at IS NULL AND fault_id NOT LIKE 'notice:%' "
         "GROUP BY fault_id HAVING NOT bool_or(status = 'acknowledged')"
+    )
+
+
+async def last_sent(conn: asyncpg.Connection, channel: str, recipient: str) -> datetime | None:
+    return await conn.fetchval(
+        f"SELECT max(d.sent_at) FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.alerts a "
+        "USING (alert_id) WHERE d.channel=$1 AND a.recipient=$2 AND d.status='sent'",
+        channel,
+        recipient,
+    )
+
+
+async def hold(conn: asyncpg.Connection, delivery_ids: list[int], until: datetime) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.deliveries SET next_at=$2 WHERE delivery_id = ANY($1::bigint[])",
+        delivery_ids,
+        until,
+    )
+
+
+async def mark(conn: asyncpg.Connection, delivery_ids: list[int], status: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.deliveries SET status=$2, attempts=attempts+1, "
+        "sent_at=CASE WHEN $2='sent' THEN now() END WHERE delivery_id = ANY($1::bigint[])",
+        delivery_ids,
+        status,
+    )
+
+
+async def failed(
+    conn: asyncpg.Connection, delivery_ids: list[int], error: str, retry_in: timedelta
+) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.deliveries SET attempts=attempts+1, last_error=$2, next_at=now()+$3 "
+        "WHERE delivery_id = ANY($1::bigint[])",
+        delivery_ids,
+        error,
+        retry_in,
     )

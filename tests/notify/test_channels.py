@@ -149,11 +149,13 @@ async def test_an_alert_reaches_each_person_on_every_channel_they_have(
 async def test_the_all_clear_says_the_camera_recovered_not_the_alarm_again(
     nats_url: str, database_url: str, standins: ChannelStandins
 ) -> None:
-    n = await make_notify(nats_url, database_url, webhook_url=standins.wecom_url)
+    n = await make_notify(nats_url, database_url, webhook_url=standins.wecom_url, group_window_s=0)
     zone = a_zone()
     await store.seed_roster(n.pool, [RosterEntry(f"g-{zone}", "张伟", "guard", zone)])
     f = fault(zone)
     await open_fault(n, f)
+    while await n.deliver_pending():
+        pass
     await resolve(n, f)
     while await n.deliver_pending():
         pass
@@ -229,5 +231,71 @@ async def test_quiet_hours_hold_sms_but_never_a_critical_alert(
 
     assert await sms_next_at(minor.fault_id) > datetime.now(UTC) + timedelta(minutes=30)
     assert await sms_next_at(critical.fault_id) <= datetime.now(UTC)
+    await n.close()
+    await n.pool.close()
+
+
+async def test_a_storm_reaches_a_person_as_one_message_then_one_summary(
+    nats_url: str, database_url: str, standins: ChannelStandins
+) -> None:
+    n = await make_notify(nats_url, database_url, webhook_url=standins.wecom_url)
+    zone = a_zone()
+    me = f"g-{zone}"
+    await store.seed_roster(n.pool, [RosterEntry(me, "张伟", "guard", zone)])
+    first = fault(zone)
+    await open_fault(n, first)
+    while await n.deliver_pending():
+        pass
+    storm = [fault(zone) for _ in range(12)]
+    for f in storm:
+        await open_fault(n, f)
+    while await n.deliver_pending():  # within the window: held, not sent one by one
+        pass
+
+    def mine() -> list[str]:
+        got = [r["body"]["markdown"]["content"] for r in standins.of("wecom")]
+        return [t for t in got if me in t]
+
+    assert len(mine()) == 1
+    # the window passes: the first message lies a minute back, the held ones are due
+    await n.pool.execute(
+        f"UPDATE {store.SCHEMA}.deliveries d SET next_at=now(), "
+        "sent_at=d.sent_at - interval '1 minute' FROM "
+        f"{store.SCHEMA}.alerts a WHERE a.alert_id=d.alert_id AND a.recipient=$1",
+        me,
+    )
+    while await n.deliver_pending():
+        pass
+    texts = mine()
+    assert len(texts) == 2
+    assert "12 条告警" in texts[1]
+    assert all(f.camera_id in texts[1] for f in storm)
+    # every alert is still delivered, and says so on the bus
+    subjects = await n.pool.fetch(
+        f"SELECT count(*) AS n FROM {store.SCHEMA}.deliveries d JOIN {store.SCHEMA}.alerts a "
+        "USING (alert_id) WHERE a.recipient=$1 AND d.channel='webhook' AND d.status='sent'",
+        me,
+    )
+    assert subjects[0]["n"] == 13
+    await n.close()
+    await n.pool.close()
+
+
+async def test_a_critical_alert_never_waits_for_the_window(
+    nats_url: str, database_url: str, standins: ChannelStandins
+) -> None:
+    n = await make_notify(nats_url, database_url, webhook_url=standins.wecom_url)
+    zone = a_zone()
+    me = f"g-{zone}"
+    await store.seed_roster(n.pool, [RosterEntry(me, "张伟", "guard", zone)])
+    await open_fault(n, fault(zone))
+    while await n.deliver_pending():
+        pass
+    urgent = fault(zone, kind="tamper", severity="critical")
+    await open_fault(n, urgent)
+    while await n.deliver_pending():
+        pass
+    got = [r["body"]["markdown"]["content"] for r in standins.of("wecom")]
+    assert any(urgent.camera_id in t and me in t for t in got)
     await n.close()
     await n.pool.close()

@@ -7,6 +7,8 @@ ALTER TABLE {schema}.roster ADD COLUMN phone text;
 ALTER TABLE {schema}.roster ADD COLUMN email text;
 ALTER TABLE {schema}.deliveries ADD COLUMN title text;
 ALTER TABLE {schema}.deliveries ADD COLUMN body text;
+ALTER TABLE {schema}.deliveries ADD COLUMN sent_at timestamptz;
+CREATE INDEX deliveries_sent ON {schema}.deliveries (channel, sent_at) WHERE status = 'sent';
 ALTER TABLE {schema}.deliveries DROP CONSTRAINT deliveries_status_check;
 ALTER TABLE {schema}.deliveries
     ADD CONSTRAINT deliveries_status_check CHECK (status IN ('pending', 'sent', 'skipped'));
