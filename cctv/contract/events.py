@@ -275,6 +275,20 @@ class AlertEscalated(Event):
     reason: str
 
 
+class DirectiveIssued(Event):
+    """Art. 13: the duty room's directive to guards and gatekeepers; each must acknowledge it,
+    and whoever has not in time is escalated like an alert."""
+
+    TYPE = "alert.directive"
+    STREAM = "CCTV_ALERT"
+    directive_id: str
+    sender: str
+    zone: str | None = None
+    recipients: list[str]
+    text: str
+    severity: Severity
+
+
 # --- workflow (Art. 8): what health needs from approved stop/move windows -------------------
 
 

@@ -19,6 +19,7 @@ from cctv.contract.events import (
     AlertEscalated,
     AlertRaised,
     AllClear,
+    DirectiveIssued,
     FaultOpened,
     FaultResolved,
 )
@@ -26,7 +27,7 @@ from cctv.contract.orgs import CAMPUS_TZ
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
-from . import escalation, grouping, store
+from . import directives, escalation, grouping, store
 from .channels import (
     Channel,
     ChannelError,
@@ -379,6 +380,69 @@ class NotifyService:
         for adapter in self.adapters.values():
             await adapter.close()
 
+    async def issue_directive(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The duty room's directive to a zone's guards or named people (Art. 13)."""
+        d = directives.Directive(
+            text=str(request.get("text", "")),
+            sender=str(request["sender"]),
+            zone=request.get("zone") or None,
+            accounts=tuple(str(a) for a in request.get("accounts") or ()),
+            severity=str(request.get("severity") or "major"),
+        )
+        if d.severity not in ("warning", "major", "critical"):
+            raise RpcError(f"severity must be warning, major or critical, not {d.severity!r}")
+        directive_id = f"DIR-{datetime.now(CAMPUS_TZ):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
+        async with self.pool.acquire() as conn, conn.transaction():
+            roster = await store.roster(conn)
+            try:
+                people = directives.recipients_of(d, roster, datetime.now(CAMPUS_TZ).time())
+            except directives.DirectiveRefused as exc:
+                raise RpcError(str(exc), "Art. 13") from exc
+            title = f"【指令 directive】{d.text.strip()[:40]}"
+            body = f"{d.text.strip()} · 发令 from {d.sender} · 编号 {directive_id}"
+            told = await self._alert_people(
+                conn, people, 0, directives.PREFIX + directive_id, None, d.zone or "",
+                d.severity, title, body, None,
+            )  # fmt: skip
+            await stage(
+                conn,
+                SCHEMA,
+                DirectiveIssued(
+                    directive_id=directive_id,
+                    sender=d.sender,
+                    zone=d.zone,
+                    recipients=told,
+                    text=d.text.strip(),
+                    severity=d.severity,  # type: ignore[arg-type]
+                ),
+                source="notify",
+                key=directive_id,
+                actor=d.sender,
+            )
+        return {"directive_id": directive_id, "recipients": told}
+
+    async def list_directives(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Recent directives and, per recipient, whether and when they acknowledged."""
+        rows = await store.directives(self.pool, int(request.get("limit") or 50))
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            d = out.setdefault(
+                r["fault_id"].removeprefix(directives.PREFIX),
+                {"title": r["title"], "body": r["body"], "zone": r["zone"],
+                 "raised_at": r["raised_at"].isoformat(), "recipients": []},
+            )  # fmt: skip
+            d["recipients"].append(
+                {
+                    "account": r["recipient"],
+                    "level": r["level"],
+                    "status": r["status"],
+                    "acknowledged_at": r["acknowledged_at"].isoformat()
+                    if r["acknowledged_at"]
+                    else None,
+                }
+            )
+        return {"directives": [{"directive_id": k, **v} for k, v in out.items()]}
+
     async def acknowledge(self, request: dict[str, Any]) -> dict[str, Any]:
         alert_id, account = str(request["alert_id"]), str(request["account"])
         now = datetime.now(UTC)
@@ -486,4 +550,6 @@ def build(settings: NotifySettings | None = None) -> Service:
     svc.respond(rpc.NOTIFY_INBOX, inbox)
     svc.respond(rpc.NOTIFY_ACK, notify.acknowledge)
     svc.respond(rpc.NOTIFY_ROSTER, roster)
+    svc.respond(rpc.NOTIFY_DIRECTIVE, notify.issue_directive)
+    svc.respond(rpc.NOTIFY_DIRECTIVES, notify.list_directives)
     return svc

@@ -70,7 +70,12 @@ async def open_unacknowledged(conn: asyncpg.Connection) -> list[asyncpg.Record]:
         "(array_agg(title ORDER BY raised_at))[1] AS title, "
         "(array_agg(body ORDER BY raised_at))[1] AS body, array_agg(recipient) AS told "
         f"FROM {SCHEMA}.alerts WHERE cleared_at IS NULL AND fault_id NOT LIKE 'notice:%' "
-        "GROUP BY fault_id HAVING NOT bool_or(status = 'acknowledged')"
+        "GROUP BY fault_id HAVING CASE WHEN fault_id LIKE 'directive:%' "
+        # a directive waits for every first recipient (or someone it was escalated to);
+        # a fault for anyone at all
+        "THEN NOT (bool_and(status = 'acknowledged' OR level > 0) "
+        "OR bool_or(status = 'acknowledged' AND level > 0)) "
+        "ELSE NOT bool_or(status = 'acknowledged') END"
     )
 
 
@@ -109,4 +114,14 @@ async def failed(
         delivery_ids,
         error,
         retry_in,
+    )
+
+
+async def directives(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        f"SELECT a.* FROM {SCHEMA}.alerts a WHERE a.fault_id IN ("
+        f"SELECT fault_id FROM {SCHEMA}.alerts WHERE fault_id LIKE 'directive:%' "
+        "GROUP BY fault_id ORDER BY min(raised_at) DESC LIMIT $1) "
+        "ORDER BY a.raised_at DESC, a.level, a.recipient",
+        limit,
     )
