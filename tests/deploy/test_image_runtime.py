@@ -86,7 +86,6 @@ def made() -> Made:
     tool = load_tool("make_secrets")
     args = tool.argparse.Namespace(
         namespace="campus-cctv",
-        webhook_url="",
         audit_key_name=tool.AUDIT_KEY_NAME,
         no_nats_tls=False,
         s3_access_key_id="",

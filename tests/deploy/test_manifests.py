@@ -638,6 +638,8 @@ def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
     assert allowed(docs, "monitoring", nats, 7777)
     assert not allowed(docs, pods["ingest"], "ip:192.168.1.1", 554)
     assert not allowed(docs, pods["notify"], "ip:10.1.2.3", 443)
+    assert allowed(docs, pods["notify"], "ip:10.10.0.25", 587)  # the campus mail relay
+    assert not allowed(docs, pods["ingest"], "ip:10.10.0.25", 587)
 
 
 def test_network_check_depends_on_the_policies() -> None:

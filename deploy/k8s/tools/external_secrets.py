@@ -8,7 +8,8 @@ The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a clou
     campus-cctv/nats-tls          tls.crt, tls.key, ca.crt
     campus-cctv/audit-signing-key signing.key
     campus-cctv/console           session_secret
-    campus-cctv/notify            webhook_url
+    campus-cctv/notify            webhook_url, dingtalk_url, dingtalk_secret, smtp_username,
+                                  smtp_password, sms_api_key (empty = channel off)
     campus-cctv/backup-s3         ACCESS_KEY_ID, ACCESS_SECRET_KEY
 
 Passwords go into URLs: keep them to letters and digits (make_secrets.py makes such ones).
@@ -49,8 +50,8 @@ def remote(v: ms.Value) -> tuple[str, str]:
         return f"{PREFIX}/audit-signing-key", "signing.key"
     if kind == "token":
         return f"{PREFIX}/console", "session_secret"
-    if kind == "given" and v[1] == "webhook_url":
-        return f"{PREFIX}/notify", "webhook_url"
+    if kind == "given" and v[1] in ms.NOTIFY_CHANNELS:
+        return f"{PREFIX}/notify", v[1]
     if kind == "given":
         return f"{PREFIX}/backup-s3", v[1]
     raise ValueError(f"no store entry for {v}")

@@ -4,7 +4,8 @@ The kustomize tree carries no Secret, so `kubectl apply -k` never overwrites a r
 This prints them as one YAML stream for `kubectl create -f` (create, not apply: run twice, the
 second run fails on the existing Secrets instead of replacing them):
 
-    python deploy/k8s/tools/make_secrets.py -o secrets.yaml [--s3-access-key-id ID]
+    WEBHOOK_URL=… SMTP_PASSWORD=… python deploy/k8s/tools/make_secrets.py -o secrets.yaml \
+        [--s3-access-key-id ID]   # with S3_SECRET_ACCESS_KEY=… in the environment
     kubectl create -f secrets.yaml && shred -u secrets.yaml
 
 Each password appears in two Secrets that must agree (a role's `cctv-db-<role>` for
@@ -42,6 +43,16 @@ NATS_HOST = "nats"
 # CloudNativePG's own CA for the cluster (the Secret `cctv-db-ca`), mounted in each pod
 DB_CA = "/run/cctv/db-ca/ca.crt"
 AUDIT_KEY_NAME = "hnsoftedu.edu.cn/campus-cctv/audit"
+# notify's channel credentials (services/notify/settings.py), given by NIC through the
+# environment of this tool (upper case), never on its command line; empty = channel off
+NOTIFY_CHANNELS = (
+    "webhook_url",
+    "dingtalk_url",
+    "dingtalk_secret",
+    "smtp_username",
+    "smtp_password",
+    "sms_api_key",
+)
 
 
 def password() -> str:
@@ -172,7 +183,7 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         if svc == "console":
             data["session_secret"] = ("token",)
         if svc == "notify":
-            data["webhook_url"] = ("given", "webhook_url")
+            data.update({k: ("given", k) for k in NOTIFY_CHANNELS})
         out.append((f"cctv-{svc}", "Opaque", data))
     out.append(("cctv-streams", "Opaque", {"nats_url": nats_url(nats_auth.ADMIN)}))
     out.append(("cctv-audit-signing-key", "Opaque", {"signing.key": ("audit_key",)}))
@@ -193,7 +204,8 @@ def labels_for(type_: str) -> dict[str, str]:
 
 def build(args: argparse.Namespace) -> list[dict[str, Any]]:
     s3 = bool(args.s3_access_key_id)
-    given = {"webhook_url": args.webhook_url, "ACCESS_KEY_ID": args.s3_access_key_id}
+    given = {k: os.environ.get(k.upper(), "") for k in NOTIFY_CHANNELS}
+    given["ACCESS_KEY_ID"] = args.s3_access_key_id
     if s3:
         given["ACCESS_SECRET_KEY"] = os.environ.get("S3_SECRET_ACCESS_KEY", "")
         if not given["ACCESS_SECRET_KEY"]:
@@ -236,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", "--namespace", default="campus-cctv")
     p.add_argument("-o", "--out", type=Path, help="write here (mode 0600) instead of stdout")
-    p.add_argument("--webhook-url", default="", help="the duty room's WeCom/DingTalk robot")
     p.add_argument("--audit-key-name", default=AUDIT_KEY_NAME, help="= AUDIT_KEY_NAME")
     p.add_argument(
         "--no-nats-tls",
