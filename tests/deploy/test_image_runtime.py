@@ -48,6 +48,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs root and util-linux unshare to build the pod's mount namespace",
 )
 SANDBOX = Path(__file__).with_name("sandbox.py")
+UNSHARE = ("unshare", "--mount", "--propagation", "private", sys.executable, str(SANDBOX))
 DB = "cctv_k8s_runtime"
 PG_SOCKET_DIR = "/run/cctv/pg"
 
@@ -288,15 +289,7 @@ def launch(
     spec_file.write_text(json.dumps(sandbox))
     log = open(workdir / f"{name}.log", "wb")
     return subprocess.Popen(
-        [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            sys.executable,
-            str(SANDBOX),
-            str(spec_file),
-        ],
+        [*UNSHARE, str(spec_file)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -454,3 +447,45 @@ async def test_no_anonymous_or_plaintext_clients(made: Made, k8s_nats: K8sNats) 
             f"nats://ingest:{made.secrets['nats-users']['ingest']}@127.0.0.1:{k8s_nats.port}",
             allow_reconnect=False,
         )
+
+
+def test_the_sandbox_leaves_only_the_declared_paths_writable(workdir: Path) -> None:
+    """What the services ran under: a write anywhere else fails, as in the pod."""
+    uid, gid, _, writable = dockerfile()
+    secrets = workdir / "probe-secrets"
+    secrets.mkdir()
+    (secrets / "database_url").write_text("x")
+    probe = (
+        "import os, sys, json\n"
+        "out = {}\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(os.path.join(p, 'probe'), 'w').close(); out[p] = 'rw'\n"
+        "    except OSError as e:\n"
+        "        out[p] = e.strerror\n"
+        "out['uid'] = [os.getuid(), os.getgid(), os.getgroups()]\n"
+        "print(json.dumps(out))\n"
+    )
+    places = [*writable, "/", str(REPO), "/var/tmp", "/run/secrets", sys.prefix]
+    spec = {
+        "uid": uid,
+        "gid": gid,
+        "writable": writable,
+        "mounts": {"/run/secrets": str(secrets)},
+        "cwd": str(REPO),
+        "env": {"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        "argv": [sys.executable, "-c", probe, *places],
+    }
+    spec_file = workdir / "probe.json"
+    spec_file.write_text(json.dumps(spec))
+    out = subprocess.run(
+        [*UNSHARE, str(spec_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout)
+    assert seen.pop("uid") == [uid, gid, []]
+    assert {p for p, r in seen.items() if r == "rw"} == set(writable), seen
+    assert not (REPO / "probe").exists()

@@ -10,6 +10,7 @@ images, one token-less ServiceAccount per service, no Secret in the tree.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import shutil
@@ -95,6 +96,7 @@ def strict(schema: Any) -> Any:
     return schema
 
 
+@functools.cache
 def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
     group, version = api_version.split("/")
     path = SCHEMAS / f"{group}_{version}_{kind.lower()}.json"
