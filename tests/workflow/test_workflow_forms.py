@@ -33,8 +33,9 @@ def police_request(inventory, people) -> AccessRequest:
         case_number="龙公刑(2026)088",
     )
     req, _ = AccessRequest.submit("DY-2026-00001", form, people["lg_staff"], inventory, T)
-    req.approve(people["lg_head"], T, "同意")
-    req.approve(people["st_head"], T, "同意调阅宿舍区入口")
+    # Art. 16(2)2: the head of 后勤处, then the school leader; 学生处 does not sign.
+    req.approve(people["lg_head"], T, "同意调阅南门及宿舍区入口")
+    req.approve(people["leader"], T, "同意")
     return req
 
 
@@ -60,8 +61,8 @@ def test_annex4_access_sheet(inventory, people) -> None:
         "单位意见",
         "管理部门",
         "院领导意见",
-        "同意调阅宿舍区入口",
-        "学生处 st_head（签字）",
+        "同意：同意调阅南门及宿舍区入口    后勤处 lg_head（签字）",
+        "leader（签字）",
         "备注",
         "案件编号：龙公刑(2026)088",
         "4601**********1234",
