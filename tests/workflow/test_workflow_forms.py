@@ -189,3 +189,50 @@ def test_pdf_of_each_paper_form(annex: str, inventory, people) -> None:
     text = pdf_text(pdf)
     for w in want:
         assert w in text, (w, text)
+
+
+def _box(doc, label: str) -> str:
+    """The text of the cell to the right of a label cell on the paper form."""
+    for row in doc.rows:
+        if row[0].text == label:
+            return row[1].text
+    raise AssertionError(f"no row {label!r}")
+
+
+def test_annex4_unit_head_also_managing_fills_same_as_above(inventory, people) -> None:
+    """Art. 16(1)1 / Annex 4: 后勤处 asks for its own public-safety footage; its head signs
+    once, and the 管理部门意见 box reads 同上 with that signature (issue 15)."""
+    form = AccessApplication(
+        body="internal",
+        applying_unit="logistics",
+        viewer="陈静",
+        method="view",
+        reason="核查夜间巡逻",
+        cameras=["ps-gate-1"],
+        footage_from=T - timedelta(hours=2),
+        footage_until=T,
+    )
+    req, _ = AccessRequest.submit("DY-2026-00002", form, people["lg_staff"], inventory, T)
+    req.approve(people["lg_head"], T, "同意")
+    doc = annex4(req, inventory)
+    assert _box(doc, "单位意见") == "同意    后勤处 lg_head（签字）  2026年3月2日"
+    assert _box(doc, "管理部门\n意见") == "同上    后勤处 lg_head（签字）  2026年3月2日"
+    assert "同上    后勤处 lg_head（签字）" in render_html(doc)
+
+
+def test_annex4_other_managing_department_signs_its_own_box(inventory, people) -> None:
+    form = AccessApplication(
+        body="internal",
+        applying_unit="college_se",
+        viewer="李老师",
+        method="view",
+        reason="核查",
+        cameras=["dorm-1"],
+        footage_from=T - timedelta(hours=2),
+        footage_until=T,
+    )
+    req, _ = AccessRequest.submit("DY-2026-00003", form, people["se_staff"], inventory, T)
+    req.approve(people["se_head"], T, "同意")
+    req.approve(people["st_head"], T, "同意")
+    box = _box(annex4(req, inventory), "管理部门\n意见")
+    assert box == "同意    学生处 st_head（签字）  2026年3月2日"
