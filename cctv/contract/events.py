@@ -343,6 +343,13 @@ class WorkflowTransition(Event):
     summary: dict[str, Any] = Field(default_factory=dict)
 
 
+class CalendarImported(WorkflowTransition):
+    """NIC entered the State Council's holiday notice for a year (Art. 10); summary holds the
+    notice (year, source, holidays, workdays) and the one it replaced, if any."""
+
+    TYPE = "workflow.calendar.imported"
+
+
 class AccessSubmitted(WorkflowTransition):
     TYPE = "workflow.access.submitted"
 

@@ -18,6 +18,7 @@ from .inventory import CameraInfo, Inventory
 from .newpoint import NewPointRequest
 from .responsible import SystemFile
 from .stopmove import StopMoveRequest
+from .workcalendar import YearNotice
 
 SCHEMA = "workflow"
 
@@ -359,3 +360,77 @@ async def notices_for(
         limit,
     )
     return [{**dict(r), "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+# ---- the official calendar: holiday notices NIC entered (Art. 10) ----
+
+
+async def save_notice(
+    conn: asyncpg.Connection, schema: str, notice: YearNotice, by: str, at: datetime
+) -> YearNotice | None:
+    """Store a year's notice; returns the one it replaces, if any."""
+    before = await conn.fetchval(
+        f"SELECT doc FROM {schema}.calendar_notices WHERE year=$1 FOR UPDATE", notice.year
+    )
+    await conn.execute(
+        f"INSERT INTO {schema}.calendar_notices (year, doc, imported_by, imported_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (year) DO UPDATE SET doc = EXCLUDED.doc, "
+        "imported_by = EXCLUDED.imported_by, imported_at = EXCLUDED.imported_at",
+        notice.year,
+        notice.model_dump(mode="json"),
+        by,
+        at,
+    )
+    return YearNotice.model_validate(before) if before else None
+
+
+async def calendar_notices(
+    conn: asyncpg.Pool | asyncpg.Connection, schema: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT year, doc, imported_by, imported_at FROM {schema}.calendar_notices ORDER BY year"
+    )
+    return [
+        {
+            "notice": YearNotice.model_validate(r["doc"]),
+            "imported_by": r["imported_by"],
+            "imported_at": r["imported_at"],
+        }
+        for r in rows
+    ]
+
+
+# ---- refusals (不予受理): on the record with their numbers, in the request's history ----
+
+
+async def refusals(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    schema: str,
+    *,
+    process: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The latest refusals, newest first: number, process, who, when, code, article, message."""
+    rows = await conn.fetch(
+        f"SELECT request_id, subject, actor, at, data FROM {schema}.history "
+        "WHERE subject LIKE 'cctv.workflow.%.refused.%' "
+        "AND ($1::text IS NULL OR split_part(subject, '.', 3) = $1) ORDER BY seq DESC LIMIT $2",
+        process,
+        limit,
+    )
+    out = []
+    for r in rows:
+        refusal = (r["data"].get("summary") or {}).get("refusal") or {}
+        out.append(
+            {
+                "request_id": r["request_id"],
+                "process": r["subject"].split(".")[2],
+                "actor": r["actor"],
+                "at": r["at"].isoformat(),
+                "code": refusal.get("code", ""),
+                "article": refusal.get("article", ""),
+                "zh": refusal.get("zh", ""),
+                "en": refusal.get("en", ""),
+            }
+        )
+    return out
