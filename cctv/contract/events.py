@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from .orgs import DEPARTMENTS, managing_department_for
 
 REGISTRY: dict[str, type[Event]] = {}
 
@@ -58,6 +61,25 @@ class CameraRecord(BaseModel):
     channel: int | None = None
     storage_location: str = ""
     monitoring_level: Literal["school", "department"] | None = None
+
+    @model_validator(mode="after")
+    def _managing_department_follows_category(self) -> CameraRecord:
+        """Art. 16(1)1 decides who manages a category; a record saying otherwise would show
+        one approver in the inventory while routing uses another (issue 15)."""
+        want = managing_department_for(self.category, self.department)
+        if self.managing_department != want:
+            raise PydanticCustomError(
+                "managing_department_contradicts_category",
+                "管理部门 {given} 与类别 {category} 不符，应为 {want} (Art. 16(1)1) / managing "
+                "department {given} contradicts category {category}: it is {want} (Art. 16(1)1)",
+                {
+                    "column": "managing_department",
+                    "given": self.managing_department,
+                    "category": self.category,
+                    "want": f"{DEPARTMENTS.get(want, (want,))[0]} {want}",
+                },
+            )
+        return self
 
 
 class CameraUpserted(Event):
