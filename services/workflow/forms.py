@@ -13,6 +13,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cctv.contract.campustime import campus_day_zh, campus_time
+
 from .access import AccessRequest
 from .approval import Decision, Opinion
 from .base import ApprovalRequest
@@ -21,7 +23,6 @@ from .newpoint import NewPointRequest
 from .org import BODY_NAMES, BodyKind, department_zh
 from .routing import METHOD_ZH, Method
 from .stopmove import ACTION_ZH, StopMoveRequest
-from .workcalendar import CAMPUS_TZ
 
 COLLEGE = "海南软件职业技术学院"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,14 +60,12 @@ class FormDoc:
 
 
 def _day(t: datetime | None) -> str:
-    if t is None:
-        return "    年  月  日"
-    local = t.astimezone(CAMPUS_TZ)
-    return f"{local.year}年{local.month}月{local.day}日"
+    return "    年  月  日" if t is None else campus_day_zh(t)
 
 
 def _minute(t: datetime) -> str:
-    return t.astimezone(CAMPUS_TZ).strftime("%Y-%m-%d %H:%M")
+    """The same text the console page and the CLI show: campus time, zone marked."""
+    return campus_time(t)
 
 
 def _opinions(req: ApprovalRequest, keys: list[str]) -> str:

@@ -67,6 +67,8 @@ def test_annex4_access_sheet(inventory, people) -> None:
         "案件编号：龙公刑(2026)088",
         "4601**********1234",
         "注：校内公共安全视频监控管理由后勤处管理审批",
+        # campus time with the zone marked, as on the console page (issue 15)
+        "视频时间段：2026-03-01 10:00 (UTC+8) 至 2026-03-02 10:00 (UTC+8)",
     ]:
         assert text in html, text
     assert "460100199001011234" not in html  # the ID number is masked on paper
@@ -183,7 +185,7 @@ def test_pdf_of_each_paper_form(annex: str, inventory, people) -> None:
         want = ["附件3", "视频监控系统停用、挪移监控点位申请表", "解决办法", "临时移至后墙"]
     else:
         doc = annex4(police_request(inventory, people), inventory)
-        want = ["附件4", "视频监控资料调阅审批单", "院领导意见", "同意调阅宿舍区入口"]
+        want = ["附件4", "视频监控资料调阅审批单", "院领导意见", "同意调阅南门及宿舍区入口"]
     pdf = render_pdf(doc)
     assert pdf is not None and pdf.startswith(b"%PDF")
     text = pdf_text(pdf)
@@ -218,6 +220,9 @@ def test_annex4_unit_head_also_managing_fills_same_as_above(inventory, people) -
     assert _box(doc, "单位意见") == "同意    后勤处 lg_head（签字）  2026年3月2日"
     assert _box(doc, "管理部门\n意见") == "同上    后勤处 lg_head（签字）  2026年3月2日"
     assert "同上    后勤处 lg_head（签字）" in render_html(doc)
+    if cjk_font() is not None:  # the PDF prints the same box
+        pdf = render_pdf(doc)
+        assert pdf is not None and "同上" in pdf_text(pdf)
 
 
 def test_annex4_other_managing_department_signs_its_own_box(inventory, people) -> None:
