@@ -117,7 +117,15 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.GET, {"request_id": args.request_id})
+    reply = request(wf_rpc.GET, {"request_id": args.request_id}, check=False)
+    if not reply.get("ok") and reply.get("kind") == "not_found":
+        # a refusal's number is not a request: show the refusal the desk is asked about
+        refused = request(wf_rpc.REFUSALS, {"request_id": args.request_id})["refusals"]
+        if refused:
+            _print_refusals(refused)
+            return 0
+    if not reply.get("ok"):
+        raise CliError(str(reply.get("error")))
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=1))
         return 0

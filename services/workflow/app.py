@@ -689,7 +689,11 @@ class WorkflowService:
     async def refusals(self, req: dict[str, Any]) -> dict[str, Any]:
         limit = min(int(req.get("limit") or 200), 1000)
         got = await store.refusals(
-            self.pool, self.schema, process=req.get("process") or None, limit=limit
+            self.pool,
+            self.schema,
+            process=req.get("process") or None,
+            request_id=req.get("request_id") or None,
+            limit=limit,
         )
         return {"refusals": got}
 

@@ -408,15 +408,18 @@ async def refusals(
     schema: str,
     *,
     process: str | None = None,
+    request_id: str | None = None,
     limit: int = 200,
 ) -> list[dict[str, Any]]:
     """The latest refusals, newest first: number, process, who, when, code, article, message."""
     rows = await conn.fetch(
         f"SELECT request_id, subject, actor, at, data FROM {schema}.history "
         "WHERE subject LIKE 'cctv.workflow.%.refused.%' "
-        "AND ($1::text IS NULL OR split_part(subject, '.', 3) = $1) ORDER BY seq DESC LIMIT $2",
+        "AND ($1::text IS NULL OR split_part(subject, '.', 3) = $1) "
+        "AND ($3::text IS NULL OR request_id = $3) ORDER BY seq DESC LIMIT $2",
         process,
         limit,
+        request_id,
     )
     out = []
     for r in rows:

@@ -255,6 +255,7 @@ async def test_refusal_shown_with_article(site) -> None:
     )
     assert r.status_code == 422
     assert "个人身份调阅不予受理 — personal-capacity access is not allowed (Art. 16)" in r.text
+    assert re.search(r"不予受理 No\. DY-\d{4}-\d{5}", r.text)  # the number to quote (issue 15)
     await duty.aclose()
 
 

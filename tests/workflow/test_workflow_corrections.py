@@ -145,3 +145,5 @@ async def test_refusal_number_printed_and_listed(site: Site) -> None:
     assert number in {r["request_id"] for r in json.loads(only)}
     rows = json.loads(await site.cctv("refusals", "--process", "access", "--json"))
     assert rows[0]["request_id"] == number and rows[0]["code"] == "personal_capacity"
+    shown = await site.cctv("show", number)
+    assert shown.startswith(number) and "不予受理" in shown and "个人身份调阅不予受理" in shown
