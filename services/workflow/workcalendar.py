@@ -180,7 +180,10 @@ class WorkCalendar:
         day_start: time = time(8, 0),
         day_end: time = time(17, 30),
         tz: ZoneInfo = CAMPUS_TZ,
+        assume_weekdays: bool = False,
     ) -> None:
+        # Reminders only (lenient()): a year not on file counts Monday-Friday rather than stop.
+        self.assume_weekdays = assume_weekdays
         off, on = frozenset(extra_holidays), frozenset(extra_workdays)
         self.notices = {n.year: n for n in notices}
         self.extra_holidays = off.union(*(n.holidays for n in self.notices.values()))
@@ -203,7 +206,16 @@ class WorkCalendar:
             day_start=self.day_start,
             day_end=self.day_end,
             tz=self.tz,
+            assume_weekdays=self.assume_weekdays,
         )
+
+    def lenient(self) -> WorkCalendar:
+        """The same calendar, counting Monday-Friday in a year not on file. For reminders: a
+        nudge a day early or late is harmless, no nudge for anyone at the year end is not.
+        Never for Art. 10 deadlines, which must not be guessed."""
+        cal = self.with_notices(())
+        cal.assume_weekdays = True
+        return cal
 
     def knows(self, d: date) -> bool:
         """Whether the working-day status of ``d`` is on file."""
@@ -219,7 +231,7 @@ class WorkCalendar:
         try:
             return bool(chinese_calendar.is_workday(d))
         except NotImplementedError:
-            if d.year in self._supplied_years:
+            if d.year in self._supplied_years or self.assume_weekdays:
                 return d.weekday() < 5
             raise calendar_unknown(d.year) from None
 
