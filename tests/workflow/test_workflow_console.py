@@ -302,6 +302,10 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     assert "approved" in out  # the unit's head is also the managing department's
     shown = await cctv("show", rid)
     assert "workflow.access.approved" in shown and "刘洋" in shown
+    history = shown.split("history:")[1].splitlines()[1:]
+    assert history and all(
+        re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\+8\)  ", h) for h in history
+    )
 
     # Duty logbook and handover from the command line (Art. 14).
     op1 = ("--as", f"op1{tag}", "--dept", "logistics", "--role", "duty_operator")
