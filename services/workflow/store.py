@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from cctv.contract import Envelope
+from cctv.contract.campustime import to_campus
 
 from .access import AccessRequest
 from .base import ApprovalRequest
@@ -40,14 +41,17 @@ PREFIX = {
 
 
 async def next_id(conn: asyncpg.Connection, process: str, now: datetime, schema: str) -> str:
+    """DY-2027-00001: the year people read in the number is the campus year (00:30 on New
+    Year's Day in Haikou is still 31 December in UTC)."""
     prefix = PREFIX[process]
+    year = to_campus(now).year
     n = await conn.fetchval(
         f"INSERT INTO {schema}.counters (prefix, year, n) VALUES ($1, $2, 1) "
         "ON CONFLICT (prefix, year) DO UPDATE SET n = counters.n + 1 RETURNING n",
         prefix,
-        now.year,
+        year,
     )
-    return f"{prefix}-{now.year}-{n:05d}"
+    return f"{prefix}-{year}-{n:05d}"
 
 
 # ---- requests ----

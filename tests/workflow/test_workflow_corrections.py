@@ -29,8 +29,8 @@ NEXT = LAST + 1
 
 
 class Site:
-    def __init__(self, client: Client, tag: str, env: dict[str, str]) -> None:
-        self.client, self.tag, self.env = client, tag, env
+    def __init__(self, client: Client, tag: str, env: dict[str, str], now: list[datetime]) -> None:
+        self.client, self.tag, self.env, self.now = client, tag, env, now
 
     async def cctv(self, *argv: str, stdin: str | None = None, ok: bool = True) -> str:
         """Run `cctv requests ...` as an operator would; stdout if it succeeds, else stderr."""
@@ -54,11 +54,12 @@ class Site:
 async def site(nats_url: str, database_url: str, tmp_path) -> AsyncIterator[Site]:
     """Workflow on the real request-reply subjects (the CLI's), its clock in late December."""
     tag = uuid.uuid4().hex[:8]
+    now = [datetime(LAST, 12, 28, 10, 0, tzinfo=CAMPUS_TZ)]
     svc = build(
         WorkflowSettings(nats_url=nats_url, database_url=database_url, remind_poll_s=3600.0),
         schema=f"wfx_{tag}",
         durable_suffix=f"-x{tag}",
-        clock=lambda: datetime(LAST, 12, 28, 10, 0, tzinfo=CAMPUS_TZ),
+        clock=lambda: now[0],
     )
     nc = await nats.connect(nats_url)
     async with svc.running():
@@ -67,7 +68,7 @@ async def site(nats_url: str, database_url: str, tmp_path) -> AsyncIterator[Site
         cam = record(f"x{tag}", "teaching_exam", "academic", "national_exam")
         await seed_cameras(svc, client, [cam.model_copy(update={"position": f"{room} 前"})])
         env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
-        yield Site(client, tag, env)
+        yield Site(client, tag, env, now)
     await nc.close()
 
 
@@ -147,3 +148,27 @@ async def test_refusal_number_printed_and_listed(site: Site) -> None:
     assert rows[0]["request_id"] == number and rows[0]["code"] == "personal_capacity"
     shown = await site.cctv("show", number)
     assert shown.startswith(number) and "不予受理" in shown and "个人身份调阅不予受理" in shown
+
+
+async def test_numbers_carry_the_campus_year(site: Site) -> None:
+    """00:30 on New Year's Day in Haikou is 16:30 on 31 December in UTC: the number a person
+    reads carries the campus year (issue 15, campus time)."""
+    from datetime import UTC
+
+    form = {
+        "process": "access",
+        "actor": STAFF,
+        "form": {
+            "body": "personal",
+            "applying_unit": "张三",
+            "viewer": "张三",
+            "method": "view",
+            "reason": "私事",
+            "cameras": [f"x{site.tag}"],
+            "footage_from": f"{LAST}-12-20T08:00:00+08:00",
+            "footage_until": f"{LAST}-12-20T09:00:00+08:00",
+        },
+    }
+    site.now[0] = datetime(LAST, 12, 31, 16, 30, tzinfo=UTC)
+    reply = await site.client(rpc.SUBMIT, form)
+    assert reply["request_id"] == f"DY-{NEXT}-00001", reply
