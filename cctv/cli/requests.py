@@ -116,6 +116,24 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_times(req: dict[str, Any]) -> None:
+    """The times the request is about, in campus time as on the page and the paper form."""
+    f = req.get("form") or {}
+    spans = [
+        ("视频时段 footage", f.get("footage_from"), f.get("footage_until")),
+        ("施工时段 works", f.get("window_from"), f.get("window_until")),
+        ("考试时间 exam", f.get("starts_at"), f.get("ends_at")),
+    ]
+    w, g = req.get("window") or {}, req.get("grant") or {}
+    spans.append(("批准时段 approved window", w.get("starts_at"), w.get("ends_at")))
+    spans.append(("授权视频 granted footage", g.get("footage_from"), g.get("footage_until")))
+    for label, a, b in spans:
+        if a:
+            print(f"  {label}: {campus_time(a)} — {campus_time(b)}")
+    if g.get("valid_until"):
+        print(f"  授权有效至 grant valid until: {campus_time(g['valid_until'])}")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     reply = request(wf_rpc.GET, {"request_id": args.request_id}, check=False)
     if not reply.get("ok") and reply.get("kind") == "not_found":
@@ -131,6 +149,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     s = reply["summary"]
     print(f"{s['request_id']} {s['process_zh']} {s['state_zh']} — {s['title']}")
+    _print_times(reply["request"])
     _print_steps(reply["steps"])
     for o in reply["request"]["flow"]["opinions"]:
         mark = "同意" if o["decision"] == "approve" else "不同意"

@@ -302,6 +302,9 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     assert "approved" in out  # the unit's head is also the managing department's
     shown = await cctv("show", rid)
     assert "workflow.access.approved" in shown and "刘洋" in shown
+    # the footage and the grant, in campus time as in the form (issue 15)
+    assert f"视频时段 footage: {t:%Y-%m-%d %H:%M} (UTC+8)" in shown
+    assert "授权有效至 grant valid until: " in shown
     history = shown.split("history:")[1].splitlines()[1:]
     assert history and all(
         re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\+8\)  ", h) for h in history
