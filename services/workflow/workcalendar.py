@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from cctv.contract.orgs import CAMPUS_TZ
 
@@ -114,8 +114,6 @@ class YearNotice(BaseModel):
 
 def parse_notice(data: Any) -> YearNotice:
     """Validate a notice; a bad field is named, with Art. 10."""
-    from pydantic import ValidationError
-
     try:
         return YearNotice.model_validate(data)
     except ValidationError as exc:
