@@ -22,7 +22,7 @@ from services.workflow.app import build
 from services.workflow.settings import WorkflowSettings
 from services.workflow.workcalendar import CAMPUS_TZ, package_years
 from tests.support.events import EventLog
-from tests.workflow.test_workflow_service import STAFF, Client, record, seed_cameras
+from tests.workflow.test_workflow_service import ADMIN, STAFF, Client, record, seed_cameras
 
 LAST = int(package_years().split("-")[1])
 NEXT = LAST + 1
@@ -118,6 +118,22 @@ async def test_nic_enters_next_years_notice_and_january_exams_can_be_filed(
 
     after = await site.client(rpc.SUBMIT, form)
     assert after["ok"], after
+
+    # A correction replaces the year's entry, and the record says what it replaced.
+    fixed = {
+        "year": NEXT,
+        "source": "国办发明电〔测试〕2号 (corrected)",
+        "holidays": [f"{NEXT}-01-01..{NEXT}-01-03"],
+    }
+    again = await site.client(rpc.CALENDAR_IMPORT, {"actor": ADMIN, "notice": fixed})
+    assert again["ok"] and again["replaced"] is True, again
+    ev = await events.wait_for(
+        "workflow.calendar.imported",
+        lambda d: d.get("summary", {}).get("notice", {}).get("source", "").endswith("(corrected)"),
+    )
+    assert ev[-1]["data"]["summary"]["replaced"]["source"].startswith("国办发明电〔测试〕1号")
+    listed = await site.client(rpc.CALENDAR, {})
+    assert [n["source"] for n in listed["notices"]] == [fixed["source"]]
 
 
 async def test_refusal_number_printed_and_listed(site: Site) -> None:
