@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from .orgs import DEPARTMENTS, managing_department_for
+from .orgs import DEPARTMENTS
 
 REGISTRY: dict[str, type[Event]] = {}
 
@@ -38,6 +38,15 @@ class Event(BaseModel):
 
 
 # --- camera inventory and state -------------------------------------------------------
+
+
+# Art. 16(1)1 (and Art. 4): who manages, and so approves access to, each public category; a
+# department's own subsystem or confidential room is managed by the department that owns it.
+CATEGORY_MANAGER: dict[str, str] = {
+    "public_safety": "logistics",  # 校内公共安全视频监控管理由后勤处管理审批
+    "teaching_exam": "academic",  # 校内课堂教学视频监控管理由教务处管理审批
+    "dormitory": "student",  # 学生宿舍区视频监控管理由学生处管理审批
+}
 
 
 class CameraRecord(BaseModel):
@@ -66,7 +75,7 @@ class CameraRecord(BaseModel):
     def _managing_department_follows_category(self) -> CameraRecord:
         """Art. 16(1)1 decides who manages a category; a record saying otherwise would show
         one approver in the inventory while routing uses another (issue 15)."""
-        want = managing_department_for(self.category, self.department)
+        want = CATEGORY_MANAGER.get(self.category, self.department)
         if self.managing_department != want:
             raise PydanticCustomError(
                 "managing_department_contradicts_category",

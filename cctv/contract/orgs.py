@@ -38,21 +38,6 @@ SENSITIVITY: dict[str, tuple[str, str]] = {
 }
 
 
-# Art. 16(1)1 (and Art. 4): who manages, and so approves access to, each category. The public
-# system's categories have a fixed manager; a department's own subsystem or confidential room is
-# managed by the department that owns it.
-CATEGORY_MANAGER: dict[str, str] = {
-    "public_safety": "logistics",  # 校内公共安全视频监控管理由后勤处管理审批
-    "teaching_exam": "academic",  # 校内课堂教学视频监控管理由教务处管理审批
-    "dormitory": "student",  # 学生宿舍区视频监控管理由学生处管理审批
-}
-
-
-def managing_department_for(category: str, department: str) -> str:
-    """The managing department the regulation gives a camera of this category and owner."""
-    return CATEGORY_MANAGER.get(category, department)
-
-
 def dept_label(key: str) -> str:
     zh, en = DEPARTMENTS.get(key, (key, key))
     return f"{zh} {en}"

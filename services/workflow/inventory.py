@@ -12,9 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cctv.contract import orgs
-
 from . import refusals as r
+from .org import ACADEMIC, LOGISTICS, STUDENT
 
 
 class Category(StrEnum):
@@ -47,9 +46,12 @@ CATEGORY_ZH = {
     Category.CONFIDENTIAL: "保密室子系统",
 }
 
-# Art. 16(1)1 and Art. 4: who manages (and so approves access to) each public category — the
-# contract's one table, which also keeps the inventory's managing_department consistent.
-CATEGORY_MANAGER: dict[Category, str] = {Category(k): v for k, v in orgs.CATEGORY_MANAGER.items()}
+# Art. 16(1)1 and Art. 4: who manages (and so approves access to) each public category.
+CATEGORY_MANAGER: dict[Category, str] = {
+    Category.PUBLIC_SAFETY: LOGISTICS,
+    Category.TEACHING_EXAM: ACADEMIC,
+    Category.DORMITORY: STUDENT,
+}
 
 
 class CameraInfo(BaseModel):
