@@ -115,7 +115,7 @@ async def _log_key(args: argparse.Namespace, conn: Any) -> tuple[str, str]:
     given = _given_key(args)
     if given:
         return given, "given key"
-    from services.audit.checkpoint import NoteError, Signer
+    from cctv.evidence.checkpoint import NoteError, Signer
     from services.audit.settings import AuditSettings
 
     keys = [
@@ -139,8 +139,8 @@ async def _log_key(args: argparse.Namespace, conn: Any) -> tuple[str, str]:
 
 
 def verify(args: argparse.Namespace) -> int:
+    from cctv.evidence.checkpoint import NoteError, Verifier
     from services.audit import api
-    from services.audit.checkpoint import NoteError, Verifier
 
     async def go() -> int:
         conn = await _connect(args)
@@ -197,7 +197,8 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from services.audit import api, bundle
+    from cctv.evidence import bundle
+    from services.audit import api
 
     async def go() -> dict[str, Any]:
         conn = await _connect(args)
@@ -228,7 +229,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from services.audit import bundle
+    from cctv.evidence import bundle
 
     try:
         doc = bundle.loads(args.bundle.read_text(encoding="utf-8"))
@@ -276,8 +277,9 @@ def check(args: argparse.Namespace) -> int:
 
 
 def prove(args: argparse.Namespace) -> int:
-    from services.audit import api, merkle
-    from services.audit.checkpoint import Checkpoint, Verifier
+    from cctv.evidence import merkle
+    from cctv.evidence.checkpoint import Checkpoint, Verifier
+    from services.audit import api
 
     async def go() -> tuple[dict[str, Any], str]:
         conn = await _connect(args)

@@ -13,15 +13,12 @@ from typing import Any
 
 import asyncpg
 
-from . import bundle, merkle, store
-from .chain import ChainVerifier, VerifyReport
-from .checkpoint import Checkpoint, NoteError, Verifier
-from .entry import Entry, index_fields
+from cctv.evidence import bundle, merkle
+from cctv.evidence.chain import ChainVerifier, VerifyReport
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import Entry, index_fields
 
-AUDIT_QUERY = "cctv.rpc.audit.query"
-AUDIT_PROVE = "cctv.rpc.audit.prove"
-AUDIT_CHECKPOINT = "cctv.rpc.audit.checkpoint"
-AUDIT_EXPORT = "cctv.rpc.audit.export"
+from . import store
 
 
 class AuditError(ValueError):

@@ -22,12 +22,12 @@ import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
-from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode
+from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode, rpc
+from cctv.evidence.checkpoint import load_or_create_signer
+from cctv.evidence.entry import Witnessed, payload_fields
 from cctv.plumbing.service import RpcError, Service
 
 from . import api
-from .checkpoint import load_or_create_signer
-from .entry import Witnessed, payload_fields
 from .settings import AuditSettings
 from .writer import AuditWriter, WriterConfig
 
@@ -266,10 +266,10 @@ def build(settings: AuditSettings | None = None) -> Service:
         svc.loop(f"witness-{spec.name}", functools.partial(audit.witness_stream, spec))
     svc.after_start(audit.start)
     svc.loop("checkpoints", audit.checkpoints)
-    svc.respond(api.AUDIT_QUERY, audit.rpc_query)
-    svc.respond(api.AUDIT_PROVE, audit.rpc_prove)
-    svc.respond(api.AUDIT_EXPORT, audit.rpc_export)
-    svc.respond(api.AUDIT_CHECKPOINT, audit.rpc_checkpoint)
+    svc.respond(rpc.AUDIT_QUERY, audit.rpc_query)
+    svc.respond(rpc.AUDIT_PROVE, audit.rpc_prove)
+    svc.respond(rpc.AUDIT_EXPORT, audit.rpc_export)
+    svc.respond(rpc.AUDIT_CHECKPOINT, audit.rpc_checkpoint)
     _stop = svc._on_shutdown
 
     async def on_shutdown() -> None:

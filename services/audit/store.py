@@ -15,10 +15,10 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.audit import merkle
-from services.audit.chain import Appended, LogState, Row
-from services.audit.checkpoint import Checkpoint, NoteError, Verifier
-from services.audit.entry import ZERO_HASH, IndexFields, index_fields
+from cctv.evidence import merkle
+from cctv.evidence.chain import Appended, LogState, Row
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import ZERO_HASH, IndexFields, index_fields
 
 SCHEMA = "audit"
 ENTRY_COLUMNS = (

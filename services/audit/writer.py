@@ -21,12 +21,12 @@ import asyncpg
 import structlog
 
 from cctv.contract.events import CheckpointPublished
+from cctv.evidence.chain import Appended, LogState
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import ZERO_HASH, Witnessed, utc_now
 from cctv.plumbing.outbox import stage
 
 from . import store
-from .chain import Appended, LogState
-from .checkpoint import Checkpoint, Signer
-from .entry import ZERO_HASH, Witnessed, utc_now
 
 log = structlog.get_logger()
 

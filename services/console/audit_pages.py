@@ -20,10 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from cctv.contract.events import REGISTRY
 from cctv.contract.orgs import ROLES
-from services.audit import bundle, merkle
-from services.audit.api import AUDIT_CHECKPOINT, AUDIT_QUERY
-from services.audit.checkpoint import Checkpoint, NoteError, Verifier
-from services.audit.entry import Entry, EntryError
+from cctv.contract.rpc import AUDIT_CHECKPOINT, AUDIT_QUERY
+from cctv.evidence import bundle, merkle
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import Entry, EntryError
 
 from .web import console_of as _console
 from .web import templates

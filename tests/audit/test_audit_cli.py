@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 
 from cctv.cli.main import main
+from cctv.evidence.checkpoint import Signer
+from cctv.evidence.entry import Witnessed
+from cctv.evidence.merkle import leaf_hash
 from cctv.plumbing.db import apply_migrations, create_pool
-from services.audit.checkpoint import Signer
-from services.audit.entry import Witnessed
-from services.audit.merkle import leaf_hash
 from services.audit.writer import AuditWriter, WriterConfig
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"

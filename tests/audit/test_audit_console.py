@@ -18,8 +18,8 @@ import pytest
 
 from cctv.contract import subject_for, wrap
 from cctv.contract.events import AccessRecorded
-from services.audit import bundle, merkle
-from services.audit.checkpoint import Checkpoint, Verifier
+from cctv.evidence import bundle, merkle
+from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
 from tests.audit.test_audit_service import progress, running, settings, until

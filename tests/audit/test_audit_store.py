@@ -12,10 +12,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cctv.evidence import bundle, merkle
+from cctv.evidence.chain import VerifyReport
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import Witnessed
 from cctv.plumbing.db import apply_migrations, create_pool
-from services.audit import api, bundle, merkle, store
-from services.audit.checkpoint import Checkpoint, Signer
-from services.audit.entry import Witnessed
+from services.audit import api, store
 from services.audit.writer import AuditWriter, WriterConfig
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"
@@ -59,7 +61,7 @@ class Log:
             for s in sql:
                 await conn.execute(s.replace("{s}", self.schema))
 
-    async def verify(self) -> api.VerifyReport:
+    async def verify(self) -> VerifyReport:
         async with self.writer_pool.acquire() as conn:
             report, problems = await api.verify(conn, self.schema, SIGNER.verifier, origin=ORIGIN)
         assert not problems

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.audit import merkle
-from services.audit.chain import LogState, Row, verify_rows
-from services.audit.checkpoint import Checkpoint, Signer
-from services.audit.entry import (
+from cctv.evidence import merkle
+from cctv.evidence.chain import LogState, Row, verify_rows
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import (
     ZERO_HASH,
     Entry,
     EntryError,

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from services.audit import bundle as b
-from services.audit import merkle
-from services.audit.chain import LogState
-from services.audit.checkpoint import Checkpoint, Signer
-from services.audit.entry import Witnessed
+from cctv.evidence import bundle as b
+from cctv.evidence import merkle
+from cctv.evidence.chain import LogState
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import Witnessed
 
 ORIGIN = "hnsoftedu.campus-cctv/audit"
 

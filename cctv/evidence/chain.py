@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.audit import merkle
-from services.audit.checkpoint import Checkpoint
-from services.audit.entry import ZERO_HASH, Entry, EntryError, IndexFields, Witnessed, utc_now
+from cctv.evidence import merkle
+from cctv.evidence.checkpoint import Checkpoint
+from cctv.evidence.entry import ZERO_HASH, Entry, EntryError, IndexFields, Witnessed, utc_now
 
 FindingKind = Literal["changed", "removed", "reordered", "inserted", "truncated", "checkpoint"]
 

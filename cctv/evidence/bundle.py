@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.audit import merkle
-from services.audit.checkpoint import Checkpoint, NoteError, Verifier
-from services.audit.entry import Entry, EntryError, index_fields, utc_now
+from cctv.evidence import merkle
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import Entry, EntryError, index_fields, utc_now
 
 FORMAT = "cctv-audit-bundle/v1"
 
