@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,8 @@ except ImportError:  # pragma: no cover - orjson is optional
 FORMAT_VERSION = 1
 ZERO_HASH = bytes(32)
 KINDS = ("event", "rejected")
+AT_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$")
+"""The ``at`` header field: when the entry was recorded, UTC, always six fractional digits."""
 MAX_REJECTED_PAYLOAD = 64 * 1024
 """Rejected messages keep at most this many raw bytes; the hash always covers all of them."""
 
@@ -112,6 +115,15 @@ class Entry:
             raise EntryError("entry prev is not a 32-byte hash")
         if kind not in KINDS:
             raise EntryError(f"entry kind {kind!r} is not one of {KINDS}")
+        for name, value in (("subject", subject), ("id", event_id), ("at", at)):
+            if not isinstance(value, str):
+                raise EntryError(f"entry {name} {value!r} is not a string")
+        if strict and not AT_RE.match(at):
+            raise EntryError(
+                f"entry at {at!r} is not UTC with microseconds, e.g. 2026-11-25T08:00:00.000000Z"
+            )
+        if strict and prev_hex != prev_hex.lower():
+            raise EntryError("entry prev must be lowercase hex")
         e = cls(
             seq=seq,
             prev=prev,

@@ -134,3 +134,69 @@ def test_tampered_inclusion_proof_fails(log, signer: Signer) -> None:  # type: i
     del doc["entries"][0]["inclusion_proof"]
     with pytest.raises(b.BundleError, match="no proof"):
         b.check_bundle(doc, signer.verifier.vkey())
+
+
+# --- issue 13, defect 1: every item bound to exactly one proven leaf -------------------------
+
+
+def _forged_copy(doc: dict, k: int, old: bytes, new: bytes) -> dict:
+    """A second copy of item k, same index, content rewritten (header stays canonical)."""
+    d = copy.deepcopy(doc)
+    forged = _mutate_entry(d, k, old, new)["entries"][k]
+    forged.pop("inclusion_proof", None)
+    d["entries"].insert(k + 1, forged)
+    return d
+
+
+def test_a_second_copy_of_a_range_entry_fails(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+    doc = range_doc(log, signer, 5, 17)
+    forged = _forged_copy(doc, 3, b'"u2"', b'"u1"')
+    with pytest.raises(b.BundleError, match="entry 8 appears twice"):
+        b.check_bundle(forged, signer.verifier.vkey())
+
+
+def test_evidence_pack_with_a_rewritten_actor_copy_fails(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+    tree, datas, cp, note = log
+    doc = b.evidence_from_store(
+        tree, [(2, datas[2]), (19, datas[19])], cp, note, signer.verifier.vkey()
+    )
+    forged = _forged_copy(doc, 0, b'"u2"', b'"u0"')
+    with pytest.raises(b.BundleError, match="entry 2 appears twice"):
+        b.check_bundle(forged, signer.verifier.vkey())
+    # the copy carrying the genuine proof does not make it any better
+    forged["entries"][1]["inclusion_proof"] = doc["entries"][0]["inclusion_proof"]
+    with pytest.raises(b.BundleError, match="entry 2 appears twice"):
+        b.check_bundle(forged, signer.verifier.vkey())
+
+
+def test_items_out_of_order_or_with_unknown_fields_fail(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+    tree, datas, cp, note = log
+    doc = b.evidence_from_store(
+        tree, [(2, datas[2]), (19, datas[19])], cp, note, signer.verifier.vkey()
+    )
+    d = copy.deepcopy(doc)
+    d["entries"].reverse()
+    with pytest.raises(b.BundleError, match="log order"):
+        b.check_bundle(d, signer.verifier.vkey())
+    d = copy.deepcopy(doc)
+    d["entries"][0]["actor"] = "someone-else"
+    with pytest.raises(b.BundleError, match="unknown field"):
+        b.check_bundle(d, signer.verifier.vkey())
+    d = copy.deepcopy(doc)
+    d["entries"][0]["index"] = True
+    with pytest.raises(b.BundleError, match="index True"):
+        b.check_bundle(d, signer.verifier.vkey())
+
+
+def test_non_canonical_prev_or_time_is_refused() -> None:
+    from cctv.evidence.entry import Entry, EntryError
+
+    e = Witnessed.event("cctv.x", "e", b"{}").at(1, bytes(range(32)), "2026-11-25T08:00:00.000000Z")
+    data = e.encode()
+    assert Entry.decode(data) == e
+    upper = data.replace(e.prev.hex().encode(), e.prev.hex().upper().encode())
+    with pytest.raises(EntryError, match="lowercase"):
+        Entry.decode(upper)
+    short = data.replace(b"08:00:00.000000Z", b"08:00:00Z")
+    with pytest.raises(EntryError, match="microseconds"):
+        Entry.decode(short)

@@ -74,7 +74,7 @@ def test_entry_round_trip_is_canonical() -> None:
 def test_rejected_keeps_hash_subject_and_reason() -> None:
     raw = b"\xff\xfe not json at all" * 10_000
     w = Witnessed.rejected("cctv.camera.status.x", raw, "invalid JSON")
-    e = Entry.decode(w.at(0, ZERO_HASH, "t").encode())
+    e = Entry.decode(w.at(0, ZERO_HASH, "2026-11-25T08:00:00.000000Z").encode())
     assert e.kind == "rejected"
     assert e.raw_len == len(raw)
     assert e.event_id == "sha256:" + e.raw_sha256  # type: ignore[operator]
@@ -96,7 +96,9 @@ def test_index_fields_find_cameras_actor_and_request() -> None:
         }
     ).encode()
     f = index_fields(
-        Witnessed.event("cctv.workflow.access_request.approved", "x", body).at(0, ZERO_HASH, "t")
+        Witnessed.event("cctv.workflow.access_request.approved", "x", body).at(
+            0, ZERO_HASH, "2026-11-25T08:00:00.000000Z"
+        )
     )
     assert f.event_type == "workflow.access_request.approved"
     assert f.actor == "u-logistics-head"
@@ -140,7 +142,9 @@ def reseq(rows: list[Row]) -> list[Row]:
 
 
 def forge(i: int, prev: bytes) -> Row:
-    e = Witnessed.event("cctv.camera.status.cam-9", "forged", envelope(999)).at(i, prev, "t")
+    e = Witnessed.event("cctv.camera.status.cam-9", "forged", envelope(999)).at(
+        i, prev, "2026-11-25T08:00:00.000000Z"
+    )
     d = e.encode()
     return Row(i, d, merkle.leaf_hash(d), index_fields(e))
 
