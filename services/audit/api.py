@@ -91,6 +91,19 @@ async def covering_checkpoint(conn: store.Conn, schema: str, size: int) -> tuple
     return found
 
 
+def _signed_root(note: str) -> bytes:
+    """The root a stored checkpoint note states (its signature is checked by the caller)."""
+    return Checkpoint.parse_body(note.split("\n\n")[0] + "\n").root_hash
+
+
+def _broken(what: str, exc: Exception) -> str:
+    return (
+        f"{what} built from the stored tree nodes does not match the signed checkpoint "
+        f"({exc}): the stored tree was altered; run `cctv audit verify` "
+        "存储的树节点已被改动，请运行校验"
+    )
+
+
 async def query(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
     q = parse_query(req)
     rows = await store.query(conn, schema, q)
@@ -122,8 +135,12 @@ async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str,
         index = int(req["index"])
         if not 0 <= index < size:
             raise AuditError(f"entry {index} is not in the checkpoint of {size} entries")
-        proof = await store.resolve(conn, schema, merkle.inclusion_plan(index, size))
-        leaf = await store.get_nodes(conn, schema, [(0, index)])
+        try:
+            proof = await store.resolve(conn, schema, merkle.inclusion_plan(index, size))
+            leaf = await store.get_nodes(conn, schema, [(0, index)])
+            merkle.verify_inclusion(index, size, leaf[(0, index)], proof, _signed_root(note))
+        except merkle.ProofError as exc:
+            raise AuditError(_broken(f"inclusion proof of entry {index}", exc)) from exc
         return {
             "kind": "inclusion",
             "index": index,
@@ -137,20 +154,35 @@ async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str,
         new, note = await covering_checkpoint(conn, schema, new)
     if not 0 <= old <= new:
         raise AuditError(f"cannot prove size {old} -> {new}")
-    proof = await store.resolve(conn, schema, merkle.consistency_plan(old, new))
-    old_root = await store.resolve(conn, schema, merkle.root_plan(old)) if old else []
+    try:
+        proof = await store.resolve(conn, schema, merkle.consistency_plan(old, new))
+        old_root = await store.resolve(conn, schema, merkle.root_plan(old)) if old else []
+        old_h = old_root[0] if old_root else merkle.EMPTY_ROOT
+        merkle.verify_consistency(old, new, old_h, _signed_root(note), proof)
+    except merkle.ProofError as exc:
+        raise AuditError(_broken(f"consistency proof {old} -> {new}", exc)) from exc
     return {
         "kind": "consistency",
         "old_size": old,
         "new_size": new,
-        "old_root": b64(old_root[0] if old_root else merkle.EMPTY_ROOT),
+        "old_root": b64(old_h),
         "proof": [b64(h) for h in proof],
         "checkpoint": note,
     }
 
 
 async def export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
-    """A range export ({start, end}) or an evidence pack ({request_no} or {grant_id})."""
+    """A range export ({start, end}) or an evidence pack ({request_no} or {grant_id}),
+    checked as an auditor would before it leaves (a broken stored tree is named, not sent)."""
+    try:
+        doc = await _export(conn, schema, req, vkey)
+        bundle.check_bundle(doc, vkey)
+    except (merkle.ProofError, bundle.BundleError) as exc:
+        raise AuditError(_broken("the bundle", exc)) from exc
+    return doc
+
+
+async def _export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
     latest = await store.latest_checkpoint(conn, schema)
     if latest is None:
         raise AuditError("the log has no signed checkpoint yet 尚无签名检查点")
@@ -251,7 +283,14 @@ async def verify(
             except NoteError as exc:
                 problems.append(f"given checkpoint rejected: {exc}")
         heads = await store.tree_heads(conn, schema)
-        v = ChainVerifier(cps, heads=heads, derive=index_fields)
+        nodes = await store.all_nodes(conn, schema)
+        v = ChainVerifier(
+            cps,
+            heads=heads,
+            derive=index_fields,
+            nodes=nodes,
+            node_min_level=store.STORED_MIN_LEVEL,
+        )
         async for rows in store.iter_chunks(conn, schema):
             v.feed_many(rows)
     return v.finish(), problems

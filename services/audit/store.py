@@ -148,14 +148,95 @@ async def tree_size(conn: Conn, schema: str) -> int:
     return 0 if v is None else int(v) + 1
 
 
-async def load_state(conn: Conn, schema: str) -> LogState:
-    """The writer's memory after a restart: O(log n) nodes, not a rescan."""
-    size = await tree_size(conn, schema)
-    if size == 0:
-        return LogState()
+class StoreError(RuntimeError):
+    """What is stored contradicts itself; the message says what and what to run."""
+
+
+async def load_state(conn: Conn, schema: str, chunk: int = 20_000) -> LogState:
+    """The writer's memory after a restart, recomputed from the entries' leaf hashes.
+
+    Why not the O(log n) stored frontier nodes: a stored node nobody checks would make the
+    writer sign roots its own entries do not have (issue 13). One pass over 32-byte leaf
+    hashes costs about a second per million entries; a stored frontier node that disagrees
+    is reported (StoreError), never used."""
+    tree = merkle.CompactRange()
+    last = ZERO_HASH
+    async with _read_tx(conn) as c:
+        cur_seq = 0
+        while True:
+            rows = await c.fetch(
+                f"SELECT seq, leaf_hash FROM {schema}.entry WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                cur_seq,
+                chunk,
+            )
+            for r in rows:
+                if int(r["seq"]) != tree.size:
+                    raise StoreError(
+                        f"entry {tree.size} is missing (next row is {r['seq']}): the log was "
+                        "altered; run `cctv audit verify` 审计日志被改动，请运行校验"
+                    )
+                last = bytes(r["leaf_hash"])
+                tree.append(last)
+            if len(rows) < chunk:
+                break
+            cur_seq = int(rows[-1]["seq"]) + 1
+        size = tree.size
+        ids = [i for i in merkle.CompactRange.frontier_ids(size) if i[0] >= STORED_MIN_LEVEL]
+        if ids:
+            rows = await c.fetch(
+                f"SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
+                "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+                "ON n.level = w.level AND n.idx = w.idx",
+                [lv for lv, _ in ids],
+                [ix for _, ix in ids],
+            )
+            stored = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+            want = dict(zip(merkle.CompactRange.frontier_ids(size), tree.frontier, strict=True))
+            for nid in ids:
+                if stored.get(nid) != want[nid]:
+                    lv, ix = nid
+                    raise StoreError(
+                        f"stored tree node (level {lv}, index {ix}) over entries "
+                        f"[{ix << lv}, {(ix + 1) << lv}) "
+                        + ("is missing" if nid not in stored else "differs from the entries")
+                        + ": not signing on top of it; run `cctv audit verify` "
+                        "存储的树节点与条目不符"
+                    )
+    return LogState(size, last, tree.frontier)
+
+
+def _read_tx(conn: Conn) -> Any:
+    """One snapshot for the whole reload (the pool form acquires a connection)."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def tx() -> AsyncIterator[asyncpg.Connection]:
+        if isinstance(conn, asyncpg.Pool):
+            async with conn.acquire() as c, c.transaction(isolation="repeatable_read"):
+                yield c
+        else:
+            async with conn.transaction(isolation="repeatable_read"):
+                yield conn
+
+    return tx()
+
+
+async def save_cover(conn: Conn, schema: str, size: int, frontier: Sequence[bytes]) -> None:
+    """The perfect cover of [0, size) beside its checkpoint: low levels and the odd leaf
+    included, so verify can fold stored nodes to the signed root (see ChainVerifier)."""
     ids = merkle.CompactRange.frontier_ids(size)
-    nodes = await get_nodes(conn, schema, [*ids, (0, size - 1)])
-    return LogState(size, nodes[(0, size - 1)], [nodes[i] for i in ids])
+    low = [(lv, ix, h) for (lv, ix), h in zip(ids, frontier, strict=True) if lv < STORED_MIN_LEVEL]
+    if low:
+        await conn.executemany(
+            f"INSERT INTO {schema}.tree_node (level, idx, hash) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            low,
+        )
+
+
+async def all_nodes(conn: Conn, schema: str) -> dict[merkle.NodeId, bytes]:
+    rows = await conn.fetch(f"SELECT level, idx, hash FROM {schema}.tree_node")
+    return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in rows}
 
 
 # --- checkpoints and keys ---------------------------------------------------------------

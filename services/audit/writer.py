@@ -176,6 +176,7 @@ class AuditWriter:
         cp = Checkpoint(self.config.origin, self.state.size, self.state.root())
         note = cp.sign(self.signer)
         await store.save_checkpoint(conn, self.schema, cp, note)
+        await store.save_cover(conn, self.schema, cp.size, self.state.tree.frontier)
         await stage(
             conn,
             self.schema,

@@ -252,8 +252,19 @@ async def test_proofs_from_stored_nodes_equal_the_reference_tree(log: Log) -> No
             for old in range(size + 1):
                 got = await store.resolve(conn, log.schema, merkle.consistency_plan(old, size))
                 assert got == tree.consistency_proof(old, size), (old, size)
-        stored = await conn.fetchval(f"SELECT min(level) FROM {log.schema}.tree_node")
-        assert stored == store.STORED_MIN_LEVEL
+        # below STORED_MIN_LEVEL only the covers stored with signed checkpoints
+        low = await conn.fetch(
+            f"SELECT level, idx FROM {log.schema}.tree_node WHERE level < $1",
+            store.STORED_MIN_LEVEL,
+        )
+        sizes = await conn.fetch(f"SELECT size FROM {log.schema}.checkpoint")
+        covers = {
+            nid
+            for r in sizes
+            for nid in merkle.CompactRange.frontier_ids(int(r["size"]))
+            if nid[0] < store.STORED_MIN_LEVEL
+        }
+        assert {(r["level"], r["idx"]) for r in low} == covers
 
 
 async def test_verify_while_the_writer_appends_sees_one_consistent_log(log: Log) -> None:
@@ -275,3 +286,23 @@ async def test_verify_while_the_writer_appends_sees_one_consistent_log(log: Log)
     finally:
         stop.set()
         assert await appender > 1000
+
+
+async def test_altered_stored_node_is_named_by_verify_prove_and_a_restarted_writer(
+    log: Log,
+) -> None:
+    """Issue 13 defect 4: verify checks the stored inner nodes; prove and export refuse a
+    proof the signed checkpoint does not back; a restarted writer does not sign on top."""
+    await log.tamper("UPDATE {s}.tree_node SET hash = sha256(hash) WHERE level = 4 AND idx = 0")
+    rep = await log.verify()
+    assert [f.kind for f in rep.findings] == ["node"], rep.findings
+    assert "level 4, index 0" in rep.findings[0].detail
+    assert rep.checkpoints_ok == [14, 28, 30]  # the entries themselves are intact
+    async with log.writer_pool.acquire() as conn:
+        with pytest.raises(api.AuditError, match="stored tree was altered"):
+            await api.prove(conn, log.schema, {"index": 20})
+        with pytest.raises(api.AuditError, match="stored tree was altered"):
+            await api.export(conn, log.schema, {"start": 20, "end": 25}, SIGNER.verifier.vkey())
+    again = AuditWriter(log.writer_pool, log.schema, SIGNER, WriterConfig(ORIGIN))
+    with pytest.raises(store.StoreError, match=r"level 4, index 0.*\[0, 16\)"):
+        await again.start()
