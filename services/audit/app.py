@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode, rpc
-from cctv.evidence.checkpoint import load_or_create_signer
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier, load_or_create_signer
 from cctv.evidence.entry import Witnessed, payload_fields
 from cctv.plumbing.service import RpcError, Service
 
@@ -32,6 +33,9 @@ from .settings import AuditSettings
 from .writer import AuditWriter, WriterConfig
 
 log = structlog.get_logger()
+
+MAX_REPLY_BYTES = 900_000
+"""Below NATS's default max_payload (1 MiB) with room for the reply envelope."""
 
 APPENDED = Counter("cctv_audit_entries_total", "Entries appended to the audit log")
 DUPLICATES = Counter("cctv_audit_duplicates_total", "Deliveries already in the log")
@@ -58,7 +62,9 @@ class AuditService:
         self.svc = svc
         self.settings = settings
         self.schema = settings.audit_schema
-        self.signer = load_or_create_signer(settings.key_path(), settings.audit_key_name)
+        self.signer = load_or_create_signer(
+            settings.key_path(), settings.audit_key_name, create=settings.audit_key_create
+        )
         self.vkey = self.signer.verifier.vkey()
         self.pool: asyncpg.Pool | None = None
         self.writer: AuditWriter | None = None
@@ -92,7 +98,29 @@ class AuditService:
         self.export_public_key()
         LOG_SIZE.set(self.writer.size)
         self.ready.set()
-        log.info("audit writer ready", vkey=self.vkey)
+        await self.check_stored_key()
+        log.info(
+            "audit writer ready", vkey=self.vkey, fingerprint=self.signer.verifier.fingerprint()
+        )
+
+    async def check_stored_key(self) -> None:
+        """Loud when the log's latest checkpoint is not signed by the configured key: the key
+        file (or mounted secret) is the trust anchor, never what the database says."""
+        assert self.pool is not None
+        latest = await api.store.latest_checkpoint(self.pool, self.schema)
+        if latest is None:
+            return
+        try:
+            Checkpoint.open(latest[1], self.signer.verifier, origin=self.settings.audit_origin)
+        except NoteError as exc:
+            log.error(
+                "the latest stored checkpoint is not signed by the configured key: the log "
+                "or its checkpoints were replaced, or the key file changed; run `cctv audit "
+                "verify` 最新检查点不是由配置的密钥签名",
+                size=latest[0],
+                error=str(exc),
+                fingerprint=self.signer.verifier.fingerprint(),
+            )
 
     def export_public_key(self) -> None:
         """Write the verifier key where operators can hand it out (also: `cctv audit key`)."""
@@ -231,7 +259,54 @@ class AuditService:
 
     async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
         await self._cover_latest()
-        return {"bundle": await self._call(api.export, req, self.vkey)}
+        doc = await self._call(api.export, req, self.vkey)
+        size = len(json.dumps(doc))
+        if size > MAX_REPLY_BYTES:
+            raise RpcError(
+                f"the bundle is {size} bytes, more than one reply carries ({MAX_REPLY_BYTES}): "
+                "export a shorter range (--range START END) 导出范围过大，请缩小范围"
+            )
+        return {"bundle": doc}
+
+    async def rpc_verify(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Recompute chain, tree and stored nodes against the key the *caller* trusts.
+
+        The caller (the CLI) sends its configured key; there is no default: the key recorded
+        in the database being verified is not evidence of anything (issue 13)."""
+        key = req.get("key")
+        if not isinstance(key, str) or not key.strip():
+            raise RpcError(
+                "no verifier key given: pass the log's published key (--key or "
+                "AUDIT_PUBLIC_KEY_FILE); the key in the database is not a trust anchor "
+                "未提供公钥"
+            )
+        try:
+            verifier = Verifier.from_vkey(key)
+        except NoteError as exc:
+            raise RpcError(f"verifier key: {exc}") from exc
+        notes = req.get("checkpoints") or []
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+            raise RpcError("checkpoints must be a list of signed checkpoint notes")
+        await self.ready.wait()
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            report, problems = await api.verify(
+                conn,
+                self.schema,
+                verifier,
+                origin=self.settings.audit_origin,
+                extra_checkpoints=notes,
+            )
+        return {
+            "size": report.size,
+            "root": report.root.hex(),
+            "checkpoints_ok": report.checkpoints_ok,
+            "findings": [
+                {"index": f.index, "kind": f.kind, "detail": f.detail} for f in report.findings
+            ],
+            "problems": problems,
+            "signing_key": self.vkey,
+        }
 
     async def rpc_checkpoint(self, _req: dict[str, Any]) -> dict[str, Any]:
         await self._cover_latest()
@@ -239,6 +314,7 @@ class AuditService:
         latest = await api.store.latest_checkpoint(self.pool, self.schema)
         return {
             "verifier_key": self.vkey,
+            "fingerprint": self.signer.verifier.fingerprint(),
             "origin": self.settings.audit_origin,
             "tree_size": latest[0] if latest else 0,
             "checkpoint": latest[1] if latest else None,
@@ -270,6 +346,7 @@ def build(settings: AuditSettings | None = None) -> Service:
     svc.respond(rpc.AUDIT_PROVE, audit.rpc_prove)
     svc.respond(rpc.AUDIT_EXPORT, audit.rpc_export)
     svc.respond(rpc.AUDIT_CHECKPOINT, audit.rpc_checkpoint)
+    svc.respond(rpc.AUDIT_VERIFY, audit.rpc_verify)
     _stop = svc._on_shutdown
 
     async def on_shutdown() -> None:
