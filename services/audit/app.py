@@ -334,6 +334,7 @@ def build(settings: AuditSettings | None = None) -> Service:
         settings,
         migrations=Path(__file__).parent / "migrations",
         schema=settings.audit_schema,
+        grant_tables=False,  # 001_log.sql grants the log INSERT and SELECT only
     )
     audit = AuditService(svc, settings)
     svc.state["audit"] = audit
