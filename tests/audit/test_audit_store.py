@@ -306,3 +306,37 @@ async def test_altered_stored_node_is_named_by_verify_prove_and_a_restarted_writ
     again = AuditWriter(log.writer_pool, log.schema, SIGNER, WriterConfig(ORIGIN))
     with pytest.raises(store.StoreError, match=r"level 4, index 0.*\[0, 16\)"):
         await again.start()
+
+
+async def test_rewrite_with_recomputed_heads_is_located_by_signed_checkpoints(log: Log) -> None:
+    """Issue 13 defect 3: a superuser rewrites entry 20 on, recomputing the chain and every
+    unsigned tree head. The place comes from the signed checkpoints (14 good, 28 bad) and the
+    stored nodes the signed root authenticates — not from a head."""
+    from cctv.evidence.chain import LogState
+    from cctv.evidence.entry import Entry
+
+    rows = await store.entries_range(log.writer_pool, log.schema, 0, 30)
+    st = LogState()
+    new: list[tuple[int, bytes, bytes]] = []
+    roots: dict[int, bytes] = {}
+    for seq, data in rows:
+        e = Entry.decode(data)
+        payload = e.payload.replace("查阅".encode(), "改过".encode()) if seq == 20 else e.payload
+        a = st.append(Witnessed(e.kind, e.subject, e.event_id, payload), e.recorded_at)
+        new.append((seq, a.data, a.leaf_hash))
+        roots[st.size] = st.root()
+    await log.tamper(
+        *[
+            f"UPDATE {{s}}.entry SET data = '\\x{d.hex()}'::bytea, "
+            f"leaf_hash = '\\x{h.hex()}'::bytea WHERE seq = {seq}"
+            for seq, d, h in new[20:]
+        ],
+        *[
+            f"UPDATE {{s}}.tree_head SET root = '\\x{r.hex()}'::bytea WHERE size = {n}"
+            for n, r in roots.items()
+        ],
+    )
+    rep = await log.verify()
+    assert rep.checkpoints_ok == [14]
+    assert rep.first is not None and rep.first.kind == "checkpoint", rep.findings
+    assert rep.first.index == 16 and "[16, 24)" in rep.first.detail, rep.first
