@@ -184,9 +184,17 @@ async def entry(request: Request) -> Response:
             "checkpoint": cp,
             "note": reply.get("checkpoint", ""),
             "vkey": vkey,
+            "fingerprint": _fingerprint(vkey),
             "problem": problem,
         },
     )
+
+
+def _fingerprint(vkey: str) -> str:
+    try:
+        return Verifier.from_vkey(vkey).fingerprint()
+    except NoteError:
+        return "?"
 
 
 async def entry_bundle(request: Request) -> Response:
