@@ -159,3 +159,42 @@ async def test_a_service_role_gets_dml_on_its_schema_only(
                 await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def test_make_run_data_from_before_the_layout_is_handed_to_the_owner() -> None:
+    """A `.cctv` folder made before the roles existed: its schemas belong to the superuser;
+    the stack hands them (schema, tables, functions) to the owner role, every time safely."""
+    import shutil
+
+    from cctv.devstack.embedded import EmbeddedPostgres
+    from cctv.devstack.roles import ensure_roles
+    from tests.conftest import stack_home
+
+    home = stack_home("roles")
+    pg = EmbeddedPostgres(home / "pg").start()
+    try:
+        su = await asyncpg.connect(pg.url)
+        try:
+            await su.execute(
+                "CREATE SCHEMA notify; CREATE TABLE notify.alert (id int);"
+                "CREATE FUNCTION notify.f() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+            )
+        finally:
+            await su.close()
+        await ensure_roles(pg.url)
+        await ensure_roles(pg.url)  # idempotent: every `make run` does it
+        su = await asyncpg.connect(pg.url)
+        try:
+            owners = await su.fetch(
+                "SELECT nspowner::regrole::text AS o FROM pg_namespace WHERE nspname = 'notify' "
+                "UNION ALL SELECT relowner::regrole::text FROM pg_class "
+                "WHERE relname = 'alert' AND relnamespace = 'notify'::regnamespace "
+                "UNION ALL SELECT proowner::regrole::text FROM pg_proc "
+                "WHERE proname = 'f' AND pronamespace = 'notify'::regnamespace"
+            )
+        finally:
+            await su.close()
+        assert [r["o"] for r in owners] == [MIGRATOR_ROLE] * 3
+    finally:
+        pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
