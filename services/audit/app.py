@@ -69,6 +69,10 @@ class AuditService:
         self.pool: asyncpg.Pool | None = None
         self.writer: AuditWriter | None = None
         self.ready = asyncio.Event()
+        """The writer is appending (the witness loops wait for it)."""
+        self.serving = asyncio.Event()
+        """The database is reachable: queries, proofs and verify can be answered."""
+        self.broken: str | None = None
         self.skip_acks = 0
         """Test hook: leave this many batches unacked, so JetStream redelivers them."""
 
@@ -94,8 +98,17 @@ class AuditService:
         )
         self.writer.kill_in_commit = self.settings.audit_test_kill_in_commit
         self.writer.kill_after_commit = self.settings.audit_test_kill_after_commit
-        await self.writer.start(dsn=self.settings.database_url)
         self.export_public_key()
+        self.serving.set()
+        try:
+            await self.writer.start(dsn=self.settings.database_url)
+        except api.store.StoreError as exc:
+            # Do not append or sign on top of a log that contradicts itself; keep answering
+            # verify and queries so the operator can see where (issue 13). Messages wait in
+            # JetStream until the log is repaired.
+            self.broken = str(exc)
+            log.error("audit writer not started: the stored log contradicts itself", error=str(exc))
+            return
         LOG_SIZE.set(self.writer.size)
         self.ready.set()
         await self.check_stored_key()
@@ -239,7 +252,7 @@ class AuditService:
     # --- request-reply ----------------------------------------------------------------
 
     async def _call(self, fn: Any, req: dict[str, Any], *args: Any) -> dict[str, Any]:
-        await self.ready.wait()
+        await self.serving.wait()
         assert self.pool is not None
         try:
             async with self.pool.acquire() as conn:
@@ -287,7 +300,7 @@ class AuditService:
         notes = req.get("checkpoints") or []
         if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
             raise RpcError("checkpoints must be a list of signed checkpoint notes")
-        await self.ready.wait()
+        await self.serving.wait()
         assert self.pool is not None
         async with self.pool.acquire() as conn:
             report, problems = await api.verify(
@@ -297,6 +310,8 @@ class AuditService:
                 origin=self.settings.audit_origin,
                 extra_checkpoints=notes,
             )
+        if self.broken:
+            problems = [*problems, f"the writer refused to start: {self.broken}"]
         return {
             "size": report.size,
             "root": report.root.hex(),
@@ -321,10 +336,11 @@ class AuditService:
         }
 
     async def _cover_latest(self) -> None:
-        """Proofs are against signed checkpoints: sign one now if entries are uncovered."""
-        await self.ready.wait()
-        assert self.writer is not None
-        await self.writer.checkpoint_if_due(force=True)
+        """Proofs are against signed checkpoints: sign one now if entries are uncovered
+        (not when the writer refused to start: then only what is already signed)."""
+        await self.serving.wait()
+        if self.ready.is_set() and self.writer is not None:
+            await self.writer.checkpoint_if_due(force=True)
 
 
 def build(settings: AuditSettings | None = None) -> Service:

@@ -347,3 +347,49 @@ def test_a_production_service_without_its_key_does_not_make_one(
         update={"audit_key_create": False, "audit_key_file": tmp_path / "k" / "log.key"}
     )
     assert build(s2).state["audit"].vkey == made.verifier.vkey()
+
+
+async def test_a_writer_that_finds_an_altered_node_stops_appending_but_verify_answers(
+    cfg: AuditSettings, js: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 defect 4 after a restart: no checkpoint is signed on top of an altered stored
+    node, and the operator can still run verify through the service to see where."""
+    from cctv.evidence import merkle
+
+    monkeypatch.setenv("NATS_URL", cfg.nats_url)
+    msgs = [access(i, uuid.uuid4().hex[:6]) for i in range(20)]
+    async with running(cfg) as audit:
+        await publish(js, msgs)
+        await exactly_once(audit, js, [m[2] for m in msgs])
+        assert audit.writer is not None
+        await audit.writer.checkpoint_if_due(force=True)
+        size = audit.writer.size
+        key = audit.vkey
+    lv, ix = next(n for n in merkle.CompactRange.frontier_ids(size) if n[0] >= 4)
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(
+                f"UPDATE {cfg.audit_schema}.tree_node SET hash = sha256(hash) "
+                "WHERE level = $1 AND idx = $2",
+                lv,
+                ix,
+            )
+        signed = await conn.fetchval(f"SELECT count(*) FROM {cfg.audit_schema}.checkpoint")
+    finally:
+        await conn.close()
+    svc = build(cfg)
+    async with svc.running():
+        audit = svc.state["audit"]
+        await asyncio.wait_for(audit.serving.wait(), 20)
+        assert not audit.ready.is_set() and audit.broken and f"level {lv}" in audit.broken
+        assert await asyncio.to_thread(main, ["audit", "verify", "--key", key]) == 1
+        out = capsys.readouterr().out
+        assert f"node — stored tree node (level {lv}, index {ix})" in out, out
+        assert "the writer refused to start" in out
+    conn = await asyncpg.connect(cfg.database_url)
+    try:
+        assert await conn.fetchval(f"SELECT count(*) FROM {cfg.audit_schema}.checkpoint") == signed
+    finally:
+        await conn.close()
