@@ -274,9 +274,10 @@ def export(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    doc = bundle.loads(_read(args.bundle, "bundle"))
+    text = _read(args.bundle, "bundle")
     key = configured_key(args)
     try:
+        doc = bundle.loads(text)
         rep = bundle.check_bundle(doc, key.verifier.vkey() if key else None)
     except bundle.BundleError as exc:
         if args.json:

@@ -7,6 +7,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cctv.evidence import bundle as b
 from cctv.evidence import merkle
@@ -200,3 +202,51 @@ def test_non_canonical_prev_or_time_is_refused() -> None:
     short = data.replace(b"08:00:00.000000Z", b"08:00:00Z")
     with pytest.raises(EntryError, match="microseconds"):
         Entry.decode(short)
+
+
+# --- bad input: a clear BundleError, never a crash ------------------------------------------
+
+_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 40),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 3), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_mutated_bundle_fails_cleanly(data: st.DataObject) -> None:
+    tree, datas = build(9)
+    s = Signer.generate("audit.fuzz")
+    cp = Checkpoint(ORIGIN, tree.size, tree.root())
+    note = cp.sign(s)
+    doc = (
+        b.range_bundle_from_store(tree, [(i, datas[i]) for i in range(2, 6)], cp, note, "")
+        if data.draw(st.booleans())
+        else b.evidence_from_store(tree, [(1, datas[1]), (7, datas[7])], cp, note, "")
+    )
+    doc["log"]["verifier_key"] = s.verifier.vkey()
+    paths: list[tuple[object, ...]] = [("format",), ("log",), ("log", "origin"), ("checkpoint",)]
+    paths += [("entries",), ("entries", 0), ("entries", 0, "index"), ("entries", 0, "entry")]
+    paths += [("entries", 1, "inclusion_proof"), ("range",), ("range", "start"), ("range", "proof")]
+    path = data.draw(st.sampled_from(paths))
+    target: object = doc
+    for k in path[:-1]:
+        if isinstance(target, dict) and k in target:
+            target = target[k]
+        elif isinstance(target, list) and isinstance(k, int) and k < len(target):
+            target = target[k]
+        else:
+            return
+    junk = data.draw(_JUNK)
+    if isinstance(target, dict):
+        target[path[-1]] = junk
+    elif isinstance(target, list) and isinstance(path[-1], int) and path[-1] < len(target):
+        target[path[-1]] = junk
+    try:
+        b.check_bundle(doc, s.verifier.vkey())
+    except b.BundleError:
+        pass
