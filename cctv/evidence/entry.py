@@ -124,6 +124,8 @@ class Entry:
             )
         if strict and prev_hex != prev_hex.lower():
             raise EntryError("entry prev must be lowercase hex")
+        if strict:
+            _check_rejected_fields(kind, h)
         e = cls(
             seq=seq,
             prev=prev,
@@ -139,6 +141,27 @@ class Entry:
         if strict and e.encode() != data:
             raise EntryError("entry header is not in canonical form")
         return e
+
+
+_REJECTED_FIELDS = ("reason", "raw_sha256", "raw_len")
+
+
+def _check_rejected_fields(kind: str, h: dict[str, Any]) -> None:
+    """``reason``, ``raw_sha256`` and ``raw_len``: all three on a rejected entry, none on an
+    event (docs/audit-bundle.md), with their types."""
+    present = [k for k in _REJECTED_FIELDS if k in h]
+    if kind == "event" and present:
+        raise EntryError(f"an event entry carries {', '.join(present)}: only rejected ones do")
+    if kind == "rejected":
+        if len(present) != 3:
+            raise EntryError("a rejected entry carries reason, raw_sha256 and raw_len")
+        sha, n = h["raw_sha256"], h["raw_len"]
+        if not isinstance(h["reason"], str):
+            raise EntryError("entry reason is not a string")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise EntryError("entry raw_sha256 is not 64 lowercase hex digits")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise EntryError("entry raw_len is not a non-negative integer")
 
 
 def rejected_id(raw: bytes) -> str:

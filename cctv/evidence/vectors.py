@@ -116,6 +116,8 @@ def generate() -> dict[str, Any]:
     cases.append(("at-without-microseconds", "fail", at, "microseconds"))
     spaced = _edit(rng, 0, b'{"at":', b'{ "at":')
     cases.append(("header-not-canonical", "fail", spaced, "canonical"))
+    tagged = _edit(rng, 0, b'"seq":', b'"raw_len":3,"seq":')
+    cases.append(("event-with-raw-len", "fail", tagged, "only rejected ones do"))
     unproven = copy.deepcopy(ev)
     del unproven["entries"][1]["inclusion_proof"]
     cases.append(("unproven-entry", "fail", unproven, "no proof"))
