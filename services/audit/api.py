@@ -104,13 +104,35 @@ def _broken(what: str, exc: Exception) -> str:
     )
 
 
+REPLY_BUDGET = 600_000
+"""Bytes of entries one query reply carries at most (NATS max_payload is 1 MiB); a page cut
+short by it says where to go on (``next_after_seq``) like a full page does."""
+
+
 async def query(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
+    """Entries matching the filters, in log order. ``compact`` returns only ``seq`` and the
+    entry bytes (what `cctv audit export` pages through)."""
     q = parse_query(req)
     rows = await store.query(conn, schema, q)
+    entries: list[dict[str, Any]] = []
+    used = 0
+    for r in rows:
+        item = (
+            {"seq": r["seq"], "entry": b64(bytes(r["data"]))}
+            if req.get("compact")
+            else entry_json(r)
+        )
+        cost = len(bytes(r["data"])) * (2 if req.get("compact") else 3) + 200
+        if entries and used + cost > REPLY_BUDGET:
+            break
+        entries.append(item)
+        used += cost
+    cut = len(entries) < len(rows)
     out: dict[str, Any] = {
-        "entries": [entry_json(r) for r in rows],
-        "next_after_seq": rows[-1]["seq"] if len(rows) == q.limit and rows else None,
+        "entries": entries,
+        "next_after_seq": entries[-1]["seq"] if entries and (cut or len(rows) == q.limit) else None,
     }
+    rows = rows[: len(entries)]
     if req.get("proof") and rows:
         size, note = await covering_checkpoint(conn, schema, int(rows[-1]["seq"]) + 1)
         out["checkpoint"] = note
@@ -131,6 +153,22 @@ async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str,
         size, note = await covering_checkpoint(conn, schema, int(req["size"]))
         if size != int(req["size"]):
             raise AuditError(f"no checkpoint at size {req['size']} (next one is at {size})")
+    if req.get("start") is not None:
+        start, end = int(req["start"]), min(int(req.get("end", size)), size)
+        if not 0 <= start < end:
+            raise AuditError(f"range [{start}, {end}) is empty or beyond the checkpoint ({size})")
+        try:
+            proof = await store.resolve(conn, schema, merkle.range_plan(start, end, size))
+        except merkle.ProofError as exc:
+            raise AuditError(_broken(f"range proof [{start}, {end})", exc)) from exc
+        return {
+            "kind": "range",
+            "start": start,
+            "end": end,
+            "tree_size": size,
+            "proof": [b64(h) for h in proof],
+            "checkpoint": note,
+        }
     if req.get("index") is not None:
         index = int(req["index"])
         if not 0 <= index < size:

@@ -206,8 +206,14 @@ async def test_the_configured_key_is_the_anchor_not_the_database(
 
 
 async def test_export_then_check_offline(
-    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served: Served,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import cctv.cli.audit as cli_audit
+
+    monkeypatch.setattr(cli_audit, "EXPORT_PAGE", 3)  # several request-replies per export
     out = tmp_path / "bundle.json"
     a, b = served.seqs[2], served.seqs[10]
     assert await served.cli("export", "--range", str(a), str(b), "-o", str(out)) == 0
