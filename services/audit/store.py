@@ -152,21 +152,38 @@ class StoreError(RuntimeError):
     """What is stored contradicts itself; the message says what and what to run."""
 
 
-async def load_state(conn: Conn, schema: str, chunk: int = 20_000) -> LogState:
-    """The writer's memory after a restart, recomputed from the entries' leaf hashes.
+async def load_state(
+    conn: Conn,
+    schema: str,
+    verifier: Verifier | None = None,
+    origin: str | None = None,
+    chunk: int = 20_000,
+) -> LogState:
+    """The writer's memory after a restart, never taken from stored nodes on trust.
 
-    Why not the O(log n) stored frontier nodes: a stored node nobody checks would make the
-    writer sign roots its own entries do not have (issue 13). One pass over 32-byte leaf
-    hashes costs about a second per million entries; a stored frontier node that disagrees
-    is reported (StoreError), never used."""
-    tree = merkle.CompactRange()
-    last = ZERO_HASH
+    Why: a stored node nobody checks would make the writer sign roots its own entries do not
+    have (issue 13). Fast path: the latest checkpoint signed by the writer's own key has its
+    perfect cover stored beside it; if the cover folds to the signed root it is authentic,
+    and only the leaves after it are hashed on top (O(log n + uncovered)). Otherwise (no such
+    checkpoint, or the fold fails) every leaf hash is read and the tree recomputed (about
+    five seconds per million entries), and a stored frontier node that disagrees stops the
+    writer (StoreError naming it)."""
     async with _read_tx(conn) as c:
-        cur_seq = 0
-        while True:
+        size = await tree_size(c, schema)
+        count = await c.fetchval(f"SELECT count(*) FROM {schema}.entry")
+        if count != size:
+            raise StoreError(
+                f"the log has {count} rows but its last entry is number {size - 1}: entries "
+                "were removed; run `cctv audit verify` 审计日志被改动，请运行校验"
+            )
+        start = await _signed_cover(c, schema, size, verifier, origin)
+        tree = start if start is not None else merkle.CompactRange()
+        last = ZERO_HASH
+        cur = tree.size
+        while cur < size:
             rows = await c.fetch(
                 f"SELECT seq, leaf_hash FROM {schema}.entry WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                cur_seq,
+                cur,
                 chunk,
             )
             for r in rows:
@@ -175,34 +192,82 @@ async def load_state(conn: Conn, schema: str, chunk: int = 20_000) -> LogState:
                         f"entry {tree.size} is missing (next row is {r['seq']}): the log was "
                         "altered; run `cctv audit verify` 审计日志被改动，请运行校验"
                     )
-                last = bytes(r["leaf_hash"])
-                tree.append(last)
-            if len(rows) < chunk:
+                tree.append(bytes(r["leaf_hash"]))
+            if not rows:
                 break
-            cur_seq = int(rows[-1]["seq"]) + 1
-        size = tree.size
-        ids = [i for i in merkle.CompactRange.frontier_ids(size) if i[0] >= STORED_MIN_LEVEL]
-        if ids:
-            rows = await c.fetch(
-                f"SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
-                "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
-                "ON n.level = w.level AND n.idx = w.idx",
-                [lv for lv, _ in ids],
-                [ix for _, ix in ids],
+            cur = int(rows[-1]["seq"]) + 1
+        if size:
+            last = bytes(
+                await c.fetchval(f"SELECT leaf_hash FROM {schema}.entry WHERE seq = $1", size - 1)
             )
-            stored = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
-            want = dict(zip(merkle.CompactRange.frontier_ids(size), tree.frontier, strict=True))
-            for nid in ids:
-                if stored.get(nid) != want[nid]:
-                    lv, ix = nid
-                    raise StoreError(
-                        f"stored tree node (level {lv}, index {ix}) over entries "
-                        f"[{ix << lv}, {(ix + 1) << lv}) "
-                        + ("is missing" if nid not in stored else "differs from the entries")
-                        + ": not signing on top of it; run `cctv audit verify` "
-                        "存储的树节点与条目不符"
-                    )
-    return LogState(size, last, tree.frontier)
+        if start is None:
+            await _check_frontier(c, schema, tree)
+    return LogState(tree.size, last, tree.frontier)
+
+
+async def _signed_cover(
+    c: asyncpg.Connection,
+    schema: str,
+    size: int,
+    verifier: Verifier | None,
+    origin: str | None,
+) -> merkle.CompactRange | None:
+    """The tree at the latest checkpoint our key signed, from its stored cover, if the cover
+    folds to the signed root; None when there is none to trust."""
+    if verifier is None or size == 0:
+        return None
+    row = await c.fetchrow(
+        f"SELECT size, note FROM {schema}.checkpoint WHERE size <= $1 ORDER BY size DESC LIMIT 1",
+        size,
+    )
+    if row is None:
+        return None
+    try:
+        cp = Checkpoint.open(row["note"], verifier, origin=origin)
+    except NoteError:
+        return None
+    if cp.size != row["size"] or cp.size == 0:
+        return None
+    ids = merkle.CompactRange.frontier_ids(cp.size)
+    rows = await c.fetch(
+        f"SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
+        "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+        "ON n.level = w.level AND n.idx = w.idx",
+        [lv for lv, _ in ids],
+        [ix for _, ix in ids],
+    )
+    got = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+    if any(i not in got for i in ids):
+        return None  # a checkpoint from before covers were stored
+    cover = [got[i] for i in ids]
+    if merkle.fold(cover) != cp.root_hash:
+        return None  # something in it was altered: recompute, and name it
+    return merkle.CompactRange(cp.size, cover)
+
+
+async def _check_frontier(c: asyncpg.Connection, schema: str, tree: merkle.CompactRange) -> None:
+    ids = [i for i in merkle.CompactRange.frontier_ids(tree.size) if i[0] >= STORED_MIN_LEVEL]
+    if not ids:
+        return
+    rows = await c.fetch(
+        f"SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
+        "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+        "ON n.level = w.level AND n.idx = w.idx",
+        [lv for lv, _ in ids],
+        [ix for _, ix in ids],
+    )
+    stored = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+    want = dict(zip(merkle.CompactRange.frontier_ids(tree.size), tree.frontier, strict=True))
+    for nid in ids:
+        if stored.get(nid) != want[nid]:
+            lv, ix = nid
+            raise StoreError(
+                f"stored tree node (level {lv}, index {ix}) over entries "
+                f"[{ix << lv}, {(ix + 1) << lv}) "
+                + ("is missing" if nid not in stored else "differs from the entries")
+                + ": not signing on top of it; run `cctv audit verify` "
+                "存储的树节点与条目不符"
+            )
 
 
 def _read_tx(conn: Conn) -> Any:

@@ -76,7 +76,9 @@ class AuditWriter:
                 zlib.crc32(f"cctv-audit-writer-{self.schema}".encode()),
             )
         async with self.pool.acquire() as conn:
-            self.state = await store.load_state(conn, self.schema)
+            self.state = await store.load_state(
+                conn, self.schema, self.signer.verifier, self.config.origin
+            )
             await store.record_key(conn, self.schema, self.signer.verifier.vkey())
             last = await store.latest_checkpoint(conn, self.schema)
         self.last_checkpoint = last[0] if last else 0

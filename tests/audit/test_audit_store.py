@@ -361,3 +361,22 @@ async def test_query_pages_are_cut_by_size_and_say_where_to_go_on(
         r = await api.prove(conn, log.schema, {"start": 3, "end": 25})
     assert seen == list(range(30))
     assert r["kind"] == "range" and (r["start"], r["end"], r["tree_size"]) == (3, 25, 30)
+
+
+async def test_a_restarting_writer_starts_from_the_signed_cover_not_from_every_leaf(
+    log: Log,
+) -> None:
+    """The latest checkpoint signed by the writer's key, with its stored cover, is where a
+    restart begins: an edited old leaf hash does not change what the writer signs next
+    (verify reports it), and without the key the writer recomputes everything and stops."""
+    await log.tamper("UPDATE {s}.entry SET leaf_hash = sha256(leaf_hash) WHERE seq = 0")
+    async with log.writer_pool.acquire() as conn:
+        st = await store.load_state(conn, log.schema, SIGNER.verifier, ORIGIN)
+        cp = Checkpoint.parse_body(
+            (await store.latest_checkpoint(conn, log.schema))[1].split("\n\n")[0] + "\n"  # type: ignore[index]
+        )
+        assert (st.size, st.root()) == (30, cp.root_hash)
+        with pytest.raises(store.StoreError, match=r"level 4, index 0"):
+            await store.load_state(conn, log.schema)
+    rep = await log.verify()
+    assert rep.first is not None and rep.first.index == 0
