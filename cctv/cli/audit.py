@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctv.contract import rpc
+from cctv.contract import rpc, subject_for, wrap
+from cctv.contract.events import WitnessAlarm
 from cctv.evidence import bundle, merkle
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Signer, Verifier
 from cctv.plumbing.settings import ServiceSettings
@@ -478,38 +480,75 @@ class Witness:
             f.write(f"{stamp} {text}\n")
 
 
-def witness_once(w: Witness, key: TrustedKey) -> tuple[bool, str]:
-    """One round: fetch the latest checkpoint, check it extends the last one kept, keep it.
-    Returns (ok, what happened)."""
+@dataclass(frozen=True)
+class Round:
+    """What one witness round found; ``alarm`` is set on a fork or a rollback."""
+
+    what: str
+    alarm: WitnessAlarm | None = None
+
+
+def _alarm(kind: str, kept: Checkpoint, seen: Checkpoint, what: str, w: Witness) -> Round:
+    return Round(
+        what,
+        WitnessAlarm(
+            kind=kind,  # type: ignore[arg-type]
+            origin=kept.origin,
+            kept_size=kept.size,
+            kept_root=kept.root_hash.hex(),
+            seen_size=seen.size,
+            seen_root=seen.root_hash.hex(),
+            detail=what,
+            witness=f"{socket.gethostname()}:{w.folder.resolve()}",
+        ),
+    )
+
+
+def witness_once(w: Witness, key: TrustedKey) -> Round:
+    """One round: fetch the latest checkpoint, check it extends the last one kept, keep it."""
     latest = _ask(rpc.AUDIT_CHECKPOINT, {})
     note = latest.get("checkpoint")
     if not note:
-        return True, "the log has no checkpoint yet"
+        return Round("the log has no checkpoint yet")
     new = _open(note, key, "the latest checkpoint")
     kept = w.notes()
     if not kept:
         w.keep(new, note)
-        return True, f"first checkpoint kept: size {new.size}, root {new.root_hash.hex()}"
+        return Round(f"first checkpoint kept: size {new.size}, root {new.root_hash.hex()}")
     last_size, last_note = kept[-1]
     last = _open(last_note, key, f"the kept checkpoint of size {last_size}")
     same = dict(kept).get(new.size)
-    if same is not None and _open(same, key, "a kept checkpoint").root_hash != new.root_hash:
-        return False, (
-            f"FORK 分叉: two signed checkpoints for size {new.size} with different roots "
-            f"({_open(same, key, 'kept').root_hash.hex()} kept, {new.root_hash.hex()} now)"
-        )
+    if same is not None:
+        twin = _open(same, key, "a kept checkpoint")
+        if twin.root_hash != new.root_hash:
+            return _alarm(
+                "fork",
+                twin,
+                new,
+                f"FORK 分叉: two signed checkpoints for size {new.size} with different roots "
+                f"({twin.root_hash.hex()} kept, {new.root_hash.hex()} now)",
+                w,
+            )
     if new.origin != last.origin:
-        return False, (
+        return _alarm(
+            "fork",
+            last,
+            new,
             f"FORK 分叉: the log now calls itself {new.origin!r}, the kept checkpoints "
-            f"{last.origin!r}"
+            f"{last.origin!r}",
+            w,
         )
     if new.size < last.size:
-        return False, (
+        return _alarm(
+            "rollback",
+            last,
+            new,
             f"ROLLBACK 回退: the log went back from size {last.size} to {new.size} "
-            "(the kept checkpoint is signed: entries were removed)"
+            "(the kept checkpoint is signed: entries were removed)",
+            w,
         )
     if new.size == last.size:
-        return True, f"no new entries (size {new.size})"
+        return Round(f"no new entries (size {new.size})")
     proof = _ask(rpc.AUDIT_PROVE, {"old_size": last.size, "new_size": new.size})
     got = _open(proof["checkpoint"], key, "the checkpoint the proof is against")
     try:
@@ -517,27 +556,61 @@ def witness_once(w: Witness, key: TrustedKey) -> tuple[bool, str]:
             last.size, got.size, last.root_hash, got.root_hash, _bs(proof["proof"])
         )
     except merkle.ProofError as exc:
-        return False, (
+        return _alarm(
+            "fork",
+            last,
+            got,
             f"FORK 分叉: the log at size {got.size} does not extend the kept checkpoint of "
-            f"size {last.size}: {exc}"
+            f"size {last.size}: {exc}",
+            w,
         )
     w.keep(new, note)
     if got.size != new.size:
         w.keep(got, proof["checkpoint"])
-    return True, f"consistent: size {last.size} -> {new.size}, root {new.root_hash.hex()}"
+    return Round(f"consistent: size {last.size} -> {new.size}, root {new.root_hash.hex()}")
+
+
+def _announce(alarm: WitnessAlarm) -> str | None:
+    """Publish the alarm on cctv.audit.witness_alarm (JetStream, kept); None or why not."""
+    import asyncio
+
+    import nats
+
+    from .common import settings as cli_settings
+
+    async def go() -> None:
+        nc = await nats.connect(
+            cli_settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
+        )
+        try:
+            env = wrap(alarm, source="audit-witness")
+            await nc.jetstream().publish(
+                subject_for(alarm), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
+            )
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(go())
+    except Exception as exc:  # the exit status and the ALERT file still say it
+        return repr(exc)
+    return None
 
 
 def witness(args: argparse.Namespace) -> int:
     key = required_key(args)
     w = Witness(args.state)
     while True:
-        ok, what = witness_once(w, key)
+        r = witness_once(w, key)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        if not ok:
-            w.alert(what)
-            print(f"{stamp} 告警 ALERT: {what}", file=sys.stderr)
+        if r.alarm is not None:
+            w.alert(r.what)
+            print(f"{stamp} 告警 ALERT: {r.what}", file=sys.stderr)
+            failed = _announce(r.alarm)
+            if failed:
+                print(f"{stamp} the alarm event was not published: {failed}", file=sys.stderr)
             return EXIT_ALERT
-        print(f"{stamp} {what}")
+        print(f"{stamp} {r.what}")
         if args.every is None:
             return 0
         time.sleep(args.every)

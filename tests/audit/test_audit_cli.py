@@ -24,6 +24,7 @@ from cctv.evidence.merkle import leaf_hash
 from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
 from tests.audit.test_audit_service import exactly_once, publish, running
+from tests.support.events import EventLog
 
 
 def access(i: int, tag: str) -> tuple[str, bytes, str]:
@@ -327,9 +328,16 @@ async def test_witness_keeps_checkpoints_and_alerts_on_fork_or_rollback(
     # Rollback: the database restored from an older copy (newest checkpoints gone).
     newest = int(kept[-1].stem)
     await served.tamper(f"DELETE FROM {{s}}.checkpoint WHERE size >= {newest}")
-    assert await served.cli("witness", "--state", str(state), "--key", k) == EXIT_ALERT
-    assert "ROLLBACK" in capsys.readouterr().err
-    assert "ROLLBACK" in (state / "ALERT").read_text()
+    bus = await EventLog().start(served.cfg.nats_url, ("cctv.audit.witness_alarm",))
+    try:
+        assert await served.cli("witness", "--state", str(state), "--key", k) == EXIT_ALERT
+        assert "ROLLBACK" in capsys.readouterr().err
+        assert "ROLLBACK" in (state / "ALERT").read_text()
+        (alarm,) = await bus.wait_for("audit.witness_alarm", timeout=10)
+        assert alarm["data"]["kind"] == "rollback"
+        assert alarm["data"]["kept_size"] == newest > alarm["data"]["seen_size"]
+    finally:
+        await bus.close()
     # Fork: the witness saw another root for a size the log now extends differently.
     fork = tmp_path / "fork"
     fork.mkdir()
