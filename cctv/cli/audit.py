@@ -47,6 +47,7 @@ class AuditCliSettings(ServiceSettings):
     audit_public_key_file: Path | None = None
     audit_key_file: Path | None = None
     audit_origin: str = "hnsoftedu.edu.cn/campus-cctv/audit"
+    audit_key_fingerprint: str = ""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "--key-file",
             type=Path,
             help="file holding it (default: AUDIT_PUBLIC_KEY_FILE, <DATA_DIR>/audit/log.pub)",
+        )
+        a.add_argument(
+            "--fingerprint",
+            help="the published fingerprint SHA256:<hex> the key must have "
+            "(default: AUDIT_KEY_FINGERPRINT, if set)",
         )
 
     v = s.add_parser("verify", help="recompute chain, tree and nodes 校验审计日志")
@@ -153,7 +159,20 @@ def _read(path: Path, what: str) -> str:
 
 
 def configured_key(args: argparse.Namespace) -> TrustedKey | None:
-    """The key the operator configured, or None: never one the log or its service reports."""
+    """The key the operator configured, or None: never one the log or its service reports.
+    When a published fingerprint is given (--fingerprint, AUDIT_KEY_FINGERPRINT), the key
+    must have it."""
+    key = _configured_key(args)
+    pinned = getattr(args, "fingerprint", None) or AuditCliSettings().audit_key_fingerprint
+    if key is not None and pinned and key.verifier.fingerprint() != pinned.strip():
+        raise CliError(
+            f"the configured key ({key.source}) has fingerprint {key.verifier.fingerprint()}, "
+            f"not the published {pinned.strip()} 公钥指纹与公布的不符"
+        )
+    return key
+
+
+def _configured_key(args: argparse.Namespace) -> TrustedKey | None:
     if getattr(args, "key", None):
         return TrustedKey(_parse_key(args.key, "--key"), "--key")
     if getattr(args, "key_file", None):

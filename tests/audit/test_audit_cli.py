@@ -204,6 +204,11 @@ async def test_the_configured_key_is_the_anchor_not_the_database(
     assert served.signer.verifier.fingerprint() in got.err
     assert await served.cli("verify", "--key-file", str(pub)) == 1
     assert "not validly signed" in capsys.readouterr().out
+    # the published fingerprint pins the key: the attacker's key is refused outright
+    fp = served.signer.verifier.fingerprint()
+    assert await served.cli("key", "--key", mallory.verifier.vkey(), "--fingerprint", fp) == 2
+    assert "not the published" in capsys.readouterr().err
+    assert await served.cli("key", "--key-file", str(pub), "--fingerprint", fp) == 0
 
 
 async def test_export_then_check_offline(
