@@ -364,6 +364,22 @@ class CheckpointPublished(Event):
     note: str
 
 
+class WitnessAlarm(Event):
+    """A witness (`cctv audit witness`) found the log forked or gone back: the signed
+    checkpoint it kept and the one the log shows now do not belong to one history."""
+
+    TYPE = "audit.witness_alarm"
+    STREAM = "CCTV_AUDIT"
+    kind: Literal["fork", "rollback"]
+    origin: str
+    kept_size: int
+    kept_root: str
+    seen_size: int
+    seen_root: str
+    detail: str
+    witness: str
+
+
 # --- dead letters -----------------------------------------------------------------------------
 
 
