@@ -40,6 +40,7 @@ from nats.errors import Error as NatsError
 
 from cctv.devstack.embedded import free_port, nats_server_binary, wait_for_port
 from cctv.devstack.stack import Proc, Stack
+from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES
 
 from .k8s import K8S, REPO, SERVICES, one, render
 
@@ -343,7 +344,7 @@ async def test_services_answer_the_console_over_the_permitted_subjects(
         await nc.close()
 
 
-async def test_each_role_owns_its_schema_and_audit_writes_as_audit_writer(
+async def test_the_migrator_owns_the_schemas_and_each_role_reaches_only_its_own(
     pods: dict[str, Proc], infra: Stack
 ) -> None:
     assert infra.database_url
@@ -354,14 +355,16 @@ async def test_each_role_owns_its_schema_and_audit_writes_as_audit_writer(
                 "SELECT schemaname, tableowner FROM pg_tables WHERE tablename = 'schema_migrations'"
             )
         )
-        assert owners == {s: s for s in SERVICES}
-        assert await conn.fetchval(
-            "SELECT has_table_privilege('audit_writer', 'audit.entry', 'INSERT')"
-        )
-        assert not await conn.fetchval(
-            "SELECT has_table_privilege('audit_writer', 'audit.entry', 'DELETE')"
-        )
-        assert not await conn.fetchval("SELECT has_schema_privilege('ingest', 'health', 'USAGE')")
+        assert owners == {s: MIGRATOR_ROLE for s in SERVICES}
+        table = "SELECT has_table_privilege($1, $2, $3)"
+        assert await conn.fetchval(table, "audit_writer", "audit.entry", "INSERT")
+        assert not await conn.fetchval(table, "audit_writer", "audit.entry", "DELETE")
+        assert await conn.fetchval(table, "cctv_ingest", "ingest.outbox", "INSERT")
+        assert not await conn.fetchval(table, "cctv_ingest", "ingest.outbox", "TRUNCATE")
+        schema = "SELECT has_schema_privilege($1, $2, 'USAGE')"
+        for svc, role in SERVICE_ROLES.items():
+            for other in SERVICES:
+                assert await conn.fetchval(schema, role, other) == (other == svc), (role, other)
         assert await conn.fetchval("SELECT count(*) FROM audit.log_key") == 1
     finally:
         await conn.close()

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from cctv.devstack.stack import SERVICE_ORDER
+from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES
 
 from .k8s import (
     K8S,
@@ -300,7 +301,7 @@ def test_no_secret_values_in_the_tree(overlay: str) -> None:
         for c in containers(spec):
             for e in c.get("env", []):
                 value = str(e.get("value", ""))
-                if re.search(r"(?i)password|secret|token|key", e["name"]) and value:
+                if re.search(r"(?i)(password|secret|token|_key)$", e["name"]) and value:
                     assert value.startswith("/"), f"{label(w)}: {e['name']} is a literal secret"
 
 
@@ -361,16 +362,19 @@ def test_make_secrets_makes_every_secret_the_manifests_reference(overlay: str) -
 def test_made_secrets_agree_with_each_other() -> None:
     """The password in a role's Secret is the one in the service's URL; NATS the same."""
     made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    migrator = made["cctv-db-migrator"]
+    assert migrator["username"] == MIGRATOR_ROLE
     for svc in SERVICES:
-        db = made[f"cctv-db-{svc}"]
+        role = SERVICE_ROLES[svc]
+        db = made["cctv-db-" + role.removeprefix("cctv_").replace("_", "-")]
+        assert db["username"] == role
         url = made[f"cctv-{svc}"]["database_url"]
-        assert url.startswith(f"postgresql://{svc}:{db['password']}@cctv-db-rw:5432/cctv?")
+        assert url.startswith(f"postgresql://{role}:{db['password']}@cctv-db-rw:5432/cctv?")
         assert "sslmode=verify-full" in url
+        owner = made[f"cctv-{svc}"]["migration_database_url"]
+        assert owner.startswith(f"postgresql://{MIGRATOR_ROLE}:{migrator['password']}@")
         nats = made[f"cctv-{svc}"]["nats_url"]
         assert nats == f"tls://{svc}:{made['nats-users'][svc]}@nats:4222"
-    writer = made["cctv-db-audit-writer"]
-    assert writer["username"] == "audit_writer"
-    assert f"audit_writer:{writer['password']}@" in made["cctv-audit"]["audit_writer_url"]
     assert made["cctv-audit-signing-key"]["signing.key"].startswith(
         "PRIVATE+KEY+hnsoftedu.edu.cn/campus-cctv/audit+"
     )
@@ -488,16 +492,16 @@ def test_production_is_scraped_by_the_prometheus_operator() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_each_service_has_its_own_role_owning_only_its_schema(overlay: str) -> None:
+def test_roles_are_the_plumbing_layout_and_declared_not_migrated(overlay: str) -> None:
     docs = render(overlay)
     roles = {r["name"]: r for r in one(docs, "Cluster", "cctv-db")["spec"]["managed"]["roles"]}
-    assert set(roles) == {*SERVICES, "audit_writer"}
+    assert set(roles) == {MIGRATOR_ROLE, *SERVICE_ROLES.values()}  # cctv/plumbing/db.py
     for r in roles.values():
         assert r["login"] is True and r["passwordSecret"]["name"].startswith("cctv-db-")
         for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
             assert not r.get(power), f"{r['name']}: {power}"
     schemas = {s["name"]: s["owner"] for s in one(docs, "Database", "cctv")["spec"]["schemas"]}
-    assert schemas == {s: s for s in SERVICES}
+    assert schemas == {s: MIGRATOR_ROLE for s in SERVICES}
 
 
 # --- NATS ---------------------------------------------------------------------------------
@@ -690,7 +694,7 @@ def test_the_store_makes_the_same_secrets_as_make_secrets() -> None:
             "name": "campus-secrets",
         }
     url = pulled["cctv-ingest"]["spec"]["target"]["template"]["data"]["database_url"]
-    assert url.startswith("postgresql://ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/cctv?")
+    assert url.startswith("postgresql://cctv_ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/")
     assert referenced_secrets(docs) - set(pulled) <= OPERATOR_MADE | NIC_MADE
 
 

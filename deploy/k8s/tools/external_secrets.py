@@ -4,7 +4,7 @@ makes, pulled instead from NIC's secret store by the External Secrets Operator (
 The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a cloud KMS…) holds
 
     campus-cctv/nats-users        one property per NATS user (ingest … console, streams, sys)
-    campus-cctv/db-<role>         property `password` (ingest … console, audit-writer)
+    campus-cctv/db-<role>         property `password` (migrator, ingest … console, audit-writer)
     campus-cctv/nats-tls          tls.crt, tls.key, ca.crt
     campus-cctv/audit-signing-key signing.key
     campus-cctv/console           session_secret
@@ -43,7 +43,7 @@ def remote(v: ms.Value) -> tuple[str, str]:
     if kind == "pw" and v[1] == "nats":
         return f"{PREFIX}/nats-users", v[2]
     if kind == "pw":
-        return f"{PREFIX}/db-{v[2].replace('_', '-')}", "password"
+        return f"{PREFIX}/{ms.db_secret(v[2]).removeprefix('cctv-')}", "password"
     if kind == "tls":
         return f"{PREFIX}/nats-tls", v[1]
     if kind == "audit_key":

@@ -35,8 +35,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nats_auth  # the same directory; not a package
 
+from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES  # the role layout, not a copy
+
 SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
-DB_ROLES = (*SERVICES, "audit_writer")
+DB_ROLES = (MIGRATOR_ROLE, *(SERVICE_ROLES[s] for s in SERVICES))
 DB_HOST = "cctv-db-rw"
 DB_NAME = "cctv"
 NATS_HOST = "nats"
@@ -133,7 +135,7 @@ def nats_certificates(namespace: str) -> tuple[str, str, str]:
 
 def audit_signing_key(name: str) -> str:
     """The audit log's Ed25519 key in the signed-note format the audit service reads."""
-    from services.audit.checkpoint import Signer  # the repo's own format, not a copy
+    from cctv.evidence.checkpoint import Signer  # the repo's own format, not a copy
 
     return Signer.generate(name).skey() + "\n"
 
@@ -177,9 +179,12 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         data = {"username": ("lit", role), "password": ("pw", "db", role)}
         out.append((db_secret(role), "kubernetes.io/basic-auth", data))
     for svc in SERVICES:
-        data = {"database_url": db_url(svc), "nats_url": nats_url(svc)}
-        if svc == "audit":
-            data["audit_writer_url"] = db_url("audit_writer")
+        # its own role for the work, the schema owner for the migrations at start
+        data = {
+            "database_url": db_url(SERVICE_ROLES[svc]),
+            "migration_database_url": db_url(MIGRATOR_ROLE),
+            "nats_url": nats_url(svc),
+        }
         if svc == "console":
             data["session_secret"] = ("token",)
         if svc == "notify":
@@ -194,7 +199,8 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
 
 
 def db_secret(role: str) -> str:
-    return f"cctv-db-{role.replace('_', '-')}"
+    """cctv_migrator -> cctv-db-migrator, cctv_ingest -> cctv-db-ingest, audit_writer -> …"""
+    return f"cctv-db-{role.removeprefix('cctv_').replace('_', '-')}"
 
 
 def labels_for(type_: str) -> dict[str, str]:
