@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from prometheus_client import Gauge
+import httpx
+import structlog
+from prometheus_client import Counter, Gauge
 
 from cctv.contract import CameraRecord, Envelope, Event, rpc
 from cctv.contract.events import (
@@ -50,6 +52,13 @@ from .windows import ExamWatchWindow, StopMoveWindow, Window, covering_window
 SCHEMA = store.SCHEMA
 CAMERA_UP = Gauge("cctv_camera_up", "1 if the camera is up", ["camera_id", "building", "zone"])
 FAULTS_OPEN = Gauge("cctv_faults_open", "Open faults")
+SAMPLES_CLAMPED = Counter(
+    "cctv_health_samples_future_total", "Samples dated ahead of their arrival, taken as arrived"
+)
+SAMPLES_UNMEASURED = Counter(
+    "cctv_health_samples_unmeasured_total", "Rounds ingest could not measure (state kept)"
+)
+log = structlog.get_logger()
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,6 +77,7 @@ class HealthService:
         self.closer = DampingPolicy(1, settings.up_after)
         self.watches: list[Window] = []
         self.clock_drift_max_s = settings.clock_drift_max_s
+        self.future_tolerance = timedelta(seconds=settings.sample_future_tolerance_s)
         self.conditions: dict[str, set[FaultKind]] = {}  # open faults other than offline
         self.repair = repair
         # the last health of each camera; samples that change nothing never touch the database
@@ -149,18 +159,37 @@ class HealthService:
             for camera_id in ids:  # the first report counts, as in the table
                 self.installed.setdefault(camera_id, env.time)
 
+    def sample_time(self, event: HealthSample) -> datetime:
+        """When a sample counts as taken: its own time, unless that lies ahead of its arrival.
+
+        A sample dated in the future (a device or ingest clock far ahead, a forged 2099) would
+        otherwise make every honest sample after it look old and blind the camera (issue 17
+        item 3): it is taken as of its arrival instead, and counted."""
+        arrival = datetime.now(UTC)
+        if event.sampled_at > arrival + self.future_tolerance:
+            SAMPLES_CLAMPED.inc()
+            log.warning(
+                "future-dated sample taken as of its arrival",
+                camera_id=event.camera_id,
+                sampled_at=event.sampled_at.isoformat(),
+            )
+            return arrival
+        return event.sampled_at
+
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
+        if not event.measured:
+            # ingest could not measure this round (its own lag): neither failure nor success
+            SAMPLES_UNMEASURED.inc()
+            return
+        at = self.sample_time(event)
         await self._apply_reading(
-            event.camera_id,
-            read_sample(event, self.clock_drift_max_s),
-            event.sampled_at,
-            env.correlation_id,
+            event.camera_id, read_sample(event, self.clock_drift_max_s), at, env.correlation_id
         )
-        policy = self.policy_for(event.camera_id, event.sampled_at)
+        policy = self.policy_for(event.camera_id, at)
         cached = self.cache.get(event.camera_id)
         if cached is not None:
-            new, transition = apply_sample(cached, event.reachable, event.sampled_at, policy)
+            new, transition = apply_sample(cached, event.reachable, at, policy)
             if transition is None and same_standing(new, cached):
                 self.cache[event.camera_id] = new
                 return
@@ -172,7 +201,7 @@ class HealthService:
                 and (health.last_sample_at is None or health.last_sample_at < cached.last_sample_at)
             ):
                 health = replace(health, last_sample_at=cached.last_sample_at)
-            new, transition = apply_sample(health, event.reachable, event.sampled_at, policy)
+            new, transition = apply_sample(health, event.reachable, at, policy)
             if not same_standing(new, health):
                 await store.save_health(conn, new)
             if transition:
@@ -315,12 +344,25 @@ class HealthService:
             for row in rows:
                 cam = CameraRecord.model_validate(row["record"]) if row["record"] else None
                 where = f"{cam.building} {cam.position}" if cam else row["camera_id"]
-                ticket = await self.repair.open_ticket(
-                    external_ref=row["fault_id"],
-                    title=f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip(),
-                    location=where,
-                    description=f"{row['kind']}: {row['detail']} (Art. 4 自动报修)",
-                )
+                try:
+                    ticket = await self.repair.open_ticket(
+                        external_ref=row["fault_id"],
+                        title=f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip(),
+                        location=where,
+                        description=f"{row['kind']}: {row['detail']} (Art. 4 自动报修)",
+                    )
+                except Exception as exc:  # retried next round; the fault says why meanwhile
+                    unreachable = isinstance(exc, httpx.TransportError)
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1 "
+                        "OR ($3 AND status='open' AND ticket_state='pending')",
+                        row["fault_id"],
+                        f"报修系统不可用 repair system unavailable: {exc!r}"[:500],
+                        unreachable,
+                    )
+                    if unreachable:  # every waiting fault has the same reason; try next round
+                        break
+                    continue
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', "
                     "ticket_error=NULL WHERE fault_id=$1",
@@ -344,9 +386,18 @@ class HealthService:
                 "ORDER BY resolved_at LIMIT 20 FOR UPDATE SKIP LOCKED"
             )
             for row in rows:
-                await self.repair.close_ticket(row["ticket_no"], "故障已消除 fault cleared")
+                try:
+                    await self.repair.close_ticket(row["ticket_no"], "故障已消除 fault cleared")
+                except Exception as exc:
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1",
+                        row["fault_id"],
+                        f"报修系统不可用 repair system unavailable: {exc}"[:500],
+                    )
+                    continue
                 await conn.execute(
-                    f"UPDATE {SCHEMA}.faults SET ticket_state='closed' WHERE fault_id=$1",
+                    f"UPDATE {SCHEMA}.faults SET ticket_state='closed', ticket_error=NULL "
+                    "WHERE fault_id=$1",
                     row["fault_id"],
                 )
                 await stage(
