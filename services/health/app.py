@@ -887,15 +887,19 @@ def build(settings: HealthSettings | None = None) -> Service:
                     )
             await asyncio.sleep(settings.ticket_poll_s)
 
+    svc.loop("housekeeping", housekeeping)
+    attach_rpc(svc, health)
+    return svc
+
+
+def attach_rpc(svc: Service, health: HealthService) -> None:
+    """States, faults, and NIC closing a fault by hand, over request-reply."""
+
     async def states(_req: dict[str, Any]) -> dict[str, Any]:
         return {"states": _jsonable(await store.states(health.pool))}
 
     async def faults(_req: dict[str, Any]) -> dict[str, Any]:
         return {"faults": _jsonable(await store.faults(health.pool))}
-
-    svc.loop("housekeeping", housekeeping)
-    svc.respond(rpc.HEALTH_STATES, states)
-    svc.respond(rpc.HEALTH_FAULTS, faults)
 
     async def close(req: dict[str, Any]) -> dict[str, Any]:
         fault_id = req.get("fault_id")
@@ -905,5 +909,6 @@ def build(settings: HealthSettings | None = None) -> Service:
             fault_id, str(req.get("reason") or ""), str(req.get("actor") or "")
         )
 
+    svc.respond(rpc.HEALTH_STATES, states)
+    svc.respond(rpc.HEALTH_FAULTS, faults)
     svc.respond(rpc.HEALTH_FAULT_CLOSE, close)
-    return svc
