@@ -395,6 +395,14 @@ class HealthService:
     def _suspect(self, camera_id: str) -> tuple[str, str, list[str]] | None:
         """(kind, cause id, members) of a common cause now failing, if any; None otherwise."""
         shard = self.shard_of.get(camera_id)
+        cam = self.view.get(camera_id)
+        for key in (
+            ("suspected_network", f"ingest-{shard}"),
+            ("suspected_network", "network"),
+            ("recorder_offline", cam.nvr_id if cam and cam.nvr_id else ""),
+        ):
+            if key in self.outages:  # its cause is already open: join it without a census
+                return key[0], key[1], []
         if shard:
             members = [c for c, s in self.shard_of.items() if s == shard and c in self.cache]
             failing = sum(1 for c in members if c in self.failing)
@@ -560,8 +568,9 @@ class HealthService:
             elif self.view.get(camera_id) is None:  # aged out of the stream: keep our copy
                 self.view.remember(cam)
         for camera_id, (h, shown) in (await store.all_health(self.pool)).items():
-            self._note(h)
-            self.shown[camera_id] = shown
+            if camera_id not in self.cache:  # a sample handled meanwhile is newer
+                self._note(h)
+                self.shown.setdefault(camera_id, shown)
         for camera_id in list(self.view.cameras):
             self.show(camera_id)
         await self.refresh_gauges()
