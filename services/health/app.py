@@ -570,7 +570,7 @@ class HealthService:
         for camera_id, (h, shown) in (await store.all_health(self.pool)).items():
             if camera_id not in self.cache:  # a sample handled meanwhile is newer
                 self._note(h)
-                self.shown.setdefault(camera_id, shown)
+            self.shown.setdefault(camera_id, shown)  # set in memory only by a transition
         for camera_id in list(self.view.cameras):
             self.show(camera_id)
         await self.refresh_gauges()
