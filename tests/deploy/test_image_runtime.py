@@ -186,8 +186,17 @@ def k8s_db(infra: Stack) -> Iterator[Path]:
                 opts += " NOINHERIT" if role.get("inherit") is False else " INHERIT"
                 for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
                     opts += f" {'' if role.get(power) else 'NO'}{power.upper()}"
-                verb = "ALTER" if exists else "CREATE"
-                await conn.execute(f'{verb} ROLE "{role["name"]}" {opts}')
+                if not exists:
+                    await conn.execute(f'CREATE ROLE "{role["name"]}" {opts}')
+                    continue
+                # made already by the session's role layout (cctv/devstack/roles.py, shared):
+                # left alone, but it must be no more than the Cluster declares
+                powers = await conn.fetchrow(
+                    "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls"
+                    " FROM pg_roles WHERE rolname = $1",
+                    role["name"],
+                )
+                assert not any(powers.values()), (role["name"], dict(powers))
             await conn.execute(f'CREATE DATABASE {DB} OWNER "{database["owner"]}"')
         finally:
             await conn.close()
