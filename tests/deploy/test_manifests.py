@@ -375,6 +375,23 @@ def test_made_secrets_agree_with_each_other() -> None:
         assert owner.startswith(f"postgresql://{MIGRATOR_ROLE}:{migrator['password']}@")
         nats = made[f"cctv-{svc}"]["nats_url"]
         assert nats == f"tls://{svc}:{made['nats-users'][svc]}@nats:4222"
+    # signed identities: only the console holds the private half; every service the public
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = base64.b64decode(made["cctv-console"]["identity_signing_key"])
+    public = (
+        Ed25519PrivateKey.from_private_bytes(private)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    for svc in SERVICES:
+        assert made[f"cctv-{svc}"]["identity_public_key"] == base64.b64encode(public).decode()
+        assert made[f"cctv-{svc}"]["nats_user"] == svc
+        assert made[f"cctv-{svc}"]["nats_password"] == made["nats-users"][svc]
+        assert ("identity_signing_key" in made[f"cctv-{svc}"]) == (svc == "console")
     assert made["cctv-audit-signing-key"]["signing.key"].startswith(
         "PRIVATE+KEY+hnsoftedu.edu.cn/campus-cctv/audit+"
     )

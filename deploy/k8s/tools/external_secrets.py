@@ -7,6 +7,7 @@ The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a clou
     campus-cctv/db-<role>         property `password` (migrator, ingest … console, audit-writer)
     campus-cctv/nats-tls          tls.crt, tls.key, ca.crt
     campus-cctv/audit-signing-key signing.key
+    campus-cctv/identity          private_key, public_key (signed identities, base64 Ed25519)
     campus-cctv/console           session_secret
     campus-cctv/notify            webhook_url, dingtalk_url, dingtalk_secret, smtp_username,
                                   smtp_password, sms_api_key (empty = channel off)
@@ -48,6 +49,8 @@ def remote(v: ms.Value) -> tuple[str, str]:
         return f"{PREFIX}/nats-tls", v[1]
     if kind == "audit_key":
         return f"{PREFIX}/audit-signing-key", "signing.key"
+    if kind == "identity":
+        return f"{PREFIX}/identity", f"{v[1]}_key"
     if kind == "token":
         return f"{PREFIX}/console", "session_secret"
     if kind == "given" and v[1] in ms.NOTIFY_CHANNELS:

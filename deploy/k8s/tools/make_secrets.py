@@ -145,6 +145,8 @@ def audit_signing_key(name: str) -> str:
 #   ("pw", "nats"|"db", name)  a random password of a NATS user or a database role
 #   ("tls", key)               the NATS certificate, its key or its CA
 #   ("audit_key",)             the audit log's signing key
+#   ("identity", "private"|"public")  the console's key for signed identities (and its half
+#                              every service checks tokens with: cctv/plumbing/identity.py)
 #   ("token",)                 a random session secret
 #   ("given", option)          what NIC gives (robot webhook, S3 credentials)
 #   ("lit", text)              a fixed text
@@ -184,9 +186,14 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
             "database_url": db_url(SERVICE_ROLES[svc]),
             "migration_database_url": db_url(MIGRATOR_ROLE),
             "nats_url": nats_url(svc),
+            # its own NATS user by name too: replies then come to that user's inbox only
+            "nats_user": ("lit", svc),
+            "nats_password": ("pw", "nats", svc),
+            "identity_public_key": ("identity", "public"),
         }
         if svc == "console":
             data["session_secret"] = ("token",)
+            data["identity_signing_key"] = ("identity", "private")
         if svc == "notify":
             data.update({k: ("given", k) for k in NOTIFY_CHANNELS})
         out.append((f"cctv-{svc}", "Opaque", data))
@@ -208,6 +215,24 @@ def labels_for(type_: str) -> dict[str, str]:
     return {"cnpg.io/reload": "true"} if type_ == "kubernetes.io/basic-auth" else {}
 
 
+def identity_keys() -> dict[str, str]:
+    """Ed25519 for signed identities: raw keys in base64, as cctv/plumbing/identity.py reads."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    raw = serialization.Encoding.Raw
+    return {
+        "private": base64.b64encode(
+            key.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        ).decode(),
+        "public": base64.b64encode(
+            key.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+        ).decode(),
+    }
+
+
 def build(args: argparse.Namespace) -> list[dict[str, Any]]:
     s3 = bool(args.s3_access_key_id)
     given = {k: os.environ.get(k.upper(), "") for k in NOTIFY_CHANNELS}
@@ -224,6 +249,7 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
         crt, key, ca = nats_certificates(args.namespace)
         tls = {"tls.crt": crt, "tls.key": key, "ca.crt": ca}
     signing_key = audit_signing_key(args.audit_key_name)
+    identity = identity_keys()
 
     def fill(v: Value) -> str:
         kind = v[0]
@@ -233,6 +259,8 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
             return tls[v[1]]
         if kind == "audit_key":
             return signing_key
+        if kind == "identity":
+            return identity[v[1]]
         if kind == "token":
             return secrets.token_urlsafe(48)
         if kind == "given":
