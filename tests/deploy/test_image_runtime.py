@@ -501,3 +501,39 @@ def test_the_sandbox_leaves_only_the_declared_paths_writable(workdir: Path) -> N
     assert seen.pop("uid") == [uid, gid, []]
     assert {p for p, r in seen.items() if r == "rw"} == set(writable), seen
     assert not (REPO / "probe").exists()
+
+
+@pytest.mark.parametrize("overlay", ["demo", "production"])
+def test_nats_server_accepts_each_overlays_configuration(
+    overlay: str, made: Made, tmp_path: Path
+) -> None:
+    """`nats-server -t` on the rendered files: syntax, TLS files, routes, users (production's
+    three-server cluster with mutual TLS included)."""
+    docs = render(overlay)
+    [cm] = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("nats-config-")
+    ]
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for key, value in made.secrets["nats-tls"].items():
+        (certs / key).write_text(value)
+    for name, text in cm["data"].items():
+        text = text.replace("/etc/nats-certs/", f"{certs}/").replace(
+            "store_dir: /data", f"store_dir: {tmp_path}"
+        )
+        (tmp_path / name).write_text(text.replace("/var/run/nats/", f"{tmp_path}/"))
+    env = {**os.environ, "SERVER_NAME": "nats-0"}
+    for e in one(docs, "StatefulSet", "nats")["spec"]["template"]["spec"]["containers"][0]["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            env[e["name"]] = made.secrets[ref["name"]][ref["key"]]
+    out = subprocess.run(
+        [nats_server_binary(), "-c", str(tmp_path / "nats.conf"), "-t"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
