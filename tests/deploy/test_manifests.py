@@ -456,6 +456,11 @@ def test_production_survives_a_node_loss() -> None:
         r"tls://(nats-\d)\.nats-headless:6222", one_configmap(docs, "nats-config")["cluster.conf"]
     )
     assert routes == [f"nats-{i}" for i in range(replicas)]
+    conf = one_configmap(docs, "nats-config")
+    limit = re.search(r"max_file_store: (\d+)Gi", conf["jetstream.conf"])
+    [claim] = nats["spec"]["volumeClaimTemplates"]
+    pvc = int(claim["spec"]["resources"]["requests"]["storage"].removesuffix("Gi"))
+    assert limit and int(limit.group(1)) < pvc, "JetStream's limit must stay under its volume"
     anti = nats["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     assert anti["requiredDuringSchedulingIgnoredDuringExecution"]
     job = one(docs, "Job", "cctv-streams")
