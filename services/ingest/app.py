@@ -18,37 +18,50 @@ from cctv.plumbing.service import Service
 
 from . import store
 from .basic_probe import BasicStatusProbe
+from .inventory_io import parse_file
+from .loadwatch import LoopMonitor
 from .sampler import SpreadSampler
 from .settings import IngestSettings
 from .workflow_link import moved_cameras
 
 SAMPLES = Counter("cctv_ingest_samples_total", "Health samples published", ["reachable"])
+FRAME_FAILURES_FAULT = 2  # frame checks failed in a row before samples say "no stream"
 
 
 def build(settings: IngestSettings | None = None) -> Service:
     settings = settings or IngestSettings()
     svc = Service("ingest", settings, migrations=Path(__file__).parent / "migrations")
+    # ingest's own lateness, so that it is never blamed on a camera (issue 9)
+    monitor = LoopMonitor()
+    svc.state["loop_monitor"] = monitor
+    svc.loop("loop-monitor", monitor.run)
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.probe_concurrency))
     basic = BasicStatusProbe(client, settings.probe_timeout_s)
 
     async def seed() -> None:
+        """An empty inventory is seeded from SEED_INVENTORY (a .csv/.yaml inventory file; the
+        demo stack writes one for its simulated campus), validated as any import is."""
         assert svc.pool is not None
-        if settings.seed_demo and await store.count_cameras(svc.pool) == 0:
-            from demo.campus import generate
-
-            cams = generate(settings.sim_address)
-            # devices hook (issue #5): each demo camera at its own simulated device's address
-            from demo.simulator.devices.bridge import port_of, with_device_addresses
-
-            cams = with_device_addresses(cams, port_of(settings.sim_address))
+        path = settings.seed_inventory
+        if path is not None and await store.count_cameras(svc.pool) == 0:
+            cams = parse_file(path.name, path.read_text(encoding="utf-8"))
             await store.upsert_cameras(svc.pool, cams, actor="seed")
 
     async def emit(sample: HealthSample) -> None:
         # the tamper watch's latest findings for this camera (Art. 12), when it has checked one
         findings = svc.state.get("tamper_findings")
         latest = findings(sample.camera_id) if findings is not None else None
-        if latest is not None:
+        if latest is not None and sample.measured:
             sample = sample.model_copy(update={"tamper": latest[0], "tamper_checked_at": latest[1]})
+        failures = svc.state.get("frame_failures")
+        if (
+            sample.measured
+            and sample.reachable
+            and failures is not None
+            and failures(sample.camera_id) >= FRAME_FAILURES_FAULT
+        ):
+            # frames that cannot be read round after round are a fault of their own (issue 16)
+            sample = sample.model_copy(update={"streaming": False})
         await svc.publish(sample, key=sample.camera_id)
         SAMPLES.labels(str(sample.reachable).lower()).inc()
 
@@ -65,12 +78,16 @@ def build(settings: IngestSettings | None = None) -> Service:
         async def all_cameras() -> list[CameraRecord]:
             return await store.list_cameras(pool)
 
+        probes = svc.state.get("device_probes")
         sampler = SpreadSampler(
             lambda c: device_probe_for(c) or basic,
             emit,
             period_s=settings.sample_interval_s,
             concurrency=settings.probe_concurrency,
             timeout_s=settings.probe_timeout_s,
+            monitor=monitor,
+            shed_lag_s=settings.shed_loop_lag_s,
+            shard=getattr(probes, "shard", None),
         )
         await sampler.run(all_cameras, mine=is_mine, members=svc.state["members"])
 

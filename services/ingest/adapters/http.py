@@ -101,7 +101,10 @@ class DeviceHttp:
         data: bytes | None = None,
         content_type: str | None = None,
         max_bytes: int | None = None,
+        allow_error_status: bool = False,
     ) -> HttpReply:
+        """One request; `allow_error_status` returns 4xx/5xx answers (a SOAP fault's body says
+        what was wrong) instead of refusing them, all but 401."""
         url = target.origin + path
         shown = path.split("?", 1)[0]
         headers = {"Content-Type": content_type} if content_type else None
@@ -119,7 +122,7 @@ class DeviceHttp:
                 if resp.status == 401:
                     self.forget(target)
                     raise AuthFailed(f"{shown}: device refused the credentials (HTTP 401)")
-                if resp.status >= 400:
+                if resp.status >= 400 and not allow_error_status:
                     raise BadResponse(f"{shown}: HTTP {resp.status}")
                 return HttpReply(resp.status, ctype, body, elapsed)
         except TimeoutError as exc:
