@@ -82,6 +82,7 @@ class SimDevice:
     # Default: the device's own RTSP port and a path no vendor guess would find
     stream_uri: str = ""
     events: bool = True  # ONVIF: advertises an event service
+    wsse_always: bool = False  # ONVIF: WS-Security even on GetSystemDateAndTime (strict)
 
     def __post_init__(self) -> None:
         if not self.model:

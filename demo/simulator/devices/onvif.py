@@ -222,6 +222,10 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
         return web.Response(text="<html>Login</html>", content_type="text/html")
     if dev.faults.garbage:
         return web.Response(text="<s:Envelope><s:Body><tds:GetSys", content_type=CT)
+    if op == "GetSystemDateAndTime" and not dev.wsse_always:
+        return _env(system_date_and_time(dev))
+    if not check_wsse(root, dev):
+        return fault("Sender", "ter:NotAuthorized", "Sender not authorized")
     if op == "GetSystemDateAndTime":
         return _env(system_date_and_time(dev))
     if not check_wsse(root, dev):

@@ -114,7 +114,14 @@ class DeviceHttp:
             async with self.session.request(
                 method, url, data=data, headers=headers, middlewares=self._middleware(target)
             ) as resp:
-                body = await resp.content.read(limit + 1)
+                # read(n) returns what has arrived, not n bytes: read until the cap or EOF
+                chunks = bytearray()
+                while len(chunks) <= limit:
+                    chunk = await resp.content.read(limit + 1 - len(chunks))
+                    if not chunk:
+                        break
+                    chunks += chunk
+                body = bytes(chunks)
                 elapsed = (time.perf_counter() - t0) * 1000
                 if len(body) > limit:
                     raise BadResponse(f"{shown}: response larger than {limit} bytes, refused")
