@@ -27,7 +27,13 @@ from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
 from . import store
-from .messages import alert_title, allclear_title, notices_for, robot_message
+from .messages import (
+    alert_title,
+    allclear_title,
+    delivery_text,
+    notices_for,
+    robot_message,
+)
 from .roster import RosterEntry, recipients
 from .settings import NotifySettings
 
@@ -213,7 +219,10 @@ class NotifyService:
         if row["channel"] == "webhook":
             resp = await self.http.post(
                 self.settings.webhook_url,
-                json=robot_message(row["title"], row["body"], row["recipient"]),
+                json=robot_message(
+                    *delivery_text(row["kind"], row["title"], row["body"], row["camera_id"]),
+                    row["recipient"],
+                ),
             )
             resp.raise_for_status()
             body = resp.json()

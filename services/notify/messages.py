@@ -17,6 +17,20 @@ def allclear_title(camera_name: str, camera_id: str) -> str:
     return f"【解除】已恢复 all clear：{camera_name or camera_id}（{camera_id}）"
 
 
+def delivery_text(kind: str, title: str, body: str, camera_id: str | None) -> tuple[str, str]:
+    """What one delivery says. An all-clear says the camera recovered; it never repeats the
+    alarm's title and body, or the guards read the camera failing twice (issue 16 item 5)."""
+    if kind != "allclear":
+        return title, body
+    name = title.split("：", 1)[-1].split("（", 1)[0].strip() if "：" in title else ""
+    cid = camera_id or ""
+    alarm = title.split("】", 1)[-1].split("：", 1)[0].strip() if "】" in title else title
+    return (
+        allclear_title(name, cid),
+        f"摄像机已恢复，告警解除 camera recovered, alert cleared · 原告警 was: {alarm}",
+    )
+
+
 def robot_message(title: str, body: str, recipient: str) -> dict[str, Any]:
     """A group-robot markdown message; WeCom and DingTalk robots both accept this shape."""
     return {
