@@ -151,6 +151,9 @@ class HealthService:
 
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
+        if not event.measured:
+            # ingest could not measure this round (its own lag): neither failure nor success
+            return
         await self._apply_reading(
             event.camera_id,
             read_sample(event, self.clock_drift_max_s),
