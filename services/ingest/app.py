@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import structlog
 from prometheus_client import Counter
 
 from cctv.contract import Envelope, Event
@@ -20,10 +24,12 @@ from . import store
 from .basic_probe import BasicStatusProbe
 from .inventory_io import parse_file
 from .loadwatch import LoopMonitor
+from .prober import ProberThread, publish_from
 from .sampler import SpreadSampler
 from .settings import IngestSettings
 from .workflow_link import moved_cameras
 
+log = structlog.get_logger("ingest")
 SAMPLES = Counter("cctv_ingest_samples_total", "Health samples published", ["reachable"])
 FRAME_FAILURES_FAULT = 2  # frame checks failed in a row before samples say "no stream"
 
@@ -32,11 +38,9 @@ def build(settings: IngestSettings | None = None) -> Service:
     settings = settings or IngestSettings()
     svc = Service("ingest", settings, migrations=Path(__file__).parent / "migrations")
     # ingest's own lateness, so that it is never blamed on a camera (issue 9)
-    monitor = LoopMonitor()
+    monitor = LoopMonitor(loop="service")
     svc.state["loop_monitor"] = monitor
     svc.loop("loop-monitor", monitor.run)
-    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.probe_concurrency))
-    basic = BasicStatusProbe(client, settings.probe_timeout_s)
 
     async def seed() -> None:
         """An empty inventory is seeded from SEED_INVENTORY (a .csv/.yaml inventory file; the
@@ -68,28 +72,72 @@ def build(settings: IngestSettings | None = None) -> Service:
     # devices hook (issue #5): ISAPI / Dahua / ONVIF adapters, recording scans, sharding
     from .adapters.wiring import attach_devices
 
-    device_probe_for = attach_devices(svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
+    attach_devices(svc, lambda: store.list_cameras(svc.pool))  # type: ignore[arg-type]
     is_mine = svc.state["is_mine"]  # sharding between replicas, asked at each camera's slot
 
     async def sampling() -> None:
+        """The prober runs on its own loop in a thread (prober.py); this loop keeps the
+        camera list fresh for it and publishes what it measured."""
         assert svc.pool is not None
         pool = svc.pool
+        main_probes = svc.state.get("device_probes")
+        members = svc.state["members"]
 
-        async def all_cameras() -> list[CameraRecord]:
-            return await store.list_cameras(pool)
+        async def probe_main(
+            cameras: Callable[[], list[CameraRecord]], hand_back: Callable[[HealthSample], None]
+        ) -> None:
+            loop_monitor = LoopMonitor(loop="prober")
+            watcher = asyncio.create_task(loop_monitor.run())
+            probes = main_probes.sibling() if main_probes is not None else None
+            client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=settings.probe_concurrency)
+            )
+            basic = BasicStatusProbe(client, settings.probe_timeout_s)
 
-        probes = svc.state.get("device_probes")
-        sampler = SpreadSampler(
-            lambda c: device_probe_for(c) or basic,
-            emit,
-            period_s=settings.sample_interval_s,
-            concurrency=settings.probe_concurrency,
-            timeout_s=settings.probe_timeout_s,
-            monitor=monitor,
-            shed_lag_s=settings.shed_loop_lag_s,
-            shard=getattr(probes, "shard", None),
-        )
-        await sampler.run(all_cameras, mine=is_mine, members=svc.state["members"])
+            def probe_for(c: CameraRecord) -> Any:
+                return probes if probes is not None and probes.handles(c) else basic
+
+            async def emit_back(sample: HealthSample) -> None:
+                hand_back(sample)
+
+            async def current() -> list[CameraRecord]:
+                return cameras()
+
+            sampler = SpreadSampler(
+                probe_for,
+                emit_back,
+                period_s=settings.sample_interval_s,
+                concurrency=settings.probe_concurrency,
+                timeout_s=settings.probe_timeout_s,
+                monitor=loop_monitor,
+                shed_lag_s=settings.shed_loop_lag_s,
+                shard=getattr(main_probes, "shard", None),
+            )
+            try:
+                await sampler.run(current, mine=is_mine, members=members)
+            finally:
+                watcher.cancel()
+                if probes is not None:
+                    await probes.close()
+                await client.aclose()
+
+        prober = ProberThread(probe_main)
+        prober.cameras = await store.list_cameras(pool)
+        prober.start()
+        publisher = asyncio.create_task(publish_from(prober, emit))
+        ended = asyncio.create_task(prober.wait())
+        try:
+            while not ended.done():
+                try:
+                    prober.cameras = await store.list_cameras(pool)
+                except Exception as exc:  # a database blip: the prober keeps the last list
+                    log.warning("camera list not refreshed", error=repr(exc))
+                await asyncio.wait({ended}, timeout=settings.sample_interval_s)
+            await ended  # raises what stopped the prober: the service restarts this loop
+        finally:
+            publisher.cancel()
+            ended.cancel()
+            await asyncio.to_thread(prober.stop)
 
     async def on_workflow(env: Envelope, event: Event) -> None:
         """New points enter the inventory; moved cameras get their new position."""

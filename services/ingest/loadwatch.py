@@ -17,11 +17,14 @@ from prometheus_client import Gauge, Histogram
 
 LOOP_LAG = Gauge(
     "cctv_ingest_event_loop_lag_seconds",
-    "Ingest's event-loop lag: the largest timer lateness over the last few seconds",
+    "Event-loop lag (service: request-reply and publishing; prober: probes): the largest "
+    "timer lateness over the last few seconds",
+    ["loop"],
 )
 LOOP_LAG_HIST = Histogram(
     "cctv_ingest_event_loop_lag_observed_seconds",
-    "Each measured timer lateness of ingest's event loop",
+    "Each measured timer lateness of an ingest event loop",
+    ["loop"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
 
@@ -29,7 +32,10 @@ LOOP_LAG_HIST = Histogram(
 class LoopMonitor:
     """Fires a timer every `interval_s` and keeps how late each firing was."""
 
-    def __init__(self, interval_s: float = 0.05, window_s: float = 5.0) -> None:
+    def __init__(
+        self, interval_s: float = 0.05, window_s: float = 5.0, loop: str = "prober"
+    ) -> None:
+        self.loop = loop
         self.interval_s = interval_s
         self.window_s = window_s
         self._samples: deque[tuple[float, float]] = deque()  # (loop time fired, lateness)
@@ -46,8 +52,8 @@ class LoopMonitor:
         self._samples.append((at, lateness))
         while self._samples and self._samples[0][0] < at - self.window_s:
             self._samples.popleft()
-        LOOP_LAG_HIST.observe(lateness)
-        LOOP_LAG.set(self.recent(self.window_s))
+        LOOP_LAG_HIST.labels(self.loop).observe(lateness)
+        LOOP_LAG.labels(self.loop).set(self.recent(self.window_s))
         self._measured.set()
         self._measured = asyncio.Event()
 

@@ -87,6 +87,15 @@ class DeviceProbes:
         self.shard = shard
         self._count: dict[str, int] = {}
 
+    def sibling(self) -> DeviceProbes:
+        """Probes for another event loop (the prober thread): their own connection pool,
+        the same secrets, shard and discovered ONVIF streams."""
+        other = DeviceProbes(self.settings, self.credentials, self.fallback, self.shard)
+        mine, theirs = self.adapters.get("onvif"), other.adapters.get("onvif")
+        if isinstance(mine, OnvifAdapter) and isinstance(theirs, OnvifAdapter):
+            theirs.streams, theirs._stale = mine.streams, mine._stale
+        return other
+
     def discovered_stream(self, camera_id: str) -> str | None:
         """The stream URI an ONVIF camera announced (GetStreamUri), if known."""
         onvif = self.adapters.get("onvif")
