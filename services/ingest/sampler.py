@@ -142,6 +142,8 @@ class SpreadSampler:
         # a probe starting later than this after its slot measures nothing useful this round
         self.max_start_lag_s = max_start_lag_s if max_start_lag_s is not None else period_s
         self.shard = shard
+        self.note_every_s = max(5.0, 3 * period_s)
+        self._last_note: dict[str, float] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
         self.last_probe: dict[str, float] = {}  # camera -> loop time this replica last probed it
         self.catchup_spread_s = min(5.0, period_s / 6)
@@ -190,6 +192,8 @@ class SpreadSampler:
                         )
                     else:
                         self.stats.probes += 1
+            if not sample.measured and not self._note_due(cam.camera_id):
+                return  # said "not measured" a moment ago: no need to load the bus again
             if sample.shard is None and self.shard is not None:
                 sample = sample.model_copy(update={"shard": self.shard})
             await self.emit(sample)
@@ -197,6 +201,15 @@ class SpreadSampler:
             pass
         finally:
             self.running.pop(cam.camera_id, None)
+
+    def _note_due(self, camera_id: str) -> bool:
+        """At most one "not measured" per camera every `note_every_s`: an overloaded ingest
+        must not spend what it lacks on saying so for every slot."""
+        now = time.monotonic()
+        if now - self._last_note.get(camera_id, -1e18) < self.note_every_s:
+            return False
+        self._last_note[camera_id] = now
+        return True
 
     def _unmeasured(self, cam: CameraRecord, why: str, reason: str) -> HealthSample:
         self.stats.unmeasured += 1
@@ -232,6 +245,8 @@ class SpreadSampler:
                 note = self._unmeasured(
                     cam, "skipped", "slot skipped: the previous probe of this camera still runs"
                 )
+                if not self._note_due(cam.camera_id):
+                    continue
                 task = asyncio.create_task(self._emit_quietly(note))
                 self._notes.add(task)
                 task.add_done_callback(self._notes.discard)

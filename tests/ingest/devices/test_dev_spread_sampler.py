@@ -61,7 +61,8 @@ async def test_each_camera_once_per_period_and_a_hanging_one_is_skipped_not_queu
     skipped = [s for s in seen["sp-000"] if not s.measured]
     [hung] = [s for s in seen["sp-000"] if s.measured]
     assert not hung.reachable and hung.error and hung.error.startswith("timeout")
-    assert sampler.stats.skipped == 2 and len(skipped) == 2
+    # (one such note per camera per few periods: an overloaded ingest does not flood the bus)
+    assert sampler.stats.skipped == 2 and len(skipped) == 1
     assert all("still runs" in (s.unmeasured_reason or "") for s in skipped)
 
 
