@@ -1,0 +1,76 @@
+"""The whole ingest service (real NATS + PostgreSQL) against cameras an operator adds:
+each read at its own address on its own loop, what it saw shown by `cctv cameras show`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cctv.cli.main import main as cctv
+from demo.simulator.rtsp_server import RtspServer
+from services.ingest.app import build
+from services.ingest.settings import IngestSettings
+from tests.support.events import EventLog
+
+BASE = {
+    "name": "实训楼一层", "system_id": "A1-07", "department": "logistics",
+    "managing_department": "logistics", "category": "public_safety", "building": "实训楼",
+    "position": "一层走廊", "zone": "教学区", "brand": "rtsp", "protocol": "rtsp",
+}  # fmt: skip
+
+
+async def test_plain_rtsp_cameras_are_read_where_they_are(
+    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path,
+    capsys: Any,
+) -> None:  # fmt: skip
+    rtsp = RtspServer()
+    await rtsp.start()
+    rtsp.add_camera("RT-OK")
+    at = f"127.0.0.1:{rtsp.port}"
+    cams = [
+        {**BASE, "camera_id": "RT-OK", "address": at, "stream_url": f"rtsp://{at}/cam/RT-OK"},
+        # its stream path is gone: DESCRIBE 404 is a camera that cannot be used
+        {**BASE, "camera_id": "RT-GONE", "address": at, "stream_url": f"rtsp://{at}/cam/none"},
+    ]
+    seed = tmp_path / "inventory.yaml"
+    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
+    for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
+                       "DEVICE_SECRETS_DIR": str(tmp_path)}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("NATS_URL", nats_url)
+    svc = build(
+        IngestSettings(
+            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
+            sample_interval_s=0.5, probe_timeout_s=1.0,
+        )
+    )  # fmt: skip
+
+    def of(cid: str):  # type: ignore[no-untyped-def]
+        return lambda d: d.get("camera_id") == cid
+
+    try:
+        async with svc.running():
+            [ok] = await events.wait_for("telemetry.sample", of("RT-OK"))
+            assert ok["data"]["reachable"] and ok["data"]["measured"], ok
+            [gone] = await events.wait_for("telemetry.sample", of("RT-GONE"))
+            assert not gone["data"]["reachable"]
+            assert gone["data"]["error"].startswith("not_found"), gone
+
+            code = await asyncio.to_thread(cctv, ["cameras", "show", "RT-OK"])
+            shown = yaml.safe_load(capsys.readouterr().out)
+            assert code == 0
+            assert shown["camera"]["stream_url"] == f"rtsp://{at}/cam/RT-OK"
+            assert shown["last_sample"]["camera_id"] == "RT-OK"
+            assert shown["state"]["state"] == "unknown"  # no health in this test
+            assert await asyncio.to_thread(cctv, ["cameras", "reload-secrets"]) == 0
+            assert "read again" in capsys.readouterr().out
+
+            await rtsp.stop()  # the camera itself goes away: its samples say so
+            await events.wait_for(
+                "telemetry.sample", lambda d: of("RT-OK")(d) and not d["reachable"]
+            )
+    finally:
+        await rtsp.stop()
