@@ -22,7 +22,7 @@ from cctv.contract import rpc
 from .common import request
 from .main import CliError
 
-OPTIONAL = ("nvr_id", "channel", "monitoring_level")
+OPTIONAL = ("nvr_id", "channel", "monitoring_level", "stream_url")
 
 
 def _actor() -> str:
