@@ -127,6 +127,8 @@ def build(settings: IngestSettings | None = None) -> Service:
             )
             basic = BasicStatusProbe(client, settings.probe_timeout_s)
 
+            prober.context["probes"] = probes
+
             def probe_for(c: CameraRecord) -> Any:
                 return probes if probes is not None and probes.handles(c) else basic
 
@@ -157,6 +159,7 @@ def build(settings: IngestSettings | None = None) -> Service:
         prober = ProberThread(probe_main)
         prober.cameras = await store.list_cameras(pool)
         prober.start()
+        svc.state["prober"] = prober  # recording scans run their device I/O there too
         publisher = asyncio.create_task(publish_from(prober, emit))
         ended = asyncio.create_task(prober.wait())
         try:
@@ -168,6 +171,7 @@ def build(settings: IngestSettings | None = None) -> Service:
                 await asyncio.wait({ended}, timeout=settings.sample_interval_s)
             await ended  # raises what stopped the prober: the service restarts this loop
         finally:
+            svc.state.pop("prober", None)
             publisher.cancel()
             ended.cancel()
             await asyncio.to_thread(prober.stop)

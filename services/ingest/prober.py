@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -33,6 +34,7 @@ DROPPED = Counter(
     "cctv_ingest_samples_dropped_total", "Samples dropped: the publish queue was full"
 )
 
+T = TypeVar("T")
 ProberMain = Callable[
     [Callable[[], list[CameraRecord]], Callable[[HealthSample], None]], Awaitable[None]
 ]
@@ -52,6 +54,15 @@ class ProberThread:
         self._thread: threading.Thread | None = None
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.context: dict[str, Any] = {}  # what the prober's main shares (its probes)
+
+    async def submit(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run a coroutine on the prober's loop (device I/O and parsing, e.g. a recording
+        scan) and wait for its result here, on the service loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("the prober is not running")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
 
     def _hand_back(self, sample: HealthSample) -> None:
         """Called in the prober thread: the sample goes to the service loop's queue."""

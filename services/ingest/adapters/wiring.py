@@ -262,10 +262,31 @@ def attach_devices(
     ) -> None:
         async with sem:
             await calm(svc.state.get("loop_monitor"), 0.5)  # probes and replies come first
+            prober = svc.state.get("prober")
+            there = prober.context.get("probes") if prober is not None else None
             try:
-                events = await scan_camera(
-                    probes.adapters[cam.protocol], probes.target(cam), tracker, holds, settings, now
-                )
+                if prober is not None and there is not None:
+                    # on the prober's loop: listings are pages of XML to fetch and parse, and
+                    # the service loop only answers request-reply and publishes (issue 9)
+                    events = await prober.submit(
+                        lambda: scan_camera(
+                            there.adapters[cam.protocol],
+                            there.target(cam),
+                            tracker,
+                            holds,
+                            settings,
+                            now,
+                        )
+                    )
+                else:
+                    events = await scan_camera(
+                        probes.adapters[cam.protocol],
+                        probes.target(cam),
+                        tracker,
+                        holds,
+                        settings,
+                        now,
+                    )
             except Exception as exc:
                 log.warning("recording scan failed", camera_id=cam.camera_id, error=repr(exc))
                 return
