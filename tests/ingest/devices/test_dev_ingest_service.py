@@ -74,3 +74,54 @@ async def test_plain_rtsp_cameras_are_read_where_they_are(
             )
     finally:
         await rtsp.stop()
+
+
+async def test_request_reply_answers_while_the_prober_is_busy(
+    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """Issue 9: heavy probe work (here 0.4 s of CPU per probe, as frame decoding or a big XML
+    parse would be) never holds up the loop that answers request-reply."""
+    import json
+    import statistics
+    import time
+
+    import nats
+
+    from services.ingest.adapters.wiring import DeviceProbes
+
+    real_probe = DeviceProbes.probe
+
+    async def heavy(self: DeviceProbes, camera: Any) -> Any:
+        end = time.perf_counter() + 0.4
+        while time.perf_counter() < end:  # CPU, holding its loop (not a sleep)
+            pass
+        return await real_probe(self, camera)
+
+    monkeypatch.setattr(DeviceProbes, "probe", heavy)
+    cams = [
+        {**BASE, "camera_id": f"RT-BUSY-{i}", "address": f"127.0.0.1:{9 + i}"} for i in range(4)
+    ]
+    seed = tmp_path / "inventory.yaml"
+    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
+    for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
+                       "DEVICE_SECRETS_DIR": str(tmp_path)}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    svc = build(
+        IngestSettings(
+            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
+            sample_interval_s=0.5, probe_timeout_s=1.0, probe_concurrency=8,
+        )
+    )  # fmt: skip
+    async with svc.running():
+        await events.wait_for("telemetry.sample", lambda d: d["camera_id"] == "RT-BUSY-0")
+        nc = await nats.connect(nats_url)
+        took = []
+        try:
+            for _ in range(5):
+                t0 = time.perf_counter()
+                reply = await nc.request("cctv.rpc.ingest.cameras", b"{}", timeout=10)
+                took.append(time.perf_counter() - t0)
+                assert json.loads(reply.data)["ok"]
+        finally:
+            await nc.close()
+    assert statistics.median(took) < 1.0, took
