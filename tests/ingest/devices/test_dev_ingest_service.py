@@ -125,3 +125,42 @@ async def test_request_reply_answers_while_the_prober_is_busy(
         finally:
             await nc.close()
     assert statistics.median(took) < 1.0, took
+
+
+async def test_frames_that_cannot_be_read_round_after_round_say_no_stream(
+    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """Issue 16 item 3: a camera that answers RTSP but whose frame checks fail on every round
+    has a fault of its own: its samples say `streaming: false` (video loss in health)."""
+    rtsp = RtspServer()
+    await rtsp.start()
+    rtsp.add_camera("RT-DARK")
+    rtsp.add_fault("RT-DARK", "video_loss")  # described, set up, never a frame
+    at = f"127.0.0.1:{rtsp.port}"
+    cams = [{**BASE, "camera_id": "RT-DARK", "address": at,
+             "stream_url": f"rtsp://{at}/cam/RT-DARK"}]  # fmt: skip
+    seed = tmp_path / "inventory.yaml"
+    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
+    env = {"TAMPER_INTERVAL_S": "0.3", "RTSP_TIMEOUT_S": "0.5", "SHARDING": "false",
+           "DEEP_PROBE_EVERY": "100000", "DEVICE_SECRETS_DIR": str(tmp_path)}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    svc = build(
+        IngestSettings(
+            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
+            sample_interval_s=0.3, probe_timeout_s=1.0,
+        )
+    )  # fmt: skip
+    try:
+        async with svc.running():
+            # the first probe is deep (its own frame: no video); later ones are OPTIONS +
+            # DESCRIBE only, so `streaming: false` there comes from the failed frame checks
+            dark = await events.wait_for(
+                "telemetry.sample",
+                lambda d: d["camera_id"] == "RT-DARK" and d["streaming"] is False,
+                count=3,
+                timeout=30,
+            )
+            assert all(d["data"]["reachable"] for d in dark)
+    finally:
+        await rtsp.stop()
