@@ -125,7 +125,10 @@ def get(camera_id: str) -> dict[str, Any]:
 
 def show_camera(camera_id: str) -> dict[str, Any]:
     """The inventory record, and what health and ingest know of the camera now."""
-    status = request(rpc.INGEST_CAMERA_STATUS, {"camera_id": camera_id})
+    try:
+        status = request(rpc.INGEST_CAMERA_STATUS, {"camera_id": camera_id})
+    except CliError:  # an ingest without the status reply: the record alone, as before
+        status = {"camera": get(camera_id)}
     out: dict[str, Any] = {"camera": status["camera"]}
     try:
         states = request(rpc.HEALTH_STATES, {})["states"]

@@ -15,6 +15,19 @@ from services.ingest.app import build
 from services.ingest.settings import IngestSettings
 from tests.support.events import EventLog
 
+
+async def empty_inventory(database_url: str) -> None:
+    """The service's schema is fixed ("ingest"): each test seeds its own cameras into it."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('ingest.cameras') IS NOT NULL"):
+            await conn.execute("DELETE FROM ingest.cameras")
+    finally:
+        await conn.close()
+
+
 BASE = {
     "name": "实训楼一层", "system_id": "A1-07", "department": "logistics",
     "managing_department": "logistics", "category": "public_safety", "building": "实训楼",
@@ -35,6 +48,7 @@ async def test_plain_rtsp_cameras_are_read_where_they_are(
         # its stream path is gone: DESCRIBE 404 is a camera that cannot be used
         {**BASE, "camera_id": "RT-GONE", "address": at, "stream_url": f"rtsp://{at}/cam/none"},
     ]
+    await empty_inventory(database_url)
     seed = tmp_path / "inventory.yaml"
     seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
     for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
@@ -101,6 +115,7 @@ async def test_request_reply_answers_while_the_prober_is_busy(
     cams = [
         {**BASE, "camera_id": f"RT-BUSY-{i}", "address": f"127.0.0.1:{9 + i}"} for i in range(4)
     ]
+    await empty_inventory(database_url)
     seed = tmp_path / "inventory.yaml"
     seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
     for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
@@ -139,6 +154,7 @@ async def test_frames_that_cannot_be_read_round_after_round_say_no_stream(
     at = f"127.0.0.1:{rtsp.port}"
     cams = [{**BASE, "camera_id": "RT-DARK", "address": at,
              "stream_url": f"rtsp://{at}/cam/RT-DARK"}]  # fmt: skip
+    await empty_inventory(database_url)
     seed = tmp_path / "inventory.yaml"
     seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
     env = {"TAMPER_INTERVAL_S": "0.3", "RTSP_TIMEOUT_S": "0.5", "SHARDING": "false",
