@@ -17,3 +17,5 @@ HEALTH_FAULTS = "cctv.rpc.health.faults"
 NOTIFY_INBOX = "cctv.rpc.notify.inbox"
 NOTIFY_ACK = "cctv.rpc.notify.ack"
 NOTIFY_ROSTER = "cctv.rpc.notify.roster"
+NOTIFY_DIRECTIVE = "cctv.rpc.notify.directive"  # the duty room directs guards (Art. 13)
+NOTIFY_DIRECTIVES = "cctv.rpc.notify.directives"  # recent directives, who acknowledged

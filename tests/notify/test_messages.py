@@ -25,20 +25,8 @@ def test_an_escalated_approval_names_who_is_late() -> None:
     [(recipient, title, body)] = notices_for(event)
     assert recipient == "school_leader:-"
     assert "逾期上报" in title and "ACC-2026-0001" in title and "分管校领导" in body
+    assert "自 2026-11-02 08:00 (UTC+8)" in body  # campus time, zone marked (issue 15)
 
 
 def test_other_events_say_nothing() -> None:
     assert notices_for(CameraRemoved(camera_id="X", reason="r")) == []
-
-
-def test_the_robots_all_clear_says_the_camera_recovered() -> None:
-    """Issue 16 item 5: the all-clear delivery does not repeat the alarm."""
-    from services.notify.messages import alert_title, delivery_text
-
-    title = alert_title("offline", "综合楼东门", "OFF-001")
-    body = "摄像机离线 camera offline · 综合楼 教学区"
-    assert delivery_text("alert", title, body, "OFF-001") == (title, body)
-    clear_title, clear_body = delivery_text("allclear", title, body, "OFF-001")
-    assert clear_title.startswith("【解除】已恢复") and "综合楼东门（OFF-001）" in clear_title
-    assert "【告警】" not in clear_title and body not in clear_body
-    assert "camera recovered" in clear_body
