@@ -62,7 +62,9 @@ def unmeasured(cam: CameraRecord, reason: str, shard: str | None = None) -> Heal
 
 
 def _timed_out(sample: HealthSample) -> bool:
-    return not sample.reachable or (sample.error or "").startswith("timeout")
+    """Only a probe that ran out of time can be ingest's fault; a refused or dropped
+    connection, a wrong password or garbage is the device's answer whatever our lag."""
+    return (sample.error or "").startswith("timeout")
 
 
 async def probe_bounded(probe: Probe, cam: CameraRecord, timeout_s: float) -> HealthSample:
@@ -142,6 +144,10 @@ class SpreadSampler:
         # a probe starting later than this after its slot measures nothing useful this round
         self.max_start_lag_s = max_start_lag_s if max_start_lag_s is not None else period_s
         self.shard = shard
+        # shed only while our own probes are many: a loop late for other reasons (the machine
+        # is busy) gains nothing from probing less, and the cameras would go unmeasured
+        self.in_flight = 0
+        self.shed_min_in_flight = max(4, concurrency // 8)
         self.note_every_s = max(5.0, 3 * period_s)
         self._last_note: dict[str, float] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
@@ -172,17 +178,19 @@ class SpreadSampler:
                     sample = self._unmeasured(
                         cam, "behind", f"ingest behind: probe due {lag:.1f} s ago not started"
                     )
-                elif loop_lag > self.shed_lag_s:
+                elif loop_lag > self.shed_lag_s and self.in_flight >= self.shed_min_in_flight:
                     sample = self._unmeasured(
                         cam, "overloaded", f"ingest overloaded: event loop {loop_lag:.2f} s late"
                     )
                 else:
                     started = loop.time()
                     IN_FLIGHT.inc()
+                    self.in_flight += 1
                     try:
                         sample = await probe_bounded(self.probe_for(cam), cam, self.timeout_s)
                     finally:
                         IN_FLIGHT.dec()
+                        self.in_flight -= 1
                     blamed = self._blame(started) if _timed_out(sample) else None
                     if blamed is not None:
                         sample = self._unmeasured(

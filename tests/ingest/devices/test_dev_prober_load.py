@@ -77,7 +77,10 @@ async def test_an_overloaded_loop_sheds_probes_and_says_so() -> None:
                             monitor=monitor)  # fmt: skip
     loop = asyncio.get_running_loop()
     try:
-        busy(0.7)  # the loop is 0.7 s late: over the shed threshold (min(0.5, period/4))
+        # many of our own probes in flight and the loop 0.7 s late (over the shed threshold
+        # min(0.5, period/4)): new probes are not started
+        sampler.in_flight = sampler.shed_min_in_flight
+        busy(0.7)
         await run_one(sampler, cam(2), loop.time())
         # and a probe due long ago (more than a period) measures nothing useful any more
         await calm(monitor, 0.1)
@@ -88,6 +91,41 @@ async def test_an_overloaded_loop_sheds_probes_and_says_so() -> None:
     assert [s.measured for s in seen] == [False, False]
     assert "ingest overloaded" in (seen[0].unmeasured_reason or "")
     assert "ingest behind" in (seen[1].unmeasured_reason or "")
+
+
+async def test_a_loop_late_for_others_reasons_still_probes() -> None:
+    """Few probes of ours in flight: the lateness is the machine's, and shedding would only
+    leave cameras unmeasured. The probe runs; a refusal is the device's answer even so."""
+    monitor = LoopMonitor(interval_s=0.02)
+    watcher = asyncio.create_task(monitor.run())
+    await monitor.measured()
+    seen: list[HealthSample] = []
+    calls: list[str] = []
+
+    class Refusing:
+        async def probe(self, camera: CameraRecord) -> HealthSample:
+            calls.append(camera.camera_id)
+            busy(0.6)  # and the loop stalls meanwhile
+            return HealthSample(
+                camera_id=camera.camera_id,
+                sampled_at=datetime.now(UTC),
+                reachable=False,
+                error="unreachable: connection dropped",
+            )
+
+    async def emit(s: HealthSample) -> None:
+        seen.append(s)
+
+    sampler = SpreadSampler(lambda _c: Refusing(), emit, period_s=5.0, concurrency=64,
+                            timeout_s=2.0, monitor=monitor)  # fmt: skip
+    try:
+        busy(0.7)
+        await run_one(sampler, cam(5), asyncio.get_running_loop().time())
+    finally:
+        watcher.cancel()
+    assert calls == ["sp-005"]
+    [s] = seen
+    assert s.measured and s.error == "unreachable: connection dropped"
 
 
 async def test_a_real_device_failure_on_a_calm_loop_is_a_failed_sample() -> None:
