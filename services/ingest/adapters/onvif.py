@@ -226,14 +226,24 @@ def parse_profiles(resp: etree._Element) -> list[tuple[str, str]]:
 
 
 def profile_for(profiles: list[tuple[str, str]], channel: int) -> str | None:
-    """The first (main) profile of the channel-th video source."""
+    """The first (main) profile of the camera's video source: the source whose token carries
+    the channel number (NVRs name them VideoSource_<n>), else the channel-th source, else
+    the only one (a single camera addressed by its recorder's channel number)."""
     sources: list[str] = []
     for _, src in profiles:
         if src not in sources:
             sources.append(src)
-    if not 0 < channel <= len(sources):
+    numbered = [
+        s for s in sources if "".join(ch for ch in s if ch.isdigit()).lstrip("0") == str(channel)
+    ]
+    if numbered:
+        want = numbered[0]
+    elif 0 < channel <= len(sources):
+        want = sources[channel - 1]
+    elif len(sources) == 1:
+        want = sources[0]
+    else:
         return None
-    want = sources[channel - 1]
     return next(tok for tok, src in profiles if src == want)
 
 
@@ -276,6 +286,7 @@ class OnvifAdapter:
         self._devices: OrderedDict[tuple[str, int], _Device] = OrderedDict()
         self.streams: dict[str, str] = {}  # camera_id -> discovered stream URI
         self._stale: set[str] = set()  # cameras whose stream must be discovered again
+        self.discovery_errors: dict[str, str] = {}  # camera_id -> why no stream was found
         # deep probes check the discovered stream with RTSP OPTIONS + DESCRIBE
         self.stream_check = stream_check
 
@@ -377,8 +388,16 @@ class OnvifAdapter:
             result.device_model = f"{text(info, 'Manufacturer') or ''} {text(info, 'Model') or ''}"
             if d.services is None:
                 d.services = await self._services(target, d)
-            if deep or target.camera_id not in self.streams or target.camera_id in self._stale:
-                await self._discover_stream(target, d)
+            if target.stream_url is None and (
+                deep or target.camera_id not in self.streams or target.camera_id in self._stale
+            ):
+                try:
+                    await self._discover_stream(target, d)
+                except AuthFailed:
+                    raise
+                except DeviceError as exc:  # the camera answers: no stream address is no
+                    # outage; its frame check says "stream address unknown" with this reason
+                    self.discovery_errors[target.camera_id] = str(exc)
             if deep and self.stream_check is not None:
                 result.streaming = await self._stream_ok(target)
             if d.services.get(EVENTS_NS) and d.events_supported is not False:
@@ -439,6 +458,7 @@ class OnvifAdapter:
         )
         self.streams[target.camera_id] = parse_stream_uri(resp)
         self._stale.discard(target.camera_id)
+        self.discovery_errors.pop(target.camera_id, None)
 
     async def _stream_ok(self, target: DeviceTarget) -> bool | None:
         """RTSP OPTIONS + DESCRIBE at the discovered stream: is the stream there?"""

@@ -125,3 +125,27 @@ async def test_unreadable_onvif_devices_are_down_with_a_reason_in_words(kind: st
     assert r.reachable is False, r  # health counts it down after DOWN_AFTER samples
     assert r.error and r.error.startswith("bad_response:") and words in r.error, r.error
     assert "NoneType" not in r.error and "getroottree" not in r.error
+
+
+async def test_a_camera_known_by_its_recorders_channel_number_finds_its_stream() -> None:
+    """An exam-room camera is channel 29 of its NVR but a single video source on its own
+    device (VideoSource_29): its profile is found by the number, and a camera whose stream
+    cannot be found is still up (its frame check says why), never an outage."""
+    dev = SimDevice("EXAM-029", "onvif", "127.0.0.1", 0)
+    dev.chan = {29: dev.chan[1]}  # as the demo bridge builds it
+    lonely = SimDevice("EXAM-030", "onvif", "127.0.0.1", 0, channels=2)
+    async with DeviceServer([dev, lonely]):
+        adapter = OnvifAdapter(timeout_s=2.0)
+        try:
+            r = await adapter.probe(
+                DeviceTarget("EXAM-029", "onvif", dev.host, dev.port, 29, CREDS)
+            )
+            other = await adapter.probe(
+                DeviceTarget("EXAM-030", "onvif", lonely.host, lonely.port, 7, CREDS)
+            )
+        finally:
+            await adapter.close()
+    assert r.error is None and r.reachable, r.error
+    assert adapter.discovered("EXAM-029") == "rtsp://127.0.0.1:8554/onvif/media/ch29/main"
+    assert other.reachable and other.error is None
+    assert "no media profile for channel 7" in adapter.discovery_errors["EXAM-030"]
