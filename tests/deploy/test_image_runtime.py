@@ -249,6 +249,8 @@ def pod_files(
                 project(folder, v["secret"]["secretName"], v["secret"].get("items"))
             else:
                 for src in v["projected"]["sources"]:
+                    if src["secret"].get("optional") and src["secret"]["name"] not in made.secrets:
+                        continue  # e.g. NIC's device logins: the pod starts without them
                     project(folder, src["secret"]["name"], src["secret"].get("items"))
             mounts[m["mountPath"]] = str(folder)
     return mounts

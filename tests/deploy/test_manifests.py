@@ -238,7 +238,7 @@ def test_every_container_has_resources_and_every_server_has_probes(overlay: str)
             where = f"{label(w)} {c['name']}"
             assert {"cpu", "memory"} <= set(res.get("requests", {})), where
             assert "memory" in res.get("limits", {}), where
-            if w["kind"] in ("Deployment", "StatefulSet"):
+            if w["kind"] in ("Deployment", "StatefulSet") and c in spec["containers"]:
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     assert probe in c, f"{where}: no {probe}"
     nats = one(render(overlay), "StatefulSet", "nats")
@@ -345,7 +345,7 @@ def made_secrets(*args: str) -> list[dict[str, Any]]:
 
 # made by CloudNativePG itself, or by NIC with its own certificate
 OPERATOR_MADE = {"cctv-db-ca"}
-NIC_MADE = {"console-tls"}
+NIC_MADE = {"console-tls", "cctv-device-credentials"}  # the latter optional: device logins
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
