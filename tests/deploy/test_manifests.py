@@ -374,7 +374,7 @@ def test_made_secrets_agree_with_each_other() -> None:
         owner = made[f"cctv-{svc}"]["migration_database_url"]
         assert owner.startswith(f"postgresql://{MIGRATOR_ROLE}:{migrator['password']}@")
         nats = made[f"cctv-{svc}"]["nats_url"]
-        assert nats == f"tls://{svc}:{made['nats-users'][svc]}@nats:4222"
+        assert nats == f"tls://{svc}:{made['nats-users'][svc.upper()]}@nats:4222"
     # signed identities: only the console holds the private half; every service the public
     import base64
 
@@ -390,13 +390,13 @@ def test_made_secrets_agree_with_each_other() -> None:
     for svc in SERVICES:
         assert made[f"cctv-{svc}"]["identity_public_key"] == base64.b64encode(public).decode()
         assert made[f"cctv-{svc}"]["nats_user"] == svc
-        assert made[f"cctv-{svc}"]["nats_password"] == made["nats-users"][svc]
+        assert made[f"cctv-{svc}"]["nats_password"] == made["nats-users"][svc.upper()]
         assert ("identity_signing_key" in made[f"cctv-{svc}"]) == (svc == "console")
     assert made["cctv-audit-signing-key"]["signing.key"].startswith(
         "PRIVATE+KEY+hnsoftedu.edu.cn/campus-cctv/audit+"
     )
     again = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
-    assert again["nats-users"]["ingest"] != made["nats-users"]["ingest"]
+    assert again["nats-users"]["INGEST"] != made["nats-users"]["INGEST"]
 
 
 def test_config_edits_roll_the_pods(tmp_path: Path) -> None:
@@ -555,9 +555,11 @@ def test_nats_follows_the_helm_chart_conventions(overlay: str) -> None:
     assert re.search(r"tls \{\s*cert_file", conf["nats.conf"])
     assert "http://localhost:8222/" in exporter["args"]
     assert one(docs, "Service", "nats-headless")["spec"]["clusterIP"] == "None"
-    env = {e["name"] for e in nats["env"]}
-    for user in re.findall(r"password: \$(NATS_PASSWORD_\w+)", conf["auth.conf"]):
-        assert user in env, f"{user} is not given to the NATS container"
+    [src] = nats["envFrom"]
+    made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    given = {src["prefix"] + key for key in made[src["secretRef"]["name"]]}
+    wanted = set(re.findall(r"password\"?: \$(NATS_PASSWORD_\w+)", conf["auth.conf"]))
+    assert wanted and wanted <= given, f"{wanted - given} not given to the NATS container"
 
 
 # --- network ------------------------------------------------------------------------------

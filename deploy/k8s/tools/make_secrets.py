@@ -171,7 +171,8 @@ def nats_url(user: str) -> Value:
 def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[str, Value]]]:
     """(name, type, {key: value}) of every Secret the manifests read."""
     out: list[tuple[str, str, dict[str, Value]]] = [
-        ("nats-users", "Opaque", {u: ("pw", "nats", u) for u in nats_auth.users()})
+        # keys upper case: the NATS container takes them all as NATS_PASSWORD_<KEY> (envFrom)
+        ("nats-users", "Opaque", {u.upper(): ("pw", "nats", u) for u in nats_auth.users()})
     ]
     if nats_tls:
         tls = {k: ("tls", k) for k in ("tls.crt", "tls.key", "ca.crt")}
