@@ -32,22 +32,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("services/ingest/app.py", "demo.simulator.devices.bridge"): "#16",
     ("services/ingest/adapters/wiring.py", "demo.simulator.devices.bridge"): "#16",
     ("services/ingest/tamper_watch.py", "demo.simulator.devices.bridge"): "#16",
-    ("cctv/cli/requests.py", "demo.campus"): "#8",
-    ("cctv/cli/requests.py", "services.workflow"): "#8",
-    ("cctv/cli/requests.py", "services.workflow.forms"): "#8",
-    ("cctv/cli/requests.py", "services.workflow.inventory"): "#8",
-    ("cctv/cli/requests.py", "services.workflow.org"): "#8",
-    ("cctv/cli/requests.py", "services.workflow.responsible"): "#8",
-    ("cctv/cli/requests.py", "services.workflow.store"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.base"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.dutylog"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.forms"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.inventory"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.org"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.responsible"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.store"): "#8",
-    ("services/console/workflow_pages.py", "services.workflow.workcalendar"): "#8",
 }
 
 

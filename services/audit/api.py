@@ -13,15 +13,18 @@ from typing import Any
 
 import asyncpg
 
+from cctv.contract import rpc
+
 from . import bundle, merkle, store
 from .chain import ChainVerifier, VerifyReport
 from .checkpoint import Checkpoint, NoteError, Verifier
 from .entry import Entry, index_fields
 
-AUDIT_QUERY = "cctv.rpc.audit.query"
-AUDIT_PROVE = "cctv.rpc.audit.prove"
-AUDIT_CHECKPOINT = "cctv.rpc.audit.checkpoint"
-AUDIT_EXPORT = "cctv.rpc.audit.export"
+# The subjects live in the contract (cctv.contract.rpc); these names stay for audit's callers.
+AUDIT_QUERY = rpc.AUDIT_QUERY
+AUDIT_PROVE = rpc.AUDIT_PROVE
+AUDIT_CHECKPOINT = rpc.AUDIT_CHECKPOINT
+AUDIT_EXPORT = rpc.AUDIT_EXPORT
 
 
 class AuditError(ValueError):

@@ -5,6 +5,7 @@ The console owns only accounts and sessions; everything else it asks the service
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -15,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cctv.contract import rpc
-from cctv.plumbing.service import Service
+from cctv.plumbing.service import RpcError, Service
 
 from . import accounts
 from .settings import ConsoleSettings
@@ -155,6 +156,16 @@ def build(settings: ConsoleSettings | None = None) -> Service:
         )
     )
     svc.state["console"] = console
+
+    async def person(req: dict[str, Any]) -> dict[str, Any]:
+        """Who an account is, for the CLI's ``--as`` (it no longer reads the demo campus)."""
+        account = str(req.get("account") or "")
+        user = await accounts.get_user(svc.pool, account) if svc.pool and account else None
+        if user is None:
+            raise RpcError(f"未知账号 unknown account {account!r}: give --dept and --role as well")
+        return {"person": dataclasses.asdict(user)}
+
+    svc.respond(rpc.CONSOLE_PERSON, person)
 
     async def seed() -> None:
         if settings.seed_demo and svc.pool is not None:

@@ -8,6 +8,7 @@ transaction: the audit trail sees each transition exactly once, even across a cr
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,8 +33,8 @@ from cctv.contract.events import (
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
+from . import forms, rpc, store
 from . import refusals as r
-from . import rpc, store
 from .access import AccessApplication, AccessRequest
 from .base import STATE_ZH, ApprovalRequest, RequestState
 from .dutylog import DutyLog, EntryKind, ShiftHandover
@@ -42,7 +43,7 @@ from .newpoint import NewPointApplication, NewPointRequest, SurveyRow
 from .org import Actor, department_zh
 from .publishing import to_event
 from .reminders import Policy, due_nudges
-from .responsible import ArmingPeriod, Person
+from .responsible import ArmingPeriod, Person, parse_period
 from .routing import METHOD_ZH
 from .settings import WorkflowSettings
 from .stopmove import StopMoveApplication, StopMoveRequest
@@ -211,6 +212,7 @@ class WorkflowService:
             rpc.WITHDRAW: self.withdraw,
             rpc.ACT: self.act,
             rpc.GET: self.get,
+            rpc.PRINT: self.print_form,
             rpc.INBOX: self.inbox,
             rpc.LIST: self.list,
             rpc.CAMERAS: self.cameras,
@@ -457,6 +459,45 @@ class WorkflowService:
             "history": hist,
         }
 
+    async def print_form(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The paper form (Annex 2, 3, 4) of a request, as HTML or PDF: printing is workflow's
+        job, so the console and the CLI never render workflow's templates themselves."""
+        rid = str(req.get("request_id", ""))
+        fmt = str(req.get("format") or "html")
+        if fmt not in ("html", "pdf"):
+            raise r.InvalidInput(
+                "bad_format",
+                f"未知格式「{fmt}」",
+                f"format must be html or pdf, not {fmt!r}",
+                "Annex 2-4",
+            )
+        async with self.pool.acquire() as conn:
+            cur = await store.load_request(conn, rid, self.schema)
+            if cur is None:
+                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+            inv = await store.inventory(conn, self.schema)
+        try:
+            doc = forms.form_for(cur, inv)
+        except ValueError as exc:
+            raise r.NotFound(
+                "no_paper_form", f"{PROCESS_ZH[cur.PROCESS]}没有纸质表单", str(exc), "Annex 2-4"
+            ) from None
+        if fmt == "html":
+            return {"format": "html", "filename": doc.filename, "html": forms.render_html(doc)}
+        pdf = forms.render_pdf(doc)
+        if pdf is None:
+            raise r.NotFound(
+                "no_cjk_font",
+                "服务器未安装中文字体，请打印HTML版",
+                "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead",
+                "-",
+            )
+        return {
+            "format": "pdf",
+            "filename": doc.filename,
+            "pdf_base64": base64.b64encode(pdf).decode(),
+        }
+
     async def inbox(self, req: dict[str, Any]) -> dict[str, Any]:
         actor = self._actor(req)
         pending = await store.list_requests(
@@ -628,11 +669,18 @@ class WorkflowService:
         actor = self._actor(req)
         now = self.clock()
         sid = str(req.get("system_id", ""))
+        sched = [ArmingPeriod.model_validate(p) for p in req.get("schedule") or []]
+        for line in req.get("periods") or []:  # as people write them: 「工作日 18:00-08:00」
+            try:
+                sched.append(ArmingPeriod.model_validate(parse_period(str(line))))
+            except ValueError as exc:
+                raise r.InvalidInput(
+                    "bad_schedule", "布防计划有误", f"bad schedule: {exc}", "Art. 9"
+                ) from None
         async with self.pool.acquire() as conn, conn.transaction():
             sf = await store.load_system(conn, self.schema, sid, req.get("department"))
             if sf is None:
                 raise r.missing_field("department", "系统所属部门", "Art. 9")
-            sched = [ArmingPeriod.model_validate(p) for p in req.get("schedule") or []]
             ts = sf.set_schedule(actor, now, sched)
             await store.save_system(conn, self.schema, sf)
             envs = await self.commit(conn, ts)
