@@ -55,4 +55,8 @@ WORKFLOW_SYSTEMS = f"{WORKFLOW_PREFIX}.systems"  # {} -> {systems}
 
 def all_subjects() -> dict[str, str]:
     """Every request subject by constant name (the AsyncAPI document and tests read this)."""
-    return {k: v for k, v in globals().items() if k.isupper() and v.startswith("cctv.rpc.")}
+    return {
+        k: v
+        for k, v in globals().items()
+        if k.isupper() and not k.endswith("_PREFIX") and v.startswith("cctv.rpc.")
+    }

@@ -40,7 +40,10 @@ async def test_print_over_request_reply(wf) -> None:  # noqa: F811
         assert pdf["filename"].endswith(".pdf")
 
     bad = await client(rpc.PRINT, {"request_id": rid, "format": "docx"})
-    assert not bad["ok"] and bad["code"] == "bad_format" and "docx" in bad["error"]
+    # decoded and validated once by the responder shell, in the one error shape
+    assert not bad["ok"] and bad["code"] == "invalid_request" and bad["field"] == "format"
+    assert bad["text_zh"] == "请求有误：format" and "'html' or 'pdf'" in bad["text_en"]
+    assert bad["article"] == "Annex 2-4" and bad["error"].endswith("(Annex 2-4)")
     missing = await client(rpc.PRINT, {"request_id": "XZ-1999-00001"})
     assert not missing["ok"] and missing["code"] == "not_found"
 
