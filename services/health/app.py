@@ -293,11 +293,8 @@ class HealthService:
         if isinstance(event, StopMoveWindowApproved):
             await store.add_window(self.pool, StopMoveWindow.of(event))
         elif isinstance(event, StopMoveCompleted):
-            ends_at = (event.summary.get("window") or {}).get("ends_at")
-            if ends_at:
-                await store.end_window_early(
-                    self.pool, event.request_id, datetime.fromisoformat(str(ends_at))
-                )
+            if event.window_ends_at is not None:
+                await store.end_window_early(self.pool, event.request_id, event.window_ends_at)
 
     async def on_exam(self, env: Envelope, event: Event) -> None:
         if isinstance(event, ExamWatch):
