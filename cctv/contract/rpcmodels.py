@@ -60,6 +60,14 @@ def error_reply(
 def invalid_request(model: type[RpcRequest], exc: ValidationError) -> dict[str, Any]:
     """A request that does not fit its model: the first bad field, by name."""
     err = exc.errors()[0]
+    if not err.get("loc") and err.get("type") in ("model_type", "model_attributes_type"):
+        return error_reply(
+            "invalid_request",
+            "请求须为JSON对象",
+            "bad request: request must be a JSON object",
+            model.ARTICLE,
+            kind="invalid",
+        )
     where = ".".join(str(p) for p in err.get("loc", ())) or "request"
     top = where.split(".", 1)[0]
     article = model.ARTICLES.get(top, model.ARTICLE)
@@ -197,6 +205,23 @@ class HealthFaultsReply(RpcReply):
 
 class AccountRequest(RpcRequest):
     account: str = Field(min_length=1)
+
+
+class AckRequest(AccountRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 13"
+    alert_id: str = Field(min_length=1)
+
+
+class AlertsReply(RpcReply):
+    alerts: list[dict[str, Any]]
+
+
+class AckReply(RpcReply):
+    alert: dict[str, Any]
+
+
+class RosterReply(RpcReply):
+    roster: list[dict[str, Any]]
 
 
 class PersonReply(RpcReply):
@@ -378,11 +403,11 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.INGEST_INVENTORY_REMOVE: (InventoryRemoveRequest, InventoryRemoveReply),
     rpc.INGEST_TAMPER_CONFIRM: (TamperConfirmRequest, TamperConfirmReply),
     rpc.INGEST_TAMPER_STATE: (TamperStateRequest, TamperStateReply),
-    rpc.HEALTH_STATES: (OpenRequest, HealthStatesReply),
-    rpc.HEALTH_FAULTS: (OpenRequest, HealthFaultsReply),
-    rpc.NOTIFY_INBOX: (OpenRequest, OpenReply),
-    rpc.NOTIFY_ACK: (OpenRequest, OpenReply),
-    rpc.NOTIFY_ROSTER: (OpenRequest, OpenReply),
+    rpc.HEALTH_STATES: (Empty, HealthStatesReply),
+    rpc.HEALTH_FAULTS: (Empty, HealthFaultsReply),
+    rpc.NOTIFY_INBOX: (AccountRequest, AlertsReply),
+    rpc.NOTIFY_ACK: (AckRequest, AckReply),
+    rpc.NOTIFY_ROSTER: (Empty, RosterReply),
     rpc.AUDIT_QUERY: (OpenRequest, OpenReply),
     rpc.AUDIT_PROVE: (OpenRequest, OpenReply),
     rpc.AUDIT_CHECKPOINT: (OpenRequest, OpenReply),

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cctv.contract import rpc
+from cctv.contract.rpcmodels import AccountRequest, PersonReply, RpcCall
 from cctv.plumbing.service import RpcError, Service
 
 from . import accounts
@@ -157,15 +158,18 @@ def build(settings: ConsoleSettings | None = None) -> Service:
     )
     svc.state["console"] = console
 
-    async def person(req: dict[str, Any]) -> dict[str, Any]:
+    async def person(q: AccountRequest, _call: RpcCall) -> PersonReply:
         """Who an account is, for the CLI's ``--as`` (it no longer reads the demo campus)."""
-        account = str(req.get("account") or "")
-        user = await accounts.get_user(svc.pool, account) if svc.pool and account else None
+        user = await accounts.get_user(svc.pool, q.account) if svc.pool else None
         if user is None:
-            raise RpcError(f"未知账号 unknown account {account!r}: give --dept and --role as well")
-        return {"person": dataclasses.asdict(user)}
+            raise RpcError.bilingual(
+                "not_found",
+                f"未知账号「{q.account}」",
+                f"unknown account {q.account!r}: give --dept and --role as well",
+            )
+        return PersonReply(person=dataclasses.asdict(user))
 
-    svc.respond(rpc.CONSOLE_PERSON, person)
+    svc.respond(rpc.CONSOLE_PERSON, person, request=AccountRequest)
 
     async def seed() -> None:
         if settings.seed_demo and svc.pool is not None:

@@ -29,6 +29,7 @@ from cctv.contract.events import (
     StopMoveCompleted,
     StopMoveWindowApproved,
 )
+from cctv.contract.rpcmodels import Empty, RpcCall
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
@@ -427,13 +428,13 @@ def build(settings: HealthSettings | None = None) -> Service:
                     )
             await asyncio.sleep(settings.ticket_poll_s)
 
-    async def states(_req: dict[str, Any]) -> dict[str, Any]:
+    async def states(_q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"states": _jsonable(await store.states(health.pool))}
 
-    async def faults(_req: dict[str, Any]) -> dict[str, Any]:
+    async def faults(_q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"faults": _jsonable(await store.faults(health.pool))}
 
     svc.loop("housekeeping", housekeeping)
-    svc.respond(rpc.HEALTH_STATES, states)
-    svc.respond(rpc.HEALTH_FAULTS, faults)
+    svc.respond(rpc.HEALTH_STATES, states, request=Empty)
+    svc.respond(rpc.HEALTH_FAULTS, faults, request=Empty)
     return svc

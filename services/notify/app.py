@@ -14,6 +14,7 @@ import structlog
 from prometheus_client import Counter
 
 from cctv.contract import Envelope, Event, rpc
+from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
     AlertAcknowledged,
     AlertDelivered,
@@ -222,8 +223,9 @@ class NotifyService:
             return
         raise ValueError(f"unknown channel {row['channel']!r}")
 
-    async def acknowledge(self, request: dict[str, Any]) -> dict[str, Any]:
-        alert_id, account = str(request["alert_id"]), str(request["account"])
+    async def acknowledge(self, request: m.AckRequest | dict[str, Any], _call: Any = None) -> Any:
+        q = m.AckRequest.coerce(request)
+        alert_id, account = q.alert_id, q.account
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.acknowledge(conn, alert_id, account, now)
@@ -278,11 +280,11 @@ def build(settings: NotifySettings | None = None) -> Service:
             if not await notify.deliver_pending():
                 await asyncio.sleep(settings.delivery_poll_s)
 
-    async def inbox(request: dict[str, Any]) -> dict[str, Any]:
-        rows = await store.inbox(notify.pool, str(request["account"]))
+    async def inbox(q: m.AccountRequest, _call: Any = None) -> dict[str, Any]:
+        rows = await store.inbox(notify.pool, q.account)
         return {"alerts": [_jsonable(r) for r in rows]}
 
-    async def roster(_request: dict[str, Any]) -> dict[str, Any]:
+    async def roster(_q: m.Empty, _call: Any = None) -> dict[str, Any]:
         return {
             "roster": [
                 e.__dict__ | {"shift_start": str(e.shift_start), "shift_end": str(e.shift_end)}
@@ -292,7 +294,7 @@ def build(settings: NotifySettings | None = None) -> Service:
 
     svc.after_start(seed)
     svc.loop("deliveries", deliveries)
-    svc.respond(rpc.NOTIFY_INBOX, inbox)
-    svc.respond(rpc.NOTIFY_ACK, notify.acknowledge)
-    svc.respond(rpc.NOTIFY_ROSTER, roster)
+    svc.respond(rpc.NOTIFY_INBOX, inbox, request=m.AccountRequest)
+    svc.respond(rpc.NOTIFY_ACK, notify.acknowledge, request=m.AckRequest)
+    svc.respond(rpc.NOTIFY_ROSTER, roster, request=m.Empty)
     return svc

@@ -70,8 +70,10 @@ async def test_typed_requests_and_one_error_shape(nats_url: str, database_url: s
         assert (await ask("typed", {}))["article"] == "Art. 12"  # the field's article
         assert (await ask("typed", {"camera_id": "c", "count": "x"}))["article"] is None
 
-        garbage = await ask("typed", b"not json")
-        assert garbage["code"] == "invalid_request" and not garbage["ok"]
+        garbage = await ask("typed", b"\x00\xffnot json")
+        assert garbage["code"] == "invalid_request" and "bad request" in garbage["error"]
+        array = await ask("typed", [1, 2])
+        assert array["code"] == "invalid_request" and "JSON object" in array["error"]
 
         refused = ErrorReply.model_validate(await ask("typed", {"camera_id": "refuse"}))
         assert (refused.code, refused.text_zh, refused.text_en, refused.article) == (
