@@ -14,7 +14,7 @@ asking travels in NATS headers, not in these bodies (see ``RpcCall.headers``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -275,9 +275,69 @@ class DecisionRequest(ActorRequest):
 
 
 class ActRequest(ActorRequest):
+    """One of a process's actions; ``args`` is the action's model in ``ACT_ARGS``."""
+
     request_id: str = Field(min_length=1)
     action: str = Field(min_length=1)
     args: dict[str, Any] = {}
+
+
+class ActArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RetrieveArgs(ActArgs):
+    """access: the system administrator retrieves and records it (Art. 16(1)3)."""
+
+    purpose: str = ""
+    destination: str = ""
+    cameras: list[str] | None = None
+    footage_from: datetime | None = None
+    footage_until: datetime | None = None
+    export_sha256: str | None = None
+
+
+class ExtendHoldArgs(ActArgs):
+    """access: keep held footage longer, on a judicial requirement (Art. 18)."""
+
+    hold_id: str = ""
+    until: date
+    authority_ref: str = ""
+
+
+class CompleteArgs(ActArgs):
+    """stopmove: the work is done (Art. 8)."""
+
+    note: str = ""
+
+
+class PlanArgs(ActArgs):
+    """newpoint: NIC's installation plan (Art. 6)."""
+
+    text: str = ""
+    points: int = 0
+
+
+class SurveyArgs(ActArgs):
+    """newpoint: the site survey rows of Annex 2."""
+
+    rows: list[dict[str, Any]] = []
+
+
+class ImplementArgs(ActArgs):
+    """newpoint: the cameras NIC installed, as inventory records (Art. 6)."""
+
+    cameras: list[dict[str, Any]] = []
+
+
+ACT_ARGS: dict[str, type[ActArgs]] = {
+    "retrieve": RetrieveArgs,
+    "extend_hold": ExtendHoldArgs,
+    "complete": CompleteArgs,
+    "plan": PlanArgs,
+    "survey": SurveyArgs,
+    "implement": ImplementArgs,
+}
 
 
 class ListRequest(RpcRequest):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -398,33 +398,32 @@ class WorkflowService:
 
         def run(cur: ApprovalRequest, a: Actor, now: datetime) -> list[Transition]:
             if isinstance(cur, AccessRequest) and action == "retrieve":
+                x = _valid(m.RetrieveArgs, args, "Art. 16(1)3")
                 return cur.retrieve(
                     a,
                     now,
-                    purpose=str(args.get("purpose", "")),
-                    destination=str(args.get("destination", "")),
-                    cameras=args.get("cameras"),
-                    footage_from=_dt(args.get("footage_from")),
-                    footage_until=_dt(args.get("footage_until")),
-                    export_sha256=args.get("export_sha256"),
+                    purpose=x.purpose,
+                    destination=x.destination,
+                    cameras=x.cameras,
+                    footage_from=x.footage_from,
+                    footage_until=x.footage_until,
+                    export_sha256=x.export_sha256,
                 )
             if isinstance(cur, AccessRequest) and action == "extend_hold":
-                return cur.extend_hold(
-                    a,
-                    now,
-                    str(args.get("hold_id", "")),
-                    date.fromisoformat(str(args.get("until"))),
-                    str(args.get("authority_ref", "")),
-                )
+                h = _valid(m.ExtendHoldArgs, args, "Art. 18")
+                return cur.extend_hold(a, now, h.hold_id, h.until, h.authority_ref)
             if isinstance(cur, StopMoveRequest) and action == "complete":
-                return cur.complete(a, now, str(args.get("note", "")))
+                return cur.complete(a, now, _valid(m.CompleteArgs, args, "Art. 8").note)
             if isinstance(cur, NewPointRequest) and action == "plan":
-                return cur.make_plan(a, now, str(args.get("text", "")), int(args.get("points", 0)))
+                p = _valid(m.PlanArgs, args, "Art. 6")
+                return cur.make_plan(a, now, p.text, p.points)
             if isinstance(cur, NewPointRequest) and action == "survey":
-                rows = [_valid(SurveyRow, x, "Annex 2") for x in args.get("rows") or []]
+                survey = _valid(m.SurveyArgs, args, "Annex 2")
+                rows = [_valid(SurveyRow, x, "Annex 2") for x in survey.rows]
                 return cur.file_survey(a, now, rows)
             if isinstance(cur, NewPointRequest) and action == "implement":
-                cams = [_valid(CameraRecord, x, "Art. 6") for x in args.get("cameras") or []]
+                done = _valid(m.ImplementArgs, args, "Art. 6")
+                cams = [_valid(CameraRecord, x, "Art. 6") for x in done.cameras]
                 return cur.implement(a, now, cams)
             raise r.InvalidInput(
                 "unknown_action",
@@ -788,12 +787,6 @@ def _valid(model: type[M], value: Any, article: str) -> M:
             article,
             field=where,
         ) from None
-
-
-def _dt(v: Any) -> datetime | None:
-    if not v:
-        return None
-    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
 
 
 def build(

@@ -96,3 +96,24 @@ async def test_cli_prints_what_workflow_renders(site, nats_url: str, tmp_path: P
     assert f"申请单号：{rid}" in out.read_text(encoding="utf-8")
     unknown = await cctv("inbox", "--as", "nobody-here", ok=False)
     assert "unknown account 'nobody-here'" in unknown
+
+
+async def test_requests_and_action_arguments_are_typed(wf) -> None:  # noqa: F811
+    """A request is validated against its contract model by the shell, an action's arguments
+    against theirs: a bad field is named with its article, in the one error shape."""
+    client, _tag, _svc = wf
+    sub = await client(rpc.SUBMIT, {"process": "newpoint", "form": NEWPOINT, "actor": STAFF})
+    rid = sub["request"]["request_id"]
+    nic = {"person_id": "nic_h", "department": "nic", "roles": ["dept_head"]}
+    bad = await client(
+        rpc.ACT, {"request_id": rid, "actor": nic, "action": "plan", "args": {"points": "many"}}
+    )
+    assert not bad["ok"] and bad["code"] == "invalid_form" and bad["article"] == "Art. 6", bad
+    assert "points" in bad["error"] and bad["text_zh"] and bad["text_en"]
+
+    no_actor = await client(rpc.APPROVE, {"request_id": rid})
+    assert no_actor["code"] == "invalid_request" and no_actor["field"] == "actor"
+    assert no_actor["article"] == "Art. 15"  # every action is recorded with who did it
+    bad_kind = await client(rpc.LOG_RECORD, {"actor": nic, "kind": "gossip", "text": "x"})
+    assert bad_kind["code"] == "invalid_request" and bad_kind["field"] == "kind"
+    assert bad_kind["article"] == "Art. 14"
