@@ -228,6 +228,40 @@ class PersonReply(RpcReply):
     person: dict[str, Any]
 
 
+class AuditQueryRequest(RpcRequest):
+    """Search the audit log (Art. 15); ``proof`` adds inclusion proofs to a checkpoint."""
+
+    camera_id: str | None = None
+    actor: str | None = None
+    request_no: str | None = None
+    event_type: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = -1
+    limit: int = 50
+    proof: bool = False
+
+
+class AuditProveRequest(RpcRequest):
+    """An inclusion proof (``index``) or a consistency proof (``old_size`` -> ``new_size``)
+    against a signed checkpoint (``size``, default the latest)."""
+
+    size: int | None = None
+    index: int | None = None
+    old_size: int = 0
+    new_size: int | None = None
+
+
+class AuditExportRequest(RpcRequest):
+    """An evidence bundle: the entries of a request or grant, or a range [start, end)."""
+
+    request_no: str | None = None
+    grant_id: str | None = None
+    start: int = 0
+    end: int | None = None
+
+
 class OpenRequest(RpcRequest):
     """A request whose fields are documented in the owning service's README."""
 
@@ -468,10 +502,10 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.NOTIFY_INBOX: (AccountRequest, AlertsReply),
     rpc.NOTIFY_ACK: (AckRequest, AckReply),
     rpc.NOTIFY_ROSTER: (Empty, RosterReply),
-    rpc.AUDIT_QUERY: (OpenRequest, OpenReply),
-    rpc.AUDIT_PROVE: (OpenRequest, OpenReply),
-    rpc.AUDIT_CHECKPOINT: (OpenRequest, OpenReply),
-    rpc.AUDIT_EXPORT: (OpenRequest, OpenReply),
+    rpc.AUDIT_QUERY: (AuditQueryRequest, OpenReply),
+    rpc.AUDIT_PROVE: (AuditProveRequest, OpenReply),
+    rpc.AUDIT_CHECKPOINT: (Empty, OpenReply),
+    rpc.AUDIT_EXPORT: (AuditExportRequest, OpenReply),
     rpc.CONSOLE_PERSON: (AccountRequest, PersonReply),
     rpc.WORKFLOW_PREVIEW: (FormRequest, StepsReply),
     rpc.WORKFLOW_SUBMIT: (FormRequest, RequestReply),
