@@ -261,6 +261,34 @@ class AllClear(Event):
     title: str
 
 
+class AlertEscalated(Event):
+    """Art. 13: nobody acknowledged in time, so the next level of the duty chain hears of it
+    (guard/gatekeeper → duty operator → NIC on call → security office head)."""
+
+    TYPE = "alert.escalated"
+    STREAM = "CCTV_ALERT"
+    fault_id: str
+    camera_id: str | None = None
+    level: int = Field(ge=1)
+    role: str
+    recipients: list[str]
+    reason: str
+
+
+class DirectiveIssued(Event):
+    """Art. 13: the duty room's directive to guards and gatekeepers; each must acknowledge it,
+    and whoever has not in time is escalated like an alert."""
+
+    TYPE = "alert.directive"
+    STREAM = "CCTV_ALERT"
+    directive_id: str
+    sender: str
+    zone: str | None = None
+    recipients: list[str]
+    text: str
+    severity: Severity
+
+
 # --- workflow (Art. 8): what health needs from approved stop/move windows -------------------
 
 

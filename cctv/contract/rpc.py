@@ -2,9 +2,9 @@
 systems ask services. Every service's subjects are here, and only here.
 
 Replies are JSON objects: ``{"ok": true, ...}``, or the one error shape of every service
-(:class:`cctv.contract.replies.ErrorReply`): ``{"ok": false, "code", "text_zh", "text_en",
+(:class:`cctv.contract.rpcmodels.ErrorReply`): ``{"ok": false, "code", "text_zh", "text_en",
 "article", "error"}`` where ``error`` is the bilingual line a person reads. The request and
-reply model of each subject are in :mod:`cctv.contract.replies` (``OPERATIONS``).
+reply model of each subject are in :mod:`cctv.contract.rpcmodels` (``OPERATIONS``).
 """
 
 INGEST_CAMERAS = "cctv.rpc.ingest.cameras"
@@ -18,6 +18,8 @@ HEALTH_FAULTS = "cctv.rpc.health.faults"
 NOTIFY_INBOX = "cctv.rpc.notify.inbox"
 NOTIFY_ACK = "cctv.rpc.notify.ack"
 NOTIFY_ROSTER = "cctv.rpc.notify.roster"
+NOTIFY_DIRECTIVE = "cctv.rpc.notify.directive"  # the duty room directs guards (Art. 13)
+NOTIFY_DIRECTIVES = "cctv.rpc.notify.directives"  # recent directives, who acknowledged
 
 # audit (queue group audit-rpc)
 AUDIT_QUERY = "cctv.rpc.audit.query"

@@ -212,6 +212,21 @@ class AckRequest(AccountRequest):
     alert_id: str = Field(min_length=1)
 
 
+class DirectiveRequest(RpcRequest):
+    """The duty room directs guards and gatekeepers (Art. 13): a zone's, or named accounts."""
+
+    ARTICLE: ClassVar[str | None] = "Art. 13"
+    text: str = ""
+    sender: str
+    zone: str | None = None
+    accounts: list[str] = []
+    severity: Literal["warning", "major", "critical"] = "major"
+
+
+class LimitRequest(RpcRequest):
+    limit: int = 50
+
+
 class AlertsReply(RpcReply):
     alerts: list[dict[str, Any]]
 
@@ -502,6 +517,8 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.NOTIFY_INBOX: (AccountRequest, AlertsReply),
     rpc.NOTIFY_ACK: (AckRequest, AckReply),
     rpc.NOTIFY_ROSTER: (Empty, RosterReply),
+    rpc.NOTIFY_DIRECTIVE: (DirectiveRequest, OpenReply),
+    rpc.NOTIFY_DIRECTIVES: (LimitRequest, OpenReply),
     rpc.AUDIT_QUERY: (AuditQueryRequest, OpenReply),
     rpc.AUDIT_PROVE: (AuditProveRequest, OpenReply),
     rpc.AUDIT_CHECKPOINT: (Empty, OpenReply),

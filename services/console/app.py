@@ -21,7 +21,7 @@ from cctv.plumbing.service import RpcError, Service
 
 from . import accounts
 from .settings import ConsoleSettings
-from .views import cameras_by_building
+from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
 
 
@@ -49,17 +49,23 @@ class Console:
         faults = await self.ask(rpc.HEALTH_FAULTS, {})
         inbox = await self.ask(rpc.NOTIFY_INBOX, {"account": user.account})
         errors = [r["error"] for r in (cams, states, faults, inbox) if not r.get("ok")]
-        buildings = cameras_by_building(cams.get("cameras", []), states.get("states", []))
-        totals: dict[str, int] = {}
-        for b in buildings:
-            for state, n in b["counts"].items():
-                totals[state] = totals.get(state, 0) + n
-        open_faults = [f for f in faults.get("faults", []) if f["status"] == "open"]
+        all_faults = faults_open_first(faults.get("faults", []))
+        buildings = cameras_by_building(
+            cams.get("cameras", []), states.get("states", []), all_faults
+        )
+        # a service that did not answer is "unknown", never a reassuring zero
+        totals: dict[str, int] | None = None
+        if cams.get("ok") and states.get("ok"):
+            totals = {}
+            for b in buildings:
+                for state, n in b["counts"].items():
+                    totals[state] = totals.get(state, 0) + n
+        open_faults = [f for f in all_faults if f["status"] == "open"]
         return {
             "buildings": buildings,
             "totals": totals,
-            "faults": faults.get("faults", []),
-            "open_faults": open_faults,
+            "faults": all_faults,
+            "open_faults": open_faults if faults.get("ok") else None,
             "alerts": inbox.get("alerts", []),
             "errors": errors,
         }
@@ -134,7 +140,7 @@ class Console:
             Route("/alerts/{alert_id}/ack", self.ack, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
-        for module in ("workflow_pages", "audit_pages", "inventory_pages"):
+        for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:

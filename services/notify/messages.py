@@ -1,8 +1,6 @@
-"""Alert texts, Chinese first, and the WeCom/DingTalk robot message format."""
+"""Alert texts, Chinese first; each channel lays them out in its own format (channels/)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from cctv.contract.orgs import FAULT_KINDS
 
@@ -15,14 +13,6 @@ def alert_title(kind: str, camera_name: str, camera_id: str) -> str:
 
 def allclear_title(camera_name: str, camera_id: str) -> str:
     return f"【解除】已恢复 all clear：{camera_name or camera_id}（{camera_id}）"
-
-
-def robot_message(title: str, body: str, recipient: str) -> dict[str, Any]:
-    """A group-robot markdown message; WeCom and DingTalk robots both accept this shape."""
-    return {
-        "msgtype": "markdown",
-        "markdown": {"content": f"**{title}**\n> {body}\n> 接收人 recipient: {recipient}"},
-    }
 
 
 def notices_for(event: object) -> list[tuple[str, str, str]]:
