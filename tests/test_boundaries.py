@@ -4,7 +4,9 @@
   `cctv.plumbing`, the shared libraries under `cctv/` and third-party packages;
 - nothing under `cctv/` imports `services`;
 - nothing under `services/` or `cctv/` imports `demo`, except `cctv/devstack` (the developer
-  stack, which starts the demo campus).
+  stack, which starts the demo campus);
+- the layers point one way: `cctv.contract` imports no other part of the project,
+  `cctv.plumbing` only the contract, and services neither the CLI nor the developer stack.
 
 ``KNOWN`` lists the crossings still being removed, each with the issue that removes it. The list
 may only shrink: a new crossing fails, and so does an entry that no longer occurs (delete it).
@@ -54,12 +56,27 @@ def crossings(root: Path) -> list[tuple[str, int, str]]:
                     names = [f"{node.module}.{a.name}" for a in node.names]
             for name in names:
                 seg = name.split(".")
-                if seg[0] == "services" and len(seg) > 1 and seg[1] != "__init__":
+                if _layer_broken(rel, seg):
+                    found.append((rel, node.lineno, name))
+                elif seg[0] == "services" and len(seg) > 1 and seg[1] != "__init__":
                     if parts[0] == "cctv" or (own is not None and seg[1] != own):
                         found.append((rel, node.lineno, name))
                 elif seg[0] == "demo" and not rel.startswith("cctv/devstack/"):
                     found.append((rel, node.lineno, name))
     return found
+
+
+def _layer_broken(rel: str, seg: list[str]) -> bool:
+    """contract <- plumbing <- services; cli and devstack are tools on top, never below."""
+    if seg[0] != "cctv" or len(seg) < 2:
+        return False
+    if rel.startswith("cctv/contract/"):
+        return seg[1] != "contract"
+    if rel.startswith("cctv/plumbing/"):
+        return seg[1] not in ("contract", "plumbing")
+    if rel.startswith("services/"):
+        return seg[1] in ("cli", "devstack")
+    return False
 
 
 def test_services_meet_only_on_the_contract() -> None:
@@ -84,7 +101,9 @@ def test_the_rule_catches_each_kind_of_crossing(tmp_path: Path) -> None:
         "services/a/y.py": "import demo.campus\nfrom cctv.contract import Event\n",
         "cctv/cli/z.py": "from services import workflow\n",
         "cctv/devstack/run.py": "from demo import campus\n",
-        "cctv/plumbing/w.py": "from demo import simulator\n",
+        "cctv/plumbing/w.py": "from demo import simulator\nfrom cctv.cli import common\n",
+        "cctv/contract/v.py": "from cctv.plumbing import service\nfrom cctv.contract import rpc\n",
+        "services/a/z.py": "import cctv.devstack.run\nfrom cctv.plumbing import service\n",
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +111,10 @@ def test_the_rule_catches_each_kind_of_crossing(tmp_path: Path) -> None:
     got = sorted((f, m) for f, _line, m in crossings(tmp_path))
     assert got == [
         ("cctv/cli/z.py", "services.workflow"),
+        ("cctv/contract/v.py", "cctv.plumbing"),
+        ("cctv/plumbing/w.py", "cctv.cli"),
         ("cctv/plumbing/w.py", "demo.simulator"),
         ("services/a/x.py", "services.b"),
         ("services/a/y.py", "demo.campus"),
+        ("services/a/z.py", "cctv.devstack.run"),
     ]
