@@ -246,8 +246,21 @@ class Service:
             timeout=5.0,
         )
 
-    async def request(self, subject: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
-        reply = await self.broker.request(json.dumps(payload).encode(), subject, timeout=timeout)
+    async def request(
+        self,
+        subject: str,
+        payload: dict[str, Any] | BaseModel,
+        timeout: float = 5.0,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Ask another service; ``payload`` may be the subject's contract request model, and
+        ``headers`` carry what is not the body (the caller's identity)."""
+        body = (
+            payload.model_dump_json().encode()
+            if isinstance(payload, BaseModel)
+            else json.dumps(payload).encode()
+        )
+        reply = await self.broker.request(body, subject, timeout=timeout, headers=headers)
         return json.loads(reply.body)
 
     # --- message handling ---------------------------------------------------------------

@@ -84,6 +84,12 @@ async def test_typed_requests_and_one_error_shape(nats_url: str, database_url: s
         crashed = await ask("typed", {"camera_id": "crash"})
         assert crashed["code"] == "internal" and "boom" in crashed["text_en"]
 
+        # the client side: a contract model as the body, identity in the headers
+        via_service = await svc.request(
+            f"test.shell.{tag}.typed", Ping(camera_id="c2"), headers={"cctv-who": "u2"}
+        )
+        assert via_service == {"ok": True, "camera_id": "c2", "count": 1, "who": "u2"}
+
         assert await ask("legacy", {"x": 1}) == {"ok": True, "echo": 1}
         old = ErrorReply.model_validate(await ask("legacy", {"x": "old"}))
         assert old.code == "refused" and old.article == "Art. 9"
