@@ -224,7 +224,7 @@ class DirectiveRequest(RpcRequest):
 
 
 class LimitRequest(RpcRequest):
-    limit: int = 50
+    limit: int = Field(default=50, ge=1, le=1000)
 
 
 class AlertsReply(RpcReply):

@@ -381,17 +381,15 @@ class NotifyService:
         for adapter in self.adapters.values():
             await adapter.close()
 
-    async def issue_directive(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def issue_directive(
+        self, request: m.DirectiveRequest | dict[str, Any], _call: Any = None
+    ) -> dict[str, Any]:
         """The duty room's directive to a zone's guards or named people (Art. 13)."""
+        q = m.DirectiveRequest.coerce(request)  # severity checked by the contract model
         d = directives.Directive(
-            text=str(request.get("text", "")),
-            sender=str(request["sender"]),
-            zone=request.get("zone") or None,
-            accounts=tuple(str(a) for a in request.get("accounts") or ()),
-            severity=str(request.get("severity") or "major"),
-        )
-        if d.severity not in ("warning", "major", "critical"):
-            raise RpcError(f"severity must be warning, major or critical, not {d.severity!r}")
+            text=q.text, sender=q.sender, zone=q.zone or None, accounts=tuple(q.accounts),
+            severity=q.severity,
+        )  # fmt: skip
         directive_id = f"DIR-{datetime.now(CAMPUS_TZ):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
         async with self.pool.acquire() as conn, conn.transaction():
             roster = await store.roster(conn)
@@ -422,9 +420,11 @@ class NotifyService:
             )
         return {"directive_id": directive_id, "recipients": told}
 
-    async def list_directives(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def list_directives(
+        self, request: m.LimitRequest | dict[str, Any], _call: Any = None
+    ) -> dict[str, Any]:
         """Recent directives and, per recipient, whether and when they acknowledged."""
-        rows = await store.directives(self.pool, int(request.get("limit") or 50))
+        rows = await store.directives(self.pool, m.LimitRequest.coerce(request).limit)
         out: dict[str, dict[str, Any]] = {}
         for r in rows:
             d = out.setdefault(
@@ -552,6 +552,6 @@ def build(settings: NotifySettings | None = None) -> Service:
     svc.respond(rpc.NOTIFY_INBOX, inbox, request=m.AccountRequest)
     svc.respond(rpc.NOTIFY_ACK, notify.acknowledge, request=m.AckRequest)
     svc.respond(rpc.NOTIFY_ROSTER, roster, request=m.Empty)
-    svc.respond(rpc.NOTIFY_DIRECTIVE, notify.issue_directive)
-    svc.respond(rpc.NOTIFY_DIRECTIVES, notify.list_directives)
+    svc.respond(rpc.NOTIFY_DIRECTIVE, notify.issue_directive, request=m.DirectiveRequest)
+    svc.respond(rpc.NOTIFY_DIRECTIVES, notify.list_directives, request=m.LimitRequest)
     return svc
