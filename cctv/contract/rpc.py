@@ -26,6 +26,7 @@ AUDIT_QUERY = "cctv.rpc.audit.query"
 AUDIT_PROVE = "cctv.rpc.audit.prove"
 AUDIT_CHECKPOINT = "cctv.rpc.audit.checkpoint"
 AUDIT_EXPORT = "cctv.rpc.audit.export"
+AUDIT_VERIFY = "cctv.rpc.audit.verify"  # recompute chain, tree and stored nodes against a given key
 
 # console: who an account is (name, department, role), for the CLI's --as
 CONSOLE_PERSON = "cctv.rpc.console.person"  # {account} -> {person: {account, name, role, dept}}

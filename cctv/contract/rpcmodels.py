@@ -277,6 +277,14 @@ class AuditExportRequest(RpcRequest):
     end: int | None = None
 
 
+class AuditVerifyRequest(RpcRequest):
+    """Recompute chain, tree and stored nodes against the key the caller trusts (no default:
+    the key in the database being verified is not evidence)."""
+
+    key: str | None = None
+    checkpoints: list[str] = []
+
+
 class OpenRequest(RpcRequest):
     """A request whose fields are documented in the owning service's README."""
 
@@ -523,6 +531,7 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.AUDIT_PROVE: (AuditProveRequest, OpenReply),
     rpc.AUDIT_CHECKPOINT: (Empty, OpenReply),
     rpc.AUDIT_EXPORT: (AuditExportRequest, OpenReply),
+    rpc.AUDIT_VERIFY: (AuditVerifyRequest, OpenReply),
     rpc.CONSOLE_PERSON: (AccountRequest, PersonReply),
     rpc.WORKFLOW_PREVIEW: (FormRequest, StepsReply),
     rpc.WORKFLOW_SUBMIT: (FormRequest, RequestReply),
