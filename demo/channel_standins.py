@@ -48,7 +48,7 @@ class ChannelStandins:
         content = (body.get("markdown") or {}).get("content")
         if not isinstance(content, str) or not content or len(content.encode()) > 4096:
             return web.json_response({"errcode": 40058, "errmsg": "markdown.content invalid"})
-        self.received.append({"channel": "wecom", "body": body})
+        self.received.append({"channel": "wecom", "body": body, "at": time.time()})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def dingtalk(self, req: web.Request) -> web.Response:
@@ -68,7 +68,7 @@ class ChannelStandins:
         md = (body or {}).get("markdown") or {}
         if (body or {}).get("msgtype") != "markdown" or not md.get("title") or not md.get("text"):
             return web.json_response({"errcode": 40035, "errmsg": "markdown title/text missing"})
-        self.received.append({"channel": "dingtalk", "body": body})
+        self.received.append({"channel": "dingtalk", "body": body, "at": time.time()})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def sms(self, req: web.Request) -> web.Response:
@@ -80,7 +80,7 @@ class ChannelStandins:
         phone, text = (body or {}).get("phone"), (body or {}).get("text")
         if not isinstance(phone, str) or not re.fullmatch(r"1\d{10}", phone) or not text:
             return web.json_response({"code": 1001, "msg": "bad phone or empty text"})
-        self.received.append({"channel": "sms", "body": body})
+        self.received.append({"channel": "sms", "body": body, "at": time.time()})
         return web.json_response({"code": 0, "msg_id": uuid.uuid4().hex})
 
     async def listing(self, _req: web.Request) -> web.Response:

@@ -21,13 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (file, imported module) -> the issue that removes it.
 KNOWN: dict[tuple[str, str], str] = {
-    ("cctv/cli/audit.py", "services.audit"): "#13",
-    ("cctv/cli/audit.py", "services.audit.checkpoint"): "#13",
-    ("cctv/cli/audit.py", "services.audit.settings"): "#13",
-    ("services/console/audit_pages.py", "services.audit"): "#13",
-    ("services/console/audit_pages.py", "services.audit.api"): "#13",
-    ("services/console/audit_pages.py", "services.audit.checkpoint"): "#13",
-    ("services/console/audit_pages.py", "services.audit.entry"): "#13",
     ("services/console/accounts.py", "demo.campus"): "#11",
     ("services/notify/app.py", "demo.campus"): "#11",
     ("services/ingest/app.py", "demo.campus"): "#16",

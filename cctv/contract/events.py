@@ -10,6 +10,10 @@ from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from . import regulation
+from .orgs import DEPARTMENTS
 
 REGISTRY: dict[str, type[Event]] = {}
 
@@ -37,6 +41,10 @@ class Event(BaseModel):
 # --- camera inventory and state -------------------------------------------------------
 
 
+# Art. 16(1)1 (and Art. 4): who manages each public category -- the regulation module's table.
+CATEGORY_MANAGER = regulation.CATEGORY_MANAGER
+
+
 class CameraRecord(BaseModel):
     """A camera as the inventory knows it (Annex 1 system + per-camera fields)."""
 
@@ -58,6 +66,25 @@ class CameraRecord(BaseModel):
     channel: int | None = None
     storage_location: str = ""
     monitoring_level: Literal["school", "department"] | None = None
+
+    @model_validator(mode="after")
+    def _managing_department_follows_category(self) -> CameraRecord:
+        """Art. 16(1)1 decides who manages a category; a record saying otherwise would show
+        one approver in the inventory while routing uses another (issue 15)."""
+        want = regulation.managing_department(self.category, self.department)
+        if self.managing_department != want:
+            raise PydanticCustomError(
+                "managing_department_contradicts_category",
+                "管理部门 {given} 与类别 {category} 不符，应为 {want} (Art. 16(1)1) / managing "
+                "department {given} contradicts category {category}: it is {want} (Art. 16(1)1)",
+                {
+                    "column": "managing_department",
+                    "given": self.managing_department,
+                    "category": self.category,
+                    "want": f"{DEPARTMENTS.get(want, (want,))[0]} {want}",
+                },
+            )
+        return self
 
 
 class CameraUpserted(Event):
@@ -333,6 +360,22 @@ class CheckpointPublished(Event):
     note: str
 
 
+class WitnessAlarm(Event):
+    """A witness (`cctv audit witness`) found the log forked or gone back: the signed
+    checkpoint it kept and the one the log shows now do not belong to one history."""
+
+    TYPE = "audit.witness_alarm"
+    STREAM = "CCTV_AUDIT"
+    kind: Literal["fork", "rollback"]
+    origin: str
+    kept_size: int
+    kept_root: str
+    seen_size: int
+    seen_root: str
+    detail: str
+    witness: str
+
+
 # --- dead letters -----------------------------------------------------------------------------
 
 
@@ -369,6 +412,13 @@ class WorkflowTransition(Event):
     state: str = ""
     at: datetime
     summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class CalendarImported(WorkflowTransition):
+    """NIC entered the State Council's holiday notice for a year (Art. 10); summary holds the
+    notice (year, source, holidays, workdays) and the one it replaced, if any."""
+
+    TYPE = "workflow.calendar.imported"
 
 
 class AccessSubmitted(WorkflowTransition):

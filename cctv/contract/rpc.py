@@ -54,6 +54,11 @@ WORKFLOW_OPEN_ITEMS = f"{WORKFLOW_PREFIX}.open_items"  # {} -> {items}
 WORKFLOW_RESPONSIBLE_SET = f"{WORKFLOW_PREFIX}.responsible.set"  # {actor, system_id, ...}
 WORKFLOW_SCHEDULE_SET = f"{WORKFLOW_PREFIX}.responsible.schedule"  # {actor, system_id, periods}
 WORKFLOW_SYSTEMS = f"{WORKFLOW_PREFIX}.systems"  # {} -> {systems}
+# Art. 10: the official calendar on file; NIC enters a missing year's State Council notice.
+WORKFLOW_CALENDAR = f"{WORKFLOW_PREFIX}.calendar"  # {} -> {notices, package_years}
+WORKFLOW_CALENDAR_IMPORT = f"{WORKFLOW_PREFIX}.calendar.import"  # {actor, notice}
+# 不予受理 with their numbers, newest first
+WORKFLOW_REFUSALS = f"{WORKFLOW_PREFIX}.refusals"  # {process?, request_id?, limit?}
 
 
 def all_subjects() -> dict[str, str]:

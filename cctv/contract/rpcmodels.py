@@ -502,6 +502,35 @@ class ScheduleSetRequest(ActorRequest):
     periods: list[str] = []  # as people write them: 「工作日 18:00-08:00」
 
 
+class CalendarImportRequest(ActorRequest):
+    """NIC enters a year's official calendar notice (Art. 10); workflow checks the notice."""
+
+    ARTICLE: ClassVar[str | None] = "Art. 10"
+    notice: Any = None
+
+
+class CalendarReply(RpcReply):
+    notices: list[dict[str, Any]]
+    package_years: str = ""  # e.g. "2004-2026"
+
+
+class CalendarImportReply(RpcReply):
+    notice: dict[str, Any]
+    replaced: bool
+
+
+class RefusalsRequest(RpcRequest):
+    """不予受理 on record, newest first (Art. 6-16)."""
+
+    process: str | None = None
+    request_id: str | None = None
+    limit: int = Field(default=200, ge=1)
+
+
+class RefusalsReply(RpcReply):
+    refusals: list[dict[str, Any]]
+
+
 class SystemReply(RpcReply):
     system: dict[str, Any]
     notified: list[str] | None = None
@@ -554,4 +583,7 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.WORKFLOW_RESPONSIBLE_SET: (ResponsibleSetRequest, SystemReply),
     rpc.WORKFLOW_SCHEDULE_SET: (ScheduleSetRequest, SystemReply),
     rpc.WORKFLOW_SYSTEMS: (Empty, SystemsReply),
+    rpc.WORKFLOW_CALENDAR: (Empty, CalendarReply),
+    rpc.WORKFLOW_CALENDAR_IMPORT: (CalendarImportRequest, CalendarImportReply),
+    rpc.WORKFLOW_REFUSALS: (RefusalsRequest, RefusalsReply),
 }

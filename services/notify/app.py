@@ -192,20 +192,24 @@ class NotifyService:
         title: str | None = None,
         body: str | None = None,
     ) -> None:
-        """A delivery per channel; quiet hours hold SMS and mail, never for a critical alert."""
+        """A delivery per channel. Quiet hours hold SMS and mail; a new alert waits the group
+        wait on outside channels so what fails together is told together. Critical never waits."""
         now = datetime.now(CAMPUS_TZ)
-        held = (
-            None
-            if severity == "critical"
-            else escalation.quiet_until(now, self.settings.quiet_hours)
-        )
+        urgent = severity == "critical"
+        quiet = None if urgent else escalation.quiet_until(now, self.settings.quiet_hours)
+        wait = timedelta(seconds=0 if urgent or kind != "alert" else self.settings.group_wait_s)
+
+        def due(channel: str) -> datetime:
+            if channel == "console":
+                return now  # stored is delivered: the inbox never waits
+            if quiet is not None and channel in HELD_CHANNELS:
+                return quiet
+            return now + wait
+
         await conn.executemany(
             f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel, title, body, next_at) "
             "VALUES ($1,$2,$3,$4,$5,$6)",
-            [
-                (alert_id, kind, ch, title, body, held if held and ch in HELD_CHANNELS else now)
-                for ch in channels or self.channels
-            ],
+            [(alert_id, kind, ch, title, body, due(ch)) for ch in channels or self.channels],
         )
 
     async def on_workflow(self, env: Envelope, event: Event) -> None:
@@ -235,22 +239,17 @@ class NotifyService:
         never dropped."""
         now = datetime.now(UTC)
         window = timedelta(seconds=self.settings.group_window_s)
+        group_wait = timedelta(seconds=self.settings.group_wait_s)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f"SELECT d.delivery_id, d.alert_id, d.kind, d.channel, d.attempts, "
-                "coalesce(d.title, a.title) AS title, coalesce(d.body, a.body) AS body, "
-                "a.recipient, a.camera_id, a.severity, r.phone, r.email "
-                f"FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.alerts a USING (alert_id) "
-                f"LEFT JOIN {SCHEMA}.roster r ON r.account = a.recipient "
-                "WHERE d.status='pending' AND d.next_at <= now() "
-                "ORDER BY d.delivery_id LIMIT 200 FOR UPDATE OF d SKIP LOCKED"
-            )
+            rows = await store.due_deliveries(conn, group_wait)
             for batch in grouping.batches(rows):
                 first = batch[0]
                 ids = [r["delivery_id"] for r in batch]
                 if first["channel"] != "console":
                     last = await store.last_sent(conn, first["channel"], first["recipient"])
-                    held = grouping.hold_until(batch, last, now, window)
+                    held = grouping.hold_until(batch, last, now, window) or (
+                        grouping.still_arriving(batch, now, group_wait)
+                    )
                     if held is not None:
                         await store.hold(conn, ids, held)
                         continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cctv.contract.campustime import campus_time
 from cctv.contract.orgs import FAULT_KINDS
 
 KIND_ZH = {kind: f"{zh} {en}" for kind, (zh, en) in FAULT_KINDS.items()}
@@ -37,6 +38,6 @@ def notices_for(event: object) -> list[tuple[str, str, str]]:
         word = "催办 reminder" if event.level == "remind" else "逾期上报 escalated"
         who = f"{dept(event.to_department)}{ROLES.get(event.to_role, (event.to_role,))[0]}"
         title = f"【审批{word.split()[0]}】{event.request_id}"
-        body = f"{who} 待审批 {event.step_key} · 自 {event.due_since:%Y-%m-%d %H:%M} · {word}"
+        body = f"{who} 待审批 {event.step_key} · 自 {campus_time(event.due_since)} · {word}"
         return [(f"{event.to_role}:{event.to_department or '-'}", title, body)]
     return []

@@ -24,6 +24,9 @@ class NotifySettings(ServiceSettings):
     # after a message, what else is due for that person on that channel waits up to this long
     # and then goes out as one summary (0 = every alert its own message); critical never waits
     group_window_s: float = Field(default=30.0, ge=0)
+    # a new non-critical alert waits this long so that what fails together is told together
+    # (a recorder's 64 cameras: one message); critical alerts never wait
+    group_wait_s: float = Field(default=1.0, ge=0)
     escalation_poll_s: float = 5.0
     # minutes an alert waits for an acknowledgement at one level of the duty chain (Art. 13)
     escalate_critical_min: float = Field(default=2.0, gt=0)

@@ -125,3 +125,21 @@ async def directives(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
         "ORDER BY a.raised_at DESC, a.level, a.recipient",
         limit,
     )
+
+
+async def due_deliveries(conn: asyncpg.Connection, group_wait: timedelta) -> list[asyncpg.Record]:
+    """What is due now — and, for a person and channel with something due, what is waiting only
+    on its group wait, so that a storm queued over a second or two goes out together."""
+    return await conn.fetch(
+        f"WITH due AS (SELECT DISTINCT d.channel, a.recipient FROM {SCHEMA}.deliveries d "
+        f"JOIN {SCHEMA}.alerts a USING (alert_id) WHERE d.status='pending' AND d.next_at <= now()) "
+        "SELECT d.delivery_id, d.alert_id, d.kind, d.channel, d.attempts, d.queued_at, "
+        "coalesce(d.title, a.title) AS title, coalesce(d.body, a.body) AS body, "
+        "a.recipient, a.camera_id, a.severity, r.phone, r.email "
+        f"FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.alerts a USING (alert_id) "
+        f"LEFT JOIN {SCHEMA}.roster r ON r.account = a.recipient "
+        "WHERE d.status='pending' AND (d.next_at <= now() OR (d.attempts = 0 "
+        "AND d.next_at <= now() + $1 AND (d.channel, a.recipient) IN (SELECT * FROM due))) "
+        "ORDER BY d.delivery_id LIMIT 200 FOR UPDATE OF d SKIP LOCKED",
+        group_wait,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from cctv.contract import regulation
+from cctv.contract import events, regulation
 from cctv.contract.orgs import ACADEMIC, LOGISTICS, STUDENT, Actor, Role, actor_for
 
 
@@ -25,6 +25,7 @@ def test_services_use_the_contract_numbers() -> None:
     assert conditions.RETENTION is regulation.RETENTION
     assert access.PRESERVATION_YEARS == regulation.PRESERVATION_YEARS
     assert inventory.CATEGORY_MANAGER is regulation.CATEGORY_MANAGER
+    assert events.CATEGORY_MANAGER is regulation.CATEGORY_MANAGER
 
 
 def test_category_decides_the_managing_department() -> None:

@@ -17,7 +17,7 @@ KEYLESS_ALLOWED = {
 
 
 def keyless_publications(root: Path) -> list[tuple[str, int, str]]:
-    """Calls of stage(...) / <x>.publish(<event>) that give no key=."""
+    """Calls of stage(...) / <x>.publish(<event>) / subject_for(<event>) that give no key."""
     found = []
     for path in sorted([*root.glob("services/**/*.py"), *root.glob("cctv/**/*.py")]):
         rel = path.relative_to(root).as_posix()
@@ -28,6 +28,9 @@ def keyless_publications(root: Path) -> list[tuple[str, int, str]]:
                 continue
             f = node.func
             name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name == "subject_for" and len(node.args) < 2 and not node.keywords:
+                found.append((rel, node.lineno, ast.unparse(node)))
+                continue
             if name in ("stage", "publish") and not any(k.arg == "key" for k in node.keywords):
                 if name == "publish" and len(node.args) >= 2:
                     continue  # a local helper taking (event, key)

@@ -23,6 +23,7 @@ from services.notify.settings import NotifySettings
 async def make_notify(
     nats_url: str, database_url: str, **overrides: Any
 ) -> notify_app.NotifyService:
+    overrides.setdefault("group_wait_s", 0)  # tests that group set it themselves
     settings = NotifySettings(nats_url=nats_url, database_url=database_url, **overrides)
     svc = Service("notify", settings, migrations=Path(notify_app.__file__).parent / "migrations")
     svc.pool = await create_pool(database_url)

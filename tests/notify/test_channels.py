@@ -299,3 +299,35 @@ async def test_a_critical_alert_never_waits_for_the_window(
     assert any(urgent.camera_id in t and me in t for t in got)
     await n.close()
     await n.pool.close()
+
+
+async def test_a_recorder_outage_is_one_message_to_the_guard(
+    nats_url: str, database_url: str, standins: ChannelStandins
+) -> None:
+    """64 cameras behind one recorder fail together: the group wait makes them one message
+    that names every camera."""
+    n = await make_notify(nats_url, database_url, webhook_url=standins.wecom_url,
+                          group_wait_s=1.0)  # fmt: skip
+    zone = a_zone()
+    me = f"g-{zone}"
+    await store.seed_roster(n.pool, [RosterEntry(me, "张伟", "guard", zone)])
+    outage = [fault(zone) for _ in range(64)]
+    for f in outage:
+        await open_fault(n, f)
+    await n.deliver_pending()  # the console inbox has them at once; the robot waits
+    assert not [r for r in standins.of("wecom") if me in str(r)]
+    await n.pool.execute(  # the second passes, and the storm has paused
+        f"UPDATE {store.SCHEMA}.deliveries d SET next_at=now(), "
+        f"queued_at=d.queued_at - interval '5 seconds' FROM {store.SCHEMA}.alerts a "
+        "WHERE a.alert_id=d.alert_id AND a.recipient=$1",
+        me,
+    )
+    while await n.deliver_pending():
+        pass
+    texts = [r["body"]["markdown"]["content"] for r in standins.of("wecom") if me in str(r)]
+    assert len(texts) == 1
+    assert "64 条告警" in texts[0]
+    assert all(f.camera_id in texts[0] for f in outage)
+    assert len(texts[0].encode()) <= 4096
+    await n.close()
+    await n.pool.close()

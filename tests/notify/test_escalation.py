@@ -96,3 +96,18 @@ def test_quiet_hours_span_midnight() -> None:
     )
     assert escalation.quiet_until(datetime(2026, 12, 2, 12, 0), "22:00-07:00") is None
     assert escalation.quiet_until(night, "") is None
+
+
+def test_a_storm_still_arriving_waits_for_its_pause_but_not_forever() -> None:
+    from services.notify.grouping import still_arriving
+
+    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    wait = timedelta(seconds=1)
+    row = {"attempts": 0, "severity": "major"}
+    storm = [{**row, "queued_at": t0 + timedelta(seconds=0.1 * i)} for i in range(10)]
+    now = t0 + timedelta(seconds=1.0)  # the last arrived 0.1 s ago
+    assert still_arriving(storm, now, wait) == t0 + timedelta(seconds=1.15)
+    assert still_arriving(storm, t0 + timedelta(seconds=1.5), wait) is None  # capped
+    assert still_arriving(storm, t0 + timedelta(seconds=1.3), wait) is None  # it paused
+    urgent = [{**storm[0], "severity": "critical"}]
+    assert still_arriving(urgent, t0, wait) is None

@@ -8,6 +8,7 @@ ALTER TABLE {schema}.roster ADD COLUMN email text;
 ALTER TABLE {schema}.deliveries ADD COLUMN title text;
 ALTER TABLE {schema}.deliveries ADD COLUMN body text;
 ALTER TABLE {schema}.deliveries ADD COLUMN sent_at timestamptz;
+ALTER TABLE {schema}.deliveries ADD COLUMN queued_at timestamptz NOT NULL DEFAULT clock_timestamp();
 CREATE INDEX deliveries_sent ON {schema}.deliveries (channel, sent_at) WHERE status = 'sent';
 ALTER TABLE {schema}.deliveries DROP CONSTRAINT deliveries_status_check;
 ALTER TABLE {schema}.deliveries

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.audit import merkle
-from services.audit.checkpoint import Checkpoint, NoteError, Verifier
-from services.audit.entry import Entry, EntryError, index_fields, utc_now
+from cctv.evidence import merkle
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import ZERO_HASH, Entry, EntryError, index_fields, utc_now
 
 FORMAT = "cctv-audit-bundle/v1"
 
@@ -155,8 +155,10 @@ def check_bundle(doc: Mapping[str, Any], trusted_key: str | None = None) -> Chec
     """
     if doc.get("format") != FORMAT:
         raise BundleError(f"not an audit bundle: format is {doc.get('format')!r}, need {FORMAT}")
-    log = doc.get("log") or {}
-    origin = log.get("origin")
+    log = doc.get("log")
+    if not isinstance(log, dict) or not isinstance(log.get("origin"), str):
+        raise BundleError("bundle lacks log.origin, the origin line its checkpoint must carry")
+    origin = log["origin"]
     warnings: list[str] = []
     try:
         if trusted_key:
@@ -179,13 +181,75 @@ def check_bundle(doc: Mapping[str, Any], trusted_key: str | None = None) -> Chec
     items = doc.get("entries")
     if not isinstance(items, list) or not items:
         raise BundleError("bundle has no entries")
-    parsed: list[tuple[int, bytes, Entry]] = []
-    for n, item in enumerate(items):
-        index = item.get("index") if isinstance(item, dict) else None
-        if not isinstance(index, int) or not 0 <= index < cp.size:
-            raise BundleError(
-                f"entry #{n}: index {index!r} is outside the checkpoint's {cp.size} entries"
+    parsed = _parse_items(items, cp.size)
+    by_index = {p.index: p for p in parsed}
+
+    proven: dict[int, str] = {}
+    rng = doc.get("range")
+    if rng is not None:
+        for i in _check_range(rng, by_index, cp):
+            proven[i] = "range proof"
+    for p in parsed:
+        if p.proof is None:
+            continue
+        try:
+            merkle.verify_inclusion(
+                p.index, cp.size, merkle.leaf_hash(p.data), p.proof, cp.root_hash
             )
+        except merkle.ProofError as exc:
+            raise BundleError(f"entry {p.index}: {exc}") from exc
+        proven.setdefault(p.index, "inclusion proof")
+    for p in parsed:
+        if p.index == 0 and p.entry.prev != ZERO_HASH:
+            raise BundleError("entry 0: prev must be 64 zeros, the log's first entry has no parent")
+        before = by_index.get(p.index - 1)
+        if before is not None and p.entry.prev != merkle.leaf_hash(before.data):
+            raise BundleError(f"entry {p.index} does not chain to entry {p.index - 1}")
+    unproven = [p.index for p in parsed if p.index not in proven]
+    if unproven:
+        raise BundleError(f"entry {unproven[0]} comes with no proof")
+    report = CheckReport(cp, key_source, warnings=warnings)
+    report.entries = [CheckedEntry(p.index, p.entry, proven[p.index]) for p in parsed]
+    return report
+
+
+@dataclass(frozen=True)
+class _Item:
+    index: int
+    data: bytes
+    entry: Entry
+    proof: list[bytes] | None
+
+
+_ITEM_KEYS = frozenset({"index", "entry", "inclusion_proof"})
+
+
+def _parse_items(items: list[Any], size: int) -> list[_Item]:
+    """Each item once, in increasing index order, its bytes canonical and naming its index.
+
+    Why strict: every item reported must be bound to exactly one proven leaf; a second copy
+    of an index (with other content) would otherwise ride on the first copy's proof.
+    """
+    out: list[_Item] = []
+    last = -1
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BundleError(f"entries[{n}] is not an object")
+        extra = sorted(set(item) - _ITEM_KEYS)
+        if extra:
+            raise BundleError(f"entries[{n}] has unknown field(s) {', '.join(extra)}")
+        index = item.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+            raise BundleError(
+                f"entries[{n}]: index {index!r} is outside the checkpoint's {size} entries"
+            )
+        if index == last:
+            raise BundleError(f"entry {index} appears twice: each index may appear once")
+        if index < last:
+            raise BundleError(
+                f"entries[{n}]: index {index} comes after {last}; entries must be in log order"
+            )
+        last = index
         data = _unb64(item.get("entry"), f"entry {index}")
         try:
             e = Entry.decode(data)
@@ -193,49 +257,49 @@ def check_bundle(doc: Mapping[str, Any], trusted_key: str | None = None) -> Chec
             raise BundleError(f"entry {index}: {exc}") from exc
         if e.seq != index:
             raise BundleError(f"entry {index}: its bytes say it is entry {e.seq}")
-        parsed.append((index, data, e))
+        proof: list[bytes] | None = None
+        if "inclusion_proof" in item:
+            raw = item["inclusion_proof"]
+            if not isinstance(raw, list):
+                raise BundleError(f"inclusion proof of entry {index} is not a list")
+            proof = [_unb64(h, f"inclusion proof of entry {index}") for h in raw]
+        out.append(_Item(index, data, e, proof))
+    return out
 
-    proven: dict[int, str] = {}
-    rng = doc.get("range")
-    if rng is not None:
-        start, end = rng.get("start"), rng.get("end")
-        by_index = {i: (d, e) for i, d, e in parsed}
-        if not isinstance(start, int) or not isinstance(end, int) or end <= start:
-            raise BundleError(f"range [{start}, {end}) is not a valid range")
-        missing = [i for i in range(start, end) if i not in by_index]
-        if missing:
-            raise BundleError(f"range [{start}, {end}) lacks entry {missing[0]}")
-        leaves = [merkle.leaf_hash(by_index[i][0]) for i in range(start, end)]
+
+def _check_range(rng: Any, by_index: Mapping[int, _Item], cp: Checkpoint) -> range:
+    """The range proof over the items' own bytes; returns the indices it proves."""
+    if not isinstance(rng, dict):
+        raise BundleError("range is not an object")
+    start, end, raw = rng.get("start"), rng.get("end"), rng.get("proof", [])
+    if (
+        isinstance(start, bool)
+        or isinstance(end, bool)
+        or not isinstance(start, int)
+        or not isinstance(end, int)
+        or not 0 <= start < end <= cp.size
+    ):
+        raise BundleError(f"range [{start}, {end}) is not a valid range in {cp.size} entries")
+    missing = [i for i in range(start, end) if i not in by_index]
+    if missing:
+        raise BundleError(f"range [{start}, {end}) lacks entry {missing[0]}")
+    if not isinstance(raw, list):
+        raise BundleError("range proof is not a list")
+    leaves = [merkle.leaf_hash(by_index[i].data) for i in range(start, end)]
+    proof = [_unb64(h, "range proof hash") for h in raw]
+    try:
+        root = merkle.root_from_range(start, end, cp.size, leaves, proof)
+    except merkle.ProofError as exc:
+        raise BundleError(f"range proof: {exc}") from exc
+    if root != cp.root_hash:
         for i in range(start + 1, end):
-            if by_index[i][1].prev != leaves[i - 1 - start]:
+            if by_index[i].entry.prev != leaves[i - 1 - start]:
                 raise BundleError(f"entry {i} does not chain to entry {i - 1}")
-        proof = [_unb64(h, "range proof hash") for h in rng.get("proof", [])]
-        try:
-            root = merkle.root_from_range(start, end, cp.size, leaves, proof)
-        except merkle.ProofError as exc:
-            raise BundleError(f"range proof: {exc}") from exc
-        if root != cp.root_hash:
-            raise BundleError(
-                f"entries [{start}, {end}) do not belong to the signed tree of size {cp.size}: "
-                "an entry was changed, removed, reordered or inserted"
-            )
-        for i in range(start, end):
-            proven[i] = "range proof"
-    for item, (index, data, _e) in zip(items, parsed, strict=True):
-        if "inclusion_proof" not in item:
-            continue
-        proof = [_unb64(h, f"inclusion proof of entry {index}") for h in item["inclusion_proof"]]
-        try:
-            merkle.verify_inclusion(index, cp.size, merkle.leaf_hash(data), proof, cp.root_hash)
-        except merkle.ProofError as exc:
-            raise BundleError(f"entry {index}: {exc}") from exc
-        proven.setdefault(index, "inclusion proof")
-    unproven = [i for i, _, _ in parsed if i not in proven]
-    if unproven:
-        raise BundleError(f"entry {unproven[0]} comes with no proof")
-    report = CheckReport(cp, key_source, warnings=warnings)
-    report.entries = [CheckedEntry(i, e, proven[i]) for i, _, e in parsed]
-    return report
+        raise BundleError(
+            f"entries [{start}, {end}) do not belong to the signed tree of size {cp.size}: "
+            "an entry was changed, removed, reordered or inserted"
+        )
+    return range(start, end)
 
 
 def dumps(doc: Mapping[str, Any]) -> str:

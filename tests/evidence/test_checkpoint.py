@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.audit import checkpoint as c
+from cctv.evidence import checkpoint as c
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.audit import merkle as m
+from cctv.evidence import merkle as m
 
 LEAF_INPUTS = [
     "",

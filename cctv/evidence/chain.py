@@ -11,15 +11,17 @@ original, so the first bad entry is named from the rows themselves.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.audit import merkle
-from services.audit.checkpoint import Checkpoint
-from services.audit.entry import ZERO_HASH, Entry, EntryError, IndexFields, Witnessed, utc_now
+from cctv.evidence import merkle
+from cctv.evidence.checkpoint import Checkpoint
+from cctv.evidence.entry import ZERO_HASH, Entry, EntryError, IndexFields, Witnessed, utc_now
 
-FindingKind = Literal["changed", "removed", "reordered", "inserted", "truncated", "checkpoint"]
+FindingKind = Literal[
+    "changed", "removed", "reordered", "inserted", "truncated", "checkpoint", "node", "head"
+]
 
 
 @dataclass(frozen=True)
@@ -153,12 +155,16 @@ class ChainVerifier:
         heads: Iterable[tuple[int, bytes]] = (),
         expected_size: int = 0,
         derive: Callable[[Entry], IndexFields] | None = None,
+        nodes: Mapping[merkle.NodeId, bytes] | None = None,
+        node_min_level: int = 1,
         lookback: int = 4096,
         lookahead: int = 200_000,
     ) -> None:
         cps = list(checkpoints)
         hs = list(heads)
-        # (size, root, signed?) — signed checkpoints first when both name a size.
+        # Only signed checkpoints locate a rewrite: whoever rewrites rows can rewrite the
+        # unsigned tree heads too (issue 13). Heads are compared, and a mismatch reported,
+        # but they never vouch for a prefix of the log.
         self.expect = sorted(
             [(c.size, c.root_hash, True) for c in cps] + [(s, r, False) for s, r in hs],
             key=lambda x: (x[0], not x[2]),
@@ -173,6 +179,12 @@ class ChainVerifier:
         self.anomaly: list[_Seen] | None = None
         self._cp = 0
         self._last_ok = 0
+        # Stored inner nodes (level >= node_min_level): each is compared with the node
+        # recomputed from the entries; proofs and a restarted writer read them.
+        self.stored = nodes
+        self.node_min_level = node_min_level
+        self.made: dict[merkle.NodeId, bytes] = {}
+        self.bad_nodes: list[tuple[merkle.NodeId, str]] = []
         self.report = VerifyReport()
         self._check_checkpoints()
 
@@ -191,7 +203,9 @@ class ChainVerifier:
             and s.entry.seq == pos
             and s.entry.prev == self.prev
         ):
-            self.tree.append(s.h)
+            made = self.tree.append(s.h)
+            if self.stored is not None:
+                self._compare_nodes(made)
             self.prev = s.h
             self.recent.append(s)
             if self._cp < len(self.expect) and self.expect[self._cp][0] <= pos + 1:
@@ -203,6 +217,16 @@ class ChainVerifier:
         for r in rows:
             self.feed(r)
 
+    def _compare_nodes(self, made: list[tuple[int, int, bytes]]) -> None:
+        assert self.stored is not None
+        for lv, ix, h in made:
+            if lv < self.node_min_level:
+                continue
+            self.made[(lv, ix)] = h
+            got = self.stored.get((lv, ix))
+            if got != h:
+                self.bad_nodes.append(((lv, ix), "missing" if got is None else "differs"))
+
     def _check_checkpoints(self) -> None:
         size = self.tree.size
         while self._cp < len(self.expect) and self.expect[self._cp][0] <= size:
@@ -212,29 +236,107 @@ class ChainVerifier:
             if cp_root == root:
                 if signed:
                     self.report.checkpoints_ok.append(cp_size)
-                self._last_ok = cp_size
+                    self._last_ok = cp_size
+                continue
+            if not signed:
+                if not any(f.kind == "head" for f in self.report.findings):
+                    self.report.findings.append(
+                        Finding(
+                            cp_size,
+                            "head",
+                            f"the unsigned tree head stored at size {cp_size} differs from the "
+                            "root of the entries (a tree head is not evidence of which entries "
+                            "changed; the signed checkpoints are)",
+                        )
+                    )
                 continue
             if any(f.kind == "checkpoint" for f in self.report.findings):
                 continue  # the first mismatch is the one that locates the rewrite
-            what = "signed checkpoint" if signed else "tree head the service stored"
+            lo, hi, how = self._last_ok, cp_size, ""
+            narrowed = self._narrow(cp_size, cp_root)
+            if narrowed is not None and narrowed[1] > lo:
+                lo, hi = max(lo, narrowed[0]), min(hi, narrowed[1])
+                how = (
+                    "; located with the stored tree nodes, which the signed checkpoint "
+                    "authenticates"
+                )
             self.report.findings.append(
                 Finding(
-                    self._last_ok,
+                    lo,
                     "checkpoint",
-                    f"rows chain correctly but the root at size {cp_size} differs from the {what}: "
-                    f"entries in [{self._last_ok}, {cp_size}) were rewritten together with their "
-                    "chain",
+                    f"rows chain correctly but the root at size {cp_size} differs from the "
+                    f"signed checkpoint: the first rewritten entry is in [{lo}, {hi}) "
+                    f"(the last signed checkpoint that matches is at size {self._last_ok}{how}); "
+                    "entries were rewritten together with their chain",
                 )
             )
+
+    def _narrow(self, size: int, root: bytes) -> tuple[int, int] | None:
+        """Where the entries first differ from the signed tree, using stored nodes only as
+        far as the signed root authenticates them (a hash chain up to it).
+
+        Called when the recomputed tree has exactly ``size`` leaves, so its frontier holds
+        the recomputed hashes of the perfect cover of [0, size). The writer stores that cover
+        with each checkpoint (low levels included), so the fold can be checked."""
+        if self.stored is None or self.tree.size != size:
+            return None
+        cover = merkle.perfect_cover(0, size)
+        recomputed = dict(zip(cover, self.tree.frontier, strict=True))
+        trusted: list[bytes] = []
+        for nid in cover:
+            h = self.stored.get(nid)
+            if h is None and nid[0] < self.node_min_level:
+                h = recomputed[nid]
+            if h is None:
+                return None
+            trusted.append(h)
+        if merkle.fold(trusted) != root:
+            return None  # the stored nodes were rewritten too: they prove nothing
+        for nid, auth in zip(cover, trusted, strict=True):
+            if recomputed[nid] == auth:
+                continue
+            lv, ix = nid
+            while lv > self.node_min_level:
+                left, right = (lv - 1, 2 * ix), (lv - 1, 2 * ix + 1)
+                sl, sr = self.stored.get(left), self.stored.get(right)
+                if sl is None or sr is None or merkle.node_hash(sl, sr) != auth:
+                    break
+                if self.made.get(left) != sl:
+                    (lv, ix), auth = left, sl
+                else:
+                    (lv, ix), auth = right, sr
+            return ix << lv, (ix + 1) << lv
+        return None
+
+    def _node_findings(self, before: int) -> list[Finding]:
+        """Stored nodes that differ from the entries, where the entries are not to blame."""
+        out: list[Finding] = []
+        bad = [(nid, how) for nid, how in self.bad_nodes if (nid[1] + 1) << nid[0] <= before]
+        if bad:
+            (lv, ix), how = bad[0]
+            lo, hi = ix << lv, (ix + 1) << lv
+            more = f"; {len(bad) - 1} more stored node(s) too" if len(bad) > 1 else ""
+            out.append(
+                Finding(
+                    lo,
+                    "node",
+                    f"stored tree node (level {lv}, index {ix}) over entries [{lo}, {hi}) "
+                    + ("is missing" if how == "missing" else "differs from the one recomputed")
+                    + " from the entries; proofs built from it cannot verify and a restarted "
+                    f"writer must not trust it{more}",
+                )
+            )
+        return out
 
     def finish(self) -> VerifyReport:
         rep = self.report
         rep.size = self.tree.size
         rep.root = self.tree.root()
+        cut = min((f.index for f in rep.findings if f.kind == "checkpoint"), default=None)
+        rep.findings.extend(self._node_findings(rep.size if cut is None else cut))
         if self.anomaly is not None:
             rep.findings.insert(0, _classify(self.anomaly))
-            return rep
-        if self.expected_size > rep.size:
+        elif self.expected_size > rep.size:
             rep.findings.insert(
                 0,
                 Finding(
@@ -255,6 +357,8 @@ class ChainVerifier:
                     "service stored: they were not appended by the audit service",
                 ),
             )
+        # Unsigned heads last: what the signed checkpoints and the entries show comes first.
+        rep.findings.sort(key=lambda f: f.kind == "head")
         return rep
 
 
@@ -353,7 +457,16 @@ def verify_rows(
     heads: Iterable[tuple[int, bytes]] = (),
     expected_size: int = 0,
     derive: Callable[[Entry], IndexFields] | None = None,
+    nodes: Mapping[merkle.NodeId, bytes] | None = None,
+    node_min_level: int = 1,
 ) -> VerifyReport:
-    v = ChainVerifier(checkpoints, heads=heads, expected_size=expected_size, derive=derive)
+    v = ChainVerifier(
+        checkpoints,
+        heads=heads,
+        expected_size=expected_size,
+        derive=derive,
+        nodes=nodes,
+        node_min_level=node_min_level,
+    )
     v.feed_many(rows)
     return v.finish()

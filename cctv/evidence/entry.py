@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,8 @@ except ImportError:  # pragma: no cover - orjson is optional
 FORMAT_VERSION = 1
 ZERO_HASH = bytes(32)
 KINDS = ("event", "rejected")
+AT_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$")
+"""The ``at`` header field: when the entry was recorded, UTC, always six fractional digits."""
 MAX_REJECTED_PAYLOAD = 64 * 1024
 """Rejected messages keep at most this many raw bytes; the hash always covers all of them."""
 
@@ -112,6 +115,17 @@ class Entry:
             raise EntryError("entry prev is not a 32-byte hash")
         if kind not in KINDS:
             raise EntryError(f"entry kind {kind!r} is not one of {KINDS}")
+        for name, value in (("subject", subject), ("id", event_id), ("at", at)):
+            if not isinstance(value, str):
+                raise EntryError(f"entry {name} {value!r} is not a string")
+        if strict and not AT_RE.match(at):
+            raise EntryError(
+                f"entry at {at!r} is not UTC with microseconds, e.g. 2026-11-25T08:00:00.000000Z"
+            )
+        if strict and prev_hex != prev_hex.lower():
+            raise EntryError("entry prev must be lowercase hex")
+        if strict:
+            _check_rejected_fields(kind, h)
         e = cls(
             seq=seq,
             prev=prev,
@@ -127,6 +141,27 @@ class Entry:
         if strict and e.encode() != data:
             raise EntryError("entry header is not in canonical form")
         return e
+
+
+_REJECTED_FIELDS = ("reason", "raw_sha256", "raw_len")
+
+
+def _check_rejected_fields(kind: str, h: dict[str, Any]) -> None:
+    """``reason``, ``raw_sha256`` and ``raw_len``: all three on a rejected entry, none on an
+    event (docs/audit-bundle.md), with their types."""
+    present = [k for k in _REJECTED_FIELDS if k in h]
+    if kind == "event" and present:
+        raise EntryError(f"an event entry carries {', '.join(present)}: only rejected ones do")
+    if kind == "rejected":
+        if len(present) != 3:
+            raise EntryError("a rejected entry carries reason, raw_sha256 and raw_len")
+        sha, n = h["raw_sha256"], h["raw_len"]
+        if not isinstance(h["reason"], str):
+            raise EntryError("entry reason is not a string")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise EntryError("entry raw_sha256 is not 64 lowercase hex digits")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise EntryError("entry raw_len is not a non-negative integer")
 
 
 def rejected_id(raw: bytes) -> str:

@@ -75,6 +75,12 @@ class Verifier:
         """``<name>+<hex key id>+<base64(0x01 || public key)>`` — what verifiers are given."""
         return f"{self.name}+{self.key_id.hex()}+{_b64(bytes([ALG_ED25519]) + self.public_key)}"
 
+    def fingerprint(self) -> str:
+        """``SHA256:<hex of SHA-256(vkey text)>``: what the campus publishes beside the key, so
+        anyone handed a key can compare it over the phone or on paper (docs/audit-bundle.md).
+        The 4-byte key id is too short for that."""
+        return "SHA256:" + hashlib.sha256(self.vkey().encode("ascii")).hexdigest()
+
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         parts = vkey.strip().split("+", 2)
@@ -144,11 +150,18 @@ class Signer:
         return self.private_key.sign(message)
 
 
-def load_or_create_signer(path: Path, name: str) -> Signer:
+def load_or_create_signer(path: Path, name: str, *, create: bool = True) -> Signer:
     """The log key, made on first start and kept (0600) at ``path`` — a data dir or secret.
 
-    A mounted secret is read-only and already holds the key; only a missing file is created.
+    A mounted secret is read-only and already holds the key; only a missing file is created,
+    and only when ``create`` (a development stack). In production a missing key is an error:
+    a key made afresh per pod would sign checkpoints no published key verifies.
     """
+    if not path.exists() and not create:
+        raise NoteError(
+            f"no log signing key at {path}: mount the audit key secret there (AUDIT_KEY_FILE); "
+            "it is not generated when AUDIT_KEY_CREATE=false 未找到审计日志签名密钥"
+        )
     if path.exists():
         signer = Signer.from_skey(path.read_text(encoding="ascii"))
         if signer.name != name:

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.audit import merkle
-from services.audit.chain import LogState, Row, verify_rows
-from services.audit.checkpoint import Checkpoint, Signer
-from services.audit.entry import (
+from cctv.evidence import merkle
+from cctv.evidence.chain import LogState, Row, verify_rows
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import (
     ZERO_HASH,
     Entry,
     EntryError,
@@ -74,7 +74,7 @@ def test_entry_round_trip_is_canonical() -> None:
 def test_rejected_keeps_hash_subject_and_reason() -> None:
     raw = b"\xff\xfe not json at all" * 10_000
     w = Witnessed.rejected("cctv.camera.status.x", raw, "invalid JSON")
-    e = Entry.decode(w.at(0, ZERO_HASH, "t").encode())
+    e = Entry.decode(w.at(0, ZERO_HASH, "2026-11-25T08:00:00.000000Z").encode())
     assert e.kind == "rejected"
     assert e.raw_len == len(raw)
     assert e.event_id == "sha256:" + e.raw_sha256  # type: ignore[operator]
@@ -96,7 +96,9 @@ def test_index_fields_find_cameras_actor_and_request() -> None:
         }
     ).encode()
     f = index_fields(
-        Witnessed.event("cctv.workflow.access_request.approved", "x", body).at(0, ZERO_HASH, "t")
+        Witnessed.event("cctv.workflow.access_request.approved", "x", body).at(
+            0, ZERO_HASH, "2026-11-25T08:00:00.000000Z"
+        )
     )
     assert f.event_type == "workflow.access_request.approved"
     assert f.actor == "u-logistics-head"
@@ -140,7 +142,9 @@ def reseq(rows: list[Row]) -> list[Row]:
 
 
 def forge(i: int, prev: bytes) -> Row:
-    e = Witnessed.event("cctv.camera.status.cam-9", "forged", envelope(999)).at(i, prev, "t")
+    e = Witnessed.event("cctv.camera.status.cam-9", "forged", envelope(999)).at(
+        i, prev, "2026-11-25T08:00:00.000000Z"
+    )
     d = e.encode()
     return Row(i, d, merkle.leaf_hash(d), index_fields(e))
 
@@ -281,3 +285,82 @@ def test_any_single_tamper_is_detected_at_its_position(data: st.DataObject) -> N
         rows.insert(i, forge(i, prev))
     f = verify_rows(reseq(rows), cps, heads=heads, derive=index_fields).first
     assert f is not None and (f.index, f.kind) == (i, kind), f
+
+
+# --- issue 13, defects 3 and 4: locate from signed checkpoints; check stored nodes ----------
+
+
+def _signed_log(
+    n: int, every: int
+) -> tuple[list[Row], list[Checkpoint], list[tuple[int, bytes]], dict[merkle.NodeId, bytes]]:
+    """A log with signed checkpoints every ``every`` entries, heads and stored nodes (>= 4)."""
+    st_ = LogState()
+    rows: list[Row] = []
+    cps: list[Checkpoint] = []
+    heads: list[tuple[int, bytes]] = []
+    nodes: dict[merkle.NodeId, bytes] = {}
+    for i in range(n):
+        a = st_.append(
+            Witnessed.event("cctv.camera.status.cam-1", f"evt-{i:04d}", envelope(i)),
+            recorded_at="2026-11-25T00:00:00.000000Z",
+        )
+        rows.append(Row(i, a.data, a.leaf_hash, index_fields(a.entry)))
+        nodes.update({(lv, ix): h for lv, ix, h in a.nodes if lv >= 4})
+        heads.append((st_.size, st_.root()))
+        if st_.size % every == 0:
+            cps.append(Checkpoint("o", st_.size, st_.root()))
+            # as the writer does: the checkpoint's perfect cover, low levels included
+            cover = merkle.CompactRange.frontier_ids(st_.size)
+            nodes.update(zip(cover, st_.tree.frontier, strict=True))
+    return rows, cps, heads, nodes
+
+
+def _rewrite_from(
+    rows: list[Row], k: int
+) -> tuple[list[Row], list[tuple[int, bytes]], dict[merkle.NodeId, bytes]]:
+    """The superuser's rewrite: entry k changed, chain, heads and nodes all recomputed."""
+    st_ = LogState()
+    out: list[Row] = []
+    heads: list[tuple[int, bytes]] = []
+    nodes: dict[merkle.NodeId, bytes] = {}
+    for i, r in enumerate(rows):
+        e = Entry.decode(r.data)
+        payload = e.payload.replace(b'"system"', b'"mallory"') if i == k else e.payload
+        a = st_.append(Witnessed(e.kind, e.subject, e.event_id, payload), e.recorded_at)
+        out.append(Row(i, a.data, a.leaf_hash, index_fields(a.entry)))
+        heads.append((st_.size, st_.root()))
+        nodes.update({(lv, ix): h for lv, ix, h in a.nodes if lv >= 4})
+    return out, heads, nodes
+
+
+def test_rewrite_with_recomputed_heads_is_located_by_signed_checkpoints() -> None:
+    rows, cps, _, nodes = _signed_log(300, 100)
+    forged, forged_heads, forged_nodes = _rewrite_from(rows, 110)
+    # Heads and nodes rewritten too: only the signed checkpoints at 100 (good) and 200 (bad)
+    # say anything, and the report must not name a head's position.
+    rep = verify_rows(forged, cps, heads=forged_heads, nodes=forged_nodes, node_min_level=4)
+    assert rep.first is not None and rep.first.kind == "checkpoint", rep.findings
+    assert rep.first.index == 100
+    assert "[100, 200)" in rep.first.detail
+    assert rep.checkpoints_ok == [100]
+    # Nodes left as the writer stored them are authenticated by the signed root at 200 and
+    # narrow the place down to the 16 entries holding entry 110.
+    rep = verify_rows(forged, cps, heads=forged_heads, nodes=nodes, node_min_level=4)
+    assert rep.first is not None and rep.first.kind == "checkpoint"
+    assert rep.first.index == 100 and "[100, 112)" in rep.first.detail, rep.first
+
+
+def test_altered_stored_node_is_named_and_entries_are_not_blamed() -> None:
+    rows, cps, heads, nodes = _signed_log(100, 50)
+    assert verify_rows(rows, cps, heads=heads, nodes=nodes, node_min_level=4).ok
+    bad = dict(nodes)
+    bad[(5, 1)] = bytes(32)
+    rep = verify_rows(rows, cps, heads=heads, nodes=bad, node_min_level=4)
+    assert [f.kind for f in rep.findings] == ["node"], rep.findings
+    assert "level 5, index 1" in rep.findings[0].detail
+    assert "[32, 64)" in rep.findings[0].detail
+    assert rep.checkpoints_ok == [50, 100]
+    missing = dict(nodes)
+    del missing[(4, 3)]
+    rep = verify_rows(rows, cps, heads=heads, nodes=missing, node_min_level=4)
+    assert rep.first is not None and rep.first.kind == "node" and "missing" in rep.first.detail
