@@ -256,16 +256,19 @@ class AuditQueryRequest(RpcRequest):
     after_seq: int = -1
     limit: int = 50
     proof: bool = False
+    compact: bool = False  # only seq and the entry bytes
 
 
 class AuditProveRequest(RpcRequest):
-    """An inclusion proof (``index``) or a consistency proof (``old_size`` -> ``new_size``)
-    against a signed checkpoint (``size``, default the latest)."""
+    """An inclusion proof (``index``), a consistency proof (``old_size`` -> ``new_size``) or a
+    range proof (``start``, ``end``) against a signed checkpoint (``size``, default latest)."""
 
     size: int | None = None
     index: int | None = None
     old_size: int = 0
     new_size: int | None = None
+    start: int | None = None
+    end: int | None = None
 
 
 class AuditExportRequest(RpcRequest):
