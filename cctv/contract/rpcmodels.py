@@ -203,6 +203,14 @@ class HealthFaultsReply(RpcReply):
     faults: list[dict[str, Any]]
 
 
+class FaultCloseRequest(RpcRequest):
+    """NIC closes a fault by hand, with the reason (the repair system lost track of it)."""
+
+    fault_id: str = Field(min_length=1)
+    reason: str = ""
+    actor: str = ""
+
+
 class AccountRequest(RpcRequest):
     account: str = Field(min_length=1)
 
@@ -554,6 +562,7 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.INGEST_TAMPER_STATE: (TamperStateRequest, TamperStateReply),
     rpc.HEALTH_STATES: (Empty, HealthStatesReply),
     rpc.HEALTH_FAULTS: (Empty, HealthFaultsReply),
+    rpc.HEALTH_FAULT_CLOSE: (FaultCloseRequest, OpenReply),
     rpc.NOTIFY_INBOX: (AccountRequest, AlertsReply),
     rpc.NOTIFY_ACK: (AckRequest, AckReply),
     rpc.NOTIFY_ROSTER: (Empty, RosterReply),
