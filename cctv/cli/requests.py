@@ -217,7 +217,7 @@ def cmd_act(args: argparse.Namespace) -> int:
 
 def cmd_print(args: argparse.Namespace) -> int:
     fmt = "pdf" if args.pdf else "html"
-    reply = request(rpc.WORKFLOW_PRINT, {"request_id": args.request_id, "format": fmt})
+    reply = request(rpc.WORKFLOW_PRINT, {"request_id": args.request_id, "format": fmt}, 30.0)
     out = Path(args.output or f"{args.request_id}.{fmt}")
     if args.pdf:
         out.write_bytes(base64.b64decode(reply["pdf_base64"]))

@@ -36,9 +36,11 @@ class Console:
             return None
         return await accounts.get_user(self.svc.pool, account)
 
-    async def ask(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def ask(
+        self, subject: str, payload: dict[str, Any], timeout: float = 5.0
+    ) -> dict[str, Any]:
         try:
-            reply = await self.svc.request(subject, payload, timeout=5.0)
+            reply = await self.svc.request(subject, payload, timeout=timeout)
         except Exception as exc:
             return {"ok": False, "error": f"服务暂不可用 service unavailable: {exc}"}
         return reply if isinstance(reply, dict) else {"ok": False, "error": "bad reply"}

@@ -50,8 +50,10 @@ async def _who(request: Request) -> tuple[Any, dict[str, Any]] | None:
     return user, actor.model_dump(mode="json")
 
 
-async def _ask(request: Request, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
-    reply: dict[str, Any] = await _console(request).ask(subject, payload)
+async def _ask(
+    request: Request, subject: str, payload: dict[str, Any], timeout: float = 5.0
+) -> dict[str, Any]:
+    reply: dict[str, Any] = await _console(request).ask(subject, payload, timeout)
     return reply
 
 
@@ -358,7 +360,8 @@ async def print_form(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     rid = request.path_params["rid"]
     fmt = "pdf" if request.path_params.get("fmt") == "pdf" else "html"
-    got = await _ask(request, rpc.WORKFLOW_PRINT, {"request_id": rid, "format": fmt})
+    # rendering a PDF with a CJK font takes a while on a busy host: wait longer than for a page
+    got = await _ask(request, rpc.WORKFLOW_PRINT, {"request_id": rid, "format": fmt}, 30.0)
     if not got.get("ok"):
         if got.get("code") == "no_cjk_font":  # the HTML prints just as well
             return RedirectResponse(f"/requests/{rid}/print", status_code=303)
