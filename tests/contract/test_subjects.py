@@ -51,3 +51,25 @@ def test_every_event_is_published_with_its_key() -> None:
         if (f, text) not in KEYLESS_ALLOWED
     ]
     assert not bad, "publish with key= (cctv.<type>.<key>, docs/asyncapi.json): " + "; ".join(bad)
+
+
+def test_request_subjects_are_defined_only_in_the_contract() -> None:
+    """Every `cctv.rpc.*` subject is written once, in cctv/contract/rpc.py (issue 8); other
+    modules name it from there, so callers and responders cannot drift apart."""
+    bad = []
+    for path in sorted([*ROOT.glob("services/**/*.py"), *ROOT.glob("cctv/**/*.py")]):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "cctv/contract/rpc.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values = []
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                values = [node.value]
+            for v in values:
+                text = v.value if isinstance(v, ast.Constant) else None
+                if isinstance(v, ast.JoinedStr) and v.values:
+                    first = v.values[0]
+                    text = first.value if isinstance(first, ast.Constant) else None
+                if isinstance(text, str) and text.startswith("cctv.rpc."):
+                    bad.append(f"{rel}:{node.lineno}: {text}")
+    assert not bad, "define request subjects in cctv/contract/rpc.py: " + "; ".join(bad)
