@@ -117,3 +117,33 @@ async def test_requests_and_action_arguments_are_typed(wf) -> None:  # noqa: F81
     bad_kind = await client(rpc.LOG_RECORD, {"actor": nic, "kind": "gossip", "text": "x"})
     assert bad_kind["code"] == "invalid_request" and bad_kind["field"] == "kind"
     assert bad_kind["article"] == "Art. 14"
+
+
+async def test_replies_fit_their_contract_models(wf) -> None:  # noqa: F811
+    """What workflow answers validates against the reply model the AsyncAPI document
+    publishes for that subject (cctv.contract.rpcmodels.OPERATIONS)."""
+    from cctv.contract.rpcmodels import OPERATIONS, ErrorReply
+
+    client, tag, _svc = wf
+    nic = {"person_id": "nic_h", "department": "nic", "roles": ["dept_head"]}
+    asks = [
+        (rpc.PREVIEW, {"process": "newpoint", "form": NEWPOINT, "actor": STAFF}),
+        (rpc.SUBMIT, {"process": "newpoint", "form": NEWPOINT, "actor": STAFF}),
+        (rpc.LIST, {}),
+        (rpc.INBOX, {"actor": nic}),
+        (rpc.CAMERAS, {}),
+        (rpc.LOG_LIST, {}),
+        (rpc.OPEN_ITEMS, {}),
+        (rpc.HANDOVERS, {}),
+        (rpc.SYSTEMS, {}),
+        (rpc.CALENDAR, {}),
+        (rpc.REFUSALS, {"limit": 5}),
+    ]
+    for subject, body in asks:
+        reply = await client(subject, body)
+        assert reply["ok"], (subject, reply)
+        OPERATIONS[subject][1].model_validate(reply)
+    rid = (await client(rpc.LIST, {}))["requests"][0]["request_id"]
+    for subject, body in ((rpc.GET, {"request_id": rid}), (rpc.PRINT, {"request_id": rid})):
+        OPERATIONS[subject][1].model_validate(await client(subject, body))
+    ErrorReply.model_validate(await client(rpc.GET, {"request_id": f"XZ-0000-{tag}"}))
