@@ -184,7 +184,7 @@ def build(settings: IngestSettings | None = None) -> Service:
             await store.upsert_cameras(svc.pool, event.cameras, actor=actor)
         elif isinstance(event, StopMoveCompleted):
             moved = moved_cameras(
-                await store.list_cameras(svc.pool), list(event.summary.get("moved") or [])
+                await store.list_cameras(svc.pool), [m.model_dump() for m in event.moved]
             )
             await store.upsert_cameras(svc.pool, moved, actor=actor)
 
