@@ -95,6 +95,7 @@ USERS: tuple[User, ...] = (
     User(
         "console",
         requests=(rpc("ingest"), rpc("health"), rpc("notify"), rpc("workflow"), rpc("audit")),
+        responds=(rpc("console"),),  # who an account is (the CLI asks)
         why="the people's door: asks the services, publishes no events",
     ),
 )
