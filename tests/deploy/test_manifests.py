@@ -762,3 +762,30 @@ def test_prometheus_rules_wrap_the_monitoring_rule_files() -> None:
     for path in files:
         groups = yaml.safe_load(path.read_text())["groups"]
         assert rules[path.name.removesuffix(".rules.yml")]["spec"]["groups"] == groups
+
+
+def test_cert_manager_can_issue_the_nats_certificates(tmp_path: Path) -> None:
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("schemas", "tools"))
+    overlay = root / "overlays" / "cm"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "namespace: campus-cctv\n"
+        "resources: [../production]\ncomponents: [../../components/cert-manager-nats]\n"
+    )
+    docs = render_dir(overlay)
+    certs = {d["metadata"]["name"]: d for d in find(docs, "Certificate")}
+    for obj in [*certs.values(), *find(docs, "Issuer")]:
+        jsonschema.validate(obj, crd_schema(obj["apiVersion"], obj["kind"]))
+    # the Secrets the pods read are the ones cert-manager writes
+    sts = one(docs, "StatefulSet", "nats")["spec"]["template"]["spec"]
+    tls = next(v["secret"]["secretName"] for v in sts["volumes"] if v["name"] == "certs")
+    assert certs["nats-tls"]["spec"]["secretName"] == tls
+    sans = set(certs["nats-tls"]["spec"]["dnsNames"])
+    assert {"nats", "*.nats-headless"} <= sans  # the client URL's host and every route's
+    for w, spec in pod_specs(docs):
+        for v in spec.get("volumes", []):
+            if v.get("secret", {}).get("secretName") == certs["nats-ca"]["spec"]["secretName"]:
+                # the CA's Secret holds its key too: pods take only the certificate
+                assert v["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], label(w)
