@@ -242,24 +242,45 @@ class HealthService:
             if transition is None and same_standing(new, cached):
                 self._note(new)
                 return
-        async with self.pool.acquire() as conn, conn.transaction():
-            health = await store.load_health(conn, camera_id)
-            if (
-                cached is not None
-                and cached.last_sample_at
-                and (health.last_sample_at is None or health.last_sample_at < cached.last_sample_at)
-            ):
-                health = replace(health, last_sample_at=cached.last_sample_at)
-            new, transition = apply_sample(health, event.reachable, at, policy)
-            self._note(new)
-            if not same_standing(new, health):
-                await store.save_health(conn, new)
-            if transition:
-                await self._on_transition(conn, new, transition, env, event.error or "")
-            elif orphaned and new.state == "down":
-                # still failing after the recorder or network behind it came back: its own
-                await self._camera_down(conn, new, at, env, event.error or "")
-        self.cache[camera_id] = new
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                health = await store.load_health(conn, camera_id)
+                if (
+                    cached is not None
+                    and cached.last_sample_at
+                    and (
+                        health.last_sample_at is None
+                        or health.last_sample_at < cached.last_sample_at
+                    )
+                ):
+                    health = replace(health, last_sample_at=cached.last_sample_at)
+                new, transition = apply_sample(health, event.reachable, at, policy)
+                if new.fail_streak > 0:  # counted in its own census
+                    self.failing.add(camera_id)
+                if not same_standing(new, health):
+                    await store.save_health(conn, new)
+                if transition:
+                    await self._on_transition(conn, new, transition, env, event.error or "")
+                elif orphaned and new.state == "down":
+                    # still failing after the recorder or network behind it came back: its own
+                    await self._camera_down(conn, new, at, env, event.error or "")
+        except Exception:
+            await self._forget_uncommitted(camera_id)
+            raise
+        self._note(new)
+
+    async def _forget_uncommitted(self, camera_id: str) -> None:
+        """A transaction that failed must leave no trace in memory either: outages and the
+        shown state are read back from the database before the sample is retried."""
+        self.cache.pop(camera_id, None)
+        self.failing.discard(camera_id)
+        with contextlib.suppress(Exception):
+            shown = await self.pool.fetchval(
+                f"SELECT coalesce(shown, state) FROM {SCHEMA}.camera_health WHERE camera_id=$1",
+                camera_id,
+            )
+            self.show(camera_id, shown or "unknown")
+            await self.load_outages()
 
     def _note(self, h: CameraHealth) -> None:
         """Keep the failing set current: the common-cause checks count it."""
