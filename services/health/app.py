@@ -503,20 +503,33 @@ class HealthService:
                     correlation_id=env.correlation_id,
                 )
             self.outages[(kind, cause_id)] = outage
+            # cameras of the cause that already had their own fault: the cause's fault stands
+            # (one statement for all of them, once, when the cause's fault opens)
+            await self._absorb(conn, outage, sorted(outage.affected), at, env.correlation_id)
         if camera_id not in outage.affected:
             outage.affected.add(camera_id)
             await store.add_affected(conn, outage.fault_id, camera_id)
-        # cameras of the cause that already had their own fault: the cause's fault stands
-        for other in list(outage.affected):
-            for row in await store.resolve_faults(
-                conn, other, ["offline"], at, None, f"归入 part of {cause_id}"
-            ):
-                await self._stage_resolved(conn, row, at, env.correlation_id)
-                if other != camera_id and self.shown.get(other) == "down":
-                    await self._publish_state(
-                        conn, other, "unreachable", at, outage.detail, env.correlation_id
-                    )
+            await self._absorb(conn, outage, [camera_id], at, env.correlation_id)
         return outage
+
+    async def _absorb(
+        self,
+        conn: asyncpg.Connection,
+        outage: Outage,
+        camera_ids: list[str],
+        at: datetime,
+        correlation_id: str,
+    ) -> None:
+        """Resolve the cameras' own offline faults into the cause's; show them unreachable."""
+        rows = await store.resolve_offline_of(
+            conn, camera_ids, at, f"归入 part of {outage.kind} {outage.cause_id}"
+        )
+        for row in rows:
+            await self._stage_resolved(conn, row, at, correlation_id)
+            if self.shown.get(row["camera_id"]) == "down":
+                await self._publish_state(
+                    conn, row["camera_id"], "unreachable", at, outage.detail, correlation_id
+                )
 
     async def _leave_outage(
         self, conn: asyncpg.Connection, camera_id: str, at: datetime, correlation_id: str

@@ -196,3 +196,23 @@ async def test_a_failed_transaction_leaves_nothing_in_memory_and_the_retry_succe
     faults = await open_of(health, {nvr, *cams})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(nvr, "recorder_offline")]
     assert await shown(health, cams) == {"unreachable"}
+
+
+async def test_a_camera_down_first_is_absorbed_when_its_recorder_turns_out_down(
+    health: HealthService,
+) -> None:
+    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
+    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(6)])
+    await round_(health, cams, 0, True)
+    for i in range(1, 4):
+        await round_(health, cams[:1], i, False)
+    assert [f["kind"] for f in await open_of(health, {nvr, *cams})] == ["offline"]
+    for i in range(4, 7):
+        await round_(health, cams, i, False)
+    faults = await open_of(health, {nvr, *cams})
+    assert [(f["camera_id"], f["kind"]) for f in faults] == [(nvr, "recorder_offline")]
+    assert sorted(faults[0]["affected"]) == sorted(cams)
+    assert await shown(health, cams) == {"unreachable"}
+    (own,) = [f for f in await store.faults(health.pool, 1000) if f["camera_id"] == cams[0]]
+    assert own["status"] == "resolved" and nvr in own["close_reason"]
+    assert own["ticket_state"] == "none"  # the recorder's one ticket covers it
