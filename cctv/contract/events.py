@@ -134,7 +134,9 @@ class HealthSample(Event):
     unmeasured_reason: str | None = None
 
 
-CameraState = Literal["up", "down", "maintenance", "unknown"]
+CameraState = Literal["up", "down", "maintenance", "unreachable", "unknown"]
+"""`maintenance`: down inside an approved stop/move window (Art. 8), not counted as downtime;
+`unreachable`: down behind a recorder (or a suspected network/ingest cause) that has the fault."""
 
 
 class CameraStateChanged(Event):
@@ -203,7 +205,13 @@ FaultKind = Literal[
     "tamper",
     "unapproved_outage",
     "recording_deleted",
+    "recorder_offline",
+    "suspected_network",
 ]
+"""`recorder_offline`: one fault for a recorder (NVR) whose cameras are down together, with
+`camera_id` the recorder's id and the cameras in `affected_camera_ids`. `suspected_network`:
+a mass failure across buildings or behind one ingest replica, suspected ours or the
+network's before it is any camera's; `camera_id` names the suspected cause."""
 
 
 class FaultOpened(Event):
@@ -218,6 +226,7 @@ class FaultOpened(Event):
     building: str = ""
     zone: str = ""
     detail: str = ""
+    affected_camera_ids: list[str] = Field(default_factory=list)
 
 
 class FaultResolved(Event):
@@ -230,6 +239,10 @@ class FaultResolved(Event):
     camera_name: str = ""
     building: str = ""
     zone: str = ""
+    # closed by hand (NIC, after investigation) or by the camera's removal: who and why
+    closed_by: str | None = None
+    reason: str = ""
+    affected_camera_ids: list[str] = Field(default_factory=list)
 
 
 class RepairTicketOpened(Event):

@@ -54,6 +54,8 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
     "tamper": ("遮挡/移动/模糊", "tampering"),
     "unapproved_outage": ("未经批准停用", "unapproved outage"),
     "recording_deleted": ("录像在保存期内被删除", "footage deleted while it had to be kept"),
+    "recorder_offline": ("录像机离线", "recorder down, its cameras with it"),
+    "suspected_network": ("疑似网络/系统故障", "suspected network or monitoring fault"),
 }
 
 CAMPUS_TZ = ZoneInfo("Asia/Shanghai")

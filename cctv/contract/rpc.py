@@ -11,6 +11,7 @@ INGEST_TAMPER_CONFIRM = "cctv.rpc.ingest.tamper_confirm"  # a changed view is th
 INGEST_TAMPER_STATE = "cctv.rpc.ingest.tamper_state"  # a camera's checks; or set its thresholds
 HEALTH_STATES = "cctv.rpc.health.states"
 HEALTH_FAULTS = "cctv.rpc.health.faults"
+HEALTH_FAULT_CLOSE = "cctv.rpc.health.fault_close"  # NIC closes a fault by hand, with a reason
 NOTIFY_INBOX = "cctv.rpc.notify.inbox"
 NOTIFY_ACK = "cctv.rpc.notify.ack"
 NOTIFY_ROSTER = "cctv.rpc.notify.roster"

@@ -127,7 +127,12 @@ async def apply_migrations(
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", lock)
         try:
-            await conn.execute(PLUMBING_SQL.format(schema=schema))
+            sql = PLUMBING_SQL.format(schema=schema)
+            if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                # CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database: a role that
+                # only owns its schema (CloudNativePG's Database.schemas) has none
+                sql = sql.replace(f"CREATE SCHEMA IF NOT EXISTS {schema};", "", 1)
+            await conn.execute(sql)
             done = {
                 r["version"]
                 for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")

@@ -32,7 +32,7 @@ from cctv.contract.events import DeadLetter
 
 from .db import apply_migrations, create_pool, dsn_user, pending_migrations
 from .logging import configure_logging
-from .metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
+from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .tasks import cancel_and_wait
@@ -195,6 +195,9 @@ class Service:
     async def _dispatch(self, msg: NatsMessage, consumer: str, handler: Handler) -> None:
         raw = msg.raw_message
         deliveries = int(getattr(getattr(raw, "metadata", None), "num_delivered", 1) or 1)
+        pending = getattr(getattr(raw, "metadata", None), "num_pending", None)
+        if pending is not None:  # consumer lag, for the alert rules (deploy/monitoring)
+            CONSUMER_PENDING.labels(self.name, consumer).set(pending)
         started = time.perf_counter()
         try:
             env, event = decode(msg.body, raw.subject)

@@ -63,6 +63,19 @@ def read_sample(s: HealthSample, clock_drift_max_s: float) -> Reading:
         out["tamper"] = (
             Condition("tamper", "critical", f"{'、'.join(found)} (Art. 12)") if found else None
         )
+    if s.tamper is not None or s.device_alarms is not None:
+        # Art. 3: a view changed (re-pointed, moved) is an unauthorised change unless an
+        # approved stop/move window covers it (the caller drops it inside one)
+        changed = "moved" in (s.tamper or []) or "scene_change" in (s.device_alarms or [])
+        out["unapproved_outage"] = (
+            Condition(
+                "unapproved_outage",
+                "critical",
+                "未经批准改变监控范围 view changed with no approved stop/move (Art. 3)",
+            )
+            if changed
+            else None
+        )
     if s.device_alarms is not None or s.streaming is not None:
         lost = "video_loss" in (s.device_alarms or []) or s.streaming is False
         out["video_loss"] = (

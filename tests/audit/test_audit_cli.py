@@ -403,6 +403,9 @@ async def test_a_writer_that_finds_an_altered_node_stops_appending_but_verify_an
         audit = svc.state["audit"]
         await asyncio.wait_for(audit.serving.wait(), 20)
         assert not audit.ready.is_set() and audit.broken and f"level {lv}" in audit.broken
+        from services.audit.app import WRITER_STOPPED
+
+        assert WRITER_STOPPED._value.get() == 1
         assert await asyncio.to_thread(main, ["audit", "verify", "--key", key]) == 1
         out = capsys.readouterr().out
         assert f"node — stored tree node (level {lv}, index {ix})" in out, out
