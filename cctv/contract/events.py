@@ -63,13 +63,19 @@ class CameraRecord(BaseModel):
     building: str
     position: str
     zone: str
-    brand: Literal["hikvision", "dahua", "jingyeda"]
+    # "onvif" / "rtsp": any conformant device of another maker (Uniview, Tiandy, Axis, ...)
+    brand: Literal["hikvision", "dahua", "jingyeda", "onvif", "rtsp"]
     protocol: Literal["isapi", "dahua", "onvif", "rtsp"]
     address: str
     nvr_id: str | None = None
     channel: int | None = None
     storage_location: str = ""
     monitoring_level: Literal["school", "department"] | None = None
+    # where the live stream is when it is not where the protocol finds it (ONVIF discovery,
+    # the vendor's path at the address); never with credentials in it
+    stream_url: str | None = Field(
+        default=None, max_length=512, pattern=r"^rtsps?://[^@/\s]+(/\S*)?$"
+    )
 
     @model_validator(mode="after")
     def _managing_department_follows_category(self) -> CameraRecord:

@@ -9,6 +9,9 @@ INGEST_INVENTORY_EXPORT = "cctv.rpc.ingest.inventory.export"
 INGEST_INVENTORY_REMOVE = "cctv.rpc.ingest.inventory.remove"
 INGEST_TAMPER_CONFIRM = "cctv.rpc.ingest.tamper_confirm"  # a changed view is the new reference
 INGEST_TAMPER_STATE = "cctv.rpc.ingest.tamper_state"  # a camera's checks; or set its thresholds
+# {camera_id} -> {camera, last_sample, last_frame_check, stream_url} (what ingest last saw)
+INGEST_CAMERA_STATUS = "cctv.rpc.ingest.camera_status"
+INGEST_SECRETS_RELOAD = "cctv.rpc.ingest.secrets_reload"  # {} -> {reloaded}: read secrets now
 HEALTH_STATES = "cctv.rpc.health.states"
 HEALTH_FAULTS = "cctv.rpc.health.faults"
 HEALTH_FAULT_CLOSE = "cctv.rpc.health.fault_close"  # NIC closes a fault by hand, with a reason

@@ -24,7 +24,7 @@ from tests.health.harness import T0, a_camera, feed, open_faults, sample, state
 def record(camera_id: str) -> CameraRecord:
     return CameraRecord(
         camera_id=camera_id, name="门口", system_id="A1-01", department="security",
-        managing_department="security", category="public_safety", building="综合楼",
+        managing_department="logistics", category="public_safety", building="综合楼",
         position="1F", zone="办公区", brand="hikvision", protocol="isapi", address="127.0.0.1:80",
     )  # fmt: skip
 

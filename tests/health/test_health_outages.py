@@ -23,7 +23,7 @@ from tests.health.harness import T0, feed
 def cam(camera_id: str, building: str, nvr: str | None, channel: int = 1) -> CameraRecord:
     return CameraRecord(
         camera_id=camera_id, name=f"通道 {channel}", system_id="A1-02", department="security",
-        managing_department="security", category="public_safety", building=building,
+        managing_department="logistics", category="public_safety", building=building,
         position=f"{channel}F", zone=f"{building}区", brand="hikvision", protocol="isapi",
         address="127.0.0.1:80", nvr_id=nvr, channel=channel,
     )  # fmt: skip

@@ -17,7 +17,7 @@ from tests.support.waiting import ChangeFeed, eventually
 def record(camera_id: str, building: str = "综合楼", zone: str = "办公区") -> CameraRecord:
     return CameraRecord(
         camera_id=camera_id, name="走廊", system_id="A1-01", department="security",
-        managing_department="security", category="public_safety", building=building,
+        managing_department="logistics", category="public_safety", building=building,
         position="1F", zone=zone, brand="hikvision", protocol="isapi", address="127.0.0.1:80",
         nvr_id="NVR-1", channel=1,
     )  # fmt: skip
