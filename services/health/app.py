@@ -33,6 +33,7 @@ from cctv.contract.events import (
     StopMoveCompleted,
     StopMoveWindowApproved,
 )
+from cctv.contract.rpcmodels import Empty, FaultCloseRequest, RpcCall
 from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
@@ -729,11 +730,8 @@ class HealthService:
         if isinstance(event, StopMoveWindowApproved):
             await store.add_window(self.pool, StopMoveWindow.of(event))
         elif isinstance(event, StopMoveCompleted):
-            ends_at = (event.summary.get("window") or {}).get("ends_at")
-            if ends_at:
-                await store.end_window_early(
-                    self.pool, event.request_id, datetime.fromisoformat(str(ends_at))
-                )
+            if event.window_ends_at is not None:
+                await store.end_window_early(self.pool, event.request_id, event.window_ends_at)
 
     async def on_exam(self, env: Envelope, event: Event) -> None:
         if isinstance(event, ExamWatch):
@@ -904,20 +902,16 @@ def build(settings: HealthSettings | None = None) -> Service:
 def attach_rpc(svc: Service, health: HealthService) -> None:
     """States, faults, and NIC closing a fault by hand, over request-reply."""
 
-    async def states(_req: dict[str, Any]) -> dict[str, Any]:
+    async def states(_q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"states": _jsonable(await store.states(health.pool))}
 
-    async def faults(_req: dict[str, Any]) -> dict[str, Any]:
+    async def faults(_q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"faults": _jsonable(await store.faults(health.pool))}
 
-    async def close(req: dict[str, Any]) -> dict[str, Any]:
-        fault_id = req.get("fault_id")
-        if not isinstance(fault_id, str) or not fault_id:
-            raise RpcError("fault_id is required")
-        return await health.close_by_hand(
-            fault_id, str(req.get("reason") or ""), str(req.get("actor") or "")
-        )
+    async def close(q: FaultCloseRequest, _call: RpcCall) -> dict[str, Any]:
+        return await health.close_by_hand(q.fault_id, q.reason, q.actor)
 
-    svc.respond(rpc.HEALTH_STATES, states)
-    svc.respond(rpc.HEALTH_FAULTS, faults)
-    svc.respond(rpc.HEALTH_FAULT_CLOSE, close)
+    # Requests typed by the contract's models, validated once by the shell.
+    svc.respond(rpc.HEALTH_STATES, states, request=Empty)
+    svc.respond(rpc.HEALTH_FAULTS, faults, request=Empty)
+    svc.respond(rpc.HEALTH_FAULT_CLOSE, close, request=FaultCloseRequest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cctv.contract import regulation
 from cctv.contract.campustime import campus_time
 from cctv.contract.events import (
     FaultKind,
@@ -19,8 +20,7 @@ from cctv.contract.events import (
     Severity,
 )
 
-RETENTION = timedelta(days=30)  # Art. 7
-HELD_DELETION_LAPSES = timedelta(days=365)  # Art. 18: retrieved footage is kept one year
+RETENTION = regulation.RETENTION  # Art. 7
 NEVER_EXCUSED: frozenset[FaultKind] = frozenset({"recording_deleted"})
 """Kinds an approved stop/move window (Art. 8) does not excuse: works never delete footage."""
 ALIGNMENT = timedelta(hours=12)  # recorders drop whole segments: a shortfall this small is none
@@ -145,7 +145,7 @@ def deletion_lapses_at(d: SegmentDeleted, observed_at: datetime) -> datetime:
     held footage (whose hold end the event does not carry) a year after the deletion."""
     lapses = d.end + RETENTION
     if d.under_hold:
-        lapses = max(lapses, observed_at + HELD_DELETION_LAPSES)
+        lapses = max(lapses, regulation.preserved_until(observed_at))  # Art. 18
     return lapses
 
 
