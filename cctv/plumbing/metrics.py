@@ -1,6 +1,6 @@
 """Metrics every service exposes; service-specific ones live beside their service."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "cctv_messages_total", "Messages consumed, by outcome", ["service", "consumer", "outcome"]
@@ -12,3 +12,8 @@ HANDLE_SECONDS = Histogram(
     "cctv_handle_seconds", "Time to handle one message", ["service", "consumer"]
 )
 OUTBOX_PUBLISHED = Counter("cctv_outbox_published_total", "Outbox rows published", ["service"])
+INFRA_WAITING = Gauge(
+    "cctv_infra_waiting_messages",
+    "Messages held while PostgreSQL or NATS is unreachable (consumption paused)",
+    ["service", "consumer"],
+)
