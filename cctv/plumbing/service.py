@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
 from cctv.contract.events import DeadLetter
 
+from .bigpayload import pack, unpack
 from .db import apply_migrations, create_pool, pending_migrations
 from .failures import is_infrastructure
 from .logging import configure_logging
@@ -139,8 +140,13 @@ class Service:
         self.responders.append(subject)
 
         async def on_request(msg: NatsMessage) -> Any:
+            reply = await answer(msg)
+            return await pack(self._js(), json.dumps(reply, ensure_ascii=False).encode())
+
+        async def answer(msg: NatsMessage) -> dict[str, Any]:
             try:
-                request = json.loads(msg.body or b"{}")
+                body = await unpack(self._js(), bytes(msg.body or b""))
+                request = json.loads(body or b"{}")
                 if not isinstance(request, dict):
                     raise RpcError("request must be a JSON object")
                 reply = await handler(request)
@@ -198,8 +204,14 @@ class Service:
         )
 
     async def request(self, subject: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
-        reply = await self.broker.request(json.dumps(payload).encode(), subject, timeout=timeout)
-        return json.loads(reply.body)
+        """Request-reply; bodies past the message size limit go through the object store."""
+        js = self._js()
+        body = await pack(js, json.dumps(payload, ensure_ascii=False).encode())
+        reply = await self.broker.request(body, subject, timeout=timeout)
+        return json.loads(await unpack(js, bytes(reply.body)))
+
+    def _js(self) -> Any:
+        return self.broker.connection.jetstream()
 
     # --- message handling ---------------------------------------------------------------
 
