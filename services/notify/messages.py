@@ -17,12 +17,23 @@ def allclear_title(camera_name: str, camera_id: str) -> str:
     return f"【解除】已恢复 all clear：{camera_name or camera_id}（{camera_id}）"
 
 
+_MD_SPECIAL = set("\\`*_[]|~<")  # what forms inline markup; every line starts "> " already
+
+
+def md_escape(text: str) -> str:
+    """Text from the estate (camera names, reasons) shown literally: markdown punctuation
+    backslash-escaped, `<` as an entity (WeCom reads <font> tags), newlines kept inside the
+    quote, so a name cannot add links, mentions or lines of its own."""
+    out = "".join("&lt;" if c == "<" else f"\\{c}" if c in _MD_SPECIAL else c for c in str(text))
+    return out.replace("\r", "").replace("\n", "\n> ")
+
+
 def robot_message(title: str, body: str, recipient: str) -> dict[str, Any]:
     """A group-robot markdown message; WeCom and DingTalk robots both accept this shape."""
-    return {
-        "msgtype": "markdown",
-        "markdown": {"content": f"**{title}**\n> {body}\n> 接收人 recipient: {recipient}"},
-    }
+    content = (
+        f"**{md_escape(title)}**\n> {md_escape(body)}\n> 接收人 recipient: {md_escape(recipient)}"
+    )
+    return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
 def notices_for(event: object) -> list[tuple[str, str, str]]:

@@ -39,3 +39,20 @@ def test_alert_texts_are_chinese_first() -> None:
     msg = robot_message(title, "综合楼 · 教学区", "guard")
     assert msg["msgtype"] == "markdown"
     assert "OFF-001" in msg["markdown"]["content"]
+
+
+def test_robot_markdown_shows_estate_text_literally() -> None:
+    """A camera name or reason cannot add a link, bold text, a font tag or a line of its own
+    to the duty room's robot message (issue 17)."""
+    msg = robot_message(
+        "【告警】[点我](http://evil.example) <font color=red>x</font> **urgent**",
+        "综合楼\n**伪造的一行** forged line",
+        "guard",
+    )
+    content = msg["markdown"]["content"]
+    assert "[点我](" not in content and "\\[点我\\]" in content
+    assert "<font" not in content and "&lt;font" in content
+    assert "**urgent**" not in content
+    lines = content.split("\n")
+    assert all(line.startswith(("**", "> ")) for line in lines), lines
+    assert "OFF-001" in robot_message("OFF-001", "10.2.1.20", "guard")["markdown"]["content"]
