@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import structlog
 from prometheus_client import Gauge
 
 from cctv.contract import CameraRecord, Envelope, Event, rpc
@@ -315,12 +316,16 @@ class HealthService:
             for row in rows:
                 cam = CameraRecord.model_validate(row["record"]) if row["record"] else None
                 where = f"{cam.building} {cam.position}" if cam else row["camera_id"]
-                ticket = await self.repair.open_ticket(
-                    external_ref=row["fault_id"],
-                    title=f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip(),
-                    location=where,
-                    description=f"{row['kind']}: {row['detail']} (Art. 4 自动报修)",
-                )
+                try:
+                    ticket = await self.repair.open_ticket(
+                        external_ref=row["fault_id"],
+                        title=f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip(),
+                        location=where,
+                        description=f"{row['kind']}: {row['detail']} (Art. 4 自动报修)",
+                    )
+                except Exception as exc:  # the repair system is out: say so on the fault
+                    await self._ticket_failed(conn, row["fault_id"], "报修失败 open", exc)
+                    continue
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', "
                     "ticket_error=NULL WHERE fault_id=$1",
@@ -344,7 +349,11 @@ class HealthService:
                 "ORDER BY resolved_at LIMIT 20 FOR UPDATE SKIP LOCKED"
             )
             for row in rows:
-                await self.repair.close_ticket(row["ticket_no"], "故障已消除 fault cleared")
+                try:
+                    await self.repair.close_ticket(row["ticket_no"], "故障已消除 fault cleared")
+                except Exception as exc:
+                    await self._ticket_failed(conn, row["fault_id"], "关单失败 close", exc)
+                    continue
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_state='closed' WHERE fault_id=$1",
                     row["fault_id"],
@@ -360,6 +369,16 @@ class HealthService:
                     source="health",
                     key=row["camera_id"],
                 )
+
+    async def _ticket_failed(
+        self, conn: asyncpg.Connection, fault_id: str, what: str, exc: Exception
+    ) -> None:
+        """Keep the reason on the fault (console, API) and try again next round."""
+        reason = f"{what}: {type(exc).__name__}: {exc}"[:500]
+        structlog.get_logger().warning("repair system call failed", fault_id=fault_id, error=reason)
+        await conn.execute(
+            f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1", fault_id, reason
+        )
 
     async def expire_windows(self) -> None:
         """A camera still down when its stop/move window ends becomes a fault (Art. 8)."""
