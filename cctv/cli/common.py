@@ -21,7 +21,10 @@ def settings() -> CliSettings:
     return CliSettings()
 
 
-def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+def request(
+    subject: str, payload: dict[str, Any], timeout: float = 10.0, *, check: bool = True
+) -> dict[str, Any]:
+    """Ask a service; a refusal becomes a CliError unless ``check`` is False."""
     import nats
 
     async def go() -> dict[str, Any]:
@@ -46,7 +49,7 @@ def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dic
         finally:
             await nc.close()
         reply: dict[str, Any] = json.loads(data)
-        if not reply.get("ok"):
+        if check and not reply.get("ok"):
             error, art = str(reply.get("error")), reply.get("article")
             article = f" ({art})" if art and str(art) not in error else ""
             raise CliError(f"{error}{article}")

@@ -1,18 +1,23 @@
 """`cctv requests ...`: the regulation's forms from the command line (same calls as the console).
 
-The acting person is given with --as ACCOUNT (a demo account, or any account with --dept and
---role); approvers are never typed: the workflow derives the chain from the inventory.
+The acting person is given with --as ACCOUNT (an account the console knows, or any account
+with --dept and --role); approvers are never typed: the workflow derives the chain from the
+inventory. Everything, printing included, is asked of workflow over request-reply: the CLI uses
+only the contract (cctv.contract), like any other campus system.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from services.workflow import rpc as wf_rpc
+from cctv.contract import rpc
+from cctv.contract.campustime import campus_time
+from cctv.contract.orgs import actor_for
 
 from .common import request
 from .main import CliError
@@ -21,22 +26,14 @@ PROCESSES = ("access", "stopmove", "newpoint", "exam")
 
 
 def _actor(args: argparse.Namespace) -> dict[str, Any]:
-    from services.workflow.org import actor_for
-
     if not args.as_:
         raise CliError(
             "--as ACCOUNT is required: who is acting (Art. 15: every action is recorded)"
         )
     role, dept, name = args.role, args.dept, args.as_
-    if role is None or dept is None:
-        try:
-            from demo.campus import DEMO_PEOPLE
-        except ImportError:
-            DEMO_PEOPLE = ()
-        person = next((p for p in DEMO_PEOPLE if p.account == args.as_), None)
-        if person is None:
-            raise CliError(f"unknown account {args.as_!r}: give --dept and --role as well")
-        role, dept, name = role or person.role, dept or person.department, person.name
+    if role is None or dept is None:  # the console knows its accounts
+        person = request(rpc.CONSOLE_PERSON, {"account": args.as_})["person"]
+        role, dept, name = role or person["role"], dept or person["department"], person["name"]
     return actor_for(args.as_, name, role, dept).model_dump(mode="json")
 
 
@@ -68,21 +65,48 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
     print(f"{len(rows)} requests")
 
 
+def _print_refusals(rows: list[dict[str, Any]]) -> None:
+    """不予受理: the number the desk quotes to the person turned away, and why."""
+    for r in rows:
+        print(f"{r['request_id']:<15} 不予受理  {campus_time(r['at'])}  {r['zh']} ({r['article']})")
+    print(f"{len(rows)} refusals 不予受理")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.LIST, {"process": args.process, "state": args.state})
+    refused_only = args.state == "refused"
+    rows: list[dict[str, Any]] = []
+    if not refused_only:
+        rows = request(rpc.WORKFLOW_LIST, {"process": args.process, "state": args.state})[
+            "requests"
+        ]
+    refusals: list[dict[str, Any]] = []
+    if args.state in (None, "refused"):
+        refusals = request(rpc.WORKFLOW_REFUSALS, {"process": args.process})["refusals"]
     if args.json:
-        print(json.dumps(reply["requests"], ensure_ascii=False, indent=1))
+        print(json.dumps(refusals if refused_only else rows, ensure_ascii=False, indent=1))
+        return 0
+    if not refused_only:
+        _print_rows(rows)
+    if args.state in (None, "refused"):
+        _print_refusals(refusals)
+    return 0
+
+
+def cmd_refusals(args: argparse.Namespace) -> int:
+    rows = request(rpc.WORKFLOW_REFUSALS, {"process": args.process})["refusals"]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:
-        _print_rows(reply["requests"])
+        _print_refusals(rows)
     return 0
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.INBOX, {"actor": _actor(args)})
+    reply = request(rpc.WORKFLOW_INBOX, {"actor": _actor(args)})
     if reply.get("notices"):
         print("通知 notices:")
         for n in reply["notices"]:
-            print(f"  {n['created_at'][:16]}  {n['ref']}  {n['text_zh']}")
+            print(f"  {campus_time(n['created_at'])}  {n['ref']}  {n['text_zh']}")
     print("待我审批 waiting for me:")
     _print_rows(reply["to_act"])
     print("我的申请 mine:")
@@ -90,26 +114,57 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_times(req: dict[str, Any]) -> None:
+    """The times the request is about, in campus time as on the page and the paper form."""
+    f = req.get("form") or {}
+    spans = [
+        ("视频时段 footage", f.get("footage_from"), f.get("footage_until")),
+        ("施工时段 works", f.get("window_from"), f.get("window_until")),
+        ("考试时间 exam", f.get("starts_at"), f.get("ends_at")),
+    ]
+    w, g = req.get("window") or {}, req.get("grant") or {}
+    spans.append(("批准时段 approved window", w.get("starts_at"), w.get("ends_at")))
+    spans.append(("授权视频 granted footage", g.get("footage_from"), g.get("footage_until")))
+    for label, a, b in spans:
+        if a:
+            print(f"  {label}: {campus_time(a)} — {campus_time(b)}")
+    if g.get("valid_until"):
+        print(f"  授权有效至 grant valid until: {campus_time(g['valid_until'])}")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.GET, {"request_id": args.request_id})
+    reply = request(rpc.WORKFLOW_GET, {"request_id": args.request_id}, check=False)
+    if not reply.get("ok") and reply.get("kind") == "not_found":
+        # a refusal's number is not a request: show the refusal the desk is asked about
+        refused = request(rpc.WORKFLOW_REFUSALS, {"request_id": args.request_id})["refusals"]
+        if refused:
+            _print_refusals(refused)
+            return 0
+    if not reply.get("ok"):
+        raise CliError(str(reply.get("error")))
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=1))
         return 0
     s = reply["summary"]
     print(f"{s['request_id']} {s['process_zh']} {s['state_zh']} — {s['title']}")
+    _print_times(reply["request"])
     _print_steps(reply["steps"])
     for o in reply["request"]["flow"]["opinions"]:
         mark = "同意" if o["decision"] == "approve" else "不同意"
-        print(f"  意见 {o['step_key']}: {mark} {o['text']} — {o['approver']['name']} {o['time']}")
+        print(
+            f"  意见 {o['step_key']}: {mark} {o['text']} — {o['approver']['name']} "
+            f"{campus_time(o['time'])}"
+        )
     print("history:")
     for h in reply["history"]:
-        print(f"  {h['at']}  {h['subject']}  {h['actor']}")
+        print(f"  {campus_time(h['at'], seconds=True)}  {h['subject']}  {h['actor']}")
     return 0
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.PREVIEW, {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+        rpc.WORKFLOW_PREVIEW,
+        {"process": args.process, "form": _form(args.form), "actor": _actor(args)},
     )
     print("审批流程 approval chain:")
     _print_steps(reply["steps"])
@@ -118,10 +173,19 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.SUBMIT, {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+        rpc.WORKFLOW_SUBMIT,
+        {"process": args.process, "form": _form(args.form), "actor": _actor(args)},
+        check=False,
     )
-    print(reply["request"]["request_id"])
-    return 0
+    if reply.get("ok"):
+        print(reply["request"]["request_id"])
+        return 0
+    if reply.get("kind") == "refusal" and reply.get("request_id"):
+        # 不予受理 is numbered: the desk quotes the number to the person turned away.
+        raise CliError(f"不予受理 refused, No. {reply['request_id']}: {reply.get('error')}")
+    art = reply.get("article")
+    error = str(reply.get("error"))
+    raise CliError(error + (f" ({art})" if art and str(art) not in error else ""))
 
 
 def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
@@ -132,15 +196,15 @@ def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    return _decide(wf_rpc.APPROVE, args, text=args.text or "", step_key=args.step)
+    return _decide(rpc.WORKFLOW_APPROVE, args, text=args.text or "", step_key=args.step)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    return _decide(wf_rpc.REJECT, args, text=args.text, step_key=args.step)
+    return _decide(rpc.WORKFLOW_REJECT, args, text=args.text, step_key=args.step)
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    return _decide(wf_rpc.WITHDRAW, args, reason=args.reason or "")
+    return _decide(rpc.WORKFLOW_WITHDRAW, args, reason=args.reason or "")
 
 
 def cmd_act(args: argparse.Namespace) -> int:
@@ -148,38 +212,24 @@ def cmd_act(args: argparse.Namespace) -> int:
         extra = json.loads(args.args) if args.args else {}
     except ValueError as exc:
         raise CliError(f"--args must be JSON: {exc}") from exc
-    return _decide(wf_rpc.ACT, args, action=args.action, args=extra)
+    return _decide(rpc.WORKFLOW_ACT, args, action=args.action, args=extra)
 
 
 def cmd_print(args: argparse.Namespace) -> int:
-    from services.workflow.forms import form_for, render_html, render_pdf
-    from services.workflow.inventory import CameraInfo, Inventory
-    from services.workflow.store import PROCESS_CLASSES
-
-    reply = request(wf_rpc.GET, {"request_id": args.request_id})
-    cams = request(wf_rpc.CAMERAS, {})["cameras"]
-    model = PROCESS_CLASSES[reply["summary"]["process"]].model_validate(reply["request"])
-    try:
-        doc = form_for(model, Inventory(CameraInfo.model_validate(c) for c in cams))
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    out = Path(args.output or f"{args.request_id}.{'pdf' if args.pdf else 'html'}")
+    fmt = "pdf" if args.pdf else "html"
+    reply = request(rpc.WORKFLOW_PRINT, {"request_id": args.request_id, "format": fmt}, 30.0)
+    out = Path(args.output or f"{args.request_id}.{fmt}")
     if args.pdf:
-        pdf = render_pdf(doc)
-        if pdf is None:
-            raise CliError(
-                "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead"
-            )
-        out.write_bytes(pdf)
+        out.write_bytes(base64.b64decode(reply["pdf_base64"]))
     else:
-        out.write_text(render_html(doc), encoding="utf-8")
+        out.write_text(reply["html"], encoding="utf-8")
     print(out)
     return 0
 
 
 def cmd_responsible(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.RESPONSIBLE_SET,
+        rpc.WORKFLOW_RESPONSIBLE_SET,
         {
             "actor": _actor(args),
             "system_id": args.system_id,
@@ -196,7 +246,7 @@ def cmd_responsible(args: argparse.Namespace) -> int:
 
 
 def cmd_systems(_args: argparse.Namespace) -> int:
-    for sf in request(wf_rpc.SYSTEMS, {})["systems"]:
+    for sf in request(rpc.WORKFLOW_SYSTEMS, {})["systems"]:
         p = sf.get("responsible") or {}
         sched = (
             "; ".join(f"{x['days']} {x['arm_at'][:5]}-{x['disarm_at'][:5]}" for x in sf["schedule"])
@@ -210,30 +260,23 @@ def cmd_systems(_args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from services.workflow.responsible import parse_period
-
-    try:
-        periods = [parse_period(p) for p in args.period]
-    except ValueError as exc:
-        raise CliError(f"{exc} (Art. 9)") from exc
-    request(
-        wf_rpc.SCHEDULE_SET,
+    reply = request(
+        rpc.WORKFLOW_SCHEDULE_SET,
         {
             "actor": _actor(args),
             "system_id": args.system_id,
             "department": args.department,
-            "schedule": periods,
+            "periods": args.period,  # workflow reads 「工作日 18:00-08:00」 itself (Art. 9)
         },
     )
-    print(
-        f"{args.system_id}: {len(periods)} 段布防计划 arming periods — 已通报后勤处、网络信息中心"
-    )
+    n = len(reply["system"].get("schedule", args.period))
+    print(f"{args.system_id}: {n} 段布防计划 arming periods — 已通报后勤处、网络信息中心")
     return 0
 
 
 def cmd_log(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.LOG_RECORD,
+        rpc.WORKFLOW_LOG_RECORD,
         {
             "actor": _actor(args),
             "kind": args.kind,
@@ -249,17 +292,17 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 def cmd_log_close(args: argparse.Namespace) -> int:
     payload = {"actor": _actor(args), "entry_id": args.entry_id, "resolution": args.resolution}
-    reply = request(wf_rpc.LOG_CLOSE, payload)
+    reply = request(rpc.WORKFLOW_LOG_CLOSE, payload)
     print(f"{reply['entry']['entry_id']}: 已处理 closed")
     return 0
 
 
 def cmd_duty(_args: argparse.Namespace) -> int:
-    items = request(wf_rpc.OPEN_ITEMS, {})["items"]
+    items = request(rpc.WORKFLOW_OPEN_ITEMS, {})["items"]
     print(f"未结事项 open items ({len(items)}):")
     for i in items:
         print(f"  {i['key']:<24} {i['summary']}")
-    for h in request(wf_rpc.HANDOVERS, {})["handovers"]:
+    for h in request(rpc.WORKFLOW_HANDOVERS, {})["handovers"]:
         print(f"待确认交接 handover {h['handover_id']}: {h['outgoing_name']} → {h['incoming']}")
         for i in h["items"]:
             print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
@@ -268,7 +311,7 @@ def cmd_duty(_args: argparse.Namespace) -> int:
 
 def cmd_handover(args: argparse.Namespace) -> int:
     payload = {"actor": _actor(args), "incoming": args.to, "notes": args.notes or ""}
-    h = request(wf_rpc.HANDOVER_OFFER, payload)["handover"]
+    h = request(rpc.WORKFLOW_HANDOVER_OFFER, payload)["handover"]
     print(f"{h['handover_id']}: {len(h['items'])} 项移交 items carried, 待 {h['incoming']} 确认")
     for i in h["items"]:
         print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
@@ -278,8 +321,48 @@ def cmd_handover(args: argparse.Namespace) -> int:
 def cmd_confirm(args: argparse.Namespace) -> int:
     """The incoming operator names every item taken over (Art. 14(3)): --ack KEY ..."""
     payload = {"actor": _actor(args), "handover_id": args.handover_id, "acknowledged": args.ack}
-    h = request(wf_rpc.HANDOVER_CONFIRM, payload)["handover"]
+    h = request(rpc.WORKFLOW_HANDOVER_CONFIRM, payload)["handover"]
     print(f"{h['handover_id']}: 已接班 confirmed, {len(h['items'])} items")
+    return 0
+
+
+def _notice(path: str) -> dict[str, Any]:
+    """The State Council notice as NIC typed it: YAML or JSON (see services/workflow/README)."""
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        doc = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot read the notice {path}: {exc} (Art. 10)") from exc
+    if not isinstance(doc, dict):
+        raise CliError("the notice must be a mapping: year, source, holidays, workdays (Art. 10)")
+    # YAML reads 2027-02-05 as a date; send every value as text, the service validates it.
+    return json.loads(json.dumps(doc, default=str))
+
+
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    reply = request(
+        rpc.WORKFLOW_CALENDAR_IMPORT, {"actor": _actor(args), "notice": _notice(args.file)}
+    )
+    n = reply["notice"]
+    again = "（替换原录入 replaces the earlier entry）" if reply["replaced"] else ""
+    print(
+        f"{n['year']}年节假日安排已录入 holiday notice on file{again}: {n['source']} — "
+        f"{len(n['holidays'])} 天放假 days off, "
+        f"{len(n['workdays'])} 天调休上班 make-up working days"
+    )
+    return 0
+
+
+def cmd_calendar_show(_args: argparse.Namespace) -> int:
+    reply = request(rpc.WORKFLOW_CALENDAR, {})
+    print(f"chinese-calendar 收录 carries: {reply['package_years']}")
+    for n in reply["notices"]:
+        print(
+            f"{n['year']}  {n['source']}  放假 off {len(n['holidays'])}  调休 make-up "
+            f"{len(n['workdays'])}  — {n['imported_by']} {campus_time(n['imported_at'])}"
+        )
     return 0
 
 
@@ -289,16 +372,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     def who(q: argparse.ArgumentParser) -> None:
         q.add_argument("--as", dest="as_", metavar="ACCOUNT", help="who is acting")
-        q.add_argument("--dept", help="department key, if ACCOUNT is not a demo account")
+        q.add_argument("--dept", help="department key, if the console does not know ACCOUNT")
         q.add_argument(
             "--role", help="dept_head | school_leader | sysadmin | duty_operator | staff"
         )
 
-    q = s.add_parser("list", help="list requests")
+    q = s.add_parser("list", help="list requests, then refusals (不予受理) with their numbers")
     q.add_argument("--process", choices=PROCESSES)
-    q.add_argument("--state")
+    q.add_argument("--state", help="pending | approved | ... | refused (refusals only)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_list)
+
+    q = s.add_parser("refusals", help="不予受理 refusals with their numbers, newest first")
+    q.add_argument("--process", choices=PROCESSES)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_refusals)
 
     q = s.add_parser("inbox", help="what waits for me, and my own requests")
     who(q)
@@ -399,6 +487,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     q = s.add_parser("systems", help="responsible persons and arming schedules on file")
     q.set_defaults(func=cmd_systems)
+
+    q = s.add_parser("calendar", help="国务院节假日安排 the official calendar (Art. 10)")
+    cal = q.add_subparsers(dest="calendar_action", required=True)
+    c = cal.add_parser("show", help="the years on file: the package's, and notices NIC entered")
+    c.set_defaults(func=cmd_calendar_show)
+    c = cal.add_parser(
+        "import", help="enter the State Council notice for a year the package lacks (NIC)"
+    )
+    c.add_argument("file", help="YAML or JSON: year, source, holidays, workdays (- for stdin)")
+    who(c)
+    c.set_defaults(func=cmd_calendar_import)
 
     q = s.add_parser("print", help="the paper form (Annex 2, 3, 4) as HTML or PDF")
     q.add_argument("request_id")

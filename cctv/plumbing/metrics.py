@@ -17,3 +17,14 @@ INFRA_WAITING = Gauge(
     "Messages held while PostgreSQL or NATS is unreachable (consumption paused)",
     ["service", "consumer"],
 )
+OUTBOX_PENDING = Gauge(
+    "cctv_outbox_pending", "Outbox rows committed but not yet published", ["service"]
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "cctv_outbox_oldest_seconds", "Age of the oldest unpublished outbox row (0: none)", ["service"]
+)
+CONSUMER_PENDING = Gauge(
+    "cctv_consumer_pending",
+    "Messages still waiting for a durable consumer, as of its latest delivery",
+    ["service", "consumer"],
+)

@@ -5,6 +5,7 @@ The console owns only accounts and sessions; everything else it asks the service
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -15,11 +16,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cctv.contract import rpc
-from cctv.plumbing.service import Service
+from cctv.contract.rpcmodels import AccountRequest, PersonReply, RpcCall
+from cctv.plumbing.service import RpcError, Service
 
 from . import accounts
 from .settings import ConsoleSettings
-from .views import cameras_by_building
+from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
 
 
@@ -34,9 +36,11 @@ class Console:
             return None
         return await accounts.get_user(self.svc.pool, account)
 
-    async def ask(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def ask(
+        self, subject: str, payload: dict[str, Any], timeout: float = 5.0
+    ) -> dict[str, Any]:
         try:
-            reply = await self.svc.request(subject, payload, timeout=5.0)
+            reply = await self.svc.request(subject, payload, timeout=timeout)
         except Exception as exc:
             return {"ok": False, "error": f"服务暂不可用 service unavailable: {exc}"}
         return reply if isinstance(reply, dict) else {"ok": False, "error": "bad reply"}
@@ -47,17 +51,23 @@ class Console:
         faults = await self.ask(rpc.HEALTH_FAULTS, {})
         inbox = await self.ask(rpc.NOTIFY_INBOX, {"account": user.account})
         errors = [r["error"] for r in (cams, states, faults, inbox) if not r.get("ok")]
-        buildings = cameras_by_building(cams.get("cameras", []), states.get("states", []))
-        totals: dict[str, int] = {}
-        for b in buildings:
-            for state, n in b["counts"].items():
-                totals[state] = totals.get(state, 0) + n
-        open_faults = [f for f in faults.get("faults", []) if f["status"] == "open"]
+        all_faults = faults_open_first(faults.get("faults", []))
+        buildings = cameras_by_building(
+            cams.get("cameras", []), states.get("states", []), all_faults
+        )
+        # a service that did not answer is "unknown", never a reassuring zero
+        totals: dict[str, int] | None = None
+        if cams.get("ok") and states.get("ok"):
+            totals = {}
+            for b in buildings:
+                for state, n in b["counts"].items():
+                    totals[state] = totals.get(state, 0) + n
+        open_faults = [f for f in all_faults if f["status"] == "open"]
         return {
             "buildings": buildings,
             "totals": totals,
-            "faults": faults.get("faults", []),
-            "open_faults": open_faults,
+            "faults": all_faults,
+            "open_faults": open_faults if faults.get("ok") else None,
             "alerts": inbox.get("alerts", []),
             "errors": errors,
         }
@@ -132,7 +142,7 @@ class Console:
             Route("/alerts/{alert_id}/ack", self.ack, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
-        for module in ("workflow_pages", "audit_pages", "inventory_pages"):
+        for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:
@@ -155,6 +165,19 @@ def build(settings: ConsoleSettings | None = None) -> Service:
         )
     )
     svc.state["console"] = console
+
+    async def person(q: AccountRequest, _call: RpcCall) -> PersonReply:
+        """Who an account is, for the CLI's ``--as`` (it no longer reads the demo campus)."""
+        user = await accounts.get_user(svc.pool, q.account) if svc.pool else None
+        if user is None:
+            raise RpcError.bilingual(
+                "not_found",
+                f"未知账号「{q.account}」",
+                f"unknown account {q.account!r}: give --dept and --role as well",
+            )
+        return PersonReply(person=dataclasses.asdict(user))
+
+    svc.respond(rpc.CONSOLE_PERSON, person, request=AccountRequest)
 
     async def seed() -> None:
         if settings.seed_demo and svc.pool is not None:

@@ -101,6 +101,8 @@ def test_footage_deleted_while_it_had_to_be_kept_is_critical_until_it_would_have
     found = read_deletion(early)["recording_deleted"]
     assert found is not None and found.severity == "critical"
     assert "30天保存期内" in found.detail and "Art. 3, 7" in found.detail
+    # the deleted span as people read it: campus time, zone marked (issue 15); T0 is 01:00 UTC
+    assert "2026-06-07 09:00 (UTC+8) – 2026-06-07 10:00 (UTC+8)" in found.detail
     assert deletion_lapses_at(early, T0 + timedelta(days=2)) == T0 + timedelta(days=30, hours=1)
     held = early.model_copy(update={"within_retention": False, "under_hold": True})
     found = read_deletion(held)["recording_deleted"]
@@ -111,7 +113,7 @@ def test_footage_deleted_while_it_had_to_be_kept_is_critical_until_it_would_have
 def test_changes_open_new_and_resolve_cleared_only() -> None:
     reading = read_sample(s(tamper=["moved"], disk_state="ok"), clock_drift_max_s=30)
     to_open, to_resolve = changes({"storage_error", "clock_drift"}, reading)
-    assert [c.kind for c in to_open] == ["tamper"]
+    assert [c.kind for c in to_open] == ["tamper", "unapproved_outage"]  # Art. 12 and Art. 3
     assert to_resolve == ["storage_error"]  # clock not measured: stays open
 
 

@@ -24,4 +24,4 @@ async def test_repair_outage_reason_is_kept_on_the_fault(
     assert len(faults) == 2
     for f in faults:
         assert f["ticket_state"] == "pending"
-        assert f["ticket_error"] and "报修失败 open" in f["ticket_error"], f
+        assert f["ticket_error"] and "repair system unavailable" in f["ticket_error"], f

@@ -145,7 +145,7 @@ def test_urgent_new_point_full_path(people) -> None:
         department="logistics", need="停车场盗窃频发", urgent=True, positions=["北门停车场 朝南"]
     )
     req, ts = NewPointRequest.submit("XZ-1", form, people["lg_staff"], T)
-    assert [(s.stage, s.role.value) for s in req.flow.steps] == [(1, "leader")]
+    assert [(s.stage, s.role.value) for s in req.flow.steps] == [(1, "school_leader")]
     ts += req.approve(people["leader"], T)
     with pytest.raises(RuleViolation, match="NIC draws up"):
         req.make_plan(people["lg_head"], T, "方案", 1)
@@ -307,7 +307,7 @@ def test_reminders_count_working_hours_only(inventory, people) -> None:
     assert due_nudges([req], sat_1029, policy=policy) == []
     got = due_nudges([req], sat_1029 + timedelta(minutes=1), policy=policy)
     assert [(n.level, n.to_role.value, n.to_department) for n in got] == [
-        ("remind", "head", "college_se")
+        ("remind", "dept_head", "college_se")
     ]
     # Escalation after 8 working hours: Sat 08:00-17:30 gives 9.5, so 14:30 Saturday.
     esc = due_nudges(
@@ -316,7 +316,40 @@ def test_reminders_count_working_hours_only(inventory, people) -> None:
         policy=policy,
         sent={n.dedupe_key for n in got},
     )
-    assert [(n.level, n.to_role.value) for n in esc] == [("escalate", "leader")]
+    assert [(n.level, n.to_role.value) for n in esc] == [("escalate", "school_leader")]
     # Once signed, the clock restarts for the next stage.
     req.approve(people["se_head"], datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
     assert due_nudges([req], datetime(2026, 3, 2, 10, 0, tzinfo=CAMPUS_TZ), policy=policy) == []
+
+
+def test_reminders_keep_going_into_a_year_not_on_file(inventory, people) -> None:
+    """Issue 15: a request waiting over the year end must not stop every reminder with
+    'calendar unknown'; reminders count Monday-Friday in a year not on file."""
+    from datetime import date
+
+    from services.workflow.access import AccessApplication, AccessRequest
+    from services.workflow.workcalendar import DEFAULT_CALENDAR, package_years
+
+    last = int(package_years().split("-")[1])
+    day = max(
+        date(last, 12, d) for d in range(20, 32) if DEFAULT_CALENDAR.is_workday(date(last, 12, d))
+    )
+    form = AccessApplication(
+        body="internal",
+        applying_unit="college_se",
+        viewer="v",
+        method="view",
+        reason="r",
+        cameras=["ps-gate-1"],
+        footage_from=T - timedelta(hours=3),
+        footage_until=T,
+    )
+    submitted = datetime.combine(day, time(17, 0), CAMPUS_TZ)  # half an hour before closing
+    req, _ = AccessRequest.submit("DY-10", form, people["se_staff"], inventory, submitted)
+    a_week_later = submitted + timedelta(days=7)
+    got = due_nudges([req], a_week_later, policy=Policy(remind_after=timedelta(hours=4)))
+    assert ("remind", "college_se") in [(n.level, n.to_department) for n in got]
+    # 0.5 h on the last day + 3.5 h of the first Monday-Friday day of the new year.
+    remind = next(n for n in got if n.level == "remind")
+    first = min(d for d in (date(last + 1, 1, i) for i in range(1, 8)) if d.weekday() < 5)
+    assert remind.fire_at == datetime.combine(first, time(11, 30), CAMPUS_TZ)
