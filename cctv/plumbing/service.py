@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
 import time
@@ -128,6 +129,9 @@ class Service:
         self._waiting: dict[str, int] = {}  # consumer -> messages held for the infrastructure
         self._waiting_reason = ""
         self._ready_checks: list[Callable[[], list[str]]] = []
+        self.metrics_public = True
+        """False where the HTTP port faces people (console): /metrics then needs loopback or
+        METRICS_TOKEN."""
         self.routes: list[BaseRoute] = [
             Route("/healthz", self._healthz),
             Route("/readyz", self._readyz),
@@ -550,8 +554,20 @@ class Service:
         if self.pool is not None:
             await self.pool.close()
 
-    async def _metrics(self, _request: Request) -> Response:
+    async def _metrics(self, request: Request) -> Response:
+        if not self.metrics_public and not self._may_scrape(request):
+            return PlainTextResponse("not found", status_code=404)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def _may_scrape(self, request: Request) -> bool:
+        """On a port people reach, metrics (consumer names, error reasons, load) are for
+        loopback or a scraper with the bearer token (METRICS_TOKEN) only."""
+        token = self.settings.metrics_token
+        given = request.headers.get("authorization", "")
+        if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+        host = request.client.host if request.client else ""
+        return host in ("127.0.0.1", "::1", "localhost")
 
     async def _healthz(self, _request: Request) -> Response:
         return PlainTextResponse("ok")
