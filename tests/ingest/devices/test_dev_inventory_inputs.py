@@ -75,3 +75,19 @@ def test_exported_formula_cells_are_neutralised_and_round_trip(payload: str) -> 
     assert f"'{payload}" in cells and payload not in cells
     back = {c.camera_id: c for c in parse_csv(out)}
     assert back[evil.camera_id].name == payload  # import takes the apostrophe off
+
+
+def test_cli_import_names_undecodable_bytes_instead_of_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cctv.cli.main import main
+
+    bad = tmp_path / "cameras.csv"
+    bad.write_bytes(GOOD.encode("utf-8") + b"\xff\xfe\x00\x81")
+    assert main(["inventory", "import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 (or GBK) text" in err and "Traceback" not in err
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * (MAX_UPLOAD_BYTES + 1))
+    assert main(["inventory", "import", str(big)]) == 2
+    assert "file too large" in capsys.readouterr().err
