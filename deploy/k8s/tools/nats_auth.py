@@ -20,6 +20,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "base" / "nats" / "auth.conf"
 ENV_PREFIX = "NATS_PASSWORD_"
+PAYLOADS = "CCTV_PAYLOADS"  # cctv.plumbing.bigpayload.BUCKET
 
 try:  # the contract's table, once issue 11 has landed
     from cctv.contract import permissions as contract  # type: ignore[attr-defined]
@@ -89,7 +90,6 @@ USERS: tuple[User, ...] = (
             "CCTV_ACCESS",
         ),
         responds=(rpc("audit"),),
-        extra_publish=("$JS.FC.>",),  # push consumers answer flow control
         why="witnesses every audited stream, publishes signed checkpoints",
     ),
     User(
@@ -128,6 +128,22 @@ def service_block(u: User) -> str:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
             f"$JS.ACK.{stream}.>",
         ]
+    # big requests and replies travel through the shared object store (cctv/plumbing/
+    # bigpayload.py): every service may put, read and remove objects there, nothing else
+    b = PAYLOADS
+    pub += [
+        f"$JS.API.STREAM.CREATE.OBJ_{b}",
+        f"$JS.API.STREAM.MSG.GET.OBJ_{b}",
+        f"$JS.API.STREAM.PURGE.OBJ_{b}",
+        f"$JS.API.DIRECT.GET.OBJ_{b}.>",
+        f"$JS.API.CONSUMER.CREATE.OBJ_{b}",
+        f"$JS.API.CONSUMER.CREATE.OBJ_{b}.>",
+        f"$JS.API.CONSUMER.DELETE.OBJ_{b}.*",
+        f"$JS.API.CONSUMER.INFO.OBJ_{b}.*",
+        f"$JS.API.CONSUMER.MSG.NEXT.OBJ_{b}.*",
+        f"$O.{b}.>",
+        "$JS.FC.>",
+    ]
     for bucket in u.kv:
         pub += [
             f"$JS.API.STREAM.CREATE.KV_{bucket}",
