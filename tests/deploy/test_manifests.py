@@ -315,7 +315,13 @@ def referenced_secrets(docs: list[dict[str, Any]]) -> set[str]:
             for k in ("secretName",):
                 if isinstance(node.get(k), str):
                     names.add(node[k])
-            if key in ("secretKeyRef", "passwordSecret", "accessKeyId", "secretAccessKey"):
+            if key in (
+                "secretKeyRef",
+                "passwordSecret",
+                "accessKeyId",
+                "secretAccessKey",
+                "credentials",
+            ):
                 names.add(node["name"])
             for k, v in node.items():
                 walk(v, k)
@@ -392,6 +398,8 @@ def test_made_secrets_agree_with_each_other() -> None:
         assert made[f"cctv-{svc}"]["nats_user"] == svc
         assert made[f"cctv-{svc}"]["nats_password"] == made["nats-users"][svc.upper()]
         assert ("identity_signing_key" in made[f"cctv-{svc}"]) == (svc == "console")
+    assert made["cctv-metrics-token"]["token"] == made["cctv-console"]["metrics_token"]
+    assert made["cctv-console"]["metrics_token"] != made["cctv-console"]["session_secret"]
     assert made["cctv-audit-signing-key"]["signing.key"].startswith(
         "PRIVATE+KEY+hnsoftedu.edu.cn/campus-cctv/audit+"
     )
@@ -497,14 +505,21 @@ def test_production_backs_up_postgres_to_object_storage() -> None:
 
 def test_production_is_scraped_by_the_prometheus_operator() -> None:
     docs = render("production")
-    [sm] = find(docs, "ServiceMonitor")
-    selected = [
-        d
-        for d in find(docs, "Service")
-        if sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()
-    ]
-    assert {d["metadata"]["name"] for d in selected} == set(SERVICES)
-    assert all(p["name"] == "http" for d in selected for p in d["spec"]["ports"])
+    scraped: list[str] = []
+    for sm in find(docs, "ServiceMonitor"):
+        selected = [
+            d
+            for d in find(docs, "Service")
+            if sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()
+        ]
+        scraped += [d["metadata"]["name"] for d in selected]
+        [endpoint] = sm["spec"]["endpoints"]
+        assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+        # the console's port faces people: its /metrics wants the bearer token
+        assert ("authorization" in endpoint) == (
+            [d["metadata"]["name"] for d in selected] == ["console"]
+        )
+    assert sorted(scraped) == sorted(SERVICES)
     monitors = {d["metadata"]["name"]: d for d in find(docs, "PodMonitor")}
     assert monitors["nats"]["spec"]["podMetricsEndpoints"][0]["port"] == "prom-metrics"
     assert monitors["cctv-db"]["spec"]["selector"]["matchLabels"] == {"cnpg.io/cluster": "cctv-db"}

@@ -8,7 +8,7 @@ The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a clou
     campus-cctv/nats-tls          tls.crt, tls.key, ca.crt
     campus-cctv/audit-signing-key signing.key
     campus-cctv/identity          private_key, public_key (signed identities, base64 Ed25519)
-    campus-cctv/console           session_secret
+    campus-cctv/console           session_secret, metrics_token
     campus-cctv/notify            webhook_url, dingtalk_url, dingtalk_secret, smtp_username,
                                   smtp_password, sms_api_key (empty = channel off)
     campus-cctv/backup-s3         ACCESS_KEY_ID, ACCESS_SECRET_KEY
@@ -52,7 +52,7 @@ def remote(v: ms.Value) -> tuple[str, str]:
     if kind == "identity":
         return f"{PREFIX}/identity", f"{v[1]}_key"
     if kind == "token":
-        return f"{PREFIX}/console", "session_secret"
+        return f"{PREFIX}/console", {"session": "session_secret", "metrics": "metrics_token"}[v[1]]
     if kind == "given" and v[1] in ms.NOTIFY_CHANNELS:
         return f"{PREFIX}/notify", v[1]
     if kind == "given":

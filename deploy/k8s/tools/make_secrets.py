@@ -147,7 +147,7 @@ def audit_signing_key(name: str) -> str:
 #   ("audit_key",)             the audit log's signing key
 #   ("identity", "private"|"public")  the console's key for signed identities (and its half
 #                              every service checks tokens with: cctv/plumbing/identity.py)
-#   ("token",)                 a random session secret
+#   ("token", name)            a random token (the console's session secret, the metrics token)
 #   ("given", option)          what NIC gives (robot webhook, S3 credentials)
 #   ("lit", text)              a fixed text
 #   ("tpl", text)              text with {nats:USER} / {db:ROLE} filled by those passwords
@@ -193,13 +193,16 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
             "identity_public_key": ("identity", "public"),
         }
         if svc == "console":
-            data["session_secret"] = ("token",)
+            data["session_secret"] = ("token", "session")
+            data["metrics_token"] = ("token", "metrics")
             data["identity_signing_key"] = ("identity", "private")
         if svc == "notify":
             data.update({k: ("given", k) for k in NOTIFY_CHANNELS})
         out.append((f"cctv-{svc}", "Opaque", data))
     out.append(("cctv-streams", "Opaque", {"nats_url": nats_url(nats_auth.ADMIN)}))
     out.append(("cctv-audit-signing-key", "Opaque", {"signing.key": ("audit_key",)}))
+    # the same token for Prometheus (ServiceMonitor campus-cctv-console)
+    out.append(("cctv-metrics-token", "Opaque", {"token": ("token", "metrics")}))
     if s3:
         s3_keys = {k: ("given", k) for k in ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY")}
         out.append(("cctv-backup-s3", "Opaque", s3_keys))
@@ -251,6 +254,7 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
         tls = {"tls.crt": crt, "tls.key": key, "ca.crt": ca}
     signing_key = audit_signing_key(args.audit_key_name)
     identity = identity_keys()
+    tokens: dict[str, str] = {}
 
     def fill(v: Value) -> str:
         kind = v[0]
@@ -263,7 +267,7 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
         if kind == "identity":
             return identity[v[1]]
         if kind == "token":
-            return secrets.token_urlsafe(48)
+            return tokens.setdefault(v[1], secrets.token_urlsafe(48))
         if kind == "given":
             return given[v[1]]
         if kind == "lit":
