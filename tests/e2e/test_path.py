@@ -38,16 +38,17 @@ async def test_a_campus_nobody_touched_raises_no_fault(system: Stack, bus: Event
     its own protocol at its own address, opens a fault (58 exam-room cameras once did, when
     their ONVIF streams were looked for on the wrong channel)."""
 
+    def real(d: dict) -> bool:  # not the malformed copies the dead-letter test published
+        return isinstance(d.get("camera_id"), str)
+
     async def up() -> set[str]:
-        return {
-            e["data"]["camera_id"]
-            for e in bus.matching("camera.state", lambda d: d["state"] == "up")
-        }
+        ups = bus.matching("camera.state", lambda d: real(d) and d.get("state") == "up")
+        return {e["data"]["camera_id"] for e in ups}
 
     await eventually(up, lambda c: len(c) >= 322, changes=bus.changes, timeout=120,
                      what="every camera up")  # fmt: skip
-    faults = bus.matching("fault.opened", lambda d: True)
-    assert faults == [], [(f["data"]["camera_id"], f["data"]["detail"]) for f in faults][:5]
+    faults = [f for f in bus.matching("fault.opened", real) if not f["id"].startswith("dlq-")]
+    assert faults == [], [(f["data"]["camera_id"], f["data"].get("detail")) for f in faults][:5]
 
 
 async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.AsyncClient) -> None:
