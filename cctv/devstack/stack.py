@@ -85,6 +85,10 @@ class Stack:
         if not self.database_url:
             self.pg = EmbeddedPostgres(self.home / "pg").start()
             self.database_url = self.pg.url
+        if self.pg is not None:
+            from .roles import ensure_roles
+
+            asyncio.run(ensure_roles(self.database_url))
         asyncio.run(self._ensure_streams())
 
     async def _ensure_streams(self) -> None:
@@ -191,6 +195,19 @@ class Stack:
         for name in ("simulator", "repair", "webhook"):
             self._wait_port(name)
 
+    def service_env(self, name: str) -> dict[str, str]:
+        """A service's own settings: its port and, on the embedded PostgreSQL, the production
+        role layout (its own role; migrations as the schema owner) — so tests prove it."""
+        env = {"HTTP_PORT": str(self.ports[name])}
+        if self.pg is not None and self.database_url:
+            from cctv.plumbing.db import SERVICE_ROLES
+
+            from .roles import service_env
+
+            if name in SERVICE_ROLES:
+                env.update(service_env(self.database_url, name))
+        return env
+
     def write_demo_inventory(self) -> None:
         """The demo campus as an inventory file: each camera at its simulated device, its
         stream at the simulator's media gateway, and the simulated devices' login as the
@@ -220,7 +237,7 @@ class Stack:
         if name == "ingest":
             self.write_demo_inventory()
         proc = self.spawn(
-            name, ["-m", f"services.{name}"], self.ports[name], {"HTTP_PORT": str(self.ports[name])}
+            name, ["-m", f"services.{name}"], self.ports[name], self.service_env(name)
         )
         return proc
 

@@ -25,6 +25,7 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from cctv.contract import CameraRecord, rpc
+from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
     TamperCleared,
     TamperFinding,
@@ -638,22 +639,21 @@ def attach_tamper_watch(
     svc.state["frame_failures"] = frame_failures
     svc.state["last_frame_check"] = last_check
 
-    async def confirm(request: dict[str, Any]) -> dict[str, Any]:
-        cam = await find(request.get("camera_id"))
-        operator, reason = str(request.get("operator", "")), str(request.get("reason", ""))
+    async def confirm(q: m.TamperConfirmRequest, _call: Any = None) -> m.TamperConfirmReply:
+        cam = await find(q.camera_id)
         try:
-            done = await watch().confirm(cam, operator, reason)
+            done = await watch().confirm(cam, q.operator, q.reason)
         except ValueError as exc:
             raise RpcError(str(exc), "Art. 12") from exc
-        return {"reference": done.model_dump(mode="json")}
+        return m.TamperConfirmReply(reference=done.model_dump(mode="json"))
 
-    async def state(request: dict[str, Any]) -> dict[str, Any]:
-        cam = await find(request.get("camera_id"))
-        if isinstance(request.get("thresholds"), dict):
-            await watch().set_thresholds(cam.camera_id, request["thresholds"])
+    async def state(q: m.TamperStateRequest, _call: Any = None) -> dict[str, Any]:
+        cam = await find(q.camera_id)
+        if q.thresholds is not None:
+            await watch().set_thresholds(cam.camera_id, q.thresholds)
         return await watch().state(cam.camera_id)
 
     if cfg.tamper_watch:
         svc.loop("tamper", tamper_loop)
-    svc.respond(RPC_TAMPER_CONFIRM, confirm)
-    svc.respond(RPC_TAMPER_STATE, state)
+    svc.respond(RPC_TAMPER_CONFIRM, confirm, request=m.TamperConfirmRequest)
+    svc.respond(RPC_TAMPER_STATE, state, request=m.TamperStateRequest)

@@ -25,7 +25,14 @@ from prometheus_client import Counter, Histogram
 
 from cctv.contract.codec import ContractError
 from cctv.contract.envelope import Envelope
-from cctv.contract.events import CameraRecord, Event, HealthSample
+from cctv.contract.events import (
+    AccessHeld,
+    AccessHoldExtended,
+    CameraRecord,
+    Event,
+    HealthSample,
+    HoldRecord,
+)
 from cctv.plumbing.settings import ServiceSettings
 
 from ..loadwatch import calm
@@ -188,17 +195,13 @@ async def scan_camera(
     return events
 
 
-def _parse_hold(data: dict[str, Any]) -> list[PreservationHold]:
-    h = data.get("hold") or {}
-    until = h.get("until")
-    if not until:
+def _parse_hold(h: HoldRecord | None) -> list[PreservationHold]:
+    """The contract's typed hold (AccessHeld.hold) as the scanner's per-camera holds."""
+    if h is None:
         return []
-    until_dt = datetime.fromisoformat(str(until))
-    if until_dt.tzinfo is None:
-        until_dt = until_dt.replace(tzinfo=UTC) + timedelta(days=1)  # a date: through that day
-    start = datetime.fromisoformat(str(h["footage_from"]))
-    end = datetime.fromisoformat(str(h["footage_until"]))
-    return [PreservationHold(c, start, end, until_dt) for c in h.get("cameras", [])]
+    # a date: through that day
+    until_dt = datetime.combine(h.until, datetime.min.time(), UTC) + timedelta(days=1)
+    return [PreservationHold(c, h.footage_from, h.footage_until, until_dt) for c in h.cameras]
 
 
 def attach_devices(
@@ -308,17 +311,16 @@ def attach_devices(
             await asyncio.sleep(settings.segment_scan_interval_s)
 
     async def on_hold(_env: Envelope, event: Event) -> None:
-        if event.TYPE not in ("workflow.access.held", "workflow.access.hold_extended"):
+        if not isinstance(event, AccessHeld | AccessHoldExtended) or event.hold is None:
             return
-        data = getattr(event, "summary", {}) or {}
         assert svc.pool is not None
-        for h in _parse_hold(data):
+        for h in _parse_hold(event.hold):
             await svc.pool.execute(
                 f"INSERT INTO {svc.schema}.preservation_holds AS h (hold_id, camera_id, "
                 "footage_from, footage_until, until) VALUES ($1, $2, $3, $4, $5) "
                 "ON CONFLICT (hold_id, camera_id) DO UPDATE SET until = "
                 "GREATEST(h.until, EXCLUDED.until)",
-                str((data.get("hold") or {}).get("hold_id", "")),
+                event.hold.hold_id,
                 h.camera_id,
                 h.start,
                 h.end,
