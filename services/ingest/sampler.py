@@ -141,8 +141,11 @@ class SpreadSampler:
         # loop lag above which new probes are not started (shed), and above which a probe
         # that failed by timing out is ingest's fault, not the camera's
         self.shed_lag_s = shed_lag_s if shed_lag_s is not None else min(0.5, period_s / 4)
-        # a probe starting later than this after its slot measures nothing useful this round
-        self.max_start_lag_s = max_start_lag_s if max_start_lag_s is not None else period_s
+        # a probe this late (its next slots passed meanwhile) is dropped as "ingest behind"; a
+        # little late is still a true measurement of the device
+        self.max_start_lag_s = (
+            max_start_lag_s if max_start_lag_s is not None else max(2 * period_s, 5.0)
+        )
         self.shard = shard
         # shed only while our own probes are many: a loop late for other reasons (the machine
         # is busy) gains nothing from probing less, and the cameras would go unmeasured
