@@ -3,6 +3,7 @@ started by the test session itself — never the servers of a running `make run`
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cctv.devstack.stack import Stack
+from cctv.plumbing.tasks import quiet_cancellations
 from tests.support.events import EventLog
 
 
@@ -19,6 +21,13 @@ def stack_home(prefix: str) -> Path:
     home = Path(tempfile.mkdtemp(prefix=f"cctv-{prefix}-"))
     home.chmod(0o755)
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _quiet_cancellations() -> None:
+    """The services' own loop setting, on the loop the tests run them in (see
+    cctv.plumbing.tasks.quiet_cancellations: Python 3.11 otherwise breaks later ast.parse)."""
+    quiet_cancellations(asyncio.get_running_loop())
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ from .logging import configure_logging
 from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, INFRA_WAITING, MESSAGES
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
-from .tasks import cancel_and_wait
+from .tasks import cancel_and_wait, quiet_cancellations
 
 Handler = Callable[[Envelope, Event], Awaitable[None]]
 Responder = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -477,6 +477,7 @@ class Service:
         return app
 
     async def _on_startup(self) -> None:
+        quiet_cancellations(asyncio.get_running_loop())
         owner = self.settings.migration_database_url
         if owner and owner != self.settings.database_url:
             # Migrate as the schema owner, then run as the service's own role (issue 13).

@@ -63,8 +63,9 @@ def access(i: int, tag: str, actor: str | None = None) -> tuple[str, bytes, str]
         action="view", actor=who, camera_ids=[f"cam-{i % 4}"], request_no=f"DY-{tag}",
         detail="查阅 view",
     )  # fmt: skip
-    env = wrap(ev, source="console", key=f"cam-{i % 4}", actor=who)
-    return subject_for(ev, f"cam-{i % 4}"), env.to_bytes(), env.id
+    key = f"cam-{tag}-{i % 4}"  # subjects of this test's own: other tests read the stream too
+    env = wrap(ev, source="console", key=key, actor=who)
+    return subject_for(ev, key), env.to_bytes(), env.id
 
 
 def durable(schema: str, stream: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from cctv.plumbing.tasks import cancel_and_wait
 
 
@@ -39,3 +41,25 @@ async def test_a_task_that_failed_before_stopping_does_not_fail_the_stop() -> No
     await asyncio.wait({task})
     await cancel_and_wait(task, None)
     assert isinstance(task.exception(), RuntimeError)
+
+
+async def test_a_finalisers_report_formats_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unobserved future's report comes from its finaliser, which may run inside another
+    ast.parse; on Python 3.11 a traceback formatted there breaks every later parse."""
+    import ast
+
+    from cctv.plumbing.tasks import quiet_cancellations
+
+    loop = asyncio.get_running_loop()
+    quiet_cancellations(loop)
+
+    parsed: list[object] = []  # logging swallows errors in handlers: record, then assert
+    monkeypatch.setattr(ast, "parse", lambda *a, **_k: parsed.append(a))
+    try:
+        raise ValueError("lost")
+    except ValueError as exc:
+        failure = exc
+    for message in ("Future exception was never retrieved", "Task exception was never retrieved"):
+        loop.call_exception_handler({"message": message, "exception": failure})
+        loop.call_exception_handler({"message": message, "exception": asyncio.CancelledError()})
+    assert not parsed, "the report formatted a traceback (parsed source)"
