@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from cctv.plumbing.bus import connect_kwargs, plain_url
 from cctv.plumbing.settings import ServiceSettings
 
 from .main import CliError
@@ -27,11 +28,11 @@ def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dic
     async def go() -> dict[str, Any]:
         try:
             nc = await nats.connect(
-                settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
+                **connect_kwargs(settings()), connect_timeout=3, max_reconnect_attempts=0
             )
         except Exception as exc:
             raise CliError(
-                f"cannot reach NATS at {settings().nats_url} ({exc}); "
+                f"cannot reach NATS at {plain_url(settings().nats_url)} ({exc}); "
                 "is `make run` running, or NATS_URL set?"
             ) from exc
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, nats_passwords, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
@@ -59,6 +59,9 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     nats: EmbeddedNats | None = None
+    # with the embedded server: its URL without credentials, and every user's password
+    nats_endpoint: str | None = None
+    nats_passwords: dict[str, str] = field(default_factory=dict)
     pg: EmbeddedPostgres | None = None
 
     @classmethod
@@ -80,8 +83,13 @@ class Stack:
     def start_infra(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         if not self.nats_url:
-            self.nats = EmbeddedNats(self.home / "nats", self.ports["nats"]).start()
-            self.nats_url = self.nats.url
+            self.nats_passwords = nats_passwords(self.home / "secrets" / "nats.json")
+            self.nats = EmbeddedNats(
+                self.home / "nats", self.ports["nats"], passwords=self.nats_passwords
+            ).start()
+            self.nats_endpoint = self.nats.url
+            # bootstrap and the test session's own connections are the admin user
+            self.nats_url = self.nats.url_for("admin")
         if not self.database_url:
             self.pg = EmbeddedPostgres(self.home / "pg").start()
             self.database_url = self.pg.url
@@ -109,7 +117,7 @@ class Stack:
         env = {
             **os.environ,
             "CCTV_HOME": str(self.home),
-            "NATS_URL": self.nats_url,
+            "NATS_URL": self.nats_endpoint or self.nats_url,
             "DATABASE_URL": self.database_url,
             "SEED_DEMO": "true",
             "SIM_ADDRESS": f"127.0.0.1:{self.ports['simulator']}",
@@ -134,9 +142,19 @@ class Stack:
             "SIM_ADDRESS",
             "WEBHOOK_URL",
         )
+        lines = [f"{k}={env[k]}\n" for k in keys]
+        if self.nats_passwords:  # the CLI's own NATS user; it acts for a person only by token
+            lines += ["NATS_USER=cli\n", f"NATS_PASSWORD={self.nats_passwords['cli']}\n"]
         path = self.home / "endpoints.env"
-        path.write_text("".join(f"{k}={env[k]}\n" for k in keys), encoding="utf-8")
+        path.write_text("".join(lines), encoding="utf-8")
+        path.chmod(0o600)
         return path
+
+    def nats_env(self, user: str) -> dict[str, str]:
+        """A process's NATS credentials, when this stack runs its own server."""
+        if not self.nats_passwords:
+            return {}
+        return {"NATS_USER": user, "NATS_PASSWORD": self.nats_passwords[user]}
 
     def spawn(
         self, name: str, args: list[str], port: int, env: dict[str, str] | None = None
@@ -189,7 +207,10 @@ class Stack:
 
     def start_service(self, name: str) -> Proc:
         proc = self.spawn(
-            name, ["-m", f"services.{name}"], self.ports[name], {"HTTP_PORT": str(self.ports[name])}
+            name,
+            ["-m", f"services.{name}"],
+            self.ports[name],
+            {"HTTP_PORT": str(self.ports[name]), **self.nats_env(name)},
         )
         return proc
 

@@ -20,6 +20,7 @@ import uvicorn
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from faststream.security import SASLPlaintext
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -30,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
 from cctv.contract.events import DeadLetter
 
+from .bus import connect_kwargs, js_inbox
 from .db import apply_migrations, create_pool, pending_migrations
 from .logging import configure_logging
 from .metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
@@ -68,8 +70,17 @@ class Service:
         self.schema = schema or name
         self.migrations = migrations
         configure_logging(name, settings.log_level)
+        conn = connect_kwargs(settings)
+        security: dict[str, Any] = {}
+        if "user" in conn:
+            security = {
+                "security": SASLPlaintext(username=conn["user"], password=conn["password"]),
+                "inbox_prefix": conn["inbox_prefix"],
+            }
+        self._js_inbox = js_inbox(settings)
         self.broker = NatsBroker(
-            settings.nats_url,
+            conn["servers"],
+            **security,
             graceful_timeout=15.0,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -120,6 +131,7 @@ class Service:
                 ack_wait=self.settings.ack_wait_s,
             ),
             title=f"{self.name}:{durable}",
+            **({"inbox_prefix": self._js_inbox} if self._js_inbox else {}),
         )
 
         async def on_message(msg: NatsMessage) -> None:

@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode
+from cctv.plumbing.bus import connect_kwargs
 from cctv.plumbing.service import RpcError, Service
 
 from . import api
@@ -125,7 +126,7 @@ class AuditService:
         await self.ready.wait()
         assert self.writer is not None
         nc = await nats.connect(
-            self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+            **connect_kwargs(self.settings), max_reconnect_attempts=-1, reconnect_time_wait=0.5
         )
         buf: list[Any] = []
         wake = asyncio.Event()
