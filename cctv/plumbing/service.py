@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
 from cctv.contract.events import DeadLetter
+from cctv.contract.permissions import publisher_of, source_allowed
 
 from .bus import connect_kwargs, js_inbox
 from .db import apply_migrations, create_pool, pending_migrations
@@ -212,6 +213,21 @@ class Service:
             await msg.ack()
             MESSAGES.labels(self.name, consumer, "dead_letter").inc()
             return
+        if not source_allowed(env.type, env.source, env.key):
+            # only one service may publish each type (cctv.contract.permissions); the server
+            # refuses the rest, and anything that still got through (an admin credential
+            # misused, a misconfigured server) is recorded and never acted on
+            await self.dead_letter(
+                consumer,
+                raw.subject,
+                msg.body,
+                f"source: {env.source!r} may not publish {env.type!r} "
+                f"(only {publisher_of_label(env.type)})",
+                deliveries,
+            )
+            await msg.ack()
+            MESSAGES.labels(self.name, consumer, "forged").inc()
+            return
         with structlog.contextvars.bound_contextvars(
             event_id=env.id, correlation_id=env.correlation_id, event_type=env.type
         ):
@@ -368,6 +384,13 @@ class Service:
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
+
+
+def publisher_of_label(event_type: str) -> str:
+    try:
+        return publisher_of(event_type) or "the service named in the key"
+    except KeyError:
+        return "no service"
 
 
 def _stream_of(subject: str) -> str | None:
