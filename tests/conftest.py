@@ -3,6 +3,7 @@ started by the test session itself — never the servers of a running `make run`
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -11,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from cctv.devstack.stack import Stack
+from cctv.plumbing.identity import new_keypair
 from tests.support.events import EventLog
+
+# the session's identity keys: services built in this process verify with the public key,
+# tests sign who they act for with the private one (tests/support/identity.py)
+os.environ["IDENTITY_SIGNING_KEY"], os.environ["IDENTITY_PUBLIC_KEY"] = new_keypair()
 
 
 def stack_home(prefix: str) -> Path:

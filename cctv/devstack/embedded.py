@@ -89,6 +89,20 @@ def nats_passwords(path: Path) -> dict[str, str]:
     return wanted
 
 
+def identity_keys(path: Path) -> tuple[str, str]:
+    """The console's Ed25519 identity key pair (private, public), kept in `path` (0600)."""
+    from cctv.plumbing.identity import new_keypair
+
+    if path.exists():
+        known = json.loads(path.read_text(encoding="utf-8"))
+        return known["private"], known["public"]
+    private, public = new_keypair()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(json.dumps({"private": private, "public": public}), encoding="utf-8")
+    path.chmod(0o600)
+    return private, public
+
+
 @dataclass
 class EmbeddedNats:
     """A real nats-server with JetStream, its store under `data_dir`.

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import httpx
 
-from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, nats_passwords, wait_for_port
+from .embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    free_port,
+    identity_keys,
+    nats_passwords,
+    wait_for_port,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
@@ -32,6 +39,10 @@ DEFAULT_PORTS = {
     "repair": 8091,
     "webhook": 8092,
 }
+
+
+# never inherited from the caller's environment: each process gets its own, or none
+_PER_PROCESS = ("NATS_USER", "NATS_PASSWORD", "IDENTITY_SIGNING_KEY", "IDENTITY_PUBLIC_KEY")
 
 
 def available_services() -> list[str]:
@@ -62,6 +73,8 @@ class Stack:
     # with the embedded server: its URL without credentials, and every user's password
     nats_endpoint: str | None = None
     nats_passwords: dict[str, str] = field(default_factory=dict)
+    identity_private: str = ""
+    identity_public: str = ""
     pg: EmbeddedPostgres | None = None
 
     @classmethod
@@ -82,6 +95,9 @@ class Stack:
 
     def start_infra(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.identity_private, self.identity_public = identity_keys(
+            self.home / "secrets" / "identity.json"
+        )
         if not self.nats_url:
             self.nats_passwords = nats_passwords(self.home / "secrets" / "nats.json")
             self.nats = EmbeddedNats(
@@ -115,7 +131,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         assert self.nats_url and self.database_url
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
+            "IDENTITY_PUBLIC_KEY": self.identity_public,
             "CCTV_HOME": str(self.home),
             "NATS_URL": self.nats_endpoint or self.nats_url,
             "DATABASE_URL": self.database_url,
@@ -141,6 +158,7 @@ class Stack:
             "CONSOLE_URL",
             "SIM_ADDRESS",
             "WEBHOOK_URL",
+            "IDENTITY_PUBLIC_KEY",
         )
         lines = [f"{k}={env[k]}\n" for k in keys]
         if self.nats_passwords:  # the CLI's own NATS user; it acts for a person only by token
@@ -210,7 +228,12 @@ class Stack:
             name,
             ["-m", f"services.{name}"],
             self.ports[name],
-            {"HTTP_PORT": str(self.ports[name]), **self.nats_env(name)},
+            {
+                "HTTP_PORT": str(self.ports[name]),
+                **self.nats_env(name),
+                # only the console signs who a request acts for
+                **({"IDENTITY_SIGNING_KEY": self.identity_private} if name == "console" else {}),
+            },
         )
         return proc
 

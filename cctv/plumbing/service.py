@@ -21,6 +21,7 @@ from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from faststream.security import SASLPlaintext
+from nats.js.api import INBOX_PREFIX as JS_INBOX_PREFIX
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -34,6 +35,15 @@ from cctv.contract.permissions import publisher_of, source_allowed
 
 from .bus import connect_kwargs, js_inbox
 from .db import apply_migrations, create_pool, pending_migrations
+from .identity import (
+    Identity,
+    IdentityError,
+    Signer,
+    Verifier,
+    calling_as,
+    headers_for,
+    verify_headers,
+)
 from .logging import configure_logging
 from .metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
 from .outbox import OutboxRelay
@@ -87,6 +97,9 @@ class Service:
             reconnect_time_wait=1,
             logger=None,
         )
+        self.verifier = Verifier(settings.identity_public_key.split(","))
+        key = settings.identity_signing_key.get_secret_value()
+        self.signer: Signer | None = Signer(key) if key else None
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
@@ -132,7 +145,7 @@ class Service:
                 ack_wait=self.settings.ack_wait_s,
             ),
             title=f"{self.name}:{durable}",
-            **({"inbox_prefix": self._js_inbox} if self._js_inbox else {}),
+            inbox_prefix=self._js_inbox or JS_INBOX_PREFIX,
         )
 
         async def on_message(msg: NatsMessage) -> None:
@@ -146,11 +159,20 @@ class Service:
 
         async def on_request(msg: NatsMessage) -> Any:
             try:
+                claims = verify_headers(self.verifier, msg.headers)
+            except IdentityError as exc:  # a bad token never reaches the handler
+                log.warning("identity refused", subject=subject, reason=str(exc))
+                return {"ok": False, "error": f"identity refused: {exc}", "kind": "identity",
+                        "article": None}  # fmt: skip
+            try:
                 request = json.loads(msg.body or b"{}")
                 if not isinstance(request, dict):
                     raise RpcError("request must be a JSON object")
-                reply = await handler(request)
+                with calling_as(claims):
+                    reply = await handler(request)
                 return {"ok": True, **reply}
+            except IdentityError as exc:
+                return {"ok": False, "error": str(exc), "kind": "identity", "article": None}
             except RpcError as exc:
                 return {"ok": False, "error": str(exc), "article": exc.article}
             except (ValueError, KeyError, TypeError) as exc:
@@ -196,8 +218,22 @@ class Service:
             timeout=5.0,
         )
 
-    async def request(self, subject: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
-        reply = await self.broker.request(json.dumps(payload).encode(), subject, timeout=timeout)
+    async def request(
+        self,
+        subject: str,
+        payload: dict[str, Any],
+        timeout: float = 5.0,
+        *,
+        acting_for: Identity | None = None,
+    ) -> Any:
+        """Ask another service; acting for a person (`acting_for`, or the task's `act_as`)
+        adds that person's signed identity, which only a process with the signing key can."""
+        reply = await self.broker.request(
+            json.dumps(payload).encode(),
+            subject,
+            timeout=timeout,
+            headers=headers_for(self.signer, acting_for) or None,
+        )
         return json.loads(reply.body)
 
     # --- message handling ---------------------------------------------------------------

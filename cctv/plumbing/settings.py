@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     # this process's NATS user (cctv.contract.permissions); from env or /run/secrets
     nats_user: str = ""
     nats_password: SecretStr = SecretStr("")
+    # who a request acts for (cctv.plumbing.identity): every service checks tokens with the
+    # public key(s, comma-separated while rotating); only the console holds the signing key
+    identity_public_key: str = ""
+    identity_signing_key: SecretStr = SecretStr("")
     database_url: str = Field(
         default_factory=lambda: f"postgresql://postgres:@/postgres?host={cctv_home() / 'pg'}"
     )

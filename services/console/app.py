@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cctv.contract import rpc
+from cctv.plumbing.identity import Identity, act_as
 from cctv.plumbing.service import Service
 
 from . import accounts
@@ -31,8 +32,22 @@ class Console:
     async def user(self, request: Request) -> accounts.User | None:
         account = request.session.get("account")
         if not account or self.svc.pool is None:
+            act_as(None)
             return None
-        return await accounts.get_user(self.svc.pool, account)
+        user = await accounts.get_user(self.svc.pool, account)
+        # what this page asks other services, it asks for this person, signed (issue 11)
+        act_as(
+            Identity(
+                account=user.account,
+                name=user.name,
+                department=user.department,
+                roles=(user.role,),
+                via="console",
+            )
+            if user
+            else None
+        )
+        return user
 
     async def ask(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -29,6 +29,7 @@ from cctv.contract.events import (
     FaultOpened,
     FaultResolved,
 )
+from cctv.plumbing.identity import caller
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
@@ -39,7 +40,7 @@ from .base import STATE_ZH, ApprovalRequest, RequestState
 from .dutylog import DutyLog, EntryKind, ShiftHandover
 from .exam import ExamSupportApplication, ExamSupportRequest, check_notice
 from .newpoint import NewPointApplication, NewPointRequest, SurveyRow
-from .org import Actor, department_zh
+from .org import CONSOLE_ROLES, Actor, Role, department_zh
 from .publishing import to_event
 from .reminders import Policy, due_nudges
 from .responsible import ArmingPeriod, Person
@@ -254,10 +255,23 @@ class WorkflowService:
         return wrapper
 
     @staticmethod
-    def _actor(req: dict[str, Any]) -> Actor:
-        if not isinstance(req.get("actor"), dict):
-            raise r.InvalidInput("actor_required", "缺少操作人", "actor is required", "Art. 15")
-        return Actor.model_validate(req["actor"])
+    def _actor(_req: dict[str, Any]) -> Actor:
+        """The person acting is the one the signed identity names (issue 11); an `actor` in
+        the request body is what the caller typed, and is ignored."""
+        who = caller()
+        if who is None:
+            raise r.InvalidInput(
+                "identity_required",
+                "缺少已认证身份，请登录后操作",
+                "this request acts for a person: it needs the signed identity of a console "
+                "session or of `cctv login` (Cctv-Identity header); a name in the request "
+                "is not enough",
+                "Art. 15",
+            )
+        roles: frozenset[Role] = frozenset({Role.STAFF})
+        for role in who.roles:
+            roles |= CONSOLE_ROLES.get(role, frozenset())
+        return Actor(person_id=who.account, name=who.name, department=who.department, roles=roles)
 
     @staticmethod
     def _process(req: dict[str, Any]) -> str:
