@@ -22,8 +22,18 @@ def settings() -> CliSettings:
     return CliSettings()
 
 
-def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+def request(
+    subject: str, payload: dict[str, Any], timeout: float = 10.0, *, identity: bool = True
+) -> dict[str, Any]:
+    """Ask a service; the signed-on person's token goes along (`cctv login`, CCTV_TOKEN)."""
     import nats
+
+    from cctv.plumbing.identity import HEADER
+
+    from .login import current_token
+
+    token = current_token() if identity else None
+    headers = {HEADER: token} if token else None
 
     async def go() -> dict[str, Any]:
         try:
@@ -36,7 +46,9 @@ def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dic
                 "is `make run` running, or NATS_URL set?"
             ) from exc
         try:
-            msg = await nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
+            msg = await nc.request(
+                subject, json.dumps(payload).encode(), timeout=timeout, headers=headers
+            )
         except Exception as exc:
             raise CliError(f"no answer on {subject}: {exc!r}") from exc
         finally:
@@ -45,7 +57,10 @@ def request(subject: str, payload: dict[str, Any], timeout: float = 10.0) -> dic
         if not reply.get("ok"):
             error, art = str(reply.get("error")), reply.get("article")
             article = f" ({art})" if art and str(art) not in error else ""
-            raise CliError(f"{error}{article}")
+            hint = ""
+            if reply.get("kind") == "identity" or reply.get("code") == "identity_required":
+                hint = " — run `cctv login` first" if token is None else " — run `cctv login` again"
+            raise CliError(f"{error}{article}{hint}")
         return reply
 
     return asyncio.run(go())

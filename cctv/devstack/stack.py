@@ -42,7 +42,13 @@ DEFAULT_PORTS = {
 
 
 # never inherited from the caller's environment: each process gets its own, or none
-_PER_PROCESS = ("NATS_USER", "NATS_PASSWORD", "IDENTITY_SIGNING_KEY", "IDENTITY_PUBLIC_KEY")
+_PER_PROCESS = (
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "IDENTITY_SIGNING_KEY",
+    "IDENTITY_PUBLIC_KEY",
+    "PEOPLE_SEED_FILE",
+)
 
 
 def available_services() -> list[str]:
@@ -168,6 +174,14 @@ class Stack:
         path.chmod(0o600)
         return path
 
+    def _console_env(self) -> dict[str, str]:
+        env = {"IDENTITY_SIGNING_KEY": self.identity_private}
+        if self.env().get("SEED_DEMO", "").lower() == "true":
+            from .demo_people import demo_people_file
+
+            env["PEOPLE_SEED_FILE"] = str(demo_people_file(self.home / "demo-people.yaml"))
+        return env
+
     def nats_env(self, user: str) -> dict[str, str]:
         """A process's NATS credentials, when this stack runs its own server."""
         if not self.nats_passwords:
@@ -232,7 +246,7 @@ class Stack:
                 "HTTP_PORT": str(self.ports[name]),
                 **self.nats_env(name),
                 # only the console signs who a request acts for
-                **({"IDENTITY_SIGNING_KEY": self.identity_private} if name == "console" else {}),
+                **(self._console_env() if name == "console" else {}),
             },
         )
         return proc

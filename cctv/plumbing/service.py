@@ -109,6 +109,7 @@ class Service:
         self._started: list[Callable[[], Awaitable[None]]] = []
         self._stopping: list[Callable[[], Awaitable[None]]] = []
         self.middleware: list[Middleware] = []
+        self.exception_handlers: dict[Any, Any] = {}
         self.state: dict[str, Any] = {}
         self.routes: list[BaseRoute] = [
             Route("/healthz", self._healthz),
@@ -329,7 +330,12 @@ class Service:
             async with self.running():
                 yield
 
-        app = Starlette(routes=self.routes, middleware=self.middleware, lifespan=lifespan)
+        app = Starlette(
+            routes=self.routes,
+            middleware=self.middleware,
+            lifespan=lifespan,
+            exception_handlers=self.exception_handlers,
+        )
         app.state.service = self
         for key, value in self.state.items():
             setattr(app.state, key, value)

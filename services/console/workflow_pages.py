@@ -8,6 +8,7 @@ workflow data. Mounted by the console from ``routes``.
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from starlette.requests import Request
@@ -213,7 +214,7 @@ async def detail(request: Request) -> Response:
     rid = request.path_params["rid"]
     got = await _ask(request, rpc.GET, {"request_id": rid})
     if not got.get("ok"):
-        return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
+        return HTMLResponse(f"<p>{escape(str(got.get('error')))}</p>", status_code=404)
     inbox = await _ask(request, rpc.INBOX, {"actor": actor})
     can_act = any(x["request_id"] == rid for x in inbox.get("to_act", []))
     doc = got["request"]
@@ -358,14 +359,14 @@ async def print_form(request: Request) -> Response:
     rid = request.path_params["rid"]
     got = await _ask(request, rpc.GET, {"request_id": rid})
     if not got.get("ok"):
-        return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
+        return HTMLResponse(f"<p>{escape(str(got.get('error')))}</p>", status_code=404)
     model = PROCESS_CLASSES[got["summary"]["process"]].model_validate(got["request"])
     cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
     inv = Inventory(CameraInfo.model_validate(c) for c in cams)
     try:
         doc = form_for(model, inv)
     except ValueError as exc:
-        return HTMLResponse(f"<p>{exc}</p>", status_code=404)
+        return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=404)
     if request.path_params.get("fmt") == "pdf":
         pdf = render_pdf(doc)
         if pdf is None:  # no CJK font on this machine: the HTML prints just as well

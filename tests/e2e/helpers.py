@@ -9,6 +9,7 @@ import httpx
 import nats
 
 from cctv.devstack.stack import REPO, Stack
+from tests.support.console import sign_in
 from tests.support.waiting import eventually, table_changes
 
 
@@ -30,10 +31,7 @@ def cctv(system: Stack, *args: str) -> subprocess.CompletedProcess[str]:
 async def login(client: httpx.AsyncClient, system: Stack, account: str) -> None:
     from demo.campus import DEMO_PASSWORD
 
-    resp = await client.post(
-        f"{system.url('console')}/login", data={"account": account, "password": DEMO_PASSWORD}
-    )
-    assert resp.status_code == 303, resp.text
+    await sign_in(client, account, DEMO_PASSWORD, base=system.url("console"))
 
 
 async def repairs_for(client: httpx.AsyncClient, system: Stack, fault_id: str) -> list[dict]:

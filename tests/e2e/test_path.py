@@ -16,6 +16,7 @@ from tests.e2e.dead_letters import (
     every_responder_refuses_bad_requests,
 )
 from tests.e2e.helpers import audited, cameras, cctv, login, repairs_for
+from tests.support.console import sign_in
 from tests.support.events import EventLog
 from tests.support.waiting import eventually, table_changes
 
@@ -109,10 +110,7 @@ async def test_console_lists_cameras_by_building(system: Stack, http: httpx.Asyn
 
 
 async def test_console_refuses_wrong_password(system: Stack, http: httpx.AsyncClient) -> None:
-    resp = await http.post(
-        f"{system.url('console')}/login", data={"account": "guard", "password": "wrong"}
-    )
-    assert resp.status_code == 401
+    resp = await sign_in(http, "guard", "wrong", expect=401, base=system.url("console"))
     assert "密码错误" in resp.text
     assert (await http.get(f"{system.url('console')}/api/overview")).status_code == 401
 
