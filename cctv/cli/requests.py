@@ -89,18 +89,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    reply = request(
-        wf_rpc.PREVIEW, {"process": args.process, "form": _form(args.form)}
-    )
+    reply = request(wf_rpc.PREVIEW, {"process": args.process, "form": _form(args.form)})
     print("审批流程 approval chain:")
     _print_steps(reply["steps"])
     return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    reply = request(
-        wf_rpc.SUBMIT, {"process": args.process, "form": _form(args.form)}
-    )
+    reply = request(wf_rpc.SUBMIT, {"process": args.process, "form": _form(args.form)})
     print(reply["request"]["request_id"])
     return 0
 

@@ -30,6 +30,7 @@ from cctv.contract.events import (
     TamperFinding,
     TamperReferenceConfirmed,
 )
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError
 from cctv.plumbing.settings import ServiceSettings
@@ -599,8 +600,9 @@ def attach_tamper_watch(
     svc.state["tamper_findings"] = findings
 
     async def confirm(request: dict[str, Any]) -> dict[str, Any]:
+        who = require_caller("duty_operator", "sysadmin", what="confirming a reference (Art. 12)")
         cam = await find(request.get("camera_id"))
-        operator, reason = str(request.get("operator", "")), str(request.get("reason", ""))
+        operator, reason = who.account, str(request.get("reason", ""))
         try:
             done = await watch().confirm(cam, operator, reason)
         except ValueError as exc:
@@ -610,6 +612,7 @@ def attach_tamper_watch(
     async def state(request: dict[str, Any]) -> dict[str, Any]:
         cam = await find(request.get("camera_id"))
         if isinstance(request.get("thresholds"), dict):
+            require_caller("sysadmin", what="changing tamper thresholds (Art. 12)")
             await watch().set_thresholds(cam.camera_id, request["thresholds"])
         return await watch().state(cam.camera_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from cctv.contract.events import (
     FaultResolved,
 )
 from cctv.contract.orgs import CAMPUS_TZ
+from cctv.contract.people import PersonChanged
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
@@ -222,8 +224,29 @@ class NotifyService:
             return
         raise ValueError(f"unknown channel {row['channel']!r}")
 
+    async def on_person(self, _env: Envelope, event: Event) -> None:
+        """Rosters come from the people directory (issue 11): a guard, gatekeeper or duty
+        operator who is active is on it with their zone and shift; anyone else is not."""
+        if not isinstance(event, PersonChanged):
+            return
+        p = event.person
+        roles = [r for r in ("duty_operator", "guard", "gatekeeper") if r in p.roles]
+        if p.disabled or not roles:
+            await store.remove_from_roster(self.pool, p.account)
+            return
+        start, end = time(0), time(0)
+        if p.shift:
+            a, b = p.shift.split("-")
+            start, end = time.fromisoformat(a), time.fromisoformat(b)
+        zone = p.zone if roles[0] != "duty_operator" else None
+        await store.put_on_roster(
+            self.pool, RosterEntry(p.account, p.name, roles[0], zone, start, end)
+        )
+
     async def acknowledge(self, request: dict[str, Any]) -> dict[str, Any]:
-        alert_id, account = str(request["alert_id"]), str(request["account"])
+        # who acknowledges is the signed-on person, never an account in the request
+        who = require_caller(what="acknowledging an alert (Art. 13)")
+        alert_id, account = str(request["alert_id"]), who.account
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.acknowledge(conn, alert_id, account, now)
@@ -243,16 +266,6 @@ class NotifyService:
         return {"alert": _jsonable(dict(row))}
 
 
-def demo_roster() -> list[RosterEntry]:
-    from demo.campus import DEMO_PEOPLE
-
-    return [
-        RosterEntry(p.account, p.name, p.role, p.zone, *p.shift)
-        for p in DEMO_PEOPLE
-        if p.role in ("guard", "gatekeeper", "duty_operator")
-    ]
-
-
 def build(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
     svc = Service("notify", settings, migrations=Path(__file__).parent / "migrations")
@@ -269,9 +282,12 @@ def build(settings: NotifySettings | None = None) -> Service:
             handler=notify.on_workflow,
         )
 
-    async def seed() -> None:
-        if settings.seed_demo:
-            await store.seed_roster(notify.pool, demo_roster())
+    svc.consume(
+        "cctv.people.changed.>",
+        stream="CCTV_PEOPLE",
+        durable="notify-people-v1",
+        handler=notify.on_person,
+    )
 
     async def deliveries() -> None:
         while True:
@@ -279,7 +295,8 @@ def build(settings: NotifySettings | None = None) -> Service:
                 await asyncio.sleep(settings.delivery_poll_s)
 
     async def inbox(request: dict[str, Any]) -> dict[str, Any]:
-        rows = await store.inbox(notify.pool, str(request["account"]))
+        who = require_caller(what="reading an alert inbox")  # one's own, never another's
+        rows = await store.inbox(notify.pool, who.account)
         return {"alerts": [_jsonable(r) for r in rows]}
 
     async def roster(_request: dict[str, Any]) -> dict[str, Any]:
@@ -290,7 +307,6 @@ def build(settings: NotifySettings | None = None) -> Service:
             ]
         }
 
-    svc.after_start(seed)
     svc.loop("deliveries", deliveries)
     svc.respond(rpc.NOTIFY_INBOX, inbox)
     svc.respond(rpc.NOTIFY_ACK, notify.acknowledge)
