@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode
 from cctv.plumbing.bus import connect_kwargs
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.service import RpcError, Service
 
 from . import api
@@ -52,6 +53,10 @@ def witness(subject: str, raw: bytes) -> Witnessed:
         return Witnessed.rejected(subject, raw, str(exc))
     # Query columns from the JSON exactly as verify will derive them from the stored bytes.
     return Witnessed.event(subject, env.id, raw, payload_fields(subject, raw))
+
+
+# who may read the log over request-reply: it names who viewed which footage (Art. 15-17)
+READERS = ("sysadmin", "school_leader", "dept_head")
 
 
 class AuditService:
@@ -222,15 +227,18 @@ class AuditService:
             raise RpcError(str(exc)) from exc
 
     async def rpc_query(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller(*READERS, what="reading the audit log (Art. 15, 17)")
         if req.get("proof"):
             await self._cover_latest()
         return await self._call(api.query, req)
 
     async def rpc_prove(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller(*READERS, what="reading the audit log (Art. 15, 17)")
         await self._cover_latest()
         return await self._call(api.prove, req)
 
     async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller(*READERS, what="exporting audit evidence (Art. 15, 17)")
         await self._cover_latest()
         return {"bundle": await self._call(api.export, req, self.vkey)}
 
