@@ -458,10 +458,11 @@ class WorkflowService:
         return await self._change(req, run)
 
     async def get(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
         rid = str(req.get("request_id", ""))
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None:
+            if cur is None or not visible_to(cur, actor):  # not even whether it exists
                 raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
             hist = await store.history(conn, self.schema, rid)
         return {
@@ -484,11 +485,12 @@ class WorkflowService:
         return {"to_act": to_act, "mine": [summary(x) for x in mine], "notices": notices}
 
     async def list(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
         states = [str(req["state"])] if req.get("state") else None
         got = await store.list_requests(
             self.pool, self.schema, process=req.get("process") or None, states=states
         )
-        return {"requests": [summary(x) for x in got]}
+        return {"requests": [summary(x) for x in got if visible_to(x, actor)]}
 
     async def cameras(self, _req: dict[str, Any]) -> dict[str, Any]:
         return {"cameras": await store.camera_records(self.pool, self.schema)}
@@ -746,6 +748,21 @@ class WorkflowService:
             except Exception as exc:
                 log.warning("reminder pass failed", error=repr(exc))
             await asyncio.sleep(self.settings.remind_poll_s)
+
+
+def visible_to(req: Any, actor: Actor) -> bool:
+    """Who may see a request (issue 11): its applicant, everyone who signs or signed in its
+    chain, the managing departments' people with a role beyond filling in forms, and NIC —
+    not every signed-in guard."""
+    flow = req.flow
+    if actor.person_id == req.requester.person_id or actor.department == "nic":
+        return True
+    if any(actor.has(step.role, step.department) for step in flow.steps):
+        return True
+    if any(op.approver.person_id == actor.person_id for op in flow.opinions):
+        return True
+    departments = {step.department for step in flow.steps if step.department}
+    return actor.department in departments and bool(actor.roles - {Role.STAFF})
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -134,3 +134,27 @@ async def test_the_body_cannot_change_who_acts(workflow: str, nats_url: str) -> 
     assert reply["ok"] is True, reply
     assert reply["request"]["requester"]["person_id"] == "t_staff"
     assert reply["request"]["requester"]["name"] == "李老师"
+
+
+async def test_a_request_is_visible_to_its_people_not_to_every_guard(
+    workflow: str, nats_url: str
+) -> None:
+    """The attack: a guard read (and printed) anyone's footage request."""
+    submit = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
+    get = workflow + wf_rpc.GET.removeprefix(wf_rpc.PREFIX)
+    listing = workflow + wf_rpc.LIST.removeprefix(wf_rpc.PREFIX)
+    form = {"department": "college_se", "need": "新建停车场无监控", "urgent": True,
+            "positions": ["北门停车场 朝南"]}  # fmt: skip
+    staff = identity("t_staff2", department="college_se", name="李老师")
+    made = await ask(nats_url, submit, {"process": "newpoint", "form": form}, headers_as(staff))
+    rid = made["request"]["request_id"]
+    guard = identity("t_guard9", "guard", department="logistics", zone="教学区")
+    refused = await ask(nats_url, get, {"request_id": rid}, headers_as(guard))
+    assert refused["ok"] is False and refused["code"] == "not_found"
+    listed = await ask(nats_url, listing, {}, headers_as(guard))
+    assert rid not in {x["request_id"] for x in listed["requests"]}
+    for who in (staff, identity("t_nic9", "sysadmin", department="nic")):
+        seen = await ask(nats_url, get, {"request_id": rid}, headers_as(who))
+        assert seen["ok"] is True and seen["request"]["request_id"] == rid
+    anonymous = await ask(nats_url, get, {"request_id": rid})
+    assert anonymous["ok"] is False and anonymous["code"] == "identity_required"
