@@ -76,9 +76,12 @@ async def test_a_connection_without_credentials_is_refused(infra: Stack) -> None
         await nats.connect(infra.nats_endpoint, max_reconnect_attempts=0, allow_reconnect=False)
     with pytest.raises(NatsError):
         await nats.connect(
-            infra.nats_endpoint, user="health", password="guess", allow_reconnect=False,
+            infra.nats_endpoint,
+            user="health",
+            password="guess",
+            allow_reconnect=False,
             max_reconnect_attempts=0,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,9 @@ BASE = "http://console"
 
 @pytest.fixture
 async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(ConsoleSettings(nats_url=nats_url, database_url=database_url,
-                                        seed_demo=True))  # fmt: skip
+    svc = build_console(
+        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
+    )
     async with svc.running():
         yield svc
 
@@ -99,8 +100,9 @@ async def test_a_post_without_csrf_token_or_from_a_foreign_origin_is_refused(con
         token = c.headers.pop("x-csrf-token")
         r = await c.post("/alerts/A-1/ack")  # no token
         assert r.status_code == 403 and "CSRF" in r.text
-        r = await c.post("/alerts/A-1/ack", headers={"x-csrf-token": token,
-                                                     "origin": "https://evil.example"})  # fmt: skip
+        r = await c.post(
+            "/alerts/A-1/ack", headers={"x-csrf-token": token, "origin": "https://evil.example"}
+        )
         assert r.status_code == 403 and "cross-site" in r.text
         del c.headers["origin"]
         r = await c.post("/alerts/A-1/ack", headers={"x-csrf-token": token})
@@ -144,8 +146,9 @@ def test_every_route_declares_its_permission() -> None:
     missing = []
     for route in svc.routes:
         if isinstance(route, Route | Mount):
-            perm = getattr(route.endpoint if isinstance(route, Route) else route, "permission",
-                           None)  # fmt: skip
+            perm = getattr(
+                route.endpoint if isinstance(route, Route) else route, "permission", None
+            )
             if route.path in ("/healthz", "/readyz", "/metrics"):
                 continue
             if perm is None:
@@ -159,9 +162,17 @@ def test_every_route_declares_its_permission() -> None:
 async def test_a_guard_may_not_change_a_systems_responsible_person(console: Any) -> None:
     async with client(console) as c:
         await sign_in(c, "guard")
-        r = await c.post("/systems", data={"what": "responsible", "system_id": "A1-06",
-                                           "department": "logistics", "person_id": "x",
-                                           "name": "冒名", "reason": "x"})  # fmt: skip
+        r = await c.post(
+            "/systems",
+            data={
+                "what": "responsible",
+                "system_id": "A1-06",
+                "department": "logistics",
+                "person_id": "x",
+                "name": "冒名",
+                "reason": "x",
+            },
+        )
         assert r.status_code == 403 and "Art. 9" in r.text
 
 

@@ -68,8 +68,11 @@ def test_a_service_without_the_public_key_cannot_be_told_who() -> None:
 async def echo(nats_url: str, database_url: str) -> AsyncIterator[str]:
     """A responder that answers with the caller the plumbing verified."""
     subject = f"test.identity.{uuid.uuid4().hex[:8]}"
-    svc = Service("ingest", ServiceSettings(nats_url=nats_url, database_url=database_url),
-                  schema=f"id_{uuid.uuid4().hex[:8]}")  # fmt: skip
+    svc = Service(
+        "ingest",
+        ServiceSettings(nats_url=nats_url, database_url=database_url),
+        schema=f"id_{uuid.uuid4().hex[:8]}",
+    )
 
     async def who(_req: dict[str, Any]) -> dict[str, Any]:
         c = current_caller()
@@ -80,8 +83,9 @@ async def echo(nats_url: str, database_url: str) -> AsyncIterator[str]:
         yield subject
 
 
-async def ask(nats_url: str, subject: str, body: dict[str, Any],
-              headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+async def ask(
+    nats_url: str, subject: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     nc = await nats.connect(nats_url)
     try:
         msg = await nc.request(subject, json.dumps(body).encode(), timeout=10, headers=headers)
@@ -105,8 +109,10 @@ async def workflow(nats_url: str, database_url: str) -> AsyncIterator[str]:
     tag = uuid.uuid4().hex[:8]
     svc = build_workflow(
         WorkflowSettings(nats_url=nats_url, database_url=database_url, remind_poll_s=3600.0),
-        schema=f"wf_id_{tag}", durable_suffix=f"-{tag}", rpc_prefix=f"test.wfid.{tag}",
-    )  # fmt: skip
+        schema=f"wf_id_{tag}",
+        durable_suffix=f"-{tag}",
+        rpc_prefix=f"test.wfid.{tag}",
+    )
     async with svc.running():
         yield f"test.wfid.{tag}"
 
@@ -124,13 +130,19 @@ async def test_the_body_cannot_change_who_acts(workflow: str, nats_url: str) -> 
     """A staff member's token with a leader in the body submits as the staff member."""
     subject = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
     made_up = {"person_id": "t_leader", "name": "王校长", "department": None, "roles": ["leader"]}
-    form = {"department": "college_se", "need": "新建停车场无监控", "urgent": True,
-            "positions": ["北门停车场 朝南"]}  # fmt: skip
+    form = {
+        "department": "college_se",
+        "need": "新建停车场无监控",
+        "urgent": True,
+        "positions": ["北门停车场 朝南"],
+    }
     staff = identity("t_staff", department="college_se", name="李老师")
     reply = await ask(
-        nats_url, subject, {"process": "newpoint", "form": form, "actor": made_up},
+        nats_url,
+        subject,
+        {"process": "newpoint", "form": form, "actor": made_up},
         headers_as(staff),
-    )  # fmt: skip
+    )
     assert reply["ok"] is True, reply
     assert reply["request"]["requester"]["person_id"] == "t_staff"
     assert reply["request"]["requester"]["name"] == "李老师"
@@ -143,8 +155,12 @@ async def test_a_request_is_visible_to_its_people_not_to_every_guard(
     submit = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
     get = workflow + wf_rpc.GET.removeprefix(wf_rpc.PREFIX)
     listing = workflow + wf_rpc.LIST.removeprefix(wf_rpc.PREFIX)
-    form = {"department": "college_se", "need": "新建停车场无监控", "urgent": True,
-            "positions": ["北门停车场 朝南"]}  # fmt: skip
+    form = {
+        "department": "college_se",
+        "need": "新建停车场无监控",
+        "urgent": True,
+        "positions": ["北门停车场 朝南"],
+    }
     staff = identity("t_staff2", department="college_se", name="李老师")
     made = await ask(nats_url, submit, {"process": "newpoint", "form": form}, headers_as(staff))
     rid = made["request"]["request_id"]
