@@ -80,8 +80,9 @@ def cmd_whoami(_args: argparse.Namespace) -> int:
     elif kept is None:
         raise CliError("未登录 not signed on: run `cctv login`")
     else:
-        print(f"{kept['account']} {kept['name']} {','.join(kept['roles'])} "
-              f"until {kept['expires_at']}")  # fmt: skip
+        print(
+            f"{kept['account']} {kept['name']} {','.join(kept['roles'])} until {kept['expires_at']}"
+        )
     return 0
 
 

@@ -6,7 +6,17 @@ import argparse
 import importlib
 import sys
 
-GROUPS = ("login", "cameras", "sim", "audit", "requests", "streams", "inventory", "tamper")
+GROUPS = (
+    "login",
+    "people",
+    "cameras",
+    "sim",
+    "audit",
+    "requests",
+    "streams",
+    "inventory",
+    "tamper",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

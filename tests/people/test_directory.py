@@ -185,3 +185,28 @@ async def test_cli_login_gets_a_token_and_logins_are_audited(console: Any, nats_
         assert seen[0]["data"]["via"] == "cli"
     finally:
         await bus.close()
+
+
+async def test_cctv_people_imports_lists_and_refuses_a_bad_file(
+    console: Any, nats_url: str, monkeypatch: Any, tmp_path: Any, capsys: Any
+) -> None:
+    import asyncio
+
+    from cctv.cli.main import main as cctv
+    from cctv.plumbing.identity import HEADER
+
+    tag = uuid.uuid4().hex[:6]
+    monkeypatch.setenv("NATS_URL", nats_url)
+    monkeypatch.setenv("CCTV_HOME", str(tmp_path))
+    (tmp_path / "bad.csv").write_text(csv_file(tag, f"q{tag},某,logistics,guard,,,"), "utf-8")
+    (tmp_path / "ok.csv").write_text(csv_file(tag), "utf-8")
+    # not signed on: refused, with the way out
+    assert await asyncio.to_thread(cctv, ["people", "import", str(tmp_path / "ok.csv")]) == 2
+    assert "cctv login" in capsys.readouterr().err
+    monkeypatch.setenv("CCTV_TOKEN", headers_as(NIC)[HEADER])
+    assert await asyncio.to_thread(cctv, ["people", "import", str(tmp_path / "bad.csv")]) == 2
+    assert "第4行" in capsys.readouterr().err
+    assert await asyncio.to_thread(cctv, ["people", "import", str(tmp_path / "ok.csv")]) == 0
+    assert "2 created" in capsys.readouterr().out
+    assert await asyncio.to_thread(cctv, ["people", "list"]) == 0
+    assert f"g{tag}" in capsys.readouterr().out
