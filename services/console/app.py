@@ -420,7 +420,6 @@ def check_secret(settings: ConsoleSettings) -> None:
 
 def build(settings: ConsoleSettings | None = None) -> Service:
     settings = settings or ConsoleSettings()
-    check_secret(settings)
     svc = Service("console", settings, migrations=HERE / "migrations")
     console = Console(svc, settings)
     svc.routes.extend(console.routes())
@@ -441,6 +440,10 @@ def build(settings: ConsoleSettings | None = None) -> Service:
             return
         await seed_people(console, Path(path))
 
+    async def refuse_default_secret() -> None:
+        check_secret(settings)  # `python -m services.console` checks before anything else
+
+    svc.after_start(refuse_default_secret)
     svc.after_start(seed)
     svc.respond(contract.CONSOLE_LOGIN, console.rpc_login)
     svc.respond(contract.PEOPLE_LIST, console.rpc_people)

@@ -12,6 +12,7 @@ from itsdangerous import URLSafeSerializer
 from starlette.routing import Mount, Route
 
 from services.console.app import build as build_console
+from services.console.app import check_secret
 from services.console.security import COOKIE, PERMISSIONS, PUBLIC, SIGNED_IN
 from services.console.settings import ConsoleSettings
 from tests.support.console import csrf_of, sign_in
@@ -32,11 +33,30 @@ def client(svc: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.asgi()), base_url=BASE)
 
 
-def test_refuses_to_start_with_a_default_or_empty_secret_outside_the_demo() -> None:
+def test_refuses_to_start_with_a_default_or_empty_secret_outside_the_demo(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
     for secret in ("", "change-me-in-production", "short"):
         with pytest.raises(SystemExit, match="SESSION_SECRET"):
-            build_console(ConsoleSettings(session_secret=secret, seed_demo=False))
-    build_console(ConsoleSettings(session_secret="x" * 40, seed_demo=False))
+            check_secret(ConsoleSettings(session_secret=secret, seed_demo=False))
+    check_secret(ConsoleSettings(session_secret="x" * 40, seed_demo=False))
+    check_secret(ConsoleSettings(session_secret="", seed_demo=True))
+    env = {
+        **os.environ,
+        "SEED_DEMO": "false",
+        "SESSION_SECRET": "change-me-in-production",
+        "CCTV_HOME": str(tmp_path),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "services.console"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0 and "refusing to start" in run.stderr
 
 
 async def test_a_cookie_signed_with_the_default_secret_is_not_a_session(console: Any) -> None:
