@@ -36,11 +36,12 @@ from bench.machine import describe  # noqa: E402
 from cctv.contract import ensure_streams, subject_for, wrap  # noqa: E402
 from cctv.contract.events import AccessRecorded  # noqa: E402
 from cctv.devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
+from cctv.evidence import merkle  # noqa: E402
+from cctv.evidence.checkpoint import Signer  # noqa: E402
+from cctv.evidence.entry import Witnessed  # noqa: E402
 from cctv.plumbing.db import apply_migrations, create_pool  # noqa: E402
-from services.audit import api, merkle, store  # noqa: E402
+from services.audit import api, store  # noqa: E402
 from services.audit.app import AuditService, build  # noqa: E402
-from services.audit.checkpoint import Signer  # noqa: E402
-from services.audit.entry import Witnessed  # noqa: E402
 from services.audit.settings import AuditSettings  # noqa: E402
 from services.audit.writer import AuditWriter, WriterConfig  # noqa: E402
 

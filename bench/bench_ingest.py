@@ -74,7 +74,7 @@ def pct(values: list[float], q: float) -> float:
 def camera(cid: str, vendor: str, host: str, port: int) -> CameraRecord:
     return CameraRecord(
         camera_id=cid, name=cid, system_id="BENCH", department="nic",
-        managing_department="nic", category="public_safety", building="bench",
+        managing_department="logistics", category="public_safety", building="bench",
         position=cid, zone="bench", brand=vendor, protocol=PROTOCOL[vendor],  # type: ignore[arg-type]
         address=f"{host}:{port}", channel=1,
     )  # fmt: skip

@@ -23,9 +23,15 @@ def settings() -> CliSettings:
 
 
 def request(
-    subject: str, payload: dict[str, Any], timeout: float = 10.0, *, identity: bool = True
+    subject: str,
+    payload: dict[str, Any],
+    timeout: float = 10.0,
+    *,
+    check: bool = True,
+    identity: bool = True,
 ) -> dict[str, Any]:
-    """Ask a service; the signed-on person's token goes along (`cctv login`, CCTV_TOKEN)."""
+    """Ask a service; the signed-on person's token goes along (`cctv login`, CCTV_TOKEN);
+    a refusal becomes a CliError unless ``check`` is False."""
     import nats
 
     from cctv.plumbing.identity import HEADER
@@ -54,7 +60,7 @@ def request(
         finally:
             await nc.close()
         reply: dict[str, Any] = json.loads(msg.data)
-        if not reply.get("ok"):
+        if check and not reply.get("ok"):
             error, art = str(reply.get("error")), reply.get("article")
             article = f" ({art})" if art and str(art) not in error else ""
             hint = ""

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cctv.contract.campustime import campus_time
 from services.workflow import rpc as wf_rpc
 
 from .common import request
@@ -49,12 +50,37 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
     print(f"{len(rows)} requests")
 
 
+def _print_refusals(rows: list[dict[str, Any]]) -> None:
+    """不予受理: the number the desk quotes to the person turned away, and why."""
+    for r in rows:
+        print(f"{r['request_id']:<15} 不予受理  {campus_time(r['at'])}  {r['zh']} ({r['article']})")
+    print(f"{len(rows)} refusals 不予受理")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.LIST, {"process": args.process, "state": args.state})
+    refused_only = args.state == "refused"
+    rows: list[dict[str, Any]] = []
+    if not refused_only:
+        rows = request(wf_rpc.LIST, {"process": args.process, "state": args.state})["requests"]
+    refusals: list[dict[str, Any]] = []
+    if args.state in (None, "refused"):
+        refusals = request(wf_rpc.REFUSALS, {"process": args.process})["refusals"]
     if args.json:
-        print(json.dumps(reply["requests"], ensure_ascii=False, indent=1))
+        print(json.dumps(refusals if refused_only else rows, ensure_ascii=False, indent=1))
+        return 0
+    if not refused_only:
+        _print_rows(rows)
+    if args.state in (None, "refused"):
+        _print_refusals(refusals)
+    return 0
+
+
+def cmd_refusals(args: argparse.Namespace) -> int:
+    rows = request(wf_rpc.REFUSALS, {"process": args.process})["refusals"]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:
-        _print_rows(reply["requests"])
+        _print_refusals(rows)
     return 0
 
 
@@ -63,7 +89,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     if reply.get("notices"):
         print("通知 notices:")
         for n in reply["notices"]:
-            print(f"  {n['created_at'][:16]}  {n['ref']}  {n['text_zh']}")
+            print(f"  {campus_time(n['created_at'])}  {n['ref']}  {n['text_zh']}")
     print("待我审批 waiting for me:")
     _print_rows(reply["to_act"])
     print("我的申请 mine:")
@@ -71,20 +97,50 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_times(req: dict[str, Any]) -> None:
+    """The times the request is about, in campus time as on the page and the paper form."""
+    f = req.get("form") or {}
+    spans = [
+        ("视频时段 footage", f.get("footage_from"), f.get("footage_until")),
+        ("施工时段 works", f.get("window_from"), f.get("window_until")),
+        ("考试时间 exam", f.get("starts_at"), f.get("ends_at")),
+    ]
+    w, g = req.get("window") or {}, req.get("grant") or {}
+    spans.append(("批准时段 approved window", w.get("starts_at"), w.get("ends_at")))
+    spans.append(("授权视频 granted footage", g.get("footage_from"), g.get("footage_until")))
+    for label, a, b in spans:
+        if a:
+            print(f"  {label}: {campus_time(a)} — {campus_time(b)}")
+    if g.get("valid_until"):
+        print(f"  授权有效至 grant valid until: {campus_time(g['valid_until'])}")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.GET, {"request_id": args.request_id})
+    reply = request(wf_rpc.GET, {"request_id": args.request_id}, check=False)
+    if not reply.get("ok") and reply.get("kind") == "not_found":
+        # a refusal's number is not a request: show the refusal the desk is asked about
+        refused = request(wf_rpc.REFUSALS, {"request_id": args.request_id})["refusals"]
+        if refused:
+            _print_refusals(refused)
+            return 0
+    if not reply.get("ok"):
+        raise CliError(str(reply.get("error")))
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=1))
         return 0
     s = reply["summary"]
     print(f"{s['request_id']} {s['process_zh']} {s['state_zh']} — {s['title']}")
+    _print_times(reply["request"])
     _print_steps(reply["steps"])
     for o in reply["request"]["flow"]["opinions"]:
         mark = "同意" if o["decision"] == "approve" else "不同意"
-        print(f"  意见 {o['step_key']}: {mark} {o['text']} — {o['approver']['name']} {o['time']}")
+        print(
+            f"  意见 {o['step_key']}: {mark} {o['text']} — {o['approver']['name']} "
+            f"{campus_time(o['time'])}"
+        )
     print("history:")
     for h in reply["history"]:
-        print(f"  {h['at']}  {h['subject']}  {h['actor']}")
+        print(f"  {campus_time(h['at'], seconds=True)}  {h['subject']}  {h['actor']}")
     return 0
 
 
@@ -96,9 +152,22 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.SUBMIT, {"process": args.process, "form": _form(args.form)})
-    print(reply["request"]["request_id"])
-    return 0
+    reply = request(
+        wf_rpc.SUBMIT,
+        {"process": args.process, "form": _form(args.form)},
+        check=False,
+    )
+    if reply.get("ok"):
+        print(reply["request"]["request_id"])
+        return 0
+    if reply.get("kind") == "refusal" and reply.get("request_id"):
+        # 不予受理 is numbered: the desk quotes the number to the person turned away.
+        raise CliError(f"不予受理 refused, No. {reply['request_id']}: {reply.get('error')}")
+    art = reply.get("article")
+    error = str(reply.get("error"))
+    if reply.get("code") == "identity_required" or reply.get("kind") == "identity":
+        error += " — run `cctv login` first"
+    raise CliError(error + (f" ({art})" if art and str(art) not in error else ""))
 
 
 def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
@@ -257,15 +326,58 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notice(path: str) -> dict[str, Any]:
+    """The State Council notice as NIC typed it: YAML or JSON (see services/workflow/README)."""
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        doc = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot read the notice {path}: {exc} (Art. 10)") from exc
+    if not isinstance(doc, dict):
+        raise CliError("the notice must be a mapping: year, source, holidays, workdays (Art. 10)")
+    # YAML reads 2027-02-05 as a date; send every value as text, the service validates it.
+    return json.loads(json.dumps(doc, default=str))
+
+
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    reply = request(wf_rpc.CALENDAR_IMPORT, {"notice": _notice(args.file)})
+    n = reply["notice"]
+    again = "（替换原录入 replaces the earlier entry）" if reply["replaced"] else ""
+    print(
+        f"{n['year']}年节假日安排已录入 holiday notice on file{again}: {n['source']} — "
+        f"{len(n['holidays'])} 天放假 days off, "
+        f"{len(n['workdays'])} 天调休上班 make-up working days"
+    )
+    return 0
+
+
+def cmd_calendar_show(_args: argparse.Namespace) -> int:
+    reply = request(wf_rpc.CALENDAR, {})
+    print(f"chinese-calendar 收录 carries: {reply['package_years']}")
+    for n in reply["notices"]:
+        print(
+            f"{n['year']}  {n['source']}  放假 off {len(n['holidays'])}  调休 make-up "
+            f"{len(n['workdays'])}  — {n['imported_by']} {campus_time(n['imported_at'])}"
+        )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("requests", help="申请与审批 requests and approvals (Art. 6-16)")
     s = p.add_subparsers(dest="action", required=True)
 
-    q = s.add_parser("list", help="list requests")
+    q = s.add_parser("list", help="list requests, then refusals (不予受理) with their numbers")
     q.add_argument("--process", choices=PROCESSES)
-    q.add_argument("--state")
+    q.add_argument("--state", help="pending | approved | ... | refused (refusals only)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_list)
+
+    q = s.add_parser("refusals", help="不予受理 refusals with their numbers, newest first")
+    q.add_argument("--process", choices=PROCESSES)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_refusals)
 
     q = s.add_parser("inbox", help="what waits for me, and my own requests")
     q.set_defaults(func=cmd_inbox)
@@ -354,6 +466,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     q = s.add_parser("systems", help="responsible persons and arming schedules on file")
     q.set_defaults(func=cmd_systems)
+
+    q = s.add_parser("calendar", help="国务院节假日安排 the official calendar (Art. 10)")
+    cal = q.add_subparsers(dest="calendar_action", required=True)
+    c = cal.add_parser("show", help="the years on file: the package's, and notices NIC entered")
+    c.set_defaults(func=cmd_calendar_show)
+    c = cal.add_parser(
+        "import", help="enter the State Council notice for a year the package lacks (NIC)"
+    )
+    c.add_argument("file", help="YAML or JSON: year, source, holidays, workdays (- for stdin)")
+    c.set_defaults(func=cmd_calendar_import)
 
     q = s.add_parser("print", help="the paper form (Annex 2, 3, 4) as HTML or PDF")
     q.add_argument("request_id")

@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from cctv.contract import rpc
+from cctv.contract.campustime import campus_time
 
 from .common import request
 from .main import CliError
@@ -46,7 +47,7 @@ def confirm(camera: str, reason: str = "") -> str:
     ref = reply["reference"]
     return (
         f"{camera}: 参考画面已确认 reference confirmed by {ref['confirmed_by']} at "
-        f"{ref['confirmed_at']} (sha256 {ref['pixels_sha256'][:16]}…)"
+        f"{campus_time(ref['confirmed_at'])} (sha256 {ref['pixels_sha256'][:16]}…)"
     )
 
 
@@ -71,7 +72,9 @@ def describe(s: dict[str, Any]) -> str:
     ref = s.get("reference")
     lines = [f"{s['camera_id']}"]
     if ref:
-        lines.append(f"  参考画面 reference: {ref['confirmed_by']} @ {ref['confirmed_at']}")
+        lines.append(
+            f"  参考画面 reference: {ref['confirmed_by']} @ {campus_time(ref['confirmed_at'])}"
+        )
     else:
         lines.append("  参考画面 reference: 无 none yet")
     active = [FINDINGS_ZH.get(k, k) for k in s.get("active", [])]

@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from .orgs import DEPARTMENTS
 
 REGISTRY: dict[str, type[Event]] = {}
 
@@ -37,6 +40,15 @@ class Event(BaseModel):
 # --- camera inventory and state -------------------------------------------------------
 
 
+# Art. 16(1)1 (and Art. 4): who manages, and so approves access to, each public category; a
+# department's own subsystem or confidential room is managed by the department that owns it.
+CATEGORY_MANAGER: dict[str, str] = {
+    "public_safety": "logistics",  # 校内公共安全视频监控管理由后勤处管理审批
+    "teaching_exam": "academic",  # 校内课堂教学视频监控管理由教务处管理审批
+    "dormitory": "student",  # 学生宿舍区视频监控管理由学生处管理审批
+}
+
+
 class CameraRecord(BaseModel):
     """A camera as the inventory knows it (Annex 1 system + per-camera fields)."""
 
@@ -58,6 +70,25 @@ class CameraRecord(BaseModel):
     channel: int | None = None
     storage_location: str = ""
     monitoring_level: Literal["school", "department"] | None = None
+
+    @model_validator(mode="after")
+    def _managing_department_follows_category(self) -> CameraRecord:
+        """Art. 16(1)1 decides who manages a category; a record saying otherwise would show
+        one approver in the inventory while routing uses another (issue 15)."""
+        want = CATEGORY_MANAGER.get(self.category, self.department)
+        if self.managing_department != want:
+            raise PydanticCustomError(
+                "managing_department_contradicts_category",
+                "管理部门 {given} 与类别 {category} 不符，应为 {want} (Art. 16(1)1) / managing "
+                "department {given} contradicts category {category}: it is {want} (Art. 16(1)1)",
+                {
+                    "column": "managing_department",
+                    "given": self.managing_department,
+                    "category": self.category,
+                    "want": f"{DEPARTMENTS.get(want, (want,))[0]} {want}",
+                },
+            )
+        return self
 
 
 class CameraUpserted(Event):
@@ -261,6 +292,34 @@ class AllClear(Event):
     title: str
 
 
+class AlertEscalated(Event):
+    """Art. 13: nobody acknowledged in time, so the next level of the duty chain hears of it
+    (guard/gatekeeper → duty operator → NIC on call → security office head)."""
+
+    TYPE = "alert.escalated"
+    STREAM = "CCTV_ALERT"
+    fault_id: str
+    camera_id: str | None = None
+    level: int = Field(ge=1)
+    role: str
+    recipients: list[str]
+    reason: str
+
+
+class DirectiveIssued(Event):
+    """Art. 13: the duty room's directive to guards and gatekeepers; each must acknowledge it,
+    and whoever has not in time is escalated like an alert."""
+
+    TYPE = "alert.directive"
+    STREAM = "CCTV_ALERT"
+    directive_id: str
+    sender: str
+    zone: str | None = None
+    recipients: list[str]
+    text: str
+    severity: Severity
+
+
 # --- workflow (Art. 8): what health needs from approved stop/move windows -------------------
 
 
@@ -305,6 +364,22 @@ class CheckpointPublished(Event):
     note: str
 
 
+class WitnessAlarm(Event):
+    """A witness (`cctv audit witness`) found the log forked or gone back: the signed
+    checkpoint it kept and the one the log shows now do not belong to one history."""
+
+    TYPE = "audit.witness_alarm"
+    STREAM = "CCTV_AUDIT"
+    kind: Literal["fork", "rollback"]
+    origin: str
+    kept_size: int
+    kept_root: str
+    seen_size: int
+    seen_root: str
+    detail: str
+    witness: str
+
+
 # --- dead letters -----------------------------------------------------------------------------
 
 
@@ -341,6 +416,13 @@ class WorkflowTransition(Event):
     state: str = ""
     at: datetime
     summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class CalendarImported(WorkflowTransition):
+    """NIC entered the State Council's holiday notice for a year (Art. 10); summary holds the
+    notice (year, source, holidays, workdays) and the one it replaced, if any."""
+
+    TYPE = "workflow.calendar.imported"
 
 
 class AccessSubmitted(WorkflowTransition):

@@ -13,6 +13,7 @@ reaches only its caller; responders answer through `allow_responses`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from .streams import STREAMS
@@ -190,18 +191,25 @@ def nats_users() -> tuple[NatsUser, ...]:
     )
 
 
-def render_nats_conf(passwords: dict[str, str], *, account: str = "CCTV") -> str:
+def render_nats_conf(
+    passwords: dict[str, str] | None = None, *, account: str = "CCTV", env_prefix: str = ""
+) -> str:
     """A nats-server config block with one JetStream account holding every user.
 
     `passwords` maps each user to its password (plain or a bcrypt hash, which nats-server
-    accepts as is). Missing passwords are an error, never an open door."""
+    accepts as is); or, with `env_prefix` (e.g. "NATS_PASSWORD_"), each password is the
+    server's environment variable `<env_prefix><USER>` (Kubernetes fills it from a Secret).
+    Missing passwords are an error, never an open door."""
     users = []
     for user in nats_users():
-        if not passwords.get(user.name):
+        if env_prefix:
+            password = f"@@{env_prefix}{user.name.upper()}@@"
+        elif passwords and passwords.get(user.name):
+            password = passwords[user.name]
+        else:
             raise ValueError(f"no NATS password for user {user.name!r}")
-        users.append(
-            {"user": user.name, "password": passwords[user.name], "permissions": user.permissions()}
-        )
+        users.append({"user": user.name, "password": password, "permissions": user.permissions()})
     body = {"jetstream": "enabled", "users": users}
-    # nats-server's config language accepts JSON
-    return "accounts: " + json.dumps({account: body}, indent=2) + "\n"
+    # nats-server's config language accepts JSON; variables must stay unquoted
+    text = "accounts: " + json.dumps({account: body}, indent=2) + "\n"
+    return re.sub(r'"@@([A-Z0-9_]+)@@"', r"$\1", text)

@@ -115,6 +115,10 @@ class Stack:
         if not self.database_url:
             self.pg = EmbeddedPostgres(self.home / "pg").start()
             self.database_url = self.pg.url
+        if self.pg is not None:
+            from .roles import ensure_roles
+
+            asyncio.run(ensure_roles(self.database_url))
         asyncio.run(self._ensure_streams())
 
     async def _ensure_streams(self) -> None:
@@ -237,17 +241,27 @@ class Stack:
         for name in ("simulator", "repair", "webhook"):
             self._wait_port(name)
 
+    def service_env(self, name: str) -> dict[str, str]:
+        """A service's own settings: its port and, on the embedded PostgreSQL, the production
+        role layout (its own role; migrations as the schema owner) — so tests prove it."""
+        env = {
+            "HTTP_PORT": str(self.ports[name]),
+            **self.nats_env(name),  # its own NATS user (cctv.contract.permissions)
+            # only the console signs who a request acts for
+            **(self._console_env() if name == "console" else {}),
+        }
+        if self.pg is not None and self.database_url:
+            from cctv.plumbing.db import SERVICE_ROLES
+
+            from .roles import service_env
+
+            if name in SERVICE_ROLES:
+                env.update(service_env(self.database_url, name))
+        return env
+
     def start_service(self, name: str) -> Proc:
         proc = self.spawn(
-            name,
-            ["-m", f"services.{name}"],
-            self.ports[name],
-            {
-                "HTTP_PORT": str(self.ports[name]),
-                **self.nats_env(name),
-                # only the console signs who a request acts for
-                **(self._console_env() if name == "console" else {}),
-            },
+            name, ["-m", f"services.{name}"], self.ports[name], self.service_env(name)
         )
         return proc
 

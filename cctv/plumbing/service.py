@@ -34,7 +34,7 @@ from cctv.contract.events import DeadLetter
 from cctv.contract.permissions import publisher_of, source_allowed
 
 from .bus import connect_kwargs, js_inbox
-from .db import apply_migrations, create_pool, pending_migrations
+from .db import apply_migrations, create_pool, dsn_user, pending_migrations
 from .identity import (
     Identity,
     IdentityError,
@@ -75,8 +75,11 @@ class Service:
         *,
         migrations: Path | None = None,
         schema: str | None = None,
+        grant_tables: bool = True,
     ) -> None:
         self.name = name
+        self.grant_tables = grant_tables
+        """False when the service's migrations grant its tables themselves (audit)."""
         self.settings = settings
         self.schema = schema or name
         self.migrations = migrations
@@ -342,8 +345,24 @@ class Service:
         return app
 
     async def _on_startup(self) -> None:
-        self.pool = await create_pool(self.settings.database_url)
-        applied = await apply_migrations(self.pool, self.schema, self.migrations)
+        owner = self.settings.migration_database_url
+        if owner and owner != self.settings.database_url:
+            # Migrate as the schema owner, then run as the service's own role (issue 13).
+            mpool = await create_pool(owner, min_size=1, max_size=1)
+            try:
+                applied = await apply_migrations(
+                    mpool,
+                    self.schema,
+                    self.migrations,
+                    grant_to=dsn_user(self.settings.database_url),
+                    grant_tables=self.grant_tables,
+                )
+            finally:
+                await mpool.close()
+            self.pool = await create_pool(self.settings.database_url)
+        else:
+            self.pool = await create_pool(self.settings.database_url)
+            applied = await apply_migrations(self.pool, self.schema, self.migrations)
         log.info("migrations applied", applied=applied)
 
     async def _after_startup(self) -> None:

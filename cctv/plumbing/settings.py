@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(
         default_factory=lambda: f"postgresql://postgres:@/postgres?host={cctv_home() / 'pg'}"
     )
+    # The schema owner that runs migrations (cctv_migrator); empty: DATABASE_URL itself. When
+    # set, DATABASE_URL is the service's own role, which may not alter its tables (issue 13).
+    migration_database_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 0
     log_level: str = "INFO"

@@ -13,15 +13,12 @@ from typing import Any
 
 import asyncpg
 
-from . import bundle, merkle, store
-from .chain import ChainVerifier, VerifyReport
-from .checkpoint import Checkpoint, NoteError, Verifier
-from .entry import Entry, index_fields
+from cctv.evidence import bundle, merkle
+from cctv.evidence.chain import ChainVerifier, VerifyReport
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import Entry, index_fields
 
-AUDIT_QUERY = "cctv.rpc.audit.query"
-AUDIT_PROVE = "cctv.rpc.audit.prove"
-AUDIT_CHECKPOINT = "cctv.rpc.audit.checkpoint"
-AUDIT_EXPORT = "cctv.rpc.audit.export"
+from . import store
 
 
 class AuditError(ValueError):
@@ -94,13 +91,48 @@ async def covering_checkpoint(conn: store.Conn, schema: str, size: int) -> tuple
     return found
 
 
+def _signed_root(note: str) -> bytes:
+    """The root a stored checkpoint note states (its signature is checked by the caller)."""
+    return Checkpoint.parse_body(note.split("\n\n")[0] + "\n").root_hash
+
+
+def _broken(what: str, exc: Exception) -> str:
+    return (
+        f"{what} built from the stored tree nodes does not match the signed checkpoint "
+        f"({exc}): the stored tree was altered; run `cctv audit verify` "
+        "存储的树节点已被改动，请运行校验"
+    )
+
+
+REPLY_BUDGET = 600_000
+"""Bytes of entries one query reply carries at most (NATS max_payload is 1 MiB); a page cut
+short by it says where to go on (``next_after_seq``) like a full page does."""
+
+
 async def query(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
+    """Entries matching the filters, in log order. ``compact`` returns only ``seq`` and the
+    entry bytes (what `cctv audit export` pages through)."""
     q = parse_query(req)
     rows = await store.query(conn, schema, q)
+    entries: list[dict[str, Any]] = []
+    used = 0
+    for r in rows:
+        item = (
+            {"seq": r["seq"], "entry": b64(bytes(r["data"]))}
+            if req.get("compact")
+            else entry_json(r)
+        )
+        cost = len(bytes(r["data"])) * (2 if req.get("compact") else 3) + 200
+        if entries and used + cost > REPLY_BUDGET:
+            break
+        entries.append(item)
+        used += cost
+    cut = len(entries) < len(rows)
     out: dict[str, Any] = {
-        "entries": [entry_json(r) for r in rows],
-        "next_after_seq": rows[-1]["seq"] if len(rows) == q.limit and rows else None,
+        "entries": entries,
+        "next_after_seq": entries[-1]["seq"] if entries and (cut or len(rows) == q.limit) else None,
     }
+    rows = rows[: len(entries)]
     if req.get("proof") and rows:
         size, note = await covering_checkpoint(conn, schema, int(rows[-1]["seq"]) + 1)
         out["checkpoint"] = note
@@ -121,12 +153,32 @@ async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str,
         size, note = await covering_checkpoint(conn, schema, int(req["size"]))
         if size != int(req["size"]):
             raise AuditError(f"no checkpoint at size {req['size']} (next one is at {size})")
+    if req.get("start") is not None:
+        start, end = int(req["start"]), min(int(req.get("end", size)), size)
+        if not 0 <= start < end:
+            raise AuditError(f"range [{start}, {end}) is empty or beyond the checkpoint ({size})")
+        try:
+            proof = await store.resolve(conn, schema, merkle.range_plan(start, end, size))
+        except merkle.ProofError as exc:
+            raise AuditError(_broken(f"range proof [{start}, {end})", exc)) from exc
+        return {
+            "kind": "range",
+            "start": start,
+            "end": end,
+            "tree_size": size,
+            "proof": [b64(h) for h in proof],
+            "checkpoint": note,
+        }
     if req.get("index") is not None:
         index = int(req["index"])
         if not 0 <= index < size:
             raise AuditError(f"entry {index} is not in the checkpoint of {size} entries")
-        proof = await store.resolve(conn, schema, merkle.inclusion_plan(index, size))
-        leaf = await store.get_nodes(conn, schema, [(0, index)])
+        try:
+            proof = await store.resolve(conn, schema, merkle.inclusion_plan(index, size))
+            leaf = await store.get_nodes(conn, schema, [(0, index)])
+            merkle.verify_inclusion(index, size, leaf[(0, index)], proof, _signed_root(note))
+        except merkle.ProofError as exc:
+            raise AuditError(_broken(f"inclusion proof of entry {index}", exc)) from exc
         return {
             "kind": "inclusion",
             "index": index,
@@ -140,20 +192,35 @@ async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str,
         new, note = await covering_checkpoint(conn, schema, new)
     if not 0 <= old <= new:
         raise AuditError(f"cannot prove size {old} -> {new}")
-    proof = await store.resolve(conn, schema, merkle.consistency_plan(old, new))
-    old_root = await store.resolve(conn, schema, merkle.root_plan(old)) if old else []
+    try:
+        proof = await store.resolve(conn, schema, merkle.consistency_plan(old, new))
+        old_root = await store.resolve(conn, schema, merkle.root_plan(old)) if old else []
+        old_h = old_root[0] if old_root else merkle.EMPTY_ROOT
+        merkle.verify_consistency(old, new, old_h, _signed_root(note), proof)
+    except merkle.ProofError as exc:
+        raise AuditError(_broken(f"consistency proof {old} -> {new}", exc)) from exc
     return {
         "kind": "consistency",
         "old_size": old,
         "new_size": new,
-        "old_root": b64(old_root[0] if old_root else merkle.EMPTY_ROOT),
+        "old_root": b64(old_h),
         "proof": [b64(h) for h in proof],
         "checkpoint": note,
     }
 
 
 async def export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
-    """A range export ({start, end}) or an evidence pack ({request_no} or {grant_id})."""
+    """A range export ({start, end}) or an evidence pack ({request_no} or {grant_id}),
+    checked as an auditor would before it leaves (a broken stored tree is named, not sent)."""
+    try:
+        doc = await _export(conn, schema, req, vkey)
+        bundle.check_bundle(doc, vkey)
+    except (merkle.ProofError, bundle.BundleError) as exc:
+        raise AuditError(_broken("the bundle", exc)) from exc
+    return doc
+
+
+async def _export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
     latest = await store.latest_checkpoint(conn, schema)
     if latest is None:
         raise AuditError("the log has no signed checkpoint yet 尚无签名检查点")
@@ -254,7 +321,14 @@ async def verify(
             except NoteError as exc:
                 problems.append(f"given checkpoint rejected: {exc}")
         heads = await store.tree_heads(conn, schema)
-        v = ChainVerifier(cps, heads=heads, derive=index_fields)
+        nodes = await store.all_nodes(conn, schema)
+        v = ChainVerifier(
+            cps,
+            heads=heads,
+            derive=index_fields,
+            nodes=nodes,
+            node_min_level=store.STORED_MIN_LEVEL,
+        )
         async for rows in store.iter_chunks(conn, schema):
             v.feed_many(rows)
     return v.finish(), problems

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,21 @@ import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
-from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode
+from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode, rpc
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier, load_or_create_signer
+from cctv.evidence.entry import Witnessed, payload_fields
 from cctv.plumbing.bus import connect_kwargs
 from cctv.plumbing.identity import require_caller
 from cctv.plumbing.service import RpcError, Service
 
 from . import api
-from .checkpoint import load_or_create_signer
-from .entry import Witnessed, payload_fields
 from .settings import AuditSettings
 from .writer import AuditWriter, WriterConfig
 
 log = structlog.get_logger()
+
+MAX_REPLY_BYTES = 900_000
+"""Below NATS's default max_payload (1 MiB) with room for the reply envelope."""
 
 APPENDED = Counter("cctv_audit_entries_total", "Entries appended to the audit log")
 DUPLICATES = Counter("cctv_audit_duplicates_total", "Deliveries already in the log")
@@ -64,11 +68,17 @@ class AuditService:
         self.svc = svc
         self.settings = settings
         self.schema = settings.audit_schema
-        self.signer = load_or_create_signer(settings.key_path(), settings.audit_key_name)
+        self.signer = load_or_create_signer(
+            settings.key_path(), settings.audit_key_name, create=settings.audit_key_create
+        )
         self.vkey = self.signer.verifier.vkey()
         self.pool: asyncpg.Pool | None = None
         self.writer: AuditWriter | None = None
         self.ready = asyncio.Event()
+        """The writer is appending (the witness loops wait for it)."""
+        self.serving = asyncio.Event()
+        """The database is reachable: queries, proofs and verify can be answered."""
+        self.broken: str | None = None
         self.skip_acks = 0
         """Test hook: leave this many batches unacked, so JetStream redelivers them."""
 
@@ -94,11 +104,42 @@ class AuditService:
         )
         self.writer.kill_in_commit = self.settings.audit_test_kill_in_commit
         self.writer.kill_after_commit = self.settings.audit_test_kill_after_commit
-        await self.writer.start(dsn=self.settings.database_url)
         self.export_public_key()
+        self.serving.set()
+        try:
+            await self.writer.start(dsn=self.settings.database_url)
+        except api.store.StoreError as exc:
+            # Do not append or sign on top of a log that contradicts itself; keep answering
+            # verify and queries so the operator can see where (issue 13). Messages wait in
+            # JetStream until the log is repaired.
+            self.broken = str(exc)
+            log.error("audit writer not started: the stored log contradicts itself", error=str(exc))
+            return
         LOG_SIZE.set(self.writer.size)
         self.ready.set()
-        log.info("audit writer ready", vkey=self.vkey)
+        await self.check_stored_key()
+        log.info(
+            "audit writer ready", vkey=self.vkey, fingerprint=self.signer.verifier.fingerprint()
+        )
+
+    async def check_stored_key(self) -> None:
+        """Loud when the log's latest checkpoint is not signed by the configured key: the key
+        file (or mounted secret) is the trust anchor, never what the database says."""
+        assert self.pool is not None
+        latest = await api.store.latest_checkpoint(self.pool, self.schema)
+        if latest is None:
+            return
+        try:
+            Checkpoint.open(latest[1], self.signer.verifier, origin=self.settings.audit_origin)
+        except NoteError as exc:
+            log.error(
+                "the latest stored checkpoint is not signed by the configured key: the log "
+                "or its checkpoints were replaced, or the key file changed; run `cctv audit "
+                "verify` 最新检查点不是由配置的密钥签名",
+                size=latest[0],
+                error=str(exc),
+                fingerprint=self.signer.verifier.fingerprint(),
+            )
 
     def export_public_key(self) -> None:
         """Write the verifier key where operators can hand it out (also: `cctv audit key`)."""
@@ -217,7 +258,7 @@ class AuditService:
     # --- request-reply ----------------------------------------------------------------
 
     async def _call(self, fn: Any, req: dict[str, Any], *args: Any) -> dict[str, Any]:
-        await self.ready.wait()
+        await self.serving.wait()
         assert self.pool is not None
         try:
             async with self.pool.acquire() as conn:
@@ -240,7 +281,56 @@ class AuditService:
     async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
         require_caller(*READERS, what="exporting audit evidence (Art. 15, 17)")
         await self._cover_latest()
-        return {"bundle": await self._call(api.export, req, self.vkey)}
+        doc = await self._call(api.export, req, self.vkey)
+        size = len(json.dumps(doc))
+        if size > MAX_REPLY_BYTES:
+            raise RpcError(
+                f"the bundle is {size} bytes, more than one reply carries ({MAX_REPLY_BYTES}): "
+                "export a shorter range (--range START END) 导出范围过大，请缩小范围"
+            )
+        return {"bundle": doc}
+
+    async def rpc_verify(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Recompute chain, tree and stored nodes against the key the *caller* trusts.
+
+        The caller (the CLI) sends its configured key; there is no default: the key recorded
+        in the database being verified is not evidence of anything (issue 13)."""
+        key = req.get("key")
+        if not isinstance(key, str) or not key.strip():
+            raise RpcError(
+                "no verifier key given: pass the log's published key (--key or "
+                "AUDIT_PUBLIC_KEY_FILE); the key in the database is not a trust anchor "
+                "未提供公钥"
+            )
+        try:
+            verifier = Verifier.from_vkey(key)
+        except NoteError as exc:
+            raise RpcError(f"verifier key: {exc}") from exc
+        notes = req.get("checkpoints") or []
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+            raise RpcError("checkpoints must be a list of signed checkpoint notes")
+        await self.serving.wait()
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            report, problems = await api.verify(
+                conn,
+                self.schema,
+                verifier,
+                origin=self.settings.audit_origin,
+                extra_checkpoints=notes,
+            )
+        if self.broken:
+            problems = [*problems, f"the writer refused to start: {self.broken}"]
+        return {
+            "size": report.size,
+            "root": report.root.hex(),
+            "checkpoints_ok": report.checkpoints_ok,
+            "findings": [
+                {"index": f.index, "kind": f.kind, "detail": f.detail} for f in report.findings
+            ],
+            "problems": problems,
+            "signing_key": self.vkey,
+        }
 
     async def rpc_checkpoint(self, _req: dict[str, Any]) -> dict[str, Any]:
         await self._cover_latest()
@@ -248,16 +338,18 @@ class AuditService:
         latest = await api.store.latest_checkpoint(self.pool, self.schema)
         return {
             "verifier_key": self.vkey,
+            "fingerprint": self.signer.verifier.fingerprint(),
             "origin": self.settings.audit_origin,
             "tree_size": latest[0] if latest else 0,
             "checkpoint": latest[1] if latest else None,
         }
 
     async def _cover_latest(self) -> None:
-        """Proofs are against signed checkpoints: sign one now if entries are uncovered."""
-        await self.ready.wait()
-        assert self.writer is not None
-        await self.writer.checkpoint_if_due(force=True)
+        """Proofs are against signed checkpoints: sign one now if entries are uncovered
+        (not when the writer refused to start: then only what is already signed)."""
+        await self.serving.wait()
+        if self.ready.is_set() and self.writer is not None:
+            await self.writer.checkpoint_if_due(force=True)
 
 
 def build(settings: AuditSettings | None = None) -> Service:
@@ -267,6 +359,7 @@ def build(settings: AuditSettings | None = None) -> Service:
         settings,
         migrations=Path(__file__).parent / "migrations",
         schema=settings.audit_schema,
+        grant_tables=False,  # 001_log.sql grants the log INSERT and SELECT only
     )
     audit = AuditService(svc, settings)
     svc.state["audit"] = audit
@@ -275,10 +368,11 @@ def build(settings: AuditSettings | None = None) -> Service:
         svc.loop(f"witness-{spec.name}", functools.partial(audit.witness_stream, spec))
     svc.after_start(audit.start)
     svc.loop("checkpoints", audit.checkpoints)
-    svc.respond(api.AUDIT_QUERY, audit.rpc_query)
-    svc.respond(api.AUDIT_PROVE, audit.rpc_prove)
-    svc.respond(api.AUDIT_EXPORT, audit.rpc_export)
-    svc.respond(api.AUDIT_CHECKPOINT, audit.rpc_checkpoint)
+    svc.respond(rpc.AUDIT_QUERY, audit.rpc_query)
+    svc.respond(rpc.AUDIT_PROVE, audit.rpc_prove)
+    svc.respond(rpc.AUDIT_EXPORT, audit.rpc_export)
+    svc.respond(rpc.AUDIT_CHECKPOINT, audit.rpc_checkpoint)
+    svc.respond(rpc.AUDIT_VERIFY, audit.rpc_verify)
     _stop = svc._on_shutdown
 
     async def on_shutdown() -> None:

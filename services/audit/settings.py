@@ -12,6 +12,9 @@ class AuditSettings(ServiceSettings):
     # Private key file (signed-note PRIVATE+KEY format); made on first start when missing.
     # In Kubernetes: a mounted secret, e.g. /run/secrets/audit_key.
     audit_key_file: Path | None = None
+    # Make the key when the file is missing: a development stack only. Kubernetes sets false
+    # and mounts the secret; a missing key then stops the service instead of a fresh key.
+    audit_key_create: bool = True
     # The public (verifier) key, written on every start for verifiers and witnesses.
     audit_public_key_file: Path | None = None
     # The writer connects as the append-only role; empty = DATABASE_URL with that user.

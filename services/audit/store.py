@@ -15,10 +15,10 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.audit import merkle
-from services.audit.chain import Appended, LogState, Row
-from services.audit.checkpoint import Checkpoint, NoteError, Verifier
-from services.audit.entry import ZERO_HASH, IndexFields, index_fields
+from cctv.evidence import merkle
+from cctv.evidence.chain import Appended, LogState, Row
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import ZERO_HASH, IndexFields, index_fields
 
 SCHEMA = "audit"
 ENTRY_COLUMNS = (
@@ -148,14 +148,160 @@ async def tree_size(conn: Conn, schema: str) -> int:
     return 0 if v is None else int(v) + 1
 
 
-async def load_state(conn: Conn, schema: str) -> LogState:
-    """The writer's memory after a restart: O(log n) nodes, not a rescan."""
-    size = await tree_size(conn, schema)
-    if size == 0:
-        return LogState()
+class StoreError(RuntimeError):
+    """What is stored contradicts itself; the message says what and what to run."""
+
+
+async def load_state(
+    conn: Conn,
+    schema: str,
+    verifier: Verifier | None = None,
+    origin: str | None = None,
+    chunk: int = 20_000,
+) -> LogState:
+    """The writer's memory after a restart, never taken from stored nodes on trust.
+
+    Why: a stored node nobody checks would make the writer sign roots its own entries do not
+    have (issue 13). Fast path: the latest checkpoint signed by the writer's own key has its
+    perfect cover stored beside it; if the cover folds to the signed root it is authentic,
+    and only the leaves after it are hashed on top (O(log n + uncovered)). Otherwise (no such
+    checkpoint, or the fold fails) every leaf hash is read and the tree recomputed (about
+    five seconds per million entries), and a stored frontier node that disagrees stops the
+    writer (StoreError naming it)."""
+    async with _read_tx(conn) as c:
+        size = await tree_size(c, schema)
+        count = await c.fetchval(f"SELECT count(*) FROM {schema}.entry")
+        if count != size:
+            raise StoreError(
+                f"the log has {count} rows but its last entry is number {size - 1}: entries "
+                "were removed; run `cctv audit verify` 审计日志被改动，请运行校验"
+            )
+        start = await _signed_cover(c, schema, size, verifier, origin)
+        tree = start if start is not None else merkle.CompactRange()
+        last = ZERO_HASH
+        cur = tree.size
+        while cur < size:
+            rows = await c.fetch(
+                f"SELECT seq, leaf_hash FROM {schema}.entry WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                cur,
+                chunk,
+            )
+            for r in rows:
+                if int(r["seq"]) != tree.size:
+                    raise StoreError(
+                        f"entry {tree.size} is missing (next row is {r['seq']}): the log was "
+                        "altered; run `cctv audit verify` 审计日志被改动，请运行校验"
+                    )
+                tree.append(bytes(r["leaf_hash"]))
+            if not rows:
+                break
+            cur = int(rows[-1]["seq"]) + 1
+        if size:
+            last = bytes(
+                await c.fetchval(f"SELECT leaf_hash FROM {schema}.entry WHERE seq = $1", size - 1)
+            )
+        if start is None:
+            await _check_frontier(c, schema, tree)
+    return LogState(tree.size, last, tree.frontier)
+
+
+async def _signed_cover(
+    c: asyncpg.Connection,
+    schema: str,
+    size: int,
+    verifier: Verifier | None,
+    origin: str | None,
+) -> merkle.CompactRange | None:
+    """The tree at the latest checkpoint our key signed, from its stored cover, if the cover
+    folds to the signed root; None when there is none to trust."""
+    if verifier is None or size == 0:
+        return None
+    row = await c.fetchrow(
+        f"SELECT size, note FROM {schema}.checkpoint WHERE size <= $1 ORDER BY size DESC LIMIT 1",
+        size,
+    )
+    if row is None:
+        return None
+    try:
+        cp = Checkpoint.open(row["note"], verifier, origin=origin)
+    except NoteError:
+        return None
+    if cp.size != row["size"] or cp.size == 0:
+        return None
+    ids = merkle.CompactRange.frontier_ids(cp.size)
+    rows = await c.fetch(
+        f"SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
+        "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+        "ON n.level = w.level AND n.idx = w.idx",
+        [lv for lv, _ in ids],
+        [ix for _, ix in ids],
+    )
+    got = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+    if any(i not in got for i in ids):
+        return None  # a checkpoint from before covers were stored
+    cover = [got[i] for i in ids]
+    if merkle.fold(cover) != cp.root_hash:
+        return None  # something in it was altered: recompute, and name it
+    return merkle.CompactRange(cp.size, cover)
+
+
+async def _check_frontier(c: asyncpg.Connection, schema: str, tree: merkle.CompactRange) -> None:
+    ids = [i for i in merkle.CompactRange.frontier_ids(tree.size) if i[0] >= STORED_MIN_LEVEL]
+    if not ids:
+        return
+    rows = await c.fetch(
+        f"SELECT n.level, n.idx, n.hash FROM {schema}.tree_node n "
+        "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+        "ON n.level = w.level AND n.idx = w.idx",
+        [lv for lv, _ in ids],
+        [ix for _, ix in ids],
+    )
+    stored = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+    want = dict(zip(merkle.CompactRange.frontier_ids(tree.size), tree.frontier, strict=True))
+    for nid in ids:
+        if stored.get(nid) != want[nid]:
+            lv, ix = nid
+            raise StoreError(
+                f"stored tree node (level {lv}, index {ix}) over entries "
+                f"[{ix << lv}, {(ix + 1) << lv}) "
+                + ("is missing" if nid not in stored else "differs from the entries")
+                + ": not signing on top of it; run `cctv audit verify` "
+                "存储的树节点与条目不符"
+            )
+
+
+def _read_tx(conn: Conn) -> Any:
+    """One snapshot for the whole reload (the pool form acquires a connection)."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def tx() -> AsyncIterator[asyncpg.Connection]:
+        if isinstance(conn, asyncpg.Pool):
+            async with conn.acquire() as c, c.transaction(isolation="repeatable_read"):
+                yield c
+        else:
+            async with conn.transaction(isolation="repeatable_read"):
+                yield conn
+
+    return tx()
+
+
+async def save_cover(conn: Conn, schema: str, size: int, frontier: Sequence[bytes]) -> None:
+    """The perfect cover of [0, size) beside its checkpoint: low levels and the odd leaf
+    included, so verify can fold stored nodes to the signed root (see ChainVerifier)."""
     ids = merkle.CompactRange.frontier_ids(size)
-    nodes = await get_nodes(conn, schema, [*ids, (0, size - 1)])
-    return LogState(size, nodes[(0, size - 1)], [nodes[i] for i in ids])
+    low = [(lv, ix, h) for (lv, ix), h in zip(ids, frontier, strict=True) if lv < STORED_MIN_LEVEL]
+    if low:
+        await conn.executemany(
+            f"INSERT INTO {schema}.tree_node (level, idx, hash) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            low,
+        )
+
+
+async def all_nodes(conn: Conn, schema: str) -> dict[merkle.NodeId, bytes]:
+    rows = await conn.fetch(f"SELECT level, idx, hash FROM {schema}.tree_node")
+    return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in rows}
 
 
 # --- checkpoints and keys ---------------------------------------------------------------

@@ -21,12 +21,12 @@ import asyncpg
 import structlog
 
 from cctv.contract.events import CheckpointPublished
+from cctv.evidence.chain import Appended, LogState
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import ZERO_HASH, Witnessed, utc_now
 from cctv.plumbing.outbox import stage
 
 from . import store
-from .chain import Appended, LogState
-from .checkpoint import Checkpoint, Signer
-from .entry import ZERO_HASH, Witnessed, utc_now
 
 log = structlog.get_logger()
 
@@ -76,7 +76,9 @@ class AuditWriter:
                 zlib.crc32(f"cctv-audit-writer-{self.schema}".encode()),
             )
         async with self.pool.acquire() as conn:
-            self.state = await store.load_state(conn, self.schema)
+            self.state = await store.load_state(
+                conn, self.schema, self.signer.verifier, self.config.origin
+            )
             await store.record_key(conn, self.schema, self.signer.verifier.vkey())
             last = await store.latest_checkpoint(conn, self.schema)
         self.last_checkpoint = last[0] if last else 0
@@ -176,6 +178,7 @@ class AuditWriter:
         cp = Checkpoint(self.config.origin, self.state.size, self.state.root())
         note = cp.sign(self.signer)
         await store.save_checkpoint(conn, self.schema, cp, note)
+        await store.save_cover(conn, self.schema, cp.size, self.state.tree.frontier)
         await stage(
             conn,
             self.schema,

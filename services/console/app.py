@@ -31,7 +31,7 @@ from cctv.plumbing.service import RpcError, Service
 from . import people, security
 from .security import COOKIE, PUBLIC, SIGNED_IN, guard
 from .settings import KNOWN_DEFAULT_SECRETS, ConsoleSettings
-from .views import cameras_by_building
+from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
 
 # the permission of every route other page modules add, by path (and method)
@@ -43,6 +43,7 @@ PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
     "/requests/{rid}/print.{fmt}": SIGNED_IN,
     "/requests/{rid}/{action}": SIGNED_IN,
     "/duty": SIGNED_IN,  # the workflow says who may log or hand over, citing Art. 13-14
+    "/duty/directives": SIGNED_IN,  # notify decides who may direct (Art. 13)
     "/systems": {"GET": SIGNED_IN, "POST": "systems.edit"},  # Art. 9: not guards
     "/audit": "audit.read",
     "/audit/entries/{seq}": "audit.read",
@@ -99,17 +100,23 @@ class Console:
         faults = await self.ask(rpc.HEALTH_FAULTS, {})
         inbox = await self.ask(rpc.NOTIFY_INBOX, {"account": user.account})
         errors = [r["error"] for r in (cams, states, faults, inbox) if not r.get("ok")]
-        buildings = cameras_by_building(cams.get("cameras", []), states.get("states", []))
-        totals: dict[str, int] = {}
-        for b in buildings:
-            for state, n in b["counts"].items():
-                totals[state] = totals.get(state, 0) + n
-        open_faults = [f for f in faults.get("faults", []) if f["status"] == "open"]
+        all_faults = faults_open_first(faults.get("faults", []))
+        buildings = cameras_by_building(
+            cams.get("cameras", []), states.get("states", []), all_faults
+        )
+        # a service that did not answer is "unknown", never a reassuring zero
+        totals: dict[str, int] | None = None
+        if cams.get("ok") and states.get("ok"):
+            totals = {}
+            for b in buildings:
+                for state, n in b["counts"].items():
+                    totals[state] = totals.get(state, 0) + n
+        open_faults = [f for f in all_faults if f["status"] == "open"]
         return {
             "buildings": buildings,
             "totals": totals,
-            "faults": faults.get("faults", []),
-            "open_faults": open_faults,
+            "faults": all_faults,
+            "open_faults": open_faults if faults.get("ok") else None,
             "alerts": inbox.get("alerts", []),
             "errors": errors,
         }
@@ -375,7 +382,7 @@ class Console:
             Route("/people/export.{fmt}", guard("people.admin", self.people_export)),
         ]
         routes += sso_routes(self)
-        for module in ("workflow_pages", "audit_pages", "inventory_pages"):
+        for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:

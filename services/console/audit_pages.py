@@ -21,10 +21,10 @@ from starlette.routing import BaseRoute, Route
 
 from cctv.contract.events import REGISTRY
 from cctv.contract.orgs import ROLES
-from services.audit import bundle, merkle
-from services.audit.api import AUDIT_CHECKPOINT, AUDIT_QUERY
-from services.audit.checkpoint import Checkpoint, NoteError, Verifier
-from services.audit.entry import Entry, EntryError
+from cctv.contract.rpc import AUDIT_CHECKPOINT, AUDIT_QUERY
+from cctv.evidence import bundle, merkle
+from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
+from cctv.evidence.entry import Entry, EntryError
 
 from .web import console_of as _console
 from .web import templates
@@ -185,9 +185,17 @@ async def entry(request: Request) -> Response:
             "checkpoint": cp,
             "note": reply.get("checkpoint", ""),
             "vkey": vkey,
+            "fingerprint": _fingerprint(vkey),
             "problem": problem,
         },
     )
+
+
+def _fingerprint(vkey: str) -> str:
+    try:
+        return Verifier.from_vkey(vkey).fingerprint()
+    except NoteError:
+        return "?"
 
 
 async def entry_bundle(request: Request) -> Response:

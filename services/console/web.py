@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from cctv.contract.campustime import campus_time
 from cctv.contract.orgs import DEPARTMENTS, FAULT_KINDS, ROLES
 
 from .views import STATE_LABEL
@@ -18,6 +19,9 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(
     STATE_LABEL=STATE_LABEL, ROLES=ROLES, DEPARTMENTS=DEPARTMENTS, FAULT_KINDS=FAULT_KINDS
 )
+# Every time a person reads is campus time with the zone marked: {{ t|campus }} (issue 15).
+templates.env.filters["campus"] = campus_time
+templates.env.filters["campus_s"] = lambda t: campus_time(t, seconds=True)
 
 
 def console_of(request: Request) -> Any:

@@ -187,6 +187,8 @@ async def new_form(request: Request) -> Response:
             steps = reply.get("steps", [])
             values["chain_key"] = "|".join(reply.get("chain_key", []))
         error = None if reply.get("ok") else reply.get("error")
+        if error and reply.get("kind") == "refusal" and reply.get("request_id"):
+            error = f"不予受理 No. {reply['request_id']}：{error}"  # the number to quote
     cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
     status = 422 if error else 200
     return templates.TemplateResponse(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cctv.contract.campustime import campus_time
 from cctv.contract.events import (
     FaultKind,
     HealthSample,
@@ -118,7 +119,7 @@ def read_retention(r: RetentionReport, installed_at: datetime | None = None) -> 
 
 def read_deletion(d: SegmentDeleted) -> Reading:
     """Art. 3, 7, 18: footage deleted while it had to be kept is raised at once, critical."""
-    span = f"{d.start:%Y-%m-%d %H:%M}–{d.end:%H:%M} UTC"
+    span = f"{campus_time(d.start)} – {campus_time(d.end)}"  # campus time, as people read it
     if d.under_hold:
         why = "保全期内的录像被删除 held footage deleted (Art. 18)"
     else:

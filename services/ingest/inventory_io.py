@@ -164,7 +164,9 @@ def _validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> list[CameraRecord]
             cam = CameraRecord.model_validate(data)
         except ValidationError as exc:
             for e in exc.errors():
-                col = str(e["loc"][0]) if e["loc"] else "-"
+                # a rule across columns (CameraRecord's validator) names its column in ctx
+                where = e["loc"] or ((e.get("ctx") or {}).get("column", "-"),)
+                col = str(where[0])
                 value = data.get(col, "")
                 errors.append(RowError(rowno, col, f"{e['msg']} (value {str(value)[:40]!r})"))
             continue

@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from cctv.contract import Envelope, Event, rpc
 from cctv.contract.events import (
     AlertAcknowledged,
     AlertDelivered,
+    AlertEscalated,
     AlertRaised,
     AllClear,
+    DirectiveIssued,
     FaultOpened,
     FaultResolved,
 )
@@ -28,13 +29,28 @@ from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
-from . import store
-from .messages import alert_title, allclear_title, notices_for, robot_message
-from .roster import RosterEntry, recipients
+from . import directives, escalation, grouping, store
+from .channels import (
+    Channel,
+    ChannelError,
+    DingTalkRobot,
+    Outbound,
+    SmsGateway,
+    SmtpMail,
+    WeComRobot,
+)
+from .messages import alert_title, allclear_title, notices_for
+from .roster import RosterEntry
 from .settings import NotifySettings
 
 SCHEMA = store.SCHEMA
 SENT = Counter("cctv_notify_deliveries_total", "Deliveries", ["channel", "kind", "outcome"])
+FAILING = Gauge(
+    "cctv_notify_channel_consecutive_failures",
+    "Deliveries in a row a channel has failed; 0 = the last one went through",
+    ["channel"],
+)
+HELD_CHANNELS = ("sms", "mail")  # quiet hours hold these for non-critical alerts
 log = structlog.get_logger()
 
 
@@ -46,8 +62,16 @@ class NotifyService:
     def __init__(self, svc: Service, settings: NotifySettings) -> None:
         self.svc = svc
         self.settings = settings
-        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
-        self.channels = ["console"] + (["webhook"] if settings.webhook_url else [])
+        self.adapters: dict[str, Channel] = {a.name: a for a in channels_from(settings)}
+        self.channels = ["console", *self.adapters]
+        self.limits = escalation.Limits(
+            critical=settings.escalate_critical_min,
+            major=settings.escalate_major_min,
+            warning=settings.escalate_warning_min,
+            info=settings.escalate_info_min,
+        )
+        for name in self.adapters:
+            FAILING.labels(name).set(0)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -64,44 +88,82 @@ class NotifyService:
                 await self._clear(conn, env, event)
 
     async def _raise(self, conn: asyncpg.Connection, env: Envelope, f: FaultOpened) -> None:
-        people = recipients(await store.roster(conn), f.zone, datetime.now(CAMPUS_TZ).time())
+        roster = await store.roster(conn)
+        level, people = escalation.first_recipients(
+            roster, f.zone, datetime.now(CAMPUS_TZ).time(), f.kind, f.severity
+        )
         title = alert_title(f.kind, f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · {f.detail}".strip(" ·")
+        await self._alert_people(
+            conn,
+            people,
+            level,
+            f.fault_id,
+            f.camera_id,
+            f.zone,
+            f.severity,
+            title,
+            body,
+            env.correlation_id,
+        )
+
+    async def _alert_people(
+        self,
+        conn: asyncpg.Connection,
+        people: list[RosterEntry],
+        level: int,
+        fault_id: str,
+        camera_id: str | None,
+        zone: str,
+        severity: str,
+        title: str,
+        body: str,
+        correlation_id: str | None,
+        at: datetime | None = None,
+    ) -> list[str]:
+        """One alert per person (never two for one fault); returns who was newly told."""
+        told: list[str] = []
+        at = at or datetime.now(UTC)
         for person in people:
             alert_id = str(uuid.uuid4())
             inserted = await conn.fetchval(
                 f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, camera_id, zone, severity, "
-                "recipient, title, body, status) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'raised') "
+                "recipient, title, body, status, level, raised_at) "
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'raised',$9,$10) "
                 "ON CONFLICT (fault_id, recipient) DO NOTHING RETURNING alert_id",
                 alert_id,
-                f.fault_id,
-                f.camera_id,
-                f.zone,
-                f.severity,
+                fault_id,
+                camera_id,
+                zone,
+                severity,
                 person.account,
                 title,
                 body,
+                level,
+                at,
             )
             if inserted is None:
                 continue
-            await self._queue(conn, alert_id, "alert")
+            told.append(person.account)
+            await self._queue(conn, alert_id, "alert", severity=severity)
             await stage(
                 conn,
                 SCHEMA,
                 AlertRaised(
                     alert_id=alert_id,
-                    fault_id=f.fault_id,
-                    camera_id=f.camera_id,
-                    zone=f.zone,
-                    severity=f.severity,
+                    fault_id=fault_id,
+                    camera_id=camera_id,
+                    zone=zone,
+                    severity=severity,  # type: ignore[arg-type]
                     recipient=person.account,
                     title=title,
                     body=body,
                 ),
                 source="notify",
-                key=f.camera_id,
-                correlation_id=env.correlation_id,
+                key=camera_id or fault_id,
+                correlation_id=correlation_id,
             )
+        return told
 
     async def _clear(self, conn: asyncpg.Connection, env: Envelope, f: FaultResolved) -> None:
         rows = await conn.fetch(
@@ -110,8 +172,9 @@ class NotifyService:
             f.fault_id,
         )
         title = allclear_title(f.camera_name, f.camera_id)
+        body = f"{f.building} · {f.zone} · 已恢复正常 recovered".strip(" ·")
         for row in rows:
-            await self._queue(conn, row["alert_id"], "allclear")
+            await self._queue(conn, row["alert_id"], "allclear", title=title, body=body)
             await stage(
                 conn,
                 SCHEMA,
@@ -128,17 +191,41 @@ class NotifyService:
             )
 
     async def _queue(
-        self, conn: asyncpg.Connection, alert_id: str, kind: str, channels: list[str] | None = None
+        self,
+        conn: asyncpg.Connection,
+        alert_id: str,
+        kind: str,
+        channels: list[str] | None = None,
+        *,
+        severity: str = "info",
+        title: str | None = None,
+        body: str | None = None,
     ) -> None:
+        """A delivery per channel. Quiet hours hold SMS and mail; a new alert waits the group
+        wait on outside channels so what fails together is told together. Critical never waits."""
+        now = datetime.now(CAMPUS_TZ)
+        urgent = severity == "critical"
+        quiet = None if urgent else escalation.quiet_until(now, self.settings.quiet_hours)
+        wait = timedelta(seconds=0 if urgent or kind != "alert" else self.settings.group_wait_s)
+
+        def due(channel: str) -> datetime:
+            if channel == "console":
+                return now  # stored is delivered: the inbox never waits
+            if quiet is not None and channel in HELD_CHANNELS:
+                return quiet
+            return now + wait
+
         await conn.executemany(
-            f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel) VALUES ($1,$2,$3)",
-            [(alert_id, kind, ch) for ch in channels or self.channels],
+            f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel, title, body, next_at) "
+            "VALUES ($1,$2,$3,$4,$5,$6)",
+            [(alert_id, kind, ch, title, body, due(ch)) for ch in channels or self.channels],
         )
 
     async def on_workflow(self, env: Envelope, event: Event) -> None:
         """Robot notices; the console inbox already has them (workflow, same transaction)."""
         notices = notices_for(event)
-        if not notices or "webhook" not in self.channels:
+        robots: list[str] = [ch for ch in ("webhook", "dingtalk") if ch in self.adapters]
+        if not notices or not robots:
             return
         async with self.pool.acquire() as conn, conn.transaction():
             if not await first_delivery(conn, SCHEMA, env.id, "workflow"):
@@ -154,75 +241,241 @@ class NotifyService:
                     title,
                     body,
                 )
-                await self._queue(conn, notice_id, "notice", ["webhook"])
+                await self._queue(conn, notice_id, "notice", robots)
 
     async def deliver_pending(self) -> int:
-        """Send what is due; a failed webhook is retried with backoff, never dropped."""
+        """Send what is due, a batch per person and channel; a failure is retried with backoff,
+        never dropped."""
+        now = datetime.now(UTC)
+        window = timedelta(seconds=self.settings.group_window_s)
+        group_wait = timedelta(seconds=self.settings.group_wait_s)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f"SELECT d.*, a.title, a.body, a.recipient, a.camera_id FROM {SCHEMA}.deliveries d "
-                f"JOIN {SCHEMA}.alerts a USING (alert_id) WHERE d.status='pending' "
-                "AND d.next_at <= now() ORDER BY d.delivery_id LIMIT 50 FOR UPDATE OF d SKIP LOCKED"
-            )
-            for row in rows:
+            rows = await store.due_deliveries(conn, group_wait)
+            for batch in grouping.batches(rows):
+                first = batch[0]
+                ids = [r["delivery_id"] for r in batch]
+                if first["channel"] != "console":
+                    last = await store.last_sent(conn, first["channel"], first["recipient"])
+                    held = grouping.hold_until(batch, last, now, window) or (
+                        grouping.still_arriving(batch, now, group_wait)
+                    )
+                    if held is not None:
+                        await store.hold(conn, ids, held)
+                        continue
                 try:
-                    await self._send(row)
+                    sent = await self._send(first, *grouping.combined(batch))
                 except Exception as exc:
-                    SENT.labels(row["channel"], row["kind"], "failed").inc()
-                    delay = timedelta(seconds=min(60.0, 2.0 ** (row["attempts"] + 1)))
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.deliveries SET attempts=attempts+1, last_error=$2, "
-                        "next_at=now()+$3 WHERE delivery_id=$1",
-                        row["delivery_id"],
+                    SENT.labels(first["channel"], first["kind"], "failed").inc(len(batch))
+                    if first["channel"] in self.adapters:
+                        FAILING.labels(first["channel"]).inc()
+                    await store.failed(
+                        conn,
+                        ids,
                         repr(exc)[:500],
-                        delay,
+                        timedelta(seconds=min(60.0, 2.0 ** (first["attempts"] + 1))),
                     )
                     continue
-                SENT.labels(row["channel"], row["kind"], "sent").inc()
-                await conn.execute(
-                    f"UPDATE {SCHEMA}.deliveries SET status='sent', attempts=attempts+1 "
-                    "WHERE delivery_id=$1",
-                    row["delivery_id"],
-                )
-                if row["kind"] == "notice":
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                        "WHERE alert_id=$1",
-                        row["alert_id"],
-                    )
-                if row["kind"] == "alert":
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                        "WHERE alert_id=$1 AND status='raised'",
-                        row["alert_id"],
-                    )
-                    await stage(
-                        conn,
-                        SCHEMA,
-                        AlertDelivered(
-                            alert_id=row["alert_id"],
-                            recipient=row["recipient"],
-                            channel=row["channel"],
-                        ),
-                        source="notify",
-                        key=row["camera_id"],
-                    )
+                if not sent:  # the channel has no address for this person
+                    SENT.labels(first["channel"], first["kind"], "skipped").inc(len(batch))
+                    await store.mark(conn, ids, "skipped")
+                    continue
+                if first["channel"] in self.adapters:
+                    FAILING.labels(first["channel"]).set(0)
+                await store.mark(conn, ids, "sent")
+                for row in batch:
+                    SENT.labels(row["channel"], row["kind"], "sent").inc()
+                    await self._delivered(conn, row)
             return len(rows)
 
-    async def _send(self, row: asyncpg.Record) -> None:
-        if row["channel"] == "console":
-            return  # the console reads the inbox: stored is delivered
-        if row["channel"] == "webhook":
-            resp = await self.http.post(
-                self.settings.webhook_url,
-                json=robot_message(row["title"], row["body"], row["recipient"]),
+    async def _delivered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        if row["kind"] == "notice":
+            await conn.execute(
+                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
+                "WHERE alert_id=$1",
+                row["alert_id"],
             )
-            resp.raise_for_status()
-            body = resp.json()
-            if body.get("errcode", 0) != 0:
-                raise RuntimeError(f"robot refused: {body}")
-            return
-        raise ValueError(f"unknown channel {row['channel']!r}")
+        if row["kind"] == "alert":
+            await conn.execute(
+                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
+                "WHERE alert_id=$1 AND status='raised'",
+                row["alert_id"],
+            )
+            await stage(
+                conn,
+                SCHEMA,
+                AlertDelivered(
+                    alert_id=row["alert_id"], recipient=row["recipient"], channel=row["channel"]
+                ),
+                source="notify",
+                key=row["camera_id"],
+            )
+
+    async def _send(self, row: asyncpg.Record, title: str, body: str) -> bool:
+        """Hand one message to its channel; False when the channel cannot reach the person."""
+        if row["channel"] == "console":
+            return True  # the console reads the inbox: stored is delivered
+        adapter = self.adapters.get(row["channel"])
+        if adapter is None:
+            raise ChannelError(f"渠道未配置 channel {row['channel']!r} is not configured")
+        msg = Outbound(
+            kind=row["kind"],
+            title=title,
+            body=body,
+            recipient=row["recipient"],
+            severity=row["severity"],
+            phone=row["phone"],
+            email=row["email"],
+        )
+        if not adapter.reaches(msg):
+            return False
+        await adapter.send(msg)
+        return True
+
+    async def escalate_due(self, now: datetime | None = None) -> list[str]:
+        """Send every alert nobody acknowledged in time one level up the duty chain (Art. 13);
+        returns the faults that went up."""
+        now = now or datetime.now(UTC)
+        async with self.pool.acquire() as conn:
+            faults = await store.open_unacknowledged(conn)
+            roster = await store.roster(conn)
+        done: list[str] = []
+        for f in faults:
+            if f["level"] >= escalation.TOP or not escalation.due(
+                f["last_raised"], f["severity"], self.limits, now
+            ):
+                continue
+            if await self._escalate(f, roster, now):
+                done.append(f["fault_id"])
+        return done
+
+    async def _escalate(self, f: asyncpg.Record, roster: list[RosterEntry], now: datetime) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # one replica escalates a fault at a time; re-read under the lock
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f["fault_id"])
+            level = await conn.fetchval(
+                f"SELECT max(level) FROM {SCHEMA}.alerts WHERE fault_id=$1", f["fault_id"]
+            )
+            if level != f["level"]:
+                return False
+            step = escalation.next_step(
+                roster, level, f["zone"], now.astimezone(CAMPUS_TZ).time(), set(f["told"])
+            )
+            if step is None:
+                return False
+            new_level, people = step
+            waited = escalation.LEVEL_NAMES[level]
+            title = f"【升级 escalated】{f['title']}"
+            body = f"{f['body']} · {waited} 未在时限内确认 not acknowledged in time".strip(" ·")
+            told = await self._alert_people(
+                conn,
+                people,
+                new_level,
+                f["fault_id"],
+                f["camera_id"],
+                f["zone"],
+                f["severity"],
+                title,
+                body,
+                None,
+                now,
+            )
+            await stage(
+                conn,
+                SCHEMA,
+                AlertEscalated(
+                    fault_id=f["fault_id"],
+                    camera_id=f["camera_id"],
+                    level=new_level,
+                    role=escalation.LEVEL_NAMES[new_level],
+                    recipients=told,
+                    reason=f"{waited} 未确认 unacknowledged after "
+                    f"{self.limits.for_severity(f['severity'])}",
+                ),
+                source="notify",
+                key=f["camera_id"] or f["fault_id"],
+            )
+            return True
+
+    async def close(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.close()
+
+    async def issue_directive(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The duty room's directive to a zone's guards or named people (Art. 13)."""
+        d = directives.Directive(
+            text=str(request.get("text", "")),
+            # the duty room's signed-on operator, never a name in the request (issue 11)
+            sender=require_caller(what="issuing a directive (Art. 13)").account,
+            zone=request.get("zone") or None,
+            accounts=tuple(str(a) for a in request.get("accounts") or ()),
+            severity=str(request.get("severity") or "major"),
+        )
+        if d.severity not in ("warning", "major", "critical"):
+            raise RpcError(f"severity must be warning, major or critical, not {d.severity!r}")
+        directive_id = f"DIR-{datetime.now(CAMPUS_TZ):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
+        async with self.pool.acquire() as conn, conn.transaction():
+            roster = await store.roster(conn)
+            try:
+                people = directives.recipients_of(d, roster, datetime.now(CAMPUS_TZ).time())
+            except directives.DirectiveRefused as exc:
+                raise RpcError(str(exc), "Art. 13") from exc
+            title = f"【指令 directive】{d.text.strip()[:40]}"
+            body = f"{d.text.strip()} · 发令 from {d.sender} · 编号 {directive_id}"
+            told = await self._alert_people(
+                conn,
+                people,
+                0,
+                directives.PREFIX + directive_id,
+                None,
+                d.zone or "",
+                d.severity,
+                title,
+                body,
+                None,
+            )
+            await stage(
+                conn,
+                SCHEMA,
+                DirectiveIssued(
+                    directive_id=directive_id,
+                    sender=d.sender,
+                    zone=d.zone,
+                    recipients=told,
+                    text=d.text.strip(),
+                    severity=d.severity,  # type: ignore[arg-type]
+                ),
+                source="notify",
+                key=directive_id,
+                actor=d.sender,
+            )
+        return {"directive_id": directive_id, "recipients": told}
+
+    async def list_directives(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Recent directives and, per recipient, whether and when they acknowledged."""
+        rows = await store.directives(self.pool, int(request.get("limit") or 50))
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            d = out.setdefault(
+                r["fault_id"].removeprefix(directives.PREFIX),
+                {
+                    "title": r["title"],
+                    "body": r["body"],
+                    "zone": r["zone"],
+                    "raised_at": r["raised_at"].isoformat(),
+                    "recipients": [],
+                },
+            )
+            d["recipients"].append(
+                {
+                    "account": r["recipient"],
+                    "level": r["level"],
+                    "status": r["status"],
+                    "acknowledged_at": r["acknowledged_at"].isoformat()
+                    if r["acknowledged_at"]
+                    else None,
+                }
+            )
+        return {"directives": [{"directive_id": k, **v} for k, v in out.items()]}
 
     async def on_person(self, _env: Envelope, event: Event) -> None:
         """Rosters come from the people directory (issue 11): a guard, gatekeeper or duty
@@ -230,7 +483,7 @@ class NotifyService:
         if not isinstance(event, PersonChanged):
             return
         p = event.person
-        roles = [r for r in ("duty_operator", "guard", "gatekeeper") if r in p.roles]
+        roles = [r for r in ROSTER_ROLES if r in p.roles]
         if p.disabled or not roles:
             await store.remove_from_roster(self.pool, p.account)
             return
@@ -238,9 +491,12 @@ class NotifyService:
         if p.shift:
             a, b = p.shift.split("-")
             start, end = time.fromisoformat(a), time.fromisoformat(b)
-        zone = p.zone if roles[0] != "duty_operator" else None
+        zone = p.zone if roles[0] in ("guard", "gatekeeper") else None
         await store.put_on_roster(
-            self.pool, RosterEntry(p.account, p.name, roles[0], zone, start, end)
+            self.pool,
+            RosterEntry(
+                p.account, p.name, roles[0], zone, start, end, p.phone or None, p.email or None
+            ),
         )
 
     async def acknowledge(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +520,37 @@ class NotifyService:
                 actor=account,
             )
         return {"alert": _jsonable(dict(row))}
+
+
+# who goes on a roster, in the order a person's roster role is chosen
+ROSTER_ROLES = ("duty_operator", "security_head", "nic_oncall", "guard", "gatekeeper")
+
+
+def channels_from(settings: NotifySettings) -> list[Channel]:
+    """The outside channels the settings configure; the console inbox is always there."""
+    out: list[Channel] = []
+    if settings.webhook_url:
+        out.append(WeComRobot(settings.webhook_url, settings.webhook_timeout_s))
+    if settings.dingtalk_url:
+        out.append(
+            DingTalkRobot(
+                settings.dingtalk_url, settings.dingtalk_secret, settings.webhook_timeout_s
+            )
+        )
+    if settings.smtp_host:
+        out.append(
+            SmtpMail(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_sender,
+                settings.smtp_username,
+                settings.smtp_password,
+                settings.smtp_starttls,
+            )
+        )
+    if settings.sms_gateway_url:
+        out.append(SmsGateway(settings.sms_gateway_url, settings.sms_api_key))
+    return out
 
 
 def build(settings: NotifySettings | None = None) -> Service:
@@ -307,8 +594,17 @@ def build(settings: NotifySettings | None = None) -> Service:
             ]
         }
 
+    async def escalations() -> None:
+        while True:
+            await notify.escalate_due()
+            await asyncio.sleep(settings.escalation_poll_s)
+
+    svc.before_stop(notify.close)
     svc.loop("deliveries", deliveries)
+    svc.loop("escalations", escalations)
     svc.respond(rpc.NOTIFY_INBOX, inbox)
     svc.respond(rpc.NOTIFY_ACK, notify.acknowledge)
     svc.respond(rpc.NOTIFY_ROSTER, roster)
+    svc.respond(rpc.NOTIFY_DIRECTIVE, notify.issue_directive)
+    svc.respond(rpc.NOTIFY_DIRECTIVES, notify.list_directives)
     return svc

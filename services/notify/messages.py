@@ -1,9 +1,8 @@
-"""Alert texts, Chinese first, and the WeCom/DingTalk robot message format."""
+"""Alert texts, Chinese first; each channel lays them out in its own format (channels/)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from cctv.contract.campustime import campus_time
 from cctv.contract.orgs import FAULT_KINDS
 
 KIND_ZH = {kind: f"{zh} {en}" for kind, (zh, en) in FAULT_KINDS.items()}
@@ -15,14 +14,6 @@ def alert_title(kind: str, camera_name: str, camera_id: str) -> str:
 
 def allclear_title(camera_name: str, camera_id: str) -> str:
     return f"【解除】已恢复 all clear：{camera_name or camera_id}（{camera_id}）"
-
-
-def robot_message(title: str, body: str, recipient: str) -> dict[str, Any]:
-    """A group-robot markdown message; WeCom and DingTalk robots both accept this shape."""
-    return {
-        "msgtype": "markdown",
-        "markdown": {"content": f"**{title}**\n> {body}\n> 接收人 recipient: {recipient}"},
-    }
 
 
 def notices_for(event: object) -> list[tuple[str, str, str]]:
@@ -47,6 +38,6 @@ def notices_for(event: object) -> list[tuple[str, str, str]]:
         word = "催办 reminder" if event.level == "remind" else "逾期上报 escalated"
         who = f"{dept(event.to_department)}{ROLES.get(event.to_role, (event.to_role,))[0]}"
         title = f"【审批{word.split()[0]}】{event.request_id}"
-        body = f"{who} 待审批 {event.step_key} · 自 {event.due_since:%Y-%m-%d %H:%M} · {word}"
+        body = f"{who} 待审批 {event.step_key} · 自 {campus_time(event.due_since)} · {word}"
         return [(f"{event.to_role}:{event.to_department or '-'}", title, body)]
     return []

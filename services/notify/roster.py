@@ -10,10 +10,12 @@ from datetime import time
 class RosterEntry:
     account: str
     name: str
-    role: str  # guard | gatekeeper | duty_operator | supervisor
-    zone: str | None  # None: every zone (duty operators, supervisors)
+    role: str  # guard | gatekeeper | duty_operator | nic_oncall | security_head
+    zone: str | None  # None: every zone (duty operators, NIC, the security office)
     shift_start: time = time(0, 0)
     shift_end: time = time(0, 0)  # equal to start: round the clock
+    phone: str | None = None
+    email: str | None = None
 
     def on_duty(self, at: time) -> bool:
         if self.shift_start == self.shift_end:
@@ -24,14 +26,3 @@ class RosterEntry:
 
 
 FIELD_ROLES = ("guard", "gatekeeper")
-
-
-def recipients(roster: list[RosterEntry], zone: str, at: time) -> list[RosterEntry]:
-    """The guards and gatekeepers on duty for the zone; failing them, the duty operators.
-
-    Nobody on duty for a zone must never mean nobody is told.
-    """
-    field = [r for r in roster if r.role in FIELD_ROLES and r.zone == zone and r.on_duty(at)]
-    if field:
-        return field
-    return [r for r in roster if r.role == "duty_operator" and r.on_duty(at)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,17 +15,34 @@ SCHEMA = "notify"
 async def roster(conn: asyncpg.Connection | asyncpg.Pool) -> list[RosterEntry]:
     rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.roster ORDER BY account")
     return [
-        RosterEntry(r["account"], r["name"], r["role"], r["zone"], r["shift_start"], r["shift_end"])
+        RosterEntry(
+            r["account"],
+            r["name"],
+            r["role"],
+            r["zone"],
+            r["shift_start"],
+            r["shift_end"],
+            r["phone"],
+            r["email"],
+        )
         for r in rows
     ]
 
 
 async def put_on_roster(pool: asyncpg.Pool, e: RosterEntry) -> None:
     await pool.execute(
-        f"INSERT INTO {SCHEMA}.roster VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (account) DO UPDATE "
-        "SET name=$2, role=$3, zone=$4, shift_start=$5, shift_end=$6",
-        e.account, e.name, e.role, e.zone, e.shift_start, e.shift_end,
-    )  # fmt: skip
+        f"INSERT INTO {SCHEMA}.roster (account, name, role, zone, shift_start, shift_end, phone, "
+        "email) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (account) DO UPDATE "
+        "SET name=$2, role=$3, zone=$4, shift_start=$5, shift_end=$6, phone=$7, email=$8",
+        e.account,
+        e.name,
+        e.role,
+        e.zone,
+        e.shift_start,
+        e.shift_end,
+        e.phone,
+        e.email,
+    )
 
 
 async def remove_from_roster(pool: asyncpg.Pool, account: str) -> None:
@@ -34,15 +51,19 @@ async def remove_from_roster(pool: asyncpg.Pool, account: str) -> None:
 
 async def seed_roster(pool: asyncpg.Pool, entries: list[RosterEntry]) -> None:
     await pool.executemany(
-        f"INSERT INTO {SCHEMA}.roster VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-        [(e.account, e.name, e.role, e.zone, e.shift_start, e.shift_end) for e in entries],
+        f"INSERT INTO {SCHEMA}.roster (account, name, role, zone, shift_start, shift_end, phone, "
+        "email) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
+        [
+            (e.account, e.name, e.role, e.zone, e.shift_start, e.shift_end, e.phone, e.email)
+            for e in entries
+        ],
     )
 
 
 async def inbox(pool: asyncpg.Pool, account: str, limit: int = 50) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         f"SELECT * FROM {SCHEMA}.alerts WHERE recipient=$1 "
-        "ORDER BY (status='acknowledged'), raised_at DESC LIMIT $2",
+        "ORDER BY (cleared_at IS NOT NULL), (status='acknowledged'), raised_at DESC LIMIT $2",
         account,
         limit,
     )
@@ -58,4 +79,87 @@ async def acknowledge(
         alert_id,
         account,
         at,
+    )
+
+
+async def open_unacknowledged(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Per fault still open and acknowledged by nobody: its level and when it last went up."""
+    return await conn.fetch(
+        f"SELECT fault_id, max(level) AS level, max(raised_at) AS last_raised, "
+        "min(severity) AS severity, min(zone) AS zone, min(camera_id) AS camera_id, "
+        "(array_agg(title ORDER BY raised_at))[1] AS title, "
+        "(array_agg(body ORDER BY raised_at))[1] AS body, array_agg(recipient) AS told "
+        f"FROM {SCHEMA}.alerts WHERE cleared_at IS NULL AND fault_id NOT LIKE 'notice:%' "
+        "GROUP BY fault_id HAVING CASE WHEN fault_id LIKE 'directive:%' "
+        # a directive waits for every first recipient (or someone it was escalated to);
+        # a fault for anyone at all
+        "THEN NOT (bool_and(status = 'acknowledged' OR level > 0) "
+        "OR bool_or(status = 'acknowledged' AND level > 0)) "
+        "ELSE NOT bool_or(status = 'acknowledged') END"
+    )
+
+
+async def last_sent(conn: asyncpg.Connection, channel: str, recipient: str) -> datetime | None:
+    return await conn.fetchval(
+        f"SELECT max(d.sent_at) FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.alerts a "
+        "USING (alert_id) WHERE d.channel=$1 AND a.recipient=$2 AND d.status='sent'",
+        channel,
+        recipient,
+    )
+
+
+async def hold(conn: asyncpg.Connection, delivery_ids: list[int], until: datetime) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.deliveries SET next_at=$2 WHERE delivery_id = ANY($1::bigint[])",
+        delivery_ids,
+        until,
+    )
+
+
+async def mark(conn: asyncpg.Connection, delivery_ids: list[int], status: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.deliveries SET status=$2, attempts=attempts+1, "
+        "sent_at=CASE WHEN $2='sent' THEN now() END WHERE delivery_id = ANY($1::bigint[])",
+        delivery_ids,
+        status,
+    )
+
+
+async def failed(
+    conn: asyncpg.Connection, delivery_ids: list[int], error: str, retry_in: timedelta
+) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.deliveries SET attempts=attempts+1, last_error=$2, next_at=now()+$3 "
+        "WHERE delivery_id = ANY($1::bigint[])",
+        delivery_ids,
+        error,
+        retry_in,
+    )
+
+
+async def directives(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        f"SELECT a.* FROM {SCHEMA}.alerts a WHERE a.fault_id IN ("
+        f"SELECT fault_id FROM {SCHEMA}.alerts WHERE fault_id LIKE 'directive:%' "
+        "GROUP BY fault_id ORDER BY min(raised_at) DESC LIMIT $1) "
+        "ORDER BY a.raised_at DESC, a.level, a.recipient",
+        limit,
+    )
+
+
+async def due_deliveries(conn: asyncpg.Connection, group_wait: timedelta) -> list[asyncpg.Record]:
+    """What is due now — and, for a person and channel with something due, what is waiting only
+    on its group wait, so that a storm queued over a second or two goes out together."""
+    return await conn.fetch(
+        f"WITH due AS (SELECT DISTINCT d.channel, a.recipient FROM {SCHEMA}.deliveries d "
+        f"JOIN {SCHEMA}.alerts a USING (alert_id) WHERE d.status='pending' AND d.next_at <= now()) "
+        "SELECT d.delivery_id, d.alert_id, d.kind, d.channel, d.attempts, d.queued_at, "
+        "coalesce(d.title, a.title) AS title, coalesce(d.body, a.body) AS body, "
+        "a.recipient, a.camera_id, a.severity, r.phone, r.email "
+        f"FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.alerts a USING (alert_id) "
+        f"LEFT JOIN {SCHEMA}.roster r ON r.account = a.recipient "
+        "WHERE d.status='pending' AND (d.next_at <= now() OR (d.attempts = 0 "
+        "AND d.next_at <= now() + $1 AND (d.channel, a.recipient) IN (SELECT * FROM due))) "
+        "ORDER BY d.delivery_id LIMIT 200 FOR UPDATE OF d SKIP LOCKED",
+        group_wait,
     )

@@ -48,7 +48,7 @@ from .routing import METHOD_ZH
 from .settings import WorkflowSettings
 from .stopmove import StopMoveApplication, StopMoveRequest
 from .transitions import Transition
-from .workcalendar import DEFAULT_CALENDAR, WorkCalendar
+from .workcalendar import DEFAULT_CALENDAR, WorkCalendar, import_notice, package_years
 
 log = structlog.get_logger()
 Clock = Callable[[], datetime]
@@ -225,6 +225,9 @@ class WorkflowService:
             rpc.RESPONSIBLE_SET: self.responsible_set,
             rpc.SCHEDULE_SET: self.schedule_set,
             rpc.SYSTEMS: self.systems,
+            rpc.CALENDAR: self.calendar,
+            rpc.CALENDAR_IMPORT: self.calendar_import,
+            rpc.REFUSALS: self.refusals,
         }
 
     @staticmethod
@@ -312,7 +315,7 @@ class WorkflowService:
         elif process == "newpoint":
             steps = NewPointRequest.preview(form)
         else:
-            check_notice(self.clock(), form.starts_at, self.cal)
+            check_notice(self.clock(), form.starts_at, await self._calendar(self.pool))
             steps = ExamSupportRequest.preview(form)
         return {"steps": _steps(steps), "chain_key": chain_key(steps)}
 
@@ -333,7 +336,8 @@ class WorkflowService:
                 elif process == "newpoint":
                     created = NewPointRequest.submit(rid, form, actor, now)
                 else:
-                    created = ExamSupportRequest.submit(rid, form, actor, inv, now, self.cal)
+                    cal = await self._calendar(conn)
+                    created = ExamSupportRequest.submit(rid, form, actor, inv, now, cal)
             except r.Refusal as exc:  # 不予受理 is itself on the record, with its number
                 await self.commit(conn, [self._refused(process, rid, actor, now, exc, form)])
                 reply = _error(exc)
@@ -662,6 +666,53 @@ class WorkflowService:
             ]
         }
 
+    # ---- the official calendar (Art. 10) and refusals ----
+
+    async def _calendar(self, conn: asyncpg.Pool | asyncpg.Connection) -> WorkCalendar:
+        """The calendar with every notice NIC entered, read fresh (any replica agrees)."""
+        return self.cal.with_notices(
+            n["notice"] for n in await store.calendar_notices(conn, self.schema)
+        )
+
+    async def calendar(self, _req: dict[str, Any]) -> dict[str, Any]:
+        got = await store.calendar_notices(self.pool, self.schema)
+        return {
+            "notices": [
+                {
+                    **n["notice"].model_dump(mode="json"),
+                    "imported_by": n["imported_by"],
+                    "imported_at": n["imported_at"].isoformat(),
+                }
+                for n in got
+            ],
+            "package_years": package_years(),
+        }
+
+    async def calendar_import(self, req: dict[str, Any]) -> dict[str, Any]:
+        actor = self._actor(req)
+        now = self.clock()
+        notice, ts = import_notice(actor, now, req.get("notice"))
+        async with self.pool.acquire() as conn, conn.transaction():
+            before = await store.save_notice(conn, self.schema, notice, actor.person_id, now)
+            if before is not None:
+                ts[0].data["replaced"] = before.model_dump(mode="json")
+            await self.commit(conn, ts)
+        return {
+            "notice": notice.model_dump(mode="json"),
+            "replaced": before is not None,
+        }
+
+    async def refusals(self, req: dict[str, Any]) -> dict[str, Any]:
+        limit = min(int(req.get("limit") or 200), 1000)
+        got = await store.refusals(
+            self.pool,
+            self.schema,
+            process=req.get("process") or None,
+            request_id=req.get("request_id") or None,
+            limit=limit,
+        )
+        return {"refusals": got}
+
     # ---- consumers ----
 
     async def on_camera(self, _env: Envelope, event: Event) -> None:
@@ -697,7 +748,8 @@ class WorkflowService:
         by_id = {p.request_id: p for p in pending}
         now = self.clock()
         n = 0
-        for nudge in due_nudges(pending, now, sent=sent, policy=policy, cal=self.cal):
+        cal = await self._calendar(self.pool)
+        for nudge in due_nudges(pending, now, sent=sent, policy=policy, cal=cal):
             async with self.pool.acquire() as conn, conn.transaction():
                 if not await store.mark_nudge(
                     conn, self.schema, nudge.request_id, nudge.step_key, nudge.level

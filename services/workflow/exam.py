@@ -11,6 +11,7 @@ submission and the first exam day, by the official calendar (holidays and 调休
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from .base import ApprovalRequest, RequestState
 from .inventory import Inventory
 from .org import ACADEMIC, NIC, Actor, Role
 from .transitions import Transition, aware
-from .workcalendar import DEFAULT_CALENDAR, WorkCalendar
+from .workcalendar import DEFAULT_CALENDAR, CalendarUnknown, WorkCalendar, calendar_unknown
 
 PROCESS = "exam"
 NOTICE_WORKDAYS = 7
@@ -56,27 +57,49 @@ class ExamSupportApplication(BaseModel):
 def check_notice(
     submitted: datetime, exam_start: datetime, cal: WorkCalendar = DEFAULT_CALENDAR
 ) -> None:
-    """Refuse a late request, naming the dates that would have been admissible."""
+    """Refuse a late request, naming the dates that would have been admissible.
+
+    Counting stops at the seventh working day: days of a year whose official arrangement is not
+    on file matter only when the answer depends on them (then CalendarUnknown, Art. 10).
+    """
     d = cal.local(submitted).date()
     e = cal.local(exam_start).date()
-    have = cal.workdays_between(d, e)
+    have, unknown = cal.count_workdays(d, e, NOTICE_WORKDAYS)
     if have >= NOTICE_WORKDAYS:
         return
-    earliest_exam = cal.nth_workday_after(d, NOTICE_WORKDAYS) + ONE_DAY
-    latest_submission = cal.nth_workday_before(e, NOTICE_WORKDAYS) - ONE_DAY
+    if have + len(unknown) >= NOTICE_WORKDAYS:  # enough or not: it depends on unknown days
+        raise calendar_unknown(unknown[0].year)
+    # Too late whatever the unknown days are; name the admissible dates where they are known.
+    earliest = _known(lambda: cal.nth_workday_after(d, NOTICE_WORKDAYS) + ONE_DAY)
+    latest = _known(lambda: cal.nth_workday_before(e, NOTICE_WORKDAYS) - ONE_DAY)
+    most = have + len(unknown)
+    count_zh = f"至多{most}个" if unknown else f"仅{have}个"
+    count_en = f"at most {most}" if unknown else f"only {have}"
     raise r.Refusal(
         "exam_notice_too_late",
-        f"须提前7个工作日书面报告教务处：距考试仅{have}个工作日；"
-        f"今日提交，最早可安排在{earliest_exam.isoformat()}；"
-        f"本场考试最迟应于{latest_submission.isoformat()}提交",
-        f"must reach Academic Affairs 7 working days ahead: only {have} working days left; "
-        f"submitted today, the earliest admissible exam date is {earliest_exam.isoformat()}; "
-        f"for this exam the latest submission date was {latest_submission.isoformat()}",
+        f"须提前7个工作日书面报告教务处：距考试{count_zh}工作日；"
+        f"今日提交，最早可安排在{earliest or _UNKNOWN_ZH}；"
+        f"本场考试最迟应于{latest or _UNKNOWN_ZH}提交",
+        f"must reach Academic Affairs 7 working days ahead: {count_en} working days left; "
+        f"submitted today, the earliest admissible exam date is {earliest or _UNKNOWN_EN}; "
+        f"for this exam the latest submission date was {latest or _UNKNOWN_EN}",
         "Art. 10",
-        working_days=have,
-        earliest_exam_date=earliest_exam.isoformat(),
-        latest_submission_date=latest_submission.isoformat(),
+        working_days=most,
+        earliest_exam_date=earliest or "",
+        latest_submission_date=latest or "",
     )
+
+
+_UNKNOWN_ZH = "（次年节假日安排尚未收录）"
+_UNKNOWN_EN = "(next year's arrangement not on file)"
+
+
+def _known(fn: Callable[[], date]) -> str | None:
+    """An ISO date, or None when it lies beyond the calendar on file."""
+    try:
+        return fn().isoformat()
+    except CalendarUnknown:
+        return None
 
 
 def earliest_exam_date(submitted: datetime, cal: WorkCalendar = DEFAULT_CALENDAR) -> date:

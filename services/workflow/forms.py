@@ -13,6 +13,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cctv.contract.campustime import campus_day_zh, campus_time
+
 from .access import AccessRequest
 from .approval import Decision, Opinion
 from .base import ApprovalRequest
@@ -21,7 +23,6 @@ from .newpoint import NewPointRequest
 from .org import BODY_NAMES, BodyKind, department_zh
 from .routing import METHOD_ZH, Method
 from .stopmove import ACTION_ZH, StopMoveRequest
-from .workcalendar import CAMPUS_TZ
 
 COLLEGE = "海南软件职业技术学院"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,14 +60,12 @@ class FormDoc:
 
 
 def _day(t: datetime | None) -> str:
-    if t is None:
-        return "    年  月  日"
-    local = t.astimezone(CAMPUS_TZ)
-    return f"{local.year}年{local.month}月{local.day}日"
+    return "    年  月  日" if t is None else campus_day_zh(t)
 
 
 def _minute(t: datetime) -> str:
-    return t.astimezone(CAMPUS_TZ).strftime("%Y-%m-%d %H:%M")
+    """The same text the console page and the CLI show: campus time, zone marked."""
+    return campus_time(t)
 
 
 def _opinions(req: ApprovalRequest, keys: list[str]) -> str:
@@ -83,6 +82,17 @@ def _opinion_line(o: Opinion) -> str:
     who = o.approver.name or o.approver.person_id
     dept = f"{department_zh(o.department)} " if o.department else ""
     return f"{mark}{'：' + text if text else ''}    {dept}{who}（签字）  {_day(o.time)}"
+
+
+def _same_as_above(req: ApprovalRequest, step_key: str) -> str:
+    """同上 with the signature: the unit head also signed as the managing department's head."""
+    lines = []
+    for o in req.flow.opinions:
+        if o.step_key == step_key:
+            who = o.approver.name or o.approver.person_id
+            dept = f"{department_zh(o.department)} " if o.department else ""
+            lines.append(f"同上    {dept}{who}（签字）  {_day(o.time)}")
+    return "\n".join(lines)
 
 
 def annex4(req: AccessRequest, inventory: Inventory | None = None) -> FormDoc:
@@ -102,6 +112,17 @@ def annex4(req: AccessRequest, inventory: Inventory | None = None) -> FormDoc:
     )
     managing = [s.key for s in req.flow.steps if s.key.startswith("managing:")]
     unit_keys = [s.key for s in req.flow.steps if s.key == "unit"]
+    # Art. 16(1)1: a unit head who also heads the cameras' managing department signs once; the
+    # paper form still needs its 管理部门意见 box filled — "同上" with the same signature.
+    also_managing = [s.key for s in req.flow.steps if s.key == "unit" and s.cameras]
+    managing_text = "\n".join(
+        x
+        for x in [
+            *(_same_as_above(req, k) for k in also_managing),
+            _opinions(req, managing),
+        ]
+        if x
+    )
     notes = [f"申请单号：{req.request_id}"]
     if f.letter_ref:
         notes.append(f"公函：{f.letter_ref}")
@@ -131,7 +152,7 @@ def annex4(req: AccessRequest, inventory: Inventory | None = None) -> FormDoc:
         ],
         [Cell("调阅理由", label=True), Cell(reason, colspan=3, tall=True)],
         [Cell("单位意见", label=True), Cell(_opinions(req, unit_keys), colspan=3, tall=True)],
-        [Cell("管理部门\n意见", label=True), Cell(_opinions(req, managing), colspan=3, tall=True)],
+        [Cell("管理部门\n意见", label=True), Cell(managing_text, colspan=3, tall=True)],
         [Cell("院领导意见", label=True), Cell(_opinions(req, ["leader"]), colspan=3, tall=True)],
         [Cell("备注", label=True), Cell("\n".join(n for n in notes if n), colspan=3, tall=True)],
     ]

@@ -59,6 +59,7 @@ def due_nudges(
 ) -> list[Nudge]:
     """Every reminder or escalation due at ``now`` and not yet sent."""
     out: list[Nudge] = []
+    cal = cal.lenient()  # a year not on file must not stop every reminder at the year end
     for req in requests:
         steps = req.flow.due_steps()
         if not steps:

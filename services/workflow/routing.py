@@ -101,8 +101,8 @@ def derive_access_chain(
     Internal: unit head → each managing department (in parallel, one stage) → school leader if
     any camera is sensitive. When the applying unit is itself the managing department of some
     cameras, its head's signature covers both boxes (nobody signs twice, Art. 16(1)1 last
-    clause). External: head of 后勤处 → the other managing departments for their parts →
-    school leader. Stages are numbered without gaps.
+    clause). External (Art. 16(2)2): head of 后勤处 for every camera → school leader in charge,
+    nothing in between. Stages are numbered without gaps.
     """
     check_admissible(
         body, method, letter_ref=letter_ref, id_checked=id_checked, case_number=case_number
@@ -144,8 +144,9 @@ def derive_access_chain(
             steps.append(_leader_step(stage, sensitive, external=False))
         return steps
 
-    # External body (police, judiciary, education authority) with letter and ID.
-    first = parts.pop(LOGISTICS, [])
+    # External body (police, judiciary, education authority) with letter and ID. Art. 16(2)2:
+    # 经后勤处主要负责人批准同意报分管院领导审批 — the head of 后勤处 approves the whole request,
+    # then the school leader in charge; no managing department's head in between.
     steps.append(
         Step(
             key=f"managing:{LOGISTICS}",
@@ -153,17 +154,12 @@ def derive_access_chain(
             role=Role.HEAD,
             department=LOGISTICS,
             title_zh="管理部门意见（后勤处主要负责人）",
-            title_en="head of the Logistics Office (first approver for outside bodies)",
-            why="校外单位调阅须经后勤处主要负责人批准 (Art. 16(2)2)",
-            cameras=first,
+            title_en="head of the Logistics Office (approves outside bodies' requests)",
+            why="校外单位调阅须经后勤处主要负责人批准同意 (Art. 16(2)2)",
+            cameras=[c.camera_id for c in cams],
         )
     )
-    stage = 2
-    if parts:
-        for dept, ids in parts.items():
-            steps.append(_managing_step(dept, ids, stage))
-        stage += 1
-    steps.append(_leader_step(stage, sensitive or cams, external=True))
+    steps.append(_leader_step(2, cams, external=True))
     return steps
 
 

@@ -26,3 +26,8 @@ OPEN_ITEMS = f"{PREFIX}.open_items"  # {} -> {items}
 RESPONSIBLE_SET = f"{PREFIX}.responsible.set"  # {actor, system_id, department, person, reason}
 SCHEDULE_SET = f"{PREFIX}.responsible.schedule"  # {actor, system_id, department, schedule}
 SYSTEMS = f"{PREFIX}.systems"  # {} -> {systems}
+# Art. 10: the official calendar on file; NIC enters a missing year's State Council notice.
+CALENDAR = f"{PREFIX}.calendar"  # {} -> {notices, package_years}
+CALENDAR_IMPORT = f"{PREFIX}.calendar.import"  # {actor, notice} -> {notice, replaced}
+# 不予受理 with their numbers, newest first
+REFUSALS = f"{PREFIX}.refusals"  # {process?, request_id?, limit?} -> {refusals}

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from cctv.contract import Envelope
+from cctv.contract.campustime import to_campus
 
 from .access import AccessRequest
 from .base import ApprovalRequest
@@ -18,6 +19,7 @@ from .inventory import CameraInfo, Inventory
 from .newpoint import NewPointRequest
 from .responsible import SystemFile
 from .stopmove import StopMoveRequest
+from .workcalendar import YearNotice
 
 SCHEMA = "workflow"
 
@@ -39,14 +41,17 @@ PREFIX = {
 
 
 async def next_id(conn: asyncpg.Connection, process: str, now: datetime, schema: str) -> str:
+    """DY-2027-00001: the year people read in the number is the campus year (00:30 on New
+    Year's Day in Haikou is still 31 December in UTC)."""
     prefix = PREFIX[process]
+    year = to_campus(now).year
     n = await conn.fetchval(
         f"INSERT INTO {schema}.counters (prefix, year, n) VALUES ($1, $2, 1) "
         "ON CONFLICT (prefix, year) DO UPDATE SET n = counters.n + 1 RETURNING n",
         prefix,
-        now.year,
+        year,
     )
-    return f"{prefix}-{now.year}-{n:05d}"
+    return f"{prefix}-{year}-{n:05d}"
 
 
 # ---- requests ----
@@ -359,3 +364,80 @@ async def notices_for(
         limit,
     )
     return [{**dict(r), "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+# ---- the official calendar: holiday notices NIC entered (Art. 10) ----
+
+
+async def save_notice(
+    conn: asyncpg.Connection, schema: str, notice: YearNotice, by: str, at: datetime
+) -> YearNotice | None:
+    """Store a year's notice; returns the one it replaces, if any."""
+    before = await conn.fetchval(
+        f"SELECT doc FROM {schema}.calendar_notices WHERE year=$1 FOR UPDATE", notice.year
+    )
+    await conn.execute(
+        f"INSERT INTO {schema}.calendar_notices (year, doc, imported_by, imported_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (year) DO UPDATE SET doc = EXCLUDED.doc, "
+        "imported_by = EXCLUDED.imported_by, imported_at = EXCLUDED.imported_at",
+        notice.year,
+        notice.model_dump(mode="json"),
+        by,
+        at,
+    )
+    return YearNotice.model_validate(before) if before else None
+
+
+async def calendar_notices(
+    conn: asyncpg.Pool | asyncpg.Connection, schema: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT year, doc, imported_by, imported_at FROM {schema}.calendar_notices ORDER BY year"
+    )
+    return [
+        {
+            "notice": YearNotice.model_validate(r["doc"]),
+            "imported_by": r["imported_by"],
+            "imported_at": r["imported_at"],
+        }
+        for r in rows
+    ]
+
+
+# ---- refusals (不予受理): on the record with their numbers, in the request's history ----
+
+
+async def refusals(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    schema: str,
+    *,
+    process: str | None = None,
+    request_id: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The latest refusals, newest first: number, process, who, when, code, article, message."""
+    rows = await conn.fetch(
+        f"SELECT request_id, subject, actor, at, data FROM {schema}.history "
+        "WHERE subject LIKE 'cctv.workflow.%.refused.%' "
+        "AND ($1::text IS NULL OR split_part(subject, '.', 3) = $1) "
+        "AND ($3::text IS NULL OR request_id = $3) ORDER BY seq DESC LIMIT $2",
+        process,
+        limit,
+        request_id,
+    )
+    out = []
+    for r in rows:
+        refusal = (r["data"].get("summary") or {}).get("refusal") or {}
+        out.append(
+            {
+                "request_id": r["request_id"],
+                "process": r["subject"].split(".")[2],
+                "actor": r["actor"],
+                "at": r["at"].isoformat(),
+                "code": refusal.get("code", ""),
+                "article": refusal.get("article", ""),
+                "zh": refusal.get("zh", ""),
+                "en": refusal.get("en", ""),
+            }
+        )
+    return out

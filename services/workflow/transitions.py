@@ -11,7 +11,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-PROCESSES = ("access", "stopmove", "newpoint", "exam", "responsible", "dutylog", "handover")
+PROCESSES = (
+    "access",
+    "stopmove",
+    "newpoint",
+    "exam",
+    "responsible",
+    "dutylog",
+    "handover",
+    "calendar",
+)
 
 
 class Transition(BaseModel):

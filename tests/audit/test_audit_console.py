@@ -18,8 +18,8 @@ import pytest
 
 from cctv.contract import subject_for, wrap
 from cctv.contract.events import AccessRecorded
-from services.audit import bundle, merkle
-from services.audit.checkpoint import Checkpoint, Verifier
+from cctv.evidence import bundle, merkle
+from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
 from tests.audit.test_audit_service import progress, running, settings, until
@@ -134,6 +134,8 @@ async def test_query_page_and_entry_with_verified_proof(site) -> None:  # type: 
         proof = re.findall(r"<li><code>([A-Za-z0-9+/=]+)</code></li>", detail.text)
         note = re.search(r'<pre id="checkpoint">(.*?)</pre>', detail.text, re.S)
         assert note is not None
+        # the key's published fingerprint is on the page to compare
+        assert f'<code id="fingerprint">{audit.signer.verifier.fingerprint()}</code>' in detail.text
         # ... and independently here, from what the page shows
         cp = Checkpoint.open(note.group(1).replace("&#43;", "+"), Verifier.from_vkey(audit.vkey))
         leaf = bytes.fromhex(

@@ -17,11 +17,13 @@ import asyncpg
 import nats
 import pytest
 
-from cctv.contract import AUDITED_STREAMS, subject_for, wrap
+from cctv.contract import AUDITED_STREAMS, rpc, subject_for, wrap
 from cctv.contract.events import AccessRecorded, CameraStateChanged
-from services.audit import api, merkle
+from cctv.evidence import merkle
+from cctv.evidence.chain import VerifyReport
+from cctv.evidence.checkpoint import Checkpoint, Verifier
+from services.audit import api
 from services.audit.app import AuditService, build
-from services.audit.checkpoint import Checkpoint, Verifier
 from services.audit.settings import AuditSettings
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
@@ -161,7 +163,7 @@ async def exactly_once(audit: AuditService, js: Any, ids: list[str]) -> None:
     assert set(c.values()) == {1}, {k: v for k, v in c.items() if v != 1}
 
 
-async def verified(audit: AuditService) -> api.VerifyReport:
+async def verified(audit: AuditService) -> VerifyReport:
     assert audit.pool is not None
     async with audit.pool.acquire() as conn:
         rep, problems = await api.verify(
@@ -317,14 +319,14 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
             nc = await nats.connect(nats_url)
             try:
                 reply = await nc.request(
-                    api.AUDIT_QUERY,
+                    rpc.AUDIT_QUERY,
                     json.dumps({"request_no": "DY-rpc", "actor": "u1", "proof": True}).encode(),
                     timeout=10,
                     headers=headers_as(identity("t_nic", "sysadmin", department="nic")),
                 )
                 body = json.loads(reply.data)
                 assert body["ok"], body
-                key = json.loads((await nc.request(api.AUDIT_CHECKPOINT, b"{}", timeout=10)).data)
+                key = json.loads((await nc.request(rpc.AUDIT_CHECKPOINT, b"{}", timeout=10)).data)
             finally:
                 await nc.close()
             v = Verifier.from_vkey(key["verifier_key"])
@@ -352,7 +354,7 @@ async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
     import sys
 
     from cctv.devstack.embedded import free_port
-    from services.audit.checkpoint import load_or_create_signer
+    from cctv.evidence.checkpoint import load_or_create_signer
 
     env = {
         **os.environ,
@@ -417,7 +419,7 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
     """The approval that made the grant, the retrieval and the export records, each with its
     inclusion proof and the signed checkpoint — and nothing of any other request."""
     from cctv.contract.events import AccessApproved, AccessSubmitted
-    from services.audit import bundle
+    from cctv.evidence import bundle
 
     tag = uuid.uuid4().hex[:6]
     rid, other = f"DY-{tag}-1", f"DY-{tag}-2"
@@ -465,7 +467,7 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
             reply = json.loads(
                 (
                     await nc.request(
-                        api.AUDIT_EXPORT,
+                        rpc.AUDIT_EXPORT,
                         json.dumps({"grant_id": grant}).encode(),
                         timeout=10,
                         headers=NIC,
@@ -475,7 +477,7 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
             missing = json.loads(
                 (
                     await nc.request(
-                        api.AUDIT_EXPORT,
+                        rpc.AUDIT_EXPORT,
                         json.dumps({"grant_id": "NO-SUCH-G"}).encode(),
                         timeout=10,
                         headers=NIC,

@@ -12,10 +12,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cctv.evidence import bundle, merkle
+from cctv.evidence.chain import VerifyReport
+from cctv.evidence.checkpoint import Checkpoint, Signer
+from cctv.evidence.entry import Witnessed
 from cctv.plumbing.db import apply_migrations, create_pool
-from services.audit import api, bundle, merkle, store
-from services.audit.checkpoint import Checkpoint, Signer
-from services.audit.entry import Witnessed
+from services.audit import api, store
 from services.audit.writer import AuditWriter, WriterConfig
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "audit" / "migrations"
@@ -59,7 +61,7 @@ class Log:
             for s in sql:
                 await conn.execute(s.replace("{s}", self.schema))
 
-    async def verify(self) -> api.VerifyReport:
+    async def verify(self) -> VerifyReport:
         async with self.writer_pool.acquire() as conn:
             report, problems = await api.verify(conn, self.schema, SIGNER.verifier, origin=ORIGIN)
         assert not problems
@@ -250,8 +252,19 @@ async def test_proofs_from_stored_nodes_equal_the_reference_tree(log: Log) -> No
             for old in range(size + 1):
                 got = await store.resolve(conn, log.schema, merkle.consistency_plan(old, size))
                 assert got == tree.consistency_proof(old, size), (old, size)
-        stored = await conn.fetchval(f"SELECT min(level) FROM {log.schema}.tree_node")
-        assert stored == store.STORED_MIN_LEVEL
+        # below STORED_MIN_LEVEL only the covers stored with signed checkpoints
+        low = await conn.fetch(
+            f"SELECT level, idx FROM {log.schema}.tree_node WHERE level < $1",
+            store.STORED_MIN_LEVEL,
+        )
+        sizes = await conn.fetch(f"SELECT size FROM {log.schema}.checkpoint")
+        covers = {
+            nid
+            for r in sizes
+            for nid in merkle.CompactRange.frontier_ids(int(r["size"]))
+            if nid[0] < store.STORED_MIN_LEVEL
+        }
+        assert {(r["level"], r["idx"]) for r in low} == covers
 
 
 async def test_verify_while_the_writer_appends_sees_one_consistent_log(log: Log) -> None:
@@ -273,3 +286,97 @@ async def test_verify_while_the_writer_appends_sees_one_consistent_log(log: Log)
     finally:
         stop.set()
         assert await appender > 1000
+
+
+async def test_altered_stored_node_is_named_by_verify_prove_and_a_restarted_writer(
+    log: Log,
+) -> None:
+    """Issue 13 defect 4: verify checks the stored inner nodes; prove and export refuse a
+    proof the signed checkpoint does not back; a restarted writer does not sign on top."""
+    await log.tamper("UPDATE {s}.tree_node SET hash = sha256(hash) WHERE level = 4 AND idx = 0")
+    rep = await log.verify()
+    assert [f.kind for f in rep.findings] == ["node"], rep.findings
+    assert "level 4, index 0" in rep.findings[0].detail
+    assert rep.checkpoints_ok == [14, 28, 30]  # the entries themselves are intact
+    async with log.writer_pool.acquire() as conn:
+        with pytest.raises(api.AuditError, match="stored tree was altered"):
+            await api.prove(conn, log.schema, {"index": 20})
+        with pytest.raises(api.AuditError, match="stored tree was altered"):
+            await api.export(conn, log.schema, {"start": 20, "end": 25}, SIGNER.verifier.vkey())
+    again = AuditWriter(log.writer_pool, log.schema, SIGNER, WriterConfig(ORIGIN))
+    with pytest.raises(store.StoreError, match=r"level 4, index 0.*\[0, 16\)"):
+        await again.start()
+
+
+async def test_rewrite_with_recomputed_heads_is_located_by_signed_checkpoints(log: Log) -> None:
+    """Issue 13 defect 3: a superuser rewrites entry 20 on, recomputing the chain and every
+    unsigned tree head. The place comes from the signed checkpoints (14 good, 28 bad) and the
+    stored nodes the signed root authenticates — not from a head."""
+    from cctv.evidence.chain import LogState
+    from cctv.evidence.entry import Entry
+
+    rows = await store.entries_range(log.writer_pool, log.schema, 0, 30)
+    st = LogState()
+    new: list[tuple[int, bytes, bytes]] = []
+    roots: dict[int, bytes] = {}
+    for seq, data in rows:
+        e = Entry.decode(data)
+        payload = e.payload.replace("查阅".encode(), "改过".encode()) if seq == 20 else e.payload
+        a = st.append(Witnessed(e.kind, e.subject, e.event_id, payload), e.recorded_at)
+        new.append((seq, a.data, a.leaf_hash))
+        roots[st.size] = st.root()
+    await log.tamper(
+        *[
+            f"UPDATE {{s}}.entry SET data = '\\x{d.hex()}'::bytea, "
+            f"leaf_hash = '\\x{h.hex()}'::bytea WHERE seq = {seq}"
+            for seq, d, h in new[20:]
+        ],
+        *[
+            f"UPDATE {{s}}.tree_head SET root = '\\x{r.hex()}'::bytea WHERE size = {n}"
+            for n, r in roots.items()
+        ],
+    )
+    rep = await log.verify()
+    assert rep.checkpoints_ok == [14]
+    assert rep.first is not None and rep.first.kind == "checkpoint", rep.findings
+    assert rep.first.index == 16 and "[16, 24)" in rep.first.detail, rep.first
+
+
+async def test_query_pages_are_cut_by_size_and_say_where_to_go_on(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply never outgrows a NATS message: a page cut by bytes continues like a full one."""
+    monkeypatch.setattr(api, "REPLY_BUDGET", 4000)
+    seen: list[int] = []
+    after = -1
+    async with log.writer_pool.acquire() as conn:
+        while True:
+            page = await api.query(conn, log.schema, {"after_seq": after, "compact": True})
+            seen += [e["seq"] for e in page["entries"]]
+            assert 0 < len(page["entries"]) < 30
+            assert set(page["entries"][0]) == {"seq", "entry"}
+            if page["next_after_seq"] is None:
+                break
+            after = page["next_after_seq"]
+        r = await api.prove(conn, log.schema, {"start": 3, "end": 25})
+    assert seen == list(range(30))
+    assert r["kind"] == "range" and (r["start"], r["end"], r["tree_size"]) == (3, 25, 30)
+
+
+async def test_a_restarting_writer_starts_from_the_signed_cover_not_from_every_leaf(
+    log: Log,
+) -> None:
+    """The latest checkpoint signed by the writer's key, with its stored cover, is where a
+    restart begins: an edited old leaf hash does not change what the writer signs next
+    (verify reports it), and without the key the writer recomputes everything and stops."""
+    await log.tamper("UPDATE {s}.entry SET leaf_hash = sha256(leaf_hash) WHERE seq = 0")
+    async with log.writer_pool.acquire() as conn:
+        st = await store.load_state(conn, log.schema, SIGNER.verifier, ORIGIN)
+        cp = Checkpoint.parse_body(
+            (await store.latest_checkpoint(conn, log.schema))[1].split("\n\n")[0] + "\n"  # type: ignore[index]
+        )
+        assert (st.size, st.root()) == (30, cp.root_hash)
+        with pytest.raises(store.StoreError, match=r"level 4, index 0"):
+            await store.load_state(conn, log.schema)
+    rep = await log.verify()
+    assert rep.first is not None and rep.first.index == 0

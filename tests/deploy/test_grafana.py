@@ -7,13 +7,12 @@ import json
 import re
 from pathlib import Path
 
-import yaml
 from prometheus_client import REGISTRY
 
 from cctv.devstack.stack import SERVICE_ORDER
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-DASHBOARD = K8S / "grafana" / "campus-cctv-uptime.json"
+DASHBOARD = K8S / "components" / "monitoring" / "grafana" / "campus-cctv-uptime.json"
 
 
 def exported_metric_names() -> set[str]:
@@ -30,8 +29,13 @@ def test_every_dashboard_query_names_an_exported_metric() -> None:
     assert used <= exported_metric_names(), used - exported_metric_names()
 
 
-def test_dashboard_ships_with_the_manifests() -> None:
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    [gen] = kustomization["configMapGenerator"]
-    assert gen["files"] == ["grafana/campus-cctv-uptime.json"]
-    assert gen["options"]["labels"] == {"grafana_dashboard": "1"}
+def test_dashboard_ships_with_the_production_overlay() -> None:
+    from .k8s import render
+
+    [cm] = [
+        d
+        for d in render("production")
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "campus-cctv-grafana-dashboard"
+    ]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["campus-cctv-uptime.json"]) == json.loads(DASHBOARD.read_text())

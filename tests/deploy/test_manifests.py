@@ -1,42 +1,736 @@
-"""The Kubernetes manifests validate offline and run every service the way `make run` does."""
+"""What NIC applies: every overlay renders, validates and passes the cluster's policy.
+
+Built-in kinds are checked by kubernetes-validate (strict: unknown fields fail), custom
+resources against the operators' CRD schemas vendored in deploy/k8s/schemas (unknown fields
+fail too: the API server would silently prune them). The policy is the namespace's Pod
+Security *restricted* profile plus the house rules: read-only root, resources, probes, pinned
+images, one token-less ServiceAccount per service, no Secret in the tree.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
+import re
+import shutil
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
 from cctv.devstack.stack import SERVICE_ORDER
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-CUSTOM = {"postgres-cnpg.yaml", "kustomization.yaml"}
-
-
-def documents(path: Path) -> list[dict]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-@pytest.mark.parametrize(
-    "path", sorted(p for p in K8S.glob("*.yaml") if p.name not in CUSTOM), ids=lambda p: p.name
+from .k8s import (
+    K8S,
+    OVERLAYS,
+    SERVICES,
+    containers,
+    find,
+    label,
+    one,
+    pod_specs,
+    render,
+    render_dir,
 )
-def test_manifest_validates_strictly(path: Path) -> None:
-    for doc in documents(path):
-        kubernetes_validate.validate(doc, "1.33", strict=True)
+
+K8S_VERSION = "1.33"
 
 
-def test_every_service_has_a_deployment_with_probes_and_secrets() -> None:
-    for name in SERVICE_ORDER:
-        [deploy] = [d for d in documents(K8S / f"{name}.yaml") if d["kind"] == "Deployment"]
-        container = deploy["spec"]["template"]["spec"]["containers"][0]
-        assert container["command"] == ["python", "-m", f"services.{name}"]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        mounts = {m["mountPath"] for m in container["volumeMounts"]}
-        assert "/run/secrets" in mounts
+def container(workload: dict[str, Any], name: str) -> dict[str, Any]:
+    [c] = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    return c
 
 
-def test_kustomization_lists_every_manifest() -> None:
-    listed = set(documents(K8S / "kustomization.yaml")[0]["resources"])
-    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+SCHEMAS = K8S / "schemas"
+
+
+def test_every_service_is_deployed() -> None:
+    assert set(SERVICES) == set(SERVICE_ORDER)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_every_service(overlay: str) -> None:
+    docs = render(overlay)
+    for name in SERVICES:
+        c = container(one(docs, "Deployment", name), name)
+        assert c["command"] == ["python", "-m", f"services.{name}"]
+        assert one(docs, "Service", name)["spec"]["selector"] == {"app.kubernetes.io/name": name}
+        assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+            "campus-cctv"
+        }
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_built_in_kinds_validate_strictly(overlay: str) -> None:
+    checked = 0
+    for doc in render(overlay):
+        if is_custom(doc):
+            continue  # below
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        checked += 1
+    assert checked > 30
+
+
+def strict(schema: Any) -> Any:
+    """Refuse unknown fields wherever the CRD lists the fields (as the API server prunes them)."""
+    if isinstance(schema, dict):
+        out = {k: strict(v) for k, v in schema.items()}
+        if isinstance(out.get("pattern"), str) and out["pattern"].startswith("^(?i)"):
+            out["pattern"] = "(?i)^" + out["pattern"][5:]  # Go allows the flag after ^
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
+    group, version = api_version.split("/")
+    path = SCHEMAS / f"{group}_{version}_{kind.lower()}.json"
+    if not path.exists():
+        raise AssertionError(f"{kind} {api_version}: no vendored schema {path.name}")
+    schema = strict(json.loads(path.read_text()))
+    schema["properties"]["metadata"] = {"type": "object"}  # ObjectMeta: checked by the server
+    return schema
+
+
+def is_custom(doc: dict[str, Any]) -> bool:
+    """Built-in groups are the core ("v1"), dot-less ones (apps, batch, policy) and *.k8s.io."""
+    group = doc["apiVersion"].rpartition("/")[0]
+    return "." in group and not group.endswith("k8s.io")
+
+
+def custom_objects(overlay: str) -> list[dict[str, Any]]:
+    return [d for d in render(overlay) if is_custom(d)]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_custom_resources_match_vendored_crd_schemas(overlay: str) -> None:
+    objs = custom_objects(overlay)
+    assert {"Cluster", "Database"} <= {o["kind"] for o in objs}
+    for obj in objs:
+        schema = crd_schema(obj["apiVersion"], obj["kind"])
+        try:
+            jsonschema.validate(obj, schema)
+        except jsonschema.ValidationError as exc:
+            raise AssertionError(f"{label(obj)}: {exc.message} at {list(exc.path)}") from None
+
+
+def test_crd_check_refuses_a_misspelt_field() -> None:
+    cluster = one(render("production"), "Cluster", "cctv-db")
+    cluster["spec"]["instancess"] = 3
+    with pytest.raises(jsonschema.ValidationError, match="instancess"):
+        jsonschema.validate(cluster, crd_schema(cluster["apiVersion"], "Cluster"))
+
+
+def test_vendored_schemas_say_where_they_come_from() -> None:
+    index = (SCHEMAS / "README.md").read_text()
+    for path in SCHEMAS.glob("*.json"):
+        assert path.name in index
+        assert re.search(r" v\d+\.\d+\.\d+ \(", json.loads(path.read_text())["$comment"])
+
+
+# --- Pod Security restricted and the house rules -------------------------------------------
+
+ALLOWED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def restricted_violations(workload: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """The checks of the Pod Security Standards *restricted* profile (v1.33), by name."""
+    bad: list[str] = []
+    where = label(workload)
+    psc = spec.get("securityContext", {})
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            bad.append(f"{where}: {key}")
+    for v in spec.get("volumes", []):
+        kinds = set(v) - {"name"}
+        if not kinds <= ALLOWED_VOLUMES:
+            bad.append(f"{where}: volume {v['name']} is {kinds}")
+    for c in containers(spec):
+        csc = c.get("securityContext", {})
+        w = f"{where} container {c['name']}"
+        if csc.get("privileged"):
+            bad.append(f"{w}: privileged")
+        if csc.get("allowPrivilegeEscalation") is not False:
+            bad.append(f"{w}: allowPrivilegeEscalation must be false")
+        if "ALL" not in csc.get("capabilities", {}).get("drop", []):
+            bad.append(f"{w}: capabilities.drop must hold ALL")
+        if set(csc.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            bad.append(f"{w}: capabilities.add")
+        if not csc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+            bad.append(f"{w}: runAsNonRoot")
+        if csc.get("runAsUser", psc.get("runAsUser")) == 0:
+            bad.append(f"{w}: runAsUser 0")
+        seccomp = csc.get("seccompProfile", psc.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            bad.append(f"{w}: seccompProfile {seccomp}")
+        for p in c.get("ports", []):
+            if p.get("hostPort"):
+                bad.append(f"{w}: hostPort")
+    return bad
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_meets_restricted_pod_security(overlay: str) -> None:
+    docs = render(overlay)
+    bad = [v for w, spec in pod_specs(docs) for v in restricted_violations(w, spec)]
+    assert not bad, bad
+    ns = one(docs, "Namespace", "campus-cctv")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_restricted_check_catches_a_root_container() -> None:
+    docs = render("demo")
+    w, spec = next((w, s) for w, s in pod_specs(docs) if w["metadata"]["name"] == "audit")
+    spec["containers"][0]["securityContext"].pop("allowPrivilegeEscalation")
+    spec["securityContext"]["runAsNonRoot"] = False
+    spec["containers"][0]["securityContext"]["runAsNonRoot"] = False
+    found = restricted_violations(w, spec)
+    assert any("allowPrivilegeEscalation" in b for b in found)
+    assert any("runAsNonRoot" in b for b in found)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_root_filesystems_are_read_only_and_writes_go_to_declared_volumes(overlay: str) -> None:
+    for w, spec in pod_specs(render(overlay)):
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+        for c in containers(spec):
+            assert c["securityContext"].get("readOnlyRootFilesystem") is True, label(w)
+            for m in c.get("volumeMounts", []):
+                if m.get("readOnly"):
+                    continue
+                v = volumes.get(m["name"], {})
+                assert "emptyDir" in v or m["name"] in claims, (
+                    f"{label(w)} {c['name']}: {m['mountPath']} is writable but not scratch or data"
+                )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_has_resources_and_every_server_has_probes(overlay: str) -> None:
+    for w, spec in pod_specs(render(overlay)):
+        for c in containers(spec):
+            res = c.get("resources", {})
+            where = f"{label(w)} {c['name']}"
+            assert {"cpu", "memory"} <= set(res.get("requests", {})), where
+            assert "memory" in res.get("limits", {}), where
+            if w["kind"] in ("Deployment", "StatefulSet"):
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    assert probe in c, f"{where}: no {probe}"
+    nats = one(render(overlay), "StatefulSet", "nats")
+    assert nats["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_service_probes_use_the_service_shell_endpoints(overlay: str) -> None:
+    docs = render(overlay)
+    for name in SERVICES:
+        c = container(one(docs, "Deployment", name), name)
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_has_its_own_service_account_without_a_token(overlay: str) -> None:
+    docs = render(overlay)
+    accounts = {d["metadata"]["name"]: d for d in find(docs, "ServiceAccount")}
+    used = set()
+    for w, spec in pod_specs(docs):
+        sa = spec.get("serviceAccountName")
+        assert sa in accounts, f"{label(w)} runs as the default ServiceAccount"
+        assert sa not in used, f"{label(w)} shares ServiceAccount {sa}"
+        used.add(sa)
+        assert spec.get("automountServiceAccountToken") is False, label(w)
+        assert accounts[sa].get("automountServiceAccountToken") is False, sa
+    assert set(SERVICES) <= used
+
+
+# x.y.z (PostgreSQL's own versions are major.minor), an optional variant, or a digest
+TAG = re.compile(r"^([^:@]+)(:\d+\.\d+(\.\d+)?(-[\w.-]+)?)?(@sha256:[0-9a-f]{64})?$")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_images_are_pinned_to_exact_versions(overlay: str) -> None:
+    docs = render(overlay)
+    images = [c["image"] for _, spec in pod_specs(docs) for c in containers(spec)]
+    images += [d["spec"]["imageName"] for d in find(docs, "Cluster")]
+    for image in images:
+        m = TAG.match(image)
+        assert m and (m.group(2) or m.group(5)), f"{image}: not pinned to a version or a digest"
+        if m.group(2) and not m.group(3):
+            assert m.group(1).endswith("/postgresql"), f"{image}: x.y is a floating tag"
+    assert "registry.campus.internal/campus-cctv/campus-cctv:0.1.0" in images
+    ours = {i for i in images if "campus-cctv" in i}
+    assert len(ours) == 1, f"one image of ours per overlay, not {ours}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_values_in_the_tree(overlay: str) -> None:
+    """`kubectl apply -k` must never overwrite a real Secret with an example."""
+    docs = render(overlay)
+    assert not find(docs, "Secret")
+    text = yaml.safe_dump(docs)
+    assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text), "credentials inside a URL"
+    assert "CHANGE-ME" not in text.upper()
+    for w, spec in pod_specs(docs):
+        for c in containers(spec):
+            for e in c.get("env", []):
+                value = str(e.get("value", ""))
+                if re.search(r"(?i)password|secret|token|key", e["name"]) and value:
+                    assert value.startswith("/"), f"{label(w)}: {e['name']} is a literal secret"
+
+
+def referenced_secrets(docs: list[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            if key in ("secret", "secretRef") and "name" in node:
+                names.add(node["name"])
+            for k in ("secretName",):
+                if isinstance(node.get(k), str):
+                    names.add(node[k])
+            if key in ("secretKeyRef", "passwordSecret", "accessKeyId", "secretAccessKey"):
+                names.add(node["name"])
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+
+    walk(docs)
+    return names
+
+
+def made_secrets(*args: str) -> list[dict[str, Any]]:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "S3_SECRET_ACCESS_KEY": "s3-secret-for-the-test"}
+    out = subprocess.run(
+        [sys.executable, str(K8S / "tools" / "make_secrets.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+# made by CloudNativePG itself, or by NIC with its own certificate
+OPERATOR_MADE = {"cctv-db-ca"}
+NIC_MADE = {"console-tls"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_make_secrets_makes_every_secret_the_manifests_reference(overlay: str) -> None:
+    made = made_secrets("--s3-access-key-id", "AKIATEST")
+    for s in made:
+        kubernetes_validate.validate(s, K8S_VERSION, strict=True)
+        assert s["metadata"]["namespace"] == "campus-cctv"
+    names = {s["metadata"]["name"] for s in made}
+    missing = referenced_secrets(render(overlay)) - names - OPERATOR_MADE - NIC_MADE
+    assert not missing, missing
+
+
+def test_made_secrets_agree_with_each_other() -> None:
+    """The password in a role's Secret is the one in the service's URL; NATS the same."""
+    made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    for svc in SERVICES:
+        db = made[f"cctv-db-{svc}"]
+        url = made[f"cctv-{svc}"]["database_url"]
+        assert url.startswith(f"postgresql://{svc}:{db['password']}@cctv-db-rw:5432/cctv?")
+        assert "sslmode=verify-full" in url
+        nats = made[f"cctv-{svc}"]["nats_url"]
+        assert nats == f"tls://{svc}:{made['nats-users'][svc]}@nats:4222"
+    writer = made["cctv-db-audit-writer"]
+    assert writer["username"] == "audit_writer"
+    assert f"audit_writer:{writer['password']}@" in made["cctv-audit"]["audit_writer_url"]
+    assert made["cctv-audit-signing-key"]["signing.key"].startswith(
+        "PRIVATE+KEY+hnsoftedu.edu.cn/campus-cctv/audit+"
+    )
+    again = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    assert again["nats-users"]["ingest"] != made["nats-users"]["ingest"]
+
+
+def test_config_edits_roll_the_pods(tmp_path: Path) -> None:
+    """ConfigMap names carry a hash of their content: an edit changes what pods reference."""
+    copy_root = tmp_path / "k8s"
+    shutil.copytree(K8S, copy_root, ignore=shutil.ignore_patterns("schemas", "tools"))
+    before = render_dir(copy_root / "overlays" / "production")
+    env = copy_root / "base" / "config.env"
+    env.write_text(env.read_text().replace("LOG_LEVEL=INFO", "LOG_LEVEL=WARNING"))
+    conf = copy_root / "base" / "nats" / "nats.conf"
+    conf.write_text(conf.read_text().replace("max_payload: 1MB", "max_payload: 2MB"))
+    after = render_dir(copy_root / "overlays" / "production")
+
+    def refs(docs: list[dict[str, Any]], name: str) -> tuple[str, str]:
+        spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        nats = one(docs, "StatefulSet", "nats")["spec"]["template"]["spec"]
+        cm = next(v["configMap"]["name"] for v in nats["volumes"] if "configMap" in v)
+        return spec["containers"][0]["envFrom"][0]["configMapRef"]["name"], cm
+
+    for name in SERVICES:
+        (svc_before, nats_before), (svc_after, nats_after) = refs(before, name), refs(after, name)
+        assert svc_before.startswith("cctv-config-") and svc_before != svc_after
+        assert nats_before.startswith("nats-config-") and nats_before != nats_after
+
+
+# --- overlays -----------------------------------------------------------------------------
+
+
+def test_demo_runs_one_of_everything() -> None:
+    docs = render("demo")
+    for d in find(docs, "Deployment") + find(docs, "StatefulSet"):
+        assert d["spec"]["replicas"] == 1, label(d)
+    assert one(docs, "Cluster", "cctv-db")["spec"]["instances"] == 1
+    job = one(docs, "Job", "cctv-streams")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--replicas", "1"]
+    nats_conf = one_configmap(docs, "nats-config")
+    assert "cluster {" not in nats_conf["cluster.conf"]
+    assert not [d for d in docs if d["apiVersion"].startswith("monitoring.coreos.com")]
+    assert one_configmap(docs, "cctv-config")["SEED_DEMO"] == "true"
+
+
+def one_configmap(docs: list[dict[str, Any]], prefix: str) -> dict[str, str]:
+    [cm] = [
+        d
+        for d in find(docs, "ConfigMap")
+        if re.fullmatch(rf"{prefix}-[a-z0-9]{{10}}", d["metadata"]["name"])
+    ]
+    return cm["data"]
+
+
+def test_production_survives_a_node_loss() -> None:
+    docs = render("production")
+    nats = one(docs, "StatefulSet", "nats")
+    replicas = nats["spec"]["replicas"]
+    assert replicas == 3
+    routes = re.findall(
+        r"tls://(nats-\d)\.nats-headless:6222", one_configmap(docs, "nats-config")["cluster.conf"]
+    )
+    assert routes == [f"nats-{i}" for i in range(replicas)]
+    anti = nats["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    job = one(docs, "Job", "cctv-streams")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == str(replicas)
+    pdbs = {
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for d in find(docs, "PodDisruptionBudget")
+    }
+    for d in find(docs, "Deployment"):
+        name = d["metadata"]["name"]
+        if d["spec"]["replicas"] > 1:
+            assert name in pdbs, f"{name}: replicas without a PodDisruptionBudget"
+            assert d["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        else:
+            assert d["spec"]["strategy"]["type"] == "Recreate", name  # the one writer
+    assert "nats" in pdbs
+    cluster = one(docs, "Cluster", "cctv-db")["spec"]
+    assert cluster["instances"] == 3 and cluster["enablePDB"] is True
+    assert cluster["affinity"]["podAntiAffinityType"] == "required"
+
+
+def test_production_backs_up_postgres_to_object_storage() -> None:
+    docs = render("production")
+    [plugin] = one(docs, "Cluster", "cctv-db")["spec"]["plugins"]
+    assert plugin["isWALArchiver"] is True
+    store = one(docs, "ObjectStore", plugin["parameters"]["barmanObjectName"])
+    assert store["spec"]["configuration"]["destinationPath"].startswith("s3://")
+    [sched] = find(docs, "ScheduledBackup")
+    assert sched["spec"]["cluster"]["name"] == "cctv-db"
+    assert sched["spec"]["method"] == "plugin"
+    assert sched["spec"]["pluginConfiguration"]["name"] == plugin["name"]
+    assert len(sched["spec"]["schedule"].split()) == 6  # CNPG's cron has seconds
+
+
+def test_production_is_scraped_by_the_prometheus_operator() -> None:
+    docs = render("production")
+    [sm] = find(docs, "ServiceMonitor")
+    selected = [
+        d
+        for d in find(docs, "Service")
+        if sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()
+    ]
+    assert {d["metadata"]["name"] for d in selected} == set(SERVICES)
+    assert all(p["name"] == "http" for d in selected for p in d["spec"]["ports"])
+    monitors = {d["metadata"]["name"]: d for d in find(docs, "PodMonitor")}
+    assert monitors["nats"]["spec"]["podMetricsEndpoints"][0]["port"] == "prom-metrics"
+    assert monitors["cctv-db"]["spec"]["selector"]["matchLabels"] == {"cnpg.io/cluster": "cctv-db"}
+
+
+# --- PostgreSQL roles ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_has_its_own_role_owning_only_its_schema(overlay: str) -> None:
+    docs = render(overlay)
+    roles = {r["name"]: r for r in one(docs, "Cluster", "cctv-db")["spec"]["managed"]["roles"]}
+    assert set(roles) == {*SERVICES, "audit_writer"}
+    for r in roles.values():
+        assert r["login"] is True and r["passwordSecret"]["name"].startswith("cctv-db-")
+        for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+            assert not r.get(power), f"{r['name']}: {power}"
+    schemas = {s["name"]: s["owner"] for s in one(docs, "Database", "cctv")["spec"]["schemas"]}
+    assert schemas == {s: s for s in SERVICES}
+
+
+# --- NATS ---------------------------------------------------------------------------------
+
+
+def test_nats_auth_conf_is_generated_from_the_table() -> None:
+    import subprocess
+    import sys
+
+    tool = K8S / "tools" / "nats_auth.py"
+    out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nats_follows_the_helm_chart_conventions(overlay: str) -> None:
+    docs = render(overlay)
+    sts = one(docs, "StatefulSet", "nats")
+    spec = sts["spec"]["template"]["spec"]
+    nats, exporter = spec["containers"]
+    assert nats["lifecycle"]["preStop"]["exec"]["command"] == [
+        "nats-server",
+        "-sl=ldm=/var/run/nats/nats.pid",
+    ]
+    assert spec["terminationGracePeriodSeconds"] >= 30 + 20
+    conf = one_configmap(docs, "nats-config")
+    assert "lame_duck_duration: 30s" in conf["nats.conf"]
+    assert "pid_file: /var/run/nats/nats.pid" in conf["nats.conf"]
+    assert re.search(r"tls \{\s*cert_file", conf["nats.conf"])
+    assert "http://localhost:8222/" in exporter["args"]
+    assert one(docs, "Service", "nats-headless")["spec"]["clusterIP"] == "None"
+    env = {e["name"] for e in nats["env"]}
+    for user in re.findall(r"password: \$(NATS_PASSWORD_\w+)", conf["auth.conf"]):
+        assert user in env, f"{user} is not given to the NATS container"
+
+
+# --- network ------------------------------------------------------------------------------
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert "matchExpressions" not in selector, "the checker reads matchLabels only"
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def allowed(
+    docs: list[dict[str, Any]],
+    src: dict[str, str] | str,
+    dst: dict[str, str] | str,
+    port: int,
+) -> bool:
+    """Would the namespace's NetworkPolicies let `src` reach `dst` on TCP `port`?
+
+    A pod is its labels (in campus-cctv); a string is an outside peer: a namespace name or a
+    CIDR ("ip:10.64.1.5")."""
+
+    def peer_matches(peer: dict[str, Any], who: dict[str, str] | str) -> bool:
+        if isinstance(who, str):
+            if who.startswith("ip:"):
+                import ipaddress
+
+                ip = ipaddress.ip_address(who[3:])
+                block = peer.get("ipBlock")
+                return (
+                    bool(block)
+                    and ip in ipaddress.ip_network(block["cidr"])
+                    and not any(ip in ipaddress.ip_network(e) for e in block.get("except", []))
+                )
+            ns = peer.get("namespaceSelector")
+            return (
+                ns is not None
+                and selects(ns, {"kubernetes.io/metadata.name": who})
+                and ("podSelector" not in peer)
+            )
+        if "namespaceSelector" in peer or "ipBlock" in peer:
+            return False
+        return selects(peer["podSelector"], who)
+
+    def port_matches(rule: dict[str, Any], pod: dict[str, str] | str) -> bool:
+        ports = rule.get("ports")
+        if not ports:
+            return True
+        for p in ports:
+            if p["port"] == port:
+                return True
+            if isinstance(p["port"], str) and not isinstance(pod, str):
+                return True  # a named port: the services' `http`, checked by the callers
+        return False
+
+    def direction_ok(pod: dict[str, str] | str, other: dict[str, str] | str, kind: str) -> bool:
+        if isinstance(pod, str):
+            return True  # outside the namespace: not ours to police
+        rules = [
+            p
+            for p in find(docs, "NetworkPolicy")
+            if kind in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], pod)
+        ]
+        if not rules:
+            return True
+        key, peers = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+        for p in rules:
+            for rule in p["spec"].get(key, []):
+                if port_matches(rule, dst) and (
+                    not rule.get(peers) or any(peer_matches(x, other) for x in rule[peers])
+                ):
+                    return True
+        return False
+
+    return direction_ok(src, dst, "Egress") and direction_ok(dst, src, "Ingress")
+
+
+def pod_labels(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
+    return dict(one(docs, kind, name)["spec"]["template"]["metadata"]["labels"])
+
+
+POSTGRES = {"cnpg.io/cluster": "cctv-db", "cnpg.io/instanceRole": "primary"}
+CAMERA = "ip:10.64.3.17"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
+    docs = render(overlay)
+    pods = {name: pod_labels(docs, "Deployment", name) for name in SERVICES}
+    nats = pod_labels(docs, "StatefulSet", "nats")
+    streams = pod_labels(docs, "Job", "cctv-streams")
+    for name, me in pods.items():
+        assert allowed(docs, me, nats, 4222), f"{name} → NATS"
+        assert allowed(docs, me, POSTGRES, 5432), f"{name} → PostgreSQL"
+        assert not allowed(docs, me, nats, 6222), f"{name} → NATS routes"
+        assert allowed(docs, me, CAMERA, 554) == (name == "ingest"), f"{name} → cameras"
+        assert allowed(docs, "ingress-nginx", me, 8080) == (name == "console"), f"ingress → {name}"
+        for other, them in pods.items():
+            if other != name:
+                assert not allowed(docs, me, them, 8080), f"{name} → {other}"
+    assert allowed(docs, streams, nats, 4222)
+    assert not allowed(docs, streams, POSTGRES, 5432)
+    assert allowed(docs, nats, nats, 6222)
+    assert not allowed(docs, nats, POSTGRES, 5432)
+    assert not allowed(docs, "ingress-nginx", nats, 4222)
+    assert not allowed(docs, "default", POSTGRES, 5432)
+    assert allowed(docs, "monitoring", nats, 7777)
+    assert not allowed(docs, pods["ingest"], "ip:192.168.1.1", 554)
+    assert not allowed(docs, pods["notify"], "ip:10.1.2.3", 443)
+    assert allowed(docs, pods["notify"], "ip:10.10.0.25", 587)  # the campus mail relay
+    assert not allowed(docs, pods["ingest"], "ip:10.10.0.25", 587)
+
+
+def test_network_check_depends_on_the_policies() -> None:
+    docs = render("demo")
+    ingest = pod_labels(docs, "Deployment", "ingest")
+    assert allowed(docs, ingest, CAMERA, 554)
+    without = [d for d in docs if d["metadata"]["name"] != "ingest-cameras"]
+    assert not allowed(without, ingest, CAMERA, 554)
+    opened = copy.deepcopy(docs)
+    for d in opened:
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "metrics":
+            d["spec"]["ingress"][0]["from"] = []  # from anywhere
+    health = pod_labels(docs, "Deployment", "health")
+    assert not allowed(docs, "default", health, 8082)
+    assert allowed(opened, "default", health, 8082)
+
+
+# --- secrets from a store -----------------------------------------------------------------
+
+
+def test_external_secrets_are_generated_from_the_layout() -> None:
+    import subprocess
+    import sys
+
+    tool = K8S / "tools" / "external_secrets.py"
+    out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_store_makes_the_same_secrets_as_make_secrets() -> None:
+    """Same names, types and keys; every URL built from the store's passwords."""
+    made = {s["metadata"]["name"]: s for s in made_secrets("--s3-access-key-id", "AKIATEST")}
+    docs = render("production-external-secrets")
+    pulled = {d["spec"]["target"]["name"]: d for d in find(docs, "ExternalSecret")}
+    assert set(pulled) == set(made)
+    for name, es in pulled.items():
+        tpl = es["spec"]["target"]["template"]
+        assert tpl["type"] == made[name]["type"], name
+        assert set(tpl["data"]) == set(made[name]["stringData"]), name
+        variables = {d["secretKey"] for d in es["spec"]["data"]}
+        for key, text in tpl["data"].items():
+            used = set(re.findall(r"\{\{ \.(\w+) \}\}", text))
+            assert used <= variables, (name, key)
+        assert es["spec"]["secretStoreRef"] == {
+            "kind": "ClusterSecretStore",
+            "name": "campus-secrets",
+        }
+    url = pulled["cctv-ingest"]["spec"]["target"]["template"]["data"]["database_url"]
+    assert url.startswith("postgresql://ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/cctv?")
+    assert referenced_secrets(docs) - set(pulled) <= OPERATOR_MADE | NIC_MADE
+
+
+def test_restore_builds_the_cluster_from_the_object_store(tmp_path: Path) -> None:
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("schemas", "tools"))
+    overlay = root / "overlays" / "restore"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [../production]\ncomponents: [../../components/restore]\n"
+    )
+    docs = render_dir(overlay)
+    cluster = one(docs, "Cluster", "cctv-db")
+    jsonschema.validate(cluster, crd_schema(cluster["apiVersion"], "Cluster"))
+    spec = cluster["spec"]
+    assert "initdb" not in spec["bootstrap"]
+    [origin] = spec["externalClusters"]
+    assert spec["bootstrap"]["recovery"]["source"] == origin["name"]
+    store = one(docs, "ObjectStore", origin["plugin"]["parameters"]["barmanObjectName"])
+    assert store["metadata"]["name"] == "cctv-backup"
+    # reads the old server's backups, archives under a new name: never over its own source
+    assert origin["plugin"]["parameters"]["serverName"] == "cctv-db"
+    assert spec["plugins"][0]["parameters"]["serverName"] != "cctv-db"
+
+
+# --- alerting rules -----------------------------------------------------------------------
+
+
+def test_prometheus_rules_wrap_the_monitoring_rule_files() -> None:
+    """The rules are deploy/monitoring's; the PrometheusRule objects are generated from them."""
+    import subprocess
+    import sys
+
+    tool = K8S / "tools" / "prometheus_rules.py"
+    out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    files = sorted((K8S.parent / "monitoring" / "rules").glob("*.rules.yml"))
+    rules = {d["metadata"]["name"]: d for d in find(render("production"), "PrometheusRule")}
+    assert set(rules) == {p.name.removesuffix(".rules.yml") for p in files}
+    for path in files:
+        groups = yaml.safe_load(path.read_text())["groups"]
+        assert rules[path.name.removesuffix(".rules.yml")]["spec"]["groups"] == groups

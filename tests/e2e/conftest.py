@@ -20,6 +20,7 @@ FAST = {
     "UP_AFTER": "2",
     "TICKET_POLL_S": "0.2",
     "DELIVERY_POLL_S": "0.1",
+    "GROUP_WINDOW_S": "0",  # each e2e alert its own robot message; grouping: tests/notify
     "LOG_LEVEL": "INFO",
 }
 

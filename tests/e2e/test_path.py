@@ -125,8 +125,37 @@ def test_cli_lists_cameras(system: Stack) -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+PHONE = {"width": 390, "height": 844}  # the guard's phone
+DESKTOP = {"width": 1280, "height": 800}
+
+
+async def _browser(p: object) -> object:
+    return await p.chromium.launch(  # type: ignore[attr-defined]
+        executable_path=CHROMIUM,
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+async def _login_page(browser: object, system: Stack, account: str, viewport: dict) -> object:
+    page = await browser.new_page(viewport=viewport)  # type: ignore[attr-defined]
+    await page.goto(f"{system.url('console')}/")
+    await page.fill("input[name=account]", account)
+    await page.fill("input[name=password]", DEMO_PASSWORD)
+    await page.click("button[type=submit]")
+    return page
+
+
+async def _overflow(page: object) -> int:
+    """How far the page is wider than the screen (0: no horizontal scrolling)."""
+    return int(
+        await page.evaluate(  # type: ignore[attr-defined]
+            "document.documentElement.scrollWidth - window.innerWidth"
+        )
+    )
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
-async def test_guard_acknowledges_in_the_browser(system: Stack, bus: EventLog) -> None:
+async def test_guard_acknowledges_on_a_phone(system: Stack, bus: EventLog) -> None:
     from playwright.async_api import async_playwright
 
     camera = "OFF-003"
@@ -135,29 +164,68 @@ async def test_guard_acknowledges_in_the_browser(system: Stack, bus: EventLog) -
     [alert] = await bus.wait_for("alert.raised", lambda d: d.get("camera_id") == camera)
     alert_id = alert["data"]["alert_id"]
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await _browser(p)
         try:
-            page = await browser.new_page()
-            await page.goto(f"{system.url('console')}/")
-            await page.fill("input[name=account]", "guard")
-            await page.fill("input[name=password]", DEMO_PASSWORD)
-            await page.click("button[type=submit]")
+            page = await _login_page(browser, system, "guard", PHONE)
             row = page.locator(f'tr[data-alert-id="{alert_id}"]')
             await row.wait_for(timeout=15_000)
             assert "OFF-003" in await row.inner_text()
-            await row.locator("button.ack").click()
+            assert await _overflow(page) <= 0, "the guard's page scrolls sideways on a phone"
+            button = row.locator("button.ack")
+            box = await button.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+            assert box["height"] >= 44  # a thumb can hit it
+            await button.click()
             await bus.wait_for("alert.acknowledged", lambda d: d["alert_id"] == alert_id)
-            await page.locator(f'tr[data-alert-id="{alert_id}"].alert-acknowledged').wait_for(
-                timeout=15_000
-            )
+            done = page.locator(f'tr[data-alert-id="{alert_id}"].alert-acknowledged')
+            await done.wait_for(timeout=15_000)
+            assert "guard" in await done.inner_text()  # says who acknowledged
+            assert await done.locator("button.ack").count() == 0
             cam = page.locator(f'li[data-camera-id="{camera}"]')
             assert await cam.get_attribute("data-state") == "down"
         finally:
             await browser.close()
     assert cctv(system, "sim", "mend", camera).returncode == 0
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+async def test_a_directive_round_trip_from_the_duty_room_to_a_guards_phone(
+    system: Stack, bus: EventLog
+) -> None:
+    from playwright.async_api import async_playwright
+
+    text = "请立即前往综合楼5楼查看（演练）"
+    async with async_playwright() as p:
+        browser = await _browser(p)
+        try:
+            duty = await _login_page(browser, system, "duty", DESKTOP)
+            await duty.goto(f"{system.url('console')}/duty/directives")
+            await duty.select_option("select[name=zone]", "教学区")
+            await duty.fill("textarea[name=text]", text)
+            await duty.click("#directive-form button[type=submit]")
+            [issued] = await bus.wait_for("alert.directive", lambda d: d["text"] == text)
+            directive_id = issued["data"]["directive_id"]
+            assert "guard" in issued["data"]["recipients"]
+            [raised] = await bus.wait_for(
+                "alert.raised",
+                lambda d: d["recipient"] == "guard" and directive_id in d.get("body", ""),
+            )
+
+            guard = await _login_page(browser, system, "guard", PHONE)
+            row = guard.locator(f'tr[data-alert-id="{raised["data"]["alert_id"]}"]')
+            await row.wait_for(timeout=15_000)
+            assert await _overflow(guard) <= 0
+            await row.locator("button.ack").click()
+            await bus.wait_for(
+                "alert.acknowledged", lambda d: d["alert_id"] == raised["data"]["alert_id"]
+            )
+
+            await duty.goto(f"{system.url('console')}/duty/directives")
+            mine = duty.locator(f'tr[data-directive-id="{directive_id}"] li[data-account="guard"]')
+            assert await mine.get_attribute("data-status") == "acknowledged"
+        finally:
+            await browser.close()
 
 
 async def test_nic_admin_edits_the_inventory_in_the_console(

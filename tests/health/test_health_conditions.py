@@ -101,6 +101,8 @@ def test_footage_deleted_while_it_had_to_be_kept_is_critical_until_it_would_have
     found = read_deletion(early)["recording_deleted"]
     assert found is not None and found.severity == "critical"
     assert "30天保存期内" in found.detail and "Art. 3, 7" in found.detail
+    # the deleted span as people read it: campus time, zone marked (issue 15); T0 is 01:00 UTC
+    assert "2026-06-07 09:00 (UTC+8) – 2026-06-07 10:00 (UTC+8)" in found.detail
     assert deletion_lapses_at(early, T0 + timedelta(days=2)) == T0 + timedelta(days=30, hours=1)
     held = early.model_copy(update={"within_retention": False, "under_hold": True})
     found = read_deletion(held)["recording_deleted"]

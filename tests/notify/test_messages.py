@@ -25,6 +25,7 @@ def test_an_escalated_approval_names_who_is_late() -> None:
     [(recipient, title, body)] = notices_for(event)
     assert recipient == "school_leader:-"
     assert "逾期上报" in title and "ACC-2026-0001" in title and "分管校领导" in body
+    assert "自 2026-11-02 08:00 (UTC+8)" in body  # campus time, zone marked (issue 15)
 
 
 def test_other_events_say_nothing() -> None:

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from datetime import time
 
-from services.notify.messages import alert_title, robot_message
-from services.notify.roster import RosterEntry, recipients
+from services.notify.channels.base import Outbound
+from services.notify.channels.robot import _markdown
+from services.notify.escalation import first_recipients
+from services.notify.messages import alert_title
+from services.notify.roster import RosterEntry
 
 ROSTER = [
     RosterEntry("day", "张伟", "guard", "教学区", time(8), time(20)),
@@ -14,7 +17,7 @@ ROSTER = [
 
 
 def names(at: time, zone: str) -> list[str]:
-    return [r.account for r in recipients(ROSTER, zone, at)]
+    return [r.account for r in first_recipients(ROSTER, zone, at, "offline", "major")[1]]
 
 
 def test_the_guard_on_shift_in_the_zone_gets_it() -> None:
@@ -36,6 +39,12 @@ def test_round_the_clock_entries_are_always_on() -> None:
 def test_alert_texts_are_chinese_first() -> None:
     title = alert_title("offline", "综合楼5楼走廊南", "OFF-001")
     assert title.startswith("【告警】摄像机离线")
-    msg = robot_message(title, "综合楼 · 教学区", "guard")
-    assert msg["msgtype"] == "markdown"
-    assert "OFF-001" in msg["markdown"]["content"]
+    text = _markdown(Outbound("alert", title, "综合楼 · 教学区", "guard"))
+    assert "OFF-001" in text and "综合楼" in text
+
+
+def test_robot_markdown_cannot_be_injected_through_a_camera_name() -> None:
+    title = alert_title("offline", "[点此](http://evil.example) **紧急** <@all>", "X-1")
+    text = _markdown(Outbound("alert", title, "# 标题", "guard"))
+    assert "[点此]" not in text and "\\[点此\\]" in text
+    assert "<@all>" not in text and "\\# 标题" in text

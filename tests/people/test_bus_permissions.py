@@ -174,3 +174,35 @@ async def test_request_reply_answers_the_caller_on_its_own_inbox(as_user: Any) -
     reply = json.loads((await console.nc.request(subject, b"{}", timeout=5.0)).data)
     assert reply["to"].startswith("_INBOX.console.")
     assert ingest.errors.empty() and console.errors.empty()
+
+
+def test_the_rendered_config_is_one_nats_server_accepts(tmp_path: Any) -> None:
+    """The same table, rendered with passwords (make run, tests) or with the server's
+    environment variables (Kubernetes Secrets), is a config nats-server takes (`-t`)."""
+    import os
+    import subprocess
+
+    from cctv.contract.permissions import nats_users, render_nats_conf
+    from cctv.devstack.embedded import nats_server_binary
+
+    users = [u.name for u in nats_users()]
+    for name, text, env in (
+        ("plain.conf", render_nats_conf({u: f"pw-{u}" for u in users}), {}),
+        (
+            "env.conf",
+            render_nats_conf(env_prefix="NATS_PASSWORD_"),
+            {f"NATS_PASSWORD_{u.upper()}": f"pw-{u}" for u in users},
+        ),
+    ):
+        conf = tmp_path / name
+        conf.write_text(text, encoding="utf-8")
+        run = subprocess.run(
+            [nats_server_binary(), "-c", str(conf), "-t"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=30,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+    with pytest.raises(ValueError, match="no NATS password"):
+        render_nats_conf({"admin": "x"})

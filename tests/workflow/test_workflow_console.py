@@ -257,6 +257,7 @@ async def test_refusal_shown_with_article(site) -> None:
     )
     assert r.status_code == 422
     assert "个人身份调阅不予受理 — personal-capacity access is not allowed (Art. 16)" in r.text
+    assert re.search(r"不予受理 No\. DY-\d{4}-\d{5}", r.text)  # the number to quote (issue 15)
     await duty.aclose()
 
 
@@ -317,6 +318,13 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     assert "approved" in out  # the unit's head is also the managing department's
     shown = await cctv("show", rid)
     assert "workflow.access.approved" in shown and "刘洋" in shown
+    # the footage and the grant, in campus time as in the form (issue 15)
+    assert f"视频时段 footage: {t:%Y-%m-%d %H:%M} (UTC+8)" in shown
+    assert "授权有效至 grant valid until: " in shown
+    history = shown.split("history:")[1].splitlines()[1:]
+    assert history and all(
+        re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\+8\)  ", h) for h in history
+    )
 
     # Duty logbook and handover from the command line (Art. 14).
     # two operators with service credentials (CCTV_TOKEN) instead of a password sign-on
@@ -405,4 +413,47 @@ async def test_responsible_person_and_duty_log_pages(site, events) -> None:
     page = await duty.get("/duty")
     assert f"南门可疑人员{tag}" in page.text and "log:RZ-" in page.text
     for c in (head, duty):
+        await c.aclose()
+
+
+async def test_times_are_campus_time_on_page_and_print(site) -> None:
+    """Issue 15: a person reads campus time with the zone marked; page and paper agree."""
+    import html
+
+    from cctv.contract.campustime import campus_time
+
+    app, tag = site
+    before = datetime.now(CAMPUS_TZ)
+    t = (before - timedelta(days=1)).replace(hour=21, minute=5)
+    fields = {
+        "body": "internal",
+        "viewer": "陈静",
+        "method": "view",
+        "reason": "核查夜间巡逻",
+        "cameras": [f"p{tag}"],
+        "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
+        "footage_until": (t + timedelta(minutes=50)).strftime("%Y-%m-%dT%H:%M"),
+        "submit": "1",
+    }
+    duty = await login(app, "duty")
+    sub = await duty.post("/requests/new/access", data=fields)
+    assert sub.status_code == 303, sub.text
+    rid = sub.headers["location"].rsplit("/", 1)[1]
+    head = await login(app, "logistics_head")
+    assert (await head.post(f"/requests/{rid}/approve", data={"text": "同意"})).status_code == 303
+
+    # 21:05 campus time is 13:05 UTC: the page must not show the UTC clock.
+    want = f"{t:%Y-%m-%d} 21:05 (UTC+8) — {t:%Y-%m-%d} 21:55 (UTC+8)"
+    page = html.unescape((await duty.get(f"/requests/{rid}")).text)
+    assert want in page, page
+    assert " UTC<" not in page and "UTC</" not in page
+    printed = html.unescape((await duty.get(f"/requests/{rid}/print")).text)
+    assert f"{t:%Y-%m-%d} 21:05 (UTC+8) 至 {t:%Y-%m-%d} 21:55 (UTC+8)" in printed
+    # The history (submitted, opinion, approved) is in campus time too, to the second.
+    after = datetime.now(CAMPUS_TZ)
+    reply = await head.get(f"/requests/{rid}")
+    hist_at = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \(UTC\+8\)", reply.text)
+    assert len(hist_at) >= 3
+    assert all(h[:13] in (campus_time(before)[:13], campus_time(after)[:13]) for h in hist_at)
+    for c in (duty, head):
         await c.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from wf_campus import CAMERAS, PEOPLE
 
 from services.workflow.base import RequestState
 from services.workflow.exam import (
@@ -13,8 +14,16 @@ from services.workflow.exam import (
     check_notice,
     earliest_exam_date,
 )
+from services.workflow.inventory import Inventory
 from services.workflow.refusals import InvalidInput, Refusal, RuleViolation
-from services.workflow.workcalendar import CAMPUS_TZ, CalendarUnknown, WorkCalendar
+from services.workflow.workcalendar import (
+    CAMPUS_TZ,
+    CalendarUnknown,
+    WorkCalendar,
+    import_notice,
+    package_years,
+    parse_notice,
+)
 
 
 def bj(y: int, m: int, d: int, h: int = 10) -> datetime:
@@ -145,3 +154,86 @@ def test_late_exam_request_refused(inventory, people) -> None:
         ExamSupportRequest.submit(
             "EX-3", exam_form(), people["se_staff"], inventory, bj(2026, 3, 16)
         )
+
+
+# ---- issue 15: a December request for January's exams; NIC's notice for a missing year ----
+
+LAST = int(package_years().split("-")[1])  # the last year chinese-calendar carries
+NEXT = LAST + 1  # a year it does not: its arrangement is unknown until NIC enters it
+
+
+def test_december_request_for_january_exam_counts_only_this_year() -> None:
+    """Art. 10: the seven working days are all in December; January is never looked at."""
+    check_notice(bj(LAST, 12, 1), bj(NEXT, 1, 12, 8))
+    req, _ = ExamSupportRequest.submit(
+        "EX-15",
+        exam_form(starts_at=bj(NEXT, 1, 12, 8), ends_at=bj(NEXT, 1, 12, 11)),
+        PEOPLE["se_staff"],
+        Inventory(CAMERAS),
+        bj(LAST, 12, 1),
+    )
+    assert req.state is RequestState.PENDING
+
+
+def test_too_late_whatever_the_unknown_year_says() -> None:
+    """Six calendar days cannot hold seven working days: refused, not 'calendar unknown'."""
+    with pytest.raises(Refusal) as ei:
+        check_notice(bj(LAST, 12, 28), bj(NEXT, 1, 4, 8))
+    assert ei.value.code == "exam_notice_too_late" and ei.value.article == "Art. 10"
+    assert "至多" in ei.value.zh and "at most" in ei.value.en
+    assert ei.value.detail["earliest_exam_date"] == ""  # it lies in the unknown year
+    assert "尚未收录" in ei.value.zh
+
+
+def test_unknown_only_when_the_answer_depends_on_it() -> None:
+    with pytest.raises(CalendarUnknown) as ei:
+        check_notice(bj(LAST, 12, 28), bj(NEXT, 1, 25, 8))
+    assert ei.value.detail["year"] == NEXT and "calendar import" in ei.value.en
+
+
+NOTICE = {
+    "year": NEXT,
+    "source": "国办发明电〔测试〕1号 (test data)",
+    "holidays": [f"{NEXT}-01-01", f"{NEXT}-02-05..{NEXT}-02-11"],
+    "workdays": [f"{NEXT}-01-31", f"{NEXT}-02-20"],
+}
+
+
+def test_notice_entered_by_nic_drives_the_deadline() -> None:
+    notice = parse_notice(NOTICE)
+    assert len(notice.holidays) == 8 and notice.workdays[0] == date(NEXT, 1, 31)
+    cal = WorkCalendar().with_notices([notice])
+    check_notice(bj(LAST, 12, 28), bj(NEXT, 1, 25, 8), cal)  # now answerable
+    assert not cal.is_workday(date(NEXT, 2, 8)) and cal.is_workday(date(NEXT, 2, 20))
+    assert cal.is_workday(date(NEXT, 3, 1)) == (date(NEXT, 3, 1).weekday() < 5)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"holidays": [f"{NEXT + 1}-01-01"]}, "notice"),
+        ({"workdays": [f"{NEXT}-01-01"]}, "notice"),
+        ({"source": " "}, "source"),
+        ({"holidays": []}, "holidays"),
+        ({"holidays": ["明天"]}, "holidays"),
+    ],
+)
+def test_bad_notice_is_named(change: dict, field: str) -> None:
+    with pytest.raises(InvalidInput) as ei:
+        parse_notice({**NOTICE, **change})
+    assert ei.value.article == "Art. 10" and ei.value.code == "invalid_notice"
+    assert field in ei.value.en
+
+
+def test_only_nic_enters_the_notice_and_only_for_a_missing_year() -> None:
+    with pytest.raises(RuleViolation) as ei:
+        import_notice(PEOPLE["lg_head"], bj(LAST, 12, 1), NOTICE)
+    assert ei.value.code == "calendar_nic_only" and ei.value.article == "Art. 10"
+    with pytest.raises(InvalidInput) as ei2:
+        on_file = {**NOTICE, "year": LAST, "holidays": [f"{LAST}-01-01"], "workdays": []}
+        import_notice(PEOPLE["nic_admin"], bj(LAST, 12, 1), on_file)
+    assert ei2.value.code == "calendar_on_file"
+    notice, ts = import_notice(PEOPLE["nic_admin"], bj(LAST, 12, 1), NOTICE)
+    assert notice.year == NEXT
+    assert [t.subject for t in ts] == ["cctv.workflow.calendar.imported"]
+    assert ts[0].key == f"calendar-{NEXT}" and ts[0].actor == "nic_admin"

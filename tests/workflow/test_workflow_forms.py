@@ -33,8 +33,9 @@ def police_request(inventory, people) -> AccessRequest:
         case_number="龙公刑(2026)088",
     )
     req, _ = AccessRequest.submit("DY-2026-00001", form, people["lg_staff"], inventory, T)
-    req.approve(people["lg_head"], T, "同意")
-    req.approve(people["st_head"], T, "同意调阅宿舍区入口")
+    # Art. 16(2)2: the head of 后勤处, then the school leader; 学生处 does not sign.
+    req.approve(people["lg_head"], T, "同意调阅南门及宿舍区入口")
+    req.approve(people["leader"], T, "同意")
     return req
 
 
@@ -60,12 +61,14 @@ def test_annex4_access_sheet(inventory, people) -> None:
         "单位意见",
         "管理部门",
         "院领导意见",
-        "同意调阅宿舍区入口",
-        "学生处 st_head（签字）",
+        "同意：同意调阅南门及宿舍区入口    后勤处 lg_head（签字）",
+        "leader（签字）",
         "备注",
         "案件编号：龙公刑(2026)088",
         "4601**********1234",
         "注：校内公共安全视频监控管理由后勤处管理审批",
+        # campus time with the zone marked, as on the console page (issue 15)
+        "视频时间段：2026-03-01 10:00 (UTC+8) 至 2026-03-02 10:00 (UTC+8)",
     ]:
         assert text in html, text
     assert "460100199001011234" not in html  # the ID number is masked on paper
@@ -182,9 +185,59 @@ def test_pdf_of_each_paper_form(annex: str, inventory, people) -> None:
         want = ["附件3", "视频监控系统停用、挪移监控点位申请表", "解决办法", "临时移至后墙"]
     else:
         doc = annex4(police_request(inventory, people), inventory)
-        want = ["附件4", "视频监控资料调阅审批单", "院领导意见", "同意调阅宿舍区入口"]
+        want = ["附件4", "视频监控资料调阅审批单", "院领导意见", "同意调阅南门及宿舍区入口"]
     pdf = render_pdf(doc)
     assert pdf is not None and pdf.startswith(b"%PDF")
     text = pdf_text(pdf)
     for w in want:
         assert w in text, (w, text)
+
+
+def _box(doc, label: str) -> str:
+    """The text of the cell to the right of a label cell on the paper form."""
+    for row in doc.rows:
+        if row[0].text == label:
+            return row[1].text
+    raise AssertionError(f"no row {label!r}")
+
+
+def test_annex4_unit_head_also_managing_fills_same_as_above(inventory, people) -> None:
+    """Art. 16(1)1 / Annex 4: 后勤处 asks for its own public-safety footage; its head signs
+    once, and the 管理部门意见 box reads 同上 with that signature (issue 15)."""
+    form = AccessApplication(
+        body="internal",
+        applying_unit="logistics",
+        viewer="陈静",
+        method="view",
+        reason="核查夜间巡逻",
+        cameras=["ps-gate-1"],
+        footage_from=T - timedelta(hours=2),
+        footage_until=T,
+    )
+    req, _ = AccessRequest.submit("DY-2026-00002", form, people["lg_staff"], inventory, T)
+    req.approve(people["lg_head"], T, "同意")
+    doc = annex4(req, inventory)
+    assert _box(doc, "单位意见") == "同意    后勤处 lg_head（签字）  2026年3月2日"
+    assert _box(doc, "管理部门\n意见") == "同上    后勤处 lg_head（签字）  2026年3月2日"
+    assert "同上    后勤处 lg_head（签字）" in render_html(doc)
+    if cjk_font() is not None:  # the PDF prints the same box
+        pdf = render_pdf(doc)
+        assert pdf is not None and "同上" in pdf_text(pdf)
+
+
+def test_annex4_other_managing_department_signs_its_own_box(inventory, people) -> None:
+    form = AccessApplication(
+        body="internal",
+        applying_unit="college_se",
+        viewer="李老师",
+        method="view",
+        reason="核查",
+        cameras=["dorm-1"],
+        footage_from=T - timedelta(hours=2),
+        footage_until=T,
+    )
+    req, _ = AccessRequest.submit("DY-2026-00003", form, people["se_staff"], inventory, T)
+    req.approve(people["se_head"], T, "同意")
+    req.approve(people["st_head"], T, "同意")
+    box = _box(annex4(req, inventory), "管理部门\n意见")
+    assert box == "同意    学生处 st_head（签字）  2026年3月2日"

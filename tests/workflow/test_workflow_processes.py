@@ -320,3 +320,36 @@ def test_reminders_count_working_hours_only(inventory, people) -> None:
     # Once signed, the clock restarts for the next stage.
     req.approve(people["se_head"], datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
     assert due_nudges([req], datetime(2026, 3, 2, 10, 0, tzinfo=CAMPUS_TZ), policy=policy) == []
+
+
+def test_reminders_keep_going_into_a_year_not_on_file(inventory, people) -> None:
+    """Issue 15: a request waiting over the year end must not stop every reminder with
+    'calendar unknown'; reminders count Monday-Friday in a year not on file."""
+    from datetime import date
+
+    from services.workflow.access import AccessApplication, AccessRequest
+    from services.workflow.workcalendar import DEFAULT_CALENDAR, package_years
+
+    last = int(package_years().split("-")[1])
+    day = max(
+        date(last, 12, d) for d in range(20, 32) if DEFAULT_CALENDAR.is_workday(date(last, 12, d))
+    )
+    form = AccessApplication(
+        body="internal",
+        applying_unit="college_se",
+        viewer="v",
+        method="view",
+        reason="r",
+        cameras=["ps-gate-1"],
+        footage_from=T - timedelta(hours=3),
+        footage_until=T,
+    )
+    submitted = datetime.combine(day, time(17, 0), CAMPUS_TZ)  # half an hour before closing
+    req, _ = AccessRequest.submit("DY-10", form, people["se_staff"], inventory, submitted)
+    a_week_later = submitted + timedelta(days=7)
+    got = due_nudges([req], a_week_later, policy=Policy(remind_after=timedelta(hours=4)))
+    assert ("remind", "college_se") in [(n.level, n.to_department) for n in got]
+    # 0.5 h on the last day + 3.5 h of the first Monday-Friday day of the new year.
+    remind = next(n for n in got if n.level == "remind")
+    first = min(d for d in (date(last + 1, 1, i) for i in range(1, 8)) if d.weekday() < 5)
+    assert remind.fire_at == datetime.combine(first, time(11, 30), CAMPUS_TZ)

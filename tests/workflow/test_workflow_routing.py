@@ -158,6 +158,9 @@ CASES = [
         {**LETTER, "case_number": "龙公刑(2026)088"},
         [(1, H, "logistics"), (2, L, None)],
     ),
+    # Art. 16(2)2: 经后勤处主要负责人批准同意报分管院领导审批 — the head of 后勤处, then the
+    # school leader in charge, whatever department manages the cameras: no 教务处 / 学生处 /
+    # 科研设备处 / 党政办 step in between (issue 15).
     (
         "education authority view",
         "education_authority",
@@ -165,7 +168,7 @@ CASES = [
         "view",
         ["te-exam-104a"],
         LETTER,
-        [(1, H, "logistics"), (2, H, "academic"), (3, L, None)],
+        [(1, H, "logistics"), (2, L, None)],
     ),
     (
         "judiciary copy across departments",
@@ -174,7 +177,16 @@ CASES = [
         "copy",
         ["dorm-1", "ps-gate-1"],
         {**LETTER, "case_number": "(2026)琼0106民初123号"},
-        [(1, H, "logistics"), (2, H, "student"), (3, L, None)],
+        [(1, H, "logistics"), (2, L, None)],
+    ),
+    (
+        "police across every managing department",
+        "police",
+        "海口市公安局龙华分局",
+        "view",
+        ["ps-gate-1", "te-class-101", "dorm-1", "re-train-1", "pa-conf-1"],
+        LETTER,
+        [(1, H, "logistics"), (2, L, None)],
     ),
 ]
 
@@ -306,3 +318,19 @@ def test_sensitive_leader_step_names_why(inventory: Inventory) -> None:
     assert leader.key == "leader"
     assert set(leader.cameras) == {"te-exam-104a", "dorm-corridor-1"}
     assert "国家教育考试" in leader.why and "师生个人隐私" in leader.why
+
+
+def test_outside_body_chain_is_logistics_head_then_leader(inventory: Inventory) -> None:
+    """Art. 16(2)2: the head of 后勤处 signs for every camera, the leader right after."""
+    cams = ["te-exam-104a", "dorm-corridor-1", "pa-conf-1", "re-train-1"]
+    steps = derive_access_chain(
+        inventory,
+        body=BodyKind.POLICE,
+        applying_unit="海口市公安局龙华分局",
+        method=Method.VIEW,
+        camera_ids=cams,
+        **LETTER,
+    )
+    assert [s.key for s in steps] == ["managing:logistics", "leader"]
+    assert steps[0].cameras == cams and "Art. 16(2)2" in steps[0].why
+    assert set(steps[1].cameras) == set(cams) and "Art. 16(2)2" in steps[1].why

@@ -69,7 +69,14 @@ BEGIN
         EXECUTE format('CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON {schema}.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_change()', t);
     END LOOP;
+    -- The writer role is declared beforehand (CloudNativePG managed roles, or the local
+    -- stack's cctv/devstack/roles.py); only a superuser's development database makes it here.
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{schema}_writer') THEN
+        IF NOT (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
+            RAISE EXCEPTION 'role {schema}_writer does not exist: declare it (CloudNativePG '
+                'managed roles, with its password in a secret) before the audit migration; '
+                'the migration role does not create roles 请先声明 {schema}_writer 角色';
+        END IF;
         CREATE ROLE {schema}_writer LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
     END IF;
 END $$;

