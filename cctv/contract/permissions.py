@@ -177,6 +177,7 @@ def nats_users() -> tuple[NatsUser, ...]:
             "reader",
             (
                 "$JS.API.INFO",
+                "$JS.API.STREAM.NAMES",  # which stream holds a subject
                 *[f"$JS.API.STREAM.INFO.{s}" for s in READER_STREAMS],
                 *[f"$JS.API.CONSUMER.CREATE.{s}.>" for s in READER_STREAMS],
                 *[f"$JS.API.CONSUMER.CREATE.{s}" for s in READER_STREAMS],
@@ -184,6 +185,7 @@ def nats_users() -> tuple[NatsUser, ...]:
                 *[f"$JS.API.CONSUMER.INFO.{s}.>" for s in READER_STREAMS],
                 *[f"$JS.API.CONSUMER.MSG.NEXT.{s}.>" for s in READER_STREAMS],
                 *[f"$JS.ACK.{s}.>" for s in READER_STREAMS],
+                "$JS.FC.>",  # flow control of its push consumers
             ),
             (*READER_SUBJECTS, f"{inbox_prefix('reader')}.>"),
             description="other campus systems: read-only state, faults and alerts",

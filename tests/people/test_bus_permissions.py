@@ -206,3 +206,27 @@ def test_the_rendered_config_is_one_nats_server_accepts(tmp_path: Any) -> None:
         assert run.returncode == 0, run.stdout + run.stderr
     with pytest.raises(ValueError, match="no NATS password"):
         render_nats_conf({"admin": "x"})
+
+
+async def test_other_campus_systems_read_faults_but_not_requests(as_user: Any) -> None:
+    """The read-only account follows state and faults from the streams; requests (they name
+    people and footage) stay closed, and it can publish nothing."""
+    health = await as_user("health")
+    subject = f"cctv.fault.resolved.READ-{uuid.uuid4().hex[:6]}"
+    await health.nc.jetstream().publish(subject, forged_resolution("health"), timeout=5.0)
+    reader = await as_user("reader")
+    js = reader.nc.jetstream()
+    got: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def arrived(msg: Any) -> None:
+        await got.put(msg)
+
+    sub = await js.subscribe(subject, cb=arrived, ordered_consumer=True)
+    msg = await asyncio.wait_for(got.get(), 10)
+    assert msg.subject == subject and json.loads(msg.data)["source"] == "health"
+    await sub.unsubscribe()
+    with pytest.raises(NatsError):
+        await js.subscribe("cctv.workflow.access.>", ordered_consumer=True)
+    await reader.nc.publish("cctv.alert.raised.X", b"{}")
+    await reader.nc.flush()
+    assert "permissions violation" in (await reader.violation()).lower()
