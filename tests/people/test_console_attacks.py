@@ -219,3 +219,50 @@ async def test_error_pages_escape_what_they_show(console: Any, path: str) -> Non
         await sign_in(c, "nic_admin")
         r = await c.get(path)
         assert "<script>" not in r.text and "<img src=x" not in r.text, r.text
+
+
+async def test_change_password_keeps_to_the_policy_and_is_audited(
+    console: Any, nats_url: str
+) -> None:
+    from tests.support.events import EventLog
+
+    bus = await EventLog().start(nats_url, ("cctv.people.>",))
+    try:
+        async with client(console) as c:
+            await sign_in(c, "student_head")
+            weak = await c.post(
+                "/account/password",
+                data={"current": "cctv-demo", "new": "short", "confirm": "short"},
+            )
+            assert weak.status_code == 422 and "12" in weak.text
+            named = "Student_head-2026!"
+            r = await c.post(
+                "/account/password", data={"current": "cctv-demo", "new": named, "confirm": named}
+            )
+            assert r.status_code == 422 and "account" in r.text
+            wrong = await c.post(
+                "/account/password",
+                data={"current": "nope", "new": "Xy7!abcdefgh", "confirm": "Xy7!abcdefgh"},
+            )
+            assert wrong.status_code == 422 and "current password is wrong" in wrong.text
+            ok = await c.post(
+                "/account/password",
+                data={"current": "cctv-demo", "new": "Xy7!abcdefgh", "confirm": "Xy7!abcdefgh"},
+            )
+            assert ok.status_code == 200 and "password changed" in ok.text
+        async with client(console) as c:
+            await sign_in(c, "student_head", "cctv-demo", expect=401)
+            await sign_in(c, "student_head", "Xy7!abcdefgh")
+        await bus.wait_for(
+            "people.changed",
+            lambda d: d["person"]["account"] == "student_head" and d["change"] == "password",
+        )
+    finally:
+        from cctv.plumbing.passwords import hash_password
+
+        await console.pool.execute(
+            "UPDATE console.people SET password_hash=$1, failed_logins=0, locked_until=NULL "
+            "WHERE account='student_head'",
+            hash_password("cctv-demo"),
+        )
+        await bus.close()
