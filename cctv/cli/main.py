@@ -16,6 +16,7 @@ GROUPS = (
     "streams",
     "inventory",
     "tamper",
+    "faults",
 )
 
 

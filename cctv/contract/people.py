@@ -14,16 +14,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import rpc
 from .events import Event
 from .orgs import DEPARTMENTS, ROLES
 
-# request-reply (the console answers)
-CONSOLE_LOGIN = "cctv.rpc.console.login"  # {account, password} -> {token, expires_at, person}
-PEOPLE_LIST = "cctv.rpc.console.people.list"  # {} -> {people}
-PEOPLE_IMPORT = "cctv.rpc.console.people.import"  # {filename, content, dry_run} -> {plan}
-PEOPLE_EXPORT = "cctv.rpc.console.people.export"  # {format} -> {filename, content}
-PEOPLE_SET = "cctv.rpc.console.people.set"  # {person} -> {person}
-PEOPLE_DISABLE = "cctv.rpc.console.people.disable"  # {account, disabled, reason} -> {person}
+# request-reply (the console answers); the subjects live with the others in rpc.py
+CONSOLE_LOGIN = rpc.CONSOLE_LOGIN  # {account, password} -> {token, expires_at, ...}
+PEOPLE_LIST = rpc.PEOPLE_LIST  # {} -> {people}
+PEOPLE_IMPORT = rpc.PEOPLE_IMPORT  # {filename, content, dry_run} -> {created, updated, ...}
+PEOPLE_EXPORT = rpc.PEOPLE_EXPORT  # {format} -> {filename, content}
+PEOPLE_SET = rpc.PEOPLE_SET  # {person, password?} -> {person, change}
+PEOPLE_DISABLE = rpc.PEOPLE_DISABLE  # {account, disabled, reason} -> {account, change}
 
 ZONED_ROLES = frozenset({"guard", "gatekeeper"})
 ROSTER_ROLES = frozenset({"guard", "gatekeeper", "duty_operator"})

@@ -42,6 +42,10 @@ MAX_REPLY_BYTES = 900_000
 APPENDED = Counter("cctv_audit_entries_total", "Entries appended to the audit log")
 DUPLICATES = Counter("cctv_audit_duplicates_total", "Deliveries already in the log")
 LOG_SIZE = Gauge("cctv_audit_log_size", "Entries in the audit log")
+WRITER_STOPPED = Gauge(
+    "cctv_audit_writer_stopped",
+    "1 while the writer refuses to append because the stored log contradicts itself",
+)
 BATCH_SECONDS = Histogram(
     "cctv_audit_batch_seconds",
     "From fetch to commit of one consumer batch",
@@ -113,9 +117,11 @@ class AuditService:
             # verify and queries so the operator can see where (issue 13). Messages wait in
             # JetStream until the log is repaired.
             self.broken = str(exc)
+            WRITER_STOPPED.set(1)
             log.error("audit writer not started: the stored log contradicts itself", error=str(exc))
             return
         LOG_SIZE.set(self.writer.size)
+        WRITER_STOPPED.set(0)
         self.ready.set()
         await self.check_stored_key()
         log.info(

@@ -7,6 +7,7 @@ asks the service that owns it, signing who each request acts for (cctv.plumbing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import sys
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from starlette.types import Scope
 
 from cctv.contract import people as contract
 from cctv.contract import rpc
+from cctv.contract.rpcmodels import AccountRequest, PersonReply, RpcCall
 from cctv.plumbing.identity import require_caller
 from cctv.plumbing.passwords import hash_password, policy_problems
 from cctv.plumbing.service import RpcError, Service
@@ -87,9 +89,11 @@ class Console:
         user: people.User | None = request.scope.get("cctv_user")
         return user
 
-    async def ask(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def ask(
+        self, subject: str, payload: dict[str, Any], timeout: float = 5.0
+    ) -> dict[str, Any]:
         try:
-            reply = await self.svc.request(subject, payload, timeout=5.0)
+            reply = await self.svc.request(subject, payload, timeout=timeout)
         except Exception as exc:
             return {"ok": False, "error": f"服务暂不可用 service unavailable: {exc}"}
         return reply if isinstance(reply, dict) else {"ok": False, "error": "bad reply"}
@@ -437,6 +441,17 @@ def build(settings: ConsoleSettings | None = None) -> Service:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "内部错误 internal error"
         return security.error_page(request, status, str(detail))
+
+    async def person(q: AccountRequest, _call: RpcCall) -> PersonReply:
+        """Who an account is, from the people directory (no password or lockout detail)."""
+        user = await people.get_user(svc.pool, q.account) if svc.pool else None
+        if user is None:
+            raise RpcError.bilingual(
+                "not_found", f"未知账号「{q.account}」", f"unknown account {q.account!r}"
+            )
+        return PersonReply(person={**dataclasses.asdict(user), "role": user.role})
+
+    svc.respond(rpc.CONSOLE_PERSON, person, request=AccountRequest)
 
     svc.exception_handlers[HTTPException] = not_found
     svc.exception_handlers[500] = not_found

@@ -338,7 +338,7 @@ async def test_witness_keeps_checkpoints_and_alerts_on_fork_or_rollback(
     # Rollback: the database restored from an older copy (newest checkpoints gone).
     newest = int(kept[-1].stem)
     await served.tamper(f"DELETE FROM {{s}}.checkpoint WHERE size >= {newest}")
-    bus = await EventLog().start(served.cfg.nats_url, ("cctv.audit.witness_alarm",))
+    bus = await EventLog().start(served.cfg.nats_url, ("cctv.audit.witness_alarm.>",))
     try:
         assert await served.cli("witness", "--state", str(state), "--key", k) == EXIT_ALERT
         assert "ROLLBACK" in capsys.readouterr().err
@@ -410,6 +410,9 @@ async def test_a_writer_that_finds_an_altered_node_stops_appending_but_verify_an
         audit = svc.state["audit"]
         await asyncio.wait_for(audit.serving.wait(), 20)
         assert not audit.ready.is_set() and audit.broken and f"level {lv}" in audit.broken
+        from services.audit.app import WRITER_STOPPED
+
+        assert WRITER_STOPPED._value.get() == 1
         assert await asyncio.to_thread(main, ["audit", "verify", "--key", key]) == 1
         out = capsys.readouterr().out
         assert f"node — stored tree node (level {lv}, index {ix})" in out, out

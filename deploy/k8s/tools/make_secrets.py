@@ -133,7 +133,7 @@ def nats_certificates(namespace: str) -> tuple[str, str, str]:
 
 def audit_signing_key(name: str) -> str:
     """The audit log's Ed25519 key in the signed-note format the audit service reads."""
-    from services.audit.checkpoint import Signer  # the repo's own format, not a copy
+    from cctv.evidence.checkpoint import Signer  # the repo's own format, not a copy
 
     return Signer.generate(name).skey() + "\n"
 
