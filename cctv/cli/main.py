@@ -17,6 +17,7 @@ GROUPS = (
     "inventory",
     "tamper",
     "faults",
+    "dlq",
 )
 
 

@@ -57,6 +57,7 @@ READER_SUBJECTS = (
 READER_STREAMS = ("CCTV_CAMERA", "CCTV_FAULT", "CCTV_ALERT", "CCTV_RECORDING", "CCTV_AUDIT")
 
 INGEST_KV = "cctv_ingest_members"
+PAYLOADS = "CCTV_PAYLOADS"  # big request/reply bodies (cctv.plumbing.bigpayload)
 
 
 def publisher_of(event_type: str) -> str | None:
@@ -148,6 +149,7 @@ def _service_user(name: str) -> NatsUser:
         "$JS.API.>",
         "$JS.ACK.>",
         "$JS.FC.>",
+        f"$O.{PAYLOADS}.>",
     ]
     if name == "ingest":
         publish.append(f"$KV.{INGEST_KV}.>")
@@ -168,7 +170,7 @@ def nats_users() -> tuple[NatsUser, ...]:
         *(_service_user(s) for s in SERVICES),
         NatsUser(
             "cli",
-            ("cctv.rpc.>", "$JS.API.>", "$JS.ACK.>"),
+            ("cctv.rpc.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", f"$O.{PAYLOADS}.>"),
             (f"{inbox_prefix('cli')}.>",),
             deny_publish=tuple(_JS_DESTRUCTIVE),
             description="the operators' `cctv` command; acts for a person only with a token",

@@ -139,6 +139,24 @@ class CamerasReply(RpcReply):
     cameras: list[CameraRecord]
 
 
+class CameraStatusRequest(RpcRequest):
+    camera_id: str = Field(min_length=1)
+
+
+class CameraStatusReply(RpcReply):
+    """What ingest last saw of one camera (issue 16): the record, its last sample, its last
+    frame check and the stream it reads (configured or discovered)."""
+
+    camera: CameraRecord
+    last_sample: dict[str, Any] | None = None
+    last_frame_check: dict[str, Any] | None = None
+    stream_url: str | None = None
+
+
+class SecretsReloadReply(RpcReply):
+    reloaded: bool
+
+
 class InventoryImportRequest(RpcRequest):
     filename: str = ""
     content: str = Field(description="the file's text (CSV or YAML)")
@@ -601,6 +619,8 @@ class DisableRequest(RpcRequest):
 
 OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.INGEST_CAMERAS: (CamerasRequest, CamerasReply),
+    rpc.INGEST_CAMERA_STATUS: (CameraStatusRequest, CameraStatusReply),
+    rpc.INGEST_SECRETS_RELOAD: (Empty, SecretsReloadReply),
     rpc.INGEST_INVENTORY_IMPORT: (InventoryImportRequest, InventoryImportReply),
     rpc.INGEST_INVENTORY_EXPORT: (InventoryExportRequest, InventoryExportReply),
     rpc.INGEST_INVENTORY_REMOVE: (InventoryRemoveRequest, InventoryRemoveReply),

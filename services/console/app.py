@@ -432,6 +432,7 @@ def check_secret(settings: ConsoleSettings) -> None:
 def build(settings: ConsoleSettings | None = None) -> Service:
     settings = settings or ConsoleSettings()
     svc = Service("console", settings, migrations=HERE / "migrations")
+    svc.metrics_public = False  # this port faces people: /metrics for loopback or METRICS_TOKEN
     console = Console(svc, settings)
     svc.routes.extend(console.routes())
     svc.middleware.append(Middleware(security.Gate, console=console))

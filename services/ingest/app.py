@@ -18,7 +18,13 @@ from cctv.contract.events import (
     NewPointImplemented,
     StopMoveCompleted,
 )
-from cctv.plumbing.service import RpcError, Service
+from cctv.contract.rpcmodels import (
+    CameraStatusReply,
+    CameraStatusRequest,
+    Empty,
+    SecretsReloadReply,
+)
+from cctv.plumbing.service import RpcCall, RpcError, Service
 
 from . import store
 from .basic_probe import BasicStatusProbe
@@ -72,35 +78,36 @@ def build(settings: IngestSettings | None = None) -> Service:
 
     last_samples: dict[str, HealthSample] = {}  # what `cctv cameras show` prints
 
-    async def camera_status(request: dict[str, Any]) -> dict[str, Any]:
+    async def camera_status(req: CameraStatusRequest, _call: RpcCall) -> CameraStatusReply:
         """What ingest last saw of one camera: its last sample and frame check."""
         assert svc.pool is not None
-        cid = request.get("camera_id")
-        if not isinstance(cid, str) or not cid:
-            raise RpcError("camera_id is required / 缺少 camera_id")
-        found = [c for c in await store.list_cameras(svc.pool) if c.camera_id == cid]
+        found = [c for c in await store.list_cameras(svc.pool) if c.camera_id == req.camera_id]
         if not found:
-            raise RpcError(f"无此摄像机 no camera {cid!r} in the inventory")
+            raise RpcError.bilingual(
+                "not_found",
+                f"无此摄像机 {req.camera_id}",
+                f"no camera {req.camera_id!r} in the inventory",
+            )
         probes = svc.state.get("device_probes")
         frame = svc.state.get("last_frame_check")
-        sample = last_samples.get(cid)
-        discovered = probes.discovered_stream(cid) if probes is not None else None
-        return {
-            "camera": found[0].model_dump(mode="json"),
-            "last_sample": sample.model_dump(mode="json") if sample is not None else None,
-            "last_frame_check": frame(cid) if frame is not None else None,
-            "stream_url": found[0].stream_url or discovered,
-        }
+        sample = last_samples.get(req.camera_id)
+        discovered = probes.discovered_stream(req.camera_id) if probes is not None else None
+        return CameraStatusReply(
+            camera=found[0],
+            last_sample=sample.model_dump(mode="json") if sample is not None else None,
+            last_frame_check=frame(req.camera_id) if frame is not None else None,
+            stream_url=found[0].stream_url or discovered,
+        )
 
-    async def secrets_reload(_request: dict[str, Any]) -> dict[str, Any]:
+    async def secrets_reload(_req: Empty, _call: RpcCall) -> SecretsReloadReply:
         """After an operator fixes a device secret: read them all again now, not in 5 min."""
         probes = svc.state.get("device_probes")
         if probes is not None:
             probes.credentials.reload()
-        return {"reloaded": True}
+        return SecretsReloadReply(reloaded=True)
 
-    svc.respond(rpc.INGEST_CAMERA_STATUS, camera_status)
-    svc.respond(rpc.INGEST_SECRETS_RELOAD, secrets_reload)
+    svc.respond(rpc.INGEST_CAMERA_STATUS, camera_status, request=CameraStatusRequest)
+    svc.respond(rpc.INGEST_SECRETS_RELOAD, secrets_reload, request=Empty)
 
     # devices hook (issue #5): ISAPI / Dahua / ONVIF adapters, recording scans, sharding
     from .adapters.wiring import attach_devices
