@@ -4,6 +4,7 @@ started by the test session itself — never the servers of a running `make run`
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -11,9 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from cctv.devstack.demo_people import demo_people_file
 from cctv.devstack.stack import Stack
+from cctv.plumbing.identity import new_keypair
 from cctv.plumbing.tasks import quiet_cancellations
 from tests.support.events import EventLog
+
+# the session's identity keys: services built in this process verify with the public key,
+# tests sign who they act for with the private one (tests/support/identity.py)
+os.environ["IDENTITY_SIGNING_KEY"], os.environ["IDENTITY_PUBLIC_KEY"] = new_keypair()
+# consoles built in this process (seed_demo) import the demo people like `make run` does
+os.environ["PEOPLE_SEED_FILE"] = str(
+    demo_people_file(Path(tempfile.mkdtemp(prefix="cctv-people-")) / "demo-people.yaml")
+)
 
 
 def stack_home(prefix: str) -> Path:

@@ -3,13 +3,13 @@
 Every edit goes through ingest's inventory import (one camera as a one-row file), so the
 command line, the console and a file import validate alike (row, column, reason) and every
 change is a `camera.upserted` / `camera.removed` event. Passwords are never fields here:
-device logins come from mounted secrets or the encrypted vault.
+device logins come from mounted secrets or the encrypted vault. Changes need a signed-on system
+administrator (`cctv login`); who made them is taken from that sign-on, never typed.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -23,13 +23,6 @@ from .common import request
 from .main import CliError
 
 OPTIONAL = ("nvr_id", "channel", "monitoring_level", "stream_url")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name in a container: still say where it came from
-        return "cli"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,18 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     reread.set_defaults(func=lambda _a: print(reload_secrets()) or 0)
     add = s.add_parser("add", help="add a camera: camera_id=… name=… (all required columns)")
     add.add_argument("values", nargs="+", metavar="FIELD=VALUE")
-    add.add_argument("--actor", default=None, help="who makes the change (audited)")
-    add.set_defaults(func=lambda a: print(add_camera(parse_fields(a.values), a.actor)) or 0)
+    add.set_defaults(func=lambda a: print(add_camera(parse_fields(a.values))) or 0)
     st = s.add_parser("set", help="change fields of a camera, e.g. position=3楼走廊东 channel=4")
     st.add_argument("camera")
     st.add_argument("values", nargs="+", metavar="FIELD=VALUE", help="empty VALUE clears")
-    st.add_argument("--actor", default=None, help="who makes the change (audited)")
-    st.set_defaults(func=lambda a: print(set_fields(a.camera, parse_fields(a.values), a.actor)))
+    st.set_defaults(func=lambda a: print(set_fields(a.camera, parse_fields(a.values))))
     rm = s.add_parser("remove", help="remove a camera from the inventory")
     rm.add_argument("camera")
     rm.add_argument("--reason", required=True, help="why, e.g. the approved removal request")
-    rm.add_argument("--actor", default=None, help="who makes the change (audited)")
-    rm.set_defaults(func=lambda a: print(remove(a.camera, a.reason, a.actor)) or 0)
+    rm.set_defaults(func=lambda a: print(remove(a.camera, a.reason)) or 0)
     add_file_commands(s)
 
 
@@ -73,7 +63,6 @@ def add_file_commands(s: argparse._SubParsersAction) -> None:  # type: ignore[ty
     imp.add_argument("file", type=Path)
     imp.add_argument("--replace", action="store_true", help="remove cameras not in the file")
     imp.add_argument("--dry-run", action="store_true", help="validate and show the changes only")
-    imp.add_argument("--actor", default=None)
     imp.set_defaults(func=do_import)
     exp = s.add_parser("export", help="print the inventory as CSV or YAML")
     exp.add_argument("--format", choices=["csv", "yaml"], default="csv")
@@ -151,7 +140,7 @@ def reload_secrets() -> str:
     return "设备密钥已重读 device secrets read again"
 
 
-def _save(camera: dict[str, Any], actor: str | None) -> dict[str, Any]:
+def _save(camera: dict[str, Any]) -> dict[str, Any]:
     for k in OPTIONAL:
         if camera.get(k) == "":
             camera[k] = None
@@ -161,33 +150,33 @@ def _save(camera: dict[str, Any], actor: str | None) -> dict[str, Any]:
     content = yaml.safe_dump({"cameras": [camera]}, allow_unicode=True, sort_keys=False)
     return request(
         rpc.INGEST_INVENTORY_IMPORT,
-        {"filename": "cli.yaml", "content": content, "actor": actor or _actor()},
+        {"filename": "cli.yaml", "content": content},
         timeout=30,
     )
 
 
-def add_camera(fields: dict[str, Any], actor: str | None = None) -> str:
+def add_camera(fields: dict[str, Any]) -> str:
     cid = str(fields.get("camera_id", ""))
     if cid and request(rpc.INGEST_CAMERAS, {"camera_id": cid})["cameras"]:
         raise CliError(f"{cid} is already in the inventory; use `cctv cameras set`")
-    _save(dict(fields), actor)
+    _save(dict(fields))
     return f"{cid}: 已添加 added"
 
 
-def set_fields(camera_id: str, fields: dict[str, Any], actor: str | None = None) -> str:
+def set_fields(camera_id: str, fields: dict[str, Any]) -> str:
     if "camera_id" in fields and fields["camera_id"] != camera_id:
         raise CliError("camera_id cannot change; add the new id and remove the old one")
     camera = {**get(camera_id), **fields}
-    reply = _save(camera, actor)
+    reply = _save(camera)
     if not reply["upserted"]:
         return f"{camera_id}: 无变化 unchanged"
     return f"{camera_id}: 已修改 changed {', '.join(sorted(fields))}"
 
 
-def remove(camera_id: str, reason: str, actor: str | None = None) -> str:
+def remove(camera_id: str, reason: str) -> str:
     request(
         rpc.INGEST_INVENTORY_REMOVE,
-        {"camera_id": camera_id, "reason": reason, "actor": actor or _actor()},
+        {"camera_id": camera_id, "reason": reason},
     )
     return f"{camera_id}: 已移除 removed"
 
@@ -210,7 +199,6 @@ def do_import(args: argparse.Namespace) -> int:
             "content": content,
             "replace": args.replace,
             "dry_run": args.dry_run,
-            "actor": args.actor or _actor(),
         },
         timeout=60,
     )

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from cctv.plumbing.bus import connect_kwargs, plain_url
 from cctv.plumbing.settings import ServiceSettings
 
 from .main import CliError
@@ -22,19 +23,32 @@ def settings() -> CliSettings:
 
 
 def request(
-    subject: str, payload: dict[str, Any], timeout: float = 10.0, *, check: bool = True
+    subject: str,
+    payload: dict[str, Any],
+    timeout: float = 10.0,
+    *,
+    check: bool = True,
+    identity: bool = True,
 ) -> dict[str, Any]:
-    """Ask a service; a refusal becomes a CliError unless ``check`` is False."""
+    """Ask a service; the signed-on person's token goes along (`cctv login`, CCTV_TOKEN);
+    a refusal becomes a CliError unless ``check`` is False."""
     import nats
+
+    from cctv.plumbing.identity import HEADER
+
+    from .login import current_token
+
+    token = current_token() if identity else None
+    headers = {HEADER: token} if token else None
 
     async def go() -> dict[str, Any]:
         try:
             nc = await nats.connect(
-                settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
+                **connect_kwargs(settings()), connect_timeout=3, max_reconnect_attempts=0
             )
         except Exception as exc:
             raise CliError(
-                f"cannot reach NATS at {settings().nats_url} ({exc}); "
+                f"cannot reach NATS at {plain_url(settings().nats_url)} ({exc}); "
                 "is `make run` running, or NATS_URL set?"
             ) from exc
         from cctv.plumbing.bigpayload import pack, unpack
@@ -42,7 +56,7 @@ def request(
         try:  # bodies past NATS's payload limit travel through the object store
             js = nc.jetstream()
             body = await pack(js, json.dumps(payload, ensure_ascii=False).encode())
-            msg = await nc.request(subject, body, timeout=timeout)
+            msg = await nc.request(subject, body, timeout=timeout, headers=headers)
             data = await unpack(js, msg.data)
         except Exception as exc:
             raise CliError(f"no answer on {subject}: {exc!r}") from exc
@@ -52,7 +66,10 @@ def request(
         if check and not reply.get("ok"):
             error, art = str(reply.get("error")), reply.get("article")
             article = f" ({art})" if art and str(art) not in error else ""
-            raise CliError(f"{error}{article}")
+            hint = ""
+            if reply.get("kind") == "identity" or reply.get("code") == "identity_required":
+                hint = " — run `cctv login` first" if token is None else " — run `cctv login` again"
+            raise CliError(f"{error}{article}{hint}")
         return reply
 
     return asyncio.run(go())

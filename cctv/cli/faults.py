@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from typing import Any
 
 from cctv.contract import rpc
 
 from .common import request
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name in a container: still say where it came from
-        return "cli"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +20,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     close = s.add_parser("close", help="close a fault by hand after investigating it (audited)")
     close.add_argument("fault_id")
     close.add_argument("--reason", required=True, help="why it is closed 关闭原因 (required)")
-    close.add_argument("--actor", default=None, help="who closes it (audited)")
     close.set_defaults(func=close_fault)
 
 
@@ -49,7 +40,7 @@ def list_faults(a: argparse.Namespace) -> int:
 def close_fault(a: argparse.Namespace) -> int:
     reply = request(
         rpc.HEALTH_FAULT_CLOSE,
-        {"fault_id": a.fault_id, "reason": a.reason, "actor": a.actor or _actor()},
+        {"fault_id": a.fault_id, "reason": a.reason},  # who: the signed-on person
     )
     f = reply["fault"]
     print(f"已关闭 closed {f['fault_id']} ({f['kind']} {f['camera_id']}): {f['close_reason']}")

@@ -7,8 +7,18 @@ import importlib
 import sys
 
 GROUPS = (
-    "cameras", "sim", "audit", "requests", "streams", "inventory", "tamper", "faults", "dlq",
-)  # fmt: skip
+    "login",
+    "people",
+    "cameras",
+    "sim",
+    "audit",
+    "requests",
+    "streams",
+    "inventory",
+    "tamper",
+    "faults",
+    "dlq",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

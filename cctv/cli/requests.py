@@ -1,9 +1,8 @@
 """`cctv requests ...`: the regulation's forms from the command line (same calls as the console).
 
-The acting person is given with --as ACCOUNT (an account the console knows, or any account
-with --dept and --role); approvers are never typed: the workflow derives the chain from the
-inventory. Everything, printing included, is asked of workflow over request-reply: the CLI uses
-only the contract (cctv.contract), like any other campus system.
+The acting person is whoever signed on with `cctv login` (or the CCTV_TOKEN service
+credential): the workflow reads them from the signed token, never from a typed name. Approvers
+are never typed either: the workflow derives the chain from the inventory.
 """
 
 from __future__ import annotations
@@ -17,24 +16,11 @@ from typing import Any
 
 from cctv.contract import rpc
 from cctv.contract.campustime import campus_time
-from cctv.contract.orgs import actor_for
 
 from .common import request
 from .main import CliError
 
 PROCESSES = ("access", "stopmove", "newpoint", "exam")
-
-
-def _actor(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.as_:
-        raise CliError(
-            "--as ACCOUNT is required: who is acting (Art. 15: every action is recorded)"
-        )
-    role, dept, name = args.role, args.dept, args.as_
-    if role is None or dept is None:  # the console knows its accounts
-        person = request(rpc.CONSOLE_PERSON, {"account": args.as_})["person"]
-        role, dept, name = role or person["role"], dept or person["department"], person["name"]
-    return actor_for(args.as_, name, role, dept).model_dump(mode="json")
 
 
 def _form(path: str) -> dict[str, Any]:
@@ -102,7 +88,7 @@ def cmd_refusals(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    reply = request(rpc.WORKFLOW_INBOX, {"actor": _actor(args)})
+    reply = request(rpc.WORKFLOW_INBOX, {})
     if reply.get("notices"):
         print("通知 notices:")
         for n in reply["notices"]:
@@ -162,10 +148,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    reply = request(
-        rpc.WORKFLOW_PREVIEW,
-        {"process": args.process, "form": _form(args.form), "actor": _actor(args)},
-    )
+    reply = request(rpc.WORKFLOW_PREVIEW, {"process": args.process, "form": _form(args.form)})
     print("审批流程 approval chain:")
     _print_steps(reply["steps"])
     return 0
@@ -174,7 +157,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     reply = request(
         rpc.WORKFLOW_SUBMIT,
-        {"process": args.process, "form": _form(args.form), "actor": _actor(args)},
+        {"process": args.process, "form": _form(args.form)},
         check=False,
     )
     if reply.get("ok"):
@@ -185,11 +168,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise CliError(f"不予受理 refused, No. {reply['request_id']}: {reply.get('error')}")
     art = reply.get("article")
     error = str(reply.get("error"))
+    if reply.get("code") == "identity_required" or reply.get("kind") == "identity":
+        error += " — run `cctv login` first"
     raise CliError(error + (f" ({art})" if art and str(art) not in error else ""))
 
 
 def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
-    payload = {"request_id": ns.request_id, "actor": _actor(ns), **extra}
+    payload = {"request_id": ns.request_id, **extra}
     reply = request(subject, payload)
     print(f"{ns.request_id}: {reply['summary']['state_zh']} ({reply['summary']['state']})")
     return 0
@@ -231,7 +216,6 @@ def cmd_responsible(args: argparse.Namespace) -> int:
     reply = request(
         rpc.WORKFLOW_RESPONSIBLE_SET,
         {
-            "actor": _actor(args),
             "system_id": args.system_id,
             "department": args.department,
             "person": {"person_id": args.person_id, "name": args.name, "phone": args.phone or ""},
@@ -263,7 +247,6 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     reply = request(
         rpc.WORKFLOW_SCHEDULE_SET,
         {
-            "actor": _actor(args),
             "system_id": args.system_id,
             "department": args.department,
             "periods": args.period,  # workflow reads 「工作日 18:00-08:00」 itself (Art. 9)
@@ -278,7 +261,6 @@ def cmd_log(args: argparse.Namespace) -> int:
     reply = request(
         rpc.WORKFLOW_LOG_RECORD,
         {
-            "actor": _actor(args),
             "kind": args.kind,
             "text": args.text,
             "location": args.location or "",
@@ -291,7 +273,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def cmd_log_close(args: argparse.Namespace) -> int:
-    payload = {"actor": _actor(args), "entry_id": args.entry_id, "resolution": args.resolution}
+    payload = {"entry_id": args.entry_id, "resolution": args.resolution}
     reply = request(rpc.WORKFLOW_LOG_CLOSE, payload)
     print(f"{reply['entry']['entry_id']}: 已处理 closed")
     return 0
@@ -310,7 +292,7 @@ def cmd_duty(_args: argparse.Namespace) -> int:
 
 
 def cmd_handover(args: argparse.Namespace) -> int:
-    payload = {"actor": _actor(args), "incoming": args.to, "notes": args.notes or ""}
+    payload = {"incoming": args.to, "notes": args.notes or ""}
     h = request(rpc.WORKFLOW_HANDOVER_OFFER, payload)["handover"]
     print(f"{h['handover_id']}: {len(h['items'])} 项移交 items carried, 待 {h['incoming']} 确认")
     for i in h["items"]:
@@ -320,7 +302,7 @@ def cmd_handover(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     """The incoming operator names every item taken over (Art. 14(3)): --ack KEY ..."""
-    payload = {"actor": _actor(args), "handover_id": args.handover_id, "acknowledged": args.ack}
+    payload = {"handover_id": args.handover_id, "acknowledged": args.ack}
     h = request(rpc.WORKFLOW_HANDOVER_CONFIRM, payload)["handover"]
     print(f"{h['handover_id']}: 已接班 confirmed, {len(h['items'])} items")
     return 0
@@ -342,9 +324,7 @@ def _notice(path: str) -> dict[str, Any]:
 
 
 def cmd_calendar_import(args: argparse.Namespace) -> int:
-    reply = request(
-        rpc.WORKFLOW_CALENDAR_IMPORT, {"actor": _actor(args), "notice": _notice(args.file)}
-    )
+    reply = request(rpc.WORKFLOW_CALENDAR_IMPORT, {"notice": _notice(args.file)})
     n = reply["notice"]
     again = "（替换原录入 replaces the earlier entry）" if reply["replaced"] else ""
     print(
@@ -370,13 +350,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("requests", help="申请与审批 requests and approvals (Art. 6-16)")
     s = p.add_subparsers(dest="action", required=True)
 
-    def who(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--as", dest="as_", metavar="ACCOUNT", help="who is acting")
-        q.add_argument("--dept", help="department key, if the console does not know ACCOUNT")
-        q.add_argument(
-            "--role", help="dept_head | school_leader | sysadmin | duty_operator | staff"
-        )
-
     q = s.add_parser("list", help="list requests, then refusals (不予受理) with their numbers")
     q.add_argument("--process", choices=PROCESSES)
     q.add_argument("--state", help="pending | approved | ... | refused (refusals only)")
@@ -389,7 +362,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.set_defaults(func=cmd_refusals)
 
     q = s.add_parser("inbox", help="what waits for me, and my own requests")
-    who(q)
     q.set_defaults(func=cmd_inbox)
 
     q = s.add_parser("show", help="a request with its chain, opinions and full history")
@@ -404,34 +376,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         q = s.add_parser(name, help=text)
         q.add_argument("process", choices=PROCESSES)
         q.add_argument("form", help="the form as JSON (see services/workflow/README.md)")
-        who(q)
         q.set_defaults(func=fn)
 
     q = s.add_parser("approve", help="同意 approve the step that waits for you")
     q.add_argument("request_id")
     q.add_argument("--text", help="意见 opinion")
     q.add_argument("--step", help="which step, if you could sign several")
-    who(q)
     q.set_defaults(func=cmd_approve)
 
     q = s.add_parser("reject", help="不同意 reject, with the reason")
     q.add_argument("request_id")
     q.add_argument("--text", required=True, help="the reason (required)")
     q.add_argument("--step")
-    who(q)
     q.set_defaults(func=cmd_reject)
 
     q = s.add_parser("withdraw", help="撤回 withdraw your own request before the decision")
     q.add_argument("request_id")
     q.add_argument("--reason")
-    who(q)
     q.set_defaults(func=cmd_withdraw)
 
     q = s.add_parser("act", help="retrieve | extend_hold | complete | plan | survey | implement")
     q.add_argument("request_id")
     q.add_argument("action")
     q.add_argument("--args", help='JSON, e.g. \'{"purpose": "...", "destination": "..."}\'')
-    who(q)
     q.set_defaults(func=cmd_act)
 
     q = s.add_parser(
@@ -443,7 +410,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--name", required=True)
     q.add_argument("--phone")
     q.add_argument("--reason", required=True, help="why it changed (人员调动...)")
-    who(q)
     q.set_defaults(func=cmd_responsible)
 
     q = s.add_parser("schedule", help="布防计划 set a system's arming schedule (Art. 9)")
@@ -452,7 +418,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument(
         "--period", action="append", required=True, help="e.g. '工作日 18:00-08:00' (repeat)"
     )
-    who(q)
     q.set_defaults(func=cmd_schedule)
 
     q = s.add_parser("log", help="值班日志 record a logbook entry (Art. 14)")
@@ -461,13 +426,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--location")
     q.add_argument("--reported-to", help="superior informed / repair ticket (faults: required)")
     q.add_argument("--camera", action="append")
-    who(q)
     q.set_defaults(func=cmd_log)
 
     q = s.add_parser("log-close", help="close a logbook entry with its outcome")
     q.add_argument("entry_id")
     q.add_argument("--resolution", required=True)
-    who(q)
     q.set_defaults(func=cmd_log_close)
 
     q = s.add_parser("duty", help="open alerts, faults and log items; handovers to confirm")
@@ -476,13 +439,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = s.add_parser("handover", help="交班 hand the shift over, with everything still open")
     q.add_argument("--to", required=True, help="the incoming operator's account")
     q.add_argument("--notes")
-    who(q)
     q.set_defaults(func=cmd_handover)
 
     q = s.add_parser("confirm", help="接班 confirm a handover, item by item (--ack KEY ...)")
     q.add_argument("handover_id")
     q.add_argument("--ack", action="append", default=[], help="an item key, e.g. fault:F-1")
-    who(q)
     q.set_defaults(func=cmd_confirm)
 
     q = s.add_parser("systems", help="responsible persons and arming schedules on file")
@@ -496,7 +457,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "import", help="enter the State Council notice for a year the package lacks (NIC)"
     )
     c.add_argument("file", help="YAML or JSON: year, source, holidays, workdays (- for stdin)")
-    who(c)
     c.set_defaults(func=cmd_calendar_import)
 
     q = s.add_parser("print", help="the paper form (Annex 2, 3, 4) as HTML or PDF")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from cctv.plumbing.bus import connect_kwargs
+
 from .common import settings
 
 
@@ -22,7 +24,7 @@ def ensure(args: argparse.Namespace) -> int:
     from cctv.contract import STREAMS, ensure_streams
 
     async def go() -> None:
-        nc = await nats.connect(settings().nats_url)
+        nc = await nats.connect(**connect_kwargs(settings()))
         try:
             await ensure_streams(nc.jetstream(), replicas=args.replicas)
         finally:

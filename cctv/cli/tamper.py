@@ -29,9 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     show.set_defaults(func=lambda a: print(describe(state(a.camera))) or 0)
     conf = s.add_parser("confirm", help="confirm what the camera shows now as its reference")
     conf.add_argument("camera")
-    conf.add_argument("--operator", required=True, help="who confirms (recorded, audited)")
     conf.add_argument("--reason", default="", help="e.g. the approved stop/move request")
-    conf.set_defaults(func=lambda a: print(confirm(a.camera, a.operator, a.reason)) or 0)
+    conf.set_defaults(func=lambda a: print(confirm(a.camera, a.reason)) or 0)
     th = s.add_parser("thresholds", help="set this camera's thresholds, e.g. blur_ratio=0.2")
     th.add_argument("camera")
     th.add_argument("values", nargs="*", metavar="NAME=VALUE", help="none: back to defaults")
@@ -42,10 +41,9 @@ def state(camera: str) -> dict[str, Any]:
     return request(RPC_TAMPER_STATE, {"camera_id": camera})
 
 
-def confirm(camera: str, operator: str, reason: str = "") -> str:
-    reply = request(
-        RPC_TAMPER_CONFIRM, {"camera_id": camera, "operator": operator, "reason": reason}
-    )
+def confirm(camera: str, reason: str = "") -> str:
+    """Confirmed by whoever signed on (`cctv login`): the service records them (Art. 12)."""
+    reply = request(RPC_TAMPER_CONFIRM, {"camera_id": camera, "reason": reason})
     ref = reply["reference"]
     return (
         f"{camera}: 参考画面已确认 reference confirmed by {ref['confirmed_by']} at "

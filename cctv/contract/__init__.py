@@ -1,6 +1,6 @@
 """The event contract: envelope, subjects, one model per event, streams. The public interface."""
 
-from . import rpc
+from . import people, rpc
 from .codec import ContractError, decode, subject_for, wrap
 from .envelope import SCHEMA_VERSION, Envelope
 from .events import REGISTRY, CameraRecord, Event
@@ -18,6 +18,7 @@ __all__ = [
     "StreamSpec",
     "decode",
     "ensure_streams",
+    "people",
     "rpc",
     "subject_for",
     "wrap",

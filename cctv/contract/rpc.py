@@ -72,3 +72,12 @@ def all_subjects() -> dict[str, str]:
         for k, v in globals().items()
         if k.isupper() and not k.endswith("_PREFIX") and v.startswith("cctv.rpc.")
     }
+
+
+# the people directory and sign-on (issue 11, ADR 0011): the console answers
+CONSOLE_LOGIN = "cctv.rpc.console.login"  # `cctv login`: account + password -> identity token
+PEOPLE_LIST = "cctv.rpc.console.people.list"
+PEOPLE_IMPORT = "cctv.rpc.console.people.import"  # NIC: CSV/YAML, all or nothing
+PEOPLE_EXPORT = "cctv.rpc.console.people.export"
+PEOPLE_SET = "cctv.rpc.console.people.set"
+PEOPLE_DISABLE = "cctv.rpc.console.people.disable"

@@ -118,10 +118,13 @@ class Empty(RpcRequest):
 
 
 class ActorRequest(RpcRequest):
-    """Acts for a person (Art. 15: every action is recorded with who did it)."""
+    """Acts for a person (Art. 15: every action is recorded with who did it).
+
+    Who acts is the signed identity in the request's `Cctv-Identity` header (ADR 0011),
+    verified by the service; `actor` is accepted from older callers and ignored."""
 
     ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 15"}
-    actor: Actor
+    actor: Actor | None = None
 
 
 # --- ingest -------------------------------------------------------------------------------
@@ -569,6 +572,49 @@ class SystemsReply(RpcReply):
     systems: list[dict[str, Any]]
 
 
+# --- the people directory and sign-on (issue 11; the console answers) --------------------
+
+
+class LoginRequest(RpcRequest):
+    """`cctv login`: a break-glass local password, checked with lockout and audited."""
+
+    account: str = Field(min_length=1)
+    password: str = Field(min_length=1, description="never logged, never stored")
+
+
+class LoginReply(RpcReply):
+    token: str = Field(description="Cctv-Identity token the CLI sends with its requests")
+    expires_at: datetime
+    account: str
+    name: str
+    roles: list[str]
+
+
+class PeopleFileRequest(RpcRequest):
+    """NIC imports the directory: CSV or YAML, all or nothing, row-level errors."""
+
+    filename: str = Field(min_length=1)
+    content: str
+    dry_run: bool = False
+    reason: str = ""
+
+
+class FormatRequest(RpcRequest):
+    format: Literal["csv", "yaml"] = "csv"
+
+
+class PersonSetRequest(RpcRequest):
+    person: dict[str, Any] = Field(description="a cctv.contract.people.PersonRecord")
+    password: str | None = Field(default=None, description="a break-glass password (policy)")
+    reason: str = ""
+
+
+class DisableRequest(RpcRequest):
+    account: str = Field(min_length=1)
+    disabled: bool = True
+    reason: str = ""
+
+
 # --- the catalogue --------------------------------------------------------------------------
 
 OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
@@ -594,6 +640,12 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.AUDIT_EXPORT: (AuditExportRequest, OpenReply),
     rpc.AUDIT_VERIFY: (AuditVerifyRequest, OpenReply),
     rpc.CONSOLE_PERSON: (AccountRequest, PersonReply),
+    rpc.CONSOLE_LOGIN: (LoginRequest, LoginReply),
+    rpc.PEOPLE_LIST: (Empty, OpenReply),
+    rpc.PEOPLE_IMPORT: (PeopleFileRequest, OpenReply),
+    rpc.PEOPLE_EXPORT: (FormatRequest, OpenReply),
+    rpc.PEOPLE_SET: (PersonSetRequest, OpenReply),
+    rpc.PEOPLE_DISABLE: (DisableRequest, OpenReply),
     rpc.WORKFLOW_PREVIEW: (FormRequest, StepsReply),
     rpc.WORKFLOW_SUBMIT: (FormRequest, RequestReply),
     rpc.WORKFLOW_APPROVE: (DecisionRequest, RequestReply),

@@ -63,6 +63,13 @@ STREAMS: tuple[StreamSpec, ...] = (
         "CCTV_WORKFLOW", ("cctv.workflow.>",), 400, True, "Every workflow transition (Art. 6-16)."
     ),
     StreamSpec("CCTV_ACCESS", ("cctv.access.>",), 400, True, "Access to footage (Art. 15, 16)."),
+    StreamSpec(
+        "CCTV_PEOPLE",
+        ("cctv.people.>",),
+        400,
+        True,
+        "The people directory's changes and every sign-on (issue 11).",
+    ),
     StreamSpec("CCTV_AUDIT", ("cctv.audit.>",), 400, False, "Signed audit checkpoints."),
     StreamSpec("CCTV_DLQ", ("cctv.dlq.>",), 30, False, "Dead letters with their reasons."),
 )

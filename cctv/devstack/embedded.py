@@ -5,8 +5,10 @@ Used only when NATS_URL / DATABASE_URL are not given; in Kubernetes they always 
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -71,17 +73,67 @@ def nats_server_binary() -> str:
     return found
 
 
+def nats_passwords(path: Path) -> dict[str, str]:
+    """One random password per NATS user (cctv.contract.permissions), kept in `path` (0600)
+    so that a stack's data and its users survive a restart."""
+    from cctv.contract.permissions import nats_users
+
+    known: dict[str, str] = {}
+    if path.exists():
+        known = json.loads(path.read_text(encoding="utf-8"))
+    wanted = {u.name: known.get(u.name) or secrets.token_urlsafe(24) for u in nats_users()}
+    if wanted != known:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, indent=2), encoding="utf-8")
+        path.chmod(0o600)
+    return wanted
+
+
+def identity_keys(path: Path) -> tuple[str, str]:
+    """The console's Ed25519 identity key pair (private, public), kept in `path` (0600)."""
+    from cctv.plumbing.identity import new_keypair
+
+    if path.exists():
+        known = json.loads(path.read_text(encoding="utf-8"))
+        return known["private"], known["public"]
+    private, public = new_keypair()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(json.dumps({"private": private, "public": public}), encoding="utf-8")
+    path.chmod(0o600)
+    return private, public
+
+
 @dataclass
 class EmbeddedNats:
-    """A real nats-server with JetStream, its store under `data_dir`."""
+    """A real nats-server with JetStream, its store under `data_dir`.
+
+    With `passwords`, the server runs with the system's users and subject permissions
+    (cctv.contract.permissions), exactly as deployed; without, it is open (a bare test)."""
 
     data_dir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    passwords: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    def url_for(self, user: str) -> str:
+        """The URL with `user`'s credentials in it (the test session connects as `admin`)."""
+        if not self.passwords:
+            return self.url
+        return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{self.port}"
+
+    def _config(self) -> list[str]:
+        if not self.passwords:
+            return []
+        from cctv.contract.permissions import render_nats_conf
+
+        conf = self.data_dir / "auth.conf"
+        conf.write_text(render_nats_conf(self.passwords), encoding="utf-8")
+        conf.chmod(0o600)
+        return ["-c", str(conf)]
 
     def start(self) -> EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +141,7 @@ class EmbeddedNats:
         self.proc = subprocess.Popen(
             [
                 nats_server_binary(),
+                *self._config(),
                 "-js",
                 "-a",
                 "127.0.0.1",

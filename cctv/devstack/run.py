@@ -7,6 +7,7 @@ import socket
 import sys
 import time
 
+from cctv.plumbing.bus import plain_url
 from cctv.plumbing.settings import cctv_home
 
 from .stack import Stack, available_services
@@ -45,7 +46,7 @@ def main() -> int:
         return 1
     try:
         stack.start_infra()
-        print(f"  NATS       {stack.nats_url}", flush=True)
+        print(f"  NATS       {stack.nats_endpoint or plain_url(stack.nats_url or '')}", flush=True)
         print(f"  PostgreSQL {stack.database_url}", flush=True)
         stack.write_endpoints()
         stack.start_standins()

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import httpx
 
-from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from .embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    free_port,
+    identity_keys,
+    nats_passwords,
+    wait_for_port,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
@@ -32,6 +39,16 @@ DEFAULT_PORTS = {
     "repair": 8091,
     "webhook": 8092,
 }
+
+
+# never inherited from the caller's environment: each process gets its own, or none
+_PER_PROCESS = (
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "IDENTITY_SIGNING_KEY",
+    "IDENTITY_PUBLIC_KEY",
+    "PEOPLE_SEED_FILE",
+)
 
 
 def available_services() -> list[str]:
@@ -77,6 +94,11 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     nats: EmbeddedNats | None = None
+    # with the embedded server: its URL without credentials, and every user's password
+    nats_endpoint: str | None = None
+    nats_passwords: dict[str, str] = field(default_factory=dict)
+    identity_private: str = ""
+    identity_public: str = ""
     pg: EmbeddedPostgres | None = None
     restarts: dict[str, Restarts] = field(default_factory=dict)
     args: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
@@ -99,9 +121,17 @@ class Stack:
 
     def start_infra(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.identity_private, self.identity_public = identity_keys(
+            self.home / "secrets" / "identity.json"
+        )
         if not self.nats_url:
-            self.nats = EmbeddedNats(self.home / "nats", self.ports["nats"]).start()
-            self.nats_url = self.nats.url
+            self.nats_passwords = nats_passwords(self.home / "secrets" / "nats.json")
+            self.nats = EmbeddedNats(
+                self.home / "nats", self.ports["nats"], passwords=self.nats_passwords
+            ).start()
+            self.nats_endpoint = self.nats.url
+            # bootstrap and the test session's own connections are the admin user
+            self.nats_url = self.nats.url_for("admin")
         if not self.database_url:
             self.pg = EmbeddedPostgres(self.home / "pg").start()
             self.database_url = self.pg.url
@@ -131,9 +161,10 @@ class Stack:
     def env(self) -> dict[str, str]:
         assert self.nats_url and self.database_url
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
+            "IDENTITY_PUBLIC_KEY": self.identity_public,
             "CCTV_HOME": str(self.home),
-            "NATS_URL": self.nats_url,
+            "NATS_URL": self.nats_endpoint or self.nats_url,
             "DATABASE_URL": self.database_url,
             "SEED_DEMO": "true",
             "SIM_ADDRESS": f"127.0.0.1:{self.ports['simulator']}",
@@ -161,10 +192,29 @@ class Stack:
             "CONSOLE_URL",
             "SIM_ADDRESS",
             "WEBHOOK_URL",
+            "IDENTITY_PUBLIC_KEY",
         )
+        lines = [f"{k}={env[k]}\n" for k in keys]
+        if self.nats_passwords:  # the CLI's own NATS user; it acts for a person only by token
+            lines += ["NATS_USER=cli\n", f"NATS_PASSWORD={self.nats_passwords['cli']}\n"]
         path = self.home / "endpoints.env"
-        path.write_text("".join(f"{k}={env[k]}\n" for k in keys), encoding="utf-8")
+        path.write_text("".join(lines), encoding="utf-8")
+        path.chmod(0o600)
         return path
+
+    def _console_env(self) -> dict[str, str]:
+        env = {"IDENTITY_SIGNING_KEY": self.identity_private}
+        if self.env().get("SEED_DEMO", "").lower() == "true":
+            from .demo_people import demo_people_file
+
+            env["PEOPLE_SEED_FILE"] = str(demo_people_file(self.home / "demo-people.yaml"))
+        return env
+
+    def nats_env(self, user: str) -> dict[str, str]:
+        """A process's NATS credentials, when this stack runs its own server."""
+        if not self.nats_passwords:
+            return {}
+        return {"NATS_USER": user, "NATS_PASSWORD": self.nats_passwords[user]}
 
     def spawn(
         self, name: str, args: list[str], port: int, env: dict[str, str] | None = None
@@ -219,7 +269,12 @@ class Stack:
     def service_env(self, name: str) -> dict[str, str]:
         """A service's own settings: its port and, on the embedded PostgreSQL, the production
         role layout (its own role; migrations as the schema owner) — so tests prove it."""
-        env = {"HTTP_PORT": str(self.ports[name])}
+        env = {
+            "HTTP_PORT": str(self.ports[name]),
+            **self.nats_env(name),  # its own NATS user (cctv.contract.permissions)
+            # only the console signs who a request acts for
+            **(self._console_env() if name == "console" else {}),
+        }
         if self.pg is not None and self.database_url:
             from cctv.plumbing.db import SERVICE_ROLES
 

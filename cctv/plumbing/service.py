@@ -22,6 +22,8 @@ import uvicorn
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from faststream.security import SASLPlaintext
+from nats.js.api import INBOX_PREFIX as JS_INBOX_PREFIX
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -32,11 +34,22 @@ from starlette.routing import BaseRoute, Route
 
 from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
 from cctv.contract.events import DeadLetter
+from cctv.contract.permissions import publisher_of, source_allowed
 from cctv.contract.rpcmodels import RpcCall, RpcRequest, error_reply, invalid_request
 
 from .bigpayload import pack, unpack
+from .bus import connect_kwargs, js_inbox
 from .db import apply_migrations, create_pool, dsn_user, pending_migrations
 from .failures import is_infrastructure
+from .identity import (
+    Identity,
+    IdentityError,
+    Signer,
+    Verifier,
+    calling_as,
+    headers_for,
+    verify_headers,
+)
 from .logging import configure_logging
 from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, INFRA_WAITING, MESSAGES
 from .outbox import OutboxRelay
@@ -106,8 +119,17 @@ class Service:
         self.schema = schema or name
         self.migrations = migrations
         configure_logging(name, settings.log_level)
+        conn = connect_kwargs(settings)
+        security: dict[str, Any] = {}
+        if "user" in conn:
+            security = {
+                "security": SASLPlaintext(username=conn["user"], password=conn["password"]),
+                "inbox_prefix": conn["inbox_prefix"],
+            }
+        self._js_inbox = js_inbox(settings)
         self.broker = NatsBroker(
-            settings.nats_url,
+            conn["servers"],
+            **security,
             graceful_timeout=15.0,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -116,6 +138,9 @@ class Service:
             logger=_broker_logger(),
             log_level=logging.DEBUG,
         )
+        self.verifier = Verifier(settings.identity_public_key.split(","))
+        key = settings.identity_signing_key.get_secret_value()
+        self.signer: Signer | None = Signer(key) if key else None
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
@@ -125,6 +150,7 @@ class Service:
         self._started: list[Callable[[], Awaitable[None]]] = []
         self._stopping: list[Callable[[], Awaitable[None]]] = []
         self.middleware: list[Middleware] = []
+        self.exception_handlers: dict[Any, Any] = {}
         self.state: dict[str, Any] = {}
         self._waiting: dict[str, int] = {}  # consumer -> messages held for the infrastructure
         self._waiting_reason = ""
@@ -166,6 +192,7 @@ class Service:
             # outage or a crash loop cannot make a message expire unrecorded.
             config=ConsumerConfig(max_deliver=-1, ack_wait=self.settings.ack_wait_s),
             title=f"{self.name}:{durable}",
+            inbox_prefix=self._js_inbox or JS_INBOX_PREFIX,
         )
 
         async def on_message(msg: NatsMessage) -> None:
@@ -196,26 +223,36 @@ class Service:
 
         async def answer(msg: NatsMessage) -> dict[str, Any]:
             try:
+                claims = verify_headers(self.verifier, msg.headers)
+            except IdentityError as exc:  # a bad token never reaches the handler
+                log.warning("identity refused", subject=subject, reason=str(exc))
+                return error_reply(
+                    "identity", "身份凭证无效", f"identity refused: {exc}", kind="identity"
+                )
+            try:
                 raw = await unpack(self._js(), bytes(msg.body or b""))
-                if request is not None:
-                    try:
-                        typed = request.model_validate_json(raw or b"{}")
-                    except ValidationError as exc:
-                        return invalid_request(request, exc)
-                    call = RpcCall(subject=subject, headers=dict(msg.headers or {}))
-                    reply: Any = await fn(typed, call)
-                else:
-                    body = json.loads(raw or b"{}")
-                    if not isinstance(body, dict):
-                        raise RpcError.bilingual(
-                            "bad_request", "请求须为JSON对象", "request must be a JSON object"
-                        )
-                    reply = await fn(body)
+                with calling_as(claims):
+                    if request is not None:
+                        try:
+                            typed = request.model_validate_json(raw or b"{}")
+                        except ValidationError as exc:
+                            return invalid_request(request, exc)
+                        call = RpcCall(subject=subject, headers=dict(msg.headers or {}))
+                        reply: Any = await fn(typed, call)
+                    else:
+                        body = json.loads(raw or b"{}")
+                        if not isinstance(body, dict):
+                            raise RpcError.bilingual(
+                                "bad_request", "请求须为JSON对象", "request must be a JSON object"
+                            )
+                        reply = await fn(body)
                 if isinstance(reply, BaseModel):
                     reply = reply.model_dump(mode="json")
                 if reply.get("ok") is False:  # a handler that answered with an error itself
                     return reply
                 return {**reply, "ok": True}
+            except IdentityError as exc:
+                return error_reply("identity", "需要已认证身份", str(exc), kind="identity")
             except RpcError as exc:
                 return exc.reply()
             except ValidationError as exc:
@@ -276,16 +313,20 @@ class Service:
         payload: dict[str, Any] | BaseModel,
         timeout: float = 5.0,
         headers: dict[str, str] | None = None,
+        *,
+        acting_for: Identity | None = None,
     ) -> Any:
-        """Ask another service; ``payload`` may be the subject's contract request model, and
-        ``headers`` carry what is not the body (the caller's identity). Bodies past the
-        message size limit go through the object store (cctv.plumbing.bigpayload)."""
+        """Ask another service; ``payload`` may be the subject's contract request model.
+        Acting for a person (`acting_for`, or the task's `act_as`) adds that person's signed
+        identity header, which only a process holding the signing key can make. Bodies past
+        the message size limit go through the object store (cctv.plumbing.bigpayload)."""
         js = self._js()
         body = (
             payload.model_dump_json().encode()
             if isinstance(payload, BaseModel)
             else json.dumps(payload, ensure_ascii=False).encode()
         )
+        headers = {**headers_for(self.signer, acting_for), **(headers or {})} or None
         body = await pack(js, body)
         reply = await self.broker.request(body, subject, timeout=timeout, headers=headers)
         return json.loads(await unpack(js, bytes(reply.body)))
@@ -327,6 +368,17 @@ class Service:
             return
         if deliveries > self.settings.poison_deliveries:
             reason = f"poison: delivered {deliveries} times without an outcome"
+            await self._reject(msg, consumer, subject, body, reason, deliveries)
+            return
+        if not source_allowed(env.type, env.source, env.key):
+            # only one service may publish each type (cctv.contract.permissions); the server
+            # refuses the rest, and anything that still got through (an admin credential
+            # misused, a misconfigured server) is recorded and never acted on
+            MESSAGES.labels(self.name, consumer, "forged").inc()
+            reason = (
+                f"source: {env.source!r} may not publish {env.type!r} "
+                f"(only {publisher_of_label(env.type)})"
+            )
             await self._reject(msg, consumer, subject, body, reason, deliveries)
             return
         with structlog.contextvars.bound_contextvars(
@@ -470,7 +522,12 @@ class Service:
             async with self.running():
                 yield
 
-        app = Starlette(routes=self.routes, middleware=self.middleware, lifespan=lifespan)
+        app = Starlette(
+            routes=self.routes,
+            middleware=self.middleware,
+            lifespan=lifespan,
+            exception_handlers=self.exception_handlers,
+        )
         app.state.service = self
         for key, value in self.state.items():
             setattr(app.state, key, value)
@@ -545,8 +602,9 @@ class Service:
             try:
                 await fn()
             except Exception as exc:  # one failed step must not keep the rest from running
-                log.warning("shutdown step failed", step=getattr(fn, "__name__", repr(fn)),
-                            error=repr(exc))  # fmt: skip
+                log.warning(
+                    "shutdown step failed", step=getattr(fn, "__name__", repr(fn)), error=repr(exc)
+                )
 
     async def _after_shutdown(self) -> None:
         if self.relay is not None:
@@ -616,6 +674,13 @@ class Service:
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
+
+
+def publisher_of_label(event_type: str) -> str:
+    try:
+        return publisher_of(event_type) or "the service named in the key"
+    except KeyError:
+        return "no service"
 
 
 def _broker_logger() -> logging.Logger:

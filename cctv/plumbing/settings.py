@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,13 @@ class ServiceSettings(BaseSettings):
     )
 
     nats_url: str = "nats://127.0.0.1:14222"
+    # this process's NATS user (cctv.contract.permissions); from env or /run/secrets
+    nats_user: str = ""
+    nats_password: SecretStr = SecretStr("")
+    # who a request acts for (cctv.plumbing.identity): every service checks tokens with the
+    # public key(s, comma-separated while rotating); only the console holds the signing key
+    identity_public_key: str = ""
+    identity_signing_key: SecretStr = SecretStr("")
     database_url: str = Field(
         default_factory=lambda: f"postgresql://postgres:@/postgres?host={cctv_home() / 'pg'}"
     )

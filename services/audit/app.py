@@ -26,7 +26,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode, rpc
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier, load_or_create_signer
 from cctv.evidence.entry import Witnessed, payload_fields
+from cctv.plumbing.bus import connect_kwargs
 from cctv.plumbing.failures import is_infrastructure
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.service import RpcError, Service
 
 from . import api
@@ -65,6 +67,10 @@ def witness(subject: str, raw: bytes) -> Witnessed:
         return Witnessed.rejected(subject, raw, str(exc))
     except Exception as exc:
         return Witnessed.rejected(subject, raw, f"undecodable: {type(exc).__name__}: {exc}")
+
+
+# who may read the log over request-reply: it names who viewed which footage (Art. 15-17)
+READERS = ("sysadmin", "school_leader", "dept_head")
 
 
 class AuditService:
@@ -180,7 +186,7 @@ class AuditService:
         await self.ready.wait()
         assert self.writer is not None
         nc = await nats.connect(
-            self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+            **connect_kwargs(self.settings), max_reconnect_attempts=-1, reconnect_time_wait=0.5
         )
         buf: list[Any] = []
         wake = asyncio.Event()
@@ -318,15 +324,18 @@ class AuditService:
             raise RpcError(str(exc)) from exc
 
     async def rpc_query(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller(*READERS, what="reading the audit log (Art. 15, 17)")
         if req.get("proof"):
             await self._cover_latest()
         return await self._call(api.query, req)
 
     async def rpc_prove(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller(*READERS, what="reading the audit log (Art. 15, 17)")
         await self._cover_latest()
         return await self._call(api.prove, req)
 
     async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller(*READERS, what="exporting audit evidence (Art. 15, 17)")
         await self._cover_latest()
         doc = await self._call(api.export, req, self.vkey)
         size = len(json.dumps(doc))

@@ -1,3 +1,6 @@
-from services.console.app import build
+from services.console.app import build, check_secret
+from services.console.settings import ConsoleSettings
 
-build().run()
+settings = ConsoleSettings()
+check_secret(settings)  # refuse to start with a default or empty SESSION_SECRET (issue 11)
+build(settings).run()

@@ -1,40 +1,93 @@
 """console: Starlette pages and JSON API over NATS request-reply to the services.
 
-The console owns only accounts and sessions; everything else it asks the service that owns it.
+The console owns the people directory, sign-on and sessions (ADR 0011); everything else it
+asks the service that owns it, signing who each request acts for (cctv.plumbing.identity).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import secrets
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
+from cctv.contract import people as contract
 from cctv.contract import rpc
 from cctv.contract.rpcmodels import AccountRequest, PersonReply, RpcCall
+from cctv.plumbing.identity import require_caller
+from cctv.plumbing.passwords import hash_password, policy_problems
 from cctv.plumbing.service import RpcError, Service
 
-from . import accounts
-from .settings import ConsoleSettings
+from . import people, security
+from .security import COOKIE, PUBLIC, SIGNED_IN, guard
+from .settings import KNOWN_DEFAULT_SECRETS, ConsoleSettings
 from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
+
+# the permission of every route other page modules add, by path (and method)
+PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
+    "/requests": SIGNED_IN,
+    "/requests/new/{process}": SIGNED_IN,
+    "/requests/{rid}": SIGNED_IN,
+    "/requests/{rid}/print": SIGNED_IN,
+    "/requests/{rid}/print.{fmt}": SIGNED_IN,
+    "/requests/{rid}/{action}": SIGNED_IN,
+    "/duty": SIGNED_IN,  # the workflow says who may log or hand over, citing Art. 13-14
+    "/duty/directives": SIGNED_IN,  # notify decides who may direct (Art. 13)
+    "/systems": {"GET": SIGNED_IN, "POST": "systems.edit"},  # Art. 9: not guards
+    "/audit": "audit.read",
+    "/audit/entries/{seq}": "audit.read",
+    "/audit/entries/{seq}/bundle.json": "audit.read",
+    "/api/audit/entries": "audit.read",
+    "/inventory": "inventory.view",
+    "/inventory/import": "inventory.edit",
+    "/inventory/export.{fmt:str}": "inventory.view",
+    "/inventory/{camera_id:str}": {"GET": "inventory.view", "POST": "inventory.edit"},
+    "/inventory/{camera_id:str}/remove": "inventory.edit",
+}
 
 
 class Console:
     def __init__(self, svc: Service, settings: ConsoleSettings) -> None:
         self.svc = svc
         self.settings = settings
+        secret = settings.session_secret.get_secret_value()
+        self.cookies = security.CookieSigner(secret or secrets.token_urlsafe(32))
+        self.throttle = people.Throttle(settings.login_limit_per_ip)
 
-    async def user(self, request: Request) -> accounts.User | None:
-        account = request.session.get("account")
-        if not account or self.svc.pool is None:
-            return None
-        return await accounts.get_user(self.svc.pool, account)
+    # --- what the gate and the pages share -----------------------------------------------
+
+    def unsign(self, value: str) -> str | None:
+        return self.cookies.unsign(value)
+
+    def cookie_secure(self, headers: Headers, scope: Scope) -> bool:
+        if self.settings.cookie_secure is not None:
+            return self.settings.cookie_secure
+        forwarded = headers.get("x-forwarded-proto", "") if self.settings.trust_proxy else ""
+        return scope.get("scheme") == "https" or forwarded.split(",")[0].strip() == "https"
+
+    def same_origin(self, origin: str, headers: Headers, scope: Scope) -> bool:
+        scheme = "https" if self.cookie_secure(headers, scope) else scope.get("scheme", "http")
+        mine = {f"{scheme}://{headers.get('host', '')}".lower()}
+        mine |= {o.strip().lower().rstrip("/") for o in self.settings.trusted_origins.split(",")}
+        return security.origin_of(origin) in mine
+
+    async def user(self, request: Request) -> people.User | None:
+        """The signed-in person (the gate found their session), or None."""
+        user: people.User | None = request.scope.get("cctv_user")
+        return user
 
     async def ask(
         self, subject: str, payload: dict[str, Any], timeout: float = 5.0
@@ -45,7 +98,7 @@ class Console:
             return {"ok": False, "error": f"服务暂不可用 service unavailable: {exc}"}
         return reply if isinstance(reply, dict) else {"ok": False, "error": "bad reply"}
 
-    async def overview(self, user: accounts.User) -> dict[str, Any]:
+    async def overview(self, user: people.User) -> dict[str, Any]:
         cams = await self.ask(rpc.INGEST_CAMERAS, {})
         states = await self.ask(rpc.HEALTH_STATES, {})
         faults = await self.ask(rpc.HEALTH_FAULTS, {})
@@ -72,35 +125,104 @@ class Console:
             "errors": errors,
         }
 
-    # --- pages ------------------------------------------------------------------------
+    @property
+    def pool(self) -> Any:
+        assert self.svc.pool is not None
+        return self.svc.pool
+
+    # --- sign-on ---------------------------------------------------------------------------
 
     async def login_page(self, request: Request) -> Response:
-        return templates.TemplateResponse(request, "login.html", {"error": None})
+        return templates.TemplateResponse(
+            request, "login.html", {"error": None, "sso": self.settings.sso_links()}
+        )
+
+    def _remote(self, request: Request) -> str:
+        return request.client.host if request.client else "-"
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
-        assert self.svc.pool is not None
-        user = await accounts.authenticate(
-            self.svc.pool, str(form.get("account", "")), str(form.get("password", ""))
-        )
-        if user is None:
-            return templates.TemplateResponse(
-                request,
-                "login.html",
-                {"error": "账号或密码错误 — wrong account or password"},
-                status_code=401,
+        remote, now = self._remote(request), datetime.now(UTC)
+        if self.throttle.blocked(remote, now):
+            await people.record_login(self.pool, str(form.get("account", "")), via="local",
+                                      ok=False, reason="throttled", remote=remote)  # fmt: skip
+            return self._login_error(
+                request, "尝试过于频繁，请稍后再试 — too many attempts, try again later", 429
             )
-        request.session["account"] = user.account
-        return RedirectResponse("/", status_code=303)
+        user, reason = await people.authenticate(
+            self.pool, str(form.get("account", "")), str(form.get("password", "")),
+            via="local", remote=remote,
+        )  # fmt: skip
+        if user is None:
+            self.throttle.failed(remote, now)
+            if reason == "locked" or reason.endswith("min"):
+                return self._login_error(
+                    request, "账号已临时锁定，请15分钟后再试 — account locked for 15 minutes", 423
+                )
+            return self._login_error(request, "账号或密码错误 — wrong account or password", 401)
+        return await self.start_session(request, user, "local")
+
+    def _login_error(self, request: Request, message: str, status: int) -> Response:
+        return templates.TemplateResponse(
+            request, "login.html", {"error": message, "sso": self.settings.sso_links()},
+            status_code=status,
+        )  # fmt: skip
+
+    async def start_session(self, request: Request, user: people.User, via: str) -> Response:
+        sid, _csrf = await people.open_session(
+            self.pool, user.account, via=via, ttl=timedelta(hours=self.settings.session_ttl_h)
+        )
+        resp = RedirectResponse("/", status_code=303)
+        secure = self.cookie_secure(request.headers, request.scope)
+        max_age = int(self.settings.session_ttl_h * 3600)
+        resp.headers.append(
+            "set-cookie",
+            security.cookie_header(COOKIE, self.cookies.sign(sid), max_age, secure=secure),
+        )
+        resp.headers.append(
+            "set-cookie", security.cookie_header(security.LOGIN_COOKIE, "", 0, secure=secure)
+        )
+        return resp
 
     async def logout(self, request: Request) -> Response:
-        request.session.clear()
-        return RedirectResponse("/login", status_code=303)
+        sid = request.scope.get("cctv_sid")
+        if sid:
+            await people.revoke(self.pool, sid)  # the cookie is dead even if someone kept it
+        resp = RedirectResponse("/login", status_code=303)
+        secure = self.cookie_secure(request.headers, request.scope)
+        resp.headers.append("set-cookie", security.cookie_header(COOKIE, "", 0, secure=secure))
+        return resp
+
+    async def password_page(self, request: Request) -> Response:
+        user = await self.user(request)
+        error, done = None, False
+        if request.method == "POST":
+            assert user is not None
+            f = await request.form()
+            current, new = str(f.get("current", "")), str(f.get("new", ""))
+            ok, _ = await people.authenticate(self.pool, user.account, current, via="local",
+                                              remote=self._remote(request))  # fmt: skip
+            problems = policy_problems(new, user.account)
+            if ok is None:
+                error = "当前密码错误 — the current password is wrong"
+            elif new != str(f.get("confirm", "")):
+                error = "两次输入的新密码不一致 — the new passwords differ"
+            elif problems:
+                error = "；".join(problems)
+            else:
+                await people.set_password(self.pool, user.account, hash_password(new),
+                                          by=user.account, reason="changed by self")  # fmt: skip
+                done = True
+        return templates.TemplateResponse(
+            request, "password.html", {"user": user, "error": error, "done": done},
+            status_code=422 if error else 200,
+        )  # fmt: skip
+
+    # --- pages ---------------------------------------------------------------------------
 
     async def home(self, request: Request) -> Response:
         user = await self.user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
+        assert user is not None
         data = await self.overview(user)
         return templates.TemplateResponse(
             request, "home.html", {"user": user, "refresh_s": self.settings.refresh_s, **data}
@@ -108,22 +230,19 @@ class Console:
 
     async def live(self, request: Request) -> Response:
         user = await self.user(request)
-        if user is None:
-            return Response("login required", status_code=401)
+        assert user is not None
         return templates.TemplateResponse(
             request, "_live.html", {"user": user, **await self.overview(user)}
         )
 
     async def api_overview(self, request: Request) -> Response:
         user = await self.user(request)
-        if user is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
+        assert user is not None
         return JSONResponse(await self.overview(user))
 
     async def ack(self, request: Request) -> Response:
         user = await self.user(request)
-        if user is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
+        assert user is not None
         reply = await self.ask(
             rpc.NOTIFY_ACK, {"alert_id": request.path_params["alert_id"], "account": user.account}
         )
@@ -131,24 +250,183 @@ class Console:
             return JSONResponse(reply, status_code=200 if reply.get("ok") else 409)
         return RedirectResponse("/", status_code=303)
 
+    async def people_page(self, request: Request) -> Response:
+        user = await self.user(request)
+        result: dict[str, Any] | None = None
+        error = None
+        if request.method == "POST":
+            assert user is not None
+            f = await request.form()
+            upload = f.get("file")
+            try:
+                if hasattr(upload, "read"):
+                    content = (await upload.read()).decode("utf-8-sig")  # type: ignore[union-attr]
+                    plan = people.plan_import(str(upload.filename or ""), content)  # type: ignore[union-attr]
+                    if f.get("dry_run"):
+                        result = {"dry_run": True, "people": [p.account for p in plan.people]}
+                    else:
+                        result = await people.apply(self.pool, plan, by=user.account,
+                                                    reason="console import")  # fmt: skip
+                elif f.get("account") and f.get("action") in ("disable", "enable"):
+                    result = await self._set_disabled(
+                        str(f["account"]), f.get("action") == "disable", user.account,
+                        str(f.get("reason", "")),
+                    )  # fmt: skip
+            except (people.PeopleRejected, LookupError, UnicodeDecodeError) as exc:
+                error = str(exc)
+        return templates.TemplateResponse(
+            request, "people.html",
+            {"user": user, "people": await people.list_people(self.pool), "result": result,
+             "error": error},
+            status_code=422 if error else 200,
+        )  # fmt: skip
+
+    async def people_export(self, request: Request) -> Response:
+        fmt = request.path_params["fmt"]
+        if fmt not in ("csv", "yaml"):
+            return security.error_page(request, 404, f"未知格式 unknown format {fmt}")
+        text = people.export(await people.list_people(self.pool), fmt)
+        media = "text/csv" if fmt == "csv" else "application/yaml"
+        disposition = f"attachment; filename=people.{fmt}"
+        return Response(
+            text,
+            media_type=f"{media}; charset=utf-8",
+            headers={"content-disposition": disposition},
+        )
+
+    async def _set_disabled(
+        self, account: str, disabled: bool, by: str, reason: str
+    ) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            f"SELECT * FROM {people.SCHEMA}.people WHERE account=$1", account
+        )
+        if row is None:
+            raise LookupError(f"没有此人 no person {account!r}")
+        record = people._record(row).model_copy(update={"disabled": disabled})
+        change = await people.put_person(self.pool, record, by=by, reason=reason)
+        return {"account": account, "change": change}
+
+    # --- request-reply (the CLI and other services) ---------------------------------------
+
+    async def rpc_login(self, req: dict[str, Any]) -> dict[str, Any]:
+        """`cctv login`: a local password gives a token for the CLI, audited like any login."""
+        user, _reason = await people.authenticate(
+            self.pool, str(req.get("account", "")), str(req.get("password", "")), via="cli",
+            remote="nats",
+        )  # fmt: skip
+        if user is None:
+            raise RpcError("账号或密码错误或已锁定 — wrong account or password, or locked")
+        assert self.svc.signer is not None, "the console needs IDENTITY_SIGNING_KEY"
+        ttl = self.settings.cli_token_ttl_s
+        token = self.svc.signer.sign(user.identity(via="cli"), ttl_s=ttl)
+        expires = datetime.now(UTC) + timedelta(seconds=ttl)
+        return {"token": token, "expires_at": expires.isoformat(), "account": user.account,
+                "name": user.name, "roles": list(user.roles)}  # fmt: skip
+
+    async def rpc_people(self, _req: dict[str, Any]) -> dict[str, Any]:
+        return {"people": [p.model_dump() for p in await people.list_people(self.pool)]}
+
+    async def rpc_import(self, req: dict[str, Any]) -> dict[str, Any]:
+        who = require_caller("sysadmin", what="importing people")
+        try:
+            plan = people.plan_import(str(req.get("filename", "")), str(req.get("content", "")))
+        except people.PeopleRejected as exc:
+            return {"imported": False, "error": str(exc),
+                    "errors": [e.__dict__ for e in exc.errors]}  # fmt: skip
+        if req.get("dry_run"):
+            return {"imported": False, "dry_run": True, "people": [p.account for p in plan.people]}
+        done = await people.apply(
+            self.pool, plan, by=who.account, reason=str(req.get("reason", ""))
+        )
+        return {"imported": True, **done}
+
+    async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
+        require_caller("sysadmin", what="exporting people")
+        fmt = str(req.get("format", "csv"))
+        return {"filename": f"people.{fmt}",
+                "content": people.export(await people.list_people(self.pool), fmt)}  # fmt: skip
+
+    async def rpc_set(self, req: dict[str, Any]) -> dict[str, Any]:
+        who = require_caller("sysadmin", what="changing a person")
+        record = contract.PersonRecord.model_validate(req.get("person") or {})
+        change = await people.put_person(self.pool, record, by=who.account,
+                                         reason=str(req.get("reason", "")))  # fmt: skip
+        if req.get("password"):
+            problems = policy_problems(str(req["password"]), record.account)
+            if problems:
+                raise RpcError("；".join(problems))
+            await people.set_password(self.pool, record.account, hash_password(req["password"]),
+                                      by=who.account, reason="set by NIC")  # fmt: skip
+        return {"person": record.model_dump(), "change": change}
+
+    async def rpc_disable(self, req: dict[str, Any]) -> dict[str, Any]:
+        who = require_caller("sysadmin", what="disabling a person")
+        try:
+            return await self._set_disabled(str(req.get("account", "")),
+                                            bool(req.get("disabled", True)), who.account,
+                                            str(req.get("reason", "")))  # fmt: skip
+        except LookupError as exc:
+            raise RpcError(str(exc)) from exc
+
+    # --- routes --------------------------------------------------------------------------
+
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [
-            Route("/", self.home),
-            Route("/login", self.login_page, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
-            Route("/logout", self.logout, methods=["POST"]),
-            Route("/partials/live", self.live),
-            Route("/api/overview", self.api_overview),
-            Route("/alerts/{alert_id}/ack", self.ack, methods=["POST"]),
-            Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+            Route("/", guard(SIGNED_IN, self.home)),
+            Route("/login", guard(PUBLIC, self.login_page), methods=["GET"]),
+            Route("/login", guard(PUBLIC, self.login), methods=["POST"]),
+            Route("/logout", guard(SIGNED_IN, self.logout), methods=["POST"]),
+            Route(
+                "/account/password", guard(SIGNED_IN, self.password_page), methods=["GET", "POST"]
+            ),
+            Route("/partials/live", guard(SIGNED_IN, self.live)),
+            Route("/api/overview", guard(SIGNED_IN, self.api_overview)),
+            Route("/alerts/{alert_id}/ack", guard("alerts.ack", self.ack), methods=["POST"]),
+            Route("/people", guard("people.admin", self.people_page), methods=["GET", "POST"]),
+            Route("/people/export.{fmt}", guard("people.admin", self.people_export)),
         ]
+        routes += sso_routes(self)
         for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:
                 continue
-            routes.extend(getattr(extra, "routes", []))
+            for route in getattr(extra, "routes", []):
+                routes.append(_guarded(route))
+        static = Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+        static.permission = PUBLIC  # type: ignore[attr-defined]
+        routes.append(static)
         return routes
+
+
+def sso_routes(console: Console) -> list[BaseRoute]:
+    try:
+        from .sso import routes as make
+    except ImportError:
+        return []
+    return make(console)
+
+
+def _guarded(route: BaseRoute) -> BaseRoute:
+    """A page module's route behind the permission PAGE_PERMISSIONS gives its path; a path
+    missing there keeps no permission, and the route test fails on it."""
+    if not isinstance(route, Route) or route.path not in PAGE_PERMISSIONS:
+        return route
+    return Route(route.path, guard(PAGE_PERMISSIONS[route.path], route.endpoint),
+                 methods=sorted(route.methods or ["GET"]), name=route.name)  # fmt: skip
+
+
+def check_secret(settings: ConsoleSettings) -> None:
+    """Refuse to start with a default, empty or short SESSION_SECRET unless in demo mode."""
+    secret = settings.session_secret.get_secret_value()
+    if settings.seed_demo:
+        return
+    if not secret or secret in KNOWN_DEFAULT_SECRETS or len(secret) < 32:
+        raise SystemExit(
+            "console: refusing to start — SESSION_SECRET is empty, a known default or shorter "
+            "than 32 characters. Mount a random secret (e.g. `openssl rand -base64 48` as "
+            "/run/secrets/session_secret), or set SEED_DEMO=true for the demo."
+        )
 
 
 def build(settings: ConsoleSettings | None = None) -> Service:
@@ -157,32 +435,59 @@ def build(settings: ConsoleSettings | None = None) -> Service:
     svc.metrics_public = False  # this port faces people: /metrics for loopback or METRICS_TOKEN
     console = Console(svc, settings)
     svc.routes.extend(console.routes())
-    svc.middleware.append(
-        Middleware(
-            SessionMiddleware,
-            secret_key=settings.session_secret,
-            same_site="strict",
-            max_age=12 * 3600,
-        )
-    )
+    svc.middleware.append(Middleware(security.Gate, console=console))
     svc.state["console"] = console
 
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "内部错误 internal error"
+        return security.error_page(request, status, str(detail))
+
     async def person(q: AccountRequest, _call: RpcCall) -> PersonReply:
-        """Who an account is, for the CLI's ``--as`` (it no longer reads the demo campus)."""
-        user = await accounts.get_user(svc.pool, q.account) if svc.pool else None
+        """Who an account is, from the people directory (no password or lockout detail)."""
+        user = await people.get_user(svc.pool, q.account) if svc.pool else None
         if user is None:
             raise RpcError.bilingual(
-                "not_found",
-                f"未知账号「{q.account}」",
-                f"unknown account {q.account!r}: give --dept and --role as well",
+                "not_found", f"未知账号「{q.account}」", f"unknown account {q.account!r}"
             )
-        return PersonReply(person=dataclasses.asdict(user))
+        return PersonReply(person={**dataclasses.asdict(user), "role": user.role})
 
     svc.respond(rpc.CONSOLE_PERSON, person, request=AccountRequest)
 
-    async def seed() -> None:
-        if settings.seed_demo and svc.pool is not None:
-            await accounts.seed_demo_users(svc.pool)
+    svc.exception_handlers[HTTPException] = not_found
+    svc.exception_handlers[500] = not_found
 
+    async def seed() -> None:
+        path = settings.people_seed_file
+        if path is None:
+            return
+        await seed_people(console, Path(path))
+
+    async def refuse_default_secret() -> None:
+        check_secret(settings)  # `python -m services.console` checks before anything else
+
+    svc.after_start(refuse_default_secret)
     svc.after_start(seed)
+    svc.respond(contract.CONSOLE_LOGIN, console.rpc_login)
+    svc.respond(contract.PEOPLE_LIST, console.rpc_people)
+    svc.respond(contract.PEOPLE_IMPORT, console.rpc_import)
+    svc.respond(contract.PEOPLE_EXPORT, console.rpc_export)
+    svc.respond(contract.PEOPLE_SET, console.rpc_set)
+    svc.respond(contract.PEOPLE_DISABLE, console.rpc_disable)
     return svc
+
+
+async def seed_people(console: Console, path: Path) -> None:
+    """The first people (the demo campus's, or a college's initial export) come through the
+    same import as any other file; accounts already in the directory are left as NIC keeps
+    them."""
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        plan = people.plan_import(path.name, text)
+    except (OSError, people.PeopleRejected) as exc:
+        print(f"console: people seed {path} not imported: {exc}", file=sys.stderr)
+        return
+    have = {p.account for p in await people.list_people(console.pool)}
+    plan.people = [p for p in plan.people if p.account not in have]
+    if plan.people:
+        await people.apply(console.pool, plan, by="seed", reason=f"seed file {path.name}")

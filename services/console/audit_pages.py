@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from starlette.requests import Request
@@ -163,7 +164,7 @@ async def entry(request: Request) -> Response:
         return HTMLResponse("<p>条目号应为整数 entry number must be an integer</p>", 404)
     item, reply, error = await _entry_with_proof(request, seq)
     if item is None:
-        return HTMLResponse(f"<p>{error}</p>", status_code=404)
+        return HTMLResponse(f"<p>{escape(str(error))}</p>", status_code=404)
     head = await _ask(request, AUDIT_CHECKPOINT, {})
     vkey = str(head.get("verifier_key") or "")
     cp, problem = check_proof(item, reply.get("checkpoint", ""), vkey)

@@ -218,7 +218,7 @@ async def detail(request: Request) -> Response:
     rid = request.path_params["rid"]
     got = await _ask(request, rpc.WORKFLOW_GET, {"request_id": rid})
     if not got.get("ok"):
-        return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
+        return HTMLResponse(f"<p>{escape(str(got.get('error')))}</p>", status_code=404)
     inbox = await _ask(request, rpc.WORKFLOW_INBOX, {"actor": actor})
     can_act = any(x["request_id"] == rid for x in inbox.get("to_act", []))
     doc = got["request"]

@@ -34,6 +34,7 @@ from cctv.contract.events import (
     StopMoveWindowApproved,
 )
 from cctv.contract.rpcmodels import Empty, FaultCloseRequest, RpcCall
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
@@ -943,7 +944,9 @@ def attach_rpc(svc: Service, health: HealthService) -> None:
         return {"faults": _jsonable(await store.faults(health.pool))}
 
     async def close(q: FaultCloseRequest, _call: RpcCall) -> dict[str, Any]:
-        return await health.close_by_hand(q.fault_id, q.reason, q.actor)
+        # who closes it is the signed-on NIC administrator or duty operator (issue 11)
+        who = require_caller("sysadmin", "duty_operator", what="closing a fault by hand (Art. 4)")
+        return await health.close_by_hand(q.fault_id, q.reason, who.account)
 
     # Requests typed by the contract's models, validated once by the shell.
     svc.respond(rpc.HEALTH_STATES, states, request=Empty)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from cctv.contract import rpc
 from cctv.contract.events import CameraRecord, CameraRemoved, CameraUpserted, Event
 from cctv.contract.orgs import BY_CHINESE, CATEGORIES, SENSITIVITY
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import stage
 
 from .adapters.base import split_address
@@ -422,7 +423,10 @@ def attach_inventory_rpc(svc: Any) -> None:
             ) from exc
         plan = plan_import(await list_all(), incoming, replace=q.replace)
         if not q.dry_run:
-            await apply_plan(svc.pool, svc.schema, plan, actor=q.actor or "cli")
+            # an inventory change (and so a device ingest will log in to) needs a signed-on
+            # system administrator; the actor is who they are, not what the request says
+            who = require_caller("sysadmin", what="changing the camera inventory (Art. 3)")
+            await apply_plan(svc.pool, svc.schema, plan, actor=who.account)
         return m.InventoryImportReply(
             upserted=[c.camera_id for c in plan.upserts],
             unchanged=len(plan.unchanged),
@@ -450,8 +454,9 @@ def attach_inventory_rpc(svc: Any) -> None:
             raise RpcError.bilingual(
                 "not_found", "无此摄像机", f"no camera {cid!r} in the inventory"
             )
+        who = require_caller("sysadmin", what="removing a camera (Art. 3)")
         plan = ImportPlan(removals=[cid])
-        await apply_plan(svc.pool, svc.schema, plan, actor=q.actor or "cli", reason=reason)
+        await apply_plan(svc.pool, svc.schema, plan, actor=who.account, reason=reason)
         return m.InventoryRemoveReply(removed=[cid])
 
     from cctv.contract import rpc

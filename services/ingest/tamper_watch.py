@@ -31,6 +31,7 @@ from cctv.contract.events import (
     TamperFinding,
     TamperReferenceConfirmed,
 )
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError
 from cctv.plumbing.settings import ServiceSettings
@@ -640,9 +641,10 @@ def attach_tamper_watch(
     svc.state["last_frame_check"] = last_check
 
     async def confirm(q: m.TamperConfirmRequest, _call: Any = None) -> m.TamperConfirmReply:
+        who = require_caller("duty_operator", "sysadmin", what="confirming a reference (Art. 12)")
         cam = await find(q.camera_id)
         try:
-            done = await watch().confirm(cam, q.operator, q.reason)
+            done = await watch().confirm(cam, who.account, q.reason)
         except ValueError as exc:
             raise RpcError(str(exc), "Art. 12") from exc
         return m.TamperConfirmReply(reference=done.model_dump(mode="json"))
@@ -650,6 +652,7 @@ def attach_tamper_watch(
     async def state(q: m.TamperStateRequest, _call: Any = None) -> dict[str, Any]:
         cam = await find(q.camera_id)
         if q.thresholds is not None:
+            require_caller("sysadmin", what="changing tamper thresholds (Art. 12)")
             await watch().set_thresholds(cam.camera_id, q.thresholds)
         return await watch().state(cam.camera_id)
 

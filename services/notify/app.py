@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from cctv.contract.events import (
     FaultResolved,
 )
 from cctv.contract.orgs import CAMPUS_TZ
+from cctv.contract.people import PersonChanged
+from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
@@ -94,9 +96,17 @@ class NotifyService:
         title = alert_title(f.kind, f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · {f.detail}".strip(" ·")
         await self._alert_people(
-            conn, people, level, f.fault_id, f.camera_id, f.zone, f.severity, title, body,
+            conn,
+            people,
+            level,
+            f.fault_id,
+            f.camera_id,
+            f.zone,
+            f.severity,
+            title,
+            body,
             env.correlation_id,
-        )  # fmt: skip
+        )
 
     async def _alert_people(
         self,
@@ -260,9 +270,11 @@ class NotifyService:
                     if first["channel"] in self.adapters:
                         FAILING.labels(first["channel"]).inc()
                     await store.failed(
-                        conn, ids, repr(exc)[:500],
+                        conn,
+                        ids,
+                        repr(exc)[:500],
                         timedelta(seconds=min(60.0, 2.0 ** (first["attempts"] + 1))),
-                    )  # fmt: skip
+                    )
                     continue
                 if not sent:  # the channel has no address for this person
                     SENT.labels(first["channel"], first["kind"], "skipped").inc(len(batch))
@@ -356,9 +368,18 @@ class NotifyService:
             title = f"【升级 escalated】{f['title']}"
             body = f"{f['body']} · {waited} 未在时限内确认 not acknowledged in time".strip(" ·")
             told = await self._alert_people(
-                conn, people, new_level, f["fault_id"], f["camera_id"], f["zone"],
-                f["severity"], title, body, None, now,
-            )  # fmt: skip
+                conn,
+                people,
+                new_level,
+                f["fault_id"],
+                f["camera_id"],
+                f["zone"],
+                f["severity"],
+                title,
+                body,
+                None,
+                now,
+            )
             await stage(
                 conn,
                 SCHEMA,
@@ -386,9 +407,13 @@ class NotifyService:
         """The duty room's directive to a zone's guards or named people (Art. 13)."""
         q = m.DirectiveRequest.coerce(request)  # severity checked by the contract model
         d = directives.Directive(
-            text=q.text, sender=q.sender, zone=q.zone or None, accounts=tuple(q.accounts),
+            text=q.text,
+            # the duty room's signed-on operator, never a name in the request (issue 11)
+            sender=require_caller(what="issuing a directive (Art. 13)").account,
+            zone=q.zone or None,
+            accounts=tuple(q.accounts),
             severity=q.severity,
-        )  # fmt: skip
+        )
         directive_id = f"DIR-{datetime.now(CAMPUS_TZ):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
         async with self.pool.acquire() as conn, conn.transaction():
             roster = await store.roster(conn)
@@ -399,9 +424,17 @@ class NotifyService:
             title = f"【指令 directive】{d.text.strip()[:40]}"
             body = f"{d.text.strip()} · 发令 from {d.sender} · 编号 {directive_id}"
             told = await self._alert_people(
-                conn, people, 0, directives.PREFIX + directive_id, None, d.zone or "",
-                d.severity, title, body, None,
-            )  # fmt: skip
+                conn,
+                people,
+                0,
+                directives.PREFIX + directive_id,
+                None,
+                d.zone or "",
+                d.severity,
+                title,
+                body,
+                None,
+            )
             await stage(
                 conn,
                 SCHEMA,
@@ -428,9 +461,14 @@ class NotifyService:
         for r in rows:
             d = out.setdefault(
                 r["fault_id"].removeprefix(directives.PREFIX),
-                {"title": r["title"], "body": r["body"], "zone": r["zone"],
-                 "raised_at": r["raised_at"].isoformat(), "recipients": []},
-            )  # fmt: skip
+                {
+                    "title": r["title"],
+                    "body": r["body"],
+                    "zone": r["zone"],
+                    "raised_at": r["raised_at"].isoformat(),
+                    "recipients": [],
+                },
+            )
             d["recipients"].append(
                 {
                     "account": r["recipient"],
@@ -443,9 +481,33 @@ class NotifyService:
             )
         return {"directives": [{"directive_id": k, **v} for k, v in out.items()]}
 
+    async def on_person(self, _env: Envelope, event: Event) -> None:
+        """Rosters come from the people directory (issue 11): a guard, gatekeeper or duty
+        operator who is active is on it with their zone and shift; anyone else is not."""
+        if not isinstance(event, PersonChanged):
+            return
+        p = event.person
+        roles = [r for r in ROSTER_ROLES if r in p.roles]
+        if p.disabled or not roles:
+            await store.remove_from_roster(self.pool, p.account)
+            return
+        start, end = time(0), time(0)
+        if p.shift:
+            a, b = p.shift.split("-")
+            start, end = time.fromisoformat(a), time.fromisoformat(b)
+        zone = p.zone if roles[0] in ("guard", "gatekeeper") else None
+        await store.put_on_roster(
+            self.pool,
+            RosterEntry(
+                p.account, p.name, roles[0], zone, start, end, p.phone or None, p.email or None
+            ),
+        )
+
     async def acknowledge(self, request: m.AckRequest | dict[str, Any], _call: Any = None) -> Any:
         q = m.AckRequest.coerce(request)
-        alert_id, account = q.alert_id, q.account
+        # who acknowledges is the signed-on person, never an account in the request
+        who = require_caller(what="acknowledging an alert (Art. 13)")
+        alert_id, account = q.alert_id, who.account
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.acknowledge(conn, alert_id, account, now)
@@ -465,14 +527,8 @@ class NotifyService:
         return {"alert": _jsonable(dict(row))}
 
 
-def demo_roster() -> list[RosterEntry]:
-    from demo.campus import DEMO_PEOPLE
-
-    return [
-        RosterEntry(p.account, p.name, p.role, p.zone, *p.shift)
-        for p in DEMO_PEOPLE
-        if p.role in ("guard", "gatekeeper", "duty_operator")
-    ]
+# who goes on a roster, in the order a person's roster role is chosen
+ROSTER_ROLES = ("duty_operator", "security_head", "nic_oncall", "guard", "gatekeeper")
 
 
 def channels_from(settings: NotifySettings) -> list[Channel]:
@@ -518,9 +574,12 @@ def build(settings: NotifySettings | None = None) -> Service:
             handler=notify.on_workflow,
         )
 
-    async def seed() -> None:
-        if settings.seed_demo:
-            await store.seed_roster(notify.pool, demo_roster())
+    svc.consume(
+        "cctv.people.changed.>",
+        stream="CCTV_PEOPLE",
+        durable="notify-people-v1",
+        handler=notify.on_person,
+    )
 
     async def deliveries() -> None:
         while True:
@@ -528,7 +587,8 @@ def build(settings: NotifySettings | None = None) -> Service:
                 await asyncio.sleep(settings.delivery_poll_s)
 
     async def inbox(q: m.AccountRequest, _call: Any = None) -> dict[str, Any]:
-        rows = await store.inbox(notify.pool, q.account)
+        who = require_caller(what="reading an alert inbox")  # one's own, never another's
+        rows = await store.inbox(notify.pool, who.account)
         return {"alerts": [_jsonable(r) for r in rows]}
 
     async def roster(_q: m.Empty, _call: Any = None) -> dict[str, Any]:
@@ -544,7 +604,6 @@ def build(settings: NotifySettings | None = None) -> Service:
             await notify.escalate_due()
             await asyncio.sleep(settings.escalation_poll_s)
 
-    svc.after_start(seed)
     svc.before_stop(notify.close)
     svc.loop("deliveries", deliveries)
     svc.loop("escalations", escalations)

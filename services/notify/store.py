@@ -29,6 +29,26 @@ async def roster(conn: asyncpg.Connection | asyncpg.Pool) -> list[RosterEntry]:
     ]
 
 
+async def put_on_roster(pool: asyncpg.Pool, e: RosterEntry) -> None:
+    await pool.execute(
+        f"INSERT INTO {SCHEMA}.roster (account, name, role, zone, shift_start, shift_end, phone, "
+        "email) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (account) DO UPDATE "
+        "SET name=$2, role=$3, zone=$4, shift_start=$5, shift_end=$6, phone=$7, email=$8",
+        e.account,
+        e.name,
+        e.role,
+        e.zone,
+        e.shift_start,
+        e.shift_end,
+        e.phone,
+        e.email,
+    )
+
+
+async def remove_from_roster(pool: asyncpg.Pool, account: str) -> None:
+    await pool.execute(f"DELETE FROM {SCHEMA}.roster WHERE account=$1", account)
+
+
 async def seed_roster(pool: asyncpg.Pool, entries: list[RosterEntry]) -> None:
     await pool.executemany(
         f"INSERT INTO {SCHEMA}.roster (account, name, role, zone, shift_start, shift_end, phone, "

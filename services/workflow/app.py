@@ -32,6 +32,7 @@ from cctv.contract.events import (
     FaultResolved,
 )
 from cctv.contract.rpcmodels import OPERATIONS, RpcCall, error_reply
+from cctv.plumbing.identity import caller
 from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
@@ -43,7 +44,7 @@ from .base import STATE_ZH, ApprovalRequest, RequestState
 from .dutylog import DutyLog, EntryKind, ShiftHandover
 from .exam import ExamSupportApplication, ExamSupportRequest, check_notice
 from .newpoint import NewPointApplication, NewPointRequest, SurveyRow
-from .org import Actor, department_zh
+from .org import Actor, Role, department_zh
 from .publishing import to_event
 from .reminders import Policy, due_nudges
 from .responsible import ArmingPeriod, Person, parse_period
@@ -253,10 +254,28 @@ class WorkflowService:
         return wrapper
 
     @staticmethod
-    def _actor(actor: Actor | None) -> Actor:
-        if actor is None:
-            raise r.InvalidInput("actor_required", "缺少操作人", "actor is required", "Art. 15")
-        return actor
+    def _actor(_ignored: Any = None) -> Actor:
+        """The person acting is the one the signed identity names (issue 11); an `actor` in
+        the request body is what the caller typed, and is ignored."""
+        who = caller()
+        if who is None:
+            raise r.InvalidInput(
+                "identity_required",
+                "缺少已认证身份，请登录后操作",
+                "this request acts for a person: it needs the signed identity of a console "
+                "session or of `cctv login` (Cctv-Identity header); a name in the request "
+                "is not enough",
+                "Art. 15",
+            )
+        roles = {Role.STAFF}
+        for role in who.roles:
+            try:
+                roles.add(Role(role))
+            except ValueError:  # a directory role the workflow has no use for
+                continue
+        return Actor(
+            person_id=who.account, name=who.name, department=who.department, roles=frozenset(roles)
+        )
 
     @staticmethod
     def _process(p: str) -> str:
@@ -304,7 +323,7 @@ class WorkflowService:
     async def submit(self, req: m.FormRequest | Json, _call: Call = None) -> Json:
         q = m.FormRequest.coerce(req)
         process = self._process(q.process)
-        actor = self._actor(q.actor)
+        actor = self._actor()
         form = self._form(process, q.form)
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -364,7 +383,7 @@ class WorkflowService:
         q: m.DecisionRequest | m.ActRequest,
         fn: Callable[[ApprovalRequest, Actor, datetime], list[Transition]],
     ) -> Json:
-        actor = q.actor
+        actor = self._actor()
         rid = q.request_id
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -440,10 +459,11 @@ class WorkflowService:
         return await self._change(q, run)
 
     async def get(self, req: m.RequestRef | Json, _call: Call = None) -> Json:
+        actor = self._actor()
         rid = m.RequestRef.coerce(req).request_id
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None:
+            if cur is None or not visible_to(cur, actor):  # not even whether it exists
                 raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
             hist = await store.history(conn, self.schema, rid)
         return {
@@ -456,11 +476,12 @@ class WorkflowService:
     async def print_form(self, req: m.PrintRequest | Json, _call: Call = None) -> Json:
         """The paper form (Annex 2, 3, 4) of a request, as HTML or PDF: printing is workflow's
         job, so the console and the CLI never render workflow's templates themselves."""
+        actor = self._actor()
         q = m.PrintRequest.coerce(req)
         rid, fmt = q.request_id, q.format  # the shell has checked: html or pdf
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None:
+            if cur is None or not visible_to(cur, actor):  # a guard may not print it (issue 11)
                 raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
             inv = await store.inventory(conn, self.schema)
         try:
@@ -486,7 +507,7 @@ class WorkflowService:
         }
 
     async def inbox(self, req: m.ActorRequest | Json, _call: Call = None) -> Json:
-        actor = m.ActorRequest.coerce(req).actor
+        actor = self._actor()
         pending = await store.list_requests(
             self.pool, self.schema, states=[RequestState.PENDING.value]
         )
@@ -498,12 +519,13 @@ class WorkflowService:
         return {"to_act": to_act, "mine": [summary(x) for x in mine], "notices": notices}
 
     async def list(self, req: m.ListRequest | Json, _call: Call = None) -> Json:
+        actor = self._actor()
         q = m.ListRequest.coerce(req)
         states = [q.state] if q.state else None
         got = await store.list_requests(
             self.pool, self.schema, process=q.process or None, states=states
         )
-        return {"requests": [summary(x) for x in got]}
+        return {"requests": [summary(x) for x in got if visible_to(x, actor)]}
 
     async def cameras(self, _req: Any = None, _call: Call = None) -> Json:
         return {"cameras": await store.camera_records(self.pool, self.schema)}
@@ -512,7 +534,7 @@ class WorkflowService:
 
     async def log_record(self, req: m.LogRecordRequest | Json, _call: Call = None) -> Json:
         q = m.LogRecordRequest.coerce(req)
-        actor = q.actor
+        actor = self._actor()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             eid = await store.next_id(conn, "dutylog", now, self.schema)
@@ -532,7 +554,7 @@ class WorkflowService:
 
     async def log_close(self, req: m.LogCloseRequest | Json, _call: Call = None) -> Json:
         q = m.LogCloseRequest.coerce(req)
-        actor, eid = q.actor, q.entry_id
+        actor, eid = self._actor(), q.entry_id
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             book = DutyLog(
@@ -557,7 +579,7 @@ class WorkflowService:
 
     async def handover_offer(self, req: m.HandoverOfferRequest | Json, _call: Call = None) -> Json:
         q = m.HandoverOfferRequest.coerce(req)
-        actor = q.actor
+        actor = self._actor()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
@@ -581,7 +603,7 @@ class WorkflowService:
         self, req: m.HandoverConfirmRequest | Json, _call: Call = None
     ) -> Json:
         q = m.HandoverConfirmRequest.coerce(req)
-        actor, hid = q.actor, q.handover_id
+        actor, hid = self._actor(), q.handover_id
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
@@ -599,7 +621,7 @@ class WorkflowService:
         self, req: m.ResponsibleSetRequest | Json, _call: Call = None
     ) -> Json:
         q = m.ResponsibleSetRequest.coerce(req)
-        actor, sid = q.actor, q.system_id
+        actor, sid = self._actor(), q.system_id
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             sf = await store.load_system(conn, self.schema, sid, q.department)
@@ -660,7 +682,7 @@ class WorkflowService:
 
     async def schedule_set(self, req: m.ScheduleSetRequest | Json, _call: Call = None) -> Json:
         q = m.ScheduleSetRequest.coerce(req)
-        actor, sid = q.actor, q.system_id
+        actor, sid = self._actor(), q.system_id
         now = self.clock()
         sched = [ArmingPeriod.model_validate(p) for p in q.schedule]
         for line in q.periods:  # as people write them: 「工作日 18:00-08:00」
@@ -713,7 +735,7 @@ class WorkflowService:
         self, req: m.CalendarImportRequest | Json, _call: Call = None
     ) -> Json:
         q = m.CalendarImportRequest.coerce(req)
-        actor = q.actor
+        actor = self._actor()
         now = self.clock()
         notice, ts = import_notice(actor, now, q.notice)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -824,6 +846,22 @@ class WorkflowService:
             except Exception as exc:
                 log.warning("reminder pass failed", error=repr(exc))
             await asyncio.sleep(self.settings.remind_poll_s)
+
+
+def visible_to(req: Any, actor: Actor) -> bool:
+    """Who may see a request (issue 11): its applicant, everyone who signs or signed in its
+    chain, the managing departments' people with a role beyond filling in forms, and NIC —
+    not every signed-in guard."""
+    flow = req.flow
+    if actor.person_id == req.requester.person_id or actor.department == "nic":
+        return True
+    if any(actor.has(step.role, step.department) for step in flow.steps):
+        return True
+    if any(op.approver.person_id == actor.person_id for op in flow.opinions):
+        return True
+    departments = {step.department for step in flow.steps if step.department}
+    officers = {Role.HEAD, Role.LEADER, Role.SYSADMIN, Role.OPERATOR}
+    return actor.department in departments and bool(actor.roles & officers)
 
 
 M = TypeVar("M", bound=BaseModel)

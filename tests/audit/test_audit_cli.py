@@ -21,10 +21,12 @@ from cctv.contract import subject_for, wrap
 from cctv.contract.events import AccessRecorded
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Signer, load_or_create_signer
 from cctv.evidence.merkle import leaf_hash
+from cctv.plumbing.identity import HEADER
 from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
 from tests.audit.test_audit_service import exactly_once, publish, running
 from tests.support.events import EventLog
+from tests.support.identity import headers_as, identity
 
 
 def access(i: int, tag: str) -> tuple[str, bytes, str]:
@@ -97,6 +99,9 @@ async def served(
     cfg: AuditSettings, js: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[Served]:
     monkeypatch.setenv("NATS_URL", cfg.nats_url)
+    # the operator signed on as NIC's administrator (a CCTV_TOKEN credential, issue 11)
+    nic = identity("nic_admin", "sysadmin", department="nic")
+    monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "operator"))  # no key configured by default
     monkeypatch.delenv("AUDIT_PUBLIC_KEY_FILE", raising=False)
     monkeypatch.delenv("AUDIT_KEY_FILE", raising=False)
@@ -376,6 +381,8 @@ async def test_a_writer_that_finds_an_altered_node_stops_appending_but_verify_an
     from cctv.evidence import merkle
 
     monkeypatch.setenv("NATS_URL", cfg.nats_url)
+    nic = identity("nic_admin", "sysadmin", department="nic")
+    monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
     msgs = [access(i, uuid.uuid4().hex[:6]) for i in range(20)]
     async with running(cfg) as audit:
         await publish(js, msgs)

@@ -23,6 +23,7 @@ from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
 from tests.audit.test_audit_service import progress, running, settings, until
+from tests.support.console import sign_in
 
 
 def access(i: int, tag: str, hour: int) -> tuple[str, bytes, str]:
@@ -71,8 +72,7 @@ async def site(
 
 async def login(app: Any, account: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console")
-    r = await client.post("/login", data={"account": account, "password": "cctv-demo"})
-    assert r.status_code == 303, r.text
+    await sign_in(client, account)
     return client
 
 

@@ -26,6 +26,7 @@ from services.audit import api
 from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
 from tests.support.events import EventLog
+from tests.support.identity import headers_as, identity
 from tests.support.waiting import (
     ChangeFeed,
     eventually,
@@ -326,6 +327,7 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
                     rpc.AUDIT_QUERY,
                     json.dumps({"request_no": "DY-rpc", "actor": "u1", "proof": True}).encode(),
                     timeout=10,
+                    headers=headers_as(identity("t_nic", "sysadmin", department="nic")),
                 )
                 body = json.loads(reply.data)
                 assert body["ok"], body
@@ -465,18 +467,25 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
         await publish(js, mine + theirs)
         await exactly_once(audit, js, [m[2] for m in mine + theirs])
         nc = await nats.connect(nats_url)
+        NIC = headers_as(identity("t_nic", "sysadmin", department="nic"))
         try:
             reply = json.loads(
                 (
                     await nc.request(
-                        rpc.AUDIT_EXPORT, json.dumps({"grant_id": grant}).encode(), timeout=10
+                        rpc.AUDIT_EXPORT,
+                        json.dumps({"grant_id": grant}).encode(),
+                        timeout=10,
+                        headers=NIC,
                     )
                 ).data
             )
             missing = json.loads(
                 (
                     await nc.request(
-                        rpc.AUDIT_EXPORT, json.dumps({"grant_id": "NO-SUCH-G"}).encode(), timeout=10
+                        rpc.AUDIT_EXPORT,
+                        json.dumps({"grant_id": "NO-SUCH-G"}).encode(),
+                        timeout=10,
+                        headers=NIC,
                     )
                 ).data
             )

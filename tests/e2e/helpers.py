@@ -9,10 +9,11 @@ import httpx
 import nats
 
 from cctv.devstack.stack import REPO, Stack
+from tests.support.console import sign_in
 from tests.support.waiting import eventually, table_changes
 
 
-def cctv(system: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+def cctv(system: Stack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the operators' CLI against this stack, as an operator would."""
     env = {**os.environ, "CCTV_HOME": str(system.home)}
     for key in ("NATS_URL", "DATABASE_URL", "SIM_CONTROL_URL"):
@@ -24,16 +25,22 @@ def cctv(system: Stack, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        input=stdin,
     )
+
+
+def as_nic(system: Stack) -> dict[str, str]:
+    """Acting for NIC's administrator, signed with this stack's own identity key."""
+    from cctv.plumbing.identity import HEADER, Identity, Signer
+
+    who = Identity(account="nic_admin", name="赵敏", department="nic", roles=("sysadmin",))
+    return {HEADER: Signer(system.identity_private).sign(who)}
 
 
 async def login(client: httpx.AsyncClient, system: Stack, account: str) -> None:
     from demo.campus import DEMO_PASSWORD
 
-    resp = await client.post(
-        f"{system.url('console')}/login", data={"account": account, "password": DEMO_PASSWORD}
-    )
-    assert resp.status_code == 303, resp.text
+    await sign_in(client, account, DEMO_PASSWORD, base=system.url("console"))
 
 
 async def repairs_for(client: httpx.AsyncClient, system: Stack, fault_id: str) -> list[dict]:
@@ -55,7 +62,9 @@ async def audited(system: Stack, events: list[dict], timeout: float = 30.0) -> d
             req = {"event_type": ev["type"], "limit": 500}
             if ev["data"].get("camera_id"):
                 req["camera_id"] = ev["data"]["camera_id"]
-            raw = await nc.request("cctv.rpc.audit.query", json.dumps(req).encode(), 10)
+            raw = await nc.request(
+                "cctv.rpc.audit.query", json.dumps(req).encode(), 10, headers=as_nic(system)
+            )
             reply = json.loads(raw.data)
             assert reply["ok"], reply
             counts[ev["id"]] = sum(e["event_id"] == ev["id"] for e in reply["entries"])

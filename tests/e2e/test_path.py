@@ -16,6 +16,7 @@ from tests.e2e.dead_letters import (
     every_responder_refuses_bad_requests,
 )
 from tests.e2e.helpers import audited, cameras, cctv, login, repairs_for
+from tests.support.console import sign_in
 from tests.support.events import EventLog
 from tests.support.waiting import eventually, table_changes
 
@@ -127,10 +128,7 @@ async def test_console_lists_cameras_by_building(system: Stack, http: httpx.Asyn
 
 
 async def test_console_refuses_wrong_password(system: Stack, http: httpx.AsyncClient) -> None:
-    resp = await http.post(
-        f"{system.url('console')}/login", data={"account": "guard", "password": "wrong"}
-    )
-    assert resp.status_code == 401
+    resp = await sign_in(http, "guard", "wrong", expect=401, base=system.url("console"))
     assert "密码错误" in resp.text
     assert (await http.get(f"{system.url('console')}/api/overview")).status_code == 401
 
@@ -344,10 +342,13 @@ async def test_a_changed_responsible_person_reaches_logistics_and_nic_by_robot(
     system: Stack, bus: EventLog, http: httpx.AsyncClient
 ) -> None:
     """Art. 9: the change is filed in workflow and told at once to 后勤处 and NIC."""
+    signed = cctv(system, "login", "--account", "academic_head", "--password-stdin",
+                  stdin="cctv-demo\n")  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
     out = cctv(
         system, "requests", "responsible", "A1-07", "--department", "academic",
         "--person-id", "t_li", "--name", "李老师", "--phone", "13800000000",
-        "--reason", "人员调动", "--as", "academic_head",
+        "--reason", "人员调动",
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     [changed] = await bus.wait_for("workflow.responsible.changed", lambda d: d["name"] == "李老师")

@@ -10,10 +10,12 @@ from typing import Any
 
 from cctv.cli.main import main as cctv
 from cctv.contract.events import SegmentDeleted
+from cctv.plumbing.identity import HEADER
 from cctv.plumbing.service import Service
 from services.health import app as health_app
 from services.health.app import HealthService, attach_rpc
 from tests.health.harness import T0, a_camera, feed, open_faults
+from tests.support.identity import headers_as, identity
 
 
 async def test_faults_close_from_the_command_line(
@@ -34,6 +36,9 @@ async def test_faults_close_from_the_command_line(
     responder = HealthService(svc, health.svc.settings, health.repair)  # type: ignore[arg-type]
     attach_rpc(svc, responder)
     monkeypatch.setenv("NATS_URL", nats_url)
+    # the operator signed on as NIC's administrator (a CCTV_TOKEN credential, issue 11)
+    nic = identity("nic-li", "sysadmin", department="nic")
+    monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
 
     async def run(*argv: str) -> tuple[int, str, str]:
         code = await asyncio.to_thread(cctv, list(argv))
@@ -47,9 +52,8 @@ async def test_faults_close_from_the_command_line(
         code, _, err = await run("faults", "close", fault["fault_id"], "--reason", " ")
         assert code == 2 and "reason" in err
         code, out, _ = await run(
-            "faults", "close", fault["fault_id"], "--reason", "已核查 investigated", "--actor",
-            "nic-li",
-        )  # fmt: skip
+            "faults", "close", fault["fault_id"], "--reason", "已核查 investigated"
+        )
         assert code == 0 and "已关闭 closed" in out and "investigated" in out
         code, _, err = await run("faults", "close", fault["fault_id"], "--reason", "again")
         assert code == 2 and "already resolved" in err

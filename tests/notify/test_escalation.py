@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.notify import escalation, store
 from services.notify.app import NotifyService
+from tests.notify.acting import ack
 from tests.notify.harness import a_zone, alerts_of, fault, open_fault, resolve, staff, staged
 
 
@@ -39,7 +40,7 @@ async def test_an_acknowledgement_stops_the_climb(notify: NotifyService) -> None
     f = fault(zone)
     await open_fault(notify, f)
     [alert] = (await alerts_of(notify, f.fault_id)).values()
-    await notify.acknowledge({"alert_id": alert["alert_id"], "account": who["guard"]})
+    await ack(notify, {"alert_id": alert["alert_id"], "account": who["guard"]})
     assert f.fault_id not in await notify.escalate_due(datetime.now(UTC) + timedelta(hours=1))
     assert set(await alerts_of(notify, f.fault_id)) == {who["guard"]}
 

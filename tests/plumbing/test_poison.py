@@ -23,7 +23,7 @@ POISON = b"[" * DEPTH + b"]" * DEPTH  # 200 KB, nested 100,000 deep
 
 def removed(key: str, i: int) -> tuple[str, bytes, str]:
     ev = CameraRemoved(camera_id=f"{key}-{i}", reason="burst")
-    env = wrap(ev, source="test", key=key)
+    env = wrap(ev, source="ingest", key=key)  # camera.removed is ingest's (issue 11)
     return subject_for(ev, key), env.to_bytes(), env.id
 
 

@@ -18,7 +18,7 @@ from cctv.plumbing.settings import ServiceSettings
 async def test_stopping_mid_message_finishes_and_acks_it(nats_url: str, database_url: str) -> None:
     key = f"cam{uuid.uuid4().hex[:8]}"
     svc = Service(
-        "shutdowntest",
+        "ingest",  # camera.removed is ingest's to publish (cctv.contract.permissions)
         ServiceSettings(nats_url=nats_url, database_url=database_url),
         schema=f"s_{key}",
     )

@@ -13,6 +13,7 @@ import httpx
 import nats
 import pytest
 
+from cctv.plumbing.identity import HEADER
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
 from services.workflow import rpc
@@ -20,6 +21,8 @@ from services.workflow.app import build as build_workflow
 from services.workflow.forms import cjk_font
 from services.workflow.settings import WorkflowSettings
 from services.workflow.workcalendar import CAMPUS_TZ
+from tests.support.console import sign_in
+from tests.support.identity import headers_as, identity
 from tests.workflow.test_workflow_service import Client, record, seed_cameras
 from tests.workflow.wf_pdf import pdf_text
 
@@ -51,8 +54,7 @@ async def site(nats_url: str, database_url: str) -> AsyncIterator[tuple[Any, str
 
 async def login(app: Any, account: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console")
-    r = await client.post("/login", data={"account": account, "password": "cctv-demo"})
-    assert r.status_code == 303, r.text
+    await sign_in(client, account)
     return client
 
 
@@ -268,14 +270,18 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     _app, tag = site
     env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
 
-    async def cctv(*argv: str, stdin: str | None = None, ok: bool = True) -> str:
+    async def cctv(
+        *argv: str, stdin: str | None = None, ok: bool = True, group: str = "requests",
+        token: str | None = None,
+    ) -> str:  # fmt: skip
+        run_env = {**env, "CCTV_TOKEN": token} if token else env
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "cctv.cli.main",
-            "requests",
+            *([group] if group else []),
             *argv,
-            env=env,
+            env=run_env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -283,6 +289,11 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
         out, err = await proc.communicate(stdin.encode() if stdin else None)
         assert (proc.returncode == 0) is ok, err.decode()
         return out.decode() if ok else err.decode()
+
+    async def sign_on(account: str) -> None:
+        out = await cctv("login", "--account", account, "--password-stdin", group="",
+                         stdin="cctv-demo\n")  # fmt: skip
+        assert f"signed on as {account}" in out
 
     t = datetime.now(CAMPUS_TZ) - timedelta(days=2)
     form = json.dumps(
@@ -297,8 +308,13 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
             "footage_until": (t + timedelta(hours=1)).isoformat(),
         }
     )
-    rid = (await cctv("submit", "access", "-", "--as", "duty", stdin=form)).strip()
-    out = await cctv("approve", rid, "--as", "logistics_head", "--text", "同意")
+    # without signing on, the CLI acts for no one (issue 11: `--as` is gone)
+    refused = await cctv("submit", "access", "-", stdin=form, ok=False)
+    assert "cctv login" in refused
+    await sign_on("duty")
+    rid = (await cctv("submit", "access", "-", stdin=form)).strip()
+    await sign_on("logistics_head")
+    out = await cctv("approve", rid, "--text", "同意")
     assert "approved" in out  # the unit's head is also the managing department's
     shown = await cctv("show", rid)
     assert "workflow.access.approved" in shown and "刘洋" in shown
@@ -311,23 +327,25 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
     )
 
     # Duty logbook and handover from the command line (Art. 14).
-    op1 = ("--as", f"op1{tag}", "--dept", "logistics", "--role", "duty_operator")
-    op2 = ("--as", f"op2{tag}", "--dept", "logistics", "--role", "duty_operator")
-    entry = await cctv("log", "suspicious", f"北门有人徘徊{tag}", "--reported-to", "保卫科", *op1)
+    # two operators with service credentials (CCTV_TOKEN) instead of a password sign-on
+    op1 = headers_as(identity(f"op1{tag}", "duty_operator", department="logistics"))
+    op2 = headers_as(identity(f"op2{tag}", "duty_operator", department="logistics"))
+    t1, t2 = op1[HEADER], op2[HEADER]
+    entry = await cctv(
+        "log", "suspicious", f"北门有人徘徊{tag}", "--reported-to", "保卫科", token=t1
+    )
     entry = entry.strip()
-    offered = await cctv("handover", "--to", f"op2{tag}", *op1)
+    offered = await cctv("handover", "--to", f"op2{tag}", token=t1)
     hid = offered.split(":", 1)[0]
     keys = [ln.split()[0] for ln in offered.splitlines()[1:] if ln.startswith("  ")]
     assert f"log:{entry}" in keys
     short = await cctv(
-        "confirm", hid, *[a for k in keys[:-1] for a in ("--ack", k)], *op2, ok=False
+        "confirm", hid, *[a for k in keys[:-1] for a in ("--ack", k)], token=t2, ok=False
     )
     assert "Art. 14(3)" in short
-    done = await cctv("confirm", hid, *[a for k in keys for a in ("--ack", k)], *op2)
+    done = await cctv("confirm", hid, *[a for k in keys for a in ("--ack", k)], token=t2)
     assert "confirmed" in done
-    bad = await cctv(
-        "schedule", "A1-06", "--period", "每周 18:00", "--as", "logistics_head", ok=False
-    )
+    bad = await cctv("schedule", "A1-06", "--period", "每周 18:00", ok=False)
     assert "Art. 9" in bad
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import nats
 import pytest
 
+from cctv.plumbing.identity import HEADER
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
 from services.workflow import rpc
@@ -24,25 +25,36 @@ from services.workflow.app import build
 from services.workflow.settings import WorkflowSettings
 from services.workflow.workcalendar import CAMPUS_TZ, package_years
 from tests.support.events import EventLog
+from tests.support.identity import headers_as, identity
 from tests.workflow.test_workflow_service import ADMIN, STAFF, Client, record, seed_cameras
 
 LAST = int(package_years().split("-")[1])
 NEXT = LAST + 1
 
 
+DEMO_SIGNERS = {
+    "duty": identity("duty", "duty_operator", department="logistics", name="陈静"),
+    "nic_admin": identity("nic_admin", "sysadmin", department="nic", name="赵敏"),
+}
+
+
 class Site:
     def __init__(self, client: Client, tag: str, env: dict[str, str], now: list[datetime]) -> None:
         self.client, self.tag, self.env, self.now = client, tag, env, now
 
-    async def cctv(self, *argv: str, stdin: str | None = None, ok: bool = True) -> str:
-        """Run `cctv requests ...` as an operator would; stdout if it succeeds, else stderr."""
+    async def cctv(
+        self, *argv: str, stdin: str | None = None, ok: bool = True, as_: str = "nic_admin"
+    ) -> str:
+        """Run `cctv requests ...` as an operator would, signed on as the demo person `as_`
+        (a CCTV_TOKEN credential, issue 11); stdout if it succeeds, else stderr."""
+        who = DEMO_SIGNERS[as_]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "cctv.cli.main",
             "requests",
             *argv,
-            env=self.env,
+            env={**self.env, "CCTV_TOKEN": headers_as(who)[HEADER]},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -109,9 +121,9 @@ async def test_nic_enters_next_years_notice_and_january_exams_can_be_filed(
 
     notice = tmp_path / "notice.yaml"
     notice.write_text(NOTICE_YAML, encoding="utf-8")
-    denied = await site.cctv("calendar", "import", str(notice), "--as", "duty", ok=False)
+    denied = await site.cctv("calendar", "import", str(notice), as_="duty", ok=False)
     assert "Art. 10" in denied and "网络信息中心" in denied
-    out = await site.cctv("calendar", "import", str(notice), "--as", "nic_admin")
+    out = await site.cctv("calendar", "import", str(notice), as_="nic_admin")
     assert f"{NEXT}年节假日安排已录入" in out and "8 天放假" in out
 
     ev = await events.wait_for(
@@ -155,7 +167,7 @@ async def test_refusal_number_printed_and_listed(site: Site) -> None:
             "footage_until": f"{LAST}-12-20T09:00:00+08:00",
         }
     )
-    err = await site.cctv("submit", "access", "-", "--as", "duty", stdin=form, ok=False)
+    err = await site.cctv("submit", "access", "-", as_="duty", stdin=form, ok=False)
     found = re.search(r"不予受理 refused, No\. (DY-\d{4}-\d{5})", err)
     assert found, err
     number = found.group(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import sys
 from pathlib import Path
@@ -71,16 +72,22 @@ async def test_schedule_periods_are_read_by_workflow(wf) -> None:  # noqa: F811
 
 
 async def test_cli_prints_what_workflow_renders(site, nats_url: str, tmp_path: Path) -> None:  # noqa: F811
-    """`cctv requests print` writes the form workflow rendered; --as asks the console who an
-    account is (the CLI no longer reads the demo campus)."""
+    """`cctv requests print` writes the form workflow rendered, for the person signed on with
+    `cctv login` (the console checks the password and signs who they are)."""
     _app, _tag = site
     env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
 
     async def cctv(*argv: str, ok: bool = True) -> str:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cctv.cli.main", "requests", *argv, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "cctv.cli.main",
+            "requests",
+            *argv,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         assert (proc.returncode == 0) is ok, err.decode()
         return out.decode() if ok else err.decode()
@@ -90,12 +97,27 @@ async def test_cli_prints_what_workflow_renders(site, nats_url: str, tmp_path: P
         '{"department": "logistics", "need": "北门停车场盗窃", "positions": ["北门 朝南"]}',
         encoding="utf-8",
     )
-    rid = (await cctv("submit", "newpoint", str(form), "--as", "duty")).strip()
+    unsigned = await cctv("submit", "newpoint", str(form), ok=False)
+    assert "cctv login" in unsigned  # issue 11: the CLI acts for no one until signed on
+    signed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cctv.cli.main",
+        "login",
+        "--account",
+        "duty",
+        "--password-stdin",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    said, _ = await signed.communicate(b"cctv-demo\n")
+    assert b"signed on as duty" in said
+    rid = (await cctv("submit", "newpoint", str(form))).strip()
     out = tmp_path / "form.html"
     assert (await cctv("print", rid, "-o", str(out))).strip() == str(out)
     assert f"申请单号：{rid}" in out.read_text(encoding="utf-8")
-    unknown = await cctv("inbox", "--as", "nobody-here", ok=False)
-    assert "unknown account 'nobody-here'" in unknown
 
 
 async def test_requests_and_action_arguments_are_typed(wf) -> None:  # noqa: F811
@@ -111,8 +133,11 @@ async def test_requests_and_action_arguments_are_typed(wf) -> None:  # noqa: F81
     assert not bad["ok"] and bad["code"] == "invalid_form" and bad["article"] == "Art. 6", bad
     assert "points" in bad["error"] and bad["text_zh"] and bad["text_en"]
 
-    no_actor = await client(rpc.APPROVE, {"request_id": rid})
-    assert no_actor["code"] == "invalid_request" and no_actor["field"] == "actor"
+    # who acts is the signed identity (issue 11): without one, nothing is done
+    subject = client.prefix + rpc.APPROVE.removeprefix(rpc.PREFIX)
+    raw = await client.nc.request(subject, json.dumps({"request_id": rid}).encode(), timeout=10)
+    no_actor = json.loads(raw.data)
+    assert no_actor["code"] == "identity_required"
     assert no_actor["article"] == "Art. 15"  # every action is recorded with who did it
     bad_kind = await client(rpc.LOG_RECORD, {"actor": nic, "kind": "gossip", "text": "x"})
     assert bad_kind["code"] == "invalid_request" and bad_kind["field"] == "kind"

@@ -14,12 +14,14 @@ import pytest
 from cctv.contract import CameraRecord, wrap
 from cctv.contract.events import CameraUpserted
 from cctv.plumbing.db import apply_migrations, create_pool
+from cctv.plumbing.identity import calling_as
 from cctv.plumbing.outbox import OutboxRelay
 from cctv.plumbing.service import Service
 from services.workflow import rpc
 from services.workflow.app import WorkflowService, build
 from services.workflow.settings import WorkflowSettings
 from tests.support.events import EventLog
+from tests.support.identity import claims_of, from_actor, headers_as
 from tests.support.waiting import eventually, table_changes
 
 
@@ -60,7 +62,12 @@ class Client:
 
     async def __call__(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
         subject = self.prefix + subject.removeprefix(rpc.PREFIX)
-        msg = await self.nc.request(subject, json.dumps(payload).encode(), timeout=10)
+        # who acts is the signed identity, as the console sends it (issue 11)
+        # no actor named: NIC's administrator, who may see every request
+        headers = headers_as(from_actor(payload.get("actor") or ADMIN))
+        msg = await self.nc.request(
+            subject, json.dumps(payload).encode(), timeout=10, headers=headers
+        )
         reply: dict[str, Any] = json.loads(msg.data)
         return reply
 
@@ -367,18 +374,19 @@ async def test_outbox_crash_between_commit_and_publish(nats_url: str, database_u
         datetime.now(UTC).year,
         int(tag, 16) % 10**9 + 10**6,
     )
-    reply = await wf.submit(
-        {
-            "process": "newpoint",
-            "actor": STAFF,
-            "form": {
-                "department": "college_se",
-                "need": "新建停车场无监控",
-                "urgent": True,
-                "positions": ["北门停车场 朝南"],
-            },
-        }
-    )
+    with calling_as(claims_of(from_actor(STAFF))):
+        reply = await wf.submit(
+            {
+                "process": "newpoint",
+                "actor": STAFF,
+                "form": {
+                    "department": "college_se",
+                    "need": "新建停车场无监控",
+                    "urgent": True,
+                    "positions": ["北门停车场 朝南"],
+                },
+            }
+        )
     rid = reply["request"]["request_id"]
     subject = f"cctv.workflow.newpoint.submitted.{rid}"
     pending = await pool.fetchval(
@@ -387,7 +395,8 @@ async def test_outbox_crash_between_commit_and_publish(nats_url: str, database_u
     assert pending == 1  # committed with the state change, not yet published
     # A refused action commits nothing: no state change, no history row, no event.
     with pytest.raises(Exception, match="own request"):
-        await wf.approve({"request_id": rid, "actor": STAFF})
+        with calling_as(claims_of(from_actor(STAFF))):
+            await wf.approve({"request_id": rid, "actor": STAFF})
     assert await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 1
     assert await pool.fetchval(f"SELECT count(*) FROM {schema}.history") == 1
     assert await pool.fetchval(f"SELECT version FROM {schema}.requests") == 1

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from cctv.cli.main import main as cctv
+from cctv.plumbing.identity import HEADER
 from cctv.plumbing.service import Service
 from cctv.plumbing.settings import ServiceSettings
 from services.ingest.inventory_io import attach_inventory_rpc
 from tests.support.events import EventLog
+from tests.support.identity import headers_as, identity
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
 FIXTURE = Path(__file__).parent / "fixtures" / "inventory_ok.csv"
@@ -35,6 +37,9 @@ async def test_cameras_cli_imports_edits_removes_and_exports(
     )
     attach_inventory_rpc(svc)
     monkeypatch.setenv("NATS_URL", nats_url)
+    # the CLI acts for a signed-on NIC administrator (issue 11; a service credential here)
+    nic = identity("nic-zhao", "sysadmin", department="nic")
+    monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
 
     async def run(*argv: str) -> tuple[int, str, str]:
         code = await asyncio.to_thread(cctv, list(argv))
@@ -51,9 +56,7 @@ async def test_cameras_cli_imports_edits_removes_and_exports(
         await events.wait_for("camera.upserted", cam(dorm))
 
         # one field changed: one event, with who did it
-        code, out, _ = await run(
-            "cameras", "set", dorm, "position=宿舍7栋北侧 朝西", "channel=5", "--actor", "nic-zhao"
-        )
+        code, out, _ = await run("cameras", "set", dorm, "position=宿舍7栋北侧 朝西", "channel=5")
         assert code == 0 and "已修改 changed channel, position" in out, out
         [changed] = await events.wait_for(
             "camera.upserted", lambda d: cam(dorm)(d) and d["camera"]["channel"] == 5

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from cctv.cli import inventory as inventory_cli
-from cctv.contract import CameraRecord
+from cctv.contract import CameraRecord, wrap
 from cctv.contract.events import AccessHeld, HealthSample
+from cctv.plumbing.identity import HEADER
 from cctv.plumbing.service import Service
 from demo.simulator.devices import DeviceServer, SimDevice, free_port
 from demo.simulator.devices.bridge import DEMO_LOGIN, serve_fleet_devices, with_device_addresses
@@ -22,6 +23,7 @@ from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings, attach
 from services.ingest.inventory_io import RPC_IMPORT
 from services.ingest.sampler import run_periodically, sample_fleet
 from tests.support.events import EventLog
+from tests.support.identity import headers_as, identity
 from tests.support.waiting import eventually, table_changes
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
@@ -143,7 +145,7 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             lost_at = datetime.now(UTC) - timedelta(days=33)
             holds = f"dev_{tag}.preservation_holds"
             async with table_changes(database_url, holds) as stored:
-                await svc.publish(
+                held = wrap(
                     AccessHeld(
                         request_id=f"AR-{tag}",
                         process="access",
@@ -159,8 +161,10 @@ async def test_ingest_publishes_samples_segments_and_deletions(
                             }
                         },
                     ),
+                    source="workflow",  # only the workflow may publish it (issue 11)
                     key=f"AR-{tag}",
                 )
+                await svc.publish_raw(f"cctv.{held.type}.AR-{tag}", held.to_bytes(), held.id)
                 assert svc.pool is not None
 
                 async def hold_stored() -> bool:
@@ -198,6 +202,8 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             n = await svc.pool.fetchval(f"SELECT count(*) FROM dev_{tag}.cameras")
             assert n == 0  # nothing half-imported
             monkeypatch.setenv("NATS_URL", nats_url)
+            nic = identity("nic-zhao", "sysadmin", department="nic")
+            monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
             (tmp_path / "c.csv").write_text(good, encoding="utf-8")
             assert (
                 await asyncio.to_thread(cli_main, ["inventory", "import", str(tmp_path / "c.csv")])

@@ -16,6 +16,7 @@ from cctv.cli import tamper as cli
 from cctv.cli.main import CliError
 from cctv.contract import CameraRecord
 from cctv.plumbing.db import apply_migrations, create_pool
+from cctv.plumbing.identity import HEADER
 from cctv.plumbing.service import Service
 from demo.simulator.fleet import Fleet
 from demo.simulator.rtsp_server import RtspServer, attach_to_fleet
@@ -30,6 +31,7 @@ from services.ingest.tamper_watch import (
     attach_tamper_watch,
     rtsp_url,
 )
+from tests.support.identity import headers_as, identity
 
 Brand = Literal["hikvision", "dahua", "jingyeda"]
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
@@ -252,8 +254,9 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
             fleet.mend(cid)
             await events.wait_for("camera.tamper_cleared", mine, timeout=20)
 
+            chen = identity("duty-chen", "duty_operator", department="logistics")
             reply = await svc.request(
-                RPC_TAMPER_CONFIRM, {"camera_id": cid, "operator": "duty-chen"}, timeout=10
+                RPC_TAMPER_CONFIRM, {"camera_id": cid}, timeout=10, acting_for=chen
             )
             assert reply["ok"], reply
             refs = await events.wait_for("camera.tamper_reference", mine, count=2, timeout=20)
@@ -261,7 +264,7 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
 
             fleet.break_(cid, "covered")
             refused = await svc.request(
-                RPC_TAMPER_CONFIRM, {"camera_id": cid, "operator": "duty-chen"}, timeout=10
+                RPC_TAMPER_CONFIRM, {"camera_id": cid}, timeout=10, acting_for=chen
             )
             assert not refused["ok"] and refused["article"] == "Art. 12"
             unknown = await svc.request(RPC_TAMPER_STATE, {"camera_id": "nope"}, timeout=10)
@@ -271,15 +274,21 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
 
             # the operators' command line reaches the same subjects
             monkeypatch.setenv("NATS_URL", nats_url)
+            wang = identity("duty-wang", "duty_operator", department="logistics")
+            monkeypatch.setenv("CCTV_TOKEN", headers_as(wang)[HEADER])
             assert (cli.RPC_TAMPER_CONFIRM, cli.RPC_TAMPER_STATE) == (
                 RPC_TAMPER_CONFIRM,
                 RPC_TAMPER_STATE,
             )
             fleet.mend(cid)
-            said = await asyncio.to_thread(cli.confirm, cid, "duty-wang", "after cleaning")
+            said = await asyncio.to_thread(cli.confirm, cid, "after cleaning")
             assert "duty-wang" in said and "参考画面已确认" in said
             shown = await asyncio.to_thread(lambda: cli.describe(cli.state(cid)))
             assert "duty-wang" in shown and "当前告警 active: 无 none" in shown
+            with pytest.raises(CliError, match="needs one of the roles sysadmin"):
+                await asyncio.to_thread(cli.set_thresholds, cid, ["blur_ratio=0.2"])
+            nic = identity("nic-zhao", "sysadmin", department="nic")  # thresholds are NIC's
+            monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])
             with pytest.raises(CliError, match="blurriness"):
                 await asyncio.to_thread(cli.set_thresholds, cid, ["blurriness=0.2"])
             # many rounds have passed: the other replica's camera was never checked here
