@@ -21,3 +21,8 @@ AUDIT_PROVE = "cctv.rpc.audit.prove"
 AUDIT_CHECKPOINT = "cctv.rpc.audit.checkpoint"
 AUDIT_EXPORT = "cctv.rpc.audit.export"
 AUDIT_VERIFY = "cctv.rpc.audit.verify"  # recompute chain, tree and stored nodes against a given key
+# media (issue 12): the system carries out copy grants and keeps approved footage (Art. 16-18)
+MEDIA_EXPORT = "cctv.rpc.media.export"  # {actor, request_id, purpose, destination, cameras?, ...}
+MEDIA_EXPORTS = "cctv.rpc.media.exports"  # {request_id?} -> {exports, objects}
+MEDIA_DELETE = "cctv.rpc.media.delete"  # {actor, object_key, reason}: refused under a hold
+MEDIA_VERIFY = "cctv.rpc.media.verify"  # {} -> {checked, failed}: re-hash every stored object
