@@ -210,8 +210,8 @@ def parse_clock(value: str) -> datetime:
 
 def format_clock(at: datetime) -> str:
     at = at.astimezone(UTC)
-    ms = at.microsecond // 1000
-    return at.strftime("%Y%m%dT%H%M%S") + (f".{ms:03d}" if ms else "") + "Z"
+    frac = f".{at.microsecond:06d}".rstrip("0") if at.microsecond else ""
+    return at.strftime("%Y%m%dT%H%M%S") + frac + "Z"
 
 
 def parse_clock_range(value: str) -> tuple[datetime, datetime | None]:

@@ -449,6 +449,7 @@ class MediaService:
                 job["job_id"],
             )
         started = asyncio.get_running_loop().time()
+        log.info("media job started", job_id=job["job_id"], kind=job["kind"])
         try:
             if job["kind"] == "export":
                 await self._run_export(job)
@@ -462,7 +463,9 @@ class MediaService:
             log.exception("media job failed", job_id=job["job_id"])
             JOBS.labels(job["kind"], "failed").inc()
             await self._fail(job, exc)
-        EXPORT_SECONDS.labels(job["kind"]).observe(asyncio.get_running_loop().time() - started)
+        took = asyncio.get_running_loop().time() - started
+        EXPORT_SECONDS.labels(job["kind"]).observe(took)
+        log.info("media job finished", job_id=job["job_id"], seconds=round(took, 3))
         return True
 
     async def _fail(self, job: asyncpg.Record, exc: Exception) -> None:

@@ -41,8 +41,8 @@ class RecordedFrame:
 
 def format_clock(at: datetime) -> str:
     at = at.astimezone(UTC)
-    ms = at.microsecond // 1000
-    return at.strftime("%Y%m%dT%H%M%S") + (f".{ms:03d}" if ms else "") + "Z"
+    frac = f".{at.microsecond:06d}".rstrip("0") if at.microsecond else ""
+    return at.strftime("%Y%m%dT%H%M%S") + frac + "Z"
 
 
 def ntp_to_datetime(ntp: int) -> datetime:

@@ -7,6 +7,7 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,8 +81,35 @@ class Media:
             request_id=request_id, process="access", transition="approved", state="approved",
             at=self.now, summary={"request_id": request_id, "state": "approved", "grant": g},
         )  # fmt: skip
-        await self._publish(event, request_id)
+        from tests.support.waiting import eventually, table_changes
+
+        url = self.svc.settings.database_url
+        async with table_changes(url, f"{self.svc.schema}.grants") as ch:
+            await self._publish(event, request_id)
+
+            async def known() -> object:
+                return await self.media.pool.fetchval(
+                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1", request_id
+                )
+
+            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
         return g
+
+    async def wait_grant(self, request_id: str, *, cameras: list[str]) -> None:
+        """Wait until media holds this grant (taken from workflow's `approved` event)."""
+        from tests.support.waiting import eventually, table_changes
+
+        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
+
+            async def known() -> object:
+                return await self.media.pool.fetchval(
+                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1 "
+                    "AND cameras = $2",
+                    request_id,
+                    cameras,
+                )
+
+            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
 
     async def extend_hold(self, request_id: str, until: str) -> None:
         event = AccessHoldExtended(
@@ -106,6 +134,7 @@ def request_id() -> str:
     return f"DY-{uuid.uuid4().hex[:8]}"
 
 
+@asynccontextmanager
 async def start_media(
     nats_url: str,
     database_url: str,
@@ -144,5 +173,5 @@ def now() -> datetime:
 async def media(
     nats_url: str, database_url: str, recorder: ReplayServer, tmp_path: Path, now: datetime
 ) -> AsyncIterator[Media]:
-    async for m in start_media(nats_url, database_url, recorder, tmp_path, now):
+    async with start_media(nats_url, database_url, recorder, tmp_path, now) as m:
         yield m
