@@ -20,6 +20,9 @@ from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
+# Services the local stack runs that deploy/k8s does not deploy yet (tests/deploy pins
+# SERVICE_ORDER to the manifests): media (issue 12) until its manifests are written.
+DEVSTACK_ONLY = ("media",)
 DEFAULT_PORTS = {
     "nats": 14222,
     "console": 8080,
@@ -28,16 +31,18 @@ DEFAULT_PORTS = {
     "notify": 8083,
     "workflow": 8084,
     "audit": 8085,
+    "media": 8086,
     "simulator": 8090,
     "repair": 8091,
     "webhook": 8092,
+    "recorder": 8556,  # the demo recorders' ONVIF replay (RTSP), for media (issue 12)
 }
 
 
 def available_services() -> list[str]:
     return [
         s
-        for s in SERVICE_ORDER
+        for s in (*SERVICE_ORDER, *DEVSTACK_ONLY)
         if all((REPO / "services" / s / f).exists() for f in ("__main__.py", "app.py"))
     ]
 
@@ -121,6 +126,7 @@ class Stack:
             "WEBHOOK_URL": f"{self.url('webhook')}/robot/duty-room",
             "SIM_CONTROL_URL": self.url("simulator"),
             "CONSOLE_URL": self.url("console"),
+            "REPLAY_URL_TEMPLATE": f"rtsp://127.0.0.1:{self.ports['recorder']}/replay/{{camera_id}}",
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.extra_env)
@@ -137,6 +143,7 @@ class Stack:
             "CONSOLE_URL",
             "SIM_ADDRESS",
             "WEBHOOK_URL",
+            "REPLAY_URL_TEMPLATE",
         )
         path = self.home / "endpoints.env"
         path.write_text("".join(f"{k}={env[k]}\n" for k in keys), encoding="utf-8")
@@ -188,7 +195,12 @@ class Stack:
             ],
             p["webhook"],
         )
-        for name in ("simulator", "repair", "webhook"):
+        self.spawn(
+            "recorder",
+            ["-m", "demo.simulator.replay", "--port", str(p["recorder"])],
+            p["recorder"],
+        )
+        for name in ("simulator", "repair", "webhook", "recorder"):
             self._wait_port(name)
 
     def service_env(self, name: str) -> dict[str, str]:
