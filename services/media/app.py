@@ -667,7 +667,7 @@ class MediaService:
         hold: date,
         kind: str,
     ) -> None:
-        rows = [
+        rows: list[tuple[Any, ...]] = [
             (
                 f.object_key,
                 kind,
