@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cctv.contract import rpc as contract_rpc
 from services.workflow import rpc
 from services.workflow.base import STATE_ZH, RequestState
 from services.workflow.dutylog import KIND_ZH, EntryKind
@@ -262,6 +263,10 @@ async def decide(request: Request) -> Response:
     elif action == "withdraw":
         payload["reason"] = str(f.get("reason") or "")
         subject = rpc.WITHDRAW
+    elif action == "export":  # the media service carries out a copy grant (issue 12)
+        payload["purpose"] = str(f.get("purpose") or "")
+        payload["destination"] = str(f.get("destination") or "")
+        subject = contract_rpc.MEDIA_EXPORT
     else:
         args: dict[str, Any] = {k: str(v) for k, v in f.items() if v}
         try:
