@@ -461,6 +461,12 @@ class AccessHoldExtended(WorkflowTransition):
     TYPE = "workflow.access.hold_extended"
 
 
+class AccessRevoked(WorkflowTransition):
+    """A grant withdrawn before its validity ended; summary.grant carries `revoked_at`."""
+
+    TYPE = "workflow.access.revoked"
+
+
 class StopMoveSubmitted(WorkflowTransition):
     TYPE = "workflow.stopmove.submitted"
 

@@ -73,6 +73,9 @@ class Grant(BaseModel):
     valid_until: datetime
     export: bool  # copy grants produce an export whose integrity anyone can check
     watermark: str
+    revoked_at: datetime | None = None  # an approver or the school leader withdrew it
+    revoked_by: str | None = None
+    revoke_reason: str = ""
 
 
 class RetrievalRecord(BaseModel):
@@ -233,6 +236,10 @@ class AccessRequest(ApprovalRequest):
         if not destination.strip():
             raise r.missing_field("destination", "去向", "Art. 16(1)3")
         g = self.grant
+        if g.revoked_at is not None:
+            raise r.RuleViolation(
+                "grant_revoked", "调阅授权已撤销", "the grant has been revoked", "Art. 16"
+            )
         if now > g.valid_until:
             raise r.RuleViolation(
                 "grant_expired",
@@ -289,6 +296,37 @@ class AccessRequest(ApprovalRequest):
             self._t("retrieved", actor, now, retrieval=rec.model_dump(mode="json")),
             self._t("held", actor, now, hold=hold.model_dump(mode="json")),
         ]
+
+    def revoke(self, actor: Actor, now: datetime, reason: str) -> list[Transition]:
+        """Withdraw a grant before it runs out (issue 12): whoever approved it, or the school
+        leader. The media service stops exporting and showing it from this event on; what was
+        already retrieved stays recorded and held (Art. 18)."""
+        now = aware(now)
+        g = self.grant
+        if g is None or self.state not in (RequestState.APPROVED, RequestState.RETRIEVED):
+            raise r.RuleViolation(
+                "not_approved", "没有可撤销的授权", "there is no grant to revoke", "Art. 16"
+            )
+        if g.revoked_at is not None:
+            raise r.RuleViolation(
+                "already_revoked", "授权已撤销", "the grant is already revoked", "Art. 16"
+            )
+        approvers = {
+            o.approver.person_id for o in self.flow.opinions if o.decision.value == "approve"
+        }
+        if actor.person_id not in approvers and not actor.has(Role.LEADER):
+            raise r.RuleViolation(
+                "not_approver",
+                "只有审批人或分管校领导可以撤销授权",
+                "only someone who approved it, or the school leader, may revoke a grant",
+                "Art. 16",
+            )
+        if not reason.strip():
+            raise r.missing_field("reason", "撤销理由", "Art. 16")
+        self.grant = g.model_copy(
+            update={"revoked_at": now, "revoked_by": actor.person_id, "revoke_reason": reason}
+        )
+        return [self._t("revoked", actor, now, grant=self.grant.model_dump(mode="json"))]
 
     def record_export(self, now: datetime, export: dict[str, Any]) -> list[Transition]:
         """Record the retrieval the media service carried out (an `access.exported` event):

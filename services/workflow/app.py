@@ -421,6 +421,8 @@ class WorkflowService:
                     footage_until=_dt(args.get("footage_until")),
                     export_sha256=args.get("export_sha256"),
                 )
+            if isinstance(cur, AccessRequest) and action == "revoke":
+                return cur.revoke(a, now, str(args.get("reason", "")))
             if isinstance(cur, AccessRequest) and action == "extend_hold":
                 return cur.extend_hold(
                     a,

@@ -17,7 +17,7 @@ import nats
 import pytest
 
 from cctv.contract import subject_for, wrap
-from cctv.contract.events import AccessApproved, AccessHoldExtended
+from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked
 from demo.simulator.replay import ReplayServer
 from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
@@ -110,6 +110,25 @@ class Media:
                 )
 
             await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+
+    async def revoke(self, request_id: str) -> None:
+        """workflow's `access.revoked` event; returns once media has taken it."""
+        from tests.support.waiting import eventually, table_changes
+
+        event = AccessRevoked(
+            request_id=request_id, process="access", transition="revoked", state="approved",
+            at=self.now, summary={"request_id": request_id, "state": "approved"},
+        )  # fmt: skip
+        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
+            await self._publish(event, request_id)
+
+            async def revoked() -> object:
+                return await self.media.pool.fetchval(
+                    f"SELECT revoked_at FROM {self.svc.schema}.grants WHERE request_id = $1",
+                    request_id,
+                )
+
+            await eventually(revoked, changes=ch, timeout=30, what=f"{request_id} revoked")
 
     async def extend_hold(self, request_id: str, until: str) -> None:
         event = AccessHoldExtended(

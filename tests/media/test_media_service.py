@@ -256,3 +256,16 @@ async def _objects_when(media: Media, rid: str, pred: Callable[[Any], bool]) -> 
             return objs if objs and all(pred(o) for o in objs) else []
 
         return await eventually(probe, changes=ch, timeout=30, what="objects")
+
+
+async def test_revoked_grant_is_refused(media: Media, events: EventLog) -> None:
+    rid = request_id()
+    await media.announce(rid)
+    await media.revoke(rid)
+    reply = await media.rpc(
+        rpc.MEDIA_EXPORT, {"actor": SYSADMIN, "request_id": rid, "purpose": "p", "destination": "d"}
+    )
+    assert not reply["ok"] and "revoked" in reply["error"] and reply["article"] == "Art. 16"
+    await events.wait_for(
+        "access.recorded", lambda d: d["request_no"] == rid and "[grant_revoked]" in d["detail"]
+    )

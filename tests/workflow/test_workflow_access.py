@@ -228,3 +228,23 @@ def test_roundtrip_serialisation(inventory, people, now) -> None:
     again = AccessRequest.model_validate_json(req.model_dump_json())
     assert again == req
     assert isinstance(again.flow.opinions[0].approver, Actor)
+
+
+def test_revoked_grant_allows_nothing_more(inventory, people, now) -> None:
+    req = approved_copy(inventory, people, now)
+    t = now + timedelta(hours=1)
+    with pytest.raises(RuleViolation, match="only someone who approved it"):
+        req.revoke(people["nic_admin"], t, "误批")
+    with pytest.raises(InvalidInput, match="reason"):
+        req.revoke(people["lg_head"], t, " ")
+    (ts,) = req.revoke(people["lg_head"], t, "案件已撤销")
+    assert ts.name == "revoked" and ts.data["grant"]["revoked_by"] == people["lg_head"].person_id
+    assert req.grant is not None and req.grant.revoked_at == t
+    with pytest.raises(RuleViolation, match="already revoked"):
+        req.revoke(people["leader"], t, "again")
+    view = submitted(inventory, people, now, cameras=["ps-gate-1"])
+    view.approve(people["se_head"], now)
+    view.approve(people["lg_head"], now)
+    view.revoke(people["leader"], t, "不再需要")  # the school leader may revoke any grant
+    with pytest.raises(RuleViolation, match="revoked"):
+        view.retrieve(people["nic_admin"], t, purpose="p", destination="d")
