@@ -38,6 +38,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from demo.simulator.rtsp_server import _md5, _parse_digest
+
 SERVER_NAME = "campus-cctv-sim-recorder/1.0"
 REPLAY_TAG = "onvif-replay"
 WIDTH = 320
@@ -248,6 +250,8 @@ class ReplayServer:
         serve_unknown: bool = False,
         retention_days: int = 30,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -255,6 +259,12 @@ class ReplayServer:
         self.serve_unknown = serve_unknown
         self.retention = timedelta(days=retention_days)
         self.clock = clock
+        self.username = username  # digest authentication (RFC 2617) when set, as NVRs do
+        self.password = password
+        self.realm = "campus-cctv-recorder"
+        self.nonce = secrets.token_hex(16)
+        # a misbehaving recorder: sends footage this far from the asked time (fault injection)
+        self.skew = timedelta(0)
         self.stats = ReplayStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -397,6 +407,10 @@ class _ReplayConnection:
                 self.stop_streaming()
                 await self.respond(cseq, 200, "OK")
                 return
+            if not self._authorised(method, h):
+                challenge = f'Digest realm="{self.server.realm}", nonce="{self.server.nonce}"'
+                await self.respond(cseq, 401, "Unauthorized", {"WWW-Authenticate": challenge})
+                continue
             if REPLAY_TAG not in [t.strip() for t in h.get("require", "").split(",")]:
                 self.server.stats.refused += 1
                 await self.respond(
@@ -416,6 +430,17 @@ class _ReplayConnection:
                 await self._play(cseq, h)
             else:
                 await self.respond(cseq, 405, "Method Not Allowed")
+
+    def _authorised(self, method: str, h: dict[str, str]) -> bool:
+        srv = self.server
+        if srv.username is None:
+            return True
+        d = _parse_digest(h.get("authorization", ""))
+        if d.get("username") != srv.username or d.get("nonce") != srv.nonce:
+            return False
+        ha1 = _md5(f"{srv.username}:{srv.realm}:{srv.password or ''}")
+        ha2 = _md5(f"{method}:{d.get('uri', '')}")
+        return d.get("response") == _md5(f"{ha1}:{srv.nonce}:{ha2}")
 
     async def _describe(self, cseq: str, url: str, cam: str) -> None:
         first, last = self.server.recorded_span()
@@ -511,7 +536,7 @@ class _ReplayConnection:
         times: list[datetime] = []
         t = start
         while t < end:
-            times.append(t)
+            times.append(t + self.server.skew)
             t += step
         loop = asyncio.get_running_loop()
         began = loop.time()

@@ -4,7 +4,7 @@ A local directory by default (`make run`, one machine); an S3-compatible object 
 production (the campus's MinIO/Ceph, or a cloud bucket). The store only keeps bytes; whether
 an object may be deleted is decided by the media service from its holds, and the S3 store
 additionally asks for an object-lock retention date when the bucket has object lock on, so
-the store itself refuses early deletion too.
+the stored version cannot be deleted or overwritten before then, whatever asks.
 """
 
 from __future__ import annotations

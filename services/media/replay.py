@@ -155,7 +155,9 @@ class ReplayClient:
                 status, h, body = await asyncio.wait_for(self._response(), self.timeout)
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
                 raise ReplayError(f"{method} {uri}: no answer from the recorder ({exc!r})") from exc
-            if status == 401 and self._digest is None and self.username is not None:
+            if status == 401 and self.username is not None:
+                if self._digest is not None:
+                    break  # we answered the challenge and were refused
                 self._digest = _parse_digest(h.get("www-authenticate", ""))
                 continue
             if status // 100 != 2:

@@ -269,3 +269,23 @@ async def test_revoked_grant_is_refused(media: Media, events: EventLog) -> None:
     await events.wait_for(
         "access.recorded", lambda d: d["request_no"] == rid and "[grant_revoked]" in d["detail"]
     )
+
+
+async def test_footage_outside_the_asked_range_is_never_kept(
+    media: Media, recorder: ReplayServer, events: EventLog
+) -> None:
+    recorder.skew = timedelta(minutes=5)  # a recorder whose footage is not what was asked
+    rid = request_id()
+    await media.announce(rid)
+    reply = await media.rpc(
+        rpc.MEDIA_EXPORT, {"actor": SYSADMIN, "request_id": rid, "purpose": "p", "destination": "d"}
+    )
+    assert reply["ok"], reply
+    (failed,) = await events.wait_for(
+        "access.recorded",
+        lambda d: d["request_no"] == rid and f"{reply['export_id']} failed" in d["detail"],
+    )
+    assert "outside" in failed["data"]["detail"] and "Art. 16(1)3" in failed["data"]["detail"]
+    got = await media.rpc(rpc.MEDIA_EXPORTS, {"request_id": rid})
+    assert [o for o in got["objects"] if o["kind"] == "export"] == []
+    assert not events.matching("access.exported", exported(rid))

@@ -63,3 +63,16 @@ async def test_unreachable_recorder_names_the_address() -> None:
     url = f"rtsp://127.0.0.1:{port}/replay/OFF-001"
     with pytest.raises(replay.ReplayError, match=rf"127\.0\.0\.1:{port} unreachable"):
         await asyncio.wait_for(anext(replay.fetch(url, start, start + timedelta(seconds=1))), 15)
+
+
+async def test_recorder_asks_for_digest_credentials() -> None:
+    async with ReplayServer(cameras=["OFF-001"], username="admin", password="s3cret") as srv:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        end = start + timedelta(seconds=1)
+        url = srv.url_for("OFF-001")
+        got = [f async for f in replay.fetch(url, start, end, username="admin", password="s3cret")]
+        assert len(got) == 5
+        with pytest.raises(replay.ReplayError, match=r"refused our credentials \(401\)"):
+            [f async for f in replay.fetch(url, start, end, username="admin", password="nope")]
+        with pytest.raises(replay.ReplayError, match="answered 401"):
+            [f async for f in replay.fetch(url, start, end)]
