@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import time
 from importlib import resources
 
-from cctv.contract import CameraRecord
+from cctv.contract import CameraRecord, regulation
 from cctv.contract.orgs import BY_CHINESE
 
 ZONES = {
@@ -126,9 +126,7 @@ def _brands(cell: str, fallback: str) -> list[str]:
 def _managing_department(category: str, owner: str) -> str:
     # Art. 16: public safety -> 后勤处, teaching/exams -> 教务处, dormitories -> 学生处;
     # a department's own subsystem (and its confidential room) -> that department.
-    return {"public_safety": "logistics", "teaching_exam": "academic", "dormitory": "student"}.get(
-        category, owner
-    )
+    return regulation.managing_department(category, owner)
 
 
 def generate(address: str = "127.0.0.1:8090") -> list[CameraRecord]:

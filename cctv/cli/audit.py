@@ -590,7 +590,8 @@ def witness_once(w: Witness, key: TrustedKey) -> Round:
 
 
 def _announce(alarm: WitnessAlarm) -> str | None:
-    """Publish the alarm on cctv.audit.witness_alarm (JetStream, kept); None or why not."""
+    """Publish the alarm on cctv.audit.witness_alarm.<tree size seen> (JetStream, kept), the
+    address the contract declares; None or why not."""
     import asyncio
 
     import nats
@@ -602,9 +603,10 @@ def _announce(alarm: WitnessAlarm) -> str | None:
             cli_settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
         )
         try:
-            env = wrap(alarm, source="audit-witness")
+            key = str(alarm.seen_size)
+            env = wrap(alarm, source="audit-witness", key=key)
             await nc.jetstream().publish(
-                subject_for(alarm), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
+                subject_for(alarm, key), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
             )
         finally:
             await nc.close()

@@ -22,7 +22,7 @@ from cctv.contract import rpc
 from .common import request
 from .main import CliError
 
-OPTIONAL = ("nvr_id", "channel", "monitoring_level")
+OPTIONAL = ("nvr_id", "channel", "monitoring_level", "stream_url")
 
 
 def _actor() -> str:
@@ -39,9 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.add_argument("--building", help="only this building, e.g. 综合楼")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=list_cameras)
-    show = s.add_parser("show", help="one camera's inventory record")
+    show = s.add_parser(
+        "show", help="one camera: record, state, last sample, last frame check, open faults"
+    )
     show.add_argument("camera")
-    show.set_defaults(func=lambda a: print(yaml.safe_dump(get(a.camera), allow_unicode=True)))
+    show.set_defaults(
+        func=lambda a: print(yaml.safe_dump(show_camera(a.camera), allow_unicode=True))
+    )
+    reread = s.add_parser(
+        "reload-secrets", help="ingest reads the device secrets again now 立即重读设备密钥"
+    )
+    reread.set_defaults(func=lambda _a: print(reload_secrets()) or 0)
     add = s.add_parser("add", help="add a camera: camera_id=… name=… (all required columns)")
     add.add_argument("values", nargs="+", metavar="FIELD=VALUE")
     add.add_argument("--actor", default=None, help="who makes the change (audited)")
@@ -113,6 +121,34 @@ def get(camera_id: str) -> dict[str, Any]:
     if not found:
         raise CliError(f"无此摄像机 no camera {camera_id!r} in the inventory")
     return dict(found[0])
+
+
+def show_camera(camera_id: str) -> dict[str, Any]:
+    """The inventory record, and what health and ingest know of the camera now."""
+    try:
+        status = request(rpc.INGEST_CAMERA_STATUS, {"camera_id": camera_id})
+    except CliError:  # an ingest without the status reply: the record alone, as before
+        status = {"camera": get(camera_id)}
+    out: dict[str, Any] = {"camera": status["camera"]}
+    try:
+        states = request(rpc.HEALTH_STATES, {})["states"]
+        mine = [s for s in states if s["camera_id"] == camera_id]
+        out["state"] = mine[0] if mine else {"state": "unknown"}
+        faults = request(rpc.HEALTH_FAULTS, {})["faults"]
+        out["open_faults"] = [
+            f for f in faults if f.get("camera_id") == camera_id and f.get("status") == "open"
+        ]
+    except CliError as exc:  # health not running: say so, show the rest
+        out["state"] = {"state": "unknown", "why": str(exc)}
+    out["stream_url"] = status.get("stream_url")
+    out["last_sample"] = status.get("last_sample")
+    out["last_frame_check"] = status.get("last_frame_check")
+    return out
+
+
+def reload_secrets() -> str:
+    request(rpc.INGEST_SECRETS_RELOAD, {})
+    return "设备密钥已重读 device secrets read again"
 
 
 def _save(camera: dict[str, Any], actor: str | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-GROUPS = ("cameras", "sim", "audit", "requests", "streams", "inventory", "tamper")
+GROUPS = ("cameras", "sim", "audit", "requests", "streams", "inventory", "tamper", "faults")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,19 +1,23 @@
 """`cctv requests ...`: the regulation's forms from the command line (same calls as the console).
 
-The acting person is given with --as ACCOUNT (a demo account, or any account with --dept and
---role); approvers are never typed: the workflow derives the chain from the inventory.
+The acting person is given with --as ACCOUNT (an account the console knows, or any account
+with --dept and --role); approvers are never typed: the workflow derives the chain from the
+inventory. Everything, printing included, is asked of workflow over request-reply: the CLI uses
+only the contract (cctv.contract), like any other campus system.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from cctv.contract import rpc
 from cctv.contract.campustime import campus_time
-from services.workflow import rpc as wf_rpc
+from cctv.contract.orgs import actor_for
 
 from .common import request
 from .main import CliError
@@ -22,22 +26,14 @@ PROCESSES = ("access", "stopmove", "newpoint", "exam")
 
 
 def _actor(args: argparse.Namespace) -> dict[str, Any]:
-    from services.workflow.org import actor_for
-
     if not args.as_:
         raise CliError(
             "--as ACCOUNT is required: who is acting (Art. 15: every action is recorded)"
         )
     role, dept, name = args.role, args.dept, args.as_
-    if role is None or dept is None:
-        try:
-            from demo.campus import DEMO_PEOPLE
-        except ImportError:
-            DEMO_PEOPLE = ()
-        person = next((p for p in DEMO_PEOPLE if p.account == args.as_), None)
-        if person is None:
-            raise CliError(f"unknown account {args.as_!r}: give --dept and --role as well")
-        role, dept, name = role or person.role, dept or person.department, person.name
+    if role is None or dept is None:  # the console knows its accounts
+        person = request(rpc.CONSOLE_PERSON, {"account": args.as_})["person"]
+        role, dept, name = role or person["role"], dept or person["department"], person["name"]
     return actor_for(args.as_, name, role, dept).model_dump(mode="json")
 
 
@@ -80,10 +76,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     refused_only = args.state == "refused"
     rows: list[dict[str, Any]] = []
     if not refused_only:
-        rows = request(wf_rpc.LIST, {"process": args.process, "state": args.state})["requests"]
+        rows = request(rpc.WORKFLOW_LIST, {"process": args.process, "state": args.state})[
+            "requests"
+        ]
     refusals: list[dict[str, Any]] = []
     if args.state in (None, "refused"):
-        refusals = request(wf_rpc.REFUSALS, {"process": args.process})["refusals"]
+        refusals = request(rpc.WORKFLOW_REFUSALS, {"process": args.process})["refusals"]
     if args.json:
         print(json.dumps(refusals if refused_only else rows, ensure_ascii=False, indent=1))
         return 0
@@ -95,7 +93,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_refusals(args: argparse.Namespace) -> int:
-    rows = request(wf_rpc.REFUSALS, {"process": args.process})["refusals"]
+    rows = request(rpc.WORKFLOW_REFUSALS, {"process": args.process})["refusals"]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:
@@ -104,7 +102,7 @@ def cmd_refusals(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.INBOX, {"actor": _actor(args)})
+    reply = request(rpc.WORKFLOW_INBOX, {"actor": _actor(args)})
     if reply.get("notices"):
         print("通知 notices:")
         for n in reply["notices"]:
@@ -135,10 +133,10 @@ def _print_times(req: dict[str, Any]) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.GET, {"request_id": args.request_id}, check=False)
+    reply = request(rpc.WORKFLOW_GET, {"request_id": args.request_id}, check=False)
     if not reply.get("ok") and reply.get("kind") == "not_found":
         # a refusal's number is not a request: show the refusal the desk is asked about
-        refused = request(wf_rpc.REFUSALS, {"request_id": args.request_id})["refusals"]
+        refused = request(rpc.WORKFLOW_REFUSALS, {"request_id": args.request_id})["refusals"]
         if refused:
             _print_refusals(refused)
             return 0
@@ -165,7 +163,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.PREVIEW, {"process": args.process, "form": _form(args.form), "actor": _actor(args)}
+        rpc.WORKFLOW_PREVIEW,
+        {"process": args.process, "form": _form(args.form), "actor": _actor(args)},
     )
     print("审批流程 approval chain:")
     _print_steps(reply["steps"])
@@ -174,7 +173,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.SUBMIT,
+        rpc.WORKFLOW_SUBMIT,
         {"process": args.process, "form": _form(args.form), "actor": _actor(args)},
         check=False,
     )
@@ -197,15 +196,15 @@ def _decide(subject: str, ns: argparse.Namespace, **extra: Any) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    return _decide(wf_rpc.APPROVE, args, text=args.text or "", step_key=args.step)
+    return _decide(rpc.WORKFLOW_APPROVE, args, text=args.text or "", step_key=args.step)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    return _decide(wf_rpc.REJECT, args, text=args.text, step_key=args.step)
+    return _decide(rpc.WORKFLOW_REJECT, args, text=args.text, step_key=args.step)
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    return _decide(wf_rpc.WITHDRAW, args, reason=args.reason or "")
+    return _decide(rpc.WORKFLOW_WITHDRAW, args, reason=args.reason or "")
 
 
 def cmd_act(args: argparse.Namespace) -> int:
@@ -213,38 +212,24 @@ def cmd_act(args: argparse.Namespace) -> int:
         extra = json.loads(args.args) if args.args else {}
     except ValueError as exc:
         raise CliError(f"--args must be JSON: {exc}") from exc
-    return _decide(wf_rpc.ACT, args, action=args.action, args=extra)
+    return _decide(rpc.WORKFLOW_ACT, args, action=args.action, args=extra)
 
 
 def cmd_print(args: argparse.Namespace) -> int:
-    from services.workflow.forms import form_for, render_html, render_pdf
-    from services.workflow.inventory import CameraInfo, Inventory
-    from services.workflow.store import PROCESS_CLASSES
-
-    reply = request(wf_rpc.GET, {"request_id": args.request_id})
-    cams = request(wf_rpc.CAMERAS, {})["cameras"]
-    model = PROCESS_CLASSES[reply["summary"]["process"]].model_validate(reply["request"])
-    try:
-        doc = form_for(model, Inventory(CameraInfo.model_validate(c) for c in cams))
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    out = Path(args.output or f"{args.request_id}.{'pdf' if args.pdf else 'html'}")
+    fmt = "pdf" if args.pdf else "html"
+    reply = request(rpc.WORKFLOW_PRINT, {"request_id": args.request_id, "format": fmt}, 30.0)
+    out = Path(args.output or f"{args.request_id}.{fmt}")
     if args.pdf:
-        pdf = render_pdf(doc)
-        if pdf is None:
-            raise CliError(
-                "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead"
-            )
-        out.write_bytes(pdf)
+        out.write_bytes(base64.b64decode(reply["pdf_base64"]))
     else:
-        out.write_text(render_html(doc), encoding="utf-8")
+        out.write_text(reply["html"], encoding="utf-8")
     print(out)
     return 0
 
 
 def cmd_responsible(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.RESPONSIBLE_SET,
+        rpc.WORKFLOW_RESPONSIBLE_SET,
         {
             "actor": _actor(args),
             "system_id": args.system_id,
@@ -261,7 +246,7 @@ def cmd_responsible(args: argparse.Namespace) -> int:
 
 
 def cmd_systems(_args: argparse.Namespace) -> int:
-    for sf in request(wf_rpc.SYSTEMS, {})["systems"]:
+    for sf in request(rpc.WORKFLOW_SYSTEMS, {})["systems"]:
         p = sf.get("responsible") or {}
         sched = (
             "; ".join(f"{x['days']} {x['arm_at'][:5]}-{x['disarm_at'][:5]}" for x in sf["schedule"])
@@ -275,30 +260,23 @@ def cmd_systems(_args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from services.workflow.responsible import parse_period
-
-    try:
-        periods = [parse_period(p) for p in args.period]
-    except ValueError as exc:
-        raise CliError(f"{exc} (Art. 9)") from exc
-    request(
-        wf_rpc.SCHEDULE_SET,
+    reply = request(
+        rpc.WORKFLOW_SCHEDULE_SET,
         {
             "actor": _actor(args),
             "system_id": args.system_id,
             "department": args.department,
-            "schedule": periods,
+            "periods": args.period,  # workflow reads 「工作日 18:00-08:00」 itself (Art. 9)
         },
     )
-    print(
-        f"{args.system_id}: {len(periods)} 段布防计划 arming periods — 已通报后勤处、网络信息中心"
-    )
+    n = len(reply["system"].get("schedule", args.period))
+    print(f"{args.system_id}: {n} 段布防计划 arming periods — 已通报后勤处、网络信息中心")
     return 0
 
 
 def cmd_log(args: argparse.Namespace) -> int:
     reply = request(
-        wf_rpc.LOG_RECORD,
+        rpc.WORKFLOW_LOG_RECORD,
         {
             "actor": _actor(args),
             "kind": args.kind,
@@ -314,17 +292,17 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 def cmd_log_close(args: argparse.Namespace) -> int:
     payload = {"actor": _actor(args), "entry_id": args.entry_id, "resolution": args.resolution}
-    reply = request(wf_rpc.LOG_CLOSE, payload)
+    reply = request(rpc.WORKFLOW_LOG_CLOSE, payload)
     print(f"{reply['entry']['entry_id']}: 已处理 closed")
     return 0
 
 
 def cmd_duty(_args: argparse.Namespace) -> int:
-    items = request(wf_rpc.OPEN_ITEMS, {})["items"]
+    items = request(rpc.WORKFLOW_OPEN_ITEMS, {})["items"]
     print(f"未结事项 open items ({len(items)}):")
     for i in items:
         print(f"  {i['key']:<24} {i['summary']}")
-    for h in request(wf_rpc.HANDOVERS, {})["handovers"]:
+    for h in request(rpc.WORKFLOW_HANDOVERS, {})["handovers"]:
         print(f"待确认交接 handover {h['handover_id']}: {h['outgoing_name']} → {h['incoming']}")
         for i in h["items"]:
             print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
@@ -333,7 +311,7 @@ def cmd_duty(_args: argparse.Namespace) -> int:
 
 def cmd_handover(args: argparse.Namespace) -> int:
     payload = {"actor": _actor(args), "incoming": args.to, "notes": args.notes or ""}
-    h = request(wf_rpc.HANDOVER_OFFER, payload)["handover"]
+    h = request(rpc.WORKFLOW_HANDOVER_OFFER, payload)["handover"]
     print(f"{h['handover_id']}: {len(h['items'])} 项移交 items carried, 待 {h['incoming']} 确认")
     for i in h["items"]:
         print(f"  {i['kind']}:{i['ref']:<20} {i['summary']}")
@@ -343,7 +321,7 @@ def cmd_handover(args: argparse.Namespace) -> int:
 def cmd_confirm(args: argparse.Namespace) -> int:
     """The incoming operator names every item taken over (Art. 14(3)): --ack KEY ..."""
     payload = {"actor": _actor(args), "handover_id": args.handover_id, "acknowledged": args.ack}
-    h = request(wf_rpc.HANDOVER_CONFIRM, payload)["handover"]
+    h = request(rpc.WORKFLOW_HANDOVER_CONFIRM, payload)["handover"]
     print(f"{h['handover_id']}: 已接班 confirmed, {len(h['items'])} items")
     return 0
 
@@ -364,7 +342,9 @@ def _notice(path: str) -> dict[str, Any]:
 
 
 def cmd_calendar_import(args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.CALENDAR_IMPORT, {"actor": _actor(args), "notice": _notice(args.file)})
+    reply = request(
+        rpc.WORKFLOW_CALENDAR_IMPORT, {"actor": _actor(args), "notice": _notice(args.file)}
+    )
     n = reply["notice"]
     again = "（替换原录入 replaces the earlier entry）" if reply["replaced"] else ""
     print(
@@ -376,7 +356,7 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
 
 
 def cmd_calendar_show(_args: argparse.Namespace) -> int:
-    reply = request(wf_rpc.CALENDAR, {})
+    reply = request(rpc.WORKFLOW_CALENDAR, {})
     print(f"chinese-calendar 收录 carries: {reply['package_years']}")
     for n in reply["notices"]:
         print(
@@ -392,7 +372,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     def who(q: argparse.ArgumentParser) -> None:
         q.add_argument("--as", dest="as_", metavar="ACCOUNT", help="who is acting")
-        q.add_argument("--dept", help="department key, if ACCOUNT is not a demo account")
+        q.add_argument("--dept", help="department key, if the console does not know ACCOUNT")
         q.add_argument(
             "--role", help="dept_head | school_leader | sysadmin | duty_operator | staff"
         )

@@ -6,12 +6,13 @@ defaults (additive change within a schema version); a breaking change needs a ne
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from . import regulation
 from .orgs import DEPARTMENTS
 
 REGISTRY: dict[str, type[Event]] = {}
@@ -40,13 +41,8 @@ class Event(BaseModel):
 # --- camera inventory and state -------------------------------------------------------
 
 
-# Art. 16(1)1 (and Art. 4): who manages, and so approves access to, each public category; a
-# department's own subsystem or confidential room is managed by the department that owns it.
-CATEGORY_MANAGER: dict[str, str] = {
-    "public_safety": "logistics",  # 校内公共安全视频监控管理由后勤处管理审批
-    "teaching_exam": "academic",  # 校内课堂教学视频监控管理由教务处管理审批
-    "dormitory": "student",  # 学生宿舍区视频监控管理由学生处管理审批
-}
+# Art. 16(1)1 (and Art. 4): who manages each public category -- the regulation module's table.
+CATEGORY_MANAGER = regulation.CATEGORY_MANAGER
 
 
 class CameraRecord(BaseModel):
@@ -63,19 +59,25 @@ class CameraRecord(BaseModel):
     building: str
     position: str
     zone: str
-    brand: Literal["hikvision", "dahua", "jingyeda"]
+    # "onvif" / "rtsp": any conformant device of another maker (Uniview, Tiandy, Axis, ...)
+    brand: Literal["hikvision", "dahua", "jingyeda", "onvif", "rtsp"]
     protocol: Literal["isapi", "dahua", "onvif", "rtsp"]
     address: str
     nvr_id: str | None = None
     channel: int | None = None
     storage_location: str = ""
     monitoring_level: Literal["school", "department"] | None = None
+    # where the live stream is when it is not where the protocol finds it (ONVIF discovery,
+    # the vendor's path at the address); never with credentials in it
+    stream_url: str | None = Field(
+        default=None, max_length=512, pattern=r"^rtsps?://[^@/\s]+(/\S*)?$"
+    )
 
     @model_validator(mode="after")
     def _managing_department_follows_category(self) -> CameraRecord:
         """Art. 16(1)1 decides who manages a category; a record saying otherwise would show
         one approver in the inventory while routing uses another (issue 15)."""
-        want = CATEGORY_MANAGER.get(self.category, self.department)
+        want = regulation.managing_department(self.category, self.department)
         if self.managing_department != want:
             raise PydanticCustomError(
                 "managing_department_contradicts_category",
@@ -134,7 +136,9 @@ class HealthSample(Event):
     unmeasured_reason: str | None = None
 
 
-CameraState = Literal["up", "down", "maintenance", "unknown"]
+CameraState = Literal["up", "down", "maintenance", "unreachable", "unknown"]
+"""`maintenance`: down inside an approved stop/move window (Art. 8), not counted as downtime;
+`unreachable`: down behind a recorder (or a suspected network/ingest cause) that has the fault."""
 
 
 class CameraStateChanged(Event):
@@ -203,7 +207,13 @@ FaultKind = Literal[
     "tamper",
     "unapproved_outage",
     "recording_deleted",
+    "recorder_offline",
+    "suspected_network",
 ]
+"""`recorder_offline`: one fault for a recorder (NVR) whose cameras are down together, with
+`camera_id` the recorder's id and the cameras in `affected_camera_ids`. `suspected_network`:
+a mass failure across buildings or behind one ingest replica, suspected ours or the
+network's before it is any camera's; `camera_id` names the suspected cause."""
 
 
 class FaultOpened(Event):
@@ -218,6 +228,7 @@ class FaultOpened(Event):
     building: str = ""
     zone: str = ""
     detail: str = ""
+    affected_camera_ids: list[str] = Field(default_factory=list)
 
 
 class FaultResolved(Event):
@@ -230,6 +241,10 @@ class FaultResolved(Event):
     camera_name: str = ""
     building: str = ""
     zone: str = ""
+    # closed by hand (NIC, after investigation) or by the camera's removal: who and why
+    closed_by: str | None = None
+    reason: str = ""
+    affected_camera_ids: list[str] = Field(default_factory=list)
 
 
 class RepairTicketOpened(Event):
@@ -453,11 +468,37 @@ class AccessRetrieved(WorkflowTransition):
     TYPE = "workflow.access.retrieved"
 
 
-class AccessHeld(WorkflowTransition):
+class HoldRecord(BaseModel):
+    """Retrieved footage NIC keeps and nobody may delete until ``until`` (Art. 18)."""
+
+    hold_id: str
+    cameras: list[str]
+    footage_from: datetime
+    footage_until: datetime
+    until: date  # through the end of this day
+    basis: str = ""  # "Art. 18" or the judicial authority's reference
+
+
+class _HoldEvent(WorkflowTransition):
+    hold: HoldRecord | None = None
+
+    @model_validator(mode="after")
+    def _hold_from_summary(self) -> _HoldEvent:
+        """Events published before ``hold`` existed carried it in the summary only."""
+        if self.hold is None and isinstance(self.summary.get("hold"), dict):
+            self.hold = HoldRecord.model_validate(self.summary["hold"])
+        return self
+
+
+class AccessHeld(_HoldEvent):
+    """Footage retrieved: it is preserved one year (Art. 18); ``hold`` says what and until."""
+
     TYPE = "workflow.access.held"
 
 
-class AccessHoldExtended(WorkflowTransition):
+class AccessHoldExtended(_HoldEvent):
+    """A preservation hold extended (a judicial requirement, Art. 18)."""
+
     TYPE = "workflow.access.hold_extended"
 
 
@@ -487,8 +528,28 @@ class StopMoveWithdrawn(WorkflowTransition):
     TYPE = "workflow.stopmove.withdrawn"
 
 
+class MovedCamera(BaseModel):
+    camera_id: str
+    position: str  # the new position, for the inventory
+
+
 class StopMoveCompleted(WorkflowTransition):
+    """The stop/move work is done (Art. 8): the window ended at ``window_ends_at`` (maybe
+    before it was due), and moved cameras are at their new positions."""
+
     TYPE = "workflow.stopmove.completed"
+    moved: list[MovedCamera] = Field(default_factory=list)
+    window_ends_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _from_summary(self) -> StopMoveCompleted:
+        """Events published before these fields existed carried them in the summary only."""
+        if not self.moved and isinstance(self.summary.get("moved"), list):
+            self.moved = [MovedCamera.model_validate(m) for m in self.summary["moved"]]
+        window = self.summary.get("window")
+        if self.window_ends_at is None and isinstance(window, dict) and window.get("ends_at"):
+            self.window_ends_at = datetime.fromisoformat(str(window["ends_at"]))
+        return self
 
 
 class NewPointSubmitted(WorkflowTransition):

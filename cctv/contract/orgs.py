@@ -1,26 +1,129 @@
-"""The regulation's organisations and roles, Chinese first (spec: Organisations and roles)."""
+"""The regulation's organisations and roles, Chinese first (spec: Organisations and roles).
 
+One vocabulary for the whole system: a person's account role (console, people directory,
+notify rosters) is the same :class:`Role` an approval step asks for (workflow), so no service
+translates between two sets of names. See docs/adr/ on the contract's vocabulary.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict, Field
+
+# Department keys used throughout the contract (CameraRecord.department / managing_department).
+NIC = "nic"
+LOGISTICS = "logistics"
+ACADEMIC = "academic"
+STUDENT = "student"
+PARTY_ADMIN = "party_admin"
+RESEARCH_EQUIPMENT = "research_equipment"
+
 DEPARTMENTS: dict[str, tuple[str, str]] = {
-    "nic": ("网络信息中心", "Network Information Center"),
-    "logistics": ("后勤处", "Logistics Office"),
-    "academic": ("教务处", "Academic Affairs Office"),
-    "student": ("学生处", "Student Affairs Office"),
-    "party_admin": ("党政办", "Party and Administration Office"),
-    "research_equipment": ("科研设备处", "Research and Equipment Office"),
+    NIC: ("网络信息中心", "Network Information Center"),
+    LOGISTICS: ("后勤处", "Logistics Office"),
+    ACADEMIC: ("教务处", "Academic Affairs Office"),
+    STUDENT: ("学生处", "Student Affairs Office"),
+    PARTY_ADMIN: ("党政办", "Party and Administration Office"),
+    RESEARCH_EQUIPMENT: ("科研设备处", "Research and Equipment Office"),
 }
+DEPARTMENT_NAMES = DEPARTMENTS
 
 BY_CHINESE = {zh: key for key, (zh, _en) in DEPARTMENTS.items()}
 
+
+def department_zh(key: str) -> str:
+    """Chinese name of a department; unknown keys (a college, 二级学院) are shown as given."""
+    return DEPARTMENTS.get(key, (key, key))[0]
+
+
+def department_en(key: str) -> str:
+    return DEPARTMENTS.get(key, (key, key))[1]
+
+
+class Role(StrEnum):
+    """What a person is and may do: an account's role, and what a step of a chain asks for."""
+
+    HEAD = "dept_head"  # 部门主要负责人: signs for a department (Art. 16)
+    LEADER = "school_leader"  # 分管校领导: school leader in charge (Art. 6, Art. 16)
+    SYSADMIN = "sysadmin"  # 系统管理人员: performs and records retrievals (Art. 16(3))
+    OPERATOR = "duty_operator"  # 监控值班人员: duty operator (Art. 13-14)
+    GUARD = "guard"  # 巡逻人员 (Art. 13)
+    GATEKEEPER = "gatekeeper"  # 门卫 (Art. 13)
+    STAFF = "staff"  # any member of a department who may fill in forms
+
+    @classmethod
+    def _missing_(cls, value: object) -> Role | None:
+        """Names workflow used before the one vocabulary (stored requests still carry them)."""
+        return _LEGACY_ROLES.get(str(value))
+
+
+_LEGACY_ROLES = {"head": Role.HEAD, "leader": Role.LEADER, "operator": Role.OPERATOR}
+
 ROLES: dict[str, tuple[str, str]] = {
-    "duty_operator": ("监控值班人员", "duty operator"),
-    "guard": ("巡逻人员", "patrol guard"),
-    "gatekeeper": ("门卫", "gatekeeper"),
-    "dept_head": ("部门主要负责人", "head of a department"),
-    "school_leader": ("分管校领导", "school leader in charge"),
-    "sysadmin": ("系统管理人员", "system administrator"),
+    Role.OPERATOR: ("监控值班人员", "duty operator"),
+    Role.GUARD: ("巡逻人员", "patrol guard"),
+    Role.GATEKEEPER: ("门卫", "gatekeeper"),
+    Role.HEAD: ("部门主要负责人", "head of a department"),
+    Role.LEADER: ("分管校领导", "school leader in charge"),
+    Role.SYSADMIN: ("系统管理人员", "system administrator"),
+    Role.STAFF: ("工作人员", "staff member"),
 }
+ROLE_NAMES: dict[Role, tuple[str, str]] = {Role(k): v for k, v in ROLES.items()}
+
+
+class BodyKind(StrEnum):
+    """Who is asking for footage (Art. 16)."""
+
+    INTERNAL = "internal"  # 校内部门
+    POLICE = "police"  # 公安机关
+    JUDICIARY = "judiciary"  # 司法部门
+    EDUCATION_AUTHORITY = "education_authority"  # 学校主管厅局
+    OTHER_EXTERNAL = "other_external"  # any other outside body: refused
+    PERSONAL = "personal"  # 个人身份: refused
+
+
+BODY_NAMES: dict[BodyKind, tuple[str, str]] = {
+    BodyKind.INTERNAL: ("校内部门", "internal department"),
+    BodyKind.POLICE: ("公安机关", "police"),
+    BodyKind.JUDICIARY: ("司法部门", "judiciary"),
+    BodyKind.EDUCATION_AUTHORITY: ("学校主管厅局", "education authority"),
+    BodyKind.OTHER_EXTERNAL: ("其他校外单位", "other external body"),
+    BodyKind.PERSONAL: ("个人", "private person"),
+}
+
+
+class Actor(BaseModel):
+    """A person acting in a process: who they are, their department and roles."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person_id: str = Field(min_length=1)
+    name: str = ""
+    department: str | None = None
+    roles: frozenset[Role] = frozenset()
+
+    def has(self, role: Role, department: str | None = None) -> bool:
+        if role not in self.roles:
+            return False
+        return department is None or self.department == department
+
+    @property
+    def display(self) -> str:
+        return self.name or self.person_id
+
+
+def actor_for(account: str, name: str, role: str, department: str | None) -> Actor:
+    """The actor an account acts as: its role, and (like everyone) the right to fill in forms.
+
+    An account role outside the vocabulary gives no role beyond that."""
+    try:
+        roles = frozenset({Role(role), Role.STAFF})
+    except ValueError:
+        roles = frozenset({Role.STAFF})
+    return Actor(person_id=account, name=name, department=department or None, roles=roles)
+
 
 CATEGORIES: dict[str, tuple[str, str]] = {
     "public_safety": ("公共安全", "public safety"),
@@ -54,6 +157,8 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
     "tamper": ("遮挡/移动/模糊", "tampering"),
     "unapproved_outage": ("未经批准停用", "unapproved outage"),
     "recording_deleted": ("录像在保存期内被删除", "footage deleted while it had to be kept"),
+    "recorder_offline": ("录像机离线", "recorder down, its cameras with it"),
+    "suspected_network": ("疑似网络/系统故障", "suspected network or monitoring fault"),
 }
 
 CAMPUS_TZ = ZoneInfo("Asia/Shanghai")

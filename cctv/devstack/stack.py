@@ -128,6 +128,10 @@ class Stack:
             "CONSOLE_URL": self.url("console"),
             "REPLAY_URL_TEMPLATE": f"rtsp://127.0.0.1:{self.ports['recorder']}/replay/{{camera_id}}",
             "PYTHONUNBUFFERED": "1",
+            # the simulated campus and its devices' login, as files ingest reads like any
+            # site's (product code never imports the demo; see write_demo_inventory)
+            "SEED_INVENTORY": str(self.home / "demo" / "inventory.yaml"),
+            "DEVICE_SECRETS_DIR": str(self.home / "demo" / "secrets"),
         }
         env.update(self.extra_env)
         return env
@@ -216,7 +220,34 @@ class Stack:
                 env.update(service_env(self.database_url, name))
         return env
 
+    def write_demo_inventory(self) -> None:
+        """The demo campus as an inventory file: each camera at its simulated device, its
+        stream at the simulator's media gateway, and the simulated devices' login as the
+        default device secret."""
+        import yaml
+
+        from demo.campus import generate
+        from demo.simulator.devices.bridge import DEMO_LOGIN, rtsp_template, with_device_addresses
+
+        sim = f"127.0.0.1:{self.ports['simulator']}"
+        template = rtsp_template(sim)
+        cams = with_device_addresses(generate(sim), int(self.ports["simulator"]))
+        rows = [
+            {**c.model_dump(mode="json"), "stream_url": template.format(camera_id=c.camera_id)}
+            for c in cams
+        ]
+        folder = self.home / "demo"
+        (folder / "secrets").mkdir(parents=True, exist_ok=True)
+        (folder / "inventory.yaml").write_text(
+            yaml.safe_dump(rows, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+        secret = folder / "secrets" / "cctv-device-default"
+        secret.write_text(f"{DEMO_LOGIN[0]}:{DEMO_LOGIN[1]}\n", encoding="utf-8")
+        secret.chmod(0o600)
+
     def start_service(self, name: str) -> Proc:
+        if name == "ingest":
+            self.write_demo_inventory()
         proc = self.spawn(
             name, ["-m", f"services.{name}"], self.ports[name], self.service_env(name)
         )

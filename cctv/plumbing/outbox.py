@@ -17,7 +17,7 @@ import structlog
 
 from cctv.contract import Envelope, Event, subject_for, wrap
 
-from .metrics import OUTBOX_PUBLISHED
+from .metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING, OUTBOX_PUBLISHED
 from .tasks import cancel_and_wait
 
 Publish = Callable[[str, bytes, str], Awaitable[None]]
@@ -95,9 +95,21 @@ class OutboxRelay:
             except Exception as exc:  # keep relaying after a broker or database hiccup
                 log.warning("outbox relay error", error=str(exc))
                 await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):  # a backlog alert needs the figure, not us
+                await self.measure_backlog()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             self._wake.clear()
+
+    async def measure_backlog(self) -> None:
+        """How much is waiting and for how long: NATS down shows here first."""
+        row = await self.pool.fetchrow(
+            "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+            f"AS age FROM {self.schema}.outbox WHERE published_at IS NULL"
+        )
+        assert row is not None
+        OUTBOX_PENDING.labels(self.service).set(row["n"])
+        OUTBOX_OLDEST_SECONDS.labels(self.service).set(float(row["age"]))
 
     async def drain(self, batch: int = 200) -> int:
         """Publish everything pending; return how many rows went out."""

@@ -21,6 +21,7 @@ from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,10 +30,11 @@ from starlette.routing import BaseRoute, Route
 
 from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
 from cctv.contract.events import DeadLetter
+from cctv.contract.rpcmodels import RpcCall, RpcRequest, error_reply, invalid_request
 
 from .db import apply_migrations, create_pool, dsn_user, pending_migrations
 from .logging import configure_logging
-from .metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
+from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .tasks import cancel_and_wait
@@ -45,11 +47,40 @@ log = structlog.get_logger()
 
 
 class RpcError(Exception):
-    """A request the service refuses; the reply carries the message (and article, if any)."""
+    """A request the service refuses, answered in the one error shape of every service
+    (:class:`cctv.contract.rpcmodels.ErrorReply`): a code, the reason in Chinese and English,
+    and the article when the regulation is the reason.
 
-    def __init__(self, message: str, article: str | None = None) -> None:
+    ``RpcError("一句话 one line")`` still works: the line is then both texts."""
+
+    def __init__(
+        self,
+        message: str,
+        article: str | None = None,
+        *,
+        code: str = "refused",
+        zh: str | None = None,
+        en: str | None = None,
+        **detail: Any,
+    ) -> None:
         super().__init__(message)
         self.article = article
+        self.code = code
+        self.zh = zh or message
+        self.en = en or message
+        self.detail = detail
+
+    @classmethod
+    def bilingual(
+        cls, code: str, zh: str, en: str, article: str | None = None, **detail: Any
+    ) -> RpcError:
+        return cls(f"{zh} — {en}", article, code=code, zh=zh, en=en, **detail)
+
+    def reply(self) -> dict[str, Any]:
+        return error_reply(self.code, self.zh, self.en, self.article, **self.detail)
+
+
+TypedResponder = Callable[[Any, RpcCall], Awaitable[BaseModel | dict[str, Any]]]
 
 
 class Service:
@@ -130,21 +161,53 @@ class Service:
 
         sub(on_message)
 
-    def respond(self, subject: str, handler: Responder) -> None:
-        """Core-NATS request-reply in a queue group, so replicas share the load."""
+    def respond(
+        self,
+        subject: str,
+        handler: Responder | TypedResponder,
+        *,
+        request: type[RpcRequest] | None = None,
+    ) -> None:
+        """Core-NATS request-reply in a queue group, so replicas share the load.
+
+        With ``request`` (a model of :mod:`cctv.contract.rpcmodels`) the body is decoded and
+        validated here, once, and ``handler(model, call)`` gets the typed request and the
+        :class:`RpcCall` (subject, headers: where the caller's identity travels). Without it
+        the handler gets the JSON object as a dict (older responders). Either way every
+        failure is answered in the one error shape, never left to time out."""
         self.responders.append(subject)
+        fn: Any = handler  # typed or dict handler, as `request` says
 
         async def on_request(msg: NatsMessage) -> Any:
             try:
-                request = json.loads(msg.body or b"{}")
-                if not isinstance(request, dict):
-                    raise RpcError("request must be a JSON object")
-                reply = await handler(request)
-                return {"ok": True, **reply}
+                if request is not None:
+                    try:
+                        typed = request.model_validate_json(msg.body or b"{}")
+                    except ValidationError as exc:
+                        return invalid_request(request, exc)
+                    call = RpcCall(subject=subject, headers=dict(msg.headers or {}))
+                    reply: Any = await fn(typed, call)
+                else:
+                    body = json.loads(msg.body or b"{}")
+                    if not isinstance(body, dict):
+                        raise RpcError.bilingual(
+                            "bad_request", "请求须为JSON对象", "request must be a JSON object"
+                        )
+                    reply = await fn(body)
+                if isinstance(reply, BaseModel):
+                    reply = reply.model_dump(mode="json")
+                if reply.get("ok") is False:  # a handler that answered with an error itself
+                    return reply
+                return {**reply, "ok": True}
             except RpcError as exc:
-                return {"ok": False, "error": str(exc), "article": exc.article}
+                return exc.reply()
+            except ValidationError as exc:
+                return error_reply("bad_request", "请求有误", f"bad request: {_first(exc)}")
             except (ValueError, KeyError, TypeError) as exc:
-                return {"ok": False, "error": f"bad request: {exc}", "article": None}
+                return error_reply("bad_request", "请求有误", f"bad request: {exc}")
+            except Exception as exc:  # never leave the caller waiting for a timeout
+                log.exception("request failed", subject=subject, error=repr(exc))
+                return error_reply("internal", "内部错误", f"internal error: {exc!r}")
 
         self.broker.subscriber(subject, queue=f"{self.name}-rpc", title=f"{self.name}:rpc")(
             on_request
@@ -186,8 +249,21 @@ class Service:
             timeout=5.0,
         )
 
-    async def request(self, subject: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
-        reply = await self.broker.request(json.dumps(payload).encode(), subject, timeout=timeout)
+    async def request(
+        self,
+        subject: str,
+        payload: dict[str, Any] | BaseModel,
+        timeout: float = 5.0,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Ask another service; ``payload`` may be the subject's contract request model, and
+        ``headers`` carry what is not the body (the caller's identity)."""
+        body = (
+            payload.model_dump_json().encode()
+            if isinstance(payload, BaseModel)
+            else json.dumps(payload).encode()
+        )
+        reply = await self.broker.request(body, subject, timeout=timeout, headers=headers)
         return json.loads(reply.body)
 
     # --- message handling ---------------------------------------------------------------
@@ -195,6 +271,9 @@ class Service:
     async def _dispatch(self, msg: NatsMessage, consumer: str, handler: Handler) -> None:
         raw = msg.raw_message
         deliveries = int(getattr(getattr(raw, "metadata", None), "num_delivered", 1) or 1)
+        pending = getattr(getattr(raw, "metadata", None), "num_pending", None)
+        if pending is not None:  # consumer lag, for the alert rules (deploy/monitoring)
+            CONSUMER_PENDING.labels(self.name, consumer).set(pending)
         started = time.perf_counter()
         try:
             env, event = decode(msg.body, raw.subject)
@@ -375,6 +454,11 @@ class Service:
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
+
+
+def _first(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err.get('loc', ())) or 'request'}: {err.get('msg')}"
 
 
 def _stream_of(subject: str) -> str | None:

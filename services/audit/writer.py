@@ -186,6 +186,7 @@ class AuditWriter:
                 origin=cp.origin, tree_size=cp.size, root_hash=cp.root_hash.hex(), note=note
             ),
             source="audit",
+            key=str(cp.size),  # cctv.audit.checkpoint.<tree size>, as the contract declares
         )
         self.last_checkpoint = cp.size
         self.last_checkpoint_at = time.monotonic()

@@ -5,6 +5,7 @@ The console owns only accounts and sessions; everything else it asks the service
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -15,7 +16,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cctv.contract import rpc
-from cctv.plumbing.service import Service
+from cctv.contract.rpcmodels import AccountRequest, PersonReply, RpcCall
+from cctv.plumbing.service import RpcError, Service
 
 from . import accounts
 from .settings import ConsoleSettings
@@ -34,9 +36,11 @@ class Console:
             return None
         return await accounts.get_user(self.svc.pool, account)
 
-    async def ask(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def ask(
+        self, subject: str, payload: dict[str, Any], timeout: float = 5.0
+    ) -> dict[str, Any]:
         try:
-            reply = await self.svc.request(subject, payload, timeout=5.0)
+            reply = await self.svc.request(subject, payload, timeout=timeout)
         except Exception as exc:
             return {"ok": False, "error": f"服务暂不可用 service unavailable: {exc}"}
         return reply if isinstance(reply, dict) else {"ok": False, "error": "bad reply"}
@@ -161,6 +165,19 @@ def build(settings: ConsoleSettings | None = None) -> Service:
         )
     )
     svc.state["console"] = console
+
+    async def person(q: AccountRequest, _call: RpcCall) -> PersonReply:
+        """Who an account is, for the CLI's ``--as`` (it no longer reads the demo campus)."""
+        user = await accounts.get_user(svc.pool, q.account) if svc.pool else None
+        if user is None:
+            raise RpcError.bilingual(
+                "not_found",
+                f"未知账号「{q.account}」",
+                f"unknown account {q.account!r}: give --dept and --role as well",
+            )
+        return PersonReply(person=dataclasses.asdict(user))
+
+    svc.respond(rpc.CONSOLE_PERSON, person, request=AccountRequest)
 
     async def seed() -> None:
         if settings.seed_demo and svc.pool is not None:

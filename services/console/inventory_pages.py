@@ -38,12 +38,13 @@ FIELDS = (
     ("channel", "通道", "Channel"),
     ("storage_location", "存储位置", "Storage location"),
     ("monitoring_level", "监控级别", "Monitoring level"),
+    ("stream_url", "码流地址（可空）", "Stream URL (optional)"),
 )
 CHOICES: dict[str, list[str]] = {
     "department": list(DEPARTMENTS),
     "managing_department": list(DEPARTMENTS),
     "category": list(CATEGORIES),
-    "brand": ["hikvision", "dahua", "jingyeda"],
+    "brand": ["hikvision", "dahua", "jingyeda", "onvif", "rtsp"],
     "protocol": ["isapi", "dahua", "onvif", "rtsp"],
     "monitoring_level": ["", "school", "department"],
 }
@@ -59,7 +60,7 @@ def camera_from_form(form: dict[str, str]) -> dict[str, Any]:
     """One camera mapping in the inventory file's shape; ingest validates it."""
     cam: dict[str, Any] = {k: form.get(k, "").strip() for k, _zh, _en in FIELDS}
     cam["sensitivity"] = [t for t in form.get("sensitivity", "").replace("，", ",").split(",") if t]
-    for optional in ("nvr_id", "channel", "monitoring_level"):
+    for optional in ("nvr_id", "channel", "monitoring_level", "stream_url"):
         if not cam[optional]:
             cam[optional] = None
     return cam

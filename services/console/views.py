@@ -9,6 +9,7 @@ STATE_LABEL = {
     "up": ("在线", "up"),
     "down": ("离线", "down"),
     "maintenance": ("停用维护", "maintenance"),
+    "unreachable": ("不可达", "unreachable"),
     "unknown": ("未知", "unknown"),
 }
 

@@ -1,29 +1,34 @@
 """Console pages for the regulation's forms (issue #4): fill in, see the approval chain before
 submitting, approve or reject with an opinion, track, print like the paper form.
 
-Everything goes to the workflow service over NATS request-reply; the console keeps no
-workflow data. Mounted by the console from ``routes``.
+Everything goes to the workflow service over NATS request-reply, printing included; the console
+keeps no workflow data and imports nothing of workflow's (only the contract's vocabulary).
+Mounted by the console from ``routes``.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cctv.contract import rpc as contract_rpc
-from services.workflow import rpc
-from services.workflow.base import STATE_ZH, RequestState
-from services.workflow.dutylog import KIND_ZH, EntryKind
-from services.workflow.forms import form_for, render_html, render_pdf
-from services.workflow.inventory import CameraInfo, Inventory
-from services.workflow.org import BODY_NAMES, BodyKind, Role, actor_for, department_zh
-from services.workflow.responsible import parse_period
-from services.workflow.store import PROCESS_CLASSES
-from services.workflow.workcalendar import CAMPUS_TZ
+from cctv.contract import regulation, rpc
+from cctv.contract.orgs import (
+    BODY_NAMES,
+    CAMPUS_TZ,
+    CATEGORIES,
+    BodyKind,
+    Role,
+    actor_for,
+    department_zh,
+)
+from cctv.contract.workflow import KIND_ZH, PRINTABLE, STATE_ZH, EntryKind, RequestState
+from cctv.contract.workflow import PROCESSES as PROCESS_NAMES
 
 from .web import console_of as _console
 from .web import templates
@@ -34,12 +39,7 @@ templates.env.globals.update(
     KIND_ZH={k.value: z for k, z in KIND_ZH.items()},
     dept_zh=department_zh,
 )
-PROCESSES = {
-    "access": ("视频资料调阅", "footage access", "附件4"),
-    "stopmove": ("停用、挪移监控点位", "stop or move cameras", "附件3"),
-    "newpoint": ("新增摄像点", "new camera point", "附件2"),
-    "exam": ("考试监控保障", "exam monitoring support", ""),
-}
+PROCESSES = PROCESS_NAMES
 
 
 async def _who(request: Request) -> tuple[Any, dict[str, Any]] | None:
@@ -50,8 +50,10 @@ async def _who(request: Request) -> tuple[Any, dict[str, Any]] | None:
     return user, actor.model_dump(mode="json")
 
 
-async def _ask(request: Request, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
-    reply: dict[str, Any] = await _console(request).ask(subject, payload)
+async def _ask(
+    request: Request, subject: str, payload: dict[str, Any], timeout: float = 5.0
+) -> dict[str, Any]:
+    reply: dict[str, Any] = await _console(request).ask(subject, payload, timeout)
     return reply
 
 
@@ -142,8 +144,8 @@ async def index(request: Request) -> Response:
     if who is None:
         return RedirectResponse("/login", status_code=303)
     user, actor = who
-    inbox = await _ask(request, rpc.INBOX, {"actor": actor})
-    everything = await _ask(request, rpc.LIST, {})
+    inbox = await _ask(request, rpc.WORKFLOW_INBOX, {"actor": actor})
+    everything = await _ask(request, rpc.WORKFLOW_LIST, {})
     return templates.TemplateResponse(
         request,
         "workflow/index.html",
@@ -178,18 +180,18 @@ async def new_form(request: Request) -> Response:
         if fields.get("submit"):
             if fields.get("chain_key") is not None:  # the chain the requester was shown
                 payload["expected_chain"] = [x for x in str(fields["chain_key"]).split("|") if x]
-            reply = await _ask(request, rpc.SUBMIT, payload)
+            reply = await _ask(request, rpc.WORKFLOW_SUBMIT, payload)
             if reply.get("ok"):
                 rid = reply["request"]["request_id"]
                 return RedirectResponse(f"/requests/{rid}", status_code=303)
         else:
-            reply = await _ask(request, rpc.PREVIEW, payload)
+            reply = await _ask(request, rpc.WORKFLOW_PREVIEW, payload)
             steps = reply.get("steps", [])
             values["chain_key"] = "|".join(reply.get("chain_key", []))
         error = None if reply.get("ok") else reply.get("error")
         if error and reply.get("kind") == "refusal" and reply.get("request_id"):
             error = f"不予受理 No. {reply['request_id']}：{error}"  # the number to quote
-    cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
+    cams = (await _ask(request, rpc.WORKFLOW_CAMERAS, {})).get("cameras", [])
     status = 422 if error else 200
     return templates.TemplateResponse(
         request,
@@ -214,10 +216,10 @@ async def detail(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     user, actor = who
     rid = request.path_params["rid"]
-    got = await _ask(request, rpc.GET, {"request_id": rid})
+    got = await _ask(request, rpc.WORKFLOW_GET, {"request_id": rid})
     if not got.get("ok"):
         return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
-    inbox = await _ask(request, rpc.INBOX, {"actor": actor})
+    inbox = await _ask(request, rpc.WORKFLOW_INBOX, {"actor": actor})
     can_act = any(x["request_id"] == rid for x in inbox.get("to_act", []))
     doc = got["request"]
     opinions = {o["step_key"]: o for o in doc["flow"]["opinions"]}
@@ -237,7 +239,7 @@ async def detail(request: Request) -> Response:
             "is_sysadmin": Role.SYSADMIN.value in roles,
             "dept": actor.get("department"),
             "pending": doc["state"] == RequestState.PENDING.value,
-            "printable": got["summary"]["process"] in ("access", "stopmove", "newpoint"),
+            "printable": got["summary"]["process"] in PRINTABLE,
             "message": request.query_params.get("m"),
             "error": request.query_params.get("e"),
         },
@@ -259,28 +261,28 @@ async def decide(request: Request) -> Response:
             payload["window_from"] = _local_iso(str(f.get("window_from")))
         if f.get("window_until"):
             payload["window_until"] = _local_iso(str(f.get("window_until")))
-        subject = rpc.APPROVE if action == "approve" else rpc.REJECT
+        subject = rpc.WORKFLOW_APPROVE if action == "approve" else rpc.WORKFLOW_REJECT
     elif action == "withdraw":
         payload["reason"] = str(f.get("reason") or "")
-        subject = rpc.WITHDRAW
+        subject = rpc.WORKFLOW_WITHDRAW
     elif action == "export":  # the media service carries out a copy grant (issue 12)
         payload["purpose"] = str(f.get("purpose") or "")
         payload["destination"] = str(f.get("destination") or "")
-        subject = contract_rpc.MEDIA_EXPORT
+        subject = rpc.MEDIA_EXPORT
     else:
         args: dict[str, Any] = {k: str(v) for k, v in f.items() if v}
         try:
             if "rows" in args:  # survey rows: position|count|fibre|cable|break|m|poles|notes
                 args["rows"] = [_survey_row(x) for x in args["rows"].splitlines() if x.strip()]
             if action == "implement":
-                got = await _ask(request, rpc.GET, {"request_id": rid})
+                got = await _ask(request, rpc.WORKFLOW_GET, {"request_id": rid})
                 dept = str(((got.get("request") or {}).get("form") or {}).get("department", ""))
                 args = {"cameras": _camera_rows(args, dept)}
         except ValueError as exc:
             return _back(request, rid, {"ok": False, "error": f"表单有误 — invalid form: {exc}"})
         payload["args"] = args
         payload["action"] = action
-        subject = rpc.ACT
+        subject = rpc.WORKFLOW_ACT
     return _back(request, rid, await _ask(request, subject, payload))
 
 
@@ -325,13 +327,10 @@ def _survey_row(line: str) -> dict[str, Any]:
 def _camera_rows(args: dict[str, Any], department: str) -> list[dict[str, Any]]:
     """The cameras NIC installed, for the inventory: one line each,
     camera_id|名称|位置|品牌|协议|地址, with the system, category and zone shared by all."""
-    from services.workflow.inventory import CATEGORY_MANAGER, Category
-
     category = str(args.get("category") or "public_safety")
-    try:
-        manager = CATEGORY_MANAGER.get(Category(category), department)
-    except ValueError:
-        raise ValueError(f"category「{category}」") from None
+    if category not in CATEGORIES:
+        raise ValueError(f"category「{category}」")
+    manager = regulation.managing_department(category, department)
     out = []
     for line in str(args.get("cameras") or "").splitlines():
         if not line.strip():
@@ -359,30 +358,25 @@ def _camera_rows(args: dict[str, Any], department: str) -> list[dict[str, Any]]:
 
 
 async def print_form(request: Request) -> Response:
+    """The paper form as workflow prints it (HTML, or PDF when workflow has a CJK font)."""
     who = await _who(request)
     if who is None:
         return RedirectResponse("/login", status_code=303)
     rid = request.path_params["rid"]
-    got = await _ask(request, rpc.GET, {"request_id": rid})
+    fmt = "pdf" if request.path_params.get("fmt") == "pdf" else "html"
+    # rendering a PDF with a CJK font takes a while on a busy host: wait longer than for a page
+    got = await _ask(request, rpc.WORKFLOW_PRINT, {"request_id": rid, "format": fmt}, 30.0)
     if not got.get("ok"):
-        return HTMLResponse(f"<p>{got.get('error')}</p>", status_code=404)
-    model = PROCESS_CLASSES[got["summary"]["process"]].model_validate(got["request"])
-    cams = (await _ask(request, rpc.CAMERAS, {})).get("cameras", [])
-    inv = Inventory(CameraInfo.model_validate(c) for c in cams)
-    try:
-        doc = form_for(model, inv)
-    except ValueError as exc:
-        return HTMLResponse(f"<p>{exc}</p>", status_code=404)
-    if request.path_params.get("fmt") == "pdf":
-        pdf = render_pdf(doc)
-        if pdf is None:  # no CJK font on this machine: the HTML prints just as well
+        if got.get("code") == "no_cjk_font":  # the HTML prints just as well
             return RedirectResponse(f"/requests/{rid}/print", status_code=303)
+        return HTMLResponse(f"<p>{escape(str(got.get('error')))}</p>", status_code=404)
+    if fmt == "pdf":
         return Response(
-            pdf,
+            base64.b64decode(got["pdf_base64"]),
             media_type="application/pdf",
-            headers={"content-disposition": f'inline; filename="{doc.filename}"'},
+            headers={"content-disposition": f'inline; filename="{got["filename"]}"'},
         )
-    return HTMLResponse(render_html(doc))
+    return HTMLResponse(got["html"])
 
 
 async def duty(request: Request) -> Response:
@@ -397,7 +391,7 @@ async def duty(request: Request) -> Response:
         if what == "log":
             reply = await _ask(
                 request,
-                rpc.LOG_RECORD,
+                rpc.WORKFLOW_LOG_RECORD,
                 {
                     "actor": actor,
                     "kind": f.get("kind"),
@@ -410,19 +404,19 @@ async def duty(request: Request) -> Response:
         elif what == "close":
             reply = await _ask(
                 request,
-                rpc.LOG_CLOSE,
+                rpc.WORKFLOW_LOG_CLOSE,
                 {"actor": actor, "entry_id": f.get("entry_id"), "resolution": f.get("resolution")},
             )
         elif what == "offer":
             reply = await _ask(
                 request,
-                rpc.HANDOVER_OFFER,
+                rpc.WORKFLOW_HANDOVER_OFFER,
                 {"actor": actor, "incoming": f.get("incoming"), "notes": f.get("notes") or ""},
             )
         else:
             reply = await _ask(
                 request,
-                rpc.HANDOVER_CONFIRM,
+                rpc.WORKFLOW_HANDOVER_CONFIRM,
                 {
                     "actor": actor,
                     "handover_id": f.get("handover_id"),
@@ -432,9 +426,9 @@ async def duty(request: Request) -> Response:
         if reply.get("ok"):
             return RedirectResponse("/duty", status_code=303)
         error = reply.get("error")
-    entries = (await _ask(request, rpc.LOG_LIST, {})).get("entries", [])
-    items = (await _ask(request, rpc.OPEN_ITEMS, {})).get("items", [])
-    offered = (await _ask(request, rpc.HANDOVERS, {})).get("handovers", [])
+    entries = (await _ask(request, rpc.WORKFLOW_LOG_LIST, {})).get("entries", [])
+    items = (await _ask(request, rpc.WORKFLOW_OPEN_ITEMS, {})).get("items", [])
+    offered = (await _ask(request, rpc.WORKFLOW_HANDOVERS, {})).get("handovers", [])
     return templates.TemplateResponse(
         request,
         "workflow/duty.html",
@@ -460,26 +454,20 @@ async def systems(request: Request) -> Response:
     if request.method == "POST":
         f = await request.form()
         if f.get("what") == "schedule":
-            try:
-                schedule = [
-                    parse_period(x) for x in str(f.get("schedule") or "").splitlines() if x.strip()
-                ]
-            except ValueError as exc:
-                reply = {"ok": False, "error": f"布防计划有误 — bad schedule: {exc} (Art. 9)"}
-            else:
-                reply = await _ask(
-                    request,
-                    rpc.SCHEDULE_SET,
-                    {
-                        "actor": actor,
-                        "system_id": str(f.get("system_id") or ""),
-                        "department": str(f.get("department") or "") or None,
-                        "schedule": schedule,
-                    },
-                )
+            periods = [x for x in str(f.get("schedule") or "").splitlines() if x.strip()]
+            reply = await _ask(  # workflow reads the periods as people write them (Art. 9)
+                request,
+                rpc.WORKFLOW_SCHEDULE_SET,
+                {
+                    "actor": actor,
+                    "system_id": str(f.get("system_id") or ""),
+                    "department": str(f.get("department") or "") or None,
+                    "periods": periods,
+                },
+            )
             if not reply.get("ok"):
                 error = reply.get("error")
-            files = (await _ask(request, rpc.SYSTEMS, {})).get("systems", [])
+            files = (await _ask(request, rpc.WORKFLOW_SYSTEMS, {})).get("systems", [])
             return templates.TemplateResponse(
                 request,
                 "workflow/systems.html",
@@ -488,7 +476,7 @@ async def systems(request: Request) -> Response:
             )
         reply = await _ask(
             request,
-            rpc.RESPONSIBLE_SET,
+            rpc.WORKFLOW_RESPONSIBLE_SET,
             {
                 "actor": actor,
                 "system_id": str(f.get("system_id") or ""),
@@ -505,7 +493,7 @@ async def systems(request: Request) -> Response:
             notified = reply.get("notified")
         else:
             error = reply.get("error")
-    files = (await _ask(request, rpc.SYSTEMS, {})).get("systems", [])
+    files = (await _ask(request, rpc.WORKFLOW_SYSTEMS, {})).get("systems", [])
     return templates.TemplateResponse(
         request,
         "workflow/systems.html",

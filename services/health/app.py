@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
+import contextlib
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from prometheus_client import Gauge
+import httpx
+import structlog
+from prometheus_client import Counter, Gauge
 
 from cctv.contract import CameraRecord, Envelope, Event, rpc
 from cctv.contract.events import (
     CameraRemoved,
+    CameraState,
     CameraStateChanged,
     CameraUpserted,
     ExamWatch,
@@ -29,8 +33,10 @@ from cctv.contract.events import (
     StopMoveCompleted,
     StopMoveWindowApproved,
 )
+from cctv.contract.rpcmodels import Empty, FaultCloseRequest, RpcCall
+from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
-from cctv.plumbing.service import Service
+from cctv.plumbing.service import RpcError, Service
 
 from . import store
 from .conditions import (
@@ -48,8 +54,39 @@ from .settings import HealthSettings
 from .windows import ExamWatchWindow, StopMoveWindow, Window, covering_window
 
 SCHEMA = store.SCHEMA
-CAMERA_UP = Gauge("cctv_camera_up", "1 if the camera is up", ["camera_id", "building", "zone"])
-FAULTS_OPEN = Gauge("cctv_faults_open", "Open faults")
+CAMERA_UP = Gauge(
+    "cctv_camera_up",
+    "1 if the camera is up, else 0 (down, unreachable, maintenance or not yet known)",
+    ["camera_id", "building", "zone"],
+)
+CAMERA_STATE = Gauge(
+    "cctv_camera_state",
+    "1 for the camera's current state (maintenance and unknown are not downtime)",
+    ["camera_id", "building", "zone", "state"],
+)
+CAMERA_STATES: tuple[CameraState, ...] = ("up", "down", "maintenance", "unreachable", "unknown")
+FAULTS_OPEN = Gauge("cctv_faults_open", "Open faults, read from the database")
+FAULTS_OPEN_BY = Gauge(
+    "cctv_faults_open_by_kind", "Open faults by kind and severity", ["kind", "severity"]
+)
+SAMPLES_CLAMPED = Counter(
+    "cctv_health_samples_future_total", "Samples dated ahead of their arrival, taken as arrived"
+)
+SAMPLES_UNMEASURED = Counter(
+    "cctv_health_samples_unmeasured_total", "Rounds ingest could not measure (state kept)"
+)
+log = structlog.get_logger()
+
+
+@dataclass
+class Outage:
+    """One open fault for a common cause (a recorder, the network, an ingest replica)."""
+
+    fault_id: str
+    kind: str
+    cause_id: str
+    detail: str
+    affected: set[str] = field(default_factory=set)
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,11 +105,24 @@ class HealthService:
         self.closer = DampingPolicy(1, settings.up_after)
         self.watches: list[Window] = []
         self.clock_drift_max_s = settings.clock_drift_max_s
+        self.future_tolerance = timedelta(seconds=settings.sample_future_tolerance_s)
         self.conditions: dict[str, set[FaultKind]] = {}  # open faults other than offline
         self.repair = repair
         # the last health of each camera; samples that change nothing never touch the database
         self.cache: dict[str, CameraHealth] = {}
         self.installed: dict[str, datetime] = {}  # new points' cameras (Art. 6), for Art. 7
+        self.view = InventoryView(self.on_inventory_change)
+        self.shown: dict[str, str] = {}  # the state shown for each camera (metrics, console)
+        self.labels: dict[str, tuple[str, str]] = {}  # (building, zone) of its series
+        self.failing: set[str] = set()  # cameras whose latest sample failed
+        self.shard_of: dict[str, str] = {}  # the ingest replica that probes each camera
+        self.outages: dict[tuple[str, str], Outage] = {}  # (kind, cause id): open outage
+        self._fault_labels: set[tuple[str, str]] = set()
+        self.recorder_min = settings.recorder_min_cameras
+        self.recorder_share = settings.recorder_down_share
+        self.mass_min = settings.mass_min_cameras
+        self.mass_share = settings.mass_down_share
+        self.shard_share = settings.shard_down_share
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -149,65 +199,346 @@ class HealthService:
             for camera_id in ids:  # the first report counts, as in the table
                 self.installed.setdefault(camera_id, env.time)
 
+    def sample_time(self, event: HealthSample) -> datetime:
+        """When a sample counts as taken: its own time, unless that lies ahead of its arrival.
+
+        A sample dated in the future (a device or ingest clock far ahead, a forged 2099) would
+        otherwise make every honest sample after it look old and blind the camera (issue 17
+        item 3): it is taken as of its arrival instead, and counted."""
+        arrival = datetime.now(UTC)
+        if event.sampled_at > arrival + self.future_tolerance:
+            SAMPLES_CLAMPED.inc()
+            log.warning(
+                "future-dated sample taken as of its arrival",
+                camera_id=event.camera_id,
+                sampled_at=event.sampled_at.isoformat(),
+            )
+            return arrival
+        return event.sampled_at
+
     async def on_sample(self, env: Envelope, event: Event) -> None:
         assert isinstance(event, HealthSample)
+        if not event.measured:
+            # ingest could not measure this round (its own lag): neither failure nor success
+            SAMPLES_UNMEASURED.inc()
+            return
+        camera_id = event.camera_id
+        if self.view.get(camera_id) is None and camera_id in self.view.removed:
+            return  # a removed camera's last samples in flight: it has nothing left to raise
+        at = self.sample_time(event)
+        if event.shard:
+            self.shard_of[camera_id] = event.shard
         await self._apply_reading(
-            event.camera_id,
-            read_sample(event, self.clock_drift_max_s),
-            event.sampled_at,
-            env.correlation_id,
+            camera_id, read_sample(event, self.clock_drift_max_s), at, env.correlation_id
         )
-        policy = self.policy_for(event.camera_id, event.sampled_at)
-        cached = self.cache.get(event.camera_id)
-        if cached is not None:
-            new, transition = apply_sample(cached, event.reachable, event.sampled_at, policy)
+        policy = self.policy_for(camera_id, at)
+        cached = self.cache.get(camera_id)
+        orphaned = (
+            not event.reachable
+            and self.shown.get(camera_id) == "unreachable"
+            and self.outage_of(camera_id) is None
+        )
+        if cached is not None and not orphaned:
+            new, transition = apply_sample(cached, event.reachable, at, policy)
             if transition is None and same_standing(new, cached):
-                self.cache[event.camera_id] = new
+                self._note(new)
                 return
         async with self.pool.acquire() as conn, conn.transaction():
-            health = await store.load_health(conn, event.camera_id)
+            health = await store.load_health(conn, camera_id)
             if (
                 cached is not None
                 and cached.last_sample_at
                 and (health.last_sample_at is None or health.last_sample_at < cached.last_sample_at)
             ):
                 health = replace(health, last_sample_at=cached.last_sample_at)
-            new, transition = apply_sample(health, event.reachable, event.sampled_at, policy)
+            new, transition = apply_sample(health, event.reachable, at, policy)
+            self._note(new)
             if not same_standing(new, health):
                 await store.save_health(conn, new)
             if transition:
                 await self._on_transition(conn, new, transition, env, event.error or "")
-        self.cache[event.camera_id] = new
+            elif orphaned and new.state == "down":
+                # still failing after the recorder or network behind it came back: its own
+                await self._camera_down(conn, new, at, env, event.error or "")
+        self.cache[camera_id] = new
+
+    def _note(self, h: CameraHealth) -> None:
+        """Keep the failing set current: the common-cause checks count it."""
+        self.cache[h.camera_id] = h
+        if h.fail_streak > 0:
+            self.failing.add(h.camera_id)
+        else:
+            self.failing.discard(h.camera_id)
 
     async def _on_transition(
         self, conn: asyncpg.Connection, h: CameraHealth, t: Transition, env: Envelope, why: str
     ) -> None:
-        cam = await store.camera(conn, h.camera_id) or await self._ask_inventory(conn, h.camera_id)
-        published = t.state
         if t.state == "down":
-            window = covering_window(await store.windows(conn), h.camera_id, t.at)
-            if window is not None:
-                published = "maintenance"
-                why = f"经批准的停用/移动 approved stop/move {window.request_id} (Art. 8)"
-            elif (watch := covering_window(self.watches, h.camera_id, t.at)) is not None:
-                why = f"考试保障期间离线 down under exam watch {watch.request_id} (Art. 10): {why}"
-                await self._open(conn, h.camera_id, cam, t.at, why, env.correlation_id, "critical")
-            else:
-                await self._open(conn, h.camera_id, cam, t.at, why, env.correlation_id)
+            await self._camera_down(conn, h, t.at, env, why, t.previous)
         elif t.state == "up":
+            cam = await self.record(conn, h.camera_id)
             await self._resolve(conn, h.camera_id, cam, t.at, env.correlation_id)
+            await self._publish_state(conn, h.camera_id, "up", t.at, why, env.correlation_id)
+            await self._leave_outage(conn, h.camera_id, t.at, env.correlation_id)
+
+    async def _camera_down(
+        self,
+        conn: asyncpg.Connection,
+        h: CameraHealth,
+        at: datetime,
+        env: Envelope,
+        why: str,
+        previous: str | None = None,
+    ) -> None:
+        """A camera is down: maintenance, its own fault, or one more behind a common cause."""
+        camera_id = h.camera_id
+        cam = await self.record(conn, camera_id)
+        shown: CameraState = "down"
+        window = covering_window(await store.windows(conn), camera_id, at)
+        if window is not None:
+            shown = "maintenance"
+            why = f"经批准的停用/移动 approved stop/move {window.request_id} (Art. 8)"
+        elif (watch := covering_window(self.watches, camera_id, at)) is not None:
+            why = f"考试保障期间离线 down under exam watch {watch.request_id} (Art. 10): {why}"
+            await self._open(conn, camera_id, cam, at, why, env.correlation_id, "critical")
+        elif (cause := await self._common_cause(conn, camera_id, at, env)) is not None:
+            shown = "unreachable"
+            why = f"{cause.detail} ({cause.kind} {cause.cause_id})"
+        else:
+            await self._open(conn, camera_id, cam, at, why, env.correlation_id)
+        await self._publish_state(conn, camera_id, shown, at, why, env.correlation_id, previous)
+
+    async def _publish_state(
+        self,
+        conn: asyncpg.Connection,
+        camera_id: str,
+        state: CameraState,
+        at: datetime,
+        why: str,
+        correlation_id: str,
+        previous: str | None = None,
+    ) -> None:
+        before = previous or self.shown.get(camera_id, "unknown")
+        await store.set_shown(conn, camera_id, state)
         await stage(
             conn,
             SCHEMA,
             CameraStateChanged(
-                camera_id=h.camera_id, state=published, previous=t.previous, since=t.at, reason=why
+                camera_id=camera_id,
+                state=state,
+                previous=before if before in CAMERA_STATES else "unknown",  # type: ignore[arg-type]
+                since=at,
+                reason=why,
             ),
             source="health",
-            key=h.camera_id,
-            correlation_id=env.correlation_id,
+            key=camera_id,
+            correlation_id=correlation_id,
         )
-        if cam:
-            CAMERA_UP.labels(h.camera_id, cam.building, cam.zone).set(1 if t.state == "up" else 0)
+        self.show(camera_id, state)
+
+    # --- metrics: every inventory camera has its series, from the start -------------------
+
+    def show(self, camera_id: str, state: str | None = None) -> None:
+        """Set the camera's series; a move relabels it (the old labels' series goes)."""
+        if state is not None:
+            self.shown[camera_id] = state
+        cam = self.view.get(camera_id)
+        if cam is None:
+            return
+        current = self.shown.get(camera_id, "unknown")
+        labels = (cam.building, cam.zone)
+        old = self.labels.get(camera_id)
+        if old is not None and old != labels:
+            self._unlabel(camera_id, old)
+        self.labels[camera_id] = labels
+        CAMERA_UP.labels(camera_id, *labels).set(1 if current == "up" else 0)
+        for st in CAMERA_STATES:
+            CAMERA_STATE.labels(camera_id, *labels, st).set(1 if st == current else 0)
+
+    def unshow(self, camera_id: str) -> None:
+        old = self.labels.pop(camera_id, None)
+        if old is not None:
+            self._unlabel(camera_id, old)
+        self.shown.pop(camera_id, None)
+
+    @staticmethod
+    def _unlabel(camera_id: str, labels: tuple[str, str]) -> None:
+        with contextlib.suppress(KeyError):
+            CAMERA_UP.remove(camera_id, *labels)
+        for st in CAMERA_STATES:
+            with contextlib.suppress(KeyError):
+                CAMERA_STATE.remove(camera_id, *labels, st)
+
+    async def refresh_gauges(self) -> None:
+        """Open-fault gauges read from the database, never counted up and down in memory."""
+        counts = await store.open_counts(self.pool)
+        FAULTS_OPEN.set(sum(counts.values()))
+        seen: set[tuple[str, str]] = set()
+        for (kind, severity), n in counts.items():
+            FAULTS_OPEN_BY.labels(kind, severity).set(n)
+            seen.add((kind, severity))
+        for key in self._fault_labels - seen:
+            FAULTS_OPEN_BY.labels(*key).set(0)
+        self._fault_labels |= seen
+
+    # --- one outage, one fault -------------------------------------------------------------
+
+    def outage_of(self, camera_id: str) -> Outage | None:
+        return next((o for o in self.outages.values() if camera_id in o.affected), None)
+
+    def _recorder_group(self, camera_id: str) -> tuple[str, list[str]] | None:
+        cam = self.view.get(camera_id)
+        if cam is None or not cam.nvr_id:
+            return None
+        members = [c.camera_id for c in self.view.cameras.values() if c.nvr_id == cam.nvr_id]
+        return cam.nvr_id, members
+
+    def _suspect(self, camera_id: str) -> tuple[str, str, list[str]] | None:
+        """(kind, cause id, members) of a common cause now failing, if any; None otherwise."""
+        shard = self.shard_of.get(camera_id)
+        cam = self.view.get(camera_id)
+        for key in (
+            ("suspected_network", f"ingest-{shard}"),
+            ("suspected_network", "network"),
+            ("recorder_offline", cam.nvr_id if cam and cam.nvr_id else ""),
+        ):
+            if key in self.outages:  # its cause is already open: join it without a census
+                return key[0], key[1], []
+        if shard:
+            members = [c for c, s in self.shard_of.items() if s == shard and c in self.cache]
+            failing = sum(1 for c in members if c in self.failing)
+            if len(members) >= self.mass_min and failing >= self.shard_share * len(members):
+                return "suspected_network", f"ingest-{shard}", members
+        known = len(self.cache)
+        if known >= self.mass_min and len(self.failing) >= self.mass_share * known:
+            cams = [self.view.get(c) for c in self.failing]
+            buildings = {c.building for c in cams if c is not None}
+            recorders = {c.nvr_id or c.camera_id for c in cams if c is not None}
+            if len(buildings) >= 2 and len(recorders) >= 2:
+                return "suspected_network", "network", list(self.cache)
+        group = self._recorder_group(camera_id)
+        if group is not None:
+            nvr_id, members = group
+            failing = sum(1 for c in members if c in self.failing)
+            if len(members) >= self.recorder_min and failing >= self.recorder_share * len(members):
+                return "recorder_offline", nvr_id, members
+        return None
+
+    async def _common_cause(
+        self, conn: asyncpg.Connection, camera_id: str, at: datetime, env: Envelope
+    ) -> Outage | None:
+        """Join the camera to the open outage of its cause, opening that fault if new."""
+        found = self._suspect(camera_id)
+        if found is None:
+            return None
+        kind, cause_id, members = found
+        outage = self.outages.get((kind, cause_id))
+        if outage is None:
+            affected = sorted(c for c in members if c in self.failing)
+            cams = [c for c in (self.view.get(m) for m in affected) if c is not None]
+            first = cams[0] if cams else None
+            buildings = sorted({c.building for c in cams})
+            zones = sorted({c.zone for c in cams})
+            if kind == "recorder_offline":
+                detail = f"录像机离线 recorder {cause_id} down: {len(affected)} 路摄像机 cameras"
+                name, severity, tickets = f"录像机 NVR {cause_id}", "major", "pending"
+            else:
+                detail = (
+                    f"疑似网络或本系统故障 suspected network/ingest cause ({cause_id}): "
+                    f"{len(affected)} 路摄像机 cameras in {len(buildings)} 栋 buildings; "
+                    "未排除前不派摄像机工单 no camera tickets until ruled out"
+                )
+                name, severity, tickets = f"网络/采集 {cause_id}", "critical", "none"
+            fault_id = await store.open_fault(
+                conn, cause_id, kind, severity, at, detail, affected, tickets
+            )
+            if fault_id is None:  # opened by another path meanwhile: take it as it is
+                row = await conn.fetchrow(
+                    f"SELECT * FROM {SCHEMA}.faults WHERE camera_id=$1 AND kind=$2 "
+                    "AND status='open'",
+                    cause_id,
+                    kind,
+                )
+                assert row is not None
+                outage = Outage(row["fault_id"], kind, cause_id, detail, set(row["affected"]))
+            else:
+                outage = Outage(fault_id, kind, cause_id, detail, set(affected))
+                await stage(
+                    conn,
+                    SCHEMA,
+                    FaultOpened(
+                        fault_id=fault_id,
+                        camera_id=cause_id,
+                        kind=kind,  # type: ignore[arg-type]
+                        severity=severity,  # type: ignore[arg-type]
+                        detected_at=at,
+                        detail=detail,
+                        camera_name=name,
+                        building=buildings[0] if len(buildings) == 1 else "多栋 several",
+                        zone=zones[0] if len(zones) == 1 else (first.zone if first else ""),
+                        affected_camera_ids=affected,
+                    ),
+                    source="health",
+                    key=cause_id,
+                    correlation_id=env.correlation_id,
+                )
+            self.outages[(kind, cause_id)] = outage
+        if camera_id not in outage.affected:
+            outage.affected.add(camera_id)
+            await store.add_affected(conn, outage.fault_id, camera_id)
+        # cameras of the cause that already had their own fault: the cause's fault stands
+        for other in list(outage.affected):
+            for row in await store.resolve_faults(
+                conn, other, ["offline"], at, None, f"归入 part of {cause_id}"
+            ):
+                await self._stage_resolved(conn, row, at, env.correlation_id)
+                if other != camera_id and self.shown.get(other) == "down":
+                    await self._publish_state(
+                        conn, other, "unreachable", at, outage.detail, env.correlation_id
+                    )
+        return outage
+
+    async def _leave_outage(
+        self, conn: asyncpg.Connection, camera_id: str, at: datetime, correlation_id: str
+    ) -> None:
+        """A camera behind an outage came back; once most have, the outage resolves."""
+        outage = self.outage_of(camera_id)
+        if outage is None:
+            return
+        still = [c for c in outage.affected if c in self.failing or self._down(c)]
+        share = self.recorder_share if outage.kind == "recorder_offline" else self.mass_share
+        if len(still) >= share * len(outage.affected) and len(still) > 0:
+            return
+        row = await conn.fetchrow(
+            f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$2 "
+            "WHERE fault_id=$1 AND status='open' RETURNING *",
+            outage.fault_id,
+            at,
+        )
+        self.outages.pop((outage.kind, outage.cause_id), None)
+        if row is not None:
+            await self._stage_resolved(conn, row, at, correlation_id)
+
+    def _down(self, camera_id: str) -> bool:
+        h = self.cache.get(camera_id)
+        return h is not None and h.state == "down"
+
+    async def load_outages(self) -> None:
+        self.outages = {
+            (r["kind"], r["camera_id"]): Outage(
+                r["fault_id"], r["kind"], r["camera_id"], r["detail"], set(r["affected"])
+            )
+            for r in await store.open_outages(self.pool)
+        }
+
+    # --- the inventory ----------------------------------------------------------------------
+
+    async def record(self, conn: asyncpg.Connection, camera_id: str) -> CameraRecord | None:
+        """The camera as the inventory says: the view, health's copy, or ingest asked."""
+        cam = self.view.get(camera_id) or await store.camera(conn, camera_id)
+        if cam is None:
+            cam = await self._ask_inventory(conn, camera_id)
+        return cam
 
     async def _ask_inventory(self, conn: asyncpg.Connection, camera_id: str) -> CameraRecord | None:
         """A sample can outrun the inventory event; ask ingest rather than alert without a zone."""
@@ -220,6 +551,100 @@ class HealthService:
             return None
         await store.upsert_camera(conn, found[0])
         return found[0]
+
+    async def start_inventory(self) -> None:
+        """Read the whole inventory, then make health's copy, states and series match it."""
+        await self.view.start(self.svc.broker.connection)
+        await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Health's copy from the snapshot; cameras removed while health was away are removed
+        now; every known camera gets its series with the state restored from the database."""
+        snapshot = [(c, self.view.changed_at.get(i)) for i, c in self.view.cameras.items()]
+        for i in range(0, len(snapshot), 500):
+            await store.upsert_cameras(self.pool, snapshot[i : i + 500])
+        for camera_id, cam in (await store.cameras(self.pool)).items():
+            if camera_id in self.view.removed:
+                await self.remove(camera_id, self.view.removed[camera_id], "-")
+            elif self.view.get(camera_id) is None:  # aged out of the stream: keep our copy
+                self.view.remember(cam)
+        for camera_id, (h, shown) in (await store.all_health(self.pool)).items():
+            if camera_id not in self.cache:  # a sample handled meanwhile is newer
+                self._note(h)
+            self.shown.setdefault(camera_id, shown)  # set in memory only by a transition
+        for camera_id in list(self.view.cameras):
+            self.show(camera_id)
+        await self.refresh_gauges()
+
+    async def on_inventory_change(
+        self, camera_id: str, before: CameraRecord | None, after: CameraRecord | None, at: datetime
+    ) -> None:
+        """The view heard a change: relabel or drop the camera's series at once."""
+        if after is None:
+            self.unshow(camera_id)
+        else:
+            self.show(camera_id)
+
+    async def on_inventory(self, env: Envelope, event: Event) -> None:
+        """Durable side of an inventory change: health's copy, and a removal's faults."""
+        if isinstance(event, CameraUpserted):
+            await store.upsert_camera(self.pool, event.camera, env.time)
+        elif isinstance(event, CameraRemoved):
+            await self.remove(event.camera_id, env.time, env.correlation_id, event.reason)
+        else:
+            return
+        await self.view.apply(event, env.time)
+
+    async def remove(
+        self, camera_id: str, at: datetime, correlation_id: str, reason: str = ""
+    ) -> None:
+        """A removed camera leaves no open fault, no repair crew and no series behind."""
+        why = f"摄像机已从清单移除 camera removed from the inventory {reason}".strip()
+        async with self.pool.acquire() as conn, conn.transaction():
+            cam = await store.camera(conn, camera_id) or self.view.get(camera_id)
+            if not await store.remove_camera(conn, camera_id, at):
+                return  # a newer upsert is already here: re-added
+            for row in await store.resolve_faults(conn, camera_id, None, at, "inventory", why):
+                await self._stage_resolved(conn, row, at, correlation_id, cam)
+            for outage in self.outages.values():
+                if camera_id in outage.affected:
+                    outage.affected.discard(camera_id)
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.faults SET affected = array_remove(affected, $2) "
+                        "WHERE fault_id=$1",
+                        outage.fault_id,
+                        camera_id,
+                    )
+        self.cache.pop(camera_id, None)
+        self.failing.discard(camera_id)
+        self.conditions.pop(camera_id, None)
+        self.shard_of.pop(camera_id, None)
+        self.unshow(camera_id)
+
+    # --- faults ---------------------------------------------------------------------------
+
+    async def close_by_hand(self, fault_id: str, reason: str, actor: str) -> dict[str, Any]:
+        """NIC closes a fault after investigating it; the close is an audited event."""
+        if not reason.strip():
+            raise RpcError("关闭故障须写明原因 a reason is required to close a fault by hand")
+        if not actor.strip():
+            raise RpcError("关闭故障须注明操作人 the actor closing the fault is required")
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.close_fault(conn, fault_id, now, actor, reason.strip())
+            if row is None:
+                found = await store.fault(conn, fault_id)
+                if found is None:
+                    raise RpcError(f"没有这个故障 no fault {fault_id!r}")
+                raise RpcError(f"故障已关闭 fault {fault_id} is already {found['status']}")
+            cam = await self.record(conn, row["camera_id"])
+            await self._stage_resolved(conn, row, now, f"close-{fault_id}", cam, actor)
+        self.conditions.get(row["camera_id"], set()).discard(row["kind"])
+        # an outage closed by hand: its cameras still failing are judged alone at their next
+        # failed sample (they are shown unreachable and belong to no open outage)
+        self.outages.pop((row["kind"], row["camera_id"]), None)
+        await self.refresh_gauges()
+        return {"fault": _jsonable([dict(row)])[0]}
 
     async def _open(
         self,
@@ -235,7 +660,10 @@ class HealthService:
         fault_id = await store.open_fault(conn, camera_id, kind, severity, at, detail)
         if fault_id is None:
             return
-        FAULTS_OPEN.inc()
+        if cam is None:
+            cam = await self.record(conn, camera_id)
+        if cam is None:
+            log.warning("fault raised for a camera the inventory does not know", camera=camera_id)
         await stage(
             conn,
             SCHEMA,
@@ -265,39 +693,45 @@ class HealthService:
         kinds: list[FaultKind] | None = None,
     ) -> None:
         for row in await store.resolve_faults(conn, camera_id, list(kinds or ["offline"]), at):
-            FAULTS_OPEN.dec()
-            await stage(
-                conn,
-                SCHEMA,
-                FaultResolved(
-                    fault_id=row["fault_id"],
-                    camera_id=camera_id,
-                    kind=row["kind"],
-                    resolved_at=at,
-                    camera_name=cam.name if cam else "",
-                    building=cam.building if cam else "",
-                    zone=cam.zone if cam else "",
-                ),
-                source="health",
-                key=camera_id,
-                correlation_id=correlation_id,
-            )
+            await self._stage_resolved(conn, row, at, correlation_id, cam)
 
-    async def on_inventory(self, env: Envelope, event: Event) -> None:
-        if isinstance(event, CameraUpserted):
-            await store.upsert_camera(self.pool, event.camera)
-        elif isinstance(event, CameraRemoved):
-            await store.remove_camera(self.pool, event.camera_id)
+    async def _stage_resolved(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        at: datetime,
+        correlation_id: str,
+        cam: CameraRecord | None = None,
+        actor: str = "system",
+    ) -> None:
+        cam = cam or self.view.get(row["camera_id"])
+        await stage(
+            conn,
+            SCHEMA,
+            FaultResolved(
+                fault_id=row["fault_id"],
+                camera_id=row["camera_id"],
+                kind=row["kind"],
+                resolved_at=at,
+                camera_name=cam.name if cam else "",
+                building=cam.building if cam else "",
+                zone=cam.zone if cam else "",
+                closed_by=row["closed_by"],
+                reason=row["close_reason"] or "",
+                affected_camera_ids=list(row["affected"] or []),
+            ),
+            source="health",
+            key=row["camera_id"],
+            actor=actor,
+            correlation_id=correlation_id,
+        )
 
     async def on_stopmove(self, env: Envelope, event: Event) -> None:
         if isinstance(event, StopMoveWindowApproved):
             await store.add_window(self.pool, StopMoveWindow.of(event))
         elif isinstance(event, StopMoveCompleted):
-            ends_at = (event.summary.get("window") or {}).get("ends_at")
-            if ends_at:
-                await store.end_window_early(
-                    self.pool, event.request_id, datetime.fromisoformat(str(ends_at))
-                )
+            if event.window_ends_at is not None:
+                await store.end_window_early(self.pool, event.request_id, event.window_ends_at)
 
     async def on_exam(self, env: Envelope, event: Event) -> None:
         if isinstance(event, ExamWatch):
@@ -315,12 +749,33 @@ class HealthService:
             for row in rows:
                 cam = CameraRecord.model_validate(row["record"]) if row["record"] else None
                 where = f"{cam.building} {cam.position}" if cam else row["camera_id"]
-                ticket = await self.repair.open_ticket(
-                    external_ref=row["fault_id"],
-                    title=f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip(),
-                    location=where,
-                    description=f"{row['kind']}: {row['detail']} (Art. 4 自动报修)",
-                )
+                title = f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip()
+                description = f"{row['kind']}: {row['detail']} (Art. 4 自动报修)"
+                if row["affected"]:  # one ticket for a recorder: where, and which cameras
+                    behind = [c for c in (self.view.get(a) for a in row["affected"]) if c]
+                    places = sorted({f"{c.building} {c.position}" for c in behind})
+                    where = "; ".join(places[:5]) or row["camera_id"]
+                    title = f"录像机故障 recorder {row['camera_id']} ({len(row['affected'])} 路)"
+                    description += " 受影响摄像机 cameras: " + ", ".join(sorted(row["affected"]))
+                try:
+                    ticket = await self.repair.open_ticket(
+                        external_ref=row["fault_id"],
+                        title=title,
+                        location=where,
+                        description=description[:4000],
+                    )
+                except Exception as exc:  # retried next round; the fault says why meanwhile
+                    unreachable = isinstance(exc, httpx.TransportError)
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1 "
+                        "OR ($3 AND status='open' AND ticket_state='pending')",
+                        row["fault_id"],
+                        f"报修系统不可用 repair system unavailable: {exc!r}"[:500],
+                        unreachable,
+                    )
+                    if unreachable:  # every waiting fault has the same reason; try next round
+                        break
+                    continue
                 await conn.execute(
                     f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', "
                     "ticket_error=NULL WHERE fault_id=$1",
@@ -344,9 +799,20 @@ class HealthService:
                 "ORDER BY resolved_at LIMIT 20 FOR UPDATE SKIP LOCKED"
             )
             for row in rows:
-                await self.repair.close_ticket(row["ticket_no"], "故障已消除 fault cleared")
+                try:
+                    await self.repair.close_ticket(
+                        row["ticket_no"], row["close_reason"] or "故障已消除 fault cleared"
+                    )
+                except Exception as exc:
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1",
+                        row["fault_id"],
+                        f"报修系统不可用 repair system unavailable: {exc}"[:500],
+                    )
+                    continue
                 await conn.execute(
-                    f"UPDATE {SCHEMA}.faults SET ticket_state='closed' WHERE fault_id=$1",
+                    f"UPDATE {SCHEMA}.faults SET ticket_state='closed', ticket_error=NULL "
+                    "WHERE fault_id=$1",
                     row["fault_id"],
                 )
                 await stage(
@@ -366,22 +832,16 @@ class HealthService:
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT h.camera_id FROM {SCHEMA}.camera_health h WHERE h.state='down' AND NOT "
-                f"EXISTS (SELECT 1 FROM {SCHEMA}.faults f WHERE f.camera_id=h.camera_id "
-                "AND f.status='open')"
+                f"SELECT h.camera_id FROM {SCHEMA}.camera_health h WHERE h.state='down' "
+                "AND h.shown='maintenance'"
             )
             wins = await store.windows(conn)
             for row in rows:
-                if covering_window(wins, row["camera_id"], now) is None:
-                    cam = await store.camera(conn, row["camera_id"])
-                    await self._open(
-                        conn,
-                        row["camera_id"],
-                        cam,
-                        now,
-                        "停用/移动窗口已结束仍离线 still down after its window (Art. 8)",
-                        "-",
-                    )
+                camera_id = row["camera_id"]
+                if covering_window(wins, camera_id, now) is None:
+                    why = "停用/移动窗口已结束仍离线 still down after its window (Art. 8)"
+                    await self._open(conn, camera_id, None, now, why, "-")
+                    await self._publish_state(conn, camera_id, "down", now, why, "-")
 
 
 def build(settings: HealthSettings | None = None) -> Service:
@@ -409,6 +869,9 @@ def build(settings: HealthSettings | None = None) -> Service:
     svc.after_start(health.load_watches)
     svc.after_start(health.load_conditions)
     svc.after_start(health.load_installed)
+    svc.after_start(health.load_outages)
+    svc.after_start(health.start_inventory)
+    svc.before_stop(health.view.stop)
 
     async def housekeeping() -> None:
         """Each step on its own: a repair system that is down must not stop window expiry."""
@@ -419,6 +882,7 @@ def build(settings: HealthSettings | None = None) -> Service:
             health.expire_windows,
             health.load_watches,
             health.lapse_deletions,
+            health.refresh_gauges,
         )
         while True:
             for step in steps:
@@ -430,13 +894,24 @@ def build(settings: HealthSettings | None = None) -> Service:
                     )
             await asyncio.sleep(settings.ticket_poll_s)
 
-    async def states(_req: dict[str, Any]) -> dict[str, Any]:
+    svc.loop("housekeeping", housekeeping)
+    attach_rpc(svc, health)
+    return svc
+
+
+def attach_rpc(svc: Service, health: HealthService) -> None:
+    """States, faults, and NIC closing a fault by hand, over request-reply."""
+
+    async def states(_q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"states": _jsonable(await store.states(health.pool))}
 
-    async def faults(_req: dict[str, Any]) -> dict[str, Any]:
+    async def faults(_q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"faults": _jsonable(await store.faults(health.pool))}
 
-    svc.loop("housekeeping", housekeeping)
-    svc.respond(rpc.HEALTH_STATES, states)
-    svc.respond(rpc.HEALTH_FAULTS, faults)
-    return svc
+    async def close(q: FaultCloseRequest, _call: RpcCall) -> dict[str, Any]:
+        return await health.close_by_hand(q.fault_id, q.reason, q.actor)
+
+    # Requests typed by the contract's models, validated once by the shell.
+    svc.respond(rpc.HEALTH_STATES, states, request=Empty)
+    svc.respond(rpc.HEALTH_FAULTS, faults, request=Empty)
+    svc.respond(rpc.HEALTH_FAULT_CLOSE, close, request=FaultCloseRequest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cctv.contract import regulation
 from cctv.contract.campustime import campus_time
 from cctv.contract.events import (
     FaultKind,
@@ -19,8 +20,7 @@ from cctv.contract.events import (
     Severity,
 )
 
-RETENTION = timedelta(days=30)  # Art. 7
-HELD_DELETION_LAPSES = timedelta(days=365)  # Art. 18: retrieved footage is kept one year
+RETENTION = regulation.RETENTION  # Art. 7
 NEVER_EXCUSED: frozenset[FaultKind] = frozenset({"recording_deleted"})
 """Kinds an approved stop/move window (Art. 8) does not excuse: works never delete footage."""
 ALIGNMENT = timedelta(hours=12)  # recorders drop whole segments: a shortfall this small is none
@@ -62,6 +62,19 @@ def read_sample(s: HealthSample, clock_drift_max_s: float) -> Reading:
         ]
         out["tamper"] = (
             Condition("tamper", "critical", f"{'、'.join(found)} (Art. 12)") if found else None
+        )
+    if s.tamper is not None or s.device_alarms is not None:
+        # Art. 3: a view changed (re-pointed, moved) is an unauthorised change unless an
+        # approved stop/move window covers it (the caller drops it inside one)
+        changed = "moved" in (s.tamper or []) or "scene_change" in (s.device_alarms or [])
+        out["unapproved_outage"] = (
+            Condition(
+                "unapproved_outage",
+                "critical",
+                "未经批准改变监控范围 view changed with no approved stop/move (Art. 3)",
+            )
+            if changed
+            else None
         )
     if s.device_alarms is not None or s.streaming is not None:
         lost = "video_loss" in (s.device_alarms or []) or s.streaming is False
@@ -132,7 +145,7 @@ def deletion_lapses_at(d: SegmentDeleted, observed_at: datetime) -> datetime:
     held footage (whose hold end the event does not carry) a year after the deletion."""
     lapses = d.end + RETENTION
     if d.under_hold:
-        lapses = max(lapses, observed_at + HELD_DELETION_LAPSES)
+        lapses = max(lapses, regulation.preserved_until(observed_at))  # Art. 18
     return lapses
 
 

@@ -47,31 +47,102 @@ async def save_health(conn: asyncpg.Connection, h: CameraHealth) -> None:
 
 
 async def camera(conn: asyncpg.Connection | asyncpg.Pool, camera_id: str) -> CameraRecord | None:
-    rec = await conn.fetchval(f"SELECT record FROM {SCHEMA}.cameras WHERE camera_id=$1", camera_id)
+    rec = await conn.fetchval(
+        f"SELECT record FROM {SCHEMA}.cameras WHERE camera_id=$1 AND NOT removed", camera_id
+    )
     return CameraRecord.model_validate(rec) if rec else None
 
 
-async def upsert_camera(conn: asyncpg.Connection | asyncpg.Pool, cam: CameraRecord) -> None:
+async def cameras(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, CameraRecord]:
+    rows = await conn.fetch(f"SELECT camera_id, record FROM {SCHEMA}.cameras WHERE NOT removed")
+    return {r["camera_id"]: CameraRecord.model_validate(r["record"]) for r in rows}
+
+
+async def upsert_camera(
+    conn: asyncpg.Connection | asyncpg.Pool, cam: CameraRecord, at: datetime | None = None
+) -> None:
+    """Keep the newest record: an older upsert delivered late changes nothing."""
     await conn.execute(
-        f"INSERT INTO {SCHEMA}.cameras VALUES ($1,$2) "
-        "ON CONFLICT (camera_id) DO UPDATE SET record=$2",
+        f"INSERT INTO {SCHEMA}.cameras AS c (camera_id, record, updated_at) VALUES ($1,$2,$3) "
+        "ON CONFLICT (camera_id) DO UPDATE SET record=$2, updated_at=$3, removed=false "
+        "WHERE c.updated_at IS NULL OR $3::timestamptz IS NULL OR c.updated_at <= $3",
         cam.camera_id,
         cam.model_dump(mode="json"),
+        at,
     )
 
 
-async def remove_camera(conn: asyncpg.Connection | asyncpg.Pool, camera_id: str) -> None:
-    await conn.execute(f"DELETE FROM {SCHEMA}.cameras WHERE camera_id=$1", camera_id)
+async def upsert_cameras(
+    conn: asyncpg.Connection | asyncpg.Pool, cams: list[tuple[CameraRecord, datetime | None]]
+) -> None:
+    """The inventory snapshot in one statement per camera batch (health's start)."""
+    await conn.executemany(
+        f"INSERT INTO {SCHEMA}.cameras AS c (camera_id, record, updated_at) VALUES ($1,$2,$3) "
+        "ON CONFLICT (camera_id) DO UPDATE SET record=$2, updated_at=$3, removed=false "
+        "WHERE c.updated_at IS NULL OR $3::timestamptz IS NULL OR c.updated_at <= $3",
+        [(c.camera_id, c.model_dump(mode="json"), at) for c, at in cams],
+    )
+
+
+async def remove_camera(
+    conn: asyncpg.Connection | asyncpg.Pool, camera_id: str, at: datetime | None = None
+) -> bool:
+    """Tombstone the camera unless a newer upsert is already here; True if it was removed."""
+    removed = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.cameras AS c (camera_id, record, updated_at, removed) "
+        "VALUES ($1, '{}'::jsonb, $2, true) ON CONFLICT (camera_id) DO UPDATE SET removed=true, "
+        "updated_at=$2 WHERE c.updated_at IS NULL OR $2::timestamptz IS NULL "
+        "OR c.updated_at <= $2 RETURNING camera_id",
+        camera_id,
+        at,
+    )
+    if removed:
+        await conn.execute(f"DELETE FROM {SCHEMA}.camera_health WHERE camera_id=$1", camera_id)
+    return removed is not None
+
+
+async def all_health(
+    conn: asyncpg.Connection | asyncpg.Pool,
+) -> dict[str, tuple[CameraHealth, str]]:
+    """Every camera's damped health and the state shown for it, for a restart."""
+    rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.camera_health")
+    return {
+        r["camera_id"]: (
+            CameraHealth(
+                r["camera_id"],
+                r["state"],
+                r["fail_streak"],
+                r["ok_streak"],
+                r["last_sample_at"],
+                r["since"],
+            ),
+            r["shown"] or r["state"],
+        )
+        for r in rows
+    }
+
+
+async def set_shown(conn: asyncpg.Connection, camera_id: str, shown: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.camera_health SET shown=$2 WHERE camera_id=$1", camera_id, shown
+    )
 
 
 async def open_fault(
-    conn: asyncpg.Connection, camera_id: str, kind: str, severity: str, at: datetime, detail: str
+    conn: asyncpg.Connection,
+    camera_id: str,
+    kind: str,
+    severity: str,
+    at: datetime,
+    detail: str,
+    affected: list[str] | None = None,
+    ticket_state: str = "pending",
 ) -> str | None:
     """Open a fault unless one of that kind is already open; return its id if new."""
     fault_id = str(uuid.uuid4())
     inserted = await conn.fetchval(
         f"INSERT INTO {SCHEMA}.faults (fault_id, camera_id, kind, severity, status, detail, "
-        "opened_at) VALUES ($1,$2,$3,$4,'open',$5,$6) "
+        "opened_at, affected, ticket_state) VALUES ($1,$2,$3,$4,'open',$5,$6,$7,$8) "
         "ON CONFLICT (camera_id, kind) WHERE status='open' DO NOTHING RETURNING fault_id",
         fault_id,
         camera_id,
@@ -79,20 +150,78 @@ async def open_fault(
         severity,
         detail,
         at,
+        affected or [],
+        ticket_state,
     )
     return str(inserted) if inserted else None
 
 
-async def resolve_faults(
-    conn: asyncpg.Connection, camera_id: str, kinds: list[str], at: datetime
-) -> list[asyncpg.Record]:
+async def add_affected(conn: asyncpg.Connection, fault_id: str, camera_id: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.faults SET affected = array_append(affected, $2) "
+        "WHERE fault_id=$1 AND NOT ($2 = ANY(affected))",
+        fault_id,
+        camera_id,
+    )
+
+
+async def open_outages(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$3 "
-            "WHERE camera_id=$1 AND kind = ANY($2::text[]) AND status='open' RETURNING *",
+            f"SELECT * FROM {SCHEMA}.faults WHERE status='open' "
+            "AND kind IN ('recorder_offline', 'suspected_network')"
+        )
+    )
+
+
+async def close_fault(
+    conn: asyncpg.Connection, fault_id: str, at: datetime, closed_by: str, reason: str
+) -> asyncpg.Record | None:
+    """Close one open fault by hand; its pending ticket is no longer needed."""
+    return await conn.fetchrow(
+        f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$2, closed_by=$3, "
+        "close_reason=$4, ticket_state = CASE WHEN ticket_state='pending' THEN 'none' "
+        "ELSE ticket_state END WHERE fault_id=$1 AND status='open' RETURNING *",
+        fault_id,
+        at,
+        closed_by,
+        reason,
+    )
+
+
+async def fault(conn: asyncpg.Connection | asyncpg.Pool, fault_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM {SCHEMA}.faults WHERE fault_id=$1", fault_id)
+
+
+async def open_counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[tuple[str, str], int]:
+    rows = await conn.fetch(
+        f"SELECT kind, severity, count(*) AS n FROM {SCHEMA}.faults WHERE status='open' "
+        "GROUP BY kind, severity"
+    )
+    return {(r["kind"], r["severity"]): int(r["n"]) for r in rows}
+
+
+async def resolve_faults(
+    conn: asyncpg.Connection,
+    camera_id: str,
+    kinds: list[str] | None,
+    at: datetime,
+    closed_by: str | None = None,
+    reason: str | None = None,
+) -> list[asyncpg.Record]:
+    """Resolve the camera's open faults of `kinds` (None: every kind, as on removal)."""
+    return list(
+        await conn.fetch(
+            f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$3, closed_by=$4, "
+            "close_reason=$5, ticket_state = CASE WHEN $4::text IS NOT NULL AND "
+            "ticket_state='pending' THEN 'none' ELSE ticket_state END "
+            "WHERE camera_id=$1 AND ($2::text[] IS NULL OR kind = ANY($2::text[])) "
+            "AND status='open' RETURNING *",
             camera_id,
             kinds,
             at,
+            closed_by,
+            reason,
         )
     )
 
@@ -132,8 +261,10 @@ async def end_window_early(
 
 
 async def states(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """The state shown (maintenance, unreachable behind its recorder) where there is one."""
     rows = await pool.fetch(
-        f"SELECT h.camera_id, h.state, h.since, h.last_sample_at FROM {SCHEMA}.camera_health h"
+        "SELECT h.camera_id, coalesce(h.shown, h.state) AS state, h.since, h.last_sample_at "
+        f"FROM {SCHEMA}.camera_health h"
     )
     return [dict(r) for r in rows]
 

@@ -356,71 +356,59 @@ async def apply_plan(
 def attach_inventory_rpc(svc: Any) -> None:
     """The inventory over request-reply: list, import (also one-camera edits), remove, export
     -- what `cctv cameras ...`, `cctv inventory ...` and the console call."""
+    from cctv.contract import rpcmodels as m
     from cctv.plumbing.service import RpcError
 
     async def list_all() -> list[CameraRecord]:
         rows = await svc.pool.fetch(f"SELECT record FROM {svc.schema}.cameras")
         return [CameraRecord.model_validate(r["record"]) for r in rows]
 
-    async def do_import(request: dict[str, Any]) -> dict[str, Any]:
-        name = str(request.get("filename", ""))
-        content = request.get("content")
-        if not isinstance(content, str):
-            raise RpcError("content: the file's text is required / 需要文件内容")
+    async def do_import(q: m.InventoryImportRequest, _call: Any = None) -> m.InventoryImportReply:
         try:
-            incoming = parse_file(name, content)
+            incoming = parse_file(q.filename, q.content)
         except InventoryRejected as exc:
             raise RpcError(
                 "; ".join(str(e) for e in exc.errors[:20])
                 + (f" (+{len(exc.errors) - 20} more)" if len(exc.errors) > 20 else "")
             ) from exc
-        plan = plan_import(await list_all(), incoming, replace=bool(request.get("replace")))
-        if not request.get("dry_run"):
-            await apply_plan(svc.pool, svc.schema, plan, actor=str(request.get("actor") or "cli"))
-        return {
-            "upserted": [c.camera_id for c in plan.upserts],
-            "unchanged": len(plan.unchanged),
-            "removed": plan.removals,
-            "applied": not request.get("dry_run"),
-        }
+        plan = plan_import(await list_all(), incoming, replace=q.replace)
+        if not q.dry_run:
+            await apply_plan(svc.pool, svc.schema, plan, actor=q.actor or "cli")
+        return m.InventoryImportReply(
+            upserted=[c.camera_id for c in plan.upserts],
+            unchanged=len(plan.unchanged),
+            removed=plan.removals,
+            applied=not q.dry_run,
+        )
 
-    async def cameras(request: dict[str, Any]) -> dict[str, Any]:
+    async def cameras(q: m.CamerasRequest, _call: Any = None) -> m.CamerasReply:
         """`cctv cameras list|show`, the console: the inventory, optionally filtered."""
         found = sorted(await list_all(), key=lambda c: c.camera_id)
-        if camera_id := request.get("camera_id"):
-            found = [c for c in found if c.camera_id == camera_id]
-        if building := request.get("building"):
-            found = [c for c in found if c.building == building]
-        return {"cameras": [c.model_dump(mode="json") for c in found]}
+        if q.camera_id:
+            found = [c for c in found if c.camera_id == q.camera_id]
+        if q.building:
+            found = [c for c in found if c.building == q.building]
+        return m.CamerasReply(cameras=found)
 
-    async def do_export(request: dict[str, Any]) -> dict[str, Any]:
-        fmt = request.get("format", "csv")
+    async def do_export(q: m.InventoryExportRequest, _call: Any = None) -> m.InventoryExportReply:
         cams = await list_all()
-        if fmt not in ("csv", "yaml"):
-            raise RpcError(f"format {fmt!r}: use csv or yaml")
-        return {
-            "content": export_csv(cams) if fmt == "csv" else export_yaml(cams),
-            "count": len(cams),
-        }
+        content = export_csv(cams) if q.format == "csv" else export_yaml(cams)
+        return m.InventoryExportReply(content=content, count=len(cams))
 
-    async def do_remove(request: dict[str, Any]) -> dict[str, Any]:
-        cid = request.get("camera_id")
-        reason = str(request.get("reason") or "").strip()
-        if not isinstance(cid, str) or not cid:
-            raise RpcError("camera_id is required / 需要摄像机编号")
-        if not reason:
-            raise RpcError("reason is required / 需要移除原因")
+    async def do_remove(q: m.InventoryRemoveRequest, _call: Any = None) -> m.InventoryRemoveReply:
+        cid, reason = q.camera_id, q.reason.strip()
         if cid not in {c.camera_id for c in await list_all()}:
-            raise RpcError(f"无此摄像机 no camera {cid!r} in the inventory")
+            raise RpcError.bilingual(
+                "not_found", "无此摄像机", f"no camera {cid!r} in the inventory"
+            )
         plan = ImportPlan(removals=[cid])
-        await apply_plan(
-            svc.pool, svc.schema, plan, actor=str(request.get("actor") or "cli"), reason=reason
-        )
-        return {"removed": [cid]}
+        await apply_plan(svc.pool, svc.schema, plan, actor=q.actor or "cli", reason=reason)
+        return m.InventoryRemoveReply(removed=[cid])
 
     from cctv.contract import rpc
 
-    svc.respond(rpc.INGEST_CAMERAS, cameras)
-    svc.respond(RPC_IMPORT, do_import)
-    svc.respond(RPC_REMOVE, do_remove)
-    svc.respond(RPC_EXPORT, do_export)
+    # Requests typed by the contract's models, validated once by the shell.
+    svc.respond(rpc.INGEST_CAMERAS, cameras, request=m.CamerasRequest)
+    svc.respond(RPC_IMPORT, do_import, request=m.InventoryImportRequest)
+    svc.respond(RPC_REMOVE, do_remove, request=m.InventoryRemoveRequest)
+    svc.respond(RPC_EXPORT, do_export, request=m.InventoryExportRequest)

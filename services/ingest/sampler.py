@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import CameraRecord
 from cctv.contract.events import HealthSample
 
 from .adapters.scheduler import phase
+from .loadwatch import LoopMonitor
 
 SKIPPED = Counter(
     "cctv_ingest_probes_skipped_total", "Probes skipped: the camera's previous probe still ran"
@@ -33,6 +34,12 @@ LAG = Histogram(
     "How late a probe started against its camera's slot",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+IN_FLIGHT = Gauge("cctv_ingest_probes_in_flight", "Probes running now")
+UNMEASURED = Counter(
+    "cctv_ingest_probes_unmeasured_total",
+    "Rounds published as not measured because ingest itself was behind",
+    ["reason"],
+)
 
 
 class Probe(Protocol):
@@ -40,6 +47,24 @@ class Probe(Protocol):
 
 
 Emit = Callable[[HealthSample], Awaitable[None]]
+
+
+def unmeasured(cam: CameraRecord, reason: str, shard: str | None = None) -> HealthSample:
+    """A round ingest could not measure: not a failed sample of the camera (issue 9)."""
+    return HealthSample(
+        camera_id=cam.camera_id,
+        sampled_at=datetime.now(UTC),
+        reachable=False,
+        measured=False,
+        unmeasured_reason=reason,
+        shard=shard,
+    )
+
+
+def _timed_out(sample: HealthSample) -> bool:
+    """Only a probe that ran out of time can be ingest's fault; a refused or dropped
+    connection, a wrong password or garbage is the device's answer whatever our lag."""
+    return (sample.error or "").startswith("timeout")
 
 
 async def probe_bounded(probe: Probe, cam: CameraRecord, timeout_s: float) -> HealthSample:
@@ -86,6 +111,7 @@ async def run_periodically(period_s: float, tick: Callable[[], Awaitable[object]
 class SamplerStats:
     probes: int = 0
     skipped: int = 0
+    unmeasured: int = 0
     max_lag_s: float = 0.0
 
 
@@ -100,6 +126,10 @@ class SpreadSampler:
         period_s: float,
         concurrency: int,
         timeout_s: float,
+        monitor: LoopMonitor | None = None,
+        shed_lag_s: float | None = None,
+        max_start_lag_s: float | None = None,
+        shard: str | None = None,
     ) -> None:
         self.probe_for = probe_for
         self.emit = emit
@@ -107,9 +137,30 @@ class SpreadSampler:
         self.timeout_s = timeout_s
         self.sem = asyncio.Semaphore(concurrency)
         self.stats = SamplerStats()
+        self.monitor = monitor
+        # loop lag above which new probes are not started (shed), and above which a probe
+        # that failed by timing out is ingest's fault, not the camera's
+        self.shed_lag_s = shed_lag_s if shed_lag_s is not None else min(0.5, period_s / 4)
+        # a probe starting later than this after its slot measures nothing useful this round
+        self.max_start_lag_s = max_start_lag_s if max_start_lag_s is not None else period_s
+        self.shard = shard
+        # shed only while our own probes are many: a loop late for other reasons (the machine
+        # is busy) gains nothing from probing less, and the cameras would go unmeasured
+        self.in_flight = 0
+        self.shed_min_in_flight = max(4, concurrency // 8)
+        self.note_every_s = max(5.0, 3 * period_s)
+        self._last_note: dict[str, float] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
         self.last_probe: dict[str, float] = {}  # camera -> loop time this replica last probed it
         self.catchup_spread_s = min(5.0, period_s / 6)
+        self._notes: set[asyncio.Task[None]] = set()
+
+    def _blame(self, loop_start: float) -> float | None:
+        """The loop lag that made this probe ingest's failure, or None if the loop kept up."""
+        if self.monitor is None:
+            return None
+        lag = self.monitor.since(loop_start)
+        return lag if lag > self.shed_lag_s else None
 
     async def _one(self, cam: CameraRecord, due: float) -> None:
         loop = asyncio.get_running_loop()
@@ -122,13 +173,62 @@ class SpreadSampler:
                 lag = loop.time() - due
                 LAG.observe(max(0.0, lag))
                 self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
-                sample = await probe_bounded(self.probe_for(cam), cam, self.timeout_s)
-            self.stats.probes += 1
+                loop_lag = self.monitor.recent() if self.monitor is not None else 0.0
+                if lag > self.max_start_lag_s:
+                    sample = self._unmeasured(
+                        cam, "behind", f"ingest behind: probe due {lag:.1f} s ago not started"
+                    )
+                elif loop_lag > self.shed_lag_s and self.in_flight >= self.shed_min_in_flight:
+                    sample = self._unmeasured(
+                        cam, "overloaded", f"ingest overloaded: event loop {loop_lag:.2f} s late"
+                    )
+                else:
+                    started = loop.time()
+                    IN_FLIGHT.inc()
+                    self.in_flight += 1
+                    try:
+                        sample = await probe_bounded(self.probe_for(cam), cam, self.timeout_s)
+                    finally:
+                        IN_FLIGHT.dec()
+                        self.in_flight -= 1
+                    blamed = self._blame(started) if _timed_out(sample) else None
+                    if blamed is not None:
+                        sample = self._unmeasured(
+                            cam,
+                            "stalled",
+                            f"ingest stalled {blamed:.2f} s during the probe ({sample.error})",
+                        )
+                    else:
+                        self.stats.probes += 1
+            if not sample.measured and not self._note_due(cam.camera_id):
+                return  # said "not measured" a moment ago: no need to load the bus again
+            if sample.shard is None and self.shard is not None:
+                sample = sample.model_copy(update={"shard": self.shard})
             await self.emit(sample)
         except Exception:  # a failed publish loses one sample, never the loop
             pass
         finally:
             self.running.pop(cam.camera_id, None)
+
+    def _note_due(self, camera_id: str) -> bool:
+        """At most one "not measured" per camera every `note_every_s`: an overloaded ingest
+        must not spend what it lacks on saying so for every slot."""
+        now = time.monotonic()
+        if now - self._last_note.get(camera_id, -1e18) < self.note_every_s:
+            return False
+        self._last_note[camera_id] = now
+        return True
+
+    def _unmeasured(self, cam: CameraRecord, why: str, reason: str) -> HealthSample:
+        self.stats.unmeasured += 1
+        UNMEASURED.labels(why).inc()
+        return unmeasured(cam, reason, self.shard)
+
+    async def _emit_quietly(self, sample: HealthSample) -> None:
+        try:
+            await self.emit(sample)
+        except Exception:  # a failed publish loses one sample, never the loop
+            pass
 
     async def run_round(
         self,
@@ -150,6 +250,14 @@ class SpreadSampler:
             if cam.camera_id in self.running:
                 self.stats.skipped += 1
                 SKIPPED.inc()
+                note = self._unmeasured(
+                    cam, "skipped", "slot skipped: the previous probe of this camera still runs"
+                )
+                if not self._note_due(cam.camera_id):
+                    continue
+                task = asyncio.create_task(self._emit_quietly(note))
+                self._notes.add(task)
+                task.add_done_callback(self._notes.discard)
                 continue
             self.running[cam.camera_id] = asyncio.create_task(self._one(cam, t0 + offset))
         rest = t0 + self.period_s - loop.time()

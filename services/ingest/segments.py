@@ -21,11 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from cctv.contract import regulation
 from cctv.contract.events import RecordingSegment, RetentionReport, SegmentDeleted
 
 from .adapters.base import Segment, SegmentListing
 
-RETENTION = timedelta(days=30)  # Art. 7: no deletion or overwrite within 30 days
+RETENTION = regulation.RETENTION  # Art. 7: no deletion or overwrite within 30 days
 # A scan covers this much history, so "keeps less than 30 days" is visible; a camera with
 # preservation holds is scanned back to its oldest held footage (see scan_start).
 SCAN_WINDOW = RETENTION + timedelta(days=2)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from cctv.plumbing.settings import ServiceSettings
 
 
@@ -6,5 +8,8 @@ class IngestSettings(ServiceSettings):
     sample_interval_s: float = 5.0
     probe_timeout_s: float = 2.0
     probe_concurrency: int = 64
-    seed_demo: bool = False
-    sim_address: str = "127.0.0.1:8090"
+    # an inventory file (.csv / .yaml) an empty inventory is seeded from (the demo stack's)
+    seed_inventory: Path | None = None
+    # event-loop lag above which probes are shed and reported "not measured" (issue 9);
+    # unset: a quarter of the sample interval, at most 0.5 s
+    shed_loop_lag_s: float | None = None

@@ -25,6 +25,7 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from cctv.contract import CameraRecord, rpc
+from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
     TamperCleared,
     TamperFinding,
@@ -34,8 +35,10 @@ from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError
 from cctv.plumbing.settings import ServiceSettings
 
-from .adapters.rtsp_probe import RtspCredentials, RtspProbe, RtspProbeResult
+from .adapters.rtsp_probe import RtspCredentials, RtspProbe, RtspProbeResult, RtspStatus
+from .adapters.streams import Discovered, stream_url
 from .frames import FrameSampler
+from .loadwatch import LoopMonitor, calm
 from .tamper import (
     ReferenceFrame,
     TamperAssessment,
@@ -68,44 +71,33 @@ class MediaSettings(ServiceSettings):
     tamper_interval_s: float | None = None
     frame_concurrency: int = 4  # decoding threads (each costs ~10 ms CPU per frame)
     rtsp_timeout_s: float = 3.0
-    # e.g. "rtsp://127.0.0.1:8554/cam/{camera_id}" for the simulator; placeholders:
-    # {camera_id} {host} {port} {channel}. Unset: the vendor's usual path on port 554.
-    rtsp_url_template: str | None = None
-    # the demo stack: the simulator serves every camera at 127.0.0.1:SIM_RTSP_PORT/cam/<id>
-    sim_rtsp_port: int | None = None
-    # or, with SEED_DEMO, at its media gateway address derived from SIM_ADDRESS
     seed_demo: bool = False
-    sim_address: str | None = None
 
     def interval(self) -> float:
         if self.tamper_interval_s is not None:
             return self.tamper_interval_s
         return 120.0 if self.seed_demo else 300.0
 
-    def url_template(self) -> str | None:
-        if self.rtsp_url_template:
-            return self.rtsp_url_template
-        if self.sim_rtsp_port:
-            return f"rtsp://127.0.0.1:{self.sim_rtsp_port}/cam/{{camera_id}}"
-        if self.seed_demo and self.sim_address:
-            from demo.simulator.devices.bridge import rtsp_template
 
-            return rtsp_template(self.sim_address)
-        return None
+def rtsp_url(
+    camera: CameraRecord, template: str | None = None, discovered: Discovered | None = None
+) -> str:
+    """Where a camera's live stream is (see adapters/streams.py); `template` is for tests.
 
-
-def rtsp_url(camera: CameraRecord, template: str | None = None) -> str:
-    """Where a camera's live stream is: the template, else the vendor's usual RTSP path."""
+    Raises ValueError, in people's words, when nothing says where the stream is."""
     host, _, port = camera.address.rpartition(":")
     if not host:
         host, port = camera.address, ""
     channel = camera.channel or 1
     if template:
         return template.format(camera_id=camera.camera_id, host=host, port=port, channel=channel)
-    if camera.brand == "dahua":
-        return f"rtsp://{host}:554/cam/realmonitor?channel={channel}&subtype=0"
-    # Hikvision and the 竞业达 exam-room system (Hikvision-compatible NVRs): main stream
-    return f"rtsp://{host}:554/Streaming/Channels/{channel}01"
+    url = stream_url(camera, discovered)
+    if url is None:
+        raise ValueError(
+            "码流地址未知 / stream address unknown: the device announced none (ONVIF "
+            "GetStreamUri) and the inventory has no stream_url"
+        )
+    return url
 
 
 class CredentialsLike(Protocol):
@@ -160,6 +152,9 @@ class TamperWatch:
         url_template: str | None = None,
         credentials_for: CredentialsFor | None = None,
         source: str = "ingest",
+        discovered: Discovered | None = None,
+        rediscover: Callable[[str], None] | None = None,
+        monitor: LoopMonitor | None = None,
     ) -> None:
         if not schema.isidentifier():
             raise ValueError(f"schema name {schema!r} is not an identifier")
@@ -169,6 +164,13 @@ class TamperWatch:
         self.url_template = url_template
         self.credentials_for = credentials_for or (lambda _c: None)
         self.source = source
+        self.discovered = discovered
+        self.rediscover = rediscover
+        self.monitor = monitor
+        # camera -> frame checks failed in a row (a camera whose frames cannot be read)
+        self.failures: dict[str, int] = {}
+        # camera -> the last frame check: when, and what came of it (`cctv cameras show`)
+        self.last_check: dict[str, dict[str, Any]] = {}
         # camera -> (findings active, when its frame was judged): what health samples carry
         self.latest: dict[str, tuple[list[str], datetime]] = {}
 
@@ -190,13 +192,44 @@ class TamperWatch:
 
     async def _grab(self, camera: CameraRecord) -> RtspProbeResult:
         started = time.perf_counter()
-        result = await self.probe.probe(
-            camera.camera_id,
-            rtsp_url(camera, self.url_template),
-            self._creds(camera),
-            grab_frame=True,
-        )
+        try:
+            url = rtsp_url(camera, self.url_template, self.discovered)
+        except ValueError as exc:
+            return RtspProbeResult(
+                camera_id=camera.camera_id,
+                url="",
+                measured_at=datetime.now(UTC),
+                status=RtspStatus.NOT_FOUND,
+                tcp_connected=False,
+                reachable=False,
+                latency_ms=None,
+                auth_ok=None,
+                describe_ok=False,
+                codec=None,
+                streaming=None,
+                error=str(exc),
+            )
+        loop_start = asyncio.get_running_loop().time()
+        result = await self.probe.probe(camera.camera_id, url, self._creds(camera), grab_frame=True)
         GRAB_SECONDS.observe(time.perf_counter() - started)
+        self.last_check[camera.camera_id] = {
+            "at": result.measured_at.isoformat(),
+            "url": result.url,
+            "ok": result.frame is not None,
+            "error": result.error,
+        }
+        if (
+            result.frame is None
+            and self.monitor is not None
+            and self.monitor.since(loop_start) > 0.5
+        ):
+            return result  # ingest stalled during the grab: not counted against the camera
+        if result.frame is None:
+            self.failures[camera.camera_id] = self.failures.get(camera.camera_id, 0) + 1
+            if self.rediscover is not None:  # the device may have moved its stream
+                self.rediscover(camera.camera_id)
+        else:
+            self.failures.pop(camera.camera_id, None)
         return result
 
     # ---- the scheduled check ---------------------------------------------------------
@@ -244,7 +277,10 @@ class TamperWatch:
                 else:
                     await self._store_reference(conn, reference, "首次登记 first enrolment", False)
                     enrolled = True
-            assessment = assess(camera.camera_id, pixels, reference, thresholds)
+            # numpy over the picture: in a thread, so the loop keeps answering
+            assessment = await asyncio.to_thread(
+                assess, camera.camera_id, pixels, reference, thresholds
+            )
             before = {TamperKind(k) for k in (state["active"] if state else [])}
             now_active = set(assessment.kinds)
             started = tuple(sorted(now_active - before))
@@ -472,6 +508,7 @@ async def run_rounds(
     *,
     max_in_flight: int = 16,
     rounds: int | None = None,
+    monitor: LoopMonitor | None = None,
 ) -> None:
     """Check every camera once per period at its phase; the camera list is re-read per round
     (inventory changes and shard moves apply within one period). At most `max_in_flight`
@@ -483,6 +520,7 @@ async def run_rounds(
     async def one(cam: CameraRecord) -> None:
         try:
             async with sem:
+                await calm(monitor, 0.5)  # frames wait while probes and request-reply are late
                 await watch.check(cam)
         except Exception:  # one camera's trouble never stops the watch
             CHECKS.labels("error").inc()
@@ -512,23 +550,16 @@ async def run_rounds(
 
 
 # ---- wiring into the ingest service ------------------------------------------------------
-def _secret_credentials(demo: bool = False) -> CredentialsFor:
+def _secret_credentials() -> CredentialsFor:
     """Device logins from mounted secrets / the vault (as the protocol adapters read them);
-    an unreadable secret means no credentials for that camera, not a stopped watch. The demo
-    falls back to the simulated devices' login, as the protocol adapters do."""
-    from .adapters.base import Credentials
+    an unreadable secret means no credentials for that camera, not a stopped watch."""
     from .adapters.credentials import CredentialResolver
 
     resolver = CredentialResolver()
-    fallback: Credentials | None = None
-    if demo:
-        from demo.simulator.devices.bridge import DEMO_LOGIN
-
-        fallback = Credentials(*DEMO_LOGIN)
 
     def lookup(camera: CameraRecord) -> CredentialsLike | None:
         try:
-            return resolver.for_camera(camera) or fallback
+            return resolver.for_camera(camera)
         except Exception:
             return None
 
@@ -547,7 +578,7 @@ def attach_tamper_watch(
     if credentials_for is None and probes is not None:
         credentials_for = probes.credentials_for
     if credentials_for is None:
-        credentials_for = _secret_credentials(cfg.seed_demo)
+        credentials_for = _secret_credentials()
     owned = svc.state.get("owned_cameras")  # the devices hook's sharding, when present
 
     async def my_cameras() -> list[CameraRecord]:
@@ -571,9 +602,11 @@ def attach_tamper_watch(
                 svc.pool,
                 probe,
                 schema=svc.schema,
-                url_template=cfg.url_template(),
                 credentials_for=credentials_for,
                 source=svc.name,
+                discovered=getattr(probes, "discovered_stream", None),
+                rediscover=getattr(probes, "rediscover_stream", None),
+                monitor=svc.state.get("loop_monitor"),
             )
         return holder["w"]
 
@@ -591,29 +624,36 @@ def attach_tamper_watch(
             await w.load_latest()
         except Exception:  # samples then carry no findings until the first checks
             CHECKS.labels("error").inc()
-        await run_rounds(w, my_cameras, cfg.interval())
+        await run_rounds(w, my_cameras, cfg.interval(), monitor=svc.state.get("loop_monitor"))
 
     def findings(camera_id: str) -> tuple[list[str], datetime] | None:
         return holder["w"].latest.get(camera_id) if "w" in holder else None
 
-    svc.state["tamper_findings"] = findings
+    def frame_failures(camera_id: str) -> int:
+        return holder["w"].failures.get(camera_id, 0) if "w" in holder else 0
 
-    async def confirm(request: dict[str, Any]) -> dict[str, Any]:
-        cam = await find(request.get("camera_id"))
-        operator, reason = str(request.get("operator", "")), str(request.get("reason", ""))
+    def last_check(camera_id: str) -> dict[str, Any] | None:
+        return holder["w"].last_check.get(camera_id) if "w" in holder else None
+
+    svc.state["tamper_findings"] = findings
+    svc.state["frame_failures"] = frame_failures
+    svc.state["last_frame_check"] = last_check
+
+    async def confirm(q: m.TamperConfirmRequest, _call: Any = None) -> m.TamperConfirmReply:
+        cam = await find(q.camera_id)
         try:
-            done = await watch().confirm(cam, operator, reason)
+            done = await watch().confirm(cam, q.operator, q.reason)
         except ValueError as exc:
             raise RpcError(str(exc), "Art. 12") from exc
-        return {"reference": done.model_dump(mode="json")}
+        return m.TamperConfirmReply(reference=done.model_dump(mode="json"))
 
-    async def state(request: dict[str, Any]) -> dict[str, Any]:
-        cam = await find(request.get("camera_id"))
-        if isinstance(request.get("thresholds"), dict):
-            await watch().set_thresholds(cam.camera_id, request["thresholds"])
+    async def state(q: m.TamperStateRequest, _call: Any = None) -> dict[str, Any]:
+        cam = await find(q.camera_id)
+        if q.thresholds is not None:
+            await watch().set_thresholds(cam.camera_id, q.thresholds)
         return await watch().state(cam.camera_id)
 
     if cfg.tamper_watch:
         svc.loop("tamper", tamper_loop)
-    svc.respond(RPC_TAMPER_CONFIRM, confirm)
-    svc.respond(RPC_TAMPER_STATE, state)
+    svc.respond(RPC_TAMPER_CONFIRM, confirm, request=m.TamperConfirmRequest)
+    svc.respond(RPC_TAMPER_STATE, state, request=m.TamperStateRequest)

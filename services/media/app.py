@@ -23,6 +23,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from cctv.contract import Envelope, Event, rpc
 from cctv.contract.campustime import campus_time
 from cctv.contract.events import (
+    AccessHeld,
+    AccessHoldExtended,
     AccessRecorded,
     ExportedFile,
     FootageExported,
@@ -76,8 +78,7 @@ class Refused(RpcError):
     """A request outside the grant or the rules: refused, counted and audited."""
 
     def __init__(self, code: str, zh: str, en: str, article: str) -> None:
-        super().__init__(f"{zh} — {en}", article)
-        self.code = code
+        super().__init__(f"{zh} — {en}", article, code=code, zh=zh, en=en)
 
 
 class MediaService:
@@ -111,13 +112,12 @@ class MediaService:
         s = event.summary
         if event.transition == "approved" and isinstance(s.get("grant"), dict):
             await self._grant(s["grant"])
-        elif event.transition in ("held", "hold_extended") and isinstance(s.get("hold"), dict):
-            h = s["hold"]
+        elif isinstance(event, AccessHeld | AccessHoldExtended) and event.hold is not None:
             await self.pool.execute(
                 f"UPDATE {self.schema}.objects SET hold_until = greatest(hold_until, $2) "
                 "WHERE request_id = $1",
                 event.request_id,
-                date.fromisoformat(str(h["until"])),
+                event.hold.until,
             )
         elif event.transition == "revoked":
             await self.pool.execute(

@@ -13,6 +13,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from cctv.contract import Envelope, Event, rpc
+from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
     AlertAcknowledged,
     AlertDelivered,
@@ -379,17 +380,15 @@ class NotifyService:
         for adapter in self.adapters.values():
             await adapter.close()
 
-    async def issue_directive(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def issue_directive(
+        self, request: m.DirectiveRequest | dict[str, Any], _call: Any = None
+    ) -> dict[str, Any]:
         """The duty room's directive to a zone's guards or named people (Art. 13)."""
+        q = m.DirectiveRequest.coerce(request)  # severity checked by the contract model
         d = directives.Directive(
-            text=str(request.get("text", "")),
-            sender=str(request["sender"]),
-            zone=request.get("zone") or None,
-            accounts=tuple(str(a) for a in request.get("accounts") or ()),
-            severity=str(request.get("severity") or "major"),
-        )
-        if d.severity not in ("warning", "major", "critical"):
-            raise RpcError(f"severity must be warning, major or critical, not {d.severity!r}")
+            text=q.text, sender=q.sender, zone=q.zone or None, accounts=tuple(q.accounts),
+            severity=q.severity,
+        )  # fmt: skip
         directive_id = f"DIR-{datetime.now(CAMPUS_TZ):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
         async with self.pool.acquire() as conn, conn.transaction():
             roster = await store.roster(conn)
@@ -420,9 +419,11 @@ class NotifyService:
             )
         return {"directive_id": directive_id, "recipients": told}
 
-    async def list_directives(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def list_directives(
+        self, request: m.LimitRequest | dict[str, Any], _call: Any = None
+    ) -> dict[str, Any]:
         """Recent directives and, per recipient, whether and when they acknowledged."""
-        rows = await store.directives(self.pool, int(request.get("limit") or 50))
+        rows = await store.directives(self.pool, m.LimitRequest.coerce(request).limit)
         out: dict[str, dict[str, Any]] = {}
         for r in rows:
             d = out.setdefault(
@@ -442,8 +443,9 @@ class NotifyService:
             )
         return {"directives": [{"directive_id": k, **v} for k, v in out.items()]}
 
-    async def acknowledge(self, request: dict[str, Any]) -> dict[str, Any]:
-        alert_id, account = str(request["alert_id"]), str(request["account"])
+    async def acknowledge(self, request: m.AckRequest | dict[str, Any], _call: Any = None) -> Any:
+        q = m.AckRequest.coerce(request)
+        alert_id, account = q.alert_id, q.account
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.acknowledge(conn, alert_id, account, now)
@@ -525,11 +527,11 @@ def build(settings: NotifySettings | None = None) -> Service:
             if not await notify.deliver_pending():
                 await asyncio.sleep(settings.delivery_poll_s)
 
-    async def inbox(request: dict[str, Any]) -> dict[str, Any]:
-        rows = await store.inbox(notify.pool, str(request["account"]))
+    async def inbox(q: m.AccountRequest, _call: Any = None) -> dict[str, Any]:
+        rows = await store.inbox(notify.pool, q.account)
         return {"alerts": [_jsonable(r) for r in rows]}
 
-    async def roster(_request: dict[str, Any]) -> dict[str, Any]:
+    async def roster(_q: m.Empty, _call: Any = None) -> dict[str, Any]:
         return {
             "roster": [
                 e.__dict__ | {"shift_start": str(e.shift_start), "shift_end": str(e.shift_end)}
@@ -546,9 +548,9 @@ def build(settings: NotifySettings | None = None) -> Service:
     svc.before_stop(notify.close)
     svc.loop("deliveries", deliveries)
     svc.loop("escalations", escalations)
-    svc.respond(rpc.NOTIFY_INBOX, inbox)
-    svc.respond(rpc.NOTIFY_ACK, notify.acknowledge)
-    svc.respond(rpc.NOTIFY_ROSTER, roster)
-    svc.respond(rpc.NOTIFY_DIRECTIVE, notify.issue_directive)
-    svc.respond(rpc.NOTIFY_DIRECTIVES, notify.list_directives)
+    svc.respond(rpc.NOTIFY_INBOX, inbox, request=m.AccountRequest)
+    svc.respond(rpc.NOTIFY_ACK, notify.acknowledge, request=m.AckRequest)
+    svc.respond(rpc.NOTIFY_ROSTER, roster, request=m.Empty)
+    svc.respond(rpc.NOTIFY_DIRECTIVE, notify.issue_directive, request=m.DirectiveRequest)
+    svc.respond(rpc.NOTIFY_DIRECTIVES, notify.list_directives, request=m.LimitRequest)
     return svc

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from cctv.contract import regulation
+
 from . import refusals as r
 from .approval import ApprovalFlow, Step
 from .base import ApprovalRequest, RequestState
@@ -27,7 +29,7 @@ from .transitions import Transition, aware
 
 PROCESS = "access"
 GRANT_VALID_DAYS = 7  # a view grant that is not used within a week lapses (Decision)
-PRESERVATION_YEARS = 1  # Art. 18
+PRESERVATION_YEARS = regulation.PRESERVATION_YEARS  # Art. 18
 
 
 class AccessApplication(BaseModel):
@@ -114,6 +116,7 @@ def _as_dt(v: Any) -> datetime:
 
 
 def add_years(d: date, years: int) -> date:
+    """Calendar years, 29 February -> 28 February (the rule of cctv.contract.regulation)."""
     try:
         return d.replace(year=d.year + years)
     except ValueError:  # 29 February
@@ -384,7 +387,7 @@ class AccessRequest(ApprovalRequest):
         ]
 
     def _make_hold(self, rec: RetrievalRecord, n: int) -> PreservationHold:
-        until = add_years(rec.retrieved_at.date(), PRESERVATION_YEARS)
+        until = regulation.preserved_until(rec.retrieved_at.date())
         basis = "Art. 18"
         asked = self.form.judicial_hold_until
         if self.form.body is BodyKind.JUDICIARY and asked and asked > until:

@@ -8,8 +8,9 @@ transaction: the audit trail sees each transition exactly once, even across a cr
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from cctv.contract import CameraRecord, Envelope, Event, subject_for
+from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
     AccessRecorded,
     AlertAcknowledged,
@@ -30,11 +32,12 @@ from cctv.contract.events import (
     FaultResolved,
     FootageExported,
 )
+from cctv.contract.rpcmodels import OPERATIONS, RpcCall, error_reply
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
+from . import forms, rpc, store
 from . import refusals as r
-from . import rpc, store
 from .access import AccessApplication, AccessRequest
 from .base import STATE_ZH, ApprovalRequest, RequestState
 from .dutylog import DutyLog, EntryKind, ShiftHandover
@@ -43,7 +46,7 @@ from .newpoint import NewPointApplication, NewPointRequest, SurveyRow
 from .org import Actor, department_zh
 from .publishing import to_event
 from .reminders import Policy, due_nudges
-from .responsible import ArmingPeriod, Person
+from .responsible import ArmingPeriod, Person, parse_period
 from .routing import METHOD_ZH
 from .settings import WorkflowSettings
 from .stopmove import StopMoveApplication, StopMoveRequest
@@ -52,7 +55,9 @@ from .workcalendar import DEFAULT_CALENDAR, WorkCalendar, import_notice, package
 
 log = structlog.get_logger()
 Clock = Callable[[], datetime]
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Json = dict[str, Any]
+Call = RpcCall | None
+Handler = Callable[[Any, Call], Awaitable[Json]]
 
 FORMS: dict[str, type[Any]] = {
     "access": AccessApplication,
@@ -80,18 +85,20 @@ def _utcnow() -> datetime:
 
 
 def _error(exc: Exception) -> dict[str, Any]:
+    """The one error shape of every service (cctv.contract.rpcmodels.ErrorReply); workflow's
+    own fields (kind, zh, en, message, detail) stay beside it for older callers."""
     if isinstance(exc, r.WorkflowError):
-        return {"ok": False, "error": exc.message, **exc.to_dict()}
+        return {
+            **exc.to_dict(),
+            **error_reply(exc.code, exc.zh, exc.en, exc.article),
+            "error": exc.message,
+        }
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err.get("loc", ())) or "form"
-        return {
-            "ok": False,
-            "kind": "invalid",
-            "code": "invalid_form",
-            "article": None,
-            "error": f"表单有误 — invalid form: {where}: {err.get('msg')}",
-        }
+        return error_reply(
+            "invalid_form", "表单有误", f"invalid form: {where}: {err.get('msg')}", kind="invalid"
+        )
     raise exc
 
 
@@ -212,6 +219,7 @@ class WorkflowService:
             rpc.WITHDRAW: self.withdraw,
             rpc.ACT: self.act,
             rpc.GET: self.get,
+            rpc.PRINT: self.print_form,
             rpc.INBOX: self.inbox,
             rpc.LIST: self.list,
             rpc.CAMERAS: self.cameras,
@@ -232,40 +240,26 @@ class WorkflowService:
 
     @staticmethod
     def guarded(fn: Handler) -> Handler:
-        async def wrapper(req: dict[str, Any]) -> dict[str, Any]:
+        """Workflow's refusals in the one error shape; the shell answers everything else."""
+
+        async def wrapper(req: Any, call: RpcCall | None = None) -> dict[str, Any]:
             try:
-                return await fn(req)
+                return await fn(req, call)
             except (r.WorkflowError, ValidationError) as exc:
                 return _error(exc)
             except (ValueError, TypeError, KeyError) as exc:
-                return {
-                    "ok": False,
-                    "kind": "invalid",
-                    "code": "bad_request",
-                    "article": None,
-                    "error": f"请求有误 — bad request: {exc}",
-                }
-            except Exception as exc:  # never leave the caller waiting for a timeout
-                log.exception("workflow request failed", error=repr(exc))
-                return {
-                    "ok": False,
-                    "kind": "error",
-                    "code": "internal",
-                    "article": None,
-                    "error": f"内部错误 — internal error: {exc!r}",
-                }
+                return error_reply("bad_request", "请求有误", f"bad request: {exc}", kind="invalid")
 
         return wrapper
 
     @staticmethod
-    def _actor(req: dict[str, Any]) -> Actor:
-        if not isinstance(req.get("actor"), dict):
+    def _actor(actor: Actor | None) -> Actor:
+        if actor is None:
             raise r.InvalidInput("actor_required", "缺少操作人", "actor is required", "Art. 15")
-        return Actor.model_validate(req["actor"])
+        return actor
 
     @staticmethod
-    def _process(req: dict[str, Any]) -> str:
-        p = str(req.get("process", ""))
+    def _process(p: str) -> str:
         if p not in FORMS:
             raise r.InvalidInput(
                 "unknown_process",
@@ -276,10 +270,10 @@ class WorkflowService:
         return p
 
     @staticmethod
-    def _form(process: str, req: dict[str, Any]) -> Any:
+    def _form(process: str, form: dict[str, Any]) -> Any:
         """Validate the form; a bad field is named together with the form's article."""
         try:
-            return FORMS[process].model_validate(req.get("form") or {})
+            return FORMS[process].model_validate(form)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ())) or "form"
@@ -291,9 +285,10 @@ class WorkflowService:
                 field=where,
             ) from None
 
-    async def preview(self, req: dict[str, Any]) -> dict[str, Any]:
-        process = self._process(req)
-        form = self._form(process, req)
+    async def preview(self, req: m.FormRequest | Json, _call: Call = None) -> Json:
+        q = m.FormRequest.coerce(req)
+        process = self._process(q.process)
+        form = self._form(process, q.form)
         inv = await store.inventory(self.pool, self.schema)
         if process == "access":
             steps = AccessRequest.preview(form, inv)
@@ -306,10 +301,11 @@ class WorkflowService:
             steps = ExamSupportRequest.preview(form)
         return {"steps": _steps(steps), "chain_key": chain_key(steps)}
 
-    async def submit(self, req: dict[str, Any]) -> dict[str, Any]:
-        process = self._process(req)
-        actor = self._actor(req)
-        form = self._form(process, req)
+    async def submit(self, req: m.FormRequest | Json, _call: Call = None) -> Json:
+        q = m.FormRequest.coerce(req)
+        process = self._process(q.process)
+        actor = self._actor(q.actor)
+        form = self._form(process, q.form)
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             inv = await store.inventory(conn, self.schema)
@@ -331,7 +327,7 @@ class WorkflowService:
                 reply["request_id"] = rid
                 return reply
             new, ts = created
-            shown = req.get("expected_chain")
+            shown = q.expected_chain
             if shown is not None and list(shown) != chain_key(new.flow.steps):
                 # The inventory changed since the requester saw the chain: show it again.
                 raise r.InvalidInput(
@@ -365,11 +361,11 @@ class WorkflowService:
 
     async def _change(
         self,
-        req: dict[str, Any],
+        q: m.DecisionRequest | m.ActRequest,
         fn: Callable[[ApprovalRequest, Actor, datetime], list[Transition]],
-    ) -> dict[str, Any]:
-        actor = self._actor(req)
-        rid = str(req.get("request_id", ""))
+    ) -> Json:
+        actor = q.actor
+        rid = q.request_id
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             current = await store.load_request(conn, rid, self.schema, lock=True)
@@ -385,61 +381,56 @@ class WorkflowService:
             "transitions": [t.subject for t in ts],
         }
 
-    async def approve(self, req: dict[str, Any]) -> dict[str, Any]:
-        extra = {k: _dt(req[k]) for k in ("window_from", "window_until") if req.get(k)}
+    async def approve(self, req: m.DecisionRequest | Json, _call: Call = None) -> Json:
+        q = m.DecisionRequest.coerce(req)
+        window = {"window_from": q.window_from, "window_until": q.window_until}
+        extra = {k: v for k, v in window.items() if v is not None}
         return await self._change(
-            req,
-            lambda cur, a, now: cur.approve(
-                a, now, str(req.get("text") or ""), req.get("step_key"), **extra
-            ),
+            q, lambda cur, a, now: cur.approve(a, now, q.text, q.step_key, **extra)
         )
 
-    async def reject(self, req: dict[str, Any]) -> dict[str, Any]:
-        return await self._change(
-            req,
-            lambda cur, a, now: cur.reject(a, now, str(req.get("text") or ""), req.get("step_key")),
-        )
+    async def reject(self, req: m.DecisionRequest | Json, _call: Call = None) -> Json:
+        q = m.DecisionRequest.coerce(req)
+        return await self._change(q, lambda cur, a, now: cur.reject(a, now, q.text, q.step_key))
 
-    async def withdraw(self, req: dict[str, Any]) -> dict[str, Any]:
-        return await self._change(
-            req, lambda cur, a, now: cur.withdraw(a, now, str(req.get("reason") or ""))
-        )
+    async def withdraw(self, req: m.DecisionRequest | Json, _call: Call = None) -> Json:
+        q = m.DecisionRequest.coerce(req)
+        return await self._change(q, lambda cur, a, now: cur.withdraw(a, now, q.reason))
 
-    async def act(self, req: dict[str, Any]) -> dict[str, Any]:
-        action = str(req.get("action", ""))
-        args = req.get("args") or {}
+    async def act(self, req: m.ActRequest | Json, _call: Call = None) -> Json:
+        q = m.ActRequest.coerce(req)
+        action, args = q.action, q.args
 
         def run(cur: ApprovalRequest, a: Actor, now: datetime) -> list[Transition]:
             if isinstance(cur, AccessRequest) and action == "retrieve":
+                x = _valid(m.RetrieveArgs, args, "Art. 16(1)3")
                 return cur.retrieve(
                     a,
                     now,
-                    purpose=str(args.get("purpose", "")),
-                    destination=str(args.get("destination", "")),
-                    cameras=args.get("cameras"),
-                    footage_from=_dt(args.get("footage_from")),
-                    footage_until=_dt(args.get("footage_until")),
-                    export_sha256=args.get("export_sha256"),
+                    purpose=x.purpose,
+                    destination=x.destination,
+                    cameras=x.cameras,
+                    footage_from=x.footage_from,
+                    footage_until=x.footage_until,
+                    export_sha256=x.export_sha256,
                 )
             if isinstance(cur, AccessRequest) and action == "revoke":
-                return cur.revoke(a, now, str(args.get("reason", "")))
+                return cur.revoke(a, now, _valid(m.RevokeArgs, args, "Art. 16").reason)
             if isinstance(cur, AccessRequest) and action == "extend_hold":
-                return cur.extend_hold(
-                    a,
-                    now,
-                    str(args.get("hold_id", "")),
-                    date.fromisoformat(str(args.get("until"))),
-                    str(args.get("authority_ref", "")),
-                )
+                h = _valid(m.ExtendHoldArgs, args, "Art. 18")
+                return cur.extend_hold(a, now, h.hold_id, h.until, h.authority_ref)
             if isinstance(cur, StopMoveRequest) and action == "complete":
-                return cur.complete(a, now, str(args.get("note", "")))
+                return cur.complete(a, now, _valid(m.CompleteArgs, args, "Art. 8").note)
             if isinstance(cur, NewPointRequest) and action == "plan":
-                return cur.make_plan(a, now, str(args.get("text", "")), int(args.get("points", 0)))
+                p = _valid(m.PlanArgs, args, "Art. 6")
+                return cur.make_plan(a, now, p.text, p.points)
             if isinstance(cur, NewPointRequest) and action == "survey":
-                rows = [_valid(SurveyRow, x, "Annex 2") for x in args.get("rows") or []]
+                survey = _valid(m.SurveyArgs, args, "Annex 2")
+                rows = [_valid(SurveyRow, x, "Annex 2") for x in survey.rows]
                 return cur.file_survey(a, now, rows)
             if isinstance(cur, NewPointRequest) and action == "implement":
-                cams = [_valid(CameraRecord, x, "Art. 6") for x in args.get("cameras") or []]
+                done = _valid(m.ImplementArgs, args, "Art. 6")
+                cams = [_valid(CameraRecord, x, "Art. 6") for x in done.cameras]
                 return cur.implement(a, now, cams)
             raise r.InvalidInput(
                 "unknown_action",
@@ -448,10 +439,10 @@ class WorkflowService:
                 FORM_ARTICLE.get(cur.PROCESS, "Art. 6-18"),
             )
 
-        return await self._change(req, run)
+        return await self._change(q, run)
 
-    async def get(self, req: dict[str, Any]) -> dict[str, Any]:
-        rid = str(req.get("request_id", ""))
+    async def get(self, req: m.RequestRef | Json, _call: Call = None) -> Json:
+        rid = m.RequestRef.coerce(req).request_id
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
             if cur is None:
@@ -464,8 +455,40 @@ class WorkflowService:
             "history": hist,
         }
 
-    async def inbox(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def print_form(self, req: m.PrintRequest | Json, _call: Call = None) -> Json:
+        """The paper form (Annex 2, 3, 4) of a request, as HTML or PDF: printing is workflow's
+        job, so the console and the CLI never render workflow's templates themselves."""
+        q = m.PrintRequest.coerce(req)
+        rid, fmt = q.request_id, q.format  # the shell has checked: html or pdf
+        async with self.pool.acquire() as conn:
+            cur = await store.load_request(conn, rid, self.schema)
+            if cur is None:
+                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+            inv = await store.inventory(conn, self.schema)
+        try:
+            doc = forms.form_for(cur, inv)
+        except ValueError as exc:
+            raise r.NotFound(
+                "no_paper_form", f"{PROCESS_ZH[cur.PROCESS]}没有纸质表单", str(exc), "Annex 2-4"
+            ) from None
+        if fmt == "html":
+            return {"format": "html", "filename": doc.filename, "html": forms.render_html(doc)}
+        pdf = forms.render_pdf(doc)
+        if pdf is None:
+            raise r.NotFound(
+                "no_cjk_font",
+                "服务器未安装中文字体，请打印HTML版",
+                "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead",
+                "-",
+            )
+        return {
+            "format": "pdf",
+            "filename": doc.filename,
+            "pdf_base64": base64.b64encode(pdf).decode(),
+        }
+
+    async def inbox(self, req: m.ActorRequest | Json, _call: Call = None) -> Json:
+        actor = m.ActorRequest.coerce(req).actor
         pending = await store.list_requests(
             self.pool, self.schema, states=[RequestState.PENDING.value]
         )
@@ -476,20 +499,22 @@ class WorkflowService:
         )
         return {"to_act": to_act, "mine": [summary(x) for x in mine], "notices": notices}
 
-    async def list(self, req: dict[str, Any]) -> dict[str, Any]:
-        states = [str(req["state"])] if req.get("state") else None
+    async def list(self, req: m.ListRequest | Json, _call: Call = None) -> Json:
+        q = m.ListRequest.coerce(req)
+        states = [q.state] if q.state else None
         got = await store.list_requests(
-            self.pool, self.schema, process=req.get("process") or None, states=states
+            self.pool, self.schema, process=q.process or None, states=states
         )
         return {"requests": [summary(x) for x in got]}
 
-    async def cameras(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def cameras(self, _req: Any = None, _call: Call = None) -> Json:
         return {"cameras": await store.camera_records(self.pool, self.schema)}
 
     # ---- duty log, handover (Art. 13-14) ----
 
-    async def log_record(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def log_record(self, req: m.LogRecordRequest | Json, _call: Call = None) -> Json:
+        q = m.LogRecordRequest.coerce(req)
+        actor = q.actor
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             eid = await store.next_id(conn, "dutylog", now, self.schema)
@@ -497,42 +522,44 @@ class WorkflowService:
                 actor,
                 now,
                 eid,
-                EntryKind(str(req.get("kind", "note"))),
-                str(req.get("text", "")),
-                cameras=req.get("cameras") or [],
-                location=str(req.get("location", "")),
-                reported_to=str(req.get("reported_to", "")),
+                EntryKind(q.kind),
+                q.text,
+                cameras=q.cameras,
+                location=q.location,
+                reported_to=q.reported_to,
             )
             await store.save_entry(conn, self.schema, entry)
             await self.commit(conn, ts)
         return {"entry": entry.model_dump(mode="json")}
 
-    async def log_close(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def log_close(self, req: m.LogCloseRequest | Json, _call: Call = None) -> Json:
+        q = m.LogCloseRequest.coerce(req)
+        actor, eid = q.actor, q.entry_id
         now = self.clock()
-        eid = str(req.get("entry_id", ""))
         async with self.pool.acquire() as conn, conn.transaction():
             book = DutyLog(
                 entries=[e for e in await store.entries(conn, self.schema) if e.entry_id == eid]
             )
-            ts = book.close(actor, now, eid, str(req.get("resolution", "")))
+            ts = book.close(actor, now, eid, q.resolution)
             await store.save_entry(conn, self.schema, book.entries[0])
             await self.commit(conn, ts)
         return {"entry": book.entries[0].model_dump(mode="json")}
 
-    async def log_list(self, req: dict[str, Any]) -> dict[str, Any]:
-        got = await store.entries(self.pool, self.schema, open_only=bool(req.get("open_only")))
+    async def log_list(self, req: m.LogListRequest | Json, _call: Call = None) -> Json:
+        open_only = m.LogListRequest.coerce(req or {}).open_only
+        got = await store.entries(self.pool, self.schema, open_only=open_only)
         return {"entries": [e.model_dump(mode="json") for e in got]}
 
-    async def open_items(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def open_items(self, _req: Any = None, _call: Call = None) -> Json:
         items = await store.open_items(self.pool, self.schema)
         return {"items": [i.model_dump() | {"key": i.key} for i in items]}
 
-    async def handovers(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def handovers(self, _req: Any = None, _call: Call = None) -> Json:
         return {"handovers": await store.offered_handovers(self.pool, self.schema)}
 
-    async def handover_offer(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def handover_offer(self, req: m.HandoverOfferRequest | Json, _call: Call = None) -> Json:
+        q = m.HandoverOfferRequest.coerce(req)
+        actor = q.actor
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
@@ -540,10 +567,10 @@ class WorkflowService:
             h, ts = ShiftHandover.offer(
                 hid,
                 actor,
-                str(req.get("incoming", "")),
+                q.incoming,
                 now,
                 await store.open_items(conn, self.schema),
-                str(req.get("notes", "")),
+                q.notes,
             )
             for old in await store.offered_by(conn, self.schema, actor.person_id):
                 ts = old.supersede(actor, now, by=hid) + ts
@@ -552,37 +579,39 @@ class WorkflowService:
             await self.commit(conn, ts)
         return {"handover": h.model_dump(mode="json")}
 
-    async def handover_confirm(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def handover_confirm(
+        self, req: m.HandoverConfirmRequest | Json, _call: Call = None
+    ) -> Json:
+        q = m.HandoverConfirmRequest.coerce(req)
+        actor, hid = q.actor, q.handover_id
         now = self.clock()
-        hid = str(req.get("handover_id", ""))
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
             h = await store.load_handover(conn, self.schema, hid)
             if h is None:
                 raise r.NotFound("not_found", f"交接 {hid} 不存在", f"no handover {hid}", "-")
-            ts = h.confirm(
-                actor, now, req.get("acknowledged") or [], await store.open_items(conn, self.schema)
-            )
+            ts = h.confirm(actor, now, q.acknowledged, await store.open_items(conn, self.schema))
             await store.save_handover(conn, self.schema, h)
             await self.commit(conn, ts)
         return {"handover": h.model_dump(mode="json")}
 
     # ---- responsible persons (Art. 9) ----
 
-    async def responsible_set(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def responsible_set(
+        self, req: m.ResponsibleSetRequest | Json, _call: Call = None
+    ) -> Json:
+        q = m.ResponsibleSetRequest.coerce(req)
+        actor, sid = q.actor, q.system_id
         now = self.clock()
-        sid = str(req.get("system_id", ""))
         async with self.pool.acquire() as conn, conn.transaction():
-            sf = await store.load_system(conn, self.schema, sid, req.get("department"))
+            sf = await store.load_system(conn, self.schema, sid, q.department)
             if sf is None:
                 raise r.missing_field("department", "系统所属部门", "Art. 9")
             ts = sf.set_responsible(
                 actor,
                 now,
-                Person.model_validate(req.get("person") or {}),
-                str(req.get("reason", "")),
+                Person.model_validate(q.person),
+                q.reason,
             )
             await store.save_system(conn, self.schema, sf)
             envs = await self.commit(conn, ts)
@@ -631,22 +660,29 @@ class WorkflowService:
                 told[dept] = None
         return [*told]
 
-    async def schedule_set(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def schedule_set(self, req: m.ScheduleSetRequest | Json, _call: Call = None) -> Json:
+        q = m.ScheduleSetRequest.coerce(req)
+        actor, sid = q.actor, q.system_id
         now = self.clock()
-        sid = str(req.get("system_id", ""))
+        sched = [ArmingPeriod.model_validate(p) for p in q.schedule]
+        for line in q.periods:  # as people write them: 「工作日 18:00-08:00」
+            try:
+                sched.append(ArmingPeriod.model_validate(parse_period(str(line))))
+            except ValueError as exc:
+                raise r.InvalidInput(
+                    "bad_schedule", "布防计划有误", f"bad schedule: {exc}", "Art. 9"
+                ) from None
         async with self.pool.acquire() as conn, conn.transaction():
-            sf = await store.load_system(conn, self.schema, sid, req.get("department"))
+            sf = await store.load_system(conn, self.schema, sid, q.department)
             if sf is None:
                 raise r.missing_field("department", "系统所属部门", "Art. 9")
-            sched = [ArmingPeriod.model_validate(p) for p in req.get("schedule") or []]
             ts = sf.set_schedule(actor, now, sched)
             await store.save_system(conn, self.schema, sf)
             envs = await self.commit(conn, ts)
             await self._notify_on_file(conn, ts, envs, now)
         return {"system": sf.model_dump(mode="json")}
 
-    async def systems(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def systems(self, _req: Any = None, _call: Call = None) -> Json:
         return {
             "systems": [
                 s.model_dump(mode="json") for s in await store.systems(self.pool, self.schema)
@@ -661,7 +697,7 @@ class WorkflowService:
             n["notice"] for n in await store.calendar_notices(conn, self.schema)
         )
 
-    async def calendar(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def calendar(self, _req: Any = None, _call: Call = None) -> Json:
         got = await store.calendar_notices(self.pool, self.schema)
         return {
             "notices": [
@@ -675,10 +711,13 @@ class WorkflowService:
             "package_years": package_years(),
         }
 
-    async def calendar_import(self, req: dict[str, Any]) -> dict[str, Any]:
-        actor = self._actor(req)
+    async def calendar_import(
+        self, req: m.CalendarImportRequest | Json, _call: Call = None
+    ) -> Json:
+        q = m.CalendarImportRequest.coerce(req)
+        actor = q.actor
         now = self.clock()
-        notice, ts = import_notice(actor, now, req.get("notice"))
+        notice, ts = import_notice(actor, now, q.notice)
         async with self.pool.acquire() as conn, conn.transaction():
             before = await store.save_notice(conn, self.schema, notice, actor.person_id, now)
             if before is not None:
@@ -689,14 +728,14 @@ class WorkflowService:
             "replaced": before is not None,
         }
 
-    async def refusals(self, req: dict[str, Any]) -> dict[str, Any]:
-        limit = min(int(req.get("limit") or 200), 1000)
+    async def refusals(self, req: m.RefusalsRequest | Json, _call: Call = None) -> Json:
+        q = m.RefusalsRequest.coerce(req or {})
         got = await store.refusals(
             self.pool,
             self.schema,
-            process=req.get("process") or None,
-            request_id=req.get("request_id") or None,
-            limit=limit,
+            process=q.process or None,
+            request_id=q.request_id or None,
+            limit=min(q.limit, 1000),
         )
         return {"refusals": got}
 
@@ -831,12 +870,6 @@ def _valid(model: type[M], value: Any, article: str) -> M:
         ) from None
 
 
-def _dt(v: Any) -> datetime | None:
-    if not v:
-        return None
-    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
-
-
 def build(
     settings: WorkflowSettings | None = None,
     *,
@@ -875,7 +908,11 @@ def build(
     svc.consume(
         "cctv.alert.>", stream="CCTV_ALERT", durable=f"workflow-alerts-v1{sfx}", handler=wf.on_alert
     )
-    for subject, handler in wf.handlers().items():
-        svc.respond(rpc_prefix + subject.removeprefix(rpc.PREFIX), wf.guarded(handler))
+    for subject, handler in wf.handlers().items():  # requests typed by the contract's models
+        svc.respond(
+            rpc_prefix + subject.removeprefix(rpc.PREFIX),
+            wf.guarded(handler),
+            request=OPERATIONS[subject][0],
+        )
     svc.loop("reminders", wf.nudge_loop)
     return svc

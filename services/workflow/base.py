@@ -7,39 +7,17 @@ Subclasses add their form, their chain (``preview``) and what happens on approva
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+
+from cctv.contract.workflow import STATE_ZH, RequestState
 
 from .approval import ApprovalFlow, FlowState
 from .org import Actor
 from .transitions import Transition, aware
 
-
-class RequestState(StrEnum):
-    PENDING = "pending"  # 审批中
-    APPROVED = "approved"  # 已批准
-    REJECTED = "rejected"  # 未批准
-    WITHDRAWN = "withdrawn"  # 已撤回
-    RETRIEVED = "retrieved"  # 已调取 (access)
-    PLANNED = "planned"  # 已制定安装方案 (new point)
-    SURVEYED = "surveyed"  # 已填写工勘记录 (new point)
-    IMPLEMENTED = "implemented"  # 已实施 (new point)
-    COMPLETED = "completed"  # 已完成 (stop/move: work finished, window closed)
-
-
-STATE_ZH = {
-    RequestState.PENDING: "审批中",
-    RequestState.APPROVED: "已批准",
-    RequestState.REJECTED: "未批准",
-    RequestState.WITHDRAWN: "已撤回",
-    RequestState.RETRIEVED: "已调取",
-    RequestState.PLANNED: "已制定安装方案",
-    RequestState.SURVEYED: "已填写工勘记录",
-    RequestState.IMPLEMENTED: "已实施",
-    RequestState.COMPLETED: "已完成",
-}
+__all__ = ["STATE_ZH", "ApprovalRequest", "RequestState"]  # the states live in the contract
 
 
 class ApprovalRequest(BaseModel):

@@ -15,6 +15,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from cctv.contract.workflow import KIND_ZH, EntryKind
+
 from . import refusals as r
 from .org import Actor, Role
 from .transitions import Transition, aware
@@ -23,19 +25,7 @@ LOG_PROCESS = "dutylog"
 HANDOVER_PROCESS = "handover"
 
 
-class EntryKind(StrEnum):
-    SUSPICIOUS = "suspicious"  # 可疑情况 (Art. 14(2))
-    FAULT = "fault"  # 设备故障 (Art. 14(4))
-    DIRECTIVE = "directive"  # 紧急指令 to guards/gatekeepers (Art. 13)
-    NOTE = "note"  # 其他
-
-
-KIND_ZH = {
-    EntryKind.SUSPICIOUS: "可疑情况",
-    EntryKind.FAULT: "设备故障",
-    EntryKind.DIRECTIVE: "紧急指令",
-    EntryKind.NOTE: "其他",
-}
+__all__ = ["KIND_ZH", "DutyLog", "EntryKind", "ShiftHandover"]  # kinds live in the contract
 
 
 class LogEntry(BaseModel):

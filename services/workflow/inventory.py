@@ -12,8 +12,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cctv.contract import regulation
+
 from . import refusals as r
-from .org import ACADEMIC, LOGISTICS, STUDENT
 
 
 class Category(StrEnum):
@@ -47,11 +48,7 @@ CATEGORY_ZH = {
 }
 
 # Art. 16(1)1 and Art. 4: who manages (and so approves access to) each public category.
-CATEGORY_MANAGER: dict[Category, str] = {
-    Category.PUBLIC_SAFETY: LOGISTICS,
-    Category.TEACHING_EXAM: ACADEMIC,
-    Category.DORMITORY: STUDENT,
-}
+CATEGORY_MANAGER = regulation.CATEGORY_MANAGER
 
 
 class CameraInfo(BaseModel):
@@ -77,8 +74,7 @@ class CameraInfo(BaseModel):
         confidential room) is approved by its owning department's head. The regulation, not a
         possibly stale ``managing_department`` cell, has the last word for public categories.
         """
-        manager = CATEGORY_MANAGER.get(self.category)
-        return manager if manager is not None else self.department
+        return regulation.managing_department(self.category, self.department)
 
     @property
     def sensitive(self) -> bool:

@@ -60,6 +60,8 @@ def to_event(t: Transition) -> Event:
     model = REGISTRY.get(typ)
     if model is None or not issubclass(model, WorkflowTransition):
         raise KeyError(f"no contract event for {typ}")
+    # What consumers act on travels in typed fields (hold, moved, window_ends_at); the model
+    # reads them from the summary, where the domain puts them, so both always agree.
     return model(
         request_id=t.key,
         process=t.process,

@@ -1,33 +1,33 @@
-"""Request-reply subjects of the workflow service (core NATS, queue group ``workflow-rpc``).
+"""Request-reply subjects of the workflow service, by their short names.
 
-Every request carries ``actor`` ({person_id, name, department, roles}) as authenticated by the
-console or the CLI. Replies: {"ok": true, ...} or {"ok": false, "error", "article", "code",
-"kind"} where kind is refusal | violation | invalid | not_found.
+The subjects themselves live in the contract (:mod:`cctv.contract.rpc`, ``WORKFLOW_*``); this
+module only names them the way workflow's own code and tests always have.
 """
 
-PREFIX = "cctv.rpc.workflow"
-PREVIEW = f"{PREFIX}.preview"  # {process, form, actor} -> {steps}
-SUBMIT = f"{PREFIX}.submit"  # {process, form, actor} -> {request}
-APPROVE = f"{PREFIX}.approve"  # {request_id, actor, text?, step_key?, window_from?, window_until?}
-REJECT = f"{PREFIX}.reject"  # {request_id, actor, text, step_key?}
-WITHDRAW = f"{PREFIX}.withdraw"  # {request_id, actor, reason?}
-ACT = f"{PREFIX}.act"  # {request_id, actor, action, args}: retrieve, extend_hold, plan, ...
-GET = f"{PREFIX}.get"  # {request_id} -> {request, history, due}
-INBOX = f"{PREFIX}.inbox"  # {actor} -> {to_act, mine}
-LIST = f"{PREFIX}.list"  # {process?, state?} -> {requests}
-CAMERAS = f"{PREFIX}.cameras"  # {} -> {cameras} (the inventory as the workflow knows it)
-LOG_RECORD = f"{PREFIX}.log.record"  # {actor, kind, text, cameras?, location?, reported_to?}
-LOG_CLOSE = f"{PREFIX}.log.close"  # {actor, entry_id, resolution}
-LOG_LIST = f"{PREFIX}.log.list"  # {open_only?} -> {entries}
-HANDOVER_OFFER = f"{PREFIX}.handover.offer"  # {actor, incoming, notes?} -> {handover}
-HANDOVER_CONFIRM = f"{PREFIX}.handover.confirm"  # {actor, handover_id, acknowledged}
-HANDOVERS = f"{PREFIX}.handovers"  # {} -> {handovers} still waiting for confirmation
-OPEN_ITEMS = f"{PREFIX}.open_items"  # {} -> {items}
-RESPONSIBLE_SET = f"{PREFIX}.responsible.set"  # {actor, system_id, department, person, reason}
-SCHEDULE_SET = f"{PREFIX}.responsible.schedule"  # {actor, system_id, department, schedule}
-SYSTEMS = f"{PREFIX}.systems"  # {} -> {systems}
-# Art. 10: the official calendar on file; NIC enters a missing year's State Council notice.
-CALENDAR = f"{PREFIX}.calendar"  # {} -> {notices, package_years}
-CALENDAR_IMPORT = f"{PREFIX}.calendar.import"  # {actor, notice} -> {notice, replaced}
-# 不予受理 with their numbers, newest first
-REFUSALS = f"{PREFIX}.refusals"  # {process?, request_id?, limit?} -> {refusals}
+from cctv.contract import rpc as _c
+
+PREFIX = _c.WORKFLOW_PREFIX
+PREVIEW = _c.WORKFLOW_PREVIEW
+SUBMIT = _c.WORKFLOW_SUBMIT
+APPROVE = _c.WORKFLOW_APPROVE
+REJECT = _c.WORKFLOW_REJECT
+WITHDRAW = _c.WORKFLOW_WITHDRAW
+ACT = _c.WORKFLOW_ACT
+GET = _c.WORKFLOW_GET
+PRINT = _c.WORKFLOW_PRINT
+INBOX = _c.WORKFLOW_INBOX
+LIST = _c.WORKFLOW_LIST
+CAMERAS = _c.WORKFLOW_CAMERAS
+LOG_RECORD = _c.WORKFLOW_LOG_RECORD
+LOG_CLOSE = _c.WORKFLOW_LOG_CLOSE
+LOG_LIST = _c.WORKFLOW_LOG_LIST
+HANDOVER_OFFER = _c.WORKFLOW_HANDOVER_OFFER
+HANDOVER_CONFIRM = _c.WORKFLOW_HANDOVER_CONFIRM
+HANDOVERS = _c.WORKFLOW_HANDOVERS
+OPEN_ITEMS = _c.WORKFLOW_OPEN_ITEMS
+RESPONSIBLE_SET = _c.WORKFLOW_RESPONSIBLE_SET
+SCHEDULE_SET = _c.WORKFLOW_SCHEDULE_SET
+SYSTEMS = _c.WORKFLOW_SYSTEMS
+CALENDAR = _c.WORKFLOW_CALENDAR
+CALENDAR_IMPORT = _c.WORKFLOW_CALENDAR_IMPORT
+REFUSALS = _c.WORKFLOW_REFUSALS

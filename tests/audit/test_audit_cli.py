@@ -333,7 +333,7 @@ async def test_witness_keeps_checkpoints_and_alerts_on_fork_or_rollback(
     # Rollback: the database restored from an older copy (newest checkpoints gone).
     newest = int(kept[-1].stem)
     await served.tamper(f"DELETE FROM {{s}}.checkpoint WHERE size >= {newest}")
-    bus = await EventLog().start(served.cfg.nats_url, ("cctv.audit.witness_alarm",))
+    bus = await EventLog().start(served.cfg.nats_url, ("cctv.audit.witness_alarm.>",))
     try:
         assert await served.cli("witness", "--state", str(state), "--key", k) == EXIT_ALERT
         assert "ROLLBACK" in capsys.readouterr().err

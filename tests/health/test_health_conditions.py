@@ -113,7 +113,7 @@ def test_footage_deleted_while_it_had_to_be_kept_is_critical_until_it_would_have
 def test_changes_open_new_and_resolve_cleared_only() -> None:
     reading = read_sample(s(tamper=["moved"], disk_state="ok"), clock_drift_max_s=30)
     to_open, to_resolve = changes({"storage_error", "clock_drift"}, reading)
-    assert [c.kind for c in to_open] == ["tamper"]
+    assert [c.kind for c in to_open] == ["tamper", "unapproved_outage"]  # Art. 12 and Art. 3
     assert to_resolve == ["storage_error"]  # clock not measured: stays open
 
 

@@ -42,7 +42,7 @@ async def test_stop_move_window_ends_when_the_work_is_reported_done(health) -> N
     await sample(health, cam, starts + timedelta(minutes=1), True)
     for i in range(2, 5):
         await sample(health, cam, starts + timedelta(minutes=i), False)
-    assert await state(health, cam) == "down"
+    assert await state(health, cam) == "maintenance"  # its own state, not downtime
     assert await open_faults(health, cam) == []  # expected: inside the approved window
     await health.expire_windows()
     assert await open_faults(health, cam) == []  # the window still runs
@@ -55,3 +55,6 @@ async def test_stop_move_window_ends_when_the_work_is_reported_done(health) -> N
     await health.expire_windows()
     [fault] = await open_faults(health, cam)
     assert "Art. 8" in fault["detail"]
+    assert await state(health, cam) == "down"  # no longer maintenance
+    await health.expire_windows()
+    assert len(await open_faults(health, cam)) == 1

@@ -134,7 +134,13 @@ class Media:
         event = AccessHoldExtended(
             request_id=request_id, process="access", transition="hold_extended",
             state="retrieved", at=self.now,
-            summary={"request_id": request_id, "hold": {"request_id": request_id, "until": until}},
+            summary={"request_id": request_id},
+            hold={
+                "hold_id": f"{request_id}-H1", "cameras": ["OFF-001", "OFF-002"],
+                "footage_from": self.now - timedelta(hours=2),
+                "footage_until": self.now - timedelta(hours=2) + timedelta(seconds=4),
+                "until": until, "basis": "Art. 18; (2026)琼0106刑初9号",
+            },
         )  # fmt: skip
         await self._publish(event, request_id)
 

@@ -17,6 +17,8 @@ from typing import Any
 import nats
 import pytest
 
+from services.console.app import build as build_console
+from services.console.settings import ConsoleSettings
 from services.workflow import rpc
 from services.workflow.app import build
 from services.workflow.settings import WorkflowSettings
@@ -61,8 +63,12 @@ async def site(nats_url: str, database_url: str, tmp_path) -> AsyncIterator[Site
         durable_suffix=f"-x{tag}",
         clock=lambda: now[0],
     )
+    # the console answers the CLI's `--as ACCOUNT` (who the demo account is)
+    console = build_console(
+        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
+    )
     nc = await nats.connect(nats_url)
-    async with svc.running():
+    async with svc.running(), console.running():
         client = Client(nc, rpc.PREFIX)
         room = f"考场{tag}"
         cam = record(f"x{tag}", "teaching_exam", "academic", "national_exam")

@@ -145,7 +145,7 @@ def test_urgent_new_point_full_path(people) -> None:
         department="logistics", need="停车场盗窃频发", urgent=True, positions=["北门停车场 朝南"]
     )
     req, ts = NewPointRequest.submit("XZ-1", form, people["lg_staff"], T)
-    assert [(s.stage, s.role.value) for s in req.flow.steps] == [(1, "leader")]
+    assert [(s.stage, s.role.value) for s in req.flow.steps] == [(1, "school_leader")]
     ts += req.approve(people["leader"], T)
     with pytest.raises(RuleViolation, match="NIC draws up"):
         req.make_plan(people["lg_head"], T, "方案", 1)
@@ -307,7 +307,7 @@ def test_reminders_count_working_hours_only(inventory, people) -> None:
     assert due_nudges([req], sat_1029, policy=policy) == []
     got = due_nudges([req], sat_1029 + timedelta(minutes=1), policy=policy)
     assert [(n.level, n.to_role.value, n.to_department) for n in got] == [
-        ("remind", "head", "college_se")
+        ("remind", "dept_head", "college_se")
     ]
     # Escalation after 8 working hours: Sat 08:00-17:30 gives 9.5, so 14:30 Saturday.
     esc = due_nudges(
@@ -316,7 +316,7 @@ def test_reminders_count_working_hours_only(inventory, people) -> None:
         policy=policy,
         sent={n.dedupe_key for n in got},
     )
-    assert [(n.level, n.to_role.value) for n in esc] == [("escalate", "leader")]
+    assert [(n.level, n.to_role.value) for n in esc] == [("escalate", "school_leader")]
     # Once signed, the clock restarts for the next stage.
     req.approve(people["se_head"], datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
     assert due_nudges([req], datetime(2026, 3, 2, 10, 0, tzinfo=CAMPUS_TZ), policy=policy) == []

@@ -9,7 +9,7 @@ from services.workflow.org import BodyKind
 from services.workflow.refusals import InvalidInput, Refusal
 from services.workflow.routing import Method, chain_summary, derive_access_chain
 
-H, L = "head", "leader"
+H, L = "dept_head", "school_leader"  # cctv.contract.orgs.Role values
 LETTER = {"letter_ref": "龙华公(2026)15号", "id_checked": True}
 
 CASES = [
@@ -270,7 +270,7 @@ def test_chain(inventory: Inventory, body, unit, method, cams, extra, expected) 
     )
     assert chain_summary(steps) == expected
     # Every camera's part is approved by a head: each managing department approves its part.
-    covered = [c for s in steps if s.role.value == "head" for c in s.cameras]
+    covered = [c for s in steps if s.role.value == "dept_head" for c in s.cameras]
     assert sorted(covered) == sorted(cams)
 
 

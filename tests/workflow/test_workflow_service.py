@@ -198,7 +198,7 @@ async def test_access_request_over_nats(wf, nats_url: str, events: EventLog) -> 
     pv = await client(
         rpc.PREVIEW, {"process": "access", "form": access_form([vault]), "actor": STAFF}
     )
-    assert [s["role"] for s in pv["steps"]] == ["head", "head", "leader"]
+    assert [s["role"] for s in pv["steps"]] == ["dept_head", "dept_head", "school_leader"]
 
 
 async def test_submission_goes_through_the_chain_that_was_shown(wf, nats_url: str) -> None:
@@ -209,7 +209,7 @@ async def test_submission_goes_through_the_chain_that_was_shown(wf, nats_url: st
     await seed_cameras(svc, client, [cam])
     form = access_form([cam.camera_id])
     shown = await client(rpc.PREVIEW, {"process": "access", "form": form, "actor": STAFF})
-    assert [s["role"] for s in shown["steps"]] == ["head", "head"]
+    assert [s["role"] for s in shown["steps"]] == ["dept_head", "dept_head"]
     await seed_cameras(
         svc, client, [cam.model_copy(update={"sensitivity": ["key_point"], "zone": "x"})]
     )
@@ -236,7 +236,7 @@ async def test_submission_goes_through_the_chain_that_was_shown(wf, nats_url: st
         rpc.SUBMIT,
         {"process": "access", "form": form, "actor": STAFF, "expected_chain": again["chain_key"]},
     )
-    assert ok["ok"] and ok["request"]["flow"]["steps"][-1]["role"] == "leader"
+    assert ok["ok"] and ok["request"]["flow"]["steps"][-1]["role"] == "school_leader"
 
 
 async def test_refusal_is_on_the_record(wf, events: EventLog) -> None:

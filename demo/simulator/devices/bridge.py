@@ -93,6 +93,7 @@ def build_devices(cameras: list[CameraRecord], port: int) -> dict[str, SimDevice
             port,
             username=DEMO_LOGIN[0],
             password=DEMO_LOGIN[1],
+            stream_uri=f"rtsp://{MEDIA_HOST}:{port}/cam/{cam.camera_id}",
         )
         ch = cam.channel or 1
         dev.chan = {ch: dev.chan[1]}

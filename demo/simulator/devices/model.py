@@ -78,6 +78,11 @@ class SimDevice:
     recording_since: datetime | None = None
     faults: Faults = field(default_factory=Faults)
     chan: dict[int, ChannelState] = field(default_factory=dict)
+    # where each channel's stream is (ONVIF GetStreamUri); {channel} is filled in.
+    # Default: the device's own RTSP port and a path no vendor guess would find
+    stream_uri: str = ""
+    events: bool = True  # ONVIF: advertises an event service
+    wsse_always: bool = False  # ONVIF: WS-Security even on GetSystemDateAndTime (strict)
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -90,6 +95,8 @@ class SimDevice:
             self.serial = hashlib.sha1(self.device_id.encode()).hexdigest()[:16].upper()
         for c in range(1, self.channels + 1):
             self.chan.setdefault(c, ChannelState())
+        if not self.stream_uri:
+            self.stream_uri = f"rtsp://{self.host}:8554/onvif/media/ch{{channel}}/main"
 
     @property
     def address(self) -> str:

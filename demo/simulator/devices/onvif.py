@@ -29,6 +29,7 @@ SOAP = "http://www.w3.org/2003/05/soap-envelope"
 NSMAP = (
     f'xmlns:s="{SOAP}" xmlns:tt="http://www.onvif.org/ver10/schema" '
     'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
+    'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
     'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '
     'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
     'xmlns:wsa="http://www.w3.org/2005/08/addressing" '
@@ -127,11 +128,13 @@ def device_information(dev: SimDevice) -> str:
     )
 
 
-def services(base: str) -> str:
+def services(base: str, events: bool = True) -> str:
     items = [
         ("http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service"),
-        ("http://www.onvif.org/ver10/events/wsdl", "/onvif/event_service"),
+        ("http://www.onvif.org/ver10/media/wsdl", "/onvif/media_service"),
     ]
+    if events:
+        items.append(("http://www.onvif.org/ver10/events/wsdl", "/onvif/event_service"))
     return (
         "<tds:GetServicesResponse>"
         + "".join(
@@ -140,6 +143,49 @@ def services(base: str) -> str:
             for ns, p in items
         )
         + "</tds:GetServicesResponse>"
+    )
+
+
+def capabilities(base: str, events: bool = True) -> str:
+    ev = f"<tt:Events><tt:XAddr>{base}/onvif/event_service</tt:XAddr></tt:Events>"
+    return (
+        "<tds:GetCapabilitiesResponse><tds:Capabilities>"
+        f"<tt:Device><tt:XAddr>{base}/onvif/device_service</tt:XAddr></tt:Device>"
+        f"{ev if events else ''}"
+        f"<tt:Media><tt:XAddr>{base}/onvif/media_service</tt:XAddr></tt:Media>"
+        "</tds:Capabilities></tds:GetCapabilitiesResponse>"
+    )
+
+
+def profiles(dev: SimDevice) -> str:
+    """A main and a sub profile per channel (video source), as cameras and NVRs list them."""
+    out = []
+    for ch in sorted(dev.chan):
+        for kind in ("main", "sub"):
+            out.append(
+                f'<trt:Profiles token="prof_{ch}_{kind}" fixed="true"><tt:Name>{kind}</tt:Name>'
+                f'<tt:VideoSourceConfiguration token="vsc_{ch}"><tt:Name>vsc</tt:Name>'
+                f"<tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_{ch}</tt:SourceToken>"
+                "</tt:VideoSourceConfiguration></trt:Profiles>"
+            )
+    return f"<trt:GetProfilesResponse>{''.join(out)}</trt:GetProfilesResponse>"
+
+
+def stream_uri(dev: SimDevice, root: etree._Element) -> web.Response:
+    token = _first(root, "ProfileToken")
+    name = (token.text or "").strip() if token is not None else ""
+    parts = name.split("_")
+    if len(parts) != 3 or parts[0] != "prof" or not parts[1].isdigit():
+        return fault("Sender", "ter:InvalidArgVal", f"no profile {name!r}")
+    ch = int(parts[1])
+    if ch not in dev.chan:
+        return fault("Sender", "ter:InvalidArgVal", f"no profile {name!r}")
+    uri = escape(dev.stream_uri.format(channel=ch, device_id=dev.device_id))
+    return _env(
+        f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{uri}</tt:Uri>"
+        "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>"
+        "<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout>"
+        "</trt:MediaUri></trt:GetStreamUriResponse>"
     )
 
 
@@ -176,6 +222,10 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
         return web.Response(text="<html>Login</html>", content_type="text/html")
     if dev.faults.garbage:
         return web.Response(text="<s:Envelope><s:Body><tds:GetSys", content_type=CT)
+    if op == "GetSystemDateAndTime" and not dev.wsse_always:
+        return _env(system_date_and_time(dev))
+    if not check_wsse(root, dev):
+        return fault("Sender", "ter:NotAuthorized", "Sender not authorized")
     if op == "GetSystemDateAndTime":
         return _env(system_date_and_time(dev))
     if not check_wsse(root, dev):
@@ -186,7 +236,16 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
         if op == "GetDeviceInformation":
             return _env(device_information(dev))
         if op == "GetServices":
-            return _env(services(base))
+            return _env(services(base, dev.events))
+        if op == "GetCapabilities":
+            return _env(capabilities(base, dev.events))
+    if path == "/onvif/media_service":
+        if op == "GetProfiles":
+            return _env(profiles(dev))
+        if op == "GetStreamUri":
+            return stream_uri(dev, root)
+    if not dev.events and path.startswith(("/onvif/event_service", "/onvif/pullpoint/")):
+        return fault("Receiver", "ter:ActionNotSupported", "no event service")
     if path == "/onvif/event_service" and op == "CreatePullPointSubscription":
         sid = str(next(_sub_ids))
         subs = sim.state.setdefault(("onvif-subs", dev.device_id), {})

@@ -25,7 +25,6 @@ from .onvif import OnvifAdapter
 def build_adapters(
     http: DeviceHttp | None = None,
     settings: HttpSettings | None = None,
-    rtsp_url_template: str | None = None,
 ) -> dict[str, DeviceAdapter]:
     """protocol -> adapter, for the protocols this package speaks."""
     from .rtsp_probe import RtspAdapter, RtspProbe
@@ -33,14 +32,12 @@ def build_adapters(
     http = http or DeviceHttp(settings)
     timeout = (settings or http.settings).read_timeout_s
     connect = (settings or http.settings).connect_timeout_s
+    rtsp = RtspProbe(connect_timeout=connect, request_timeout=timeout)
     return {
         "isapi": IsapiAdapter(http),
         "dahua": DahuaAdapter(http),
-        "onvif": OnvifAdapter(timeout_s=timeout),
-        "rtsp": RtspAdapter(
-            RtspProbe(connect_timeout=connect, request_timeout=timeout),
-            url_template=rtsp_url_template,
-        ),
+        "onvif": OnvifAdapter(timeout_s=timeout, http=http, stream_check=rtsp),
+        "rtsp": RtspAdapter(rtsp),
     }
 
 

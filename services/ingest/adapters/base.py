@@ -45,9 +45,13 @@ class DeviceTarget:
     channel: int = 1
     credentials: Credentials | None = field(default=None, repr=False)
 
+    brand: str = ""
+    stream_url: str | None = None  # the inventory's explicit stream URL, if any
+
     @classmethod
     def from_camera(cls, camera: CameraRecord, credentials: Credentials | None) -> DeviceTarget:
-        host, port = split_address(camera.address, default_port=80)
+        default = 554 if camera.protocol == "rtsp" else 80
+        host, port = split_address(camera.address, default_port=default)
         return cls(
             camera_id=camera.camera_id,
             protocol=camera.protocol,
@@ -55,6 +59,8 @@ class DeviceTarget:
             port=port,
             channel=camera.channel or 1,
             credentials=credentials,
+            brand=camera.brand,
+            stream_url=camera.stream_url,
         )
 
     @property
@@ -220,7 +226,9 @@ def failed_result(
     if isinstance(exc, AuthFailed):
         r.reachable, r.auth_ok, r.error = True, False, f"auth: {text}"
     elif isinstance(exc, BadResponse):
-        r.reachable, r.error = True, f"bad_response: {text}"
+        # it answers, but nothing it says can be read: as good as offline to the school, so
+        # health counts it down after DOWN_AFTER samples (issue 16 item 3), with this reason
+        r.reachable, r.error = False, f"bad_response: {text}"
     elif isinstance(exc, NoAnswer | TimeoutError):
         r.reachable, r.error = False, f"timeout: {text or 'no answer'}"
     elif isinstance(exc, Unreachable):

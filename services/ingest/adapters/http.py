@@ -101,7 +101,10 @@ class DeviceHttp:
         data: bytes | None = None,
         content_type: str | None = None,
         max_bytes: int | None = None,
+        allow_error_status: bool = False,
     ) -> HttpReply:
+        """One request; `allow_error_status` returns 4xx/5xx answers (a SOAP fault's body says
+        what was wrong) instead of refusing them, all but 401."""
         url = target.origin + path
         shown = path.split("?", 1)[0]
         headers = {"Content-Type": content_type} if content_type else None
@@ -111,7 +114,14 @@ class DeviceHttp:
             async with self.session.request(
                 method, url, data=data, headers=headers, middlewares=self._middleware(target)
             ) as resp:
-                body = await resp.content.read(limit + 1)
+                # read(n) returns what has arrived, not n bytes: read until the cap or EOF
+                chunks = bytearray()
+                while len(chunks) <= limit:
+                    chunk = await resp.content.read(limit + 1 - len(chunks))
+                    if not chunk:
+                        break
+                    chunks += chunk
+                body = bytes(chunks)
                 elapsed = (time.perf_counter() - t0) * 1000
                 if len(body) > limit:
                     raise BadResponse(f"{shown}: response larger than {limit} bytes, refused")
@@ -119,7 +129,7 @@ class DeviceHttp:
                 if resp.status == 401:
                     self.forget(target)
                     raise AuthFailed(f"{shown}: device refused the credentials (HTTP 401)")
-                if resp.status >= 400:
+                if resp.status >= 400 and not allow_error_status:
                     raise BadResponse(f"{shown}: HTTP {resp.status}")
                 return HttpReply(resp.status, ctype, body, elapsed)
         except TimeoutError as exc:

@@ -1,35 +1,52 @@
-"""ONVIF via onvif-zeep-async: device information, clock, and pull-point events.
+"""ONVIF (Profile S) over the fleet's HTTP pool: clock, credentials, streams, events.
 
-Device management (GetSystemDateAndTime -- unauthenticated per the ONVIF Core spec, so the
-clock offset is measured even with a wrong password -- and GetDeviceInformation, which
-proves the credentials). Events come from a pull-point subscription kept per device:
-tns1:VideoSource/SignalLoss (video loss) and tns1:RuleEngine/TamperDetector/Tamper or
-tns1:VideoSource/GlobalSceneChange (tampering). ONVIF Profile S says nothing about disks or
-recordings, so those fields stay None (not measured) for ONVIF-only cameras.
+Why by hand and not zeep: a probe is a handful of small SOAP calls; building zeep clients
+from WSDLs cost ~25 ms of CPU per device and leaked sessions, parsed unbounded bodies on the
+event loop, and put parser internals into error texts. Here every call goes through
+`DeviceHttp` (size cap, timeouts, one connection pool), the answer through the safe,
+namespace-blind XML reader, and every failure is a sentence about the device.
+
+Calls (ONVIF Core / Media / Events specifications): GetSystemDateAndTime (pre-auth per Core
+5.9.1, so the clock offset is measured even with a wrong password; sent unsigned first),
+GetDeviceInformation (proves the credentials), GetServices or, on older devices,
+GetCapabilities (which services exist and their XAddr), Media GetProfiles + GetStreamUri
+(where the stream is: cached per camera, found again when a frame check fails), and
+Events CreatePullPointSubscription + PullMessages only where the device advertises an event
+service ("not supported" is remembered): tns1:VideoSource/SignalLoss (video loss) and
+tns1:RuleEngine/TamperDetector/Tamper or tns1:VideoSource/GlobalSceneChange (tampering).
+Every call but the first carries WS-Security UsernameToken PasswordDigest. Profile S says
+nothing about disks or recordings: those fields stay None (not measured).
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import dataclasses
 import datetime as dt
+import hashlib
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
-from .base import AuthFailed as _AuthFailed
+from lxml import etree
+
 from .base import (
+    AuthFailed,
     BadResponse,
     DeviceError,
     DeviceEvent,
     DeviceTarget,
-    NoAnswer,
     ProbeResult,
     SegmentListing,
-    Unreachable,
     failed_result,
     utcnow,
 )
+from .http import DeviceHttp, HttpSettings
+from .xmlutil import child, descendants, local, parse_xml, text
 
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
 PULLPOINT_NS = EVENTS_NS + "/PullPointSubscription"
@@ -89,152 +106,430 @@ def parse_notification(topic: str, message: Any) -> DeviceEvent:
     )
 
 
-def _fault_to_error(exc: BaseException, what: str) -> DeviceError:
-    import aiohttp
-    import zeep.exceptions
-    from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
+SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
+DEVICE_NS = "http://www.onvif.org/ver10/device/wsdl"
+MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"
+SCHEMA_NS = "http://www.onvif.org/ver10/schema"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+TOKEN_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+DEVICE_PATH = "/onvif/device_service"  # ONVIF Core: the device service's well-known path
+SOAP_TYPES = ("application/soap+xml", "text/xml", "application/xml")
 
-    if isinstance(exc, zeep.exceptions.Fault):
-        detail = f"{exc.message} {exc.subcodes or ''} {exc.code or ''}"
-        if "NotAuthorized" in detail or "not authorized" in detail.lower():
-            return _AuthFailed(f"{what}: device refused the credentials (ter:NotAuthorized)")
-        return BadResponse(f"{what}: SOAP fault {exc.message}")
-    if isinstance(exc, ONVIFAuthError):
-        return _AuthFailed(f"{what}: device refused the credentials")
-    if isinstance(exc, ONVIFTimeoutError | TimeoutError):
-        return NoAnswer(f"{what}: no answer")
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
-        return Unreachable(f"{what}: {exc}")
-    if isinstance(exc, ONVIFError):
-        text = str(exc)
-        if any(s in text for s in ("Cannot connect", "Connect call failed", "disconnected")):
-            return Unreachable(f"{what}: {text[:200]}")
-        return BadResponse(f"{what}: {text[:200]}")
-    if isinstance(exc, zeep.exceptions.Error | ValueError | AttributeError | TypeError):
-        return BadResponse(f"{what}: unreadable SOAP response ({type(exc).__name__}: {exc})"[:300])
-    return BadResponse(f"{what}: {type(exc).__name__}: {exc}"[:300])
+
+def username_token(username: str, password: str, created: dt.datetime) -> str:
+    """WS-Security UsernameToken with PasswordDigest = Base64(SHA-1(nonce + created + pw))."""
+    nonce = secrets.token_bytes(16)
+    stamp = created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    digest = base64.b64encode(
+        hashlib.sha1(nonce + stamp.encode() + password.encode()).digest()
+    ).decode()
+    return (
+        f'<wsse:Security xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU_NS}" s:mustUnderstand="1">'
+        f"<wsse:UsernameToken><wsse:Username>{escape(username)}</wsse:Username>"
+        f'<wsse:Password Type="{TOKEN_PROFILE}#PasswordDigest">{digest}</wsse:Password>'
+        f'<wsse:Nonce EncodingType="{WSSE_NS.rsplit("-", 1)[0]}-soap-message-security-1.0'
+        f'#Base64Binary">{base64.b64encode(nonce).decode()}</wsse:Nonce>'
+        f"<wsu:Created>{stamp}</wsu:Created></wsse:UsernameToken></wsse:Security>"
+    )
+
+
+def envelope(body: str, security: str = "") -> bytes:
+    header = f"<s:Header>{security}</s:Header>" if security else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP_ENV}" '
+        f'xmlns:tds="{DEVICE_NS}" xmlns:trt="{MEDIA_NS}" xmlns:tt="{SCHEMA_NS}" '
+        f'xmlns:tev="{EVENTS_NS}">{header}<s:Body>{body}</s:Body></s:Envelope>'
+    ).encode()
+
+
+def read_answer(body: bytes, op: str) -> etree._Element:
+    """The <opResponse> element of a SOAP answer; a fault or anything else in plain words."""
+    what = f"ONVIF {op}"
+    root = parse_xml(body, what)
+    if local(root) != "Envelope":
+        raise BadResponse(f"{what}: the device did not answer in SOAP (got <{local(root)}>)")
+    soap_body = child(root, "Body")
+    if soap_body is None:
+        raise BadResponse(f"{what}: SOAP answer without a Body")
+    fault = child(soap_body, "Fault")
+    if fault is not None:
+        codes = " ".join(
+            (v.text or "") for v in descendants(fault, "Value") if isinstance(v.tag, str)
+        )
+        reason = (text(fault, "Text") or text(fault, "faultstring") or "").strip()[:120]
+        if "NotAuthorized" in codes or "FailedAuthentication" in codes:
+            raise AuthFailed(f"{what}: the device refused the credentials (NotAuthorized)")
+        raise BadResponse(f"{what}: the device answered with a SOAP fault ({reason or codes})")
+    want = f"{op}Response"
+    for el in soap_body:
+        if local(el) == want:
+            return el
+    raise BadResponse(f"{what}: the answer has no {want}")
+
+
+def parse_clock(resp: etree._Element) -> dt.datetime:
+    """UTCDateTime of GetSystemDateAndTimeResponse; an impossible date is the device's fault."""
+    utc = next(iter(descendants(resp, "UTCDateTime")), None)
+    if utc is None:
+        raise BadResponse("ONVIF GetSystemDateAndTime: the device gives no UTC time")
+    parts = {k: text(utc, k) for k in ("Year", "Month", "Day", "Hour", "Minute", "Second")}
+    try:
+        values = {k: int(v or "") for k, v in parts.items()}
+        return dt.datetime(
+            values["Year"],
+            values["Month"],
+            values["Day"],
+            values["Hour"],
+            values["Minute"],
+            values["Second"],
+            tzinfo=dt.UTC,
+        )
+    except ValueError:
+        shown = "{Year}-{Month}-{Day} {Hour}:{Minute}:{Second}".format(**parts)
+        raise BadResponse(
+            f"ONVIF GetSystemDateAndTime: the device's clock reads an impossible time ({shown})"
+        ) from None
+
+
+def parse_services(resp: etree._Element) -> dict[str, str]:
+    """GetServicesResponse -> {namespace: XAddr}."""
+    out: dict[str, str] = {}
+    for svc in descendants(resp, "Service"):
+        ns, xaddr = text(svc, "Namespace"), text(svc, "XAddr")
+        if ns and xaddr:
+            out[ns] = xaddr
+    return out
+
+
+def parse_capabilities(resp: etree._Element) -> dict[str, str]:
+    """GetCapabilitiesResponse -> {namespace: XAddr} for media and events."""
+    out: dict[str, str] = {}
+    for name, ns in (("Device", DEVICE_NS), ("Media", MEDIA_NS), ("Events", EVENTS_NS)):
+        block = next(iter(descendants(resp, name)), None)
+        xaddr = text(block, "XAddr") if block is not None else None
+        if xaddr:
+            out[ns] = xaddr
+    return out
+
+
+def parse_profiles(resp: etree._Element) -> list[tuple[str, str]]:
+    """GetProfilesResponse -> [(profile token, video source token)] in the device's order."""
+    out = []
+    for prof in descendants(resp, "Profiles"):
+        token = prof.get("token")
+        vsc = child(prof, "VideoSourceConfiguration")
+        source = text(vsc, "SourceToken") if vsc is not None else None
+        if token and source:
+            out.append((token, source))
+    return out
+
+
+def profile_for(profiles: list[tuple[str, str]], channel: int) -> str | None:
+    """The first (main) profile of the camera's video source: the source whose token carries
+    the channel number (NVRs name them VideoSource_<n>), else the channel-th source, else
+    the only one (a single camera addressed by its recorder's channel number)."""
+    sources: list[str] = []
+    for _, src in profiles:
+        if src not in sources:
+            sources.append(src)
+    numbered = [
+        s for s in sources if "".join(ch for ch in s if ch.isdigit()).lstrip("0") == str(channel)
+    ]
+    if numbered:
+        want = numbered[0]
+    elif 0 < channel <= len(sources):
+        want = sources[channel - 1]
+    elif len(sources) == 1:
+        want = sources[0]
+    else:
+        return None
+    return next(tok for tok, src in profiles if src == want)
+
+
+def parse_stream_uri(resp: etree._Element) -> str:
+    uri = text(resp, "Uri")
+    parts = urlsplit(uri or "")
+    if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
+        raise BadResponse(f"ONVIF GetStreamUri: not an rtsp:// stream address ({uri!r:.80})")
+    netloc = parts.netloc.rsplit("@", 1)[-1]  # never keep credentials a device put in it
+    return parts._replace(netloc=netloc, fragment="").geturl()
 
 
 @dataclass
 class _Device:
-    cam: Any
-    pullpoint: Any = None
+    """What one device told us, kept between probes."""
+
+    services: dict[str, str] | None = None  # namespace -> XAddr; None: not asked yet
+    pullpoint: str | None = None  # subscription address
+    events_supported: bool | None = None
     alarms: dict[tuple[str, int], bool] = field(default_factory=dict)
+    offset_s: float = 0.0  # device clock minus ours, for WS-Security Created
 
 
 class OnvifAdapter:
     protocol = "onvif"
 
-    def __init__(self, timeout_s: float = 5.0, max_devices: int = 2000) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 5.0,
+        max_devices: int = 20000,
+        http: DeviceHttp | None = None,
+        stream_check: Any = None,
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_devices = max_devices
-        self._devices: OrderedDict[tuple[str, int, str], _Device] = OrderedDict()
-        self._setup = asyncio.Semaphore(2)
+        self._own_http = http is None
+        self.http = http or DeviceHttp(
+            HttpSettings(connect_timeout_s=timeout_s, read_timeout_s=timeout_s)
+        )
+        self._devices: OrderedDict[tuple[str, int], _Device] = OrderedDict()
+        self.streams: dict[str, str] = {}  # camera_id -> discovered stream URI
+        self._stale: set[str] = set()  # cameras whose stream must be discovered again
+        self.discovery_errors: dict[str, str] = {}  # camera_id -> why no stream was found
+        # deep probes check the discovered stream with RTSP OPTIONS + DESCRIBE
+        self.stream_check = stream_check
 
-    async def _device(self, target: DeviceTarget) -> _Device:
-        from onvif import ONVIFCamera
+    # ---- what the rest of ingest asks -------------------------------------------------
+    def discovered(self, camera_id: str) -> str | None:
+        return self.streams.get(camera_id)
 
-        creds = target.credentials
-        key = (target.host, target.port, creds.username if creds else "")
+    def rediscover(self, camera_id: str) -> None:
+        """A frame check failed at the discovered stream: ask the device again next probe."""
+        self._stale.add(camera_id)
+
+    # ---- SOAP ---------------------------------------------------------------------------
+    def _device(self, target: DeviceTarget) -> _Device:
+        key = (target.host, target.port)
         d = self._devices.get(key)
         if d is None:
-            cam = ONVIFCamera(
-                target.host,
-                target.port,
-                creds.username if creds else None,
-                creds.password if creds else None,
-                no_cache=True,
-            )
-            d = _Device(cam)
-            self._devices[key] = d
+            d = self._devices[key] = _Device()
             while len(self._devices) > self.max_devices:
-                _, old = self._devices.popitem(last=False)
-                await old.cam.close()
+                self._devices.popitem(last=False)
         self._devices.move_to_end(key)
         return d
 
-    async def _drop(self, target: DeviceTarget) -> None:
-        for key in [k for k in self._devices if k[:2] == (target.host, target.port)]:
-            await self._devices.pop(key).cam.close()
+    def _where(self, target: DeviceTarget, xaddr: str) -> tuple[DeviceTarget, str]:
+        """An XAddr's path on the device we know (its announced host may be a LAN address
+        we cannot reach); its port if it names another one."""
+        parts = urlsplit(xaddr)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        if parts.port and parts.port != target.port:
+            return dataclasses.replace(target, port=parts.port), path
+        return target, path
 
+    async def _call(
+        self,
+        target: DeviceTarget,
+        d: _Device,
+        xaddr: str,
+        op: str,
+        body: str,
+        *,
+        signed: bool = True,
+    ) -> etree._Element:
+        creds = target.credentials
+        security = ""
+        if signed and creds is not None:
+            created = utcnow() + dt.timedelta(seconds=d.offset_s)
+            security = username_token(creds.username, creds.password, created)
+        where, path = self._where(target, xaddr)
+        # HTTP digest is left to the pool as a fallback only for devices that ask for it
+        reply = await self.http.request(
+            dataclasses.replace(where, credentials=creds if signed else None),
+            "POST",
+            path,
+            data=envelope(body, security),
+            content_type="application/soap+xml; charset=utf-8",
+            allow_error_status=True,
+        )
+        if reply.content_type and reply.content_type not in SOAP_TYPES:
+            what = "an HTML page (a login page?)" if "html" in reply.content_type else ""
+            raise BadResponse(
+                f"ONVIF {op}: the device answered {what or repr(reply.content_type)}, not SOAP"
+            )
+        if reply.status >= 400 and not reply.body.strip():
+            raise BadResponse(f"ONVIF {op}: HTTP {reply.status} with no SOAP fault")
+        return read_answer(reply.body, op)
+
+    # ---- the probe ----------------------------------------------------------------------
     async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
         started = utcnow()
-        if (
-            target.host,
-            target.port,
-            target.credentials.username if target.credentials else "",
-        ) not in self._devices:
-            # First contact builds zeep clients from the WSDLs (~25 ms of CPU per device):
-            # a few at a time, so a fleet's first round does not starve the event loop.
-            async with self._setup:
-                return await self._probe(target, started)
-        return await self._probe(target, started)
-
-    async def _probe(self, target: DeviceTarget, started: dt.datetime) -> ProbeResult:
-        latency: float | None = None
-        step = "GetSystemDateAndTime"
         result = ProbeResult(target.camera_id, started, reachable=False)
+        d = self._device(target)
         try:
-            async with asyncio.timeout(self.timeout_s * 3):
-                d = await self._device(target)
-                mgmt = await d.cam.create_devicemgmt_service()
-                t_send = time.time()
-                sdt = await mgmt.GetSystemDateAndTime()
-                t_recv = time.time()
-                latency = (t_recv - t_send) * 1000
-                u = sdt.UTCDateTime
-                dev_now = dt.datetime(
-                    u.Date.Year,
-                    u.Date.Month,
-                    u.Date.Day,
-                    u.Time.Hour,
-                    u.Time.Minute,
-                    u.Time.Second,
-                    tzinfo=dt.UTC,
+            t_send = time.time()
+            try:
+                resp = await self._call(
+                    target,
+                    d,
+                    DEVICE_PATH,
+                    "GetSystemDateAndTime",
+                    "<tds:GetSystemDateAndTime/>",
+                    signed=False,
                 )
-                offset = dev_now.timestamp() + 0.5 - (t_send + t_recv) / 2
-                result.reachable = True
-                result.latency_ms = round(latency, 2)
-                result.clock_offset_s = round(offset, 3)
-                step = "GetDeviceInformation"
-                info = await mgmt.GetDeviceInformation()
-                result.auth_ok = True
-                result.device_model = f"{info.Manufacturer} {info.Model}"
-                step = "PullMessages"
-                events = await self._pull(d, target)
-                result.events = events
-                result.streaming = not d.alarms.get(("video_loss", target.channel), False)
-                result.alarms = sorted(
-                    k
-                    for (k, ch), on in d.alarms.items()
-                    if on and ch == target.channel and k != "heartbeat"
+            except AuthFailed:  # a device that wants even this call signed
+                resp = await self._call(
+                    target, d, DEVICE_PATH, "GetSystemDateAndTime", "<tds:GetSystemDateAndTime/>"
                 )
-                return result
-        except DeviceError as exc:
-            await self._drop(target)
-            return failed_result(target, started, exc, partial=result)
-        except Exception as exc:  # zeep/aiohttp/onvif raise many types; all are device trouble
-            await self._drop(target)
-            return failed_result(
-                target, started, _fault_to_error(exc, f"ONVIF {step}"), partial=result
+            t_recv = time.time()
+            dev_now = parse_clock(resp)
+            offset = dev_now.timestamp() + 0.5 - (t_send + t_recv) / 2
+            d.offset_s = offset
+            result.reachable = True
+            result.latency_ms = round((t_recv - t_send) * 1000, 2)
+            result.clock_offset_s = round(offset, 3)
+            info = await self._call(
+                target, d, DEVICE_PATH, "GetDeviceInformation", "<tds:GetDeviceInformation/>"
             )
+            result.auth_ok = True
+            result.device_model = f"{text(info, 'Manufacturer') or ''} {text(info, 'Model') or ''}"
+            if d.services is None:
+                d.services = await self._services(target, d)
+            if target.stream_url is None and (
+                deep or target.camera_id not in self.streams or target.camera_id in self._stale
+            ):
+                try:
+                    await self._discover_stream(target, d)
+                except AuthFailed:
+                    raise
+                except DeviceError as exc:  # the camera answers: no stream address is no
+                    # outage; its frame check says "stream address unknown" with this reason
+                    self.discovery_errors[target.camera_id] = str(exc)
+            if deep and self.stream_check is not None:
+                result.streaming = await self._stream_ok(target)
+            if d.services.get(EVENTS_NS) and d.events_supported is not False:
+                await self._events(target, d, result)
+            return result
+        except DeviceError as exc:
+            d.services = None  # ask again next time: the device may have changed
+            d.pullpoint = None
+            return failed_result(target, started, exc, partial=result)
 
-    async def _pull(self, d: _Device, target: DeviceTarget) -> list[DeviceEvent]:
-        cam = d.cam
-        if d.pullpoint is None:
-            cam.xaddrs[EVENTS_NS] = f"http://{target.host}:{target.port}/onvif/event_service"
-            events_svc = await cam.create_events_service()
-            sub = await events_svc.CreatePullPointSubscription({"InitialTerminationTime": "PT10M"})
-            cam.xaddrs[PULLPOINT_NS] = sub.SubscriptionReference.Address._value_1
-            d.pullpoint = await cam.create_pullpoint_service()
-        resp = await d.pullpoint.PullMessages({"Timeout": "PT0S", "MessageLimit": 64})
-        out = []
-        for m in resp.NotificationMessage or []:
-            topic = getattr(m.Topic, "_value_1", "") or ""
-            ev = parse_notification(str(topic), getattr(m.Message, "_value_1", None))
+    async def _services(self, target: DeviceTarget, d: _Device) -> dict[str, str]:
+        try:
+            resp = await self._call(
+                target,
+                d,
+                DEVICE_PATH,
+                "GetServices",
+                "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability>"
+                "</tds:GetServices>",
+            )
+            found = parse_services(resp)
+        except BadResponse:
+            found = {}
+        if MEDIA_NS not in found:  # older devices: GetCapabilities names the XAddrs
+            resp = await self._call(
+                target,
+                d,
+                DEVICE_PATH,
+                "GetCapabilities",
+                "<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>",
+            )
+            found = {**parse_capabilities(resp), **found}
+        if EVENTS_NS not in found:
+            d.events_supported = False  # remembered: no error on every sample
+        return found
+
+    async def _discover_stream(self, target: DeviceTarget, d: _Device) -> None:
+        media = (d.services or {}).get(MEDIA_NS)
+        if media is None:
+            raise BadResponse("ONVIF: the device offers no media service, so no stream address")
+        profiles = parse_profiles(
+            await self._call(target, d, media, "GetProfiles", "<trt:GetProfiles/>")
+        )
+        token = profile_for(profiles, target.channel)
+        if token is None:
+            raise BadResponse(
+                f"ONVIF GetProfiles: no media profile for channel {target.channel} "
+                f"({len(profiles)} profile(s))"
+            )
+        resp = await self._call(
+            target,
+            d,
+            media,
+            "GetStreamUri",
+            "<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>"
+            "<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>"
+            f"<trt:ProfileToken>{escape(token)}</trt:ProfileToken></trt:GetStreamUri>",
+        )
+        self.streams[target.camera_id] = parse_stream_uri(resp)
+        self._stale.discard(target.camera_id)
+        self.discovery_errors.pop(target.camera_id, None)
+
+    async def _stream_ok(self, target: DeviceTarget) -> bool | None:
+        """RTSP OPTIONS + DESCRIBE at the discovered stream: is the stream there?"""
+        from .rtsp_probe import RtspCredentials, RtspStatus
+
+        url = target.stream_url or self.streams.get(target.camera_id)
+        if url is None:
+            return None
+        creds = target.credentials
+        r = await self.stream_check.probe(
+            target.camera_id,
+            url,
+            RtspCredentials(creds.username, creds.password) if creds else None,
+        )
+        if r.status is RtspStatus.OK:
+            return True
+        if r.status in (RtspStatus.NOT_FOUND, RtspStatus.REFUSED, RtspStatus.NO_VIDEO):
+            self._stale.add(target.camera_id)
+            return False
+        return None  # not measured (e.g. a timeout): the next deep probe asks again
+
+    async def _events(self, target: DeviceTarget, d: _Device, result: ProbeResult) -> None:
+        """Pull-point events where the device offers them; trouble here is not the camera's
+        health (alarms stay unmeasured) and the subscription is made again next time."""
+        try:
+            if d.pullpoint is None:
+                sub = await self._call(
+                    target,
+                    d,
+                    (d.services or {})[EVENTS_NS],
+                    "CreatePullPointSubscription",
+                    "<tev:CreatePullPointSubscription><tev:InitialTerminationTime>PT10M"
+                    "</tev:InitialTerminationTime></tev:CreatePullPointSubscription>",
+                )
+                ref = next(iter(descendants(sub, "SubscriptionReference")), None)
+                address = text(ref, "Address") if ref is not None else None
+                if not address:
+                    raise BadResponse("ONVIF events: subscription without an address")
+                d.pullpoint = address
+            resp = await self._call(
+                target,
+                d,
+                d.pullpoint,
+                "PullMessages",
+                "<tev:PullMessages><tev:Timeout>PT0S</tev:Timeout>"
+                "<tev:MessageLimit>64</tev:MessageLimit></tev:PullMessages>",
+            )
+        except AuthFailed:
+            raise
+        except DeviceError:
+            d.pullpoint = None
+            return
+        for m in descendants(resp, "NotificationMessage"):
+            topic = (text(m, "Topic") or "").strip()
+            msg = next(iter(descendants(m, "Message")), None)
+            inner = (
+                next((c for c in msg if isinstance(c.tag, str)), None) if msg is not None else None
+            )
+            try:
+                ev = parse_notification(topic, inner)
+            except BadResponse:
+                continue
             d.alarms[(ev.kind, ev.channel)] = ev.active
-            out.append(ev)
-        return out
+            result.events.append(ev)
+        if result.streaming is None:
+            result.streaming = not d.alarms.get(("video_loss", target.channel), False)
+        result.alarms = sorted(
+            k
+            for (k, ch), on in d.alarms.items()
+            if on and ch == target.channel and k != "heartbeat"
+        )
 
     async def list_segments(
         self, target: DeviceTarget, start: dt.datetime, end: dt.datetime, *, limit: int = 0
@@ -242,6 +537,6 @@ class OnvifAdapter:
         return SegmentListing([], error="ONVIF Profile S device: recordings are listed on its NVR")
 
     async def close(self) -> None:
-        while self._devices:
-            _, d = self._devices.popitem()
-            await d.cam.close()
+        self._devices.clear()
+        if self._own_http:
+            await self.http.close()

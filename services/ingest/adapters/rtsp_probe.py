@@ -25,6 +25,7 @@ from services.ingest.adapters.base import (
     ProbeResult,
     SegmentListing,
 )
+from services.ingest.adapters.streams import vendor_path
 from services.ingest.frames import (
     FrameGrabError,
     FrameSampler,
@@ -429,13 +430,24 @@ class RtspAdapter:
 
     def __init__(self, probe: RtspProbe | None = None, url_template: str | None = None) -> None:
         self._probe = probe or RtspProbe()
-        # placeholders {camera_id} {host} {port} {channel}
-        self.url_template = url_template or "rtsp://{host}:{port}/Streaming/Channels/{channel}01"
+        # tests only: placeholders {camera_id} {host} {port} {channel}
+        self.url_template = url_template
 
     def url(self, target: DeviceTarget) -> str:
-        return self.url_template.format(
-            camera_id=target.camera_id, host=target.host, port=target.port, channel=target.channel
-        )
+        """The inventory's stream URL, else the camera's own address and port (never 554 by
+        assumption, issue 16 item 7) with its maker's path, "/" for a generic RTSP camera."""
+        if self.url_template:
+            return self.url_template.format(
+                camera_id=target.camera_id,
+                host=target.host,
+                port=target.port,
+                channel=target.channel,
+            )
+        if target.stream_url:
+            return target.stream_url
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        path = vendor_path(target.brand, target.channel) or "/"
+        return f"rtsp://{host}:{target.port}{path}"
 
     async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
         creds = target.credentials
@@ -445,10 +457,13 @@ class RtspAdapter:
             RtspCredentials(creds.username, creds.password) if creds else None,
             grab_frame=deep,
         )
+        # a stream that is gone (DESCRIBE 404), refused or unreadable is a camera that
+        # cannot be used: down after DOWN_AFTER samples, with the reason (issue 16 item 3)
+        usable = r.reachable and r.status in (RtspStatus.OK, RtspStatus.AUTH_FAILED)
         return ProbeResult(
             camera_id=target.camera_id,
             sampled_at=r.measured_at,
-            reachable=r.reachable,
+            reachable=usable,
             latency_ms=r.latency_ms,
             auth_ok=r.auth_ok,
             streaming=r.streaming,

@@ -25,14 +25,23 @@ from prometheus_client import Counter, Histogram
 
 from cctv.contract.codec import ContractError
 from cctv.contract.envelope import Envelope
-from cctv.contract.events import CameraRecord, Event, HealthSample
+from cctv.contract.events import (
+    AccessHeld,
+    AccessHoldExtended,
+    CameraRecord,
+    Event,
+    HealthSample,
+    HoldRecord,
+)
 from cctv.plumbing.settings import ServiceSettings
 
+from ..loadwatch import calm
 from ..segments import PreservationHold, SegmentTracker, scan_start
 from ..sharding import Membership, mine
 from .base import Credentials, DeviceAdapter, DeviceTarget, Segment, utcnow
 from .credentials import CredentialResolver, FernetVault
 from .http import DeviceHttp, HttpSettings
+from .onvif import OnvifAdapter
 
 log = structlog.get_logger("ingest.devices")
 PROBES = Histogram("cctv_ingest_device_probe_seconds", "Adapter probe duration", ["protocol"])
@@ -57,7 +66,6 @@ class DeviceSettings(ServiceSettings):
     segment_hash_max_bytes: int = 64 << 20
     shard_ttl_s: float = 10.0
     sharding: bool = True
-    seed_demo: bool = False
 
 
 class DeviceProbes:
@@ -80,15 +88,30 @@ class DeviceProbes:
                 max_connections=settings.device_max_connections,
             )
         )
-        from ..tamper_watch import MediaSettings
-
-        self.adapters: dict[str, DeviceAdapter] = build_adapters(
-            self.http, rtsp_url_template=MediaSettings().url_template()
-        )
+        self.adapters: dict[str, DeviceAdapter] = build_adapters(self.http)
         self.credentials = credentials
         self.fallback = fallback
         self.shard = shard
         self._count: dict[str, int] = {}
+
+    def sibling(self) -> DeviceProbes:
+        """Probes for another event loop (the prober thread): their own connection pool,
+        the same secrets, shard and discovered ONVIF streams."""
+        other = DeviceProbes(self.settings, self.credentials, self.fallback, self.shard)
+        mine, theirs = self.adapters.get("onvif"), other.adapters.get("onvif")
+        if isinstance(mine, OnvifAdapter) and isinstance(theirs, OnvifAdapter):
+            theirs.streams, theirs._stale = mine.streams, mine._stale
+        return other
+
+    def discovered_stream(self, camera_id: str) -> str | None:
+        """The stream URI an ONVIF camera announced (GetStreamUri), if known."""
+        onvif = self.adapters.get("onvif")
+        return onvif.discovered(camera_id) if isinstance(onvif, OnvifAdapter) else None
+
+    def rediscover_stream(self, camera_id: str) -> None:
+        onvif = self.adapters.get("onvif")
+        if isinstance(onvif, OnvifAdapter):
+            onvif.rediscover(camera_id)
 
     def handles(self, camera: CameraRecord) -> bool:
         return self.settings.device_adapters and camera.protocol in self.adapters
@@ -172,17 +195,13 @@ async def scan_camera(
     return events
 
 
-def _parse_hold(data: dict[str, Any]) -> list[PreservationHold]:
-    h = data.get("hold") or {}
-    until = h.get("until")
-    if not until:
+def _parse_hold(h: HoldRecord | None) -> list[PreservationHold]:
+    """The contract's typed hold (AccessHeld.hold) as the scanner's per-camera holds."""
+    if h is None:
         return []
-    until_dt = datetime.fromisoformat(str(until))
-    if until_dt.tzinfo is None:
-        until_dt = until_dt.replace(tzinfo=UTC) + timedelta(days=1)  # a date: through that day
-    start = datetime.fromisoformat(str(h["footage_from"]))
-    end = datetime.fromisoformat(str(h["footage_until"]))
-    return [PreservationHold(c, start, end, until_dt) for c in h.get("cameras", [])]
+    # a date: through that day
+    until_dt = datetime.combine(h.until, datetime.min.time(), UTC) + timedelta(days=1)
+    return [PreservationHold(c, h.footage_from, h.footage_until, until_dt) for c in h.cameras]
 
 
 def attach_devices(
@@ -191,12 +210,7 @@ def attach_devices(
     """Wire the adapters into ingest; returns `probe_for(camera)` (None: not ours)."""
     settings = settings or DeviceSettings()
     member_id = f"{socket.gethostname()}-{os.getpid()}"
-    fallback = None
-    if settings.seed_demo:
-        from demo.simulator.devices.bridge import DEMO_LOGIN
-
-        fallback = Credentials(*DEMO_LOGIN)
-    probes = DeviceProbes(settings, resolver_from(settings), fallback, shard=member_id)
+    probes = DeviceProbes(settings, resolver_from(settings), shard=member_id)
     tracker = SegmentTracker()
     state: dict[str, Any] = {"membership": None}
     svc.state["device_probes"] = probes
@@ -250,10 +264,32 @@ def attach_devices(
         cam: CameraRecord, holds: list[PreservationHold], now: datetime, sem: asyncio.Semaphore
     ) -> None:
         async with sem:
+            await calm(svc.state.get("loop_monitor"), 0.5)  # probes and replies come first
+            prober = svc.state.get("prober")
+            there = prober.context.get("probes") if prober is not None else None
             try:
-                events = await scan_camera(
-                    probes.adapters[cam.protocol], probes.target(cam), tracker, holds, settings, now
-                )
+                if prober is not None and there is not None:
+                    # on the prober's loop: listings are pages of XML to fetch and parse, and
+                    # the service loop only answers request-reply and publishes (issue 9)
+                    events = await prober.submit(
+                        lambda: scan_camera(
+                            there.adapters[cam.protocol],
+                            there.target(cam),
+                            tracker,
+                            holds,
+                            settings,
+                            now,
+                        )
+                    )
+                else:
+                    events = await scan_camera(
+                        probes.adapters[cam.protocol],
+                        probes.target(cam),
+                        tracker,
+                        holds,
+                        settings,
+                        now,
+                    )
             except Exception as exc:
                 log.warning("recording scan failed", camera_id=cam.camera_id, error=repr(exc))
                 return
@@ -275,17 +311,16 @@ def attach_devices(
             await asyncio.sleep(settings.segment_scan_interval_s)
 
     async def on_hold(_env: Envelope, event: Event) -> None:
-        if event.TYPE not in ("workflow.access.held", "workflow.access.hold_extended"):
+        if not isinstance(event, AccessHeld | AccessHoldExtended) or event.hold is None:
             return
-        data = getattr(event, "summary", {}) or {}
         assert svc.pool is not None
-        for h in _parse_hold(data):
+        for h in _parse_hold(event.hold):
             await svc.pool.execute(
                 f"INSERT INTO {svc.schema}.preservation_holds AS h (hold_id, camera_id, "
                 "footage_from, footage_until, until) VALUES ($1, $2, $3, $4, $5) "
                 "ON CONFLICT (hold_id, camera_id) DO UPDATE SET until = "
                 "GREATEST(h.until, EXCLUDED.until)",
-                str((data.get("hold") or {}).get("hold_id", "")),
+                event.hold.hold_id,
                 h.camera_id,
                 h.start,
                 h.end,

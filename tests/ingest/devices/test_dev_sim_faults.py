@@ -105,7 +105,7 @@ async def test_device_faults_show_in_the_samples(demo: Demo) -> None:
         assert s.clock_offset_s is not None and 295 < s.clock_offset_s < 305
         assert (await broken(cam, "recording_gap")).recording is False
         s = await broken(cam, "garbage")
-        assert s.reachable and s.error and s.error.startswith("bad_response")
+        assert not s.reachable and s.error and s.error.startswith("bad_response")
         s = await broken(cam, "wrong_content_type")
         assert s.error and "wrong content type" in s.error
         s = await broken(cam, "hang")

@@ -56,10 +56,14 @@ async def test_each_camera_once_per_period_and_a_hanging_one_is_skipped_not_queu
 
     await sampler.run(cameras, rounds=3)
     assert all(len(seen[c.camera_id]) == 3 for c in cams[1:]), {k: len(v) for k, v in seen.items()}
-    # the hanging camera: timed out once (1.6 s > 3 periods), its later slots skipped
-    [hung] = seen["sp-000"]
+    # the hanging camera: timed out once (1.6 s > 3 periods), its later slots skipped and
+    # said so as "not measured", never as failed samples of their own (issue 9)
+    skipped = [s for s in seen["sp-000"] if not s.measured]
+    [hung] = [s for s in seen["sp-000"] if s.measured]
     assert not hung.reachable and hung.error and hung.error.startswith("timeout")
-    assert sampler.stats.skipped == 2
+    # (one such note per camera per few periods: an overloaded ingest does not flood the bus)
+    assert sampler.stats.skipped == 2 and len(skipped) == 1
+    assert all("still runs" in (s.unmeasured_reason or "") for s in skipped)
 
 
 async def test_two_replicas_share_and_take_over_within_one_period(nats_url: str) -> None:

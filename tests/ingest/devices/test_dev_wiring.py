@@ -89,6 +89,9 @@ async def test_ingest_publishes_samples_segments_and_deletions(
     tag = uuid.uuid4().hex[:6]
     hik = SimDevice(f"W-HIK-{tag}", "hikvision", "127.0.0.1", 0, channels=2)
     dh = SimDevice(f"W-DH-{tag}", "dahua", "127.0.0.1", 0)
+    secrets = tmp_path / "secrets"  # the devices' login as a mounted secret, like a site's
+    secrets.mkdir()
+    (secrets / "cctv-device-default").write_text(f"{DEMO_LOGIN[0]}:{DEMO_LOGIN[1]}\n")
     async with DeviceServer([hik, dh]):
         cams = [
             camera(f"W-HIK-{tag}", "isapi", hik.address, 2),
@@ -99,8 +102,7 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             database_url=database_url,
             segment_scan_interval_s=0.5,
             shard_ttl_s=2.0,
-            seed_demo=True,
-            device_secrets_dir=Path("/nonexistent"),
+            device_secrets_dir=secrets,
         )
         svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"dev_{tag}")
 

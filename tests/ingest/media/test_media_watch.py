@@ -74,13 +74,25 @@ async def outbox(pool, schema: str, camera_id: str) -> list[dict]:
     return [e for e in envs if e["data"].get("camera_id") == camera_id]
 
 
-def test_demo_stack_port_gives_the_simulator_template():
-    assert MediaSettings(sim_rtsp_port=18554).url_template() == (
-        "rtsp://127.0.0.1:18554/cam/{camera_id}"
+def test_each_camera_is_read_at_its_own_address_never_at_another_device():
+    """Issue 16 items 1 and 7: no simulator template reaches an operator's camera; a plain
+    RTSP camera is read at its inventory host *and port*, an explicit stream URL wins, an
+    ONVIF camera where the device said (GetStreamUri), and nothing is guessed for a
+    generic ONVIF camera that announced nothing."""
+    plain = camera("RT-1", "192.0.2.7:8555").model_copy(
+        update={"protocol": "rtsp", "brand": "rtsp", "channel": None}
     )
-    explicit = MediaSettings(sim_rtsp_port=1, rtsp_url_template="rtsp://{host}/x/{channel}")
-    assert explicit.url_template() == "rtsp://{host}/x/{channel}"
-    assert MediaSettings(sim_rtsp_port=None, rtsp_url_template=None).url_template() is None
+    assert rtsp_url(plain) == "rtsp://192.0.2.7:8555/"
+    hik_rtsp = plain.model_copy(update={"brand": "hikvision", "address": "192.0.2.8"})
+    assert rtsp_url(hik_rtsp) == "rtsp://192.0.2.8:554/Streaming/Channels/101"
+    explicit = plain.model_copy(update={"stream_url": "rtsp://192.0.2.7:10554/live/main"})
+    assert rtsp_url(explicit) == "rtsp://192.0.2.7:10554/live/main"
+    ov = camera("OV-1", "192.0.2.9:8080", brand="onvif").model_copy(update={"protocol": "onvif"})
+    with pytest.raises(ValueError, match="stream address unknown"):
+        rtsp_url(ov)
+    said = {"OV-1": "rtsp://192.0.2.9:8554/onvif/media/ch1/main"}
+    assert rtsp_url(ov, discovered=said.get) == said["OV-1"]
+    assert "url_template" not in MediaSettings.model_fields  # no fleet-wide template left
 
 
 def test_rtsp_url_from_template_and_vendor_defaults():
@@ -203,7 +215,10 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
     await rtsp.start()
     cid = f"E2E-{uuid.uuid4().hex[:6]}"
     other = f"{cid}-other-shard"
-    cams = [camera(cid), camera(other)]
+    cams = [
+        camera(c).model_copy(update={"stream_url": f"rtsp://127.0.0.1:{rtsp.port}/cam/{c}"})
+        for c in (cid, other)
+    ]  # as the demo stack's inventory says where the simulator serves them
     fleet = Fleet(cams)
     attach_to_fleet(fleet, rtsp)
     settings = MediaSettings(
@@ -211,7 +226,6 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
         database_url=database_url,
         tamper_interval_s=0.4,
         rtsp_timeout_s=1.5,
-        sim_rtsp_port=rtsp.port,  # what the demo stack sets
     )
     svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"media_{cid[4:]}")
 

@@ -1,0 +1,679 @@
+"""Typed request-reply: one request model and one reply model per subject, and one error shape.
+
+The responder shell (:meth:`cctv.plumbing.service.Service.respond`) decodes and validates a
+request once against its model, so a handler receives a typed object; a request that does not
+fit is answered with :class:`ErrorReply` naming the field (and the article, where the
+regulation is the reason). ``OPERATIONS`` maps each subject to its models; the AsyncAPI
+document (``make asyncapi``) publishes them.
+
+Requests ignore fields they do not know (an older or newer caller still gets an answer);
+replies may carry more fields than listed (additive changes within a schema version). Who is
+asking travels in NATS headers, not in these bodies (see ``RpcCall.headers``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import rpc
+from .events import CameraRecord
+from .orgs import Actor
+from .workflow import EntryKind
+
+# --- the one error shape ------------------------------------------------------------------
+
+
+class ErrorReply(BaseModel):
+    """Every service's refusal: a stable code for programs, the reason in Chinese and English
+    for people, the article when the regulation is the reason. ``error`` is the line to show."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ok: Literal[False] = False
+    code: str = Field(description="stable, for programs: e.g. not_found, invalid_request")
+    text_zh: str
+    text_en: str
+    article: str | None = Field(default=None, description="e.g. 'Art. 16(2)'")
+    error: str = Field(description="'中文 — English (Art. N)', what a person reads")
+
+
+def error_reply(
+    code: str, text_zh: str, text_en: str, article: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The error reply as JSON-ready dict; ``extra`` keeps a service's additional detail."""
+    if text_zh == text_en:
+        line = text_zh
+    else:
+        line = f"{text_zh} — {text_en}"
+    if article and article not in line:
+        line = f"{line} ({article})"
+    reply = ErrorReply(
+        code=code, text_zh=text_zh, text_en=text_en, article=article, error=line, **extra
+    )
+    return reply.model_dump(mode="json")
+
+
+def invalid_request(model: type[RpcRequest], exc: ValidationError) -> dict[str, Any]:
+    """A request that does not fit its model: the first bad field, by name."""
+    err = exc.errors()[0]
+    if not err.get("loc") and err.get("type") in ("model_type", "model_attributes_type"):
+        return error_reply(
+            "invalid_request",
+            "请求须为JSON对象",
+            "bad request: request must be a JSON object",
+            model.ARTICLE,
+            kind="invalid",
+        )
+    where = ".".join(str(p) for p in err.get("loc", ())) or "request"
+    top = where.split(".", 1)[0]
+    article = model.ARTICLES.get(top, model.ARTICLE)
+    return error_reply(
+        "invalid_request",
+        f"请求有误：{where}",
+        f"bad request: {where}: {err.get('msg')}",
+        article,
+        kind="invalid",
+        field=where,
+    )
+
+
+@dataclass(frozen=True)
+class RpcCall:
+    """What the shell knows about a request besides its body: the subject and NATS headers
+    (where the caller's authenticated identity travels)."""
+
+    subject: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --- bases --------------------------------------------------------------------------------
+
+
+class RpcRequest(BaseModel):
+    """Base of request bodies. Unknown fields are ignored so callers may be older or newer."""
+
+    model_config = ConfigDict(extra="ignore")
+    ARTICLE: ClassVar[str | None] = None  # cited when the request as a whole is malformed
+    ARTICLES: ClassVar[dict[str, str]] = {}  # field -> article cited when that field is bad
+
+    @classmethod
+    def coerce(cls, value: Any) -> Self:
+        """The typed request; a dict (a direct call, an older caller) is validated first."""
+        return value if isinstance(value, cls) else cls.model_validate(value)
+
+
+class RpcReply(BaseModel):
+    """Base of successful replies (``ok`` is true); more fields may come (additive)."""
+
+    model_config = ConfigDict(extra="allow")
+    ok: Literal[True] = True
+
+
+class Empty(RpcRequest):
+    """A request with nothing to say."""
+
+
+class ActorRequest(RpcRequest):
+    """Acts for a person (Art. 15: every action is recorded with who did it)."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 15"}
+    actor: Actor
+
+
+# --- ingest -------------------------------------------------------------------------------
+
+
+class CamerasRequest(RpcRequest):
+    camera_id: str | None = None
+    building: str | None = None
+
+
+class CamerasReply(RpcReply):
+    cameras: list[CameraRecord]
+
+
+class CameraStatusRequest(RpcRequest):
+    camera_id: str = Field(min_length=1)
+
+
+class CameraStatusReply(RpcReply):
+    """What ingest last saw of one camera (issue 16): the record, its last sample, its last
+    frame check and the stream it reads (configured or discovered)."""
+
+    camera: CameraRecord
+    last_sample: dict[str, Any] | None = None
+    last_frame_check: dict[str, Any] | None = None
+    stream_url: str | None = None
+
+
+class SecretsReloadReply(RpcReply):
+    reloaded: bool
+
+
+class InventoryImportRequest(RpcRequest):
+    filename: str = ""
+    content: str = Field(description="the file's text (CSV or YAML)")
+    replace: bool = False
+    dry_run: bool = False
+    actor: str = "cli"
+
+
+class InventoryImportReply(RpcReply):
+    upserted: list[str]
+    unchanged: int
+    removed: list[str]
+    applied: bool
+
+
+class InventoryExportRequest(RpcRequest):
+    format: Literal["csv", "yaml"] = "csv"
+
+
+class InventoryExportReply(RpcReply):
+    content: str
+    count: int
+
+
+class InventoryRemoveRequest(RpcRequest):
+    camera_id: str = Field(min_length=1)
+    reason: str = Field(min_length=1, pattern=r"\S")
+    actor: str = "cli"
+
+
+class InventoryRemoveReply(RpcReply):
+    removed: list[str]
+
+
+class TamperConfirmRequest(RpcRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 12"
+    camera_id: str = Field(min_length=1)
+    operator: str = ""
+    reason: str = ""
+
+
+class TamperConfirmReply(RpcReply):
+    reference: dict[str, Any]
+
+
+class TamperStateRequest(RpcRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 12"
+    camera_id: str = Field(min_length=1)
+    thresholds: dict[str, Any] | None = None
+
+
+class TamperStateReply(RpcReply):
+    camera_id: str
+    active: list[Any] = []
+
+
+# --- health, notify, audit, console (replies listed; bodies stay open) ----------------------
+
+
+class HealthStatesReply(RpcReply):
+    states: list[dict[str, Any]]
+
+
+class HealthFaultsReply(RpcReply):
+    faults: list[dict[str, Any]]
+
+
+class FaultCloseRequest(RpcRequest):
+    """NIC closes a fault by hand, with the reason (the repair system lost track of it)."""
+
+    fault_id: str = Field(min_length=1)
+    reason: str = ""
+    actor: str = ""
+
+
+class AccountRequest(RpcRequest):
+    account: str = Field(min_length=1)
+
+
+class AckRequest(AccountRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 13"
+    alert_id: str = Field(min_length=1)
+
+
+class DirectiveRequest(RpcRequest):
+    """The duty room directs guards and gatekeepers (Art. 13): a zone's, or named accounts."""
+
+    ARTICLE: ClassVar[str | None] = "Art. 13"
+    text: str = ""
+    sender: str
+    zone: str | None = None
+    accounts: list[str] = []
+    severity: Literal["warning", "major", "critical"] = "major"
+
+
+class LimitRequest(RpcRequest):
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class AlertsReply(RpcReply):
+    alerts: list[dict[str, Any]]
+
+
+class AckReply(RpcReply):
+    alert: dict[str, Any]
+
+
+class RosterReply(RpcReply):
+    roster: list[dict[str, Any]]
+
+
+class PersonReply(RpcReply):
+    person: dict[str, Any]
+
+
+class AuditQueryRequest(RpcRequest):
+    """Search the audit log (Art. 15); ``proof`` adds inclusion proofs to a checkpoint."""
+
+    camera_id: str | None = None
+    actor: str | None = None
+    request_no: str | None = None
+    event_type: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = -1
+    limit: int = 50
+    proof: bool = False
+    compact: bool = False  # only seq and the entry bytes
+
+
+class AuditProveRequest(RpcRequest):
+    """An inclusion proof (``index``), a consistency proof (``old_size`` -> ``new_size``) or a
+    range proof (``start``, ``end``) against a signed checkpoint (``size``, default latest)."""
+
+    size: int | None = None
+    index: int | None = None
+    old_size: int = 0
+    new_size: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+class AuditExportRequest(RpcRequest):
+    """An evidence bundle: the entries of a request or grant, or a range [start, end)."""
+
+    request_no: str | None = None
+    grant_id: str | None = None
+    start: int = 0
+    end: int | None = None
+
+
+class AuditVerifyRequest(RpcRequest):
+    """Recompute chain, tree and stored nodes against the key the caller trusts (no default:
+    the key in the database being verified is not evidence)."""
+
+    key: str | None = None
+    checkpoints: list[str] = []
+
+
+class OpenRequest(RpcRequest):
+    """A request whose fields are documented in the owning service's README."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class OpenReply(RpcReply):
+    pass
+
+
+# --- workflow -----------------------------------------------------------------------------
+
+
+class RequestRef(RpcRequest):
+    request_id: str = Field(min_length=1)
+
+
+class PrintRequest(RequestRef):
+    ARTICLE: ClassVar[str | None] = "Annex 2-4"
+    format: Literal["html", "pdf"] = "html"
+
+
+class PrintReply(RpcReply):
+    format: Literal["html", "pdf"]
+    filename: str
+    html: str | None = None
+    pdf_base64: str | None = None
+
+
+class FormRequest(RpcRequest):
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 15", "process": "Art. 6-16"}
+    process: str
+    form: dict[str, Any] = {}
+    actor: Actor | None = None
+    expected_chain: list[str] | None = None  # the chain the requester was shown (submit)
+
+
+class DecisionRequest(ActorRequest):
+    request_id: str = Field(min_length=1)
+    text: str = ""
+    reason: str = ""  # withdraw
+    step_key: str | None = None
+    window_from: datetime | None = None
+    window_until: datetime | None = None
+
+
+class ActRequest(ActorRequest):
+    """One of a process's actions; ``args`` is the action's model in ``ACT_ARGS``."""
+
+    request_id: str = Field(min_length=1)
+    action: str = Field(min_length=1)
+    args: dict[str, Any] = {}
+
+
+class ActArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RetrieveArgs(ActArgs):
+    """access: the system administrator retrieves and records it (Art. 16(1)3)."""
+
+    purpose: str = ""
+    destination: str = ""
+    cameras: list[str] | None = None
+    footage_from: datetime | None = None
+    footage_until: datetime | None = None
+    export_sha256: str | None = None
+
+
+class ExtendHoldArgs(ActArgs):
+    """access: keep held footage longer, on a judicial requirement (Art. 18)."""
+
+    hold_id: str = ""
+    until: date
+    authority_ref: str = ""
+
+
+class CompleteArgs(ActArgs):
+    """stopmove: the work is done (Art. 8)."""
+
+    note: str = ""
+
+
+class PlanArgs(ActArgs):
+    """newpoint: NIC's installation plan (Art. 6)."""
+
+    text: str = ""
+    points: int = 0
+
+
+class SurveyArgs(ActArgs):
+    """newpoint: the site survey rows of Annex 2."""
+
+    rows: list[dict[str, Any]] = []
+
+
+class ImplementArgs(ActArgs):
+    """newpoint: the cameras NIC installed, as inventory records (Art. 6)."""
+
+    cameras: list[dict[str, Any]] = []
+
+
+class RevokeArgs(ActArgs):
+    """access: withdraw a grant before it runs out (an approver or the school leader)."""
+
+    reason: str = ""
+
+
+ACT_ARGS: dict[str, type[ActArgs]] = {
+    "retrieve": RetrieveArgs,
+    "revoke": RevokeArgs,
+    "extend_hold": ExtendHoldArgs,
+    "complete": CompleteArgs,
+    "plan": PlanArgs,
+    "survey": SurveyArgs,
+    "implement": ImplementArgs,
+}
+
+
+class ListRequest(RpcRequest):
+    process: str | None = None
+    state: str | None = None
+
+
+class RequestsReply(RpcReply):
+    requests: list[dict[str, Any]]
+
+
+class InboxReply(RpcReply):
+    to_act: list[dict[str, Any]]
+    mine: list[dict[str, Any]]
+    notices: list[dict[str, Any]] = []
+
+
+class RequestReply(RpcReply):
+    """A request after a change: its document and summary line."""
+
+    request: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+
+
+class GetReply(RpcReply):
+    request: dict[str, Any]
+    summary: dict[str, Any]
+    steps: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+class StepsReply(RpcReply):
+    steps: list[dict[str, Any]]
+    chain_key: list[str] = []
+
+
+class WorkflowCamerasReply(RpcReply):
+    cameras: list[dict[str, Any]]
+
+
+class LogRecordRequest(ActorRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 14"
+    kind: EntryKind = EntryKind.NOTE
+    text: str = ""
+    cameras: list[str] = []
+    location: str = ""
+    reported_to: str = ""
+
+
+class LogCloseRequest(ActorRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 14"
+    entry_id: str = Field(min_length=1)
+    resolution: str = ""
+
+
+class LogListRequest(RpcRequest):
+    open_only: bool = False
+
+
+class EntryReply(RpcReply):
+    entry: dict[str, Any]
+
+
+class EntriesReply(RpcReply):
+    entries: list[dict[str, Any]]
+
+
+class HandoverOfferRequest(ActorRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 14(3)"
+    incoming: str = Field(min_length=1)
+    notes: str = ""
+
+
+class HandoverConfirmRequest(ActorRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 14(3)"
+    handover_id: str = Field(min_length=1)
+    acknowledged: list[str] = []
+
+
+class HandoverReply(RpcReply):
+    handover: dict[str, Any]
+
+
+class HandoversReply(RpcReply):
+    handovers: list[dict[str, Any]]
+
+
+class OpenItemsReply(RpcReply):
+    items: list[dict[str, Any]]
+
+
+class ResponsibleSetRequest(ActorRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 9"
+    system_id: str = Field(min_length=1)
+    department: str | None = None
+    person: dict[str, Any] = {}
+    reason: str = ""
+
+
+class ScheduleSetRequest(ActorRequest):
+    ARTICLE: ClassVar[str | None] = "Art. 9"
+    system_id: str = Field(min_length=1)
+    department: str | None = None
+    schedule: list[dict[str, Any]] = []  # {days, arm_at, disarm_at}
+    periods: list[str] = []  # as people write them: 「工作日 18:00-08:00」
+
+
+class CalendarImportRequest(ActorRequest):
+    """NIC enters a year's official calendar notice (Art. 10); workflow checks the notice."""
+
+    ARTICLE: ClassVar[str | None] = "Art. 10"
+    notice: Any = None
+
+
+class CalendarReply(RpcReply):
+    notices: list[dict[str, Any]]
+    package_years: str = ""  # e.g. "2004-2026"
+
+
+class CalendarImportReply(RpcReply):
+    notice: dict[str, Any]
+    replaced: bool
+
+
+class RefusalsRequest(RpcRequest):
+    """不予受理 on record, newest first (Art. 6-16)."""
+
+    process: str | None = None
+    request_id: str | None = None
+    limit: int = Field(default=200, ge=1)
+
+
+class RefusalsReply(RpcReply):
+    refusals: list[dict[str, Any]]
+
+
+class SystemReply(RpcReply):
+    system: dict[str, Any]
+    notified: list[str] | None = None
+
+
+class SystemsReply(RpcReply):
+    systems: list[dict[str, Any]]
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+# --- media (issue 12) ------------------------------------------------------------------------
+
+
+class MediaExportRequest(ActorRequest):
+    """A system administrator has the system carry out a copy grant (Art. 16(2)3, 17); the
+    cameras and window default to the grant's and may only narrow it."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 16(1)3", "request_id": "Art. 15"}
+    request_id: str = Field(min_length=1)
+    purpose: str = ""
+    destination: str = ""
+    cameras: list[str] | None = None
+    footage_from: datetime | None = None
+    footage_until: datetime | None = None
+
+
+class MediaExportReply(RpcReply):
+    export_id: str
+    status: Literal["queued"]
+
+
+class MediaExportsRequest(RpcRequest):
+    request_id: str | None = None
+
+
+class MediaExportsReply(RpcReply):
+    jobs: list[dict[str, Any]]
+    objects: list[dict[str, Any]]
+
+
+class MediaDeleteRequest(ActorRequest):
+    """Delete a kept object: refused while its hold lasts (Art. 18)."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 18", "object_key": "Art. 18"}
+    object_key: str = Field(min_length=1)
+    reason: str = ""
+
+
+class MediaDeleteReply(RpcReply):
+    deleted: str
+
+
+class MediaVerifyReply(RpcReply):
+    checked: int
+    failed: int
+
+
+OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
+    rpc.INGEST_CAMERAS: (CamerasRequest, CamerasReply),
+    rpc.INGEST_CAMERA_STATUS: (CameraStatusRequest, CameraStatusReply),
+    rpc.INGEST_SECRETS_RELOAD: (Empty, SecretsReloadReply),
+    rpc.INGEST_INVENTORY_IMPORT: (InventoryImportRequest, InventoryImportReply),
+    rpc.INGEST_INVENTORY_EXPORT: (InventoryExportRequest, InventoryExportReply),
+    rpc.INGEST_INVENTORY_REMOVE: (InventoryRemoveRequest, InventoryRemoveReply),
+    rpc.INGEST_TAMPER_CONFIRM: (TamperConfirmRequest, TamperConfirmReply),
+    rpc.INGEST_TAMPER_STATE: (TamperStateRequest, TamperStateReply),
+    rpc.HEALTH_STATES: (Empty, HealthStatesReply),
+    rpc.HEALTH_FAULTS: (Empty, HealthFaultsReply),
+    rpc.HEALTH_FAULT_CLOSE: (FaultCloseRequest, OpenReply),
+    rpc.NOTIFY_INBOX: (AccountRequest, AlertsReply),
+    rpc.NOTIFY_ACK: (AckRequest, AckReply),
+    rpc.NOTIFY_ROSTER: (Empty, RosterReply),
+    rpc.NOTIFY_DIRECTIVE: (DirectiveRequest, OpenReply),
+    rpc.NOTIFY_DIRECTIVES: (LimitRequest, OpenReply),
+    rpc.AUDIT_QUERY: (AuditQueryRequest, OpenReply),
+    rpc.AUDIT_PROVE: (AuditProveRequest, OpenReply),
+    rpc.AUDIT_CHECKPOINT: (Empty, OpenReply),
+    rpc.AUDIT_EXPORT: (AuditExportRequest, OpenReply),
+    rpc.AUDIT_VERIFY: (AuditVerifyRequest, OpenReply),
+    rpc.CONSOLE_PERSON: (AccountRequest, PersonReply),
+    rpc.WORKFLOW_PREVIEW: (FormRequest, StepsReply),
+    rpc.WORKFLOW_SUBMIT: (FormRequest, RequestReply),
+    rpc.WORKFLOW_APPROVE: (DecisionRequest, RequestReply),
+    rpc.WORKFLOW_REJECT: (DecisionRequest, RequestReply),
+    rpc.WORKFLOW_WITHDRAW: (DecisionRequest, RequestReply),
+    rpc.WORKFLOW_ACT: (ActRequest, RequestReply),
+    rpc.WORKFLOW_GET: (RequestRef, GetReply),
+    rpc.WORKFLOW_PRINT: (PrintRequest, PrintReply),
+    rpc.WORKFLOW_INBOX: (ActorRequest, InboxReply),
+    rpc.WORKFLOW_LIST: (ListRequest, RequestsReply),
+    rpc.WORKFLOW_CAMERAS: (Empty, WorkflowCamerasReply),
+    rpc.WORKFLOW_LOG_RECORD: (LogRecordRequest, EntryReply),
+    rpc.WORKFLOW_LOG_CLOSE: (LogCloseRequest, EntryReply),
+    rpc.WORKFLOW_LOG_LIST: (LogListRequest, EntriesReply),
+    rpc.WORKFLOW_HANDOVER_OFFER: (HandoverOfferRequest, HandoverReply),
+    rpc.WORKFLOW_HANDOVER_CONFIRM: (HandoverConfirmRequest, HandoverReply),
+    rpc.WORKFLOW_HANDOVERS: (Empty, HandoversReply),
+    rpc.WORKFLOW_OPEN_ITEMS: (Empty, OpenItemsReply),
+    rpc.WORKFLOW_RESPONSIBLE_SET: (ResponsibleSetRequest, SystemReply),
+    rpc.WORKFLOW_SCHEDULE_SET: (ScheduleSetRequest, SystemReply),
+    rpc.WORKFLOW_SYSTEMS: (Empty, SystemsReply),
+    rpc.WORKFLOW_CALENDAR: (Empty, CalendarReply),
+    rpc.WORKFLOW_CALENDAR_IMPORT: (CalendarImportRequest, CalendarImportReply),
+    rpc.WORKFLOW_REFUSALS: (RefusalsRequest, RefusalsReply),
+    rpc.MEDIA_EXPORT: (MediaExportRequest, MediaExportReply),
+    rpc.MEDIA_EXPORTS: (MediaExportsRequest, MediaExportsReply),
+    rpc.MEDIA_DELETE: (MediaDeleteRequest, MediaDeleteReply),
+    rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
+}
