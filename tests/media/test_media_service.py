@@ -289,3 +289,29 @@ async def test_footage_outside_the_asked_range_is_never_kept(
     got = await media.rpc(rpc.MEDIA_EXPORTS, {"request_id": rid})
     assert [o for o in got["objects"] if o["kind"] == "export"] == []
     assert not events.matching("access.exported", exported(rid))
+
+
+async def test_a_queued_export_checks_the_grant_again_when_it_runs(media: Media) -> None:
+    """Revoked (or expired) between the request and the run: the job fetches nothing."""
+    from services.media.app import Refused
+
+    rid = request_id()
+    g = await media.announce(rid)
+    spec = {
+        "cameras": g["cameras"], "footage_from": g["footage_from"],
+        "footage_until": g["footage_until"], "purpose": "p", "destination": "d",
+        "actor": "nic_admin",
+    }  # fmt: skip
+    schema = media.svc.schema
+    job = await media.media.pool.fetchrow(
+        f"INSERT INTO {schema}.jobs (job_id, kind, request_id, spec, status) "
+        "VALUES ($1, 'export', $2, $3, 'running') RETURNING *",
+        f"{rid}-E1",
+        rid,
+        json.dumps(spec),
+    )
+    await media.revoke(rid)
+    with pytest.raises(Refused, match="revoked"):
+        await media.media._run_export(job)
+    got = await media.rpc(rpc.MEDIA_EXPORTS, {"request_id": rid})
+    assert [o for o in got["objects"] if o["kind"] == "export"] == []
