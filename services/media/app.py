@@ -21,6 +21,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import Envelope, Event, rpc
+from cctv.contract import rpcmodels as m
 from cctv.contract.campustime import campus_time
 from cctv.contract.events import (
     AccessHeld,
@@ -32,6 +33,7 @@ from cctv.contract.events import (
     PreservationCheck,
     WorkflowTransition,
 )
+from cctv.contract.orgs import Role
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
@@ -62,6 +64,14 @@ def add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years)
     except ValueError:  # 29 February
         return d.replace(year=d.year + years, day=28)
+
+
+def _aware(v: datetime | None, what: str) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise RpcError.bilingual(
+            "invalid_request", f"{what} 须带时区", f"{what} needs a time zone", "Art. 16(1)3"
+        )
+    return v
 
 
 def _dt(v: Any, what: str) -> datetime:
@@ -187,21 +197,13 @@ class MediaService:
             await stage(conn, self.schema, event, source="media", key=request_id or None,
                         actor=actor or "unknown")  # fmt: skip
 
-    @staticmethod
-    def _actor(req: dict[str, Any]) -> dict[str, Any]:
-        a = req.get("actor")
-        if not isinstance(a, dict) or not str(a.get("person_id", "")).strip():
-            raise RpcError("缺少操作人 — actor is required", "Art. 16(1)3")
-        return a
-
-    async def export(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def export(self, q: m.MediaExportRequest, _call: Any = None) -> dict[str, Any]:
         """A system administrator has the system carry out a copy grant (Art. 16(2)3, 17)."""
-        actor = self._actor(req)
-        who = str(actor["person_id"])
-        rid = str(req.get("request_id", "")).strip()
+        who = q.actor.person_id
+        rid = q.request_id.strip()
         ctx: dict[str, Any] = {}
         try:
-            if "sysadmin" not in (actor.get("roles") or []):
+            if Role.SYSADMIN not in q.actor.roles:
                 raise Refused(
                     "not_sysadmin",
                     "视频调取须由系统管理人员进行",
@@ -218,15 +220,9 @@ class MediaService:
                     f"request {rid!r} has no approved grant: nothing may be retrieved",
                     "Art. 15",
                 )
-            cams = req.get("cameras") or list(row["cameras"])
-            if not isinstance(cams, list) or not all(isinstance(c, str) for c in cams):
-                raise RpcError("cameras 须为摄像机编号列表 — cameras must be a list of ids")
-            f_from = _dt(req["footage_from"], "footage_from") if req.get("footage_from") else None
-            f_until = (
-                _dt(req["footage_until"], "footage_until") if req.get("footage_until") else None
-            )
-            f_from = f_from or row["footage_from"]
-            f_until = f_until or row["footage_until"]
+            cams = list(q.cameras) if q.cameras else list(row["cameras"])
+            f_from = _aware(q.footage_from, "footage_from") or row["footage_from"]
+            f_until = _aware(q.footage_until, "footage_until") or row["footage_until"]
             ctx = {
                 "cameras": cams,
                 "footage_from": f_from,
@@ -234,8 +230,8 @@ class MediaService:
                 "grant_id": row["grant_id"],
             }
             self._check_grant(row, cams, f_from, f_until)
-            purpose = str(req.get("purpose", "")).strip()
-            destination = str(req.get("destination", "")).strip()
+            purpose = q.purpose.strip()
+            destination = q.destination.strip()
             if not purpose:
                 raise Refused(
                     "missing_purpose", "须填写调取用途", "purpose is required", "Art. 16(1)3"
@@ -260,7 +256,7 @@ class MediaService:
                 "purpose": purpose,
                 "destination": destination,
                 "actor": who,
-                "actor_name": str(actor.get("name", "")),
+                "actor_name": q.actor.name,
             }
             await conn.execute(
                 f"INSERT INTO {self.schema}.jobs (job_id, kind, request_id, spec) "
@@ -330,9 +326,9 @@ class MediaService:
                 "Art. 16(1)3",
             )
 
-    async def exports(self, req: dict[str, Any]) -> dict[str, Any]:
-        rid = req.get("request_id")
-        where, args = ("WHERE request_id = $1", [str(rid)]) if rid else ("", [])
+    async def exports(self, q: m.MediaExportsRequest, _call: Any = None) -> dict[str, Any]:
+        rid = q.request_id
+        where, args = ("WHERE request_id = $1", [rid]) if rid else ("", [])
         jobs = await self.pool.fetch(
             f"SELECT job_id, kind, request_id, status, error, created_at, finished_at "
             f"FROM {self.schema}.jobs {where} ORDER BY created_at",
@@ -346,11 +342,10 @@ class MediaService:
             "objects": [_jsonable(dict(o)) for o in objs],
         }
 
-    async def delete(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def delete(self, q: m.MediaDeleteRequest, _call: Any = None) -> dict[str, Any]:
         """Deleting kept footage: refused while its hold lasts (Art. 18)."""
-        actor = self._actor(req)
-        who = str(actor["person_id"])
-        key = str(req.get("object_key", ""))
+        who = q.actor.person_id
+        key = q.object_key
         row = await self.pool.fetchrow(
             f"SELECT * FROM {self.schema}.objects WHERE object_key = $1", key
         )
@@ -358,7 +353,7 @@ class MediaService:
             raise RpcError(f"没有对象 {key} — no stored object {key!r}", "Art. 18")
         today = self.clock().date()
         try:
-            if "sysadmin" not in (actor.get("roles") or []):
+            if Role.SYSADMIN not in q.actor.roles:
                 raise Refused(
                     "not_custodian",
                     "保存的视频由网络信息中心系统管理人员管理",
@@ -409,8 +404,7 @@ class MediaService:
                     actor=who,
                     camera_ids=[row["camera_id"]] if row["camera_id"] else [],
                     request_no=row["request_id"],
-                    detail=f"删除 deleted {key} after its hold ended: "
-                    f"{str(req.get('reason', '')).strip() or '-'}",
+                    detail=f"删除 deleted {key} after its hold ended: {q.reason.strip() or '-'}",
                 ),
                 source="media",
                 key=row["request_id"],
@@ -418,7 +412,7 @@ class MediaService:
             )
         return {"deleted": key}
 
-    async def verify(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def verify(self, _q: m.Empty, _call: Any = None) -> dict[str, Any]:
         checked, failed = await self.verify_all()
         return {"checked": checked, "failed": failed}
 
@@ -783,7 +777,7 @@ def build(
         (rpc.MEDIA_DELETE, media.delete),
         (rpc.MEDIA_VERIFY, media.verify),
     ):
-        svc.respond(rpc_prefix + subject, handler)
+        svc.respond(rpc_prefix + subject, handler, request=m.OPERATIONS[subject][0])
     svc.loop("jobs", media.job_loop)
     svc.loop("verify", media.verify_loop)
     return svc

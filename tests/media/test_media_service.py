@@ -315,3 +315,18 @@ async def test_a_queued_export_checks_the_grant_again_when_it_runs(media: Media)
         await media.media._run_export(job)
     got = await media.rpc(rpc.MEDIA_EXPORTS, {"request_id": rid})
     assert [o for o in got["objects"] if o["kind"] == "export"] == []
+
+
+async def test_malformed_requests_are_answered_with_what_is_wrong(media: Media) -> None:
+    no_actor = await media.rpc(rpc.MEDIA_EXPORT, {"request_id": "DY-1"})
+    assert no_actor["code"] == "invalid_request" and no_actor["article"] == "Art. 16(1)3"
+    assert no_actor["field"] == "actor"
+    rid = request_id()
+    await media.announce(rid)
+    naive = await media.rpc(
+        rpc.MEDIA_EXPORT,
+        {"actor": SYSADMIN, "request_id": rid, "footage_from": "2026-11-30T10:00:00"},
+    )
+    assert not naive["ok"] and "time zone" in naive["error"]
+    missing = await media.rpc(rpc.MEDIA_DELETE, {"actor": SYSADMIN, "object_key": "nope/x.mp4"})
+    assert not missing["ok"] and "no stored object" in missing["error"]
