@@ -54,7 +54,7 @@ def camera(i: int) -> CameraRecord:
     b = BUILDINGS[0] if on_nvr else BUILDINGS[i % len(BUILDINGS)]
     return CameraRecord(
         camera_id=f"B-{i:05d}", name=f"cam {i}", system_id="A1-01", department="security",
-        managing_department="security", category="public_safety", building=b,
+        managing_department="logistics", category="public_safety", building=b,
         position=f"{i % 7}F", zone=f"{b}区", brand="hikvision", protocol="isapi",
         address="127.0.0.1:80", nvr_id=NVR if on_nvr else f"NVR-{i // 16:04d}",
         channel=i % 64 + 1,

@@ -23,10 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWN: dict[tuple[str, str], str] = {
     ("services/console/accounts.py", "demo.campus"): "#11",
     ("services/notify/app.py", "demo.campus"): "#11",
-    ("services/ingest/app.py", "demo.campus"): "#16",
-    ("services/ingest/app.py", "demo.simulator.devices.bridge"): "#16",
-    ("services/ingest/adapters/wiring.py", "demo.simulator.devices.bridge"): "#16",
-    ("services/ingest/tamper_watch.py", "demo.simulator.devices.bridge"): "#16",
 }
 
 

@@ -193,10 +193,16 @@ def remove(camera_id: str, reason: str, actor: str | None = None) -> str:
 
 
 def do_import(args: argparse.Namespace) -> int:
+    from cctv.plumbing.uploads import UploadRejected, decode_text, too_large
+
     try:
-        content = args.file.read_text(encoding="utf-8-sig")
+        if refusal := too_large(args.file.stat().st_size):
+            raise CliError(f"{args.file}: {refusal}")
+        content, _encoding = decode_text(args.file.read_bytes(), args.file.name)
     except OSError as exc:
         raise CliError(f"{args.file}: {exc.strerror}") from exc
+    except UploadRejected as exc:  # GBK is read as GBK; anything else is named, not guessed
+        raise CliError(str(exc)) from exc
     reply = request(
         rpc.INGEST_INVENTORY_IMPORT,
         {

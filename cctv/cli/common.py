@@ -37,13 +37,18 @@ def request(
                 f"cannot reach NATS at {settings().nats_url} ({exc}); "
                 "is `make run` running, or NATS_URL set?"
             ) from exc
-        try:
-            msg = await nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
+        from cctv.plumbing.bigpayload import pack, unpack
+
+        try:  # bodies past NATS's payload limit travel through the object store
+            js = nc.jetstream()
+            body = await pack(js, json.dumps(payload, ensure_ascii=False).encode())
+            msg = await nc.request(subject, body, timeout=timeout)
+            data = await unpack(js, msg.data)
         except Exception as exc:
             raise CliError(f"no answer on {subject}: {exc!r}") from exc
         finally:
             await nc.close()
-        reply: dict[str, Any] = json.loads(msg.data)
+        reply: dict[str, Any] = json.loads(data)
         if check and not reply.get("ok"):
             error, art = str(reply.get("error")), reply.get("article")
             article = f" ({art})" if art and str(art) not in error else ""

@@ -6,7 +6,9 @@ import argparse
 import importlib
 import sys
 
-GROUPS = ("cameras", "sim", "audit", "requests", "streams", "inventory", "tamper", "faults")
+GROUPS = (
+    "cameras", "sim", "audit", "requests", "streams", "inventory", "tamper", "faults", "dlq",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,10 +57,14 @@ def decode(raw: bytes, subject: str | None = None) -> tuple[Envelope, Event]:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ContractError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # nested deeper than the parser's stack: hostile, not a bug
+        raise ContractError("not JSON we accept: nested too deep") from exc
     if not isinstance(payload, dict):
         raise ContractError("envelope must be a JSON object")
     try:
         env = Envelope.model_validate(payload)
+    except RecursionError as exc:
+        raise ContractError("bad envelope: nested too deep") from exc
     except ValidationError as exc:
         raise ContractError(f"bad envelope: {_first_error(exc)}") from exc
     if env.schema_version > SCHEMA_VERSION:
@@ -74,6 +78,8 @@ def decode(raw: bytes, subject: str | None = None) -> tuple[Envelope, Event]:
         raise ContractError(f"event type {env.type!r} does not belong on subject {subject!r}")
     try:
         event = model.model_validate(env.data)
+    except RecursionError as exc:
+        raise ContractError(f"bad {env.type} body: nested too deep") from exc
     except ValidationError as exc:
         raise ContractError(f"bad {env.type} body: {_first_error(exc)}") from exc
     return env, event

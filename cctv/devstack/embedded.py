@@ -106,6 +106,17 @@ class EmbeddedNats:
         wait_for_port("127.0.0.1", self.port)
         return self
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+    def restart(self) -> None:
+        """Same port, same store: JetStream recovers its streams and consumers from disk."""
+        self.stop()
+        self.start()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -136,6 +147,21 @@ class EmbeddedPostgres:
     @property
     def url(self) -> str:
         return f"postgresql://postgres:@/postgres?host={self.data_dir}"
+
+    def alive(self) -> bool:
+        """The postmaster named in postmaster.pid runs (pgserver's own check)."""
+        if self.server is None:
+            return False
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.data_dir)
+        return info is not None and info.is_running()
+
+    def restart(self) -> None:
+        """Start the postmaster again on the same data (crash recovery replays the WAL)."""
+        assert self.server is not None
+        with self.server._lock:
+            self.server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self.server is not None:

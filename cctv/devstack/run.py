@@ -66,11 +66,9 @@ def main() -> int:
             print(f"    {p.account:<16} {p.name}  {p.role:<14} {p.department:<10} {p.zone or ''}")
         print("\n  Try: .venv/bin/cctv sim break OFF-001   (then watch the console)")
         print("  Ctrl-C stops everything.", flush=True)
-        while True:
-            for name, proc in list(stack.procs.items()):
-                if proc.popen.poll() is not None:
-                    print(f"!! {name} exited ({proc.popen.returncode}); see {proc.log}", flush=True)
-                    stack.procs.pop(name)
+        while True:  # supervise: whatever dies is reported and restarted with backoff
+            for line in stack.supervise():
+                print(line, flush=True)
             time.sleep(1.0)
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)

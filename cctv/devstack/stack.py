@@ -56,6 +56,24 @@ class Proc:
 
 
 @dataclass
+class Restarts:
+    """Backoff for one supervised process: 1, 2, 4 … 30 s between restarts; a process that
+    stayed up for a minute starts again from 1 s."""
+
+    count: int = 0
+    due: float | None = None  # when the next restart is due (monotonic), if it is down
+    started: float = field(default_factory=time.monotonic)
+
+    def down(self, now: float) -> float:
+        if now - self.started > 60.0:
+            self.count = 0
+        self.count += 1
+        delay = min(2.0 ** (self.count - 1), 30.0)
+        self.due = now + delay
+        return delay
+
+
+@dataclass
 class Stack:
     home: Path
     ports: dict[str, int] = field(default_factory=dict)
@@ -65,6 +83,8 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     nats: EmbeddedNats | None = None
     pg: EmbeddedPostgres | None = None
+    restarts: dict[str, Restarts] = field(default_factory=dict)
+    args: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
 
     @classmethod
     def for_tests(cls, home: Path, **env: str) -> Stack:
@@ -159,6 +179,7 @@ class Stack:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
+        self.args[name] = (args, env)
         popen = subprocess.Popen(
             [sys.executable, *args],
             cwd=REPO,
@@ -303,6 +324,54 @@ class Stack:
         proc = self.procs.pop(name)
         proc.popen.kill()
         proc.popen.wait()
+
+    # --- supervision ----------------------------------------------------------------------
+
+    def supervise(self, now: float | None = None) -> list[str]:
+        """One round: notice what died (services, stand-ins, NATS, PostgreSQL) and restart it
+        once its backoff has passed. Returns what happened, for the operator."""
+        now = time.monotonic() if now is None else now
+        said: list[str] = []
+        watched: list[tuple[str, bool, int | None]] = []
+        if self.nats is not None:
+            watched.append(("nats", self.nats.alive(), self.nats.exit_code()))
+        if self.pg is not None:
+            watched.append(("postgres", self.pg.alive(), None))
+        for name, proc in self.procs.items():
+            watched.append((name, proc.popen.poll() is None, proc.popen.poll()))
+        for name, alive, code in watched:
+            r = self.restarts.setdefault(name, Restarts())
+            if alive:
+                continue
+            if r.due is None:
+                delay = r.down(now)
+                where = f"; see {self.procs[name].log}" if name in self.procs else ""
+                said.append(f"!! {name} exited ({code}); restarting in {delay:.0f}s "
+                            f"(restart {r.count}){where}")  # fmt: skip
+                continue
+            if now < r.due:
+                continue
+            try:
+                self.restart(name)
+            except Exception as exc:  # try again later, with a longer pause
+                delay = r.down(now)
+                said.append(f"!! {name} did not restart ({exc}); next try in {delay:.0f}s")
+                continue
+            r.due, r.started = None, now
+            said.append(f"-> {name} restarted (restart {r.count})")
+        return said
+
+    def restart(self, name: str) -> None:
+        if name == "nats":
+            assert self.nats is not None
+            self.nats.restart()
+        elif name == "postgres":
+            assert self.pg is not None
+            self.pg.restart()
+        else:
+            proc = self.procs[name]
+            args, env = self.args[name]
+            self.spawn(name, args, proc.port, env)
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):

@@ -12,6 +12,11 @@ HANDLE_SECONDS = Histogram(
     "cctv_handle_seconds", "Time to handle one message", ["service", "consumer"]
 )
 OUTBOX_PUBLISHED = Counter("cctv_outbox_published_total", "Outbox rows published", ["service"])
+INFRA_WAITING = Gauge(
+    "cctv_infra_waiting_messages",
+    "Messages held while PostgreSQL or NATS is unreachable (consumption paused)",
+    ["service", "consumer"],
+)
 OUTBOX_PENDING = Gauge(
     "cctv_outbox_pending", "Outbox rows committed but not yet published", ["service"]
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -70,6 +71,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._measured = 0.0
 
     async def start(self) -> None:
         self._listener = await self.pool.acquire()
@@ -95,8 +97,11 @@ class OutboxRelay:
             except Exception as exc:  # keep relaying after a broker or database hiccup
                 log.warning("outbox relay error", error=str(exc))
                 await asyncio.sleep(1.0)
-            with contextlib.suppress(Exception):  # a backlog alert needs the figure, not us
-                await self.measure_backlog()
+            now = time.monotonic()
+            if now - self._measured >= 1.0:  # at most once a second, however busy
+                self._measured = now
+                with contextlib.suppress(Exception):  # the alert needs the figure, not us
+                    await self.measure_backlog()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             self._wake.clear()

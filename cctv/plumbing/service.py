@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,9 +34,11 @@ from cctv.contract import ContractError, Envelope, Event, decode, subject_for, w
 from cctv.contract.events import DeadLetter
 from cctv.contract.rpcmodels import RpcCall, RpcRequest, error_reply, invalid_request
 
+from .bigpayload import pack, unpack
 from .db import apply_migrations, create_pool, dsn_user, pending_migrations
+from .failures import is_infrastructure
 from .logging import configure_logging
-from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, MESSAGES
+from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, INFRA_WAITING, MESSAGES
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .tasks import cancel_and_wait
@@ -107,7 +111,10 @@ class Service:
             graceful_timeout=15.0,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
-            logger=None,
+            # FastStream's own failures (a message it could not hand over, a broken
+            # subscription) must be heard: its logger at WARNING, per-message chatter at DEBUG.
+            logger=_broker_logger(),
+            log_level=logging.DEBUG,
         )
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
@@ -119,6 +126,12 @@ class Service:
         self._stopping: list[Callable[[], Awaitable[None]]] = []
         self.middleware: list[Middleware] = []
         self.state: dict[str, Any] = {}
+        self._waiting: dict[str, int] = {}  # consumer -> messages held for the infrastructure
+        self._waiting_reason = ""
+        self._ready_checks: list[Callable[[], list[str]]] = []
+        self.metrics_public = True
+        """False where the HTTP port faces people (console): /metrics then needs loopback or
+        METRICS_TOKEN."""
         self.routes: list[BaseRoute] = [
             Route("/healthz", self._healthz),
             Route("/readyz", self._readyz),
@@ -149,10 +162,9 @@ class Service:
             durable=durable,
             pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
-            config=ConsumerConfig(
-                max_deliver=self.settings.max_deliver,
-                ack_wait=self.settings.ack_wait_s,
-            ),
+            # The server never gives up on a message (max_deliver -1): _handle decides, so an
+            # outage or a crash loop cannot make a message expire unrecorded.
+            config=ConsumerConfig(max_deliver=-1, ack_wait=self.settings.ack_wait_s),
             title=f"{self.name}:{durable}",
         )
 
@@ -179,16 +191,21 @@ class Service:
         fn: Any = handler  # typed or dict handler, as `request` says
 
         async def on_request(msg: NatsMessage) -> Any:
+            reply = await answer(msg)
+            return await pack(self._js(), json.dumps(reply, ensure_ascii=False).encode())
+
+        async def answer(msg: NatsMessage) -> dict[str, Any]:
             try:
+                raw = await unpack(self._js(), bytes(msg.body or b""))
                 if request is not None:
                     try:
-                        typed = request.model_validate_json(msg.body or b"{}")
+                        typed = request.model_validate_json(raw or b"{}")
                     except ValidationError as exc:
                         return invalid_request(request, exc)
                     call = RpcCall(subject=subject, headers=dict(msg.headers or {}))
                     reply: Any = await fn(typed, call)
                 else:
-                    body = json.loads(msg.body or b"{}")
+                    body = json.loads(raw or b"{}")
                     if not isinstance(body, dict):
                         raise RpcError.bilingual(
                             "bad_request", "请求须为JSON对象", "request must be a JSON object"
@@ -207,7 +224,7 @@ class Service:
                 return error_reply("bad_request", "请求有误", f"bad request: {exc}")
             except Exception as exc:  # never leave the caller waiting for a timeout
                 log.exception("request failed", subject=subject, error=repr(exc))
-                return error_reply("internal", "内部错误", f"internal error: {exc!r}")
+                return error_reply("internal", "内部错误", f"internal error: {exc!r}"[:500])
 
         self.broker.subscriber(subject, queue=f"{self.name}-rpc", title=f"{self.name}:rpc")(
             on_request
@@ -216,6 +233,10 @@ class Service:
     def loop(self, name: str, fn: Loop) -> None:
         """A background task started after the broker; restarted if it crashes."""
         self._loops.append((name, fn))
+
+    def ready_check(self, fn: Callable[[], list[str]]) -> None:
+        """A service's own reasons not to be ready (a stalled loop…), added to /readyz."""
+        self._ready_checks.append(fn)
 
     def after_start(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._started.append(fn)
@@ -257,54 +278,155 @@ class Service:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """Ask another service; ``payload`` may be the subject's contract request model, and
-        ``headers`` carry what is not the body (the caller's identity)."""
+        ``headers`` carry what is not the body (the caller's identity). Bodies past the
+        message size limit go through the object store (cctv.plumbing.bigpayload)."""
+        js = self._js()
         body = (
             payload.model_dump_json().encode()
             if isinstance(payload, BaseModel)
-            else json.dumps(payload).encode()
+            else json.dumps(payload, ensure_ascii=False).encode()
         )
+        body = await pack(js, body)
         reply = await self.broker.request(body, subject, timeout=timeout, headers=headers)
-        return json.loads(reply.body)
+        return json.loads(await unpack(js, bytes(reply.body)))
+
+    def _js(self) -> Any:
+        return self.broker.connection.jetstream()
 
     # --- message handling ---------------------------------------------------------------
 
     async def _dispatch(self, msg: NatsMessage, consumer: str, handler: Handler) -> None:
+        """Every message ends acked, dead-lettered (then acked) or held for a retry — never
+        dropped by an exception escaping to FastStream, which would leave it to expire."""
+        try:
+            await self._handle(msg, consumer, handler)
+        except asyncio.CancelledError:
+            raise  # shutdown: the unacked message is redelivered to whoever runs next
+        except Exception as exc:  # a bug in the shell itself: say so, leave it for redelivery
+            log.error("message left unsettled", consumer=consumer, error=repr(exc))
+            MESSAGES.labels(self.name, consumer, "unsettled").inc()
+            with contextlib.suppress(Exception):
+                await msg.nack(delay=5.0)
+
+    async def _handle(self, msg: NatsMessage, consumer: str, handler: Handler) -> None:
         raw = msg.raw_message
         deliveries = int(getattr(getattr(raw, "metadata", None), "num_delivered", 1) or 1)
+        subject, body = raw.subject, bytes(msg.body or b"")
         pending = getattr(getattr(raw, "metadata", None), "num_pending", None)
         if pending is not None:  # consumer lag, for the alert rules (deploy/monitoring)
             CONSUMER_PENDING.labels(self.name, consumer).set(pending)
         started = time.perf_counter()
         try:
-            env, event = decode(msg.body, raw.subject)
+            env, event = decode(body, subject)
         except ContractError as exc:
-            await self.dead_letter(consumer, raw.subject, msg.body, f"contract: {exc}", deliveries)
-            await msg.ack()
-            MESSAGES.labels(self.name, consumer, "dead_letter").inc()
+            await self._reject(msg, consumer, subject, body, f"contract: {exc}", deliveries)
+            return
+        except Exception as exc:  # RecursionError, MemoryError…: a hostile payload, not a bug
+            reason = f"contract: undecodable ({type(exc).__name__}: {str(exc)[:200]})"
+            await self._reject(msg, consumer, subject, body, reason, deliveries)
+            return
+        if deliveries > self.settings.poison_deliveries:
+            reason = f"poison: delivered {deliveries} times without an outcome"
+            await self._reject(msg, consumer, subject, body, reason, deliveries)
             return
         with structlog.contextvars.bound_contextvars(
             event_id=env.id, correlation_id=env.correlation_id, event_type=env.type
         ):
+            delay = 0.5
+            waiting = False
             try:
-                await handler(env, event)
-            except Exception as exc:
-                if deliveries >= self.settings.max_deliver:
-                    log.error("giving up on message", error=repr(exc), deliveries=deliveries)
-                    await self.dead_letter(
-                        consumer, raw.subject, msg.body, f"handler: {exc!r}", deliveries
-                    )
-                    await msg.ack()
-                    MESSAGES.labels(self.name, consumer, "dead_letter").inc()
-                else:
-                    log.warning(
-                        "handler failed, will retry", error=repr(exc), deliveries=deliveries
-                    )
-                    await msg.nack(delay=min(0.5 * 2**deliveries, 30.0))
-                    MESSAGES.labels(self.name, consumer, "retry").inc()
-                return
-            await msg.ack()
-            MESSAGES.labels(self.name, consumer, "ok").inc()
+                while True:
+                    try:
+                        await handler(env, event)
+                        break
+                    except Exception as exc:
+                        if not is_infrastructure(exc):
+                            await self._failed(msg, consumer, subject, body, exc, deliveries)
+                            return
+                        if not waiting:
+                            waiting = True
+                            self._waiting[consumer] = self._waiting.get(consumer, 0) + 1
+                            INFRA_WAITING.labels(self.name, consumer).inc()
+                            self._waiting_reason = f"{type(exc).__name__}: {exc}"[:300]
+                            log.warning(
+                                "infrastructure unavailable; holding the message",
+                                consumer=consumer,
+                                error=repr(exc),
+                            )
+                        await self._hold(msg, delay)
+                        delay = min(delay * 2, self.settings.infra_backoff_max_s)
+            finally:
+                if waiting:
+                    self._waiting[consumer] -= 1
+                    if not self._waiting[consumer]:
+                        del self._waiting[consumer]
+                    INFRA_WAITING.labels(self.name, consumer).dec()
+                    log.info("infrastructure back; message handled", consumer=consumer)
+            await self._settle(msg, consumer, "ok")
             HANDLE_SECONDS.labels(self.name, consumer).observe(time.perf_counter() - started)
+
+    async def _hold(self, msg: NatsMessage, delay: float) -> None:
+        """Wait before retrying in place; tell JetStream we are still on it, so the message
+        is not redelivered meanwhile and its delivery count (the bad-message budget) stays."""
+        await asyncio.sleep(delay)
+        with contextlib.suppress(Exception):  # NATS may be the thing that is down
+            await msg.in_progress()
+
+    async def _failed(
+        self,
+        msg: NatsMessage,
+        consumer: str,
+        subject: str,
+        body: bytes,
+        exc: Exception,
+        deliveries: int,
+    ) -> None:
+        """The infrastructure is up and the handler still failed: retry a few deliveries with
+        backoff (a race, a lock), then dead-letter with the reason."""
+        if deliveries >= self.settings.max_deliver:
+            log.error("giving up on message", error=repr(exc), deliveries=deliveries)
+            await self._reject(msg, consumer, subject, body, f"handler: {exc!r}", deliveries)
+            return
+        log.warning("handler failed, will retry", error=repr(exc), deliveries=deliveries)
+        try:
+            await msg.nack(delay=min(0.5 * 2**deliveries, 30.0))
+        except Exception as nack_exc:  # redelivered after ack_wait anyway
+            log.warning("nack not sent", consumer=consumer, error=repr(nack_exc))
+        MESSAGES.labels(self.name, consumer, "retry").inc()
+
+    async def _reject(
+        self,
+        msg: NatsMessage,
+        consumer: str,
+        subject: str,
+        body: bytes,
+        reason: str,
+        deliveries: int,
+    ) -> None:
+        """Dead-letter, then ack. If the dead letter cannot be published the message is not
+        acked: it comes back and is dead-lettered then (nothing is dropped unrecorded)."""
+        try:
+            await self.dead_letter(consumer, subject, body, reason, deliveries)
+        except Exception as exc:
+            log.error(
+                "dead letter not published; message left for redelivery",
+                consumer=consumer,
+                subject=subject,
+                reason=reason,
+                error=repr(exc),
+            )
+            with contextlib.suppress(Exception):
+                await msg.nack(delay=min(0.5 * 2**deliveries, 30.0))
+            MESSAGES.labels(self.name, consumer, "retry").inc()
+            return
+        await self._settle(msg, consumer, "dead_letter")
+
+    async def _settle(self, msg: NatsMessage, consumer: str, outcome: str) -> None:
+        try:
+            await msg.ack()
+        except Exception as exc:  # redelivered later; consumers dedupe on the event id
+            log.warning("ack not sent", consumer=consumer, outcome=outcome, error=repr(exc))
+        MESSAGES.labels(self.name, consumer, outcome).inc()
 
     async def dead_letter(
         self, consumer: str, subject: str, raw: bytes, reason: str, deliveries: int
@@ -332,6 +454,7 @@ class Service:
         await self._on_startup()
         try:
             await self.broker.start()
+            await self._reconcile_consumers()
             await self._after_startup()
             yield self
         finally:
@@ -374,6 +497,26 @@ class Service:
             applied = await apply_migrations(self.pool, self.schema, self.migrations)
         log.info("migrations applied", applied=applied)
 
+    async def _reconcile_consumers(self) -> None:
+        """Durables created before the server stopped giving up (max_deliver 5) keep that
+        setting; lift it in place (an editable field), or messages still expire silently."""
+        from nats.js.errors import NotFoundError
+
+        jsm = self.broker.connection.jetstream()
+        for _subject, stream, durable in self.consumers:
+            try:
+                info = await jsm.consumer_info(stream, durable)
+            except NotFoundError:
+                continue
+            if info.config.max_deliver not in (None, -1):
+                info.config.max_deliver = -1
+                try:
+                    await jsm.add_consumer(stream, config=info.config)
+                    log.info("consumer now never gives up", consumer=durable)
+                except Exception as exc:
+                    log.warning("consumer max_deliver not updated", consumer=durable,
+                                error=repr(exc))  # fmt: skip
+
     async def _after_startup(self) -> None:
         assert self.pool is not None
         self.relay = OutboxRelay(self.pool, self.schema, self.name, self.publish_raw)
@@ -411,8 +554,20 @@ class Service:
         if self.pool is not None:
             await self.pool.close()
 
-    async def _metrics(self, _request: Request) -> Response:
+    async def _metrics(self, request: Request) -> Response:
+        if not self.metrics_public and not self._may_scrape(request):
+            return PlainTextResponse("not found", status_code=404)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def _may_scrape(self, request: Request) -> bool:
+        """On a port people reach, metrics (consumer names, error reasons, load) are for
+        loopback or a scraper with the bearer token (METRICS_TOKEN) only."""
+        token = self.settings.metrics_token
+        given = request.headers.get("authorization", "")
+        if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+        host = request.client.host if request.client else ""
+        return host in ("127.0.0.1", "::1", "localhost")
 
     async def _healthz(self, _request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -424,7 +579,13 @@ class Service:
         return PlainTextResponse("ready")
 
     async def readiness_problems(self) -> list[str]:
-        problems: list[str] = []
+        problems: list[str] = [
+            f"consumer {name}: {n} message(s) waiting for the infrastructure "
+            f"({self._waiting_reason})"
+            for name, n in sorted(self._waiting.items())
+        ]
+        for check in self._ready_checks:
+            problems.extend(check())
         try:
             if not await self.broker.ping(timeout=1.0):
                 problems.append("nats: no answer")
@@ -454,6 +615,12 @@ class Service:
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
+
+
+def _broker_logger() -> logging.Logger:
+    logger = logging.getLogger("cctv.broker")
+    logger.setLevel(logging.WARNING)
+    return logger
 
 
 def _first(exc: ValidationError) -> str:

@@ -45,4 +45,14 @@ class ServiceSettings(BaseSettings):
     instance: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
     # JetStream consumer tuning shared by every service
     max_deliver: int = 5
+    """Handler failures (bad data) retried up to this many deliveries, then dead-lettered."""
     ack_wait_s: float = 30.0
+    poison_deliveries: int = 20
+    """A message delivered this often without any outcome (it killed the process each time)
+    is dead-lettered before the handler sees it again. The server itself never gives up
+    (max_deliver -1 on the consumer), so nothing expires silently."""
+    metrics_token: str = ""
+    """Bearer token that unlocks /metrics on a service whose port faces people (the console);
+    without it only loopback clients may scrape there."""
+    infra_backoff_max_s: float = 5.0
+    """Longest pause between retries while PostgreSQL or NATS is unreachable."""

@@ -38,7 +38,18 @@ def _time(v: Any) -> datetime | None:
         raise AuditError(f"time {v!r} is not ISO 8601, e.g. 2026-11-25T08:00:00+08:00") from exc
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def parse_query(req: dict[str, Any]) -> store.Query:
+    for name in ("after_seq", "limit"):  # PostgreSQL bigint: past it the query never answered
+        value = req.get(name)
+        if value is not None and not (
+            isinstance(value, int | str)
+            and str(value).lstrip("-").isdigit()
+            and -1 <= int(value) <= BIGINT_MAX
+        ):
+            raise AuditError(f"bad query: {name} must be an integer from -1 to {BIGINT_MAX}")
     try:
         return store.Query(
             camera_id=req.get("camera_id") or None,

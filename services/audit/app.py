@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode, rpc
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier, load_or_create_signer
 from cctv.evidence.entry import Witnessed, payload_fields
+from cctv.plumbing.failures import is_infrastructure
 from cctv.plumbing.service import RpcError, Service
 
 from . import api
@@ -52,13 +53,18 @@ BATCH_SECONDS = Histogram(
 
 
 def witness(subject: str, raw: bytes) -> Witnessed:
-    """An event that meets the contract, or the raw bytes recorded as rejected, with why."""
+    """An event that meets the contract, or the raw bytes recorded as rejected, with why.
+
+    Total: whatever a message provokes (RecursionError, MemoryError…) makes it a rejected
+    entry, never an exception that would crash the batch around it."""
     try:
         env, _ = decode(raw, subject)
+        # Query columns from the JSON exactly as verify will derive them from the stored bytes.
+        return Witnessed.event(subject, env.id, raw, payload_fields(subject, raw))
     except ContractError as exc:
         return Witnessed.rejected(subject, raw, str(exc))
-    # Query columns from the JSON exactly as verify will derive them from the stored bytes.
-    return Witnessed.event(subject, env.id, raw, payload_fields(subject, raw))
+    except Exception as exc:
+        return Witnessed.rejected(subject, raw, f"undecodable: {type(exc).__name__}: {exc}")
 
 
 class AuditService:
@@ -79,6 +85,8 @@ class AuditService:
         self.broken: str | None = None
         self.skip_acks = 0
         """Test hook: leave this many batches unacked, so JetStream redelivers them."""
+        self.stalled: dict[str, str] = {}
+        """Witness loops that cannot commit right now, with why (shown by /readyz)."""
 
     def writer_dsn(self) -> tuple[str, dict[str, Any]]:
         if self.settings.audit_writer_url:
@@ -201,13 +209,27 @@ class AuditService:
                     deliver_policy=DeliverPolicy.ALL,
                 ),
             )
+            failures = 0
             while True:
                 await wake.wait()
                 wake.clear()
                 while buf:
                     batch = buf[: self.settings.batch_size]
                     del buf[: len(batch)]
-                    await self.on_batch(batch, durable)
+                    try:
+                        await self.on_batch(batch, durable)
+                        failures = 0
+                    except Exception as exc:
+                        # Never drop a batch: the next ack-all would acknowledge past it.
+                        # Put it back and try again; /readyz says so meanwhile.
+                        buf[:0] = batch
+                        failures += 1
+                        self.stalled[durable] = repr(exc)[:300]
+                        log.error("witness batch failed; retrying it", durable=durable,
+                                  error=repr(exc), failures=failures)  # fmt: skip
+                        await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                    else:
+                        self.stalled.pop(durable, None)
         finally:
             await nc.close()
 
@@ -215,15 +237,7 @@ class AuditService:
         assert self.writer is not None
         with BATCH_SECONDS.time():
             items = [witness(m.subject, m.data) for m in msgs]
-            delay = 0.2
-            while True:
-                try:
-                    n = await self.writer.append(items)
-                    break
-                except Exception as exc:
-                    log.warning("append failed; retrying the same batch", error=repr(exc))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+            n = await self._append(items, durable)
             if self.skip_acks > 0:
                 self.skip_acks -= 1  # test hook: as if the ack were lost -> redelivery
             else:
@@ -246,6 +260,42 @@ class AuditService:
         APPENDED.inc(n)
         DUPLICATES.inc(max(0, len(items) - n))
         LOG_SIZE.set(self.writer.size)
+
+    async def _append(self, items: list[Witnessed], durable: str) -> int:
+        """Commit the batch. An outage is waited out, retrying the same batch (never given up,
+        never acked past). A batch the database refuses with the database up holds an item it
+        cannot store (a NUL in a text field…): each item is then appended alone, and the one
+        refused is recorded as rejected with the reason instead."""
+        assert self.writer is not None
+        delay = 0.2
+        while True:
+            try:
+                n = await self.writer.append(items)
+                self.stalled.pop(durable, None)
+                return n
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    self.stalled[durable] = f"waiting for the database: {exc!r}"[:300]
+                    log.warning("append failed; retrying the same batch", error=repr(exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if len(items) == 1:
+                    raise  # the caller below turns it into a rejected entry (or, for a
+                    # rejection that cannot be stored either, the witness loop retries)
+                log.warning("batch refused; appending one by one", error=repr(exc))
+                n = 0
+                for item in items:
+                    try:
+                        n += await self._append([item], durable)
+                    except Exception as one_exc:
+                        if is_infrastructure(one_exc):
+                            raise
+                        bad = Witnessed.rejected(
+                            item.subject, item.payload, f"not storable: {one_exc!r}"
+                        )
+                        n += await self._append([bad], durable)
+                return n
 
     async def checkpoints(self) -> None:
         """Sign a checkpoint every T seconds when entries arrived since the last one."""
@@ -364,6 +414,7 @@ def build(settings: AuditSettings | None = None) -> Service:
         svc.consumers.append((spec.subjects[0], spec.name, audit.durable(spec)))
         svc.loop(f"witness-{spec.name}", functools.partial(audit.witness_stream, spec))
     svc.after_start(audit.start)
+    svc.ready_check(lambda: [f"witness {d}: {why}" for d, why in sorted(audit.stalled.items())])
     svc.loop("checkpoints", audit.checkpoints)
     svc.respond(rpc.AUDIT_QUERY, audit.rpc_query)
     svc.respond(rpc.AUDIT_PROVE, audit.rpc_prove)

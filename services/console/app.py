@@ -154,6 +154,7 @@ class Console:
 def build(settings: ConsoleSettings | None = None) -> Service:
     settings = settings or ConsoleSettings()
     svc = Service("console", settings, migrations=HERE / "migrations")
+    svc.metrics_public = False  # this port faces people: /metrics for loopback or METRICS_TOKEN
     console = Console(svc, settings)
     svc.routes.extend(console.routes())
     svc.middleware.append(

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from cctv.contract import rpc
 from cctv.contract.orgs import CATEGORIES, DEPARTMENTS, SENSITIVITY
+from cctv.plumbing.uploads import MAX_UPLOAD_BYTES, UploadRejected, decode_text, too_large
 
 from .web import console_of as _console
 from .web import templates
@@ -151,6 +152,13 @@ async def upload(request: Request) -> Response:
     user = await _editor(request)
     if user is None:
         return Response("仅系统管理人员可导入清单 — only NIC system administrators import", 403)
+    length = request.headers.get("content-length", "")
+    # refused before the body is read: the limit plus room for the form's own fields
+    if length.isdigit() and (refusal := too_large(int(length), MAX_UPLOAD_BYTES + 16384)):
+        return await _page(
+            request, "inventory/index.html", 413, cameras=[], buildings=[], building=None,
+            error=refusal, saved=None, result=None,
+        )  # fmt: skip
     form = await request.form()
     file = form.get("file")
     if file is None or isinstance(file, str):
@@ -158,7 +166,15 @@ async def upload(request: Request) -> Response:
             request, "inventory/index.html", 422, cameras=[], buildings=[], building=None,
             error="请选择文件 choose a .csv or .yaml file", saved=None, result=None,
         )  # fmt: skip
-    text = (await file.read()).decode("utf-8-sig", errors="replace")
+    try:
+        if refusal := too_large(file.size or 0):
+            raise UploadRejected(refusal)
+        text, _encoding = decode_text(await file.read(MAX_UPLOAD_BYTES + 1), file.filename or "")
+    except UploadRejected as exc:  # GBK is read as GBK; anything else refused, never mojibake
+        return await _page(
+            request, "inventory/index.html", 422, cameras=[], buildings=[], building=None,
+            error=str(exc), saved=None, result=None,
+        )  # fmt: skip
     reply = await _console(request).ask(
         rpc.INGEST_INVENTORY_IMPORT,
         {

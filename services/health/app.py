@@ -243,24 +243,45 @@ class HealthService:
             if transition is None and same_standing(new, cached):
                 self._note(new)
                 return
-        async with self.pool.acquire() as conn, conn.transaction():
-            health = await store.load_health(conn, camera_id)
-            if (
-                cached is not None
-                and cached.last_sample_at
-                and (health.last_sample_at is None or health.last_sample_at < cached.last_sample_at)
-            ):
-                health = replace(health, last_sample_at=cached.last_sample_at)
-            new, transition = apply_sample(health, event.reachable, at, policy)
-            self._note(new)
-            if not same_standing(new, health):
-                await store.save_health(conn, new)
-            if transition:
-                await self._on_transition(conn, new, transition, env, event.error or "")
-            elif orphaned and new.state == "down":
-                # still failing after the recorder or network behind it came back: its own
-                await self._camera_down(conn, new, at, env, event.error or "")
-        self.cache[camera_id] = new
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                health = await store.load_health(conn, camera_id)
+                if (
+                    cached is not None
+                    and cached.last_sample_at
+                    and (
+                        health.last_sample_at is None
+                        or health.last_sample_at < cached.last_sample_at
+                    )
+                ):
+                    health = replace(health, last_sample_at=cached.last_sample_at)
+                new, transition = apply_sample(health, event.reachable, at, policy)
+                if new.fail_streak > 0:  # counted in its own census
+                    self.failing.add(camera_id)
+                if not same_standing(new, health):
+                    await store.save_health(conn, new)
+                if transition:
+                    await self._on_transition(conn, new, transition, env, event.error or "")
+                elif orphaned and new.state == "down":
+                    # still failing after the recorder or network behind it came back: its own
+                    await self._camera_down(conn, new, at, env, event.error or "")
+        except Exception:
+            await self._forget_uncommitted(camera_id)
+            raise
+        self._note(new)
+
+    async def _forget_uncommitted(self, camera_id: str) -> None:
+        """A transaction that failed must leave no trace in memory either: outages and the
+        shown state are read back from the database before the sample is retried."""
+        self.cache.pop(camera_id, None)
+        self.failing.discard(camera_id)
+        with contextlib.suppress(Exception):
+            shown = await self.pool.fetchval(
+                f"SELECT coalesce(shown, state) FROM {SCHEMA}.camera_health WHERE camera_id=$1",
+                camera_id,
+            )
+            self.show(camera_id, shown or "unknown")
+            await self.load_outages()
 
     def _note(self, h: CameraHealth) -> None:
         """Keep the failing set current: the common-cause checks count it."""
@@ -483,20 +504,33 @@ class HealthService:
                     correlation_id=env.correlation_id,
                 )
             self.outages[(kind, cause_id)] = outage
+            # cameras of the cause that already had their own fault: the cause's fault stands
+            # (one statement for all of them, once, when the cause's fault opens)
+            await self._absorb(conn, outage, sorted(outage.affected), at, env.correlation_id)
         if camera_id not in outage.affected:
             outage.affected.add(camera_id)
             await store.add_affected(conn, outage.fault_id, camera_id)
-        # cameras of the cause that already had their own fault: the cause's fault stands
-        for other in list(outage.affected):
-            for row in await store.resolve_faults(
-                conn, other, ["offline"], at, None, f"归入 part of {cause_id}"
-            ):
-                await self._stage_resolved(conn, row, at, env.correlation_id)
-                if other != camera_id and self.shown.get(other) == "down":
-                    await self._publish_state(
-                        conn, other, "unreachable", at, outage.detail, env.correlation_id
-                    )
+            await self._absorb(conn, outage, [camera_id], at, env.correlation_id)
         return outage
+
+    async def _absorb(
+        self,
+        conn: asyncpg.Connection,
+        outage: Outage,
+        camera_ids: list[str],
+        at: datetime,
+        correlation_id: str,
+    ) -> None:
+        """Resolve the cameras' own offline faults into the cause's; show them unreachable."""
+        rows = await store.resolve_offline_of(
+            conn, camera_ids, at, f"归入 part of {outage.kind} {outage.cause_id}"
+        )
+        for row in rows:
+            await self._stage_resolved(conn, row, at, correlation_id)
+            if self.shown.get(row["camera_id"]) == "down":
+                await self._publish_state(
+                    conn, row["camera_id"], "unreachable", at, outage.detail, correlation_id
+                )
 
     async def _leave_outage(
         self, conn: asyncpg.Connection, camera_id: str, at: datetime, correlation_id: str

@@ -221,7 +221,9 @@ def parse_csv(text: str) -> list[CameraRecord]:
                 continue
             if not any((v or "").strip() for v in raw.values()):
                 continue
-            rows.append((reader.line_num, {mapping[k or ""]: v or "" for k, v in raw.items()}))
+            rows.append(
+                (reader.line_num, {mapping[k or ""]: _uncell(v or "") for k, v in raw.items()})
+            )
     except csv.Error as exc:
         errors.append(RowError(reader.line_num, "-", f"CSV 格式错误 malformed CSV: {exc}"))
     if errors:
@@ -229,10 +231,27 @@ def parse_csv(text: str) -> list[CameraRecord]:
     return _validate_rows(rows)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases as it meets them, before any node is
+    built: an alias bomb (a few hundred bytes expanding to gigabytes) never expands. An
+    inventory has no use for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "锚点/别名不允许 anchors and aliases (&, *) are not allowed",
+                event.start_mark,
+            )  # fmt: skip
+        return super().compose_node(parent, index)
+
+
 def parse_yaml(text: str) -> list[CameraRecord]:
     """YAML: a list of camera mappings, or {cameras: [...]}."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+    except RecursionError as exc:
+        raise InventoryRejected([RowError(0, "-", "YAML 嵌套过深 nested too deep")]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
@@ -261,10 +280,27 @@ def parse_yaml(text: str) -> list[CameraRecord]:
     return _validate_rows(rows)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (= + - @, tab, CR) gets a leading
+    apostrophe (OWASP CSV injection); import takes it off again."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _uncell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value
+
+
 def _row(cam: CameraRecord) -> dict[str, Any]:
     d = cam.model_dump(mode="json")
     d["sensitivity"] = ";".join(d["sensitivity"])
-    return {k: ("" if d.get(k) is None else d[k]) for k in COLUMNS}
+    return {k: _cell("" if d.get(k) is None else d[k]) for k in COLUMNS}
 
 
 def export_csv(cameras: Iterable[CameraRecord]) -> str:
@@ -310,6 +346,19 @@ def plan_import(
         wanted = {c.camera_id for c in incoming}
         plan.removals = sorted(c for c in current if c not in wanted)
     return plan
+
+
+def parse_bytes(name: str, data: bytes) -> list[CameraRecord]:
+    """A file as uploaded: size limit, then UTF-8 or GBK text (never mojibake), then parse."""
+    from cctv.plumbing.uploads import UploadRejected, decode_text, too_large
+
+    if refusal := too_large(len(data)):
+        raise InventoryRejected([RowError(0, "-", refusal)])
+    try:
+        text, _encoding = decode_text(data, name)
+    except UploadRejected as exc:
+        raise InventoryRejected([RowError(0, "-", str(exc))]) from exc
+    return parse_file(name, text)
 
 
 def parse_file(name: str, text: str) -> list[CameraRecord]:

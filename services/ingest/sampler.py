@@ -141,14 +141,19 @@ class SpreadSampler:
         # loop lag above which new probes are not started (shed), and above which a probe
         # that failed by timing out is ingest's fault, not the camera's
         self.shed_lag_s = shed_lag_s if shed_lag_s is not None else min(0.5, period_s / 4)
-        # a probe starting later than this after its slot measures nothing useful this round
-        self.max_start_lag_s = max_start_lag_s if max_start_lag_s is not None else period_s
+        # a probe this late (its next slots passed meanwhile) is dropped as "ingest behind"; a
+        # little late is still a true measurement of the device
+        self.max_start_lag_s = (
+            max_start_lag_s if max_start_lag_s is not None else max(2 * period_s, 5.0)
+        )
         self.shard = shard
         # shed only while our own probes are many: a loop late for other reasons (the machine
         # is busy) gains nothing from probing less, and the cameras would go unmeasured
         self.in_flight = 0
         self.shed_min_in_flight = max(4, concurrency // 8)
         self.note_every_s = max(5.0, 3 * period_s)
+        self.starve_after_s = max(4.0, 4 * period_s)
+        self._last_measured: dict[str, float] = {}
         self._last_note: dict[str, float] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
         self.last_probe: dict[str, float] = {}  # camera -> loop time this replica last probed it
@@ -174,7 +179,14 @@ class SpreadSampler:
                 LAG.observe(max(0.0, lag))
                 self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
                 loop_lag = self.monitor.recent() if self.monitor is not None else 0.0
-                if lag > self.max_start_lag_s:
+                # a camera not measured for a while is probed even now: shedding spreads the
+                # shortfall over the fleet instead of leaving some cameras blind
+                since = self._last_measured.setdefault(cam.camera_id, loop.time())
+                starving = loop.time() - since > self.starve_after_s
+                sample: HealthSample | None = None
+                if starving:
+                    pass
+                elif lag > self.max_start_lag_s:
                     sample = self._unmeasured(
                         cam, "behind", f"ingest behind: probe due {lag:.1f} s ago not started"
                     )
@@ -182,7 +194,7 @@ class SpreadSampler:
                     sample = self._unmeasured(
                         cam, "overloaded", f"ingest overloaded: event loop {loop_lag:.2f} s late"
                     )
-                else:
+                if sample is None:
                     started = loop.time()
                     IN_FLIGHT.inc()
                     self.in_flight += 1
@@ -200,6 +212,7 @@ class SpreadSampler:
                         )
                     else:
                         self.stats.probes += 1
+                        self._last_measured[cam.camera_id] = loop.time()
             if not sample.measured and not self._note_due(cam.camera_id):
                 return  # said "not measured" a moment ago: no need to load the bus again
             if sample.shard is None and self.shard is not None:

@@ -33,6 +33,7 @@ from cctv.contract.events import (
     FootageExported,
 )
 from cctv.contract.rpcmodels import OPERATIONS, RpcCall, error_reply
+from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
@@ -915,4 +916,20 @@ def build(
             request=OPERATIONS[subject][0],
         )
     svc.loop("reminders", wf.nudge_loop)
+
+    async def seed() -> None:
+        log.info("inventory snapshot read", added=await seed_inventory(svc))
+
+    svc.after_start(seed)
     return svc
+
+
+async def seed_inventory(svc: Service) -> int:
+    """Every camera of the inventory from the start (issue 9), not one event at a time: the
+    snapshot adds the cameras the inventory consumer has not reached yet."""
+    view = InventoryView()
+    await view.start(svc.broker.connection)
+    await view.stop()
+    assert svc.pool is not None
+    records = [c.model_dump(mode="json") for c in view.cameras.values()]
+    return await store.add_missing_cameras(svc.pool, svc.schema, records)

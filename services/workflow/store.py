@@ -166,6 +166,20 @@ async def upsert_camera(conn: asyncpg.Pool | asyncpg.Connection, schema: str, re
     )
 
 
+async def add_missing_cameras(
+    conn: asyncpg.Pool | asyncpg.Connection, schema: str, records: list[Any]
+) -> int:
+    """The inventory snapshot at start (issue 9): cameras not yet here are added; a record
+    the inventory consumer already wrote is never overwritten. Returns how many were added."""
+    rows = await conn.fetch(
+        f"INSERT INTO {schema}.cameras (camera_id, record) "
+        "SELECT r->>'camera_id', r FROM unnest($1::jsonb[]) AS r "
+        "ON CONFLICT (camera_id) DO NOTHING RETURNING camera_id",
+        records,
+    )
+    return len(rows)
+
+
 async def remove_camera(conn: asyncpg.Pool | asyncpg.Connection, schema: str, cid: str) -> None:
     await conn.execute(f"DELETE FROM {schema}.cameras WHERE camera_id=$1", cid)
 

@@ -5,7 +5,7 @@ which carries the State Council's notices. A year the package does not know yet 
 the State Council publishes each year's arrangement late in the previous year, and a wrong guess
 would accept or refuse exam requests wrongly. NIC enters such a year from the notice itself
 (:class:`YearNotice`, ``cctv requests calendar import FILE``; stored and published by workflow,
-ADR 0008) until the package is upgraded. Counting stops as soon as the answer is known, so a
+ADR 0009) until the package is upgraded. Counting stops as soon as the answer is known, so a
 day of an unknown year matters only when the answer depends on it.
 """
 
@@ -136,7 +136,7 @@ def package_years() -> str:
 
 
 def import_notice(actor: Actor, now: datetime, data: Any) -> tuple[YearNotice, list[Transition]]:
-    """NIC enters the State Council notice for a year the package lacks (Art. 10, ADR 0008).
+    """NIC enters the State Council notice for a year the package lacks (Art. 10, ADR 0009).
 
     Only NIC's system administrators or head may; a year the package already carries is
     refused (one source per year). The transition is the audited record of the import.

@@ -66,6 +66,8 @@ def bad_messages(subject: str) -> list[tuple[str, bytes, str]]:
     return [
         (concrete(subject), b"\x00\xffnot json at all", "not JSON"),
         (concrete(subject), b"[1, 2, 3]", "envelope must be a JSON object"),
+        # 200 KB nested 100,000 deep: RecursionError, not a contract error (issue 17)
+        (concrete(subject), b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
         (concrete(subject), env("nosuch.event", {}), "unknown event type 'nosuch.event'"),
         (f"cctv.{typed}.dlqtest", env(typed, {"unexpected": True}), f"bad {typed} body"),
     ]

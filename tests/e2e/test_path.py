@@ -33,6 +33,24 @@ async def test_bad_requests_get_an_error_reply(system: Stack) -> None:
     await every_responder_refuses_bad_requests(system)
 
 
+async def test_a_campus_nobody_touched_raises_no_fault(system: Stack, bus: EventLog) -> None:
+    """Issues 9 and 16: every camera of the demo campus comes up, and none of them, read over
+    its own protocol at its own address, opens a fault (58 exam-room cameras once did, when
+    their ONVIF streams were looked for on the wrong channel)."""
+
+    def real(d: dict) -> bool:  # not the malformed copies the dead-letter test published
+        return isinstance(d.get("camera_id"), str)
+
+    async def up() -> set[str]:
+        ups = bus.matching("camera.state", lambda d: real(d) and d.get("state") == "up")
+        return {e["data"]["camera_id"] for e in ups}
+
+    await eventually(up, lambda c: len(c) >= 322, changes=bus.changes, timeout=120,
+                     what="every camera up")  # fmt: skip
+    faults = [f for f in bus.matching("fault.opened", real) if not f["id"].startswith("dlq-")]
+    assert faults == [], [(f["data"]["camera_id"], f["data"].get("detail")) for f in faults][:5]
+
+
 async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.AsyncClient) -> None:
     def mine(d: dict) -> bool:
         return d.get("camera_id") == CAMERA

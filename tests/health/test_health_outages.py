@@ -163,3 +163,56 @@ async def test_every_camera_behind_one_ingest_replica_failing_is_suspected_ours(
         await round_(health, behind, i, False, shard=f"a{p}")
     faults = await open_of(health, {f"ingest-a{p}", *behind, *others})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(f"ingest-a{p}", "suspected_network")]
+
+
+async def test_a_failed_transaction_leaves_nothing_in_memory_and_the_retry_succeeds(
+    health: HealthService,
+) -> None:
+    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
+    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(4)])
+    await round_(health, cams, 0, True)
+    for i in range(1, 3):
+        await round_(health, cams, i, False)
+    # PostgreSQL refuses the recorder's fault once (a real failure inside the transaction)
+    fn = f"refuse_{uuid.uuid4().hex[:8]}"
+    await health.pool.execute(
+        f"CREATE FUNCTION health.{fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF NEW.camera_id = '{nvr}' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"
+    )
+    await health.pool.execute(
+        f"CREATE TRIGGER {fn} BEFORE INSERT ON health.faults FOR EACH ROW "
+        f"EXECUTE FUNCTION health.{fn}()"
+    )
+    third = HealthSample(camera_id=cams[0], sampled_at=T0 + timedelta(seconds=90), reachable=False)
+    try:
+        with pytest.raises(Exception, match="refused"):
+            await feed(health, third)
+    finally:
+        await health.pool.execute(f"DROP TRIGGER {fn} ON health.faults")
+        await health.pool.execute(f"DROP FUNCTION health.{fn}()")
+    assert health.outages == {} or all(o.cause_id != nvr for o in health.outages.values())
+    await feed(health, third)  # redelivered
+    await round_(health, cams[1:], 3, False)
+    faults = await open_of(health, {nvr, *cams})
+    assert [(f["camera_id"], f["kind"]) for f in faults] == [(nvr, "recorder_offline")]
+    assert await shown(health, cams) == {"unreachable"}
+
+
+async def test_a_camera_down_first_is_absorbed_when_its_recorder_turns_out_down(
+    health: HealthService,
+) -> None:
+    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
+    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(6)])
+    await round_(health, cams, 0, True)
+    for i in range(1, 4):
+        await round_(health, cams[:1], i, False)
+    assert [f["kind"] for f in await open_of(health, {nvr, *cams})] == ["offline"]
+    for i in range(4, 7):
+        await round_(health, cams, i, False)
+    faults = await open_of(health, {nvr, *cams})
+    assert [(f["camera_id"], f["kind"]) for f in faults] == [(nvr, "recorder_offline")]
+    assert sorted(faults[0]["affected"]) == sorted(cams)
+    assert await shown(health, cams) == {"unreachable"}
+    (own,) = [f for f in await store.faults(health.pool, 1000) if f["camera_id"] == cams[0]]
+    assert own["status"] == "resolved" and nvr in own["close_reason"]
+    assert own["ticket_state"] == "none"  # the recorder's one ticket covers it

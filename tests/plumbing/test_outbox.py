@@ -94,3 +94,27 @@ async def test_inbox_takes_each_event_once_per_consumer(pool) -> None:  # type: 
         assert await first_delivery(conn, schema, "e1", "a")
         assert not await first_delivery(conn, schema, "e1", "a")
         assert await first_delivery(conn, schema, "e1", "b")
+
+
+async def test_the_backlog_is_measured_for_the_outbox_alert(pool) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import REGISTRY
+
+    schema = f"o_{uuid.uuid4().hex[:8]}"
+    service = f"svc_{schema}"
+    await apply_migrations(pool, schema, None)
+
+    async def never(_subject: str, _payload: bytes, _msg_id: str) -> None:
+        raise AssertionError("not published in this test")
+
+    relay = OutboxRelay(pool, schema, service, never)
+    await relay.measure_backlog()
+    assert REGISTRY.get_sample_value("cctv_outbox_pending", {"service": service}) == 0
+    assert REGISTRY.get_sample_value("cctv_outbox_oldest_seconds", {"service": service}) == 0
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(3):
+            await stage(conn, schema, CameraRemoved(camera_id=f"c{i}"), source="test", key=f"c{i}")
+    await pool.execute(f"UPDATE {schema}.outbox SET created_at = now() - interval '90 seconds'")
+    await relay.measure_backlog()
+    assert REGISTRY.get_sample_value("cctv_outbox_pending", {"service": service}) == 3
+    oldest = REGISTRY.get_sample_value("cctv_outbox_oldest_seconds", {"service": service})
+    assert oldest is not None and oldest >= 90

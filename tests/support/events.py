@@ -43,7 +43,7 @@ class EventLog:
     async def _on_msg(self, msg: Any) -> None:
         try:
             env = json.loads(msg.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a nesting bomb (issue 17)
             env = {"type": "(not json)", "raw": msg.data, "data": {}}
         if not isinstance(env, dict):
             env = {"type": "(not an object)", "data": {}}

@@ -1,5 +1,5 @@
 -- Art. 10: the State Council's holiday notice for a year chinese-calendar does not carry yet,
--- as NIC entered it (ADR 0008). One row per year; a re-import replaces it, and each import is
+-- as NIC entered it (ADR 0009). One row per year; a re-import replaces it, and each import is
 -- a published, audited event (workflow.calendar.imported).
 CREATE TABLE {schema}.calendar_notices (
     year int PRIMARY KEY,

@@ -84,11 +84,16 @@ async def test_an_overloaded_loop_sheds_probes_and_says_so() -> None:
         await run_one(sampler, cam(2), loop.time())
         # and a probe due long ago (more than a period) measures nothing useful any more
         await calm(monitor, 0.1)
-        await run_one(sampler, cam(3), loop.time() - 6.0)
+        await run_one(sampler, cam(3), loop.time() - sampler.max_start_lag_s - 1.0)
     finally:
         watcher.cancel()
     assert probe.calls == 0  # shed: the device was never asked
     assert [s.measured for s in seen] == [False, False]
+    # but a camera left unmeasured for several periods is probed even now (fair shedding)
+    sampler._last_measured[cam(6).camera_id] = loop.time() - 10 * sampler.starve_after_s
+    busy(0.7)
+    await run_one(sampler, cam(6), loop.time())
+    assert probe.calls == 1
     assert "ingest overloaded" in (seen[0].unmeasured_reason or "")
     assert "ingest behind" in (seen[1].unmeasured_reason or "")
 

@@ -1,0 +1,198 @@
+"""The audit log loses no valid event next to a message it cannot decode or store (issue 17):
+a JSON nested 100,000 deep (RecursionError, not a contract error) is recorded as rejected and
+dead-lettered, every valid event of the burst around it reaches the log exactly once, and the
+consumers drain; a message PostgreSQL refuses to store (a NUL in a text column) is recorded
+as rejected instead of stalling the log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+import pytest
+
+from cctv.contract import AUDITED_STREAMS, subject_for, wrap
+from cctv.contract.events import AccessRecorded
+from services.audit.app import AuditService, build
+from services.audit.settings import AuditSettings
+from tests.support.events import EventLog
+from tests.support.waiting import ChangeFeed, eventually, subject_changes, table_changes
+
+DEPTH = 100_000
+POISON = b"[" * DEPTH + b"]" * DEPTH  # 200 KB
+POISON_ID = "sha256:" + hashlib.sha256(POISON).hexdigest()
+
+
+@pytest.fixture
+def cfg(nats_url: str, database_url: str, tmp_path: Path) -> AuditSettings:
+    schema = f"audit_{uuid.uuid4().hex[:8]}"
+    return AuditSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        audit_schema=schema,
+        audit_origin=f"test.campus/{schema}",
+        audit_key_name=f"test.campus/{schema}",
+        data_dir=tmp_path,
+        checkpoint_every=40,
+        checkpoint_interval_s=0.3,
+        ack_wait_s=2.0,
+        batch_size=16,
+    )
+
+
+@asynccontextmanager
+async def running(s: AuditSettings) -> AsyncIterator[AuditService]:
+    svc = build(s)
+    async with svc.running():
+        audit: AuditService = svc.state["audit"]
+        await asyncio.wait_for(audit.ready.wait(), 20)
+        yield audit
+
+
+def access(i: int, tag: str, actor: str | None = None) -> tuple[str, bytes, str]:
+    who = actor or f"u{i % 3}"
+    ev = AccessRecorded(
+        action="view", actor=who, camera_ids=[f"cam-{i % 4}"], request_no=f"DY-{tag}",
+        detail="查阅 view",
+    )  # fmt: skip
+    env = wrap(ev, source="console", key=f"cam-{i % 4}", actor=who)
+    return subject_for(ev, f"cam-{i % 4}"), env.to_bytes(), env.id
+
+
+def durable(schema: str, stream: str) -> str:
+    return f"{schema.replace('_', '-')}-{stream.lower().replace('_', '-')}-v3"
+
+
+def delivered_or_acked(msg: Any) -> bool:
+    return str(msg.reply or "").startswith("$JS.ACK.") or (not msg.reply and not msg.data)
+
+
+@asynccontextmanager
+async def progress(cfg: AuditSettings) -> AsyncIterator[ChangeFeed]:
+    async with (
+        table_changes(cfg.database_url, f"{cfg.audit_schema}.entry") as rows,
+        subject_changes(cfg.nats_url, "_INBOX.>", delivered_or_acked) as inbox,
+    ):
+        yield ChangeFeed(rows, inbox)
+
+
+async def logged(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, int]:
+    rows = await pool.fetch(
+        f"SELECT event_id, count(*) AS n FROM {schema}.entry WHERE event_id = ANY($1::text[]) "
+        "GROUP BY event_id",
+        ids,
+    )
+    return {r["event_id"]: r["n"] for r in rows}
+
+
+async def drained(js: Any, schema: str) -> bool:
+    for spec in AUDITED_STREAMS:
+        info = await js.consumer_info(spec.name, durable(schema, spec.name))
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
+async def test_a_recursion_bomb_in_a_burst_costs_no_valid_event(
+    cfg: AuditSettings, nats_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    valid = [access(i, tag) for i in range(120)]
+    ids = [eid for _, _, eid in valid]
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    dlq = await EventLog().start(nats_url, ("cctv.dlq.>",))
+    try:
+        async with running(cfg) as audit, progress(cfg) as changes:
+            assert audit.pool is not None
+            pool = audit.pool
+            for i, (subject, data, eid) in enumerate(valid):
+                if i in (10, 50, 90):
+                    await js.publish(subject, POISON)
+                await js.publish(subject, data, headers={"Nats-Msg-Id": eid})
+
+            async def state() -> tuple[int, int, bool]:
+                n = await pool.fetchval(
+                    f"SELECT count(*) FROM {cfg.audit_schema}.entry WHERE kind = 'rejected' "
+                    "AND event_id = $1",
+                    POISON_ID,
+                )
+                return (
+                    len(await logged(pool, cfg.audit_schema, ids)),
+                    n,
+                    await drained(js, cfg.audit_schema),
+                )
+
+            # the three identical bombs are one rejected entry (same bytes, same id)
+            await eventually(
+                state, lambda s: s == (120, 1, True), changes=changes, timeout=60,
+                what="all valid logged, bomb recorded",
+            )  # fmt: skip
+            assert set((await logged(pool, cfg.audit_schema, ids)).values()) == {1}
+            entry = await pool.fetchval(
+                f"SELECT data FROM {cfg.audit_schema}.entry WHERE event_id = $1", POISON_ID
+            )
+            assert b"nested too deep" in bytes(entry).partition(b"\n")[0]
+        letters = await dlq.wait_for(
+            "dlq.dead_letter",
+            lambda d: (
+                d["consumer"] == durable(cfg.audit_schema, "CCTV_ACCESS")
+                and "nested too deep" in d["reason"]
+            ),
+            count=3,
+            timeout=30,
+        )
+        assert len(letters) == 3
+    finally:
+        await dlq.close()
+        await nc.close()
+
+
+async def test_an_event_postgres_cannot_store_is_recorded_as_rejected_not_a_stall(
+    cfg: AuditSettings, nats_url: str
+) -> None:
+    """A NUL character is valid JSON and meets the contract, but a PostgreSQL text column
+    refuses it: the batch around it still commits, the message is a rejected entry."""
+    tag = uuid.uuid4().hex[:6]
+    before = [access(i, tag) for i in range(5)]
+    bad = access(99, tag, actor="eve\u0000")
+    after = [access(i, tag) for i in range(5, 10)]
+    ids = [eid for _, _, eid in before + after]
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        async with running(cfg) as audit, progress(cfg) as changes:
+            assert audit.pool is not None
+            pool = audit.pool
+            for subject, data, eid in [*before, bad, *after]:
+                await js.publish(subject, data, headers={"Nats-Msg-Id": eid})
+
+            bad_id = "sha256:" + hashlib.sha256(bad[1]).hexdigest()
+
+            async def state() -> tuple[int, list[bytes]]:
+                rows = await pool.fetch(
+                    f"SELECT data FROM {cfg.audit_schema}.entry WHERE kind = 'rejected' "
+                    "AND event_id = $1",
+                    bad_id,
+                )
+                return len(await logged(pool, cfg.audit_schema, ids)), [
+                    bytes(r["data"]) for r in rows
+                ]
+
+            got = await eventually(
+                state, lambda s: s[0] == 10 and len(s[1]) == 1, changes=changes, timeout=60,
+                what="batch logged, NUL rejected",
+            )  # fmt: skip
+            head, _, payload = got[1][0].partition(b"\n")
+            assert b"not storable" in head
+            assert json.loads(payload)["id"] == bad[2]
+    finally:
+        await nc.close()

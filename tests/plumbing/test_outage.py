@@ -1,0 +1,115 @@
+"""A PostgreSQL outage is not a bad message (issue 17): a handler that fails because the
+database is unreachable holds its message — far past the bad-message retry budget — with
+/readyz failing, dead-letters nothing, and handles everything once the database is back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import nats
+
+from cctv.contract import Envelope, Event
+from cctv.contract.events import CameraRemoved
+from cctv.plumbing.service import Service
+from cctv.plumbing.settings import ServiceSettings
+from tests.support.proxy import CuttableProxy
+from tests.support.waiting import ChangeFeed, eventually
+
+
+def unix_socket(database_url: str) -> str:
+    host = parse_qs(urlparse(database_url).query)["host"][0]
+    return f"{host}/.s.PGSQL.5432"
+
+
+async def test_handlers_wait_out_a_database_outage_and_lose_nothing(
+    nats_url: str, database_url: str
+) -> None:
+    proxy = await CuttableProxy(unix_path=unix_socket(database_url)).start()
+    key = f"o{uuid.uuid4().hex[:8]}"
+    name = f"outage{key}"
+    settings = ServiceSettings(
+        nats_url=nats_url,
+        database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres",
+        max_deliver=2,
+        infra_backoff_max_s=0.3,
+        ack_wait_s=5.0,
+    )
+    svc = Service(name, settings, schema=f"s_{key}")
+    attempts: Counter[str] = Counter()
+    changes = ChangeFeed()
+
+    async def handler(env: Envelope, _event: Event) -> None:
+        attempts[env.id] += 1
+        try:
+            assert svc.pool is not None
+            await svc.pool.execute(
+                f"INSERT INTO s_{key}.seen VALUES ($1) ON CONFLICT DO NOTHING", env.id
+            )
+        finally:
+            changes.bump()
+
+    svc.consume(f"cctv.camera.removed.{key}", durable=f"outage-{key}", handler=handler)
+    dead: list[Any] = []
+    nc = await nats.connect(nats_url)
+
+    async def on_dead(msg: Any) -> None:
+        dead.append(json.loads(msg.data)["data"]["reason"])
+        changes.bump()
+
+    await nc.subscribe(f"cctv.dlq.dead_letter.{name}", cb=on_dead)
+    direct = None
+    try:
+        async with svc.running():
+            assert svc.pool is not None
+            await svc.pool.execute(f"CREATE TABLE s_{key}.seen (id text PRIMARY KEY)")
+            direct = await _connect(database_url)
+
+            async def stored() -> int:
+                return int(await direct.fetchval(f"SELECT count(*) FROM s_{key}.seen"))
+
+            await svc.publish(CameraRemoved(camera_id="c0", reason="before"), key=key)
+            await eventually(stored, lambda n: n == 1, changes=changes, what="first stored")
+            await proxy.cut()
+            during = [
+                await svc.publish(CameraRemoved(camera_id=f"c{i}", reason="during"), key=key)
+                for i in range(1, 6)
+            ]
+            # Far past the bad-message budget (max_deliver 2) while the database is away. The
+            # consumer pauses: what it fetched is held, the rest waits in the stream.
+            await eventually(
+                lambda: _get(max(attempts[e.id] for e in during)),
+                lambda n: n >= 6,
+                changes=changes,
+                timeout=60,
+                what="held messages retried in place",
+            )
+            problems = await svc.readiness_problems()
+            assert any("waiting for the infrastructure" in p for p in problems), problems
+            assert not dead, dead
+            await proxy.restore()
+            await eventually(stored, lambda n: n == 6, changes=changes, timeout=60,
+                             what="all six stored after the outage")  # fmt: skip
+            assert not any("waiting" in p for p in await svc.readiness_problems())
+            info = await nc.jetstream().consumer_info("CCTV_CAMERA", f"outage-{key}")
+            assert info.num_redelivered == 0  # held in place, not redelivered
+        assert not dead, dead
+    finally:
+        if direct is not None:
+            await direct.close()
+        await nc.close()
+        await proxy.close()
+
+
+async def _get(value: int) -> int:
+    return value
+
+
+async def _connect(database_url: str) -> Any:
+    import asyncpg
+
+    return await asyncio.wait_for(asyncpg.connect(database_url), 10)
