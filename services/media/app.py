@@ -432,7 +432,7 @@ class MediaService:
         """Take the oldest queued job (replicas share the queue); False when there is none."""
         async with self.pool.acquire() as conn, conn.transaction():
             job = await conn.fetchrow(
-                f"SELECT * FROM {self.schema}.jobs WHERE status = 'queued' "
+                f"SELECT * FROM {self.schema}.jobs WHERE status = 'queued' AND not_before <= now() "
                 "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
             )
             if job is None:
@@ -463,13 +463,26 @@ class MediaService:
         return True
 
     async def _fail(self, job: asyncpg.Record, exc: Exception) -> None:
+        """An export fails for good (the administrator asks again); a preservation copy is
+        tried again with growing delays until `preserve_attempts`, since the footage is
+        overwritten on the recorder if nobody copies it (Art. 18)."""
         spec = json.loads(job["spec"])
+        attempts = int(job["attempts"]) + 1  # this run
+        retry = (
+            job["kind"] == "preserve"
+            and attempts < self.settings.preserve_attempts
+            and not isinstance(exc, OutsideWindow)
+        )
+        delay = min(self.settings.retry_base_s * 2 ** (attempts - 1), 3600.0)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                f"UPDATE {self.schema}.jobs SET status = 'failed', error = $2, "
-                "finished_at = now() WHERE job_id = $1",
+                f"UPDATE {self.schema}.jobs SET status = $3, error = $2, "
+                "finished_at = CASE WHEN $3 = 'failed' THEN now() END, "
+                "not_before = now() + make_interval(secs => $4) WHERE job_id = $1",
                 job["job_id"],
                 str(exc)[:2000],
+                "queued" if retry else "failed",
+                delay,
             )
             await stage(
                 conn,
@@ -479,7 +492,10 @@ class MediaService:
                     actor=spec.get("actor", "system"),
                     camera_ids=spec.get("cameras", []),
                     request_no=job["request_id"],
-                    detail=f"失败 {job['kind']} {job['job_id']} failed: {exc}"[:2000],
+                    detail=(
+                        f"失败 {job['kind']} {job['job_id']} failed (attempt {attempts}"
+                        f"{f', again in {delay:.0f} s' if retry else ''}): {exc}"
+                    )[:2000],
                 ),
                 source="media",
                 key=job["request_id"],

@@ -24,3 +24,5 @@ class MediaSettings(ServiceSettings):
     job_poll_s: float = Field(default=2.0, gt=0)
     verify_every_s: float = Field(default=3600.0, gt=0)  # re-hash every stored object (Art. 18)
     preserve_on_approval: bool = True  # copy approved footage before the recorder overwrites it
+    preserve_attempts: int = Field(default=8, ge=1)  # a failed preservation is tried again
+    retry_base_s: float = Field(default=60.0, ge=0)  # 60 s, 2 min, 4 min, … at most 1 h

@@ -188,19 +188,27 @@ async def test_scheduled_check_finds_a_tampered_copy(media: Media, events: Event
     assert bad["data"]["ok"] is False and bad["data"]["expected_sha256"] == f["sha256"]
 
 
-async def test_recorder_down_fails_the_job_with_its_reason(
+async def test_preservation_is_tried_again_after_the_recorder_was_down(
     nats_url: str, database_url: str, tmp_path: Path, events: EventLog
 ) -> None:
-    srv = await ReplayServer(cameras=["OFF-001"]).start()
+    cams = ["OFF-001", "OFF-002"]
+    srv = await ReplayServer(cameras=cams).start()
+    port = srv.port
     now = datetime.now(UTC).replace(microsecond=0)
-    async with start_media(nats_url, database_url, srv, tmp_path, now) as m:
+    async with start_media(nats_url, database_url, srv, tmp_path, now, retry_base_s=0.5) as m:
         await srv.stop()
         rid = request_id()
         await m.announce(rid, export=False)
-        await events.wait_for(
-            "access.recorded",
-            lambda d: d["request_no"] == rid and "unreachable" in d["detail"],
+        (first,) = await events.wait_for(
+            "access.recorded", lambda d: d["request_no"] == rid and "unreachable" in d["detail"]
         )
+        assert "attempt 1, again in" in first["data"]["detail"]
+        back = await ReplayServer(port=port, cameras=cams).start()
+        try:
+            (env,) = await events.wait_for("access.preserved", exported(rid))
+        finally:
+            await back.stop()
+        assert [f["frames"] for f in env["data"]["files"]] == [20, 20]
 
 
 @pytest.fixture
