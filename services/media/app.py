@@ -9,6 +9,7 @@ other services only through the contract: events and request-reply.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable
@@ -657,8 +658,6 @@ class MediaService:
     async def _put_manifest(
         self, job: asyncpg.Record, manifest: dict[str, Any], tmp: Path
     ) -> tuple[str, str]:
-        import hashlib
-
         data = json.dumps(manifest, sort_keys=True, ensure_ascii=False, indent=1).encode()
         path = tmp / "manifest.json"
         path.write_bytes(data)
