@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -338,3 +339,39 @@ async def test_malformed_requests_are_answered_with_what_is_wrong(media: Media) 
     assert not naive["ok"] and "time zone" in naive["error"]
     missing = await media.rpc(rpc.MEDIA_DELETE, {"actor": SYSADMIN, "object_key": "nope/x.mp4"})
     assert not missing["ok"] and "no stored object" in missing["error"]
+
+
+async def test_object_lock_bucket_keeps_exports_until_the_hold_ends(
+    nats_url: str,
+    database_url: str,
+    recorder: ReplayServer,
+    tmp_path: Path,
+    s3_endpoint: str,
+    events: EventLog,
+) -> None:
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    bucket = f"locked-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with start_media(
+        nats_url, database_url, recorder, tmp_path, now,
+        evidence_store=f"s3://{bucket}", s3_endpoint_url=s3_endpoint, s3_access_key="test",
+        s3_secret_key="test", s3_object_lock=True, preserve_on_approval=False,
+    ) as m:  # fmt: skip
+        rid = request_id()
+        await m.announce(rid)
+        reply = await m.rpc(
+            rpc.MEDIA_EXPORT,
+            {"actor": SYSADMIN, "request_id": rid, "purpose": "p", "destination": "d"},
+        )
+        assert reply["ok"], reply
+        (env,) = await events.wait_for("access.exported", exported(rid))
+        key = env["data"]["files"][0]["object_key"]
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        assert head["ObjectLockRetainUntilDate"].date() == now.date().replace(year=now.year + 1)
+        with pytest.raises(Exception, match="AccessDenied"):
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=head["VersionId"])
