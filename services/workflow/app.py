@@ -744,8 +744,8 @@ class WorkflowService:
 
     async def on_exported(self, env: Envelope, event: Event) -> None:
         """media carried out a copy grant: record the retrieval and its hold from what it
-        fetched and hashed (issue 12). A refusal here is logged and kept in the history of
-        the request, not retried: the same event would be refused again."""
+        fetched and hashed (issue 12). A refusal here is logged, not retried: the same event
+        would be refused again (media has already recorded the export on the audited stream)."""
         if not isinstance(event, FootageExported):
             return
         now = self.clock()
