@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from cctv.devstack.stack import SERVICE_ORDER
+from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES
 
 from .k8s import (
     K8S,
@@ -237,7 +238,7 @@ def test_every_container_has_resources_and_every_server_has_probes(overlay: str)
             where = f"{label(w)} {c['name']}"
             assert {"cpu", "memory"} <= set(res.get("requests", {})), where
             assert "memory" in res.get("limits", {}), where
-            if w["kind"] in ("Deployment", "StatefulSet"):
+            if w["kind"] in ("Deployment", "StatefulSet") and c in spec["containers"]:
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     assert probe in c, f"{where}: no {probe}"
     nats = one(render(overlay), "StatefulSet", "nats")
@@ -300,7 +301,7 @@ def test_no_secret_values_in_the_tree(overlay: str) -> None:
         for c in containers(spec):
             for e in c.get("env", []):
                 value = str(e.get("value", ""))
-                if re.search(r"(?i)password|secret|token|key", e["name"]) and value:
+                if re.search(r"(?i)(password|secret|token|_key)$", e["name"]) and value:
                     assert value.startswith("/"), f"{label(w)}: {e['name']} is a literal secret"
 
 
@@ -314,7 +315,13 @@ def referenced_secrets(docs: list[dict[str, Any]]) -> set[str]:
             for k in ("secretName",):
                 if isinstance(node.get(k), str):
                     names.add(node[k])
-            if key in ("secretKeyRef", "passwordSecret", "accessKeyId", "secretAccessKey"):
+            if key in (
+                "secretKeyRef",
+                "passwordSecret",
+                "accessKeyId",
+                "secretAccessKey",
+                "credentials",
+            ):
                 names.add(node["name"])
             for k, v in node.items():
                 walk(v, k)
@@ -344,7 +351,7 @@ def made_secrets(*args: str) -> list[dict[str, Any]]:
 
 # made by CloudNativePG itself, or by NIC with its own certificate
 OPERATOR_MADE = {"cctv-db-ca"}
-NIC_MADE = {"console-tls"}
+NIC_MADE = {"console-tls", "cctv-device-credentials"}  # the latter optional: device logins
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -361,21 +368,43 @@ def test_make_secrets_makes_every_secret_the_manifests_reference(overlay: str) -
 def test_made_secrets_agree_with_each_other() -> None:
     """The password in a role's Secret is the one in the service's URL; NATS the same."""
     made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    migrator = made["cctv-db-migrator"]
+    assert migrator["username"] == MIGRATOR_ROLE
     for svc in SERVICES:
-        db = made[f"cctv-db-{svc}"]
+        role = SERVICE_ROLES[svc]
+        db = made["cctv-db-" + role.removeprefix("cctv_").replace("_", "-")]
+        assert db["username"] == role
         url = made[f"cctv-{svc}"]["database_url"]
-        assert url.startswith(f"postgresql://{svc}:{db['password']}@cctv-db-rw:5432/cctv?")
+        assert url.startswith(f"postgresql://{role}:{db['password']}@cctv-db-rw:5432/cctv?")
         assert "sslmode=verify-full" in url
+        owner = made[f"cctv-{svc}"]["migration_database_url"]
+        assert owner.startswith(f"postgresql://{MIGRATOR_ROLE}:{migrator['password']}@")
         nats = made[f"cctv-{svc}"]["nats_url"]
-        assert nats == f"tls://{svc}:{made['nats-users'][svc]}@nats:4222"
-    writer = made["cctv-db-audit-writer"]
-    assert writer["username"] == "audit_writer"
-    assert f"audit_writer:{writer['password']}@" in made["cctv-audit"]["audit_writer_url"]
+        assert nats == f"tls://{svc}:{made['nats-users'][svc.upper()]}@nats:4222"
+    # signed identities: only the console holds the private half; every service the public
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = base64.b64decode(made["cctv-console"]["identity_signing_key"])
+    public = (
+        Ed25519PrivateKey.from_private_bytes(private)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    for svc in SERVICES:
+        assert made[f"cctv-{svc}"]["identity_public_key"] == base64.b64encode(public).decode()
+        assert made[f"cctv-{svc}"]["nats_user"] == svc
+        assert made[f"cctv-{svc}"]["nats_password"] == made["nats-users"][svc.upper()]
+        assert ("identity_signing_key" in made[f"cctv-{svc}"]) == (svc == "console")
+    assert made["cctv-metrics-token"]["token"] == made["cctv-console"]["metrics_token"]
+    assert made["cctv-console"]["metrics_token"] != made["cctv-console"]["session_secret"]
     assert made["cctv-audit-signing-key"]["signing.key"].startswith(
         "PRIVATE+KEY+hnsoftedu.edu.cn/campus-cctv/audit+"
     )
     again = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
-    assert again["nats-users"]["ingest"] != made["nats-users"]["ingest"]
+    assert again["nats-users"]["INGEST"] != made["nats-users"]["INGEST"]
 
 
 def test_config_edits_roll_the_pods(tmp_path: Path) -> None:
@@ -435,6 +464,11 @@ def test_production_survives_a_node_loss() -> None:
         r"tls://(nats-\d)\.nats-headless:6222", one_configmap(docs, "nats-config")["cluster.conf"]
     )
     assert routes == [f"nats-{i}" for i in range(replicas)]
+    conf = one_configmap(docs, "nats-config")
+    limit = re.search(r"max_file_store: (\d+)Gi", conf["jetstream.conf"])
+    [claim] = nats["spec"]["volumeClaimTemplates"]
+    pvc = int(claim["spec"]["resources"]["requests"]["storage"].removesuffix("Gi"))
+    assert limit and int(limit.group(1)) < pvc, "JetStream's limit must stay under its volume"
     anti = nats["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     assert anti["requiredDuringSchedulingIgnoredDuringExecution"]
     job = one(docs, "Job", "cctv-streams")
@@ -471,14 +505,21 @@ def test_production_backs_up_postgres_to_object_storage() -> None:
 
 def test_production_is_scraped_by_the_prometheus_operator() -> None:
     docs = render("production")
-    [sm] = find(docs, "ServiceMonitor")
-    selected = [
-        d
-        for d in find(docs, "Service")
-        if sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()
-    ]
-    assert {d["metadata"]["name"] for d in selected} == set(SERVICES)
-    assert all(p["name"] == "http" for d in selected for p in d["spec"]["ports"])
+    scraped: list[str] = []
+    for sm in find(docs, "ServiceMonitor"):
+        selected = [
+            d
+            for d in find(docs, "Service")
+            if sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()
+        ]
+        scraped += [d["metadata"]["name"] for d in selected]
+        [endpoint] = sm["spec"]["endpoints"]
+        assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+        # the console's port faces people: its /metrics wants the bearer token
+        assert ("authorization" in endpoint) == (
+            [d["metadata"]["name"] for d in selected] == ["console"]
+        )
+    assert sorted(scraped) == sorted(SERVICES)
     monitors = {d["metadata"]["name"]: d for d in find(docs, "PodMonitor")}
     assert monitors["nats"]["spec"]["podMetricsEndpoints"][0]["port"] == "prom-metrics"
     assert monitors["cctv-db"]["spec"]["selector"]["matchLabels"] == {"cnpg.io/cluster": "cctv-db"}
@@ -488,16 +529,16 @@ def test_production_is_scraped_by_the_prometheus_operator() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_each_service_has_its_own_role_owning_only_its_schema(overlay: str) -> None:
+def test_roles_are_the_plumbing_layout_and_declared_not_migrated(overlay: str) -> None:
     docs = render(overlay)
     roles = {r["name"]: r for r in one(docs, "Cluster", "cctv-db")["spec"]["managed"]["roles"]}
-    assert set(roles) == {*SERVICES, "audit_writer"}
+    assert set(roles) == {MIGRATOR_ROLE, *SERVICE_ROLES.values()}  # cctv/plumbing/db.py
     for r in roles.values():
         assert r["login"] is True and r["passwordSecret"]["name"].startswith("cctv-db-")
         for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
             assert not r.get(power), f"{r['name']}: {power}"
     schemas = {s["name"]: s["owner"] for s in one(docs, "Database", "cctv")["spec"]["schemas"]}
-    assert schemas == {s: s for s in SERVICES}
+    assert schemas == {s: MIGRATOR_ROLE for s in SERVICES}
 
 
 # --- NATS ---------------------------------------------------------------------------------
@@ -529,9 +570,11 @@ def test_nats_follows_the_helm_chart_conventions(overlay: str) -> None:
     assert re.search(r"tls \{\s*cert_file", conf["nats.conf"])
     assert "http://localhost:8222/" in exporter["args"]
     assert one(docs, "Service", "nats-headless")["spec"]["clusterIP"] == "None"
-    env = {e["name"] for e in nats["env"]}
-    for user in re.findall(r"password: \$(NATS_PASSWORD_\w+)", conf["auth.conf"]):
-        assert user in env, f"{user} is not given to the NATS container"
+    [src] = nats["envFrom"]
+    made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    given = {src["prefix"] + key for key in made[src["secretRef"]["name"]]}
+    wanted = set(re.findall(r"password\"?: \$(NATS_PASSWORD_\w+)", conf["auth.conf"]))
+    assert wanted and wanted <= given, f"{wanted - given} not given to the NATS container"
 
 
 # --- network ------------------------------------------------------------------------------
@@ -690,7 +733,7 @@ def test_the_store_makes_the_same_secrets_as_make_secrets() -> None:
             "name": "campus-secrets",
         }
     url = pulled["cctv-ingest"]["spec"]["target"]["template"]["data"]["database_url"]
-    assert url.startswith("postgresql://ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/cctv?")
+    assert url.startswith("postgresql://cctv_ingest:{{ .db_ingest_password }}@cctv-db-rw:5432/")
     assert referenced_secrets(docs) - set(pulled) <= OPERATOR_MADE | NIC_MADE
 
 
@@ -734,3 +777,30 @@ def test_prometheus_rules_wrap_the_monitoring_rule_files() -> None:
     for path in files:
         groups = yaml.safe_load(path.read_text())["groups"]
         assert rules[path.name.removesuffix(".rules.yml")]["spec"]["groups"] == groups
+
+
+def test_cert_manager_can_issue_the_nats_certificates(tmp_path: Path) -> None:
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("schemas", "tools"))
+    overlay = root / "overlays" / "cm"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "namespace: campus-cctv\n"
+        "resources: [../production]\ncomponents: [../../components/cert-manager-nats]\n"
+    )
+    docs = render_dir(overlay)
+    certs = {d["metadata"]["name"]: d for d in find(docs, "Certificate")}
+    for obj in [*certs.values(), *find(docs, "Issuer")]:
+        jsonschema.validate(obj, crd_schema(obj["apiVersion"], obj["kind"]))
+    # the Secrets the pods read are the ones cert-manager writes
+    sts = one(docs, "StatefulSet", "nats")["spec"]["template"]["spec"]
+    tls = next(v["secret"]["secretName"] for v in sts["volumes"] if v["name"] == "certs")
+    assert certs["nats-tls"]["spec"]["secretName"] == tls
+    sans = set(certs["nats-tls"]["spec"]["dnsNames"])
+    assert {"nats", "*.nats-headless"} <= sans  # the client URL's host and every route's
+    for w, spec in pod_specs(docs):
+        for v in spec.get("volumes", []):
+            if v.get("secret", {}).get("secretName") == certs["nats-ca"]["spec"]["secretName"]:
+                # the CA's Secret holds its key too: pods take only the certificate
+                assert v["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], label(w)

@@ -4,10 +4,11 @@ makes, pulled instead from NIC's secret store by the External Secrets Operator (
 The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a cloud KMS…) holds
 
     campus-cctv/nats-users        one property per NATS user (ingest … console, streams, sys)
-    campus-cctv/db-<role>         property `password` (ingest … console, audit-writer)
+    campus-cctv/db-<role>         property `password` (migrator, ingest … console, audit-writer)
     campus-cctv/nats-tls          tls.crt, tls.key, ca.crt
     campus-cctv/audit-signing-key signing.key
-    campus-cctv/console           session_secret
+    campus-cctv/identity          private_key, public_key (signed identities, base64 Ed25519)
+    campus-cctv/console           session_secret, metrics_token
     campus-cctv/notify            webhook_url, dingtalk_url, dingtalk_secret, smtp_username,
                                   smtp_password, sms_api_key (empty = channel off)
     campus-cctv/backup-s3         ACCESS_KEY_ID, ACCESS_SECRET_KEY
@@ -43,13 +44,15 @@ def remote(v: ms.Value) -> tuple[str, str]:
     if kind == "pw" and v[1] == "nats":
         return f"{PREFIX}/nats-users", v[2]
     if kind == "pw":
-        return f"{PREFIX}/db-{v[2].replace('_', '-')}", "password"
+        return f"{PREFIX}/{ms.db_secret(v[2]).removeprefix('cctv-')}", "password"
     if kind == "tls":
         return f"{PREFIX}/nats-tls", v[1]
     if kind == "audit_key":
         return f"{PREFIX}/audit-signing-key", "signing.key"
+    if kind == "identity":
+        return f"{PREFIX}/identity", f"{v[1]}_key"
     if kind == "token":
-        return f"{PREFIX}/console", "session_secret"
+        return f"{PREFIX}/console", {"session": "session_secret", "metrics": "metrics_token"}[v[1]]
     if kind == "given" and v[1] in ms.NOTIFY_CHANNELS:
         return f"{PREFIX}/notify", v[1]
     if kind == "given":

@@ -35,8 +35,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nats_auth  # the same directory; not a package
 
+from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES  # the role layout, not a copy
+
 SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
-DB_ROLES = (*SERVICES, "audit_writer")
+DB_ROLES = (MIGRATOR_ROLE, *(SERVICE_ROLES[s] for s in SERVICES))
 DB_HOST = "cctv-db-rw"
 DB_NAME = "cctv"
 NATS_HOST = "nats"
@@ -143,7 +145,9 @@ def audit_signing_key(name: str) -> str:
 #   ("pw", "nats"|"db", name)  a random password of a NATS user or a database role
 #   ("tls", key)               the NATS certificate, its key or its CA
 #   ("audit_key",)             the audit log's signing key
-#   ("token",)                 a random session secret
+#   ("identity", "private"|"public")  the console's key for signed identities (and its half
+#                              every service checks tokens with: cctv/plumbing/identity.py)
+#   ("token", name)            a random token (the console's session secret, the metrics token)
 #   ("given", option)          what NIC gives (robot webhook, S3 credentials)
 #   ("lit", text)              a fixed text
 #   ("tpl", text)              text with {nats:USER} / {db:ROLE} filled by those passwords
@@ -167,7 +171,8 @@ def nats_url(user: str) -> Value:
 def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[str, Value]]]:
     """(name, type, {key: value}) of every Secret the manifests read."""
     out: list[tuple[str, str, dict[str, Value]]] = [
-        ("nats-users", "Opaque", {u: ("pw", "nats", u) for u in nats_auth.users()})
+        # keys upper case: the NATS container takes them all as NATS_PASSWORD_<KEY> (envFrom)
+        ("nats-users", "Opaque", {u.upper(): ("pw", "nats", u) for u in nats_auth.users()})
     ]
     if nats_tls:
         tls = {k: ("tls", k) for k in ("tls.crt", "tls.key", "ca.crt")}
@@ -177,16 +182,27 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         data = {"username": ("lit", role), "password": ("pw", "db", role)}
         out.append((db_secret(role), "kubernetes.io/basic-auth", data))
     for svc in SERVICES:
-        data = {"database_url": db_url(svc), "nats_url": nats_url(svc)}
-        if svc == "audit":
-            data["audit_writer_url"] = db_url("audit_writer")
+        # its own role for the work, the schema owner for the migrations at start
+        data = {
+            "database_url": db_url(SERVICE_ROLES[svc]),
+            "migration_database_url": db_url(MIGRATOR_ROLE),
+            "nats_url": nats_url(svc),
+            # its own NATS user by name too: replies then come to that user's inbox only
+            "nats_user": ("lit", svc),
+            "nats_password": ("pw", "nats", svc),
+            "identity_public_key": ("identity", "public"),
+        }
         if svc == "console":
-            data["session_secret"] = ("token",)
+            data["session_secret"] = ("token", "session")
+            data["metrics_token"] = ("token", "metrics")
+            data["identity_signing_key"] = ("identity", "private")
         if svc == "notify":
             data.update({k: ("given", k) for k in NOTIFY_CHANNELS})
         out.append((f"cctv-{svc}", "Opaque", data))
     out.append(("cctv-streams", "Opaque", {"nats_url": nats_url(nats_auth.ADMIN)}))
     out.append(("cctv-audit-signing-key", "Opaque", {"signing.key": ("audit_key",)}))
+    # the same token for Prometheus (ServiceMonitor campus-cctv-console)
+    out.append(("cctv-metrics-token", "Opaque", {"token": ("token", "metrics")}))
     if s3:
         s3_keys = {k: ("given", k) for k in ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY")}
         out.append(("cctv-backup-s3", "Opaque", s3_keys))
@@ -194,12 +210,31 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
 
 
 def db_secret(role: str) -> str:
-    return f"cctv-db-{role.replace('_', '-')}"
+    """cctv_migrator -> cctv-db-migrator, cctv_ingest -> cctv-db-ingest, audit_writer -> …"""
+    return f"cctv-db-{role.removeprefix('cctv_').replace('_', '-')}"
 
 
 def labels_for(type_: str) -> dict[str, str]:
     # CloudNativePG reloads a role's password when its Secret carries this label
     return {"cnpg.io/reload": "true"} if type_ == "kubernetes.io/basic-auth" else {}
+
+
+def identity_keys() -> dict[str, str]:
+    """Ed25519 for signed identities: raw keys in base64, as cctv/plumbing/identity.py reads."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    raw = serialization.Encoding.Raw
+    return {
+        "private": base64.b64encode(
+            key.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        ).decode(),
+        "public": base64.b64encode(
+            key.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+        ).decode(),
+    }
 
 
 def build(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -218,6 +253,8 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
         crt, key, ca = nats_certificates(args.namespace)
         tls = {"tls.crt": crt, "tls.key": key, "ca.crt": ca}
     signing_key = audit_signing_key(args.audit_key_name)
+    identity = identity_keys()
+    tokens: dict[str, str] = {}
 
     def fill(v: Value) -> str:
         kind = v[0]
@@ -227,8 +264,10 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
             return tls[v[1]]
         if kind == "audit_key":
             return signing_key
+        if kind == "identity":
+            return identity[v[1]]
         if kind == "token":
-            return secrets.token_urlsafe(48)
+            return tokens.setdefault(v[1], secrets.token_urlsafe(48))
         if kind == "given":
             return given[v[1]]
         if kind == "lit":
