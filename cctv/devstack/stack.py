@@ -21,7 +21,8 @@ from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
 # Services the local stack runs that deploy/k8s does not deploy yet (tests/deploy pins
-# SERVICE_ORDER to the manifests): media (issue 12) until its manifests are written.
+# SERVICE_ORDER and cctv.plumbing.db.SERVICE_ROLES to the manifests): media (issue 12) until its
+# manifests and its database role are written; until then it runs on the stack's own DSN.
 DEVSTACK_ONLY = ("media",)
 DEFAULT_PORTS = {
     "nats": 14222,

@@ -51,7 +51,6 @@ SERVICE_ROLES = {
     "notify": "cctv_notify",
     "workflow": "cctv_workflow",
     "console": "cctv_console",
-    "media": "cctv_media",
     "audit": "audit_writer",
 }
 """The login role each service runs as: DML on its own schema only (audit: INSERT and SELECT
