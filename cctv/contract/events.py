@@ -502,6 +502,12 @@ class AccessHoldExtended(_HoldEvent):
     TYPE = "workflow.access.hold_extended"
 
 
+class AccessRevoked(WorkflowTransition):
+    """A grant withdrawn before its validity ended; summary.grant carries `revoked_at`."""
+
+    TYPE = "workflow.access.revoked"
+
+
 class StopMoveSubmitted(WorkflowTransition):
     TYPE = "workflow.stopmove.submitted"
 
@@ -710,3 +716,73 @@ class TamperReferenceConfirmed(Event):
     contrast: float
     replaced_previous: bool = False
     reason: str = ""
+
+
+# === media: footage the system itself copies and keeps (issue #12, Art. 16(2)3, 17, 18) =========
+# The media service pulls exactly the granted cameras and window from the recorders, writes
+# the files, hashes them itself and stores them in the evidence store; workflow records the
+# retrieval from these events (nobody types a hash). Refusals are AccessRecorded(action=export).
+
+
+class ExportedFile(BaseModel):
+    """One file of an export or a preservation copy, as the media service wrote and hashed it."""
+
+    model_config = ConfigDict(extra="forbid")
+    camera_id: str
+    object_key: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    frames: int = Field(ge=0)
+    first_frame_at: datetime | None = None  # recorded time of the first frame received
+    last_frame_at: datetime | None = None
+
+
+class FootageExported(Event):
+    """A copy grant carried out by the system (Art. 16(2)3, 17): watermarked MP4 per camera,
+    a manifest listing them; `manifest_sha256` is the export's hash of record."""
+
+    TYPE = "access.exported"
+    STREAM = "CCTV_ACCESS"
+    export_id: str
+    request_id: str
+    grant_id: str
+    requested_by: str  # the system administrator who had it done (Art. 16(1)3)
+    requested_by_name: str = ""
+    purpose: str
+    destination: str
+    camera_ids: list[str]
+    footage_from: datetime
+    footage_until: datetime
+    exported_at: datetime
+    watermark: str
+    store: str  # "local:<dir>" or "s3://bucket/prefix"
+    manifest_key: str
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    files: list[ExportedFile]
+
+
+class FootagePreserved(Event):
+    """Approved footage copied, as recorded, into the evidence store to be kept (Art. 18)."""
+
+    TYPE = "access.preserved"
+    STREAM = "CCTV_ACCESS"
+    request_id: str
+    camera_ids: list[str]
+    footage_from: datetime
+    footage_until: datetime
+    preserved_at: datetime
+    hold_until: str  # ISO date: no deletion before it
+    files: list[ExportedFile]
+
+
+class PreservationCheck(Event):
+    """A scheduled re-hash of a stored object; `ok` false means the copy no longer matches."""
+
+    TYPE = "access.preservation_check"
+    STREAM = "CCTV_ACCESS"
+    object_key: str
+    request_id: str
+    expected_sha256: str
+    actual_sha256: str | None = None  # None: the object is gone
+    ok: bool
+    checked_at: datetime

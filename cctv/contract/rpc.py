@@ -65,6 +65,13 @@ WORKFLOW_CALENDAR_IMPORT = f"{WORKFLOW_PREFIX}.calendar.import"  # {actor, notic
 WORKFLOW_REFUSALS = f"{WORKFLOW_PREFIX}.refusals"  # {process?, request_id?, limit?}
 
 
+# media (issue 12): the system carries out copy grants and keeps approved footage (Art. 16-18)
+MEDIA_EXPORT = "cctv.rpc.media.export"  # {actor, request_id, purpose, destination, cameras?, ...}
+MEDIA_EXPORTS = "cctv.rpc.media.exports"  # {request_id?} -> {exports, objects}
+MEDIA_DELETE = "cctv.rpc.media.delete"  # {actor, object_key, reason}: refused under a hold
+MEDIA_VERIFY = "cctv.rpc.media.verify"  # {} -> {checked, failed}: re-hash every stored object
+
+
 def all_subjects() -> dict[str, str]:
     """Every request subject by constant name (the AsyncAPI document and tests read this)."""
     return {

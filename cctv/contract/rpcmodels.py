@@ -419,8 +419,15 @@ class ImplementArgs(ActArgs):
     cameras: list[dict[str, Any]] = []
 
 
+class RevokeArgs(ActArgs):
+    """access: withdraw a grant before it runs out (an approver or the school leader)."""
+
+    reason: str = ""
+
+
 ACT_ARGS: dict[str, type[ActArgs]] = {
     "retrieve": RetrieveArgs,
+    "revoke": RevokeArgs,
     "extend_hold": ExtendHoldArgs,
     "complete": CompleteArgs,
     "plan": PlanArgs,
@@ -617,6 +624,53 @@ class DisableRequest(RpcRequest):
 
 # --- the catalogue --------------------------------------------------------------------------
 
+# --- media (issue 12) ------------------------------------------------------------------------
+
+
+class MediaExportRequest(ActorRequest):
+    """A system administrator has the system carry out a copy grant (Art. 16(2)3, 17); the
+    cameras and window default to the grant's and may only narrow it."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 16(1)3", "request_id": "Art. 15"}
+    request_id: str = Field(min_length=1)
+    purpose: str = ""
+    destination: str = ""
+    cameras: list[str] | None = None
+    footage_from: datetime | None = None
+    footage_until: datetime | None = None
+
+
+class MediaExportReply(RpcReply):
+    export_id: str
+    status: Literal["queued"]
+
+
+class MediaExportsRequest(RpcRequest):
+    request_id: str | None = None
+
+
+class MediaExportsReply(RpcReply):
+    jobs: list[dict[str, Any]]
+    objects: list[dict[str, Any]]
+
+
+class MediaDeleteRequest(ActorRequest):
+    """Delete a kept object: refused while its hold lasts (Art. 18)."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 18", "object_key": "Art. 18"}
+    object_key: str = Field(min_length=1)
+    reason: str = ""
+
+
+class MediaDeleteReply(RpcReply):
+    deleted: str
+
+
+class MediaVerifyReply(RpcReply):
+    checked: int
+    failed: int
+
+
 OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.INGEST_CAMERAS: (CamerasRequest, CamerasReply),
     rpc.INGEST_CAMERA_STATUS: (CameraStatusRequest, CameraStatusReply),
@@ -670,4 +724,8 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.WORKFLOW_CALENDAR: (Empty, CalendarReply),
     rpc.WORKFLOW_CALENDAR_IMPORT: (CalendarImportRequest, CalendarImportReply),
     rpc.WORKFLOW_REFUSALS: (RefusalsRequest, RefusalsReply),
+    rpc.MEDIA_EXPORT: (MediaExportRequest, MediaExportReply),
+    rpc.MEDIA_EXPORTS: (MediaExportsRequest, MediaExportsReply),
+    rpc.MEDIA_DELETE: (MediaDeleteRequest, MediaDeleteReply),
+    rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
 }

@@ -27,6 +27,10 @@ from .embedded import (
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
+# Services the local stack runs that deploy/k8s does not deploy yet (tests/deploy pins
+# SERVICE_ORDER and cctv.plumbing.db.SERVICE_ROLES to the manifests): media (issue 12) until its
+# manifests and its database role are written; until then it runs on the stack's own DSN.
+DEVSTACK_ONLY = ("media",)
 DEFAULT_PORTS = {
     "nats": 14222,
     "console": 8080,
@@ -35,9 +39,11 @@ DEFAULT_PORTS = {
     "notify": 8083,
     "workflow": 8084,
     "audit": 8085,
+    "media": 8086,
     "simulator": 8090,
     "repair": 8091,
     "webhook": 8092,
+    "recorder": 8556,  # the demo recorders' ONVIF replay (RTSP), for media (issue 12)
 }
 
 
@@ -54,7 +60,7 @@ _PER_PROCESS = (
 def available_services() -> list[str]:
     return [
         s
-        for s in SERVICE_ORDER
+        for s in (*SERVICE_ORDER, *DEVSTACK_ONLY)
         if all((REPO / "services" / s / f).exists() for f in ("__main__.py", "app.py"))
     ]
 
@@ -172,6 +178,7 @@ class Stack:
             "WEBHOOK_URL": f"{self.url('webhook')}/robot/duty-room",
             "SIM_CONTROL_URL": self.url("simulator"),
             "CONSOLE_URL": self.url("console"),
+            "REPLAY_URL_TEMPLATE": f"rtsp://127.0.0.1:{self.ports['recorder']}/replay/{{camera_id}}",
             "PYTHONUNBUFFERED": "1",
             # the simulated campus and its devices' login, as files ingest reads like any
             # site's (product code never imports the demo; see write_demo_inventory)
@@ -193,6 +200,7 @@ class Stack:
             "SIM_ADDRESS",
             "WEBHOOK_URL",
             "IDENTITY_PUBLIC_KEY",
+            "REPLAY_URL_TEMPLATE",
         )
         lines = [f"{k}={env[k]}\n" for k in keys]
         if self.nats_passwords:  # the CLI's own NATS user; it acts for a person only by token
@@ -263,7 +271,12 @@ class Stack:
             ],
             p["webhook"],
         )
-        for name in ("simulator", "repair", "webhook"):
+        self.spawn(
+            "recorder",
+            ["-m", "demo.simulator.replay", "--port", str(p["recorder"])],
+            p["recorder"],
+        )
+        for name in ("simulator", "repair", "webhook", "recorder"):
             self._wait_port(name)
 
     def service_env(self, name: str) -> dict[str, str]:

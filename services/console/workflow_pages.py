@@ -265,6 +265,10 @@ async def decide(request: Request) -> Response:
     elif action == "withdraw":
         payload["reason"] = str(f.get("reason") or "")
         subject = rpc.WORKFLOW_WITHDRAW
+    elif action == "export":  # the media service carries out a copy grant (issue 12)
+        payload["purpose"] = str(f.get("purpose") or "")
+        payload["destination"] = str(f.get("destination") or "")
+        subject = rpc.MEDIA_EXPORT
     else:
         args: dict[str, Any] = {k: str(v) for k, v in f.items() if v}
         try:

@@ -75,6 +75,9 @@ class Grant(BaseModel):
     valid_until: datetime
     export: bool  # copy grants produce an export whose integrity anyone can check
     watermark: str
+    revoked_at: datetime | None = None  # an approver or the school leader withdrew it
+    revoked_by: str | None = None
+    revoke_reason: str = ""
 
 
 class RetrievalRecord(BaseModel):
@@ -88,7 +91,10 @@ class RetrievalRecord(BaseModel):
     cameras: list[str]
     footage_from: datetime
     footage_until: datetime
-    export_sha256: str | None = None
+    export_sha256: str | None = None  # copies: the manifest's hash, computed by media (issue 12)
+    export_id: str | None = None  # the media service's export that this records
+    export_store: str | None = None  # where the files are kept (evidence store)
+    export_manifest: str | None = None  # the manifest's object key there
 
 
 class PreservationHold(BaseModel):
@@ -103,6 +109,10 @@ class PreservationHold(BaseModel):
     since: datetime
     until: date
     basis: str  # "Art. 18" or the judicial authority's reference
+
+
+def _as_dt(v: Any) -> datetime:
+    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v).replace("Z", "+00:00"))
 
 
 def add_years(d: date, years: int) -> date:
@@ -229,6 +239,10 @@ class AccessRequest(ApprovalRequest):
         if not destination.strip():
             raise r.missing_field("destination", "去向", "Art. 16(1)3")
         g = self.grant
+        if g.revoked_at is not None:
+            raise r.RuleViolation(
+                "grant_revoked", "调阅授权已撤销", "the grant has been revoked", "Art. 16"
+            )
         if now > g.valid_until:
             raise r.RuleViolation(
                 "grant_expired",
@@ -251,9 +265,15 @@ class AccessRequest(ApprovalRequest):
             raise r.InvalidInput(
                 "empty_retrieval", "调取内容为空", "nothing to retrieve", "Art. 16(1)3"
             )
-        if g.export and not export_sha256:
-            raise r.missing_field("export_sha256", "拷贝文件校验值(SHA-256)", "Art. 17")
-        if not g.export and export_sha256:
+        if g.export:
+            raise r.RuleViolation(
+                "export_by_system",
+                "拷贝由系统执行并自动登记（系统导出），不再手工登记校验值",
+                "a copy grant is carried out by the system (media export), which records the "
+                "retrieval and the SHA-256 itself; a typed-in hash is not accepted",
+                "Art. 17",
+            )
+        if export_sha256:
             raise r.RuleViolation(
                 "copy_not_granted",
                 "未经许可严禁复制、拷贝",
@@ -278,6 +298,92 @@ class AccessRequest(ApprovalRequest):
         return [
             self._t("retrieved", actor, now, retrieval=rec.model_dump(mode="json")),
             self._t("held", actor, now, hold=hold.model_dump(mode="json")),
+        ]
+
+    def revoke(self, actor: Actor, now: datetime, reason: str) -> list[Transition]:
+        """Withdraw a grant before it runs out (issue 12): whoever approved it, or the school
+        leader. The media service stops exporting and showing it from this event on; what was
+        already retrieved stays recorded and held (Art. 18)."""
+        now = aware(now)
+        g = self.grant
+        if g is None or self.state not in (RequestState.APPROVED, RequestState.RETRIEVED):
+            raise r.RuleViolation(
+                "not_approved", "没有可撤销的授权", "there is no grant to revoke", "Art. 16"
+            )
+        if g.revoked_at is not None:
+            raise r.RuleViolation(
+                "already_revoked", "授权已撤销", "the grant is already revoked", "Art. 16"
+            )
+        approvers = {
+            o.approver.person_id for o in self.flow.opinions if o.decision.value == "approve"
+        }
+        if actor.person_id not in approvers and not actor.has(Role.LEADER):
+            raise r.RuleViolation(
+                "not_approver",
+                "只有审批人或分管校领导可以撤销授权",
+                "only someone who approved it, or the school leader, may revoke a grant",
+                "Art. 16",
+            )
+        if not reason.strip():
+            raise r.missing_field("reason", "撤销理由", "Art. 16")
+        self.grant = g.model_copy(
+            update={"revoked_at": now, "revoked_by": actor.person_id, "revoke_reason": reason}
+        )
+        return [self._t("revoked", actor, now, grant=self.grant.model_dump(mode="json"))]
+
+    def record_export(self, now: datetime, export: dict[str, Any]) -> list[Transition]:
+        """Record the retrieval the media service carried out (an `access.exported` event):
+        from what it actually fetched and hashed, never from typed-in values (issue 12).
+        Recording the same export twice changes nothing."""
+        now = aware(now)
+        if any(x.export_id == export["export_id"] for x in self.retrievals):
+            return []
+        g = self.grant
+        if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or g is None:
+            raise r.RuleViolation(
+                "not_approved",
+                "申请未经批准，不得调取",
+                "footage may be retrieved only for an approved request",
+                "Art. 15",
+            )
+        if not g.export:
+            raise r.RuleViolation(
+                "copy_not_granted",
+                "未经许可严禁复制、拷贝",
+                "this grant allows viewing only: no copy or export",
+                "Art. 17",
+            )
+        cams = list(export["camera_ids"])
+        f_from = aware(_as_dt(export["footage_from"]), "footage_from")
+        f_until = aware(_as_dt(export["footage_until"]), "footage_until")
+        if not set(cams) <= set(g.cameras) or f_from < g.footage_from or f_until > g.footage_until:
+            raise r.RuleViolation(
+                "beyond_grant",
+                "须严格按照审批内容调取，不得超出批准的摄像机或时间段",
+                "retrieve exactly what was approved: no other camera, no wider time range",
+                "Art. 16(1)3",
+            )
+        rec = RetrievalRecord(
+            retrieved_by=str(export["requested_by"]),
+            retrieved_by_name=str(export.get("requested_by_name") or export["requested_by"]),
+            retrieved_at=aware(_as_dt(export["exported_at"]), "exported_at"),
+            purpose=str(export["purpose"]),
+            destination=str(export["destination"]),
+            cameras=cams,
+            footage_from=f_from,
+            footage_until=f_until,
+            export_sha256=str(export["manifest_sha256"]),
+            export_id=str(export["export_id"]),
+            export_store=str(export.get("store", "")),
+            export_manifest=str(export.get("manifest_key", "")),
+        )
+        self.retrievals.append(rec)
+        self.state = RequestState.RETRIEVED
+        hold = self._make_hold(rec, len(self.holds) + 1)
+        self.holds.append(hold)
+        return [
+            self._t("retrieved", None, now, retrieval=rec.model_dump(mode="json")),
+            self._t("held", None, now, hold=hold.model_dump(mode="json")),
         ]
 
     def _make_hold(self, rec: RetrievalRecord, n: int) -> PreservationHold:

@@ -30,6 +30,7 @@ from cctv.contract.events import (
     CameraUpserted,
     FaultOpened,
     FaultResolved,
+    FootageExported,
 )
 from cctv.contract.rpcmodels import OPERATIONS, RpcCall, error_reply
 from cctv.plumbing.identity import caller
@@ -433,6 +434,8 @@ class WorkflowService:
                     footage_until=x.footage_until,
                     export_sha256=x.export_sha256,
                 )
+            if isinstance(cur, AccessRequest) and action == "revoke":
+                return cur.revoke(a, now, _valid(m.RevokeArgs, args, "Art. 16").reason)
             if isinstance(cur, AccessRequest) and action == "extend_hold":
                 h = _valid(m.ExtendHoldArgs, args, "Art. 18")
                 return cur.extend_hold(a, now, h.hold_id, h.until, h.authority_ref)
@@ -761,6 +764,29 @@ class WorkflowService:
 
     # ---- consumers ----
 
+    async def on_exported(self, env: Envelope, event: Event) -> None:
+        """media carried out a copy grant: record the retrieval and its hold from what it
+        fetched and hashed (issue 12). A refusal here is logged, not retried: the same event
+        would be refused again (media has already recorded the export on the audited stream)."""
+        if not isinstance(event, FootageExported):
+            return
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await store.load_request(conn, event.request_id, self.schema, lock=True)
+            if not isinstance(current, AccessRequest):
+                log.error("export for an unknown access request", request_id=event.request_id)
+                return
+            try:
+                ts = current.record_export(now, event.model_dump(mode="json"))
+            except r.WorkflowError as exc:
+                log.error("export not recorded", request_id=event.request_id, error=str(exc))
+                return
+            if not ts:
+                return
+            current.check_invariant()
+            await store.save_request(conn, current, now, self.schema)
+            await self.commit(conn, ts, correlation_id=env.correlation_id)
+
     async def on_camera(self, _env: Envelope, event: Event) -> None:
         if isinstance(event, CameraUpserted):
             await store.upsert_camera(self.pool, self.schema, event.camera.model_dump(mode="json"))
@@ -908,6 +934,12 @@ def build(
         stream="CCTV_CAMERA",
         durable=f"workflow-inventory-v1{sfx}",
         handler=wf.on_camera,
+    )
+    svc.consume(
+        "cctv.access.exported.>",
+        stream="CCTV_ACCESS",
+        durable=f"workflow-exports-v1{sfx}",
+        handler=wf.on_exported,
     )
     svc.consume(
         "cctv.fault.>", stream="CCTV_FAULT", durable=f"workflow-faults-v1{sfx}", handler=wf.on_fault

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -138,31 +139,56 @@ def approved_copy(inventory, people, now, **kw) -> AccessRequest:
     return req
 
 
+def exported(req: AccessRequest, at: datetime, **kw: Any) -> dict[str, Any]:
+    """What the media service announces (`access.exported`) after carrying out a copy grant."""
+    assert req.grant is not None
+    e: dict[str, Any] = {
+        "export_id": f"{req.request_id}-E1",
+        "request_id": req.request_id,
+        "grant_id": req.grant.grant_id,
+        "requested_by": "nic_admin",
+        "requested_by_name": "赵敏",
+        "purpose": "取证",
+        "destination": "法院刑庭",
+        "camera_ids": list(req.grant.cameras),
+        "footage_from": req.grant.footage_from.isoformat(),
+        "footage_until": req.grant.footage_until.isoformat(),
+        "exported_at": at.isoformat(),
+        "store": "local:/evidence",
+        "manifest_key": f"{req.request_id}/{req.request_id}-E1/manifest.json",
+        "manifest_sha256": "ab" * 32,
+    }
+    e.update(kw)
+    return e
+
+
 def test_retrieval_exactly_as_approved(inventory, people, now) -> None:
     req = approved_copy(inventory, people, now)
     t = now + timedelta(hours=1)
     admin = people["nic_admin"]
     with pytest.raises(RuleViolation, match="system administrator"):
-        req.retrieve(people["lg_head2"], t, purpose="p", destination="d", export_sha256="ab")
+        req.retrieve(people["lg_head2"], t, purpose="p", destination="d")
     with pytest.raises(RuleViolation, match="exactly what was approved"):
-        req.retrieve(admin, t, purpose="p", destination="d", cameras=["dorm-1"], export_sha256="ab")
-    with pytest.raises(RuleViolation, match="exactly what was approved"):
-        req.retrieve(
-            admin,
-            t,
-            purpose="p",
-            destination="d",
-            footage_until=F1 + timedelta(minutes=1),
-            export_sha256="ab",
-        )
-    with pytest.raises(InvalidInput, match="export_sha256"):
-        req.retrieve(admin, t, purpose="p", destination="d")
+        req.retrieve(admin, t, purpose="p", destination="d", cameras=["dorm-1"])
     with pytest.raises(RuleViolation, match="expired"):
-        req.retrieve(
-            admin, now + timedelta(days=8), purpose="p", destination="d", export_sha256="ab"
-        )
-    req.retrieve(admin, t, purpose="取证", destination="法院刑庭", export_sha256="ab" * 32)
+        req.retrieve(admin, now + timedelta(days=8), purpose="p", destination="d")
+    # a copy is made by the system, which records it; a typed-in hash is not accepted (issue 12)
+    with pytest.raises(RuleViolation, match="carried out by the system") as exc:
+        req.retrieve(admin, t, purpose="p", destination="d", export_sha256="ab" * 32)
+    assert exc.value.article == "Art. 17"
+    with pytest.raises(RuleViolation, match="exactly what was approved"):
+        req.record_export(t, exported(req, t, camera_ids=["dorm-1"]))
+    until = F1 + timedelta(minutes=1)
+    with pytest.raises(RuleViolation, match="exactly what was approved"):
+        req.record_export(t, exported(req, t, footage_until=until.isoformat()))
+    ts = req.record_export(t, exported(req, t))
+    assert [x.name for x in ts] == ["retrieved", "held"]
+    rec = req.retrievals[0]
+    assert rec.export_sha256 == "ab" * 32 and rec.retrieved_by == "nic_admin"
+    assert rec.export_id == "ACC-J-E1" and rec.export_store == "local:/evidence"
     assert req.holds[0].until == date(2027, 3, 2)
+    assert req.record_export(t, exported(req, t)) == []  # the same export twice: recorded once
+    assert len(req.retrievals) == 1
 
 
 def test_view_grant_forbids_export(inventory, people, now) -> None:
@@ -176,7 +202,7 @@ def test_view_grant_forbids_export(inventory, people, now) -> None:
 
 def test_judiciary_longer_hold_and_extension(inventory, people, now) -> None:
     req = approved_copy(inventory, people, now, judicial_hold_until=date(2029, 12, 31))
-    req.retrieve(people["nic_admin"], now, purpose="取证", destination="法院", export_sha256="ab")
+    req.record_export(now, exported(req, now))
     hold = req.holds[0]
     assert hold.until == date(2029, 12, 31) and "judicial" in hold.basis
     with pytest.raises(RuleViolation, match="never shortened"):
@@ -202,3 +228,23 @@ def test_roundtrip_serialisation(inventory, people, now) -> None:
     again = AccessRequest.model_validate_json(req.model_dump_json())
     assert again == req
     assert isinstance(again.flow.opinions[0].approver, Actor)
+
+
+def test_revoked_grant_allows_nothing_more(inventory, people, now) -> None:
+    req = approved_copy(inventory, people, now)
+    t = now + timedelta(hours=1)
+    with pytest.raises(RuleViolation, match="only someone who approved it"):
+        req.revoke(people["nic_admin"], t, "误批")
+    with pytest.raises(InvalidInput, match="reason"):
+        req.revoke(people["lg_head"], t, " ")
+    (ts,) = req.revoke(people["lg_head"], t, "案件已撤销")
+    assert ts.name == "revoked" and ts.data["grant"]["revoked_by"] == people["lg_head"].person_id
+    assert req.grant is not None and req.grant.revoked_at == t
+    with pytest.raises(RuleViolation, match="already revoked"):
+        req.revoke(people["leader"], t, "again")
+    view = submitted(inventory, people, now, cameras=["ps-gate-1"])
+    view.approve(people["se_head"], now)
+    view.approve(people["lg_head"], now)
+    view.revoke(people["leader"], t, "不再需要")  # the school leader may revoke any grant
+    with pytest.raises(RuleViolation, match="revoked"):
+        view.retrieve(people["nic_admin"], t, purpose="p", destination="d")

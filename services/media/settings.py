@@ -1,0 +1,28 @@
+"""media's settings: where recorded footage comes from and where kept footage goes."""
+
+from pydantic import Field
+
+from cctv.plumbing.settings import ServiceSettings
+
+
+class MediaSettings(ServiceSettings):
+    http_port: int = 8086
+    # Recorders' replay endpoint: `{camera_id}` is replaced (ONVIF GetReplayUri gives it per
+    # recording on a real NVR). The demo recorder serves every camera on one port.
+    replay_url_template: str = "rtsp://127.0.0.1:8556/replay/{camera_id}"
+    replay_username: str = ""
+    replay_password: str = ""
+    replay_timeout_s: float = Field(default=15.0, gt=0)
+    # Evidence store: "" = a directory under DATA_DIR; /dir or file:/dir; s3://bucket/prefix
+    evidence_store: str = ""
+    s3_endpoint_url: str = ""  # the campus object store (MinIO/Ceph); "" = AWS
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    s3_object_lock: bool = False  # the bucket has object lock: store retention dates too
+    watermark_font: str = ""  # a CJK font file; "" = Noto Sans CJK where installed
+    job_poll_s: float = Field(default=2.0, gt=0)
+    verify_every_s: float = Field(default=3600.0, gt=0)  # re-hash every stored object (Art. 18)
+    preserve_on_approval: bool = True  # copy approved footage before the recorder overwrites it
+    preserve_attempts: int = Field(default=8, ge=1)  # a failed preservation is tried again
+    retry_base_s: float = Field(default=60.0, ge=0)  # 60 s, 2 min, 4 min, … at most 1 h

@@ -1,0 +1,202 @@
+"""Fixtures for the media tests: a recorder serving ONVIF replay, an S3 server, a media service
+on the session's real NATS and PostgreSQL, and a way to announce grants as workflow does."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from cctv.contract import subject_for, wrap
+from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked
+from demo.simulator.replay import ReplayServer
+from services.media.app import MediaService, build
+from services.media.settings import MediaSettings
+
+CAMERAS = ["OFF-001", "OFF-002", "DORM-007"]
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[ReplayServer]:
+    async with ReplayServer(cameras=CAMERAS) as srv:
+        yield srv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a real socket (it speaks the S3 REST protocol, as MinIO would)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@dataclass
+class Media:
+    svc: Any
+    media: MediaService
+    prefix: str
+    nc: Any
+    now: datetime
+
+    async def rpc(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+        msg = await self.nc.request(self.prefix + subject, json.dumps(payload).encode(), 30)
+        reply: dict[str, Any] = json.loads(msg.data)
+        return reply
+
+    async def announce(self, request_id: str, *, export: bool = True, **grant: Any) -> dict:
+        """workflow's `access.approved` event with the grant, on the real stream."""
+        g = {
+            "grant_id": f"{request_id}-G",
+            "request_id": request_id,
+            "grantee": "李老师",
+            "method": "copy" if export else "view",
+            "cameras": ["OFF-001", "OFF-002"],
+            "footage_from": (self.now - timedelta(hours=2)).isoformat(),
+            "footage_until": (self.now - timedelta(hours=2) + timedelta(seconds=4)).isoformat(),
+            "valid_until": (self.now + timedelta(days=7)).isoformat(),
+            "export": export,
+            "watermark": f"李老师 · {request_id}",
+        }
+        g.update({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in grant.items()})
+        event = AccessApproved(
+            request_id=request_id, process="access", transition="approved", state="approved",
+            at=self.now, summary={"request_id": request_id, "state": "approved", "grant": g},
+        )  # fmt: skip
+        from tests.support.waiting import eventually, table_changes
+
+        url = self.svc.settings.database_url
+        async with table_changes(url, f"{self.svc.schema}.grants") as ch:
+            await self._publish(event, request_id)
+
+            async def known() -> object:
+                return await self.media.pool.fetchval(
+                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1", request_id
+                )
+
+            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+        return g
+
+    async def wait_grant(self, request_id: str, *, cameras: list[str]) -> None:
+        """Wait until media holds this grant (taken from workflow's `approved` event)."""
+        from tests.support.waiting import eventually, table_changes
+
+        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
+
+            async def known() -> object:
+                return await self.media.pool.fetchval(
+                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1 "
+                    "AND cameras = $2",
+                    request_id,
+                    cameras,
+                )
+
+            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+
+    async def revoke(self, request_id: str) -> None:
+        """workflow's `access.revoked` event; returns once media has taken it."""
+        from tests.support.waiting import eventually, table_changes
+
+        event = AccessRevoked(
+            request_id=request_id, process="access", transition="revoked", state="approved",
+            at=self.now, summary={"request_id": request_id, "state": "approved"},
+        )  # fmt: skip
+        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
+            await self._publish(event, request_id)
+
+            async def revoked() -> object:
+                return await self.media.pool.fetchval(
+                    f"SELECT revoked_at FROM {self.svc.schema}.grants WHERE request_id = $1",
+                    request_id,
+                )
+
+            await eventually(revoked, changes=ch, timeout=30, what=f"{request_id} revoked")
+
+    async def extend_hold(self, request_id: str, until: str) -> None:
+        event = AccessHoldExtended(
+            request_id=request_id, process="access", transition="hold_extended",
+            state="retrieved", at=self.now,
+            summary={"request_id": request_id},
+            hold={
+                "hold_id": f"{request_id}-H1", "cameras": ["OFF-001", "OFF-002"],
+                "footage_from": self.now - timedelta(hours=2),
+                "footage_until": self.now - timedelta(hours=2) + timedelta(seconds=4),
+                "until": until, "basis": "Art. 18; (2026)琼0106刑初9号",
+            },
+        )  # fmt: skip
+        await self._publish(event, request_id)
+
+    async def _publish(self, event: Any, key: str) -> None:
+        env = wrap(event, source="workflow", key=key, actor="approver")
+        await self.nc.jetstream().publish(
+            subject_for(event, key), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
+        )
+
+
+SYSADMIN = {"person_id": "nic_admin", "name": "赵敏", "department": "nic", "roles": ["sysadmin"]}
+TEACHER = {"person_id": "teacher1", "name": "李老师", "department": "academic", "roles": []}
+
+
+def request_id() -> str:
+    return f"DY-{uuid.uuid4().hex[:8]}"
+
+
+@asynccontextmanager
+async def start_media(
+    nats_url: str,
+    database_url: str,
+    recorder: ReplayServer,
+    tmp: Path,
+    now: datetime,
+    **overrides: Any,
+) -> AsyncIterator[Media]:
+    tag = uuid.uuid4().hex[:8]
+    overrides.setdefault("evidence_store", str(tmp / "evidence"))
+    settings = MediaSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        replay_url_template=f"rtsp://127.0.0.1:{recorder.port}/replay/{{camera_id}}",
+        job_poll_s=0.2,
+        data_dir=tmp,
+        **overrides,
+    )
+    prefix = f"t{tag}."
+    svc = build(
+        settings, schema=f"media_{tag}", clock=lambda: now, durable_suffix=f"-{tag}",
+        rpc_prefix=prefix,
+    )  # fmt: skip
+    nc = await nats.connect(nats_url)
+    async with svc.running():
+        yield Media(svc, svc.state["media"], prefix, nc, now)
+    await nc.close()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+async def media(
+    nats_url: str, database_url: str, recorder: ReplayServer, tmp_path: Path, now: datetime
+) -> AsyncIterator[Media]:
+    async with start_media(nats_url, database_url, recorder, tmp_path, now) as m:
+        yield m
