@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 from .streams import STREAMS
 
-SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
+SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console", "media")
 
-# event TYPE prefix -> the one service that may publish it; the longest prefix wins
-EVENT_PUBLISHERS: dict[str, str] = {
+# event TYPE prefix -> the service that may publish it; the longest prefix wins. A registered
+# access (Art. 15) is recorded by whoever performed it: workflow (retrievals) or media.
+EVENT_PUBLISHERS: dict[str, str | tuple[str, ...]] = {
     "telemetry.": "ingest",
     "camera.": "ingest",
     "camera.state": "health",
@@ -30,6 +31,10 @@ EVENT_PUBLISHERS: dict[str, str] = {
     "alert.": "notify",
     "workflow.": "workflow",
     "access.": "workflow",
+    "access.recorded": ("workflow", "media"),
+    "access.exported": "media",
+    "access.preserved": "media",
+    "access.preservation_check": "media",
     "audit.": "audit",
     "people.": "console",
 }
@@ -43,6 +48,7 @@ RPC_CALLS: dict[str, tuple[str, ...]] = {
     "notify": ("cctv.rpc.console.people.>",),
     "ingest": (),
     "audit": (),
+    "media": (),
 }
 
 # what other campus systems may read: state, faults and alerts, never people or requests
@@ -60,8 +66,12 @@ INGEST_KV = "cctv_ingest_members"
 PAYLOADS = "CCTV_PAYLOADS"  # big request/reply bodies (cctv.plumbing.bigpayload)
 
 
-def publisher_of(event_type: str) -> str | None:
-    """The service allowed to publish `event_type`, or None for dead letters (any service)."""
+def _owners(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def publishers_of(event_type: str) -> tuple[str, ...] | None:
+    """The services allowed to publish `event_type`, or None for dead letters (any service)."""
     if event_type == DEAD_LETTER_TYPE:
         return None
     best = ""
@@ -70,18 +80,24 @@ def publisher_of(event_type: str) -> str | None:
             best = prefix
     if not best:
         raise KeyError(f"no service may publish event type {event_type!r}")
-    return EVENT_PUBLISHERS[best]
+    return _owners(EVENT_PUBLISHERS[best])
+
+
+def publisher_of(event_type: str) -> str | None:
+    """The services allowed to publish `event_type`, joined by " or "; None for dead letters."""
+    owners = publishers_of(event_type)
+    return None if owners is None else " or ".join(owners)
 
 
 def source_allowed(event_type: str, source: str, key: str | None) -> bool:
     """Whether an envelope's `source` may publish its type (dead letters: keyed by source)."""
     try:
-        owner = publisher_of(event_type)
+        owners = publishers_of(event_type)
     except KeyError:
         return False
-    if owner is None:
+    if owners is None:
         return key == source
-    return owner == source
+    return source in owners
 
 
 def inbox_prefix(user: str) -> str:
@@ -92,7 +108,7 @@ def inbox_prefix(user: str) -> str:
 def _event_subjects(service: str) -> list[str]:
     subjects: list[str] = []
     for prefix, owner in EVENT_PUBLISHERS.items():
-        if owner != service:
+        if service not in _owners(owner):
             continue
         base = f"cctv.{prefix.rstrip('.')}"
         subjects += [f"{base}.>"] if prefix.endswith(".") else [base, f"{base}.>"]
@@ -102,21 +118,24 @@ def _event_subjects(service: str) -> list[str]:
 def _denied_to(service: str) -> list[str]:
     """Narrower subjects inside this service's prefixes that belong to another service."""
     denied: list[str] = []
-    mine = [p for p, o in EVENT_PUBLISHERS.items() if o == service]
+    mine = [p for p, o in EVENT_PUBLISHERS.items() if service in _owners(o)]
     for prefix, owner in EVENT_PUBLISHERS.items():
-        if owner != service and any(prefix.startswith(m) and prefix != m for m in mine):
+        if service not in _owners(owner) and any(
+            prefix.startswith(m) and prefix != m for m in mine
+        ):
             base = f"cctv.{prefix.rstrip('.')}"
             denied += [base, f"{base}.>"]
     return denied
 
 
 # the JetStream API minus what would let a service rewrite or erase the record
+# (of the record's streams: the payload object store's own stream is purged as objects are read)
 _JS_DESTRUCTIVE = [
-    "$JS.API.STREAM.DELETE.>",
-    "$JS.API.STREAM.PURGE.>",
-    "$JS.API.STREAM.MSG.DELETE.>",
-    "$JS.API.STREAM.UPDATE.*",
-    *[f"$JS.API.STREAM.CREATE.{s.name}" for s in STREAMS],
+    *[
+        f"$JS.API.STREAM.{op}.{s.name}"
+        for s in STREAMS
+        for op in ("DELETE", "PURGE", "MSG.DELETE", "UPDATE", "CREATE")
+    ],
 ]
 
 

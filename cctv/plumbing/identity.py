@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cctv.contract.orgs import Actor, Role
+
 HEADER = "Cctv-Identity"
 VERSION = "v1"
 AUDIENCE = "cctv"
@@ -219,3 +221,20 @@ def verify_headers(verifier: Verifier, headers: dict[str, Any] | None) -> Claims
     if not token:
         return None
     return verifier.verify(str(token))
+
+
+def caller_actor() -> Actor | None:
+    """The verified caller as the regulation's Actor (roles the processes do not know are left
+    out; everyone signed on is at least staff). None when the request carried no identity."""
+    who = _caller.get()
+    if who is None:
+        return None
+    roles = {Role.STAFF}
+    for role in who.roles:
+        try:
+            roles.add(Role(role))
+        except ValueError:  # a directory role no process has a use for
+            continue
+    return Actor(
+        person_id=who.account, name=who.name, department=who.department, roles=frozenset(roles)
+    )

@@ -34,7 +34,8 @@ from cctv.contract.events import (
     PreservationCheck,
     WorkflowTransition,
 )
-from cctv.contract.orgs import Role
+from cctv.contract.orgs import Actor, Role
+from cctv.plumbing.identity import caller_actor
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
@@ -200,11 +201,12 @@ class MediaService:
 
     async def export(self, q: m.MediaExportRequest, _call: Any = None) -> dict[str, Any]:
         """A system administrator has the system carry out a copy grant (Art. 16(2)3, 17)."""
-        who = q.actor.person_id
+        actor = _signed_actor()
+        who = actor.person_id
         rid = q.request_id.strip()
         ctx: dict[str, Any] = {}
         try:
-            if Role.SYSADMIN not in q.actor.roles:
+            if Role.SYSADMIN not in actor.roles:
                 raise Refused(
                     "not_sysadmin",
                     "视频调取须由系统管理人员进行",
@@ -257,7 +259,7 @@ class MediaService:
                 "purpose": purpose,
                 "destination": destination,
                 "actor": who,
-                "actor_name": q.actor.name,
+                "actor_name": actor.name,
             }
             await conn.execute(
                 f"INSERT INTO {self.schema}.jobs (job_id, kind, request_id, spec) "
@@ -345,7 +347,8 @@ class MediaService:
 
     async def delete(self, q: m.MediaDeleteRequest, _call: Any = None) -> dict[str, Any]:
         """Deleting kept footage: refused while its hold lasts (Art. 18)."""
-        who = q.actor.person_id
+        actor = _signed_actor()
+        who = actor.person_id
         key = q.object_key
         row = await self.pool.fetchrow(
             f"SELECT * FROM {self.schema}.objects WHERE object_key = $1", key
@@ -354,7 +357,7 @@ class MediaService:
             raise RpcError(f"没有对象 {key} — no stored object {key!r}", "Art. 18")
         today = self.clock().date()
         try:
-            if Role.SYSADMIN not in q.actor.roles:
+            if Role.SYSADMIN not in actor.roles:
                 raise Refused(
                     "not_custodian",
                     "保存的视频由网络信息中心系统管理人员管理",
@@ -796,3 +799,17 @@ def build(
     svc.loop("jobs", media.job_loop)
     svc.loop("verify", media.verify_loop)
     return svc
+
+
+def _signed_actor() -> Actor:
+    """Who acts is the signed identity (Cctv-Identity), never a name in the body (issue 11)."""
+    who = caller_actor()
+    if who is None:
+        raise RpcError.bilingual(
+            "identity_required",
+            "缺少已认证身份：视频调取须由登录的系统管理人员进行",
+            "footage is retrieved by a signed-on system administrator: the request needs the "
+            "signed identity of a console session or of `cctv login`",
+            "Art. 16(1)3",
+        )
+    return who

@@ -33,7 +33,7 @@ from cctv.contract.events import (
     FootageExported,
 )
 from cctv.contract.rpcmodels import OPERATIONS, RpcCall, error_reply
-from cctv.plumbing.identity import caller
+from cctv.plumbing.identity import caller_actor
 from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
@@ -258,7 +258,7 @@ class WorkflowService:
     def _actor(_ignored: Any = None) -> Actor:
         """The person acting is the one the signed identity names (issue 11); an `actor` in
         the request body is what the caller typed, and is ignored."""
-        who = caller()
+        who = caller_actor()
         if who is None:
             raise r.InvalidInput(
                 "identity_required",
@@ -268,15 +268,7 @@ class WorkflowService:
                 "is not enough",
                 "Art. 15",
             )
-        roles = {Role.STAFF}
-        for role in who.roles:
-            try:
-                roles.add(Role(role))
-            except ValueError:  # a directory role the workflow has no use for
-                continue
-        return Actor(
-            person_id=who.account, name=who.name, department=who.department, roles=frozenset(roles)
-        )
+        return who
 
     @staticmethod
     def _process(p: str) -> str:

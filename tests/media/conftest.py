@@ -21,6 +21,7 @@ from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevok
 from demo.simulator.replay import ReplayServer
 from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
+from tests.support.identity import from_actor, headers_as
 
 CAMERAS = ["OFF-001", "OFF-002", "DORM-007"]
 
@@ -58,7 +59,13 @@ class Media:
     now: datetime
 
     async def rpc(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
-        msg = await self.nc.request(self.prefix + subject, json.dumps(payload).encode(), 30)
+        """A request; its `actor` goes as the signed identity the console would send."""
+        payload = dict(payload)
+        actor = payload.pop("actor", None)
+        headers = headers_as(from_actor(actor)) if actor else None
+        msg = await self.nc.request(
+            self.prefix + subject, json.dumps(payload).encode(), 30, headers=headers
+        )
         reply: dict[str, Any] = json.loads(msg.data)
         return reply
 

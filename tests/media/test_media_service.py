@@ -328,8 +328,8 @@ async def test_a_queued_export_checks_the_grant_again_when_it_runs(media: Media)
 
 async def test_malformed_requests_are_answered_with_what_is_wrong(media: Media) -> None:
     no_actor = await media.rpc(rpc.MEDIA_EXPORT, {"request_id": "DY-1"})
-    assert no_actor["code"] == "invalid_request" and no_actor["article"] == "Art. 16(1)3"
-    assert no_actor["field"] == "actor"
+    # who acts is the signed identity, never a name in the body (issue 11)
+    assert no_actor["code"] == "identity_required" and no_actor["article"] == "Art. 16(1)3"
     rid = request_id()
     await media.announce(rid)
     naive = await media.rpc(
