@@ -1,6 +1,6 @@
 """The one directory of people (issue 11): who they are, where they belong, what they may do.
 
-The console owns it (schema `console`, ADR 0011): it answers the request-reply subjects below
+The console owns it (schema `console`, ADR 0013): it answers the request-reply subjects below
 and publishes every change as `people.changed` and every sign-on as `people.login` on
 `cctv.people.>` (audited). Notify builds its rosters from `people.changed`; approvals use the
 roles the console signs into each identity token (cctv.plumbing.identity).

@@ -81,7 +81,7 @@ def all_subjects() -> dict[str, str]:
     }
 
 
-# the people directory and sign-on (issue 11, ADR 0011): the console answers
+# the people directory and sign-on (issue 11, ADR 0013): the console answers
 CONSOLE_LOGIN = "cctv.rpc.console.login"  # `cctv login`: account + password -> identity token
 PEOPLE_LIST = "cctv.rpc.console.people.list"
 PEOPLE_IMPORT = "cctv.rpc.console.people.import"  # NIC: CSV/YAML, all or nothing

@@ -120,7 +120,7 @@ class Empty(RpcRequest):
 class ActorRequest(RpcRequest):
     """Acts for a person (Art. 15: every action is recorded with who did it).
 
-    Who acts is the signed identity in the request's `Cctv-Identity` header (ADR 0011),
+    Who acts is the signed identity in the request's `Cctv-Identity` header (ADR 0013),
     verified by the service; `actor` is accepted from older callers and ignored."""
 
     ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 15"}

@@ -2,7 +2,7 @@
 `INLINE_LIMIT` travels through the JetStream object store (bucket `CCTV_PAYLOADS`, kept ten
 minutes) and the message carries only a pointer. The service shell, `Service.request` and the
 CLI pack and unpack transparently, so a 20,000-camera inventory import and the camera list
-work unchanged for handlers and callers. See docs/adr/0017-nothing-lost.md."""
+work unchanged for handlers and callers. See docs/adr/0015-nothing-lost.md."""
 
 from __future__ import annotations
 

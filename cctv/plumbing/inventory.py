@@ -12,7 +12,7 @@ once the snapshot is complete.
 
 Known limit: the stream keeps 400 days; a camera whose last upsert is older has aged out of
 it. The view says which cameras it saw removed (`removed`), so a service keeps its own copy
-of a camera the view does not know rather than treating it as gone (see docs/adr/0009).
+of a camera the view does not know rather than treating it as gone (see docs/adr/0010).
 """
 
 from __future__ import annotations

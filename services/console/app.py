@@ -1,6 +1,6 @@
 """console: Starlette pages and JSON API over NATS request-reply to the services.
 
-The console owns the people directory, sign-on and sessions (ADR 0011); everything else it
+The console owns the people directory, sign-on and sessions (ADR 0013); everything else it
 asks the service that owns it, signing who each request acts for (cctv.plumbing.identity).
 """
 

@@ -1,6 +1,6 @@
 """The people directory, its CSV/YAML import and export, sign-on and server-side sessions.
 
-The console owns the directory (ADR 0011). Every change is staged as `people.changed` and
+The console owns the directory (ADR 0013). Every change is staged as `people.changed` and
 every sign-on attempt as `people.login`, in the same transaction as the change, so the audit
 log has them all. Import is all-or-nothing: every row is checked first and any bad row refuses
 the file, naming row, column and reason.
