@@ -217,4 +217,7 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson(
         "duty2", "黄敏", "duty_operator", "logistics", shown=False, shift=(time(20), time(8))
     ),
+    # the top of the duty chain: an alert nobody acknowledges climbs to them (Art. 13)
+    DemoPerson("nic_duty", "孙杰", "nic_oncall", "nic", shown=False),
+    DemoPerson("security_head", "钱主任", "security_head", "logistics", shown=False),
 )

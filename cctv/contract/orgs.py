@@ -51,6 +51,8 @@ class Role(StrEnum):
     OPERATOR = "duty_operator"  # 监控值班人员: duty operator (Art. 13-14)
     GUARD = "guard"  # 巡逻人员 (Art. 13)
     GATEKEEPER = "gatekeeper"  # 门卫 (Art. 13)
+    NIC_ONCALL = "nic_oncall"  # 网络信息中心值班: NIC on call, third in the duty chain (Art. 13)
+    SECURITY_HEAD = "security_head"  # 保卫部门负责人: top of the duty chain (Art. 13)
     STAFF = "staff"  # any member of a department who may fill in forms
 
     @classmethod
@@ -68,6 +70,8 @@ ROLES: dict[str, tuple[str, str]] = {
     Role.HEAD: ("部门主要负责人", "head of a department"),
     Role.LEADER: ("分管校领导", "school leader in charge"),
     Role.SYSADMIN: ("系统管理人员", "system administrator"),
+    Role.NIC_ONCALL: ("网络信息中心值班人员", "NIC on call"),
+    Role.SECURITY_HEAD: ("保卫部门负责人", "security office head"),
     Role.STAFF: ("工作人员", "staff member"),
 }
 ROLE_NAMES: dict[Role, tuple[str, str]] = {Role(k): v for k, v in ROLES.items()}

@@ -27,7 +27,8 @@ PEOPLE_SET = rpc.PEOPLE_SET  # {person, password?} -> {person, change}
 PEOPLE_DISABLE = rpc.PEOPLE_DISABLE  # {account, disabled, reason} -> {account, change}
 
 ZONED_ROLES = frozenset({"guard", "gatekeeper"})
-ROSTER_ROLES = frozenset({"guard", "gatekeeper", "duty_operator"})
+# who is on the duty chain (Art. 13): guard/gatekeeper → duty operator → NIC on call → head
+ROSTER_ROLES = frozenset({"guard", "gatekeeper", "duty_operator", "nic_oncall", "security_head"})
 _SHIFT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
