@@ -509,3 +509,71 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
         doc["entries"][k]["entry"] = base64.b64encode(raw).decode()
         with pytest.raises(bundle.BundleError, match="inclusion proof"):
             bundle.check_bundle(doc, audit.vkey)
+
+
+async def test_replies_fit_their_contract_models_and_refusals_have_one_shape(
+    cfg: AuditSettings, js: Any, nats_url: str
+) -> None:
+    """Issue 8: each audit subject's reply validates against the reply model the AsyncAPI
+    document publishes (cctv.contract.rpcmodels.OPERATIONS); a malformed request is refused
+    by the shell naming the field, and audit's own refusals come as code, Chinese, English."""
+    from cctv.contract.rpcmodels import OPERATIONS, ErrorReply
+
+    msgs = [access(i, "typed") for i in range(6)]
+    async with running(cfg) as audit:
+        await publish(js, msgs)
+        await exactly_once(audit, js, [m[2] for m in msgs])
+        nc = await nats.connect(nats_url)
+        nic = headers_as(identity("t_nic", "sysadmin", department="nic"))
+
+        async def ask(subject: str, body: dict[str, Any]) -> dict[str, Any]:
+            raw = json.dumps(body).encode()
+            reply = await nc.request(subject, raw, timeout=20, headers=nic)
+            answer: dict[str, Any] = json.loads(reply.data)
+            return answer
+
+        try:
+            asks = [
+                (rpc.AUDIT_QUERY, {"request_no": "DY-typed", "proof": True}),
+                (rpc.AUDIT_QUERY, {"after_seq": 0, "limit": 2, "compact": True}),
+                (rpc.AUDIT_PROVE, {"index": 1}),
+                (rpc.AUDIT_PROVE, {"old_size": 1}),
+                (rpc.AUDIT_PROVE, {"start": 1, "end": 3}),
+                (rpc.AUDIT_CHECKPOINT, {}),
+                (rpc.AUDIT_EXPORT, {"start": 0, "end": 3}),
+                (rpc.AUDIT_EXPORT, {"request_no": "DY-typed"}),
+                (rpc.AUDIT_VERIFY, {"key": audit.vkey}),
+            ]
+            for subject, body in asks:
+                reply = await ask(subject, body)
+                assert reply["ok"], (subject, reply)
+                OPERATIONS[subject][1].model_validate(reply)
+            inclusion = await ask(rpc.AUDIT_PROVE, {"index": 1})
+            assert inclusion["kind"] == "inclusion" and "start" not in inclusion
+            assert "checkpoint" not in await ask(rpc.AUDIT_QUERY, {"limit": 1})
+
+            bad = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"after_seq": 10**30}))
+            assert (bad.code, bad.field, bad.article) == (  # type: ignore[attr-defined]
+                "invalid_request", "after_seq", "Art. 15"
+            )  # fmt: skip
+            assert bad.text_zh == "请求有误：after_seq" and "after_seq" in bad.text_en
+            since = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"since": "yesterday"}))
+            assert since.code == "invalid_request" and "since" in since.text_en
+
+            beyond = ErrorReply.model_validate(await ask(rpc.AUDIT_PROVE, {"index": 10**6}))
+            assert beyond.code == "not_found" and "is not in the checkpoint" in beyond.text_en
+            assert "不在" in beyond.text_zh and beyond.error.startswith(beyond.text_zh)
+            empty = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"start": 5, "end": 2}))
+            assert empty.code == "bad_range" and "range [5, 2) is empty" in empty.text_en
+            none = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"request_no": "NO-1"}))
+            assert none.code == "not_found" and none.article == "Art. 15"
+            assert "NO-1" in none.text_zh and "NO-1" in none.text_en
+            nokey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {}))
+            assert nokey.code == "no_key" and "no verifier key given" in nokey.text_en
+            assert "未提供公钥" in nokey.text_zh
+            badkey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"key": "junk"}))
+            assert badkey.code == "bad_key" and badkey.text_en.startswith("verifier key:")
+            notes = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"checkpoints": "x"}))
+            assert notes.code == "invalid_request" and notes.field == "checkpoints"  # type: ignore[attr-defined]
+        finally:
+            await nc.close()
