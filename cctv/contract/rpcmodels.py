@@ -15,9 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from . import rpc
 from .events import CameraRecord
@@ -291,6 +298,19 @@ class AuditQueryRequest(RpcRequest):
     limit: int = Field(default=50, ge=-1, le=BIGINT_MAX)
     proof: bool = False
     compact: bool = False  # only seq and the entry bytes
+
+    @field_validator("since", "until", mode="wrap")
+    @classmethod
+    def _iso_time(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | None:
+        """An empty time is no bound; a bad one says which format is meant."""
+        if value in (None, ""):
+            return None
+        try:
+            return cast("datetime", handler(value))
+        except ValidationError as exc:
+            raise ValueError(
+                f"time {value!r} is not ISO 8601, e.g. 2026-11-25T08:00:00+08:00"
+            ) from exc
 
 
 class AuditProveRequest(RpcRequest):

@@ -35,7 +35,7 @@ from cctv.plumbing.service import RpcError, Service
 
 from . import api
 from .settings import AuditSettings
-from .writer import AuditWriter, WriterConfig
+from .writer import AuditWriter, Faults, NoFaults, WriterConfig
 
 log = structlog.get_logger()
 
@@ -82,8 +82,10 @@ READERS = ("sysadmin", "school_leader", "dept_head")
 
 
 class AuditService:
-    def __init__(self, svc: Service, settings: AuditSettings) -> None:
+    def __init__(self, svc: Service, settings: AuditSettings, faults: Faults | None = None) -> None:
         self.svc = svc
+        self.faults: Faults = faults or NoFaults()
+        """Injected by tests only (crashes around the commit, lost acks); none in production."""
         self.settings = settings
         self.schema = settings.audit_schema
         self.signer = load_or_create_signer(
@@ -97,8 +99,6 @@ class AuditService:
         self.serving = asyncio.Event()
         """The database is reachable: queries, proofs and verify can be answered."""
         self.broken: str | None = None
-        self.skip_acks = 0
-        """Test hook: leave this many batches unacked, so JetStream redelivers them."""
         self.stalled: dict[str, str] = {}
         """Witness loops that cannot commit right now, with why (shown by /readyz)."""
 
@@ -121,9 +121,8 @@ class AuditService:
                 checkpoint_interval_s=self.settings.checkpoint_interval_s,
                 tamper_evidence=self.settings.tamper_evidence,
             ),
+            self.faults,
         )
-        self.writer.kill_in_commit = self.settings.audit_test_kill_in_commit
-        self.writer.kill_after_commit = self.settings.audit_test_kill_after_commit
         self.export_public_key()
         self.serving.set()
         try:
@@ -250,11 +249,9 @@ class AuditService:
     async def on_batch(self, msgs: list[Any], durable: str) -> None:
         assert self.writer is not None
         with BATCH_SECONDS.time():
-            items = [witness(m.subject, m.data) for m in msgs]
+            items = [witness(msg.subject, msg.data) for msg in msgs]
             n = await self._append(items, durable)
-            if self.skip_acks > 0:
-                self.skip_acks -= 1  # test hook: as if the ack were lost -> redelivery
-            else:
+            if not self.faults.drop_ack():
                 # acknowledged by the server before the next batch: a lost ack shows here, and
                 # whoever watches the consumer sees it drained once the server confirms
                 try:
@@ -420,7 +417,8 @@ class AuditService:
             await self.writer.checkpoint_if_due(force=True)
 
 
-def build(settings: AuditSettings | None = None) -> Service:
+def build(settings: AuditSettings | None = None, faults: Faults | None = None) -> Service:
+    """The audit service; ``faults`` is for tests (see :class:`writer.Faults`)."""
     settings = settings or AuditSettings()
     svc = Service(
         "audit",
@@ -429,7 +427,7 @@ def build(settings: AuditSettings | None = None) -> Service:
         schema=settings.audit_schema,
         grant_tables=False,  # 001_log.sql grants the log INSERT and SELECT only
     )
-    audit = AuditService(svc, settings)
+    audit = AuditService(svc, settings, faults)
     svc.state["audit"] = audit
     for spec in AUDITED_STREAMS:
         svc.consumers.append((spec.subjects[0], spec.name, audit.durable(spec)))
