@@ -191,14 +191,17 @@ async def test_every_event_witnessed_once_despite_duplicate_publishes(
 async def test_rejected_messages_are_recorded_not_dropped(
     cfg: AuditSettings, js: Any, nats_url: str
 ) -> None:
+    tag = uuid.uuid4().hex[:6]  # subjects of this test's own: other tests read the streams too
+    state_subject = f"cctv.camera.state.cam-{tag}"
+    access_subject = f"cctv.access.recorded.cam-{tag}"
     garbage = b"\x00\x01 forged frame"
     bus = await EventLog().start(nats_url, ("cctv.dlq.>",))
     unknown = json.dumps(
         {"id": "x1", "type": "camera.exploded", "source": "?", "correlation_id": "-", "data": {}}
     ).encode()
     async with running(cfg) as audit, progress(cfg) as changes:
-        await js.publish("cctv.camera.state.cam-1", garbage)
-        await js.publish("cctv.access.recorded.cam-2", unknown)
+        await js.publish(state_subject, garbage)
+        await js.publish(access_subject, unknown)
         assert audit.pool is not None
         pool = audit.pool
 
@@ -206,21 +209,21 @@ async def test_rejected_messages_are_recorded_not_dropped(
             rows = await pool.fetch(
                 f"SELECT subject, data FROM {audit.schema}.entry WHERE kind = 'rejected' "
                 "AND subject = ANY($1::text[])",
-                ["cctv.camera.state.cam-1", "cctv.access.recorded.cam-2"],
+                [state_subject, access_subject],
             )
             return rows if len(rows) >= 2 else []
 
         rows = await until(rejected, changes, what="rejected entries")
         heads = {r["subject"]: json.loads(bytes(r["data"]).split(b"\n", 1)[0]) for r in rows}
-        assert "not JSON" in heads["cctv.camera.state.cam-1"]["reason"]
-        assert "unknown event type" in heads["cctv.access.recorded.cam-2"]["reason"]
-        assert heads["cctv.camera.state.cam-1"]["raw_len"] == len(garbage)
+        assert "not JSON" in heads[state_subject]["reason"]
+        assert "unknown event type" in heads[access_subject]["reason"]
+        assert heads[state_subject]["raw_len"] == len(garbage)
         # A redelivered or republished forgery is still one entry (same raw bytes).
-        await js.publish("cctv.camera.state.cam-1", garbage)
+        await js.publish(state_subject, garbage)
         await until(lambda: drained(js, audit.schema), changes, what="drained")
         n = await pool.fetchval(
-            f"SELECT count(*) FROM {audit.schema}.entry WHERE subject = 'cctv.camera.state.cam-1'"
-            " AND kind = 'rejected'"
+            f"SELECT count(*) FROM {audit.schema}.entry WHERE subject = $1 AND kind = 'rejected'",
+            state_subject,
         )
         assert n == 1
         # ... and dead-lettered like every other consumer's bad input, with the reason.
@@ -231,13 +234,13 @@ async def test_rejected_messages_are_recorded_not_dropped(
                 d["service"] == "audit"
                 and d["consumer"].startswith(durable_prefix)
                 # other tests' poison in the shared streams is dead-lettered too; look at ours
-                and d["subject"] in ("cctv.camera.state.cam-1", "cctv.access.recorded.cam-2")
+                and d["subject"] in (state_subject, access_subject)
             ),
             count=2,
         )
         assert {d["data"]["subject"] for d in dead} == {
-            "cctv.camera.state.cam-1",
-            "cctv.access.recorded.cam-2",
+            state_subject,
+            access_subject,
         }
         assert all(d["data"]["reason"].startswith("contract:") for d in dead)
     await bus.close()
