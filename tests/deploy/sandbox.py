@@ -4,7 +4,8 @@ Started by root inside `unshare --mount --propagation private` (a mount namespac
 so nothing here touches the machine's mounts), with a JSON spec:
 
     {"uid": 10001, "gid": 10001,
-     "writable": ["/tmp", "/var/lib/cctv"],          # emptyDir volumes (fresh tmpfs)
+     "writable": ["/tmp", "/var/lib/cctv"],          # emptyDir/PVC volumes (fresh tmpfs),
+                                                     # a parent before a volume inside it
      "mounts": {"/run/secrets": "/host/dir", ...},   # read-only volumes (bind mounts)
      "binds": {"/run/cctv/pg/.s.PGSQL.5432": "/host/socket"},  # single files
      "cwd": "/app", "env": {...}, "argv": [...]}
@@ -80,14 +81,18 @@ def main() -> None:
         Path(target).touch()
         sh("mount", "--bind", source, target)
     make_traversable(Path(sys.base_prefix))
+    done: list[Path] = []
     for w in spec["writable"]:
         p = Path(w)
-        if not p.exists():
+        if any(p.is_relative_to(d) for d in done):
+            p.mkdir(parents=True, exist_ok=True)  # a volume inside another: the kubelet's mkdir
+        elif not p.exists():
             # a path the image makes (WORKDIR, install -d): its parent becomes a tmpfs here
             sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "tmpfs", str(p.parent))
             p.mkdir()
         sh("mount", "-t", "tmpfs", "-o", f"mode=2770,gid={gid},size=256m", "tmpfs", w)
         os.chown(w, 0, gid)
+        done.append(p)
     if Path("/tmp") in {Path(w) for w in spec["writable"]}:
         os.chmod("/tmp", 0o1777)
     libc = ctypes.CDLL(None, use_errno=True)

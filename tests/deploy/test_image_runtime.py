@@ -247,8 +247,8 @@ def pod_files(
     for c in spec["containers"]:
         for m in c.get("volumeMounts", []):
             v = volumes[m["name"]]
-            if "emptyDir" in v:
-                continue
+            if "emptyDir" in v or "persistentVolumeClaim" in v:
+                continue  # writable: a fresh folder in the sandbox (launch)
             assert m.get("readOnly"), f"{name}: {m['mountPath']} writable but not an emptyDir"
             folder = workdir / name / m["name"]
             folder.mkdir(parents=True)
@@ -285,12 +285,17 @@ def launch(
         env[e["name"]] = e["value"]
     if port is not None:
         env["HTTP_PORT"] = str(port)
-    writable = [
+    # emptyDirs, and volume claims (media's evidence store): parents before what they hold
+    writable = sorted(
         m["mountPath"]
         for m in c["volumeMounts"]
-        if "emptyDir" in next(v for v in spec["volumes"] if v["name"] == m["name"])
-    ]
-    assert set(writable) <= set(image_writable), f"{name} writes where the image does not say"
+        if {"emptyDir", "persistentVolumeClaim"}
+        & set(next(v for v in spec["volumes"] if v["name"] == m["name"]))
+    )
+    for w in writable:
+        assert any(Path(w).is_relative_to(i) for i in image_writable), (
+            f"{name} writes {w}, where the image does not say"
+        )
     mounts = pod_files(workdir, name, spec, made, nats_)
     # PostgreSQL's socket is bound alone into the pod's /run (its data folder is not ours)
     argv = [shutil.which(c["command"][0], path=env["PATH"]) or c["command"][0], *c["command"][1:]]
@@ -359,6 +364,7 @@ async def test_services_answer_the_console_over_the_permitted_subjects(
             "cctv.rpc.notify.roster",
             "cctv.rpc.workflow.list",
             "cctv.rpc.audit.checkpoint",
+            "cctv.rpc.media.exports",
         ):
             reply = await nc.request(subject, b"{}", timeout=10)
             # the service answered (some answers need a signed caller: the path is the point)
@@ -431,6 +437,9 @@ async def connect(made: Made, k8s_nats: K8sNats) -> AsyncIterator[Any]:
         ("notify", "cctv.fault.opened"),  # only health opens faults
         ("workflow", "cctv.audit.checkpoint"),  # only audit signs checkpoints
         ("audit", "cctv.access.recorded"),
+        ("media", "cctv.workflow.access.approved.1"),  # media follows grants, never makes one
+        ("workflow", "cctv.access.exported.1"),  # only media copies footage out
+        ("media", "cctv.camera.state.OFF-001"),
         ("ingest", "$JS.API.STREAM.DELETE.CCTV_AUDIT"),  # only the bootstrap Job
     ],
 )
