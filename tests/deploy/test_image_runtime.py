@@ -271,10 +271,15 @@ def launch(
     nats_: K8sNats,
     pg_dir: Path,
     port: int | None,
+    init: str | None = None,
 ) -> subprocess.Popen[bytes]:
+    """The pod's one container, or its init container named `init`."""
     uid, gid, image_env, image_writable = dockerfile()
     spec = workload["spec"]["template"]["spec"]
-    [c] = spec["containers"]
+    if init is None:
+        [c] = spec["containers"]
+    else:
+        [c] = [i for i in spec["initContainers"] if i["name"] == init]
     psc = spec["securityContext"]
     assert (psc["runAsUser"], psc["runAsGroup"]) == (uid, gid), "manifest and image disagree"
     docs = render("base")
@@ -282,7 +287,13 @@ def launch(
     for src in c.get("envFrom", []):
         env.update(one(docs, "ConfigMap", src["configMapRef"]["name"])["data"])
     for e in c.get("env", []):
-        env[e["name"]] = e["value"]
+        if "valueFrom" in e:  # a key of a Secret (the migrator's URL, init containers only)
+            ref = e["valueFrom"]["secretKeyRef"]
+            value = made.secrets[ref["name"]][ref["key"]]
+            value = re.sub(r"@cctv-db-rw:5432/cctv\?[^\s]*", f"@/{DB}?host={PG_SOCKET_DIR}", value)
+            env[e["name"]] = value
+        else:
+            env[e["name"]] = e["value"]
     if port is not None:
         env["HTTP_PORT"] = str(port)
     # emptyDirs, and volume claims (media's evidence store): parents before what they hold
@@ -296,7 +307,7 @@ def launch(
         assert any(Path(w).is_relative_to(i) for i in image_writable), (
             f"{name} writes {w}, where the image does not say"
         )
-    mounts = pod_files(workdir, name, spec, made, nats_)
+    mounts = pod_files(workdir, name if init is None else f"{name}-{init}", spec, made, nats_)
     # PostgreSQL's socket is bound alone into the pod's /run (its data folder is not ours)
     argv = [shutil.which(c["command"][0], path=env["PATH"]) or c["command"][0], *c["command"][1:]]
     sandbox = {
@@ -309,9 +320,10 @@ def launch(
         "env": env,
         "argv": argv,
     }
-    spec_file = workdir / f"{name}.json"
+    tag = name if init is None else f"{name}-{init}"
+    spec_file = workdir / f"{tag}.json"
     spec_file.write_text(json.dumps(sandbox))
-    log = open(workdir / f"{name}.log", "wb")
+    log = open(workdir / f"{tag}.log", "wb")
     return subprocess.Popen(
         [*UNSHARE, str(spec_file)],
         stdout=log,
@@ -327,6 +339,13 @@ def pods(made: Made, workdir: Path, k8s_nats: K8sNats, k8s_db: Path) -> Iterator
     )
     assert job.wait(60) == 0, (workdir / "cctv-streams.log").read_text()
     stack = Stack(workdir / "stack")
+    for name in SERVICES:
+        # as the kubelet does: each init container to completion first (the migrations)
+        workload = one(docs, "Deployment", name)
+        for init in workload["spec"]["template"]["spec"].get("initContainers", []):
+            proc = launch(workdir, name, workload, made, k8s_nats, k8s_db, None, init=init["name"])
+            log = workdir / f"{name}-{init['name']}.log"
+            assert proc.wait(120) == 0, log.read_text()
     for name in SERVICES:
         port = free_port()
         popen = launch(workdir, name, one(docs, "Deployment", name), made, k8s_nats, k8s_db, port)

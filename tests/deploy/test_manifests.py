@@ -385,7 +385,8 @@ def test_made_secrets_agree_with_each_other() -> None:
         url = made[f"cctv-{svc}"]["database_url"]
         assert url.startswith(f"postgresql://{role}:{db['password']}@cctv-db-rw:5432/cctv?")
         assert "sslmode=verify-full" in url
-        owner = made[f"cctv-{svc}"]["migration_database_url"]
+        assert "migration_database_url" not in made[f"cctv-{svc}"]  # init containers only
+        owner = made["cctv-migrator"]["migration_database_url"]
         assert owner.startswith(f"postgresql://{MIGRATOR_ROLE}:{migrator['password']}@")
         nats = made[f"cctv-{svc}"]["nats_url"]
         assert nats == f"tls://{svc}:{made['nats-users'][svc.upper()]}@nats:4222"
@@ -594,6 +595,28 @@ def test_roles_are_the_plumbing_layout_and_declared_not_migrated(overlay: str) -
             assert not r.get(power), f"{r['name']}: {power}"
     schemas = {s["name"]: s["owner"] for s in one(docs, "Database", "cctv")["spec"]["schemas"]}
     assert schemas == {s: MIGRATOR_ROLE for s in SERVICES}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_migrate_init_container_holds_the_migrator_password(overlay: str) -> None:
+    """Migrations run as the schema owner in each pod's init container (MIGRATE=only); the
+    service container runs as its own role (MIGRATE=check) and cannot read the owner's URL."""
+    docs = render(overlay)
+    for name in SERVICES:
+        spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        [init] = [c for c in spec["initContainers"] if c["name"] == "migrate"]
+        assert init["command"] == ["python", "-m", f"services.{name}"]
+        env = {e["name"]: e for e in init["env"]}
+        assert env["MIGRATE"]["value"] == "only"
+        ref = env["MIGRATION_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "cctv-migrator", "key": "migration_database_url"}
+        main = container(one(docs, "Deployment", name), name)
+        assert {"name": "MIGRATE", "value": "check"} in main["env"]
+        for c in spec["containers"]:
+            text = json.dumps(c)
+            assert "cctv-migrator" not in text and "MIGRATION_DATABASE_URL" not in text, c["name"]
+        volumes = json.dumps(spec["volumes"])
+        assert "cctv-migrator" not in volumes, f"{name}: the owner's Secret as a volume"
 
 
 # --- NATS ---------------------------------------------------------------------------------

@@ -185,10 +185,10 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         data = {"username": ("lit", role), "password": ("pw", "db", role)}
         out.append((db_secret(role), "kubernetes.io/basic-auth", data))
     for svc in SERVICES:
-        # its own role for the work, the schema owner for the migrations at start
+        # its own role for the work; the schema owner's URL is cctv-migrator's, read by the
+        # pods' init containers only (MIGRATE=only)
         data = {
             "database_url": db_url(SERVICE_ROLES[svc]),
-            "migration_database_url": db_url(MIGRATOR_ROLE),
             "nats_url": nats_url(svc),
             # its own NATS user by name too: replies then come to that user's inbox only
             "nats_user": ("lit", svc),
@@ -204,6 +204,7 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         if svc == "media":
             data.update({k: ("given", k) for k in MEDIA_GIVEN})
         out.append((f"cctv-{svc}", "Opaque", data))
+    out.append(("cctv-migrator", "Opaque", {"migration_database_url": db_url(MIGRATOR_ROLE)}))
     out.append(("cctv-streams", "Opaque", {"nats_url": nats_url(nats_auth.ADMIN)}))
     out.append(("cctv-audit-signing-key", "Opaque", {"signing.key": ("audit_key",)}))
     # the same token for Prometheus (ServiceMonitor campus-cctv-console)
