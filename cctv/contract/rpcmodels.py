@@ -15,9 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from . import rpc
 from .events import CameraRecord
@@ -272,9 +279,14 @@ class PersonReply(RpcReply):
     person: dict[str, Any]
 
 
+BIGINT_MAX = 2**63 - 1
+"""PostgreSQL bigint: a sequence number past it is never answered, so it is refused here."""
+
+
 class AuditQueryRequest(RpcRequest):
     """Search the audit log (Art. 15); ``proof`` adds inclusion proofs to a checkpoint."""
 
+    ARTICLE: ClassVar[str | None] = "Art. 15"
     camera_id: str | None = None
     actor: str | None = None
     request_no: str | None = None
@@ -282,10 +294,23 @@ class AuditQueryRequest(RpcRequest):
     kind: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    after_seq: int = -1
-    limit: int = 50
+    after_seq: int = Field(default=-1, ge=-1, le=BIGINT_MAX)
+    limit: int = Field(default=50, ge=-1, le=BIGINT_MAX)
     proof: bool = False
     compact: bool = False  # only seq and the entry bytes
+
+    @field_validator("since", "until", mode="wrap")
+    @classmethod
+    def _iso_time(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | None:
+        """An empty time is no bound; a bad one says which format is meant."""
+        if value in (None, ""):
+            return None
+        try:
+            return cast("datetime", handler(value))
+        except ValidationError as exc:
+            raise ValueError(
+                f"time {value!r} is not ISO 8601, e.g. 2026-11-25T08:00:00+08:00"
+            ) from exc
 
 
 class AuditProveRequest(RpcRequest):
@@ -315,6 +340,80 @@ class AuditVerifyRequest(RpcRequest):
 
     key: str | None = None
     checkpoints: list[str] = []
+
+
+class AuditEntry(BaseModel):
+    """One log entry as a query returns it: ``seq`` and the entry bytes (base64) always; the
+    decoded columns and envelope unless the query was ``compact``; ``inclusion_proof`` (base64
+    hashes) when it asked for ``proof``."""
+
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    entry: str
+    event_id: str | None = None
+    kind: str | None = None
+    subject: str | None = None
+    event_type: str | None = None
+    event_time: str | None = None
+    recorded_at: str | None = None
+    actor: str | None = None
+    camera_ids: list[str] | None = None
+    request_no: str | None = None
+    reason: str | None = None
+    leaf_hash: str | None = None
+    envelope: Any = None
+    inclusion_proof: list[str] | None = None
+
+
+class AuditQueryReply(RpcReply):
+    entries: list[AuditEntry]
+    next_after_seq: int | None = Field(description="where the next page starts; null: no more")
+    checkpoint: str | None = Field(
+        default=None, description="the signed note the inclusion proofs are against (proof)"
+    )
+
+
+class AuditProveReply(RpcReply):
+    """One of three proofs (``kind``), each against the signed ``checkpoint`` note."""
+
+    kind: Literal["inclusion", "consistency", "range"]
+    proof: list[str] = Field(description="base64 SHA-256 hashes (RFC 9162)")
+    checkpoint: str
+    tree_size: int | None = None
+    index: int | None = None
+    leaf_hash: str | None = None
+    start: int | None = None
+    end: int | None = None
+    old_size: int | None = None
+    new_size: int | None = None
+    old_root: str | None = None
+
+
+class AuditCheckpointReply(RpcReply):
+    verifier_key: str
+    fingerprint: str
+    origin: str
+    tree_size: int
+    checkpoint: str | None
+
+
+class AuditExportReply(RpcReply):
+    bundle: dict[str, Any] = Field(description="an evidence bundle (cctv.evidence.bundle)")
+
+
+class AuditFinding(BaseModel):
+    index: int
+    kind: str
+    detail: str
+
+
+class AuditVerifyReply(RpcReply):
+    size: int
+    root: str
+    checkpoints_ok: list[int] = Field(description="sizes of the signed checkpoints that hold")
+    findings: list[AuditFinding]
+    problems: list[str]
+    signing_key: str
 
 
 class OpenRequest(RpcRequest):
@@ -688,11 +787,11 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.NOTIFY_ROSTER: (Empty, RosterReply),
     rpc.NOTIFY_DIRECTIVE: (DirectiveRequest, OpenReply),
     rpc.NOTIFY_DIRECTIVES: (LimitRequest, OpenReply),
-    rpc.AUDIT_QUERY: (AuditQueryRequest, OpenReply),
-    rpc.AUDIT_PROVE: (AuditProveRequest, OpenReply),
-    rpc.AUDIT_CHECKPOINT: (Empty, OpenReply),
-    rpc.AUDIT_EXPORT: (AuditExportRequest, OpenReply),
-    rpc.AUDIT_VERIFY: (AuditVerifyRequest, OpenReply),
+    rpc.AUDIT_QUERY: (AuditQueryRequest, AuditQueryReply),
+    rpc.AUDIT_PROVE: (AuditProveRequest, AuditProveReply),
+    rpc.AUDIT_CHECKPOINT: (Empty, AuditCheckpointReply),
+    rpc.AUDIT_EXPORT: (AuditExportRequest, AuditExportReply),
+    rpc.AUDIT_VERIFY: (AuditVerifyRequest, AuditVerifyReply),
     rpc.CONSOLE_PERSON: (AccountRequest, PersonReply),
     rpc.CONSOLE_LOGIN: (LoginRequest, LoginReply),
     rpc.PEOPLE_LIST: (Empty, OpenReply),

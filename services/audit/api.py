@@ -1,18 +1,20 @@
 """What the audit log answers, over a database connection: queries with proofs, proofs,
 bundles and verification. Shared by the service's request-reply handlers and the CLI.
 
-Request-reply subjects (core NATS; replies are {"ok": true, ...} or {"ok": false, "error"}):
+Requests and replies are the typed models of :mod:`cctv.contract.rpcmodels` (``Audit*``); a
+refusal is an :class:`AuditError` with a code and the reason in Chinese and English, which the
+service answers in the one error shape.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from cctv.contract import rpcmodels as m
 from cctv.evidence import bundle, merkle
 from cctv.evidence.chain import ChainVerifier, VerifyReport
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
@@ -22,48 +24,34 @@ from . import store
 
 
 class AuditError(ValueError):
-    """A request the log cannot answer; the message says why."""
+    """A request the log cannot answer, in the one error shape: a stable code, why in Chinese
+    and English, and the article when the regulation is the reason."""
+
+    def __init__(self, code: str, zh: str, en: str, article: str | None = None) -> None:
+        super().__init__(f"{zh} — {en}")
+        self.code, self.zh, self.en, self.article = code, zh, en, article
+
+
+NO_CHECKPOINT = ("no_checkpoint", "尚无签名检查点", "the log has no signed checkpoint yet")
 
 
 def b64(b: bytes) -> str:
     return base64.b64encode(b).decode("ascii")
 
 
-def _time(v: Any) -> datetime | None:
-    if v in (None, ""):
-        return None
-    try:
-        return datetime.fromisoformat(str(v).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise AuditError(f"time {v!r} is not ISO 8601, e.g. 2026-11-25T08:00:00+08:00") from exc
-
-
-BIGINT_MAX = 2**63 - 1
-
-
-def parse_query(req: dict[str, Any]) -> store.Query:
-    for name in ("after_seq", "limit"):  # PostgreSQL bigint: past it the query never answered
-        value = req.get(name)
-        if value is not None and not (
-            isinstance(value, int | str)
-            and str(value).lstrip("-").isdigit()
-            and -1 <= int(value) <= BIGINT_MAX
-        ):
-            raise AuditError(f"bad query: {name} must be an integer from -1 to {BIGINT_MAX}")
-    try:
-        return store.Query(
-            camera_id=req.get("camera_id") or None,
-            actor=req.get("actor") or None,
-            request_no=req.get("request_no") or None,
-            event_type=req.get("event_type") or None,
-            kind=req.get("kind") or None,
-            since=_time(req.get("since")),
-            until=_time(req.get("until")),
-            after_seq=int(req.get("after_seq", -1)),
-            limit=int(req.get("limit", 50)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise AuditError(f"bad query: {exc}") from exc
+def parse_query(q: m.AuditQueryRequest) -> store.Query:
+    """The store's query from the typed request (bounds and types were checked by the model)."""
+    return store.Query(
+        camera_id=q.camera_id or None,
+        actor=q.actor or None,
+        request_no=q.request_no or None,
+        event_type=q.event_type or None,
+        kind=q.kind or None,
+        since=q.since,
+        until=q.until,
+        after_seq=q.after_seq,
+        limit=q.limit,
+    )
 
 
 def entry_json(r: asyncpg.Record) -> dict[str, Any]:
@@ -96,8 +84,10 @@ async def covering_checkpoint(conn: store.Conn, schema: str, size: int) -> tuple
     found = await store.checkpoint_at_least(conn, schema, size)
     if found is None:
         raise AuditError(
+            "no_checkpoint",
+            "尚无覆盖该条目的签名检查点",
             f"no signed checkpoint covers {size} entries yet; the next one is made within "
-            "the checkpoint interval 尚无覆盖该条目的签名检查点"
+            "the checkpoint interval",
         )
     return found
 
@@ -107,11 +97,20 @@ def _signed_root(note: str) -> bytes:
     return Checkpoint.parse_body(note.split("\n\n")[0] + "\n").root_hash
 
 
-def _broken(what: str, exc: Exception) -> str:
-    return (
+def _broken(what: str, exc: Exception) -> AuditError:
+    return AuditError(
+        "tree_altered",
+        "存储的树节点已被改动，请运行 `cctv audit verify` 校验",
         f"{what} built from the stored tree nodes does not match the signed checkpoint "
-        f"({exc}): the stored tree was altered; run `cctv audit verify` "
-        "存储的树节点已被改动，请运行校验"
+        f"({exc}): the stored tree was altered; run `cctv audit verify`",
+    )
+
+
+def _empty_range(start: int, end: int, size: int) -> AuditError:
+    return AuditError(
+        "bad_range",
+        f"范围 [{start}, {end}) 为空或超出检查点（{size} 条）",
+        f"range [{start}, {end}) is empty or beyond the checkpoint ({size})",
     )
 
 
@@ -120,127 +119,141 @@ REPLY_BUDGET = 600_000
 short by it says where to go on (``next_after_seq``) like a full page does."""
 
 
-async def query(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
+async def query(conn: store.Conn, schema: str, q: m.AuditQueryRequest) -> m.AuditQueryReply:
     """Entries matching the filters, in log order. ``compact`` returns only ``seq`` and the
     entry bytes (what `cctv audit export` pages through)."""
-    q = parse_query(req)
-    rows = await store.query(conn, schema, q)
+    rows = await store.query(conn, schema, parse_query(q))
     entries: list[dict[str, Any]] = []
     used = 0
     for r in rows:
-        item = (
-            {"seq": r["seq"], "entry": b64(bytes(r["data"]))}
-            if req.get("compact")
-            else entry_json(r)
-        )
-        cost = len(bytes(r["data"])) * (2 if req.get("compact") else 3) + 200
+        item = {"seq": r["seq"], "entry": b64(bytes(r["data"]))} if q.compact else entry_json(r)
+        cost = len(bytes(r["data"])) * (2 if q.compact else 3) + 200
         if entries and used + cost > REPLY_BUDGET:
             break
         entries.append(item)
         used += cost
     cut = len(entries) < len(rows)
-    out: dict[str, Any] = {
-        "entries": entries,
-        "next_after_seq": entries[-1]["seq"] if entries and (cut or len(rows) == q.limit) else None,
-    }
+    more = bool(entries) and (cut or len(rows) == q.limit)
+    checkpoint: str | None = None
     rows = rows[: len(entries)]
-    if req.get("proof") and rows:
-        size, note = await covering_checkpoint(conn, schema, int(rows[-1]["seq"]) + 1)
-        out["checkpoint"] = note
-        for item in out["entries"]:
+    if q.proof and rows:
+        size, checkpoint = await covering_checkpoint(conn, schema, int(rows[-1]["seq"]) + 1)
+        for item in entries:
             proof = await store.resolve(conn, schema, merkle.inclusion_plan(item["seq"], size))
             item["inclusion_proof"] = [b64(h) for h in proof]
-    return out
+    body: dict[str, Any] = {
+        "entries": entries,
+        "next_after_seq": entries[-1]["seq"] if more else None,
+    }
+    if checkpoint is not None:
+        body["checkpoint"] = checkpoint
+    return m.AuditQueryReply.model_validate(body)
 
 
-async def prove(conn: store.Conn, schema: str, req: dict[str, Any]) -> dict[str, Any]:
-    """Inclusion proof of entry ``index`` or consistency proof ``old_size`` -> ``new_size``,
-    against a stored signed checkpoint (the latest unless ``size`` names one)."""
+async def _latest(conn: store.Conn, schema: str) -> tuple[int, str]:
     latest = await store.latest_checkpoint(conn, schema)
     if latest is None:
-        raise AuditError("the log has no signed checkpoint yet 尚无签名检查点")
-    size, note = latest
-    if req.get("size") is not None:
-        size, note = await covering_checkpoint(conn, schema, int(req["size"]))
-        if size != int(req["size"]):
-            raise AuditError(f"no checkpoint at size {req['size']} (next one is at {size})")
-    if req.get("start") is not None:
-        start, end = int(req["start"]), min(int(req.get("end", size)), size)
+        raise AuditError(*NO_CHECKPOINT)
+    return latest
+
+
+async def prove(conn: store.Conn, schema: str, q: m.AuditProveRequest) -> m.AuditProveReply:
+    """Inclusion proof of entry ``index``, range proof ``start``..``end``, or consistency proof
+    ``old_size`` -> ``new_size``, against a stored signed checkpoint (the latest unless
+    ``size`` names one)."""
+    size, note = await _latest(conn, schema)
+    if q.size is not None:
+        size, note = await covering_checkpoint(conn, schema, q.size)
+        if size != q.size:
+            raise AuditError(
+                "no_checkpoint",
+                f"没有大小为 {q.size} 的检查点（下一个为 {size}）",
+                f"no checkpoint at size {q.size} (next one is at {size})",
+            )
+    if q.start is not None:
+        start, end = q.start, min(size if q.end is None else q.end, size)
         if not 0 <= start < end:
-            raise AuditError(f"range [{start}, {end}) is empty or beyond the checkpoint ({size})")
+            raise _empty_range(start, end, size)
         try:
             proof = await store.resolve(conn, schema, merkle.range_plan(start, end, size))
         except merkle.ProofError as exc:
-            raise AuditError(_broken(f"range proof [{start}, {end})", exc)) from exc
-        return {
-            "kind": "range",
-            "start": start,
-            "end": end,
-            "tree_size": size,
-            "proof": [b64(h) for h in proof],
-            "checkpoint": note,
-        }
-    if req.get("index") is not None:
-        index = int(req["index"])
+            raise _broken(f"range proof [{start}, {end})", exc) from exc
+        return m.AuditProveReply(
+            kind="range",
+            start=start,
+            end=end,
+            tree_size=size,
+            proof=[b64(h) for h in proof],
+            checkpoint=note,
+        )
+    if q.index is not None:
+        index = q.index
         if not 0 <= index < size:
-            raise AuditError(f"entry {index} is not in the checkpoint of {size} entries")
+            raise AuditError(
+                "not_found",
+                f"第 {index} 条不在 {size} 条的检查点内",
+                f"entry {index} is not in the checkpoint of {size} entries",
+            )
         try:
             proof = await store.resolve(conn, schema, merkle.inclusion_plan(index, size))
             leaf = await store.get_nodes(conn, schema, [(0, index)])
             merkle.verify_inclusion(index, size, leaf[(0, index)], proof, _signed_root(note))
         except merkle.ProofError as exc:
-            raise AuditError(_broken(f"inclusion proof of entry {index}", exc)) from exc
-        return {
-            "kind": "inclusion",
-            "index": index,
-            "tree_size": size,
-            "leaf_hash": b64(leaf[(0, index)]),
-            "proof": [b64(h) for h in proof],
-            "checkpoint": note,
-        }
-    old, new = int(req.get("old_size", 0)), int(req.get("new_size", size))
+            raise _broken(f"inclusion proof of entry {index}", exc) from exc
+        return m.AuditProveReply(
+            kind="inclusion",
+            index=index,
+            tree_size=size,
+            leaf_hash=b64(leaf[(0, index)]),
+            proof=[b64(h) for h in proof],
+            checkpoint=note,
+        )
+    old, new = q.old_size, size if q.new_size is None else q.new_size
     if new != size:
         new, note = await covering_checkpoint(conn, schema, new)
     if not 0 <= old <= new:
-        raise AuditError(f"cannot prove size {old} -> {new}")
+        raise AuditError(
+            "bad_range", f"无法证明 {old} -> {new} 的一致性", f"cannot prove size {old} -> {new}"
+        )
     try:
         proof = await store.resolve(conn, schema, merkle.consistency_plan(old, new))
         old_root = await store.resolve(conn, schema, merkle.root_plan(old)) if old else []
         old_h = old_root[0] if old_root else merkle.EMPTY_ROOT
         merkle.verify_consistency(old, new, old_h, _signed_root(note), proof)
     except merkle.ProofError as exc:
-        raise AuditError(_broken(f"consistency proof {old} -> {new}", exc)) from exc
-    return {
-        "kind": "consistency",
-        "old_size": old,
-        "new_size": new,
-        "old_root": b64(old_h),
-        "proof": [b64(h) for h in proof],
-        "checkpoint": note,
-    }
+        raise _broken(f"consistency proof {old} -> {new}", exc) from exc
+    return m.AuditProveReply(
+        kind="consistency",
+        old_size=old,
+        new_size=new,
+        old_root=b64(old_h),
+        proof=[b64(h) for h in proof],
+        checkpoint=note,
+    )
 
 
-async def export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
+async def export(
+    conn: store.Conn, schema: str, q: m.AuditExportRequest, vkey: str
+) -> dict[str, Any]:
     """A range export ({start, end}) or an evidence pack ({request_no} or {grant_id}),
     checked as an auditor would before it leaves (a broken stored tree is named, not sent)."""
     try:
-        doc = await _export(conn, schema, req, vkey)
+        doc = await _export(conn, schema, q, vkey)
         bundle.check_bundle(doc, vkey)
     except (merkle.ProofError, bundle.BundleError) as exc:
-        raise AuditError(_broken("the bundle", exc)) from exc
+        raise _broken("the bundle", exc) from exc
     return doc
 
 
-async def _export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str) -> dict[str, Any]:
-    latest = await store.latest_checkpoint(conn, schema)
-    if latest is None:
-        raise AuditError("the log has no signed checkpoint yet 尚无签名检查点")
-    size, note = latest
+async def _export(
+    conn: store.Conn, schema: str, q: m.AuditExportRequest, vkey: str
+) -> dict[str, Any]:
+    size, note = await _latest(conn, schema)
     cp = Checkpoint.parse_body(note.split("\n\n")[0] + "\n")
     nodes = _Nodes(conn, schema)
-    if req.get("request_no") or req.get("grant_id"):
-        key = "request_no" if req.get("request_no") else "grant_id"
-        wanted = str(req[key])
+    if q.request_no or q.grant_id:
+        key = "request_no" if q.request_no else "grant_id"
+        wanted = q.request_no or q.grant_id or ""
         if key == "grant_id":
             # The grant's own records (the approval that made it, retrievals, the export)
             # and, through their access request number, the rest of that request's history.
@@ -261,14 +274,20 @@ async def _export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str)
                 wanted,
             )
         if not rows:
-            raise AuditError(f"no entry for {key} {wanted} 审计日志中没有相关记录")
+            raise AuditError(
+                "not_found",
+                f"审计日志中没有 {key} {wanted} 的相关记录",
+                f"no entry for {key} {wanted} in the audit log",
+                "Art. 15",
+            )
         late = [int(r["seq"]) for r in rows if r["seq"] >= size]
         if late:
             raise AuditError(
+                "no_checkpoint",
+                "尚无覆盖这些条目的签名检查点，请稍后重试",
                 f"entries {late[0]}.. for {key} {wanted} are not yet covered by a signed "
                 f"checkpoint (latest: {size} entries); one is signed within the checkpoint "
-                "interval — retry, or export through the service (cctv.rpc.audit.export) "
-                "尚无覆盖这些条目的签名检查点，请稍后重试"
+                "interval — retry, or export through the service (cctv.rpc.audit.export)",
             )
         entries = [(int(r["seq"]), bytes(r["data"])) for r in rows]
         proofs = {i: await nodes.inclusion(i, size) for i, _ in entries}
@@ -282,13 +301,17 @@ async def _export(conn: store.Conn, schema: str, req: dict[str, Any], vkey: str)
             description=f"证据包 evidence for {key} {wanted}: entries, inclusion proofs, "
             "signed checkpoint",
         )
-    start = int(req.get("start", 0))
-    end = min(int(req.get("end", size)), size)
+    start = q.start
+    end = min(size if q.end is None else q.end, size)
     if not 0 <= start < end:
-        raise AuditError(f"range [{start}, {end}) is empty or beyond the checkpoint ({size})")
+        raise _empty_range(start, end, size)
     entries = await store.entries_range(conn, schema, start, end)
     if len(entries) != end - start:
-        raise AuditError(f"entries missing in [{start}, {end}): run `cctv audit verify`")
+        raise AuditError(
+            "tree_altered",
+            f"[{start}, {end}) 中有条目缺失，请运行 `cctv audit verify`",
+            f"entries missing in [{start}, {end}): run `cctv audit verify`",
+        )
     proof = await store.resolve(conn, schema, merkle.range_plan(start, end, size))
     return bundle.make_bundle(
         origin=cp.origin,

@@ -24,6 +24,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import AUDITED_STREAMS, ContractError, StreamSpec, decode, rpc
+from cctv.contract import rpcmodels as m
+from cctv.contract.rpcmodels import RpcCall
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier, load_or_create_signer
 from cctv.evidence.entry import Witnessed, payload_fields
 from cctv.plumbing.bus import connect_kwargs
@@ -33,7 +35,7 @@ from cctv.plumbing.service import RpcError, Service
 
 from . import api
 from .settings import AuditSettings
-from .writer import AuditWriter, WriterConfig
+from .writer import AuditWriter, Faults, NoFaults, WriterConfig
 
 log = structlog.get_logger()
 
@@ -52,6 +54,12 @@ BATCH_SECONDS = Histogram(
     "From fetch to commit of one consumer batch",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+
+
+def wire(reply: m.RpcReply) -> dict[str, Any]:
+    """A reply as sent: what its model validated, with the keys the handler set (an inclusion
+    proof carries no ``start``/``end``; a query without ``proof`` no ``checkpoint``)."""
+    return reply.model_dump(mode="json", exclude_unset=True)
 
 
 def witness(subject: str, raw: bytes) -> Witnessed:
@@ -74,8 +82,10 @@ READERS = ("sysadmin", "school_leader", "dept_head")
 
 
 class AuditService:
-    def __init__(self, svc: Service, settings: AuditSettings) -> None:
+    def __init__(self, svc: Service, settings: AuditSettings, faults: Faults | None = None) -> None:
         self.svc = svc
+        self.faults: Faults = faults or NoFaults()
+        """Injected by tests only (crashes around the commit, lost acks); none in production."""
         self.settings = settings
         self.schema = settings.audit_schema
         self.signer = load_or_create_signer(
@@ -89,8 +99,6 @@ class AuditService:
         self.serving = asyncio.Event()
         """The database is reachable: queries, proofs and verify can be answered."""
         self.broken: str | None = None
-        self.skip_acks = 0
-        """Test hook: leave this many batches unacked, so JetStream redelivers them."""
         self.stalled: dict[str, str] = {}
         """Witness loops that cannot commit right now, with why (shown by /readyz)."""
 
@@ -113,9 +121,8 @@ class AuditService:
                 checkpoint_interval_s=self.settings.checkpoint_interval_s,
                 tamper_evidence=self.settings.tamper_evidence,
             ),
+            self.faults,
         )
-        self.writer.kill_in_commit = self.settings.audit_test_kill_in_commit
-        self.writer.kill_after_commit = self.settings.audit_test_kill_after_commit
         self.export_public_key()
         self.serving.set()
         try:
@@ -242,11 +249,9 @@ class AuditService:
     async def on_batch(self, msgs: list[Any], durable: str) -> None:
         assert self.writer is not None
         with BATCH_SECONDS.time():
-            items = [witness(m.subject, m.data) for m in msgs]
+            items = [witness(msg.subject, msg.data) for msg in msgs]
             n = await self._append(items, durable)
-            if self.skip_acks > 0:
-                self.skip_acks -= 1  # test hook: as if the ack were lost -> redelivery
-            else:
+            if not self.faults.drop_ack():
                 # acknowledged by the server before the next batch: a lost ack shows here, and
                 # whoever watches the consumer sees it drained once the server confirms
                 try:
@@ -313,58 +318,57 @@ class AuditService:
 
     # --- request-reply ----------------------------------------------------------------
 
-    async def _call(self, fn: Any, req: dict[str, Any], *args: Any) -> dict[str, Any]:
+    async def _call(self, fn: Any, req: Any, *args: Any) -> Any:
+        """Run an api function on a pooled connection; its refusal in the one error shape."""
         await self.serving.wait()
         assert self.pool is not None
         try:
             async with self.pool.acquire() as conn:
-                result: dict[str, Any] = await fn(conn, self.schema, req, *args)
-                return result
+                return await fn(conn, self.schema, req, *args)
         except api.AuditError as exc:
-            raise RpcError(str(exc)) from exc
+            raise RpcError.bilingual(exc.code, exc.zh, exc.en, exc.article) from exc
 
-    async def rpc_query(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_query(self, req: m.AuditQueryRequest, _call: RpcCall) -> dict[str, Any]:
         require_caller(*READERS, what="reading the audit log (Art. 15, 17)")
-        if req.get("proof"):
+        if req.proof:
             await self._cover_latest()
-        return await self._call(api.query, req)
+        return wire(await self._call(api.query, req))
 
-    async def rpc_prove(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_prove(self, req: m.AuditProveRequest, _call: RpcCall) -> dict[str, Any]:
         require_caller(*READERS, what="reading the audit log (Art. 15, 17)")
         await self._cover_latest()
-        return await self._call(api.prove, req)
+        return wire(await self._call(api.prove, req))
 
-    async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_export(self, req: m.AuditExportRequest, _call: RpcCall) -> dict[str, Any]:
         require_caller(*READERS, what="exporting audit evidence (Art. 15, 17)")
         await self._cover_latest()
         doc = await self._call(api.export, req, self.vkey)
         size = len(json.dumps(doc))
         if size > MAX_REPLY_BYTES:
-            raise RpcError(
+            raise RpcError.bilingual(
+                "too_large",
+                "导出范围过大，请缩小范围",
                 f"the bundle is {size} bytes, more than one reply carries ({MAX_REPLY_BYTES}): "
-                "export a shorter range (--range START END) 导出范围过大，请缩小范围"
+                "export a shorter range (--range START END)",
             )
-        return {"bundle": doc}
+        return wire(m.AuditExportReply(bundle=doc))
 
-    async def rpc_verify(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_verify(self, req: m.AuditVerifyRequest, _call: RpcCall) -> dict[str, Any]:
         """Recompute chain, tree and stored nodes against the key the *caller* trusts.
 
         The caller (the CLI) sends its configured key; there is no default: the key recorded
         in the database being verified is not evidence of anything (issue 13)."""
-        key = req.get("key")
-        if not isinstance(key, str) or not key.strip():
-            raise RpcError(
+        if req.key is None or not req.key.strip():
+            raise RpcError.bilingual(
+                "no_key",
+                "未提供公钥：请传入日志公布的公钥（--key 或 AUDIT_PUBLIC_KEY_FILE）",
                 "no verifier key given: pass the log's published key (--key or "
-                "AUDIT_PUBLIC_KEY_FILE); the key in the database is not a trust anchor "
-                "未提供公钥"
+                "AUDIT_PUBLIC_KEY_FILE); the key in the database is not a trust anchor",
             )
         try:
-            verifier = Verifier.from_vkey(key)
+            verifier = Verifier.from_vkey(req.key)
         except NoteError as exc:
-            raise RpcError(f"verifier key: {exc}") from exc
-        notes = req.get("checkpoints") or []
-        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
-            raise RpcError("checkpoints must be a list of signed checkpoint notes")
+            raise RpcError.bilingual("bad_key", f"公钥无效：{exc}", f"verifier key: {exc}") from exc
         await self.serving.wait()
         assert self.pool is not None
         async with self.pool.acquire() as conn:
@@ -373,32 +377,37 @@ class AuditService:
                 self.schema,
                 verifier,
                 origin=self.settings.audit_origin,
-                extra_checkpoints=notes,
+                extra_checkpoints=req.checkpoints,
             )
         if self.broken:
             problems = [*problems, f"the writer refused to start: {self.broken}"]
-        return {
-            "size": report.size,
-            "root": report.root.hex(),
-            "checkpoints_ok": report.checkpoints_ok,
-            "findings": [
-                {"index": f.index, "kind": f.kind, "detail": f.detail} for f in report.findings
-            ],
-            "problems": problems,
-            "signing_key": self.vkey,
-        }
+        return wire(
+            m.AuditVerifyReply(
+                size=report.size,
+                root=report.root.hex(),
+                checkpoints_ok=report.checkpoints_ok,
+                findings=[
+                    m.AuditFinding(index=f.index, kind=f.kind, detail=f.detail)
+                    for f in report.findings
+                ],
+                problems=problems,
+                signing_key=self.vkey,
+            )
+        )
 
-    async def rpc_checkpoint(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_checkpoint(self, _req: m.Empty, _call: RpcCall) -> dict[str, Any]:
         await self._cover_latest()
         assert self.pool is not None
         latest = await api.store.latest_checkpoint(self.pool, self.schema)
-        return {
-            "verifier_key": self.vkey,
-            "fingerprint": self.signer.verifier.fingerprint(),
-            "origin": self.settings.audit_origin,
-            "tree_size": latest[0] if latest else 0,
-            "checkpoint": latest[1] if latest else None,
-        }
+        return wire(
+            m.AuditCheckpointReply(
+                verifier_key=self.vkey,
+                fingerprint=self.signer.verifier.fingerprint(),
+                origin=self.settings.audit_origin,
+                tree_size=latest[0] if latest else 0,
+                checkpoint=latest[1] if latest else None,
+            )
+        )
 
     async def _cover_latest(self) -> None:
         """Proofs are against signed checkpoints: sign one now if entries are uncovered
@@ -408,7 +417,8 @@ class AuditService:
             await self.writer.checkpoint_if_due(force=True)
 
 
-def build(settings: AuditSettings | None = None) -> Service:
+def build(settings: AuditSettings | None = None, faults: Faults | None = None) -> Service:
+    """The audit service; ``faults`` is for tests (see :class:`writer.Faults`)."""
     settings = settings or AuditSettings()
     svc = Service(
         "audit",
@@ -417,7 +427,7 @@ def build(settings: AuditSettings | None = None) -> Service:
         schema=settings.audit_schema,
         grant_tables=False,  # 001_log.sql grants the log INSERT and SELECT only
     )
-    audit = AuditService(svc, settings)
+    audit = AuditService(svc, settings, faults)
     svc.state["audit"] = audit
     for spec in AUDITED_STREAMS:
         svc.consumers.append((spec.subjects[0], spec.name, audit.durable(spec)))
@@ -425,11 +435,14 @@ def build(settings: AuditSettings | None = None) -> Service:
     svc.after_start(audit.start)
     svc.ready_check(lambda: [f"witness {d}: {why}" for d, why in sorted(audit.stalled.items())])
     svc.loop("checkpoints", audit.checkpoints)
-    svc.respond(rpc.AUDIT_QUERY, audit.rpc_query)
-    svc.respond(rpc.AUDIT_PROVE, audit.rpc_prove)
-    svc.respond(rpc.AUDIT_EXPORT, audit.rpc_export)
-    svc.respond(rpc.AUDIT_CHECKPOINT, audit.rpc_checkpoint)
-    svc.respond(rpc.AUDIT_VERIFY, audit.rpc_verify)
+    for subject, handler in (
+        (rpc.AUDIT_QUERY, audit.rpc_query),
+        (rpc.AUDIT_PROVE, audit.rpc_prove),
+        (rpc.AUDIT_EXPORT, audit.rpc_export),
+        (rpc.AUDIT_CHECKPOINT, audit.rpc_checkpoint),
+        (rpc.AUDIT_VERIFY, audit.rpc_verify),
+    ):
+        svc.respond(subject, handler, request=m.OPERATIONS[subject][0])
     _stop = svc._on_shutdown
 
     async def on_shutdown() -> None:

@@ -25,10 +25,6 @@ class AuditSettings(ServiceSettings):
     batch_wait_s: float = 0.005
     max_ack_pending: int = 20_000
     tamper_evidence: bool = True
-    # Tests only: SIGKILL this process inside the Nth commit's transaction (0 = never).
-    audit_test_kill_in_commit: int = 0
-    # Tests only: SIGKILL after the Nth commit, before its messages are acked (0 = never).
-    audit_test_kill_after_commit: int = 0
 
     def key_path(self) -> Path:
         return self.audit_key_file or self.data_dir / "audit" / "log.key"

@@ -10,12 +10,11 @@ a redelivery or a duplicate publish finds its event id already stored and adds n
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -40,13 +39,43 @@ class WriterConfig:
     """Off only for the benchmark's baseline: no hashing, no tree, no checkpoints."""
 
 
-class CrashForTest(RuntimeError):
-    """Raised by test hooks to simulate a process dying at a chosen point."""
+class Faults(Protocol):
+    """Where a test makes the audit service fail, to show nothing is lost or repeated: inside
+    a commit's transaction, right after a commit (before its messages are acked), and at the
+    ack itself. The product runs :class:`NoFaults`; tests inject their own (issue 8: no
+    test-only switches in the product settings)."""
+
+    def in_transaction(self) -> None:
+        """Called inside each commit's transaction, after the batch is written."""
+
+    def after_commit(self) -> None:
+        """Called after each commit, before the batch's messages are acked."""
+
+    def drop_ack(self) -> bool:
+        """True: leave this batch unacked, as if the ack were lost (JetStream redelivers)."""
+
+
+class NoFaults:
+    """The product's faults: none."""
+
+    def in_transaction(self) -> None:
+        return None
+
+    def after_commit(self) -> None:
+        return None
+
+    def drop_ack(self) -> bool:
+        return False
 
 
 class AuditWriter:
     def __init__(
-        self, pool: asyncpg.Pool, schema: str, signer: Signer, config: WriterConfig
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        signer: Signer,
+        config: WriterConfig,
+        faults: Faults | None = None,
     ) -> None:
         self.pool = pool
         self.schema = schema
@@ -58,12 +87,7 @@ class AuditWriter:
         self._lock = asyncio.Lock()
         self._queue: list[tuple[Sequence[Witnessed], asyncio.Future[int]]] = []
         self._leader: asyncpg.Connection | None = None
-        # test hooks: crash the next N commits inside the transaction, or after the commit
-        # but before the messages are acked
-        self.crash_before_commit = 0
-        self.crash_after_commit = 0
-        self.kill_in_commit = 0
-        self.kill_after_commit = 0
+        self.faults: Faults = faults or NoFaults()
         # called with the event ids of each committed batch (metrics, benchmarks)
         self.on_commit: Callable[[list[str]], None] | None = None
 
@@ -134,26 +158,14 @@ class AuditWriter:
                     )
                     if self._checkpoint_due():
                         await self._checkpoint(conn)
-                    if self.kill_in_commit > 0:
-                        self.kill_in_commit -= 1
-                        if self.kill_in_commit == 0:
-                            os.kill(os.getpid(), signal.SIGKILL)  # a real crash, mid-batch
-                    if self.crash_before_commit > 0:
-                        self.crash_before_commit -= 1
-                        raise CrashForTest("crash inside the transaction")
+                    self.faults.in_transaction()
             except BaseException:
                 self.state.restore(snap)
                 self.last_checkpoint, self.last_checkpoint_at = cp_snap
                 raise
-        if self.kill_after_commit > 0:
-            self.kill_after_commit -= 1
-            if self.kill_after_commit == 0:
-                os.kill(os.getpid(), signal.SIGKILL)  # committed, never acked
         if self.on_commit is not None:
             self.on_commit([it.event_id for it in fresh])
-        if self.crash_after_commit > 0:
-            self.crash_after_commit -= 1
-            raise CrashForTest("crash after commit, before ack")
+        self.faults.after_commit()
         return len(fresh)
 
     def _append(self, it: Witnessed, now: str) -> Appended:

@@ -25,6 +25,8 @@ from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.audit import api
 from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
+from services.audit.writer import Faults
+from tests.support.audit_faults import Crash, LoseAcks
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 from tests.support.waiting import (
@@ -53,8 +55,8 @@ def settings(nats_url: str, database_url: str, schema: str, home: Path) -> Audit
 
 
 @asynccontextmanager
-async def running(s: AuditSettings) -> AsyncIterator[AuditService]:
-    svc = build(s)
+async def running(s: AuditSettings, faults: Faults | None = None) -> AsyncIterator[AuditService]:
+    svc = build(s, faults)
     async with svc.running():
         audit: AuditService = svc.state["audit"]
         await asyncio.wait_for(audit.ready.wait(), 20)
@@ -243,12 +245,11 @@ async def test_rejected_messages_are_recorded_not_dropped(
 
 async def test_crash_inside_the_transaction_loses_nothing(cfg: AuditSettings, js: Any) -> None:
     msgs = [access(i, "crash-in") for i in range(30)]
-    async with running(cfg) as audit:
-        assert audit.writer is not None
-        audit.writer.crash_before_commit = 1
+    crash = Crash(in_transaction_left=1)
+    async with running(cfg, crash) as audit:
         await publish(js, msgs)
         await exactly_once(audit, js, [m[2] for m in msgs])
-        assert audit.writer.crash_before_commit == 0  # the crash did happen
+        assert crash.in_transaction_left == 0  # the crash did happen
         await verified(audit)
 
 
@@ -256,12 +257,11 @@ async def test_crash_after_commit_before_ack_adds_no_second_entry(
     cfg: AuditSettings, js: Any
 ) -> None:
     msgs = [access(i, "crash-ack") for i in range(30)]
-    async with running(cfg) as audit:
-        assert audit.writer is not None
-        audit.writer.crash_after_commit = 1
+    crash = Crash(after_commit_left=1)
+    async with running(cfg, crash) as audit:
         await publish(js, msgs)
         await exactly_once(audit, js, [m[2] for m in msgs])
-        assert audit.writer.crash_after_commit == 0
+        assert crash.after_commit_left == 0
         await verified(audit)
 
 
@@ -270,8 +270,8 @@ async def test_jetstream_redelivery_adds_no_second_entry(cfg: AuditSettings, js:
     msgs = [access(i, "redeliver") for i in range(30)]
     ids = [m[2] for m in msgs]
     access_consumer = durable(cfg.audit_schema, "CCTV_ACCESS")
-    async with running(cfg) as audit, progress(cfg) as changes:
-        audit.skip_acks = 10**6
+    lost = LoseAcks()
+    async with running(cfg, lost) as audit, progress(cfg) as changes:
         await publish(js, msgs)
         assert audit.pool is not None
         pool = audit.pool
@@ -286,7 +286,7 @@ async def test_jetstream_redelivery_adds_no_second_entry(cfg: AuditSettings, js:
             return bool((await js.consumer_info("CCTV_ACCESS", access_consumer)).num_redelivered)
 
         await until(redelivered, changes, what="JetStream redelivering the unacked messages")
-        audit.skip_acks = 0
+        lost.losing = False
         await exactly_once(audit, js, ids)
         assert audit.writer is not None and audit.writer.size == size
         await verified(audit)
@@ -345,9 +345,7 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
         await bus.close()
 
 
-@pytest.mark.parametrize(
-    "hook", ["AUDIT_TEST_KILL_IN_COMMIT", "AUDIT_TEST_KILL_AFTER_COMMIT"], ids=["in", "after"]
-)
+@pytest.mark.parametrize("hook", ["in", "after"])
 async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
     cfg: AuditSettings, js: Any, tmp_path: Path, hook: str
 ) -> None:
@@ -375,18 +373,20 @@ async def test_sigkill_mid_batch_then_restart_loses_and_repeats_nothing(
         "LOG_LEVEL": "WARNING",
     }
 
-    def start(**extra: str) -> subprocess.Popen[bytes]:
+    def start(*kill: str) -> subprocess.Popen[bytes]:
+        """The real service; with ``kill`` through the test entry point that injects it."""
+        entry = ["tests.support.audit_faults", *kill] if kill else ["services.audit"]
         return subprocess.Popen(
-            [sys.executable, "-m", "services.audit"],
+            [sys.executable, "-m", *entry],
             cwd=REPO,
-            env={**env, "HTTP_PORT": str(free_port()), **extra},
+            env={**env, "HTTP_PORT": str(free_port())},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
 
     msgs = [access(i, f"sigkill-{hook}") for i in range(600)]
     ids = [m[2] for m in msgs]
-    first = start(**{hook: "3"})
+    first = start(hook, "3")
     second = None
     pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=2)
     assert pool is not None
@@ -509,3 +509,71 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
         doc["entries"][k]["entry"] = base64.b64encode(raw).decode()
         with pytest.raises(bundle.BundleError, match="inclusion proof"):
             bundle.check_bundle(doc, audit.vkey)
+
+
+async def test_replies_fit_their_contract_models_and_refusals_have_one_shape(
+    cfg: AuditSettings, js: Any, nats_url: str
+) -> None:
+    """Issue 8: each audit subject's reply validates against the reply model the AsyncAPI
+    document publishes (cctv.contract.rpcmodels.OPERATIONS); a malformed request is refused
+    by the shell naming the field, and audit's own refusals come as code, Chinese, English."""
+    from cctv.contract.rpcmodels import OPERATIONS, ErrorReply
+
+    msgs = [access(i, "typed") for i in range(6)]
+    async with running(cfg) as audit:
+        await publish(js, msgs)
+        await exactly_once(audit, js, [m[2] for m in msgs])
+        nc = await nats.connect(nats_url)
+        nic = headers_as(identity("t_nic", "sysadmin", department="nic"))
+
+        async def ask(subject: str, body: dict[str, Any]) -> dict[str, Any]:
+            raw = json.dumps(body).encode()
+            reply = await nc.request(subject, raw, timeout=20, headers=nic)
+            answer: dict[str, Any] = json.loads(reply.data)
+            return answer
+
+        try:
+            asks: list[tuple[str, dict[str, Any]]] = [
+                (rpc.AUDIT_QUERY, {"request_no": "DY-typed", "proof": True}),
+                (rpc.AUDIT_QUERY, {"after_seq": 0, "limit": 2, "compact": True}),
+                (rpc.AUDIT_PROVE, {"index": 1}),
+                (rpc.AUDIT_PROVE, {"old_size": 1}),
+                (rpc.AUDIT_PROVE, {"start": 1, "end": 3}),
+                (rpc.AUDIT_CHECKPOINT, {}),
+                (rpc.AUDIT_EXPORT, {"start": 0, "end": 3}),
+                (rpc.AUDIT_EXPORT, {"request_no": "DY-typed"}),
+                (rpc.AUDIT_VERIFY, {"key": audit.vkey}),
+            ]
+            for subject, body in asks:
+                reply = await ask(subject, body)
+                assert reply["ok"], (subject, reply)
+                OPERATIONS[subject][1].model_validate(reply)
+            inclusion = await ask(rpc.AUDIT_PROVE, {"index": 1})
+            assert inclusion["kind"] == "inclusion" and "start" not in inclusion
+            assert "checkpoint" not in await ask(rpc.AUDIT_QUERY, {"limit": 1})
+
+            bad = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"after_seq": 10**30}))
+            assert (bad.code, bad.field, bad.article) == (  # type: ignore[attr-defined]
+                "invalid_request", "after_seq", "Art. 15"
+            )  # fmt: skip
+            assert bad.text_zh == "请求有误：after_seq" and "after_seq" in bad.text_en
+            since = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"since": "yesterday"}))
+            assert since.code == "invalid_request" and "since" in since.text_en
+
+            beyond = ErrorReply.model_validate(await ask(rpc.AUDIT_PROVE, {"index": 10**6}))
+            assert beyond.code == "not_found" and "is not in the checkpoint" in beyond.text_en
+            assert "不在" in beyond.text_zh and beyond.error.startswith(beyond.text_zh)
+            empty = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"start": 5, "end": 2}))
+            assert empty.code == "bad_range" and "range [5, 2) is empty" in empty.text_en
+            none = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"request_no": "NO-1"}))
+            assert none.code == "not_found" and none.article == "Art. 15"
+            assert "NO-1" in none.text_zh and "NO-1" in none.text_en
+            nokey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {}))
+            assert nokey.code == "no_key" and "no verifier key given" in nokey.text_en
+            assert "未提供公钥" in nokey.text_zh
+            badkey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"key": "junk"}))
+            assert badkey.code == "bad_key" and badkey.text_en.startswith("verifier key:")
+            notes = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"checkpoints": "x"}))
+            assert notes.code == "invalid_request" and notes.field == "checkpoints"  # type: ignore[attr-defined]
+        finally:
+            await nc.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cctv.contract import rpcmodels as m
 from cctv.evidence import bundle, merkle
 from cctv.evidence.chain import VerifyReport
 from cctv.evidence.checkpoint import Checkpoint, Signer
@@ -203,37 +204,43 @@ async def test_restart_continues_the_same_tree(log: Log, database_url: str) -> N
 
 async def test_proofs_and_bundles_from_the_database(log: Log) -> None:
     async with log.writer_pool.acquire() as conn:
-        p = await api.prove(conn, log.schema, {"index": 7})
-        cp = Checkpoint.open(p["checkpoint"], SIGNER.verifier)
+        p = await api.prove(conn, log.schema, m.AuditProveRequest(index=7))
+        cp = Checkpoint.open(p.checkpoint, SIGNER.verifier)
         import base64
 
-        leaf = base64.b64decode(p["leaf_hash"])
+        leaf = base64.b64decode(p.leaf_hash or "")
         merkle.verify_inclusion(
-            7, cp.size, leaf, [base64.b64decode(h) for h in p["proof"]], cp.root_hash
+            7, cp.size, leaf, [base64.b64decode(h) for h in p.proof], cp.root_hash
         )
-        c = await api.prove(conn, log.schema, {"old_size": 8, "new_size": 30})
+        c = await api.prove(conn, log.schema, m.AuditProveRequest(old_size=8, new_size=30))
         merkle.verify_consistency(
             8,
             30,
-            base64.b64decode(c["old_root"]),
+            base64.b64decode(c.old_root or ""),
             cp.root_hash,
-            [base64.b64decode(h) for h in c["proof"]],
+            [base64.b64decode(h) for h in c.proof],
         )
-        doc = await api.export(conn, log.schema, {"start": 3, "end": 25}, SIGNER.verifier.vkey())
+        doc = await api.export(
+            conn, log.schema, m.AuditExportRequest(start=3, end=25), SIGNER.verifier.vkey()
+        )
         rep = bundle.check_bundle(bundle.loads(bundle.dumps(doc)), SIGNER.verifier.vkey())
         assert [e.index for e in rep.entries] == list(range(3, 25))
-        ev = await api.export(conn, log.schema, {"request_no": "DY-1"}, SIGNER.verifier.vkey())
+        ev = await api.export(
+            conn, log.schema, m.AuditExportRequest(request_no="DY-1"), SIGNER.verifier.vkey()
+        )
         rep2 = bundle.check_bundle(ev, SIGNER.verifier.vkey())
         assert [e.index for e in rep2.entries] == list(range(1, 30, 2))
         q = await api.query(
-            conn, log.schema, {"camera_id": "cam-1", "actor": "user-1", "limit": 2, "proof": True}
+            conn,
+            log.schema,
+            m.AuditQueryRequest(camera_id="cam-1", actor="user-1", limit=2, proof=True),
         )
-        assert [e["seq"] for e in q["entries"]] == [1, 13]
-        assert q["next_after_seq"] == 13
+        assert [e.seq for e in q.entries] == [1, 13]
+        assert q.next_after_seq == 13
         q2 = await api.query(
-            conn, log.schema, {"camera_id": "cam-1", "actor": "user-1", "after_seq": 13}
+            conn, log.schema, m.AuditQueryRequest(camera_id="cam-1", actor="user-1", after_seq=13)
         )
-        assert [e["seq"] for e in q2["entries"]] == [25]
+        assert [e.seq for e in q2.entries] == [25]
 
 
 async def test_proofs_from_stored_nodes_equal_the_reference_tree(log: Log) -> None:
@@ -300,9 +307,11 @@ async def test_altered_stored_node_is_named_by_verify_prove_and_a_restarted_writ
     assert rep.checkpoints_ok == [14, 28, 30]  # the entries themselves are intact
     async with log.writer_pool.acquire() as conn:
         with pytest.raises(api.AuditError, match="stored tree was altered"):
-            await api.prove(conn, log.schema, {"index": 20})
+            await api.prove(conn, log.schema, m.AuditProveRequest(index=20))
         with pytest.raises(api.AuditError, match="stored tree was altered"):
-            await api.export(conn, log.schema, {"start": 20, "end": 25}, SIGNER.verifier.vkey())
+            await api.export(
+                conn, log.schema, m.AuditExportRequest(start=20, end=25), SIGNER.verifier.vkey()
+            )
     again = AuditWriter(log.writer_pool, log.schema, SIGNER, WriterConfig(ORIGIN))
     with pytest.raises(store.StoreError, match=r"level 4, index 0.*\[0, 16\)"):
         await again.start()
@@ -351,16 +360,18 @@ async def test_query_pages_are_cut_by_size_and_say_where_to_go_on(
     after = -1
     async with log.writer_pool.acquire() as conn:
         while True:
-            page = await api.query(conn, log.schema, {"after_seq": after, "compact": True})
-            seen += [e["seq"] for e in page["entries"]]
-            assert 0 < len(page["entries"]) < 30
-            assert set(page["entries"][0]) == {"seq", "entry"}
-            if page["next_after_seq"] is None:
+            page = await api.query(
+                conn, log.schema, m.AuditQueryRequest(after_seq=after, compact=True)
+            )
+            seen += [e.seq for e in page.entries]
+            assert 0 < len(page.entries) < 30
+            assert page.entries[0].model_fields_set == {"seq", "entry"}
+            if page.next_after_seq is None:
                 break
-            after = page["next_after_seq"]
-        r = await api.prove(conn, log.schema, {"start": 3, "end": 25})
+            after = page.next_after_seq
+        r = await api.prove(conn, log.schema, m.AuditProveRequest(start=3, end=25))
     assert seen == list(range(30))
-    assert r["kind"] == "range" and (r["start"], r["end"], r["tree_size"]) == (3, 25, 30)
+    assert r.kind == "range" and (r.start, r.end, r.tree_size) == (3, 25, 30)
 
 
 async def test_a_restarting_writer_starts_from_the_signed_cover_not_from_every_leaf(

@@ -81,9 +81,20 @@ def main() -> None:
         Path(target).touch()
         sh("mount", "--bind", source, target)
     make_traversable(Path(sys.base_prefix))
+    # the code under test (the checkout and its venv) stays visible, read-only, even when it
+    # lives under a path that becomes an emptyDir here (a CI clone under /tmp)
+    code = {Path(spec["cwd"]).resolve(), Path(sys.prefix).resolve()}
+    code = {c for c in code if not any(c != o and c.is_relative_to(o) for o in code)}
     done: list[Path] = []
     for w in spec["writable"]:
         p = Path(w)
+        kept = [c for c in sorted(code) if c.is_relative_to(p) and c != p]
+        staged = []
+        for i, c in enumerate(kept):
+            stage = Path(f"/run/.kept-{len(staged)}-{i}")
+            stage.mkdir(parents=True)
+            sh("mount", "--bind", str(c), str(stage))
+            staged.append((c, stage))
         if any(p.is_relative_to(d) for d in done):
             p.mkdir(parents=True, exist_ok=True)  # a volume inside another: the kubelet's mkdir
         elif not p.exists():
@@ -93,6 +104,14 @@ def main() -> None:
         sh("mount", "-t", "tmpfs", "-o", f"mode=2770,gid={gid},size=256m", "tmpfs", w)
         os.chown(w, 0, gid)
         done.append(p)
+        for c, stage in staged:
+            for parent in reversed(c.relative_to(p).parents[:-1]):
+                (p / parent).mkdir(exist_ok=True)
+                os.chmod(p / parent, 0o755)
+            c.mkdir(exist_ok=True)
+            sh("mount", "--bind", str(stage), str(c))
+            sh("mount", "-o", "remount,bind,ro", str(c))
+            sh("umount", "-l", str(stage))
     if Path("/tmp") in {Path(w) for w in spec["writable"]}:
         os.chmod("/tmp", 0o1777)
     libc = ctypes.CDLL(None, use_errno=True)

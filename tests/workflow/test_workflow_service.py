@@ -22,7 +22,7 @@ from services.workflow.app import WorkflowService, build
 from services.workflow.settings import WorkflowSettings
 from tests.support.events import EventLog
 from tests.support.identity import claims_of, from_actor, headers_as
-from tests.support.waiting import eventually, table_changes
+from tests.support.waiting import eventually, subject_changes, table_changes
 
 
 def record(cid: str, category: str, dept: str, *sens: str) -> CameraRecord:
@@ -516,6 +516,21 @@ async def test_exam_deadline_reminders_and_handover(
                 timeout=20,
                 what="the fault among the open items",
             )
+
+        # The shared streams hold other tests' faults and alerts: the handover below must not
+        # see them arrive between its offer and its confirmation (that is a re-offer, rightly).
+        async def behind() -> int:
+            total = 0
+            for stream, kind in (("CCTV_FAULT", "faults"), ("CCTV_ALERT", "alerts")):
+                info = await js.consumer_info(stream, f"workflow-{kind}-v1-e{tag}")
+                total += info.num_pending + info.num_ack_pending
+            return total
+
+        async with subject_changes(nats_url, "$JS.ACK.>") as acked:
+            await eventually(
+                behind, lambda n: n == 0, changes=acked, timeout=30,
+                what="workflow caught up with the shared streams",
+            )  # fmt: skip
         op_a, op_b = (
             actor("t_op_a", "logistics", "operator"),
             actor("t_op_b", "logistics", "operator"),
