@@ -26,11 +26,11 @@ from .embedded import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "console")
-# Services the local stack runs that deploy/k8s does not deploy yet (tests/deploy pins
-# SERVICE_ORDER and cctv.plumbing.db.SERVICE_ROLES to the manifests): media (issue 12) until its
-# manifests and its database role are written; until then it runs on the stack's own DSN.
-DEVSTACK_ONLY = ("media",)
+SERVICE_ORDER = ("ingest", "health", "notify", "workflow", "audit", "media", "console")
+# Services the local stack runs that deploy/k8s does not deploy (tests/deploy pins
+# SERVICE_ORDER and cctv.plumbing.db.SERVICE_ROLES to the manifests): none since media has
+# its manifests and its database role.
+DEVSTACK_ONLY: tuple[str, ...] = ()
 DEFAULT_PORTS = {
     "nats": 14222,
     "console": 8080,

@@ -52,6 +52,7 @@ SERVICE_ROLES = {
     "workflow": "cctv_workflow",
     "console": "cctv_console",
     "audit": "audit_writer",
+    "media": "cctv_media",
 }
 """The login role each service runs as: DML on its own schema only (audit: INSERT and SELECT
 on the log). In Kubernetes these are CloudNativePG managed roles, declared, never created

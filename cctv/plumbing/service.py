@@ -533,25 +533,49 @@ class Service:
             setattr(app.state, key, value)
         return app
 
+    async def migrate_as_owner(self) -> list[str] | None:
+        """Apply the migrations as the schema owner and grant the service's role what it
+        needs (issue 13); None when no separate owner is configured."""
+        owner = self.settings.migration_database_url
+        if not owner or owner == self.settings.database_url:
+            return None
+        mpool = await create_pool(owner, min_size=1, max_size=1)
+        try:
+            return await apply_migrations(
+                mpool,
+                self.schema,
+                self.migrations,
+                grant_to=dsn_user(self.settings.database_url),
+                grant_tables=self.grant_tables,
+            )
+        finally:
+            await mpool.close()
+
+    async def migrate_only(self) -> list[str]:
+        """MIGRATE=only: what a pod's init container runs, then exits (no NATS, no HTTP)."""
+        applied = await self.migrate_as_owner()
+        if applied is None:
+            pool = await create_pool(self.settings.database_url, min_size=1, max_size=1)
+            try:
+                applied = await apply_migrations(pool, self.schema, self.migrations)
+            finally:
+                await pool.close()
+        log.info("migrations applied", schema=self.schema, applied=applied)
+        return applied
+
     async def _on_startup(self) -> None:
         quiet_cancellations(asyncio.get_running_loop())
-        owner = self.settings.migration_database_url
-        if owner and owner != self.settings.database_url:
-            # Migrate as the schema owner, then run as the service's own role (issue 13).
-            mpool = await create_pool(owner, min_size=1, max_size=1)
-            try:
-                applied = await apply_migrations(
-                    mpool,
-                    self.schema,
-                    self.migrations,
-                    grant_to=dsn_user(self.settings.database_url),
-                    grant_tables=self.grant_tables,
-                )
-            finally:
-                await mpool.close()
+        if self.settings.migrate == "check":
+            # the pod's init container migrated (MIGRATE=only); this process has no owner
+            # password and only says what is missing (/readyz keeps saying it)
             self.pool = await create_pool(self.settings.database_url)
-        else:
-            self.pool = await create_pool(self.settings.database_url)
+            pending = await pending_migrations(self.pool, self.schema, self.migrations)
+            if pending:
+                log.error("migrations pending: run MIGRATE=only first", pending=pending)
+            return
+        applied = await self.migrate_as_owner()
+        self.pool = await create_pool(self.settings.database_url)
+        if applied is None:
             applied = await apply_migrations(self.pool, self.schema, self.migrations)
         log.info("migrations applied", applied=applied)
 
@@ -664,7 +688,11 @@ class Service:
         return problems
 
     def run(self) -> None:
-        """Serve HTTP and the broker until SIGINT/SIGTERM, then finish in-flight messages."""
+        """Serve HTTP and the broker until SIGINT/SIGTERM, then finish in-flight messages;
+        with MIGRATE=only, apply the migrations and return."""
+        if self.settings.migrate == "only":
+            asyncio.run(self.migrate_only())
+            return
         config = uvicorn.Config(
             self.asgi(),
             host=self.settings.http_host,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class ServiceSettings(BaseSettings):
     # The schema owner that runs migrations (cctv_migrator); empty: DATABASE_URL itself. When
     # set, DATABASE_URL is the service's own role, which may not alter its tables (issue 13).
     migration_database_url: str = ""
+    migrate: Literal["start", "only", "check"] = "start"
+    """When migrations run. `start`: at every start (`make run`, tests). `only`: run them and
+    exit — a pod's init container, the one place holding the migrator's password. `check`:
+    never; the service pod, whose /readyz names any migration still pending (ADR 0014)."""
     http_host: str = "127.0.0.1"
     http_port: int = 0
     log_level: str = "INFO"

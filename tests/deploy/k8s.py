@@ -15,7 +15,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("demo", "production", "production-external-secrets")
-SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
+SERVICES = ("ingest", "health", "notify", "workflow", "audit", "media", "console")
 
 
 def kubectl() -> str:

@@ -4,7 +4,8 @@ Started by root inside `unshare --mount --propagation private` (a mount namespac
 so nothing here touches the machine's mounts), with a JSON spec:
 
     {"uid": 10001, "gid": 10001,
-     "writable": ["/tmp", "/var/lib/cctv"],          # emptyDir volumes (fresh tmpfs)
+     "writable": ["/tmp", "/var/lib/cctv"],          # emptyDir/PVC volumes (fresh tmpfs),
+                                                     # a parent before a volume inside it
      "mounts": {"/run/secrets": "/host/dir", ...},   # read-only volumes (bind mounts)
      "binds": {"/run/cctv/pg/.s.PGSQL.5432": "/host/socket"},  # single files
      "cwd": "/app", "env": {...}, "argv": [...]}
@@ -84,6 +85,7 @@ def main() -> None:
     # lives under a path that becomes an emptyDir here (a CI clone under /tmp)
     code = {Path(spec["cwd"]).resolve(), Path(sys.prefix).resolve()}
     code = {c for c in code if not any(c != o and c.is_relative_to(o) for o in code)}
+    done: list[Path] = []
     for w in spec["writable"]:
         p = Path(w)
         kept = [c for c in sorted(code) if c.is_relative_to(p) and c != p]
@@ -93,12 +95,15 @@ def main() -> None:
             stage.mkdir(parents=True)
             sh("mount", "--bind", str(c), str(stage))
             staged.append((c, stage))
-        if not p.exists():
+        if any(p.is_relative_to(d) for d in done):
+            p.mkdir(parents=True, exist_ok=True)  # a volume inside another: the kubelet's mkdir
+        elif not p.exists():
             # a path the image makes (WORKDIR, install -d): its parent becomes a tmpfs here
             sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "tmpfs", str(p.parent))
             p.mkdir()
         sh("mount", "-t", "tmpfs", "-o", f"mode=2770,gid={gid},size=256m", "tmpfs", w)
         os.chown(w, 0, gid)
+        done.append(p)
         for c, stage in staged:
             for parent in reversed(c.relative_to(p).parents[:-1]):
                 (p / parent).mkdir(exist_ok=True)

@@ -247,8 +247,8 @@ def pod_files(
     for c in spec["containers"]:
         for m in c.get("volumeMounts", []):
             v = volumes[m["name"]]
-            if "emptyDir" in v:
-                continue
+            if "emptyDir" in v or "persistentVolumeClaim" in v:
+                continue  # writable: a fresh folder in the sandbox (launch)
             assert m.get("readOnly"), f"{name}: {m['mountPath']} writable but not an emptyDir"
             folder = workdir / name / m["name"]
             folder.mkdir(parents=True)
@@ -271,10 +271,15 @@ def launch(
     nats_: K8sNats,
     pg_dir: Path,
     port: int | None,
+    init: str | None = None,
 ) -> subprocess.Popen[bytes]:
+    """The pod's one container, or its init container named `init`."""
     uid, gid, image_env, image_writable = dockerfile()
     spec = workload["spec"]["template"]["spec"]
-    [c] = spec["containers"]
+    if init is None:
+        [c] = spec["containers"]
+    else:
+        [c] = [i for i in spec["initContainers"] if i["name"] == init]
     psc = spec["securityContext"]
     assert (psc["runAsUser"], psc["runAsGroup"]) == (uid, gid), "manifest and image disagree"
     docs = render("base")
@@ -282,16 +287,27 @@ def launch(
     for src in c.get("envFrom", []):
         env.update(one(docs, "ConfigMap", src["configMapRef"]["name"])["data"])
     for e in c.get("env", []):
-        env[e["name"]] = e["value"]
+        if "valueFrom" in e:  # a key of a Secret (the migrator's URL, init containers only)
+            ref = e["valueFrom"]["secretKeyRef"]
+            value = made.secrets[ref["name"]][ref["key"]]
+            value = re.sub(r"@cctv-db-rw:5432/cctv\?[^\s]*", f"@/{DB}?host={PG_SOCKET_DIR}", value)
+            env[e["name"]] = value
+        else:
+            env[e["name"]] = e["value"]
     if port is not None:
         env["HTTP_PORT"] = str(port)
-    writable = [
+    # emptyDirs, and volume claims (media's evidence store): parents before what they hold
+    writable = sorted(
         m["mountPath"]
         for m in c["volumeMounts"]
-        if "emptyDir" in next(v for v in spec["volumes"] if v["name"] == m["name"])
-    ]
-    assert set(writable) <= set(image_writable), f"{name} writes where the image does not say"
-    mounts = pod_files(workdir, name, spec, made, nats_)
+        if {"emptyDir", "persistentVolumeClaim"}
+        & set(next(v for v in spec["volumes"] if v["name"] == m["name"]))
+    )
+    for w in writable:
+        assert any(Path(w).is_relative_to(i) for i in image_writable), (
+            f"{name} writes {w}, where the image does not say"
+        )
+    mounts = pod_files(workdir, name if init is None else f"{name}-{init}", spec, made, nats_)
     # PostgreSQL's socket is bound alone into the pod's /run (its data folder is not ours)
     argv = [shutil.which(c["command"][0], path=env["PATH"]) or c["command"][0], *c["command"][1:]]
     sandbox = {
@@ -304,9 +320,10 @@ def launch(
         "env": env,
         "argv": argv,
     }
-    spec_file = workdir / f"{name}.json"
+    tag = name if init is None else f"{name}-{init}"
+    spec_file = workdir / f"{tag}.json"
     spec_file.write_text(json.dumps(sandbox))
-    log = open(workdir / f"{name}.log", "wb")
+    log = open(workdir / f"{tag}.log", "wb")
     return subprocess.Popen(
         [*UNSHARE, str(spec_file)],
         stdout=log,
@@ -322,6 +339,13 @@ def pods(made: Made, workdir: Path, k8s_nats: K8sNats, k8s_db: Path) -> Iterator
     )
     assert job.wait(60) == 0, (workdir / "cctv-streams.log").read_text()
     stack = Stack(workdir / "stack")
+    for name in SERVICES:
+        # as the kubelet does: each init container to completion first (the migrations)
+        workload = one(docs, "Deployment", name)
+        for init in workload["spec"]["template"]["spec"].get("initContainers", []):
+            proc = launch(workdir, name, workload, made, k8s_nats, k8s_db, None, init=init["name"])
+            log = workdir / f"{name}-{init['name']}.log"
+            assert proc.wait(120) == 0, log.read_text()
     for name in SERVICES:
         port = free_port()
         popen = launch(workdir, name, one(docs, "Deployment", name), made, k8s_nats, k8s_db, port)
@@ -359,6 +383,7 @@ async def test_services_answer_the_console_over_the_permitted_subjects(
             "cctv.rpc.notify.roster",
             "cctv.rpc.workflow.list",
             "cctv.rpc.audit.checkpoint",
+            "cctv.rpc.media.exports",
         ):
             reply = await nc.request(subject, b"{}", timeout=10)
             # the service answered (some answers need a signed caller: the path is the point)
@@ -431,6 +456,9 @@ async def connect(made: Made, k8s_nats: K8sNats) -> AsyncIterator[Any]:
         ("notify", "cctv.fault.opened"),  # only health opens faults
         ("workflow", "cctv.audit.checkpoint"),  # only audit signs checkpoints
         ("audit", "cctv.access.recorded"),
+        ("media", "cctv.workflow.access.approved.1"),  # media follows grants, never makes one
+        ("workflow", "cctv.access.exported.1"),  # only media copies footage out
+        ("media", "cctv.camera.state.OFF-001"),
         ("ingest", "$JS.API.STREAM.DELETE.CCTV_AUDIT"),  # only the bootstrap Job
     ],
 )

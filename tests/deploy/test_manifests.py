@@ -216,9 +216,17 @@ def test_restricted_check_catches_a_root_container() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_root_filesystems_are_read_only_and_writes_go_to_declared_volumes(overlay: str) -> None:
-    for w, spec in pod_specs(render(overlay)):
+    docs = render(overlay)
+    for w, spec in pod_specs(docs):
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+        # a Deployment's data volume: a claim declared beside it (media's evidence store)
+        claims |= {
+            name
+            for name, v in volumes.items()
+            if "persistentVolumeClaim" in v
+            and find(docs, "PersistentVolumeClaim", v["persistentVolumeClaim"]["claimName"])
+        }
         for c in containers(spec):
             assert c["securityContext"].get("readOnlyRootFilesystem") is True, label(w)
             for m in c.get("volumeMounts", []):
@@ -377,7 +385,8 @@ def test_made_secrets_agree_with_each_other() -> None:
         url = made[f"cctv-{svc}"]["database_url"]
         assert url.startswith(f"postgresql://{role}:{db['password']}@cctv-db-rw:5432/cctv?")
         assert "sslmode=verify-full" in url
-        owner = made[f"cctv-{svc}"]["migration_database_url"]
+        assert "migration_database_url" not in made[f"cctv-{svc}"]  # init containers only
+        owner = made["cctv-migrator"]["migration_database_url"]
         assert owner.startswith(f"postgresql://{MIGRATOR_ROLE}:{migrator['password']}@")
         nats = made[f"cctv-{svc}"]["nats_url"]
         assert nats == f"tls://{svc}:{made['nats-users'][svc.upper()]}@nats:4222"
@@ -503,6 +512,53 @@ def test_production_backs_up_postgres_to_object_storage() -> None:
     assert len(sched["spec"]["schedule"].split()) == 6  # CNPG's cron has seconds
 
 
+def evidence_mounts(docs: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
+    """media's container env and the volume claims its pod mounts."""
+    spec = one(docs, "Deployment", "media")["spec"]["template"]["spec"]
+    env = {
+        e["name"]: e["value"] for e in container(one(docs, "Deployment", "media"), "media")["env"]
+    }
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in spec["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    return env, claims
+
+
+def test_demo_keeps_footage_on_a_volume_that_outlives_the_pod() -> None:
+    """Footage is kept a year (Art. 18): the demo's evidence store is a claim, not an emptyDir,
+    mounted where EVIDENCE_STORE="" puts it ($DATA_DIR/evidence)."""
+    docs = render("demo")
+    env, claims = evidence_mounts(docs)
+    assert env["EVIDENCE_STORE"] == "" and claims == ["media-evidence"]
+    one(docs, "PersistentVolumeClaim", "media-evidence")
+    mounts = container(one(docs, "Deployment", "media"), "media")["volumeMounts"]
+    data_dir = one_configmap(docs, "cctv-config")["DATA_DIR"]
+    assert {"name": "evidence", "mountPath": f"{data_dir}/evidence"} in mounts
+    media = one(docs, "Deployment", "media")
+    assert media["spec"]["strategy"]["type"] == "Recreate"  # one pod holds the RWO claim
+    recorder = container(media, "recorder")
+    assert recorder["command"][:3] == ["python", "-m", "demo.simulator.replay"]
+    assert env["REPLAY_URL_TEMPLATE"].startswith("rtsp://127.0.0.1:8556/")
+
+
+@pytest.mark.parametrize("overlay", ["production", "production-external-secrets"])
+def test_production_keeps_footage_in_the_object_store(overlay: str) -> None:
+    docs = render(overlay)
+    env, claims = evidence_mounts(docs)
+    assert env["EVIDENCE_STORE"].startswith("s3://") and env["S3_ENDPOINT_URL"]
+    assert env["S3_OBJECT_LOCK"] == "true"
+    assert claims == [] and not find(docs, "PersistentVolumeClaim")
+    assert one(docs, "Deployment", "media")["spec"]["replicas"] == 2
+    # the keys come from media's own Secret, never the manifests
+    made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    assert {"s3_access_key", "s3_secret_key", "replay_username", "replay_password"} <= set(
+        made["cctv-media"]
+    )
+    assert not {"S3_ACCESS_KEY", "S3_SECRET_KEY"} & set(env)
+
+
 def test_production_is_scraped_by_the_prometheus_operator() -> None:
     docs = render("production")
     scraped: list[str] = []
@@ -539,6 +595,28 @@ def test_roles_are_the_plumbing_layout_and_declared_not_migrated(overlay: str) -
             assert not r.get(power), f"{r['name']}: {power}"
     schemas = {s["name"]: s["owner"] for s in one(docs, "Database", "cctv")["spec"]["schemas"]}
     assert schemas == {s: MIGRATOR_ROLE for s in SERVICES}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_migrate_init_container_holds_the_migrator_password(overlay: str) -> None:
+    """Migrations run as the schema owner in each pod's init container (MIGRATE=only); the
+    service container runs as its own role (MIGRATE=check) and cannot read the owner's URL."""
+    docs = render(overlay)
+    for name in SERVICES:
+        spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        [init] = [c for c in spec["initContainers"] if c["name"] == "migrate"]
+        assert init["command"] == ["python", "-m", f"services.{name}"]
+        env = {e["name"]: e for e in init["env"]}
+        assert env["MIGRATE"]["value"] == "only"
+        ref = env["MIGRATION_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "cctv-migrator", "key": "migration_database_url"}
+        main = container(one(docs, "Deployment", name), name)
+        assert {"name": "MIGRATE", "value": "check"} in main["env"]
+        for c in spec["containers"]:
+            text = json.dumps(c)
+            assert "cctv-migrator" not in text and "MIGRATION_DATABASE_URL" not in text, c["name"]
+        volumes = json.dumps(spec["volumes"])
+        assert "cctv-migrator" not in volumes, f"{name}: the owner's Secret as a volume"
 
 
 # --- NATS ---------------------------------------------------------------------------------
@@ -657,6 +735,7 @@ def pod_labels(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, st
 
 POSTGRES = {"cnpg.io/cluster": "cctv-db", "cnpg.io/instanceRole": "primary"}
 CAMERA = "ip:10.64.3.17"
+EVIDENCE_STORE = "ip:10.10.0.40"  # the campus object store (media's footage in production)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -669,7 +748,11 @@ def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
         assert allowed(docs, me, nats, 4222), f"{name} → NATS"
         assert allowed(docs, me, POSTGRES, 5432), f"{name} → PostgreSQL"
         assert not allowed(docs, me, nats, 6222), f"{name} → NATS routes"
-        assert allowed(docs, me, CAMERA, 554) == (name == "ingest"), f"{name} → cameras"
+        # RTSP on the camera network: ingest (live streams) and media (the recorders' replay)
+        assert allowed(docs, me, CAMERA, 554) == (name in ("ingest", "media")), f"{name} → 554"
+        # the vendor SDK ports are the cameras' own: ingest only
+        assert allowed(docs, me, CAMERA, 37777) == (name == "ingest"), f"{name} → cameras"
+        assert allowed(docs, me, EVIDENCE_STORE, 9000) == (name == "media"), f"{name} → S3"
         assert allowed(docs, "ingress-nginx", me, 8080) == (name == "console"), f"ingress → {name}"
         for other, them in pods.items():
             if other != name:
@@ -685,6 +768,9 @@ def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
     assert not allowed(docs, pods["notify"], "ip:10.1.2.3", 443)
     assert allowed(docs, pods["notify"], "ip:10.10.0.25", 587)  # the campus mail relay
     assert not allowed(docs, pods["ingest"], "ip:10.10.0.25", 587)
+    assert not allowed(docs, pods["media"], "ip:10.10.0.25", 587)
+    assert not allowed(docs, pods["media"], "ip:192.168.1.1", 554)
+    assert not allowed(docs, pods["media"], "ip:8.8.8.8", 443)  # footage stays on campus
 
 
 def test_network_check_depends_on_the_policies() -> None:

@@ -3,14 +3,16 @@ makes, pulled instead from NIC's secret store by the External Secrets Operator (
 
 The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a cloud KMS…) holds
 
-    campus-cctv/nats-users        one property per NATS user (ingest … console, streams, sys)
-    campus-cctv/db-<role>         property `password` (migrator, ingest … console, audit-writer)
+    campus-cctv/nats-users        one property per NATS user (ingest … media, console, streams, sys)
+    campus-cctv/db-<role>         property `password` (migrator, ingest … media, audit-writer)
     campus-cctv/nats-tls          tls.crt, tls.key, ca.crt
     campus-cctv/audit-signing-key signing.key
     campus-cctv/identity          private_key, public_key (signed identities, base64 Ed25519)
     campus-cctv/console           session_secret, metrics_token
     campus-cctv/notify            webhook_url, dingtalk_url, dingtalk_secret, smtp_username,
                                   smtp_password, sms_api_key (empty = channel off)
+    campus-cctv/media             replay_username, replay_password (the recorders),
+                                  s3_access_key, s3_secret_key (the evidence store)
     campus-cctv/backup-s3         ACCESS_KEY_ID, ACCESS_SECRET_KEY
 
 Passwords go into URLs: keep them to letters and digits (make_secrets.py makes such ones).
@@ -55,6 +57,8 @@ def remote(v: ms.Value) -> tuple[str, str]:
         return f"{PREFIX}/console", {"session": "session_secret", "metrics": "metrics_token"}[v[1]]
     if kind == "given" and v[1] in ms.NOTIFY_CHANNELS:
         return f"{PREFIX}/notify", v[1]
+    if kind == "given" and v[1] in ms.MEDIA_GIVEN:
+        return f"{PREFIX}/media", v[1]
     if kind == "given":
         return f"{PREFIX}/backup-s3", v[1]
     raise ValueError(f"no store entry for {v}")

@@ -37,7 +37,7 @@ import nats_auth  # the same directory; not a package
 
 from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES  # the role layout, not a copy
 
-SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console")
+SERVICES = ("ingest", "health", "notify", "workflow", "audit", "media", "console")
 DB_ROLES = (MIGRATOR_ROLE, *(SERVICE_ROLES[s] for s in SERVICES))
 DB_HOST = "cctv-db-rw"
 DB_NAME = "cctv"
@@ -55,6 +55,9 @@ NOTIFY_CHANNELS = (
     "smtp_password",
     "sms_api_key",
 )
+# media's outside logins (services/media/settings.py), the same way: the recorders' replay
+# login, and the evidence store's S3 keys in production (empty = the demo's local volume)
+MEDIA_GIVEN = ("replay_username", "replay_password", "s3_access_key", "s3_secret_key")
 
 
 def password() -> str:
@@ -182,10 +185,10 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         data = {"username": ("lit", role), "password": ("pw", "db", role)}
         out.append((db_secret(role), "kubernetes.io/basic-auth", data))
     for svc in SERVICES:
-        # its own role for the work, the schema owner for the migrations at start
+        # its own role for the work; the schema owner's URL is cctv-migrator's, read by the
+        # pods' init containers only (MIGRATE=only)
         data = {
             "database_url": db_url(SERVICE_ROLES[svc]),
-            "migration_database_url": db_url(MIGRATOR_ROLE),
             "nats_url": nats_url(svc),
             # its own NATS user by name too: replies then come to that user's inbox only
             "nats_user": ("lit", svc),
@@ -198,7 +201,10 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
             data["identity_signing_key"] = ("identity", "private")
         if svc == "notify":
             data.update({k: ("given", k) for k in NOTIFY_CHANNELS})
+        if svc == "media":
+            data.update({k: ("given", k) for k in MEDIA_GIVEN})
         out.append((f"cctv-{svc}", "Opaque", data))
+    out.append(("cctv-migrator", "Opaque", {"migration_database_url": db_url(MIGRATOR_ROLE)}))
     out.append(("cctv-streams", "Opaque", {"nats_url": nats_url(nats_auth.ADMIN)}))
     out.append(("cctv-audit-signing-key", "Opaque", {"signing.key": ("audit_key",)}))
     # the same token for Prometheus (ServiceMonitor campus-cctv-console)
@@ -239,7 +245,7 @@ def identity_keys() -> dict[str, str]:
 
 def build(args: argparse.Namespace) -> list[dict[str, Any]]:
     s3 = bool(args.s3_access_key_id)
-    given = {k: os.environ.get(k.upper(), "") for k in NOTIFY_CHANNELS}
+    given = {k: os.environ.get(k.upper(), "") for k in (*NOTIFY_CHANNELS, *MEDIA_GIVEN)}
     given["ACCESS_KEY_ID"] = args.s3_access_key_id
     if s3:
         given["ACCESS_SECRET_KEY"] = os.environ.get("S3_SECRET_ACCESS_KEY", "")
