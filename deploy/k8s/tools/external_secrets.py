@@ -22,7 +22,6 @@ Passwords go into URLs: keep them to letters and digits (make_secrets.py makes s
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import generated
 import make_secrets as ms  # the same directory; not a package
 
 OUT = (
@@ -126,19 +126,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="fail when the file is stale")
-    args = p.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(
-                f"{OUT} is stale: run python deploy/k8s/tools/external_secrets.py", file=sys.stderr
-            )
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    return 0
+    return generated.main(OUT, render, __doc__, argv, tool=Path(__file__).name)
 
 
 if __name__ == "__main__":

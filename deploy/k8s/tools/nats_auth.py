@@ -13,10 +13,12 @@ StatefulSet fills from the `nats-users` Secret (one key per user, upper case).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import generated
 
 OUT = Path(__file__).resolve().parents[1] / "base" / "nats" / "auth.conf"
 ENV_PREFIX = "NATS_PASSWORD_"
@@ -220,17 +222,7 @@ def users() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="fail when auth.conf is stale")
-    args = p.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is stale: run python deploy/k8s/tools/nats_auth.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    return 0
+    return generated.main(OUT, render, __doc__, argv, tool=Path(__file__).name)
 
 
 if __name__ == "__main__":

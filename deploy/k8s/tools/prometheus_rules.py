@@ -10,12 +10,14 @@ the wrapped copy is stale. Edit the rules there, then run:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import generated
 
 DEPLOY = Path(__file__).resolve().parents[2]
 RULES = DEPLOY / "monitoring" / "rules"
@@ -49,19 +51,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="fail when the file is stale")
-    args = p.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(
-                f"{OUT} is stale: run python deploy/k8s/tools/prometheus_rules.py", file=sys.stderr
-            )
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    return 0
+    return generated.main(OUT, render, __doc__, argv, tool=Path(__file__).name)
 
 
 if __name__ == "__main__":
