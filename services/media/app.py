@@ -191,13 +191,32 @@ class MediaService:
             request_no=request_id or None,
             detail=f"拒绝 refused [{exc.code}] {exc} ({exc.article})",
         )
+        await self._record(conn, event, request_id, actor)
+
+    async def _record(
+        self,
+        conn: asyncpg.Connection | None,
+        event: AccessRecorded,
+        request_id: str | None,
+        actor: str,
+    ) -> None:
+        """Stage a registered access (audited), in the caller's transaction if it has one."""
         if conn is None:
             async with self.pool.acquire() as c:
-                await stage(c, self.schema, event, source="media", key=request_id or None,
-                            actor=actor or "unknown")  # fmt: skip
-        else:
-            await stage(conn, self.schema, event, source="media", key=request_id or None,
-                        actor=actor or "unknown")  # fmt: skip
+                await self._record(c, event, request_id, actor)
+            return
+        await stage(conn, self.schema, event, source="media", key=request_id or None,
+                    actor=actor or "unknown")  # fmt: skip
+
+    @staticmethod
+    def _deletion(who: str, row: asyncpg.Record, detail: str) -> AccessRecorded:
+        return AccessRecorded(
+            action="admin",
+            actor=who,
+            camera_ids=[row["camera_id"]] if row["camera_id"] else [],
+            request_no=row["request_id"],
+            detail=detail,
+        )
 
     async def export(self, q: m.MediaExportRequest, _call: Any = None) -> dict[str, Any]:
         """A system administrator has the system carry out a copy grant (Art. 16(2)3, 17)."""
@@ -376,21 +395,8 @@ class MediaService:
                 )
         except Refused as exc:
             REFUSED.labels(exc.code).inc()
-            async with self.pool.acquire() as conn:
-                await stage(
-                    conn,
-                    self.schema,
-                    AccessRecorded(
-                        action="admin",
-                        actor=who,
-                        camera_ids=[row["camera_id"]] if row["camera_id"] else [],
-                        request_no=row["request_id"],
-                        detail=f"删除被拒绝 deletion refused [{exc.code}] {key}: {exc}",
-                    ),
-                    source="media",
-                    key=row["request_id"],
-                    actor=who,
-                )
+            detail = f"删除被拒绝 deletion refused [{exc.code}] {key}: {exc}"
+            await self._record(None, self._deletion(who, row, detail), row["request_id"], who)
             raise
         await self.store.delete(key)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -400,20 +406,8 @@ class MediaService:
                 key,
                 who,
             )
-            await stage(
-                conn,
-                self.schema,
-                AccessRecorded(
-                    action="admin",
-                    actor=who,
-                    camera_ids=[row["camera_id"]] if row["camera_id"] else [],
-                    request_no=row["request_id"],
-                    detail=f"删除 deleted {key} after its hold ended: {q.reason.strip() or '-'}",
-                ),
-                source="media",
-                key=row["request_id"],
-                actor=who,
-            )
+            detail = f"删除 deleted {key} after its hold ended: {q.reason.strip() or '-'}"
+            await self._record(conn, self._deletion(who, row, detail), row["request_id"], who)
         return {"deleted": key}
 
     async def verify(self, _q: m.Empty, _call: Any = None) -> dict[str, Any]:
