@@ -134,6 +134,9 @@ class HealthSample(Event):
     # sample of the camera. Health leaves the camera's state as it was (issue 9).
     measured: bool = True
     unmeasured_reason: str | None = None
+    # Art. 12: the recorder's arming state for this channel (ONVIF recording job Mode Active,
+    # Hikvision track enabled with its record schedule on); None = not read this round.
+    armed: bool | None = None
 
 
 CameraState = Literal["up", "down", "maintenance", "unreachable", "unknown"]
@@ -209,11 +212,14 @@ FaultKind = Literal[
     "recording_deleted",
     "recorder_offline",
     "suspected_network",
+    "not_armed",
 ]
-"""`recorder_offline`: one fault for a recorder (NVR) whose cameras are down together, with
-`camera_id` the recorder's id and the cameras in `affected_camera_ids`. `suspected_network`:
-a mass failure across buildings or behind one ingest replica, suspected ours or the
-network's before it is any camera's; `camera_id` names the suspected cause."""
+"""`not_armed`: Art. 12, the recorder is not armed (not recording on its schedule) while the
+system's arming schedule says it must be. `recorder_offline`: one fault for a recorder (NVR)
+whose cameras are down together, with `camera_id` the recorder's id and the cameras in
+`affected_camera_ids`. `suspected_network`: a mass failure across buildings or behind one
+ingest replica, suspected ours or the network's before it is any camera's; `camera_id` names
+the suspected cause."""
 
 
 class FaultOpened(Event):

@@ -29,6 +29,7 @@ FAULTS = (
     "recording_gap",
     "early_overwrite",
     "deleted_segment",
+    "disarmed",  # Art. 12: the recorder's record schedule / recording job switched off
     # bad input from a misbehaving device (issue #5): malformed XML/JSON/text bodies, an HTML
     # page instead of the API, a device that accepts and never answers (HTTP and RTSP), an
     # NVR listing one-second segments (millions), random bytes on the RTSP socket
