@@ -27,6 +27,7 @@ from cctv.contract.events import (
     NewPointImplemented,
     RepairTicketClosed,
     RepairTicketOpened,
+    ResponsibleScheduleSet,
     RetentionReport,
     SegmentDeleted,
     Severity,
@@ -40,6 +41,7 @@ from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
 from . import store
+from .arming import Schedule, parse_schedule, read_arming, schedule_for
 from .conditions import (
     NEVER_EXCUSED,
     Reading,
@@ -124,6 +126,8 @@ class HealthService:
         self.mass_min = settings.mass_min_cameras
         self.mass_share = settings.mass_down_share
         self.shard_share = settings.shard_down_share
+        self.schedules: dict[str, Schedule] = {}  # system_id -> filed arming schedule (Art. 9)
+        self.arming_grace = timedelta(seconds=settings.arming_grace_s)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -189,6 +193,33 @@ class HealthService:
         for camera_id in await store.deletions_lapsed(self.pool, now):
             await self._apply_reading(camera_id, {"recording_deleted": None}, now, "-")
 
+    # --- Art. 12 arming ----------------------------------------------------------------------
+
+    def arming_reading(self, camera_id: str, armed: bool | None, at: datetime) -> Reading:
+        schedule = schedule_for(self.view.get(camera_id), self.schedules)
+        return read_arming(armed, schedule, at, self.arming_grace)
+
+    async def load_schedules(self) -> None:
+        found: dict[str, Schedule] = {}
+        for system_id, periods in (await store.arming_schedules(self.pool)).items():
+            try:
+                found[system_id] = parse_schedule(system_id, periods)
+            except ValueError as exc:  # stored by an older version: said, not fatal
+                log.warning("arming schedule unreadable", system_id=system_id, error=str(exc))
+        self.schedules = found
+
+    async def on_responsible(self, env: Envelope, event: Event) -> None:
+        """A system's arming schedule filed (Art. 9): the newest filing is the one checked."""
+        if not isinstance(event, ResponsibleScheduleSet):
+            return
+        system_id = str(event.summary.get("system_id") or event.request_id)
+        periods = event.summary.get("schedule")
+        if not isinstance(periods, list):
+            raise ValueError(f"schedule_set for system {system_id}: 'schedule' is not a list")
+        schedule = parse_schedule(system_id, periods)  # a bad one is dead-lettered, named
+        if await store.set_arming_schedule(self.pool, system_id, periods, event.at):
+            self.schedules[system_id] = schedule
+
     async def load_installed(self) -> None:
         self.installed = await store.installed(self.pool)
 
@@ -229,9 +260,9 @@ class HealthService:
         at = self.sample_time(event)
         if event.shard:
             self.shard_of[camera_id] = event.shard
-        await self._apply_reading(
-            camera_id, read_sample(event, self.clock_drift_max_s), at, env.correlation_id
-        )
+        reading = read_sample(event, self.clock_drift_max_s)
+        reading.update(self.arming_reading(camera_id, event.armed, at))
+        await self._apply_reading(camera_id, reading, at, env.correlation_id)
         policy = self.policy_for(camera_id, at)
         cached = self.cache.get(camera_id)
         orphaned = (
@@ -899,11 +930,13 @@ def build(settings: HealthSettings | None = None) -> Service:
         ("cctv.workflow.exam.>", "health-exam-v1", health.on_exam),
         ("cctv.recording.>", "health-recording-v1", health.on_recording),
         ("cctv.workflow.newpoint.>", "health-newpoint-v1", health.on_newpoint),
+        ("cctv.workflow.responsible.>", "health-responsible-v1", health.on_responsible),
     ):
         svc.consume(subject, durable=durable, handler=handler)
     svc.after_start(health.load_watches)
     svc.after_start(health.load_conditions)
     svc.after_start(health.load_installed)
+    svc.after_start(health.load_schedules)
     svc.after_start(health.load_outages)
     svc.after_start(health.start_inventory)
     svc.before_stop(health.view.stop)

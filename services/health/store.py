@@ -340,3 +340,23 @@ async def deletions_lapsed(conn: asyncpg.Connection | asyncpg.Pool, now: datetim
         now,
     )
     return [r["camera_id"] for r in rows]
+
+
+async def arming_schedules(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
+    """system_id -> its filed arming periods (Art. 9, 12)."""
+    rows = await conn.fetch(f"SELECT system_id, periods FROM {SCHEMA}.arming_schedules")
+    return {r["system_id"]: r["periods"] for r in rows}
+
+
+async def set_arming_schedule(
+    conn: asyncpg.Connection | asyncpg.Pool, system_id: str, periods: list[Any], at: datetime
+) -> bool:
+    """Keep the newest filing; True if this one is it."""
+    got = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.arming_schedules AS a VALUES ($1,$2,$3) ON CONFLICT (system_id) "
+        "DO UPDATE SET periods=$2, set_at=$3 WHERE a.set_at <= $3 RETURNING system_id",
+        system_id,
+        periods,
+        at,
+    )
+    return got is not None
