@@ -6,7 +6,7 @@ defaults (additive change within a schema version); a breaking change needs a ne
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -614,8 +614,37 @@ class ExamWithdrawn(WorkflowTransition):
     TYPE = "workflow.exam.withdrawn"
 
 
+class ArmingPeriodRecord(BaseModel):
+    """One armed period of a system's arming schedule (布防, Art. 9, 12), campus time; a
+    period whose end is not after its start crosses midnight."""
+
+    days: Literal["daily", "workday", "offday"] = "daily"
+    arm_at: time
+    disarm_at: time
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ArmingPeriodRecord:
+        if self.arm_at == self.disarm_at:
+            raise ValueError("arm_at and disarm_at must differ (布防与撤防时间相同)")
+        return self
+
+
 class ResponsibleScheduleSet(WorkflowTransition):
+    """A system's arming schedule filed (Art. 9); health checks recorders against it (Art.
+    12). `schedule` replaces the system's previous one."""
+
     TYPE = "workflow.responsible.schedule_set"
+    system_id: str = ""
+    schedule: list[ArmingPeriodRecord] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _from_summary(self) -> ResponsibleScheduleSet:
+        """Workflow puts them in the summary; the typed fields always agree with it."""
+        if not self.system_id:
+            self.system_id = str(self.summary.get("system_id") or self.request_id)
+        if not self.schedule and isinstance(self.summary.get("schedule"), list):
+            self.schedule = [ArmingPeriodRecord.model_validate(p) for p in self.summary["schedule"]]
+        return self
 
 
 class DutyLogRecorded(WorkflowTransition):

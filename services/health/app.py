@@ -209,13 +209,10 @@ class HealthService:
         """A system's arming schedule filed (Art. 9): the newest filing is the one checked."""
         if not isinstance(event, ResponsibleScheduleSet):
             return
-        system_id = str(event.summary.get("system_id") or event.request_id)
-        periods = event.summary.get("schedule")
-        if not isinstance(periods, list):
-            raise ValueError(f"schedule_set for system {system_id}: 'schedule' is not a list")
-        schedule = parse_schedule(system_id, periods)  # a bad one is dead-lettered, named
-        if await store.set_arming_schedule(self.pool, system_id, periods, event.at):
-            self.schedules[system_id] = schedule
+        schedule = parse_schedule(event.system_id, event.schedule)
+        periods = [p.model_dump(mode="json") for p in event.schedule]
+        if await store.set_arming_schedule(self.pool, event.system_id, periods, event.at):
+            self.schedules[event.system_id] = schedule
 
     async def load_installed(self) -> None:
         self.installed = await store.installed(self.pool)

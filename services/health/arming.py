@@ -19,15 +19,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import chinese_calendar
+from pydantic import ValidationError
 
 from cctv.contract import CameraRecord
+from cctv.contract.events import ArmingPeriodRecord
 from cctv.contract.orgs import CAMPUS_TZ
 
 from .conditions import Condition, Reading
 
 KEY_SENSITIVITY = frozenset({"key_point", "exam_paper_vault"})
 KEY_CATEGORY = frozenset({"confidential"})
-DAY_KINDS = ("daily", "workday", "offday")
 DAY_ZH = {"daily": "每天", "workday": "工作日", "offday": "节假日"}
 
 
@@ -84,26 +85,16 @@ class Schedule:
 ALWAYS = Schedule((Period("daily", time(0, 0), time(0, 0)),), "重点部位全天布防 key place, always")
 
 
-def _time(value: Any, what: str) -> time:
-    if isinstance(value, time):
-        return value
-    try:
-        return time.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{what} {value!r} is not a time of day (HH:MM)") from None
-
-
-def parse_schedule(system_id: str, periods: Iterable[Mapping[str, Any]]) -> Schedule:
-    """A schedule as workflow publishes it ({days, arm_at, disarm_at} per period)."""
+def parse_schedule(system_id: str, periods: Iterable[ArmingPeriodRecord | Any]) -> Schedule:
+    """A schedule as workflow files it (the contract's periods, or their JSON as stored)."""
     out = []
     for i, p in enumerate(periods, 1):
-        days = str(p.get("days", "daily"))
-        if days not in DAY_KINDS:
-            raise ValueError(f"period {i}: days {days!r} must be one of {', '.join(DAY_KINDS)}")
-        arm, disarm = _time(p.get("arm_at"), "arm_at"), _time(p.get("disarm_at"), "disarm_at")
-        if arm == disarm:
-            raise ValueError(f"period {i}: arm_at and disarm_at are the same ({arm:%H:%M})")
-        out.append(Period(days, arm, disarm))
+        try:
+            rec = p if isinstance(p, ArmingPeriodRecord) else ArmingPeriodRecord.model_validate(p)
+        except ValidationError as exc:
+            why = "; ".join(str(e["msg"]) for e in exc.errors())
+            raise ValueError(f"system {system_id} arming period {i}: {why}") from None
+        out.append(Period(rec.days, rec.arm_at, rec.disarm_at))
     return Schedule(tuple(out), f"系统 system {system_id}")
 
 

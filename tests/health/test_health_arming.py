@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from cctv.contract import CameraRecord
 from cctv.contract.events import (
@@ -153,7 +154,8 @@ async def test_approved_stop_move_excuses_a_disarmed_recorder(
 
 
 async def test_a_bad_schedule_is_refused_by_name(health: health_app.HealthService) -> None:
-    with pytest.raises(ValueError, match="period 1: days 'weekly'"):
+    """A malformed filing never reaches the handler: decoding it fails (dead-lettered)."""
+    with pytest.raises(ValidationError, match="days"):
         await file_schedule(health, "S-bad", [
             {"days": "weekly", "arm_at": "18:00", "disarm_at": "08:00"}
         ])  # fmt: skip
@@ -179,5 +181,25 @@ def test_reading_says_nothing_when_the_device_did_not() -> None:
 
 
 def test_parse_schedule_refuses_equal_times() -> None:
-    with pytest.raises(ValueError, match="the same"):
+    with pytest.raises(ValueError, match=r"system S arming period 1: .*must differ"):
         parse_schedule("S", [{"days": "daily", "arm_at": "08:00", "disarm_at": "08:00"}])
+
+
+def test_the_filing_workflow_publishes_reaches_health_typed() -> None:
+    """What workflow's schedule_set publishes decodes with the periods typed (no consumer
+    reads the summary)."""
+    from cctv.contract import decode, wrap
+    from services.workflow.org import Actor, Role
+    from services.workflow.publishing import to_event
+    from services.workflow.responsible import ArmingPeriod, SystemFile
+
+    sf = SystemFile(system_id="A1-09", department="logistics")
+    actor = Actor(person_id="h1", name="h", department="logistics", roles=frozenset({Role.HEAD}))
+    [t] = sf.set_schedule(actor, T0, [ArmingPeriod.model_validate(
+        {"days": "workday", "arm_at": "18:00", "disarm_at": "08:00"}
+    )])  # fmt: skip
+    raw = wrap(to_event(t), source="workflow", key=t.key).to_bytes()
+    _env, event = decode(raw, "cctv.workflow.responsible.schedule_set.A1-09")
+    assert isinstance(event, ResponsibleScheduleSet)
+    assert event.system_id == "A1-09"
+    assert str(parse_schedule(event.system_id, event.schedule)) == "工作日 18:00-08:00"
