@@ -123,12 +123,14 @@ def read_arming(
     or clean (armed, or not required now); nothing when the device did not say."""
     if armed is None:
         return {}
+    if armed:
+        return {"not_armed": None}
     required = (
         schedule is not None
         and schedule.requires(at, workday)
         and schedule.requires(at - grace, workday)
     )
-    if armed or not required:
+    if not required:
         return {"not_armed": None}
     assert schedule is not None
     return {
