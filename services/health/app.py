@@ -138,7 +138,9 @@ class HealthService:
         return self.svc.pool
 
     def policy_for(self, camera_id: str, at: datetime) -> DampingPolicy:
-        return damping_for(camera_id, at, self.watches, self.policy, self.closer)
+        # shown unreachable: its cause (open, or resolving as its cameras return) has the fault
+        behind = self.shown.get(camera_id) == "unreachable"
+        return damping_for(camera_id, at, self.watches, self.policy, self.closer, behind)
 
     async def load_watches(self) -> None:
         self.watches = await store.windows(self.pool, "exam_watches")

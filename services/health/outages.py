@@ -52,9 +52,14 @@ def damping_for(
     watches: list[Window],
     normal: DampingPolicy,
     closer: DampingPolicy,
+    behind_cause: bool = False,
 ) -> DampingPolicy:
-    """Art. 10: under exam watch a camera is down at its first failed sample."""
-    return normal if covering_window(watches, camera_id, at) is None else closer
+    """Art. 10: under exam watch a camera is down at its first failed sample. A camera shown
+    unreachable behind a common cause is up again at its first good sample: the cause holds
+    the fault (and its ticket) and is damped as a whole, so a recorder that comes back is
+    restored within one sample period (issue 9), not two."""
+    policy = normal if covering_window(watches, camera_id, at) is None else closer
+    return DampingPolicy(policy.down_after, 1) if behind_cause else policy
 
 
 def judge_down(

@@ -44,6 +44,8 @@ def test_under_exam_watch_down_is_critical_at_once() -> None:
     normal, closer = DampingPolicy(3, 2), DampingPolicy(1, 2)
     assert damping_for("C2", T0, [EXAM], normal, closer) is closer
     assert damping_for("C2", T0 + 2 * HOUR, [EXAM], normal, closer) is normal
+    # behind an open common cause: up again at the first good sample
+    assert damping_for("C3", T0, [], normal, closer, behind_cause=True) == DampingPolicy(3, 1)
 
 
 def test_otherwise_its_own_fault_unless_a_cause_stands_behind_it() -> None:
