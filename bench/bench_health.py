@@ -144,13 +144,16 @@ class Bus:
     state: dict[str, str] = field(default_factory=dict)
     failed: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    ups: int = 0  # cameras whose latest state is up
 
     async def on_event(self, msg: Any) -> None:
         env = json.loads(msg.data)
         data = env.get("data") or {}
         self.events.append((time.monotonic(), env["type"], data))
         if env["type"] == "camera.state":
+            before = self.state.get(data["camera_id"])
             self.state[data["camera_id"]] = data["state"]
+            self.ups += (data["state"] == "up") - (before == "up")
         self.changed.set()
 
     async def on_sample(self, msg: Any) -> None:
@@ -334,8 +337,8 @@ async def measure(args: argparse.Namespace, stack: Stack, inventory: Path) -> No
         await nc.subscribe(subject, cb=bus.on_event)
     t_start = time.monotonic()
     await asyncio.to_thread(start, stack, inventory)  # listening from before the first sample
-    await bus.until(lambda: sum(s == "up" for s in bus.state.values()) >= n, 900)
-    ups = sum(s == "up" for s in bus.state.values())
+    await bus.until(lambda: bus.ups >= n, 900)
+    ups = bus.ups
     print(f"0. started: {ups}/{n} cameras up {time.monotonic() - t_start:.0f} s after the "
           f"services were started; {load()}")  # fmt: skip
 
