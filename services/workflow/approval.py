@@ -93,9 +93,7 @@ class ApprovalFlow(BaseModel):
         for s in self.steps:
             if s.key == key:
                 return s
-        raise r.InvalidInput(
-            "unknown_step", f"审批环节「{key}」不存在", f"no step '{key}' in this chain", "Art. 16"
-        )
+        raise r.unknown_step(key)
 
     def approved_keys(self) -> set[str]:
         return {o.step_key for o in self.opinions if o.decision is Decision.APPROVE}
