@@ -301,8 +301,7 @@ class WorkflowService:
         action, args = q.action, q.args
 
         def run(cur: ApprovalRequest, a: Actor, now: datetime) -> list[Transition]:
-            done: list[Transition] = processes.of(cur).action(action)(cur, a, now, args)
-            return done
+            return processes.of(cur).action(action)(cur, a, now, args)
 
         return await self._change(q, run)
 

@@ -71,7 +71,9 @@ class Action:
     article: str
     run: Callable[[Any, Actor, datetime, Any], list[Transition]]
 
-    def __call__(self, req: ApprovalRequest, actor: Actor, now: datetime, raw: Any) -> Any:
+    def __call__(
+        self, req: ApprovalRequest, actor: Actor, now: datetime, raw: Any
+    ) -> list[Transition]:
         return self.run(req, actor, now, valid(self.args, raw, self.article))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+
 class Transition(BaseModel):
     process: str
     name: str

@@ -8,6 +8,7 @@ events and inbox notices a transition brings.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from services.workflow.workcalendar import DEFAULT_CALENDAR
 T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Haikou
 F0 = datetime(2026, 2, 27, 12, 0, tzinfo=UTC)
 
-FORMS = {
+FORMS: dict[str, dict[str, Any]] = {
     "access": {
         "body": "internal",
         "applying_unit": "college_se",
