@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from cctv.contract.events import (
     AlertAcknowledged,
     AlertRaised,
     AllClear,
-    ApprovalNudge,
     CameraRemoved,
     CameraUpserted,
     FaultOpened,
@@ -40,11 +39,13 @@ from cctv.plumbing.service import Service
 from . import forms, notices, processes, rpc, store
 from . import refusals as r
 from .access import AccessRequest
+from .approval import chain_key
 from .base import STATE_ZH, ApprovalRequest, RequestState
 from .dutylog import DutyLog, EntryKind, ShiftHandover
 from .notices import Notice
-from .org import Actor, Role
+from .org import Actor
 from .processes import Context
+from .publishing import nudge_event
 from .reminders import Policy, due_nudges
 from .responsible import ArmingPeriod, Person, parse_period
 from .settings import WorkflowSettings
@@ -81,11 +82,6 @@ def summary(req: ApprovalRequest) -> dict[str, Any]:
             {"key": s.key, "title_zh": s.title_zh, "who_zh": s.who_zh} for s in req.flow.due_steps()
         ],
     }
-
-
-def chain_key(steps: Sequence[Any]) -> list[str]:
-    """What identifies a chain as shown: each step's stage, key and the cameras it covers."""
-    return [f"{s.stage}:{s.key}:{','.join(s.cameras)}" for s in steps]
 
 
 def _steps(steps: list[Any]) -> list[dict[str, Any]]:
@@ -230,7 +226,7 @@ class WorkflowService:
             try:
                 new, ts = proc.open(rid, form, actor, ctx)
             except r.Refusal as exc:  # 不予受理 is itself on the record, with its number
-                await self.commit(conn, [self._refused(proc.name, rid, actor, ctx.now, exc, form)])
+                await self.commit(conn, [proc.refused(rid, actor, ctx.now, exc, form)])
                 return {**exc.reply(), "request_id": rid}
             shown = q.expected_chain
             if shown is not None and list(shown) != chain_key(new.flow.steps):
@@ -239,24 +235,6 @@ class WorkflowService:
             await store.insert_request(conn, new, self.schema)
             await self.commit(conn, ts)
         return {"request": new.model_dump(mode="json"), "summary": summary(new)}
-
-    @staticmethod
-    def _refused(
-        process: str, rid: str, actor: Actor, now: datetime, exc: r.Refusal, form: Any
-    ) -> Transition:
-        return Transition(
-            process=process,
-            name="refused",
-            key=rid,
-            actor=actor.person_id,
-            time=now,
-            data={
-                "request_id": rid,
-                "state": "refused",
-                "refusal": exc.to_dict(),
-                "form": form.model_dump(mode="json"),
-            },
-        )
 
     async def _change(
         self,
@@ -310,7 +288,7 @@ class WorkflowService:
         rid = m.RequestRef.coerce(req).request_id
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None or not visible_to(cur, actor):  # not even whether it exists
+            if cur is None or not cur.visible_to(actor):  # not even whether it exists
                 raise r.request_not_found(rid)
             hist = await store.history(conn, self.schema, rid)
         return {
@@ -328,7 +306,7 @@ class WorkflowService:
         rid, fmt = q.request_id, q.format  # the shell has checked: html or pdf
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None or not visible_to(cur, actor):  # a guard may not print it (issue 11)
+            if cur is None or not cur.visible_to(actor):  # a guard may not print it (issue 11)
                 raise r.request_not_found(rid)
             inv = await store.inventory(conn, self.schema)
         proc = processes.of(cur)
@@ -365,7 +343,7 @@ class WorkflowService:
         got = await store.list_requests(
             self.pool, self.schema, process=q.process or None, states=states
         )
-        return {"requests": [summary(x) for x in got if visible_to(x, actor)]}
+        return {"requests": [summary(x) for x in got if x.visible_to(actor)]}
 
     async def cameras(self, _req: Any = None, _call: Call = None) -> Json:
         return {"cameras": await store.camera_records(self.pool, self.schema)}
@@ -622,21 +600,8 @@ class WorkflowService:
                     continue
                 req = by_id[nudge.request_id]
                 notice = notices.nudge_notice(nudge, title(req), req.flow.step(nudge.step_key))
-                env = await self._stage(
-                    conn,
-                    nudge.request_id,
-                    ApprovalNudge(
-                        request_id=nudge.request_id,
-                        process=nudge.process,
-                        step_key=nudge.step_key,
-                        level=nudge.level,  # type: ignore[arg-type]
-                        to_role=nudge.to_role.value,
-                        to_department=nudge.to_department,
-                        due_since=nudge.due_since,
-                    ),
-                    None,
-                    None,
-                )
+                event = nudge_event(nudge)
+                env = await self._stage(conn, nudge.request_id, event, None, None)
                 await store.add_notice(conn, self.schema, notice, event_id=env.id, at=now)
                 n += 1
         return n
@@ -648,22 +613,6 @@ class WorkflowService:
             except Exception as exc:
                 log.warning("reminder pass failed", error=repr(exc))
             await asyncio.sleep(self.settings.remind_poll_s)
-
-
-def visible_to(req: Any, actor: Actor) -> bool:
-    """Who may see a request (issue 11): its applicant, everyone who signs or signed in its
-    chain, the managing departments' people with a role beyond filling in forms, and NIC —
-    not every signed-in guard."""
-    flow = req.flow
-    if actor.person_id == req.requester.person_id or actor.department == "nic":
-        return True
-    if any(actor.has(step.role, step.department) for step in flow.steps):
-        return True
-    if any(op.approver.person_id == actor.person_id for op in flow.opinions):
-        return True
-    departments = {step.department for step in flow.steps if step.department}
-    officers = {Role.HEAD, Role.LEADER, Role.SYSADMIN, Role.OPERATOR}
-    return actor.department in departments and bool(actor.roles & officers)
 
 
 def build(

@@ -14,6 +14,7 @@ approvals is enforced here, once, so each process gets them for free:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -216,3 +217,9 @@ class ApprovalFlow(BaseModel):
             for t in self.steps:
                 if t.stage < s.stage:
                     assert order[t.key] < order[s.key], "stage order broken"
+
+
+def chain_key(steps: Sequence[Step]) -> list[str]:
+    """What identifies a chain as shown: each step's stage, key and the cameras it covers
+    (a submission carrying another key was shown a chain the inventory has since changed)."""
+    return [f"{s.stage}:{s.key}:{','.join(s.cameras)}" for s in steps]

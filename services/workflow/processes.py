@@ -117,6 +117,24 @@ class ApprovalProcess(Process):
         except ValidationError as exc:
             raise r.invalid_form(*r.first_error(exc, "form"), self.article) from None
 
+    def refused(
+        self, request_id: str, actor: Actor, now: datetime, exc: r.Refusal, form: BaseModel
+    ) -> Transition:
+        """不予受理 is itself on the record, with the number it was given and the form."""
+        return Transition(
+            process=self.name,
+            name="refused",
+            key=request_id,
+            actor=actor.person_id,
+            time=now,
+            data={
+                "request_id": request_id,
+                "state": "refused",
+                "refusal": exc.to_dict(),
+                "form": form.model_dump(mode="json"),
+            },
+        )
+
     def action(self, name: str) -> Action:
         try:
             return self.actions[name]
