@@ -355,7 +355,7 @@ class WorkflowService:
         actor = self._actor()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            eid = await store.next_id(conn, "dutylog", now, self.schema)
+            eid = await store.next_id(conn, processes.DUTYLOG.name, now, self.schema)
             entry, ts = DutyLog().record(
                 actor,
                 now,
@@ -401,7 +401,7 @@ class WorkflowService:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await store.lock_handovers(conn)
-            hid = await store.next_id(conn, "handover", now, self.schema)
+            hid = await store.next_id(conn, processes.HANDOVER.name, now, self.schema)
             h, ts = ShiftHandover.offer(
                 hid,
                 actor,

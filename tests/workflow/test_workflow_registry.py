@@ -237,3 +237,22 @@ def test_a_fault_reads_as_an_open_item() -> None:
     assert notices.fault_item(f) == "cam-9 综合楼 offline"
     named = f.model_copy(update={"camera_name": "南门"})
     assert notices.fault_item(named) == "南门 综合楼 offline"
+
+
+def test_the_shell_and_the_store_name_no_process() -> None:
+    """app.py and store.py dispatch through the registry: no process name appears in them as
+    a value (a reply's key such as {"handover": ...} is not dispatch)."""
+    import ast
+    from pathlib import Path
+
+    here = Path(__file__).parents[2] / "services" / "workflow"
+    named = []
+    for file in ("app.py", "store.py"):
+        tree = ast.parse((here / file).read_text(encoding="utf-8"))
+        keys = {id(k) for d in ast.walk(tree) if isinstance(d, ast.Dict) for k in d.keys}
+        named += [
+            f"{file}:{node.lineno} {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in REGISTRY and id(node) not in keys
+        ]
+    assert named == []
