@@ -237,7 +237,9 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
             return [c for c in cameras if c.camera_id != other]
 
     schema = f"media_{cid[4:]}"
-    ingest = IngestService(settings, schema=schema, shard=ThisReplicasShare("this-replica"))
+    ingest = IngestService(
+        settings, schema=schema, shard=ThisReplicasShare("this-replica", enabled=False)
+    )
     svc = ingest.svc
     try:
         async with svc.running():
