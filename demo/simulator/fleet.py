@@ -144,7 +144,7 @@ async def serve(fleet: Fleet, host: str, port: int) -> web.AppRunner:
 
 
 def main() -> None:
-    from demo.campus import generate
+    from demo.campus import demo_size, generate
 
     parser = argparse.ArgumentParser(description="campus-cctv device simulator")
     parser.add_argument("--host", default="127.0.0.1")
@@ -162,7 +162,7 @@ def main() -> None:
         with open(args.inventory, encoding="utf-8") as f:
             fleet = Fleet([CameraRecord.model_validate(row) for row in yaml.safe_load(f)])
     else:
-        fleet = Fleet(generate(f"{args.host}:{args.port}"))
+        fleet = Fleet(generate(f"{args.host}:{args.port}", cameras=demo_size()))
 
     async def run() -> None:
         await serve(fleet, args.host, args.port)
