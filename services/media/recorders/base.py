@@ -1,0 +1,44 @@
+"""What every recorder adapter hands back, and the one interface media fetches through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class ReplayError(Exception):
+    """The recorder refused or broke the playback; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class RecordedFrame:
+    """One access unit as the recorder sent it (Annex B), with its recorded wall-clock time."""
+
+    at: datetime
+    annexb: bytes
+    clean_point: bool  # an IDR a decoder can start from
+
+
+@dataclass(frozen=True)
+class Footage:
+    """Where one camera's recording lives: the recorder's address and the camera's channel."""
+
+    camera_id: str
+    channel: int | None = None
+
+
+class Recorder(Protocol):
+    """A recorder that plays back what it recorded for a camera and a time range.
+
+    Every adapter returns frames stamped with the recorder's own time (never ours), so the
+    export can check each one against the grant before anything is written (Art. 16(1)3)."""
+
+    brand: str
+
+    def fetch(
+        self, footage: Footage, start: datetime, end: datetime
+    ) -> AsyncIterator[RecordedFrame]:
+        """Every recorded frame of [start, end), as fast as the recorder will send."""
+        ...
