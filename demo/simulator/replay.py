@@ -626,7 +626,7 @@ class _ReplayConnection:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 last = n == len(times) - 1
-                ts = rtp_ts + int((frame.at - start).total_seconds() * RTP_CLOCK)
+                ts = rtp_ts + round((frame.at - start).total_seconds() * RTP_CLOCK)
                 pkts, self.seq = replay_packets(
                     frame, self.seq, ts, self.ssrc, cseq, last=last, onvif=onvif
                 )

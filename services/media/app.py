@@ -36,12 +36,14 @@ from cctv.contract.events import (
 )
 from cctv.contract.orgs import Actor, Role
 from cctv.plumbing.identity import caller_actor
+from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
 from . import replay
 from .evidence_store import EvidenceStore, StoreError, open_store
 from .footage import OutsideWindow, load_font, write_as_recorded, write_watermarked_mp4
+from .recorders import OnvifReplay, RecorderDirectory, load_recorders
 from .settings import MediaSettings
 
 SCHEMA = "media"
@@ -110,6 +112,27 @@ class MediaService:
         )
         self.font = load_font(settings.watermark_font)
         self._wake = asyncio.Event()
+        # where each camera's footage lives: the inventory (nvr_id, channel, brand) and RECORDERS
+        self.inventory = InventoryView()
+        self.recorders = RecorderDirectory(
+            load_recorders(settings.recorders),
+            OnvifReplay(
+                settings.replay_url_template,
+                settings.replay_username or None,
+                settings.replay_password or None,
+                settings.replay_timeout_s,
+            ),
+            self.inventory.get,
+            username=settings.replay_username,
+            password=settings.replay_password,
+            timeout=settings.replay_timeout_s,
+        )
+
+    async def start_inventory(self) -> None:
+        await self.inventory.start(self.svc.broker.connection)
+
+    async def stop_inventory(self) -> None:
+        await self.inventory.stop()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -503,18 +526,9 @@ class MediaService:
     async def _fetch(
         self, camera_id: str, start: datetime, end: datetime
     ) -> list[replay.RecordedFrame]:
-        url = self.settings.replay_url_template.format(camera_id=camera_id)
-        return [
-            f
-            async for f in replay.fetch(
-                url,
-                start,
-                end,
-                username=self.settings.replay_username or None,
-                password=self.settings.replay_password or None,
-                timeout=self.settings.replay_timeout_s,
-            )
-        ]
+        """The camera's recorded frames, from the recorder the inventory says holds them."""
+        recorder, footage = self.recorders.choose(camera_id)
+        return [f async for f in recorder.fetch(footage, start, end)]
 
     async def _run_export(self, job: asyncpg.Record) -> None:
         spec = json.loads(job["spec"])
@@ -790,6 +804,8 @@ def build(
         (rpc.MEDIA_VERIFY, media.verify),
     ):
         svc.respond(rpc_prefix + subject, handler, request=m.OPERATIONS[subject][0])
+    svc.after_start(media.start_inventory)
+    svc.before_stop(media.stop_inventory)
     svc.loop("jobs", media.job_loop)
     svc.loop("verify", media.verify_loop)
     return svc

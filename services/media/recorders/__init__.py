@@ -67,7 +67,7 @@ def load_recorders(value: str) -> dict[str, RecorderConfig]:
     text = value.strip()
     if not text:
         return {}
-    if not text.startswith("["):
+    if not text.startswith(("[", "{")):
         try:
             text = Path(text).read_text(encoding="utf-8")
         except OSError as exc:
@@ -85,7 +85,8 @@ def load_recorders(value: str) -> dict[str, RecorderConfig]:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"RECORDERS[{i}] {where}: {first['msg']}") from exc
+            where = f" {where}" if where else ""
+            raise ValueError(f"RECORDERS[{i}]{where}: {first['msg']}") from exc
         if rec.id in out:
             raise ValueError(f"RECORDERS[{i}]: recorder {rec.id!r} is listed twice")
         out[rec.id] = rec

@@ -35,7 +35,10 @@ class Recorder(Protocol):
     Every adapter returns frames stamped with the recorder's own time (never ours), so the
     export can check each one against the grant before anything is written (Art. 16(1)3)."""
 
-    brand: str
+    @property
+    def brand(self) -> str:
+        """The dialect it speaks: onvif, hikvision or dahua."""
+        ...
 
     def fetch(
         self, footage: Footage, start: datetime, end: datetime
