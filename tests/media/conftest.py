@@ -173,8 +173,11 @@ async def start_media(
     recorder: ReplayServer,
     tmp: Path,
     now: datetime,
+    rpc_prefix: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Media]:
+    """A media service; its subjects get a prefix of their own unless `rpc_prefix` is given
+    ("" = the real subjects, for the CLI)."""
     tag = uuid.uuid4().hex[:8]
     overrides.setdefault("evidence_store", str(tmp / "evidence"))
     settings = MediaSettings(
@@ -185,7 +188,7 @@ async def start_media(
         data_dir=tmp,
         **overrides,
     )
-    prefix = f"t{tag}."
+    prefix = f"t{tag}." if rpc_prefix is None else rpc_prefix
     svc = build(
         settings, schema=f"media_{tag}", clock=lambda: now, durable_suffix=f"-{tag}",
         rpc_prefix=prefix,
