@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from fractions import Fraction
+from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -641,13 +642,23 @@ class _ReplayConnection:
 
 
 async def main(argv: list[str] | None = None) -> None:
-    """Run a recorder alone: `python -m demo.simulator.replay --port 8556`."""
+    """Run a recorder alone: `python -m demo.simulator.replay --port 8556`; with
+    `--campus-recorders FILE` also the demo campus's NVRs in their makers' dialects
+    (demo/simulator/recorders.py), described in FILE for media's RECORDERS."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8556)
+    parser.add_argument("--campus-recorders", type=Path, help="write the NVRs' RECORDERS here")
     args = parser.parse_args(argv)
+    if args.campus_recorders:  # before the ONVIF port opens: whoever waits for it finds the file
+        from demo.campus import generate
+        from demo.simulator.recorders import serve_campus_recorders
+
+        campus = await serve_campus_recorders(generate(), args.host)
+        campus.write(args.campus_recorders)
+        print(f"recorder: {len(campus.servers)} campus NVRs in {args.campus_recorders}", flush=True)
     server = await ReplayServer(args.host, args.port, serve_unknown=True).start()
     print(f"recorder: ONVIF replay on {server.url_for('<camera_id>')}", flush=True)
     await asyncio.Event().wait()
