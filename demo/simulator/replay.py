@@ -275,6 +275,8 @@ class ReplayServer:
         self.nonce = secrets.token_hex(16)
         # a misbehaving recorder: sends footage this far from the asked time (fault injection)
         self.skew = timedelta(0)
+        # a recorder missing the end of a window: stops this much before it (fault injection)
+        self.short_by = timedelta(0)
         self.stats = ReplayStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -612,7 +614,7 @@ class _ReplayConnection:
         step = timedelta(seconds=1 / FPS)
         times: list[datetime] = []
         t = start
-        while t < end:
+        while t < end - self.server.short_by:
             times.append(t + self.server.skew)
             t += step
         loop = asyncio.get_running_loop()

@@ -205,6 +205,22 @@ async def test_dahua_refuses(dahua: tuple[ReplayServer, str]) -> None:
         [f async for f in DahuaPlayback(base, USER, PASSWORD).fetch(Footage(cam, 2), *old)]
 
 
+async def test_vendor_playback_that_stops_early_fails(
+    dahua: tuple[ReplayServer, str], hik: tuple[ReplayServer, IsapiSearch, str]
+) -> None:
+    """No end bit in vendor RTP: a stream that ends seconds early is footage missing."""
+    recorder, cam = dahua
+    recorder.short_by = timedelta(seconds=2)
+    start, end = window(4)
+    adapter = DahuaPlayback(f"rtsp://127.0.0.1:{recorder.port}", USER, PASSWORD)
+    with pytest.raises(ReplayError, match=r"stopped before .*its last frame is of"):
+        await fetch_all(adapter, Footage(cam, 2), start, end)
+    hik_rec, isapi, hik_cam = hik
+    hik_rec.short_by = timedelta(seconds=4)  # nothing at all
+    with pytest.raises(ReplayError, match=r"stopped before .*no frame at all"):
+        await fetch_all(HikvisionIsapi(isapi.url, USER, PASSWORD), Footage(hik_cam, 3), start, end)
+
+
 def test_vendor_recorders_insist_on_a_login() -> None:
     with pytest.raises(ValueError, match="always asks for a login"):
         ReplayServer(brand="dahua", channels={1: "X"})

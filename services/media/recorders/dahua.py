@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from .base import Footage, RecordedFrame, ReplayError
 from .hikvision import _whole
-from .rtsp_playback import PlaybackSession, rtp_info_rtptime
+from .rtsp_playback import PlaybackSession, rtp_info_rtptime, whole_window
 
 TIME_FORMAT = "%Y_%m_%d_%H_%M_%S"
 
@@ -64,6 +64,9 @@ class DahuaPlayback:
             await session.open({})
             _cseq, h = await session.send_play({"Range": "npt=0.000-", "Speed": f"{self.speed:g}"})
             rtptime = rtp_info_rtptime(h.get("rtp-info", ""))
-            async for frame in session.frames(origin=s, rtptime=rtptime):
+            frames = session.frames(origin=s, rtptime=rtptime)
+            async for frame in whole_window(
+                frames, start, end, f"{footage.camera_id} (channel {footage.channel})"
+            ):
                 if frame.at >= start:
                     yield frame

@@ -31,7 +31,7 @@ import httpx
 from defusedxml import ElementTree
 
 from .base import Footage, RecordedFrame, ReplayError
-from .rtsp_playback import PlaybackSession, rtp_info_rtptime
+from .rtsp_playback import PlaybackSession, rtp_info_rtptime, whole_window
 
 ISAPI_NS = "http://www.isapi.org/ver20/XMLSchema"
 SEARCH_PATH = "/ISAPI/ContentMgmt/search"
@@ -219,6 +219,9 @@ class HikvisionIsapi:
             await session.open({})
             _cseq, h = await session.send_play({"Range": "npt=0.000-", "Speed": f"{self.speed:g}"})
             rtptime = rtp_info_rtptime(h.get("rtp-info", ""))
-            async for frame in session.frames(origin=s, rtptime=rtptime):
+            frames = session.frames(origin=s, rtptime=rtptime)
+            async for frame in whole_window(
+                frames, start, end, f"{footage.camera_id} (channel {footage.channel})"
+            ):
                 if frame.at >= start:
                     yield frame

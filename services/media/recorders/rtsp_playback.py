@@ -25,6 +25,7 @@ from .base import RecordedFrame, ReplayError
 USER_AGENT = "campus-cctv-media/1.0"
 RTP_CLOCK = 90_000
 REPLAY_EXTENSION = 0xABAC  # ONVIF Streaming Spec, replay header extension
+ENDS_EARLY = timedelta(seconds=1)  # a GOP: more missing at the end is missing footage
 
 
 class PlaybackSession:
@@ -219,3 +220,21 @@ def control_url(url: str, base: str, sdp: str) -> str:
 def rtp_info_rtptime(value: str) -> int | None:
     m = re.search(r"rtptime=(\d+)", value)
     return int(m.group(1)) if m else None
+
+
+async def whole_window(
+    frames: AsyncIterator[RecordedFrame], start: datetime, end: datetime, what: str
+) -> AsyncIterator[RecordedFrame]:
+    """Pass the frames on; fail if the recorder stopped well before `end` (vendor playback
+    has no end-of-range bit: a stream that stops early is footage the recorder lacks, and a
+    shorter copy than was approved must not pass as the whole window)."""
+    last: datetime | None = None
+    async for frame in frames:
+        last = frame.at
+        yield frame
+    if last is None or last < end - ENDS_EARLY:
+        said = "no frame at all" if last is None else f"its last frame is of {last.isoformat()}"
+        raise ReplayError(
+            f"the recorder's playback of {what} stopped before {end.isoformat()}: {said} "
+            f"(asked from {start.isoformat()}); it holds no more of the window"
+        )
