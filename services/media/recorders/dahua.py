@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .base import Footage, RecordedFrame, ReplayError
-from .hikvision import _whole
-from .rtsp_playback import PlaybackSession, rtp_info_rtptime, whole_window
+from .rtsp_playback import vendor_playback, whole_seconds
 
 TIME_FORMAT = "%Y_%m_%d_%H_%M_%S"
 
@@ -56,17 +55,11 @@ class DahuaPlayback:
                 f"camera {footage.camera_id} has no recorder channel in the inventory: "
                 "Dahua playback is by channel"
             )
-        s, e = _whole(start, end)
+        s, e = whole_seconds(start, end)
         url = self.url(footage.channel, s, e)
-        async with PlaybackSession(
-            url, username=self.username, password=self.password, timeout=self.timeout
-        ) as session:
-            await session.open({})
-            _cseq, h = await session.send_play({"Range": "npt=0.000-", "Speed": f"{self.speed:g}"})
-            rtptime = rtp_info_rtptime(h.get("rtp-info", ""))
-            frames = session.frames(origin=s, rtptime=rtptime)
-            async for frame in whole_window(
-                frames, start, end, f"{footage.camera_id} (channel {footage.channel})"
-            ):
-                if frame.at >= start:
-                    yield frame
+        what = f"{footage.camera_id} (channel {footage.channel})"
+        async for frame in vendor_playback(
+            url, self.username, self.password, start, end, what,
+            timeout=self.timeout, speed=self.speed,
+        ):  # fmt: skip
+            yield frame

@@ -19,11 +19,10 @@ refused by the export's window check).
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree.ElementTree import Element
 
@@ -31,20 +30,13 @@ import httpx
 from defusedxml import ElementTree
 
 from .base import Footage, RecordedFrame, ReplayError
-from .rtsp_playback import PlaybackSession, rtp_info_rtptime, whole_window
+from .rtsp_playback import vendor_playback, whole_seconds
 
 ISAPI_NS = "http://www.isapi.org/ver20/XMLSchema"
 SEARCH_PATH = "/ISAPI/ContentMgmt/search"
 PAGE = 40
 MAX_PAGES = 50  # 2,000 segments: far more than a grant's window holds
 MAX_REPLY = 1 << 20
-
-
-def _whole(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    s = start.astimezone(UTC).replace(microsecond=0)
-    e = end.astimezone(UTC)
-    e = e.replace(microsecond=0) + timedelta(seconds=math.ceil(e.microsecond / 1e6))
-    return s, e
 
 
 def isapi_time(at: datetime) -> str:
@@ -203,7 +195,7 @@ class HikvisionIsapi:
                 f"camera {footage.camera_id} has no recorder channel in the inventory: "
                 "a Hikvision track cannot be named"
             )
-        s, e = _whole(start, end)
+        s, e = whole_seconds(start, end)
         segments = await self.search(footage.channel, s, e)
         gap = uncovered(segments, s, e)
         if gap is not None:
@@ -213,15 +205,9 @@ class HikvisionIsapi:
                 f"{e.isoformat()} (ISAPI search)"
             )
         url = self._rtsp(segments[0].playback_uri, footage.channel, s, e)
-        async with PlaybackSession(
-            url, username=self.username, password=self.password, timeout=self.timeout
-        ) as session:
-            await session.open({})
-            _cseq, h = await session.send_play({"Range": "npt=0.000-", "Speed": f"{self.speed:g}"})
-            rtptime = rtp_info_rtptime(h.get("rtp-info", ""))
-            frames = session.frames(origin=s, rtptime=rtptime)
-            async for frame in whole_window(
-                frames, start, end, f"{footage.camera_id} (channel {footage.channel})"
-            ):
-                if frame.at >= start:
-                    yield frame
+        what = f"{footage.camera_id} (channel {footage.channel})"
+        async for frame in vendor_playback(
+            url, self.username, self.password, start, end, what,
+            timeout=self.timeout, speed=self.speed,
+        ):  # fmt: skip
+            yield frame

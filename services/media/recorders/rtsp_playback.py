@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import struct
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from cctv import rtsp
@@ -238,3 +239,34 @@ async def whole_window(
             f"the recorder's playback of {what} stopped before {end.isoformat()}: {said} "
             f"(asked from {start.isoformat()}); it holds no more of the window"
         )
+
+
+async def vendor_playback(
+    url: str,
+    username: str,
+    password: str,
+    start: datetime,
+    end: datetime,
+    what: str,
+    *,
+    timeout: float,
+    speed: float,
+) -> AsyncIterator[RecordedFrame]:
+    """Hikvision's and Dahua's playback once the URL is known: the URL holds the range in
+    whole seconds from `whole_seconds(start)`; frames before `start` are dropped here."""
+    origin, _ = whole_seconds(start, end)
+    async with PlaybackSession(url, username=username, password=password, timeout=timeout) as s:
+        await s.open({})
+        _cseq, h = await s.send_play({"Range": "npt=0.000-", "Speed": f"{speed:g}"})
+        frames = s.frames(origin=origin, rtptime=rtp_info_rtptime(h.get("rtp-info", "")))
+        async for frame in whole_window(frames, start, end, what):
+            if frame.at >= start:
+                yield frame
+
+
+def whole_seconds(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """[start, end) widened to whole seconds (vendor URLs have no fractions)."""
+    s = start.astimezone(UTC).replace(microsecond=0)
+    e = end.astimezone(UTC)
+    e = e.replace(microsecond=0) + timedelta(seconds=math.ceil(e.microsecond / 1e6))
+    return s, e
