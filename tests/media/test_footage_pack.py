@@ -107,7 +107,7 @@ async def test_export_pack_is_made_and_checked_offline(
 
 
 async def test_files_for_a_pack_only_for_a_system_administrator(
-    served_media: Media, audit: AuditService
+    served_media: Media, audit: AuditService, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rid = request_id()
     await served_media.announce(rid)
@@ -121,3 +121,12 @@ async def test_files_for_a_pack_only_for_a_system_administrator(
     missing = await served_media.rpc(rpc.MEDIA_FILES, {"actor": SYSADMIN, "export_id": "nope"})
     assert not missing["ok"] and missing["code"] == "not_found"
     assert await cli("footage", "export", rid) == 2  # a new export needs purpose and destination
+    assert "needs --purpose and --destination" in capsys.readouterr().err
+    bad = ("footage", "export", rid, "--purpose", "p", "--destination", "d")
+    assert await cli(*bad, "--from", "2026-11-30 06:00") == 2
+    assert "--from needs a time zone" in capsys.readouterr().err
+    assert await cli("footage", "show", rid) == 0
+    out = capsys.readouterr().out
+    assert eid in out and f"{rid}-P" in out and "2 job(s)" in out  # export, preservation
+    assert await cli("footage", "show", rid, "--json") == 0
+    assert eid in [j["job_id"] for j in json.loads(capsys.readouterr().out)["jobs"]]
