@@ -288,6 +288,14 @@ def test_the_inventory_and_recorders_choose_the_adapter() -> None:
     assert d.choose("X1")[0] is default and d.choose("NOT-IN-INVENTORY")[0] is default
 
 
+def test_recorder_password_from_a_mounted_secret(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    rows = [
+        {"id": "A", "brand": "dahua", "rtsp_url": "rtsp://h", "password_file": str(tmp_path / "pw")}
+    ]
+    assert load_recorders(json.dumps(rows))["A"].password == "s3cret"
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
@@ -301,6 +309,7 @@ def test_the_inventory_and_recorders_choose_the_adapter() -> None:
         ('[{"id": "A"}, {"id": "A"}]', "listed twice"),
         ('[{"id": "A", "rtsp_url": "rtsp://u:p@h"}]', r"RECORDERS\[0\] rtsp_url"),
         ("/nonexistent/recorders.json", "cannot read"),
+        ('[{"id": "A", "password_file": "/nonexistent/pw"}]', r"RECORDERS\[0\]: .*password_file"),
     ],
 )
 def test_bad_recorders_setting_is_named(value: str, message: str) -> None:

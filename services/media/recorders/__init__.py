@@ -52,6 +52,7 @@ class RecorderConfig(BaseModel):
     replay_url_template: str = ""  # ONVIF: rtsp://host/...{camera_id} or {channel}
     username: str = ""  # "" = REPLAY_USERNAME
     password: str = ""  # "" = REPLAY_PASSWORD
+    password_file: str = ""  # a mounted secret holding the password (Kubernetes), read at start
     timezone: str = "Asia/Shanghai"  # Dahua URLs are in the recorder's local time
 
     @model_validator(mode="after")
@@ -59,6 +60,13 @@ class RecorderConfig(BaseModel):
         need = {"hikvision": "http_url", "dahua": "rtsp_url", "onvif": "replay_url_template"}
         if self.brand is not None and not getattr(self, need[self.brand]):
             raise ValueError(f"a {self.brand} recorder needs {need[self.brand]}")
+        if self.password_file:
+            if self.password:
+                raise ValueError("give password or password_file, not both")
+            try:
+                self.password = Path(self.password_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read password_file {self.password_file}: {exc}") from exc
         return self
 
 
