@@ -655,10 +655,11 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--campus-recorders", type=Path, help="write the NVRs' RECORDERS here")
     args = parser.parse_args(argv)
     if args.campus_recorders:  # before the ONVIF port opens: whoever waits for it finds the file
-        from demo.campus import generate
+        from demo.campus import demo_size, generate
         from demo.simulator.recorders import serve_campus_recorders
 
-        campus = await serve_campus_recorders(generate(), args.host)
+        # the same campus the stack's inventory holds (CCTV_DEMO_CAMERAS grows it)
+        campus = await serve_campus_recorders(generate(cameras=demo_size()), args.host)
         campus.write(args.campus_recorders)
         print(f"recorder: {len(campus.servers)} campus NVRs in {args.campus_recorders}", flush=True)
     server = await ReplayServer(args.host, args.port, serve_unknown=True).start()
