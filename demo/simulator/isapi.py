@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Self
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -50,21 +51,22 @@ def _find(el: object, *path: str) -> str | None:
     return (node.text or "").strip()  # type: ignore[attr-defined]
 
 
-class IsapiSearch:
-    """The HTTP side of a simulated Hikvision NVR, beside its RTSP playback `recorder`."""
+class DigestHttp:
+    """The HTTP side of a simulated NVR beside its RTSP playback `recorder`: one aiohttp app,
+    digest authentication (RFC 2617, `qop=auth`) on every request, nothing else accepted."""
 
     def __init__(self, recorder: ReplayServer, *, segment_s: int = 3600) -> None:
-        if recorder.brand != "hikvision":
-            raise ValueError("ISAPI search serves a recorder in the hikvision dialect")
-        self.recorder = recorder
-        self.segment = timedelta(seconds=segment_s)
         assert recorder.username is not None and recorder.password is not None
+        self.recorder = recorder
+        self.segment = timedelta(seconds=segment_s)  # an NVR writes a file an hour
         self.guard = rtsp.DigestGuard(recorder.username, recorder.password, recorder.realm)
         self.searches = 0
         self.refused = 0
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self.host = recorder.host
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -72,13 +74,12 @@ class IsapiSearch:
         port = self._runner.addresses[0][1]
         return f"http://{self.host}:{port}"
 
-    async def start(self, port: int = 0) -> IsapiSearch:
+    async def start(self, port: int = 0) -> Self:
         app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_post("/ISAPI/ContentMgmt/search", self.search)
+        self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, port)
-        await self._site.start()
+        await web.TCPSite(self._runner, self.host, port).start()
         return self
 
     async def stop(self) -> None:
@@ -86,26 +87,62 @@ class IsapiSearch:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> IsapiSearch:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _authorised(self, request: web.Request) -> bool:
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """None when the request carries a valid digest answer, else the 401 challenge."""
         value = request.headers.get("Authorization", "")
         d = rtsp.parse_digest(value)
-        if d.get("qop") != "auth" or d.get("uri") != request.path_qs:
-            return False
-        return self.guard.check(request.method, value)
+        if (
+            d.get("qop") == "auth"
+            and d.get("uri") == request.path_qs
+            and self.guard.check(request.method, value)
+        ):
+            return None
+        self.refused += 1
+        challenge = f'{self.guard.challenge()}, qop="auth", algorithm=MD5'
+        return web.Response(
+            status=401, text="Unauthorized", headers={"WWW-Authenticate": challenge}
+        )
+
+    def files(
+        self, channel: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        """The recorded files of a channel overlapping [start, end), clipped to what it holds."""
+        if channel not in self.recorder.channels:
+            return []
+        first, last = self.recorder.recorded_span()
+        lo, hi = max(start, first), min(end, last)
+        if lo >= hi:
+            return []
+        seg = self.segment.total_seconds()
+        t = datetime.fromtimestamp(lo.timestamp() // seg * seg, UTC)
+        out: list[tuple[datetime, datetime]] = []
+        while t < hi:
+            out.append((max(t, first), min(t + self.segment, last)))
+            t += self.segment
+        return out
+
+
+class IsapiSearch(DigestHttp):
+    """A Hikvision NVR's ISAPI content search."""
+
+    def __init__(self, recorder: ReplayServer, *, segment_s: int = 3600) -> None:
+        if recorder.brand != "hikvision":
+            raise ValueError("ISAPI search serves a recorder in the hikvision dialect")
+        super().__init__(recorder, segment_s=segment_s)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/ISAPI/ContentMgmt/search", self.search)
 
     async def search(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            self.refused += 1
-            challenge = f'{self.guard.challenge()}, qop="auth", algorithm=MD5'
-            return web.Response(
-                status=401, text="Unauthorized", headers={"WWW-Authenticate": challenge}
-            )
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
         path = request.path
         try:
             body = await request.read()
@@ -130,7 +167,7 @@ class IsapiSearch:
         start = datetime.strptime(start_s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         end = datetime.strptime(end_s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         channel = int(track) // 100
-        items = self._segments(channel, start, end) if int(track) % 100 == 1 else []
+        items = self.files(channel, start, end) if int(track) % 100 == 1 else []
         pos, most = int(pos_s), max(1, min(int(max_s), 50))
         page = items[pos : pos + most]
         status = "NO MATCHES" if not items else ("MORE" if pos + most < len(items) else "OK")
@@ -155,21 +192,3 @@ class IsapiSearch:
             f"<matchList>{matches}</matchList></CMSearchResult>"
         )
         return web.Response(text=xml, content_type="application/xml")
-
-    def _segments(
-        self, channel: int, start: datetime, end: datetime
-    ) -> list[tuple[datetime, datetime]]:
-        """The recorded files of a channel overlapping [start, end), clipped to what it holds."""
-        if channel not in self.recorder.channels:
-            return []
-        first, last = self.recorder.recorded_span()
-        lo, hi = max(start, first), min(end, last)
-        if lo >= hi:
-            return []
-        seg = self.segment.total_seconds()
-        t = datetime.fromtimestamp(lo.timestamp() // seg * seg, UTC)
-        out: list[tuple[datetime, datetime]] = []
-        while t < hi:
-            out.append((max(t, first), min(t + self.segment, last)))
-            t += self.segment
-        return out

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cctv.contract import CameraRecord
-from demo.simulator.isapi import IsapiSearch
+from demo.simulator.dahua_cgi import DahuaFileFind
+from demo.simulator.isapi import DigestHttp, IsapiSearch
 from demo.simulator.replay import Brand, ReplayServer
 
 DEMO_RECORDER_USER = "admin"
@@ -29,7 +30,7 @@ DEMO_RECORDER_PASSWORD = "cctv-demo-recorder"  # the demo's; a campus's come fro
 @dataclass
 class CampusRecorders:
     servers: list[ReplayServer] = field(default_factory=list)
-    searches: list[IsapiSearch] = field(default_factory=list)
+    searches: list[DigestHttp] = field(default_factory=list)
     config: list[dict[str, Any]] = field(default_factory=list)
 
     async def stop(self) -> None:
@@ -80,10 +81,10 @@ async def serve_campus_recorders(
             "username": DEMO_RECORDER_USER,
             "password": DEMO_RECORDER_PASSWORD,
         }
+        search = await (IsapiSearch(rec) if brand == "hikvision" else DahuaFileFind(rec)).start()
+        out.searches.append(search)
+        entry["http_url"] = search.url
         if brand == "hikvision":
-            search = await IsapiSearch(rec).start()
-            out.searches.append(search)
-            entry["http_url"] = search.url
             del entry["rtsp_url"]  # the playbackURI ISAPI answers says where
         out.config.append(entry)
     return out

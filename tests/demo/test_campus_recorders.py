@@ -48,5 +48,7 @@ async def test_campus_nvrs_serve_their_cameras_footage(tmp_path: Path) -> None:
             "EXAM-001": OnvifReplay,
         }
         assert cameras["DORM-001"].brand == "dahua"
+        conf = next(r for r in campus.config if r["id"] == cameras["CONF-001"].nvr_id)
+        assert conf["brand"] == "dahua" and conf["http_url"].startswith("http://")
     finally:
         await campus.stop()

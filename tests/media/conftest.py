@@ -17,7 +17,7 @@ import nats
 import pytest
 
 from cctv.contract import subject_for, wrap
-from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked
+from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked, HoldRecord
 from demo.simulator.replay import ReplayServer
 from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
@@ -142,12 +142,12 @@ class Media:
             request_id=request_id, process="access", transition="hold_extended",
             state="retrieved", at=self.now,
             summary={"request_id": request_id},
-            hold={
+            hold=HoldRecord.model_validate({
                 "hold_id": f"{request_id}-H1", "cameras": ["OFF-001", "OFF-002"],
                 "footage_from": self.now - timedelta(hours=2),
                 "footage_until": self.now - timedelta(hours=2) + timedelta(seconds=4),
                 "until": until, "basis": "Art. 18; (2026)琼0106刑初9号",
-            },
+            }),
         )  # fmt: skip
         await self._publish(event, request_id)
 

@@ -16,6 +16,7 @@ import pytest
 
 from cctv.contract import CameraRecord, rpc, wrap
 from cctv.contract.events import CameraUpserted
+from demo.simulator.dahua_cgi import DahuaFileFind
 from demo.simulator.isapi import IsapiSearch
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
 from services.media.recorders import (
@@ -59,6 +60,16 @@ async def hik() -> AsyncIterator[tuple[ReplayServer, IsapiSearch, str]]:
         IsapiSearch(r) as isapi,
     ):
         yield r, isapi, cam
+
+
+@pytest.fixture
+async def dahua_cgi() -> AsyncIterator[tuple[ReplayServer, DahuaFileFind, str]]:
+    cam = cam_id("DHF")
+    async with (
+        ReplayServer(brand="dahua", channels={4: cam}, username=USER, password=PASSWORD) as r,
+        DahuaFileFind(r) as cgi,
+    ):
+        yield r, cgi, cam
 
 
 @pytest.fixture
@@ -219,6 +230,47 @@ async def test_vendor_playback_that_stops_early_fails(
     hik_rec.short_by = timedelta(seconds=4)  # nothing at all
     with pytest.raises(ReplayError, match=r"stopped before .*no frame at all"):
         await fetch_all(HikvisionIsapi(isapi.url, USER, PASSWORD), Footage(hik_cam, 3), start, end)
+
+
+async def test_dahua_finds_the_files_before_playing_them(
+    dahua_cgi: tuple[ReplayServer, DahuaFileFind, str],
+) -> None:
+    recorder, cgi, cam = dahua_cgi
+    adapter = DahuaPlayback(f"rtsp://127.0.0.1:{recorder.port}", USER, PASSWORD, http_url=cgi.url)
+    cgi.segment = timedelta(seconds=1)  # a file a second: 150 files, two pages of 100
+    start, end = window(150)
+    segments = await adapter.search(4, start, end)
+    assert len(segments) == 150 and uncovered(segments, start, end) is None
+    assert not cgi.finders  # every finder closed and destroyed
+    start, end = window(1)
+    frames = await fetch_all(adapter, Footage(cam, 4), start, end)
+    assert recorder.stats.ranges == [(cam, start, end)] and len(frames) == 5
+    old = window(2, ago=timedelta(days=31))
+    with pytest.raises(ReplayError, match=r"holds no footage of DHF-.*\(mediaFileFind\)"):
+        await fetch_all(adapter, Footage(cam, 4), *old)
+    assert len(recorder.stats.ranges) == 1  # refused before any playback was asked
+    wrong = DahuaPlayback(f"rtsp://127.0.0.1:{recorder.port}", USER, "no", http_url=cgi.url)
+    with pytest.raises(ReplayError, match=r"mediaFileFind .* refused our credentials"):
+        await fetch_all(wrong, Footage(cam, 4), start, end)
+
+
+async def test_simulated_dahua_cgi_is_strict(
+    dahua_cgi: tuple[ReplayServer, DahuaFileFind, str],
+) -> None:
+    _recorder, cgi, _cam = dahua_cgi
+    url = cgi.url + "/cgi-bin/mediaFileFind.cgi"
+    async with httpx.AsyncClient() as plain:
+        assert (await plain.get(url, params={"action": "factory.create"})).status_code == 401
+    async with httpx.AsyncClient(auth=httpx.DigestAuth(USER, PASSWORD)) as http:
+        r = await http.get(url, params={"action": "factory.create"})
+        obj = r.text.strip().removeprefix("result=")
+        find = {"action": "findFile", "object": obj, "condition.Channel": "4"}
+        for bad in ("2026-12-01T08:00:00", "2026_12_01_08_00_00", "2026-12-01 08:00"):
+            times = {"condition.StartTime": bad, "condition.EndTime": "2026-12-01 09:00:00"}
+            r = await http.get(url, params={**find, **times})
+            assert r.status_code == 400 and "Bad Request" in r.text, bad
+        r = await http.get(url, params={"action": "findNextFile", "object": "999", "count": "5"})
+        assert r.status_code == 400  # no such finder
 
 
 def test_vendor_recorders_insist_on_a_login() -> None:

@@ -47,7 +47,8 @@ class RecorderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1)
     brand: Dialect | None = None  # None: each camera's brand decides
-    http_url: str = Field(default="", pattern=r"^(https?://[^\s@/]+/?)?$")  # Hikvision ISAPI
+    # Hikvision ISAPI; Dahua's HTTP API (mediaFileFind), optional
+    http_url: str = Field(default="", pattern=r"^(https?://[^\s@/]+/?)?$")
     rtsp_url: str = Field(default="", pattern=r"^(rtsp://[^\s@/]+/?)?$")  # Dahua; Hikvision NAT
     replay_url_template: str = ""  # ONVIF: rtsp://host/...{camera_id} or {channel}
     username: str = ""  # "" = REPLAY_USERNAME
@@ -140,8 +141,9 @@ class RecorderDirectory:
             if not rec.rtsp_url:
                 raise ReplayError(f"recorder {rec.id}: a Dahua recorder needs rtsp_url")
             return DahuaPlayback(
-                rec.rtsp_url, user, password, rec.timezone, timeout=self.timeout
-            ), footage
+                rec.rtsp_url, user, password, rec.timezone, timeout=self.timeout,
+                http_url=rec.http_url,
+            ), footage  # fmt: skip
         if not rec.replay_url_template:
             raise ReplayError(f"recorder {rec.id}: an ONVIF recorder needs replay_url_template")
         return OnvifReplay(

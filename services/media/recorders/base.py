@@ -22,6 +22,27 @@ class RecordedFrame:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A recorded file a recorder's search found: its span and, for Hikvision, where it plays."""
+
+    start: datetime
+    end: datetime
+    playback_uri: str = ""
+
+
+def uncovered(segments: list[Segment], start: datetime, end: datetime) -> datetime | None:
+    """The first moment of [start, end) no segment holds, or None if all of it is held."""
+    at = start
+    for seg in sorted(segments, key=lambda s: s.start):
+        if seg.start > at:
+            return at
+        at = max(at, seg.end)
+        if at >= end:
+            return None
+    return at if at < end else None
+
+
+@dataclass(frozen=True)
 class Footage:
     """Where one camera's recording lives: the recorder's address and the camera's channel."""
 

@@ -29,7 +29,9 @@ from xml.etree.ElementTree import Element
 import httpx
 from defusedxml import ElementTree
 
-from .base import Footage, RecordedFrame, ReplayError
+from .base import Footage, RecordedFrame, ReplayError, Segment, uncovered
+
+__all__ = ["HikvisionIsapi", "Segment", "parse_search_result", "uncovered"]
 from .rtsp_playback import vendor_playback, whole_seconds
 
 ISAPI_NS = "http://www.isapi.org/ver20/XMLSchema"
@@ -88,13 +90,6 @@ def _parse_time(value: str, what: str) -> datetime:
     return t
 
 
-@dataclass(frozen=True)
-class Segment:
-    start: datetime
-    end: datetime
-    playback_uri: str
-
-
 def parse_search_result(xml: bytes) -> tuple[str, list[Segment]]:
     """(`responseStatusStrg`, segments) of a `CMSearchResult`; ReplayError if it is not one."""
     try:
@@ -119,18 +114,6 @@ def parse_search_result(xml: bytes) -> tuple[str, list[Segment]]:
             )
         )
     return status, segments
-
-
-def uncovered(segments: list[Segment], start: datetime, end: datetime) -> datetime | None:
-    """The first moment of [start, end) no segment holds, or None if all of it is held."""
-    at = start
-    for seg in sorted(segments, key=lambda s: s.start):
-        if seg.start > at:
-            return at
-        at = max(at, seg.end)
-        if at >= end:
-            return None
-    return at if at < end else None
 
 
 @dataclass(frozen=True)
