@@ -251,9 +251,12 @@ def check_pack(pack: Pack, trusted_key: str | None = None) -> PackReport:
             f"{MANIFEST}: footage window differs from the audited export (entry #{ex_index})"
         )
     m_files = manifest.get("files")
-    if not isinstance(m_files, list) or [
-        (f.get("camera_id"), f.get("sha256")) for f in m_files if isinstance(f, dict)
-    ] != [(f.get("camera_id"), f.get("sha256")) for f in ex.get("files", [])]:
+    if (
+        not isinstance(m_files, list)
+        or not all(isinstance(f, dict) and isinstance(f.get("camera_id"), str) for f in m_files)
+        or [(f["camera_id"], f.get("sha256")) for f in m_files]
+        != [(f.get("camera_id"), f.get("sha256")) for f in ex.get("files", [])]
+    ):
         raise PackError(
             f"{MANIFEST}: files differ from the audited export's (audit entry #{ex_index})"
         )
