@@ -44,7 +44,7 @@ from cctv.plumbing.service import RpcError, Service
 from . import replay
 from .evidence_store import EvidenceStore, StoreError, open_store
 from .footage import OutsideWindow, load_font, write_as_recorded, write_watermarked_mp4
-from .recorders import OnvifReplay, RecorderDirectory, load_recorders
+from .recorders import OnvifReplay, RecorderDirectory
 from .settings import MediaSettings
 
 SCHEMA = "media"
@@ -115,8 +115,8 @@ class MediaService:
         self._wake = asyncio.Event()
         # where each camera's footage lives: the inventory (nvr_id, channel, brand) and RECORDERS
         self.inventory = InventoryView()
-        self.recorders = RecorderDirectory(
-            load_recorders(settings.recorders),
+        self.recorders = RecorderDirectory.from_setting(
+            settings.recorders,
             OnvifReplay(
                 settings.replay_url_template,
                 settings.replay_username or None,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -338,6 +339,28 @@ def test_the_inventory_and_recorders_choose_the_adapter() -> None:
     assert isinstance(rec, DahuaPlayback) and rec.username == "nic"  # default login
     assert isinstance(d.choose("O1")[0], OnvifReplay) and d.choose("O1")[0] is not default
     assert d.choose("X1")[0] is default and d.choose("NOT-IN-INVENTORY")[0] is default
+
+
+def test_a_recorders_file_is_followed_for_changes(tmp_path: Path) -> None:
+    path = tmp_path / "recorders.json"
+    rows = [{"id": "NVR-1", "brand": "dahua", "rtsp_url": "rtsp://10.0.0.2:554"}]
+    path.write_text(json.dumps(rows))
+    cams = {"C1": _record("C1", "hikvision", "NVR-1", 3)}
+    default = OnvifReplay("rtsp://127.0.0.1:8556/replay/{camera_id}")
+    d = RecorderDirectory.from_setting(str(path), default, cams.get)
+    rec, _ = d.choose("C1")
+    assert isinstance(rec, DahuaPlayback) and rec.rtsp_url == "rtsp://10.0.0.2:554"
+    rows[0]["rtsp_url"] = "rtsp://10.0.0.2:10554"  # the recorder came back on another port
+    path.write_text(json.dumps(rows))
+    os.utime(path, ns=(1, 1))  # a different stamp whatever the clock's resolution
+    rec, _ = d.choose("C1")
+    assert isinstance(rec, DahuaPlayback) and rec.rtsp_url == "rtsp://10.0.0.2:10554"
+    path.write_text("[{")
+    os.utime(path, ns=(2, 2))
+    with pytest.raises(ReplayError, match="not a JSON list"):
+        d.choose("C1")
+    inline = RecorderDirectory.from_setting(json.dumps(rows), default, cams.get)
+    assert inline.reload_from is None
 
 
 def test_recorder_password_from_a_mounted_secret(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -114,15 +114,49 @@ class RecorderDirectory:
         username: str = "",
         password: str = "",
         timeout: float = 10.0,
+        reload_from: Path | None = None,
     ) -> None:
         self.recorders = recorders
+        # RECORDERS given as a file is read again when it changes: NIC edits it, or the demo's
+        # recorders restart on new ports, without restarting media
+        self.reload_from = reload_from
+        self._stamp = self._file_stamp()
         self.default = default
         self.lookup = lookup
         self.username = username
         self.password = password
         self.timeout = timeout
 
+    @classmethod
+    def from_setting(
+        cls, value: str, default: Recorder, lookup: Callable[[str], CameraRecord | None], **kw: Any
+    ) -> RecorderDirectory:
+        """From media's RECORDERS setting (inline JSON, or a file followed for changes)."""
+        text = value.strip()
+        path = Path(text) if text and not text.startswith(("[", "{")) else None
+        return cls(load_recorders(value), default, lookup, reload_from=path, **kw)
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self.reload_from is None:
+            return None
+        try:
+            st = self.reload_from.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _refresh(self) -> None:
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return
+        try:
+            self.recorders = load_recorders(str(self.reload_from))
+        except ValueError as exc:
+            raise ReplayError(f"{exc} (media keeps failing these jobs until it is fixed)") from exc
+        self._stamp = stamp
+
     def choose(self, camera_id: str) -> tuple[Recorder, Footage]:
+        self._refresh()
         cam = self.lookup(camera_id)
         rec = self.recorders.get(cam.nvr_id or "") if cam is not None else None
         if cam is None or rec is None:
