@@ -42,12 +42,33 @@ def uncovered(segments: list[Segment], start: datetime, end: datetime) -> dateti
     return at if at < end else None
 
 
+def check_covered(
+    segments: list[Segment], camera_id: str, channel: int, start: datetime, end: datetime, how: str
+) -> None:
+    """A recorder's search must find the whole window: a gap fails the job, naming where."""
+    gap = uncovered(segments, start, end)
+    if gap is not None:
+        raise ReplayError(
+            f"the recorder holds no footage of {camera_id} (channel {channel}) from "
+            f"{gap.isoformat()} within {start.isoformat()} – {end.isoformat()} ({how})"
+        )
+
+
 @dataclass(frozen=True)
 class Footage:
     """Where one camera's recording lives: the recorder's address and the camera's channel."""
 
     camera_id: str
     channel: int | None = None
+
+    def require_channel(self, dialect: str) -> int:
+        """Vendor recorders name a camera's footage by its channel on the recorder."""
+        if self.channel is None:
+            raise ReplayError(
+                f"camera {self.camera_id} has no recorder channel in the inventory: "
+                f"{dialect} playback is by channel"
+            )
+        return self.channel
 
 
 class Recorder(Protocol):

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from .base import Footage, RecordedFrame, ReplayError, Segment, uncovered
+from .base import Footage, RecordedFrame, ReplayError, Segment, check_covered
 from .rtsp_playback import vendor_playback, whole_seconds
 
 TIME_FORMAT = "%Y_%m_%d_%H_%M_%S"
@@ -96,7 +96,10 @@ class DahuaPlayback:
                 segments: list[Segment] = []
                 for _page in range(MAX_PAGES):
                     kv = parse_kv(await call(http, action="findNextFile", object=obj, count=PAGE))
-                    n = int(kv.get("found", "0") or 0)
+                    found_n = kv.get("found", "0") or "0"
+                    if not found_n.isdigit():
+                        raise ReplayError(f"mediaFileFind at {url}: found={found_n!r}")
+                    n = int(found_n)
                     if n == 0:
                         return segments
                     for i in range(n):
@@ -107,10 +110,10 @@ class DahuaPlayback:
                             )
                         )
                 raise ReplayError(f"mediaFileFind at {url}: more than {MAX_PAGES} pages of files")
-            finally:
-                with contextlib.suppress(ReplayError):
-                    await call(http, action="close", object=obj)
-                    await call(http, action="destroy", object=obj)
+            finally:  # free the device's finder even when the search failed
+                for action in ("close", "destroy"):
+                    with contextlib.suppress(ReplayError):
+                        await call(http, action=action, object=obj)
 
     @staticmethod
     def _time(value: str, tz: ZoneInfo) -> datetime:
@@ -135,21 +138,12 @@ class DahuaPlayback:
     async def fetch(
         self, footage: Footage, start: datetime, end: datetime
     ) -> AsyncIterator[RecordedFrame]:
-        if footage.channel is None:
-            raise ReplayError(
-                f"camera {footage.camera_id} has no recorder channel in the inventory: "
-                "Dahua playback is by channel"
-            )
+        channel = footage.require_channel("Dahua")
         s, e = whole_seconds(start, end)
         if self.http_url:
-            gap = uncovered(await self.search(footage.channel, s, e), s, e)
-            if gap is not None:
-                raise ReplayError(
-                    f"the recorder holds no footage of {footage.camera_id} (channel "
-                    f"{footage.channel}) from {gap.isoformat()} within {s.isoformat()} – "
-                    f"{e.isoformat()} (mediaFileFind)"
-                )
-        url = self.url(footage.channel, s, e)
+            segments = await self.search(channel, s, e)
+            check_covered(segments, footage.camera_id, channel, s, e, "mediaFileFind")
+        url = self.url(channel, s, e)
         what = f"{footage.camera_id} (channel {footage.channel})"
         async for frame in vendor_playback(
             url, self.username, self.password, start, end, what,

@@ -29,7 +29,7 @@ from xml.etree.ElementTree import Element
 import httpx
 from defusedxml import ElementTree
 
-from .base import Footage, RecordedFrame, ReplayError, Segment, uncovered
+from .base import Footage, RecordedFrame, ReplayError, Segment, check_covered, uncovered
 
 __all__ = ["HikvisionIsapi", "Segment", "parse_search_result", "uncovered"]
 from .rtsp_playback import vendor_playback, whole_seconds
@@ -173,21 +173,11 @@ class HikvisionIsapi:
     async def fetch(
         self, footage: Footage, start: datetime, end: datetime
     ) -> AsyncIterator[RecordedFrame]:
-        if footage.channel is None:
-            raise ReplayError(
-                f"camera {footage.camera_id} has no recorder channel in the inventory: "
-                "a Hikvision track cannot be named"
-            )
+        channel = footage.require_channel("Hikvision")
         s, e = whole_seconds(start, end)
-        segments = await self.search(footage.channel, s, e)
-        gap = uncovered(segments, s, e)
-        if gap is not None:
-            raise ReplayError(
-                f"the recorder holds no footage of {footage.camera_id} (channel "
-                f"{footage.channel}) from {gap.isoformat()} within {s.isoformat()} – "
-                f"{e.isoformat()} (ISAPI search)"
-            )
-        url = self._rtsp(segments[0].playback_uri, footage.channel, s, e)
+        segments = await self.search(channel, s, e)
+        check_covered(segments, footage.camera_id, channel, s, e, "ISAPI search")
+        url = self._rtsp(segments[0].playback_uri, channel, s, e)
         what = f"{footage.camera_id} (channel {footage.channel})"
         async for frame in vendor_playback(
             url, self.username, self.password, start, end, what,
