@@ -1,7 +1,9 @@
-"""Recorded footage for the simulated recorders: RTSP playback per ONVIF Streaming / Replay.
+"""Recorded footage for the simulated recorders: RTSP playback per ONVIF Streaming / Replay,
+and in the Hikvision and Dahua dialects (`ReplayServer(brand=...)`; their searches are in
+isapi.py and dahua_cgi.py, the demo campus's NVRs in recorders.py).
 
 Why: the media service must fetch *recorded* footage for a camera and a time range the way a
-Profile G recorder serves it, and tests must be able to tell exactly which footage arrived.
+campus recorder serves it, and tests must be able to tell exactly which footage arrived.
 So each frame shows the camera id and its wall-clock time as text, and carries both as a
 machine-readable strip of black/white blocks (`read_stamp`) that survives H.264 coding.
 
@@ -15,7 +17,9 @@ D (discontinuity) bits, and the low byte of the PLAY request's CSeq. RTP is inte
 the RTSP connection (RFC 2326 §10.12); a UDP transport gets 461.
 
 Recordings are addressed as rtsp://127.0.0.1:PORT/replay/<camera_id> (what GetReplayUri
-returns for the camera's recording). The recorder keeps `retention_days` (Art. 7: 30); a
+returns for the camera's recording); vendor dialects by channel and time in the URL (see
+`ReplayServer`), with plain RTP (no replay extension) whose clock starts at the asked start.
+The recorder keeps `retention_days` (Art. 7: 30); a
 range outside what it holds gets 457 Invalid Range.
 """
 
