@@ -127,23 +127,15 @@ class NotifyService:
         at = at or datetime.now(UTC)
         for person in people:
             alert_id = str(uuid.uuid4())
-            inserted = await conn.fetchval(
-                f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, camera_id, zone, severity, "
-                "recipient, title, body, status, level, raised_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'raised',$9,$10) "
-                "ON CONFLICT (fault_id, recipient) DO NOTHING RETURNING alert_id",
-                alert_id,
-                fault_id,
-                camera_id,
-                zone,
-                severity,
-                person.account,
-                title,
-                body,
+            inserted = await store.insert_alert(
+                conn,
+                store.NewAlert(
+                    alert_id, fault_id, camera_id, zone, severity, person.account, title, body
+                ),
                 level,
                 at,
             )
-            if inserted is None:
+            if not inserted:
                 continue
             told.append(person.account)
             await self._queue(conn, alert_id, "alert", severity=severity)
@@ -167,11 +159,7 @@ class NotifyService:
         return told
 
     async def _clear(self, conn: asyncpg.Connection, env: Envelope, f: FaultResolved) -> None:
-        rows = await conn.fetch(
-            f"UPDATE {SCHEMA}.alerts SET cleared_at=now() WHERE fault_id=$1 AND cleared_at IS NULL "
-            "RETURNING alert_id, recipient",
-            f.fault_id,
-        )
+        rows = await store.clear_fault(conn, f.fault_id)
         title = allclear_title(f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · 已恢复正常 recovered".strip(" ·")
         for row in rows:
@@ -216,9 +204,8 @@ class NotifyService:
                 return quiet
             return now + wait
 
-        await conn.executemany(
-            f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel, title, body, next_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6)",
+        await store.queue_deliveries(
+            conn,
             [(alert_id, kind, ch, title, body, due(ch)) for ch in channels or self.channels],
         )
 
@@ -233,14 +220,11 @@ class NotifyService:
                 return
             for recipient, title, body in notices:
                 notice_id = str(uuid.uuid4())
-                await conn.execute(
-                    f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, zone, severity, recipient, "
-                    "title, body, status) VALUES ($1,$2,'','info',$3,$4,$5,'raised')",
-                    notice_id,
-                    f"notice:{env.id}",
-                    recipient,
-                    title,
-                    body,
+                await store.insert_alert(
+                    conn,
+                    store.NewAlert(
+                        notice_id, f"notice:{env.id}", None, "", "info", recipient, title, body
+                    ),
                 )
                 await self._queue(conn, notice_id, "notice", robots)
 
@@ -289,18 +273,9 @@ class NotifyService:
             return len(rows)
 
     async def _delivered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
-        if row["kind"] == "notice":
-            await conn.execute(
-                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                "WHERE alert_id=$1",
-                row["alert_id"],
-            )
+        if row["kind"] in ("notice", "alert"):
+            await store.delivered(conn, row["alert_id"])
         if row["kind"] == "alert":
-            await conn.execute(
-                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                "WHERE alert_id=$1 AND status='raised'",
-                row["alert_id"],
-            )
             await stage(
                 conn,
                 SCHEMA,
@@ -352,11 +327,8 @@ class NotifyService:
     async def _escalate(self, f: asyncpg.Record, roster: list[RosterEntry], now: datetime) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
             # one replica escalates a fault at a time; re-read under the lock
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f["fault_id"])
-            level = await conn.fetchval(
-                f"SELECT max(level) FROM {SCHEMA}.alerts WHERE fault_id=$1", f["fault_id"]
-            )
-            if level != f["level"]:
+            level = await store.lock_fault_level(conn, f["fault_id"])
+            if level is None or level != f["level"]:
                 return False
             step = escalation.next_step(
                 roster, level, f["zone"], now.astimezone(CAMPUS_TZ).time(), set(f["told"])

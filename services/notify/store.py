@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -163,3 +163,71 @@ async def due_deliveries(conn: asyncpg.Connection, group_wait: timedelta) -> lis
         "ORDER BY d.delivery_id LIMIT 200 FOR UPDATE OF d SKIP LOCKED",
         group_wait,
     )
+
+
+class NewAlert(NamedTuple):
+    """An alert for one person; a fault is told to a person once (unique fault, recipient)."""
+
+    alert_id: str
+    fault_id: str
+    camera_id: str | None
+    zone: str
+    severity: str
+    recipient: str
+    title: str
+    body: str
+
+
+async def insert_alert(
+    conn: asyncpg.Connection, a: NewAlert, level: int = 0, at: datetime | None = None
+) -> bool:
+    """False when this person already has an alert for this fault (never told twice)."""
+    inserted = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, camera_id, zone, severity, "
+        "recipient, title, body, status, level, raised_at) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'raised',$9,coalesce($10, now())) "
+        "ON CONFLICT (fault_id, recipient) DO NOTHING RETURNING alert_id",
+        *a,
+        level,
+        at,
+    )
+    return inserted is not None
+
+
+async def clear_fault(conn: asyncpg.Connection, fault_id: str) -> list[asyncpg.Record]:
+    """The fault resolved: its alerts stop asking to be acknowledged."""
+    return await conn.fetch(
+        f"UPDATE {SCHEMA}.alerts SET cleared_at=now() WHERE fault_id=$1 AND cleared_at IS NULL "
+        "RETURNING alert_id, recipient",
+        fault_id,
+    )
+
+
+async def queue_deliveries(
+    conn: asyncpg.Connection,
+    rows: list[tuple[str, str, str, str | None, str | None, datetime]],
+) -> None:
+    """(alert_id, kind, channel, title, body, next_at) per channel."""
+    await conn.executemany(
+        f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel, title, body, next_at) "
+        "VALUES ($1,$2,$3,$4,$5,$6)",
+        rows,
+    )
+
+
+async def delivered(conn: asyncpg.Connection, alert_id: str) -> None:
+    """First delivery on any channel; an acknowledged alert stays acknowledged."""
+    await conn.execute(
+        f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
+        "WHERE alert_id=$1 AND status='raised'",
+        alert_id,
+    )
+
+
+async def lock_fault_level(conn: asyncpg.Connection, fault_id: str) -> int | None:
+    """Take the fault's escalation lock (one replica at a time) and read its level under it."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", fault_id)
+    level: int | None = await conn.fetchval(
+        f"SELECT max(level) FROM {SCHEMA}.alerts WHERE fault_id=$1", fault_id
+    )
+    return level
