@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from .roster import RosterEntry
+from .shifts import OVERDUE_PREFIX, Takeover
 
 SCHEMA = "notify"
 
@@ -63,7 +64,8 @@ async def seed_roster(pool: asyncpg.Pool, entries: list[RosterEntry]) -> None:
 async def inbox(pool: asyncpg.Pool, account: str, limit: int = 50) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         f"SELECT * FROM {SCHEMA}.alerts WHERE recipient=$1 "
-        "ORDER BY (cleared_at IS NOT NULL), (status='acknowledged'), raised_at DESC LIMIT $2",
+        "ORDER BY (cleared_at IS NOT NULL), (status IN ('acknowledged', 'handed_over')), "
+        "raised_at DESC LIMIT $2",
         account,
         limit,
     )
@@ -75,7 +77,7 @@ async def acknowledge(
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"UPDATE {SCHEMA}.alerts SET status='acknowledged', acknowledged_at=$3 "
-        "WHERE alert_id=$1 AND recipient=$2 AND status<>'acknowledged' RETURNING *",
+        "WHERE alert_id=$1 AND recipient=$2 AND status IN ('raised', 'delivered') RETURNING *",
         alert_id,
         account,
         at,
@@ -93,7 +95,7 @@ async def open_unacknowledged(conn: asyncpg.Connection) -> list[asyncpg.Record]:
         "GROUP BY fault_id HAVING CASE WHEN fault_id LIKE 'directive:%' "
         # a directive waits for every first recipient (or someone it was escalated to);
         # a fault for anyone at all
-        "THEN NOT (bool_and(status = 'acknowledged' OR level > 0) "
+        "THEN NOT (bool_and(status IN ('acknowledged', 'handed_over') OR level > 0) "
         "OR bool_or(status = 'acknowledged' AND level > 0)) "
         "ELSE NOT bool_or(status = 'acknowledged') END"
     )
@@ -231,3 +233,68 @@ async def lock_fault_level(conn: asyncpg.Connection, fault_id: str) -> int | Non
         f"SELECT max(level) FROM {SCHEMA}.alerts WHERE fault_id=$1", fault_id
     )
     return level
+
+
+# ---- shifts and the Art. 14 handover ----
+
+
+async def save_takeover(conn: asyncpg.Connection, t: Takeover, items: list[dict[str, Any]]) -> bool:
+    """False when this handover was already taken into account (a redelivery)."""
+    inserted = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.takeovers (handover_id, outgoing, incoming, confirmed_at, items) "
+        "VALUES ($1,$2,$3,$4,$5) ON CONFLICT (handover_id) DO NOTHING RETURNING handover_id",
+        t.handover_id,
+        t.outgoing,
+        t.incoming,
+        t.at,
+        items,
+    )
+    return inserted is not None
+
+
+async def takeovers(conn: asyncpg.Connection | asyncpg.Pool, since: datetime) -> list[Takeover]:
+    rows = await conn.fetch(
+        f"SELECT * FROM {SCHEMA}.takeovers WHERE confirmed_at >= $1 ORDER BY confirmed_at",
+        since,
+    )
+    return [
+        Takeover(r["handover_id"], r["outgoing"], r["incoming"], r["confirmed_at"]) for r in rows
+    ]
+
+
+async def open_alerts(
+    conn: asyncpg.Connection, recipient: str | None = None
+) -> list[asyncpg.Record]:
+    """Alerts and directives still asking someone to acknowledge them (of one person, or of
+    everyone); workflow notices and handover-overdue alerts are not passed on."""
+    return await conn.fetch(
+        f"SELECT * FROM {SCHEMA}.alerts WHERE cleared_at IS NULL "
+        "AND status IN ('raised', 'delivered') AND ($1::text IS NULL OR recipient = $1) "
+        f"AND fault_id NOT LIKE 'notice:%' AND fault_id NOT LIKE '{OVERDUE_PREFIX}%' "
+        "ORDER BY raised_at FOR UPDATE SKIP LOCKED",
+        recipient,
+    )
+
+
+async def handed_over(
+    conn: asyncpg.Connection, alert_id: str, to: list[str], handover_id: str | None
+) -> bool:
+    """The alert passed to `to`; False when it was acknowledged or passed meanwhile."""
+    done = await conn.fetchval(
+        f"UPDATE {SCHEMA}.alerts SET status='handed_over', handed_to=$2, handed_over_at=now(), "
+        "handover_id=$3 WHERE alert_id=$1 AND status IN ('raised', 'delivered') "
+        "RETURNING alert_id",
+        alert_id,
+        to,
+        handover_id,
+    )
+    return done is not None
+
+
+async def clear_overdue(conn: asyncpg.Connection, outgoing: str) -> list[asyncpg.Record]:
+    """The handover came: the 'handover overdue' alerts about `outgoing` stop asking."""
+    return await conn.fetch(
+        f"UPDATE {SCHEMA}.alerts SET cleared_at=now() WHERE fault_id LIKE $1 "
+        "AND cleared_at IS NULL RETURNING alert_id, recipient, fault_id",
+        f"{OVERDUE_PREFIX}{outgoing}:%",
+    )
