@@ -48,3 +48,17 @@ def test_a_cleared_alert_does_not_ask_to_be_acknowledged() -> None:
         alerts=[alert], buildings=[], faults=[], totals={}, open_faults=[], errors=[]
     )
     assert 'data-alert-id="x"' in html and 'button class="ack"' not in html
+
+
+def test_an_alert_handed_over_at_a_shift_change_says_to_whom_and_asks_nothing() -> None:
+    alert = {
+        "alert_id": "h", "status": "handed_over", "cleared_at": None,
+        "raised_at": "2026-11-30T09:00:00+00:00", "title": "t", "body": "b", "zone": "z",
+        "recipient": "guard", "acknowledged_at": None, "handed_to": ["guard2"],
+        "handed_over_at": "2026-11-30T12:00:00+00:00",
+    }  # fmt: skip
+    html = templates.get_template("_live.html").render(
+        alerts=[alert], buildings=[], faults=[], totals={}, open_faults=[], errors=[]
+    )
+    assert "已转交" in html and "guard2" in html and "20:00" in html
+    assert 'button class="ack"' not in html
