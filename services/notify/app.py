@@ -724,10 +724,19 @@ def build(settings: NotifySettings | None = None) -> Service:
         return {"alerts": [_jsonable(r) for r in rows]}
 
     async def roster(_q: m.Empty, _call: Any = None) -> dict[str, Any]:
+        """The roster, each with whether they hold the duty now (shifts and handovers)."""
+        async with notify.pool.acquire() as conn:
+            entries = await store.roster(conn)
+            holding = {p.account for p in await notify.on_duty(conn)}
         return {
             "roster": [
-                e.__dict__ | {"shift_start": str(e.shift_start), "shift_end": str(e.shift_end)}
-                for e in await store.roster(notify.pool)
+                e.__dict__
+                | {
+                    "shift_start": str(e.shift_start),
+                    "shift_end": str(e.shift_end),
+                    "on_duty": e.account in holding,
+                }
+                for e in entries
             ]
         }
 
