@@ -47,6 +47,9 @@ from .settings import KNOWN_DEFAULT_SECRETS, ConsoleSettings
 from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
 
+# what the person form edits (account and disabled are not: the list disables)
+PERSON_FIELDS = ("name", "department", "phone", "email", "shift", "zone")
+
 # the permission of every route other page modules add, by path (and method)
 PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
     "/requests": SIGNED_IN,
@@ -292,6 +295,40 @@ class Console:
             status_code=422 if error else 200,
         )  # fmt: skip
 
+    async def person_page(self, request: Request) -> Response:
+        """Edit one person (their shift and zone put them on the duty roster, Art. 13): the
+        same checks as a row of the import, each problem named by its field."""
+        user = await self.user(request)
+        account = request.path_params["account"]
+        row = await self.pool.fetchrow(
+            f"SELECT * FROM {people.SCHEMA}.people WHERE account=$1", account
+        )
+        if row is None:
+            return security.error_page(request, 404, f"没有此人 no person {account!r}")
+        person, errors, saved = people._record(row).model_dump(), [], None
+        if request.method == "POST":
+            assert user is not None
+            f = await request.form()
+            person |= {k: str(f.get(k) or "").strip() for k in PERSON_FIELDS}
+            person["roles"] = [r.strip() for r in str(f.get("roles") or "").split(",") if r]
+            person["zone"] = person["zone"] or None
+            try:
+                record = contract.PersonRecord.model_validate(person)
+            except ValidationError as exc:
+                errors = [
+                    f"{'.'.join(str(p) for p in e.get('loc', ())) or '-'}: {e['msg']}"
+                    for e in exc.errors()
+                ]
+            else:
+                reason = str(f.get("reason") or "console edit")
+                saved = await people.put_person(self.pool, record, by=user.account, reason=reason)
+                person = record.model_dump()
+        return templates.TemplateResponse(
+            request, "people_edit.html",
+            {"user": user, "person": person, "errors": errors, "saved": saved},
+            status_code=422 if errors else 200,
+        )  # fmt: skip
+
     async def people_export(self, request: Request) -> Response:
         fmt = request.path_params["fmt"]
         if fmt not in ("csv", "yaml"):
@@ -396,6 +433,11 @@ class Console:
             Route("/alerts/{alert_id}/ack", guard("alerts.ack", self.ack), methods=["POST"]),
             Route("/people", guard("people.admin", self.people_page), methods=["GET", "POST"]),
             Route("/people/export.{fmt}", guard("people.admin", self.people_export)),
+            Route(
+                "/people/{account}",
+                guard("people.admin", self.person_page),
+                methods=["GET", "POST"],
+            ),
         ]
         routes += sso_routes(self)
         for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):

@@ -161,16 +161,17 @@ def overdue(
     takeovers: Sequence[Takeover],
     now: datetime,
     policy: HandoverPolicy,
-    within: timedelta = timedelta(hours=8),
+    within: timedelta = timedelta(hours=1),
 ) -> list[Overdue]:
-    """Shifts that ended more than `grace` (and less than `within`) ago with no handover."""
+    """Shifts that ended more than `grace` ago with no handover; only for `within` after that,
+    so a service starting long after a boundary does not raise stale alarms."""
     local = now.astimezone(CAMPUS_TZ)
     out = []
     for p in roster:
         if not _handed_over(p) or current(p, local) is not None:
             continue
         last = last_ended(p, local)
-        if last is None or not (last[1] + policy.grace <= local < last[1] + within):
+        if last is None or not (last[1] + policy.grace <= local < last[1] + policy.grace + within):
             continue
         if any(t.outgoing == p.account and t.at >= last[0] for t in takeovers):
             continue

@@ -51,6 +51,8 @@ def test_after_the_grace_the_incoming_operator_holds_it_and_the_handover_is_over
     assert late.outgoing == DAY and late.incoming == (NIGHT,)
     assert late.ended_at == at(20) and late.fault_id == "handover:day:20261201T2000"
     assert not overdue(ROSTER, [handover(20, 40)], at(20, 45), POLICY)
+    # a service started long after the boundary raises no stale alarm
+    assert not overdue(ROSTER, [], at(23), POLICY)
 
 
 def test_guards_go_by_their_shift_and_an_operator_without_successor_just_ends() -> None:
