@@ -58,5 +58,8 @@ def links_for(user: people.User | None, routes: Iterable[BaseRoute]) -> list[Lin
 
 
 def nav_links(request: Request) -> list[Link]:
-    """For base.html: the links the signed-in person may open."""
+    """For base.html: the links the signed-in person may open (none for a page rendered
+    outside a request)."""
+    if not isinstance(request, Request):
+        return []
     return links_for(request.scope.get("cctv_user"), request.app.routes)

@@ -265,13 +265,15 @@ async def takeovers(conn: asyncpg.Connection | asyncpg.Pool, since: datetime) ->
 async def open_alerts(
     conn: asyncpg.Connection, recipient: str | None = None
 ) -> list[asyncpg.Record]:
-    """Alerts and directives still asking someone to acknowledge them (of one person, or of
-    everyone); workflow notices and handover-overdue alerts are not passed on."""
+    """Alerts and directives still asking someone to acknowledge them (of one person, locked
+    for passing on; or of everyone, skipping those busy elsewhere: the next round has them);
+    workflow notices and handover-overdue alerts are not passed on."""
+    lock = "FOR UPDATE" if recipient is not None else "FOR UPDATE SKIP LOCKED"
     return await conn.fetch(
         f"SELECT * FROM {SCHEMA}.alerts WHERE cleared_at IS NULL "
         "AND status IN ('raised', 'delivered') AND ($1::text IS NULL OR recipient = $1) "
         f"AND fault_id NOT LIKE 'notice:%' AND fault_id NOT LIKE '{OVERDUE_PREFIX}%' "
-        "ORDER BY raised_at FOR UPDATE SKIP LOCKED",
+        f"ORDER BY raised_at {lock}",
         recipient,
     )
 
