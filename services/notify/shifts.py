@@ -114,6 +114,24 @@ def _holds_over(
     return last[1] if successors(roster, p) else None
 
 
+def _covers(
+    p: RosterEntry, roster: Sequence[RosterEntry], takeovers: Sequence[Takeover], now: datetime
+) -> bool:
+    """`p` took over someone's shift through a handover and it has not ended yet: the rest of
+    the outgoing one's shift (or, taken over after it ended, until their next one starts)."""
+    by_account = {q.account: q for q in roster}
+    for t in takeovers:
+        q = by_account.get(t.outgoing)
+        if t.incoming != p.account or t.at > now or q is None or not _handed_over(q):
+            continue
+        local = t.at.astimezone(CAMPUS_TZ)
+        shift = current(q, local)
+        until = shift[1] if shift else next_start(q, local)
+        if until is not None and now < until:
+            return True
+    return False
+
+
 def on_duty(
     roster: Sequence[RosterEntry],
     takeovers: Sequence[Takeover],
@@ -135,6 +153,9 @@ def on_duty(
             continue
         if p.account in holding:
             out.append(p)  # the outgoing operator, until the handover (or the grace) is over
+            continue
+        if _covers(p, roster, takeovers, now):
+            out.append(p)  # took over through a handover, for the shift they took over
             continue
         shift = current(p, local)
         if shift is None:

@@ -39,9 +39,9 @@ def test_the_outgoing_operator_stays_responsible_until_the_handover() -> None:
 def test_a_handover_before_the_shift_ends_moves_the_duty_at_once() -> None:
     assert who(at(19, 40), handover(19, 30)) == {"night", "g-day"}
     assert who(at(20, 10), handover(19, 30)) == {"night", "g-night"}
-    # a handover taken too early (before the hour before) does not count for the night shift
+    # whenever in the shift it is confirmed, the incoming operator holds the duty from then on
+    assert who(at(18, 40), handover(18, 30)) == {"night", "g-day"}
     assert who(at(20, 10), handover(18, 30)) == {"night", "g-night"}
-    assert "night" not in who(at(18, 40), handover(18, 30))
 
 
 def test_after_the_grace_the_incoming_operator_holds_it_and_the_handover_is_overdue() -> None:
@@ -63,3 +63,15 @@ def test_guards_go_by_their_shift_and_an_operator_without_successor_just_ends() 
     assert not overdue([alone, around], [], at(18), POLICY)
     # the overnight shift wraps midnight
     assert who(at(3), handover(20, 5)) == {"night", "g-night"}
+
+
+def test_a_handover_to_someone_off_schedule_covers_the_rest_of_that_shift() -> None:
+    late = RosterEntry("late", "孙杰", "duty_operator", None, time(12), time(18))
+    roster = [DAY, NIGHT, late]
+    swap = Takeover("JB-2", "day", "late", at(9))
+    got = {p.account for p in on_duty(roster, [swap], at(10), POLICY)}
+    assert got == {"late"}  # the day operator went home at nine; "late" holds the duty
+    assert {p.account for p in on_duty(roster, [swap], at(19), POLICY)} == {"late"}
+    # the day shift ends at 20:00: the night operator takes over by the roster again
+    got = {p.account for p in on_duty(roster, [swap], at(20, 5), POLICY)}
+    assert got == {"night"}
