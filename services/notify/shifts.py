@@ -4,7 +4,8 @@ the Art. 14 handover.
 Guards and gatekeepers hold a zone by their shift alone. A duty operator's shift ends only
 when the incoming operator has taken over through the Art. 14 handover (workflow's
 `handover.confirmed`): until then the outgoing one stays responsible and the incoming one is
-not yet, for at most `grace`; a handover taken up to `early` before the shift starts counts.
+not yet, for at most `grace`. A handover during a shift gives the incoming operator the rest
+of it; one taken up to `early` before their own shift starts counts for it.
 When the grace passes with no handover, the incoming operator holds the duty anyway and the
 duty room is told (`overdue`). Pure: the caller passes the roster, the confirmed handovers and
 the time.
