@@ -23,7 +23,10 @@ BASE = "http://console"
 NAV_BLOCK = re.compile(r"<nav>(.*?)</nav>", re.S)
 HREF = re.compile(r'href="([^"]+)"')
 # one demo account per role (demo/campus.py DEMO_PEOPLE)
-ACCOUNTS = ("duty", "guard", "gatekeeper", "logistics_head", "leader", "nic_admin", "nic_duty")
+ACCOUNTS = (
+    "duty", "guard", "gatekeeper", "logistics_head", "leader", "nic_admin", "nic_duty",
+    "security_head",
+)  # fmt: skip
 
 
 @pytest.fixture
