@@ -29,7 +29,7 @@ def hm(t: datetime) -> time:
 
 class Boundary:
     """Two duty operators (and two guards of a zone of this test) whose shifts met 10 minutes
-    ago: the Art. 14 handover has not happened yet."""
+    ago: the Art. 14 handover has not happened yet. NIC on call above them."""
 
     def __init__(self) -> None:
         tag = uuid.uuid4().hex[:6]
@@ -40,7 +40,8 @@ class Boundary:
         self.inn = RosterEntry(f"in-{tag}", "黄敏", "duty_operator", None, hm(b), after)
         self.g_out = RosterEntry(f"go-{tag}", "张伟", "guard", self.zone, before, hm(b))
         self.g_in = RosterEntry(f"gi-{tag}", "李强", "guard", self.zone, hm(b), after)
-        self.people = [self.out, self.inn, self.g_out, self.g_in]
+        self.nic = RosterEntry(f"nic-{tag}", "赵敏", "nic_oncall", None)  # round the clock
+        self.people = [self.out, self.inn, self.g_out, self.g_in, self.nic]
 
 
 @pytest.fixture
@@ -128,6 +129,11 @@ async def test_no_handover_in_time_tells_the_duty_room_and_passes_the_alerts(
         f"SELECT 1 FROM {store.SCHEMA}.alerts WHERE fault_id LIKE $1",
         f"handover:{b.out.account}:%",
     )) == 2  # fmt: skip
+
+    # nobody in the duty room acknowledged it: it climbs to NIC on call
+    overdue_id = rows[0]["fault_id"]
+    assert overdue_id in await notify.escalate_due(later + timedelta(minutes=5, seconds=1))
+    assert b.nic.account in await alerts_of(notify, overdue_id)
 
     # the handover comes late: the overdue alert is all clear
     event = confirmed(b, [])
