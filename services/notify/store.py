@@ -266,14 +266,17 @@ async def open_alerts(
     conn: asyncpg.Connection, recipient: str | None = None
 ) -> list[asyncpg.Record]:
     """Alerts and directives still asking someone to acknowledge them (of one person, locked
-    for passing on; or of everyone, skipping those busy elsewhere: the next round has them);
-    workflow notices and handover-overdue alerts are not passed on."""
-    lock = "FOR UPDATE" if recipient is not None else "FOR UPDATE SKIP LOCKED"
+    for passing on; or of everyone, skipping those busy elsewhere: the next round has them).
+    A fault someone acknowledged is in hand (a directive waits for each recipient); workflow
+    notices and handover-overdue alerts are not passed on."""
+    lock = "FOR UPDATE OF a" if recipient is not None else "FOR UPDATE OF a SKIP LOCKED"
     return await conn.fetch(
-        f"SELECT * FROM {SCHEMA}.alerts WHERE cleared_at IS NULL "
-        "AND status IN ('raised', 'delivered') AND ($1::text IS NULL OR recipient = $1) "
-        f"AND fault_id NOT LIKE 'notice:%' AND fault_id NOT LIKE '{OVERDUE_PREFIX}%' "
-        f"ORDER BY raised_at {lock}",
+        f"SELECT a.* FROM {SCHEMA}.alerts a WHERE a.cleared_at IS NULL "
+        "AND a.status IN ('raised', 'delivered') AND ($1::text IS NULL OR a.recipient = $1) "
+        f"AND a.fault_id NOT LIKE 'notice:%' AND a.fault_id NOT LIKE '{OVERDUE_PREFIX}%' "
+        "AND (a.fault_id LIKE 'directive:%' OR NOT EXISTS (SELECT 1 FROM "
+        f"{SCHEMA}.alerts b WHERE b.fault_id = a.fault_id AND b.status = 'acknowledged')) "
+        f"ORDER BY a.raised_at {lock}",
         recipient,
     )
 

@@ -19,7 +19,7 @@ from services.notify.app import NotifyService
 from services.notify.roster import RosterEntry
 from services.workflow.dutylog import OpenItem, ShiftHandover
 from services.workflow.publishing import to_event
-from tests.notify.acting import direct
+from tests.notify.acting import ack, direct
 from tests.notify.harness import a_zone, alerts_of, fault, open_fault, staged
 
 
@@ -80,6 +80,14 @@ async def test_the_outgoing_operator_holds_the_duty_room_until_the_handover(
     first, told = await duty_room_alert(notify)
     assert b.out.account in told and b.inn.account not in told
 
+    # a critical tamper in the guards' zone: the duty room and the guard on shift; the guard
+    # has it in hand, so it does not pass at the handover
+    tamper = fault(b.zone, kind="tamper", severity="critical")
+    await open_fault(notify, tamper)
+    in_hand = await alerts_of(notify, tamper.fault_id)
+    assert {b.out.account, b.g_in.account} <= set(in_hand) and b.inn.account not in in_hand
+    await ack(notify, {"alert_id": in_hand[b.g_in.account]["alert_id"], "account": b.g_in.account})
+
     event = confirmed(b, [told[b.out.account]["alert_id"]])
     await notify.on_handover(wrap(event, source="workflow", key=event.request_id), event)
 
@@ -92,6 +100,8 @@ async def test_the_outgoing_operator_holds_the_duty_room_until_the_handover(
     assert new["status"] == "raised" and new["level"] == old["level"]
     assert "转交 handed over" in new["body"]
     assert await staged(notify, f"cctv.alert.handed_over.{old['camera_id']}")
+    untouched = await alerts_of(notify, tamper.fault_id)
+    assert untouched[b.out.account]["status"] != "handed_over" and b.inn.account not in untouched
 
     # from now on the duty room's alerts go to the incoming operator
     _, told = await duty_room_alert(notify)
