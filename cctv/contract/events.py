@@ -327,6 +327,22 @@ class AlertEscalated(Event):
     reason: str
 
 
+class AlertHandedOver(Event):
+    """Art. 13-14: an open, unacknowledged alert or directive passed from a person going off
+    duty to who now holds it (the incoming operator of an Art. 14 handover, or the zone's next
+    shift); it no longer asks the first person to acknowledge it."""
+
+    TYPE = "alert.handed_over"
+    STREAM = "CCTV_ALERT"
+    alert_id: str
+    fault_id: str
+    camera_id: str | None = None
+    recipient: str  # who had it
+    to: list[str]  # who has it now (their own alerts: alert.raised)
+    handover_id: str | None = None  # the Art. 14 handover it passed in, if any
+    reason: str = ""
+
+
 class DirectiveIssued(Event):
     """Art. 13: the duty room's directive to guards and gatekeepers; each must acknowledge it,
     and whoever has not in time is escalated like an alert."""
@@ -659,8 +675,36 @@ class HandoverOffered(WorkflowTransition):
     TYPE = "workflow.handover.offered"
 
 
+class HandoverItem(BaseModel):
+    """Something the next shift carries on: an alert, a fault or a log entry (Art. 14)."""
+
+    kind: str  # alert | fault | log
+    ref: str
+    summary: str = ""
+
+
 class HandoverConfirmed(WorkflowTransition):
+    """Art. 14: the incoming duty operator took over; from ``confirmed_at`` the duty room's
+    alerts go to them, and what the outgoing one had open passes to them (notify)."""
+
     TYPE = "workflow.handover.confirmed"
+    outgoing: str = ""  # accounts
+    incoming: str = ""
+    confirmed_at: datetime | None = None
+    items: list[HandoverItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _from_summary(self) -> HandoverConfirmed:
+        """The workflow puts the handover in the summary; consumers read these fields."""
+        s = self.summary
+        self.outgoing = self.outgoing or str(s.get("outgoing") or "")
+        self.incoming = self.incoming or str(s.get("incoming") or "")
+        if self.confirmed_at is None:
+            at = s.get("confirmed_at")
+            self.confirmed_at = datetime.fromisoformat(str(at)) if at else self.at
+        if not self.items and isinstance(s.get("items"), list):
+            self.items = [HandoverItem.model_validate(i) for i in s["items"]]
+        return self
 
 
 class HandoverSuperseded(WorkflowTransition):
