@@ -36,6 +36,7 @@ from .k8s import (
     pod_specs,
     render,
     render_dir,
+    sample_values,
 )
 
 K8S_VERSION = "1.33"
@@ -516,7 +517,8 @@ def evidence_mounts(docs: list[dict[str, Any]]) -> tuple[dict[str, str], list[st
     """media's container env and the volume claims its pod mounts."""
     spec = one(docs, "Deployment", "media")["spec"]["template"]["spec"]
     env = {
-        e["name"]: e["value"] for e in container(one(docs, "Deployment", "media"), "media")["env"]
+        e["name"]: e.get("value", "")
+        for e in container(one(docs, "Deployment", "media"), "media")["env"]
     }
     claims = [
         v["persistentVolumeClaim"]["claimName"]
@@ -734,13 +736,39 @@ def pod_labels(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, st
 
 
 POSTGRES = {"cnpg.io/cluster": "cctv-db", "cnpg.io/instanceRole": "primary"}
-CAMERA = "ip:10.64.3.17"
-EVIDENCE_STORE = "ip:10.10.0.40"  # the campus object store (media's footage in production)
+
+
+def host_in(cidr: str, n: int = 2) -> str:
+    """A peer address inside `cidr`, as the evaluator's "ip:" peers."""
+    import ipaddress
+
+    net = ipaddress.ip_network(cidr)
+    return f"ip:{net[min(n, net.num_addresses - 1)]}"
+
+
+def places(overlay: str) -> dict[str, str]:
+    """The campus's peers: the demo's base defaults, or production's nic-values (sample)."""
+    if overlay == "demo":
+        return {
+            "camera": "ip:10.64.3.17",
+            "store": "ip:10.10.0.40",
+            "mail": "ip:10.10.0.25",
+        }
+    v = sample_values()
+    return {
+        "camera": host_in(v["camera-network-cidr"], 3 * 256 + 17),
+        "store": host_in(v["object-store-cidr"]),
+        "mail": host_in(v["mail-sms-cidr"]),
+    }
+
+
+CAMERA = places("demo")["camera"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
     docs = render(overlay)
+    CAMERA, EVIDENCE_STORE, MAIL = (places(overlay)[k] for k in ("camera", "store", "mail"))
     pods = {name: pod_labels(docs, "Deployment", name) for name in SERVICES}
     nats = pod_labels(docs, "StatefulSet", "nats")
     streams = pod_labels(docs, "Job", "cctv-streams")
@@ -766,9 +794,9 @@ def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
     assert allowed(docs, "monitoring", nats, 7777)
     assert not allowed(docs, pods["ingest"], "ip:192.168.1.1", 554)
     assert not allowed(docs, pods["notify"], "ip:10.1.2.3", 443)
-    assert allowed(docs, pods["notify"], "ip:10.10.0.25", 587)  # the campus mail relay
-    assert not allowed(docs, pods["ingest"], "ip:10.10.0.25", 587)
-    assert not allowed(docs, pods["media"], "ip:10.10.0.25", 587)
+    assert allowed(docs, pods["notify"], MAIL, 587)  # the campus mail relay
+    assert not allowed(docs, pods["ingest"], MAIL, 587)
+    assert not allowed(docs, pods["media"], MAIL, 587)
     assert not allowed(docs, pods["media"], "ip:192.168.1.1", 554)
     assert not allowed(docs, pods["media"], "ip:8.8.8.8", 443)  # footage stays on campus
 
