@@ -262,3 +262,22 @@ def test_the_nats_certificate_names_the_outside_door(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode != 0 and "nats-external-host: 'CHANGE-ME'" in out.stderr
+
+
+def test_cert_manager_certifies_the_outside_door_too(tmp_path: Path) -> None:
+    """NIC issuing NATS's certificate with cert-manager (the component added to production's
+    components): the certificate also names nats-external-host, after the in-cluster names."""
+    copy = tree_with_values(tmp_path, sample_values())
+    kustomization = copy / "overlays" / "production" / "kustomization.yaml"
+    text = kustomization.read_text(encoding="utf-8")
+    kustomization.write_text(
+        text.replace(
+            "  - ../../components/media-rtc\n",
+            "  - ../../components/media-rtc\n  - ../../components/cert-manager-nats\n",
+        ),
+        encoding="utf-8",
+    )
+    docs = render_dir(copy / "overlays" / "production")
+    names = one(docs, "Certificate", "nats-tls")["spec"]["dnsNames"]
+    assert names[-1] == sample_values()["nats-external-host"]
+    assert {"nats", "*.nats-headless", "localhost"} <= set(names[:-1])
