@@ -56,8 +56,16 @@ NOTIFY_CHANNELS = (
     "sms_api_key",
 )
 # media's outside logins (services/media/settings.py), the same way: the recorders' replay
-# login, and the evidence store's S3 keys in production (empty = the demo's local volume)
-MEDIA_GIVEN = ("replay_username", "replay_password", "s3_access_key", "s3_secret_key")
+# login, the evidence store's S3 keys in production (empty = the demo's local volume) and
+# the TURN server's login for WebRTC viewing (empty = STUN only or no relay)
+MEDIA_GIVEN = (
+    "replay_username",
+    "replay_password",
+    "s3_access_key",
+    "s3_secret_key",
+    "media_turn_username",
+    "media_turn_password",
+)
 
 
 def password() -> str:
