@@ -9,6 +9,7 @@ NATS_PASSWORD, or /run/secrets/nats_password) and the cluster's NATS CA in NATS_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from pathlib import Path
@@ -73,7 +74,7 @@ def request(
 ) -> dict[str, Any]:
     """Ask a service; the signed-on person's token goes along (`cctv login`, CCTV_TOKEN);
     a refusal becomes a CliError unless ``check`` is False."""
-    import nats
+    import nats.aio.client
 
     from cctv.plumbing.identity import HEADER
 
@@ -90,16 +91,19 @@ def request(
             """nats-py's own reporting prints a traceback per attempt: keep the reason instead."""
             seen.append(exc)
 
+        nc = nats.aio.client.Client()
         try:
             # two attempts, then give up (nats-py reads max_reconnect_attempts=0 as "forever")
-            nc = await nats.connect(
+            await nc.connect(
                 **options,
                 connect_timeout=3,
                 max_reconnect_attempts=1,
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=1,
                 error_cb=remember,
             )
         except Exception as exc:
+            with contextlib.suppress(Exception):  # wss://: its HTTP session, else a warning
+                await nc.close()
             why = seen[-1] if seen else exc
             raise CliError(
                 f"cannot reach NATS at {plain_url(settings().nats_url)} ({why}); "
