@@ -604,26 +604,21 @@ def _announce(alarm: WitnessAlarm) -> str | None:
     address the contract declares; None or why not."""
     import asyncio
 
-    import nats
-
-    from .common import settings as cli_settings
+    from .common import nats_connection
 
     async def go() -> None:
-        nc = await nats.connect(
-            cli_settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
-        )
-        try:
+        async with nats_connection("publishing the witness alarm") as nc:
             key = str(alarm.seen_size)
             env = wrap(alarm, source="audit-witness", key=key)
             await nc.jetstream().publish(
                 subject_for(alarm, key), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
             )
-        finally:
-            await nc.close()
 
     try:
         asyncio.run(go())
-    except Exception as exc:  # the exit status and the ALERT file still say it
+    except CliError as exc:  # the exit status and the ALERT file still say it
+        return str(exc)
+    except Exception as exc:  # anything else: the alarm must still end in EXIT_ALERT
         return repr(exc)
     return None
 

@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from .common import settings
+from .common import connect_nats
 from .main import CliError
 
 STREAM = "CCTV_DLQ"
@@ -33,13 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 async def _connect() -> Any:
-    import nats
-
-    url = settings().nats_url
-    try:
-        return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
-    except Exception as exc:
-        raise CliError(f"cannot reach NATS at {url} ({exc}); is `make run` running?") from exc
+    return await connect_nats()  # the CLI's one way to NATS: TLS, password file, no hang
 
 
 async def _letters(js: Any, service: str | None, seqs: set[int] | None) -> list[dict[str, Any]]:
@@ -48,7 +42,7 @@ async def _letters(js: Any, service: str | None, seqs: set[int] | None) -> list[
     info = await js.stream_info(STREAM)
     first, last = info.state.first_seq, info.state.last_seq
     out: list[dict[str, Any]] = []
-    for seq in sorted(seqs) if seqs else range(first, last + 1):
+    for seq in sorted(seqs) if seqs else range(max(first, 1), last + 1):  # empty: 0, 0
         try:
             msg = await js.get_msg(STREAM, seq)
         except NotFoundError:

@@ -264,6 +264,11 @@ def pod_files(
             folder.mkdir(parents=True)
             if "secret" in v:
                 project(folder, v["secret"]["secretName"], v["secret"].get("items"))
+            elif "configMap" in v:  # e.g. media's recorders file, as the base renders it
+                cm = one(render("base"), "ConfigMap", v["configMap"]["name"])
+                for key, value in cm["data"].items():
+                    (folder / key).write_text(value)
+                    (folder / key).chmod(0o444)
             else:
                 for src in v["projected"]["sources"]:
                     if src["secret"].get("optional") and src["secret"]["name"] not in made.secrets:

@@ -365,7 +365,8 @@ def made_secrets(*args: str) -> list[dict[str, Any]]:
 
 # made by CloudNativePG itself, or by NIC with its own certificate
 OPERATOR_MADE = {"cctv-db-ca"}
-NIC_MADE = {"console-tls", "cctv-device-credentials"}  # the latter optional: device logins
+# NIC's own: the console's certificate; optional device and recorder logins
+NIC_MADE = {"console-tls", "cctv-device-credentials", "cctv-recorder-credentials"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

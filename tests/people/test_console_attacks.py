@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,8 @@ from services.console.app import build as build_console
 from services.console.app import check_secret
 from services.console.security import COOKIE, PERMISSIONS, PUBLIC, SIGNED_IN
 from services.console.settings import ConsoleSettings
+from services.workflow.app import build as build_workflow
+from services.workflow.settings import WorkflowSettings
 from tests.support.console import csrf_of, sign_in
 
 BASE = "http://console"
@@ -131,7 +134,22 @@ async def test_a_post_without_csrf_token_or_from_a_foreign_origin_is_refused(con
         assert r.status_code != 403
 
 
-async def test_every_post_form_carries_the_csrf_token(console: Any) -> None:
+@pytest.fixture
+async def with_workflow(nats_url: str, database_url: str, console: Any) -> AsyncIterator[Any]:
+    """The console with a workflow of its own schema behind the request and duty pages (a
+    silent workflow is a 503 page, without the forms)."""
+    tag = uuid.uuid4().hex[:8]
+    wf = build_workflow(
+        WorkflowSettings(nats_url=nats_url, database_url=database_url, remind_poll_s=3600.0),
+        schema=f"wfa_{tag}",
+        durable_suffix=f"-a{tag}",
+    )
+    async with wf.running():
+        yield console
+
+
+async def test_every_post_form_carries_the_csrf_token(with_workflow: Any) -> None:
+    console = with_workflow
     async with client(console) as c:
         await sign_in(c, "nic_admin")
         for path in ("/", "/people", "/account/password", "/requests", "/duty", "/systems"):
