@@ -66,10 +66,6 @@ def nats_options(s: CliSettings | None = None) -> dict[str, Any]:
     return kwargs
 
 
-NATS_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
-"""Besides nats-py's own errors (nats.errors.Error): what a lost connection raises."""
-
-
 async def connect_nats(errors: list[Exception] | None = None) -> Any:
     """The one way every CLI command reaches NATS: NATS_URL with the user, the password (or
     NATS_PASSWORD_FILE) and NATS_TLS_CA_FILE; two attempts, then a CliError naming the URL and
@@ -136,7 +132,7 @@ async def nats_connection(what: str) -> AsyncIterator[Any]:
         yield nc
     except CliError:
         raise
-    except (NatsError, *NATS_ERRORS) as exc:
+    except (NatsError, OSError, TimeoutError) as exc:
         late = f" ({errors[-1]})" if errors else ""  # e.g. a permissions violation
         raise CliError(f"{what}: {exc!r}{late}") from exc
     finally:

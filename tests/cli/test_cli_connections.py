@@ -163,7 +163,7 @@ async def published(door: TlsNats, sent: WitnessAlarm) -> int:
         msg = await nc.jetstream().get_last_msg(
             "CCTV_AUDIT", f"cctv.audit.witness_alarm.{sent.seen_size}"
         )
-        size: int = json.loads(msg.data)["data"]["seen_size"]
+        size: int = json.loads(msg.data or b"")["data"]["seen_size"]
         return size
     finally:
         await nc.close()

@@ -77,6 +77,7 @@ async def test_logout_ends_the_session_on_the_server(console: Any) -> None:
     async with client(console) as c:
         await sign_in(c, "leader")
         kept = c.cookies.get(COOKIE)
+        assert kept is not None
         assert (await c.get("/api/overview")).status_code == 200
         assert (await c.post("/logout")).status_code == 303
     async with client(console) as replay:  # someone who copied the cookie before logout

@@ -79,10 +79,10 @@ async def test_fill_preview_submit_approve_print(site) -> None:
     assert chain.index("后勤处部门主要负责人") < chain.index("学生处部门主要负责人")
     assert "提交申请" in preview.text
 
-    shown = re.search(r'name="chain_key" value="([^"]*)"', preview.text)
-    assert shown is not None and "2:managing:student" in shown.group(1)
+    chain_key = re.search(r'name="chain_key" value="([^"]*)"', preview.text)
+    assert chain_key is not None and "2:managing:student" in chain_key.group(1)
     sub = await duty.post(
-        "/requests/new/access", data={**fields, "chain_key": shown.group(1), "submit": "1"}
+        "/requests/new/access", data={**fields, "chain_key": chain_key.group(1), "submit": "1"}
     )
     assert sub.status_code == 303
     rid = sub.headers["location"].rsplit("/", 1)[1]
