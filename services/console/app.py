@@ -108,11 +108,12 @@ class ServiceSilent(Exception):
 
     def text(self) -> str:
         name = SERVICE_NAMES.get(self.service, self.service)
-        why = (
-            "无人应答 no one answers"
-            if "NoResponders" in type(self.cause).__name__
-            else ("超时未应答 no answer in time")
-        )
+        if isinstance(self.cause, NoRespondersError):
+            why = "无人应答 no one answers"
+        elif isinstance(self.cause, ConnectionClosedError):
+            why = "消息总线连接中断 the console lost NATS"
+        else:
+            why = "超时未应答 no answer in time"
         return (
             f"{name} 暂未应答，请稍后再试或联系网络信息中心 — the {self.service} service did "
             f"not answer ({why}: {self.subject}); try again shortly or call NIC"

@@ -65,7 +65,7 @@ async def test_each_page_module_answers_503_naming_the_silent_service(
         assert r.status_code == 503, (path, r.status_code, r.text[:300])
         assert r.headers["content-type"].startswith("text/html"), path
         assert f"the {service} service did not answer" in r.text, (path, r.text[:300])
-        assert "暂未应答" in r.text, path  # Chinese first, English beside it
+        assert "暂未应答" in r.text and "无人应答 no one answers" in r.text, path  # zh, en
         assert r.headers.get("retry-after"), path
 
 
