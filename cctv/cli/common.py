@@ -108,11 +108,20 @@ async def connect_nats(errors: list[Exception] | None = None) -> Any:
         await asyncio.wait_for(attempt, 1)
     with contextlib.suppress(BaseException):  # wss://: its HTTP session, else a warning
         await asyncio.wait_for(nc.close(), 2)
-    why = seen[-1] if seen else failure or f"no answer in {CONNECT_BUDGET_S:.0f} s"
+    why = _telling(seen) if seen else failure or f"no answer in {CONNECT_BUDGET_S:.0f} s"
     raise CliError(
         f"cannot reach NATS at {plain_url(settings().nats_url)} ({why}); "
         "is `make run` running, or NATS_URL set?"
     ) from failure
+
+
+def _telling(seen: list[Exception]) -> Exception:
+    """The reason that says most: a refused login or certificate, not the reset socket that
+    followed it."""
+    for exc in reversed(seen):
+        if isinstance(exc, ssl.SSLError) or "authorization" in str(exc).lower():
+            return exc
+    return seen[-1]
 
 
 CONNECT_BUDGET_S = 15.0

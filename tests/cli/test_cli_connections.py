@@ -183,3 +183,21 @@ def test_without_the_clusters_ca_the_server_is_refused(
     assert code == 2
     assert "certificate verify failed" in err.lower(), err
     assert "Traceback" not in err
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scheme", ["tls", "wss"])
+def test_a_wrong_password_is_named_as_such(
+    scheme: str,
+    door: TlsNats,
+    workstation: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The server refuses the login, then drops the socket: the reason given is the refusal."""
+    through(door, door.tls_url if scheme == "tls" else door.wss_url, workstation, monkeypatch)
+    (workstation / "nats-password").write_text("not-the-password\n")
+    code, _out, err = run(["dlq", "list"], workstation, capsys)
+    assert code == 2
+    assert "authorization violation" in err.lower(), err
+    assert "not-the-password" not in err and "Traceback" not in err
