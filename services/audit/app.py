@@ -77,6 +77,12 @@ def witness(subject: str, raw: bytes) -> Witnessed:
         return Witnessed.rejected(subject, raw, f"undecodable: {type(exc).__name__}: {exc}")
 
 
+def durable_name(schema: str, stream: str) -> str:
+    """The witness consumer of ``stream`` for the log in ``schema`` (one per log and stream)."""
+    prefix = schema.replace("_", "-")
+    return f"{prefix}-{stream.lower().replace('_', '-')}-v3"
+
+
 # who may read the log over request-reply: it names who viewed which footage (Art. 15-17)
 READERS = ("sysadmin", "school_leader", "dept_head")
 
@@ -179,8 +185,7 @@ class AuditService:
             await self.pool.close()
 
     def durable(self, spec: StreamSpec) -> str:
-        prefix = self.schema.replace("_", "-")
-        return f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
+        return durable_name(self.schema, spec.name)
 
     async def witness_stream(self, spec: StreamSpec) -> None:
         """Buffer what the consumer pushes; commit whatever has gathered; ack the last (ack-all).
