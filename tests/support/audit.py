@@ -146,12 +146,15 @@ async def exactly_once(audit: AuditService, js: Any, ids: list[str], within: flo
     """Every one of ``ids`` in the log once, and the consumers drained."""
     assert audit.pool is not None
 
-    async def all_there() -> bool:
+    async def missing() -> list[int]:
         c = await counts(audit.pool, audit.schema, ids)  # type: ignore[arg-type]
-        return len(c) == len(ids)
+        return [n for n, eid in enumerate(ids) if eid not in c]
 
     async with progress(audit.settings) as changes:
-        await until(all_there, changes, within, what="all events in the log")
+        await eventually(
+            missing, lambda m: not m, changes=changes, timeout=within,
+            what="all events in the log (last: the positions missing)",
+        )  # fmt: skip
         await until(lambda: drained(js, audit.schema), changes, within, what="consumers drained")
     c = await counts(audit.pool, audit.schema, ids)
     assert set(c.values()) == {1}, {k: v for k, v in c.items() if v != 1}

@@ -1,5 +1,7 @@
 """A TCP proxy in front of a real server that a test can cut and restore: an outage on a real
-socket (connections reset, new ones refused) without stopping the session's shared server."""
+socket (connections reset, new ones refused) without stopping the session's shared server.
+It can also swallow what the server sends (`swallow`): the server believes it delivered,
+the client never sees it — what a connection dying with bytes in flight does."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class CuttableProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.swallowing = False
+        """While True, bytes from the server are dropped (the client's are still forwarded)."""
 
     async def start(self) -> CuttableProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -35,14 +39,18 @@ class CuttableProxy:
             writer.close()
             return
         self._writers.update((writer, up_w))
-        for src, dst in ((reader, up_w), (up_r, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
+        for src, dst, down in ((reader, up_w, False), (up_r, writer, True)):
+            task = asyncio.create_task(self._pipe(src, dst, down))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool = False
+    ) -> None:
         with contextlib.suppress(Exception):
             while data := await src.read(65536):
+                if down and self.swallowing:
+                    continue
                 dst.write(data)
                 await dst.drain()
         with contextlib.suppress(Exception):
@@ -61,7 +69,12 @@ class CuttableProxy:
         for task in list(self._pipes):
             task.cancel()
 
+    def swallow(self) -> None:
+        """From now until `cut`, drop what the server sends on the open connections."""
+        self.swallowing = True
+
     async def restore(self) -> None:
+        self.swallowing = False
         await self.start()
 
     async def close(self) -> None:
