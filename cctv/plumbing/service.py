@@ -181,6 +181,16 @@ class Service:
         stream = stream or _stream_of(subject)
         if stream is None:
             raise ValueError(f"no stream holds {subject!r} (cctv.contract.streams)")
+        if self.settings.infra_backoff_max_s >= self.settings.ack_wait_s:
+            # a message held through an outage is kept by in_progress() once per pause; a
+            # pause as long as ack_wait lets JetStream redeliver it meanwhile, each time
+            # counting a delivery toward the poison limit — a long outage would end in
+            # dead letters
+            raise ValueError(
+                f"INFRA_BACKOFF_MAX_S ({self.settings.infra_backoff_max_s}) must be shorter "
+                f"than ACK_WAIT_S ({self.settings.ack_wait_s}): messages held through an "
+                "outage would be redelivered meanwhile"
+            )
         self.consumers.append((subject, stream, durable))
         sub = self.broker.subscriber(
             subject,
