@@ -33,7 +33,7 @@ from cctv.plumbing.failures import is_infrastructure
 from cctv.plumbing.identity import require_caller
 from cctv.plumbing.service import RpcError, Service
 
-from . import api
+from . import api, coverage
 from .settings import AuditSettings
 from .writer import AuditWriter, Faults, NoFaults, WriterConfig
 
@@ -434,6 +434,7 @@ class AuditService:
                 origin=self.settings.audit_origin,
                 extra_checkpoints=req.checkpoints,
             )
+            problems = [*problems, *await self.coverage_problems(conn)]
         if self.broken:
             problems = [*problems, f"the writer refused to start: {self.broken}"]
         return wire(
@@ -449,6 +450,28 @@ class AuditService:
                 signing_key=self.vkey,
             )
         )
+
+    async def coverage_problems(self, conn: asyncpg.Connection) -> list[str]:
+        """Messages the witness acknowledged that are not in the log (see coverage.py)."""
+        problems: list[str] = []
+        try:
+            nc = await nats.connect(**connect_kwargs(self.settings), max_reconnect_attempts=2)
+        except Exception as exc:
+            return [f"stream coverage not checked: NATS unreachable ({exc!r})"]
+        try:
+            js = nc.jetstream()
+            for spec in AUDITED_STREAMS:
+                durable = self.durable(spec)
+                _floor, missing = await coverage.uncovered(
+                    js, conn, self.schema, spec.name, spec.subjects[0], durable, witness
+                )
+                if missing:
+                    problems.append(coverage.problem(spec.name, durable, missing))
+        except Exception as exc:
+            problems.append(f"stream coverage not checked: {exc!r}"[:500])
+        finally:
+            await nc.close()
+        return problems
 
     async def rpc_checkpoint(self, _req: m.Empty, _call: RpcCall) -> dict[str, Any]:
         await self._cover_latest()
