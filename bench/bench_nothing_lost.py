@@ -31,6 +31,7 @@ os.environ.setdefault("LOG_LEVEL", "ERROR")
 import asyncpg  # noqa: E402
 import nats  # noqa: E402
 
+from bench.bench_audit import audit_settings  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from cctv.contract import Envelope, Event, ensure_streams, subject_for, wrap  # noqa: E402
 from cctv.contract.events import AccessRecorded, CameraRemoved  # noqa: E402
@@ -39,7 +40,6 @@ from cctv.plumbing.service import Service  # noqa: E402
 from cctv.plumbing.settings import ServiceSettings  # noqa: E402
 from services.audit.app import AuditService  # noqa: E402
 from services.audit.app import build as build_audit  # noqa: E402
-from services.audit.settings import AuditSettings  # noqa: E402
 from tests.support.proxy import CuttableProxy  # noqa: E402
 
 
@@ -82,18 +82,9 @@ async def outage(nats_url: str, database_url: str, socket: str, seconds: float, 
     through = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
     settings = ServiceSettings(nats_url=nats_url, database_url=through, log_level="ERROR")
     svc = Service(name, settings, schema=f"s_{key}")
-    audit_schema = f"audit_{key}"
-    audit_svc = build_audit(
-        AuditSettings(
-            nats_url=nats_url,
-            database_url=through,
-            audit_schema=audit_schema,
-            audit_origin=f"bench.campus/{audit_schema}",
-            audit_key_name=f"bench.campus/{audit_schema}",
-            data_dir=home / audit_schema,
-            log_level="ERROR",
-        )
-    )
+    audit_cfg = audit_settings(nats_url, through, home, tamper=True)
+    audit_schema = audit_cfg.audit_schema
+    audit_svc = build_audit(audit_cfg)
     direct = await asyncpg.connect(database_url)
     await direct.execute(f"CREATE SCHEMA IF NOT EXISTS s_{key}")
     await direct.execute(f"CREATE TABLE s_{key}.seen (id text PRIMARY KEY)")
