@@ -10,6 +10,8 @@ import base64
 import json
 from typing import Any
 
+from cctv.plumbing.bus import connect_kwargs
+
 from .common import settings
 from .main import CliError
 
@@ -32,14 +34,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rp.set_defaults(func=replay)
 
 
-async def _connect() -> Any:
+async def _connect(refused: list[str] | None = None) -> Any:
+    """A connection; the server's refusals (permissions violations) are noted in ``refused``."""
     import nats
 
+    async def on_error(exc: Exception) -> None:
+        if refused is not None and "permissions violation" in str(exc).lower():
+            refused.append(str(exc))
+
     url = settings().nats_url
-    try:
-        return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
+    try:  # as the configured user (NATS_USER: `cli` for operators), like every other command
+        return await nats.connect(
+            **connect_kwargs(settings()),
+            connect_timeout=3,
+            max_reconnect_attempts=0,
+            error_cb=on_error,
+        )
     except Exception as exc:
         raise CliError(f"cannot reach NATS at {url} ({exc}); is `make run` running?") from exc
+
+
+def _not_allowed(what: str, refused: list[str]) -> CliError:
+    return CliError(
+        f"NATS refused {what}: {refused[0]} — 重放死信目前需要管理员NATS凭证: "
+        "`cctv dlq replay` republishes as the original publisher, which the operators' `cli` "
+        "user may not; run it with the admin credential (NATS_URL=nats://admin:…@…) until "
+        "replay is served by the services (docs/adr/0025-nothing-lost-acks-coverage-replay.md)"
+    )
 
 
 async def _letters(js: Any, service: str | None, seqs: set[int] | None) -> list[dict[str, Any]]:
@@ -92,7 +113,10 @@ def replay(args: argparse.Namespace) -> int:
         )
 
     async def go() -> int:
-        nc = await _connect()
+        from nats.errors import TimeoutError as NatsTimeout
+
+        refused: list[str] = []
+        nc = await _connect(refused)
         js = nc.jetstream()
         try:
             letters = await _letters(js, args.service, set(args.seq) or None)
@@ -103,9 +127,15 @@ def replay(args: argparse.Namespace) -> int:
                     headers["Nats-Msg-Id"] = f"replay:{d['seq']}:{json.loads(raw)['id']}"
                 except (ValueError, KeyError, TypeError, RecursionError):
                     pass
-                await js.publish(d["subject"], raw, headers=headers)
-                if not args.keep:
-                    await js.delete_msg(STREAM, d["seq"])
+                try:
+                    await js.publish(d["subject"], raw, headers=headers, timeout=3)
+                    if not args.keep:
+                        await js.delete_msg(STREAM, d["seq"])
+                except NatsTimeout as exc:  # a refused publish is dropped: no ack comes
+                    if refused:
+                        what = f"replaying #{d['seq']} on {d['subject']}"
+                        raise _not_allowed(what, refused) from None
+                    raise CliError(f"no answer from JetStream replaying #{d['seq']}") from exc
                 print(f"replayed #{d['seq']} → {d['subject']}")
             return len(letters)
         finally:

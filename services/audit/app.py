@@ -323,7 +323,7 @@ class AuditService:
         try:
             for msg in msgs[:-1]:
                 await msg.ack()
-            await msgs[-1].ack_sync()
+            await msgs[-1].ack_sync(timeout=5.0)  # a batch of acks ahead of it, on a busy server
         except Exception as exc:
             log.warning("ack not confirmed", durable=durable, error=repr(exc))
 

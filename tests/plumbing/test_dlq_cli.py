@@ -13,6 +13,7 @@ import pytest
 from cctv.cli.main import main
 from cctv.contract import subject_for, wrap
 from cctv.contract.events import CameraRemoved
+from cctv.devstack.stack import Stack
 from cctv.plumbing.service import Service
 from cctv.plumbing.settings import ServiceSettings
 
@@ -60,3 +61,39 @@ def test_dead_letters_are_listed_and_replayed(
     assert main(["dlq", "list", "--service", name, "--json"]) == 0
     assert capsys.readouterr().out.strip() == ""  # replayed letters leave the DLQ
     assert main(["dlq", "replay", "999999999"]) == 2  # a clear error, not a traceback
+
+
+def test_replay_with_the_operators_credentials_says_what_it_needs(
+    infra: Stack,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The `cli` user lists dead letters (before: `dlq` ignored NATS_USER and could not even
+    connect) but may not publish events (ADR 0013): a replay the server refuses is a clear
+    error naming the admin credential and the ADR, not a timeout traceback."""
+    assert infra.nats is not None and infra.nats_url and infra.nats_passwords
+    admin_url = infra.nats_url
+    name = f"dlqcli{uuid.uuid4().hex[:8]}"
+    ev = CameraRemoved(camera_id="c1", reason="replay me")
+    env = wrap(ev, source="ingest", key=name)
+
+    async def dead_letter() -> None:
+        svc = Service(name, ServiceSettings(nats_url=admin_url, database_url=database_url))
+        await svc.broker.connect()
+        try:
+            await svc.dead_letter("c", subject_for(ev, name), env.to_bytes(), "handler: x", 5)
+        finally:
+            await svc.broker.stop()
+
+    asyncio.run(dead_letter())
+    # the operators' user, as `make run` and deploy/k8s configure the CLI
+    monkeypatch.setenv("NATS_URL", infra.nats.url)
+    monkeypatch.setenv("NATS_USER", "cli")
+    monkeypatch.setenv("NATS_PASSWORD", infra.nats_passwords["cli"])
+    assert main(["dlq", "list", "--service", name, "--json"]) == 0  # reading is allowed
+    seq = json.loads(capsys.readouterr().out.splitlines()[0])["seq"]
+    assert main(["dlq", "replay", str(seq)]) == 2
+    err = capsys.readouterr().err
+    assert "permissions violation for publish" in err and "admin credential" in err
+    assert "0025" in err
