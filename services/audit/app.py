@@ -286,11 +286,17 @@ class AuditService:
 
         prefix = self.schema.replace("_", "-")
         old = f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
+        js = nc.jetstream()
         try:
-            await nc.jetstream().delete_consumer(spec.name, old)
-            log.info("ack-all consumer retired; the stream is read again", consumer=old)
+            await js.consumer_info(spec.name, old)  # asked first: a new install has none
         except NotFoundError:
-            pass
+            return
+        except Exception as exc:  # not worth stopping the witness for
+            log.warning("old consumer not looked up", consumer=old, error=repr(exc))
+            return
+        try:
+            await js.delete_consumer(spec.name, old)
+            log.info("ack-all consumer retired; the stream is read again", consumer=old)
         except Exception as exc:  # the new consumer works anyway; the old one only lingers
             log.warning("old consumer not removed", consumer=old, error=repr(exc))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from nats.js.api import DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from cctv.evidence.entry import rejected_id
@@ -22,6 +22,9 @@ from . import store
 
 CHUNK = 2000
 """Messages looked up in the log with one query."""
+FETCH_S = 5.0
+IDLE_S = 30.0
+"""An abandoned reading consumer is removed by the server after this long."""
 SHOWN = 10
 """Stream sequences named in a problem (the count says how many in all)."""
 
@@ -55,22 +58,32 @@ async def uncovered(
         missing.extend(seq for seq, a, b in pending if a not in known and b not in known)
         pending.clear()
 
-    sub = await js.subscribe(
-        subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    # a named ephemeral pull consumer: what the audit user may create in deploy/k8s
+    # (CONSUMER.CREATE.<stream>.>, MSG.NEXT); the server removes it once idle
+    sub = await js.pull_subscribe(
+        subject,
+        stream=stream,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.ALL,
+            inactive_threshold=IDLE_S,
+            mem_storage=True,
+        ),
     )
     try:
-        while True:
-            msg = await sub.next_msg(timeout=10)
-            seq = int(msg.metadata.sequence.stream)
-            if seq > floor:
-                break
-            raw = bytes(msg.data)
-            pending.append((seq, witness(msg.subject, raw).event_id, rejected_id(raw)))
-            if len(pending) >= CHUNK:
-                await check()
-            if seq == floor:
-                break
-        await check()
+        seq = 0
+        while seq < floor:
+            try:
+                msgs = await sub.fetch(CHUNK, timeout=FETCH_S)
+            except TimeoutError:
+                break  # nothing more below the floor (deleted or expired meanwhile)
+            for msg in msgs:
+                seq = int(msg.metadata.sequence.stream)
+                if seq > floor:
+                    break
+                raw = bytes(msg.data)
+                pending.append((seq, witness(msg.subject, raw).event_id, rejected_id(raw)))
+            await check()
     finally:
         await sub.unsubscribe()
     return floor, missing
