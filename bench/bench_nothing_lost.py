@@ -40,7 +40,7 @@ from cctv.plumbing.service import Service  # noqa: E402
 from cctv.plumbing.settings import ServiceSettings  # noqa: E402
 from services.audit.app import AuditService  # noqa: E402
 from services.audit.app import build as build_audit  # noqa: E402
-from tests.support.proxy import CuttableProxy  # noqa: E402
+from tests.support.proxy import CuttableProxy, pg_through  # noqa: E402
 
 
 async def drain(nats_url: str, database_url: str, n: int) -> float:
@@ -79,7 +79,7 @@ async def outage(nats_url: str, database_url: str, socket: str, seconds: float, 
     proxy = await CuttableProxy(unix_path=socket).start()
     key = f"o{uuid.uuid4().hex[:6]}"
     name = f"outage{key}"
-    through = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
+    through = pg_through(proxy)
     settings = ServiceSettings(nats_url=nats_url, database_url=through, log_level="ERROR")
     svc = Service(name, settings, schema=f"s_{key}")
     audit_cfg = audit_settings(nats_url, through, home, tamper=True)

@@ -32,7 +32,7 @@ from tests.support.audit import (
     running,
     until,
 )
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy, pg_through, pg_unix_socket
 from tests.support.waiting import ChangeFeed
 
 
@@ -91,11 +91,8 @@ async def test_a_database_outage_many_times_ack_wait_loses_and_repeats_nothing(
     """The witness holds what it was given while PostgreSQL is away — ack_wait passes many
     times, JetStream redelivers — and /readyz says why; once the database is back every event
     is in the log once. The same mechanism as a 5-minute outage, with ack_wait at 0.5 s."""
-    from tests.plumbing.test_outage import unix_socket
-
-    proxy = await CuttableProxy(unix_path=unix_socket(database_url)).start()
-    through = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
-    cfg: AuditSettings = fresh(nats_url, through, tmp_path, ack_wait_s=0.5)
+    proxy = await CuttableProxy(unix_path=pg_unix_socket(database_url)).start()
+    cfg: AuditSettings = fresh(nats_url, pg_through(proxy), tmp_path, ack_wait_s=0.5)
     tag = uuid.uuid4().hex[:6]
     before, during = own(5, tag), own(20, tag, 5)
     consumer = durable(cfg.audit_schema, "CCTV_ACCESS")

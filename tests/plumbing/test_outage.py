@@ -9,7 +9,6 @@ import json
 import uuid
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import nats
 import pytest
@@ -18,13 +17,8 @@ from cctv.contract import Envelope, Event, subject_for, wrap
 from cctv.contract.events import CameraRemoved
 from cctv.plumbing.service import Service
 from cctv.plumbing.settings import ServiceSettings
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy, pg_through, pg_unix_socket
 from tests.support.waiting import ChangeFeed, eventually
-
-
-def unix_socket(database_url: str) -> str:
-    host = parse_qs(urlparse(database_url).query)["host"][0]
-    return f"{host}/.s.PGSQL.5432"
 
 
 async def as_ingest(svc: Service, event: CameraRemoved, key: str) -> Envelope:
@@ -46,12 +40,12 @@ async def as_ingest(svc: Service, event: CameraRemoved, key: str) -> Envelope:
 async def test_handlers_wait_out_a_database_outage_and_lose_nothing(
     nats_url: str, database_url: str, ack_wait_s: float, retries: int
 ) -> None:
-    proxy = await CuttableProxy(unix_path=unix_socket(database_url)).start()
+    proxy = await CuttableProxy(unix_path=pg_unix_socket(database_url)).start()
     key = f"o{uuid.uuid4().hex[:8]}"
     name = f"outage{key}"
     settings = ServiceSettings(
         nats_url=nats_url,
-        database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres",
+        database_url=pg_through(proxy),
         max_deliver=2,
         infra_backoff_max_s=0.3,
         ack_wait_s=ack_wait_s,

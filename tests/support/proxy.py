@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import parse_qs, urlparse
 
 from cctv.devstack.embedded import free_port
 
@@ -79,3 +80,14 @@ class CuttableProxy:
 
     async def close(self) -> None:
         await self.cut()
+
+
+def pg_unix_socket(database_url: str) -> str:
+    """The Unix socket of the session's PostgreSQL (its URL names the socket's folder)."""
+    host = parse_qs(urlparse(database_url).query)["host"][0]
+    return f"{host}/.s.PGSQL.5432"
+
+
+def pg_through(proxy: CuttableProxy) -> str:
+    """A PostgreSQL URL (superuser, trust) reaching the server through ``proxy``."""
+    return f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
