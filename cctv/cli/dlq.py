@@ -1,6 +1,10 @@
-"""`cctv dlq list|replay`: the dead letters (CCTV_DLQ) with their reasons, and putting them
-back on their original subject once the cause is fixed. A replayed letter leaves the DLQ; if
-it fails again, the consumer dead-letters it again with the new reason."""
+"""`cctv dlq list|replay`: the dead letters (CCTV_DLQ) with their reasons, and running them
+again once the cause is fixed. `replay` asks the service that dead-lettered each letter
+(`cctv.rpc.<service>.dlq.replay`, as the signed-on sysadmin — `cctv login`): it runs the
+letter through the consumer that refused it and records the replay (`dlq.replayed`, who and
+how it ended); a handled letter leaves the list. The operators' `cli` NATS user is enough.
+`--republish` is the old way (admin credential only): the raw bytes on the original subject,
+to every consumer of it, and the letter deleted. ADR 0025."""
 
 from __future__ import annotations
 
@@ -25,12 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.add_argument("--service", help="only this service's letters")
     ls.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument("--all", action="store_true", help="also letters a replay has handled")
     ls.set_defaults(func=list_letters)
-    rp = s.add_parser("replay", help="publish letters again on their original subject")
+    rp = s.add_parser("replay", help="run letters again through the consumer that refused them")
     rp.add_argument("seq", nargs="*", type=int, help="DLQ sequence numbers (from `list`)")
-    rp.add_argument("--all", action="store_true", help="every letter (with --service: its)")
+    rp.add_argument("--all", action="store_true", help="every letter not yet handled")
     rp.add_argument("--service", help="with --all: only this service's letters")
-    rp.add_argument("--keep", action="store_true", help="leave the letters in the DLQ")
+    rp.add_argument(
+        "--republish",
+        action="store_true",
+        help="admin credential only: publish the raw bytes on the original subject instead",
+    )
+    rp.add_argument("--keep", action="store_true", help="with --republish: leave the letters")
     rp.set_defaults(func=replay)
 
 
@@ -56,41 +66,57 @@ async def _connect(refused: list[str] | None = None) -> Any:
 
 def _not_allowed(what: str, refused: list[str]) -> CliError:
     return CliError(
-        f"NATS refused {what}: {refused[0]} — 重放死信目前需要管理员NATS凭证: "
-        "`cctv dlq replay` republishes as the original publisher, which the operators' `cli` "
-        "user may not; run it with the admin credential (NATS_URL=nats://admin:…@…) until "
-        "replay is served by the services (docs/adr/0025-nothing-lost-acks-coverage-replay.md)"
+        f"NATS refused {what}: {refused[0]} — 重新发布需要管理员NATS凭证: `--republish` "
+        "publishes as the original publisher, which the operators' `cli` user may not; use "
+        "`cctv dlq replay` without it (served by the service, as your `cctv login`) or the "
+        "admin credential (docs/adr/0025-nothing-lost-acks-coverage-replay.md)"
     )
 
 
-async def _letters(js: Any, service: str | None, seqs: set[int] | None) -> list[dict[str, Any]]:
+async def _letters(
+    js: Any, service: str | None, seqs: set[int] | None, *, handled_too: bool = False
+) -> list[dict[str, Any]]:
+    """Dead letters, oldest first; without ``handled_too`` not those a replay handled."""
     from nats.js.errors import NotFoundError
 
     info = await js.stream_info(STREAM)
     first, last = info.state.first_seq, info.state.last_seq
     out: list[dict[str, Any]] = []
-    for seq in sorted(seqs) if seqs else range(first, last + 1):
+    handled: set[int] = set()
+    # replay records come after their letter: read the whole range, then pick
+    for seq in range(first, last + 1):
+        if seqs and seq not in seqs and seq < min(seqs):
+            continue
         try:
             msg = await js.get_msg(STREAM, seq)
         except NotFoundError:
-            if seqs:
-                raise CliError(f"no dead letter #{seq} in {STREAM}") from None
-            continue  # replayed and removed, or expired
+            continue  # deleted by a --republish, or expired
         try:
-            data = json.loads(msg.data)["data"]
+            doc = json.loads(msg.data)
+            data = doc["data"]
         except (ValueError, KeyError, TypeError):
+            continue
+        if str(msg.subject).startswith("cctv.dlq.replayed."):
+            if data.get("outcome") == "handled":
+                handled.add(int(data.get("dlq_seq", 0)))
+            continue
+        if seqs and seq not in seqs:
             continue
         if service and data.get("service") != service:
             continue
-        out.append({"seq": seq, "at": json.loads(msg.data).get("time"), **data})
-    return out
+        out.append({"seq": seq, "at": doc.get("time"), **data})
+    if seqs:
+        missing = seqs - {d["seq"] for d in out}
+        if missing:
+            raise CliError(f"no dead letter #{min(missing)} in {STREAM}")
+    return [d for d in out if handled_too or d["seq"] not in handled or seqs]
 
 
 def list_letters(args: argparse.Namespace) -> int:
     async def go() -> list[dict[str, Any]]:
         nc = await _connect()
         try:
-            return await _letters(nc.jetstream(), args.service, None)
+            return await _letters(nc.jetstream(), args.service, None, handled_too=args.all)
         finally:
             await nc.close()
 
@@ -111,6 +137,37 @@ def replay(args: argparse.Namespace) -> int:
         raise CliError(
             "name the letters to replay (sequence numbers from `cctv dlq list`) or --all"
         )
+    if args.republish:
+        return republish(args)
+
+    async def pick() -> list[dict[str, Any]]:
+        nc = await _connect()
+        try:
+            return await _letters(nc.jetstream(), args.service, set(args.seq) or None)
+        finally:
+            await nc.close()
+
+    from cctv.contract import rpc
+
+    from .common import request
+
+    by_service: dict[str, list[int]] = {}
+    for d in asyncio.run(pick()):
+        by_service.setdefault(str(d["service"]), []).append(int(d["seq"]))
+    done = 0
+    for service, seqs in sorted(by_service.items()):
+        reply = request(rpc.dlq_replay(service), {"seqs": seqs}, timeout=60.0)
+        for r in reply["replayed"]:
+            why = f" — {r['reason']}" if r.get("reason") else ""
+            print(f"#{r['seq']} {service}: {r['outcome']}{why}")
+            done += r["outcome"] == "handled"
+    print(f"{done} dead letter(s) handled 已重放")
+    return 0 if done == sum(len(s) for s in by_service.values()) else 1
+
+
+def republish(args: argparse.Namespace) -> int:
+    """The raw bytes again on the original subject (every consumer of it sees them; they
+    dedupe on the event id), the letter deleted unless --keep: the admin credential only."""
 
     async def go() -> int:
         from nats.errors import TimeoutError as NatsTimeout
@@ -133,14 +190,14 @@ def replay(args: argparse.Namespace) -> int:
                         await js.delete_msg(STREAM, d["seq"])
                 except NatsTimeout as exc:  # a refused publish is dropped: no ack comes
                     if refused:
-                        what = f"replaying #{d['seq']} on {d['subject']}"
+                        what = f"republishing #{d['seq']} on {d['subject']}"
                         raise _not_allowed(what, refused) from None
                     raise CliError(f"no answer from JetStream replaying #{d['seq']}") from exc
-                print(f"replayed #{d['seq']} → {d['subject']}")
+                print(f"republished #{d['seq']} → {d['subject']}")
             return len(letters)
         finally:
             await nc.close()
 
     n = asyncio.run(go())
-    print(f"{n} dead letter(s) replayed 已重放")
+    print(f"{n} dead letter(s) republished 已重新发布")
     return 0

@@ -94,16 +94,17 @@ async def test_rejected_messages_are_recorded_not_dropped(
         assert n == 1
         # ... and dead-lettered like every other consumer's bad input, with the reason.
         durable_prefix = cfg.audit_schema.replace("_", "-")
-        dead = []
+        dead: list[dict[str, Any]] = []
         for subject in (state_subject, access_subject):  # two streams, two consumers: any order
-            dead += await bus.wait_for(
-                "dlq.dead_letter",
-                lambda d, subject=subject: (
+
+            def mine(d: dict[str, Any], subject: str = subject) -> bool:
+                return bool(
                     d["service"] == "audit"
                     and d["consumer"].startswith(durable_prefix)
                     and d["subject"] == subject
-                ),
-            )
+                )
+
+            dead += await bus.wait_for("dlq.dead_letter", mine)
         assert all(d["data"]["reason"].startswith("contract:") for d in dead)
     await bus.close()
 
