@@ -1,7 +1,7 @@
 """`cctv dlq list|replay`: the dead letters (CCTV_DLQ) with their reasons, and running them
 again once the cause is fixed. `replay` asks the service that dead-lettered each letter
 (`cctv.rpc.<service>.dlq.replay`, as the signed-on sysadmin — `cctv login`): it runs the
-letter through the consumer that refused it and records the replay (`dlq.replayed`, who and
+letter through the consumer that refused it and records the replay (`ops.dlq_replayed`, who and
 how it ended); a handled letter leaves the list. The operators' `cli` NATS user is enough.
 `--republish` is the old way (admin credential only): the raw bytes on the original subject,
 to every consumer of it, and the letter deleted. ADR 0025."""
@@ -20,6 +20,8 @@ from .common import settings
 from .main import CliError
 
 STREAM = "CCTV_DLQ"
+OPS = "CCTV_OPS"
+REPLAYED = "cctv.ops.dlq_replayed."
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,40 +78,54 @@ def _not_allowed(what: str, refused: list[str]) -> CliError:
 async def _letters(
     js: Any, service: str | None, seqs: set[int] | None, *, handled_too: bool = False
 ) -> list[dict[str, Any]]:
-    """Dead letters, oldest first; without ``handled_too`` not those a replay handled."""
+    """Dead letters, oldest first (named ones: as named); without ``handled_too`` not
+    those a replay handled."""
     from nats.js.errors import NotFoundError
 
     info = await js.stream_info(STREAM)
     first, last = info.state.first_seq, info.state.last_seq
+    done = set() if handled_too or seqs else await _handled(js)
     out: list[dict[str, Any]] = []
-    handled: set[int] = set()
-    # replay records come after their letter: read the whole range, then pick
-    for seq in range(first, last + 1):
-        if seqs and seq not in seqs and seq < min(seqs):
-            continue
+    if not info.state.messages and not seqs:
+        return []
+    for seq in sorted(seqs) if seqs else range(max(first, 1), last + 1):
         try:
             msg = await js.get_msg(STREAM, seq)
-        except NotFoundError:
-            continue  # deleted by a --republish, or expired
-        try:
             doc = json.loads(msg.data)
             data = doc["data"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        if str(msg.subject).startswith("cctv.dlq.replayed."):
-            if data.get("outcome") == "handled":
-                handled.add(int(data.get("dlq_seq", 0)))
-            continue
-        if seqs and seq not in seqs:
-            continue
+            if not str(msg.subject).startswith("cctv.dlq.dead_letter."):
+                raise KeyError(msg.subject)
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            if seqs:
+                raise CliError(f"no dead letter #{seq} in {STREAM}") from None
+            continue  # republished and removed, expired, or not a letter
         if service and data.get("service") != service:
             continue
-        out.append({"seq": seq, "at": doc.get("time"), **data})
-    if seqs:
-        missing = seqs - {d["seq"] for d in out}
-        if missing:
-            raise CliError(f"no dead letter #{min(missing)} in {STREAM}")
-    return [d for d in out if handled_too or d["seq"] not in handled or seqs]
+        if seq not in done:
+            out.append({"seq": seq, "at": doc.get("time"), **data})
+    return out
+
+
+async def _handled(js: Any) -> set[int]:
+    """DLQ sequences a replay has handled (the `ops.dlq_replayed` records, CCTV_OPS)."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.stream_info(OPS)
+    except NotFoundError:
+        return set()
+    done: set[int] = set()
+    if not info.state.messages:
+        return done
+    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+        try:
+            msg = await js.get_msg(OPS, seq)
+            data = json.loads(msg.data)["data"]
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            continue
+        if str(msg.subject).startswith(REPLAYED) and data.get("outcome") == "handled":
+            done.add(int(data["dlq_seq"]))
+    return done
 
 
 def list_letters(args: argparse.Namespace) -> int:

@@ -416,8 +416,8 @@ class DeadLetterReplayed(Event):
     replay`, served by that service): who, which letter, and how it ended. A letter whose
     replay ``handled`` it is done; the DLQ itself is never edited."""
 
-    TYPE = "dlq.replayed"
-    STREAM = "CCTV_DLQ"
+    TYPE = "ops.dlq_replayed"
+    STREAM = "CCTV_OPS"  # audited: who replayed what is part of the record
     service: str
     consumer: str
     subject: str

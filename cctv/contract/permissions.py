@@ -39,7 +39,7 @@ EVENT_PUBLISHERS: dict[str, str | tuple[str, ...]] = {
     "people.": "console",
 }
 DEAD_LETTER_TYPE = "dlq.dead_letter"  # any service, keyed by its own name
-REPLAYED_TYPE = "dlq.replayed"  # any service, keyed by its own name: a replay it served
+REPLAYED_TYPE = "ops.dlq_replayed"  # any service, keyed by its own name: a replay it served
 
 # request-reply subjects a user may call (its own responders are subscribed, not listed)
 RPC_CALLS: dict[str, tuple[str, ...]] = {
@@ -165,7 +165,7 @@ def _service_user(name: str) -> NatsUser:
     publish = [
         *_event_subjects(name),
         f"cctv.dlq.dead_letter.{name}",
-        f"cctv.dlq.replayed.{name}",
+        f"cctv.ops.dlq_replayed.{name}",
         *RPC_CALLS.get(name, ()),
         "$JS.API.>",
         "$JS.ACK.>",

@@ -14,7 +14,8 @@ import pytest
 
 from cctv.cli.main import main
 from cctv.contract import Envelope, Event, subject_for, wrap
-from cctv.contract.events import CameraRemoved
+from cctv.contract.events import CameraRemoved, DeadLetterReplayed
+from cctv.contract.streams import STREAM_BY_NAME
 from cctv.devstack.stack import Stack
 from cctv.plumbing.identity import HEADER, Identity
 from cctv.plumbing.service import Service
@@ -127,7 +128,7 @@ async def test_the_service_replays_its_letter_for_a_sysadmin_with_the_cli_user(
 
     svc = Service(name, ServiceSettings(nats_url=infra.nats_url, database_url=database_url))
     svc.consume(f"cctv.camera.removed.{name}", durable=durable, handler=handler)
-    bus = await EventLog().start(infra.nats_url, ("cctv.dlq.>",))
+    bus = await EventLog().start(infra.nats_url, ("cctv.dlq.>", "cctv.ops.>"))
     monkeypatch.setenv("NATS_URL", infra.nats.url)
     monkeypatch.setenv("NATS_USER", "cli")
     monkeypatch.setenv("NATS_PASSWORD", infra.nats_passwords["cli"])
@@ -155,10 +156,13 @@ async def test_the_service_replays_its_letter_for_a_sysadmin_with_the_cli_user(
             assert await asyncio.to_thread(cli, "replay", str(seq), who=nic) == 0
             assert f"#{seq} {name}: handled" in capsys.readouterr().out
             assert seen == [env.id]
-            records = await bus.wait_for("dlq.replayed", lambda d: d["service"] == name, count=2)
+            records = await bus.wait_for(
+                "ops.dlq_replayed", lambda d: d["service"] == name, count=2
+            )
             assert [r["data"]["outcome"] for r in records] == ["failed", "handled"]
             assert {r["data"]["replayed_by"] for r in records} == {"t_nic"}
             assert records[-1]["data"]["event_id"] == env.id
+            assert STREAM_BY_NAME[DeadLetterReplayed.STREAM].audited  # in the audit log too
             assert letter["data"]["consumer"] == durable
             # handled: gone from the list, still in the DLQ (`--all` shows it)
             assert await asyncio.to_thread(cli, "list", "--service", name, "--json") == 0
