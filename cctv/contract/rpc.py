@@ -70,6 +70,8 @@ MEDIA_EXPORT = "cctv.rpc.media.export"  # {actor, request_id, purpose, destinati
 MEDIA_EXPORTS = "cctv.rpc.media.exports"  # {request_id?} -> {exports, objects}
 MEDIA_DELETE = "cctv.rpc.media.delete"  # {actor, object_key, reason}: refused under a hold
 MEDIA_VERIFY = "cctv.rpc.media.verify"  # {} -> {checked, failed}: re-hash every stored object
+# {actor, export_id} -> {manifest, files}: an export's stored bytes for its evidence pack
+MEDIA_FILES = "cctv.rpc.media.files"
 
 
 def all_subjects() -> dict[str, str]:

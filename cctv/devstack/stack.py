@@ -179,6 +179,8 @@ class Stack:
             "SIM_CONTROL_URL": self.url("simulator"),
             "CONSOLE_URL": self.url("console"),
             "REPLAY_URL_TEMPLATE": f"rtsp://127.0.0.1:{self.ports['recorder']}/replay/{{camera_id}}",
+            # the campus NVRs in their makers' dialects (written by the demo recorder at start)
+            "RECORDERS": str(self.home / "demo" / "recorders.json"),
             "PYTHONUNBUFFERED": "1",
             # the simulated campus and its devices' login, as files ingest reads like any
             # site's (product code never imports the demo; see write_demo_inventory)
@@ -273,7 +275,14 @@ class Stack:
         )
         self.spawn(
             "recorder",
-            ["-m", "demo.simulator.replay", "--port", str(p["recorder"])],
+            [
+                "-m",
+                "demo.simulator.replay",
+                "--port",
+                str(p["recorder"]),
+                "--campus-recorders",
+                str(self.home / "demo" / "recorders.json"),
+            ],
             p["recorder"],
         )
         for name in ("simulator", "repair", "webhook", "recorder"):
@@ -303,12 +312,14 @@ class Stack:
         default device secret."""
         import yaml
 
-        from demo.campus import generate
+        from demo.campus import demo_size, generate
         from demo.simulator.devices.bridge import DEMO_LOGIN, rtsp_template, with_device_addresses
 
         sim = f"127.0.0.1:{self.ports['simulator']}"
         template = rtsp_template(sim)
-        cams = with_device_addresses(generate(sim), int(self.ports["simulator"]))
+        cams = with_device_addresses(
+            generate(sim, cameras=demo_size()), int(self.ports["simulator"])
+        )
         rows = [
             {**c.model_dump(mode="json"), "stream_url": template.format(camera_id=c.camera_id)}
             for c in cams
