@@ -549,27 +549,9 @@ class Service:
                 seq=seq, outcome="not_mine", reason=f"#{seq} is {letter.get('service')}'s letter"
             )
         consumer, subject = str(letter["consumer"]), str(letter["subject"])
-        raw = base64.b64decode(letter["raw_base64"])
-        handler = self._handlers.get(consumer)
-        event_id: str | None = None
-        outcome: Any
-        if handler is None:
-            outcome, reason = "no_consumer", f"{self.name} has no consumer {consumer!r}"
-        else:
-            try:
-                env, event = decode(raw, subject)
-            except Exception as exc:
-                outcome, reason = "still_bad", f"contract: {exc}"[:500]
-            else:
-                event_id = env.id
-                if not source_allowed(env.type, env.source, env.key):
-                    outcome, reason = "still_bad", f"source: {env.source!r} may not publish it"
-                else:
-                    try:
-                        await handler(env, event)
-                        outcome, reason = "handled", ""
-                    except Exception as exc:
-                        outcome, reason = "failed", f"handler: {exc!r}"[:500]
+        outcome, reason, event_id = await self._rerun(
+            consumer, subject, base64.b64decode(letter["raw_base64"])
+        )
         await self.publish(
             DeadLetterReplayed(
                 service=self.name,
@@ -586,6 +568,23 @@ class Service:
         )
         log.info("dead letter replayed", seq=seq, outcome=outcome, by=who.account, reason=reason)
         return DlqReplayed(seq=seq, outcome=outcome, reason=reason)
+
+    async def _rerun(self, consumer: str, subject: str, raw: bytes) -> tuple[Any, str, str | None]:
+        """(outcome, reason, event id) of running one letter through its consumer again."""
+        handler = self._handlers.get(consumer)
+        if handler is None:
+            return "no_consumer", f"{self.name} has no consumer {consumer!r}", None
+        try:
+            env, event = decode(raw, subject)
+        except Exception as exc:
+            return "still_bad", f"contract: {exc}"[:500], None
+        if not source_allowed(env.type, env.source, env.key):
+            return "still_bad", f"source: {env.source!r} may not publish {env.type!r}", env.id
+        try:
+            await handler(env, event)
+        except Exception as exc:
+            return "failed", f"handler: {exc!r}"[:500], env.id
+        return "handled", "", env.id
 
     # --- lifecycle ----------------------------------------------------------------------
 
