@@ -25,7 +25,7 @@ from services.workflow.org import Actor, BodyKind, Role
 from services.workflow.refusals import WorkflowError
 from services.workflow.routing import Method
 from services.workflow.stopmove import StopMoveRequest
-from tests.workflow.wf_campus import CAMERAS, PEOPLE
+from tests.workflow.wf_campus import CAMERAS, PEOPLE, view_form
 
 INV = Inventory(CAMERAS)
 DEPTS = ["college_se", "logistics", "academic", "student", "party_admin", "nic"]
@@ -73,16 +73,7 @@ actions = st.lists(
 )
 def test_no_approval_without_every_step(cams: list[str], unit: str, seq) -> None:
     requester = Actor(person_id="requester", name="r", department=unit, roles=frozenset())
-    form = AccessApplication(
-        body=BodyKind.INTERNAL,
-        applying_unit=unit,
-        viewer="v",
-        method=Method.VIEW,
-        reason="r",
-        cameras=cams,
-        footage_from=T0 - timedelta(hours=2),
-        footage_until=T0,
-    )
+    form = view_form(unit, cams, T0)
     req, _ = AccessRequest.submit("P", form, requester, INV, T0)
     expected_steps = AccessRequest.preview(form, INV)
     t = T0
@@ -130,16 +121,7 @@ def test_no_approval_without_every_step(cams: list[str], unit: str, seq) -> None
 def test_right_people_in_order_always_approve(cams: list[str], unit: str) -> None:
     """The converse: the chain is always completable by the people it names."""
     requester = Actor(person_id="requester", name="r", department=unit, roles=frozenset())
-    form = AccessApplication(
-        body=BodyKind.INTERNAL,
-        applying_unit=unit,
-        viewer="v",
-        method=Method.VIEW,
-        reason="r",
-        cameras=cams,
-        footage_from=T0 - timedelta(hours=2),
-        footage_until=T0,
-    )
+    form = view_form(unit, cams, T0)
     req, _ = AccessRequest.submit("P", form, requester, INV, T0)
     for step in sorted(req.flow.steps, key=lambda s: -s.stage):  # reversed: must be refused
         if step.stage > 1:
