@@ -3,13 +3,11 @@ answers — never a name the caller typed (issue 11)."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import pytest
 
 from cctv.plumbing.identity import HEADER, IdentityError, Signer, Verifier, new_keypair
@@ -19,6 +17,7 @@ from cctv.plumbing.settings import ServiceSettings
 from services.workflow import rpc as wf_rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
+from tests.support.asking import ask
 from tests.support.identity import headers_as, identity, signer
 
 LEADER = identity("t_leader", "school_leader", name="王校长")
@@ -81,18 +80,6 @@ async def echo(nats_url: str, database_url: str) -> AsyncIterator[str]:
     svc.respond(subject, who)
     async with svc.running():
         yield subject
-
-
-async def ask(
-    nats_url: str, subject: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    nc = await nats.connect(nats_url)
-    try:
-        msg = await nc.request(subject, json.dumps(body).encode(), timeout=10, headers=headers)
-    finally:
-        await nc.close()
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
 
 
 async def test_the_responder_sees_the_signed_caller_and_only_it(echo: str, nats_url: str) -> None:
