@@ -113,16 +113,20 @@ async def test_approving_as_a_typed_name_is_refused(workflow: str, nats_url: str
     assert reply["article"] == "Art. 15"
 
 
+# an urgent new camera point any staff member of a department may ask for (Art. 6)
+PARKING = {
+    "department": "college_se",
+    "need": "新建停车场无监控",
+    "urgent": True,
+    "positions": ["北门停车场 朝南"],
+}
+
+
 async def test_the_body_cannot_change_who_acts(workflow: str, nats_url: str) -> None:
     """A staff member's token with a leader in the body submits as the staff member."""
     subject = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
     made_up = {"person_id": "t_leader", "name": "王校长", "department": None, "roles": ["leader"]}
-    form = {
-        "department": "college_se",
-        "need": "新建停车场无监控",
-        "urgent": True,
-        "positions": ["北门停车场 朝南"],
-    }
+    form = PARKING
     staff = identity("t_staff", department="college_se", name="李老师")
     reply = await ask(
         nats_url,
@@ -142,12 +146,7 @@ async def test_a_request_is_visible_to_its_people_not_to_every_guard(
     submit = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
     get = workflow + wf_rpc.GET.removeprefix(wf_rpc.PREFIX)
     listing = workflow + wf_rpc.LIST.removeprefix(wf_rpc.PREFIX)
-    form = {
-        "department": "college_se",
-        "need": "新建停车场无监控",
-        "urgent": True,
-        "positions": ["北门停车场 朝南"],
-    }
+    form = PARKING
     staff = identity("t_staff2", department="college_se", name="李老师")
     made = await ask(nats_url, submit, {"process": "newpoint", "form": form}, headers_as(staff))
     rid = made["request"]["request_id"]

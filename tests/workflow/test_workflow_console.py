@@ -24,6 +24,7 @@ from services.workflow.workcalendar import CAMPUS_TZ
 from tests.support.console import sign_in
 from tests.support.identity import headers_as, identity
 from tests.workflow.test_workflow_service import Client, record, seed_cameras
+from tests.workflow.wf_cli import run_cctv
 from tests.workflow.wf_pdf import pdf_text
 
 
@@ -259,10 +260,8 @@ async def test_refusal_shown_with_article(site) -> None:
 
 
 async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
-    import asyncio
     import json
     import os
-    import sys
 
     _app, tag = site
     env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
@@ -272,20 +271,7 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
         token: str | None = None,
     ) -> str:  # fmt: skip
         run_env = {**env, "CCTV_TOKEN": token} if token else env
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cctv.cli.main",
-            *([group] if group else []),
-            *argv,
-            env=run_env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate(stdin.encode() if stdin else None)
-        assert (proc.returncode == 0) is ok, err.decode()
-        return out.decode() if ok else err.decode()
+        return await run_cctv(run_env, *([group] if group else []), *argv, stdin=stdin, ok=ok)
 
     async def sign_on(account: str) -> None:
         out = await cctv("login", "--account", account, "--password-stdin", group="",

@@ -4,11 +4,9 @@ quote."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -27,6 +25,7 @@ from services.workflow.workcalendar import CAMPUS_TZ, package_years
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 from tests.workflow.test_workflow_service import ADMIN, STAFF, Client, record, seed_cameras
+from tests.workflow.wf_cli import run_cctv
 
 LAST = int(package_years().split("-")[1])
 NEXT = LAST + 1
@@ -47,21 +46,9 @@ class Site:
     ) -> str:
         """Run `cctv requests ...` as an operator would, signed on as the demo person `as_`
         (a CCTV_TOKEN credential, issue 11); stdout if it succeeds, else stderr."""
-        who = DEMO_SIGNERS[as_]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cctv.cli.main",
-            "requests",
-            *argv,
-            env={**self.env, "CCTV_TOKEN": headers_as(who)[HEADER]},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate(stdin.encode() if stdin else None)
-        assert (proc.returncode == 0) is ok, (out.decode(), err.decode())
-        return out.decode() if ok else err.decode()
+        token = headers_as(DEMO_SIGNERS[as_])[HEADER]
+        env = {**self.env, "CCTV_TOKEN": token}
+        return await run_cctv(env, "requests", *argv, stdin=stdin, ok=ok)
 
 
 @pytest.fixture

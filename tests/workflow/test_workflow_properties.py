@@ -79,13 +79,7 @@ def test_no_approval_without_every_step(cams: list[str], unit: str, seq) -> None
     t = T0
     for kind, spec, key in [("approve", requester, None), *seq]:
         t += timedelta(minutes=1)
-        if isinstance(spec, int):
-            step = expected_steps[spec % len(expected_steps)]
-            actor = _signer(step.role, step.department)
-        elif spec == "requester":
-            actor = requester
-        else:
-            actor = spec
+        actor = _actor(spec, requester, expected_steps)
         before = req.model_dump_json()
         try:
             if kind == "approve":
@@ -139,6 +133,15 @@ def test_right_people_in_order_always_approve(cams: list[str], unit: str) -> Non
 
 def _signer(role: Role, dept: str | None) -> Actor:
     return Actor(person_id=f"{role}-{dept}", name="s", department=dept, roles=frozenset({role}))
+
+
+def _actor(spec: Any, requester: Actor, steps: list[Any]) -> Actor:
+    """Who a drawn action is by: the signer of step number `spec`, the requester, or the
+    drawn person as it is."""
+    if isinstance(spec, int):
+        step = steps[spec % len(steps)]
+        return _signer(step.role, step.department)
+    return requester if spec == "requester" else spec
 
 
 # ---- every process, including what follows approval ----
@@ -254,13 +257,8 @@ def test_every_process_only_moves_along_its_edges(process, variant, dept, seq) -
                 actor, key = _signer(due[0].role, due[0].department), None
             else:
                 actor = requester
-        elif isinstance(spec, int):
-            step = steps[spec % len(steps)]
-            actor = _signer(step.role, step.department)
-        elif spec == "requester":
-            actor = requester
         else:
-            actor = spec
+            actor = _actor(spec, requester, steps)
         before, state = req.model_dump_json(), req.state.value
         try:
             _act(req, kind, actor, t, key)
