@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,14 @@ def nats_options(s: CliSettings | None = None) -> dict[str, Any]:
     return kwargs
 
 
-async def connect_nats(errors: list[Exception] | None = None) -> Any:
+async def connect_nats(
+    errors: list[Exception] | None = None, on_error: Callable[[Exception], None] | None = None
+) -> Any:
     """The one way every CLI command reaches NATS: NATS_URL with the user, the password (or
     NATS_PASSWORD_FILE) and NATS_TLS_CA_FILE; two attempts, then a CliError naming the URL and
     the reason — never a traceback, never a hang (nats-py reads max_reconnect_attempts=0 as
     "retry forever"). ``errors`` collects what the connection reports later (a permissions
-    violation arrives that way), for the caller to name."""
+    violation arrives that way), for the caller to name; ``on_error`` hears each as it comes."""
     import nats.aio.client
 
     options = nats_options()
@@ -82,6 +84,8 @@ async def connect_nats(errors: list[Exception] | None = None) -> Any:
         """nats-py's own reporting prints a traceback per attempt: keep the reason instead.
         A certificate that does not verify will not verify on the next attempt either."""
         seen.append(exc)
+        if on_error is not None:
+            on_error(exc)
         if isinstance(exc, ssl.SSLCertVerificationError):
             hopeless.set()
 

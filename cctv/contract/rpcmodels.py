@@ -770,6 +770,23 @@ class MediaVerifyReply(RpcReply):
     failed: int
 
 
+class DlqReplayRequest(RpcRequest):
+    """Dead letters (`CCTV_DLQ` sequence numbers, from `cctv dlq list`) of the service asked,
+    to run again through the consumer that refused them."""
+
+    seqs: list[int] = Field(min_length=1, max_length=1000)
+
+
+class DlqReplayed(BaseModel):
+    seq: int
+    outcome: Literal["handled", "failed", "still_bad", "no_consumer", "not_found", "not_mine"]
+    reason: str = ""
+
+
+class DlqReplayReply(RpcReply):
+    replayed: list[DlqReplayed]
+
+
 class MediaFilesRequest(ActorRequest):
     """A system administrator fetches an export's files and manifest, as stored, to make its
     evidence pack (Art. 16(2)3, 17); the hand-over is recorded."""
@@ -853,4 +870,5 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.MEDIA_DELETE: (MediaDeleteRequest, MediaDeleteReply),
     rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
     rpc.MEDIA_FILES: (MediaFilesRequest, MediaFilesReply),
+    **{rpc.dlq_replay(s): (DlqReplayRequest, DlqReplayReply) for s in rpc.DLQ_REPLAY_SERVICES},
 }

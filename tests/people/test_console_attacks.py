@@ -23,15 +23,6 @@ from tests.support.console import csrf_of, sign_in
 BASE = "http://console"
 
 
-@pytest.fixture
-async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        yield svc
-
-
 def client(svc: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.asgi()), base_url=BASE)
 
