@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,8 @@ class MediaService:
         )
         self.font = load_font(settings.watermark_font)
         self._wake = asyncio.Event()
+        # told of each revocation this replica takes (the viewer stops its sessions at once)
+        self.on_revoked: list[Callable[[str], Awaitable[None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -138,6 +140,8 @@ class MediaService:
                 event.request_id,
                 event.at,
             )
+            for listener in self.on_revoked:
+                await listener(event.request_id)
 
     async def _grant(self, g: dict[str, Any]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -769,8 +773,10 @@ def build(
     clock: Clock = _utcnow,
     durable_suffix: str = "",
     rpc_prefix: str = "",
+    workflow_rpc_prefix: str = rpc.WORKFLOW_PREFIX,
 ) -> Service:
-    """The media service. Tests pass their own schema, clock, durable names and RPC prefix."""
+    """The media service. Tests pass their own schema, clock, durable names and RPC prefixes
+    (theirs, and the workflow service's they started)."""
     settings = settings or MediaSettings()
     svc = Service(
         "media", settings, migrations=Path(__file__).parent / "migrations", schema=schema or SCHEMA
@@ -792,6 +798,13 @@ def build(
         svc.respond(rpc_prefix + subject, handler, request=m.OPERATIONS[subject][0])
     svc.loop("jobs", media.job_loop)
     svc.loop("verify", media.verify_loop)
+    from .viewer import attach  # the WebRTC viewer (ADR 0022)
+
+    viewer = attach(
+        svc, settings, clock=clock, rpc_prefix=rpc_prefix, durable_suffix=durable_suffix
+    )
+    media.on_revoked.append(viewer.revoked)
+    svc.before_stop(viewer.close_all)
     return svc
 
 

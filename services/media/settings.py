@@ -1,5 +1,7 @@
 """media's settings: where recorded footage comes from and where kept footage goes."""
 
+from pathlib import Path
+
 from pydantic import Field
 
 from cctv.plumbing.settings import ServiceSettings
@@ -26,3 +28,24 @@ class MediaSettings(ServiceSettings):
     preserve_on_approval: bool = True  # copy approved footage before the recorder overwrites it
     preserve_attempts: int = Field(default=8, ge=1)  # a failed preservation is tried again
     retry_base_s: float = Field(default=60.0, ge=0)  # 60 s, 2 min, 4 min, … at most 1 h
+    # ---- the WebRTC viewer (ADR 0022) ------------------------------------------------------
+    # Live streams: the camera record's stream_url (from ingest's camera.upserted), else this
+    # template; the login is LIVE_USERNAME/LIVE_PASSWORD or the devices' default secret file.
+    live_url_template: str = ""
+    live_username: str = ""
+    live_password: str = ""
+    device_secrets_dir: Path | None = None  # `cctv-device-default` there holds user:password
+    # ICE: STUN/TURN URLs, comma-separated ("" = none: never a public STUN server by default)
+    ice_servers: str = ""
+    turn_username: str = ""
+    turn_password: str = ""
+    # host addresses offered as ICE candidates, comma-separated ("" = every interface);
+    # "127.0.0.1" for tests and `make run` on one machine (aioice leaves loopback out)
+    webrtc_host_addresses: str = ""
+    # UDP ports media binds for WebRTC, "40000-40199" ("" = any ephemeral port); Kubernetes
+    # exposes exactly this range (deploy note in ADR 0022)
+    webrtc_udp_ports: str = ""
+    view_check_s: float = Field(default=1.0, gt=0)  # how often open sessions re-check grants
+    view_connect_timeout_s: float = Field(default=30.0, gt=0)  # offer answered, never connected
+    max_viewers: int = Field(default=40, ge=1)  # sessions per replica before refusing
+    viewer_font_size: int = Field(default=14, ge=6)

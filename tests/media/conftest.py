@@ -173,6 +173,9 @@ async def start_media(
     recorder: ReplayServer,
     tmp: Path,
     now: datetime,
+    *,
+    clock: Any = None,
+    workflow_rpc_prefix: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Media]:
     tag = uuid.uuid4().hex[:8]
@@ -186,9 +189,10 @@ async def start_media(
         **overrides,
     )
     prefix = f"t{tag}."
+    extra = {"workflow_rpc_prefix": workflow_rpc_prefix} if workflow_rpc_prefix else {}
     svc = build(
-        settings, schema=f"media_{tag}", clock=lambda: now, durable_suffix=f"-{tag}",
-        rpc_prefix=prefix,
+        settings, schema=f"media_{tag}", clock=clock or (lambda: now), durable_suffix=f"-{tag}",
+        rpc_prefix=prefix, **extra,
     )  # fmt: skip
     nc = await nats.connect(nats_url)
     async with svc.running():
