@@ -801,7 +801,12 @@ def build(
     from .viewer import attach  # the WebRTC viewer (ADR 0022)
 
     viewer = attach(
-        svc, settings, clock=clock, rpc_prefix=rpc_prefix, durable_suffix=durable_suffix
+        svc,
+        settings,
+        clock=clock,
+        rpc_prefix=rpc_prefix,
+        durable_suffix=durable_suffix,
+        workflow_get=workflow_rpc_prefix + rpc.WORKFLOW_GET.removeprefix(rpc.WORKFLOW_PREFIX),
     )
     media.on_revoked.append(viewer.revoked)
     svc.before_stop(viewer.close_all)
