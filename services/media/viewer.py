@@ -581,7 +581,7 @@ class Viewer:
         except ViewRefused as exc:
             await self.refuse(s, exc, camera_id=camera, position=msg.get("position") and
                               _safe_dt(msg["position"]))  # fmt: skip
-            s.send({"type": "refused", "code": exc.code, "error": str(exc),
+            s.send({"type": "refused", "code": exc.code, "error": exc.reply()["error"],
                     "article": exc.article})  # fmt: skip
             if exc.code in ("grant_revoked", "grant_expired"):
                 await self.stop(s, exc.code, exc.zh, exc.en)
