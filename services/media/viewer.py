@@ -619,8 +619,8 @@ class Viewer:
             return
         s.stopped = True
         s.send({"type": "stopped", "code": code, "error": f"{zh} — {en}"})
-        if s.producer is not None:
-            s.producer.cancel()
+        if s.producer is not None and s.producer is not asyncio.current_task():
+            s.producer.cancel()  # (the producer itself may be stopping the session)
         if s.live is not None:
             s.live.stop()
         s.track.stop()

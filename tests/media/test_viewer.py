@@ -64,6 +64,7 @@ class Granted:
     start: datetime
     end: datetime
     clock: list[datetime]
+    recorder: ReplayServer
 
 
 async def approved_view(client: Client, cams: list[str], start: datetime) -> str:
@@ -113,7 +114,7 @@ async def granted(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
         ) as media:  # fmt: skip
             await media.wait_grant(rid, cameras=[cam])
             yield Granted(client, media, rid, cam, other, start,
-                          start + timedelta(seconds=WINDOW_S), clock)  # fmt: skip
+                          start + timedelta(seconds=WINDOW_S), clock, recorder)  # fmt: skip
     await nc.close()
 
 
@@ -291,6 +292,51 @@ async def test_the_stream_stops_when_the_grant_runs_out(granted: Granted, events
         assert ev["code"] == "grant_expired"
     finally:
         await viewer.close()
+
+
+async def test_footage_the_recorder_sends_outside_the_grant_stops_the_session(
+    granted: Granted, events: EventLog
+) -> None:
+    g = granted
+    g.recorder.skew = timedelta(hours=1)  # a misbehaving recorder: other footage than asked
+    viewer, reply = await open_view(
+        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
+    )
+    try:
+        assert reply["ok"], reply
+        await viewer.wait_channel_open()
+        await viewer.wait_message("stopped", code="recorder_outside_window")
+        assert viewer.frames == 0  # not one frame of it was shown
+        (ev,) = await g_events(events, reply["session_id"], "stopped")
+        assert ev["code"] == "recorder_outside_window"
+    finally:
+        await viewer.close()
+
+
+async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
+    """The port range Kubernetes exposes (WEBRTC_UDP_PORTS) is the only one media binds."""
+    import re
+
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    configure_ice("127.0.0.1", "41000-41019")
+    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        a.createDataChannel("x")
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        ports = [
+            int(p)
+            for sdp in (a.localDescription.sdp, b.localDescription.sdp)
+            for p in re.findall(r"a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.1 (\d+) typ host", sdp)
+        ]
+        assert len(ports) >= 2 and all(41000 <= p <= 41019 for p in ports), ports
+    finally:
+        await a.close()
+        await b.close()
+        configure_ice("127.0.0.1", "")
 
 
 # ---- live viewing (Art. 13-14) --------------------------------------------------------------
