@@ -675,6 +675,10 @@ class Viewer:
     async def close_all(self) -> None:
         for s in list(self.sessions.values()):
             await self.stop(s, "shutdown", "服务停止", "the media service is stopping")
+        for task in list(self._tasks):  # connection deadlines still waiting
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
 
 
 def _safe_dt(v: Any) -> datetime | None:

@@ -24,9 +24,12 @@ import pytest
 import uvicorn
 from PIL import Image
 
+from cctv.contract import wrap
 from cctv.contract.campustime import to_campus
+from cctv.contract.events import CameraUpserted
 from demo.campus import DEMO_PASSWORD
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
+from demo.simulator.rtsp_server import RtspServer
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
 from services.media.app import build as build_media
@@ -58,6 +61,7 @@ class Site:
     camera: str
     start: datetime
     end: datetime
+    live_camera: str  # in the demo guard's zone (教学区), served live over RTSP
 
 
 def listening_socket() -> socket.socket:
@@ -72,7 +76,7 @@ def listening_socket() -> socket.socket:
 @pytest.fixture
 async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     tag = uuid.uuid4().hex[:8]
-    cam = f"b{tag}"
+    cam, live = f"b{tag}", f"l{tag}"
     wf = build_workflow(
         WorkflowSettings(nats_url=nats_url, database_url=database_url, remind_poll_s=3600.0),
         schema=f"wf_{tag}", durable_suffix=f"-{tag}",
@@ -80,7 +84,8 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
     nc = await nats.connect(nats_url)
     client = Client(nc, rpc.PREFIX)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    async with ReplayServer(cameras=[cam]) as recorder, wf.running():
+    async with ReplayServer(cameras=[cam]) as recorder, RtspServer() as rtsp, wf.running():
+        rtsp.add_camera(live)
         await seed(wf, client, [record(cam, "public_safety", "logistics")])
         await wf.pool.execute(
             f"INSERT INTO wf_{tag}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
@@ -114,20 +119,31 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
         port = sock.getsockname()[1]
         server = uvicorn.Server(uvicorn.Config(console.asgi(), lifespan="off", log_level="warning"))
         async with media.running(), console.running():
-            async with table_changes(database_url, f"media_{tag}.grants") as ch:
+            live_rec = record(live, "public_safety", "logistics").model_copy(
+                update={"zone": "教学区", "stream_url": rtsp.url_for(live)}
+            )
+            env = wrap(CameraUpserted(camera=live_rec), source="ingest", key=live)
+            async with table_changes(
+                database_url, f"media_{tag}.grants", f"media_{tag}.cameras"
+            ) as ch:
+                await nc.jetstream().publish(
+                    f"cctv.camera.upserted.{live}", env.to_bytes(), headers={"Nats-Msg-Id": env.id}
+                )
 
                 async def known() -> Any:
                     return await media.pool.fetchval(  # type: ignore[union-attr]
-                        f"SELECT 1 FROM media_{tag}.grants WHERE request_id = $1", rid
-                    )
+                        f"SELECT count(*) = 2 FROM (SELECT request_id FROM media_{tag}.grants "
+                        f"WHERE request_id = $1 UNION ALL SELECT camera_id FROM "
+                        f"media_{tag}.cameras WHERE camera_id = $2) x", rid, live,
+                    )  # fmt: skip
 
-                await eventually(known, changes=ch, what="media holds the grant")
+                await eventually(known, changes=ch, what="media holds the grant and the camera")
             import asyncio
 
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:
                 yield Site(f"http://127.0.0.1:{port}", client, rid, cam, start,
-                           start + timedelta(seconds=WINDOW_S))  # fmt: skip
+                           start + timedelta(seconds=WINDOW_S), live)  # fmt: skip
             finally:
                 server.should_exit = True
                 await serving
@@ -242,3 +258,16 @@ async def test_someone_without_the_grant_gets_nothing(site: Site, browser: Any) 
     )
     assert reply["status"] == 403
     assert reply["body"]["code"] == "not_approved" and "sdp" not in reply["body"]
+
+
+async def test_a_guard_watches_live_only_in_their_zone(site: Site, browser: Any) -> None:
+    page = await signed_in(browser, site, "guard")  # 张伟, zone 教学区
+    await page.goto(f"{site.url}/viewer?camera={site.live_camera}")
+    await page.click("#viewer-play")
+    await page.wait_for_function("() => window.cctvViewer.frames >= 5", timeout=30_000)
+    await page.click("#viewer-stop")
+    await page.wait_for_selector("#viewer-status[data-state=stopped]")
+    # the duty room's own camera elsewhere: refused on the page
+    await page.fill("#viewer-camera", site.camera)  # zone "office"
+    await page.click("#viewer-play")
+    await page.wait_for_selector("#viewer-refusal[data-code=outside_zone]", timeout=15_000)
