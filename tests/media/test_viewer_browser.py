@@ -207,6 +207,10 @@ async def test_grantee_plays_seek_outside_is_refused_revocation_stops_it(
     assert stamp.camera_tag == camera_tag(site.camera)
     assert site.start <= stamp.at < site.end
     assert picture.shape[:2] == (240, 320)
+    # nothing on the page leads to the footage outside this peer connection
+    html = await page.content()
+    assert "rtsp://" not in html and "/replay/" not in html
+    assert await page.get_attribute("#viewer-video", "controls") is None
 
     # a seek outside the window: refused on the page, and recorded
     await page.fill("#viewer-seek-at", (site.end + timedelta(minutes=1)).isoformat())
