@@ -12,6 +12,7 @@ server, which a campus network must not depend on.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -77,6 +78,9 @@ class _AsyncioInRange:
 
 
 _ORIGINAL_HOSTS = aioice.ice.get_host_addresses
+# aioice and aiortc log every candidate pair check at INFO: a line per check per viewer
+for _name in ("aioice", "aiortc"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def configure_ice(host_addresses: str = "", udp_ports: str = "") -> None:
