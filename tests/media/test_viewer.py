@@ -246,6 +246,24 @@ async def test_a_person_without_the_grant_gets_nothing(granted: Granted, events:
     assert json.loads(msg.data)["code"] == "identity_required"
 
 
+async def test_an_unusable_offer_gets_a_clear_refusal(granted: Granted, events: EventLog) -> None:
+    g = granted
+    reply = await g.media.rpc(
+        crpc.MEDIA_VIEW,
+        {"actor": GRANTEE, "sdp": "v=0\r\nnot an offer", "request_id": g.rid,
+         "camera_id": g.camera},
+    )  # fmt: skip
+    assert not reply["ok"] and reply["code"] == "bad_offer", reply
+    assert "offer" in reply["text_en"]
+    await events.wait_for(
+        "access.viewing", lambda d: d["request_id"] == g.rid and d["code"] == "bad_offer"
+    )
+    # a missing camera is named by the shell, with its article
+    reply = await g.media.rpc(crpc.MEDIA_VIEW, {"actor": GRANTEE, "sdp": "v=0"})
+    assert reply["code"] == "invalid_request" and reply["field"] == "camera_id"
+    assert reply["article"] == "Art. 16(1)3"
+
+
 async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: EventLog) -> None:
     g = granted
     viewer, reply = await open_view(

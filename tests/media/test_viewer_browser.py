@@ -262,6 +262,17 @@ async def test_someone_without_the_grant_gets_nothing(site: Site, browser: Any) 
     )
     assert reply["status"] == 403
     assert reply["body"]["code"] == "not_approved" and "sdp" not in reply["body"]
+    # not JSON at all: a clear 400, not a crash
+    bad = await page.evaluate(
+        """async () => {
+             const csrf = document.querySelector('input[name=csrf_token]').value;
+             const r = await fetch('/api/viewer/offer', {method: 'POST',
+               headers: {'content-type': 'application/json', 'x-csrf-token': csrf},
+               body: '{not json'});
+             return {status: r.status, body: await r.json()};
+           }"""
+    )
+    assert bad["status"] == 400 and "JSON" in bad["body"]["error"]
 
 
 async def test_a_guard_watches_live_only_in_their_zone(site: Site, browser: Any) -> None:
