@@ -293,6 +293,31 @@ async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: Eve
         await viewer.close()
 
 
+async def test_a_revocation_another_replica_took_stops_the_stream(
+    granted: Granted, events: EventLog
+) -> None:
+    """Replicas share workflow's events: the one that takes the revocation writes it to the
+    grants table, and every replica's check of its open sessions finds it there."""
+    g = granted
+    viewer, reply = await open_view(
+        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
+    )
+    try:
+        assert reply["ok"], reply
+        await viewer.wait_channel_open()
+        await viewer.wait_frames(2)
+        await g.media.media.pool.execute(  # what the other replica's on_access writes
+            f"UPDATE {g.media.svc.schema}.grants SET revoked_at = now(), "
+            "closed_reason = 'revoked' WHERE request_id = $1",
+            g.rid,
+        )
+        await viewer.wait_message("stopped", code="grant_revoked")
+        (ev,) = await g_events(events, reply["session_id"], "stopped")
+        assert ev["code"] == "grant_revoked"
+    finally:
+        await viewer.close()
+
+
 async def test_the_stream_stops_when_the_grant_runs_out(granted: Granted, events: EventLog) -> None:
     g = granted
     viewer, reply = await open_view(
