@@ -47,8 +47,9 @@ from cctv.contract.events import HealthSample  # noqa: E402
 from cctv.devstack.embedded import EmbeddedNats, free_port, wait_for_port  # noqa: E402
 from services.ingest.adapters.base import Credentials  # noqa: E402
 from services.ingest.adapters.credentials import CredentialResolver  # noqa: E402
-from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings  # noqa: E402
+from services.ingest.adapters.wiring import DeviceProbes  # noqa: E402
 from services.ingest.sampler import SpreadSampler  # noqa: E402
+from services.ingest.settings import IngestSettings  # noqa: E402
 from services.ingest.sharding import Membership  # noqa: E402
 
 PROTOCOL = {"hikvision": "isapi", "dahua": "dahua"}
@@ -115,7 +116,7 @@ class Replica:
     async def start(self, rounds: int | None = None) -> None:
         self.nc = await nats.connect(self.nats_url)
         js = self.nc.jetstream()
-        settings = DeviceSettings(
+        settings = IngestSettings(
             device_connect_timeout_s=3.0, device_read_timeout_s=5.0,
             device_max_connections=self.concurrency, deep_probe_every=10,
         )  # fmt: skip

@@ -8,6 +8,7 @@ tags and a patrol zone. Deterministic, so every run and every test sees the same
 from __future__ import annotations
 
 import csv
+import os
 import random
 from dataclasses import dataclass
 from datetime import time
@@ -129,8 +130,47 @@ def _managing_department(category: str, owner: str) -> str:
     return regulation.managing_department(category, owner)
 
 
-def generate(address: str = "127.0.0.1:8090") -> list[CameraRecord]:
-    """Every camera of the demo campus, all served by the simulator at `address`."""
+def demo_size() -> int | None:
+    """`CCTV_DEMO_CAMERAS=5000 make run`: the demo campus grown to that many cameras (the
+    simulator and the stack's inventory both read it), for trying the system at a NIC's scale."""
+    raw = os.environ.get("CCTV_DEMO_CAMERAS", "").strip()
+    if not raw:
+        return None
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValueError(f"CCTV_DEMO_CAMERAS must be a whole number, not {raw!r}") from None
+    if not 1 <= size <= 50_000:
+        raise ValueError(f"CCTV_DEMO_CAMERAS must be between 1 and 50000, not {size}")
+    return size
+
+
+def generate(address: str = "127.0.0.1:8090", cameras: int | None = None) -> list[CameraRecord]:
+    """Every camera of the demo campus, all served by the simulator at `address`.
+
+    With `cameras`, the campus is cut to or grown to that many: copies of the whole campus
+    (ids and recorders suffixed `-C2`, `-C3` …) keep each copy's zones, recorders and mix."""
+    base = _annex1_campus(address)
+    if cameras is None:
+        return base
+    out = list(base[:cameras])
+    copy = 2
+    while len(out) < cameras:
+        for cam in base[: cameras - len(out)]:
+            out.append(
+                cam.model_copy(
+                    update={
+                        "camera_id": f"{cam.camera_id}-C{copy}",
+                        "name": f"{cam.name}（{copy}）",
+                        "nvr_id": f"{cam.nvr_id}-C{copy}" if cam.nvr_id else None,
+                    }
+                )
+            )
+        copy += 1
+    return out
+
+
+def _annex1_campus(address: str) -> list[CameraRecord]:
     rnd = random.Random(20191104)  # the regulation's date of issue
     cameras: list[CameraRecord] = []
     for index, row in enumerate(annex1_rows()):

@@ -303,12 +303,14 @@ class Stack:
         default device secret."""
         import yaml
 
-        from demo.campus import generate
+        from demo.campus import demo_size, generate
         from demo.simulator.devices.bridge import DEMO_LOGIN, rtsp_template, with_device_addresses
 
         sim = f"127.0.0.1:{self.ports['simulator']}"
         template = rtsp_template(sim)
-        cams = with_device_addresses(generate(sim), int(self.ports["simulator"]))
+        cams = with_device_addresses(
+            generate(sim, cameras=demo_size()), int(self.ports["simulator"])
+        )
         rows = [
             {**c.model_dump(mode="json"), "stream_url": template.format(camera_id=c.camera_id)}
             for c in cams

@@ -143,7 +143,7 @@ async def serve(fleet: Fleet, host: str, port: int) -> web.AppRunner:
 
 
 def main() -> None:
-    from demo.campus import generate
+    from demo.campus import demo_size, generate
 
     parser = argparse.ArgumentParser(description="campus-cctv device simulator")
     parser.add_argument("--host", default="127.0.0.1")
@@ -153,7 +153,7 @@ def main() -> None:
     # put it on --host at that port instead.
     parser.add_argument("--rtsp-port", type=int, default=int(os.environ.get("SIM_RTSP_PORT", 0)))
     args = parser.parse_args()
-    fleet = Fleet(generate(f"{args.host}:{args.port}"))
+    fleet = Fleet(generate(f"{args.host}:{args.port}", cameras=demo_size()))
 
     async def run() -> None:
         await serve(fleet, args.host, args.port)

@@ -19,14 +19,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cctv.contract import rpc
 from cctv.contract.events import CameraRecord, CameraRemoved, CameraUpserted, Event
 from cctv.contract.orgs import BY_CHINESE, CATEGORIES, SENSITIVITY
-from cctv.plumbing.identity import require_caller
-from cctv.plumbing.outbox import stage
 
 from .adapters.base import split_address
-from .store import put_camera
 
 # the file's columns are the contract's fields, in its order; required = no default there
 COLUMNS = tuple(CameraRecord.model_fields)
@@ -374,95 +370,3 @@ def parse_file(name: str, text: str) -> list[CameraRecord]:
             )
         ]
     )
-
-
-# --- applying a plan and the request-reply handlers ingest serves (`cctv inventory ...`) ---
-
-RPC_IMPORT = rpc.INGEST_INVENTORY_IMPORT
-RPC_EXPORT = rpc.INGEST_INVENTORY_EXPORT
-RPC_REMOVE = rpc.INGEST_INVENTORY_REMOVE
-
-
-async def apply_plan(
-    pool: Any, schema: str, plan: ImportPlan, *, actor: str, reason: str = "inventory import"
-) -> int:
-    """All of the plan in one transaction, each change staged as an event (outbox)."""
-    async with pool.acquire() as conn, conn.transaction():
-        for cam in plan.upserts:
-            await put_camera(conn, schema, cam, actor=actor)
-        for cid in plan.removals:
-            await conn.execute(f"DELETE FROM {schema}.cameras WHERE camera_id=$1", cid)
-            await stage(
-                conn,
-                schema,
-                CameraRemoved(camera_id=cid, reason=reason),
-                source="ingest",
-                key=cid,
-                actor=actor,
-            )
-    return len(plan.upserts) + len(plan.removals)
-
-
-def attach_inventory_rpc(svc: Any) -> None:
-    """The inventory over request-reply: list, import (also one-camera edits), remove, export
-    -- what `cctv cameras ...`, `cctv inventory ...` and the console call."""
-    from cctv.contract import rpcmodels as m
-    from cctv.plumbing.service import RpcError
-
-    async def list_all() -> list[CameraRecord]:
-        rows = await svc.pool.fetch(f"SELECT record FROM {svc.schema}.cameras")
-        return [CameraRecord.model_validate(r["record"]) for r in rows]
-
-    async def do_import(q: m.InventoryImportRequest, _call: Any = None) -> m.InventoryImportReply:
-        try:
-            incoming = parse_file(q.filename, q.content)
-        except InventoryRejected as exc:
-            raise RpcError(
-                "; ".join(str(e) for e in exc.errors[:20])
-                + (f" (+{len(exc.errors) - 20} more)" if len(exc.errors) > 20 else "")
-            ) from exc
-        plan = plan_import(await list_all(), incoming, replace=q.replace)
-        if not q.dry_run:
-            # an inventory change (and so a device ingest will log in to) needs a signed-on
-            # system administrator; the actor is who they are, not what the request says
-            who = require_caller("sysadmin", what="changing the camera inventory (Art. 3)")
-            await apply_plan(svc.pool, svc.schema, plan, actor=who.account)
-        return m.InventoryImportReply(
-            upserted=[c.camera_id for c in plan.upserts],
-            unchanged=len(plan.unchanged),
-            removed=plan.removals,
-            applied=not q.dry_run,
-        )
-
-    async def cameras(q: m.CamerasRequest, _call: Any = None) -> m.CamerasReply:
-        """`cctv cameras list|show`, the console: the inventory, optionally filtered."""
-        found = sorted(await list_all(), key=lambda c: c.camera_id)
-        if q.camera_id:
-            found = [c for c in found if c.camera_id == q.camera_id]
-        if q.building:
-            found = [c for c in found if c.building == q.building]
-        return m.CamerasReply(cameras=found)
-
-    async def do_export(q: m.InventoryExportRequest, _call: Any = None) -> m.InventoryExportReply:
-        cams = await list_all()
-        content = export_csv(cams) if q.format == "csv" else export_yaml(cams)
-        return m.InventoryExportReply(content=content, count=len(cams))
-
-    async def do_remove(q: m.InventoryRemoveRequest, _call: Any = None) -> m.InventoryRemoveReply:
-        cid, reason = q.camera_id, q.reason.strip()
-        if cid not in {c.camera_id for c in await list_all()}:
-            raise RpcError.bilingual(
-                "not_found", "无此摄像机", f"no camera {cid!r} in the inventory"
-            )
-        who = require_caller("sysadmin", what="removing a camera (Art. 3)")
-        plan = ImportPlan(removals=[cid])
-        await apply_plan(svc.pool, svc.schema, plan, actor=who.account, reason=reason)
-        return m.InventoryRemoveReply(removed=[cid])
-
-    from cctv.contract import rpc
-
-    # Requests typed by the contract's models, validated once by the shell.
-    svc.respond(rpc.INGEST_CAMERAS, cameras, request=m.CamerasRequest)
-    svc.respond(RPC_IMPORT, do_import, request=m.InventoryImportRequest)
-    svc.respond(RPC_REMOVE, do_remove, request=m.InventoryRemoveRequest)
-    svc.respond(RPC_EXPORT, do_export, request=m.InventoryExportRequest)

@@ -54,7 +54,6 @@ class ProberThread:
         self._thread: threading.Thread | None = None
         self.done = threading.Event()
         self.error: BaseException | None = None
-        self.context: dict[str, Any] = {}  # what the prober's main shares (its probes)
 
     async def submit(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """Run a coroutine on the prober's loop (device I/O and parsing, e.g. a recording

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cctv.contract import regulation
-from cctv.contract.events import RecordingSegment, RetentionReport, SegmentDeleted
+from cctv.contract.events import HoldRecord, RecordingSegment, RetentionReport, SegmentDeleted
 
 from .adapters.base import Segment, SegmentListing
 
@@ -48,6 +48,15 @@ class PreservationHold:
             and start < self.end
             and self.start < end
         )
+
+
+def holds_of(h: HoldRecord | None) -> list[PreservationHold]:
+    """The contract's typed hold (AccessHeld.hold) as the scanner's per-camera holds."""
+    if h is None:
+        return []
+    # a date: through that day
+    until_dt = datetime.combine(h.until, datetime.min.time(), UTC) + timedelta(days=1)
+    return [PreservationHold(c, h.footage_from, h.footage_until, until_dt) for c in h.cameras]
 
 
 @dataclass

@@ -18,11 +18,22 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+import structlog
 
 from cctv.plumbing.tasks import cancel_and_wait
 
 BUCKET = "cctv_ingest_members"
+log = structlog.get_logger("ingest.devices")
+
+
+class HasCameraId(Protocol):
+    @property
+    def camera_id(self) -> str: ...
+
+
+T = TypeVar("T", bound=HasCameraId)
 
 
 def weight(member: str, camera_id: str) -> int:
@@ -138,3 +149,48 @@ class Membership:
         if leave and self.kv is not None:
             with contextlib.suppress(Exception):
                 await self.kv.delete(self.member_id)
+
+
+class Shard:
+    """This replica's share of the fleet, as the sampler, the recording scans and the tamper
+    watch ask for it. Until membership starts (or with SHARDING=false) every camera is ours:
+    a replica alone never samples nothing."""
+
+    def __init__(self, member_id: str, *, enabled: bool = True, ttl_s: float = 10.0) -> None:
+        self.member_id = member_id
+        self.enabled = enabled
+        self.ttl_s = ttl_s
+        self.membership: Membership | None = None
+
+    async def start(self, js: Any) -> None:
+        if not self.enabled:
+            return
+        m = Membership(js, self.member_id, ttl_s=self.ttl_s)
+        await m.start()
+        self.membership = m
+
+    async def leave(self) -> None:
+        """Delete our key on the way out so the others take our cameras at once, not at TTL."""
+        if self.membership is not None:
+            await self.membership.stop(leave=True)
+
+    def owns(self, camera_id: str) -> bool:
+        """By the member list as last read (no I/O: asked at each camera's slot)."""
+        return True if self.membership is None else self.membership.owns(camera_id)
+
+    def live(self) -> tuple[str, ...] | None:
+        """The live members as last read (the sampler takes over at a change)."""
+        return None if self.membership is None else tuple(self.membership.live)
+
+    async def owned(self, cameras: list[T]) -> list[T]:
+        """Our cameras by a fresh read of the member list."""
+        m = self.membership
+        if m is None:
+            return cameras
+        try:
+            members = await m.members()
+        except Exception as exc:  # NATS blip: keep working on everything rather than nothing
+            log.warning("membership unavailable; sampling all", error=str(exc))
+            return cameras
+        keep = set(mine([c.camera_id for c in cameras], self.member_id, members))
+        return [c for c in cameras if c.camera_id in keep]

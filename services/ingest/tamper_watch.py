@@ -1,6 +1,11 @@
 """Ingest's tamper watch (Art. 12): on a schedule, one frame per camera over RTSP, checked
 against the camera's reference; a finding that starts or stops is an event.
 
+Three parts: the decision (tamper_decision.py: frame and stored state in, findings and
+events out, pure), the storage (store.py) and this module, which takes the frame, reads
+and locks what is stored, asks the decision and commits its outcome with the events
+staged in the outbox in one transaction.
+
 Why findings are state, not telemetry: health turns them into faults and repair tickets, so
 only changes are announced (TamperFinding when a check starts failing, TamperCleared when it
 stops), committed with the state row through the outbox, and a restart or a replica
@@ -13,47 +18,34 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-import numpy as np
 from prometheus_client import Counter, Histogram
 
-from cctv.contract import CameraRecord, rpc
-from cctv.contract import rpcmodels as m
-from cctv.contract.events import (
-    TamperCleared,
-    TamperFinding,
-    TamperReferenceConfirmed,
-)
-from cctv.plumbing.identity import require_caller
+from cctv.contract import CameraRecord
+from cctv.contract.events import TamperReferenceConfirmed
 from cctv.plumbing.outbox import stage
-from cctv.plumbing.service import RpcError
-from cctv.plumbing.settings import ServiceSettings
 
+from . import store
 from .adapters.rtsp_probe import RtspCredentials, RtspProbe, RtspProbeResult, RtspStatus
 from .adapters.streams import Discovered, stream_url
-from .frames import FrameSampler
 from .loadwatch import LoopMonitor, calm
-from .tamper import (
-    ReferenceFrame,
-    TamperAssessment,
-    TamperKind,
-    TamperThresholds,
-    assess,
-    confirm_reference,
-    reference_pixels,
-    restore_reference,
+from .tamper import TamperAssessment, TamperKind, TamperThresholds
+from .tamper_decision import (
+    Announcement,
+    NewReference,
+    Prior,
+    active_kinds,
+    decide_check,
+    decide_confirm,
+    require_operator,
+    thresholds_from_json,
 )
-
-RPC_TAMPER_CONFIRM = rpc.INGEST_TAMPER_CONFIRM
-RPC_TAMPER_STATE = rpc.INGEST_TAMPER_STATE
-SYSTEM_ENROLMENT = "system"
 
 CHECKS = Counter("cctv_ingest_tamper_checks_total", "Tamper checks by outcome", ["outcome"])
 GRAB_SECONDS = Histogram(
@@ -61,23 +53,6 @@ GRAB_SECONDS = Histogram(
     "RTSP probe plus one decoded frame",
     buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )
-
-
-class MediaSettings(ServiceSettings):
-    """Ingest's media settings (environment variables of the same names, upper case)."""
-
-    tamper_watch: bool = True
-    # one frame per camera per interval; unset: 300 s, or 120 s on the demo campus so that
-    # `cctv sim break CAM --fault covered` shows within two minutes
-    tamper_interval_s: float | None = None
-    frame_concurrency: int = 4  # decoding threads (each costs ~10 ms CPU per frame)
-    rtsp_timeout_s: float = 3.0
-    seed_demo: bool = False
-
-    def interval(self) -> float:
-        if self.tamper_interval_s is not None:
-            return self.tamper_interval_s
-        return 120.0 if self.seed_demo else 300.0
 
 
 def rtsp_url(
@@ -125,22 +100,6 @@ class TamperCheck:
     stale: bool = False  # taken before the reference was last confirmed: not judged
 
 
-def _sha256(pixels: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
-
-
-def thresholds_from_json(raw: Any) -> TamperThresholds:
-    """Per-camera overrides stored as JSON; unknown names are refused by name."""
-    if raw is None:
-        return TamperThresholds()
-    data = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    known = {f.name for f in fields(TamperThresholds)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown tamper threshold(s): {', '.join(unknown)}")
-    return TamperThresholds(**data)
-
-
 class TamperWatch:
     """Checks cameras and keeps references and active findings in ingest's schema."""
 
@@ -178,14 +137,10 @@ class TamperWatch:
     async def load_latest(self) -> None:
         """The judged state of every camera from the database (after a restart or a takeover,
         before this replica has checked the camera itself)."""
-        rows = await self.pool.fetch(
-            f"SELECT camera_id, active, checked_at FROM {self.schema}.tamper_state "
-            "WHERE checked_at IS NOT NULL AND last_error IS NULL"
-        )
-        for r in rows:
-            known = self.latest.get(r["camera_id"])
-            if known is None or known[1] < r["checked_at"]:
-                self.latest[r["camera_id"]] = (sorted(r["active"] or []), r["checked_at"])
+        for camera_id, active, checked_at in await store.tamper_judged(self.pool, self.schema):
+            known = self.latest.get(camera_id)
+            if known is None or known[1] < checked_at:
+                self.latest[camera_id] = (active, checked_at)
 
     def _creds(self, camera: CameraRecord) -> RtspCredentials | None:
         c = self.credentials_for(camera)
@@ -233,164 +188,71 @@ class TamperWatch:
             self.failures.pop(camera.camera_id, None)
         return result
 
+    async def _announce(
+        self, conn: asyncpg.Connection, camera_id: str, announcements: Iterable[Announcement]
+    ) -> None:
+        """Stage the decision's events in the outbox, in the caller's transaction."""
+        for a in announcements:
+            await stage(
+                conn, self.schema, a.event, source=self.source, key=camera_id, actor=a.actor
+            )
+
+    async def _store_reference(self, conn: asyncpg.Connection, new: NewReference) -> None:
+        ref = new.reference
+        await store.save_tamper_reference(
+            conn,
+            self.schema,
+            ref.camera_id,
+            new.pixels,
+            new.event.pixels_sha256,
+            ref.confirmed_by,
+            ref.confirmed_at,
+        )
+
     # ---- the scheduled check ---------------------------------------------------------
     async def check(self, camera: CameraRecord) -> TamperCheck:
         """Take one frame and compare it with the reference; announce what changed."""
         result = await self._grab(camera)
-        s = self.schema
         now = datetime.now(UTC)
         if result.frame is None:
             CHECKS.labels("no_frame").inc()
-            await self.pool.execute(
-                f"INSERT INTO {s}.tamper_state (camera_id, checked_at, last_error) "
-                "VALUES ($1, $2, $3) ON CONFLICT (camera_id) DO UPDATE "
-                "SET checked_at = EXCLUDED.checked_at, last_error = EXCLUDED.last_error",
-                camera.camera_id,
-                now,
-                result.error,
-            )
+            await store.tamper_no_frame(self.pool, self.schema, camera.camera_id, now, result.error)
             return TamperCheck(camera.camera_id, result, None)
         pixels = result.frame.pixels
         observed = result.frame.captured_at
         async with self.pool.acquire() as conn, conn.transaction():
-            state = await conn.fetchrow(
-                f"SELECT active, thresholds FROM {s}.tamper_state WHERE camera_id=$1 FOR UPDATE",
-                camera.camera_id,
+            row = await store.tamper_lock(conn, self.schema, camera.camera_id)
+            prior = Prior(
+                active=active_kinds(row.active),
+                thresholds=thresholds_from_json(row.thresholds),
+                reference=await store.tamper_reference(conn, self.schema, camera.camera_id),
             )
-            thresholds = thresholds_from_json(state["thresholds"] if state else None)
-            reference = await self._load_reference(conn, camera.camera_id)
-            if reference is not None and reference.confirmed_at > observed:
-                # an operator confirmed a newer picture while this frame was in flight
+            # numpy over the picture: in a thread, so the loop keeps answering
+            decision = await asyncio.to_thread(
+                decide_check, camera.camera_id, pixels, observed, prior
+            )
+            if decision.stale:
                 CHECKS.labels("stale").inc()
                 return TamperCheck(camera.camera_id, result, None, stale=True)
-            enrolled = False
-            if reference is None:
-                try:
-                    reference = confirm_reference(
-                        camera.camera_id,
-                        pixels,
-                        SYSTEM_ENROLMENT,
-                        at=observed,
-                        thresholds=thresholds,
-                    )
-                except ValueError:
-                    reference = None  # looks covered: no reference until a clean frame
-                else:
-                    await self._store_reference(conn, reference, "首次登记 first enrolment", False)
-                    enrolled = True
-            # numpy over the picture: in a thread, so the loop keeps answering
-            assessment = await asyncio.to_thread(
-                assess, camera.camera_id, pixels, reference, thresholds
+            if decision.enrolled is not None:
+                await self._store_reference(conn, decision.enrolled)
+            await self._announce(conn, camera.camera_id, decision.announcements)
+            active = [k.value for k in decision.active]
+            await store.tamper_set_active(
+                conn, self.schema, camera.camera_id, active, now, clear_error=True
             )
-            before = {TamperKind(k) for k in (state["active"] if state else [])}
-            now_active = set(assessment.kinds)
-            started = tuple(sorted(now_active - before))
-            cleared = tuple(sorted(before - now_active))
-            by_kind = {f.kind: f for f in assessment.findings}
-            for kind in started:
-                f = by_kind[kind]
-                await stage(
-                    conn,
-                    s,
-                    TamperFinding(
-                        camera_id=camera.camera_id,
-                        finding=kind.value,
-                        score=f.measured,
-                        threshold=f.threshold,
-                        observed_at=observed,
-                    ),
-                    source=self.source,
-                    key=camera.camera_id,
-                )
-            for kind in cleared:
-                score, threshold = self._score(assessment, kind, thresholds)
-                await stage(
-                    conn,
-                    s,
-                    TamperCleared(
-                        camera_id=camera.camera_id,
-                        finding=kind.value,
-                        score=score,
-                        threshold=threshold,
-                        observed_at=observed,
-                    ),
-                    source=self.source,
-                    key=camera.camera_id,
-                )
-            await conn.execute(
-                f"INSERT INTO {s}.tamper_state (camera_id, active, checked_at, last_error) "
-                "VALUES ($1, $2, $3, NULL) ON CONFLICT (camera_id) DO UPDATE "
-                "SET active = EXCLUDED.active, checked_at = EXCLUDED.checked_at, "
-                "last_error = NULL",
-                camera.camera_id,
-                sorted(k.value for k in now_active),
-                now,
-            )
-        CHECKS.labels("finding" if now_active else "clean").inc()
-        self.latest[camera.camera_id] = (sorted(k.value for k in now_active), now)
-        return TamperCheck(camera.camera_id, result, assessment, started, cleared, enrolled)
-
-    @staticmethod
-    def _score(a: TamperAssessment, kind: TamperKind, t: TamperThresholds) -> tuple[float, float]:
-        """The measure behind a kind on a frame where it no longer fires."""
-        if kind is TamperKind.MOVED and a.similarity is not None:
-            return a.similarity, t.moved_min_similarity
-        if kind is TamperKind.BLURRED and a.sharpness_ratio is not None:
-            return a.sharpness_ratio, t.blur_ratio
-        return a.stats.mean, t.dark_mean
+        CHECKS.labels("finding" if decision.active else "clean").inc()
+        self.latest[camera.camera_id] = (active, now)
+        return TamperCheck(
+            camera.camera_id,
+            result,
+            decision.assessment,
+            decision.started,
+            decision.cleared,
+            decision.enrolled is not None,
+        )
 
     # ---- references ------------------------------------------------------------------
-    async def _load_reference(
-        self, conn: asyncpg.Connection, camera_id: str
-    ) -> ReferenceFrame | None:
-        row = await conn.fetchrow(
-            f"SELECT pixels, height, width, confirmed_by, confirmed_at "
-            f"FROM {self.schema}.tamper_reference WHERE camera_id=$1",
-            camera_id,
-        )
-        if row is None:
-            return None
-        pixels = np.frombuffer(row["pixels"], dtype=np.uint8).reshape(row["height"], row["width"])
-        return restore_reference(camera_id, pixels, row["confirmed_by"], row["confirmed_at"])
-
-    async def _store_reference(
-        self, conn: asyncpg.Connection, reference: ReferenceFrame, reason: str, replaced: bool
-    ) -> None:
-        pixels = reference_pixels(reference)
-        digest = _sha256(pixels)
-        await conn.execute(
-            f"INSERT INTO {self.schema}.tamper_reference (camera_id, pixels, height, width, "
-            "pixels_sha256, confirmed_by, confirmed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-            "ON CONFLICT (camera_id) DO UPDATE SET pixels = EXCLUDED.pixels, "
-            "height = EXCLUDED.height, width = EXCLUDED.width, "
-            "pixels_sha256 = EXCLUDED.pixels_sha256, confirmed_by = EXCLUDED.confirmed_by, "
-            "confirmed_at = EXCLUDED.confirmed_at",
-            reference.camera_id,
-            pixels.tobytes(),
-            pixels.shape[0],
-            pixels.shape[1],
-            digest,
-            reference.confirmed_by,
-            reference.confirmed_at,
-        )
-        await stage(
-            conn,
-            self.schema,
-            TamperReferenceConfirmed(
-                camera_id=reference.camera_id,
-                confirmed_by=reference.confirmed_by,
-                confirmed_at=reference.confirmed_at,
-                pixels_sha256=digest,
-                mean=round(reference.stats.mean, 2),
-                contrast=round(reference.stats.std, 2),
-                replaced_previous=replaced,
-                reason=reason,
-            ),
-            source=self.source,
-            key=reference.camera_id,
-            actor=reference.confirmed_by,
-        )
-
     async def confirm(
         self, camera: CameraRecord, operator: str, reason: str = ""
     ) -> TamperReferenceConfirmed:
@@ -399,98 +261,60 @@ class TamperWatch:
         Takes a fresh frame; refuses a covered-looking one. Findings that no longer hold
         against the new reference are cleared in the same transaction.
         """
-        if not operator or not operator.strip() or operator.strip() == SYSTEM_ENROLMENT:
-            raise ValueError("确认参考画面需要操作员 / a named operator must confirm (Art. 12)")
+        require_operator(operator)
         result = await self._grab(camera)
         if result.frame is None:
             raise ValueError(f"无法取得画面 / no frame from {camera.camera_id}: {result.error}")
-        s = self.schema
+        frame = result.frame
         async with self.pool.acquire() as conn, conn.transaction():
-            state = await conn.fetchrow(
-                f"SELECT active, thresholds FROM {s}.tamper_state WHERE camera_id=$1 FOR UPDATE",
+            row = await store.tamper_lock(conn, self.schema, camera.camera_id)
+            prior = Prior(
+                active=active_kinds(row.active), thresholds=thresholds_from_json(row.thresholds)
+            )
+            had = await store.has_tamper_reference(conn, self.schema, camera.camera_id)
+            decision = await asyncio.to_thread(
+                decide_confirm,
                 camera.camera_id,
+                frame.pixels,
+                frame.captured_at,
+                operator,
+                reason,
+                prior,
+                had_reference=had,
             )
-            thresholds = thresholds_from_json(state["thresholds"] if state else None)
-            reference = confirm_reference(
-                camera.camera_id, result.frame.pixels, operator, thresholds=thresholds
+            await self._store_reference(conn, decision.reference)
+            await self._announce(conn, camera.camera_id, decision.announcements)
+            still = [k.value for k in decision.still]
+            await store.tamper_set_active(
+                conn, self.schema, camera.camera_id, still, datetime.now(UTC), clear_error=False
             )
-            had = await conn.fetchval(
-                f"SELECT 1 FROM {s}.tamper_reference WHERE camera_id=$1", camera.camera_id
-            )
-            await self._store_reference(conn, reference, reason, bool(had))
-            assessment = assess(camera.camera_id, result.frame.pixels, reference, thresholds)
-            before = {TamperKind(k) for k in (state["active"] if state else [])}
-            still = before & set(assessment.kinds)
-            for kind in sorted(before - still):
-                score, threshold = self._score(assessment, kind, thresholds)
-                await stage(
-                    conn,
-                    s,
-                    TamperCleared(
-                        camera_id=camera.camera_id,
-                        finding=kind.value,
-                        score=score,
-                        threshold=threshold,
-                        observed_at=result.frame.captured_at,
-                    ),
-                    source=self.source,
-                    key=camera.camera_id,
-                    actor=reference.confirmed_by,
-                )
-            await conn.execute(
-                f"INSERT INTO {s}.tamper_state (camera_id, active, checked_at) VALUES ($1, $2, $3) "
-                "ON CONFLICT (camera_id) DO UPDATE SET active = EXCLUDED.active, "
-                "checked_at = EXCLUDED.checked_at",
-                camera.camera_id,
-                sorted(k.value for k in still),
-                datetime.now(UTC),
-            )
-        self.latest[camera.camera_id] = (sorted(k.value for k in still), datetime.now(UTC))
-        return TamperReferenceConfirmed(
-            camera_id=camera.camera_id,
-            confirmed_by=reference.confirmed_by,
-            confirmed_at=reference.confirmed_at,
-            pixels_sha256=_sha256(reference_pixels(reference)),
-            mean=round(reference.stats.mean, 2),
-            contrast=round(reference.stats.std, 2),
-            replaced_previous=bool(had),
-            reason=reason,
-        )
+        self.latest[camera.camera_id] = (still, datetime.now(UTC))
+        return decision.reference.event
 
     async def set_thresholds(self, camera_id: str, overrides: dict[str, Any]) -> TamperThresholds:
         """Per-camera thresholds (validated: a bad name or value is refused by name)."""
         t = thresholds_from_json(overrides)
-        await self.pool.execute(
-            f"INSERT INTO {self.schema}.tamper_state (camera_id, thresholds) VALUES ($1, $2) "
-            "ON CONFLICT (camera_id) DO UPDATE SET thresholds = EXCLUDED.thresholds",
-            camera_id,
-            overrides,
-        )
+        await store.tamper_set_thresholds(self.pool, self.schema, camera_id, overrides)
         return t
 
     async def state(self, camera_id: str) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
-            f"SELECT s.active, s.thresholds, s.checked_at, s.last_error, r.confirmed_by, "
-            f"r.confirmed_at, r.pixels_sha256 FROM {self.schema}.tamper_state s "
-            f"FULL JOIN {self.schema}.tamper_reference r USING (camera_id) "
-            "WHERE s.camera_id=$1 OR r.camera_id=$1",
-            camera_id,
-        )
+        row = await store.tamper_row(self.pool, self.schema, camera_id)
         if row is None:
             return {"camera_id": camera_id, "active": [], "reference": None}
         ref = None
-        if row["confirmed_by"] is not None:
+        if row.confirmed_by is not None:
+            assert row.confirmed_at is not None
             ref = {
-                "confirmed_by": row["confirmed_by"],
-                "confirmed_at": row["confirmed_at"].isoformat(),
-                "pixels_sha256": row["pixels_sha256"],
+                "confirmed_by": row.confirmed_by,
+                "confirmed_at": row.confirmed_at.isoformat(),
+                "pixels_sha256": row.pixels_sha256,
             }
         return {
             "camera_id": camera_id,
-            "active": list(row["active"] or []),
-            "thresholds": asdict(thresholds_from_json(row["thresholds"])),
-            "checked_at": row["checked_at"].isoformat() if row["checked_at"] else None,
-            "last_error": row["last_error"],
+            "active": row.active,
+            "thresholds": asdict(thresholds_from_json(row.thresholds)),
+            "checked_at": row.checked_at.isoformat() if row.checked_at else None,
+            "last_error": row.last_error,
             "reference": ref,
         }
 
@@ -548,115 +372,3 @@ async def run_rounds(
         n += 1
     if running:
         await asyncio.gather(*running.values(), return_exceptions=True)
-
-
-# ---- wiring into the ingest service ------------------------------------------------------
-def _secret_credentials() -> CredentialsFor:
-    """Device logins from mounted secrets / the vault (as the protocol adapters read them);
-    an unreadable secret means no credentials for that camera, not a stopped watch."""
-    from .adapters.credentials import CredentialResolver
-
-    resolver = CredentialResolver()
-
-    def lookup(camera: CameraRecord) -> CredentialsLike | None:
-        try:
-            return resolver.for_camera(camera)
-        except Exception:
-            return None
-
-    return lookup
-
-
-def attach_tamper_watch(
-    svc: Any,
-    cameras: Callable[[], Awaitable[list[CameraRecord]]],
-    settings: MediaSettings | None = None,
-    credentials_for: CredentialsFor | None = None,
-) -> None:
-    """Add the tamper loop and its request-reply subjects to ingest's Service."""
-    cfg = settings or MediaSettings()
-    probes = svc.state.get("device_probes")  # the devices hook: same secrets, same vault
-    if credentials_for is None and probes is not None:
-        credentials_for = probes.credentials_for
-    if credentials_for is None:
-        credentials_for = _secret_credentials()
-    owned = svc.state.get("owned_cameras")  # the devices hook's sharding, when present
-
-    async def my_cameras() -> list[CameraRecord]:
-        cams = await cameras()
-        return await owned(cams) if owned is not None else cams
-
-    sampler = FrameSampler(
-        max_concurrency=cfg.frame_concurrency,
-        open_timeout=cfg.rtsp_timeout_s,
-        read_timeout=cfg.rtsp_timeout_s,
-    )
-    probe = RtspProbe(
-        connect_timeout=cfg.rtsp_timeout_s, request_timeout=cfg.rtsp_timeout_s, sampler=sampler
-    )
-    holder: dict[str, TamperWatch] = {}
-
-    def watch() -> TamperWatch:
-        if "w" not in holder:
-            assert svc.pool is not None, "the tamper watch starts after the database"
-            holder["w"] = TamperWatch(
-                svc.pool,
-                probe,
-                schema=svc.schema,
-                credentials_for=credentials_for,
-                source=svc.name,
-                discovered=getattr(probes, "discovered_stream", None),
-                rediscover=getattr(probes, "rediscover_stream", None),
-                monitor=svc.state.get("loop_monitor"),
-            )
-        return holder["w"]
-
-    async def find(camera_id: Any) -> CameraRecord:
-        if not isinstance(camera_id, str) or not camera_id:
-            raise ValueError("camera_id is required")
-        for cam in await cameras():
-            if cam.camera_id == camera_id:
-                return cam
-        raise KeyError(f"unknown camera {camera_id!r}")
-
-    async def tamper_loop() -> None:
-        w = watch()
-        try:
-            await w.load_latest()
-        except Exception:  # samples then carry no findings until the first checks
-            CHECKS.labels("error").inc()
-        await run_rounds(w, my_cameras, cfg.interval(), monitor=svc.state.get("loop_monitor"))
-
-    def findings(camera_id: str) -> tuple[list[str], datetime] | None:
-        return holder["w"].latest.get(camera_id) if "w" in holder else None
-
-    def frame_failures(camera_id: str) -> int:
-        return holder["w"].failures.get(camera_id, 0) if "w" in holder else 0
-
-    def last_check(camera_id: str) -> dict[str, Any] | None:
-        return holder["w"].last_check.get(camera_id) if "w" in holder else None
-
-    svc.state["tamper_findings"] = findings
-    svc.state["frame_failures"] = frame_failures
-    svc.state["last_frame_check"] = last_check
-
-    async def confirm(q: m.TamperConfirmRequest, _call: Any = None) -> m.TamperConfirmReply:
-        who = require_caller("duty_operator", "sysadmin", what="confirming a reference (Art. 12)")
-        cam = await find(q.camera_id)
-        try:
-            done = await watch().confirm(cam, who.account, q.reason)
-        except ValueError as exc:
-            raise RpcError(str(exc), "Art. 12") from exc
-        return m.TamperConfirmReply(reference=done.model_dump(mode="json"))
-
-    async def state(q: m.TamperStateRequest, _call: Any = None) -> dict[str, Any]:
-        cam = await find(q.camera_id)
-        if q.thresholds is not None:
-            require_caller("sysadmin", what="changing tamper thresholds (Art. 12)")
-            await watch().set_thresholds(cam.camera_id, q.thresholds)
-        return await watch().state(cam.camera_id)
-
-    if cfg.tamper_watch:
-        svc.loop("tamper", tamper_loop)
-    svc.respond(RPC_TAMPER_CONFIRM, confirm, request=m.TamperConfirmRequest)
-    svc.respond(RPC_TAMPER_STATE, state, request=m.TamperStateRequest)

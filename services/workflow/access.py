@@ -156,13 +156,7 @@ class AccessRequest(ApprovalRequest):
     ) -> tuple[AccessRequest, list[Transition]]:
         now = aware(now)
         if form.body is BodyKind.INTERNAL and requester.department != form.applying_unit:
-            raise r.InvalidInput(
-                "not_your_unit",
-                "只能以本部门名义申请调阅",
-                "you may apply only on behalf of your own department",
-                "Art. 16(1)1",
-                applying_unit=form.applying_unit,
-            )
+            raise r.access_not_your_unit(form.applying_unit)
         steps = cls.preview(form, inventory)
         req = cls(
             request_id=request_id,
@@ -219,19 +213,9 @@ class AccessRequest(ApprovalRequest):
         """A system administrator retrieves exactly what the grant allows, and records it."""
         now = aware(now)
         if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or self.grant is None:
-            raise r.RuleViolation(
-                "not_approved",
-                "申请未经批准，不得调取",
-                "footage may be retrieved only for an approved request",
-                "Art. 15",
-            )
+            raise r.not_approved()
         if not actor.has(Role.SYSADMIN):
-            raise r.RuleViolation(
-                "not_sysadmin",
-                "视频调阅须由系统管理人员进行",
-                "retrieval is done by a system administrator",
-                "Art. 16(1)3",
-            )
+            raise r.not_sysadmin()
         if actor.person_id == self.requester.person_id:
             raise r.own_request()
         if not purpose.strip():
@@ -240,46 +224,20 @@ class AccessRequest(ApprovalRequest):
             raise r.missing_field("destination", "去向", "Art. 16(1)3")
         g = self.grant
         if g.revoked_at is not None:
-            raise r.RuleViolation(
-                "grant_revoked", "调阅授权已撤销", "the grant has been revoked", "Art. 16"
-            )
+            raise r.grant_revoked()
         if now > g.valid_until:
-            raise r.RuleViolation(
-                "grant_expired",
-                "调阅授权已过期，请重新申请",
-                "the grant has expired; apply again",
-                "Art. 16",
-                valid_until=g.valid_until.isoformat(),
-            )
+            raise r.grant_expired(g.valid_until.isoformat())
         cams = cameras if cameras is not None else list(g.cameras)
         f_from = aware(footage_from, "footage_from") if footage_from else g.footage_from
         f_until = aware(footage_until, "footage_until") if footage_until else g.footage_until
         if not set(cams) <= set(g.cameras) or f_from < g.footage_from or f_until > g.footage_until:
-            raise r.RuleViolation(
-                "beyond_grant",
-                "须严格按照审批内容调取，不得超出批准的摄像机或时间段",
-                "retrieve exactly what was approved: no other camera, no wider time range",
-                "Art. 16(1)3",
-            )
+            raise r.beyond_grant()
         if f_from >= f_until or not cams:
-            raise r.InvalidInput(
-                "empty_retrieval", "调取内容为空", "nothing to retrieve", "Art. 16(1)3"
-            )
+            raise r.empty_retrieval()
         if g.export:
-            raise r.RuleViolation(
-                "export_by_system",
-                "拷贝由系统执行并自动登记（系统导出），不再手工登记校验值",
-                "a copy grant is carried out by the system (media export), which records the "
-                "retrieval and the SHA-256 itself; a typed-in hash is not accepted",
-                "Art. 17",
-            )
+            raise r.export_by_system()
         if export_sha256:
-            raise r.RuleViolation(
-                "copy_not_granted",
-                "未经许可严禁复制、拷贝",
-                "this grant allows viewing only: no copy or export",
-                "Art. 17",
-            )
+            raise r.copy_not_granted()
         rec = RetrievalRecord(
             retrieved_by=actor.person_id,
             retrieved_by_name=actor.display,
@@ -307,23 +265,14 @@ class AccessRequest(ApprovalRequest):
         now = aware(now)
         g = self.grant
         if g is None or self.state not in (RequestState.APPROVED, RequestState.RETRIEVED):
-            raise r.RuleViolation(
-                "not_approved", "没有可撤销的授权", "there is no grant to revoke", "Art. 16"
-            )
+            raise r.nothing_to_revoke()
         if g.revoked_at is not None:
-            raise r.RuleViolation(
-                "already_revoked", "授权已撤销", "the grant is already revoked", "Art. 16"
-            )
+            raise r.already_revoked()
         approvers = {
             o.approver.person_id for o in self.flow.opinions if o.decision.value == "approve"
         }
         if actor.person_id not in approvers and not actor.has(Role.LEADER):
-            raise r.RuleViolation(
-                "not_approver",
-                "只有审批人或分管校领导可以撤销授权",
-                "only someone who approved it, or the school leader, may revoke a grant",
-                "Art. 16",
-            )
+            raise r.not_approver()
         if not reason.strip():
             raise r.missing_field("reason", "撤销理由", "Art. 16")
         self.grant = g.model_copy(
@@ -340,29 +289,14 @@ class AccessRequest(ApprovalRequest):
             return []
         g = self.grant
         if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or g is None:
-            raise r.RuleViolation(
-                "not_approved",
-                "申请未经批准，不得调取",
-                "footage may be retrieved only for an approved request",
-                "Art. 15",
-            )
+            raise r.not_approved()
         if not g.export:
-            raise r.RuleViolation(
-                "copy_not_granted",
-                "未经许可严禁复制、拷贝",
-                "this grant allows viewing only: no copy or export",
-                "Art. 17",
-            )
+            raise r.copy_not_granted()
         cams = list(export["camera_ids"])
         f_from = aware(_as_dt(export["footage_from"]), "footage_from")
         f_until = aware(_as_dt(export["footage_until"]), "footage_until")
         if not set(cams) <= set(g.cameras) or f_from < g.footage_from or f_until > g.footage_until:
-            raise r.RuleViolation(
-                "beyond_grant",
-                "须严格按照审批内容调取，不得超出批准的摄像机或时间段",
-                "retrieve exactly what was approved: no other camera, no wider time range",
-                "Art. 16(1)3",
-            )
+            raise r.beyond_grant()
         rec = RetrievalRecord(
             retrieved_by=str(export["requested_by"]),
             retrieved_by_name=str(export.get("requested_by_name") or export["requested_by"]),
@@ -410,33 +344,20 @@ class AccessRequest(ApprovalRequest):
         """A judicial authority requires longer preservation; holds never shrink (Art. 18)."""
         now = aware(now)
         if not actor.has(Role.SYSADMIN, NIC):
-            raise r.RuleViolation(
-                "not_custodian",
-                "保存期限由网络信息中心系统管理人员登记",
-                "preservation is recorded by NIC's system administrators",
-                "Art. 18",
-            )
+            raise r.not_custodian()
         if not authority_ref.strip():
             raise r.missing_field("authority_ref", "司法机关文书编号", "Art. 18")
         for i, h in enumerate(self.holds):
             if h.hold_id == hold_id:
                 if until <= h.until:
-                    raise r.RuleViolation(
-                        "hold_shortened",
-                        "保存期间严禁删除，保存期限不得缩短",
-                        "a preservation hold can be extended, never shortened",
-                        "Art. 18",
-                        until=h.until.isoformat(),
-                    )
+                    raise r.hold_shortened(h.until.isoformat())
                 self.holds[i] = h.model_copy(
                     update={"until": until, "basis": f"{h.basis}; {authority_ref.strip()}"}
                 )
                 return [
                     self._t("hold_extended", actor, now, hold=self.holds[i].model_dump(mode="json"))
                 ]
-        raise r.NotFound(
-            "hold_not_found", f"保存记录 {hold_id} 不存在", f"no hold {hold_id}", "Art. 18"
-        )
+        raise r.hold_not_found(hold_id)
 
     def held_on(self, camera_id: str, at: datetime, day: date) -> bool:
         """Is footage of this camera at ``at`` under a hold on ``day``? (for retention checks)"""

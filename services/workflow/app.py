@@ -9,49 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from cctv.contract import CameraRecord, Envelope, Event, subject_for
+from cctv.contract import Envelope, Event, subject_for
 from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
-    AccessRecorded,
     AlertAcknowledged,
     AlertRaised,
     AllClear,
-    ApprovalNudge,
     CameraRemoved,
     CameraUpserted,
     FaultOpened,
     FaultResolved,
     FootageExported,
 )
-from cctv.contract.rpcmodels import OPERATIONS, RpcCall, error_reply
+from cctv.contract.rpcmodels import OPERATIONS, RpcCall
 from cctv.plumbing.identity import caller_actor
 from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import Service
 
-from . import forms, rpc, store
+from . import forms, notices, processes, rpc, store
 from . import refusals as r
-from .access import AccessApplication, AccessRequest
+from .access import AccessRequest
+from .approval import chain_key
 from .base import STATE_ZH, ApprovalRequest, RequestState
 from .dutylog import DutyLog, EntryKind, ShiftHandover
-from .exam import ExamSupportApplication, ExamSupportRequest, check_notice
-from .newpoint import NewPointApplication, NewPointRequest, SurveyRow
-from .org import Actor, Role, department_zh
-from .publishing import to_event
+from .notices import Notice
+from .org import Actor
+from .processes import Context
+from .publishing import nudge_event
 from .reminders import Policy, due_nudges
 from .responsible import ArmingPeriod, Person, parse_period
-from .routing import METHOD_ZH
 from .settings import WorkflowSettings
-from .stopmove import StopMoveApplication, StopMoveRequest
 from .transitions import Transition
 from .workcalendar import DEFAULT_CALENDAR, WorkCalendar, import_notice, package_years
 
@@ -61,70 +58,21 @@ Json = dict[str, Any]
 Call = RpcCall | None
 Handler = Callable[[Any, Call], Awaitable[Json]]
 
-FORMS: dict[str, type[Any]] = {
-    "access": AccessApplication,
-    "stopmove": StopMoveApplication,
-    "newpoint": NewPointApplication,
-    "exam": ExamSupportApplication,
-}
-# The article each form comes from: an invalid form names it like any other refusal.
-FORM_ARTICLE = {
-    "access": "Art. 16, Annex 4",
-    "stopmove": "Art. 8, Annex 3",
-    "newpoint": "Art. 6, Annex 2",
-    "exam": "Art. 10",
-}
-PROCESS_ZH = {
-    "access": "视频资料调阅",
-    "stopmove": "停用、挪移监控点位",
-    "newpoint": "新增摄像点",
-    "exam": "考试监控保障",
-}
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _error(exc: Exception) -> dict[str, Any]:
-    """The one error shape of every service (cctv.contract.rpcmodels.ErrorReply); workflow's
-    own fields (kind, zh, en, message, detail) stay beside it for older callers."""
-    if isinstance(exc, r.WorkflowError):
-        return {
-            **exc.to_dict(),
-            **error_reply(exc.code, exc.zh, exc.en, exc.article),
-            "error": exc.message,
-        }
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "form"
-        return error_reply(
-            "invalid_form", "表单有误", f"invalid form: {where}: {err.get('msg')}", kind="invalid"
-        )
-    raise exc
-
-
 def title(req: ApprovalRequest) -> str:
-    """One line a person recognises in an inbox."""
-    if isinstance(req, AccessRequest):
-        f = req.form
-        unit = department_zh(f.applying_unit)
-        return f"{unit} {METHOD_ZH[f.method]} {len(f.cameras)}路视频 — {f.reason[:30]}"
-    if isinstance(req, StopMoveRequest):
-        return f"{department_zh(req.form.applying_unit)} 停用/挪移 {req.form.count}个点位"
-    if isinstance(req, NewPointRequest):
-        urgent = "紧急" if req.form.urgent else ""
-        return f"{department_zh(req.form.department)} {urgent}新增{len(req.form.positions)}个点位"
-    if isinstance(req, ExamSupportRequest):
-        return f"{req.form.exam_name} {req.form.building}{'、'.join(req.form.rooms)}"
-    return req.request_id
+    """One line a person recognises in an inbox (the process's own wording, notices.py)."""
+    return processes.of(req).title(req)
 
 
 def summary(req: ApprovalRequest) -> dict[str, Any]:
     return {
         "request_id": req.request_id,
         "process": req.PROCESS,
-        "process_zh": PROCESS_ZH[req.PROCESS],
+        "process_zh": processes.of(req).zh,
         "state": req.state.value,
         "state_zh": STATE_ZH[req.state],
         "title": title(req),
@@ -134,11 +82,6 @@ def summary(req: ApprovalRequest) -> dict[str, Any]:
             {"key": s.key, "title_zh": s.title_zh, "who_zh": s.who_zh} for s in req.flow.due_steps()
         ],
     }
-
-
-def chain_key(steps: Sequence[Any]) -> list[str]:
-    """What identifies a chain as shown: each step's stage, key and the cameras it covers."""
-    return [f"{s.stage}:{s.key}:{','.join(s.cameras)}" for s in steps]
 
 
 def _steps(steps: list[Any]) -> list[dict[str, Any]]:
@@ -169,26 +112,21 @@ class WorkflowService:
 
     async def commit(
         self, conn: asyncpg.Connection, ts: list[Transition], correlation_id: str | None = None
-    ) -> list[Envelope]:
-        """Stage each transition's event in the outbox and the history (caller's transaction)."""
-        out = []
+    ) -> list[Notice]:
+        """Stage what each transition publishes in the outbox and the history, and the inbox
+        notices it brings (its process's hooks), all in the caller's transaction. Returns the
+        notices filed."""
+        filed: list[Notice] = []
         for t in ts:
-            event = to_event(t)
-            out.append(await self._stage(conn, t.key, event, t.actor, correlation_id))
-            if t.process == "access" and t.name == "retrieved":
-                rec = t.data["retrieval"]
-                extra = AccessRecorded(
-                    action="admin",
-                    actor=rec["retrieved_by"],
-                    camera_ids=rec["cameras"],
-                    footage_from=rec["footage_from"],
-                    footage_to=rec["footage_until"],
-                    grant_id=f"{t.key}-G",
-                    request_no=t.key,
-                    detail=f"调取 retrieval: {rec['purpose']} → {rec['destination']} (Art. 16)",
-                )
-                out.append(await self._stage(conn, t.key, extra, t.actor, correlation_id))
-        return out
+            proc = processes.process(t.process)
+            envs = [
+                await self._stage(conn, t.key, event, t.actor, correlation_id)
+                for event in proc.events(t)
+            ]
+            for n in proc.notices(t):
+                await store.add_notice(conn, self.schema, n, event_id=envs[0].id, at=t.time)
+                filed.append(n)
+        return filed
 
     async def _stage(
         self,
@@ -247,10 +185,12 @@ class WorkflowService:
         async def wrapper(req: Any, call: RpcCall | None = None) -> dict[str, Any]:
             try:
                 return await fn(req, call)
-            except (r.WorkflowError, ValidationError) as exc:
-                return _error(exc)
+            except r.WorkflowError as exc:
+                return exc.reply()
+            except ValidationError as exc:
+                return r.form_invalid_reply(exc)
             except (ValueError, TypeError, KeyError) as exc:
-                return error_reply("bad_request", "请求有误", f"bad request: {exc}", kind="invalid")
+                return r.bad_request_reply(exc)
 
         return wrapper
 
@@ -260,116 +200,41 @@ class WorkflowService:
         the request body is what the caller typed, and is ignored."""
         who = caller_actor()
         if who is None:
-            raise r.InvalidInput(
-                "identity_required",
-                "缺少已认证身份，请登录后操作",
-                "this request acts for a person: it needs the signed identity of a console "
-                "session or of `cctv login` (Cctv-Identity header); a name in the request "
-                "is not enough",
-                "Art. 15",
-            )
+            raise r.identity_required()
         return who
 
-    @staticmethod
-    def _process(p: str) -> str:
-        if p not in FORMS:
-            raise r.InvalidInput(
-                "unknown_process",
-                f"未知流程「{p}」",
-                f"unknown process '{p}' (one of {', '.join(FORMS)})",
-                "Art. 6-16",
-            )
-        return p
-
-    @staticmethod
-    def _form(process: str, form: dict[str, Any]) -> Any:
-        """Validate the form; a bad field is named together with the form's article."""
-        try:
-            return FORMS[process].model_validate(form)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ())) or "form"
-            raise r.InvalidInput(
-                "invalid_form",
-                f"表单有误：{where}",
-                f"invalid form: {where}: {err.get('msg')}",
-                FORM_ARTICLE[process],
-                field=where,
-            ) from None
+    async def _context(self, conn: asyncpg.Pool | asyncpg.Connection) -> Context:
+        """What a process reads to derive its chain: inventory, calendar, the time."""
+        inv = await store.inventory(conn, self.schema)
+        return Context(inventory=inv, calendar=await self._calendar(conn), now=self.clock())
 
     async def preview(self, req: m.FormRequest | Json, _call: Call = None) -> Json:
         q = m.FormRequest.coerce(req)
-        process = self._process(q.process)
-        form = self._form(process, q.form)
-        inv = await store.inventory(self.pool, self.schema)
-        if process == "access":
-            steps = AccessRequest.preview(form, inv)
-        elif process == "stopmove":
-            steps = StopMoveRequest.preview(form, inv)
-        elif process == "newpoint":
-            steps = NewPointRequest.preview(form)
-        else:
-            check_notice(self.clock(), form.starts_at, await self._calendar(self.pool))
-            steps = ExamSupportRequest.preview(form)
+        proc = processes.approval(q.process)
+        form = proc.parse(q.form)
+        steps = proc.chain(form, await self._context(self.pool))
         return {"steps": _steps(steps), "chain_key": chain_key(steps)}
 
     async def submit(self, req: m.FormRequest | Json, _call: Call = None) -> Json:
         q = m.FormRequest.coerce(req)
-        process = self._process(q.process)
+        proc = processes.approval(q.process)
         actor = self._actor()
-        form = self._form(process, q.form)
-        now = self.clock()
+        form = proc.parse(q.form)
         async with self.pool.acquire() as conn, conn.transaction():
-            inv = await store.inventory(conn, self.schema)
-            rid = await store.next_id(conn, process, now, self.schema)
+            ctx = await self._context(conn)
+            rid = await store.next_id(conn, proc.name, ctx.now, self.schema)
             try:
-                created: tuple[ApprovalRequest, list[Transition]]
-                if process == "access":
-                    created = AccessRequest.submit(rid, form, actor, inv, now)
-                elif process == "stopmove":
-                    created = StopMoveRequest.submit(rid, form, actor, inv, now)
-                elif process == "newpoint":
-                    created = NewPointRequest.submit(rid, form, actor, now)
-                else:
-                    cal = await self._calendar(conn)
-                    created = ExamSupportRequest.submit(rid, form, actor, inv, now, cal)
+                new, ts = proc.open(rid, form, actor, ctx)
             except r.Refusal as exc:  # 不予受理 is itself on the record, with its number
-                await self.commit(conn, [self._refused(process, rid, actor, now, exc, form)])
-                reply = _error(exc)
-                reply["request_id"] = rid
-                return reply
-            new, ts = created
+                await self.commit(conn, [proc.refused(rid, actor, ctx.now, exc, form)])
+                return {**exc.reply(), "request_id": rid}
             shown = q.expected_chain
             if shown is not None and list(shown) != chain_key(new.flow.steps):
                 # The inventory changed since the requester saw the chain: show it again.
-                raise r.InvalidInput(
-                    "chain_changed",
-                    "审批流程已随设备清单变化，请重新查看审批流程后再提交",
-                    "the approval chain changed with the inventory since it was shown; "
-                    "look at it again before submitting",
-                    FORM_ARTICLE[process],
-                )
+                raise r.chain_changed(proc.article)
             await store.insert_request(conn, new, self.schema)
             await self.commit(conn, ts)
         return {"request": new.model_dump(mode="json"), "summary": summary(new)}
-
-    @staticmethod
-    def _refused(
-        process: str, rid: str, actor: Actor, now: datetime, exc: r.Refusal, form: Any
-    ) -> Transition:
-        return Transition(
-            process=process,
-            name="refused",
-            key=rid,
-            actor=actor.person_id,
-            time=now,
-            data={
-                "request_id": rid,
-                "state": "refused",
-                "refusal": exc.to_dict(),
-                "form": form.model_dump(mode="json"),
-            },
-        )
 
     async def _change(
         self,
@@ -382,7 +247,7 @@ class WorkflowService:
         async with self.pool.acquire() as conn, conn.transaction():
             current = await store.load_request(conn, rid, self.schema, lock=True)
             if current is None:
-                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+                raise r.request_not_found(rid)
             ts = fn(current, actor, now)
             current.check_invariant()
             await store.save_request(conn, current, now, self.schema)
@@ -414,42 +279,7 @@ class WorkflowService:
         action, args = q.action, q.args
 
         def run(cur: ApprovalRequest, a: Actor, now: datetime) -> list[Transition]:
-            if isinstance(cur, AccessRequest) and action == "retrieve":
-                x = _valid(m.RetrieveArgs, args, "Art. 16(1)3")
-                return cur.retrieve(
-                    a,
-                    now,
-                    purpose=x.purpose,
-                    destination=x.destination,
-                    cameras=x.cameras,
-                    footage_from=x.footage_from,
-                    footage_until=x.footage_until,
-                    export_sha256=x.export_sha256,
-                )
-            if isinstance(cur, AccessRequest) and action == "revoke":
-                return cur.revoke(a, now, _valid(m.RevokeArgs, args, "Art. 16").reason)
-            if isinstance(cur, AccessRequest) and action == "extend_hold":
-                h = _valid(m.ExtendHoldArgs, args, "Art. 18")
-                return cur.extend_hold(a, now, h.hold_id, h.until, h.authority_ref)
-            if isinstance(cur, StopMoveRequest) and action == "complete":
-                return cur.complete(a, now, _valid(m.CompleteArgs, args, "Art. 8").note)
-            if isinstance(cur, NewPointRequest) and action == "plan":
-                p = _valid(m.PlanArgs, args, "Art. 6")
-                return cur.make_plan(a, now, p.text, p.points)
-            if isinstance(cur, NewPointRequest) and action == "survey":
-                survey = _valid(m.SurveyArgs, args, "Annex 2")
-                rows = [_valid(SurveyRow, x, "Annex 2") for x in survey.rows]
-                return cur.file_survey(a, now, rows)
-            if isinstance(cur, NewPointRequest) and action == "implement":
-                done = _valid(m.ImplementArgs, args, "Art. 6")
-                cams = [_valid(CameraRecord, x, "Art. 6") for x in done.cameras]
-                return cur.implement(a, now, cams)
-            raise r.InvalidInput(
-                "unknown_action",
-                f"「{cur.PROCESS}」没有操作「{action}」",
-                f"process {cur.PROCESS} has no action '{action}'",
-                FORM_ARTICLE.get(cur.PROCESS, "Art. 6-18"),
-            )
+            return processes.of(cur).action(action)(cur, a, now, args)
 
         return await self._change(q, run)
 
@@ -458,8 +288,8 @@ class WorkflowService:
         rid = m.RequestRef.coerce(req).request_id
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None or not visible_to(cur, actor):  # not even whether it exists
-                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+            if cur is None or not cur.visible_to(actor):  # not even whether it exists
+                raise r.request_not_found(rid)
             hist = await store.history(conn, self.schema, rid)
         return {
             "request": cur.model_dump(mode="json"),
@@ -476,25 +306,18 @@ class WorkflowService:
         rid, fmt = q.request_id, q.format  # the shell has checked: html or pdf
         async with self.pool.acquire() as conn:
             cur = await store.load_request(conn, rid, self.schema)
-            if cur is None or not visible_to(cur, actor):  # a guard may not print it (issue 11)
-                raise r.NotFound("not_found", f"申请 {rid} 不存在", f"no request {rid}", "-")
+            if cur is None or not cur.visible_to(actor):  # a guard may not print it (issue 11)
+                raise r.request_not_found(rid)
             inv = await store.inventory(conn, self.schema)
-        try:
-            doc = forms.form_for(cur, inv)
-        except ValueError as exc:
-            raise r.NotFound(
-                "no_paper_form", f"{PROCESS_ZH[cur.PROCESS]}没有纸质表单", str(exc), "Annex 2-4"
-            ) from None
+        proc = processes.of(cur)
+        if proc.paper is None:
+            raise r.no_paper_form(proc.name, proc.zh)
+        doc = proc.paper(cur, inv)
         if fmt == "html":
             return {"format": "html", "filename": doc.filename, "html": forms.render_html(doc)}
         pdf = forms.render_pdf(doc)
         if pdf is None:
-            raise r.NotFound(
-                "no_cjk_font",
-                "服务器未安装中文字体，请打印HTML版",
-                "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead",
-                "-",
-            )
+            raise r.no_cjk_font()
         return {
             "format": "pdf",
             "filename": doc.filename,
@@ -520,7 +343,7 @@ class WorkflowService:
         got = await store.list_requests(
             self.pool, self.schema, process=q.process or None, states=states
         )
-        return {"requests": [summary(x) for x in got if visible_to(x, actor)]}
+        return {"requests": [summary(x) for x in got if x.visible_to(actor)]}
 
     async def cameras(self, _req: Any = None, _call: Call = None) -> Json:
         return {"cameras": await store.camera_records(self.pool, self.schema)}
@@ -532,7 +355,7 @@ class WorkflowService:
         actor = self._actor()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            eid = await store.next_id(conn, "dutylog", now, self.schema)
+            eid = await store.next_id(conn, processes.DUTYLOG.name, now, self.schema)
             entry, ts = DutyLog().record(
                 actor,
                 now,
@@ -577,8 +400,8 @@ class WorkflowService:
         actor = self._actor()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
-            hid = await store.next_id(conn, "handover", now, self.schema)
+            await store.lock_handovers(conn)
+            hid = await store.next_id(conn, processes.HANDOVER.name, now, self.schema)
             h, ts = ShiftHandover.offer(
                 hid,
                 actor,
@@ -601,10 +424,10 @@ class WorkflowService:
         actor, hid = self._actor(), q.handover_id
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
+            await store.lock_handovers(conn)
             h = await store.load_handover(conn, self.schema, hid)
             if h is None:
-                raise r.NotFound("not_found", f"交接 {hid} 不存在", f"no handover {hid}", "-")
+                raise r.handover_not_found(hid)
             ts = h.confirm(actor, now, q.acknowledged, await store.open_items(conn, self.schema))
             await store.save_handover(conn, self.schema, h)
             await self.commit(conn, ts)
@@ -629,51 +452,10 @@ class WorkflowService:
                 q.reason,
             )
             await store.save_system(conn, self.schema, sf)
-            envs = await self.commit(conn, ts)
-            notified = await self._notify_on_file(conn, ts, envs, now)
-        return {"system": sf.model_dump(mode="json"), "notified": notified}
-
-    async def _notify_on_file(
-        self,
-        conn: asyncpg.Connection,
-        ts: Sequence[Transition],
-        envs: Sequence[Envelope],
-        now: datetime,
-    ) -> Sequence[str]:
-        """Art. 9: what is on file changed; 后勤处 and NIC see it in their inbox at once
-        (same transaction as the change, beside the published event)."""
-        told: dict[str, None] = {}  # departments told, in order
-        for t, env in zip(ts, envs, strict=True):
-            d = t.data
-            if t.name == "changed":
-                p, before = d["responsible"], d.get("previous") or {}
-                zh = (
-                    f"{department_zh(d['department'])}系统 {d['system_id']} 责任人变更为"
-                    f"{p['name']}（{p.get('phone') or '无电话'}），原责任人"
-                    f"{before.get('name') or '未备案'}；原因：{d.get('reason', '')}"
-                )
-                en = (
-                    f"system {d['system_id']}: responsible person is now {p['name']} "
-                    f"(was {before.get('name') or 'none on file'}) (Art. 9)"
-                )
-            else:
-                zh = f"系统 {d['system_id']} 布防计划已变更"
-                en = f"system {d['system_id']}: arming schedule changed (Art. 9)"
-            for dept in d.get("notify_departments", []):
-                await store.add_notice(
-                    conn,
-                    self.schema,
-                    to_department=dept,
-                    to_role=None,
-                    kind=f"responsible.{t.name}",
-                    ref=d["system_id"],
-                    text_zh=zh,
-                    text_en=en,
-                    event_id=env.id,
-                    at=now,
-                )
-                told[dept] = None
-        return [*told]
+            # Art. 9: 后勤处 and NIC see it in their inbox at once (the process's notice hook).
+            filed = await self.commit(conn, ts)
+        told = [n.to_department for n in filed if n.to_department]
+        return {"system": sf.model_dump(mode="json"), "notified": [*dict.fromkeys(told)]}
 
     async def schedule_set(self, req: m.ScheduleSetRequest | Json, _call: Call = None) -> Json:
         q = m.ScheduleSetRequest.coerce(req)
@@ -684,17 +466,14 @@ class WorkflowService:
             try:
                 sched.append(ArmingPeriod.model_validate(parse_period(str(line))))
             except ValueError as exc:
-                raise r.InvalidInput(
-                    "bad_schedule", "布防计划有误", f"bad schedule: {exc}", "Art. 9"
-                ) from None
+                raise r.bad_schedule(exc) from None
         async with self.pool.acquire() as conn, conn.transaction():
             sf = await store.load_system(conn, self.schema, sid, q.department)
             if sf is None:
                 raise r.missing_field("department", "系统所属部门", "Art. 9")
             ts = sf.set_schedule(actor, now, sched)
             await store.save_system(conn, self.schema, sf)
-            envs = await self.commit(conn, ts)
-            await self._notify_on_file(conn, ts, envs, now)
+            await self.commit(conn, ts)  # notices to 后勤处 and NIC with it (Art. 9)
         return {"system": sf.model_dump(mode="json")}
 
     async def systems(self, _req: Any = None, _call: Call = None) -> Json:
@@ -787,7 +566,7 @@ class WorkflowService:
 
     async def on_fault(self, _env: Envelope, event: Event) -> None:
         if isinstance(event, FaultOpened):
-            what = f"{event.camera_name or event.camera_id} {event.building} {event.kind}".strip()
+            what = notices.fault_item(event)
             await store.set_open_item(self.pool, self.schema, "fault", event.fault_id, what)
         elif isinstance(event, FaultResolved):
             await store.clear_open_item(self.pool, self.schema, "fault", event.fault_id)
@@ -820,40 +599,10 @@ class WorkflowService:
                 ):
                     continue
                 req = by_id[nudge.request_id]
-                step = req.flow.step(nudge.step_key)
-                if nudge.level == "remind":
-                    zh = f"请审批：{title(req)}（{step.title_zh}），已超过提醒时限"
-                    en = f"please decide {nudge.request_id}: '{step.title_en}' is waiting"
-                else:
-                    zh = f"逾期未审批，已上报：{title(req)}（{step.who_zh}）"
-                    en = f"escalated: {nudge.request_id} waits for {step.title_en}, overdue"
-                env = await self._stage(
-                    conn,
-                    nudge.request_id,
-                    ApprovalNudge(
-                        request_id=nudge.request_id,
-                        process=nudge.process,
-                        step_key=nudge.step_key,
-                        level=nudge.level,  # type: ignore[arg-type]
-                        to_role=nudge.to_role.value,
-                        to_department=nudge.to_department,
-                        due_since=nudge.due_since,
-                    ),
-                    None,
-                    None,
-                )
-                await store.add_notice(
-                    conn,
-                    self.schema,
-                    to_department=nudge.to_department,
-                    to_role=nudge.to_role.value,
-                    kind=f"nudge.{nudge.level}",
-                    ref=nudge.request_id,
-                    text_zh=zh,
-                    text_en=en,
-                    event_id=env.id,
-                    at=now,
-                )
+                notice = notices.nudge_notice(nudge, title(req), req.flow.step(nudge.step_key))
+                event = nudge_event(nudge)
+                env = await self._stage(conn, nudge.request_id, event, None, None)
+                await store.add_notice(conn, self.schema, notice, event_id=env.id, at=now)
                 n += 1
         return n
 
@@ -864,41 +613,6 @@ class WorkflowService:
             except Exception as exc:
                 log.warning("reminder pass failed", error=repr(exc))
             await asyncio.sleep(self.settings.remind_poll_s)
-
-
-def visible_to(req: Any, actor: Actor) -> bool:
-    """Who may see a request (issue 11): its applicant, everyone who signs or signed in its
-    chain, the managing departments' people with a role beyond filling in forms, and NIC —
-    not every signed-in guard."""
-    flow = req.flow
-    if actor.person_id == req.requester.person_id or actor.department == "nic":
-        return True
-    if any(actor.has(step.role, step.department) for step in flow.steps):
-        return True
-    if any(op.approver.person_id == actor.person_id for op in flow.opinions):
-        return True
-    departments = {step.department for step in flow.steps if step.department}
-    officers = {Role.HEAD, Role.LEADER, Role.SYSADMIN, Role.OPERATOR}
-    return actor.department in departments and bool(actor.roles & officers)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _valid(model: type[M], value: Any, article: str) -> M:
-    """Validate one part of an action's arguments; a bad field is named with the article."""
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or model.__name__
-        raise r.InvalidInput(
-            "invalid_form",
-            f"表单有误：{where}",
-            f"invalid {model.__name__}: {where}: {err.get('msg')}",
-            article,
-            field=where,
-        ) from None
 
 
 def build(

@@ -14,6 +14,7 @@ approvals is enforced here, once, so each process gets them for free:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -93,9 +94,7 @@ class ApprovalFlow(BaseModel):
         for s in self.steps:
             if s.key == key:
                 return s
-        raise r.InvalidInput(
-            "unknown_step", f"审批环节「{key}」不存在", f"no step '{key}' in this chain", "Art. 16"
-        )
+        raise r.unknown_step(key)
 
     def approved_keys(self) -> set[str]:
         return {o.step_key for o in self.opinions if o.decision is Decision.APPROVE}
@@ -218,3 +217,9 @@ class ApprovalFlow(BaseModel):
             for t in self.steps:
                 if t.stage < s.stage:
                     assert order[t.key] < order[s.key], "stage order broken"
+
+
+def chain_key(steps: Sequence[Step]) -> list[str]:
+    """What identifies a chain as shown: each step's stage, key and the cameras it covers
+    (a submission carrying another key was shown a chain the inventory has since changed)."""
+    return [f"{s.stage}:{s.key}:{','.join(s.cameras)}" for s in steps]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from cctv.contract.workflow import STATE_ZH, RequestState
 
 from .approval import ApprovalFlow, FlowState
-from .org import Actor
+from .org import NIC, Actor, Role
 from .transitions import Transition, aware
 
 __all__ = ["STATE_ZH", "ApprovalRequest", "RequestState"]  # the states live in the contract
@@ -85,6 +85,21 @@ class ApprovalRequest(BaseModel):
         self.flow.withdraw(actor, now, reason)
         self.state = RequestState.WITHDRAWN
         return [self._t("withdrawn", actor, now, reason=reason)]
+
+    def visible_to(self, actor: Actor) -> bool:
+        """Who may see a request (issue 11): its applicant, everyone who signs or signed in its
+        chain, the managing departments' people with a role beyond filling in forms, and NIC —
+        not every signed-in guard."""
+        flow = self.flow
+        if actor.person_id == self.requester.person_id or actor.department == NIC:
+            return True
+        if any(actor.has(step.role, step.department) for step in flow.steps):
+            return True
+        if any(op.approver.person_id == actor.person_id for op in flow.opinions):
+            return True
+        departments = {step.department for step in flow.steps if step.department}
+        officers = {Role.HEAD, Role.LEADER, Role.SYSADMIN, Role.OPERATOR}
+        return actor.department in departments and bool(actor.roles & officers)
 
     def check_invariant(self) -> None:
         self.flow.check_invariant()

@@ -49,12 +49,7 @@ class LogEntry(BaseModel):
 
 def _operator(actor: Actor) -> None:
     if not actor.has(Role.OPERATOR):
-        raise r.RuleViolation(
-            "not_operator",
-            "只有监控值班人员可以记录值班日志",
-            "only duty operators keep the logbook",
-            "Art. 14",
-        )
+        raise r.not_operator()
 
 
 class DutyLog(BaseModel):
@@ -110,12 +105,7 @@ class DutyLog(BaseModel):
         for i, e in enumerate(self.entries):
             if e.entry_id == entry_id:
                 if not e.open:
-                    raise r.RuleViolation(
-                        "entry_closed",
-                        "该记录已处理完毕",
-                        "this entry is already closed",
-                        "Art. 14",
-                    )
+                    raise r.entry_closed()
                 self.entries[i] = e.model_copy(
                     update={
                         "closed_at": now,
@@ -133,9 +123,7 @@ class DutyLog(BaseModel):
                         data={"entry_id": entry_id, "resolution": resolution},
                     )
                 ]
-        raise r.NotFound(
-            "entry_not_found", f"日志 {entry_id} 不存在", f"no entry {entry_id}", "Art. 14"
-        )
+        raise r.entry_not_found(entry_id)
 
     def open_items(self) -> list[OpenItem]:
         return [
@@ -188,12 +176,7 @@ class ShiftHandover(BaseModel):
         now = aware(now)
         _operator(outgoing)
         if incoming_id == outgoing.person_id:
-            raise r.RuleViolation(
-                "self_handover",
-                "不能交班给自己",
-                "a shift cannot be handed over to the same operator",
-                "Art. 14(3)",
-            )
+            raise r.self_handover()
         items = sorted({i.key: i for i in open_now}.values(), key=lambda i: i.key)
         h = cls(
             handover_id=handover_id,
@@ -218,12 +201,7 @@ class ShiftHandover(BaseModel):
 
     def _must_be_offered(self) -> None:
         if self.state is not HandoverState.OFFERED:
-            raise r.RuleViolation(
-                "handover_done",
-                "该交接已完成或已被替代",
-                "this handover is already confirmed or superseded",
-                "Art. 14(3)",
-            )
+            raise r.handover_done()
 
     def supersede(self, actor: Actor, now: datetime, by: str) -> list[Transition]:
         """The outgoing operator offered again (something new opened): this offer lapses."""
@@ -246,31 +224,14 @@ class ShiftHandover(BaseModel):
         _operator(actor)
         self._must_be_offered()
         if actor.person_id != self.incoming:
-            raise r.RuleViolation(
-                "not_incoming",
-                "只有接班人员可以确认交接",
-                "only the incoming operator confirms the handover",
-                "Art. 14(3)",
-            )
+            raise r.not_incoming()
         carried = {i.key for i in self.items}
         new = sorted({i.key for i in open_now} - carried)
         if new:
-            raise r.RuleViolation(
-                "handover_incomplete",
-                f"交接后又有未结事项：{'、'.join(new)}，请重新交接",
-                f"items opened since the offer must be handed over too: {', '.join(new)}",
-                "Art. 14(3)",
-                missing=",".join(new),
-            )
+            raise r.handover_incomplete(new)
         missing = sorted(carried - set(acknowledged))
         if missing:
-            raise r.RuleViolation(
-                "not_acknowledged",
-                f"交接须逐项确认，尚未确认：{'、'.join(missing)}",
-                f"every carried item must be confirmed; not yet: {', '.join(missing)}",
-                "Art. 14(3)",
-                missing=",".join(missing),
-            )
+            raise r.not_acknowledged(missing)
         self.state = HandoverState.CONFIRMED
         self.confirmed_at = now
         return [self._t("confirmed", actor, now)]

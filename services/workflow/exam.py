@@ -23,7 +23,7 @@ from .base import ApprovalRequest, RequestState
 from .inventory import Inventory
 from .org import ACADEMIC, NIC, Actor, Role
 from .transitions import Transition, aware
-from .workcalendar import DEFAULT_CALENDAR, CalendarUnknown, WorkCalendar, calendar_unknown
+from .workcalendar import DEFAULT_CALENDAR, WorkCalendar
 
 PROCESS = "exam"
 NOTICE_WORKDAYS = 7
@@ -68,37 +68,18 @@ def check_notice(
     if have >= NOTICE_WORKDAYS:
         return
     if have + len(unknown) >= NOTICE_WORKDAYS:  # enough or not: it depends on unknown days
-        raise calendar_unknown(unknown[0].year)
+        raise r.calendar_unknown(unknown[0].year)
     # Too late whatever the unknown days are; name the admissible dates where they are known.
     earliest = _known(lambda: cal.nth_workday_after(d, NOTICE_WORKDAYS) + ONE_DAY)
     latest = _known(lambda: cal.nth_workday_before(e, NOTICE_WORKDAYS) - ONE_DAY)
-    most = have + len(unknown)
-    count_zh = f"至多{most}个" if unknown else f"仅{have}个"
-    count_en = f"at most {most}" if unknown else f"only {have}"
-    raise r.Refusal(
-        "exam_notice_too_late",
-        f"须提前7个工作日书面报告教务处：距考试{count_zh}工作日；"
-        f"今日提交，最早可安排在{earliest or _UNKNOWN_ZH}；"
-        f"本场考试最迟应于{latest or _UNKNOWN_ZH}提交",
-        f"must reach Academic Affairs 7 working days ahead: {count_en} working days left; "
-        f"submitted today, the earliest admissible exam date is {earliest or _UNKNOWN_EN}; "
-        f"for this exam the latest submission date was {latest or _UNKNOWN_EN}",
-        "Art. 10",
-        working_days=most,
-        earliest_exam_date=earliest or "",
-        latest_submission_date=latest or "",
-    )
-
-
-_UNKNOWN_ZH = "（次年节假日安排尚未收录）"
-_UNKNOWN_EN = "(next year's arrangement not on file)"
+    raise r.exam_notice_too_late(have, len(unknown), earliest, latest)
 
 
 def _known(fn: Callable[[], date]) -> str | None:
     """An ISO date, or None when it lies beyond the calendar on file."""
     try:
         return fn().isoformat()
-    except CalendarUnknown:
+    except r.CalendarUnknown:
         return None
 
 
@@ -158,12 +139,7 @@ class ExamSupportRequest(ApprovalRequest):
             if cid not in cams:
                 cams.append(cid)
         if not cams:
-            raise r.InvalidInput(
-                "no_exam_cameras",
-                f"{form.building} {'、'.join(form.rooms)} 没有登记的摄像机",
-                f"no camera in the inventory covers {form.building} {', '.join(form.rooms)}",
-                "Art. 10",
-            )
+            raise r.no_exam_cameras(form.building, form.rooms)
         req = cls(
             request_id=request_id,
             form=form,

@@ -261,16 +261,6 @@ def _mask(doc: str) -> str:
     return doc if len(doc) <= 8 else f"{doc[:4]}{'*' * (len(doc) - 8)}{doc[-4:]}"
 
 
-def form_for(req: ApprovalRequest, inventory: Inventory | None = None) -> FormDoc:
-    if isinstance(req, AccessRequest):
-        return annex4(req, inventory)
-    if isinstance(req, StopMoveRequest):
-        return annex3(req)
-    if isinstance(req, NewPointRequest):
-        return annex2(req)
-    raise ValueError(f"no paper form for {req.PROCESS} (only Annex 2, 3 and 4 have one)")
-
-
 def render_html(doc: FormDoc) -> str:
     return _env.get_template("forms/form.html").render(doc=doc, college=COLLEGE)
 

@@ -117,19 +117,9 @@ class NewPointRequest(ApprovalRequest):
     ) -> tuple[NewPointRequest, list[Transition]]:
         now = aware(now)
         if requester.department != form.department:
-            raise r.InvalidInput(
-                "not_your_unit",
-                "新增摄像点由使用部门提出",
-                "a new point is proposed by the department that will use it",
-                "Art. 6",
-            )
+            raise r.newpoint_not_your_unit()
         if form.urgent and len(form.positions) != 1:
-            raise r.Refusal(
-                "urgent_single_point",
-                "紧急程序仅适用于新增个别摄像点，多个点位请按常规程序申请",
-                "the urgent path is for a single point; propose several points the usual way",
-                "Art. 6",
-            )
+            raise r.urgent_single_point()
         req = cls(
             request_id=request_id,
             form=form,
@@ -146,24 +136,14 @@ class NewPointRequest(ApprovalRequest):
 
     def _expect(self, state: RequestState, what_zh: str, what_en: str) -> None:
         if self.state is not state:
-            raise r.RuleViolation(
-                "wrong_order",
-                f"当前状态为「{self.state.value}」，不能{what_zh}",
-                f"cannot {what_en} while the request is {self.state.value}",
-                "Art. 6",
-            )
+            raise r.wrong_order(self.state.value, what_zh, what_en)
 
     def make_plan(self, actor: Actor, now: datetime, text: str, points: int) -> list[Transition]:
         """NIC, with the using department, draws up the installation plan."""
         now = aware(now)
         self._expect(RequestState.APPROVED, "制定安装方案", "make the plan")
         if actor.department != NIC:
-            raise r.RuleViolation(
-                "plan_by_nic",
-                "安装方案由网络信息中心会同使用单位制定",
-                "NIC draws up the installation plan with the using department",
-                "Art. 6",
-            )
+            raise r.plan_by_nic()
         self.plan = InstallationPlan(made_by=actor.person_id, made_at=now, text=text, points=points)
         self.state = RequestState.PLANNED
         return [self._t("planned", actor, now, plan=self.plan.model_dump(mode="json"))]
@@ -174,19 +154,9 @@ class NewPointRequest(ApprovalRequest):
         self._expect(RequestState.PLANNED, "填写工勘记录", "file the site survey")
         assert self.plan is not None
         if not actor.has(Role.HEAD, self.form.department):
-            raise r.RuleViolation(
-                "survey_by_department",
-                "工勘记录由使用单位填写并签章",
-                "the using department fills in and stamps the site survey",
-                "Art. 6, Annex 2",
-            )
+            raise r.survey_by_department()
         if len(rows) != self.plan.points:
-            raise r.InvalidInput(
-                "survey_rows",
-                f"工勘记录应有{self.plan.points}个布点，实际{len(rows)}个",
-                f"the plan has {self.plan.points} points; the survey lists {len(rows)}",
-                "Annex 2",
-            )
+            raise r.survey_rows(self.plan.points, len(rows))
         self.survey = SiteSurvey(
             rows=rows, stamped_by=actor.person_id, stamped_by_name=actor.display, stamped_at=now
         )
@@ -201,20 +171,10 @@ class NewPointRequest(ApprovalRequest):
         self._expect(RequestState.SURVEYED, "实施", "implement")
         assert self.survey is not None
         if actor.department != NIC:
-            raise r.RuleViolation(
-                "implemented_by_nic",
-                "由网络信息中心组织实施",
-                "NIC carries out the installation",
-                "Art. 6",
-            )
+            raise r.implemented_by_nic()
         expected = sum(row.camera_count for row in self.survey.rows)
         if len(cameras) != expected:
-            raise r.InvalidInput(
-                "camera_count",
-                f"工勘记录共{expected}个摄像头，实施登记{len(cameras)}个",
-                f"the survey counts {expected} cameras; {len(cameras)} were registered",
-                "Annex 2",
-            )
+            raise r.camera_count(expected, len(cameras))
         self.cameras = cameras
         self.state = RequestState.IMPLEMENTED
         return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cctv.contract import REGISTRY, Event
 from cctv.contract.events import (
+    ApprovalNudge,
     ExamWatch,
     NewPointImplemented,
     ResponsibleChanged,
@@ -16,6 +17,7 @@ from cctv.contract.events import (
     WorkflowTransition,
 )
 
+from .reminders import Nudge
 from .transitions import Transition
 
 
@@ -69,4 +71,17 @@ def to_event(t: Transition) -> Event:
         state=str(d.get("state", "")),
         at=t.time,
         summary=d,
+    )
+
+
+def nudge_event(nudge: Nudge) -> ApprovalNudge:
+    """A reminder or escalation as the contract's event (notify may push it further)."""
+    return ApprovalNudge(
+        request_id=nudge.request_id,
+        process=nudge.process,
+        step_key=nudge.step_key,
+        level=nudge.level,  # type: ignore[arg-type]
+        to_role=nudge.to_role.value,
+        to_department=nudge.to_department,
+        due_since=nudge.due_since,
     )

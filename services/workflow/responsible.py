@@ -60,12 +60,7 @@ class SystemFile(BaseModel):
 
     def _authorised(self, actor: Actor) -> None:
         if actor.department not in (self.department, NIC, LOGISTICS):
-            raise r.RuleViolation(
-                "not_system_owner",
-                "只有系统所属部门（或后勤处、网络信息中心）可变更备案信息",
-                "only the owning department (or 后勤处 / NIC) may change what is on file",
-                "Art. 9",
-            )
+            raise r.not_system_owner()
 
     def set_responsible(
         self, actor: Actor, now: datetime, person: Person, reason: str
@@ -113,12 +108,7 @@ class SystemFile(BaseModel):
         now = aware(now)
         self._authorised(actor)
         if not (actor.has(Role.HEAD) or actor.has(Role.SYSADMIN)):
-            raise r.RuleViolation(
-                "schedule_by_head",
-                "布防计划由部门负责人或系统管理人员设定",
-                "the arming schedule is set by a head of department or a system administrator",
-                "Art. 9",
-            )
+            raise r.schedule_by_head()
         self.schedule = schedule
         self.history.append(
             {

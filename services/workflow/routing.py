@@ -110,9 +110,7 @@ def derive_access_chain(
     if not camera_ids:
         raise r.missing_field("cameras", "调阅内容（摄像机）", "Art. 16")
     if len(set(camera_ids)) != len(camera_ids):
-        raise r.InvalidInput(
-            "duplicate_camera", "摄像机重复", "a camera is listed twice", "Art. 16"
-        )
+        raise r.duplicate_camera()
     cams = [inventory.get(cid) for cid in camera_ids]
     sensitive = [c for c in cams if c.sensitive]
     parts = _parts(cams)

@@ -142,19 +142,9 @@ class StopMoveRequest(ApprovalRequest):
     ) -> tuple[StopMoveRequest, list[Transition]]:
         now = aware(now)
         if requester.department != form.applying_unit:
-            raise r.InvalidInput(
-                "not_your_unit",
-                "只能以本部门名义申请",
-                "you may apply only on behalf of your own department",
-                "Art. 8",
-            )
+            raise r.stopmove_not_your_unit()
         if form.window_from < now:
-            raise r.Refusal(
-                "not_in_advance",
-                "停用、挪移须提前报告，经批准后方可施工",
-                "stopping or moving cameras must be requested before the work starts",
-                "Art. 8",
-            )
+            raise r.not_in_advance()
         req = cls(
             request_id=request_id,
             form=form,
@@ -180,21 +170,11 @@ class StopMoveRequest(ApprovalRequest):
             return
         actor = kw.get("actor")
         if not isinstance(actor, Actor) or not actor.has(Role.HEAD, NIC):
-            raise r.RuleViolation(
-                "window_by_nic",
-                "只有网络信息中心可调整批准的施工时段",
-                "only NIC may set the approved window",
-                "Art. 8",
-            )
+            raise r.window_by_nic()
         lo = aware(w_from, "window_from") if w_from else self.form.window_from
         hi = aware(w_until, "window_until") if w_until else self.form.window_until
         if lo < self.form.window_from or hi > self.form.window_until or lo >= hi:
-            raise r.RuleViolation(
-                "window_widened",
-                "批准的时段只能在申请时段之内",
-                "the approved window must lie within the requested one",
-                "Art. 8",
-            )
+            raise r.window_widened()
 
     def _on_approved(self, actor: Actor, now: datetime, **kw: Any) -> list[Transition]:
         w_from, w_until = kw.get("window_from"), kw.get("window_until")
@@ -212,12 +192,7 @@ class StopMoveRequest(ApprovalRequest):
         if self.state is not RequestState.APPROVED or self.window is None:
             raise r.not_pending(self.state.value)
         if actor.department not in (NIC, self.form.applying_unit):
-            raise r.RuleViolation(
-                "not_party",
-                "只有申请部门或网络信息中心可报告施工完成",
-                "only the applying department or NIC may report the work done",
-                "Art. 8",
-            )
+            raise r.not_party()
         if now < self.window.ends_at:
             end = max(now, self.window.starts_at)
             self.window = self.window.model_copy(update={"ends_at": end})

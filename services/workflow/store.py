@@ -11,39 +11,21 @@ import asyncpg
 from cctv.contract import Envelope
 from cctv.contract.campustime import to_campus
 
-from .access import AccessRequest
+from . import processes
 from .base import ApprovalRequest
 from .dutylog import LogEntry, OpenItem, ShiftHandover
-from .exam import ExamSupportRequest
 from .inventory import CameraInfo, Inventory
-from .newpoint import NewPointRequest
+from .notices import Notice
 from .responsible import SystemFile
-from .stopmove import StopMoveRequest
 from .workcalendar import YearNotice
 
 SCHEMA = "workflow"
-
-PROCESS_CLASSES: dict[str, type[ApprovalRequest]] = {
-    "access": AccessRequest,
-    "stopmove": StopMoveRequest,
-    "newpoint": NewPointRequest,
-    "exam": ExamSupportRequest,
-}
-# Ids people can read out: 调阅 DY, 停用挪移 TY, 新增点位 XZ, 考试 KS, 日志 RZ, 交接 JB.
-PREFIX = {
-    "access": "DY",
-    "stopmove": "TY",
-    "newpoint": "XZ",
-    "exam": "KS",
-    "dutylog": "RZ",
-    "handover": "JB",
-}
 
 
 async def next_id(conn: asyncpg.Connection, process: str, now: datetime, schema: str) -> str:
     """DY-2027-00001: the year people read in the number is the campus year (00:30 on New
     Year's Day in Haikou is still 31 December in UTC)."""
-    prefix = PREFIX[process]
+    prefix = processes.prefix(process)  # 调阅 DY, 停用挪移 TY, … (the registry)
     year = to_campus(now).year
     n = await conn.fetchval(
         f"INSERT INTO {schema}.counters (prefix, year, n) VALUES ($1, $2, 1) "
@@ -84,7 +66,7 @@ async def save_request(
 
 
 def _load(process: str, doc: dict[str, Any]) -> ApprovalRequest:
-    return PROCESS_CLASSES[process].model_validate(doc)
+    return processes.APPROVALS[process].request.model_validate(doc)
 
 
 async def load_request(
@@ -274,6 +256,12 @@ async def clear_open_item(
     await conn.execute(f"DELETE FROM {schema}.open_items WHERE kind=$1 AND ref=$2", kind, ref)
 
 
+async def lock_handovers(conn: asyncpg.Connection) -> None:
+    """One handover offer or confirmation at a time (until the transaction ends): two
+    operators offering at once must not both miss each other's items."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('workflow-handover'))")
+
+
 async def save_handover(conn: asyncpg.Connection, schema: str, h: ShiftHandover) -> None:
     await conn.execute(
         f"INSERT INTO {schema}.handovers (handover_id, state, offered_at, doc) "
@@ -336,27 +324,17 @@ async def mark_nudge(
 
 
 async def add_notice(
-    conn: asyncpg.Connection,
-    schema: str,
-    *,
-    to_department: str | None,
-    to_role: str | None,
-    kind: str,
-    ref: str,
-    text_zh: str,
-    text_en: str,
-    event_id: str | None,
-    at: datetime,
+    conn: asyncpg.Connection, schema: str, n: Notice, *, event_id: str | None, at: datetime
 ) -> None:
     await conn.execute(
         f"INSERT INTO {schema}.notices (to_department, to_role, kind, ref, text_zh, text_en, "
         "event_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        to_department,
-        to_role,
-        kind,
-        ref,
-        text_zh,
-        text_en,
+        n.to_department,
+        n.to_role,
+        n.kind,
+        n.ref,
+        n.text_zh,
+        n.text_en,
         event_id,
         at,
     )

@@ -11,17 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-PROCESSES = (
-    "access",
-    "stopmove",
-    "newpoint",
-    "exam",
-    "responsible",
-    "dutylog",
-    "handover",
-    "calendar",
-)
-
 
 class Transition(BaseModel):
     process: str

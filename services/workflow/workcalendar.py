@@ -29,20 +29,9 @@ from .transitions import Transition
 ARTICLE = "Art. 10"
 
 
-class CalendarUnknown(r.InvalidInput):
-    """The official arrangement for this year is not on file."""
-
-
-def calendar_unknown(year: int) -> CalendarUnknown:
-    return CalendarUnknown(
-        "calendar_unknown",
-        f"{year}年国务院节假日安排尚未收录，无法计算工作日；请网络信息中心录入国务院通知"
-        "（cctv requests calendar import）",
-        f"the official holiday arrangement for {year} is not on file; NIC enters the State "
-        "Council notice with `cctv requests calendar import FILE` (or upgrade chinese-calendar)",
-        ARTICLE,
-        year=year,
-    )
+# The refusal when a year is not on file lives with every other refusal (refusals.py).
+CalendarUnknown = r.CalendarUnknown
+calendar_unknown = r.calendar_unknown
 
 
 @lru_cache(maxsize=256)
@@ -117,15 +106,7 @@ def parse_notice(data: Any) -> YearNotice:
     try:
         return YearNotice.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "notice"
-        raise r.InvalidInput(
-            "invalid_notice",
-            f"节假日通知有误：{where}",
-            f"invalid holiday notice: {where}: {err.get('msg')}",
-            ARTICLE,
-            field=where,
-        ) from None
+        raise r.invalid_notice(*r.first_error(exc, "notice")) from None
 
 
 def package_years() -> str:
@@ -142,21 +123,10 @@ def import_notice(actor: Actor, now: datetime, data: Any) -> tuple[YearNotice, l
     refused (one source per year). The transition is the audited record of the import.
     """
     if not (actor.has(Role.SYSADMIN, NIC) or actor.has(Role.HEAD, NIC)):
-        raise r.RuleViolation(
-            "calendar_nic_only",
-            "节假日安排由网络信息中心系统管理人员录入",
-            "only NIC's system administrators (or its head) enter the holiday notice",
-            ARTICLE,
-        )
+        raise r.calendar_nic_only()
     notice = parse_notice(data)
     if package_knows(notice.year):
-        raise r.InvalidInput(
-            "calendar_on_file",
-            f"{notice.year}年节假日安排已由 chinese-calendar 收录，无需录入",
-            f"chinese-calendar already carries {notice.year} (years {package_years()})",
-            ARTICLE,
-            field="year",
-        )
+        raise r.calendar_on_file(notice.year, package_years())
     t = Transition(
         process="calendar",
         name="imported",

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from demo.campus import annex1_rows, generate
 
 
@@ -38,3 +40,26 @@ def test_brands_and_protocols_follow_annex1() -> None:
     assert cams["CONF-001"].brand == "dahua" and cams["CONF-001"].protocol == "dahua"
     assert cams["EXAM-001"].brand == "jingyeda"
     assert {cams[f"DORM-{i:03d}"].brand for i in range(1, 5)} == {"hikvision", "dahua"}
+
+
+def test_the_demo_campus_grows_to_a_nics_size_with_unique_cameras_and_recorders() -> None:
+    base = generate()
+    grown = generate(cameras=5000)
+    assert len(grown) == 5000
+    assert len({c.camera_id for c in grown}) == 5000
+    assert grown[: len(base)] == base  # the demo campus itself is unchanged
+    copies = [c for c in grown if c.camera_id.endswith("-C2")]
+    assert copies and all(c.nvr_id is None or c.nvr_id.endswith("-C2") for c in copies)
+    assert len(generate(cameras=10)) == 10
+
+
+def test_the_demo_size_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo.campus import demo_size
+
+    monkeypatch.setenv("CCTV_DEMO_CAMERAS", "lots")
+    with pytest.raises(ValueError, match="CCTV_DEMO_CAMERAS"):
+        demo_size()
+    monkeypatch.setenv("CCTV_DEMO_CAMERAS", "2000")
+    assert demo_size() == 2000
+    monkeypatch.delenv("CCTV_DEMO_CAMERAS")
+    assert demo_size() is None

@@ -1,43 +1,26 @@
-"""Ingest's hook for the device adapters: health probes, recording scans, holds, sharding.
+"""The device adapters as ingest uses them: probes and one recorder scan of a camera.
 
-`attach_devices(svc, list_cameras)` adds to the ingest service:
-- `probe_for(camera)`: the adapter-backed probe for ISAPI / Dahua / ONVIF cameras (the
-  sampling loop asks it first, and falls back to the basic probe for other protocols);
-- a `recordings` loop: every `segment_scan_interval_s`, each owned ISAPI/Dahua camera's
-  recorder is listed over the last 32 days -> `recording.segment` (new, closed segments,
-  with SHA-256 where the file can be fetched), `recording.retention`, `recording.deleted`;
-- a consumer of `workflow.access.held` / `hold_extended` (Art. 18) into <schema>.preservation_holds;
-- membership in the replicas' KV bucket; `owned(cameras)` keeps this replica's share.
+- `DeviceProbes`: the adapter-backed probe for ISAPI / Dahua / ONVIF / RTSP cameras (the
+  sampler asks it first, and falls back to the basic probe for other protocols), with the
+  device logins (mounted secrets or the vault) and the streams ONVIF devices announced;
+- `scan_camera`: one recorder listing of one camera over the last 32 days -> the
+  `recording.segment` (new, closed segments, with SHA-256 where the file can be fetched),
+  `recording.retention` and `recording.deleted` events to publish.
+The service (app.py) runs them: sampling on the prober's loop, scans on a schedule.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Histogram
 
-from cctv.contract.codec import ContractError
-from cctv.contract.envelope import Envelope
-from cctv.contract.events import (
-    AccessHeld,
-    AccessHoldExtended,
-    CameraRecord,
-    Event,
-    HealthSample,
-    HoldRecord,
-)
-from cctv.plumbing.settings import ServiceSettings
+from cctv.contract.events import CameraRecord, Event, HealthSample
 
-from ..loadwatch import calm
 from ..segments import PreservationHold, SegmentTracker, scan_start
-from ..sharding import Membership, mine
+from ..settings import IngestSettings
 from .base import Credentials, DeviceAdapter, DeviceTarget, Segment, utcnow
 from .credentials import CredentialResolver, FernetVault
 from .http import DeviceHttp, HttpSettings
@@ -45,27 +28,6 @@ from .onvif import OnvifAdapter
 
 log = structlog.get_logger("ingest.devices")
 PROBES = Histogram("cctv_ingest_device_probe_seconds", "Adapter probe duration", ["protocol"])
-SEGMENTS = Counter("cctv_ingest_segments_total", "Recording events published", ["kind"])
-ListCameras = Callable[[], Awaitable[list[CameraRecord]]]
-
-
-class DeviceSettings(ServiceSettings):
-    """Environment variables of the same names, upper case."""
-
-    device_adapters: bool = True
-    device_connect_timeout_s: float = 2.0
-    device_read_timeout_s: float = 3.0
-    device_max_connections: int = 256
-    deep_probe_every: int = 10  # recording check every N samples of a camera
-    device_secrets_dir: Path = Path("/run/secrets")
-    device_vault_key_file: Path | None = None  # Fernet key (a mounted secret)
-    device_vault_file: Path | None = None  # JSON {secret name: Fernet token}
-    segment_scan_interval_s: float = 600.0
-    segment_concurrency: int = 8
-    segment_backfill_h: float = 2.0  # on a camera's first scan, publish this much history
-    segment_hash_max_bytes: int = 64 << 20
-    shard_ttl_s: float = 10.0
-    sharding: bool = True
 
 
 class DeviceProbes:
@@ -73,7 +35,7 @@ class DeviceProbes:
 
     def __init__(
         self,
-        settings: DeviceSettings,
+        settings: IngestSettings,
         credentials: CredentialResolver,
         fallback: Credentials | None = None,
         shard: str | None = None,
@@ -150,7 +112,7 @@ class DeviceProbes:
         await self.http.close()
 
 
-def resolver_from(settings: DeviceSettings) -> CredentialResolver:
+def resolver_from(settings: IngestSettings) -> CredentialResolver:
     vault = None
     if settings.device_vault_key_file is not None:
         vault = FernetVault.from_files(settings.device_vault_key_file, settings.device_vault_file)
@@ -162,7 +124,7 @@ async def scan_camera(
     target: DeviceTarget,
     tracker: SegmentTracker,
     holds: list[PreservationHold],
-    settings: DeviceSettings,
+    settings: IngestSettings,
     now: datetime,
 ) -> list[Event]:
     """One recorder scan of one camera -> the events to publish (pure but for device I/O)."""
@@ -193,168 +155,3 @@ async def scan_camera(
     if out.note:
         log.info("recording scan", camera_id=target.camera_id, note=out.note)
     return events
-
-
-def _parse_hold(h: HoldRecord | None) -> list[PreservationHold]:
-    """The contract's typed hold (AccessHeld.hold) as the scanner's per-camera holds."""
-    if h is None:
-        return []
-    # a date: through that day
-    until_dt = datetime.combine(h.until, datetime.min.time(), UTC) + timedelta(days=1)
-    return [PreservationHold(c, h.footage_from, h.footage_until, until_dt) for c in h.cameras]
-
-
-def attach_devices(
-    svc: Any, list_cameras: ListCameras, settings: DeviceSettings | None = None
-) -> Callable[[CameraRecord], Any]:
-    """Wire the adapters into ingest; returns `probe_for(camera)` (None: not ours)."""
-    settings = settings or DeviceSettings()
-    member_id = f"{socket.gethostname()}-{os.getpid()}"
-    probes = DeviceProbes(settings, resolver_from(settings), shard=member_id)
-    tracker = SegmentTracker()
-    state: dict[str, Any] = {"membership": None}
-    svc.state["device_probes"] = probes
-
-    async def start_membership() -> None:
-        if not settings.sharding:
-            return
-        js = svc.broker.connection.jetstream()
-        m = Membership(js, member_id, ttl_s=settings.shard_ttl_s)
-        await m.start()
-        state["membership"] = m
-
-    async def leave_membership() -> None:
-        """Delete our key on the way out so the others take our cameras at once, not at TTL."""
-        m: Membership | None = state["membership"]
-        if m is not None:
-            await m.stop(leave=True)
-
-    async def owned(cameras: list[CameraRecord]) -> list[CameraRecord]:
-        m: Membership | None = state["membership"]
-        if m is None:
-            return cameras
-        try:
-            members = await m.members()
-        except Exception as exc:  # NATS blip: keep sampling everything rather than nothing
-            log.warning("membership unavailable; sampling all", error=str(exc))
-            return cameras
-        keep = set(mine([c.camera_id for c in cameras], member_id, members))
-        return [c for c in cameras if c.camera_id in keep]
-
-    async def publish(event: Event, key: str) -> None:
-        try:
-            await svc.publish(event, key=key)
-        except ContractError:
-            await svc.publish(event)
-        SEGMENTS.labels(event.TYPE.rsplit(".", 1)[-1]).inc()
-
-    async def load_holds() -> list[PreservationHold]:
-        if svc.pool is None:
-            return []
-        rows = await svc.pool.fetch(
-            "SELECT camera_id, footage_from, footage_until, until "
-            f"FROM {svc.schema}.preservation_holds WHERE until > now()"
-        )
-        return [
-            PreservationHold(r["camera_id"], r["footage_from"], r["footage_until"], r["until"])
-            for r in rows
-        ]
-
-    async def scan_one(
-        cam: CameraRecord, holds: list[PreservationHold], now: datetime, sem: asyncio.Semaphore
-    ) -> None:
-        async with sem:
-            await calm(svc.state.get("loop_monitor"), 0.5)  # probes and replies come first
-            prober = svc.state.get("prober")
-            there = prober.context.get("probes") if prober is not None else None
-            try:
-                if prober is not None and there is not None:
-                    # on the prober's loop: listings are pages of XML to fetch and parse, and
-                    # the service loop only answers request-reply and publishes (issue 9)
-                    events = await prober.submit(
-                        lambda: scan_camera(
-                            there.adapters[cam.protocol],
-                            there.target(cam),
-                            tracker,
-                            holds,
-                            settings,
-                            now,
-                        )
-                    )
-                else:
-                    events = await scan_camera(
-                        probes.adapters[cam.protocol],
-                        probes.target(cam),
-                        tracker,
-                        holds,
-                        settings,
-                        now,
-                    )
-            except Exception as exc:
-                log.warning("recording scan failed", camera_id=cam.camera_id, error=repr(exc))
-                return
-        for ev in events:
-            await publish(ev, cam.camera_id)
-
-    async def recordings() -> None:
-        # let sampling settle first: the first scan of a fleet is the heaviest
-        await asyncio.sleep(min(30.0, settings.segment_scan_interval_s))
-        while True:
-            cams = [
-                c
-                for c in await owned(await list_cameras())
-                if c.protocol in ("isapi", "dahua") and probes.handles(c)
-            ]
-            holds = await load_holds()
-            sem = asyncio.Semaphore(settings.segment_concurrency)
-            await asyncio.gather(*(scan_one(c, holds, utcnow(), sem) for c in cams))
-            await asyncio.sleep(settings.segment_scan_interval_s)
-
-    async def on_hold(_env: Envelope, event: Event) -> None:
-        if not isinstance(event, AccessHeld | AccessHoldExtended) or event.hold is None:
-            return
-        assert svc.pool is not None
-        for h in _parse_hold(event.hold):
-            await svc.pool.execute(
-                f"INSERT INTO {svc.schema}.preservation_holds AS h (hold_id, camera_id, "
-                "footage_from, footage_until, until) VALUES ($1, $2, $3, $4, $5) "
-                "ON CONFLICT (hold_id, camera_id) DO UPDATE SET until = "
-                "GREATEST(h.until, EXCLUDED.until)",
-                event.hold.hold_id,
-                h.camera_id,
-                h.start,
-                h.end,
-                h.until,
-            )
-
-    from ..inventory_io import attach_inventory_rpc
-
-    attach_inventory_rpc(svc)
-    svc.after_start(start_membership)
-    svc.before_stop(probes.close)
-    svc.before_stop(leave_membership)
-    svc.loop("recordings", recordings)
-    # one consumer for the access process; only its hold transitions matter here
-    svc.consume(
-        "cctv.workflow.access.>",
-        stream="CCTV_WORKFLOW",
-        durable=f"{svc.schema}-holds-v1",
-        handler=on_hold,
-    )
-    svc.state["owned_cameras"] = owned
-
-    def is_mine(camera_id: str) -> bool:
-        m: Membership | None = state["membership"]
-        return True if m is None else m.owns(camera_id)
-
-    def members() -> object:
-        m: Membership | None = state["membership"]
-        return None if m is None else tuple(m.live)
-
-    svc.state["is_mine"] = is_mine
-    svc.state["members"] = members
-
-    def probe_for(camera: CameraRecord) -> DeviceProbes | None:
-        return probes if probes.handles(camera) else None
-
-    return probe_for

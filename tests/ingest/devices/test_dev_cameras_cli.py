@@ -10,13 +10,11 @@ from typing import Any
 
 from cctv.cli.main import main as cctv
 from cctv.plumbing.identity import HEADER
-from cctv.plumbing.service import Service
-from cctv.plumbing.settings import ServiceSettings
-from services.ingest.inventory_io import attach_inventory_rpc
+from services.ingest.app import IngestService
+from services.ingest.settings import IngestSettings
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
 FIXTURE = Path(__file__).parent / "fixtures" / "inventory_ok.csv"
 
 
@@ -29,13 +27,10 @@ async def test_cameras_cli_imports_edits_removes_and_exports(
     text = FIXTURE.read_text("utf-8").replace("stu-dorm-007", dorm).replace("aca-exam-104", exam)
     text = text.replace("log-pub-001", f"log-pub-{tag}")
     (tmp_path / "cams.csv").write_text(text, encoding="utf-8")
-    svc = Service(
-        "ingest",
-        ServiceSettings(nats_url=nats_url, database_url=database_url),
-        migrations=MIGRATIONS,
-        schema=f"cli_{tag}",
+    settings = IngestSettings(
+        nats_url=nats_url, database_url=database_url, tamper_watch=False, sharding=False
     )
-    attach_inventory_rpc(svc)
+    svc = IngestService(settings, schema=f"cli_{tag}").svc  # the inventory's responders
     monkeypatch.setenv("NATS_URL", nats_url)
     # the CLI acts for a signed-on NIC administrator (issue 11; a service credential here)
     nic = identity("nic-zhao", "sysadmin", department="nic")

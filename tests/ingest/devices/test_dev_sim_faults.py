@@ -20,8 +20,9 @@ from demo.simulator.rtsp_server import RtspServer, serve_fleet
 from services.ingest.adapters.base import Credentials
 from services.ingest.adapters.credentials import CredentialResolver
 from services.ingest.adapters.rtsp_probe import RtspCredentials, RtspProbe, RtspStatus
-from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings
+from services.ingest.adapters.wiring import DeviceProbes
 from services.ingest.frames import FrameSampler
+from services.ingest.settings import IngestSettings
 from services.ingest.tamper import TamperKind, assess, confirm_reference
 
 ISSUE_FAULTS = {
@@ -56,7 +57,7 @@ async def demo() -> AsyncIterator[Demo]:
     port = free_port()
     devices = await serve_fleet_devices(fleet, port)
     rtsp = await serve_fleet(fleet, "127.0.0.1", 0, username=DEMO_LOGIN[0], password=DEMO_LOGIN[1])
-    settings = DeviceSettings(
+    settings = IngestSettings(
         deep_probe_every=1, device_connect_timeout_s=1.0, device_read_timeout_s=1.0
     )
     probes = DeviceProbes(settings, CredentialResolver(Path("/none")), Credentials(*DEMO_LOGIN))

@@ -10,23 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from cctv.cli import inventory as inventory_cli
-from cctv.contract import CameraRecord, wrap
+from cctv.contract import CameraRecord, rpc, wrap
 from cctv.contract.events import AccessHeld, HealthSample
 from cctv.plumbing.identity import HEADER
-from cctv.plumbing.service import Service
 from demo.simulator.devices import DeviceServer, SimDevice, free_port
 from demo.simulator.devices.bridge import DEMO_LOGIN, serve_fleet_devices, with_device_addresses
 from demo.simulator.fleet import Fleet
+from services.ingest import store
 from services.ingest.adapters.base import Credentials
 from services.ingest.adapters.credentials import CredentialResolver
-from services.ingest.adapters.wiring import DeviceProbes, DeviceSettings, attach_devices
-from services.ingest.inventory_io import RPC_IMPORT
-from services.ingest.sampler import run_periodically, sample_fleet
+from services.ingest.adapters.wiring import DeviceProbes
+from services.ingest.app import IngestService
+from services.ingest.inventory_io import parse_file
+from services.ingest.settings import IngestSettings
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 from tests.support.waiting import eventually, table_changes
-
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
 
 
 def cli_main(argv: list[str]) -> int:
@@ -57,7 +56,7 @@ async def test_fleet_faults_reach_the_protocol_servers() -> None:
     fleet.break_("F-DH", "disk_error")  # before the devices start: applied at start
     server = await serve_fleet_devices(fleet, port)
     probes = DeviceProbes(
-        DeviceSettings(deep_probe_every=1),
+        IngestSettings(deep_probe_every=1),
         CredentialResolver(Path("/none")),
         Credentials(*DEMO_LOGIN),
     )
@@ -99,32 +98,21 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             camera(f"W-HIK-{tag}", "isapi", hik.address, 2),
             camera(f"W-DH-{tag}", "dahua", dh.address),
         ]
-        settings = DeviceSettings(
+        settings = IngestSettings(
             nats_url=nats_url,
             database_url=database_url,
+            sample_interval_s=0.5,
             segment_scan_interval_s=0.5,
             shard_ttl_s=2.0,
             device_secrets_dir=secrets,
+            tamper_watch=False,
         )
-        svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"dev_{tag}")
-
-        async def cameras() -> list[CameraRecord]:
-            return cams
-
-        probe_for = attach_devices(svc, cameras, settings)
-        owned = svc.state["owned_cameras"]
-
-        async def sampling() -> None:
-            async def emit(sample: Any) -> None:
-                await svc.publish(sample, key=sample.camera_id)
-
-            async def tick() -> None:
-                await sample_fleet(await owned(cams), probe_for, emit, 8, 2.0)
-
-            await run_periodically(0.5, tick)
-
-        svc.loop("sampling", sampling)
+        schema = f"dev_{tag}"
+        ingest = IngestService(settings, schema=schema)
+        svc = ingest.svc
         async with svc.running():
+            # the cameras as an operator's import leaves them: the service reads its store
+            await store.upsert_cameras(ingest.pool, cams, actor="test", schema=schema)
 
             def of(cid: str):  # type: ignore[no-untyped-def]
                 return lambda d: d.get("camera_id") == cid
@@ -197,10 +185,13 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             # inventory files over request-reply and the `cctv inventory` command line
             good = (Path(__file__).parent / "fixtures" / "inventory_ok.csv").read_text("utf-8")
             bad = good.replace("10.4.0.7:80", "10.4.0.7:http")
-            refused = await svc.request(RPC_IMPORT, {"filename": "c.csv", "content": bad})
+            refused = await svc.request(
+                rpc.INGEST_INVENTORY_IMPORT, {"filename": "c.csv", "content": bad}
+            )
             assert not refused["ok"] and "row 4, column address" in refused["error"]
-            n = await svc.pool.fetchval(f"SELECT count(*) FROM dev_{tag}.cameras")
-            assert n == 0  # nothing half-imported
+            in_file = {c.camera_id for c in parse_file("c.csv", good)}
+            kept = {c.camera_id for c in await store.list_cameras(ingest.pool, schema)}
+            assert not in_file & kept  # nothing half-imported
             monkeypatch.setenv("NATS_URL", nats_url)
             nic = identity("nic-zhao", "sysadmin", department="nic")
             monkeypatch.setenv("CCTV_TOKEN", headers_as(nic)[HEADER])

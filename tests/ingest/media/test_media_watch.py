@@ -14,23 +14,19 @@ import pytest_asyncio
 
 from cctv.cli import tamper as cli
 from cctv.cli.main import CliError
-from cctv.contract import CameraRecord
+from cctv.contract import CameraRecord, rpc
 from cctv.plumbing.db import apply_migrations, create_pool
 from cctv.plumbing.identity import HEADER
-from cctv.plumbing.service import Service
 from demo.simulator.fleet import Fleet
 from demo.simulator.rtsp_server import RtspServer, attach_to_fleet
+from services.ingest import store
 from services.ingest.adapters.rtsp_probe import RtspProbe
+from services.ingest.app import IngestService
 from services.ingest.frames import FrameSampler
+from services.ingest.settings import IngestSettings
+from services.ingest.sharding import Shard
 from services.ingest.tamper import TamperKind
-from services.ingest.tamper_watch import (
-    RPC_TAMPER_CONFIRM,
-    RPC_TAMPER_STATE,
-    MediaSettings,
-    TamperWatch,
-    attach_tamper_watch,
-    rtsp_url,
-)
+from services.ingest.tamper_watch import TamperWatch, rtsp_url
 from tests.support.identity import headers_as, identity
 
 Brand = Literal["hikvision", "dahua", "jingyeda"]
@@ -94,7 +90,7 @@ def test_each_camera_is_read_at_its_own_address_never_at_another_device():
         rtsp_url(ov)
     said = {"OV-1": "rtsp://192.0.2.9:8554/onvif/media/ch1/main"}
     assert rtsp_url(ov, discovered=said.get) == said["OV-1"]
-    assert "url_template" not in MediaSettings.model_fields  # no fleet-wide template left
+    assert "url_template" not in IngestSettings.model_fields  # no fleet-wide template left
 
 
 def test_rtsp_url_from_template_and_vendor_defaults():
@@ -223,25 +219,31 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
     ]  # as the demo stack's inventory says where the simulator serves them
     fleet = Fleet(cams)
     attach_to_fleet(fleet, rtsp)
-    settings = MediaSettings(
+    settings = IngestSettings(
         nats_url=nats_url,
         database_url=database_url,
         tamper_interval_s=0.4,
         rtsp_timeout_s=1.5,
+        sharding=False,
     )
-    svc = Service("ingest", settings, migrations=MIGRATIONS, schema=f"media_{cid[4:]}")
 
-    async def owned(found: list[CameraRecord]) -> list[CameraRecord]:
-        return [c for c in found if c.camera_id != other]  # another replica's camera
+    class ThisReplicasShare(Shard):
+        """Another replica owns `other` (as the members bucket would say)."""
 
-    svc.state["owned_cameras"] = owned  # as the devices hook's sharding provides it
+        def owns(self, camera_id: str) -> bool:
+            return camera_id != other
 
-    async def cameras() -> list[CameraRecord]:
-        return cams
+        async def owned(self, cameras: list) -> list:  # type: ignore[override]
+            return [c for c in cameras if c.camera_id != other]
 
-    attach_tamper_watch(svc, cameras, settings)
+    schema = f"media_{cid[4:]}"
+    ingest = IngestService(
+        settings, schema=schema, shard=ThisReplicasShare("this-replica", enabled=False)
+    )
+    svc = ingest.svc
     try:
         async with svc.running():
+            await store.upsert_cameras(ingest.pool, cams, actor="test", schema=schema)
 
             def mine(d: dict) -> bool:
                 return d.get("camera_id") == cid
@@ -256,7 +258,7 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
 
             chen = identity("duty-chen", "duty_operator", department="logistics")
             reply = await svc.request(
-                RPC_TAMPER_CONFIRM, {"camera_id": cid}, timeout=10, acting_for=chen
+                rpc.INGEST_TAMPER_CONFIRM, {"camera_id": cid}, timeout=10, acting_for=chen
             )
             assert reply["ok"], reply
             refs = await events.wait_for("camera.tamper_reference", mine, count=2, timeout=20)
@@ -264,12 +266,12 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
 
             fleet.break_(cid, "covered")
             refused = await svc.request(
-                RPC_TAMPER_CONFIRM, {"camera_id": cid}, timeout=10, acting_for=chen
+                rpc.INGEST_TAMPER_CONFIRM, {"camera_id": cid}, timeout=10, acting_for=chen
             )
             assert not refused["ok"] and refused["article"] == "Art. 12"
-            unknown = await svc.request(RPC_TAMPER_STATE, {"camera_id": "nope"}, timeout=10)
+            unknown = await svc.request(rpc.INGEST_TAMPER_STATE, {"camera_id": "nope"}, timeout=10)
             assert not unknown["ok"] and "nope" in unknown["error"]
-            state = await svc.request(RPC_TAMPER_STATE, {"camera_id": cid}, timeout=10)
+            state = await svc.request(rpc.INGEST_TAMPER_STATE, {"camera_id": cid}, timeout=10)
             assert state["ok"] and state["reference"]["confirmed_by"] == "duty-chen"
 
             # the operators' command line reaches the same subjects
@@ -277,8 +279,8 @@ async def test_ingest_service_publishes_findings_from_fleet_faults(
             wang = identity("duty-wang", "duty_operator", department="logistics")
             monkeypatch.setenv("CCTV_TOKEN", headers_as(wang)[HEADER])
             assert (cli.RPC_TAMPER_CONFIRM, cli.RPC_TAMPER_STATE) == (
-                RPC_TAMPER_CONFIRM,
-                RPC_TAMPER_STATE,
+                rpc.INGEST_TAMPER_CONFIRM,
+                rpc.INGEST_TAMPER_STATE,
             )
             fleet.mend(cid)
             said = await asyncio.to_thread(cli.confirm, cid, "after cleaning")
