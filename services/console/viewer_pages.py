@@ -35,6 +35,7 @@ async def viewer_page(request: Request) -> Response:
             error = got.get("error")
         elif not grant:
             error = f"申请 {rid} 没有调阅授权 — request {rid} has no grant"
+    can_live = any(r in LIVE_ROLES for r in user.roles)
     return templates.TemplateResponse(
         request,
         "viewer/index.html",
@@ -43,10 +44,34 @@ async def viewer_page(request: Request) -> Response:
             "rid": rid,
             "grant": grant,
             "error": error,
-            "can_live": any(r in LIVE_ROLES for r in user.roles),
+            "can_live": can_live,
             "live_camera": request.query_params.get("camera", ""),
+            "mine": [] if rid else await _my_grants(console),
+            "cameras": await _my_area(console, user) if can_live and not rid else [],
         },
     )
+
+
+async def _my_grants(console: Any) -> list[dict[str, Any]]:
+    """My approved access requests, for a link each (media still checks every one)."""
+    inbox = await console.ask(rpc.WORKFLOW_INBOX, {})
+    return [
+        r
+        for r in inbox.get("mine", [])
+        if r.get("process") == "access" and r.get("state") in ("approved", "retrieved")
+    ]
+
+
+async def _my_area(console: Any, user: Any) -> list[dict[str, Any]]:
+    """The cameras of my zone (or, with no zone, my department's): a picker only — media
+    decides what it streams (Art. 13-14)."""
+    listed = await console.ask(rpc.INGEST_CAMERAS, {})
+    return [
+        c
+        for c in listed.get("cameras", [])
+        if (c.get("zone") == user.zone if user.zone else
+            user.department in (c.get("department"), c.get("managing_department")))
+    ][:200]  # fmt: skip
 
 
 async def offer(request: Request) -> Response:

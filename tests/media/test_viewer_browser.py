@@ -199,7 +199,11 @@ async def test_grantee_plays_seek_outside_is_refused_revocation_stops_it(
     site: Site, browser: Any, events: EventLog
 ) -> None:
     page = await signed_in(browser, site, "logistics_head")
-    await page.goto(f"{site.url}/viewer?request={site.rid}")
+    await page.goto(f"{site.url}/requests/{site.rid}")  # the request links to its viewer
+    assert await page.get_attribute("#open-viewer", "href") == f"/viewer?request={site.rid}"
+    await page.goto(f"{site.url}/viewer")  # and the viewer lists my approved requests
+    await page.click(f"#viewer-mine a[href='/viewer?request={site.rid}']")
+    await page.wait_for_url(f"{site.url}/viewer?request={site.rid}")
     await page.click("#viewer-play")
     await page.wait_for_function("() => window.cctvViewer.frames >= 10", timeout=30_000)
     picture = await canvas_picture(page)
@@ -278,10 +282,12 @@ async def test_someone_without_the_grant_gets_nothing(site: Site, browser: Any) 
 async def test_a_guard_watches_live_only_in_their_zone(site: Site, browser: Any) -> None:
     page = await signed_in(browser, site, "guard")  # 张伟, zone 教学区
     await page.goto(f"{site.url}/viewer?camera={site.live_camera}")
+    assert await page.locator("#viewer-mine").count() == 0
     await page.click("#viewer-play")
     await page.wait_for_function("() => window.cctvViewer.frames >= 5", timeout=30_000)
     await page.click("#viewer-stop")
     await page.wait_for_selector("#viewer-status[data-state=stopped]")
+    assert await page.is_hidden("#viewer-refusal")  # stopping oneself is no refusal
     # the duty room's own camera elsewhere: refused on the page
     await page.fill("#viewer-camera", site.camera)  # zone "office"
     await page.click("#viewer-play")

@@ -78,7 +78,7 @@
       const m = JSON.parse(e.data);
       if (m.type === "refused") refuse(m);
       else if (m.type === "stopped") {
-        refuse(m);
+        if (m.code !== "viewer") refuse(m);
         ended("已结束 stopped: " + m.error, m.code);
       } else if (m.type === "state") say("播放中 playing " + (m.camera_id || "") + " " + (m.position || ""), "playing");
       else if (m.type === "ended") say("录像已播完 end of footage", "ended");
@@ -119,7 +119,11 @@
   if (play) play.addEventListener("click", () => start().catch((e) => ended("出错 " + e, "error")));
   if (stop)
     stop.addEventListener("click", () => {
-      if (state.channel && state.channel.readyState === "open") state.channel.send(JSON.stringify({ op: "stop" }));
+      const ch = state.channel;
+      if (ch) {
+        ch.onmessage = null; // our own stop: the server's confirmation is not news
+        if (ch.readyState === "open") ch.send(JSON.stringify({ op: "stop" }));
+      }
       ended("已结束 stopped", "stopped");
     });
   if (seek)
