@@ -50,22 +50,24 @@ class AuditCliSettings(ServiceSettings):
     audit_key_fingerprint: str = ""
 
 
+def key_args(a: argparse.ArgumentParser) -> None:
+    """The trust-anchor options every checking command shares."""
+    a.add_argument("--key", help="the log's published verifier key <name>+<id>+<base64>")
+    a.add_argument(
+        "--key-file",
+        type=Path,
+        help="file holding it (default: AUDIT_PUBLIC_KEY_FILE, <DATA_DIR>/audit/log.pub)",
+    )
+    a.add_argument(
+        "--fingerprint",
+        help="the published fingerprint SHA256:<hex> the key must have "
+        "(default: AUDIT_KEY_FINGERPRINT, if set)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("audit", help="audit log 审计日志: verify, export, check, prove, witness")
     s = p.add_subparsers(dest="action", required=True)
-
-    def key_args(a: argparse.ArgumentParser) -> None:
-        a.add_argument("--key", help="the log's published verifier key <name>+<id>+<base64>")
-        a.add_argument(
-            "--key-file",
-            type=Path,
-            help="file holding it (default: AUDIT_PUBLIC_KEY_FILE, <DATA_DIR>/audit/log.pub)",
-        )
-        a.add_argument(
-            "--fingerprint",
-            help="the published fingerprint SHA256:<hex> the key must have "
-            "(default: AUDIT_KEY_FINGERPRINT, if set)",
-        )
 
     v = s.add_parser("verify", help="recompute chain, tree and nodes 校验审计日志")
     key_args(v)
@@ -91,8 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("-o", "--output", type=Path, required=True)
     e.set_defaults(func=export)
 
-    c = s.add_parser("check", help="check a bundle offline 离线核验审计包")
-    c.add_argument("bundle", type=Path)
+    c = s.add_parser(
+        "check", help="check a bundle or a footage evidence pack offline 离线核验审计包/证据包"
+    )
+    c.add_argument("bundle", type=Path, help="an audit bundle (.json) or a footage pack (.zip/dir)")
     key_args(c)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=check)
@@ -335,6 +339,12 @@ def _range_bundle(start: int, end: int) -> dict[str, Any]:
 
 
 def check(args: argparse.Namespace) -> int:
+    from cctv.evidence.pack import is_pack
+
+    if args.bundle.exists() and is_pack(args.bundle):
+        from .footage import check_pack_file
+
+        return check_pack_file(args.bundle, configured_key(args), as_json=args.json)
     text = _read(args.bundle, "bundle")
     key = configured_key(args)
     try:

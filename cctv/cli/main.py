@@ -18,6 +18,7 @@ GROUPS = (
     "tamper",
     "faults",
     "dlq",
+    "footage",
 )
 
 

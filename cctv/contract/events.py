@@ -6,7 +6,7 @@ defaults (additive change within a schema version); a breaking change needs a ne
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -134,6 +134,9 @@ class HealthSample(Event):
     # sample of the camera. Health leaves the camera's state as it was (issue 9).
     measured: bool = True
     unmeasured_reason: str | None = None
+    # Art. 12: the recorder's arming state for this channel (ONVIF recording job Mode Active,
+    # Hikvision track enabled with its record schedule on); None = not read this round.
+    armed: bool | None = None
 
 
 CameraState = Literal["up", "down", "maintenance", "unreachable", "unknown"]
@@ -209,11 +212,14 @@ FaultKind = Literal[
     "recording_deleted",
     "recorder_offline",
     "suspected_network",
+    "not_armed",
 ]
-"""`recorder_offline`: one fault for a recorder (NVR) whose cameras are down together, with
-`camera_id` the recorder's id and the cameras in `affected_camera_ids`. `suspected_network`:
-a mass failure across buildings or behind one ingest replica, suspected ours or the
-network's before it is any camera's; `camera_id` names the suspected cause."""
+"""`not_armed`: Art. 12, the recorder is not armed (not recording on its schedule) while the
+system's arming schedule says it must be. `recorder_offline`: one fault for a recorder (NVR)
+whose cameras are down together, with `camera_id` the recorder's id and the cameras in
+`affected_camera_ids`. `suspected_network`: a mass failure across buildings or behind one
+ingest replica, suspected ours or the network's before it is any camera's; `camera_id` names
+the suspected cause."""
 
 
 class FaultOpened(Event):
@@ -319,6 +325,22 @@ class AlertEscalated(Event):
     role: str
     recipients: list[str]
     reason: str
+
+
+class AlertHandedOver(Event):
+    """Art. 13-14: an open, unacknowledged alert or directive passed from a person going off
+    duty to who now holds it (the incoming operator of an Art. 14 handover, or the zone's next
+    shift); it no longer asks the first person to acknowledge it."""
+
+    TYPE = "alert.handed_over"
+    STREAM = "CCTV_ALERT"
+    alert_id: str
+    fault_id: str
+    camera_id: str | None = None
+    recipient: str  # who had it
+    to: list[str]  # who has it now (their own alerts: alert.raised)
+    handover_id: str | None = None  # the Art. 14 handover it passed in, if any
+    reason: str = ""
 
 
 class DirectiveIssued(Event):
@@ -608,8 +630,37 @@ class ExamWithdrawn(WorkflowTransition):
     TYPE = "workflow.exam.withdrawn"
 
 
+class ArmingPeriodRecord(BaseModel):
+    """One armed period of a system's arming schedule (布防, Art. 9, 12), campus time; a
+    period whose end is not after its start crosses midnight."""
+
+    days: Literal["daily", "workday", "offday"] = "daily"
+    arm_at: time
+    disarm_at: time
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ArmingPeriodRecord:
+        if self.arm_at == self.disarm_at:
+            raise ValueError("arm_at and disarm_at must differ (布防与撤防时间相同)")
+        return self
+
+
 class ResponsibleScheduleSet(WorkflowTransition):
+    """A system's arming schedule filed (Art. 9); health checks recorders against it (Art.
+    12). `schedule` replaces the system's previous one."""
+
     TYPE = "workflow.responsible.schedule_set"
+    system_id: str = ""
+    schedule: list[ArmingPeriodRecord] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _from_summary(self) -> ResponsibleScheduleSet:
+        """Workflow puts them in the summary; the typed fields always agree with it."""
+        if not self.system_id:
+            self.system_id = str(self.summary.get("system_id") or self.request_id)
+        if not self.schedule and isinstance(self.summary.get("schedule"), list):
+            self.schedule = [ArmingPeriodRecord.model_validate(p) for p in self.summary["schedule"]]
+        return self
 
 
 class DutyLogRecorded(WorkflowTransition):
@@ -624,8 +675,36 @@ class HandoverOffered(WorkflowTransition):
     TYPE = "workflow.handover.offered"
 
 
+class HandoverItem(BaseModel):
+    """Something the next shift carries on: an alert, a fault or a log entry (Art. 14)."""
+
+    kind: str  # alert | fault | log
+    ref: str
+    summary: str = ""
+
+
 class HandoverConfirmed(WorkflowTransition):
+    """Art. 14: the incoming duty operator took over; from ``confirmed_at`` the duty room's
+    alerts go to them, and what the outgoing one had open passes to them (notify)."""
+
     TYPE = "workflow.handover.confirmed"
+    outgoing: str = ""  # accounts
+    incoming: str = ""
+    confirmed_at: datetime | None = None
+    items: list[HandoverItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _from_summary(self) -> HandoverConfirmed:
+        """The workflow puts the handover in the summary; consumers read these fields."""
+        s = self.summary
+        self.outgoing = self.outgoing or str(s.get("outgoing") or "")
+        self.incoming = self.incoming or str(s.get("incoming") or "")
+        if self.confirmed_at is None:
+            at = s.get("confirmed_at")
+            self.confirmed_at = datetime.fromisoformat(str(at)) if at else self.at
+        if not self.items and isinstance(s.get("items"), list):
+            self.items = [HandoverItem.model_validate(i) for i in s["items"]]
+        return self
 
 
 class HandoverSuperseded(WorkflowTransition):

@@ -163,6 +163,7 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
     "recording_deleted": ("录像在保存期内被删除", "footage deleted while it had to be kept"),
     "recorder_offline": ("录像机离线", "recorder down, its cameras with it"),
     "suspected_network": ("疑似网络/系统故障", "suspected network or monitoring fault"),
+    "not_armed": ("未按计划布防", "not armed on schedule"),
 }
 
 CAMPUS_TZ = ZoneInfo("Asia/Shanghai")

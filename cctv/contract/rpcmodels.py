@@ -802,6 +802,31 @@ class MediaViewReply(RpcReply):
     watermark: list[str] = []
 
 
+class MediaFilesRequest(ActorRequest):
+    """A system administrator fetches an export's files and manifest, as stored, to make its
+    evidence pack (Art. 16(2)3, 17); the hand-over is recorded."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {"actor": "Art. 17", "export_id": "Art. 17"}
+    export_id: str = Field(min_length=1, max_length=128)
+
+
+class MediaFile(BaseModel):
+    camera_id: str
+    object_key: str
+    sha256: str = Field(description="as written and re-read from the evidence store")
+    bytes: int
+    data: str = Field(description="the file, base64")
+
+
+class MediaFilesReply(RpcReply):
+    export_id: str
+    request_id: str
+    grant_id: str
+    manifest: str = Field(description="manifest.json exactly as stored, base64")
+    manifest_sha256: str
+    files: list[MediaFile]
+
+
 OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.INGEST_CAMERAS: (CamerasRequest, CamerasReply),
     rpc.INGEST_CAMERA_STATUS: (CameraStatusRequest, CameraStatusReply),
@@ -860,4 +885,5 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.MEDIA_DELETE: (MediaDeleteRequest, MediaDeleteReply),
     rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
     rpc.MEDIA_VIEW: (MediaViewRequest, MediaViewReply),
+    rpc.MEDIA_FILES: (MediaFilesRequest, MediaFilesReply),
 }

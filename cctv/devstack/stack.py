@@ -179,6 +179,8 @@ class Stack:
             "SIM_CONTROL_URL": self.url("simulator"),
             "CONSOLE_URL": self.url("console"),
             "REPLAY_URL_TEMPLATE": f"rtsp://127.0.0.1:{self.ports['recorder']}/replay/{{camera_id}}",
+            # the campus NVRs in their makers' dialects (written by the demo recorder at start)
+            "RECORDERS": str(self.home / "demo" / "recorders.json"),
             "PYTHONUNBUFFERED": "1",
             # the simulated campus and its devices' login, as files ingest reads like any
             # site's (product code never imports the demo; see write_demo_inventory)
@@ -273,7 +275,14 @@ class Stack:
         )
         self.spawn(
             "recorder",
-            ["-m", "demo.simulator.replay", "--port", str(p["recorder"])],
+            [
+                "-m",
+                "demo.simulator.replay",
+                "--port",
+                str(p["recorder"]),
+                "--campus-recorders",
+                str(self.home / "demo" / "recorders.json"),
+            ],
             p["recorder"],
         )
         for name in ("simulator", "repair", "webhook", "recorder"):

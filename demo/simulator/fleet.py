@@ -29,6 +29,7 @@ FAULTS = (
     "recording_gap",
     "early_overwrite",
     "deleted_segment",
+    "disarmed",  # Art. 12: the recorder's record schedule / recording job switched off
     # bad input from a misbehaving device (issue #5): malformed XML/JSON/text bodies, an HTML
     # page instead of the API, a device that accepts and never answers (HTTP and RTSP), an
     # NVR listing one-second segments (millions), random bytes on the RTSP socket
@@ -152,8 +153,16 @@ def main() -> None:
     # simulator's port number (ingest derives it from SIM_ADDRESS); SIM_RTSP_PORT / --rtsp-port
     # put it on --host at that port instead.
     parser.add_argument("--rtsp-port", type=int, default=int(os.environ.get("SIM_RTSP_PORT", 0)))
+    # a fleet of other cameras than the demo campus (benches: an inventory file of thousands)
+    parser.add_argument("--inventory", default=None, help="YAML list of camera records")
     args = parser.parse_args()
-    fleet = Fleet(generate(f"{args.host}:{args.port}", cameras=demo_size()))
+    if args.inventory:
+        import yaml
+
+        with open(args.inventory, encoding="utf-8") as f:
+            fleet = Fleet([CameraRecord.model_validate(row) for row in yaml.safe_load(f)])
+    else:
+        fleet = Fleet(generate(f"{args.host}:{args.port}", cameras=demo_size()))
 
     async def run() -> None:
         await serve(fleet, args.host, args.port)

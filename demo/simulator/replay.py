@@ -1,7 +1,9 @@
-"""Recorded footage for the simulated recorders: RTSP playback per ONVIF Streaming / Replay.
+"""Recorded footage for the simulated recorders: RTSP playback per ONVIF Streaming / Replay,
+and in the Hikvision and Dahua dialects (`ReplayServer(brand=...)`; their searches are in
+isapi.py and dahua_cgi.py, the demo campus's NVRs in recorders.py).
 
 Why: the media service must fetch *recorded* footage for a camera and a time range the way a
-Profile G recorder serves it, and tests must be able to tell exactly which footage arrived.
+campus recorder serves it, and tests must be able to tell exactly which footage arrived.
 So each frame shows the camera id and its wall-clock time as text, and carries both as a
 machine-readable strip of black/white blocks (`read_stamp`) that survives H.264 coding.
 
@@ -15,7 +17,9 @@ D (discontinuity) bits, and the low byte of the PLAY request's CSeq. RTP is inte
 the RTSP connection (RFC 2326 §10.12); a UDP transport gets 461.
 
 Recordings are addressed as rtsp://127.0.0.1:PORT/replay/<camera_id> (what GetReplayUri
-returns for the camera's recording). The recorder keeps `retention_days` (Art. 7: 30); a
+returns for the camera's recording); vendor dialects by channel and time in the URL (see
+`ReplayServer`), with plain RTP (no replay extension) whose clock starts at the asked start.
+The recorder keeps `retention_days` (Art. 7: 30); a
 range outside what it holds gets 457 Invalid Range.
 """
 
@@ -27,18 +31,23 @@ import hashlib
 import re
 import secrets
 import struct
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from fractions import Fraction
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from demo.simulator.rtsp_server import _md5, _parse_digest
+from cctv import rtsp
+from cctv.rtsp import format_clock, ntp_time, parse_clock, parse_clock_range
+
+__all__ = ["format_clock", "ntp_time", "parse_clock", "parse_clock_range"]
 
 SERVER_NAME = "campus-cctv-sim-recorder/1.0"
 REPLAY_TAG = "onvif-replay"
@@ -147,13 +156,6 @@ def encode_range(camera_id: str, times: list[datetime]) -> list[EncodedFrame]:
     return out
 
 
-def ntp_time(at: datetime) -> int:
-    """64-bit NTP timestamp (RFC 5905) of a UTC time."""
-    ts = at.timestamp() + NTP_EPOCH_OFFSET
-    secs = int(ts)
-    return (secs << 32) | int((ts - secs) * (1 << 32))
-
-
 def replay_packets(
     frame: EncodedFrame,
     seq: int,
@@ -163,21 +165,11 @@ def replay_packets(
     *,
     last: bool = False,
     discontinuity: bool = False,
+    onvif: bool = True,
 ) -> tuple[list[bytes], int]:
-    """RFC 6184 packets (single NAL or FU-A) each with the ONVIF replay header extension."""
-    payloads: list[bytes] = []
-    for nal in frame.nals:
-        if len(nal) <= RTP_MAX_PAYLOAD:
-            payloads.append(nal)
-            continue
-        indicator = (nal[0] & 0xE0) | 28
-        nal_type = nal[0] & 0x1F
-        body = nal[1:]
-        chunk = RTP_MAX_PAYLOAD - 2
-        for off in range(0, len(body), chunk):
-            start = 0x80 if off == 0 else 0
-            end = 0x40 if off + chunk >= len(body) else 0
-            payloads.append(bytes((indicator, start | end | nal_type)) + body[off : off + chunk])
+    """RFC 6184 packets (single NAL or FU-A); with `onvif`, each carries the ONVIF replay
+    header extension (vendor playback — Hikvision, Dahua — sends plain RTP)."""
+    payloads = rtsp.h264_payloads(frame.nals, RTP_MAX_PAYLOAD)
     ntp = ntp_time(frame.at)
     packets: list[bytes] = []
     for k, payload in enumerate(payloads):
@@ -186,48 +178,34 @@ def replay_packets(
         flags = (0x80 if frame.idr else 0) | (0x40 if last and final else 0)
         flags |= 0x20 if discontinuity and k == 0 else 0
         header = struct.pack(
-            "!BBHII", 0x90, marker | RTP_PAYLOAD_TYPE, seq & 0xFFFF, rtp_ts & 0xFFFFFFFF, ssrc
-        )
-        ext = struct.pack("!HHQBBH", 0xABAC, 3, ntp, flags, cseq & 0xFF, 0)
+            "!BBHII", 0x90 if onvif else 0x80, marker | RTP_PAYLOAD_TYPE, seq & 0xFFFF,
+            rtp_ts & 0xFFFFFFFF, ssrc,
+        )  # fmt: skip
+        ext = struct.pack("!HHQBBH", 0xABAC, 3, ntp, flags, cseq & 0xFF, 0) if onvif else b""
         packets.append(header + ext + payload)
         seq = (seq + 1) & 0xFFFF
     return packets, seq
 
 
-# ---- clock ranges --------------------------------------------------------------------------
-
-_CLOCK = re.compile(r"^(\d{8}T\d{6}(?:\.\d+)?)Z$")
-
-
-def parse_clock(value: str) -> datetime:
-    """`20261201T001500.5Z` → aware UTC datetime (RFC 2326 §3.7 absolute time)."""
-    m = _CLOCK.match(value.strip())
-    if not m:
-        raise ValueError(f"not a clock time: {value!r}")
-    text = m.group(1)
-    base, _, frac = text.partition(".")
-    at = datetime.strptime(base, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    return at + timedelta(seconds=float("0." + frac)) if frac else at
-
-
-def format_clock(at: datetime) -> str:
-    at = at.astimezone(UTC)
-    frac = f".{at.microsecond:06d}".rstrip("0") if at.microsecond else ""
-    return at.strftime("%Y%m%dT%H%M%S") + frac + "Z"
-
-
-def parse_clock_range(value: str) -> tuple[datetime, datetime | None]:
-    """`clock=A-B` or `clock=A-` (open end)."""
-    v = value.strip()
-    if not v.startswith("clock="):
-        raise ValueError(f"only clock ranges are served: {value!r}")
-    start, sep, end = v[len("clock=") :].partition("-")
-    if not sep:
-        raise ValueError(f"a clock range is start-end: {value!r}")
-    return parse_clock(start), (parse_clock(end) if end.strip() else None)
-
-
 # ---- the server ----------------------------------------------------------------------------
+
+Brand = Literal["onvif", "hikvision", "dahua"]
+HIK_TIME = re.compile(r"^\d{8}T\d{6}Z$")  # ISAPI playback: 20261201T001500Z, UTC, no fraction
+DAHUA_TIME = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}$")  # the recorder's local time
+
+
+def hik_time(value: str) -> datetime:
+    """`20261201T001500Z` exactly (Hikvision's playback and ISAPI compact form), else ValueError."""
+    if not HIK_TIME.match(value):
+        raise ValueError(f"not a Hikvision time (YYYYMMDDTHHMMSSZ): {value!r}")
+    return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def dahua_time(value: str, tz: tzinfo) -> datetime:
+    """`2026_12_01_08_15_00` exactly, in the recorder's own time zone, else ValueError."""
+    if not DAHUA_TIME.match(value):
+        raise ValueError(f"not a Dahua time (YYYY_MM_DD_HH_MM_SS): {value!r}")
+    return datetime.strptime(value, "%Y_%m_%d_%H_%M_%S").replace(tzinfo=tz).astimezone(UTC)
 
 
 @dataclass
@@ -238,8 +216,34 @@ class ReplayStats:
     ranges: list[tuple[str, datetime, datetime]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What a playback URL names: the camera and, for vendor playback, the time range."""
+
+    camera: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason = status, reason
+
+
 class ReplayServer:
-    """Serves every camera's recording on one TCP port (the recorder side of Profile G)."""
+    """A recorder serving every camera's recording on one TCP port, in one maker's dialect:
+
+    - `onvif` (Profile G): `rtsp://H:P/replay/<camera_id>`, `Require: onvif-replay`, PLAY with
+      `Range: clock=...`, the replay header extension on every RTP packet;
+    - `hikvision`: `rtsp://H:P/Streaming/tracks/<channel>01?starttime=YYYYMMDDTHHMMSSZ&endtime=...`
+      (what ISAPI ContentMgmt search returns as `playbackURI`, `demo/simulator/isapi.py`);
+    - `dahua`: `rtsp://H:P/cam/playback?channel=N&subtype=0&starttime=YYYY_MM_DD_HH_MM_SS&endtime=...`
+      in the recorder's local time (`tz`, Asia/Shanghai by default).
+
+    Vendor dialects are stricter than lenient devices: they insist on digest authentication,
+    on the exact time format, and refuse a range outside what they hold (457).
+    """
 
     def __init__(
         self,
@@ -252,19 +256,31 @@ class ReplayServer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         username: str | None = None,
         password: str | None = None,
+        brand: Brand = "onvif",
+        channels: Mapping[int, str] | None = None,
+        tz: tzinfo | None = None,
     ) -> None:
+        if brand != "onvif" and (not username or not password):
+            raise ValueError(f"a {brand} recorder always asks for a login: give username/password")
         self.host = host
         self._port = port
-        self.cameras = set(cameras)
+        self.brand: Brand = brand
+        self.channels = dict(channels or {})  # channel number -> camera id (vendor dialects)
+        self.cameras = set(cameras) | set(self.channels.values())
         self.serve_unknown = serve_unknown
         self.retention = timedelta(days=retention_days)
         self.clock = clock
+        self.tz = tz or ZoneInfo("Asia/Shanghai")
         self.username = username  # digest authentication (RFC 2617) when set, as NVRs do
         self.password = password
-        self.realm = "campus-cctv-recorder"
+        self.realm = {"hikvision": "IP Camera", "dahua": "Login to NVR"}.get(
+            brand, "campus-cctv-recorder"
+        )
         self.nonce = secrets.token_hex(16)
         # a misbehaving recorder: sends footage this far from the asked time (fault injection)
         self.skew = timedelta(0)
+        # a recorder missing the end of a window: stops this much before it (fault injection)
+        self.short_by = timedelta(0)
         self.stats = ReplayStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -276,8 +292,31 @@ class ReplayServer:
             raise RuntimeError("replay server not started")
         return int(self._server.sockets[0].getsockname()[1])
 
+    def channel_of(self, camera_id: str) -> int:
+        for ch, cam in self.channels.items():
+            if cam == camera_id:
+                return ch
+        raise KeyError(f"{camera_id!r} is on no channel of this recorder")
+
     def url_for(self, camera_id: str) -> str:
+        """The ONVIF replay URI (GetReplayUri) of a camera's recording."""
         return f"rtsp://{self.host}:{self.port}/replay/{camera_id}"
+
+    def track_url(self, channel: int, start: datetime, end: datetime) -> str:
+        """Hikvision: a track's playback URI for [start, end) (main stream: <channel>01)."""
+        return (
+            f"rtsp://{self.host}:{self.port}/Streaming/tracks/{channel * 100 + 1}"
+            f"?starttime={start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+            f"&endtime={end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        )
+
+    def dahua_url(self, channel: int, start: datetime, end: datetime) -> str:
+        fmt = "%Y_%m_%d_%H_%M_%S"
+        return (
+            f"rtsp://{self.host}:{self.port}/cam/playback?channel={channel}&subtype=0"
+            f"&starttime={start.astimezone(self.tz).strftime(fmt)}"
+            f"&endtime={end.astimezone(self.tz).strftime(fmt)}"
+        )
 
     def recorded_span(self) -> tuple[datetime, datetime]:
         now = self.clock()
@@ -285,7 +324,7 @@ class ReplayServer:
 
     async def start(self) -> ReplayServer:
         self._server = await asyncio.start_server(
-            self._on_connection, self.host, self._port, limit=MAX_HEADER_BYTES
+            self._on_connection, self.host, self._port, limit=rtsp.MAX_HEADER_BYTES
         )
         return self
 
@@ -308,16 +347,56 @@ class ReplayServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def _known(self, cid: str | None) -> str | None:
+        return cid if cid is not None and (cid in self.cameras or self.serve_unknown) else None
+
     def _camera(self, url: str) -> str | None:
         path = urlsplit(url).path if "://" in url else url
         parts = [unquote(p) for p in path.split("/") if p]
         if len(parts) >= 2 and parts[0] == "replay":
-            cid = parts[1]
-            if cid in self.cameras or self.serve_unknown:
-                return cid
+            return self._known(parts[1])
         return None
 
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def asked(self, url: str) -> _Asked:
+        """The camera (and for vendor dialects the range) a URL names; _Refusal if none."""
+        if self.brand == "onvif":
+            cam = self._camera(url)
+            if cam is None:
+                raise _Refusal(404, "Not Found")
+            return _Asked(cam)
+        parts = urlsplit(url)
+        q = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        path = [p for p in parts.path.split("/") if p]
+        try:
+            if self.brand == "hikvision":
+                if len(path) < 3 or path[:2] != ["Streaming", "tracks"] or not path[2].isdigit():
+                    raise _Refusal(404, "Not Found")
+                track = int(path[2])
+                channel = track // 100
+                start, end = hik_time(q.get("starttime", "")), hik_time(q.get("endtime", ""))
+            else:
+                if path[:2] != ["cam", "playback"] or not q.get("channel", "").isdigit():
+                    raise _Refusal(404, "Not Found")
+                channel = int(q["channel"])
+                start = dahua_time(q.get("starttime", ""), self.tz)
+                end = dahua_time(q.get("endtime", ""), self.tz)
+        except ValueError:
+            self.stats.refused += 1
+            raise _Refusal(400, "Bad Request") from None
+        cam = self._known(self.channels.get(channel))
+        if cam is None:
+            raise _Refusal(404, "Not Found")
+        return _Asked(cam, start, end)
+
+    def check_range(self, start: datetime, end: datetime) -> None:
+        first, last = self.recorded_span()
+        if start < first or end > last or start >= end:
+            self.stats.refused += 1
+            raise _Refusal(457, "Invalid Range")
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -342,7 +421,7 @@ class _ReplayConnection:
         self.reader = r
         self.writer = w
         self.session: str | None = None
-        self.camera: str | None = None
+        self.asked: _Asked | None = None
         self.stream_task: asyncio.Task[None] | None = None
         self.ssrc = secrets.randbits(32)
         self.seq = secrets.randbits(16)
@@ -353,51 +432,26 @@ class _ReplayConnection:
             self.stream_task.cancel()
             self.stream_task = None
 
-    async def read_request(self) -> tuple[str, str, dict[str, str]] | None:
-        while True:
-            first = await self.reader.read(1)
-            if not first:
-                return None
-            if first == b"$":  # interleaved RTCP from the client
-                hdr = await self.reader.readexactly(3)
-                await self.reader.readexactly(struct.unpack("!H", hdr[1:])[0])
-                continue
-            if first in b"\r\n":
-                continue
-            break
-        head = first + await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("utf-8", "replace").split("\r\n")
-        parts = lines[0].split()
-        if len(parts) != 3 or not parts[2].startswith("RTSP/"):
-            raise ValueError(f"not an RTSP request line: {lines[0][:80]!r}")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                headers[k.strip().lower()] = v.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        if length:
-            await self.reader.readexactly(min(length, MAX_HEADER_BYTES))
-        return parts[0].upper(), parts[1], headers
-
     async def respond(
-        self, cseq: str, status: int, reason: str, headers: dict[str, str] | None = None, body=b""
+        self,
+        cseq: str,
+        status: int,
+        reason: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
     ) -> None:
-        lines = [f"RTSP/1.0 {status} {reason}", f"CSeq: {cseq}", f"Server: {SERVER_NAME}"]
-        lines.append("Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        if body:
-            lines.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body)
+        self.writer.write(
+            rtsp.format_response(cseq, status, reason, headers, body, server=SERVER_NAME)
+        )
         await self.writer.drain()
 
     async def run(self) -> None:
+        srv = self.server
         while True:
-            req = await self.read_request()
+            req = await rtsp.read_request(self.reader)
             if req is None:
                 return
-            method, url, h = req
-            cseq = h.get("cseq", "0")
+            method, url, h, cseq = req.method, req.url, req.headers, req.cseq
             if method == "OPTIONS":
                 await self.respond(
                     cseq, 200, "OK", {"Public": "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN"}
@@ -408,49 +462,53 @@ class _ReplayConnection:
                 await self.respond(cseq, 200, "OK")
                 return
             if not self._authorised(method, h):
-                challenge = f'Digest realm="{self.server.realm}", nonce="{self.server.nonce}"'
+                challenge = f'Digest realm="{srv.realm}", nonce="{srv.nonce}"'
                 await self.respond(cseq, 401, "Unauthorized", {"WWW-Authenticate": challenge})
                 continue
-            if REPLAY_TAG not in [t.strip() for t in h.get("require", "").split(",")]:
-                self.server.stats.refused += 1
+            if srv.brand == "onvif" and REPLAY_TAG not in [
+                t.strip() for t in h.get("require", "").split(",")
+            ]:
+                srv.stats.refused += 1
                 await self.respond(
                     cseq, 551, "Option not supported", {"Unsupported": h.get("require", "")}
                 )
                 continue
-            cam = self.server._camera(url)
-            if cam is None:
-                self.server.stats.refused += 1
-                await self.respond(cseq, 404, "Not Found")
-                continue
-            if method == "DESCRIBE":
-                await self._describe(cseq, url, cam)
-            elif method == "SETUP":
-                await self._setup(cseq, cam, h)
-            elif method == "PLAY":
-                await self._play(cseq, h)
-            else:
-                await self.respond(cseq, 405, "Method Not Allowed")
+            try:
+                if method == "DESCRIBE":
+                    await self._describe(cseq, url, srv.asked(url))
+                elif method == "SETUP":
+                    await self._setup(cseq, h)
+                elif method == "PLAY":
+                    await self._play(cseq, h)
+                else:
+                    await self.respond(cseq, 405, "Method Not Allowed")
+            except _Refusal as r:
+                await self.respond(cseq, r.status, r.reason)
 
     def _authorised(self, method: str, h: dict[str, str]) -> bool:
         srv = self.server
         if srv.username is None:
             return True
-        d = _parse_digest(h.get("authorization", ""))
-        if d.get("username") != srv.username or d.get("nonce") != srv.nonce:
-            return False
-        ha1 = _md5(f"{srv.username}:{srv.realm}:{srv.password or ''}")
-        ha2 = _md5(f"{method}:{d.get('uri', '')}")
-        return d.get("response") == _md5(f"{ha1}:{srv.nonce}:{ha2}")
+        guard = rtsp.DigestGuard(srv.username, srv.password or "", srv.realm, srv.nonce)
+        return guard.check(method, h.get("authorization", ""))
 
-    async def _describe(self, cseq: str, url: str, cam: str) -> None:
+    async def _describe(self, cseq: str, url: str, asked: _Asked) -> None:
+        if asked.start is not None and asked.end is not None:
+            self.server.check_range(asked.start, asked.end)  # vendor: the URL holds the range
+        self.asked = asked
         first, last = self.server.recorded_span()
+        rng = (
+            f"a=range:clock={format_clock(first)}-{format_clock(last)}"
+            if asked.start is None
+            else f"a=range:npt=0-{(asked.end - asked.start).total_seconds():.3f}"  # type: ignore[operator]
+        )
         sdp = "\r\n".join(
             [
                 "v=0",
                 f"o=- {secrets.randbits(32)} 1 IN IP4 {self.server.host}",
-                f"s=Recording {cam}",
+                f"s=Recording {asked.camera}",
                 "t=0 0",
-                f"a=range:clock={format_clock(first)}-{format_clock(last)}",
+                rng,
                 "m=video 0 RTP/AVP 96",
                 "c=IN IP4 0.0.0.0",
                 f"a=rtpmap:{RTP_PAYLOAD_TYPE} H264/{RTP_CLOCK}",
@@ -460,15 +518,15 @@ class _ReplayConnection:
                 "",
             ]
         ).encode()
+        base = url if self.server.brand != "onvif" else url.rstrip("/") + "/"
         await self.respond(
-            cseq,
-            200,
-            "OK",
-            {"Content-Type": "application/sdp", "Content-Base": url.rstrip("/") + "/"},
-            sdp,
+            cseq, 200, "OK", {"Content-Type": "application/sdp", "Content-Base": base}, sdp
         )
 
-    async def _setup(self, cseq: str, cam: str, h: dict[str, str]) -> None:
+    async def _setup(self, cseq: str, h: dict[str, str]) -> None:
+        if self.asked is None:
+            await self.respond(cseq, 455, "Method Not Valid in This State")
+            return
         transport = h.get("transport", "")
         if "TCP" not in transport.upper():
             await self.respond(cseq, 461, "Unsupported Transport")
@@ -476,7 +534,6 @@ class _ReplayConnection:
         m = re.search(r"interleaved=(\d+)-(\d+)", transport)
         ch = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
         self.channel = ch[0]
-        self.camera = cam
         self.session = self.session or secrets.token_hex(8)
         interleaved = f"interleaved={ch[0]}-{ch[1]}"
         await self.respond(
@@ -490,52 +547,78 @@ class _ReplayConnection:
         )
 
     async def _play(self, cseq: str, h: dict[str, str]) -> None:
-        if self.session is None or self.camera is None:
+        asked = self.asked
+        if self.session is None or asked is None:
             await self.respond(cseq, 455, "Method Not Valid in This State")
             return
         if h.get("session", "").split(";")[0] != self.session:
             await self.respond(cseq, 454, "Session Not Found")
             return
-        first, last = self.server.recorded_span()
-        try:
-            start, end = parse_clock_range(h.get("range", ""))
-        except ValueError:
-            self.server.stats.refused += 1
-            await self.respond(cseq, 457, "Invalid Range")
-            return
-        end = end or last
-        if start < first or end > last or start >= end:
-            self.server.stats.refused += 1
-            await self.respond(cseq, 457, "Invalid Range")
-            return
-        realtime = h.get("rate-control", "yes").strip().lower() != "no"
+        onvif = self.server.brand == "onvif"
+        if onvif:
+            _first, last = self.server.recorded_span()
+            try:
+                start, end_or_none = parse_clock_range(h.get("range", ""))
+            except ValueError:
+                self.server.stats.refused += 1
+                await self.respond(cseq, 457, "Invalid Range")
+                return
+            end = end_or_none or last
+            self.server.check_range(start, end)
+        else:
+            assert asked.start is not None and asked.end is not None
+            start, end = asked.start, asked.end
+        # ONVIF: `Rate-Control: no` = as fast as it can send; vendor playback: RFC 2326 `Speed`
+        # (delivery at that multiple of real time), 1x without it
+        speed = 1.0
+        if onvif and h.get("rate-control", "yes").strip().lower() == "no":
+            speed = 0.0
+        elif not onvif and "speed" in h:
+            try:
+                speed = max(float(h["speed"]), 0.0) or 1.0
+            except ValueError:
+                await self.respond(cseq, 400, "Bad Request")
+                return
         self.stop_streaming()
         self.server.stats.sessions += 1
-        self.server.stats.ranges.append((self.camera, start, end))
+        self.server.stats.ranges.append((asked.camera, start, end))
         rtp_ts = secrets.randbits(32)
+        reply_range = (
+            f"clock={format_clock(start)}-{format_clock(end)}"
+            if onvif
+            else f"npt=0.000-{(end - start).total_seconds():.3f}"
+        )
         await self.respond(
             cseq,
             200,
             "OK",
             {
                 "Session": self.session,
-                "Range": f"clock={format_clock(start)}-{format_clock(end)}",
+                "Range": reply_range,
                 "RTP-Info": f"url=trackID=0;seq={self.seq};rtptime={rtp_ts}",
-                "Rate-Control": "yes" if realtime else "no",
+                **({"Rate-Control": "yes" if speed else "no"} if onvif else {}),
+                **({"Speed": f"{speed:g}"} if not onvif and "speed" in h else {}),
             },
         )
         self.stream_task = asyncio.create_task(
-            self._stream(self.camera, start, end, int(cseq or 0), rtp_ts, realtime)
+            self._stream(asked.camera, start, end, int(cseq or 0), rtp_ts, speed, onvif)
         )
 
     async def _stream(
-        self, cam: str, start: datetime, end: datetime, cseq: int, rtp_ts: int, realtime: bool
+        self,
+        cam: str,
+        start: datetime,
+        end: datetime,
+        cseq: int,
+        rtp_ts: int,
+        speed: float,
+        onvif: bool,
     ) -> None:
         """Send the frames of [start, end) one GOP at a time, encoded off the event loop."""
         step = timedelta(seconds=1 / FPS)
         times: list[datetime] = []
         t = start
-        while t < end:
+        while t < end - self.server.short_by:
             times.append(t + self.server.skew)
             t += step
         loop = asyncio.get_running_loop()
@@ -545,31 +628,44 @@ class _ReplayConnection:
             frames = await asyncio.to_thread(encode_range, cam, chunk)
             for i, frame in enumerate(frames):
                 n = g + i
-                if realtime:
-                    delay = began + n / FPS - loop.time()
+                if speed:
+                    delay = began + n / (FPS * speed) - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
                 last = n == len(times) - 1
-                ts = rtp_ts + int((frame.at - start).total_seconds() * RTP_CLOCK)
-                pkts, self.seq = replay_packets(frame, self.seq, ts, self.ssrc, cseq, last=last)
+                ts = rtp_ts + round((frame.at - start).total_seconds() * RTP_CLOCK)
+                pkts, self.seq = replay_packets(
+                    frame, self.seq, ts, self.ssrc, cseq, last=last, onvif=onvif
+                )
                 for p in pkts:
-                    self.writer.write(b"$" + bytes((self.channel,)) + struct.pack("!H", len(p)) + p)
+                    self.writer.write(rtsp.interleave(self.channel, p))
                 self.server.stats.frames_sent += 1
             await self.writer.drain()
         # RTCP BYE: the range is over (RFC 3550 §6.6)
         bye = struct.pack("!BBHI", 0x81, 203, 1, self.ssrc)
-        self.writer.write(b"$" + bytes((self.channel + 1,)) + struct.pack("!H", len(bye)) + bye)
+        self.writer.write(rtsp.interleave(self.channel + 1, bye))
         await self.writer.drain()
 
 
 async def main(argv: list[str] | None = None) -> None:
-    """Run a recorder alone: `python -m demo.simulator.replay --port 8556`."""
+    """Run a recorder alone: `python -m demo.simulator.replay --port 8556`; with
+    `--campus-recorders FILE` also the demo campus's NVRs in their makers' dialects
+    (demo/simulator/recorders.py), described in FILE for media's RECORDERS."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8556)
+    parser.add_argument("--campus-recorders", type=Path, help="write the NVRs' RECORDERS here")
     args = parser.parse_args(argv)
+    if args.campus_recorders:  # before the ONVIF port opens: whoever waits for it finds the file
+        from demo.campus import demo_size, generate
+        from demo.simulator.recorders import serve_campus_recorders
+
+        # the same campus the stack's inventory holds (CCTV_DEMO_CAMERAS grows it)
+        campus = await serve_campus_recorders(generate(cameras=demo_size()), args.host)
+        campus.write(args.campus_recorders)
+        print(f"recorder: {len(campus.servers)} campus NVRs in {args.campus_recorders}", flush=True)
     server = await ReplayServer(args.host, args.port, serve_unknown=True).start()
     print(f"recorder: ONVIF replay on {server.url_for('<camera_id>')}", flush=True)
     await asyncio.Event().wait()

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import enum
-import hashlib
 import os
 import secrets
 import struct
@@ -25,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from cctv import rtsp
+from cctv.rtsp import Request as _Request
+from cctv.rtsp import RtspError as _BadRequest
 from demo.simulator.media import EncodedClip, Picture, clip_for, scene_variant
 
 SERVER_NAME = "campus-cctv-sim-rtsp/1.0"
@@ -83,56 +85,6 @@ class ServerStats:
     errors: int = 0
 
 
-class _BadRequest(Exception):
-    pass
-
-
-@dataclass
-class _Request:
-    method: str
-    url: str
-    version: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def cseq(self) -> str:
-        return self.headers.get("cseq", "0")
-
-
-def _parse_digest(value: str) -> dict[str, str]:
-    """Parse `Digest k="v", k2=v2` into a dict (quoted strings may contain commas)."""
-    out: dict[str, str] = {}
-    s = value.strip()
-    if s[:6].lower() != "digest":
-        return out
-    s = s[6:]
-    i = 0
-    while i < len(s):
-        while i < len(s) and s[i] in " ,":
-            i += 1
-        eq = s.find("=", i)
-        if eq < 0:
-            break
-        key = s[i:eq].strip().lower()
-        i = eq + 1
-        if i < len(s) and s[i] == '"':
-            end = s.find('"', i + 1)
-            end = len(s) if end < 0 else end
-            out[key] = s[i + 1 : end]
-            i = end + 1
-        else:
-            end = s.find(",", i)
-            end = len(s) if end < 0 else end
-            out[key] = s[i:end].strip()
-            i = end
-    return out
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 2617 mandates MD5
-
-
 def camera_id_from_url(url: str) -> str | None:
     """`rtsp://h:p/cam/<id>[/trackID=0]` → `<id>`; None when the path is not a camera."""
     path = urlsplit(url).path if "://" in url else url
@@ -146,19 +98,7 @@ def rtp_packets(
     access_unit: Iterable[bytes], seq: int, timestamp: int, ssrc: int
 ) -> tuple[list[bytes], int]:
     """Packetise one access unit (RFC 6184: single NAL unit or FU-A); returns (packets, seq)."""
-    payloads: list[bytes] = []
-    for nal in access_unit:
-        if len(nal) <= RTP_MAX_PAYLOAD:
-            payloads.append(nal)
-            continue
-        indicator = (nal[0] & 0xE0) | 28
-        nal_type = nal[0] & 0x1F
-        body = nal[1:]
-        chunk = RTP_MAX_PAYLOAD - 2
-        for off in range(0, len(body), chunk):
-            start = 0x80 if off == 0 else 0
-            end = 0x40 if off + chunk >= len(body) else 0
-            payloads.append(bytes((indicator, start | end | nal_type)) + body[off : off + chunk])
+    payloads = rtsp.h264_payloads(access_unit, RTP_MAX_PAYLOAD)
     packets: list[bytes] = []
     for k, payload in enumerate(payloads):
         marker = 0x80 if k == len(payloads) - 1 else 0
@@ -342,38 +282,7 @@ class _Connection:
             self.stream_task = None
 
     async def read_request(self) -> _Request | None:
-        while True:
-            first = await self.reader.read(1)
-            if not first:
-                return None
-            if first == b"$":  # interleaved RTCP from the client: skip it
-                hdr = await self.reader.readexactly(3)
-                await self.reader.readexactly(struct.unpack("!H", hdr[1:])[0])
-                continue
-            if first in b"\r\n":
-                continue
-            break
-        try:
-            head = first + await self.reader.readuntil(b"\r\n\r\n")
-        except (asyncio.LimitOverrunError, ValueError) as exc:
-            raise _BadRequest("request header too long") from exc
-        lines = head.decode("utf-8", "replace").split("\r\n")
-        parts = lines[0].split()
-        if len(parts) != 3 or not parts[2].startswith("RTSP/"):
-            raise _BadRequest(f"not an RTSP request line: {lines[0][:80]!r}")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                headers[k.strip().lower()] = v.strip()
-        try:
-            length = int(headers.get("content-length", "0") or 0)
-        except ValueError as exc:
-            raise _BadRequest("bad Content-Length") from exc
-        if length < 0 or length > MAX_HEADER_BYTES:
-            raise _BadRequest("request body too long")
-        body = await self.reader.readexactly(length) if length else b""
-        return _Request(parts[0].upper(), parts[1], parts[2], headers, body)
+        return await rtsp.read_request(self.reader, max_body=MAX_HEADER_BYTES)
 
     async def respond(
         self,
@@ -383,13 +292,9 @@ class _Connection:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
     ) -> None:
-        lines = [f"RTSP/1.0 {status} {reason}", f"CSeq: {req.cseq}", f"Server: {SERVER_NAME}"]
-        lines.append("Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
-        for k, v in (headers or {}).items():
-            lines.append(f"{k}: {v}")
-        if body:
-            lines.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body)
+        self.writer.write(
+            rtsp.format_response(req.cseq, status, reason, headers, body, server=SERVER_NAME)
+        )
         await self.writer.drain()
 
     async def run(self) -> None:
@@ -426,18 +331,9 @@ class _Connection:
             return MediaFault.WRONG_PASSWORD not in cam.faults
         if MediaFault.WRONG_PASSWORD in cam.faults:
             return False
-        d = _parse_digest(req.headers.get("authorization", ""))
-        if d.get("username") != cam.username or d.get("nonce") != self.server._nonce:
-            return False
-        ha1 = _md5(f"{cam.username}:{d.get('realm', '')}:{cam.password}")
-        ha2 = _md5(f"{req.method}:{d.get('uri', '')}")
-        if d.get("qop"):
-            expected = _md5(f"{ha1}:{d['nonce']}:{d.get('nc')}:{d.get('cnonce')}:{d['qop']}:{ha2}")
-        else:
-            expected = _md5(f"{ha1}:{d['nonce']}:{ha2}")
-        return d.get("realm") == self.server.realm and secrets.compare_digest(
-            expected, d.get("response", "")
-        )
+        guard = rtsp.DigestGuard(cam.username, cam.password or "", self.server.realm,
+                                 self.server._nonce)  # fmt: skip
+        return guard.check(req.method, req.headers.get("authorization", ""))
 
     async def handle(self, req: _Request, cam: SimCamera | None) -> None:
         m = req.method

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -25,7 +26,17 @@ from starlette.types import Scope
 
 from cctv.contract import people as contract
 from cctv.contract import rpc
-from cctv.contract.rpcmodels import AccountRequest, PersonReply, RpcCall
+from cctv.contract.rpcmodels import (
+    AccountRequest,
+    DisableRequest,
+    Empty,
+    FormatRequest,
+    LoginRequest,
+    PeopleFileRequest,
+    PersonReply,
+    PersonSetRequest,
+    RpcCall,
+)
 from cctv.plumbing.identity import require_caller
 from cctv.plumbing.passwords import hash_password, policy_problems
 from cctv.plumbing.service import RpcError, Service
@@ -35,6 +46,9 @@ from .security import COOKIE, PUBLIC, SIGNED_IN, guard
 from .settings import KNOWN_DEFAULT_SECRETS, ConsoleSettings
 from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
+
+# what the person form edits (account and disabled are not: the list disables)
+PERSON_FIELDS = ("name", "department", "phone", "email", "shift", "zone")
 
 # the permission of every route other page modules add, by path (and method)
 PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
@@ -284,6 +298,40 @@ class Console:
             status_code=422 if error else 200,
         )  # fmt: skip
 
+    async def person_page(self, request: Request) -> Response:
+        """Edit one person (their shift and zone put them on the duty roster, Art. 13): the
+        same checks as a row of the import, each problem named by its field."""
+        user = await self.user(request)
+        account = request.path_params["account"]
+        row = await self.pool.fetchrow(
+            f"SELECT * FROM {people.SCHEMA}.people WHERE account=$1", account
+        )
+        if row is None:
+            return security.error_page(request, 404, f"没有此人 no person {account!r}")
+        person, errors, saved = people._record(row).model_dump(), [], None
+        if request.method == "POST":
+            assert user is not None
+            f = await request.form()
+            person |= {k: str(f.get(k) or "").strip() for k in PERSON_FIELDS}
+            person["roles"] = [r.strip() for r in str(f.get("roles") or "").split(",") if r]
+            person["zone"] = person["zone"] or None
+            try:
+                record = contract.PersonRecord.model_validate(person)
+            except ValidationError as exc:
+                errors = [
+                    f"{'.'.join(str(p) for p in e.get('loc', ())) or '-'}: {e['msg']}"
+                    for e in exc.errors()
+                ]
+            else:
+                reason = str(f.get("reason") or "console edit")
+                saved = await people.put_person(self.pool, record, by=user.account, reason=reason)
+                person = record.model_dump()
+        return templates.TemplateResponse(
+            request, "people_edit.html",
+            {"user": user, "person": person, "errors": errors, "saved": saved},
+            status_code=422 if errors else 200,
+        )  # fmt: skip
+
     async def people_export(self, request: Request) -> Response:
         fmt = request.path_params["fmt"]
         if fmt not in ("csv", "yaml"):
@@ -311,12 +359,11 @@ class Console:
 
     # --- request-reply (the CLI and other services) ---------------------------------------
 
-    async def rpc_login(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_login(self, q: LoginRequest, _call: RpcCall) -> dict[str, Any]:
         """`cctv login`: a local password gives a token for the CLI, audited like any login."""
         user, _reason = await people.authenticate(
-            self.pool, str(req.get("account", "")), str(req.get("password", "")), via="cli",
-            remote="nats",
-        )  # fmt: skip
+            self.pool, q.account, q.password, via="cli", remote="nats"
+        )
         if user is None:
             raise RpcError("账号或密码错误或已锁定 — wrong account or password, or locked")
         assert self.svc.signer is not None, "the console needs IDENTITY_SIGNING_KEY"
@@ -326,48 +373,50 @@ class Console:
         return {"token": token, "expires_at": expires.isoformat(), "account": user.account,
                 "name": user.name, "roles": list(user.roles)}  # fmt: skip
 
-    async def rpc_people(self, _req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_people(self, _q: Empty, _call: RpcCall) -> dict[str, Any]:
         return {"people": [p.model_dump() for p in await people.list_people(self.pool)]}
 
-    async def rpc_import(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_import(self, q: PeopleFileRequest, _call: RpcCall) -> dict[str, Any]:
         who = require_caller("sysadmin", what="importing people")
         try:
-            plan = people.plan_import(str(req.get("filename", "")), str(req.get("content", "")))
+            plan = people.plan_import(q.filename, q.content)
         except people.PeopleRejected as exc:
             return {"imported": False, "error": str(exc),
                     "errors": [e.__dict__ for e in exc.errors]}  # fmt: skip
-        if req.get("dry_run"):
+        if q.dry_run:
             return {"imported": False, "dry_run": True, "people": [p.account for p in plan.people]}
-        done = await people.apply(
-            self.pool, plan, by=who.account, reason=str(req.get("reason", ""))
-        )
+        done = await people.apply(self.pool, plan, by=who.account, reason=q.reason)
         return {"imported": True, **done}
 
-    async def rpc_export(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_export(self, q: FormatRequest, _call: RpcCall) -> dict[str, Any]:
         require_caller("sysadmin", what="exporting people")
-        fmt = str(req.get("format", "csv"))
-        return {"filename": f"people.{fmt}",
-                "content": people.export(await people.list_people(self.pool), fmt)}  # fmt: skip
+        content = people.export(await people.list_people(self.pool), q.format)
+        return {"filename": f"people.{q.format}", "content": content}
 
-    async def rpc_set(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_set(self, q: PersonSetRequest, _call: RpcCall) -> dict[str, Any]:
         who = require_caller("sysadmin", what="changing a person")
-        record = contract.PersonRecord.model_validate(req.get("person") or {})
-        change = await people.put_person(self.pool, record, by=who.account,
-                                         reason=str(req.get("reason", "")))  # fmt: skip
-        if req.get("password"):
-            problems = policy_problems(str(req["password"]), record.account)
+        try:
+            record = contract.PersonRecord.model_validate(q.person)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "person"
+            raise RpcError.bilingual(
+                "invalid_request", f"人员信息有误：{where}", f"person.{where}: {err['msg']}"
+            ) from exc
+        if q.password:
+            problems = policy_problems(q.password, record.account)
             if problems:
                 raise RpcError("；".join(problems))
-            await people.set_password(self.pool, record.account, hash_password(req["password"]),
+        change = await people.put_person(self.pool, record, by=who.account, reason=q.reason)
+        if q.password:
+            await people.set_password(self.pool, record.account, hash_password(q.password),
                                       by=who.account, reason="set by NIC")  # fmt: skip
         return {"person": record.model_dump(), "change": change}
 
-    async def rpc_disable(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def rpc_disable(self, q: DisableRequest, _call: RpcCall) -> dict[str, Any]:
         who = require_caller("sysadmin", what="disabling a person")
         try:
-            return await self._set_disabled(str(req.get("account", "")),
-                                            bool(req.get("disabled", True)), who.account,
-                                            str(req.get("reason", "")))  # fmt: skip
+            return await self._set_disabled(q.account, q.disabled, who.account, q.reason)
         except LookupError as exc:
             raise RpcError(str(exc)) from exc
 
@@ -387,6 +436,11 @@ class Console:
             Route("/alerts/{alert_id}/ack", guard("alerts.ack", self.ack), methods=["POST"]),
             Route("/people", guard("people.admin", self.people_page), methods=["GET", "POST"]),
             Route("/people/export.{fmt}", guard("people.admin", self.people_export)),
+            Route(
+                "/people/{account}",
+                guard("people.admin", self.person_page),
+                methods=["GET", "POST"],
+            ),
         ]
         routes += sso_routes(self)
         for module in (
@@ -473,12 +527,13 @@ def build(settings: ConsoleSettings | None = None) -> Service:
 
     svc.after_start(refuse_default_secret)
     svc.after_start(seed)
-    svc.respond(contract.CONSOLE_LOGIN, console.rpc_login)
-    svc.respond(contract.PEOPLE_LIST, console.rpc_people)
-    svc.respond(contract.PEOPLE_IMPORT, console.rpc_import)
-    svc.respond(contract.PEOPLE_EXPORT, console.rpc_export)
-    svc.respond(contract.PEOPLE_SET, console.rpc_set)
-    svc.respond(contract.PEOPLE_DISABLE, console.rpc_disable)
+    # typed by the contract's models: decoded and validated once, by the shell
+    svc.respond(rpc.CONSOLE_LOGIN, console.rpc_login, request=LoginRequest)
+    svc.respond(rpc.PEOPLE_LIST, console.rpc_people, request=Empty)
+    svc.respond(rpc.PEOPLE_IMPORT, console.rpc_import, request=PeopleFileRequest)
+    svc.respond(rpc.PEOPLE_EXPORT, console.rpc_export, request=FormatRequest)
+    svc.respond(rpc.PEOPLE_SET, console.rpc_set, request=PersonSetRequest)
+    svc.respond(rpc.PEOPLE_DISABLE, console.rpc_disable, request=DisableRequest)
     return svc
 
 

@@ -32,6 +32,7 @@ async def directives_page(
             "can_send": user.role in SENDERS,
             "directives": listing.get("directives", []),
             "zones": zones,
+            "on_duty": [r for r in roster.get("roster", []) if r.get("on_duty")],
             "error": error or (None if listing.get("ok") else listing.get("error")),
         },
         status_code=status,

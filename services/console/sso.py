@@ -17,6 +17,9 @@ from urllib.parse import urlencode
 
 import httpx
 from authlib.common.security import generate_token
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from defusedxml import ElementTree
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from joserfc import jwt
@@ -70,28 +73,27 @@ class Sso:
         return self._keys
 
     async def oidc_login(self, request: Request) -> Response:
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
-
         doc = await self.discovery()
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(48)
-        client = AsyncOAuth2Client(
+        # Authlib's protocol core builds the request (its httpx integration is deprecated);
+        # the console's own httpx client does the HTTP
+        url = prepare_grant_uri(
+            doc["authorization_endpoint"],
             self.settings.oidc_client_id,
-            scope="openid profile",
+            "code",
             redirect_uri=f"{self.base(request)}/auth/oidc/callback",
+            scope="openid profile",
+            state=state,
+            nonce=nonce,
+            code_challenge=create_s256_code_challenge(verifier),
             code_challenge_method="S256",
         )
-        url, _ = client.create_authorization_url(
-            doc["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
-        )
-        await client.aclose()
         resp = RedirectResponse(url, status_code=303)
         flow = self.flows.dumps({"kind": "oidc", "state": state, "nonce": nonce, "v": verifier})
         self._set_flow(request, resp, flow)
         return resp
 
     async def oidc_callback(self, request: Request) -> Response:
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
-
         try:
             flow = self._flow(request, "oidc")
             if request.query_params.get("error"):
@@ -101,20 +103,28 @@ class Sso:
             if not secrets.compare_digest(request.query_params.get("state", ""), flow["state"]):
                 raise SsoError("state 不符 — the sign-on answer does not match this browser")
             doc = await self.discovery()
-            client = AsyncOAuth2Client(
+            body = prepare_token_request(
+                "authorization_code",
+                redirect_uri=f"{self.base(request)}/auth/oidc/callback",
+                code=request.query_params.get("code", ""),
+                code_verifier=flow["v"],
+            )
+            auth = ClientAuth(
                 self.settings.oidc_client_id,
                 self.settings.oidc_client_secret.get_secret_value(),
-                redirect_uri=f"{self.base(request)}/auth/oidc/callback",
+                "client_secret_basic",
             )
-            try:
-                token = await client.fetch_token(
-                    doc["token_endpoint"],
-                    code=request.query_params.get("code", ""),
-                    code_verifier=flow["v"],
-                    grant_type="authorization_code",
-                )
-            finally:
-                await client.aclose()
+            _, headers, body = auth.prepare(
+                "POST",
+                doc["token_endpoint"],
+                {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+                body,
+            )
+            async with httpx.AsyncClient(timeout=10) as http:
+                answer = await http.post(doc["token_endpoint"], content=body, headers=headers)
+            token = answer.raise_for_status().json()
+            if not isinstance(token, dict):
+                raise SsoError("the token answer is not a JSON object")
             claims = await self.id_claims(str(token.get("id_token", "")), flow["nonce"])
             account = str(claims.get(self.settings.oidc_account_claim) or "")
         except SsoError as exc:

@@ -12,12 +12,17 @@ from starlette.templating import Jinja2Templates
 from cctv.contract.campustime import campus_time
 from cctv.contract.orgs import DEPARTMENTS, FAULT_KINDS, ROLES
 
+from .nav import nav_links
 from .views import STATE_LABEL
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(
-    STATE_LABEL=STATE_LABEL, ROLES=ROLES, DEPARTMENTS=DEPARTMENTS, FAULT_KINDS=FAULT_KINDS
+    STATE_LABEL=STATE_LABEL,
+    ROLES=ROLES,
+    DEPARTMENTS=DEPARTMENTS,
+    FAULT_KINDS=FAULT_KINDS,
+    nav_links=nav_links,  # each link filtered by its route's own permission
 )
 # Every time a person reads is campus time with the zone marked: {{ t|campus }} (issue 15).
 templates.env.filters["campus"] = campus_time

@@ -27,6 +27,7 @@ from cctv.contract.events import (
     NewPointImplemented,
     RepairTicketClosed,
     RepairTicketOpened,
+    ResponsibleScheduleSet,
     RetentionReport,
     SegmentDeleted,
     Severity,
@@ -40,6 +41,7 @@ from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
 from . import store
+from .arming import Schedule, parse_schedule, read_arming, schedule_for
 from .conditions import (
     NEVER_EXCUSED,
     Reading,
@@ -50,6 +52,7 @@ from .conditions import (
     read_sample,
 )
 from .damping import CameraHealth, DampingPolicy, Transition, apply_sample, same_standing
+from .outages import Thresholds, damping_for, judge_down, outage_over, suspect, window_over
 from .repair import OneCardRepairClient, RepairSystem
 from .settings import HealthSettings
 from .windows import ExamWatchWindow, StopMoveWindow, Window, covering_window
@@ -119,11 +122,15 @@ class HealthService:
         self.shard_of: dict[str, str] = {}  # the ingest replica that probes each camera
         self.outages: dict[tuple[str, str], Outage] = {}  # (kind, cause id): open outage
         self._fault_labels: set[tuple[str, str]] = set()
-        self.recorder_min = settings.recorder_min_cameras
-        self.recorder_share = settings.recorder_down_share
-        self.mass_min = settings.mass_min_cameras
-        self.mass_share = settings.mass_down_share
-        self.shard_share = settings.shard_down_share
+        self.thresholds = Thresholds(
+            settings.recorder_min_cameras,
+            settings.recorder_down_share,
+            settings.mass_min_cameras,
+            settings.mass_down_share,
+            settings.shard_down_share,
+        )
+        self.schedules: dict[str, Schedule] = {}  # system_id -> filed arming schedule (Art. 9)
+        self.arming_grace = timedelta(seconds=settings.arming_grace_s)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -131,19 +138,15 @@ class HealthService:
         return self.svc.pool
 
     def policy_for(self, camera_id: str, at: datetime) -> DampingPolicy:
-        watched = covering_window(self.watches, camera_id, at)
-        return self.policy if watched is None else self.closer
+        # shown unreachable: its cause (open, or resolving as its cameras return) has the fault
+        behind = self.shown.get(camera_id) == "unreachable"
+        return damping_for(camera_id, at, self.watches, self.policy, self.closer, behind)
 
     async def load_watches(self) -> None:
         self.watches = await store.windows(self.pool, "exam_watches")
 
     async def load_conditions(self) -> None:
-        rows = await self.pool.fetch(
-            f"SELECT camera_id, kind FROM {SCHEMA}.faults WHERE status='open' AND kind<>'offline'"
-        )
-        self.conditions = {}
-        for r in rows:
-            self.conditions.setdefault(r["camera_id"], set()).add(r["kind"])
+        self.conditions = await store.open_conditions(self.pool)
 
     async def _apply_reading(
         self, camera_id: str, reading: Reading, at: datetime, correlation_id: str
@@ -189,6 +192,30 @@ class HealthService:
         for camera_id in await store.deletions_lapsed(self.pool, now):
             await self._apply_reading(camera_id, {"recording_deleted": None}, now, "-")
 
+    # --- Art. 12 arming ----------------------------------------------------------------------
+
+    def arming_reading(self, camera_id: str, armed: bool | None, at: datetime) -> Reading:
+        schedule = schedule_for(self.view.get(camera_id), self.schedules)
+        return read_arming(armed, schedule, at, self.arming_grace)
+
+    async def load_schedules(self) -> None:
+        found: dict[str, Schedule] = {}
+        for system_id, periods in (await store.arming_schedules(self.pool)).items():
+            try:
+                found[system_id] = parse_schedule(system_id, periods)
+            except ValueError as exc:  # stored by an older version: said, not fatal
+                log.warning("arming schedule unreadable", system_id=system_id, error=str(exc))
+        self.schedules = found
+
+    async def on_responsible(self, env: Envelope, event: Event) -> None:
+        """A system's arming schedule filed (Art. 9): the newest filing is the one checked."""
+        if not isinstance(event, ResponsibleScheduleSet):
+            return
+        schedule = parse_schedule(event.system_id, event.schedule)
+        periods = [p.model_dump(mode="json") for p in event.schedule]
+        if await store.set_arming_schedule(self.pool, event.system_id, periods, event.at):
+            self.schedules[event.system_id] = schedule
+
     async def load_installed(self) -> None:
         self.installed = await store.installed(self.pool)
 
@@ -229,9 +256,9 @@ class HealthService:
         at = self.sample_time(event)
         if event.shard:
             self.shard_of[camera_id] = event.shard
-        await self._apply_reading(
-            camera_id, read_sample(event, self.clock_drift_max_s), at, env.correlation_id
-        )
+        reading = read_sample(event, self.clock_drift_max_s)
+        reading.update(self.arming_reading(camera_id, event.armed, at))
+        await self._apply_reading(camera_id, reading, at, env.correlation_id)
         policy = self.policy_for(camera_id, at)
         cached = self.cache.get(camera_id)
         orphaned = (
@@ -277,10 +304,7 @@ class HealthService:
         self.cache.pop(camera_id, None)
         self.failing.discard(camera_id)
         with contextlib.suppress(Exception):
-            shown = await self.pool.fetchval(
-                f"SELECT coalesce(shown, state) FROM {SCHEMA}.camera_health WHERE camera_id=$1",
-                camera_id,
-            )
+            shown = await store.shown_state(self.pool, camera_id)
             self.show(camera_id, shown or "unknown")
             await self.load_outages()
 
@@ -315,19 +339,14 @@ class HealthService:
         """A camera is down: maintenance, its own fault, or one more behind a common cause."""
         camera_id = h.camera_id
         cam = await self.record(conn, camera_id)
-        shown: CameraState = "down"
-        window = covering_window(await store.windows(conn), camera_id, at)
-        if window is not None:
-            shown = "maintenance"
-            why = f"经批准的停用/移动 approved stop/move {window.request_id} (Art. 8)"
-        elif (watch := covering_window(self.watches, camera_id, at)) is not None:
-            why = f"考试保障期间离线 down under exam watch {watch.request_id} (Art. 10): {why}"
-            await self._open(conn, camera_id, cam, at, why, env.correlation_id, "critical")
-        elif (cause := await self._common_cause(conn, camera_id, at, env)) is not None:
+        verdict = judge_down(camera_id, at, why, await store.windows(conn), self.watches)
+        shown, why = verdict.shown, verdict.why
+        cause = await self._common_cause(conn, camera_id, at, env) if verdict.ask_cause else None
+        if cause is not None:
             shown = "unreachable"
             why = f"{cause.detail} ({cause.kind} {cause.cause_id})"
-        else:
-            await self._open(conn, camera_id, cam, at, why, env.correlation_id)
+        elif verdict.fault is not None:
+            await self._open(conn, camera_id, cam, at, why, env.correlation_id, verdict.fault)
         await self._publish_state(conn, camera_id, shown, at, why, env.correlation_id, previous)
 
     async def _publish_state(
@@ -408,43 +427,17 @@ class HealthService:
     def outage_of(self, camera_id: str) -> Outage | None:
         return next((o for o in self.outages.values() if camera_id in o.affected), None)
 
-    def _recorder_group(self, camera_id: str) -> tuple[str, list[str]] | None:
-        cam = self.view.get(camera_id)
-        if cam is None or not cam.nvr_id:
-            return None
-        members = [c.camera_id for c in self.view.cameras.values() if c.nvr_id == cam.nvr_id]
-        return cam.nvr_id, members
-
     def _suspect(self, camera_id: str) -> tuple[str, str, list[str]] | None:
-        """(kind, cause id, members) of a common cause now failing, if any; None otherwise."""
-        shard = self.shard_of.get(camera_id)
-        cam = self.view.get(camera_id)
-        for key in (
-            ("suspected_network", f"ingest-{shard}"),
-            ("suspected_network", "network"),
-            ("recorder_offline", cam.nvr_id if cam and cam.nvr_id else ""),
-        ):
-            if key in self.outages:  # its cause is already open: join it without a census
-                return key[0], key[1], []
-        if shard:
-            members = [c for c, s in self.shard_of.items() if s == shard and c in self.cache]
-            failing = sum(1 for c in members if c in self.failing)
-            if len(members) >= self.mass_min and failing >= self.shard_share * len(members):
-                return "suspected_network", f"ingest-{shard}", members
-        known = len(self.cache)
-        if known >= self.mass_min and len(self.failing) >= self.mass_share * known:
-            cams = [self.view.get(c) for c in self.failing]
-            buildings = {c.building for c in cams if c is not None}
-            recorders = {c.nvr_id or c.camera_id for c in cams if c is not None}
-            if len(buildings) >= 2 and len(recorders) >= 2:
-                return "suspected_network", "network", list(self.cache)
-        group = self._recorder_group(camera_id)
-        if group is not None:
-            nvr_id, members = group
-            failing = sum(1 for c in members if c in self.failing)
-            if len(members) >= self.recorder_min and failing >= self.recorder_share * len(members):
-                return "recorder_offline", nvr_id, members
-        return None
+        """(kind, cause id, members) of a common cause now failing, if any (outages.py)."""
+        return suspect(
+            camera_id,
+            self.view.cameras,
+            self.shard_of,
+            self.cache.keys(),
+            self.failing,
+            self.outages.keys(),
+            self.thresholds,
+        )
 
     async def _common_cause(
         self, conn: asyncpg.Connection, camera_id: str, at: datetime, env: Envelope
@@ -475,12 +468,7 @@ class HealthService:
                 conn, cause_id, kind, severity, at, detail, affected, tickets
             )
             if fault_id is None:  # opened by another path meanwhile: take it as it is
-                row = await conn.fetchrow(
-                    f"SELECT * FROM {SCHEMA}.faults WHERE camera_id=$1 AND kind=$2 "
-                    "AND status='open'",
-                    cause_id,
-                    kind,
-                )
+                row = await store.open_fault_of(conn, cause_id, kind)
                 assert row is not None
                 outage = Outage(row["fault_id"], kind, cause_id, detail, set(row["affected"]))
             else:
@@ -541,15 +529,9 @@ class HealthService:
         if outage is None:
             return
         still = [c for c in outage.affected if c in self.failing or self._down(c)]
-        share = self.recorder_share if outage.kind == "recorder_offline" else self.mass_share
-        if len(still) >= share * len(outage.affected) and len(still) > 0:
+        if not outage_over(outage.kind, len(outage.affected), len(still), self.thresholds):
             return
-        row = await conn.fetchrow(
-            f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$2 "
-            "WHERE fault_id=$1 AND status='open' RETURNING *",
-            outage.fault_id,
-            at,
-        )
+        row = await store.resolve_fault(conn, outage.fault_id, at)
         self.outages.pop((outage.kind, outage.cause_id), None)
         if row is not None:
             await self._stage_resolved(conn, row, at, correlation_id)
@@ -644,12 +626,7 @@ class HealthService:
             for outage in self.outages.values():
                 if camera_id in outage.affected:
                     outage.affected.discard(camera_id)
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.faults SET affected = array_remove(affected, $2) "
-                        "WHERE fault_id=$1",
-                        outage.fault_id,
-                        camera_id,
-                    )
+                    await store.remove_affected(conn, outage.fault_id, camera_id)
         self.cache.pop(camera_id, None)
         self.failing.discard(camera_id)
         self.conditions.pop(camera_id, None)
@@ -776,12 +753,7 @@ class HealthService:
     async def follow_tickets(self) -> None:
         """Open a repair ticket for each new fault and close it when the fault resolves."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f"SELECT f.*, c.record FROM {SCHEMA}.faults f LEFT JOIN {SCHEMA}.cameras c "
-                "USING (camera_id) WHERE ticket_state='pending' ORDER BY opened_at LIMIT 20 "
-                "FOR UPDATE OF f SKIP LOCKED"
-            )
-            for row in rows:
+            for row in await store.tickets_to_open(conn):
                 cam = CameraRecord.model_validate(row["record"]) if row["record"] else None
                 where = f"{cam.building} {cam.position}" if cam else row["camera_id"]
                 title = f"视频监控故障 {row['camera_id']} {cam.name if cam else ''}".strip()
@@ -801,22 +773,16 @@ class HealthService:
                     )
                 except Exception as exc:  # retried next round; the fault says why meanwhile
                     unreachable = isinstance(exc, httpx.TransportError)
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1 "
-                        "OR ($3 AND status='open' AND ticket_state='pending')",
+                    await store.ticket_error(
+                        conn,
                         row["fault_id"],
-                        f"报修系统不可用 repair system unavailable: {exc!r}"[:500],
-                        unreachable,
+                        f"报修系统不可用 repair system unavailable: {exc!r}",
+                        every_waiting=unreachable,
                     )
                     if unreachable:  # every waiting fault has the same reason; try next round
                         break
                     continue
-                await conn.execute(
-                    f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', "
-                    "ticket_error=NULL WHERE fault_id=$1",
-                    row["fault_id"],
-                    ticket.repair_no,
-                )
+                await store.ticket_opened(conn, row["fault_id"], ticket.repair_no)
                 await stage(
                     conn,
                     SCHEMA,
@@ -829,27 +795,17 @@ class HealthService:
                     key=row["camera_id"],
                 )
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f"SELECT * FROM {SCHEMA}.faults WHERE status='resolved' AND ticket_state='opened' "
-                "ORDER BY resolved_at LIMIT 20 FOR UPDATE SKIP LOCKED"
-            )
-            for row in rows:
+            for row in await store.tickets_to_close(conn):
                 try:
                     await self.repair.close_ticket(
                         row["ticket_no"], row["close_reason"] or "故障已消除 fault cleared"
                     )
                 except Exception as exc:
-                    await conn.execute(
-                        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1",
-                        row["fault_id"],
-                        f"报修系统不可用 repair system unavailable: {exc}"[:500],
+                    await store.ticket_error(
+                        conn, row["fault_id"], f"报修系统不可用 repair system unavailable: {exc}"
                     )
                     continue
-                await conn.execute(
-                    f"UPDATE {SCHEMA}.faults SET ticket_state='closed', ticket_error=NULL "
-                    "WHERE fault_id=$1",
-                    row["fault_id"],
-                )
+                await store.ticket_closed(conn, row["fault_id"])
                 await stage(
                     conn,
                     SCHEMA,
@@ -866,15 +822,10 @@ class HealthService:
         """A camera still down when its stop/move window ends becomes a fault (Art. 8)."""
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f"SELECT h.camera_id FROM {SCHEMA}.camera_health h WHERE h.state='down' "
-                "AND h.shown='maintenance'"
-            )
             wins = await store.windows(conn)
-            for row in rows:
-                camera_id = row["camera_id"]
-                if covering_window(wins, camera_id, now) is None:
-                    why = "停用/移动窗口已结束仍离线 still down after its window (Art. 8)"
+            for camera_id in await store.in_maintenance(conn):
+                why = window_over(camera_id, now, wins)
+                if why is not None:
                     await self._open(conn, camera_id, None, now, why, "-")
                     await self._publish_state(conn, camera_id, "down", now, why, "-")
 
@@ -899,11 +850,13 @@ def build(settings: HealthSettings | None = None) -> Service:
         ("cctv.workflow.exam.>", "health-exam-v1", health.on_exam),
         ("cctv.recording.>", "health-recording-v1", health.on_recording),
         ("cctv.workflow.newpoint.>", "health-newpoint-v1", health.on_newpoint),
+        ("cctv.workflow.responsible.>", "health-responsible-v1", health.on_responsible),
     ):
         svc.consume(subject, durable=durable, handler=handler)
     svc.after_start(health.load_watches)
     svc.after_start(health.load_conditions)
     svc.after_start(health.load_installed)
+    svc.after_start(health.load_schedules)
     svc.after_start(health.load_outages)
     svc.after_start(health.start_inventory)
     svc.before_stop(health.view.stop)

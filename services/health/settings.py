@@ -8,6 +8,8 @@ class HealthSettings(ServiceSettings):
     repair_url: str = "http://127.0.0.1:8091"
     repair_timeout_s: float = 5.0
     ticket_poll_s: float = 1.0
+    # Art. 12: a recorder not armed this long after its schedule's arming time is a fault
+    arming_grace_s: float = 120.0
     clock_drift_max_s: float = 30.0  # a recorder's clock further off misdates evidence
     # a sample dated further ahead of its arrival is taken as of its arrival (issue 17 item 3)
     sample_future_tolerance_s: float = 5.0

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from cctv.contract import CameraRecord
+from cctv.contract.events import FaultKind
 
 from .damping import CameraHealth
 from .windows import Window
@@ -338,5 +339,135 @@ async def deletions_lapsed(conn: asyncpg.Connection | asyncpg.Pool, now: datetim
         f"AND f.status='open' AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.deletions d "
         "WHERE d.camera_id=f.camera_id AND d.lapses_at > $1)",
         now,
+    )
+    return [r["camera_id"] for r in rows]
+
+
+async def arming_schedules(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
+    """system_id -> its filed arming periods (Art. 9, 12)."""
+    rows = await conn.fetch(f"SELECT system_id, periods FROM {SCHEMA}.arming_schedules")
+    return {r["system_id"]: r["periods"] for r in rows}
+
+
+async def set_arming_schedule(
+    conn: asyncpg.Connection | asyncpg.Pool, system_id: str, periods: list[Any], at: datetime
+) -> bool:
+    """Keep the newest filing; True if this one is it."""
+    got = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.arming_schedules AS a VALUES ($1,$2,$3) ON CONFLICT (system_id) "
+        "DO UPDATE SET periods=$2, set_at=$3 WHERE a.set_at <= $3 RETURNING system_id",
+        system_id,
+        periods,
+        at,
+    )
+    return got is not None
+
+
+async def open_conditions(
+    conn: asyncpg.Connection | asyncpg.Pool,
+) -> dict[str, set[FaultKind]]:
+    """camera_id -> kinds of its open faults other than offline (a restart's memory)."""
+    rows = await conn.fetch(
+        f"SELECT camera_id, kind FROM {SCHEMA}.faults WHERE status='open' AND kind<>'offline'"
+    )
+    out: dict[str, set[FaultKind]] = {}
+    for r in rows:
+        out.setdefault(r["camera_id"], set()).add(r["kind"])
+    return out
+
+
+async def shown_state(conn: asyncpg.Connection | asyncpg.Pool, camera_id: str) -> str | None:
+    return await conn.fetchval(
+        f"SELECT coalesce(shown, state) FROM {SCHEMA}.camera_health WHERE camera_id=$1",
+        camera_id,
+    )
+
+
+async def open_fault_of(
+    conn: asyncpg.Connection, camera_id: str, kind: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT * FROM {SCHEMA}.faults WHERE camera_id=$1 AND kind=$2 AND status='open'",
+        camera_id,
+        kind,
+    )
+
+
+async def resolve_fault(
+    conn: asyncpg.Connection, fault_id: str, at: datetime
+) -> asyncpg.Record | None:
+    """Resolve one open fault (a common cause that cleared); None if no longer open."""
+    return await conn.fetchrow(
+        f"UPDATE {SCHEMA}.faults SET status='resolved', resolved_at=$2 "
+        "WHERE fault_id=$1 AND status='open' RETURNING *",
+        fault_id,
+        at,
+    )
+
+
+async def remove_affected(conn: asyncpg.Connection, fault_id: str, camera_id: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.faults SET affected = array_remove(affected, $2) WHERE fault_id=$1",
+        fault_id,
+        camera_id,
+    )
+
+
+async def tickets_to_open(conn: asyncpg.Connection, limit: int = 20) -> list[asyncpg.Record]:
+    """Faults waiting for their repair ticket, with the camera record; locked for this run."""
+    return list(
+        await conn.fetch(
+            f"SELECT f.*, c.record FROM {SCHEMA}.faults f LEFT JOIN {SCHEMA}.cameras c "
+            "USING (camera_id) WHERE ticket_state='pending' ORDER BY opened_at LIMIT $1 "
+            "FOR UPDATE OF f SKIP LOCKED",
+            limit,
+        )
+    )
+
+
+async def tickets_to_close(conn: asyncpg.Connection, limit: int = 20) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            f"SELECT * FROM {SCHEMA}.faults WHERE status='resolved' AND ticket_state='opened' "
+            "ORDER BY resolved_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+    )
+
+
+async def ticket_error(
+    conn: asyncpg.Connection, fault_id: str, error: str, every_waiting: bool = False
+) -> None:
+    """Say why the ticket is not there yet; `every_waiting`: the repair system is down, so
+    every fault waiting for a ticket has the same reason."""
+    await conn.execute(
+        f"UPDATE {SCHEMA}.faults SET ticket_error=$2 WHERE fault_id=$1 "
+        "OR ($3 AND status='open' AND ticket_state='pending')",
+        fault_id,
+        error[:500],
+        every_waiting,
+    )
+
+
+async def ticket_opened(conn: asyncpg.Connection, fault_id: str, ticket_no: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.faults SET ticket_no=$2, ticket_state='opened', ticket_error=NULL "
+        "WHERE fault_id=$1",
+        fault_id,
+        ticket_no,
+    )
+
+
+async def ticket_closed(conn: asyncpg.Connection, fault_id: str) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.faults SET ticket_state='closed', ticket_error=NULL WHERE fault_id=$1",
+        fault_id,
+    )
+
+
+async def in_maintenance(conn: asyncpg.Connection) -> list[str]:
+    """Cameras down and shown in maintenance (inside, or just past, a stop/move window)."""
+    rows = await conn.fetch(
+        f"SELECT camera_id FROM {SCHEMA}.camera_health WHERE state='down' AND shown='maintenance'"
     )
     return [r["camera_id"] for r in rows]

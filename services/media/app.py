@@ -9,6 +9,7 @@ other services only through the contract: events and request-reply.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import tempfile
@@ -36,12 +37,14 @@ from cctv.contract.events import (
 )
 from cctv.contract.orgs import Actor, Role
 from cctv.plumbing.identity import caller_actor
+from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
 from . import replay
 from .evidence_store import EvidenceStore, StoreError, open_store
 from .footage import OutsideWindow, load_font, write_as_recorded, write_watermarked_mp4
+from .recorders import OnvifReplay, RecorderDirectory
 from .settings import MediaSettings
 
 SCHEMA = "media"
@@ -112,6 +115,27 @@ class MediaService:
         self._wake = asyncio.Event()
         # told of each revocation this replica takes (the viewer stops its sessions at once)
         self.on_revoked: list[Callable[[str], Awaitable[None]]] = []
+        # where each camera's footage lives: the inventory (nvr_id, channel, brand) and RECORDERS
+        self.inventory = InventoryView()
+        self.recorders = RecorderDirectory.from_setting(
+            settings.recorders,
+            OnvifReplay(
+                settings.replay_url_template,
+                settings.replay_username or None,
+                settings.replay_password or None,
+                settings.replay_timeout_s,
+            ),
+            self.inventory.get,
+            username=settings.replay_username,
+            password=settings.replay_password,
+            timeout=settings.replay_timeout_s,
+        )
+
+    async def start_inventory(self) -> None:
+        await self.inventory.start(self.svc.broker.connection)
+
+    async def stop_inventory(self) -> None:
+        await self.inventory.stop()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -414,6 +438,92 @@ class MediaService:
             await self._record(conn, self._deletion(who, row, detail), row["request_id"], who)
         return {"deleted": key}
 
+    async def files(self, q: m.MediaFilesRequest, _call: Any = None) -> dict[str, Any]:
+        """An export's files and manifest exactly as stored, for its evidence pack: only for a
+        system administrator, each read back and hashed, and the hand-over recorded (Art. 17)."""
+        actor = _signed_actor()
+        who = actor.person_id
+        eid = q.export_id.strip()
+        job = await self.pool.fetchrow(
+            f"SELECT j.*, g.grant_id FROM {self.schema}.jobs j LEFT JOIN {self.schema}.grants g "
+            "USING (request_id) WHERE j.job_id = $1 AND j.kind = 'export'",
+            eid,
+        )
+        if job is None:
+            raise RpcError.bilingual(
+                "not_found", f"没有导出 {eid}", f"no export {eid!r}", "Art. 17"
+            )
+        if Role.SYSADMIN not in actor.roles:
+            exc = Refused(
+                "not_sysadmin",
+                "视频复制件由系统管理人员交付",
+                "exported footage is handed over by a system administrator",
+                "Art. 17",
+            )
+            await self._refuse(None, who, job["request_id"], exc, grant_id=job["grant_id"])
+            raise exc
+        if job["status"] != "done":
+            raise RpcError.bilingual(
+                "not_done",
+                f"导出 {eid} 尚未完成（{job['status']}）",
+                f"export {eid} is {job['status']}, not done: ask again when it is",
+                "Art. 17",
+            )
+        rows = await self.pool.fetch(
+            f"SELECT * FROM {self.schema}.objects WHERE job_id = $1 AND deleted_at IS NULL "
+            "ORDER BY object_key",
+            eid,
+        )
+        manifest: bytes | None = None
+        files: list[dict[str, Any]] = []
+        for row in rows:
+            data = await self.store.read(row["object_key"])
+            if hashlib.sha256(data).hexdigest() != row["sha256"]:
+                raise RpcError.bilingual(
+                    "store_mismatch",
+                    f"存储的 {row['object_key']} 与写入时的哈希不符",
+                    f"stored {row['object_key']} no longer matches the hash it was written with",
+                    "Art. 18",
+                )
+            if row["kind"] == "manifest":
+                manifest = data
+            else:
+                files.append(
+                    {
+                        "camera_id": row["camera_id"],
+                        "object_key": row["object_key"],
+                        "sha256": row["sha256"],
+                        "bytes": len(data),
+                        "data": base64.b64encode(data).decode("ascii"),
+                    }
+                )
+        if manifest is None:
+            raise RpcError.bilingual(
+                "not_found", f"导出 {eid} 没有清单", f"export {eid} has no manifest", "Art. 17"
+            )
+        spec = json.loads(job["spec"])
+        await self._record(
+            None,
+            AccessRecorded(
+                action="export",
+                actor=who,
+                camera_ids=spec.get("cameras", []),
+                grant_id=job["grant_id"],
+                request_no=job["request_id"],
+                detail=f"证据包交付 export {eid} files handed over for its evidence pack",
+            ),
+            job["request_id"],
+            who,
+        )
+        return {
+            "export_id": eid,
+            "request_id": job["request_id"],
+            "grant_id": job["grant_id"] or "",
+            "manifest": base64.b64encode(manifest).decode("ascii"),
+            "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+            "files": files,
+        }
+
     async def verify(self, _q: m.Empty, _call: Any = None) -> dict[str, Any]:
         checked, failed = await self.verify_all()
         return {"checked": checked, "failed": failed}
@@ -507,18 +617,9 @@ class MediaService:
     async def _fetch(
         self, camera_id: str, start: datetime, end: datetime
     ) -> list[replay.RecordedFrame]:
-        url = self.settings.replay_url_template.format(camera_id=camera_id)
-        return [
-            f
-            async for f in replay.fetch(
-                url,
-                start,
-                end,
-                username=self.settings.replay_username or None,
-                password=self.settings.replay_password or None,
-                timeout=self.settings.replay_timeout_s,
-            )
-        ]
+        """The camera's recorded frames, from the recorder the inventory says holds them."""
+        recorder, footage = self.recorders.choose(camera_id)
+        return [f async for f in recorder.fetch(footage, start, end)]
 
     async def _run_export(self, job: asyncpg.Record) -> None:
         spec = json.loads(job["spec"])
@@ -794,8 +895,11 @@ def build(
         (rpc.MEDIA_EXPORTS, media.exports),
         (rpc.MEDIA_DELETE, media.delete),
         (rpc.MEDIA_VERIFY, media.verify),
+        (rpc.MEDIA_FILES, media.files),
     ):
         svc.respond(rpc_prefix + subject, handler, request=m.OPERATIONS[subject][0])
+    svc.after_start(media.start_inventory)
+    svc.before_stop(media.stop_inventory)
     svc.loop("jobs", media.job_loop)
     svc.loop("verify", media.verify_loop)
     from .viewer import attach  # the WebRTC viewer (ADR 0022)

@@ -15,6 +15,11 @@ class MediaSettings(ServiceSettings):
     replay_username: str = ""
     replay_password: str = ""
     replay_timeout_s: float = Field(default=15.0, gt=0)
+    # The campus recorders by the inventory's nvr_id: a JSON list, inline or a file path, of
+    # {id, brand: onvif|hikvision|dahua, http_url, rtsp_url, replay_url_template, username,
+    # password, timezone} (see services/media/README.md). Cameras of other recorders (or none)
+    # are fetched from REPLAY_URL_TEMPLATE.
+    recorders: str = ""
     # Evidence store: "" = a directory under DATA_DIR; /dir or file:/dir; s3://bucket/prefix
     evidence_store: str = ""
     s3_endpoint_url: str = ""  # the campus object store (MinIO/Ceph); "" = AWS

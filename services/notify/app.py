@@ -18,11 +18,13 @@ from cctv.contract.events import (
     AlertAcknowledged,
     AlertDelivered,
     AlertEscalated,
+    AlertHandedOver,
     AlertRaised,
     AllClear,
     DirectiveIssued,
     FaultOpened,
     FaultResolved,
+    HandoverConfirmed,
 )
 from cctv.contract.orgs import CAMPUS_TZ
 from cctv.contract.people import PersonChanged
@@ -30,7 +32,7 @@ from cctv.plumbing.identity import require_caller
 from cctv.plumbing.outbox import first_delivery, stage
 from cctv.plumbing.service import RpcError, Service
 
-from . import directives, escalation, grouping, store
+from . import directives, escalation, grouping, shifts, store
 from .channels import (
     Channel,
     ChannelError,
@@ -41,7 +43,7 @@ from .channels import (
     WeComRobot,
 )
 from .messages import alert_title, allclear_title, notices_for
-from .roster import RosterEntry
+from .roster import FIELD_ROLES, RosterEntry
 from .settings import NotifySettings
 
 SCHEMA = store.SCHEMA
@@ -71,6 +73,10 @@ class NotifyService:
             warning=settings.escalate_warning_min,
             info=settings.escalate_info_min,
         )
+        self.policy = shifts.HandoverPolicy(
+            grace=timedelta(minutes=settings.handover_grace_min),
+            early=timedelta(minutes=settings.handover_early_min),
+        )
         for name in self.adapters:
             FAILING.labels(name).set(0)
 
@@ -88,10 +94,18 @@ class NotifyService:
             elif isinstance(event, FaultResolved):
                 await self._clear(conn, env, event)
 
-    async def _raise(self, conn: asyncpg.Connection, env: Envelope, f: FaultOpened) -> None:
+    async def on_duty(
+        self, conn: asyncpg.Connection | asyncpg.Pool, now: datetime | None = None
+    ) -> list[RosterEntry]:
+        """Who holds the duty now: shifts, and for the duty room the Art. 14 handovers."""
+        now = now or datetime.now(UTC)
         roster = await store.roster(conn)
+        taken = await store.takeovers(conn, now - timedelta(days=2))
+        return shifts.on_duty(roster, taken, now, self.policy)
+
+    async def _raise(self, conn: asyncpg.Connection, env: Envelope, f: FaultOpened) -> None:
         level, people = escalation.first_recipients(
-            roster, f.zone, datetime.now(CAMPUS_TZ).time(), f.kind, f.severity
+            await self.on_duty(conn), f.zone, None, f.kind, f.severity
         )
         title = alert_title(f.kind, f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · {f.detail}".strip(" ·")
@@ -127,23 +141,15 @@ class NotifyService:
         at = at or datetime.now(UTC)
         for person in people:
             alert_id = str(uuid.uuid4())
-            inserted = await conn.fetchval(
-                f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, camera_id, zone, severity, "
-                "recipient, title, body, status, level, raised_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'raised',$9,$10) "
-                "ON CONFLICT (fault_id, recipient) DO NOTHING RETURNING alert_id",
-                alert_id,
-                fault_id,
-                camera_id,
-                zone,
-                severity,
-                person.account,
-                title,
-                body,
+            inserted = await store.insert_alert(
+                conn,
+                store.NewAlert(
+                    alert_id, fault_id, camera_id, zone, severity, person.account, title, body
+                ),
                 level,
                 at,
             )
-            if inserted is None:
+            if not inserted:
                 continue
             told.append(person.account)
             await self._queue(conn, alert_id, "alert", severity=severity)
@@ -167,11 +173,7 @@ class NotifyService:
         return told
 
     async def _clear(self, conn: asyncpg.Connection, env: Envelope, f: FaultResolved) -> None:
-        rows = await conn.fetch(
-            f"UPDATE {SCHEMA}.alerts SET cleared_at=now() WHERE fault_id=$1 AND cleared_at IS NULL "
-            "RETURNING alert_id, recipient",
-            f.fault_id,
-        )
+        rows = await store.clear_fault(conn, f.fault_id)
         title = allclear_title(f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · 已恢复正常 recovered".strip(" ·")
         for row in rows:
@@ -216,9 +218,8 @@ class NotifyService:
                 return quiet
             return now + wait
 
-        await conn.executemany(
-            f"INSERT INTO {SCHEMA}.deliveries (alert_id, kind, channel, title, body, next_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6)",
+        await store.queue_deliveries(
+            conn,
             [(alert_id, kind, ch, title, body, due(ch)) for ch in channels or self.channels],
         )
 
@@ -233,14 +234,11 @@ class NotifyService:
                 return
             for recipient, title, body in notices:
                 notice_id = str(uuid.uuid4())
-                await conn.execute(
-                    f"INSERT INTO {SCHEMA}.alerts (alert_id, fault_id, zone, severity, recipient, "
-                    "title, body, status) VALUES ($1,$2,'','info',$3,$4,$5,'raised')",
-                    notice_id,
-                    f"notice:{env.id}",
-                    recipient,
-                    title,
-                    body,
+                await store.insert_alert(
+                    conn,
+                    store.NewAlert(
+                        notice_id, f"notice:{env.id}", None, "", "info", recipient, title, body
+                    ),
                 )
                 await self._queue(conn, notice_id, "notice", robots)
 
@@ -289,18 +287,9 @@ class NotifyService:
             return len(rows)
 
     async def _delivered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
-        if row["kind"] == "notice":
-            await conn.execute(
-                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                "WHERE alert_id=$1",
-                row["alert_id"],
-            )
+        if row["kind"] in ("notice", "alert"):
+            await store.delivered(conn, row["alert_id"])
         if row["kind"] == "alert":
-            await conn.execute(
-                f"UPDATE {SCHEMA}.alerts SET status='delivered', delivered_at=now() "
-                "WHERE alert_id=$1 AND status='raised'",
-                row["alert_id"],
-            )
             await stage(
                 conn,
                 SCHEMA,
@@ -338,7 +327,7 @@ class NotifyService:
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn:
             faults = await store.open_unacknowledged(conn)
-            roster = await store.roster(conn)
+            roster = await self.on_duty(conn, now)
         done: list[str] = []
         for f in faults:
             if f["level"] >= escalation.TOP or not escalation.due(
@@ -352,15 +341,10 @@ class NotifyService:
     async def _escalate(self, f: asyncpg.Record, roster: list[RosterEntry], now: datetime) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
             # one replica escalates a fault at a time; re-read under the lock
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f["fault_id"])
-            level = await conn.fetchval(
-                f"SELECT max(level) FROM {SCHEMA}.alerts WHERE fault_id=$1", f["fault_id"]
-            )
-            if level != f["level"]:
+            level = await store.lock_fault_level(conn, f["fault_id"])
+            if level is None or level != f["level"]:
                 return False
-            step = escalation.next_step(
-                roster, level, f["zone"], now.astimezone(CAMPUS_TZ).time(), set(f["told"])
-            )
+            step = escalation.next_step(roster, level, f["zone"], None, set(f["told"]))
             if step is None:
                 return False
             new_level, people = step
@@ -397,6 +381,135 @@ class NotifyService:
             )
             return True
 
+    # ---- shifts and the Art. 14 handover ----
+
+    async def on_handover(self, env: Envelope, event: Event) -> None:
+        """Art. 14: the incoming operator took over. From now the duty room's alerts go to them,
+        what the outgoing one still had open passes to them, and a 'handover overdue' alert
+        about the outgoing one is all clear."""
+        if not isinstance(event, HandoverConfirmed) or not (event.outgoing and event.incoming):
+            return
+        at = event.confirmed_at or event.at
+        t = shifts.Takeover(event.request_id, event.outgoing, event.incoming, at)
+        items = [i.model_dump() for i in event.items]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await first_delivery(conn, SCHEMA, env.id, "handover"):
+                return
+            if not await store.save_takeover(conn, t, items):
+                return
+            for row in await store.clear_overdue(conn, t.outgoing):
+                done = "交接班已完成 handover confirmed"
+                took = f"{t.incoming} 已接班 took over"
+                await self._queue(conn, row["alert_id"], "allclear", title=done, body=took)
+                await stage(
+                    conn,
+                    SCHEMA,
+                    AllClear(
+                        alert_id=row["alert_id"],
+                        fault_id=row["fault_id"],
+                        recipient=row["recipient"],
+                        title=done,
+                    ),
+                    source="notify",
+                    key=t.handover_id,
+                    correlation_id=env.correlation_id,
+                )
+            roster = {p.account: p for p in await store.roster(conn)}
+            incoming = roster.get(t.incoming) or RosterEntry(
+                t.incoming, t.incoming, "duty_operator", None
+            )
+            for row in await store.open_alerts(conn, t.outgoing):
+                await self._pass(
+                    conn, row, [incoming], t.handover_id, "交接班 Art. 14 handover", env
+                )
+
+    async def shift_changes(self, now: datetime | None = None) -> list[str]:
+        """At a shift boundary: tell the duty room of a handover overdue, and pass what people
+        going off duty still have open to who holds the duty now. Returns the alerts passed."""
+        now = now or datetime.now(UTC)
+        passed: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            # one replica at a time
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('notify-shifts'))")
+            roster = await store.roster(conn)
+            taken = await store.takeovers(conn, now - timedelta(days=2))
+            for late in shifts.overdue(roster, taken, now, self.policy):
+                await self._overdue(conn, late, now)
+            holding = shifts.on_duty(roster, taken, now, self.policy)
+            duty = {p.account for p in holding}
+            known = {p.account: p for p in roster}
+            for row in await store.open_alerts(conn):
+                if row["recipient"] in duty:
+                    continue
+                targets = _successors(known.get(row["recipient"]), row, holding)
+                if targets:
+                    await self._pass(conn, row, targets, None, "换班 shift change", None)
+                    passed.append(row["alert_id"])
+        return passed
+
+    async def _overdue(self, conn: asyncpg.Connection, late: shifts.Overdue, now: datetime) -> None:
+        """The duty room hears the handover is overdue (escalating like any alert)."""
+        ended = late.ended_at.astimezone(CAMPUS_TZ)
+        who = [late.outgoing, *late.incoming]
+        names = "、".join(p.name for p in late.incoming)
+        await self._alert_people(
+            conn,
+            who,
+            1,
+            late.fault_id,
+            None,
+            "",
+            "major",
+            f"【交接班超时 handover overdue】{late.outgoing.name} → {names}",
+            f"{ended:%H:%M} 班次已结束，未完成交接班 shift ended with no handover "
+            f"(Art. 14); {late.outgoing.name} 的未确认告警已转交 open alerts passed on",
+            None,
+            now,
+        )
+
+    async def _pass(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        targets: list[RosterEntry],
+        handover_id: str | None,
+        reason: str,
+        env: Envelope | None,
+    ) -> None:
+        """An open alert passes from its recipient to `targets`: each gets an alert of their
+        own (unless they already have one for it), the first no longer asks to acknowledge."""
+        to = [p.account for p in targets if p.account != row["recipient"]]
+        if not to or not await store.handed_over(conn, row["alert_id"], to, handover_id):
+            return
+        await self._alert_people(
+            conn,
+            [p for p in targets if p.account in to],
+            row["level"],
+            row["fault_id"],
+            row["camera_id"],
+            row["zone"],
+            row["severity"],
+            row["title"],
+            f"{row['body']} · 由 {row['recipient']} 转交 handed over ({reason})".strip(" ·"),
+            env.correlation_id if env else None,
+        )
+        await stage(
+            conn,
+            SCHEMA,
+            AlertHandedOver(
+                alert_id=row["alert_id"],
+                fault_id=row["fault_id"],
+                camera_id=row["camera_id"],
+                recipient=row["recipient"],
+                to=to,
+                handover_id=handover_id,
+                reason=reason,
+            ),
+            source="notify",
+            key=row["camera_id"] or row["fault_id"],
+            correlation_id=env.correlation_id if env else None,
+        )
+
     async def close(self) -> None:
         for adapter in self.adapters.values():
             await adapter.close()
@@ -418,7 +531,7 @@ class NotifyService:
         async with self.pool.acquire() as conn, conn.transaction():
             roster = await store.roster(conn)
             try:
-                people = directives.recipients_of(d, roster, datetime.now(CAMPUS_TZ).time())
+                people = directives.recipients_of(d, roster, await self.on_duty(conn))
             except directives.DirectiveRefused as exc:
                 raise RpcError(str(exc), "Art. 13") from exc
             title = f"【指令 directive】{d.text.strip()[:40]}"
@@ -527,6 +640,18 @@ class NotifyService:
         return {"alert": _jsonable(dict(row))}
 
 
+def _successors(
+    was: RosterEntry | None, row: asyncpg.Record, holding: list[RosterEntry]
+) -> list[RosterEntry]:
+    """Who takes over an alert from someone no longer on duty: the same role on duty now —
+    for a guard or gatekeeper, in the alert's zone (or theirs)."""
+    role = was.role if was else escalation.LEVEL_ROLES[min(row["level"], escalation.TOP)][0]
+    if role in FIELD_ROLES:
+        zone = row["zone"] or (was.zone if was else None)
+        return [p for p in holding if p.role in FIELD_ROLES and p.zone == zone]
+    return [p for p in holding if p.role == role]
+
+
 # who goes on a roster, in the order a person's roster role is chosen
 ROSTER_ROLES = ("duty_operator", "security_head", "nic_oncall", "guard", "gatekeeper")
 
@@ -575,6 +700,13 @@ def build(settings: NotifySettings | None = None) -> Service:
         )
 
     svc.consume(
+        "cctv.workflow.handover.confirmed.>",
+        stream="CCTV_WORKFLOW",
+        durable="notify-handover-v1",
+        handler=notify.on_handover,
+    )
+
+    svc.consume(
         "cctv.people.changed.>",
         stream="CCTV_PEOPLE",
         durable="notify-people-v1",
@@ -592,15 +724,25 @@ def build(settings: NotifySettings | None = None) -> Service:
         return {"alerts": [_jsonable(r) for r in rows]}
 
     async def roster(_q: m.Empty, _call: Any = None) -> dict[str, Any]:
+        """The roster, each with whether they hold the duty now (shifts and handovers)."""
+        async with notify.pool.acquire() as conn:
+            entries = await store.roster(conn)
+            holding = {p.account for p in await notify.on_duty(conn)}
         return {
             "roster": [
-                e.__dict__ | {"shift_start": str(e.shift_start), "shift_end": str(e.shift_end)}
-                for e in await store.roster(notify.pool)
+                e.__dict__
+                | {
+                    "shift_start": str(e.shift_start),
+                    "shift_end": str(e.shift_end),
+                    "on_duty": e.account in holding,
+                }
+                for e in entries
             ]
         }
 
     async def escalations() -> None:
         while True:
+            await notify.shift_changes()
             await notify.escalate_due()
             await asyncio.sleep(settings.escalation_poll_s)
 

@@ -29,8 +29,11 @@ class Directive:
     severity: str = "major"
 
 
-def recipients_of(d: Directive, roster: list[RosterEntry], at: time) -> list[RosterEntry]:
-    """Named people, or the guards and gatekeepers on duty in the zone now."""
+def recipients_of(
+    d: Directive, roster: list[RosterEntry], at: time | list[RosterEntry]
+) -> list[RosterEntry]:
+    """Named people, or the guards and gatekeepers on duty in the zone now: `at` is the time
+    of day, or who holds the duty now (shifts.on_duty)."""
     sender = next((r for r in roster if r.account == d.sender), None)
     if sender is None or sender.role not in SENDERS:
         raise DirectiveRefused(
@@ -48,7 +51,8 @@ def recipients_of(d: Directive, roster: list[RosterEntry], at: time) -> list[Ros
         return [known[a] for a in dict.fromkeys(d.accounts)]
     if not d.zone:
         raise DirectiveRefused("须指定区域或人员 — name a zone or people")
-    field = [r for r in roster if r.role in FIELD_ROLES and r.zone == d.zone and r.on_duty(at)]
+    on_duty = [r for r in roster if r.on_duty(at)] if isinstance(at, time) else at
+    field = [r for r in on_duty if r.role in FIELD_ROLES and r.zone == d.zone]
     if not field:
         raise DirectiveRefused(
             f"{d.zone} 当前无在岗巡逻/门卫 — nobody on duty in {d.zone} now (Art. 13)"

@@ -45,16 +45,21 @@ def start_level(kind: str, severity: str) -> int:
     return 1 if (kind == "tamper" and severity == "critical") else 0
 
 
-def people_at(roster: Iterable[RosterEntry], level: int, zone: str, at: time) -> list[RosterEntry]:
-    """On duty now at this level: the zone's own guards at level 0, anyone's role above it."""
+def people_at(
+    roster: Iterable[RosterEntry], level: int, zone: str, at: time | None
+) -> list[RosterEntry]:
+    """On duty now at this level: the zone's own guards at level 0, anyone's role above it.
+    `at` None: `roster` is already who holds the duty now (shifts.on_duty, with handovers)."""
     roles = LEVEL_ROLES[level]
     return [
-        r for r in roster if r.role in roles and r.on_duty(at) and (level > 0 or r.zone == zone)
+        r
+        for r in roster
+        if r.role in roles and (at is None or r.on_duty(at)) and (level > 0 or r.zone == zone)
     ]
 
 
 def first_recipients(
-    roster: list[RosterEntry], zone: str, at: time, kind: str, severity: str
+    roster: list[RosterEntry], zone: str, at: time | None, kind: str, severity: str
 ) -> tuple[int, list[RosterEntry]]:
     """The level an alert starts at and its people; nobody on duty at a level means the next."""
     level = start_level(kind, severity)
@@ -69,7 +74,7 @@ def first_recipients(
 
 
 def next_step(
-    roster: list[RosterEntry], level: int, zone: str, at: time, told: set[str]
+    roster: list[RosterEntry], level: int, zone: str, at: time | None, told: set[str]
 ) -> tuple[int, list[RosterEntry]] | None:
     """The next level above `level` with someone on duty not yet told; None at the top."""
     for lvl in range(level + 1, TOP + 1):

@@ -33,4 +33,10 @@ class NotifySettings(ServiceSettings):
     escalate_major_min: float = Field(default=5.0, gt=0)
     escalate_warning_min: float = Field(default=15.0, gt=0)
     escalate_info_min: float = Field(default=60.0, gt=0)
+    # Art. 14: a duty operator whose shift ended stays responsible until the incoming one has
+    # confirmed the handover, for at most this long; then the incoming one holds the duty, the
+    # outgoing one's open alerts pass to them and the duty room hears the handover is overdue
+    handover_grace_min: float = Field(default=30.0, gt=0)
+    # a handover confirmed up to this long before the incoming shift starts counts for it
+    handover_early_min: float = Field(default=60.0, ge=0)
     seed_demo: bool = False

@@ -22,6 +22,7 @@ from cctv.contract import Envelope, Event, subject_for
 from cctv.contract import rpcmodels as m
 from cctv.contract.events import (
     AlertAcknowledged,
+    AlertHandedOver,
     AlertRaised,
     AllClear,
     CameraRemoved,
@@ -574,7 +575,8 @@ class WorkflowService:
     async def on_alert(self, _env: Envelope, event: Event) -> None:
         if isinstance(event, AlertRaised):
             await store.set_open_item(self.pool, self.schema, "alert", event.alert_id, event.title)
-        elif isinstance(event, AlertAcknowledged | AllClear):
+        elif isinstance(event, AlertAcknowledged | AllClear | AlertHandedOver):  # handed over:
+            # the incoming person's own alert (alert.raised) is the open item now
             await store.clear_open_item(self.pool, self.schema, "alert", event.alert_id)
 
     # ---- reminders and escalation ----

@@ -48,3 +48,30 @@ def test_a_cleared_alert_does_not_ask_to_be_acknowledged() -> None:
         alerts=[alert], buildings=[], faults=[], totals={}, open_faults=[], errors=[]
     )
     assert 'data-alert-id="x"' in html and 'button class="ack"' not in html
+
+
+def test_an_alert_handed_over_at_a_shift_change_says_to_whom_and_asks_nothing() -> None:
+    alert = {
+        "alert_id": "h", "status": "handed_over", "cleared_at": None,
+        "raised_at": "2026-11-30T09:00:00+00:00", "title": "t", "body": "b", "zone": "z",
+        "recipient": "guard", "acknowledged_at": None, "handed_to": ["guard2"],
+        "handed_over_at": "2026-11-30T12:00:00+00:00",
+    }  # fmt: skip
+    html = templates.get_template("_live.html").render(
+        alerts=[alert], buildings=[], faults=[], totals={}, open_faults=[], errors=[]
+    )
+    assert "已转交" in html and "guard2" in html and "20:00" in html
+    assert 'button class="ack"' not in html
+
+
+def test_the_directives_page_shows_who_is_on_duty_and_who_handed_over() -> None:
+    html = templates.get_template("duty/directives.html").render(
+        request=None, user=None, can_send=False, zones=[], error=None,
+        on_duty=[{"account": "guard2", "name": "李强", "role": "guard", "zone": "生活区",
+                  "shift_start": "20:00:00", "shift_end": "08:00:00", "on_duty": True}],
+        directives=[{"directive_id": "DIR-1", "zone": "生活区", "body": "巡查", "recipients": [
+            {"account": "guard", "level": 0, "status": "handed_over", "acknowledged_at": None},
+            {"account": "guard2", "level": 0, "status": "raised", "acknowledged_at": None}]}],
+    )  # fmt: skip
+    assert 'data-account="guard2">李强' in html and "20:00–08:00" in html
+    assert 'data-status="handed_over">guard' in html and "已交班转交" in html

@@ -91,6 +91,7 @@ def made() -> Made:
         audit_key_name=tool.AUDIT_KEY_NAME,
         no_nats_tls=False,
         s3_access_key_id="",
+        nic_values=None,
     )
     return Made({s["metadata"]["name"]: s["stringData"] for s in tool.build(args)})
 
@@ -118,9 +119,13 @@ class K8sNats:
     port: int
     log: Path
     ca: Path
+    outside_port: int  # the WebSocket listener (websocket.conf): the outside door
 
     def url(self, user: str, password: str) -> str:
         return f"tls://{user}:{password}@localhost:{self.port}"
+
+    def outside(self) -> str:
+        return f"wss://localhost:{self.outside_port}"
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +140,14 @@ def k8s_nats(made: Made, workdir: Path) -> Iterator[K8sNats]:
     conf_dir, certs, data = workdir / "nats-config", workdir / "nats-certs", workdir / "nats-data"
     for d in (conf_dir, certs, data):
         d.mkdir()
+    outside = free_port()
     for name, text in cm["data"].items():
         text = text.replace("/etc/nats-certs/", f"{certs}/")
         text = text.replace("store_dir: /data", f"store_dir: {data}")
         text = text.replace("/var/run/nats/nats.pid", f"{workdir}/nats.pid")
+        if name == "websocket.conf":
+            assert "port: 8443" in text
+            text = text.replace("port: 8443", f"port: {outside}")
         (conf_dir / name).write_text(text)
     for key, value in made.secrets["nats-tls"].items():
         (certs / key).write_text(value)
@@ -166,7 +175,8 @@ def k8s_nats(made: Made, workdir: Path) -> Iterator[K8sNats]:
         )
     try:
         wait_for_port("127.0.0.1", port, 20)
-        yield K8sNats(port, log, certs / "ca.crt")
+        wait_for_port("127.0.0.1", outside, 20)
+        yield K8sNats(port, log, certs / "ca.crt", outside)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -605,3 +615,129 @@ async def test_a_big_request_travels_through_the_object_store(
         await nc.close()
     log = k8s_nats.log.read_text()[seen:]
     assert "Violation" not in log, [line for line in log.splitlines() if "Violation" in line]
+
+
+# --- the outside door: the operators' CLI and campus readers from outside the cluster -------
+
+OUTSIDE_CAMERA = "k8s-out-001"
+
+
+def cli_env(home: Path, made: Made, k8s_nats: K8sNats, **extra: str) -> dict[str, str]:
+    """A NIC workstation's settings (cctv/cli/common.py): the outside door's URL, the `cli`
+    user, its password in a file, the cluster's NATS CA; nothing of the test's own stack."""
+    home.mkdir(parents=True, exist_ok=True)
+    password = home / "nats-password"
+    password.write_text(made.secrets["nats-users"]["CLI"] + "\n")
+    password.chmod(0o600)
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "CCTV_HOME": str(home),
+        "NATS_URL": k8s_nats.outside(),
+        "NATS_USER": "cli",
+        "NATS_PASSWORD_FILE": str(password),
+        "NATS_TLS_CA_FILE": str(k8s_nats.ca),
+        **extra,
+    }
+
+
+def cctv(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).parent / "cctv")
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+async def test_the_cli_from_outside_imports_and_lists_cameras_as_cli(
+    pods: dict[str, Proc], made: Made, k8s_nats: K8sNats, tmp_path: Path
+) -> None:
+    """`cctv` on a NIC workstation: through the outside door (WebSocket, TLS checked against
+    the cluster's CA) as `cli`, acting for a signed-on system administrator; a campus system
+    reading as `reader` sees the inventory change through the same door."""
+    from cctv.plumbing.identity import Identity, Signer
+
+    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
+    reader = await nats.connect(
+        k8s_nats.outside(),
+        user="reader",
+        password=made.secrets["nats-users"]["READER"],
+        tls=ctx,
+        inbox_prefix="_INBOX.reader",
+        allow_reconnect=False,
+    )
+    try:
+        seen = await reader.subscribe(f"cctv.camera.*.{OUTSIDE_CAMERA}")
+        await reader.flush()
+        admin = Identity(account="nic-admin", name="NIC 管理员", roles=("sysadmin",), via="cli")
+        token = Signer(made.secrets["cctv-console"]["identity_signing_key"]).sign(admin, 300)
+        env = cli_env(tmp_path / "ws", made, k8s_nats, CCTV_TOKEN=token)
+        csv = tmp_path / "cams.csv"
+        fixture = REPO / "tests/ingest/devices/fixtures/inventory_ok.csv"
+        header, row = fixture.read_text(encoding="utf-8").splitlines()[:2]
+        csv.write_text(f"{header}\n{OUTSIDE_CAMERA}{row[row.index(',') :]}\n", encoding="utf-8")
+        out = cctv(env, "cameras", "import", str(csv))
+        assert out.returncode == 0, out.stdout + out.stderr
+        msg = await seen.next_msg(timeout=20)
+        assert json.loads(msg.data)["data"]["camera"]["camera_id"] == OUTSIDE_CAMERA
+        out = cctv(env, "cameras", "list", "--json")
+        assert out.returncode == 0, out.stderr
+        assert OUTSIDE_CAMERA in [c["camera_id"] for c in json.loads(out.stdout)]
+    finally:
+        await reader.close()
+
+
+async def test_the_cli_user_cannot_publish_events_through_the_outside_door(
+    made: Made, k8s_nats: K8sNats
+) -> None:
+    errors: asyncio.Queue[Exception] = asyncio.Queue()
+
+    async def on_error(e: Exception) -> None:
+        errors.put_nowait(e)
+
+    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
+    nc = await nats.connect(
+        k8s_nats.outside(),
+        user="cli",
+        password=made.secrets["nats-users"]["CLI"],
+        tls=ctx,
+        inbox_prefix="_INBOX.cli",
+        error_cb=on_error,
+        allow_reconnect=False,
+    )
+    try:
+        for subject in (f"cctv.camera.added.{OUTSIDE_CAMERA}", "cctv.audit.checkpoint"):
+            await nc.publish(subject, b"{}")
+            await nc.flush()
+            err = await asyncio.wait_for(errors.get(), 5)
+            assert f'permissions violation for publish to "{subject}"' in str(err).lower()
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("user", ["ingest", "console", "admin"])
+async def test_only_cli_and_reader_may_use_the_outside_door(
+    made: Made, k8s_nats: K8sNats, user: str
+) -> None:
+    """A service's (or the admin's) password opens nothing from outside the cluster."""
+    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
+    with pytest.raises((NatsError, OSError)) as refused:
+        await nats.connect(
+            k8s_nats.outside(),
+            user=user,
+            password=made.secrets["nats-users"][user.upper()],
+            tls=ctx,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=5,
+        )
+    assert "authorization" in str(refused.value).lower()
+
+
+def test_the_outside_door_is_tls_checked_against_the_clusters_ca(
+    made: Made, k8s_nats: K8sNats, tmp_path: Path
+) -> None:
+    """Without the cluster's CA the CLI refuses the server (no silent plaintext or trust)."""
+    env = cli_env(tmp_path / "no-ca", made, k8s_nats)
+    del env["NATS_TLS_CA_FILE"]
+    out = cctv(env, "cameras", "list")
+    assert out.returncode != 0
+    assert "certificate verify failed" in out.stderr.lower(), out.stderr
+    assert "Traceback" not in out.stderr

@@ -36,6 +36,7 @@ from .k8s import (
     pod_specs,
     render,
     render_dir,
+    sample_values,
 )
 
 K8S_VERSION = "1.33"
@@ -292,7 +293,12 @@ def test_images_are_pinned_to_exact_versions(overlay: str) -> None:
         assert m and (m.group(2) or m.group(5)), f"{image}: not pinned to a version or a digest"
         if m.group(2) and not m.group(3):
             assert m.group(1).endswith("/postgresql"), f"{image}: x.y is a floating tag"
-    assert "registry.campus.internal/campus-cctv/campus-cctv:0.1.0" in images
+    expected = (
+        sample_values()["image"]  # NIC's registry (nic-values)
+        if overlay.startswith("production")
+        else "registry.campus.internal/campus-cctv/campus-cctv:0.1.0"
+    )
+    assert expected in images
     ours = {i for i in images if "campus-cctv" in i}
     assert len(ours) == 1, f"one image of ours per overlay, not {ours}"
 
@@ -516,7 +522,8 @@ def evidence_mounts(docs: list[dict[str, Any]]) -> tuple[dict[str, str], list[st
     """media's container env and the volume claims its pod mounts."""
     spec = one(docs, "Deployment", "media")["spec"]["template"]["spec"]
     env = {
-        e["name"]: e["value"] for e in container(one(docs, "Deployment", "media"), "media")["env"]
+        e["name"]: e.get("value", "")
+        for e in container(one(docs, "Deployment", "media"), "media")["env"]
     }
     claims = [
         v["persistentVolumeClaim"]["claimName"]
@@ -668,8 +675,9 @@ def allowed(
     src: dict[str, str] | str,
     dst: dict[str, str] | str,
     port: int,
+    protocol: str = "TCP",
 ) -> bool:
-    """Would the namespace's NetworkPolicies let `src` reach `dst` on TCP `port`?
+    """Would the namespace's NetworkPolicies let `src` reach `dst` on `protocol` `port`?
 
     A pod is its labels (in campus-cctv); a string is an outside peer: a namespace name or a
     CIDR ("ip:10.64.1.5")."""
@@ -680,7 +688,7 @@ def allowed(
                 import ipaddress
 
                 ip = ipaddress.ip_address(who[3:])
-                block = peer.get("ipBlock")
+                block = peer.get("ipBlock") or {}
                 return (
                     bool(block)
                     and ip in ipaddress.ip_network(block["cidr"])
@@ -701,7 +709,11 @@ def allowed(
         if not ports:
             return True
         for p in ports:
-            if p["port"] == port:
+            if p.get("protocol", "TCP") != protocol:
+                continue
+            if p["port"] == port or (
+                isinstance(p["port"], int) and p["port"] <= port <= p.get("endPort", p["port"])
+            ):
                 return True
             if isinstance(p["port"], str) and not isinstance(pod, str):
                 return True  # a named port: the services' `http`, checked by the callers
@@ -734,13 +746,39 @@ def pod_labels(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, st
 
 
 POSTGRES = {"cnpg.io/cluster": "cctv-db", "cnpg.io/instanceRole": "primary"}
-CAMERA = "ip:10.64.3.17"
-EVIDENCE_STORE = "ip:10.10.0.40"  # the campus object store (media's footage in production)
+
+
+def host_in(cidr: str, n: int = 2) -> str:
+    """A peer address inside `cidr`, as the evaluator's "ip:" peers."""
+    import ipaddress
+
+    net = ipaddress.ip_network(cidr)
+    return f"ip:{net[min(n, net.num_addresses - 1)]}"
+
+
+def places(overlay: str) -> dict[str, str]:
+    """The campus's peers: the demo's base defaults, or production's nic-values (sample)."""
+    if overlay == "demo":
+        return {
+            "camera": "ip:10.64.3.17",
+            "store": "ip:10.10.0.40",
+            "mail": "ip:10.10.0.25",
+        }
+    v = sample_values()
+    return {
+        "camera": host_in(v["camera-network-cidr"], 3 * 256 + 17),
+        "store": host_in(v["object-store-cidr"]),
+        "mail": host_in(v["mail-sms-cidr"]),
+    }
+
+
+CAMERA = places("demo")["camera"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
     docs = render(overlay)
+    CAMERA, EVIDENCE_STORE, MAIL = (places(overlay)[k] for k in ("camera", "store", "mail"))
     pods = {name: pod_labels(docs, "Deployment", name) for name in SERVICES}
     nats = pod_labels(docs, "StatefulSet", "nats")
     streams = pod_labels(docs, "Job", "cctv-streams")
@@ -766,9 +804,9 @@ def test_network_policies_allow_exactly_the_drawn_traffic(overlay: str) -> None:
     assert allowed(docs, "monitoring", nats, 7777)
     assert not allowed(docs, pods["ingest"], "ip:192.168.1.1", 554)
     assert not allowed(docs, pods["notify"], "ip:10.1.2.3", 443)
-    assert allowed(docs, pods["notify"], "ip:10.10.0.25", 587)  # the campus mail relay
-    assert not allowed(docs, pods["ingest"], "ip:10.10.0.25", 587)
-    assert not allowed(docs, pods["media"], "ip:10.10.0.25", 587)
+    assert allowed(docs, pods["notify"], MAIL, 587)  # the campus mail relay
+    assert not allowed(docs, pods["ingest"], MAIL, 587)
+    assert not allowed(docs, pods["media"], MAIL, 587)
     assert not allowed(docs, pods["media"], "ip:192.168.1.1", 554)
     assert not allowed(docs, pods["media"], "ip:8.8.8.8", 443)  # footage stays on campus
 
@@ -890,3 +928,93 @@ def test_cert_manager_can_issue_the_nats_certificates(tmp_path: Path) -> None:
             if v.get("secret", {}).get("secretName") == certs["nats-ca"]["spec"]["secretName"]:
                 # the CA's Secret holds its key too: pods take only the certificate
                 assert v["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], label(w)
+
+
+# --- from outside the cluster: the CLI and auditors, WebRTC viewers -------------------------
+
+
+def test_the_outside_door_admits_only_nic_admins_and_only_to_the_websocket_port() -> None:
+    docs = render("production")
+    v = sample_values()
+    nats = pod_labels(docs, "StatefulSet", "nats")
+    admin, campus = host_in(v["nic-admin-cidr"]), host_in(v["campus-client-cidr"])
+    assert allowed(docs, admin, nats, 8443)
+    assert not allowed(docs, campus, nats, 8443)
+    for port in (4222, 6222, 8222, 7777):  # the inside of NATS stays inside
+        assert not allowed(docs, admin, nats, port), port
+    svc = one(docs, "Service", "nats-external")["spec"]
+    assert svc["type"] == "LoadBalancer" and svc["selector"] == {"app.kubernetes.io/name": "nats"}
+    # the client's address must reach the pod, or the ipBlock above would see a node's
+    assert svc["externalTrafficPolicy"] == "Local"
+    assert svc["loadBalancerSourceRanges"] == [v["nic-admin-cidr"]]
+    [port] = svc["ports"]
+    [server] = [c for c in pod(docs, "StatefulSet", "nats")["containers"] if c["name"] == "nats"]
+    container_port = {p["name"]: p["containerPort"] for p in server["ports"]}[port["targetPort"]]
+    conf = one_configmap(docs, "nats-config")["websocket.conf"]
+    assert re.search(rf"websocket \{{\s*port: {container_port}\s*tls \{{", conf)
+    # the demo opens no door
+    demo = render("demo")
+    assert not find(demo, "Service", "nats-external")
+    assert not allowed(demo, "ip:10.64.0.9", pod_labels(demo, "StatefulSet", "nats"), 8443)
+
+
+def pod(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = one(docs, kind, name)["spec"]["template"]["spec"]
+    return spec
+
+
+def test_only_cli_and_reader_may_come_through_the_outside_door() -> None:
+    """auth.conf: the contract's users and permissions unchanged, plus each user's connection
+    types; a service's password opens only the in-cluster client port."""
+    from cctv.contract.permissions import render_nats_conf
+
+    text = (K8S / "base" / "nats" / "auth.conf").read_text()
+
+    def parse(conf: str) -> dict[str, Any]:
+        body = conf[conf.index("accounts:") + len("accounts:") :]
+        loaded: dict[str, Any] = json.loads(re.sub(r"\$(NATS_PASSWORD_\w+)", r'"\1"', body))
+        return loaded
+
+    ours = parse(text)
+    types = {u["user"]: u.pop("allowed_connection_types") for u in ours["CCTV"]["users"]}
+    assert ours == parse(render_nats_conf(env_prefix="NATS_PASSWORD_"))
+    assert {u for u, t in types.items() if "WEBSOCKET" in t} == {"cli", "reader"}
+    assert all(t[0] == "STANDARD" for t in types.values())
+
+
+def test_webrtc_viewers_on_campus_reach_media_over_udp_only() -> None:
+    docs = render("production")
+    v = sample_values()
+    media = pod_labels(docs, "Deployment", "media")
+    env = {e["name"]: e for e in container(one(docs, "Deployment", "media"), "media")["env"]}
+    low, high = int(env["MEDIA_RTC_PORT_MIN"]["value"]), int(env["MEDIA_RTC_PORT_MAX"]["value"])
+    browser = host_in(v["campus-client-cidr"])
+    assert allowed(docs, browser, media, low, "UDP") and allowed(docs, browser, media, high, "UDP")
+    assert not allowed(docs, browser, media, high + 1, "UDP")
+    assert not allowed(docs, browser, media, low, "TCP")
+    assert not allowed(docs, browser, media, 8086)  # its HTTP port stays NATS-only
+    assert not allowed(docs, host_in(v["nic-admin-cidr"]), media, low, "UDP")
+    assert allowed(docs, media, browser, 51234, "UDP")  # answers to the browser's candidate
+    assert allowed(docs, media, host_in(v["ice-servers-cidr"]), 3478, "UDP")
+    assert not allowed(docs, media, "ip:8.8.8.8", 3478, "UDP")
+    # the Service's node ports are the container's ports, on the node the pod runs on
+    svc = one(docs, "Service", "media-rtc")["spec"]
+    assert svc["type"] == "NodePort" and svc["externalTrafficPolicy"] == "Local"
+    ports = sorted(p["port"] for p in svc["ports"])
+    assert ports == list(range(low, high + 1))
+    for p in svc["ports"]:
+        assert p["protocol"] == "UDP" and p["port"] == p["targetPort"] == p["nodePort"]
+    assert 30000 <= low and high <= 32767  # the default NodePort range
+    assert env["MEDIA_RTC_ADVERTISE_IP"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "status.hostIP"}
+    }
+    assert env["MEDIA_ICE_SERVERS"]["value"] == v["ice-servers"]
+    # one media pod per node: a node's ports lead to one pod
+    anti = pod(docs, "Deployment", "media")["affinity"]["podAntiAffinity"]
+    [rule] = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert rule["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "media"}
+    # the demo keeps the settings, opens nothing
+    demo = render("demo")
+    assert not find(demo, "Service", "media-rtc")
+    demo_media = pod_labels(demo, "Deployment", "media")
+    assert not allowed(demo, "ip:10.128.0.9", demo_media, 40000, "UDP")

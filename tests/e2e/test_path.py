@@ -119,6 +119,31 @@ async def test_break_to_ack_to_mend(system: Stack, bus: EventLog, http: httpx.As
     assert "完好 OK" in out.stdout
 
 
+async def test_a_disarmed_vault_recorder_is_one_fault_and_alert(
+    system: Stack, bus: EventLog
+) -> None:
+    """Art. 12 over real sockets: the exam-paper vault (a key place, no schedule filed: armed
+    always) has its record schedule switched off on the Hikvision recorder -> one not_armed
+    fault, an alert to the zone's guard; switched on again -> resolved."""
+    cam = "VAULT-002"
+
+    def mine(d: dict) -> bool:
+        return d.get("camera_id") == cam and d.get("kind") == "not_armed"
+
+    out = cctv(system, "sim", "break", cam, "--fault", "disarmed")
+    assert out.returncode == 0, out.stderr
+    [fault] = await bus.wait_for("fault.opened", mine, timeout=60)
+    assert (fault["data"]["building"], fault["data"]["zone"]) == ("综合楼", "教学区")
+    fault_id = fault["data"]["fault_id"]
+    [alert] = await bus.wait_for("alert.raised", lambda d: d.get("fault_id") == fault_id)
+    assert alert["data"]["recipient"] == "guard"
+
+    out = cctv(system, "sim", "mend", cam, "--fault", "disarmed")
+    assert out.returncode == 0, out.stderr
+    await bus.wait_for("fault.resolved", lambda d: d["fault_id"] == fault_id, timeout=60)
+    assert len(bus.matching("fault.opened", mine)) == 1  # one fault for the whole time off
+
+
 async def test_console_lists_cameras_by_building(system: Stack, http: httpx.AsyncClient) -> None:
     await login(http, system, "duty")
     data = (await http.get(f"{system.url('console')}/api/overview")).json()

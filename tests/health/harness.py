@@ -48,6 +48,7 @@ async def feed(h: health_app.HealthService, event: Event, at: datetime | None = 
         "workflow.exam": h.on_exam,
         "workflow.stopmove": h.on_stopmove,
         "workflow.newpoint": h.on_newpoint,
+        "workflow.responsible": h.on_responsible,
     }[family]
     await handler(env, event)
 

@@ -15,7 +15,7 @@ POLICY = DampingPolicy(down_after=3, up_after=2)
 
 def run(samples: list[bool], start: CameraHealth | None = None) -> tuple[CameraHealth, list[str]]:
     h = start or CameraHealth("C")
-    changes = []
+    changes: list[str] = []
     for i, ok in enumerate(samples):
         h, t = apply_sample(h, ok, T0 + timedelta(seconds=i + 1), POLICY)
         if t:

@@ -17,7 +17,7 @@ import nats
 import pytest
 
 from cctv.contract import subject_for, wrap
-from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked
+from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked, HoldRecord
 from demo.simulator.replay import ReplayServer
 from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
@@ -142,12 +142,12 @@ class Media:
             request_id=request_id, process="access", transition="hold_extended",
             state="retrieved", at=self.now,
             summary={"request_id": request_id},
-            hold={
+            hold=HoldRecord.model_validate({
                 "hold_id": f"{request_id}-H1", "cameras": ["OFF-001", "OFF-002"],
                 "footage_from": self.now - timedelta(hours=2),
                 "footage_until": self.now - timedelta(hours=2) + timedelta(seconds=4),
                 "until": until, "basis": "Art. 18; (2026)琼0106刑初9号",
-            },
+            }),
         )  # fmt: skip
         await self._publish(event, request_id)
 
@@ -173,11 +173,14 @@ async def start_media(
     recorder: ReplayServer,
     tmp: Path,
     now: datetime,
+    rpc_prefix: str | None = None,
     *,
     clock: Any = None,
     workflow_rpc_prefix: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Media]:
+    """A media service; its subjects get a prefix of their own unless `rpc_prefix` is given
+    ("" = the real subjects, for the CLI)."""
     tag = uuid.uuid4().hex[:8]
     overrides.setdefault("evidence_store", str(tmp / "evidence"))
     settings = MediaSettings(
@@ -188,7 +191,7 @@ async def start_media(
         data_dir=tmp,
         **overrides,
     )
-    prefix = f"t{tag}."
+    prefix = f"t{tag}." if rpc_prefix is None else rpc_prefix
     extra = {"workflow_rpc_prefix": workflow_rpc_prefix} if workflow_rpc_prefix else {}
     svc = build(
         settings, schema=f"media_{tag}", clock=clock or (lambda: now), durable_suffix=f"-{tag}",

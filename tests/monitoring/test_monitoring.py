@@ -95,3 +95,14 @@ def test_dashboard_filters_by_building_and_zone_and_uses_recorded_uptime() -> No
         assert "[30d]" not in e and "$__range" not in e, f"raw long-range scan: {e}"
     used = {m for e in exprs for m in re.findall(r"\bcctv:[a-z_0-9:]+", e)}
     assert used and used <= recorded(), used - recorded()
+
+
+def test_a_failing_alert_channel_shows_on_the_dashboard_and_alerts() -> None:
+    """Issue 10: a channel that keeps failing is itself visible on the dashboard."""
+    gauge = "cctv_notify_channel_consecutive_failures"
+    assert gauge in exported()
+    panels = [p for p in dashboard()["panels"] if any(gauge in t["expr"] for t in p["targets"])]
+    assert panels and all("channel" in t["expr"] for p in panels for t in p["targets"])
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    [rule] = [r for g in groups for r in g["rules"] if r.get("alert") == "CctvNotifyChannelFailing"]
+    assert gauge in rule["expr"] and rule["labels"]["severity"] == "critical"

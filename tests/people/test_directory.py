@@ -137,6 +137,7 @@ async def test_an_import_is_published_and_reaches_notify_rosters(
                 )
             assert roster[f"g{tag}"]["zone"] == "生活区" and roster[f"g{tag}"]["role"] == "guard"
             assert roster[f"d{tag}"]["shift_start"] == "20:00:00"
+            assert roster[f"g{tag}"]["on_duty"] is True  # round the clock: holds the duty now
 
             # disabling takes them off the roster
             off = await ask(

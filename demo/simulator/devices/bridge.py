@@ -38,6 +38,7 @@ FAULT_MAP = {
     "early_overwrite": "early_overwrite",
     "deleted_segment": "deleted_segment",
     "covered": "tamper",
+    "disarmed": "disarmed",
     "garbage": "garbage",
     "wrong_content_type": "wrong_content_type",
     "hang": "hang",

@@ -83,6 +83,40 @@ def video_input(dev: SimDevice, ch: int) -> str | None:
     )
 
 
+def record_track(dev: SimDevice, track: int) -> str | None:
+    """GET /ISAPI/ContentMgmt/record/tracks/<id>: the channel's main track (channel*100+1), a
+    24/7 continuous schedule; `disarmed` turns the track's record schedule off (Art. 12)."""
+    st = dev.channel(track // 100)
+    if st is None or track % 100 != 1:
+        return None
+    on = "false" if st.disarmed else "true"
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    actions = "".join(
+        f"<ScheduleAction><id>{i}</id><ScheduleActionStartTime><DayOfWeek>{d}</DayOfWeek>"
+        "<TimeOfDay>00:00:00</TimeOfDay></ScheduleActionStartTime><ScheduleActionEndTime>"
+        f"<DayOfWeek>{d}</DayOfWeek><TimeOfDay>24:00:00</TimeOfDay></ScheduleActionEndTime>"
+        "<ScheduleDSTEnable>false</ScheduleDSTEnable><Description>nothing</Description>"
+        "<Actions><Record>true</Record><ActionRecordingMode>CMR</ActionRecordingMode>"
+        "</Actions></ScheduleAction>"
+        for i, d in enumerate(days, 1)
+    )
+    return (
+        f"<Track><id>{track}</id><Channel>{track // 100}</Channel><Enable>true</Enable>"
+        "<Description>trackType=standard,trackType=video,codecType=H.264-BP</Description>"
+        "<TrackGUID>{00000000-0000-0000-0000-000000000000}</TrackGUID><Size>0</Size>"
+        "<Duration>P0DT0H</Duration><DefaultRecordingMode>CMR</DefaultRecordingMode>"
+        "<LoopEnable>true</LoopEnable><TrackSchedule><ScheduleBlockList><ScheduleBlock>"
+        "<ScheduleBlockGUID>{00000000-0000-0000-0000-000000000000}</ScheduleBlockGUID>"
+        f"<ScheduleBlockType>www.std-cgi.com/racm/schedule/ver10</ScheduleBlockType>{actions}"
+        "</ScheduleBlock></ScheduleBlockList></TrackSchedule><CustomExtensionList>"
+        "<CustomExtension><CustomExtensionName>www.hikvision.com/RaCM/trackExt/ver10"
+        f"</CustomExtensionName><enableSchedule>{on}</enableSchedule>"
+        "<PreRecordTimeSeconds>5</PreRecordTimeSeconds>"
+        "<PostRecordTimeSeconds>5</PostRecordTimeSeconds></CustomExtension>"
+        "</CustomExtensionList></Track>"
+    )
+
+
 def search(dev: SimDevice, body: bytes, host: str) -> web.Response:
     try:
         root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
@@ -220,6 +254,20 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
             tail = path.rsplit("/", 1)[1]
             body = video_input(dev, int(tail)) if tail.isdigit() else None
             return _x(body) if body else _status(4, "invalidID", 404)
+        if path == "/ISAPI/ContentMgmt/record/tracks":
+            tracks = [record_track(dev, ch * 100 + 1) for ch in sorted(dev.chan)]
+            return _x(
+                f'<TrackList version="2.0" xmlns="{NS}">{"".join(t for t in tracks if t)}'
+                "</TrackList>"
+            )
+        if path.startswith("/ISAPI/ContentMgmt/record/tracks/"):
+            # strict: only the main track of a channel the device has (lenient devices
+            # answer any id with a default track)
+            tail = path.rsplit("/", 1)[1]
+            body = record_track(dev, int(tail)) if tail.isdigit() else None
+            if body is None:
+                return _status(4, "invalidID", 404)
+            return _x(body.replace("<Track>", f'<Track version="2.0" xmlns="{NS}">', 1))
         if path == "/ISAPI/ContentMgmt/download":
             return download(dev, request.query.get("playbackURI", ""))
     if request.method == "POST" and path == "/ISAPI/ContentMgmt/search":

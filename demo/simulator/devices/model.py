@@ -27,6 +27,7 @@ FAULTS = (
     "early_overwrite",
     "deleted_segment",
     "tamper",
+    "disarmed",  # Art. 12: the channel's record schedule / recording job switched off
     # bad input from a misbehaving device
     "garbage",
     "wrong_content_type",
@@ -58,6 +59,7 @@ class Faults:
 class ChannelState:
     video_loss: bool = False
     tamper: bool = False
+    disarmed: bool = False
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)  # recording gaps
     deleted: set[datetime] = field(default_factory=set)  # segment starts removed
 
@@ -190,7 +192,7 @@ class SimDevice:
             f.clock_drift_s = (value or 300.0) if on else 0.0
         elif name == "early_overwrite":
             f.early_overwrite_days = (value or 7.0) if on else None
-        elif name in {"video_loss", "tamper"}:
+        elif name in {"video_loss", "tamper", "disarmed"}:
             for c in chans:
                 setattr(self.chan[c], name, on)
         elif name == "recording_gap":

@@ -31,6 +31,7 @@ NSMAP = (
     'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
     'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
     'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '
+    'xmlns:trc="http://www.onvif.org/ver10/recording/wsdl" '
     'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
     'xmlns:wsa="http://www.w3.org/2005/08/addressing" '
     'xmlns:tns1="http://www.onvif.org/ver10/topics" '
@@ -132,6 +133,7 @@ def services(base: str, events: bool = True) -> str:
     items = [
         ("http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service"),
         ("http://www.onvif.org/ver10/media/wsdl", "/onvif/media_service"),
+        ("http://www.onvif.org/ver10/recording/wsdl", "/onvif/recording_service"),
     ]
     if events:
         items.append(("http://www.onvif.org/ver10/events/wsdl", "/onvif/event_service"))
@@ -186,6 +188,43 @@ def stream_uri(dev: SimDevice, root: etree._Element) -> web.Response:
         "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>"
         "<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout>"
         "</trt:MediaUri></trt:GetStreamUriResponse>"
+    )
+
+
+def recording_jobs(dev: SimDevice) -> str:
+    """Recording Control (Profile G): one job per channel recording its main profile; Mode
+    Idle while the channel is `disarmed` (Art. 12)."""
+    items = "".join(
+        f"<trc:JobItem><trc:JobToken>job_{ch}</trc:JobToken><trc:JobConfiguration>"
+        f"<tt:RecordingToken>rec_{ch}</tt:RecordingToken>"
+        f"<tt:Mode>{'Idle' if st.disarmed else 'Active'}</tt:Mode><tt:Priority>1</tt:Priority>"
+        '<tt:Source><tt:SourceToken Type="http://www.onvif.org/ver10/schema/Profile">'
+        f"<tt:Token>prof_{ch}_main</tt:Token></tt:SourceToken></tt:Source>"
+        "</trc:JobConfiguration></trc:JobItem>"
+        for ch, st in sorted(dev.chan.items())
+    )
+    return f"<trc:GetRecordingJobsResponse>{items}</trc:GetRecordingJobsResponse>"
+
+
+def recording_job_state(dev: SimDevice, root: etree._Element) -> web.Response:
+    """The job's State: Active while recording, Idle when disarmed, Error inside a gap.
+    Strict: an unknown JobToken is a fault, not a default answer."""
+    token = _first(root, "JobToken")
+    name = (token.text or "").strip() if token is not None else ""
+    ch = int(name[4:]) if name.startswith("job_") and name[4:].isdigit() else 0
+    st = dev.channel(ch)
+    if st is None:
+        return fault("Sender", "ter:InvalidArgVal", f"no recording job {name!r}")
+    now = datetime.now(UTC)
+    state = "Active"
+    if st.disarmed:
+        state = "Idle"
+    elif any(gs <= now < ge for gs, ge in st.gaps):
+        state = "Error"
+    return _env(
+        "<trc:GetRecordingJobStateResponse><trc:State>"
+        f"<tt:RecordingToken>rec_{ch}</tt:RecordingToken><tt:State>{state}</tt:State>"
+        "</trc:State></trc:GetRecordingJobStateResponse>"
     )
 
 
@@ -244,6 +283,11 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
             return _env(profiles(dev))
         if op == "GetStreamUri":
             return stream_uri(dev, root)
+    if path == "/onvif/recording_service":
+        if op == "GetRecordingJobs":
+            return _env(recording_jobs(dev))
+        if op == "GetRecordingJobState":
+            return recording_job_state(dev, root)
     if not dev.events and path.startswith(("/onvif/event_service", "/onvif/pullpoint/")):
         return fault("Receiver", "ter:ActionNotSupported", "no event service")
     if path == "/onvif/event_service" and op == "CreatePullPointSubscription":

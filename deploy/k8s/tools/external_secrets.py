@@ -12,7 +12,8 @@ The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a clou
     campus-cctv/notify            webhook_url, dingtalk_url, dingtalk_secret, smtp_username,
                                   smtp_password, sms_api_key (empty = channel off)
     campus-cctv/media             replay_username, replay_password (the recorders),
-                                  s3_access_key, s3_secret_key (the evidence store)
+                                  s3_access_key, s3_secret_key (the evidence store),
+                                  media_turn_username, media_turn_password (TURN, viewing)
     campus-cctv/backup-s3         ACCESS_KEY_ID, ACCESS_SECRET_KEY
 
 Passwords go into URLs: keep them to letters and digits (make_secrets.py makes such ones).

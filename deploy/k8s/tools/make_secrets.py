@@ -56,8 +56,16 @@ NOTIFY_CHANNELS = (
     "sms_api_key",
 )
 # media's outside logins (services/media/settings.py), the same way: the recorders' replay
-# login, and the evidence store's S3 keys in production (empty = the demo's local volume)
-MEDIA_GIVEN = ("replay_username", "replay_password", "s3_access_key", "s3_secret_key")
+# login, the evidence store's S3 keys in production (empty = the demo's local volume) and
+# the TURN server's login for WebRTC viewing (empty = STUN only or no relay)
+MEDIA_GIVEN = (
+    "replay_username",
+    "replay_password",
+    "s3_access_key",
+    "s3_secret_key",
+    "media_turn_username",
+    "media_turn_password",
+)
 
 
 def password() -> str:
@@ -80,8 +88,9 @@ def secret(name: str, data: dict[str, str], **extra: Any) -> dict[str, Any]:
     }
 
 
-def nats_certificates(namespace: str) -> tuple[str, str, str]:
-    """A CA and one server certificate for every NATS pod (client port and mutual-TLS routes)."""
+def nats_certificates(namespace: str, outside: tuple[str, ...] = ()) -> tuple[str, str, str]:
+    """A CA and one server certificate for every NATS pod (client port and mutual-TLS routes),
+    also valid for the names of the outside door (`nats-external-host` in nic-values)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "campus-cctv NATS CA")])
@@ -106,6 +115,7 @@ def nats_certificates(namespace: str) -> tuple[str, str, str]:
         names += [f"{host}.{namespace}", f"{host}.{namespace}.svc"]
         names += [f"{host}.{namespace}.svc.cluster.local"]
     names.append(f"*.{NATS_HOST}-headless")
+    names += outside
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NATS_HOST)]))
@@ -243,6 +253,18 @@ def identity_keys() -> dict[str, str]:
     }
 
 
+def outside_names(path: Path | None) -> tuple[str, ...]:
+    """The outside door's host name from NIC's values file (none without one)."""
+    if path is None:
+        return ()
+    import nic_values  # the same directory
+
+    name = nic_values.load(path).get("nats-external-host", "")
+    if nic_values.PLACEHOLDER in name or nic_values.host(name):
+        raise SystemExit(f"{path}: nats-external-host: {name!r} is not a host name to certify")
+    return (name,)
+
+
 def build(args: argparse.Namespace) -> list[dict[str, Any]]:
     s3 = bool(args.s3_access_key_id)
     given = {k: os.environ.get(k.upper(), "") for k in (*NOTIFY_CHANNELS, *MEDIA_GIVEN)}
@@ -256,7 +278,7 @@ def build(args: argparse.Namespace) -> list[dict[str, Any]]:
     pw: dict[str, str] = {}
     tls: dict[str, str] = {}
     if not args.no_nats_tls:
-        crt, key, ca = nats_certificates(args.namespace)
+        crt, key, ca = nats_certificates(args.namespace, outside_names(args.nic_values))
         tls = {"tls.crt": crt, "tls.key": key, "ca.crt": ca}
     signing_key = audit_signing_key(args.audit_key_name)
     identity = identity_keys()
@@ -298,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-nats-tls",
         action="store_true",
         help="NIC issues nats-tls / nats-ca itself (cert-manager or the campus CA)",
+    )
+    p.add_argument(
+        "--nic-values",
+        type=Path,
+        help="NIC's values (overlays/production/nic-values.yaml): the NATS certificate also "
+        "names nats-external-host, the outside door's name",
     )
     p.add_argument(
         "--s3-access-key-id",

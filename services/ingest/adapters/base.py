@@ -110,6 +110,7 @@ class ProbeResult:
     device_model: str | None = None
     events: list[DeviceEvent] = field(default_factory=list)
     alarms: list[str] | None = None  # device alarms active on this channel; None: not read
+    armed: bool | None = None  # Art. 12 arming (record schedule / job on); None: not read
 
     @property
     def healthy(self) -> bool:
@@ -131,6 +132,7 @@ class ProbeResult:
             error=self.error,
             shard=shard,
             device_alarms=self.alarms,
+            armed=self.armed,
         )
 
 

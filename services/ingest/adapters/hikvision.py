@@ -2,6 +2,8 @@
 
 Calls (ISAPI core protocol): GET /ISAPI/System/deviceInfo, /ISAPI/System/status,
 /ISAPI/System/time, /ISAPI/ContentMgmt/Storage, /ISAPI/System/Video/inputs/channels/<n>,
+/ISAPI/ContentMgmt/record/tracks/<channel*100+1> (the channel's record track: armed when the
+track is enabled and its record schedule is on, CustomExtension enableSchedule; deep probes),
 POST /ISAPI/ContentMgmt/search (CMSearchDescription, paged by searchResultPostion -- the
 vendor's spelling), GET /ISAPI/Event/notification/alertStream (multipart of
 EventNotificationAlert). Parsers are pure functions so recorded responses test them.
@@ -104,6 +106,26 @@ def parse_video_input(body: bytes) -> bool:
 def track_id(channel: int, stream: int = 1) -> int:
     """ISAPI track: channel*100 + stream (101 = channel 1 main stream)."""
     return channel * 100 + stream
+
+
+def parse_track_armed(body: bytes, track: int) -> bool:
+    """Art. 12 arming of one record track: <Enable> and, where the device has it, the
+    CustomExtension's <enableSchedule> (the record schedule switched on), and at least one
+    schedule action that records. A track answer for another track is the device's fault."""
+    what = f"/ISAPI/ContentMgmt/record/tracks/{track}"
+    root = parse_xml(body, what)
+    require_root(root, "Track", what)
+    got_el, enable_el = child(root, "id"), child(root, "Enable")
+    got = (got_el.text or "").strip() if got_el is not None else ""
+    if got and got != str(track):
+        raise BadResponse(f"{what}: answered for track {got!r}")
+    flags = [(enable_el.text or "").strip().lower() if enable_el is not None else ""]
+    flags += [(e.text or "").strip().lower() for e in descendants(root, "enableSchedule")]
+    for flag in flags:
+        if flag not in {"true", "false"}:
+            raise BadResponse(f"{what}: Enable/enableSchedule must be true or false, not {flag!r}")
+    records = [(r.text or "").strip().lower() for r in descendants(root, "Record")]
+    return all(f == "true" for f in flags) and (not records or "true" in records)
 
 
 def _isapi_time(t: datetime) -> str:
@@ -224,9 +246,26 @@ class IsapiAdapter:
                 if listing.error:
                     raise BadResponse(listing.error)
                 result.recording = any(s.end >= now - self.recent_window for s in listing.segments)
+                try:
+                    result.armed = await self.armed(target)
+                except BadResponse:  # the arming answer unreadable: not measured, not down
+                    result.armed = None
             return result
         except (DeviceError, TimeoutError) as exc:
             return failed_result(target, started, exc, partial=result)
+
+    async def armed(self, target: DeviceTarget) -> bool | None:
+        """The channel's main record track armed (Art. 12); None where the device has no
+        record tracks (a camera without storage answers notSupport)."""
+        track = track_id(target.channel)
+        path = f"/ISAPI/ContentMgmt/record/tracks/{track}"
+        reply = await self.http.request(target, "GET", path, allow_error_status=True)
+        if reply.status in (403, 404, 501):
+            return None
+        if reply.status >= 400:
+            raise BadResponse(f"{path}: HTTP {reply.status}")
+        expect_type(reply, path, *XML_TYPES)
+        return parse_track_armed(reply.body, track)
 
     async def device_info(self, target: DeviceTarget) -> dict[str, str]:
         body, _ = await self._get(target, "/ISAPI/System/deviceInfo")

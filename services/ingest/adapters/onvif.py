@@ -15,7 +15,11 @@ Events CreatePullPointSubscription + PullMessages only where the device advertis
 service ("not supported" is remembered): tns1:VideoSource/SignalLoss (video loss) and
 tns1:RuleEngine/TamperDetector/Tamper or tns1:VideoSource/GlobalSceneChange (tampering).
 Every call but the first carries WS-Security UsernameToken PasswordDigest. Profile S says
-nothing about disks or recordings: those fields stay None (not measured).
+nothing about disks or recordings: those fields stay None (not measured). Where the device
+advertises the Recording Control service (Profile G), deep probes read Art. 12 arming:
+GetRecordingJobs (the job recording the camera's media profile, Mode "Active" or "Idle") and,
+for an active job, GetRecordingJobState (State "Active"/"PartiallyActive" is recording,
+"Idle"/"Error" is not).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from .base import (
     utcnow,
 )
 from .http import DeviceHttp, HttpSettings
-from .xmlutil import child, descendants, local, parse_xml, text
+from .xmlutil import child, children, descendants, local, parse_xml, text
 
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
 PULLPOINT_NS = EVENTS_NS + "/PullPointSubscription"
@@ -109,6 +113,7 @@ def parse_notification(topic: str, message: Any) -> DeviceEvent:
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 DEVICE_NS = "http://www.onvif.org/ver10/device/wsdl"
 MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"
+RECORDING_NS = "http://www.onvif.org/ver10/recording/wsdl"
 SCHEMA_NS = "http://www.onvif.org/ver10/schema"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -139,7 +144,8 @@ def envelope(body: str, security: str = "") -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP_ENV}" '
         f'xmlns:tds="{DEVICE_NS}" xmlns:trt="{MEDIA_NS}" xmlns:tt="{SCHEMA_NS}" '
-        f'xmlns:tev="{EVENTS_NS}">{header}<s:Body>{body}</s:Body></s:Envelope>'
+        f'xmlns:tev="{EVENTS_NS}" xmlns:trc="{RECORDING_NS}">'
+        f"{header}<s:Body>{body}</s:Body></s:Envelope>"
     ).encode()
 
 
@@ -256,6 +262,61 @@ def parse_stream_uri(resp: etree._Element) -> str:
     return parts._replace(netloc=netloc, fragment="").geturl()
 
 
+@dataclass(frozen=True)
+class RecordingJob:
+    """One item of GetRecordingJobsResponse: its token, Mode and the profile tokens it records."""
+
+    token: str
+    mode: str
+    sources: tuple[str, ...]
+
+
+def parse_recording_jobs(resp: etree._Element) -> list[RecordingJob]:
+    """GetRecordingJobsResponse -> its JobItems. Mode is "Active" or "Idle" (ONVIF Recording
+    Control: the only valid values); anything else is the device's fault."""
+    jobs = []
+    for item in descendants(resp, "JobItem"):
+        token = text(item, "JobToken")
+        cfg = child(item, "JobConfiguration")
+        mode = text(cfg, "Mode") if cfg is not None else None
+        if not token or mode not in ("Active", "Idle"):
+            raise BadResponse(
+                f"ONVIF GetRecordingJobs: a job without a token or with Mode {mode!r} "
+                "(must be Active or Idle)"
+            )
+        # tt:RecordingJobSource/SourceToken is a tt:SourceReference: <Token> inside it
+        sources = [
+            text(ref, "Token") or ""
+            for src in children(cfg, "Source")
+            for ref in children(src, "SourceToken")
+        ]
+        jobs.append(RecordingJob(token, mode, tuple(s for s in sources if s)))
+    return jobs
+
+
+def parse_recording_job_state(resp: etree._Element) -> str:
+    """GetRecordingJobStateResponse -> the aggregated State (Idle, Active, PartiallyActive,
+    Error)."""
+    info = child(resp, "State")  # trc:State, a tt:RecordingJobStateInformation
+    inner = child(info, "State") if info is not None else None
+    value = (inner.text or "").strip() if inner is not None else ""
+    if not value:
+        raise BadResponse("ONVIF GetRecordingJobState: the answer has no State")
+    return value
+
+
+def job_for(jobs: list[RecordingJob], profile: str | None, sources: int) -> list[RecordingJob]:
+    """The jobs recording the camera's profile; a device with one video source and jobs that
+    name no profile (a receiver, AutoCreateReceiver) records that one source."""
+    if profile is not None:
+        mine = [j for j in jobs if profile in j.sources]
+        if mine:
+            return mine
+    if sources == 1 and jobs:
+        return jobs
+    return []
+
+
 @dataclass
 class _Device:
     """What one device told us, kept between probes."""
@@ -285,6 +346,7 @@ class OnvifAdapter:
         )
         self._devices: OrderedDict[tuple[str, int], _Device] = OrderedDict()
         self.streams: dict[str, str] = {}  # camera_id -> discovered stream URI
+        self.profiles: dict[str, tuple[str, int]] = {}  # camera_id -> (profile, video sources)
         self._stale: set[str] = set()  # cameras whose stream must be discovered again
         self.discovery_errors: dict[str, str] = {}  # camera_id -> why no stream was found
         # deep probes check the discovered stream with RTSP OPTIONS + DESCRIBE
@@ -400,6 +462,8 @@ class OnvifAdapter:
                     self.discovery_errors[target.camera_id] = str(exc)
             if deep and self.stream_check is not None:
                 result.streaming = await self._stream_ok(target)
+            if deep and d.services.get(RECORDING_NS):
+                await self._arming(target, d, result)
             if d.services.get(EVENTS_NS) and d.events_supported is not False:
                 await self._events(target, d, result)
             return result
@@ -447,6 +511,7 @@ class OnvifAdapter:
                 f"ONVIF GetProfiles: no media profile for channel {target.channel} "
                 f"({len(profiles)} profile(s))"
             )
+        self.profiles[target.camera_id] = (token, len({src for _, src in profiles}))
         resp = await self._call(
             target,
             d,
@@ -479,6 +544,37 @@ class OnvifAdapter:
             self._stale.add(target.camera_id)
             return False
         return None  # not measured (e.g. a timeout): the next deep probe asks again
+
+    async def _arming(self, target: DeviceTarget, d: _Device, result: ProbeResult) -> None:
+        """Art. 12: is the camera's recording job armed (Mode Active), and is it recording?
+        A device that cannot say leaves both unmeasured; a wrong password is still raised."""
+        xaddr = (d.services or {})[RECORDING_NS]
+        try:
+            jobs = parse_recording_jobs(
+                await self._call(target, d, xaddr, "GetRecordingJobs", "<trc:GetRecordingJobs/>")
+            )
+            profile, sources = self.profiles.get(target.camera_id, (None, 0))
+            mine = job_for(jobs, profile, sources)
+            if not mine:
+                return  # which job records this camera is not known: not measured
+            active = [j for j in mine if j.mode == "Active"]
+            result.armed = bool(active)
+            if active:
+                state = parse_recording_job_state(
+                    await self._call(
+                        target,
+                        d,
+                        xaddr,
+                        "GetRecordingJobState",
+                        f"<trc:GetRecordingJobState><trc:JobToken>{escape(active[0].token)}"
+                        "</trc:JobToken></trc:GetRecordingJobState>",
+                    )
+                )
+                result.recording = state in ("Active", "PartiallyActive")
+        except AuthFailed:
+            raise
+        except DeviceError:
+            result.armed = None
 
     async def _events(self, target: DeviceTarget, d: _Device, result: ProbeResult) -> None:
         """Pull-point events where the device offers them; trouble here is not the camera's

@@ -1,0 +1,156 @@
+"""Checks NIC's site values (overlays/production/nic-values.yaml) before `kubectl apply`.
+
+Every value is read by the production overlay's replacements; a wrong one would surface
+later as a refused object, a pod that cannot pull or a service that cannot reach its peer.
+This names each value that is missing, unknown, still CHANGE-ME or malformed, and exits 1:
+
+    python deploy/k8s/tools/nic_values.py deploy/k8s/overlays/production/nic-values.yaml
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+PLACEHOLDER = "CHANGE-ME"
+DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+# repo[:port]/path:x.y.z[-variant] or …@sha256:<64 hex>: exact versions only
+IMAGE = re.compile(
+    r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:\d+\.\d+\.\d+(-[\w.-]+)?|@sha256:[0-9a-f]{64})$"
+)
+
+
+def cidr(v: str) -> str | None:
+    try:
+        ipaddress.ip_network(v, strict=True)
+    except ValueError as exc:
+        return f"not a network in CIDR notation ({exc})"
+    return None
+
+
+def host(v: str) -> str | None:
+    return None if DNS_NAME.match(v) else "not a lower-case DNS name"
+
+
+def optional_host(v: str) -> str | None:
+    return None if v == "" else host(v)
+
+
+def url(*schemes: str, optional: bool = False) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        if optional and v == "":
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in schemes or not parts.netloc:
+            return f"not a {'/'.join(schemes)} URL"
+        return None
+
+    return check
+
+
+def replay(v: str) -> str | None:
+    if url("rtsp", "rtsps")(v):
+        return "not an rtsp:// URL"
+    return None if "{camera_id}" in v else "does not hold {camera_id}"
+
+
+def s3_path(v: str) -> str | None:
+    parts = urlsplit(v)
+    if parts.scheme != "s3" or not parts.netloc:
+        return "not s3://bucket/prefix"
+    return None
+
+
+def ice(v: str) -> str | None:
+    for uri in filter(None, (u.strip() for u in v.split(","))):
+        if not re.match(r"^(stun|stuns|turn|turns):[^\s,]+$", uri):
+            return f"{uri!r} is not a stun:/turn: URI"
+    return None
+
+
+def image(v: str) -> str | None:
+    return None if IMAGE.match(v) else "not pinned: registry/repo:x.y.z or repo@sha256:…"
+
+
+def storage_class(v: str) -> str | None:
+    return None if DNS_NAME.match(v) else "not a StorageClass name"
+
+
+KEYS: dict[str, Callable[[str], str | None]] = {
+    "image": image,
+    "camera-network-cidr": cidr,
+    "object-store-cidr": cidr,
+    "repair-system-cidr": cidr,
+    "mail-sms-cidr": cidr,
+    "nic-admin-cidr": cidr,
+    "campus-client-cidr": cidr,
+    "ice-servers-cidr": cidr,
+    "console-host": host,
+    "nats-external-host": host,
+    "repair-system-url": url("http", "https"),
+    "smtp-host": optional_host,
+    "sms-gateway-url": url("http", "https", optional=True),
+    "recorder-replay-url": replay,
+    "ice-servers": ice,
+    "backup-s3-path": s3_path,
+    "backup-s3-endpoint": url("http", "https"),
+    "evidence-store": s3_path,
+    "evidence-s3-endpoint": url("http", "https"),
+    "storage-class": storage_class,
+}
+
+
+def load(path: Path) -> dict[str, str]:
+    """The `data` of the nic-values ConfigMap; a SystemExit naming what is wrong otherwise."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"{path}: cannot read: {exc}") from None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: not a ConfigMap with `data` (see the committed file)")
+    return {str(k): "" if v is None else str(v) for k, v in data.items()}
+
+
+def problems(values: dict[str, str]) -> list[str]:
+    out = [f"{k}: missing" for k in KEYS if k not in values]
+    out += [f"{k}: unknown value (a typo?)" for k in values if k not in KEYS]
+    for key, check in KEYS.items():
+        if key not in values:
+            continue
+        v = values[key]
+        if PLACEHOLDER in v:
+            out.append(f"{key}: still {PLACEHOLDER}")
+            continue
+        why = check(v)
+        if why:
+            out.append(f"{key}: {v!r} is {why}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    path = Path(args[0])
+    values = load(path)
+    found = problems(values)
+    for p in found:
+        print(f"{path.name}: {p}", file=sys.stderr)
+    if found:
+        return 1
+    print(f"{path.name}: {len(values)} values OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Navigation shows only what a role may open: each link's permission is its route's own."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.audit.app import build as build_audit
+from services.audit.settings import AuditSettings
+from services.console.app import build as build_console
+from services.console.nav import NAV
+from services.console.settings import ConsoleSettings
+from tests.support.console import sign_in
+
+BASE = "http://console"
+NAV_BLOCK = re.compile(r"<nav>(.*?)</nav>", re.S)
+HREF = re.compile(r'href="([^"]+)"')
+# one demo account per role (demo/campus.py DEMO_PEOPLE)
+ACCOUNTS = (
+    "duty", "guard", "gatekeeper", "logistics_head", "leader", "nic_admin", "nic_duty",
+    "security_head",
+)  # fmt: skip
+
+
+@pytest.fixture
+async def console(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """The console, and an audit service of its own schema behind the Audit page."""
+    schema = f"audit_{uuid.uuid4().hex[:8]}"
+    audit = build_audit(
+        AuditSettings(
+            nats_url=nats_url,
+            database_url=database_url,
+            audit_schema=schema,
+            audit_origin=f"test.campus/{schema}",
+            audit_key_name=f"test.campus/{schema}",
+            data_dir=tmp_path,
+        )
+    )
+    svc = build_console(
+        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
+    )
+    async with audit.running(), svc.running():
+        await asyncio.wait_for(audit.state["audit"].ready.wait(), 20)
+        yield svc
+
+
+@pytest.mark.parametrize("account", ACCOUNTS)
+async def test_every_link_shown_opens_and_no_link_leads_to_a_refusal(
+    console: Any, account: str
+) -> None:
+    transport = httpx.ASGITransport(app=console.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as c:
+        await sign_in(c, account)
+        page = await c.get("/")
+        assert page.status_code == 200
+        block = NAV_BLOCK.search(page.text)
+        assert block, "no navigation on the overview"
+        shown = HREF.findall(block.group(1))
+        assert "/" in shown and "/duty" in shown
+        for path in shown:
+            assert (await c.get(path)).status_code == 200, (account, path)
+        for link in NAV:
+            if link.path not in shown:
+                assert (await c.get(link.path)).status_code == 403, (account, link.path)
+
+
+async def test_the_audit_link_is_not_shown_to_duty_or_guards(console: Any) -> None:
+    transport = httpx.ASGITransport(app=console.asgi())
+    for account, sees_audit in (("duty", False), ("guard", False), ("leader", True)):
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as c:
+            await sign_in(c, account)
+            block = NAV_BLOCK.search((await c.get("/")).text)
+            assert block is not None
+            assert ('href="/audit"' in block.group(1)) is sees_audit, account
