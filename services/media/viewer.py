@@ -137,6 +137,7 @@ class Session:
     started_mono: float = field(default_factory=time.monotonic)
     started_at: datetime | None = None
     connected: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # connected and channel open
     stopped: bool = False
     channel: Any = None
     producer: asyncio.Task[None] | None = None
@@ -450,14 +451,24 @@ class Viewer:
             def on_message(message: Any) -> None:
                 self._spawn(self.control(s, message))
 
-            @channel.on("open")
             def on_open() -> None:
                 s.send(self._state(s))
+                s.ready.set()
+
+            # a channel the page opened arrives already open (aiortc fires no "open" then)
+            if channel.readyState == "open":
+                on_open()
+            else:
+                channel.on("open", on_open)
+
+        with_channel = "m=application" in sdp  # the page's control channel was offered
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState == "connected":
                 s.connected = True
+                if not with_channel:
+                    s.ready.set()
             elif pc.connectionState in ("failed", "closed") and not s.stopped:
                 await self.stop(s, "disconnected", "连接已断开", "the viewer's connection closed")
 
@@ -517,6 +528,8 @@ class Viewer:
         """Recorded frames from the recorder, in real time, from `start` to the window's end."""
         g = s.grant
         assert g is not None and start is not None
+        # nothing is fetched before the page can see it and hear why it would stop
+        await s.ready.wait()
         url = self.settings.replay_url_template.format(camera_id=s.camera_id)
         decoder = av.CodecContext.create("h264", "r")
 
