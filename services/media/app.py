@@ -908,8 +908,8 @@ def build(
         svc,
         settings,
         clock=clock,
+        inventory=media.inventory.get,
         rpc_prefix=rpc_prefix,
-        durable_suffix=durable_suffix,
         workflow_get=workflow_rpc_prefix + rpc.WORKFLOW_GET.removeprefix(rpc.WORKFLOW_PREFIX),
     )
     media.on_revoked.append(viewer.revoked)

@@ -35,10 +35,10 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from prometheus_client import Counter, Gauge, Histogram
 
-from cctv.contract import Envelope, Event, rpc
+from cctv.contract import CameraRecord, rpc
 from cctv.contract import rpcmodels as m
 from cctv.contract.campustime import campus_time
-from cctv.contract.events import CameraRemoved, CameraUpserted, FootageViewing
+from cctv.contract.events import FootageViewing
 from cctv.plumbing.identity import HEADER, Identity, caller
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
@@ -161,9 +161,11 @@ class Viewer:
         settings: MediaSettings,
         *,
         clock: Clock,
+        inventory: Callable[[str], CameraRecord | None],
         workflow_get: str = rpc.WORKFLOW_GET,
     ) -> None:
         self.svc = svc
+        self.inventory = inventory
         self.workflow_get = workflow_get
         self.settings = settings
         self.clock = clock
@@ -192,44 +194,13 @@ class Viewer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # ---- the inventory, from ingest's events ------------------------------------------------
-
-    async def on_camera(self, _env: Envelope, event: Event) -> None:
-        if isinstance(event, CameraUpserted):
-            c = event.camera
-            await self.pool.execute(
-                f"INSERT INTO {self.schema}.cameras (camera_id, zone, department, "
-                "managing_department, stream_url) VALUES ($1,$2,$3,$4,$5) "
-                "ON CONFLICT (camera_id) DO UPDATE SET zone = EXCLUDED.zone, department = "
-                "EXCLUDED.department, managing_department = EXCLUDED.managing_department, "
-                "stream_url = EXCLUDED.stream_url, removed_at = NULL, updated_at = now()",
-                c.camera_id,
-                c.zone,
-                c.department,
-                c.managing_department,
-                c.stream_url,
-            )
-        elif isinstance(event, CameraRemoved):
-            await self.pool.execute(
-                f"UPDATE {self.schema}.cameras SET removed_at = now(), updated_at = now() "
-                "WHERE camera_id = $1",
-                event.camera_id,
-            )
+    # ---- the inventory (media's view of ingest's events, cctv.plumbing.inventory) ----------
 
     async def live_camera(self, camera_id: str) -> LiveCamera | None:
-        row = await self.pool.fetchrow(
-            f"SELECT * FROM {self.schema}.cameras WHERE camera_id = $1 AND removed_at IS NULL",
-            camera_id,
-        )
-        if row is None:
+        c = self.inventory(camera_id)
+        if c is None:
             return None
-        return LiveCamera(
-            row["camera_id"],
-            row["zone"],
-            row["department"],
-            row["managing_department"],
-            row["stream_url"],
-        )
+        return LiveCamera(c.camera_id, c.zone, c.department, c.managing_department, c.stream_url)
 
     # ---- recording what happened ------------------------------------------------------------
 
@@ -701,16 +672,19 @@ def _safe_dt(v: Any) -> datetime | None:
         return None
 
 
-def attach(svc: Service, settings: MediaSettings, *, clock: Clock, rpc_prefix: str = "",
-           durable_suffix: str = "", workflow_get: str = rpc.WORKFLOW_GET) -> Viewer:  # fmt: skip
-    """Wire the viewer into the media service: its request subject, the inventory events,
-    and the loop that re-checks open sessions."""
-    viewer = Viewer(svc, settings, clock=clock, workflow_get=workflow_get)
+def attach(
+    svc: Service,
+    settings: MediaSettings,
+    *,
+    clock: Clock,
+    inventory: Callable[[str], CameraRecord | None],
+    rpc_prefix: str = "",
+    workflow_get: str = rpc.WORKFLOW_GET,
+) -> Viewer:
+    """Wire the viewer into the media service: its request subject and the loop that
+    re-checks open sessions; cameras (live) come from media's inventory view."""
+    viewer = Viewer(svc, settings, clock=clock, inventory=inventory, workflow_get=workflow_get)
     svc.state["viewer"] = viewer
     svc.respond(rpc_prefix + rpc.MEDIA_VIEW, viewer.view, request=m.MediaViewRequest)
-    for subject in ("cctv.camera.upserted.>", "cctv.camera.removed.>"):
-        kind = subject.split(".")[2]
-        svc.consume(subject, stream="CCTV_CAMERA", durable=f"media-{kind}-v1{durable_suffix}",
-                    handler=viewer.on_camera)  # fmt: skip
     svc.loop("viewer-check", viewer.check_loop)
     return viewer
