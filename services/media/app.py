@@ -909,6 +909,7 @@ def build(
         settings,
         clock=clock,
         inventory=media.inventory.get,
+        recorders=media.recorders.choose,
         rpc_prefix=rpc_prefix,
         workflow_get=workflow_rpc_prefix + rpc.WORKFLOW_GET.removeprefix(rpc.WORKFLOW_PREFIX),
     )

@@ -47,6 +47,7 @@ from . import replay
 from .footage import burn_watermark, load_font
 from .ice import configure_ice, rtc_configuration
 from .live import LiveCamera, LiveReader, default_login, may_watch_live, with_login
+from .recorders.base import Footage, Recorder
 from .settings import MediaSettings
 
 log = structlog.get_logger()
@@ -162,10 +163,12 @@ class Viewer:
         *,
         clock: Clock,
         inventory: Callable[[str], CameraRecord | None],
+        recorders: Callable[[str], tuple[Recorder, Footage]],
         workflow_get: str = rpc.WORKFLOW_GET,
     ) -> None:
         self.svc = svc
         self.inventory = inventory
+        self.recorders = recorders
         self.workflow_get = workflow_get
         self.settings = settings
         self.clock = clock
@@ -496,35 +499,37 @@ class Viewer:
         s.live.start()
 
     async def _play_recorded(self, s: Session, start: datetime | None) -> None:
-        """Recorded frames from the recorder, in real time, from `start` to the window's end."""
+        """Recorded frames from the camera's recorder (whichever dialect the inventory and
+        RECORDERS say: ONVIF replay, Hikvision, Dahua), shown at the pace they were recorded,
+        from `start` to the window's end."""
         g = s.grant
         assert g is not None and start is not None
         # nothing is fetched before the page can see it and hear why it would stop
         await s.ready.wait()
-        url = self.settings.replay_url_template.format(camera_id=s.camera_id)
         decoder = av.CodecContext.create("h264", "r")
 
         def decode_and_mark(annexb: bytes) -> list[av.VideoFrame]:
             return [self.mark(s, f) for f in decoder.decode(av.Packet(annexb))]
 
+        loop = asyncio.get_running_loop()
+        began, first = loop.time(), None
         try:
-            async with replay.ReplayClient(
-                url,
-                username=self.settings.replay_username or None,
-                password=self.settings.replay_password or None,
-                timeout=self.settings.replay_timeout_s,
-            ) as client:
-                async for rec in client.play(start, g.footage_until, realtime=True):
-                    if not (g.footage_from <= rec.at < g.footage_until):
-                        await self.stop(
-                            s, "recorder_outside_window", "录像机发送了批准范围以外的画面",
-                            f"the recorder sent footage of {rec.at.isoformat()}, outside the "
-                            "grant: the session is stopped (Art. 16(1)3)",
-                        )  # fmt: skip
-                        return
-                    for frame in await asyncio.to_thread(decode_and_mark, rec.annexb):
-                        await s.track.queue.put(frame)
-                    s.position = rec.at
+            recorder, footage = self.recorders(s.camera_id)
+            async for rec in recorder.fetch(footage, start, g.footage_until):
+                if not (g.footage_from <= rec.at < g.footage_until):
+                    await self.stop(
+                        s, "recorder_outside_window", "录像机发送了批准范围以外的画面",
+                        f"the recorder sent footage of {rec.at.isoformat()}, outside the "
+                        "grant: the session is stopped (Art. 16(1)3)",
+                    )  # fmt: skip
+                    return
+                first = first or rec.at
+                due = began + (rec.at - first).total_seconds()
+                if due > loop.time():  # the recorder sends faster than it recorded
+                    await asyncio.sleep(due - loop.time())  # pace, not a sync wait
+                for frame in await asyncio.to_thread(decode_and_mark, rec.annexb):
+                    await s.track.queue.put(frame)
+                s.position = rec.at
         except replay.ReplayError as exc:
             s.send({"type": "error", "error": f"录像读取失败 recorder: {exc}"})
             log.warning("viewer replay failed", session=s.session_id, error=str(exc))
@@ -678,12 +683,20 @@ def attach(
     *,
     clock: Clock,
     inventory: Callable[[str], CameraRecord | None],
+    recorders: Callable[[str], tuple[Recorder, Footage]],
     rpc_prefix: str = "",
     workflow_get: str = rpc.WORKFLOW_GET,
 ) -> Viewer:
     """Wire the viewer into the media service: its request subject and the loop that
     re-checks open sessions; cameras (live) come from media's inventory view."""
-    viewer = Viewer(svc, settings, clock=clock, inventory=inventory, workflow_get=workflow_get)
+    viewer = Viewer(
+        svc,
+        settings,
+        clock=clock,
+        inventory=inventory,
+        recorders=recorders,
+        workflow_get=workflow_get,
+    )
     svc.state["viewer"] = viewer
     svc.respond(rpc_prefix + rpc.MEDIA_VIEW, viewer.view, request=m.MediaViewRequest)
     svc.loop("viewer-check", viewer.check_loop)
