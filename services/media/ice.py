@@ -24,18 +24,15 @@ class IceSettingError(ValueError):
     """A WebRTC setting that cannot be used; the message names it."""
 
 
-def parse_port_range(text: str) -> tuple[int, int] | None:
-    """`"40000-40199"` → (40000, 40199); `""` → None (any ephemeral port)."""
-    text = text.strip()
-    if not text:
+def port_range(first: int | None, last: int | None) -> tuple[int, int] | None:
+    """MEDIA_RTC_PORT_MIN..MAX as a range; both unset → None (any ephemeral port)."""
+    if first is None and last is None:
         return None
-    lo, sep, hi = text.partition("-")
-    try:
-        first, last = int(lo), int(hi if sep else lo)
-    except ValueError as exc:
-        raise IceSettingError(f"WEBRTC_UDP_PORTS must be FIRST-LAST, not {text!r}") from exc
-    if not (1024 <= first <= last <= 65535):
-        raise IceSettingError(f"WEBRTC_UDP_PORTS {text!r}: ports 1024-65535, first <= last")
+    if first is None or last is None or not (1024 <= first <= last <= 65535):
+        raise IceSettingError(
+            f"MEDIA_RTC_PORT_MIN/MEDIA_RTC_PORT_MAX must both be set, 1024-65535, MIN <= MAX "
+            f"(got {first}..{last})"
+        )
     return first, last
 
 
@@ -61,7 +58,7 @@ class _RangeLoop:
                 )
             except OSError:
                 continue
-        raise OSError(f"no free UDP port in {first}-{last} on {local[0]} (WEBRTC_UDP_PORTS)")
+        raise OSError(f"no free UDP port in {first}-{last} on {local[0]} (MEDIA_RTC_PORT_MIN/MAX)")
 
 
 class _AsyncioInRange:
@@ -83,15 +80,27 @@ for _name in ("aioice", "aiortc"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 
-def configure_ice(host_addresses: str = "", udp_ports: str = "") -> None:
-    """Limit host candidates to `host_addresses` (comma-separated) and UDP binds to
-    `udp_ports`; empty strings restore aioice's own behaviour."""
+_ORIGINAL_GATHER = aioice.ice.Connection.get_component_candidates
+
+
+def _check_ip(address: str, setting: str) -> None:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    except OSError as exc:
+        raise IceSettingError(f"{setting}: {address!r} is no IP address") from exc
+
+
+def configure_ice(
+    host_addresses: str = "", ports: tuple[int, int] | None = None, advertise: str = ""
+) -> None:
+    """Limit host candidates to `host_addresses` (comma-separated), UDP binds to `ports`,
+    and advertise `advertise` in place of the bound address; empty values restore aioice's
+    own behaviour."""
     wanted = [a.strip() for a in host_addresses.split(",") if a.strip()]
     for address in wanted:
-        try:
-            socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
-        except OSError as exc:
-            raise IceSettingError(f"WEBRTC_HOST_ADDRESSES: {address!r} is no IP address") from exc
+        _check_ip(address, "WEBRTC_HOST_ADDRESSES")
+    if advertise:
+        _check_ip(advertise, "MEDIA_RTC_ADVERTISE_IP")
     if wanted:
 
         def hosts(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -100,8 +109,19 @@ def configure_ice(host_addresses: str = "", udp_ports: str = "") -> None:
         aioice.ice.get_host_addresses = hosts  # type: ignore[assignment]
     else:
         aioice.ice.get_host_addresses = _ORIGINAL_HOSTS  # type: ignore[assignment]
-    ports = parse_port_range(udp_ports)
     aioice.ice.asyncio = _AsyncioInRange(ports) if ports else asyncio  # type: ignore[assignment]
+    if advertise:
+
+        async def gather(self: Any, component: int, addresses: list[str], timeout: int = 5) -> Any:
+            found = await _ORIGINAL_GATHER(self, component, addresses, timeout)
+            for c in found:
+                if c.type == "host":  # the browser reaches the pod through this address
+                    c.host = advertise
+            return found
+
+        aioice.ice.Connection.get_component_candidates = gather  # type: ignore[method-assign]
+    else:
+        aioice.ice.Connection.get_component_candidates = _ORIGINAL_GATHER  # type: ignore[method-assign]
 
 
 def rtc_configuration(servers: str = "", username: str = "", password: str = "") -> Any:

@@ -40,16 +40,20 @@ class MediaSettings(ServiceSettings):
     live_username: str = ""
     live_password: str = ""
     device_secrets_dir: Path | None = None  # `cctv-device-default` there holds user:password
-    # ICE: STUN/TURN URLs, comma-separated ("" = none: never a public STUN server by default)
-    ice_servers: str = ""
-    turn_username: str = ""
-    turn_password: str = ""
-    # host addresses offered as ICE candidates, comma-separated ("" = every interface);
-    # "127.0.0.1" for tests and `make run` on one machine (aioice leaves loopback out)
+    # ICE (names as deploy/k8s sets them, ADR 0014/0022): STUN/TURN URIs, comma-separated
+    # ("" = none: never aiortc's public STUN default); the TURN login (Secret cctv-media)
+    media_ice_servers: str = ""
+    media_turn_username: str = ""
+    media_turn_password: str = ""
+    # the UDP ports ICE binds, MIN..MAX (unset = any ephemeral port): what Kubernetes exposes
+    media_rtc_port_min: int | None = Field(default=None, ge=1024, le=65535)
+    media_rtc_port_max: int | None = Field(default=None, ge=1024, le=65535)
+    # the address browsers reach, advertised in place of the pod's own (its node's, from
+    # status.hostIP, behind a NodePort whose node ports equal the container's)
+    media_rtc_advertise_ip: str = ""
+    # host addresses ICE binds and offers, comma-separated ("" = every interface);
+    # "127.0.0.1" for tests and one-machine runs (aioice leaves loopback out)
     webrtc_host_addresses: str = ""
-    # UDP ports media binds for WebRTC, "40000-40199" ("" = any ephemeral port); Kubernetes
-    # exposes exactly this range (deploy note in ADR 0022)
-    webrtc_udp_ports: str = ""
     view_check_s: float = Field(default=1.0, gt=0)  # how often open sessions re-check grants
     view_connect_timeout_s: float = Field(default=30.0, gt=0)  # offer answered, never connected
     max_viewers: int = Field(default=40, ge=1)  # sessions per replica before refusing

@@ -45,7 +45,7 @@ from cctv.plumbing.service import RpcError, Service
 
 from . import replay
 from .footage import burn_watermark, load_font
-from .ice import configure_ice, rtc_configuration
+from .ice import configure_ice, port_range, rtc_configuration
 from .live import LiveCamera, LiveReader, default_login, may_watch_live, with_login
 from .recorders.base import Footage, Recorder
 from .settings import MediaSettings
@@ -177,9 +177,13 @@ class Viewer:
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.rtc_config = rtc_configuration(
-            settings.ice_servers, settings.turn_username, settings.turn_password
+            settings.media_ice_servers, settings.media_turn_username, settings.media_turn_password
         )
-        configure_ice(settings.webrtc_host_addresses, settings.webrtc_udp_ports)
+        configure_ice(
+            settings.webrtc_host_addresses,
+            port_range(settings.media_rtc_port_min, settings.media_rtc_port_max),
+            settings.media_rtc_advertise_ip,
+        )
         self.live_login = (
             (settings.live_username, settings.live_password)
             if settings.live_username

@@ -25,7 +25,7 @@ from cctv.contract.events import CameraUpserted
 from cctv.plumbing.identity import Identity
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
 from demo.simulator.rtsp_server import RtspServer
-from services.media.ice import IceSettingError, configure_ice, parse_port_range
+from services.media.ice import IceSettingError, configure_ice, port_range
 from services.media.live import LiveCamera, may_watch_live
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
@@ -362,12 +362,13 @@ async def test_footage_the_recorder_sends_outside_the_grant_stops_the_session(
 
 
 async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
-    """The port range Kubernetes exposes (WEBRTC_UDP_PORTS) is the only one media binds."""
+    """The port range Kubernetes exposes (MEDIA_RTC_PORT_MIN/MAX) is the only one media binds,
+    and the address it advertises is the node's (MEDIA_RTC_ADVERTISE_IP), not the bound one."""
     import re
 
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    configure_ice("127.0.0.1", "41000-41019")
+    configure_ice("127.0.0.1", port_range(41000, 41019), advertise="127.0.0.2")
     a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
@@ -378,13 +379,14 @@ async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
         ports = [
             int(p)
             for sdp in (a.localDescription.sdp, b.localDescription.sdp)
-            for p in re.findall(r"a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.1 (\d+) typ host", sdp)
+            for p in re.findall(r"a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.2 (\d+) typ host", sdp)
         ]
         assert len(ports) >= 2 and all(41000 <= p <= 41019 for p in ports), ports
+        assert "127.0.0.1" not in a.localDescription.sdp.split("m=", 1)[1]
     finally:
         await a.close()
         await b.close()
-        configure_ice("127.0.0.1", "")
+        configure_ice("127.0.0.1")
 
 
 # ---- live viewing (Art. 13-14) --------------------------------------------------------------
@@ -411,11 +413,13 @@ def test_live_is_bounded_by_role_and_zone() -> None:
 
 
 def test_webrtc_port_range_setting_names_what_is_wrong() -> None:
-    assert parse_port_range("") is None
-    assert parse_port_range("40000-40010") == (40000, 40010)
-    for bad in ("40010-40000", "abc", "80-90"):
-        with pytest.raises(IceSettingError, match="WEBRTC_UDP_PORTS"):
-            parse_port_range(bad)
+    assert port_range(None, None) is None
+    assert port_range(40000, 40010) == (40000, 40010)
+    for bad in ((40010, 40000), (40000, None), (80, 90)):
+        with pytest.raises(IceSettingError, match="MEDIA_RTC_PORT_MIN"):
+            port_range(*bad)
+    with pytest.raises(IceSettingError, match="MEDIA_RTC_ADVERTISE_IP"):
+        configure_ice(advertise="node-1")
     with pytest.raises(IceSettingError, match="WEBRTC_HOST_ADDRESSES"):
         configure_ice("not-an-ip")
 
