@@ -179,10 +179,11 @@ class Viewer:
         self.rtc_config = rtc_configuration(
             settings.media_ice_servers, settings.media_turn_username, settings.media_turn_password
         )
-        configure_ice(
-            settings.webrtc_host_addresses,
-            port_range(settings.media_rtc_port_min, settings.media_rtc_port_max),
-            settings.media_rtc_advertise_ip,
+        ports = port_range(settings.media_rtc_port_min, settings.media_rtc_port_max)
+        configure_ice(settings.webrtc_host_addresses, ports, settings.media_rtc_advertise_ip)
+        # one UDP port per session (BUNDLE): the range bounds the sessions too
+        self.max_viewers = min(
+            settings.max_viewers, ports[1] - ports[0] + 1 if ports else settings.max_viewers
         )
         self.live_login = (
             (settings.live_username, settings.live_password)
@@ -348,7 +349,7 @@ class Viewer:
         live_cam: LiveCamera | None = None
         position: datetime | None = None
         try:
-            if len(self.sessions) >= self.settings.max_viewers:
+            if len(self.sessions) >= self.max_viewers:
                 raise ViewRefused(
                     "viewer_capacity",
                     "查看人数已满，请稍后再试",

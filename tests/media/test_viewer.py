@@ -269,6 +269,23 @@ async def test_an_unusable_offer_gets_a_clear_refusal(granted: Granted, events: 
     assert reply["article"] == "Art. 16(1)3"
 
 
+async def test_a_full_replica_refuses_more_viewers(granted: Granted) -> None:
+    g = granted
+    g.media.svc.state["viewer"].max_viewers = 1  # as if its UDP port range had one port
+    first, reply = await open_view(
+        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
+    )
+    try:
+        assert reply["ok"], reply
+        second, again = await open_view(
+            g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
+        )
+        await second.close()
+        assert again["code"] == "viewer_capacity", again
+    finally:
+        await first.close()
+
+
 async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: EventLog) -> None:
     g = granted
     viewer, reply = await open_view(
