@@ -393,11 +393,20 @@ class Viewer:
             answer = await self._negotiate(s, q.sdp)
         except Exception as exc:
             await pc.close()
-            bad = ViewRefused(
-                "bad_offer",
-                "浏览器的会话描述无法使用",
-                f"the browser's offer cannot be used: {type(exc).__name__}: {exc}"[:300],
-                "Art. 15",
+            bad = (
+                ViewRefused(  # every UDP port of MEDIA_RTC_PORT_MIN..MAX is taken
+                    "viewer_capacity",
+                    "查看人数已满，请稍后再试",
+                    f"no port for another viewer: {exc}",
+                    "Art. 15",
+                )
+                if isinstance(exc, OSError)
+                else ViewRefused(
+                    "bad_offer",
+                    "浏览器的会话描述无法使用",
+                    f"the browser's offer cannot be used: {type(exc).__name__}: {exc}"[:300],
+                    "Art. 15",
+                )
             )
             await self.refuse(s, bad, who=who)
             raise bad from exc
