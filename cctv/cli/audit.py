@@ -274,7 +274,10 @@ def verify(args: argparse.Namespace) -> int:
         for f in findings[1:]:
             print(f"  also: entry {f['index']}: {f['kind']} — {f['detail']}")
     elif ok:
-        print("完好 OK — chain, tree, stored nodes and signed checkpoints agree")
+        print(
+            "完好 OK — chain, tree, stored nodes and signed checkpoints agree, and every "
+            "message the witness acknowledged is in the log"
+        )
     return 0 if ok else 1
 
 

@@ -433,6 +433,23 @@ class DeadLetter(Event):
     deliveries: int = 1
 
 
+class DeadLetterReplayed(Event):
+    """A person replayed a dead letter through the consumer that refused it (`cctv dlq
+    replay`, served by that service): who, which letter, and how it ended. A letter whose
+    replay ``handled`` it is done; the DLQ itself is never edited."""
+
+    TYPE = "ops.dlq_replayed"
+    STREAM = "CCTV_OPS"  # audited: who replayed what is part of the record
+    service: str
+    consumer: str
+    subject: str
+    dlq_seq: int
+    event_id: str | None = None
+    outcome: Literal["handled", "failed", "still_bad", "no_consumer"]
+    reason: str = ""
+    replayed_by: str
+
+
 # Helpers append their own event classes below, one block per area.
 
 

@@ -800,6 +800,21 @@ class MediaViewReply(RpcReply):
     position: datetime | None = None
     valid_until: datetime | None = None
     watermark: list[str] = []
+class DlqReplayRequest(RpcRequest):
+    """Dead letters (`CCTV_DLQ` sequence numbers, from `cctv dlq list`) of the service asked,
+    to run again through the consumer that refused them."""
+
+    seqs: list[int] = Field(min_length=1, max_length=1000)
+
+
+class DlqReplayed(BaseModel):
+    seq: int
+    outcome: Literal["handled", "failed", "still_bad", "no_consumer", "not_found", "not_mine"]
+    reason: str = ""
+
+
+class DlqReplayReply(RpcReply):
+    replayed: list[DlqReplayed]
 
 
 class MediaFilesRequest(ActorRequest):
@@ -886,4 +901,5 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
     rpc.MEDIA_VIEW: (MediaViewRequest, MediaViewReply),
     rpc.MEDIA_FILES: (MediaFilesRequest, MediaFilesReply),
+    **{rpc.dlq_replay(s): (DlqReplayRequest, DlqReplayReply) for s in rpc.DLQ_REPLAY_SERVICES},
 }
