@@ -800,6 +800,8 @@ class MediaViewReply(RpcReply):
     position: datetime | None = None
     valid_until: datetime | None = None
     watermark: list[str] = []
+
+
 class DlqReplayRequest(RpcRequest):
     """Dead letters (`CCTV_DLQ` sequence numbers, from `cctv dlq list`) of the service asked,
     to run again through the consumer that refused them."""
