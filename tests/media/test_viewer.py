@@ -173,6 +173,22 @@ async def g_events(events: EventLog, sid: str, action: str, count: int = 1) -> l
     return [e["data"] for e in got]
 
 
+async def test_the_named_viewer_who_did_not_fill_in_the_form_may_watch(
+    granted: Granted,
+) -> None:
+    """Annex 4 names the viewer (调阅人); a colleague of the applying unit may have applied."""
+    g = granted
+    named = {"person_id": "t_viewer", "name": "李老师", "department": "college_se", "roles": []}
+    viewer, reply = await open_view(
+        g.media, named, request_id=g.rid, camera_id=g.camera, kind="recorded"
+    )
+    try:
+        assert reply["ok"], reply
+        await viewer.wait_frames(2)
+    finally:
+        await viewer.close()
+
+
 async def test_seek_outside_the_window_or_to_another_camera_is_refused_and_recorded(
     granted: Granted, events: EventLog
 ) -> None:
