@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,15 +17,6 @@ from services.console.settings import ConsoleSettings
 from tests.support.console import csrf_of, sign_in
 
 BASE = "http://console"
-
-
-@pytest.fixture
-async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        yield svc
 
 
 def client(svc: Any) -> httpx.AsyncClient:
