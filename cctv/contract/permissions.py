@@ -35,6 +35,7 @@ EVENT_PUBLISHERS: dict[str, str | tuple[str, ...]] = {
     "access.exported": "media",
     "access.preserved": "media",
     "access.preservation_check": "media",
+    "access.viewing": "media",  # viewing sessions: start, seek, refusal, stop (ADR 0022)
     "audit.": "audit",
     "people.": "console",
 }
@@ -49,7 +50,8 @@ RPC_CALLS: dict[str, tuple[str, ...]] = {
     "notify": ("cctv.rpc.console.people.>",),
     "ingest": (),
     "audit": (),
-    "media": (),
+    # the viewer asks workflow for the grant as the viewer (their signed identity, ADR 0022)
+    "media": ("cctv.rpc.workflow.get",),
 }
 
 # what other campus systems may read: state, faults and alerts, never people or requests

@@ -70,6 +70,9 @@ MEDIA_EXPORT = "cctv.rpc.media.export"  # {actor, request_id, purpose, destinati
 MEDIA_EXPORTS = "cctv.rpc.media.exports"  # {request_id?} -> {exports, objects}
 MEDIA_DELETE = "cctv.rpc.media.delete"  # {actor, object_key, reason}: refused under a hold
 MEDIA_VERIFY = "cctv.rpc.media.verify"  # {} -> {checked, failed}: re-hash every stored object
+# the WebRTC viewer (ADR 0022): the console forwards the browser's SDP offer with the viewer's
+# signed identity; media checks the grant (recorded) or the zone (live) and answers
+MEDIA_VIEW = "cctv.rpc.media.view"  # {kind, request_id?, camera_id, position?, sdp} -> answer
 # {actor, export_id} -> {manifest, files}: an export's stored bytes for its evidence pack
 MEDIA_FILES = "cctv.rpc.media.files"
 

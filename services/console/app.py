@@ -72,6 +72,9 @@ PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
     "/inventory/export.{fmt:str}": "inventory.view",
     "/inventory/{camera_id:str}": {"GET": "inventory.view", "POST": "inventory.edit"},
     "/inventory/{camera_id:str}/remove": "inventory.edit",
+    # the viewer: media decides by the grant (Art. 16-17) or the zone (Art. 13-14)
+    "/viewer": SIGNED_IN,
+    "/api/viewer/offer": SIGNED_IN,
 }
 
 
@@ -515,7 +518,9 @@ class Console:
             ),
         ]
         routes += sso_routes(self)
-        for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):
+        for module in (
+            "workflow_pages", "audit_pages", "inventory_pages", "duty_pages", "viewer_pages"
+        ):  # fmt: skip
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:

@@ -131,6 +131,20 @@ class AccessRequest(ApprovalRequest):
     retrievals: list[RetrievalRecord] = Field(default_factory=list)
     holds: list[PreservationHold] = Field(default_factory=list)
 
+    def visible_to(self, actor: Actor) -> bool:
+        """Also the viewer an approved grant names (Annex 4 调阅人) within the applying unit:
+        they open the grant to watch it in the media service's viewer (Art. 16-17, ADR 0022),
+        even when someone else of their unit filled in the form."""
+        if super().visible_to(actor):
+            return True
+        g = self.grant
+        return (
+            g is not None
+            and bool(actor.name)
+            and actor.name == g.grantee
+            and actor.department == self.form.applying_unit
+        )
+
     @staticmethod
     def preview(form: AccessApplication, inventory: Inventory) -> list[Step]:
         """The chain the requester will see before submitting (or the refusal)."""
