@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from . import regulation
@@ -491,7 +491,38 @@ class AccessOpinion(WorkflowTransition):
     TYPE = "workflow.access.opinion"
 
 
-class AccessApproved(WorkflowTransition):
+class GrantRecord(BaseModel):
+    """What an approved access request allows, and nothing more (Art. 17): media plays and
+    copies exactly this. Workflow's own grant is this record with its method typed."""
+
+    grant_id: str = Field(min_length=1)
+    request_id: str = Field(min_length=1)
+    grantee: str = Field(min_length=1)
+    method: str
+    cameras: list[str] = Field(min_length=1)
+    footage_from: AwareDatetime
+    footage_until: AwareDatetime
+    valid_until: AwareDatetime
+    export: bool  # copy grants produce an export whose integrity anyone can check
+    watermark: str = ""
+    revoked_at: datetime | None = None  # an approver or the school leader withdrew it
+    revoked_by: str | None = None
+    revoke_reason: str = ""
+
+
+class _GrantEvent(WorkflowTransition):
+    grant: GrantRecord | None = None
+
+    @model_validator(mode="after")
+    def _grant_from_summary(self) -> _GrantEvent:
+        """Workflow publishes the grant in the summary; consumers read it typed, and a grant
+        that does not fit is a contract error (dead-lettered at once), not a KeyError."""
+        if self.grant is None and isinstance(self.summary.get("grant"), dict):
+            self.grant = GrantRecord.model_validate(self.summary["grant"])
+        return self
+
+
+class AccessApproved(_GrantEvent):
     TYPE = "workflow.access.approved"
 
 
@@ -541,8 +572,8 @@ class AccessHoldExtended(_HoldEvent):
     TYPE = "workflow.access.hold_extended"
 
 
-class AccessRevoked(WorkflowTransition):
-    """A grant withdrawn before its validity ended; summary.grant carries `revoked_at`."""
+class AccessRevoked(_GrantEvent):
+    """A grant withdrawn before its validity ended; ``grant`` carries `revoked_at`."""
 
     TYPE = "workflow.access.revoked"
 

@@ -54,7 +54,7 @@ async def viewer_page(request: Request) -> Response:
 
 async def _my_grants(console: Any) -> list[dict[str, Any]]:
     """My approved access requests, for a link each (media still checks every one)."""
-    inbox = await console.ask(rpc.WORKFLOW_INBOX, {})
+    inbox = await console.ask_or_note(rpc.WORKFLOW_INBOX, {})  # a list only: the page works
     return [
         r
         for r in inbox.get("mine", [])
@@ -65,7 +65,7 @@ async def _my_grants(console: Any) -> list[dict[str, Any]]:
 async def _my_area(console: Any, user: Any) -> list[dict[str, Any]]:
     """The cameras of my zone (or, with no zone, my department's): a picker only — media
     decides what it streams (Art. 13-14)."""
-    listed = await console.ask(rpc.INGEST_CAMERAS, {})
+    listed = await console.ask_or_note(rpc.INGEST_CAMERAS, {})  # a picker only: the page works
     return [
         c
         for c in listed.get("cameras", [])

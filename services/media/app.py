@@ -26,12 +26,14 @@ from cctv.contract import Envelope, Event, rpc
 from cctv.contract import rpcmodels as m
 from cctv.contract.campustime import campus_time
 from cctv.contract.events import (
+    AccessApproved,
     AccessHeld,
     AccessHoldExtended,
     AccessRecorded,
     ExportedFile,
     FootageExported,
     FootagePreserved,
+    GrantRecord,
     PreservationCheck,
     WorkflowTransition,
 )
@@ -147,9 +149,8 @@ class MediaService:
     async def on_access(self, _env: Envelope, event: Event) -> None:
         if not isinstance(event, WorkflowTransition) or event.process != "access":
             return
-        s = event.summary
-        if event.transition == "approved" and isinstance(s.get("grant"), dict):
-            await self._grant(s["grant"])
+        if isinstance(event, AccessApproved) and event.grant is not None:
+            await self._grant(event.grant)
         elif isinstance(event, AccessHeld | AccessHoldExtended) and event.hold is not None:
             await self.pool.execute(
                 f"UPDATE {self.schema}.objects SET hold_until = greatest(hold_until, $2) "
@@ -167,7 +168,7 @@ class MediaService:
             for listener in self.on_revoked:
                 await listener(event.request_id)
 
-    async def _grant(self, g: dict[str, Any]) -> None:
+    async def _grant(self, g: GrantRecord) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 f"INSERT INTO {self.schema}.grants (request_id, grant_id, grantee, cameras, "
@@ -177,27 +178,27 @@ class MediaService:
                 "EXCLUDED.cameras, footage_from = EXCLUDED.footage_from, footage_until = "
                 "EXCLUDED.footage_until, valid_until = EXCLUDED.valid_until, export = "
                 "EXCLUDED.export, watermark = EXCLUDED.watermark, updated_at = now()",
-                g["request_id"],
-                g["grant_id"],
-                g["grantee"],
-                list(g["cameras"]),
-                _dt(g["footage_from"], "footage_from"),
-                _dt(g["footage_until"], "footage_until"),
-                _dt(g["valid_until"], "valid_until"),
-                bool(g["export"]),
-                str(g.get("watermark", "")),
+                g.request_id,
+                g.grant_id,
+                g.grantee,
+                list(g.cameras),
+                g.footage_from,
+                g.footage_until,
+                g.valid_until,
+                g.export,
+                g.watermark,
             )
             if self.settings.preserve_on_approval:
                 spec = {
-                    "cameras": list(g["cameras"]),
-                    "footage_from": g["footage_from"],
-                    "footage_until": g["footage_until"],
+                    "cameras": list(g.cameras),
+                    "footage_from": g.footage_from.isoformat(),
+                    "footage_until": g.footage_until.isoformat(),
                 }
                 await conn.execute(
                     f"INSERT INTO {self.schema}.jobs (job_id, kind, request_id, spec) "
                     "VALUES ($1, 'preserve', $2, $3) ON CONFLICT DO NOTHING",
-                    f"{g['request_id']}-P",
-                    g["request_id"],
+                    f"{g.request_id}-P",
+                    g.request_id,
                     json.dumps(spec),
                 )
         self._wake.set()

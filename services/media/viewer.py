@@ -34,11 +34,12 @@ import structlog
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from prometheus_client import Counter, Gauge, Histogram
+from pydantic import ValidationError
 
 from cctv.contract import CameraRecord, rpc
 from cctv.contract import rpcmodels as m
 from cctv.contract.campustime import campus_time
-from cctv.contract.events import FootageViewing
+from cctv.contract.events import FootageViewing, GrantRecord
 from cctv.plumbing.identity import HEADER, Identity, caller
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
@@ -274,16 +275,26 @@ class Viewer:
                 f"request {request_id} is not approved: no footage may be shown",
                 "Art. 15",
             )
+        try:
+            record = GrantRecord.model_validate(g)
+        except ValidationError as exc:
+            raise ViewRefused(
+                "not_approved",
+                f"申请 {request_id} 的调阅授权无法读取",
+                f"the grant of request {request_id} does not fit the contract: "
+                f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
+                "Art. 17",
+            ) from exc
         grant = ViewGrant(
             request_id=request_id,
-            grant_id=str(g["grant_id"]),
-            grantee=str(g["grantee"]),
-            cameras=tuple(g["cameras"]),
-            footage_from=_dt(g["footage_from"]),
-            footage_until=_dt(g["footage_until"]),
-            valid_until=_dt(g["valid_until"]),
+            grant_id=record.grant_id,
+            grantee=record.grantee,
+            cameras=tuple(record.cameras),
+            footage_from=record.footage_from,
+            footage_until=record.footage_until,
+            valid_until=record.valid_until,
         )
-        revoked = g.get("revoked_at") or await self.pool.fetchval(
+        revoked = record.revoked_at or await self.pool.fetchval(
             f"SELECT revoked_at FROM {self.schema}.grants WHERE request_id = $1", request_id
         )
         if revoked:

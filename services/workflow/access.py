@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cctv.contract import regulation
+from cctv.contract.events import GrantRecord
 
 from . import refusals as r
 from .approval import Step
@@ -62,22 +63,11 @@ class AccessApplication(BaseModel):
         return self
 
 
-class Grant(BaseModel):
-    """What the approval allows, and nothing more (Art. 17)."""
+class Grant(GrantRecord):
+    """What the approval allows, and nothing more (Art. 17): the contract's record, the
+    method typed."""
 
-    grant_id: str
-    request_id: str
-    grantee: str
     method: Method
-    cameras: list[str]
-    footage_from: datetime
-    footage_until: datetime
-    valid_until: datetime
-    export: bool  # copy grants produce an export whose integrity anyone can check
-    watermark: str
-    revoked_at: datetime | None = None  # an approver or the school leader withdrew it
-    revoked_by: str | None = None
-    revoke_reason: str = ""
 
 
 class RetrievalRecord(BaseModel):

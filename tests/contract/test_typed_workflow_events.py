@@ -8,8 +8,10 @@ import ast
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from cctv.contract import decode, wrap
-from cctv.contract.events import AccessHeld, HoldRecord, StopMoveCompleted
+import pytest
+
+from cctv.contract import ContractError, decode, wrap
+from cctv.contract.events import AccessApproved, AccessHeld, HoldRecord, StopMoveCompleted
 from services.workflow.publishing import to_event
 from services.workflow.transitions import Transition
 
@@ -77,3 +79,49 @@ def test_consumers_read_typed_fields_not_the_summary() -> None:
                     raise AssertionError(f"{path.relative_to(root)}:{node.lineno} reads .summary")
                 if isinstance(node, ast.Constant) and node.value == "summary":
                     raise AssertionError(f"{path.relative_to(root)}:{node.lineno} reads summary")
+
+
+GRANT = {
+    "grant_id": "DY-2026-00001-G",
+    "request_id": "DY-2026-00001",
+    "grantee": "李老师",
+    "method": "view",
+    "cameras": ["c1"],
+    "footage_from": "2026-11-29T01:00:00+00:00",
+    "footage_until": "2026-11-29T02:00:00+00:00",
+    "valid_until": "2026-12-06T01:00:00+00:00",
+    "export": False,
+    "watermark": "DY-2026-00001",
+}
+
+
+def test_the_grant_media_acts_on_is_typed() -> None:
+    data = {"request_id": "DY-2026-00001", "state": "approved", "grant": GRANT}
+    t = Transition(process="access", name="approved", key="DY-2026-00001", actor="a", time=T,
+                   data=data)  # fmt: skip
+    event = to_event(t)
+    assert isinstance(event, AccessApproved) and event.grant is not None
+    assert event.grant.cameras == ["c1"]
+    assert event.grant.valid_until == datetime(2026, 12, 6, 1, tzinfo=UTC)
+
+
+def test_a_grant_that_does_not_fit_is_a_contract_error_not_a_crash_of_the_consumer() -> None:
+    """Media took a grant without `request_id` as a KeyError and retried it five times;
+    now decoding refuses it, so it is dead-lettered at once with the reason."""
+    bad = {k: v for k, v in GRANT.items() if k != "request_id"}
+    event = AccessApproved.model_construct(
+        request_id="DY-2026-00002", process="access", transition="approved", state="approved",
+        at=T, summary={"grant": bad},
+    )  # fmt: skip
+    raw = wrap(event, source="workflow", key="DY-2026-00002").to_bytes()
+    with pytest.raises(ContractError, match="request_id"):
+        decode(raw, "cctv.workflow.access.approved.DY-2026-00002")
+    naive = {**GRANT, "valid_until": "2026-12-06T01:00:00"}
+    event = AccessApproved.model_construct(
+        request_id="DY-2026-00003", process="access", transition="approved", state="approved",
+        at=T, summary={"grant": naive},
+    )  # fmt: skip
+    with pytest.raises(ContractError, match="valid_until"):
+        decode(
+            wrap(event, source="workflow", key="x").to_bytes(), "cctv.workflow.access.approved.x"
+        )
