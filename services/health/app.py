@@ -84,6 +84,10 @@ INVENTORY_ASKED = Counter(
     "cctv_health_inventory_asked_total",
     "Cameras ingest was asked about (a fault for a camera the inventory view lacks)",
 )
+SERIES_REPAIRED = Counter(
+    "cctv_health_series_repaired_total",
+    "Cameras in the inventory view found without a cctv_camera_up series, then given one",
+)
 log = structlog.get_logger()
 
 
@@ -584,6 +588,7 @@ class HealthService:
             return None
         self.view.remember(found)
         await store.upsert_camera(conn, found)
+        self.show(camera_id)
         return found
 
     async def _ask_ingest(self, camera_id: str) -> CameraRecord | None:
@@ -600,6 +605,7 @@ class HealthService:
         """Read the whole inventory, then make health's copy, states and series match it."""
         await self.view.start(self.svc.broker.connection)
         await self.reconcile()
+        await self.ensure_series()
 
     async def reconcile(self) -> None:
         """Health's copy from the snapshot; cameras removed while health was away are removed
@@ -638,6 +644,21 @@ class HealthService:
         else:
             return
         await self.view.apply(event, env.time)
+        if isinstance(event, CameraUpserted):
+            # the view may have taken this news silently (its snapshot, or the view's own
+            # consumer first): the series does not depend on who heard it first
+            self.show(event.camera.camera_id)
+
+    async def ensure_series(self) -> None:
+        """Every camera the view holds has its series (issue 9: at 5,000 cameras a third had
+        none after 10 minutes); a camera found without one is given it and counted."""
+        missing = [c for c in self.view.cameras if c not in self.labels]
+        for camera_id in missing:
+            self.show(camera_id)
+        if missing:
+            SERIES_REPAIRED.inc(len(missing))
+            log.warning("cameras without a series given one", count=len(missing),
+                        first=missing[:5])  # fmt: skip
 
     async def remove(
         self, camera_id: str, at: datetime, correlation_id: str, reason: str = ""
@@ -898,6 +919,7 @@ def build(settings: HealthSettings | None = None) -> Service:
             health.load_watches,
             health.lapse_deletions,
             health.refresh_gauges,
+            health.ensure_series,
         )
         while True:
             for step in steps:

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from cctv.contract import CameraRecord, rpc
 from cctv.contract.events import CameraUpserted
 from services.health.app import CAMERA_UP, HealthService
-from tests.health.harness import T0, open_faults, sample
+from tests.health.harness import T0, feed, open_faults, sample
 from tests.support.waiting import ChangeFeed, eventually
 
 
@@ -152,3 +152,26 @@ def _up_series(camera_id: str) -> list[Any]:
 
 async def _value(value: int) -> int:
     return value
+
+
+async def test_a_camera_the_view_took_silently_still_gets_its_series(
+    health: HealthService,
+) -> None:
+    """The view's snapshot takes a camera without telling listeners; the durable consumer then
+    delivers the same upsert, which the view sees as no change: the series is made anyway."""
+    camera_id = f"SV{uuid.uuid4().hex[:6]}"
+    event = CameraUpserted(camera=record(camera_id, "东区"))
+    await health.view.apply(event, T0, notify=False)
+    assert _up_series(camera_id) == []
+    await feed(health, event, T0)
+    assert {s.labels["zone"] for s in _up_series(camera_id)} == {"东区"}
+
+
+async def test_housekeeping_gives_every_camera_in_the_view_its_series(
+    health: HealthService,
+) -> None:
+    cameras = [f"SH{uuid.uuid4().hex[:6]}-{i}" for i in range(300)]
+    for camera_id in cameras:
+        await health.view.apply(CameraUpserted(camera=record(camera_id, "西区")), T0, notify=False)
+    await health.ensure_series()
+    assert all(len(_up_series(c)) == 1 for c in cameras)
