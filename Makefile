@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy cctv services demo
+	$(BIN)/mypy cctv services demo tests
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m cctv.contract.asyncapi > docs/asyncapi.json

@@ -28,8 +28,7 @@ import nats
 
 from bench.machine import describe
 from cctv.devstack.stack import Stack
-from tests.conftest import stack_home
-from tests.e2e.conftest import FAST
+from tests.e2e.conftest import whole_system
 
 
 async def replies(url: str, seconds: float) -> list[float]:
@@ -74,12 +73,7 @@ def main() -> None:
     ap.add_argument("--no-hog", action="store_true")
     args = ap.parse_args()
     print(describe())
-    stack = Stack.for_tests(stack_home("bench-rpc"), **FAST)
-    try:
-        stack.start_infra()
-        stack.write_endpoints()
-        stack.start_standins()
-        stack.start_services()
+    with whole_system("bench-rpc") as stack:
         phase(stack, "alone", args.seconds)
         if not args.no_hog:
             hog = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
@@ -94,8 +88,6 @@ def main() -> None:
                  "cctv_ingest_probes_skipped_total ")
             ):  # fmt: skip
                 print(line)
-    finally:
-        stack.stop()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,19 @@ def nats_url(infra: Stack) -> str:
 def database_url(infra: Stack) -> str:
     assert infra.database_url
     return infra.database_url
+
+
+@pytest.fixture
+async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
+    """The console with the demo people (as `make run` seeds them), on the session's servers."""
+    from services.console.app import build as build_console  # only the tests that ask for it
+    from services.console.settings import ConsoleSettings
+
+    svc = build_console(
+        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
+    )
+    async with svc.running():
+        yield svc
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ def crossings(root: Path) -> list[tuple[str, int, str]]:
         own = parts[1] if parts[0] == "services" and len(parts) > 2 else None
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
         for node in ast.walk(tree):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

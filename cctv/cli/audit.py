@@ -274,7 +274,10 @@ def verify(args: argparse.Namespace) -> int:
         for f in findings[1:]:
             print(f"  also: entry {f['index']}: {f['kind']} — {f['detail']}")
     elif ok:
-        print("完好 OK — chain, tree, stored nodes and signed checkpoints agree")
+        print(
+            "完好 OK — chain, tree, stored nodes and signed checkpoints agree, and every "
+            "message the witness acknowledged is in the log"
+        )
     return 0 if ok else 1
 
 
@@ -604,26 +607,21 @@ def _announce(alarm: WitnessAlarm) -> str | None:
     address the contract declares; None or why not."""
     import asyncio
 
-    import nats
-
-    from .common import settings as cli_settings
+    from .common import nats_connection
 
     async def go() -> None:
-        nc = await nats.connect(
-            cli_settings().nats_url, connect_timeout=3, max_reconnect_attempts=0
-        )
-        try:
+        async with nats_connection("publishing the witness alarm") as nc:
             key = str(alarm.seen_size)
             env = wrap(alarm, source="audit-witness", key=key)
             await nc.jetstream().publish(
                 subject_for(alarm, key), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
             )
-        finally:
-            await nc.close()
 
     try:
         asyncio.run(go())
-    except Exception as exc:  # the exit status and the ALERT file still say it
+    except CliError as exc:  # the exit status and the ALERT file still say it
+        return str(exc)
+    except Exception as exc:  # anything else: the alarm must still end in EXIT_ALERT
         return repr(exc)
     return None
 

@@ -1,4 +1,5 @@
-"""What CLI groups share: the stack's endpoints and a request-reply helper.
+"""What CLI groups share: the stack's endpoints and the one way to NATS (`connect_nats`,
+`nats_connection`, `request`): every command that talks to NATS goes through it.
 
 From a workstation outside the cluster (deploy/k8s/README.md, "From outside the cluster") the
 CLI reaches NATS through its outside door as the `cli` user:
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,93 @@ def nats_options(s: CliSettings | None = None) -> dict[str, Any]:
     return kwargs
 
 
+async def connect_nats(
+    errors: list[Exception] | None = None, on_error: Callable[[Exception], None] | None = None
+) -> Any:
+    """The one way every CLI command reaches NATS: NATS_URL with the user, the password (or
+    NATS_PASSWORD_FILE) and NATS_TLS_CA_FILE; two attempts, then a CliError naming the URL and
+    the reason — never a traceback, never a hang (nats-py reads max_reconnect_attempts=0 as
+    "retry forever"). ``errors`` collects what the connection reports later (a permissions
+    violation arrives that way), for the caller to name; ``on_error`` hears each as it comes."""
+    import nats.aio.client
+
+    options = nats_options()
+    seen: list[Exception] = [] if errors is None else errors
+    hopeless = asyncio.Event()
+
+    async def remember(exc: Exception) -> None:
+        """nats-py's own reporting prints a traceback per attempt: keep the reason instead.
+        A certificate that does not verify will not verify on the next attempt either."""
+        seen.append(exc)
+        if on_error is not None:
+            on_error(exc)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            hopeless.set()
+
+    nc = nats.aio.client.Client()
+    attempt = asyncio.ensure_future(
+        nc.connect(
+            **options,
+            connect_timeout=3,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=1,
+            error_cb=remember,
+        )
+    )
+    # bounded: nats-py waits forever closing a tls:// socket whose handshake failed (a server
+    # certificate not signed by NATS_TLS_CA_FILE), so that error ends the wait too
+    given_up = asyncio.ensure_future(hopeless.wait())
+    await asyncio.wait({attempt, given_up}, timeout=CONNECT_BUDGET_S, return_when="FIRST_COMPLETED")
+    given_up.cancel()
+    failure = None if not attempt.done() or attempt.cancelled() else attempt.exception()
+    if attempt.done() and failure is None:
+        return nc
+    attempt.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(attempt, 1)
+    with contextlib.suppress(BaseException):  # wss://: its HTTP session, else a warning
+        await asyncio.wait_for(nc.close(), 2)
+    why = _telling(seen) if seen else failure or f"no answer in {CONNECT_BUDGET_S:.0f} s"
+    raise CliError(
+        f"cannot reach NATS at {plain_url(settings().nats_url)} ({why}); "
+        "is `make run` running, or NATS_URL set?"
+    ) from failure
+
+
+def _telling(seen: list[Exception]) -> Exception:
+    """The reason that says most: a refused login or certificate, not the reset socket that
+    followed it."""
+    for exc in reversed(seen):
+        if isinstance(exc, ssl.SSLError) or "authorization" in str(exc).lower():
+            return exc
+    return seen[-1]
+
+
+CONNECT_BUDGET_S = 15.0
+"""Two attempts of 3 s, the wait between them, TLS handshakes: then the CLI gives up."""
+
+
+@contextlib.asynccontextmanager
+async def nats_connection(what: str) -> AsyncIterator[Any]:
+    """`async with nats_connection("what the command does") as nc:` — connected by
+    :func:`connect_nats`, closed afterwards; a NATS failure on the way (the connection lost,
+    a timeout, a permission refused) is a CliError saying what failed and why."""
+    from nats.errors import Error as NatsError
+
+    errors: list[Exception] = []
+    nc = await connect_nats(errors)
+    try:
+        yield nc
+    except CliError:
+        raise
+    except (NatsError, OSError, TimeoutError) as exc:
+        late = f" ({errors[-1]})" if errors else ""  # e.g. a permissions violation
+        raise CliError(f"{what}: {exc!r}{late}") from exc
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
 def request(
     subject: str,
     payload: dict[str, Any],
@@ -74,61 +163,30 @@ def request(
 ) -> dict[str, Any]:
     """Ask a service; the signed-on person's token goes along (`cctv login`, CCTV_TOKEN);
     a refusal becomes a CliError unless ``check`` is False."""
-    import nats.aio.client
-
+    from cctv.plumbing.bigpayload import pack, unpack
     from cctv.plumbing.identity import HEADER
 
     from .login import current_token
 
     token = current_token() if identity else None
     headers = {HEADER: token} if token else None
-    options = nats_options()
+    nats_options()  # a setting that cannot be used is named before anything else
 
-    async def go() -> dict[str, Any]:
-        seen: list[Exception] = []
-
-        async def remember(exc: Exception) -> None:
-            """nats-py's own reporting prints a traceback per attempt: keep the reason instead."""
-            seen.append(exc)
-
-        nc = nats.aio.client.Client()
-        try:
-            # two attempts, then give up (nats-py reads max_reconnect_attempts=0 as "forever")
-            await nc.connect(
-                **options,
-                connect_timeout=3,
-                max_reconnect_attempts=1,
-                reconnect_time_wait=1,
-                error_cb=remember,
-            )
-        except Exception as exc:
-            with contextlib.suppress(Exception):  # wss://: its HTTP session, else a warning
-                await nc.close()
-            why = seen[-1] if seen else exc
-            raise CliError(
-                f"cannot reach NATS at {plain_url(settings().nats_url)} ({why}); "
-                "is `make run` running, or NATS_URL set?"
-            ) from exc
-        from cctv.plumbing.bigpayload import pack, unpack
-
-        try:  # bodies past NATS's payload limit travel through the object store
+    async def go() -> bytes:
+        async with nats_connection(f"no answer on {subject}") as nc:
+            # bodies past NATS's payload limit travel through the object store
             js = nc.jetstream()
             body = await pack(js, json.dumps(payload, ensure_ascii=False).encode())
             msg = await nc.request(subject, body, timeout=timeout, headers=headers)
-            data = await unpack(js, msg.data)
-        except Exception as exc:
-            late = f" ({seen[-1]})" if seen else ""  # e.g. a permissions violation
-            raise CliError(f"no answer on {subject}: {exc!r}{late}") from exc
-        finally:
-            await nc.close()
-        reply: dict[str, Any] = json.loads(data)
-        if check and not reply.get("ok"):
-            error, art = str(reply.get("error")), reply.get("article")
-            article = f" ({art})" if art and str(art) not in error else ""
-            hint = ""
-            if reply.get("kind") == "identity" or reply.get("code") == "identity_required":
-                hint = " — run `cctv login` first" if token is None else " — run `cctv login` again"
-            raise CliError(f"{error}{article}{hint}")
-        return reply
+            data: bytes = await unpack(js, msg.data)
+            return data
 
-    return asyncio.run(go())
+    reply: dict[str, Any] = json.loads(asyncio.run(go()))
+    if check and not reply.get("ok"):
+        error, art = str(reply.get("error")), reply.get("article")
+        article = f" ({art})" if art and str(art) not in error else ""
+        hint = ""
+        if reply.get("kind") == "identity" or reply.get("code") == "identity_required":
+            hint = " — run `cctv login` first" if token is None else " — run `cctv login` again"
+        raise CliError(f"{error}{article}{hint}")
+    return reply

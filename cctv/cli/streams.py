@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from cctv.plumbing.bus import connect_kwargs
-
-from .common import settings
+from .common import nats_connection
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,16 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def ensure(args: argparse.Namespace) -> int:
-    import nats
-
     from cctv.contract import STREAMS, ensure_streams
 
     async def go() -> None:
-        nc = await nats.connect(**connect_kwargs(settings()))
-        try:
+        async with nats_connection("declaring the streams") as nc:
             await ensure_streams(nc.jetstream(), replicas=args.replicas)
-        finally:
-            await nc.close()
 
     asyncio.run(go())
     for spec in STREAMS:

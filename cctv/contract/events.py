@@ -433,6 +433,23 @@ class DeadLetter(Event):
     deliveries: int = 1
 
 
+class DeadLetterReplayed(Event):
+    """A person replayed a dead letter through the consumer that refused it (`cctv dlq
+    replay`, served by that service): who, which letter, and how it ended. A letter whose
+    replay ``handled`` it is done; the DLQ itself is never edited."""
+
+    TYPE = "ops.dlq_replayed"
+    STREAM = "CCTV_OPS"  # audited: who replayed what is part of the record
+    service: str
+    consumer: str
+    subject: str
+    dlq_seq: int
+    event_id: str | None = None
+    outcome: Literal["handled", "failed", "still_bad", "no_consumer"]
+    reason: str = ""
+    replayed_by: str
+
+
 # Helpers append their own event classes below, one block per area.
 
 
@@ -852,6 +869,32 @@ class FootagePreserved(Event):
     preserved_at: datetime
     hold_until: str  # ISO date: no deletion before it
     files: list[ExportedFile]
+
+
+class FootageViewing(Event):
+    """One step of a viewing session in the media service's WebRTC viewer (Art. 13-17): a
+    session started, a seek, a refusal (outside the window, another camera, no grant, not
+    the zone), or the session stopped and how long it lasted. Recorded footage is played
+    under a grant (`request_id`); live footage by a duty operator or guard of the zone."""
+
+    TYPE = "access.viewing"
+    STREAM = "CCTV_ACCESS"
+    session_id: str
+    kind: Literal["recorded", "live"]
+    action: Literal["started", "seek", "refused", "stopped"]
+    actor: str
+    actor_name: str = ""
+    camera_id: str | None = None
+    request_id: str | None = None
+    grant_id: str | None = None
+    footage_from: datetime | None = None  # the granted window (recorded)
+    footage_until: datetime | None = None
+    position: datetime | None = None  # recorded time played from (start, seek) or asked for
+    at: datetime
+    duration_s: float | None = Field(default=None, ge=0)  # stopped: how long it was watched
+    code: str = ""  # refusal code, or why it stopped (viewer, grant_revoked, grant_expired…)
+    article: str | None = None
+    detail: str = ""
 
 
 class PreservationCheck(Event):

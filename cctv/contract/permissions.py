@@ -35,10 +35,12 @@ EVENT_PUBLISHERS: dict[str, str | tuple[str, ...]] = {
     "access.exported": "media",
     "access.preserved": "media",
     "access.preservation_check": "media",
+    "access.viewing": "media",  # viewing sessions: start, seek, refusal, stop (ADR 0022)
     "audit.": "audit",
     "people.": "console",
 }
 DEAD_LETTER_TYPE = "dlq.dead_letter"  # any service, keyed by its own name
+REPLAYED_TYPE = "ops.dlq_replayed"  # any service, keyed by its own name: a replay it served
 
 # request-reply subjects a user may call (its own responders are subscribed, not listed)
 RPC_CALLS: dict[str, tuple[str, ...]] = {
@@ -48,7 +50,8 @@ RPC_CALLS: dict[str, tuple[str, ...]] = {
     "notify": ("cctv.rpc.console.people.>",),
     "ingest": (),
     "audit": (),
-    "media": (),
+    # the viewer asks workflow for the grant as the viewer (their signed identity, ADR 0022)
+    "media": ("cctv.rpc.workflow.get",),
 }
 
 # what other campus systems may read: state, faults and alerts, never people or requests
@@ -72,7 +75,7 @@ def _owners(value: str | tuple[str, ...]) -> tuple[str, ...]:
 
 def publishers_of(event_type: str) -> tuple[str, ...] | None:
     """The services allowed to publish `event_type`, or None for dead letters (any service)."""
-    if event_type == DEAD_LETTER_TYPE:
+    if event_type in (DEAD_LETTER_TYPE, REPLAYED_TYPE):
         return None
     best = ""
     for prefix in EVENT_PUBLISHERS:
@@ -164,6 +167,7 @@ def _service_user(name: str) -> NatsUser:
     publish = [
         *_event_subjects(name),
         f"cctv.dlq.dead_letter.{name}",
+        f"cctv.ops.dlq_replayed.{name}",
         *RPC_CALLS.get(name, ()),
         "$JS.API.>",
         "$JS.ACK.>",

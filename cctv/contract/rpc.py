@@ -70,17 +70,25 @@ MEDIA_EXPORT = "cctv.rpc.media.export"  # {actor, request_id, purpose, destinati
 MEDIA_EXPORTS = "cctv.rpc.media.exports"  # {request_id?} -> {exports, objects}
 MEDIA_DELETE = "cctv.rpc.media.delete"  # {actor, object_key, reason}: refused under a hold
 MEDIA_VERIFY = "cctv.rpc.media.verify"  # {} -> {checked, failed}: re-hash every stored object
+# the WebRTC viewer (ADR 0022): the console forwards the browser's SDP offer with the viewer's
+# signed identity; media checks the grant (recorded) or the zone (live) and answers
+MEDIA_VIEW = "cctv.rpc.media.view"  # {kind, request_id?, camera_id, position?, sdp} -> answer
 # {actor, export_id} -> {manifest, files}: an export's stored bytes for its evidence pack
 MEDIA_FILES = "cctv.rpc.media.files"
 
 
 def all_subjects() -> dict[str, str]:
     """Every request subject by constant name (the AsyncAPI document and tests read this)."""
-    return {
+    subjects = {
         k: v
         for k, v in globals().items()
-        if k.isupper() and not k.endswith("_PREFIX") and v.startswith("cctv.rpc.")
+        if k.isupper()
+        and not k.endswith("_PREFIX")
+        and isinstance(v, str)
+        and v.startswith("cctv.rpc.")
     }
+    subjects.update({f"DLQ_REPLAY_{s.upper()}": dlq_replay(s) for s in DLQ_REPLAY_SERVICES})
+    return subjects
 
 
 # the people directory and sign-on (issue 11, ADR 0013): the console answers
@@ -90,3 +98,12 @@ PEOPLE_IMPORT = "cctv.rpc.console.people.import"  # NIC: CSV/YAML, all or nothin
 PEOPLE_EXPORT = "cctv.rpc.console.people.export"
 PEOPLE_SET = "cctv.rpc.console.people.set"
 PEOPLE_DISABLE = "cctv.rpc.console.people.disable"
+
+
+# every service (cctv.plumbing.Service, queue group <service>-rpc): replay its own dead
+# letters through the consumer that refused them, for a sysadmin's signed identity
+DLQ_REPLAY_SERVICES = ("ingest", "health", "notify", "workflow", "audit", "console", "media")
+
+
+def dlq_replay(service: str) -> str:
+    return f"cctv.rpc.{service}.dlq.replay"

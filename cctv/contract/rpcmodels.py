@@ -770,6 +770,55 @@ class MediaVerifyReply(RpcReply):
     failed: int
 
 
+class MediaViewRequest(ActorRequest):
+    """Open a viewing session (ADR 0022): the browser's SDP offer, forwarded by the console
+    with the viewer's signed identity. Recorded footage needs a grant (`request_id`, Art. 16);
+    live footage is for duty operators and guards within their zone (Art. 13-14)."""
+
+    ARTICLES: ClassVar[dict[str, str]] = {
+        "actor": "Art. 15",
+        "request_id": "Art. 16",
+        "camera_id": "Art. 16(1)3",
+        "position": "Art. 16(1)3",
+    }
+    kind: Literal["recorded", "live"] = "recorded"
+    request_id: str | None = None
+    camera_id: str = Field(min_length=1, max_length=64)
+    position: datetime | None = None  # recorded: where to start; default the window's start
+    sdp: str = Field(min_length=1, max_length=64_000)
+    type: Literal["offer"] = "offer"
+
+
+class MediaViewReply(RpcReply):
+    session_id: str
+    sdp: str
+    type: Literal["answer"] = "answer"
+    kind: Literal["recorded", "live"]
+    camera_id: str
+    footage_from: datetime | None = None
+    footage_until: datetime | None = None
+    position: datetime | None = None
+    valid_until: datetime | None = None
+    watermark: list[str] = []
+
+
+class DlqReplayRequest(RpcRequest):
+    """Dead letters (`CCTV_DLQ` sequence numbers, from `cctv dlq list`) of the service asked,
+    to run again through the consumer that refused them."""
+
+    seqs: list[int] = Field(min_length=1, max_length=1000)
+
+
+class DlqReplayed(BaseModel):
+    seq: int
+    outcome: Literal["handled", "failed", "still_bad", "no_consumer", "not_found", "not_mine"]
+    reason: str = ""
+
+
+class DlqReplayReply(RpcReply):
+    replayed: list[DlqReplayed]
+
+
 class MediaFilesRequest(ActorRequest):
     """A system administrator fetches an export's files and manifest, as stored, to make its
     evidence pack (Art. 16(2)3, 17); the hand-over is recorded."""
@@ -852,5 +901,7 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.MEDIA_EXPORTS: (MediaExportsRequest, MediaExportsReply),
     rpc.MEDIA_DELETE: (MediaDeleteRequest, MediaDeleteReply),
     rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
+    rpc.MEDIA_VIEW: (MediaViewRequest, MediaViewReply),
     rpc.MEDIA_FILES: (MediaFilesRequest, MediaFilesReply),
+    **{rpc.dlq_replay(s): (DlqReplayRequest, DlqReplayReply) for s in rpc.DLQ_REPLAY_SERVICES},
 }

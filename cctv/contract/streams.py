@@ -72,6 +72,13 @@ STREAMS: tuple[StreamSpec, ...] = (
     ),
     StreamSpec("CCTV_AUDIT", ("cctv.audit.>",), 400, False, "Signed audit checkpoints."),
     StreamSpec("CCTV_DLQ", ("cctv.dlq.>",), 30, False, "Dead letters with their reasons."),
+    StreamSpec(
+        "CCTV_OPS",
+        ("cctv.ops.>",),
+        400,
+        True,
+        "Operators' repairs of the system's own record: dead letters replayed (ADR 0025).",
+    ),
 )
 
 STREAM_BY_NAME = {s.name: s for s in STREAMS}

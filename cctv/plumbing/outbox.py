@@ -97,21 +97,50 @@ class OutboxRelay:
         service: str,
         publish: Publish,
         publish_many: PublishMany | None = None,
+        poll_s: float = 1.0,
     ) -> None:
         self.pool = pool
         self.schema = schema
         self.service = service
         self.publish = publish
         self.publish_many = publish_many
+        self.poll_s = poll_s
+        """Fallback when no NOTIFY arrives (tests lengthen it to prove NOTIFY works)."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._lost = False
         self._measured = 0.0
 
     async def start(self) -> None:
+        await self._listen()
+        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.schema}")
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own; when PostgreSQL drops it (an outage, a restart)
+        the relay is told and listens again once the database is back — else it would only
+        poll from then on, and keep the dead connection out of the pool for good."""
         self._listener = await self.pool.acquire()
         await self._listener.add_listener(f"{self.schema}_outbox", self._on_notify)
-        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.schema}")
+        self._listener.add_termination_listener(self._on_lost)
+
+    def _on_lost(self, *_args: object) -> None:
+        self._lost = True
+        self._wake.set()
+
+    async def _relisten(self) -> None:
+        old, self._listener = self._listener, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.release(old)
+        try:
+            await self._listen()
+        except Exception as exc:  # the database is still away: next round
+            self._listener = None
+            log.warning("outbox listener not restored yet", error=repr(exc))
+            return
+        self._lost = False
+        log.info("outbox listener restored")
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()
@@ -120,13 +149,17 @@ class OutboxRelay:
         await cancel_and_wait(self._task)
         if self._listener is not None:
             with contextlib.suppress(Exception):
+                self._listener.remove_termination_listener(self._on_lost)
                 await self._listener.remove_listener(f"{self.schema}_outbox", self._on_notify)
-            await self.pool.release(self._listener)
+            with contextlib.suppress(Exception):
+                await self.pool.release(self._listener)
             self._listener = None
         await self.drain()
 
     async def _run(self) -> None:
         while True:
+            if self._lost:
+                await self._relisten()
             try:
                 await self.drain()
             except Exception as exc:  # keep relaying after a broker or database hiccup
@@ -137,8 +170,9 @@ class OutboxRelay:
                 self._measured = now
                 with contextlib.suppress(Exception):  # the alert needs the figure, not us
                     await self.measure_backlog()
+            wait = min(self.poll_s, 1.0) if self._lost else self.poll_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
 
     async def measure_backlog(self) -> None:

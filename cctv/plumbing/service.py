@@ -32,10 +32,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cctv.contract import ContractError, Envelope, Event, decode, subject_for, wrap
-from cctv.contract.events import DeadLetter
+from cctv.contract import ContractError, Envelope, Event, decode, rpc, subject_for, wrap
+from cctv.contract.events import DeadLetter, DeadLetterReplayed
 from cctv.contract.permissions import publisher_of, source_allowed
-from cctv.contract.rpcmodels import RpcCall, RpcRequest, error_reply, invalid_request
+from cctv.contract.rpcmodels import (
+    DlqReplayed,
+    DlqReplayReply,
+    DlqReplayRequest,
+    RpcCall,
+    RpcRequest,
+    error_reply,
+    invalid_request,
+)
 
 from .bigpayload import pack, unpack
 from .bus import connect_kwargs, js_inbox
@@ -48,6 +56,7 @@ from .identity import (
     Verifier,
     calling_as,
     headers_for,
+    require_caller,
     verify_headers,
 )
 from .logging import configure_logging
@@ -61,6 +70,8 @@ Responder = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Loop = Callable[[], Awaitable[None]]
 
 log = structlog.get_logger()
+
+DLQ_STREAM = "CCTV_DLQ"
 
 
 class RpcError(Exception):
@@ -145,6 +156,7 @@ class Service:
         self.relay: OutboxRelay | None = None
         self._batch_js: Any = None  # one JetStream context: its async-publish reply inbox
         self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
+        self._handlers: dict[str, Handler] = {}  # durable -> handler (dead-letter replay)
         self.responders: list[str] = []  # request-reply subjects
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -164,6 +176,8 @@ class Service:
             Route("/readyz", self._readyz),
             Route("/metrics", self._metrics),
         ]
+        # every service replays its own dead letters, for a sysadmin (ADR 0025)
+        self.respond(rpc.dlq_replay(name), self._replay, request=DlqReplayRequest)
 
     # --- registration -------------------------------------------------------------------
 
@@ -182,7 +196,18 @@ class Service:
         stream = stream or _stream_of(subject)
         if stream is None:
             raise ValueError(f"no stream holds {subject!r} (cctv.contract.streams)")
+        if self.settings.infra_backoff_max_s >= self.settings.ack_wait_s:
+            # a message held through an outage is kept by in_progress() once per pause; a
+            # pause as long as ack_wait lets JetStream redeliver it meanwhile, each time
+            # counting a delivery toward the poison limit — a long outage would end in
+            # dead letters
+            raise ValueError(
+                f"INFRA_BACKOFF_MAX_S ({self.settings.infra_backoff_max_s}) must be shorter "
+                f"than ACK_WAIT_S ({self.settings.ack_wait_s}): messages held through an "
+                "outage would be redelivered meanwhile"
+            )
         self.consumers.append((subject, stream, durable))
+        self._handlers[durable] = handler
         sub = self.broker.subscriber(
             subject,
             stream=JStream(stream, declare=False),
@@ -524,6 +549,69 @@ class Service:
             ),
             key=self.name,
         )
+
+    async def _replay(self, req: DlqReplayRequest, _call: RpcCall) -> DlqReplayReply:
+        """`cctv dlq replay`: run this service's dead letters again through the consumer that
+        refused them, for a sysadmin's signed identity — no admin credential, no republishing
+        of another service's events, only the consumer that failed sees the message again.
+        Each replay is recorded (`dlq.replayed`, with who); the DLQ itself is never edited."""
+        who = require_caller("sysadmin", what="replaying dead letters (cctv dlq replay)")
+        js = self._js()
+        return DlqReplayReply(replayed=[await self._replay_one(js, s, who) for s in req.seqs])
+
+    async def _replay_one(self, js: Any, seq: int, who: Identity) -> DlqReplayed:
+        from nats.js.errors import NotFoundError
+
+        try:
+            stored = await js.get_msg(DLQ_STREAM, seq)
+            letter = json.loads(stored.data)["data"] if stored.data else {}
+        except NotFoundError:
+            return DlqReplayed(seq=seq, outcome="not_found", reason=f"no #{seq} in {DLQ_STREAM}")
+        except (ValueError, KeyError, TypeError):
+            letter = {}
+        if not str(stored.subject).startswith("cctv.dlq.dead_letter.") or not letter:
+            return DlqReplayed(seq=seq, outcome="not_found", reason=f"#{seq} is no dead letter")
+        if letter.get("service") != self.name:
+            return DlqReplayed(
+                seq=seq, outcome="not_mine", reason=f"#{seq} is {letter.get('service')}'s letter"
+            )
+        consumer, subject = str(letter["consumer"]), str(letter["subject"])
+        outcome, reason, event_id = await self._rerun(
+            consumer, subject, base64.b64decode(letter["raw_base64"])
+        )
+        await self.publish(
+            DeadLetterReplayed(
+                service=self.name,
+                consumer=consumer,
+                subject=subject,
+                dlq_seq=seq,
+                event_id=event_id,
+                outcome=outcome,
+                reason=reason,
+                replayed_by=who.account,
+            ),
+            key=self.name,
+            actor=who.account,
+        )
+        log.info("dead letter replayed", seq=seq, outcome=outcome, by=who.account, reason=reason)
+        return DlqReplayed(seq=seq, outcome=outcome, reason=reason)
+
+    async def _rerun(self, consumer: str, subject: str, raw: bytes) -> tuple[Any, str, str | None]:
+        """(outcome, reason, event id) of running one letter through its consumer again."""
+        handler = self._handlers.get(consumer)
+        if handler is None:
+            return "no_consumer", f"{self.name} has no consumer {consumer!r}", None
+        try:
+            env, event = decode(raw, subject)
+        except Exception as exc:
+            return "still_bad", f"contract: {exc}"[:500], None
+        if not source_allowed(env.type, env.source, env.key):
+            return "still_bad", f"source: {env.source!r} may not publish {env.type!r}", env.id
+        try:
+            await handler(env, event)
+        except Exception as exc:
+            return "failed", f"handler: {exc!r}"[:500], env.id
+        return "handled", "", env.id
 
     # --- lifecycle ----------------------------------------------------------------------
 

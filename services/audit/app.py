@@ -33,7 +33,7 @@ from cctv.plumbing.failures import is_infrastructure
 from cctv.plumbing.identity import require_caller
 from cctv.plumbing.service import RpcError, Service
 
-from . import api
+from . import api, coverage
 from .settings import AuditSettings
 from .writer import AuditWriter, Faults, NoFaults, WriterConfig
 
@@ -48,6 +48,10 @@ LOG_SIZE = Gauge("cctv_audit_log_size", "Entries in the audit log")
 WRITER_STOPPED = Gauge(
     "cctv_audit_writer_stopped",
     "1 while the writer refuses to append because the stored log contradicts itself",
+)
+REDELIVERED_IN_HAND = Counter(
+    "cctv_audit_redelivered_in_hand_total",
+    "Redeliveries of a message the witness already holds (a commit outlasting ack_wait)",
 )
 BATCH_SECONDS = Histogram(
     "cctv_audit_batch_seconds",
@@ -75,6 +79,20 @@ def witness(subject: str, raw: bytes) -> Witnessed:
         return Witnessed.rejected(subject, raw, str(exc))
     except Exception as exc:
         return Witnessed.rejected(subject, raw, f"undecodable: {type(exc).__name__}: {exc}")
+
+
+def durable_name(schema: str, stream: str) -> str:
+    """The witness consumer of ``stream`` for the log in ``schema`` (one per log and stream)."""
+    prefix = schema.replace("_", "-")
+    return f"{prefix}-{stream.lower().replace('_', '-')}-v4"
+
+
+def _stream_seq(msg: Any) -> int | None:
+    """The message's position in its stream (None for a message without JetStream metadata)."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return None
 
 
 # who may read the log over request-reply: it names who viewed which footage (Art. 15-17)
@@ -179,16 +197,20 @@ class AuditService:
             await self.pool.close()
 
     def durable(self, spec: StreamSpec) -> str:
-        prefix = self.schema.replace("_", "-")
-        return f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
+        return durable_name(self.schema, spec.name)
 
     async def witness_stream(self, spec: StreamSpec) -> None:
-        """Buffer what the consumer pushes; commit whatever has gathered; ack the last (ack-all).
+        """Buffer what the consumer pushes; commit whatever has gathered; then ack each message
+        of the batch, in order (AckExplicit).
 
         Messages gather while the previous batch commits, so the batch size follows the load
-        and an idle log commits a single event at once. Ack-all is safe: push delivery is in
-        stream order, batches commit in arrival order, and a failing batch is retried in
-        place, so every message up to the one acked has committed.
+        and an idle log commits a single event at once. Each message is acked for itself:
+        under ack-all, a delivery that died with the connection (a NATS reconnect) was
+        acknowledged by the next batch's ack and never reached the log (issue 17). Now a lost
+        delivery stays pending and JetStream redelivers it after ack_wait; the log dedupes.
+        A message already in hand (buffered or committing) is not taken twice when JetStream
+        redelivers it meanwhile (a long database outage passes ack_wait many times): the
+        buffer stays bounded by max_ack_pending and the ack in hand settles it.
         """
         await self.ready.wait()
         assert self.writer is not None
@@ -196,14 +218,22 @@ class AuditService:
             **connect_kwargs(self.settings), max_reconnect_attempts=-1, reconnect_time_wait=0.5
         )
         buf: list[Any] = []
+        in_hand: set[int] = set()
         wake = asyncio.Event()
 
         async def arrived(msg: Any) -> None:
+            seq = _stream_seq(msg)
+            if seq is not None:
+                if seq in in_hand:
+                    REDELIVERED_IN_HAND.inc()
+                    return
+                in_hand.add(seq)
             buf.append(msg)
             wake.set()
 
         try:
             durable = self.durable(spec)
+            await self._retire_old_durables(nc, spec)
             await nc.jetstream().subscribe(
                 spec.subjects[0],
                 durable=durable,
@@ -213,7 +243,7 @@ class AuditService:
                 pending_msgs_limit=4 * self.settings.max_ack_pending,
                 config=ConsumerConfig(
                     durable_name=durable,
-                    ack_policy=AckPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
                     # never give up: bad input is appended as "rejected"; a failed append
                     # is an outage, retried until the database is back
                     max_deliver=-1,
@@ -233,8 +263,7 @@ class AuditService:
                         await self.on_batch(batch, durable)
                         failures = 0
                     except Exception as exc:
-                        # Never drop a batch: the next ack-all would acknowledge past it.
-                        # Put it back and try again; /readyz says so meanwhile.
+                        # Never drop a batch: put it back and try again; /readyz says so.
                         buf[:0] = batch
                         failures += 1
                         self.stalled[durable] = repr(exc)[:300]
@@ -243,8 +272,33 @@ class AuditService:
                         await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                     else:
                         self.stalled.pop(durable, None)
+                        for msg in batch:
+                            in_hand.discard(_stream_seq(msg))  # type: ignore[arg-type]
         finally:
             await nc.close()
+
+    async def _retire_old_durables(self, nc: Any, spec: StreamSpec) -> None:
+        """The ack-all consumers of earlier versions (-v3) go: their ack floor may stand past
+        a delivery lost in a reconnect. The new consumer reads the stream from its start and
+        the log keeps what it already holds (dedupe on the event id), so a loss under the
+        old consumer is repaired once, at the upgrade."""
+        from nats.js.errors import NotFoundError
+
+        prefix = self.schema.replace("_", "-")
+        old = f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
+        js = nc.jetstream()
+        try:
+            await js.consumer_info(spec.name, old)  # asked first: a new install has none
+        except NotFoundError:
+            return
+        except Exception as exc:  # not worth stopping the witness for
+            log.warning("old consumer not looked up", consumer=old, error=repr(exc))
+            return
+        try:
+            await js.delete_consumer(spec.name, old)
+            log.info("ack-all consumer retired; the stream is read again", consumer=old)
+        except Exception as exc:  # the new consumer works anyway; the old one only lingers
+            log.warning("old consumer not removed", consumer=old, error=repr(exc))
 
     async def on_batch(self, msgs: list[Any], durable: str) -> None:
         assert self.writer is not None
@@ -252,12 +306,7 @@ class AuditService:
             items = [witness(msg.subject, msg.data) for msg in msgs]
             n = await self._append(items, durable)
             if not self.faults.drop_ack():
-                # acknowledged by the server before the next batch: a lost ack shows here, and
-                # whoever watches the consumer sees it drained once the server confirms
-                try:
-                    await msgs[-1].ack_sync()
-                except Exception as exc:  # redelivered after ack_wait; the log dedupes it
-                    log.warning("ack not confirmed", durable=durable, error=repr(exc))
+                await self._ack_each(msgs, durable)
         for msg, item in zip(msgs, items, strict=True):
             if item.kind == "rejected":
                 # Recorded as evidence above; dead-lettered too, like every other consumer.
@@ -271,6 +320,18 @@ class AuditService:
         APPENDED.inc(n)
         DUPLICATES.inc(max(0, len(items) - n))
         LOG_SIZE.set(self.writer.size)
+
+    async def _ack_each(self, msgs: list[Any], durable: str) -> None:
+        """Ack every committed message, in order; the last is confirmed by the server (acks
+        on one connection are processed in order), so whoever watches the consumer sees it
+        drained once the server has them. An ack that does not arrive leaves its message
+        pending: redelivered after ack_wait, found in the log, acked then."""
+        try:
+            for msg in msgs[:-1]:
+                await msg.ack()
+            await msgs[-1].ack_sync(timeout=5.0)  # a batch of acks ahead of it, on a busy server
+        except Exception as exc:
+            log.warning("ack not confirmed", durable=durable, error=repr(exc))
 
     async def _append(self, items: list[Witnessed], durable: str) -> int:
         """Commit the batch. An outage is waited out, retrying the same batch (never given up,
@@ -379,6 +440,7 @@ class AuditService:
                 origin=self.settings.audit_origin,
                 extra_checkpoints=req.checkpoints,
             )
+            problems = [*problems, *await self.coverage_problems(conn)]
         if self.broken:
             problems = [*problems, f"the writer refused to start: {self.broken}"]
         return wire(
@@ -394,6 +456,28 @@ class AuditService:
                 signing_key=self.vkey,
             )
         )
+
+    async def coverage_problems(self, conn: asyncpg.Connection) -> list[str]:
+        """Messages the witness acknowledged that are not in the log (see coverage.py)."""
+        problems: list[str] = []
+        try:
+            nc = await nats.connect(**connect_kwargs(self.settings), max_reconnect_attempts=2)
+        except Exception as exc:
+            return [f"stream coverage not checked: NATS unreachable ({exc!r})"]
+        try:
+            js = nc.jetstream()
+            for spec in AUDITED_STREAMS:
+                durable = self.durable(spec)
+                _floor, missing = await coverage.uncovered(
+                    js, conn, self.schema, spec.name, spec.subjects[0], durable, witness
+                )
+                if missing:
+                    problems.append(coverage.problem(spec.name, durable, missing))
+        except Exception as exc:
+            problems.append(f"stream coverage not checked: {exc!r}"[:500])
+        finally:
+            await nc.close()
+        return problems
 
     async def rpc_checkpoint(self, _req: m.Empty, _call: RpcCall) -> dict[str, Any]:
         await self._cover_latest()

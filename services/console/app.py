@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -70,7 +72,68 @@ PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
     "/inventory/export.{fmt:str}": "inventory.view",
     "/inventory/{camera_id:str}": {"GET": "inventory.view", "POST": "inventory.edit"},
     "/inventory/{camera_id:str}/remove": "inventory.edit",
+    # the viewer: media decides by the grant (Art. 16-17) or the zone (Art. 13-14)
+    "/viewer": SIGNED_IN,
+    "/api/viewer/offer": SIGNED_IN,
 }
+
+
+SERVICE_NAMES = {
+    "ingest": "设备接入服务 ingest (cameras, inventory)",
+    "health": "设备健康服务 health (camera states, faults)",
+    "notify": "告警通知服务 notify (alerts, directives)",
+    "workflow": "审批流程服务 workflow (requests, duty log)",
+    "audit": "审计日志服务 audit (the audit log)",
+    "media": "视频调取服务 media (footage)",
+    "console": "控制台 console (people)",
+}
+
+
+def service_of(subject: str) -> str:
+    """cctv.rpc.<service>.… → the service that answers it."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["cctv", "rpc"] else subject
+
+
+SILENCE = (NoRespondersError, NatsTimeout, TimeoutError, ConnectionClosedError)
+"""No reply at all: nobody listens on the subject, the time ran out, or NATS is gone."""
+
+
+class ServiceSilent(Exception):
+    """A backing service did not answer: the page cannot be made, and a 422 would blame the
+    person's input. Raised by Console.ask, answered once for every page by `silent_page`."""
+
+    def __init__(self, subject: str, cause: BaseException) -> None:
+        super().__init__(subject)
+        self.subject = subject
+        self.service = service_of(subject)
+        self.cause = cause
+
+    def text(self) -> str:
+        name = SERVICE_NAMES.get(self.service, self.service)
+        if isinstance(self.cause, NoRespondersError):
+            why = "无人应答 no one answers"
+        elif isinstance(self.cause, ConnectionClosedError):
+            why = "消息总线连接中断 the console lost NATS"
+        else:
+            why = "超时未应答 no answer in time"
+        return (
+            f"{name} 暂未应答，请稍后再试或联系网络信息中心 — the {self.service} service did "
+            f"not answer ({why}: {self.subject}); try again shortly or call NIC"
+        )
+
+
+async def silent_page(request: Request, exc: Exception) -> Response:
+    """503 with a bilingual page (or JSON for the API) naming the service that is silent."""
+    assert isinstance(exc, ServiceSilent)
+    resp = security.error_page(request, 503, exc.text())
+    if isinstance(resp, JSONResponse):
+        resp = JSONResponse(
+            {"ok": False, "code": "unavailable", "service": exc.service, "error": exc.text()},
+            status_code=503,
+        )
+    resp.headers["retry-after"] = "10"
+    return resp
 
 
 class Console:
@@ -106,17 +169,32 @@ class Console:
     async def ask(
         self, subject: str, payload: dict[str, Any], timeout: float = 5.0
     ) -> dict[str, Any]:
+        """The service's reply; a refusal is a reply (`ok: false`, the page shows it with
+        422). No reply at all raises :class:`ServiceSilent`: the app answers 503 naming the
+        service, for every page of every module (`silent_page`)."""
         try:
             reply = await self.svc.request(subject, payload, timeout=timeout)
+        except SILENCE as exc:
+            raise ServiceSilent(subject, exc) from exc
         except Exception as exc:
             return {"ok": False, "error": f"服务暂不可用 service unavailable: {exc}"}
         return reply if isinstance(reply, dict) else {"ok": False, "error": "bad reply"}
 
+    async def ask_or_note(
+        self, subject: str, payload: dict[str, Any], timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """For a page that shows what is known and marks the rest unknown (the overview):
+        silence becomes a reply saying which service did not answer."""
+        try:
+            return await self.ask(subject, payload, timeout)
+        except ServiceSilent as exc:
+            return {"ok": False, "error": exc.text()}
+
     async def overview(self, user: people.User) -> dict[str, Any]:
-        cams = await self.ask(rpc.INGEST_CAMERAS, {})
-        states = await self.ask(rpc.HEALTH_STATES, {})
-        faults = await self.ask(rpc.HEALTH_FAULTS, {})
-        inbox = await self.ask(rpc.NOTIFY_INBOX, {"account": user.account})
+        cams = await self.ask_or_note(rpc.INGEST_CAMERAS, {})
+        states = await self.ask_or_note(rpc.HEALTH_STATES, {})
+        faults = await self.ask_or_note(rpc.HEALTH_FAULTS, {})
+        inbox = await self.ask_or_note(rpc.NOTIFY_INBOX, {"account": user.account})
         errors = [r["error"] for r in (cams, states, faults, inbox) if not r.get("ok")]
         all_faults = faults_open_first(faults.get("faults", []))
         buildings = cameras_by_building(
@@ -440,7 +518,9 @@ class Console:
             ),
         ]
         routes += sso_routes(self)
-        for module in ("workflow_pages", "audit_pages", "inventory_pages", "duty_pages"):
+        for module in (
+            "workflow_pages", "audit_pages", "inventory_pages", "duty_pages", "viewer_pages"
+        ):  # fmt: skip
             try:
                 extra = __import__(f"services.console.{module}", fromlist=["routes"])
             except ImportError:
@@ -509,6 +589,7 @@ def build(settings: ConsoleSettings | None = None) -> Service:
     svc.respond(rpc.CONSOLE_PERSON, person, request=AccountRequest)
 
     svc.exception_handlers[HTTPException] = not_found
+    svc.exception_handlers[ServiceSilent] = silent_page
     svc.exception_handlers[500] = not_found
 
     async def seed() -> None:

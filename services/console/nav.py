@@ -32,6 +32,7 @@ NAV: tuple[Link, ...] = (
     Link("/duty/directives", "指令", "Directives"),
     Link("/systems", "责任人", "Responsible"),
     Link("/audit", "审计", "Audit"),
+    Link("/viewer", "调阅查看", "Viewer"),  # media decides what it shows (ADR 0022)
     Link("/people", "人员", "People"),
 )
 

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,8 @@ class MediaService:
         )
         self.font = load_font(settings.watermark_font)
         self._wake = asyncio.Event()
+        # told of each revocation this replica takes (the viewer stops its sessions at once)
+        self.on_revoked: list[Callable[[str], Awaitable[None]]] = []
         # where each camera's footage lives: the inventory (nvr_id, channel, brand) and RECORDERS
         self.inventory = InventoryView()
         self.recorders = RecorderDirectory.from_setting(
@@ -162,6 +164,8 @@ class MediaService:
                 event.request_id,
                 event.at,
             )
+            for listener in self.on_revoked:
+                await listener(event.request_id)
 
     async def _grant(self, g: dict[str, Any]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -870,8 +874,10 @@ def build(
     clock: Clock = _utcnow,
     durable_suffix: str = "",
     rpc_prefix: str = "",
+    workflow_rpc_prefix: str = rpc.WORKFLOW_PREFIX,
 ) -> Service:
-    """The media service. Tests pass their own schema, clock, durable names and RPC prefix."""
+    """The media service. Tests pass their own schema, clock, durable names and RPC prefixes
+    (theirs, and the workflow service's they started)."""
     settings = settings or MediaSettings()
     svc = Service(
         "media", settings, migrations=Path(__file__).parent / "migrations", schema=schema or SCHEMA
@@ -896,6 +902,19 @@ def build(
     svc.before_stop(media.stop_inventory)
     svc.loop("jobs", media.job_loop)
     svc.loop("verify", media.verify_loop)
+    from .viewer import attach  # the WebRTC viewer (ADR 0022)
+
+    viewer = attach(
+        svc,
+        settings,
+        clock=clock,
+        inventory=media.inventory.get,
+        recorders=media.recorders.choose,
+        rpc_prefix=rpc_prefix,
+        workflow_get=workflow_rpc_prefix + rpc.WORKFLOW_GET.removeprefix(rpc.WORKFLOW_PREFIX),
+    )
+    media.on_revoked.append(viewer.revoked)
+    svc.before_stop(viewer.close_all)
     return svc
 
 

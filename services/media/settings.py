@@ -1,5 +1,7 @@
 """media's settings: where recorded footage comes from and where kept footage goes."""
 
+from pathlib import Path
+
 from pydantic import Field
 
 from cctv.plumbing.settings import ServiceSettings
@@ -31,3 +33,28 @@ class MediaSettings(ServiceSettings):
     preserve_on_approval: bool = True  # copy approved footage before the recorder overwrites it
     preserve_attempts: int = Field(default=8, ge=1)  # a failed preservation is tried again
     retry_base_s: float = Field(default=60.0, ge=0)  # 60 s, 2 min, 4 min, … at most 1 h
+    # ---- the WebRTC viewer (ADR 0022) ------------------------------------------------------
+    # Live streams: the camera record's stream_url (from ingest's camera.upserted), else this
+    # template; the login is LIVE_USERNAME/LIVE_PASSWORD or the devices' default secret file.
+    live_url_template: str = ""
+    live_username: str = ""
+    live_password: str = ""
+    device_secrets_dir: Path | None = None  # `cctv-device-default` there holds user:password
+    # ICE (names as deploy/k8s sets them, ADR 0014/0022): STUN/TURN URIs, comma-separated
+    # ("" = none: never aiortc's public STUN default); the TURN login (Secret cctv-media)
+    media_ice_servers: str = ""
+    media_turn_username: str = ""
+    media_turn_password: str = ""
+    # the UDP ports ICE binds, MIN..MAX (unset = any ephemeral port): what Kubernetes exposes
+    media_rtc_port_min: int | None = Field(default=None, ge=1024, le=65535)
+    media_rtc_port_max: int | None = Field(default=None, ge=1024, le=65535)
+    # the address browsers reach, advertised in place of the pod's own (its node's, from
+    # status.hostIP, behind a NodePort whose node ports equal the container's)
+    media_rtc_advertise_ip: str = ""
+    # host addresses ICE binds and offers, comma-separated ("" = every interface);
+    # "127.0.0.1" for tests and one-machine runs (aioice leaves loopback out)
+    webrtc_host_addresses: str = ""
+    view_check_s: float = Field(default=1.0, gt=0)  # how often open sessions re-check grants
+    view_connect_timeout_s: float = Field(default=30.0, gt=0)  # offer answered, never connected
+    max_viewers: int = Field(default=40, ge=1)  # sessions per replica before refusing
+    viewer_font_size: int = Field(default=14, ge=6)

@@ -177,21 +177,46 @@ class NotifyService:
         title = allclear_title(f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · 已恢复正常 recovered".strip(" ·")
         for row in rows:
-            await self._queue(conn, row["alert_id"], "allclear", title=title, body=body)
-            await stage(
+            await self._all_clear(
                 conn,
-                SCHEMA,
-                AllClear(
-                    alert_id=row["alert_id"],
-                    fault_id=f.fault_id,
-                    camera_id=f.camera_id,
-                    recipient=row["recipient"],
-                    title=title,
-                ),
-                source="notify",
+                row,
+                title,
+                body,
                 key=f.camera_id,
                 correlation_id=env.correlation_id,
+                fault_id=f.fault_id,
+                camera_id=f.camera_id,
             )
+
+    async def _all_clear(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        title: str,
+        body: str,
+        *,
+        key: str,
+        correlation_id: str | None,
+        fault_id: str,
+        camera_id: str | None = None,
+    ) -> None:
+        """Tell the alert's recipient it is over, on every channel, and record that they were
+        told (``alert.allclear``): a fault resolved, a handover that came after all."""
+        await self._queue(conn, row["alert_id"], "allclear", title=title, body=body)
+        await stage(
+            conn,
+            SCHEMA,
+            AllClear(
+                alert_id=row["alert_id"],
+                fault_id=fault_id,
+                camera_id=camera_id,
+                recipient=row["recipient"],
+                title=title,
+            ),
+            source="notify",
+            key=key,
+            correlation_id=correlation_id,
+        )
 
     async def _queue(
         self,
@@ -398,21 +423,14 @@ class NotifyService:
             if not await store.save_takeover(conn, t, items):
                 return
             for row in await store.clear_overdue(conn, t.outgoing):
-                done = "交接班已完成 handover confirmed"
-                took = f"{t.incoming} 已接班 took over"
-                await self._queue(conn, row["alert_id"], "allclear", title=done, body=took)
-                await stage(
+                await self._all_clear(
                     conn,
-                    SCHEMA,
-                    AllClear(
-                        alert_id=row["alert_id"],
-                        fault_id=row["fault_id"],
-                        recipient=row["recipient"],
-                        title=done,
-                    ),
-                    source="notify",
+                    row,
+                    "交接班已完成 handover confirmed",
+                    f"{t.incoming} 已接班 took over",
                     key=t.handover_id,
                     correlation_id=env.correlation_id,
+                    fault_id=row["fault_id"],
                 )
             roster = {p.account: p for p in await store.roster(conn)}
             incoming = roster.get(t.incoming) or RosterEntry(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from cctv.contract import regulation
 
 from . import refusals as r
-from .approval import ApprovalFlow, Step
+from .approval import Step
 from .base import ApprovalRequest, RequestState
 from .inventory import Inventory
 from .org import NIC, Actor, BodyKind, Role
@@ -131,6 +131,20 @@ class AccessRequest(ApprovalRequest):
     retrievals: list[RetrievalRecord] = Field(default_factory=list)
     holds: list[PreservationHold] = Field(default_factory=list)
 
+    def visible_to(self, actor: Actor) -> bool:
+        """Also the viewer an approved grant names (Annex 4 调阅人) within the applying unit:
+        they open the grant to watch it in the media service's viewer (Art. 16-17, ADR 0022),
+        even when someone else of their unit filled in the form."""
+        if super().visible_to(actor):
+            return True
+        g = self.grant
+        return (
+            g is not None
+            and bool(actor.name)
+            and actor.name == g.grantee
+            and actor.department == self.form.applying_unit
+        )
+
     @staticmethod
     def preview(form: AccessApplication, inventory: Inventory) -> list[Step]:
         """The chain the requester will see before submitting (or the refusal)."""
@@ -157,15 +171,7 @@ class AccessRequest(ApprovalRequest):
         now = aware(now)
         if form.body is BodyKind.INTERNAL and requester.department != form.applying_unit:
             raise r.access_not_your_unit(form.applying_unit)
-        steps = cls.preview(form, inventory)
-        req = cls(
-            request_id=request_id,
-            form=form,
-            requester=requester,
-            applied_at=now,
-            flow=ApprovalFlow(requester=requester, steps=steps),
-        )
-        return req, req._submitted(now)
+        return cls._open(request_id, form, requester, now, cls.preview(form, inventory))
 
     def _data(self) -> dict[str, Any]:
         d = super()._data()
@@ -249,14 +255,7 @@ class AccessRequest(ApprovalRequest):
             footage_until=f_until,
             export_sha256=export_sha256,
         )
-        self.retrievals.append(rec)
-        self.state = RequestState.RETRIEVED
-        hold = self._make_hold(rec, len(self.holds) + 1)
-        self.holds.append(hold)
-        return [
-            self._t("retrieved", actor, now, retrieval=rec.model_dump(mode="json")),
-            self._t("held", actor, now, hold=hold.model_dump(mode="json")),
-        ]
+        return self._retrieved(rec, actor, now)
 
     def revoke(self, actor: Actor, now: datetime, reason: str) -> list[Transition]:
         """Withdraw a grant before it runs out (issue 12): whoever approved it, or the school
@@ -311,13 +310,20 @@ class AccessRequest(ApprovalRequest):
             export_store=str(export.get("store", "")),
             export_manifest=str(export.get("manifest_key", "")),
         )
+        return self._retrieved(rec, None, now)
+
+    def _retrieved(
+        self, rec: RetrievalRecord, actor: Actor | None, now: datetime
+    ) -> list[Transition]:
+        """Footage retrieved (by hand, or by media's export: no actor) is recorded and held
+        for a year (Art. 18)."""
         self.retrievals.append(rec)
         self.state = RequestState.RETRIEVED
         hold = self._make_hold(rec, len(self.holds) + 1)
         self.holds.append(hold)
         return [
-            self._t("retrieved", None, now, retrieval=rec.model_dump(mode="json")),
-            self._t("held", None, now, hold=hold.model_dump(mode="json")),
+            self._t("retrieved", actor, now, retrieval=rec.model_dump(mode="json")),
+            self._t("held", actor, now, hold=hold.model_dump(mode="json")),
         ]
 
     def _make_hold(self, rec: RetrievalRecord, n: int) -> PreservationHold:

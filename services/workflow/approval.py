@@ -152,9 +152,10 @@ class ApprovalFlow(BaseModel):
             raise r.out_of_order(later[0].title_zh)
         raise r.not_your_step(" / ".join(s.who_zh for s in due))
 
-    def approve(
-        self, actor: Actor, now: datetime, text: str = "", step_key: str | None = None
+    def _sign(
+        self, actor: Actor, now: datetime, decision: Decision, text: str, step_key: str | None
     ) -> Opinion:
+        """The actor's opinion on the step they may sign now (or the refusal), recorded."""
         step = self._pick(actor, step_key)
         op = Opinion(
             step_key=step.key,
@@ -162,10 +163,16 @@ class ApprovalFlow(BaseModel):
             role=step.role,
             department=step.department,
             time=now,
-            decision=Decision.APPROVE,
-            text=text or "同意",
+            decision=decision,
+            text=text,
         )
         self.opinions.append(op)
+        return op
+
+    def approve(
+        self, actor: Actor, now: datetime, text: str = "", step_key: str | None = None
+    ) -> Opinion:
+        op = self._sign(actor, now, Decision.APPROVE, text or "同意", step_key)
         if self.current_stage() is None:
             self.state = FlowState.APPROVED
             self.decided_at = now
@@ -176,17 +183,7 @@ class ApprovalFlow(BaseModel):
     ) -> Opinion:
         if not text.strip():
             raise r.reason_required()
-        step = self._pick(actor, step_key)
-        op = Opinion(
-            step_key=step.key,
-            approver=actor,
-            role=step.role,
-            department=step.department,
-            time=now,
-            decision=Decision.REJECT,
-            text=text.strip(),
-        )
-        self.opinions.append(op)
+        op = self._sign(actor, now, Decision.REJECT, text.strip(), step_key)
         self.state = FlowState.REJECTED
         self.decided_at = now
         return op

@@ -7,13 +7,13 @@ Subclasses add their form, their chain (``preview``) and what happens on approva
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
 
 from cctv.contract.workflow import STATE_ZH, RequestState
 
-from .approval import ApprovalFlow, FlowState
+from .approval import ApprovalFlow, FlowState, Step
 from .org import NIC, Actor, Role
 from .transitions import Transition, aware
 
@@ -48,6 +48,23 @@ class ApprovalRequest(BaseModel):
     def _submitted(self, now: datetime) -> list[Transition]:
         chain = [s.model_dump(mode="json") for s in self.flow.steps]
         return [self._t("submitted", self.requester, now, chain=chain)]
+
+    @classmethod
+    def _open(
+        cls,
+        request_id: str,
+        form: BaseModel,
+        requester: Actor,
+        now: datetime,
+        steps: list[Step],
+        **fields: Any,
+    ) -> tuple[Self, list[Transition]]:
+        """The request its process accepted, on its chain, and its 'submitted' record: how
+        every process opens one once its own checks passed."""
+        flow = ApprovalFlow(requester=requester, steps=steps)
+        given: dict[str, Any] = {"form": form, **fields}  # the subclass's own fields
+        req = cls(request_id=request_id, requester=requester, applied_at=now, flow=flow, **given)
+        return req, req._submitted(now)
 
     def _on_approved(self, actor: Actor, now: datetime, **kw: Any) -> list[Transition]:
         return [self._t("approved", actor, now)]

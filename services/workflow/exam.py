@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from . import refusals as r
-from .approval import ApprovalFlow, Step
+from .approval import Step
 from .base import ApprovalRequest, RequestState
 from .inventory import Inventory
 from .org import ACADEMIC, NIC, Actor, Role
@@ -140,15 +140,7 @@ class ExamSupportRequest(ApprovalRequest):
                 cams.append(cid)
         if not cams:
             raise r.no_exam_cameras(form.building, form.rooms)
-        req = cls(
-            request_id=request_id,
-            form=form,
-            requester=requester,
-            applied_at=now,
-            flow=ApprovalFlow(requester=requester, steps=cls.preview(form)),
-            watched_cameras=cams,
-        )
-        return req, req._submitted(now)
+        return cls._open(request_id, form, requester, now, cls.preview(form), watched_cameras=cams)
 
     def _data(self) -> dict[str, Any]:
         d = super()._data()

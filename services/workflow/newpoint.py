@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 from cctv.contract import CameraRecord
 
 from . import refusals as r
-from .approval import ApprovalFlow, Step
+from .approval import Step
 from .base import ApprovalRequest, RequestState
 from .org import NIC, Actor, Role
 from .transitions import Transition, aware
@@ -120,14 +120,7 @@ class NewPointRequest(ApprovalRequest):
             raise r.newpoint_not_your_unit()
         if form.urgent and len(form.positions) != 1:
             raise r.urgent_single_point()
-        req = cls(
-            request_id=request_id,
-            form=form,
-            requester=requester,
-            applied_at=now,
-            flow=ApprovalFlow(requester=requester, steps=cls.preview(form)),
-        )
-        return req, req._submitted(now)
+        return cls._open(request_id, form, requester, now, cls.preview(form))
 
     def _data(self) -> dict[str, Any]:
         d = super()._data()

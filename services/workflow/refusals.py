@@ -4,17 +4,19 @@ A *refusal* (不予受理) means a request is not accepted at all; a *violation*
 an accepted request is not allowed (approving one's own request, skipping a step...). Both
 carry a stable code for programs and a bilingual message for people, Chinese first.
 
-Every one is built here, by a named constructor, so the wording of a rule lives in one place and
-a test can list them all (``catalogue``); process modules and the service only raise them. A
-few errors are not the regulation's (a request that does not exist, a server without a CJK
-font): their article is ``-`` (``NOT_REGULATION``).
+Every one is built here, by a named constructor (a ``Rule`` row where the wording is fixed),
+so the wording of a rule lives in one place and a test can list them all (``catalogue``);
+process modules and the service only raise them. A few errors are not the regulation's (a
+request that does not exist, a server without a CJK font): their article is ``-``
+(``NOT_REGULATION``).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -90,16 +92,34 @@ NO_ARTICLE = "-"
 NOT_REGULATION = frozenset({"not_found", "no_cjk_font"})
 
 
-# ---- the catalogue: one factory per rule so that wording stays consistent ----
+E = TypeVar("E", bound=WorkflowError)
 
 
-def personal_capacity() -> Refusal:
-    return Refusal(
-        "personal_capacity",
-        "个人身份调阅不予受理",
-        "personal-capacity access is not allowed",
-        "Art. 16",
-    )
+@dataclass(frozen=True)
+class Rule(Generic[E]):
+    """A rule whose wording takes nothing from the request: one row (kind, code, Chinese,
+    English, article) instead of a function each; called like the other constructors."""
+
+    kind: type[E]
+    code: str
+    zh: str
+    en: str
+    article: str
+
+    def __call__(self) -> E:
+        return self.kind(self.code, self.zh, self.en, self.article)
+
+
+# ---- the catalogue: one factory or row per rule so that wording stays consistent ----
+
+
+personal_capacity = Rule(
+    Refusal,
+    "personal_capacity",
+    "个人身份调阅不予受理",
+    "personal-capacity access is not allowed",
+    "Art. 16",
+)
 
 
 def external_not_entitled(body: str) -> Refusal:
@@ -113,22 +133,21 @@ def external_not_entitled(body: str) -> Refusal:
     )
 
 
-def letter_required() -> Refusal:
-    return Refusal(
-        "letter_required",
-        "校外单位须出具调阅请求公函（写明用途、人员、方式）",
-        "an outside body must present an official letter stating purpose, persons and method",
-        "Art. 16(2)1",
-    )
+letter_required = Rule(
+    Refusal,
+    "letter_required",
+    "校外单位须出具调阅请求公函（写明用途、人员、方式）",
+    "an outside body must present an official letter stating purpose, persons and method",
+    "Art. 16(2)1",
+)
 
-
-def id_required() -> Refusal:
-    return Refusal(
-        "id_required",
-        "调阅人员须持本人身份证件",
-        "the person viewing must present their identity document",
-        "Art. 16(2)2",
-    )
+id_required = Rule(
+    Refusal,
+    "id_required",
+    "调阅人员须持本人身份证件",
+    "the person viewing must present their identity document",
+    "Art. 16(2)2",
+)
 
 
 def copy_not_allowed(body: str) -> Refusal:
@@ -141,13 +160,13 @@ def copy_not_allowed(body: str) -> Refusal:
     )
 
 
-def case_number_required() -> Refusal:
-    return Refusal(
-        "case_number_required",
-        "拷贝视频资料须注明案件编号",
-        "a copy for a case needs the case number",
-        "Art. 16(2)3",
-    )
+case_number_required = Rule(
+    Refusal,
+    "case_number_required",
+    "拷贝视频资料须注明案件编号",
+    "a copy for a case needs the case number",
+    "Art. 16(2)3",
+)
 
 
 def unknown_camera(camera_id: str, article: str = "Art. 16") -> InvalidInput:
@@ -170,22 +189,21 @@ def missing_field(field: str, zh_label: str, article: str) -> InvalidInput:
     )
 
 
-def own_request() -> RuleViolation:
-    return RuleViolation(
-        "own_request",
-        "不得审批本人提交的申请",
-        "nobody may approve their own request",
-        "Art. 16",
-    )
+own_request = Rule(
+    RuleViolation,
+    "own_request",
+    "不得审批本人提交的申请",
+    "nobody may approve their own request",
+    "Art. 16",
+)
 
-
-def approved_twice() -> RuleViolation:
-    return RuleViolation(
-        "approved_twice",
-        "同一人不得在同一申请中审批两次",
-        "nobody may approve the same request twice",
-        "Art. 16",
-    )
+approved_twice = Rule(
+    RuleViolation,
+    "approved_twice",
+    "同一人不得在同一申请中审批两次",
+    "nobody may approve the same request twice",
+    "Art. 16",
+)
 
 
 def not_your_step(step: str) -> RuleViolation:
@@ -218,22 +236,21 @@ def not_pending(state: str) -> RuleViolation:
     )
 
 
-def reason_required() -> InvalidInput:
-    return InvalidInput(
-        "reason_required",
-        "不同意须写明理由",
-        "a rejection must state its reason",
-        "Art. 16",
-    )
+reason_required = Rule(
+    InvalidInput,
+    "reason_required",
+    "不同意须写明理由",
+    "a rejection must state its reason",
+    "Art. 16",
+)
 
-
-def only_requester_withdraws() -> RuleViolation:
-    return RuleViolation(
-        "only_requester_withdraws",
-        "只有申请人可以撤回申请",
-        "only the requester may withdraw a request",
-        "Art. 16",
-    )
+only_requester_withdraws = Rule(
+    RuleViolation,
+    "only_requester_withdraws",
+    "只有申请人可以撤回申请",
+    "only the requester may withdraw a request",
+    "Art. 16",
+)
 
 
 def step_decided(step: str) -> RuleViolation:
@@ -252,22 +269,23 @@ def unknown_step(key: str) -> InvalidInput:
     )
 
 
-def duplicate_camera() -> InvalidInput:
-    return InvalidInput("duplicate_camera", "摄像机重复", "a camera is listed twice", "Art. 16")
+duplicate_camera = Rule(
+    InvalidInput, "duplicate_camera", "摄像机重复", "a camera is listed twice", "Art. 16"
+)
 
 
 # ---- the service: identity, processes, forms, requests that do not exist ----
 
 
-def identity_required() -> InvalidInput:
-    return InvalidInput(
-        "identity_required",
-        "缺少已认证身份，请登录后操作",
-        "this request acts for a person: it needs the signed identity of a console "
-        "session or of `cctv login` (Cctv-Identity header); a name in the request "
-        "is not enough",
-        "Art. 15",
-    )
+identity_required = Rule(
+    InvalidInput,
+    "identity_required",
+    "缺少已认证身份，请登录后操作",
+    "this request acts for a person: it needs the signed identity of a console "
+    "session or of `cctv login` (Cctv-Identity header); a name in the request "
+    "is not enough",
+    "Art. 15",
+)
 
 
 def unknown_process(process: str, known: Sequence[str]) -> InvalidInput:
@@ -341,13 +359,13 @@ def no_paper_form(process: str, process_zh: str) -> NotFound:
     )
 
 
-def no_cjk_font() -> NotFound:
-    return NotFound(
-        "no_cjk_font",
-        "服务器未安装中文字体，请打印HTML版",
-        "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead",
-        NO_ARTICLE,
-    )
+no_cjk_font = Rule(
+    NotFound,
+    "no_cjk_font",
+    "服务器未安装中文字体，请打印HTML版",
+    "no CJK font installed (apt-get install fonts-noto-cjk); print the HTML instead",
+    NO_ARTICLE,
+)
 
 
 def form_invalid_reply(exc: ValidationError) -> dict[str, Any]:
@@ -373,32 +391,29 @@ def access_not_your_unit(applying_unit: str) -> InvalidInput:
     )
 
 
-def not_approved() -> RuleViolation:
-    return RuleViolation(
-        "not_approved",
-        "申请未经批准，不得调取",
-        "footage may be retrieved only for an approved request",
-        "Art. 15",
-    )
+not_approved = Rule(
+    RuleViolation,
+    "not_approved",
+    "申请未经批准，不得调取",
+    "footage may be retrieved only for an approved request",
+    "Art. 15",
+)
 
+nothing_to_revoke = Rule(
+    RuleViolation, "not_approved", "没有可撤销的授权", "there is no grant to revoke", "Art. 16"
+)
 
-def nothing_to_revoke() -> RuleViolation:
-    return RuleViolation(
-        "not_approved", "没有可撤销的授权", "there is no grant to revoke", "Art. 16"
-    )
+not_sysadmin = Rule(
+    RuleViolation,
+    "not_sysadmin",
+    "视频调阅须由系统管理人员进行",
+    "retrieval is done by a system administrator",
+    "Art. 16(1)3",
+)
 
-
-def not_sysadmin() -> RuleViolation:
-    return RuleViolation(
-        "not_sysadmin",
-        "视频调阅须由系统管理人员进行",
-        "retrieval is done by a system administrator",
-        "Art. 16(1)3",
-    )
-
-
-def grant_revoked() -> RuleViolation:
-    return RuleViolation("grant_revoked", "调阅授权已撤销", "the grant has been revoked", "Art. 16")
+grant_revoked = Rule(
+    RuleViolation, "grant_revoked", "调阅授权已撤销", "the grant has been revoked", "Art. 16"
+)
 
 
 def grant_expired(valid_until: str) -> RuleViolation:
@@ -411,58 +426,55 @@ def grant_expired(valid_until: str) -> RuleViolation:
     )
 
 
-def beyond_grant() -> RuleViolation:
-    return RuleViolation(
-        "beyond_grant",
-        "须严格按照审批内容调取，不得超出批准的摄像机或时间段",
-        "retrieve exactly what was approved: no other camera, no wider time range",
-        "Art. 16(1)3",
-    )
+beyond_grant = Rule(
+    RuleViolation,
+    "beyond_grant",
+    "须严格按照审批内容调取，不得超出批准的摄像机或时间段",
+    "retrieve exactly what was approved: no other camera, no wider time range",
+    "Art. 16(1)3",
+)
+
+empty_retrieval = Rule(
+    InvalidInput, "empty_retrieval", "调取内容为空", "nothing to retrieve", "Art. 16(1)3"
+)
+
+export_by_system = Rule(
+    RuleViolation,
+    "export_by_system",
+    "拷贝由系统执行并自动登记（系统导出），不再手工登记校验值",
+    "a copy grant is carried out by the system (media export), which records the "
+    "retrieval and the SHA-256 itself; a typed-in hash is not accepted",
+    "Art. 17",
+)
 
 
-def empty_retrieval() -> InvalidInput:
-    return InvalidInput("empty_retrieval", "调取内容为空", "nothing to retrieve", "Art. 16(1)3")
+copy_not_granted = Rule(
+    RuleViolation,
+    "copy_not_granted",
+    "未经许可严禁复制、拷贝",
+    "this grant allows viewing only: no copy or export",
+    "Art. 17",
+)
 
+already_revoked = Rule(
+    RuleViolation, "already_revoked", "授权已撤销", "the grant is already revoked", "Art. 16"
+)
 
-def export_by_system() -> RuleViolation:
-    return RuleViolation(
-        "export_by_system",
-        "拷贝由系统执行并自动登记（系统导出），不再手工登记校验值",
-        "a copy grant is carried out by the system (media export), which records the "
-        "retrieval and the SHA-256 itself; a typed-in hash is not accepted",
-        "Art. 17",
-    )
+not_approver = Rule(
+    RuleViolation,
+    "not_approver",
+    "只有审批人或分管校领导可以撤销授权",
+    "only someone who approved it, or the school leader, may revoke a grant",
+    "Art. 16",
+)
 
-
-def copy_not_granted() -> RuleViolation:
-    return RuleViolation(
-        "copy_not_granted",
-        "未经许可严禁复制、拷贝",
-        "this grant allows viewing only: no copy or export",
-        "Art. 17",
-    )
-
-
-def already_revoked() -> RuleViolation:
-    return RuleViolation("already_revoked", "授权已撤销", "the grant is already revoked", "Art. 16")
-
-
-def not_approver() -> RuleViolation:
-    return RuleViolation(
-        "not_approver",
-        "只有审批人或分管校领导可以撤销授权",
-        "only someone who approved it, or the school leader, may revoke a grant",
-        "Art. 16",
-    )
-
-
-def not_custodian() -> RuleViolation:
-    return RuleViolation(
-        "not_custodian",
-        "保存期限由网络信息中心系统管理人员登记",
-        "preservation is recorded by NIC's system administrators",
-        "Art. 18",
-    )
+not_custodian = Rule(
+    RuleViolation,
+    "not_custodian",
+    "保存期限由网络信息中心系统管理人员登记",
+    "preservation is recorded by NIC's system administrators",
+    "Art. 18",
+)
 
 
 def hold_shortened(until: str) -> RuleViolation:
@@ -482,70 +494,65 @@ def hold_not_found(hold_id: str) -> NotFound:
 # ---- stopping or moving cameras (Art. 8) ----
 
 
-def stopmove_not_your_unit() -> InvalidInput:
-    return InvalidInput(
-        "not_your_unit",
-        "只能以本部门名义申请",
-        "you may apply only on behalf of your own department",
-        "Art. 8",
-    )
+stopmove_not_your_unit = Rule(
+    InvalidInput,
+    "not_your_unit",
+    "只能以本部门名义申请",
+    "you may apply only on behalf of your own department",
+    "Art. 8",
+)
 
+not_in_advance = Rule(
+    Refusal,
+    "not_in_advance",
+    "停用、挪移须提前报告，经批准后方可施工",
+    "stopping or moving cameras must be requested before the work starts",
+    "Art. 8",
+)
 
-def not_in_advance() -> Refusal:
-    return Refusal(
-        "not_in_advance",
-        "停用、挪移须提前报告，经批准后方可施工",
-        "stopping or moving cameras must be requested before the work starts",
-        "Art. 8",
-    )
+window_by_nic = Rule(
+    RuleViolation,
+    "window_by_nic",
+    "只有网络信息中心可调整批准的施工时段",
+    "only NIC may set the approved window",
+    "Art. 8",
+)
 
+window_widened = Rule(
+    RuleViolation,
+    "window_widened",
+    "批准的时段只能在申请时段之内",
+    "the approved window must lie within the requested one",
+    "Art. 8",
+)
 
-def window_by_nic() -> RuleViolation:
-    return RuleViolation(
-        "window_by_nic",
-        "只有网络信息中心可调整批准的施工时段",
-        "only NIC may set the approved window",
-        "Art. 8",
-    )
-
-
-def window_widened() -> RuleViolation:
-    return RuleViolation(
-        "window_widened",
-        "批准的时段只能在申请时段之内",
-        "the approved window must lie within the requested one",
-        "Art. 8",
-    )
-
-
-def not_party() -> RuleViolation:
-    return RuleViolation(
-        "not_party",
-        "只有申请部门或网络信息中心可报告施工完成",
-        "only the applying department or NIC may report the work done",
-        "Art. 8",
-    )
+not_party = Rule(
+    RuleViolation,
+    "not_party",
+    "只有申请部门或网络信息中心可报告施工完成",
+    "only the applying department or NIC may report the work done",
+    "Art. 8",
+)
 
 
 # ---- new camera points (Art. 6, Annex 2) ----
 
 
-def newpoint_not_your_unit() -> InvalidInput:
-    return InvalidInput(
-        "not_your_unit",
-        "新增摄像点由使用部门提出",
-        "a new point is proposed by the department that will use it",
-        "Art. 6",
-    )
+newpoint_not_your_unit = Rule(
+    InvalidInput,
+    "not_your_unit",
+    "新增摄像点由使用部门提出",
+    "a new point is proposed by the department that will use it",
+    "Art. 6",
+)
 
-
-def urgent_single_point() -> Refusal:
-    return Refusal(
-        "urgent_single_point",
-        "紧急程序仅适用于新增个别摄像点，多个点位请按常规程序申请",
-        "the urgent path is for a single point; propose several points the usual way",
-        "Art. 6",
-    )
+urgent_single_point = Rule(
+    Refusal,
+    "urgent_single_point",
+    "紧急程序仅适用于新增个别摄像点，多个点位请按常规程序申请",
+    "the urgent path is for a single point; propose several points the usual way",
+    "Art. 6",
+)
 
 
 def wrong_order(state: str, what_zh: str, what_en: str) -> RuleViolation:
@@ -557,22 +564,21 @@ def wrong_order(state: str, what_zh: str, what_en: str) -> RuleViolation:
     )
 
 
-def plan_by_nic() -> RuleViolation:
-    return RuleViolation(
-        "plan_by_nic",
-        "安装方案由网络信息中心会同使用单位制定",
-        "NIC draws up the installation plan with the using department",
-        "Art. 6",
-    )
+plan_by_nic = Rule(
+    RuleViolation,
+    "plan_by_nic",
+    "安装方案由网络信息中心会同使用单位制定",
+    "NIC draws up the installation plan with the using department",
+    "Art. 6",
+)
 
-
-def survey_by_department() -> RuleViolation:
-    return RuleViolation(
-        "survey_by_department",
-        "工勘记录由使用单位填写并签章",
-        "the using department fills in and stamps the site survey",
-        "Art. 6, Annex 2",
-    )
+survey_by_department = Rule(
+    RuleViolation,
+    "survey_by_department",
+    "工勘记录由使用单位填写并签章",
+    "the using department fills in and stamps the site survey",
+    "Art. 6, Annex 2",
+)
 
 
 def survey_rows(planned: int, listed: int) -> InvalidInput:
@@ -584,13 +590,13 @@ def survey_rows(planned: int, listed: int) -> InvalidInput:
     )
 
 
-def implemented_by_nic() -> RuleViolation:
-    return RuleViolation(
-        "implemented_by_nic",
-        "由网络信息中心组织实施",
-        "NIC carries out the installation",
-        "Art. 6",
-    )
+implemented_by_nic = Rule(
+    RuleViolation,
+    "implemented_by_nic",
+    "由网络信息中心组织实施",
+    "NIC carries out the installation",
+    "Art. 6",
+)
 
 
 def camera_count(expected: int, registered: int) -> InvalidInput:
@@ -662,13 +668,13 @@ def invalid_notice(where: str, msg: object) -> InvalidInput:
     )
 
 
-def calendar_nic_only() -> RuleViolation:
-    return RuleViolation(
-        "calendar_nic_only",
-        "节假日安排由网络信息中心系统管理人员录入",
-        "only NIC's system administrators (or its head) enter the holiday notice",
-        "Art. 10",
-    )
+calendar_nic_only = Rule(
+    RuleViolation,
+    "calendar_nic_only",
+    "节假日安排由网络信息中心系统管理人员录入",
+    "only NIC's system administrators (or its head) enter the holiday notice",
+    "Art. 10",
+)
 
 
 def calendar_on_file(year: int, package_years: str) -> InvalidInput:
@@ -684,22 +690,21 @@ def calendar_on_file(year: int, package_years: str) -> InvalidInput:
 # ---- responsible persons and arming schedules (Art. 9) ----
 
 
-def not_system_owner() -> RuleViolation:
-    return RuleViolation(
-        "not_system_owner",
-        "只有系统所属部门（或后勤处、网络信息中心）可变更备案信息",
-        "only the owning department (or 后勤处 / NIC) may change what is on file",
-        "Art. 9",
-    )
+not_system_owner = Rule(
+    RuleViolation,
+    "not_system_owner",
+    "只有系统所属部门（或后勤处、网络信息中心）可变更备案信息",
+    "only the owning department (or 后勤处 / NIC) may change what is on file",
+    "Art. 9",
+)
 
-
-def schedule_by_head() -> RuleViolation:
-    return RuleViolation(
-        "schedule_by_head",
-        "布防计划由部门负责人或系统管理人员设定",
-        "the arming schedule is set by a head of department or a system administrator",
-        "Art. 9",
-    )
+schedule_by_head = Rule(
+    RuleViolation,
+    "schedule_by_head",
+    "布防计划由部门负责人或系统管理人员设定",
+    "the arming schedule is set by a head of department or a system administrator",
+    "Art. 9",
+)
 
 
 def bad_schedule(why: object) -> InvalidInput:
@@ -709,50 +714,46 @@ def bad_schedule(why: object) -> InvalidInput:
 # ---- duty logbook and handover (Art. 13-14) ----
 
 
-def not_operator() -> RuleViolation:
-    return RuleViolation(
-        "not_operator",
-        "只有监控值班人员可以记录值班日志",
-        "only duty operators keep the logbook",
-        "Art. 14",
-    )
+not_operator = Rule(
+    RuleViolation,
+    "not_operator",
+    "只有监控值班人员可以记录值班日志",
+    "only duty operators keep the logbook",
+    "Art. 14",
+)
 
-
-def entry_closed() -> RuleViolation:
-    return RuleViolation(
-        "entry_closed", "该记录已处理完毕", "this entry is already closed", "Art. 14"
-    )
+entry_closed = Rule(
+    RuleViolation, "entry_closed", "该记录已处理完毕", "this entry is already closed", "Art. 14"
+)
 
 
 def entry_not_found(entry_id: str) -> NotFound:
     return NotFound("entry_not_found", f"日志 {entry_id} 不存在", f"no entry {entry_id}", "Art. 14")
 
 
-def self_handover() -> RuleViolation:
-    return RuleViolation(
-        "self_handover",
-        "不能交班给自己",
-        "a shift cannot be handed over to the same operator",
-        "Art. 14(3)",
-    )
+self_handover = Rule(
+    RuleViolation,
+    "self_handover",
+    "不能交班给自己",
+    "a shift cannot be handed over to the same operator",
+    "Art. 14(3)",
+)
 
+handover_done = Rule(
+    RuleViolation,
+    "handover_done",
+    "该交接已完成或已被替代",
+    "this handover is already confirmed or superseded",
+    "Art. 14(3)",
+)
 
-def handover_done() -> RuleViolation:
-    return RuleViolation(
-        "handover_done",
-        "该交接已完成或已被替代",
-        "this handover is already confirmed or superseded",
-        "Art. 14(3)",
-    )
-
-
-def not_incoming() -> RuleViolation:
-    return RuleViolation(
-        "not_incoming",
-        "只有接班人员可以确认交接",
-        "only the incoming operator confirms the handover",
-        "Art. 14(3)",
-    )
+not_incoming = Rule(
+    RuleViolation,
+    "not_incoming",
+    "只有接班人员可以确认交接",
+    "only the incoming operator confirms the handover",
+    "Art. 14(3)",
+)
 
 
 def handover_incomplete(new: Sequence[str]) -> RuleViolation:
@@ -782,14 +783,16 @@ def handover_not_found(handover_id: str) -> NotFound:
 
 
 def catalogue() -> dict[str, Callable[..., WorkflowError]]:
-    """Every named constructor of this module, by name: what a test walks to list the codes."""
-    here = globals()
+    """Every named constructor and row of this module, by name: what a test walks to list the
+    codes."""
+    errors = {c.__name__ for c in (WorkflowError, Refusal, RuleViolation, InvalidInput, NotFound)}
     return {
         name: fn
-        for name, fn in sorted(here.items())
-        if inspect.isfunction(fn)
-        and fn.__module__ == __name__
-        and inspect.signature(fn).return_annotation
-        in {c.__name__ for c in (WorkflowError, Refusal, RuleViolation, InvalidInput, NotFound)}
-        | {"CalendarUnknown"}
+        for name, fn in sorted(globals().items())
+        if isinstance(fn, Rule)
+        or (
+            inspect.isfunction(fn)
+            and fn.__module__ == __name__
+            and inspect.signature(fn).return_annotation in errors | {"CalendarUnknown"}
+        )
     }

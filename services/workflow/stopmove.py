@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from . import refusals as r
-from .approval import ApprovalFlow, Step
+from .approval import Step
 from .base import ApprovalRequest, RequestState
 from .inventory import Inventory
 from .org import NIC, Actor, Role, department_en, department_zh
@@ -145,14 +145,7 @@ class StopMoveRequest(ApprovalRequest):
             raise r.stopmove_not_your_unit()
         if form.window_from < now:
             raise r.not_in_advance()
-        req = cls(
-            request_id=request_id,
-            form=form,
-            requester=requester,
-            applied_at=now,
-            flow=ApprovalFlow(requester=requester, steps=cls.preview(form, inventory)),
-        )
-        return req, req._submitted(now)
+        return cls._open(request_id, form, requester, now, cls.preview(form, inventory))
 
     def _data(self) -> dict[str, Any]:
         d = super()._data()

@@ -24,7 +24,7 @@ from cctv.evidence.merkle import leaf_hash
 from cctv.plumbing.identity import HEADER
 from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
-from tests.audit.test_audit_service import exactly_once, publish, running
+from tests.support.audit import exactly_once, publish, running
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 

@@ -22,7 +22,7 @@ from cctv.evidence import bundle, merkle
 from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
-from tests.audit.test_audit_service import progress, running, settings, until
+from tests.support.audit import progress, running, settings, until
 from tests.support.console import sign_in
 
 

@@ -6,25 +6,20 @@ as rejected instead of stalling the log."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import nats
 import pytest
 
-from cctv.contract import AUDITED_STREAMS, subject_for, wrap
-from cctv.contract.events import AccessRecorded
-from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
+from tests.support.audit import Msg, drained, durable, fresh, progress, running
+from tests.support.audit import access as access_record
+from tests.support.audit import counts as logged
 from tests.support.events import EventLog
-from tests.support.waiting import ChangeFeed, eventually, subject_changes, table_changes
+from tests.support.waiting import eventually
 
 DEPTH = 100_000
 POISON = b"[" * DEPTH + b"]" * DEPTH  # 200 KB
@@ -33,73 +28,12 @@ POISON_ID = "sha256:" + hashlib.sha256(POISON).hexdigest()
 
 @pytest.fixture
 def cfg(nats_url: str, database_url: str, tmp_path: Path) -> AuditSettings:
-    schema = f"audit_{uuid.uuid4().hex[:8]}"
-    return AuditSettings(
-        nats_url=nats_url,
-        database_url=database_url,
-        audit_schema=schema,
-        audit_origin=f"test.campus/{schema}",
-        audit_key_name=f"test.campus/{schema}",
-        data_dir=tmp_path,
-        checkpoint_every=40,
-        checkpoint_interval_s=0.3,
-        ack_wait_s=2.0,
-        batch_size=16,
-    )
+    return fresh(nats_url, database_url, tmp_path, batch_size=16)
 
 
-@asynccontextmanager
-async def running(s: AuditSettings) -> AsyncIterator[AuditService]:
-    svc = build(s)
-    async with svc.running():
-        audit: AuditService = svc.state["audit"]
-        await asyncio.wait_for(audit.ready.wait(), 20)
-        yield audit
-
-
-def access(i: int, tag: str, actor: str | None = None) -> tuple[str, bytes, str]:
-    who = actor or f"u{i % 3}"
-    ev = AccessRecorded(
-        action="view", actor=who, camera_ids=[f"cam-{i % 4}"], request_no=f"DY-{tag}",
-        detail="查阅 view",
-    )  # fmt: skip
-    key = f"cam-{tag}-{i % 4}"  # subjects of this test's own: other tests read the stream too
-    env = wrap(ev, source="console", key=key, actor=who)
-    return subject_for(ev, key), env.to_bytes(), env.id
-
-
-def durable(schema: str, stream: str) -> str:
-    return f"{schema.replace('_', '-')}-{stream.lower().replace('_', '-')}-v3"
-
-
-def delivered_or_acked(msg: Any) -> bool:
-    return str(msg.reply or "").startswith("$JS.ACK.") or (not msg.reply and not msg.data)
-
-
-@asynccontextmanager
-async def progress(cfg: AuditSettings) -> AsyncIterator[ChangeFeed]:
-    async with (
-        table_changes(cfg.database_url, f"{cfg.audit_schema}.entry") as rows,
-        subject_changes(cfg.nats_url, "_INBOX.>", delivered_or_acked) as inbox,
-    ):
-        yield ChangeFeed(rows, inbox)
-
-
-async def logged(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, int]:
-    rows = await pool.fetch(
-        f"SELECT event_id, count(*) AS n FROM {schema}.entry WHERE event_id = ANY($1::text[]) "
-        "GROUP BY event_id",
-        ids,
-    )
-    return {r["event_id"]: r["n"] for r in rows}
-
-
-async def drained(js: Any, schema: str) -> bool:
-    for spec in AUDITED_STREAMS:
-        info = await js.consumer_info(spec.name, durable(schema, spec.name))
-        if info.num_pending or info.num_ack_pending:
-            return False
-    return True
+def access(i: int, tag: str, actor: str | None = None) -> Msg:
+    # subjects of this test's own: other tests read the stream too
+    return access_record(i, tag, actor, key=f"cam-{tag}-{i % 4}")
 
 
 async def test_a_recursion_bomb_in_a_burst_costs_no_valid_event(

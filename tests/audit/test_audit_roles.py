@@ -15,7 +15,7 @@ import pytest
 from cctv.devstack.roles import service_env
 from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES, dsn_with_user
 from services.audit.settings import AuditSettings
-from tests.audit.test_audit_service import running, settings
+from tests.support.audit import running, settings
 from tests.support.waiting import eventually, table_changes
 
 

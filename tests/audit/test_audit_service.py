@@ -8,8 +8,6 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,163 +15,31 @@ import asyncpg
 import nats
 import pytest
 
-from cctv.contract import AUDITED_STREAMS, rpc, subject_for, wrap
-from cctv.contract.events import AccessRecorded, CameraStateChanged
+from cctv.contract import rpc, subject_for, wrap
+from cctv.contract.events import AccessRecorded
 from cctv.evidence import merkle
-from cctv.evidence.chain import VerifyReport
 from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.audit import api
-from services.audit.app import AuditService, build
 from services.audit.settings import AuditSettings
-from services.audit.writer import Faults
+from tests.support.audit import (
+    access,
+    counts,
+    drained,
+    durable,
+    exactly_once,
+    progress,
+    publish,
+    running,
+    state_change,
+    until,
+    verified,
+)
 from tests.support.audit_faults import Crash, LoseAcks
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
-from tests.support.waiting import (
-    ChangeFeed,
-    eventually,
-    subject_changes,
-    table_changes,
-)
+from tests.support.waiting import table_changes
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def settings(nats_url: str, database_url: str, schema: str, home: Path) -> AuditSettings:
-    return AuditSettings(
-        nats_url=nats_url,
-        database_url=database_url,
-        audit_schema=schema,
-        audit_origin=f"test.campus/{schema}",
-        audit_key_name=f"test.campus/{schema}",
-        data_dir=home,
-        checkpoint_every=40,
-        checkpoint_interval_s=0.3,
-        ack_wait_s=2.0,
-        batch_size=500,
-    )
-
-
-@asynccontextmanager
-async def running(s: AuditSettings, faults: Faults | None = None) -> AsyncIterator[AuditService]:
-    svc = build(s, faults)
-    async with svc.running():
-        audit: AuditService = svc.state["audit"]
-        await asyncio.wait_for(audit.ready.wait(), 20)
-        yield audit
-
-
-@pytest.fixture
-def cfg(nats_url: str, database_url: str, tmp_path: Path) -> AuditSettings:
-    return settings(nats_url, database_url, f"audit_{uuid.uuid4().hex[:8]}", tmp_path)
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[Any]:
-    nc = await nats.connect(nats_url)
-    yield nc.jetstream()
-    await nc.close()
-
-
-def access(i: int, tag: str) -> tuple[str, bytes, str]:
-    ev = AccessRecorded(
-        action="view",
-        actor=f"u{i % 3}",
-        camera_ids=[f"cam-{i % 4}"],
-        request_no=f"DY-{tag}",
-        detail="查阅 view",
-    )
-    env = wrap(ev, source="console", key=f"cam-{i % 4}", actor=f"u{i % 3}")
-    return subject_for(ev, f"cam-{i % 4}"), env.to_bytes(), env.id
-
-
-def state_change(i: int) -> tuple[str, bytes, str]:
-    ev = CameraStateChanged(
-        camera_id=f"cam-{i}",
-        state="down",
-        previous="up",
-        since="2026-11-25T06:00:00Z",  # type: ignore[arg-type]
-        reason="offline",
-    )
-    env = wrap(ev, source="health", key=f"cam-{i}")
-    return subject_for(ev, f"cam-{i}"), env.to_bytes(), env.id
-
-
-async def publish(js: Any, msgs: list[tuple[str, bytes, str]], *, fresh_ids: bool = False) -> None:
-    for subject, data, eid in msgs:
-        msg_id = uuid.uuid4().hex if fresh_ids else eid
-        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
-
-
-async def until(
-    cond: Callable[[], Any], changes: ChangeFeed, within: float = 20.0, what: str = ""
-) -> Any:
-    """Wait until a condition on the log or the consumers holds, checking after each change."""
-    return await eventually(cond, changes=changes, timeout=within, what=what or str(cond))
-
-
-def durable(schema: str, stream: str) -> str:
-    return f"{schema.replace('_', '-')}-{stream.lower().replace('_', '-')}-v3"
-
-
-def delivered_or_acked(msg: Any) -> bool:
-    """On an inbox: a message JetStream delivered (its reply is the ack subject), or the
-    server's empty confirmation of an ack it has processed (the witness acks with ack_sync)."""
-    return str(msg.reply or "").startswith("$JS.ACK.") or (not msg.reply and not msg.data)
-
-
-@asynccontextmanager
-async def progress(cfg: AuditSettings) -> AsyncIterator[ChangeFeed]:
-    """What moves an audit test on: entries committed (PostgreSQL), messages JetStream
-    (re)delivered, and acks the server has processed."""
-    async with (
-        table_changes(cfg.database_url, f"{cfg.audit_schema}.entry") as rows,
-        subject_changes(cfg.nats_url, "_INBOX.>", delivered_or_acked) as inbox,
-    ):
-        yield ChangeFeed(rows, inbox)
-
-
-async def counts(pool: asyncpg.Pool, schema: str, ids: list[str]) -> dict[str, int]:
-    rows = await pool.fetch(
-        f"SELECT event_id, count(*) AS n FROM {schema}.entry WHERE event_id = ANY($1::text[]) "
-        "GROUP BY event_id",
-        ids,
-    )
-    return {r["event_id"]: r["n"] for r in rows}
-
-
-async def drained(js: Any, schema: str) -> bool:
-    """Every audit consumer has nothing pending and nothing awaiting an ack."""
-    for spec in AUDITED_STREAMS:
-        info = await js.consumer_info(spec.name, durable(schema, spec.name))
-        if info.num_pending or info.num_ack_pending:
-            return False
-    return True
-
-
-async def exactly_once(audit: AuditService, js: Any, ids: list[str]) -> None:
-    assert audit.pool is not None
-
-    async def all_there() -> bool:
-        c = await counts(audit.pool, audit.schema, ids)  # type: ignore[arg-type]
-        return len(c) == len(ids)
-
-    async with progress(audit.settings) as changes:
-        await until(all_there, changes, what="all events in the log")
-        await until(lambda: drained(js, audit.schema), changes, what="consumers drained")
-    c = await counts(audit.pool, audit.schema, ids)
-    assert set(c.values()) == {1}, {k: v for k, v in c.items() if v != 1}
-
-
-async def verified(audit: AuditService) -> VerifyReport:
-    assert audit.pool is not None
-    async with audit.pool.acquire() as conn:
-        rep, problems = await api.verify(
-            conn, audit.schema, audit.signer.verifier, origin=audit.settings.audit_origin
-        )
-    assert not problems
-    assert rep.ok, rep.findings
-    return rep
 
 
 async def test_every_event_witnessed_once_despite_duplicate_publishes(
@@ -228,16 +94,17 @@ async def test_rejected_messages_are_recorded_not_dropped(
         assert n == 1
         # ... and dead-lettered like every other consumer's bad input, with the reason.
         durable_prefix = cfg.audit_schema.replace("_", "-")
-        dead = []
+        dead: list[dict[str, Any]] = []
         for subject in (state_subject, access_subject):  # two streams, two consumers: any order
-            dead += await bus.wait_for(
-                "dlq.dead_letter",
-                lambda d, subject=subject: (
+
+            def mine(d: dict[str, Any], subject: str = subject) -> bool:
+                return bool(
                     d["service"] == "audit"
                     and d["consumer"].startswith(durable_prefix)
                     and d["subject"] == subject
-                ),
-            )
+                )
+
+            dead += await bus.wait_for("dlq.dead_letter", mine)
         assert all(d["data"]["reason"].startswith("contract:") for d in dead)
     await bus.close()
 

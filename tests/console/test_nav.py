@@ -51,6 +51,14 @@ async def console(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
         yield svc
 
 
+def opens(page: httpx.Response) -> bool:
+    """The page was let through: 200, or 503 because the service behind it is not running
+    here (only audit is; the gate refuses with 403 before a page asks any service)."""
+    if page.status_code == 503:
+        return "audit service did not answer" not in page.text and "did not answer" in page.text
+    return page.status_code == 200
+
+
 @pytest.mark.parametrize("account", ACCOUNTS)
 async def test_every_link_shown_opens_and_no_link_leads_to_a_refusal(
     console: Any, account: str
@@ -65,7 +73,7 @@ async def test_every_link_shown_opens_and_no_link_leads_to_a_refusal(
         shown = HREF.findall(block.group(1))
         assert "/" in shown and "/duty" in shown
         for path in shown:
-            assert (await c.get(path)).status_code == 200, (account, path)
+            assert opens(await c.get(path)), (account, path)
         for link in NAV:
             if link.path not in shown:
                 assert (await c.get(link.path)).status_code == 403, (account, link.path)

@@ -4,28 +4,15 @@ inventory), with the import's checks, each problem named by its field; NIC only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from cctv.contract.people import PersonRecord
 from services.console import people
-from services.console.app import build as build_console
-from services.console.settings import ConsoleSettings
 from tests.support.console import sign_in
 
 BASE = "http://console"
-
-
-@pytest.fixture
-async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        yield svc
 
 
 async def test_nic_edits_a_guards_shift_and_a_bad_one_names_the_field(console: Any) -> None:

@@ -3,43 +3,20 @@ that does not fit is refused naming the field, and a refused change changes noth
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import nats
-import pytest
 
 from cctv.contract import rpc
 from cctv.contract.people import PersonRecord
 from services.console import people
-from services.console.app import build as build_console
-from services.console.settings import ConsoleSettings
+from tests.support import asking
 from tests.support.identity import headers_as, identity
 
 NIC = identity("nic_admin", "sysadmin", department="nic", name="赵敏")
 
 
-@pytest.fixture
-async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        yield svc
-
-
 async def ask(nats_url: str, subject: str, body: Any) -> dict[str, Any]:
-    nc = await nats.connect(nats_url)
-    try:
-        msg = await nc.request(
-            subject, json.dumps(body).encode(), timeout=10, headers=headers_as(NIC)
-        )
-    finally:
-        await nc.close()
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
+    return await asking.ask(nats_url, subject, body, headers_as(NIC))
 
 
 async def test_people_requests_are_typed_and_a_refused_password_changes_nobody(

@@ -117,7 +117,7 @@ def test_fault_opened_requires_a_known_kind() -> None:
         FaultOpened(
             fault_id="f",
             camera_id="c",
-            kind="gremlins",
-            severity="major",  # type: ignore[arg-type]
+            kind="gremlins",  # type: ignore[arg-type]
+            severity="major",
             detected_at=NOW,
         )

@@ -62,10 +62,9 @@ def test_request_subjects_are_defined_only_in_the_contract() -> None:
         if rel == "cctv/contract/rpc.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            values = []
-            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-                values = [node.value]
-            for v in values:
+            if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+                continue
+            for v in [node.value]:
                 text = v.value if isinstance(v, ast.Constant) else None
                 if isinstance(v, ast.JoinedStr) and v.values:
                     first = v.values[0]

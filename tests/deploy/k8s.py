@@ -47,10 +47,27 @@ def sample_values() -> dict[str, str]:
     return values
 
 
-def tree_with_values(root: Path, values: dict[str, str]) -> Path:
-    """A copy of deploy/k8s under `root` whose production nic-values.yaml holds `values`."""
+def tree_copy(root: Path) -> Path:
+    """A copy of deploy/k8s under `root` (without the schemas and tools) that a test may edit."""
     copy = root / "k8s"
     shutil.copytree(K8S, copy, ignore=shutil.ignore_patterns("schemas", "tools"))
+    return copy
+
+
+def render_overlay(root: Path, name: str, kustomization: str) -> list[dict[str, Any]]:
+    """A copy of deploy/k8s with one more overlay `name` (the body of its kustomization.yaml
+    after apiVersion and kind), rendered."""
+    overlay = tree_copy(root) / "overlays" / name
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" + kustomization
+    )
+    return render_dir(overlay)
+
+
+def tree_with_values(root: Path, values: dict[str, str]) -> Path:
+    """A copy of deploy/k8s under `root` whose production nic-values.yaml holds `values`."""
+    copy = tree_copy(root)
     cm = yaml.safe_load(NIC_VALUES.read_text(encoding="utf-8"))
     cm["data"] = values
     target = copy / NIC_VALUES.relative_to(K8S)

@@ -89,7 +89,7 @@ def main() -> None:
     for w in spec["writable"]:
         p = Path(w)
         kept = [c for c in sorted(code) if c.is_relative_to(p) and c != p]
-        staged = []
+        staged: list[tuple[Path, Path]] = []
         for i, c in enumerate(kept):
             stage = Path(f"/run/.kept-{len(staged)}-{i}")
             stage.mkdir(parents=True)

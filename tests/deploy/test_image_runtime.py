@@ -127,6 +127,19 @@ class K8sNats:
     def outside(self) -> str:
         return f"wss://localhost:{self.outside_port}"
 
+    async def door(self, user: str, password: str, **options: Any) -> nats.NATS:
+        """Through the outside door as `user`, TLS checked against the cluster's CA, replies
+        to the user's own inbox, no reconnecting: as a campus workstation connects."""
+        return await nats.connect(
+            self.outside(),
+            user=user,
+            password=password,
+            tls=ssl.create_default_context(cafile=str(self.ca)),
+            inbox_prefix=f"_INBOX.{user}",
+            allow_reconnect=False,
+            **options,
+        )
+
 
 @pytest.fixture(scope="module")
 def k8s_nats(made: Made, workdir: Path) -> Iterator[K8sNats]:
@@ -264,6 +277,11 @@ def pod_files(
             folder.mkdir(parents=True)
             if "secret" in v:
                 project(folder, v["secret"]["secretName"], v["secret"].get("items"))
+            elif "configMap" in v:  # e.g. media's recorders file, as the base renders it
+                cm = one(render("base"), "ConfigMap", v["configMap"]["name"])
+                for key, value in cm["data"].items():
+                    (folder / key).write_text(value)
+                    (folder / key).chmod(0o444)
             else:
                 for src in v["projected"]["sources"]:
                     if src["secret"].get("optional") and src["secret"]["name"] not in made.secrets:
@@ -654,15 +672,7 @@ async def test_the_cli_from_outside_imports_and_lists_cameras_as_cli(
     reading as `reader` sees the inventory change through the same door."""
     from cctv.plumbing.identity import Identity, Signer
 
-    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
-    reader = await nats.connect(
-        k8s_nats.outside(),
-        user="reader",
-        password=made.secrets["nats-users"]["READER"],
-        tls=ctx,
-        inbox_prefix="_INBOX.reader",
-        allow_reconnect=False,
-    )
+    reader = await k8s_nats.door("reader", made.secrets["nats-users"]["READER"])
     try:
         seen = await reader.subscribe(f"cctv.camera.*.{OUTSIDE_CAMERA}")
         await reader.flush()
@@ -692,16 +702,7 @@ async def test_the_cli_user_cannot_publish_events_through_the_outside_door(
     async def on_error(e: Exception) -> None:
         errors.put_nowait(e)
 
-    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
-    nc = await nats.connect(
-        k8s_nats.outside(),
-        user="cli",
-        password=made.secrets["nats-users"]["CLI"],
-        tls=ctx,
-        inbox_prefix="_INBOX.cli",
-        error_cb=on_error,
-        allow_reconnect=False,
-    )
+    nc = await k8s_nats.door("cli", made.secrets["nats-users"]["CLI"], error_cb=on_error)
     try:
         for subject in (f"cctv.camera.added.{OUTSIDE_CAMERA}", "cctv.audit.checkpoint"):
             await nc.publish(subject, b"{}")
@@ -717,14 +718,10 @@ async def test_only_cli_and_reader_may_use_the_outside_door(
     made: Made, k8s_nats: K8sNats, user: str
 ) -> None:
     """A service's (or the admin's) password opens nothing from outside the cluster."""
-    ctx = ssl.create_default_context(cafile=str(k8s_nats.ca))
     with pytest.raises((NatsError, OSError)) as refused:
-        await nats.connect(
-            k8s_nats.outside(),
-            user=user,
-            password=made.secrets["nats-users"][user.upper()],
-            tls=ctx,
-            allow_reconnect=False,
+        await k8s_nats.door(
+            user,
+            made.secrets["nats-users"][user.upper()],
             max_reconnect_attempts=0,
             connect_timeout=5,
         )

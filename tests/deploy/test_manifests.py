@@ -13,7 +13,6 @@ import copy
 import functools
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,9 @@ from .k8s import (
     pod_specs,
     render,
     render_dir,
+    render_overlay,
     sample_values,
+    tree_copy,
 )
 
 K8S_VERSION = "1.33"
@@ -365,7 +366,8 @@ def made_secrets(*args: str) -> list[dict[str, Any]]:
 
 # made by CloudNativePG itself, or by NIC with its own certificate
 OPERATOR_MADE = {"cctv-db-ca"}
-NIC_MADE = {"console-tls", "cctv-device-credentials"}  # the latter optional: device logins
+# NIC's own: the console's certificate; optional device and recorder logins
+NIC_MADE = {"console-tls", "cctv-device-credentials", "cctv-recorder-credentials"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -424,8 +426,7 @@ def test_made_secrets_agree_with_each_other() -> None:
 
 def test_config_edits_roll_the_pods(tmp_path: Path) -> None:
     """ConfigMap names carry a hash of their content: an edit changes what pods reference."""
-    copy_root = tmp_path / "k8s"
-    shutil.copytree(K8S, copy_root, ignore=shutil.ignore_patterns("schemas", "tools"))
+    copy_root = tree_copy(tmp_path)
     before = render_dir(copy_root / "overlays" / "production")
     env = copy_root / "base" / "config.env"
     env.write_text(env.read_text().replace("LOG_LEVEL=INFO", "LOG_LEVEL=WARNING"))
@@ -862,15 +863,9 @@ def test_the_store_makes_the_same_secrets_as_make_secrets() -> None:
 
 
 def test_restore_builds_the_cluster_from_the_object_store(tmp_path: Path) -> None:
-    root = tmp_path / "k8s"
-    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("schemas", "tools"))
-    overlay = root / "overlays" / "restore"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources: [../production]\ncomponents: [../../components/restore]\n"
+    docs = render_overlay(
+        tmp_path, "restore", "resources: [../production]\ncomponents: [../../components/restore]\n"
     )
-    docs = render_dir(overlay)
     cluster = one(docs, "Cluster", "cctv-db")
     jsonschema.validate(cluster, crd_schema(cluster["apiVersion"], "Cluster"))
     spec = cluster["spec"]
@@ -904,16 +899,12 @@ def test_prometheus_rules_wrap_the_monitoring_rule_files() -> None:
 
 
 def test_cert_manager_can_issue_the_nats_certificates(tmp_path: Path) -> None:
-    root = tmp_path / "k8s"
-    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("schemas", "tools"))
-    overlay = root / "overlays" / "cm"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+    docs = render_overlay(
+        tmp_path,
+        "cm",
         "namespace: campus-cctv\n"
-        "resources: [../production]\ncomponents: [../../components/cert-manager-nats]\n"
+        "resources: [../production]\ncomponents: [../../components/cert-manager-nats]\n",
     )
-    docs = render_dir(overlay)
     certs = {d["metadata"]["name"]: d for d in find(docs, "Certificate")}
     for obj in [*certs.values(), *find(docs, "Issuer")]:
         jsonschema.validate(obj, crd_schema(obj["apiVersion"], obj["kind"]))

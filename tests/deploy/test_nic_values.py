@@ -113,6 +113,7 @@ WHERE: dict[str, Callable[[Docs], list[Any]]] = {
     "smtp-host": lambda d: config(d, "SMTP_HOST"),
     "sms-gateway-url": lambda d: config(d, "SMS_GATEWAY_URL"),
     "recorder-replay-url": lambda d: env(d, "media", "REPLAY_URL_TEMPLATE"),
+    "recorders": lambda d: [one(d, "ConfigMap", "media-recorders")["data"]["recorders.json"]],
     "ice-servers": lambda d: env(d, "media", "MEDIA_ICE_SERVERS"),
     "backup-s3-path": lambda d: [
         one(d, "ObjectStore", "cctv-backup")["spec"]["configuration"]["destinationPath"]
@@ -144,7 +145,9 @@ def base_defaults() -> set[str]:
     """What the base (and the demo) hold at the places NIC's values go: none may survive."""
     docs = render("base")
     found: set[str] = set()
-    for where in WHERE.values():
+    for key, where in WHERE.items():
+        if key == "recorders":
+            continue  # the base's "[]" (no recorders described) is in any YAML
         try:
             found |= {str(v) for v in where(docs) if v}
         except (KeyError, ValueError):
@@ -281,3 +284,95 @@ def test_cert_manager_certifies_the_outside_door_too(tmp_path: Path) -> None:
     names = one(docs, "Certificate", "nats-tls")["spec"]["dnsNames"]
     assert names[-1] == sample_values()["nats-external-host"]
     assert {"nats", "*.nats-headless", "localhost"} <= set(names[:-1])
+
+
+# --- media's recorders (RECORDERS): a file from nic-values, passwords from a Secret ---------
+
+
+def test_the_recorders_reach_media_as_the_file_it_reads(tmp_path: Path) -> None:
+    """Production: media's RECORDERS names the mounted ConfigMap's file, which holds NIC's
+    list; each password_file is a key of the optional cctv-recorder-credentials Secret in
+    media's /run/secrets; and media's own loader accepts what arrives."""
+    from services.media.recorders import load_recorders
+
+    docs = render("production")
+    spec = pod(docs, "Deployment", "media")
+    [c] = [c for c in spec["containers"] if c["name"] == "media"]
+    assert env(docs, "media", "RECORDERS") == ["/run/cctv/recorders/recorders.json"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mount = mounts["/run/cctv/recorders"]
+    assert mount.get("readOnly") and "subPath" not in mount  # edits reach the file in place
+    assert volumes[mount["name"]]["configMap"]["name"] == "media-recorders"
+    sources = volumes[mounts["/run/secrets"]["name"]]["projected"]["sources"]
+    assert {"name": "cctv-recorder-credentials", "optional": True} in [s["secret"] for s in sources]
+    text = one(docs, "ConfigMap", "media-recorders")["data"]["recorders.json"]
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name in re.findall(r"/run/secrets/(recorder-[\w.-]+)", text):
+        (secrets / name).write_text(f"pw-{name}\n")
+    loaded = load_recorders(text.replace("/run/secrets/", f"{secrets}/"))
+    assert loaded["NVR-科技楼204-PUB"].password == "pw-recorder-kj204"
+    assert loaded["NVR-综合楼1001-CONF"].brand == "dahua"
+
+
+def test_the_base_describes_no_recorder_and_media_reads_that() -> None:
+    from services.media.recorders import load_recorders
+
+    text = one(render("base"), "ConfigMap", "media-recorders")["data"]["recorders.json"]
+    assert load_recorders(text) == {}
+
+
+def test_the_checker_knows_media_recorder_fields() -> None:
+    """The checker's list of fields is media's, less the inline password it refuses."""
+    from services.media.recorders import RecorderConfig
+
+    tool = load_checker()
+    assert set(tool.RECORDER_FIELDS) | {"password"} == set(RecorderConfig.model_fields)
+
+
+def load_checker() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nic_values", K8S / "tools" / "nic_values.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"id": "N1", "brand": "onvif", "replay_url_template": "rtsp://n1/{channel}",
+          "password": "s3cret"}, "holds a password"),
+        ({"id": "N1", "brand": "sony"}, "brand 'sony'"),
+        ({"id": "N1", "brand": "hikvision"}, "needs http_url"),
+        ({"id": "N1", "http_url": "ftp://n1"}, "http_url 'ftp://n1'"),
+        ({"id": "N1", "password_file": "/etc/shadow"}, "password_file '/etc/shadow'"),
+        ({"id": "N1", "passwd_file": "/run/secrets/recorder-n1"}, "unknown field(s) passwd_file"),
+        ({"brand": "dahua", "rtsp_url": "rtsp://n1"}, "has no id"),
+    ],
+)  # fmt: skip
+def test_the_checker_names_a_bad_recorder(
+    tmp_path: Path, entry: dict[str, Any], named: str
+) -> None:
+    import json
+
+    values = sample_values()
+    values["recorders"] = json.dumps([{"id": "N0"}, entry])
+    copy = tree_with_values(tmp_path, values)
+    out = check(copy / NIC_VALUES.relative_to(K8S))
+    assert out.returncode == 1
+    assert "recorders: entry 1" in out.stderr and named in out.stderr, out.stderr
+    assert "s3cret" not in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("value", ["[", '{"id": "N1"}', '[{"id": "N1"}, {"id": "N1"}]'])
+def test_the_checker_names_a_malformed_recorder_list(tmp_path: Path, value: str) -> None:
+    values = sample_values()
+    values["recorders"] = value
+    copy = tree_with_values(tmp_path, values)
+    out = check(copy / NIC_VALUES.relative_to(K8S))
+    assert out.returncode == 1 and "recorders: " in out.stderr, out.stderr

@@ -26,7 +26,7 @@ def home() -> Iterator[Path]:
 async def _stream_names(url: str) -> list[str]:
     nc = await nats.connect(url, max_reconnect_attempts=0)
     try:
-        return [s.config.name for s in await nc.jetstream().streams_info()]
+        return [s.config.name or "" for s in await nc.jetstream().streams_info()]
     finally:
         await nc.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -25,9 +26,11 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="module")
-def system() -> Iterator[Stack]:
-    stack = Stack.for_tests(stack_home("system"), **FAST)
+@contextmanager
+def whole_system(prefix: str) -> Iterator[Stack]:
+    """Everything started as `make run` starts it, in a folder of its own, removed after
+    (the e2e tests and bench/bench_ingest_rpc.py)."""
+    stack = Stack.for_tests(stack_home(prefix), **FAST)
     try:
         stack.start_infra()
         stack.write_endpoints()
@@ -37,6 +40,12 @@ def system() -> Iterator[Stack]:
     finally:
         stack.stop()
         shutil.rmtree(stack.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[Stack]:
+    with whole_system("system") as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ zone's guard (console + webhook) -> acknowledged -> audited; mend -> resolved, c
 from __future__ import annotations
 
 import shutil
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import nats
@@ -19,6 +20,9 @@ from tests.e2e.helpers import audited, cameras, cctv, login, repairs_for
 from tests.support.console import sign_in
 from tests.support.events import EventLog
 from tests.support.waiting import eventually, table_changes
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page, Playwright
 
 CAMERA = "OFF-001"
 
@@ -172,15 +176,17 @@ PHONE = {"width": 390, "height": 844}  # the guard's phone
 DESKTOP = {"width": 1280, "height": 800}
 
 
-async def _browser(p: object) -> object:
-    return await p.chromium.launch(  # type: ignore[attr-defined]
+async def _browser(p: Playwright) -> Browser:
+    return await p.chromium.launch(
         executable_path=CHROMIUM,
         args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     )
 
 
-async def _login_page(browser: object, system: Stack, account: str, viewport: dict) -> object:
-    page = await browser.new_page(viewport=viewport)  # type: ignore[attr-defined]
+async def _login_page(
+    browser: Browser, system: Stack, account: str, viewport: dict[str, Any]
+) -> Page:
+    page = await browser.new_page(viewport=viewport)  # type: ignore[arg-type]
     await page.goto(f"{system.url('console')}/")
     await page.fill("input[name=account]", account)
     await page.fill("input[name=password]", DEMO_PASSWORD)
@@ -320,7 +326,7 @@ async def test_workflow_outcomes_reach_the_inventory(
 
     [template] = await cameras(system, "LAB-003")
     new = CameraRecord.model_validate({**template, "camera_id": "LAB-NEW-1", "name": "新增点位"})
-    events = [
+    events: list[NewPointImplemented | StopMoveCompleted] = [
         NewPointImplemented(request_id="NP-E2E", cameras=[new]),
         StopMoveCompleted(
             request_id="SM-E2E", process="stopmove", transition="completed", state="completed",

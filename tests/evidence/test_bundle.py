@@ -56,6 +56,14 @@ def range_doc(log, signer: Signer, a: int, z: int) -> dict:  # type: ignore[no-u
     return b.range_bundle_from_store(tree, entries, cp, note, signer.verifier.vkey())
 
 
+def evidence(log, signer: Signer, *at: int) -> dict:  # type: ignore[no-untyped-def]
+    """An evidence pack of the log's entries at positions ``at``, signed by ``signer``."""
+    tree, datas, cp, note = log
+    return b.evidence_from_store(
+        tree, [(i, datas[i]) for i in at], cp, note, signer.verifier.vkey()
+    )
+
+
 def test_range_export_checks_offline(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
     doc = b.loads(b.dumps(range_doc(log, signer, 5, 17)))
     rep = b.check_bundle(doc, trusted_key=signer.verifier.vkey())
@@ -128,8 +136,7 @@ def test_forged_checkpoint_or_wrong_key_fails(log, signer: Signer) -> None:  # t
 
 
 def test_tampered_inclusion_proof_fails(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
-    tree, datas, cp, note = log
-    doc = b.evidence_from_store(tree, [(7, datas[7])], cp, note, signer.verifier.vkey())
+    doc = evidence(log, signer, 7)
     doc["entries"][0]["inclusion_proof"][1] = base64.b64encode(bytes(32)).decode()
     with pytest.raises(b.BundleError, match="entry 7"):
         b.check_bundle(doc, signer.verifier.vkey())
@@ -158,10 +165,7 @@ def test_a_second_copy_of_a_range_entry_fails(log, signer: Signer) -> None:  # t
 
 
 def test_evidence_pack_with_a_rewritten_actor_copy_fails(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
-    tree, datas, cp, note = log
-    doc = b.evidence_from_store(
-        tree, [(2, datas[2]), (19, datas[19])], cp, note, signer.verifier.vkey()
-    )
+    doc = evidence(log, signer, 2, 19)
     forged = _forged_copy(doc, 0, b'"u2"', b'"u0"')
     with pytest.raises(b.BundleError, match="entry 2 appears twice"):
         b.check_bundle(forged, signer.verifier.vkey())
@@ -172,10 +176,7 @@ def test_evidence_pack_with_a_rewritten_actor_copy_fails(log, signer: Signer) ->
 
 
 def test_items_out_of_order_or_with_unknown_fields_fail(log, signer: Signer) -> None:  # type: ignore[no-untyped-def]
-    tree, datas, cp, note = log
-    doc = b.evidence_from_store(
-        tree, [(2, datas[2]), (19, datas[19])], cp, note, signer.verifier.vkey()
-    )
+    doc = evidence(log, signer, 2, 19)
     d = copy.deepcopy(doc)
     d["entries"].reverse()
     with pytest.raises(b.BundleError, match="log order"):

@@ -36,15 +36,28 @@ async def add(h: HealthService, records: list[CameraRecord]) -> list[str]:
 
 
 async def round_(
-    h: HealthService, cams: list[str], i: int, ok: bool, shard: str | None = None
+    h: HealthService, cams: list[str], i: int | range, ok: bool, shard: str | None = None
 ) -> None:
-    for c in cams:
-        await feed(
-            h,
-            HealthSample(
-                camera_id=c, sampled_at=T0 + timedelta(seconds=30 * i), reachable=ok, shard=shard
-            ),
-        )
+    """Sampling round `i` (every 30 s from T0), or each round of a range, for `cams`."""
+    for r in [i] if isinstance(i, int) else i:
+        for c in cams:
+            await feed(
+                h,
+                HealthSample(
+                    camera_id=c,
+                    sampled_at=T0 + timedelta(seconds=30 * r),
+                    reachable=ok,
+                    shard=shard,
+                ),
+            )
+
+
+async def recorder(h: HealthService, n: int, building: str = "图书馆") -> tuple[str, list[str]]:
+    """A new recorder (its id unique to the test) with `n` cameras, all seen up in round 0."""
+    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
+    cams = await add(h, [cam(f"{nvr}-C{i:02d}", building, nvr, i) for i in range(n)])
+    await round_(h, cams, 0, True)
+    return nvr, cams
 
 
 async def open_of(h: HealthService, ids: set[str]) -> list[dict]:
@@ -81,11 +94,8 @@ async def test_a_recorder_down_is_one_fault_one_ticket_and_resolves_together(
 ) -> None:
     rs, client = repair
     health.repair = client
-    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
-    cams = await add(health, [cam(f"{nvr}-C{i:02d}", "实验楼", nvr, i) for i in range(64)])
-    await round_(health, cams, 0, True)
-    for i in range(1, 4):
-        await round_(health, cams, i, False)
+    nvr, cams = await recorder(health, 64, "实验楼")
+    await round_(health, cams, range(1, 4), False)
 
     faults = await open_of(health, {nvr, *cams})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(nvr, "recorder_offline")]
@@ -106,14 +116,10 @@ async def test_a_recorder_down_is_one_fault_one_ticket_and_resolves_together(
 async def test_a_camera_still_down_after_its_recorder_returns_is_its_own_fault(
     health: HealthService,
 ) -> None:
-    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
-    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(6)])
+    nvr, cams = await recorder(health, 6)
     broken = cams[0]
-    await round_(health, cams, 0, True)
-    for i in range(1, 4):
-        await round_(health, cams, i, False)
-    for i in range(4, 6):
-        await round_(health, cams[1:], i, True)
+    await round_(health, cams, range(1, 4), False)
+    await round_(health, cams[1:], range(4, 6), True)
     await round_(health, [broken], 6, False)
     faults = await open_of(health, {nvr, *cams})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(broken, "offline")]
@@ -123,11 +129,8 @@ async def test_a_camera_still_down_after_its_recorder_returns_is_its_own_fault(
 async def test_one_camera_down_on_a_recorder_is_that_cameras_fault(
     health: HealthService,
 ) -> None:
-    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
-    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(6)])
-    await round_(health, cams, 0, True)
-    for i in range(1, 4):
-        await round_(health, cams[:1], i, False)
+    nvr, cams = await recorder(health, 6)
+    await round_(health, cams[:1], range(1, 4), False)
     faults = await open_of(health, {nvr, *cams})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(cams[0], "offline")]
 
@@ -139,16 +142,14 @@ async def test_mass_failure_across_buildings_is_suspected_ours_without_camera_ti
     recs = [cam(f"M{p}-{b}{i}", b, f"N{p}-{b}{i}") for b in "ABCD" for i in range(4)]
     cams = await add(health, recs)
     await round_(health, cams, 0, True)
-    for i in range(1, 4):
-        await round_(health, cams, i, False)
+    await round_(health, cams, range(1, 4), False)
     faults = await open_of(health, {"network", *cams})
     assert [(f["camera_id"], f["kind"], f["ticket_state"]) for f in faults] == [
         ("network", "suspected_network", "none")
     ]
     assert sorted(faults[0]["affected"]) == sorted(cams)
     assert await shown(health, cams) == {"unreachable"}
-    for i in range(4, 6):
-        await round_(health, cams, i, True)
+    await round_(health, cams, range(4, 6), True)
     assert await open_of(health, {"network", *cams}) == []
 
 
@@ -160,8 +161,7 @@ async def test_every_camera_behind_one_ingest_replica_failing_is_suspected_ours(
     others = await add(health, [cam(f"S{p}-b{i}", "食堂", None) for i in range(30)])
     await round_(health, others, 0, True, shard=f"b{p}")
     await round_(health, behind, 0, True, shard=f"a{p}")
-    for i in range(1, 4):
-        await round_(health, behind, i, False, shard=f"a{p}")
+    await round_(health, behind, range(1, 4), False, shard=f"a{p}")
     faults = await open_of(health, {f"ingest-a{p}", *behind, *others})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(f"ingest-a{p}", "suspected_network")]
 
@@ -169,11 +169,8 @@ async def test_every_camera_behind_one_ingest_replica_failing_is_suspected_ours(
 async def test_a_failed_transaction_leaves_nothing_in_memory_and_the_retry_succeeds(
     health: HealthService,
 ) -> None:
-    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
-    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(4)])
-    await round_(health, cams, 0, True)
-    for i in range(1, 3):
-        await round_(health, cams, i, False)
+    nvr, cams = await recorder(health, 4)
+    await round_(health, cams, range(1, 3), False)
     # PostgreSQL refuses the recorder's fault once (a real failure inside the transaction)
     fn = f"refuse_{uuid.uuid4().hex[:8]}"
     await health.pool.execute(
@@ -202,14 +199,10 @@ async def test_a_failed_transaction_leaves_nothing_in_memory_and_the_retry_succe
 async def test_a_camera_down_first_is_absorbed_when_its_recorder_turns_out_down(
     health: HealthService,
 ) -> None:
-    nvr = f"NVR-{uuid.uuid4().hex[:6]}"
-    cams = await add(health, [cam(f"{nvr}-C{i}", "图书馆", nvr, i) for i in range(6)])
-    await round_(health, cams, 0, True)
-    for i in range(1, 4):
-        await round_(health, cams[:1], i, False)
+    nvr, cams = await recorder(health, 6)
+    await round_(health, cams[:1], range(1, 4), False)
     assert [f["kind"] for f in await open_of(health, {nvr, *cams})] == ["offline"]
-    for i in range(4, 7):
-        await round_(health, cams, i, False)
+    await round_(health, cams, range(4, 7), False)
     faults = await open_of(health, {nvr, *cams})
     assert [(f["camera_id"], f["kind"]) for f in faults] == [(nvr, "recorder_offline")]
     assert sorted(faults[0]["affected"]) == sorted(cams)

@@ -174,6 +174,9 @@ async def start_media(
     tmp: Path,
     now: datetime,
     rpc_prefix: str | None = None,
+    *,
+    clock: Any = None,
+    workflow_rpc_prefix: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Media]:
     """A media service; its subjects get a prefix of their own unless `rpc_prefix` is given
@@ -189,9 +192,10 @@ async def start_media(
         **overrides,
     )
     prefix = f"t{tag}." if rpc_prefix is None else rpc_prefix
+    extra = {"workflow_rpc_prefix": workflow_rpc_prefix} if workflow_rpc_prefix else {}
     svc = build(
-        settings, schema=f"media_{tag}", clock=lambda: now, durable_suffix=f"-{tag}",
-        rpc_prefix=prefix,
+        settings, schema=f"media_{tag}", clock=clock or (lambda: now), durable_suffix=f"-{tag}",
+        rpc_prefix=prefix, **extra,
     )  # fmt: skip
     nc = await nats.connect(nats_url)
     async with svc.running():

@@ -20,8 +20,8 @@ from cctv.contract import rpc
 from cctv.plumbing.identity import HEADER
 from demo.simulator.replay import ReplayServer
 from services.audit.app import AuditService
-from tests.audit.test_audit_service import running, settings
 from tests.media.conftest import SYSADMIN, TEACHER, Media, request_id, start_media
+from tests.support.audit import running, settings
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 

@@ -97,6 +97,8 @@ async def test_a_connection_without_credentials_is_refused(infra: Stack) -> None
         ("cli", "cctv.workflow.access.approved.R-1"),
         ("reader", "cctv.fault.resolved.OFF-001"),
         ("ingest", "cctv.dlq.dead_letter.health"),  # dead letters only in one's own name
+        ("ingest", "cctv.ops.dlq_replayed.health"),  # replay records too
+        ("cli", "cctv.ops.dlq_replayed.ingest"),  # operators ask the service, never forge it
     ],
 )
 async def test_a_user_is_refused_what_it_may_not_publish(

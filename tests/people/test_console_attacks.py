@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,18 +16,11 @@ from services.console.app import build as build_console
 from services.console.app import check_secret
 from services.console.security import COOKIE, PERMISSIONS, PUBLIC, SIGNED_IN
 from services.console.settings import ConsoleSettings
+from services.workflow.app import build as build_workflow
+from services.workflow.settings import WorkflowSettings
 from tests.support.console import csrf_of, sign_in
 
 BASE = "http://console"
-
-
-@pytest.fixture
-async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        yield svc
 
 
 def client(svc: Any) -> httpx.AsyncClient:
@@ -74,6 +68,7 @@ async def test_logout_ends_the_session_on_the_server(console: Any) -> None:
     async with client(console) as c:
         await sign_in(c, "leader")
         kept = c.cookies.get(COOKIE)
+        assert kept is not None
         assert (await c.get("/api/overview")).status_code == 200
         assert (await c.post("/logout")).status_code == 303
     async with client(console) as replay:  # someone who copied the cookie before logout
@@ -131,7 +126,22 @@ async def test_a_post_without_csrf_token_or_from_a_foreign_origin_is_refused(con
         assert r.status_code != 403
 
 
-async def test_every_post_form_carries_the_csrf_token(console: Any) -> None:
+@pytest.fixture
+async def with_workflow(nats_url: str, database_url: str, console: Any) -> AsyncIterator[Any]:
+    """The console with a workflow of its own schema behind the request and duty pages (a
+    silent workflow is a 503 page, without the forms)."""
+    tag = uuid.uuid4().hex[:8]
+    wf = build_workflow(
+        WorkflowSettings(nats_url=nats_url, database_url=database_url, remind_poll_s=3600.0),
+        schema=f"wfa_{tag}",
+        durable_suffix=f"-a{tag}",
+    )
+    async with wf.running():
+        yield console
+
+
+async def test_every_post_form_carries_the_csrf_token(with_workflow: Any) -> None:
+    console = with_workflow
     async with client(console) as c:
         await sign_in(c, "nic_admin")
         for path in ("/", "/people", "/account/password", "/requests", "/duty", "/systems"):

@@ -4,44 +4,17 @@ on against it."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
-import pytest
-
 from cctv.contract import people as contract
-from services.console.app import build as build_console
-from services.console.settings import ConsoleSettings
 from services.notify.app import build as build_notify
 from services.notify.settings import NotifySettings
+from tests.support.asking import ask
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 
 NIC = identity("nic_admin", "sysadmin", department="nic", name="赵敏")
-
-
-@pytest.fixture
-async def console(nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        yield svc
-
-
-async def ask(
-    nats_url: str, subject: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    nc = await nats.connect(nats_url)
-    try:
-        msg = await nc.request(subject, json.dumps(body).encode(), timeout=10, headers=headers)
-    finally:
-        await nc.close()
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
 
 
 def csv_file(tag: str, *extra: str) -> str:

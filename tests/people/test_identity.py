@@ -3,13 +3,11 @@ answers — never a name the caller typed (issue 11)."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import pytest
 
 from cctv.plumbing.identity import HEADER, IdentityError, Signer, Verifier, new_keypair
@@ -19,6 +17,7 @@ from cctv.plumbing.settings import ServiceSettings
 from services.workflow import rpc as wf_rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
+from tests.support.asking import ask
 from tests.support.identity import headers_as, identity, signer
 
 LEADER = identity("t_leader", "school_leader", name="王校长")
@@ -83,18 +82,6 @@ async def echo(nats_url: str, database_url: str) -> AsyncIterator[str]:
         yield subject
 
 
-async def ask(
-    nats_url: str, subject: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    nc = await nats.connect(nats_url)
-    try:
-        msg = await nc.request(subject, json.dumps(body).encode(), timeout=10, headers=headers)
-    finally:
-        await nc.close()
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
-
-
 async def test_the_responder_sees_the_signed_caller_and_only_it(echo: str, nats_url: str) -> None:
     assert (await ask(nats_url, echo, {}, headers_as(GUARD)))["caller"] == "t_guard"
     assert (await ask(nats_url, echo, {"actor": "t_leader"}))["caller"] is None
@@ -126,16 +113,20 @@ async def test_approving_as_a_typed_name_is_refused(workflow: str, nats_url: str
     assert reply["article"] == "Art. 15"
 
 
+# an urgent new camera point any staff member of a department may ask for (Art. 6)
+PARKING = {
+    "department": "college_se",
+    "need": "新建停车场无监控",
+    "urgent": True,
+    "positions": ["北门停车场 朝南"],
+}
+
+
 async def test_the_body_cannot_change_who_acts(workflow: str, nats_url: str) -> None:
     """A staff member's token with a leader in the body submits as the staff member."""
     subject = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
     made_up = {"person_id": "t_leader", "name": "王校长", "department": None, "roles": ["leader"]}
-    form = {
-        "department": "college_se",
-        "need": "新建停车场无监控",
-        "urgent": True,
-        "positions": ["北门停车场 朝南"],
-    }
+    form = PARKING
     staff = identity("t_staff", department="college_se", name="李老师")
     reply = await ask(
         nats_url,
@@ -155,12 +146,7 @@ async def test_a_request_is_visible_to_its_people_not_to_every_guard(
     submit = workflow + wf_rpc.SUBMIT.removeprefix(wf_rpc.PREFIX)
     get = workflow + wf_rpc.GET.removeprefix(wf_rpc.PREFIX)
     listing = workflow + wf_rpc.LIST.removeprefix(wf_rpc.PREFIX)
-    form = {
-        "department": "college_se",
-        "need": "新建停车场无监控",
-        "urgent": True,
-        "positions": ["北门停车场 朝南"],
-    }
+    form = PARKING
     staff = identity("t_staff2", department="college_se", name="李老师")
     made = await ask(nats_url, submit, {"process": "newpoint", "form": form}, headers_as(staff))
     rid = made["request"]["request_id"]

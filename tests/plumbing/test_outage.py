@@ -9,21 +9,16 @@ import json
 import uuid
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import nats
+import pytest
 
 from cctv.contract import Envelope, Event, subject_for, wrap
 from cctv.contract.events import CameraRemoved
 from cctv.plumbing.service import Service
 from cctv.plumbing.settings import ServiceSettings
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy, pg_through, pg_unix_socket
 from tests.support.waiting import ChangeFeed, eventually
-
-
-def unix_socket(database_url: str) -> str:
-    host = parse_qs(urlparse(database_url).query)["host"][0]
-    return f"{host}/.s.PGSQL.5432"
 
 
 async def as_ingest(svc: Service, event: CameraRemoved, key: str) -> Envelope:
@@ -33,18 +28,28 @@ async def as_ingest(svc: Service, event: CameraRemoved, key: str) -> Envelope:
     return env
 
 
+@pytest.mark.parametrize(
+    ("ack_wait_s", "retries"),
+    [
+        (5.0, 6),  # past the bad-message budget
+        # past ack_wait five times over: in_progress() keeps the message, so a 5-minute
+        # outage (ten ack_waits of 30 s) is the same mechanism, only longer
+        (1.0, 18),
+    ],
+)
 async def test_handlers_wait_out_a_database_outage_and_lose_nothing(
-    nats_url: str, database_url: str
+    nats_url: str, database_url: str, ack_wait_s: float, retries: int
 ) -> None:
-    proxy = await CuttableProxy(unix_path=unix_socket(database_url)).start()
+    proxy = await CuttableProxy(unix_path=pg_unix_socket(database_url)).start()
     key = f"o{uuid.uuid4().hex[:8]}"
     name = f"outage{key}"
     settings = ServiceSettings(
         nats_url=nats_url,
-        database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres",
+        database_url=pg_through(proxy),
         max_deliver=2,
         infra_backoff_max_s=0.3,
-        ack_wait_s=5.0,
+        ack_wait_s=ack_wait_s,
+        poison_deliveries=2,
     )
     svc = Service(name, settings, schema=f"s_{key}")
     attempts: Counter[str] = Counter()
@@ -90,7 +95,7 @@ async def test_handlers_wait_out_a_database_outage_and_lose_nothing(
             # consumer pauses: what it fetched is held, the rest waits in the stream.
             await eventually(
                 lambda: _get(max(attempts[e.id] for e in during)),
-                lambda n: n >= 6,
+                lambda n: n >= retries,
                 changes=changes,
                 timeout=60,
                 what="held messages retried in place",
@@ -110,6 +115,18 @@ async def test_handlers_wait_out_a_database_outage_and_lose_nothing(
             await direct.close()
         await nc.close()
         await proxy.close()
+
+
+def test_a_hold_longer_than_ack_wait_is_refused_at_start() -> None:
+    """A pause between keep-alives as long as ack_wait would let JetStream redeliver a held
+    message during an outage, each time a delivery toward the poison limit."""
+    svc = Service("holds", ServiceSettings(ack_wait_s=4.0, infra_backoff_max_s=5.0))
+
+    async def handler(_env: Envelope, _event: Event) -> None:
+        return None
+
+    with pytest.raises(ValueError, match=r"INFRA_BACKOFF_MAX_S \(5.0\).*ACK_WAIT_S \(4.0\)"):
+        svc.consume("cctv.camera.removed.holds", durable="holds", handler=handler)
 
 
 async def _get(value: int) -> int:

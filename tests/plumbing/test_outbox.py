@@ -118,3 +118,54 @@ async def test_the_backlog_is_measured_for_the_outbox_alert(pool) -> None:  # ty
     assert REGISTRY.get_sample_value("cctv_outbox_pending", {"service": service}) == 3
     oldest = REGISTRY.get_sample_value("cctv_outbox_oldest_seconds", {"service": service})
     assert oldest is not None and oldest >= 90
+
+
+async def test_the_relay_listens_again_after_a_database_outage(
+    database_url: str, nats_url: str
+) -> None:
+    """PostgreSQL drops the relay's LISTEN connection in an outage; once it is back, a staged
+    event is still published on its NOTIFY (polling is set to an hour here, so nothing else
+    would publish it). Before, the relay kept the dead connection and only polled."""
+    import asyncpg
+
+    from tests.support.proxy import CuttableProxy, pg_through, pg_unix_socket
+    from tests.support.waiting import ChangeFeed, eventually
+
+    proxy = await CuttableProxy(unix_path=pg_unix_socket(database_url)).start()
+    pool = await create_pool(pg_through(proxy))
+    schema = f"o_{uuid.uuid4().hex[:8]}"
+    await apply_migrations(pool, schema, None)
+    published: list[str] = []
+    feed = ChangeFeed()
+
+    async def publish(_subject: str, _payload: bytes, msg_id: str) -> None:
+        published.append(msg_id)
+        feed.bump()
+
+    async def sent() -> list[str]:
+        return published
+
+    relay = OutboxRelay(pool, schema, "test", publish, poll_s=3600.0)
+    await relay.start()
+    direct = await asyncpg.connect(database_url)
+    try:
+        for when in ("before", "after"):
+            async with direct.transaction():
+                env = await stage(
+                    direct, schema, CameraRemoved(camera_id="c1", reason=when), source="ingest",
+                    key="c1",
+                )  # fmt: skip
+
+            def out(p: list[str], i: str = env.id) -> bool:
+                return i in p
+
+            await eventually(sent, out, changes=feed, timeout=20,
+                             what=f"the event staged {when} the outage published")  # fmt: skip
+            if when == "before":
+                await proxy.cut()
+                await proxy.restore()
+    finally:
+        await relay.stop()
+        await direct.close()
+        await pool.close()
+        await proxy.close()

@@ -1,10 +1,13 @@
 """A TCP proxy in front of a real server that a test can cut and restore: an outage on a real
-socket (connections reset, new ones refused) without stopping the session's shared server."""
+socket (connections reset, new ones refused) without stopping the session's shared server.
+It can also swallow what the server sends (`swallow`): the server believes it delivered,
+the client never sees it — what a connection dying with bytes in flight does."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import parse_qs, urlparse
 
 from cctv.devstack.embedded import free_port
 
@@ -19,6 +22,8 @@ class CuttableProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.swallowing = False
+        """While True, bytes from the server are dropped (the client's are still forwarded)."""
 
     async def start(self) -> CuttableProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -35,14 +40,18 @@ class CuttableProxy:
             writer.close()
             return
         self._writers.update((writer, up_w))
-        for src, dst in ((reader, up_w), (up_r, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
+        for src, dst, down in ((reader, up_w, False), (up_r, writer, True)):
+            task = asyncio.create_task(self._pipe(src, dst, down))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool = False
+    ) -> None:
         with contextlib.suppress(Exception):
             while data := await src.read(65536):
+                if down and self.swallowing:
+                    continue
                 dst.write(data)
                 await dst.drain()
         with contextlib.suppress(Exception):
@@ -61,8 +70,24 @@ class CuttableProxy:
         for task in list(self._pipes):
             task.cancel()
 
+    def swallow(self) -> None:
+        """From now until `cut`, drop what the server sends on the open connections."""
+        self.swallowing = True
+
     async def restore(self) -> None:
+        self.swallowing = False
         await self.start()
 
     async def close(self) -> None:
         await self.cut()
+
+
+def pg_unix_socket(database_url: str) -> str:
+    """The Unix socket of the session's PostgreSQL (its URL names the socket's folder)."""
+    host = parse_qs(urlparse(database_url).query)["host"][0]
+    return f"{host}/.s.PGSQL.5432"
+
+
+def pg_through(proxy: CuttableProxy) -> str:
+    """A PostgreSQL URL (superuser, trust) reaching the server through ``proxy``."""
+    return f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"

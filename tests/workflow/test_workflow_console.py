@@ -24,6 +24,7 @@ from services.workflow.workcalendar import CAMPUS_TZ
 from tests.support.console import sign_in
 from tests.support.identity import headers_as, identity
 from tests.workflow.test_workflow_service import Client, record, seed_cameras
+from tests.workflow.wf_cli import run_cctv
 from tests.workflow.wf_pdf import pdf_text
 
 
@@ -52,6 +53,29 @@ async def site(nats_url: str, database_url: str) -> AsyncIterator[tuple[Any, str
     await nc.close()
 
 
+def access_fields(
+    cameras: list[str],
+    reason: str,
+    *,
+    start: datetime | None = None,
+    span: timedelta = timedelta(hours=2),
+    **more: str,
+) -> dict[str, Any]:
+    """The access form as the browser posts it: 陈静 of 后勤处 asks to view `span` of footage
+    from `start` (yesterday by default), in the datetime-local fields' campus time."""
+    t = start or datetime.now(CAMPUS_TZ) - timedelta(days=1)
+    return {
+        "body": "internal",
+        "viewer": "陈静",
+        "method": "view",
+        "reason": reason,
+        "cameras": cameras,
+        "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
+        "footage_until": (t + span).strftime("%Y-%m-%dT%H:%M"),
+        **more,
+    }
+
+
 async def login(app: Any, account: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console")
     await sign_in(client, account)
@@ -60,16 +84,7 @@ async def login(app: Any, account: str) -> httpx.AsyncClient:
 
 async def test_fill_preview_submit_approve_print(site) -> None:
     app, tag = site
-    t = datetime.now(CAMPUS_TZ) - timedelta(days=1)
-    fields = {
-        "body": "internal",
-        "viewer": "陈静",
-        "method": "view",
-        "reason": "宿舍区失窃，查看入口",
-        "cameras": [f"d{tag}", f"p{tag}"],
-        "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
-        "footage_until": (t + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-    }
+    fields = access_fields([f"d{tag}", f"p{tag}"], "宿舍区失窃，查看入口")
     duty = await login(app, "duty")
     page = await duty.get("/requests/new/access")
     assert page.status_code == 200 and f"d{tag}" in page.text and "调阅理由" in page.text
@@ -79,10 +94,10 @@ async def test_fill_preview_submit_approve_print(site) -> None:
     assert chain.index("后勤处部门主要负责人") < chain.index("学生处部门主要负责人")
     assert "提交申请" in preview.text
 
-    shown = re.search(r'name="chain_key" value="([^"]*)"', preview.text)
-    assert shown is not None and "2:managing:student" in shown.group(1)
+    chain_key = re.search(r'name="chain_key" value="([^"]*)"', preview.text)
+    assert chain_key is not None and "2:managing:student" in chain_key.group(1)
     sub = await duty.post(
-        "/requests/new/access", data={**fields, "chain_key": shown.group(1), "submit": "1"}
+        "/requests/new/access", data={**fields, "chain_key": chain_key.group(1), "submit": "1"}
     )
     assert sub.status_code == 303
     rid = sub.headers["location"].rsplit("/", 1)[1]
@@ -201,20 +216,8 @@ async def test_print_pdf_in_chinese(site) -> None:
     fonts-noto-cjk); without the font the console falls back to the HTML page."""
     app, tag = site
     duty = await login(app, "duty")
-    t = datetime.now(CAMPUS_TZ) - timedelta(days=1)
-    sub = await duty.post(
-        "/requests/new/access",
-        data={
-            "body": "internal",
-            "viewer": "陈静",
-            "method": "copy",
-            "reason": "宿舍区失窃取证",
-            "cameras": [f"d{tag}"],
-            "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
-            "footage_until": (t + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-            "submit": "1",
-        },
-    )
+    fields = access_fields([f"d{tag}"], "宿舍区失窃取证", method="copy", submit="1")
+    sub = await duty.post("/requests/new/access", data=fields)
     rid = sub.headers["location"].rsplit("/", 1)[1]
     pdf = await duty.get(f"/requests/{rid}/print.pdf")
     await duty.aclose()
@@ -240,21 +243,16 @@ async def test_print_pdf_in_chinese(site) -> None:
 async def test_refusal_shown_with_article(site) -> None:
     app, tag = site
     duty = await login(app, "duty")
-    t = datetime.now(CAMPUS_TZ) - timedelta(days=1)
-    r = await duty.post(
-        "/requests/new/access",
-        data={
-            "body": "personal",
-            "applying_unit": "张三",
-            "viewer": "张三",
-            "method": "view",
-            "reason": "私事",
-            "cameras": [f"p{tag}"],
-            "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
-            "footage_until": (t + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            "submit": "1",
-        },
+    fields = access_fields(
+        [f"p{tag}"],
+        "私事",
+        span=timedelta(hours=1),
+        body="personal",
+        applying_unit="张三",
+        viewer="张三",
+        submit="1",
     )
+    r = await duty.post("/requests/new/access", data=fields)
     assert r.status_code == 422
     assert "个人身份调阅不予受理 — personal-capacity access is not allowed (Art. 16)" in r.text
     assert re.search(r"不予受理 No\. DY-\d{4}-\d{5}", r.text)  # the number to quote (issue 15)
@@ -262,10 +260,8 @@ async def test_refusal_shown_with_article(site) -> None:
 
 
 async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
-    import asyncio
     import json
     import os
-    import sys
 
     _app, tag = site
     env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
@@ -275,20 +271,7 @@ async def test_cli_submit_approve_show(site, nats_url: str, tmp_path) -> None:
         token: str | None = None,
     ) -> str:  # fmt: skip
         run_env = {**env, "CCTV_TOKEN": token} if token else env
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cctv.cli.main",
-            *([group] if group else []),
-            *argv,
-            env=run_env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate(stdin.encode() if stdin else None)
-        assert (proc.returncode == 0) is ok, err.decode()
-        return out.decode() if ok else err.decode()
+        return await run_cctv(run_env, *([group] if group else []), *argv, stdin=stdin, ok=ok)
 
     async def sign_on(account: str) -> None:
         out = await cctv("login", "--account", account, "--password-stdin", group="",
@@ -425,16 +408,9 @@ async def test_times_are_campus_time_on_page_and_print(site) -> None:
     app, tag = site
     before = datetime.now(CAMPUS_TZ)
     t = (before - timedelta(days=1)).replace(hour=21, minute=5)
-    fields = {
-        "body": "internal",
-        "viewer": "陈静",
-        "method": "view",
-        "reason": "核查夜间巡逻",
-        "cameras": [f"p{tag}"],
-        "footage_from": t.strftime("%Y-%m-%dT%H:%M"),
-        "footage_until": (t + timedelta(minutes=50)).strftime("%Y-%m-%dT%H:%M"),
-        "submit": "1",
-    }
+    fields = access_fields(
+        [f"p{tag}"], "核查夜间巡逻", start=t, span=timedelta(minutes=50), submit="1"
+    )
     duty = await login(app, "duty")
     sub = await duty.post("/requests/new/access", data=fields)
     assert sub.status_code == 303, sub.text

@@ -4,11 +4,9 @@ quote."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -27,6 +25,7 @@ from services.workflow.workcalendar import CAMPUS_TZ, package_years
 from tests.support.events import EventLog
 from tests.support.identity import headers_as, identity
 from tests.workflow.test_workflow_service import ADMIN, STAFF, Client, record, seed_cameras
+from tests.workflow.wf_cli import run_cctv
 
 LAST = int(package_years().split("-")[1])
 NEXT = LAST + 1
@@ -47,21 +46,9 @@ class Site:
     ) -> str:
         """Run `cctv requests ...` as an operator would, signed on as the demo person `as_`
         (a CCTV_TOKEN credential, issue 11); stdout if it succeeds, else stderr."""
-        who = DEMO_SIGNERS[as_]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cctv.cli.main",
-            "requests",
-            *argv,
-            env={**self.env, "CCTV_TOKEN": headers_as(who)[HEADER]},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate(stdin.encode() if stdin else None)
-        assert (proc.returncode == 0) is ok, (out.decode(), err.decode())
-        return out.decode() if ok else err.decode()
+        token = headers_as(DEMO_SIGNERS[as_])[HEADER]
+        env = {**self.env, "CCTV_TOKEN": token}
+        return await run_cctv(env, "requests", *argv, stdin=stdin, ok=ok)
 
 
 @pytest.fixture
@@ -154,19 +141,23 @@ async def test_nic_enters_next_years_notice_and_january_exams_can_be_filed(
     assert [n["source"] for n in listed["notices"]] == [fixed["source"]]
 
 
+def personal_request(tag: str) -> dict[str, object]:
+    """A request in a personal capacity: refused (Art. 16) but numbered, so a person can
+    quote the refusal."""
+    return {
+        "body": "personal",
+        "applying_unit": "张三",
+        "viewer": "张三",
+        "method": "view",
+        "reason": "私事",
+        "cameras": [f"x{tag}"],
+        "footage_from": f"{LAST}-12-20T08:00:00+08:00",
+        "footage_until": f"{LAST}-12-20T09:00:00+08:00",
+    }
+
+
 async def test_refusal_number_printed_and_listed(site: Site) -> None:
-    form = json.dumps(
-        {
-            "body": "personal",
-            "applying_unit": "张三",
-            "viewer": "张三",
-            "method": "view",
-            "reason": "私事",
-            "cameras": [f"x{site.tag}"],
-            "footage_from": f"{LAST}-12-20T08:00:00+08:00",
-            "footage_until": f"{LAST}-12-20T09:00:00+08:00",
-        }
-    )
+    form = json.dumps(personal_request(site.tag))
     err = await site.cctv("submit", "access", "-", as_="duty", stdin=form, ok=False)
     found = re.search(r"不予受理 refused, No\. (DY-\d{4}-\d{5})", err)
     assert found, err
@@ -189,20 +180,7 @@ async def test_numbers_carry_the_campus_year(site: Site) -> None:
     reads carries the campus year (issue 15, campus time)."""
     from datetime import UTC
 
-    form = {
-        "process": "access",
-        "actor": STAFF,
-        "form": {
-            "body": "personal",
-            "applying_unit": "张三",
-            "viewer": "张三",
-            "method": "view",
-            "reason": "私事",
-            "cameras": [f"x{site.tag}"],
-            "footage_from": f"{LAST}-12-20T08:00:00+08:00",
-            "footage_until": f"{LAST}-12-20T09:00:00+08:00",
-        },
-    }
+    form = {"process": "access", "actor": STAFF, "form": personal_request(site.tag)}
     site.now[0] = datetime(LAST, 12, 31, 16, 30, tzinfo=UTC)
     reply = await site.client(rpc.SUBMIT, form)
     assert reply["request_id"] == f"DY-{NEXT}-00001", reply

@@ -12,6 +12,7 @@ from services.workflow.access import AccessApplication, AccessRequest
 from services.workflow.forms import annex2, annex3, annex4, cjk_font, render_html, render_pdf
 from services.workflow.newpoint import NewPointApplication, NewPointRequest, SurveyRow
 from services.workflow.stopmove import StopMoveApplication, StopMoveRequest
+from tests.workflow.wf_campus import view_form
 from tests.workflow.wf_pdf import pdf_text
 
 T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -204,16 +205,7 @@ def _box(doc, label: str) -> str:
 def test_annex4_unit_head_also_managing_fills_same_as_above(inventory, people) -> None:
     """Art. 16(1)1 / Annex 4: 后勤处 asks for its own public-safety footage; its head signs
     once, and the 管理部门意见 box reads 同上 with that signature (issue 15)."""
-    form = AccessApplication(
-        body="internal",
-        applying_unit="logistics",
-        viewer="陈静",
-        method="view",
-        reason="核查夜间巡逻",
-        cameras=["ps-gate-1"],
-        footage_from=T - timedelta(hours=2),
-        footage_until=T,
-    )
+    form = view_form("logistics", ["ps-gate-1"], T, viewer="陈静", reason="核查夜间巡逻")
     req, _ = AccessRequest.submit("DY-2026-00002", form, people["lg_staff"], inventory, T)
     req.approve(people["lg_head"], T, "同意")
     doc = annex4(req, inventory)
@@ -226,16 +218,7 @@ def test_annex4_unit_head_also_managing_fills_same_as_above(inventory, people) -
 
 
 def test_annex4_other_managing_department_signs_its_own_box(inventory, people) -> None:
-    form = AccessApplication(
-        body="internal",
-        applying_unit="college_se",
-        viewer="李老师",
-        method="view",
-        reason="核查",
-        cameras=["dorm-1"],
-        footage_from=T - timedelta(hours=2),
-        footage_until=T,
-    )
+    form = view_form("college_se", ["dorm-1"], T, viewer="李老师", reason="核查")
     req, _ = AccessRequest.submit("DY-2026-00003", form, people["se_staff"], inventory, T)
     req.approve(people["se_head"], T, "同意")
     req.approve(people["st_head"], T, "同意")

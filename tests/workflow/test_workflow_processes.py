@@ -18,6 +18,7 @@ from services.workflow.responsible import ArmingPeriod, DayKind, Person, SystemF
 from services.workflow.stopmove import StopMoveApplication, StopMoveRequest
 from services.workflow.transitions import Transition
 from services.workflow.workcalendar import CAMPUS_TZ
+from tests.workflow.wf_campus import view_form
 
 T = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Mon 10:00 in Haikou
 
@@ -286,18 +287,9 @@ def test_duty_log_and_handover(people) -> None:
 
 
 def test_reminders_count_working_hours_only(inventory, people) -> None:
-    from services.workflow.access import AccessApplication, AccessRequest
+    from services.workflow.access import AccessRequest
 
-    form = AccessApplication(
-        body="internal",
-        applying_unit="college_se",
-        viewer="v",
-        method="view",
-        reason="r",
-        cameras=["ps-gate-1"],
-        footage_from=T - timedelta(hours=3),
-        footage_until=T,
-    )
+    form = view_form("college_se", ["ps-gate-1"], T, hours=3)
     # Submitted Friday 27 Feb 2026, 16:00 in Haikou (08:00 UTC).
     fri = datetime(2026, 2, 27, 8, 0, tzinfo=UTC)
     req, _ = AccessRequest.submit("DY-9", form, people["se_staff"], inventory, fri)
@@ -327,23 +319,14 @@ def test_reminders_keep_going_into_a_year_not_on_file(inventory, people) -> None
     'calendar unknown'; reminders count Monday-Friday in a year not on file."""
     from datetime import date
 
-    from services.workflow.access import AccessApplication, AccessRequest
+    from services.workflow.access import AccessRequest
     from services.workflow.workcalendar import DEFAULT_CALENDAR, package_years
 
     last = int(package_years().split("-")[1])
     day = max(
         date(last, 12, d) for d in range(20, 32) if DEFAULT_CALENDAR.is_workday(date(last, 12, d))
     )
-    form = AccessApplication(
-        body="internal",
-        applying_unit="college_se",
-        viewer="v",
-        method="view",
-        reason="r",
-        cameras=["ps-gate-1"],
-        footage_from=T - timedelta(hours=3),
-        footage_until=T,
-    )
+    form = view_form("college_se", ["ps-gate-1"], T, hours=3)
     submitted = datetime.combine(day, time(17, 0), CAMPUS_TZ)  # half an hour before closing
     req, _ = AccessRequest.submit("DY-10", form, people["se_staff"], inventory, submitted)
     a_week_later = submitted + timedelta(days=7)

@@ -25,7 +25,7 @@ from services.workflow.org import Actor, BodyKind, Role
 from services.workflow.refusals import WorkflowError
 from services.workflow.routing import Method
 from services.workflow.stopmove import StopMoveRequest
-from tests.workflow.wf_campus import CAMERAS, PEOPLE
+from tests.workflow.wf_campus import CAMERAS, PEOPLE, view_form
 
 INV = Inventory(CAMERAS)
 DEPTS = ["college_se", "logistics", "academic", "student", "party_admin", "nic"]
@@ -73,28 +73,13 @@ actions = st.lists(
 )
 def test_no_approval_without_every_step(cams: list[str], unit: str, seq) -> None:
     requester = Actor(person_id="requester", name="r", department=unit, roles=frozenset())
-    form = AccessApplication(
-        body=BodyKind.INTERNAL,
-        applying_unit=unit,
-        viewer="v",
-        method=Method.VIEW,
-        reason="r",
-        cameras=cams,
-        footage_from=T0 - timedelta(hours=2),
-        footage_until=T0,
-    )
+    form = view_form(unit, cams, T0)
     req, _ = AccessRequest.submit("P", form, requester, INV, T0)
     expected_steps = AccessRequest.preview(form, INV)
     t = T0
     for kind, spec, key in [("approve", requester, None), *seq]:
         t += timedelta(minutes=1)
-        if isinstance(spec, int):
-            step = expected_steps[spec % len(expected_steps)]
-            actor = _signer(step.role, step.department)
-        elif spec == "requester":
-            actor = requester
-        else:
-            actor = spec
+        actor = _actor(spec, requester, expected_steps)
         before = req.model_dump_json()
         try:
             if kind == "approve":
@@ -130,16 +115,7 @@ def test_no_approval_without_every_step(cams: list[str], unit: str, seq) -> None
 def test_right_people_in_order_always_approve(cams: list[str], unit: str) -> None:
     """The converse: the chain is always completable by the people it names."""
     requester = Actor(person_id="requester", name="r", department=unit, roles=frozenset())
-    form = AccessApplication(
-        body=BodyKind.INTERNAL,
-        applying_unit=unit,
-        viewer="v",
-        method=Method.VIEW,
-        reason="r",
-        cameras=cams,
-        footage_from=T0 - timedelta(hours=2),
-        footage_until=T0,
-    )
+    form = view_form(unit, cams, T0)
     req, _ = AccessRequest.submit("P", form, requester, INV, T0)
     for step in sorted(req.flow.steps, key=lambda s: -s.stage):  # reversed: must be refused
         if step.stage > 1:
@@ -157,6 +133,15 @@ def test_right_people_in_order_always_approve(cams: list[str], unit: str) -> Non
 
 def _signer(role: Role, dept: str | None) -> Actor:
     return Actor(person_id=f"{role}-{dept}", name="s", department=dept, roles=frozenset({role}))
+
+
+def _actor(spec: Any, requester: Actor, steps: list[Any]) -> Actor:
+    """Who a drawn action is by: the signer of step number `spec`, the requester, or the
+    drawn person as it is."""
+    if isinstance(spec, int):
+        step = steps[spec % len(steps)]
+        return _signer(step.role, step.department)
+    return requester if spec == "requester" else spec
 
 
 # ---- every process, including what follows approval ----
@@ -272,13 +257,8 @@ def test_every_process_only_moves_along_its_edges(process, variant, dept, seq) -
                 actor, key = _signer(due[0].role, due[0].department), None
             else:
                 actor = requester
-        elif isinstance(spec, int):
-            step = steps[spec % len(steps)]
-            actor = _signer(step.role, step.department)
-        elif spec == "requester":
-            actor = requester
         else:
-            actor = spec
+            actor = _actor(spec, requester, steps)
         before, state = req.model_dump_json(), req.state.value
         try:
             _act(req, kind, actor, t, key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from services.workflow.inventory import Inventory
@@ -10,7 +12,7 @@ from services.workflow.refusals import InvalidInput, Refusal
 from services.workflow.routing import Method, chain_summary, derive_access_chain
 
 H, L = "dept_head", "school_leader"  # cctv.contract.orgs.Role values
-LETTER = {"letter_ref": "龙华公(2026)15号", "id_checked": True}
+LETTER: dict[str, Any] = {"letter_ref": "龙华公(2026)15号", "id_checked": True}
 
 CASES = [
     # id, body, unit, method, cameras, extra, expected chain

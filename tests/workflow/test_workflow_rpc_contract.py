@@ -3,17 +3,16 @@ and the console and the CLI only pass it on. Also: arming periods are read by wo
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import sys
 from pathlib import Path
 
 from services.workflow import rpc
 from services.workflow.forms import cjk_font
 from tests.workflow.test_workflow_console import site  # noqa: F401 (fixture)
 from tests.workflow.test_workflow_service import STAFF, wf  # noqa: F401 (fixture)
+from tests.workflow.wf_cli import run_cctv
 
 NEWPOINT = {
     "department": "college_se",
@@ -78,19 +77,7 @@ async def test_cli_prints_what_workflow_renders(site, nats_url: str, tmp_path: P
     env = {**os.environ, "NATS_URL": nats_url, "CCTV_HOME": str(tmp_path)}
 
     async def cctv(*argv: str, ok: bool = True) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cctv.cli.main",
-            "requests",
-            *argv,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        assert (proc.returncode == 0) is ok, err.decode()
-        return out.decode() if ok else err.decode()
+        return await run_cctv(env, "requests", *argv, ok=ok)
 
     form = tmp_path / "np.json"
     form.write_text(
@@ -99,21 +86,10 @@ async def test_cli_prints_what_workflow_renders(site, nats_url: str, tmp_path: P
     )
     unsigned = await cctv("submit", "newpoint", str(form), ok=False)
     assert "cctv login" in unsigned  # issue 11: the CLI acts for no one until signed on
-    signed = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cctv.cli.main",
-        "login",
-        "--account",
-        "duty",
-        "--password-stdin",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    said = await run_cctv(
+        env, "login", "--account", "duty", "--password-stdin", stdin="cctv-demo\n"
     )
-    said, _ = await signed.communicate(b"cctv-demo\n")
-    assert b"signed on as duty" in said
+    assert "signed on as duty" in said
     rid = (await cctv("submit", "newpoint", str(form))).strip()
     out = tmp_path / "form.html"
     assert (await cctv("print", rid, "-o", str(out))).strip() == str(out)

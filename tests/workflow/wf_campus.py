@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from services.workflow.access import AccessApplication
 from services.workflow.inventory import CameraInfo
-from services.workflow.org import Actor, Role
+from services.workflow.org import Actor, BodyKind, Role
+from services.workflow.routing import Method
 
 
 def cam(cid: str, dept: str, category: str, *sens: str, building: str = "", position: str = ""):
@@ -89,3 +93,26 @@ PEOPLE = {
     "op_a": person("op_a", "logistics", Role.OPERATOR),
     "op_b": person("op_b", "logistics", Role.OPERATOR),
 }
+
+
+def view_form(
+    unit: str,
+    cameras: list[str],
+    until: datetime,
+    *,
+    hours: int = 2,
+    viewer: str = "v",
+    reason: str = "r",
+) -> AccessApplication:
+    """A department asking to view its cameras' last `hours` before `until`: the plain access
+    request most tests start from (one builder, so a new required field is added once)."""
+    return AccessApplication(
+        body=BodyKind.INTERNAL,
+        applying_unit=unit,
+        viewer=viewer,
+        method=Method.VIEW,
+        reason=reason,
+        cameras=cameras,
+        footage_from=until - timedelta(hours=hours),
+        footage_until=until,
+    )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .common import authorize, misbehave
+from .common import authorize, event_stream, misbehave
 from .model import SimDevice
 
 if TYPE_CHECKING:
@@ -129,35 +128,19 @@ def load_file(dev: SimDevice, path: str) -> web.Response:
 
 async def attach(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:
     codes = request.query.get("codes", "[All]").strip("[]").split(",")
-    resp = web.StreamResponse(
-        headers={"Content-Type": "multipart/x-mixed-replace; boundary=myboundary"}
+    return await event_stream(
+        sim,
+        dev,
+        request,
+        content_type="multipart/x-mixed-replace; boundary=myboundary",
+        part_type="text/plain",
+        codes=("VideoLoss", "VideoBlind"),
+        part=lambda ch, code, on: (
+            f"Code={code};action={'Start' if on else 'Stop'};index={ch - 1}\r\n".encode()
+        ),
+        heartbeat=lambda: b"Heartbeat\r\n",
+        wanted=None if "All" in codes else codes,
     )
-    await resp.prepare(request)
-    last: dict[tuple[int, str], bool] = {}
-    beat = 0.0
-    while not sim.stopping.is_set() and not dev.faults.offline:
-        parts = []
-        for ch, st in dev.chan.items():
-            for code, on in (("VideoLoss", st.video_loss), ("VideoBlind", st.tamper)):
-                if code not in codes and "All" not in codes:
-                    continue
-                if last.get((ch, code), False) != on:
-                    parts.append(f"Code={code};action={'Start' if on else 'Stop'};index={ch - 1}")
-                last[(ch, code)] = on
-        if beat <= 0:
-            parts.append("Heartbeat")
-            beat = sim.heartbeat_s
-        for p in parts:
-            body = (p + "\r\n").encode()
-            await resp.write(
-                b"--myboundary\r\nContent-Type: text/plain\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-                + b"\r\n"
-            )
-        await asyncio.sleep(0.1)
-        beat -= 0.1
-    return resp
 
 
 async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -12,7 +11,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from lxml import etree
 
-from .common import authorize, misbehave
+from .common import authorize, event_stream, misbehave
 from .model import SimDevice
 
 if TYPE_CHECKING:
@@ -199,31 +198,17 @@ def alert(dev: SimDevice, ch: int, etype: str, active: bool, host: str) -> bytes
 async def alert_stream(
     sim: DeviceServer, dev: SimDevice, request: web.Request
 ) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "multipart/mixed; boundary=boundary"})
-    await resp.prepare(request)
     host = dev.host
-    last: dict[tuple[int, str], bool] = {}
-    beat = 0.0
-    while not sim.stopping.is_set() and not dev.faults.offline:
-        parts = []
-        for ch, st in dev.chan.items():
-            for etype, on in (("videoloss", st.video_loss), ("shelteralarm", st.tamper)):
-                if last.get((ch, etype), False) != on:
-                    parts.append(alert(dev, ch, etype, on, host))
-                last[(ch, etype)] = on
-        if beat <= 0:
-            parts.append(alert(dev, 1, "videoloss", False, host))  # the vendor's heartbeat
-            beat = sim.heartbeat_s
-        for p in parts:
-            await resp.write(
-                b'--boundary\r\nContent-Type: application/xml; charset="UTF-8"\r\n'
-                + f"Content-Length: {len(p)}\r\n\r\n".encode()
-                + p
-                + b"\r\n"
-            )
-        await asyncio.sleep(0.1)
-        beat -= 0.1
-    return resp
+    return await event_stream(
+        sim,
+        dev,
+        request,
+        content_type="multipart/mixed; boundary=boundary",
+        part_type='application/xml; charset="UTF-8"',
+        codes=("videoloss", "shelteralarm"),
+        part=lambda ch, etype, on: alert(dev, ch, etype, on, host),
+        heartbeat=lambda: alert(dev, 1, "videoloss", False, host),  # the vendor's heartbeat
+    )
 
 
 async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web.StreamResponse:

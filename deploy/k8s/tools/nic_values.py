@@ -10,6 +10,7 @@ This names each value that is missing, unknown, still CHANGE-ME or malformed, an
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -76,6 +77,74 @@ def ice(v: str) -> str | None:
     return None
 
 
+# media's RECORDERS entries (services/media/recorders RecorderConfig); `password` is not
+# among them here: this file is committed, a recorder's password lives in a Secret
+RECORDER_FIELDS = (
+    "id", "brand", "http_url", "rtsp_url", "replay_url_template", "username", "password_file",
+    "timezone",
+)  # fmt: skip
+RECORDER_NEEDS = {"hikvision": "http_url", "dahua": "rtsp_url", "onvif": "replay_url_template"}
+RECORDER_URLS = {
+    "http_url": ("http", "https"),
+    "rtsp_url": ("rtsp",),
+    "replay_url_template": ("rtsp", "rtsps"),
+}
+CREDENTIALS = "cctv-recorder-credentials"
+PASSWORD_FILE = re.compile(r"^/run/secrets/(recorder-[-._a-zA-Z0-9]+)$")
+
+
+def recorder(row: object) -> str | None:
+    """What is wrong with one RECORDERS entry, or None."""
+    if not isinstance(row, dict):
+        return "not an object"
+    if "password" in row:
+        return (
+            "holds a password: this file is committed — put it in the Secret "
+            f"{CREDENTIALS} and name it with password_file"
+        )
+    unknown = sorted(set(row) - set(RECORDER_FIELDS))
+    if unknown:
+        return f"unknown field(s) {', '.join(unknown)} (known: {', '.join(RECORDER_FIELDS)})"
+    if not isinstance(row.get("id"), str) or not row["id"]:
+        return "has no id (the inventory's nvr_id)"
+    brand = row.get("brand")
+    if brand is not None and brand not in RECORDER_NEEDS:
+        return f"brand {brand!r} is not one of {', '.join(RECORDER_NEEDS)} (or left out)"
+    if brand is not None and not row.get(RECORDER_NEEDS[brand]):
+        return f"a {brand} recorder needs {RECORDER_NEEDS[brand]}"
+    for field, schemes in RECORDER_URLS.items():
+        value = row.get(field)
+        if value and url(*schemes)(str(value)):
+            return f"{field} {value!r} is not a {'/'.join(schemes)} URL"
+    secret = row.get("password_file")
+    if secret is not None and not PASSWORD_FILE.match(str(secret)):
+        return (
+            f"password_file {secret!r} is not /run/secrets/recorder-<name> (a key of the "
+            f"Secret {CREDENTIALS})"
+        )
+    return None
+
+
+def recorders(v: str) -> str | None:
+    try:
+        rows = json.loads(v)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(rows, list):
+        return "not a JSON list of recorders ([] for none)"
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        why = recorder(row)
+        name = row.get("id") if isinstance(row, dict) else None
+        where = f"entry {i}" + (f" ({name})" if name else "")
+        if why:
+            return f"{where} {why}"
+        if name in seen:
+            return f"{where}: recorder listed twice"
+        seen.add(str(name))
+    return None
+
+
 def image(v: str) -> str | None:
     return None if IMAGE.match(v) else "not pinned: registry/repo:x.y.z or repo@sha256:…"
 
@@ -99,6 +168,7 @@ KEYS: dict[str, Callable[[str], str | None]] = {
     "smtp-host": optional_host,
     "sms-gateway-url": url("http", "https", optional=True),
     "recorder-replay-url": replay,
+    "recorders": recorders,
     "ice-servers": ice,
     "backup-s3-path": s3_path,
     "backup-s3-endpoint": url("http", "https"),
@@ -131,7 +201,9 @@ def problems(values: dict[str, str]) -> list[str]:
             out.append(f"{key}: still {PLACEHOLDER}")
             continue
         why = check(v)
-        if why:
+        if why and key == "recorders":  # a whole JSON list: name the entry, not the list
+            out.append(f"{key}: {why}")
+        elif why:
             out.append(f"{key}: {v!r} is {why}")
     return out
 
