@@ -72,12 +72,14 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def camera(cid: str, vendor: str, host: str, port: int) -> CameraRecord:
+def camera(cid: str, vendor: str, host: str, port: int, channel: int = 1) -> CameraRecord:
+    if channel > 1:
+        cid = f"{cid}-c{channel}"
     return CameraRecord(
         camera_id=cid, name=cid, system_id="BENCH", department="nic",
         managing_department="logistics", category="public_safety", building="bench",
         position=cid, zone="bench", brand=vendor, protocol=PROTOCOL[vendor],  # type: ignore[arg-type]
-        address=f"{host}:{port}", channel=1,
+        address=f"{host}:{port}", channel=channel, nvr_id=cid.split("-c")[0],
     )  # fmt: skip
 
 
@@ -119,6 +121,7 @@ class Replica:
         settings = IngestSettings(
             device_connect_timeout_s=3.0, device_read_timeout_s=5.0,
             device_max_connections=self.concurrency, deep_probe_every=10,
+            sample_interval_s=self.period,
         )  # fmt: skip
         self.probes = DeviceProbes(
             settings, CredentialResolver(Path("/nonexistent")), Credentials("admin", "sim-pass"),
@@ -322,12 +325,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await ensure_streams(nc.jetstream())
         await nc.close()
         sim = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "demo.simulator.devices", "--count", str(args.cameras),
+            sys.executable, "-m", "demo.simulator.devices",
+            "--count", str(-(-args.cameras // args.channels)), "--channels", str(args.channels),
             "--layout", "ip", "--list", cwd=ROOT, stdout=asyncio.subprocess.PIPE, limit=1 << 24,
         )  # fmt: skip
         assert sim.stdout is not None
         ready = json.loads(await asyncio.wait_for(sim.stdout.readline(), 180))
-        cams = [camera(i, v, h, p) for i, v, h, p in ready["devices"]]
+        cams = [
+            camera(i, v, h, p, ch)
+            for i, v, h, p in ready["devices"]
+            for ch in range(1, args.channels + 1)
+        ][: args.cameras]
         assert nats_srv.proc is not None
         out: dict[str, Any] = {"machine": describe()}
         out["one_replica"] = await one_replica(args, nats_srv.url, nats_srv.proc.pid, sim.pid, cams)
@@ -347,6 +355,10 @@ def main() -> None:
     p.add_argument("--cameras", type=int, default=5000)
     p.add_argument("--period", type=float, default=30.0)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--channels", type=int, default=1,
+        help="cameras per simulated device (recorder channels; 1: every camera its own device)",
+    )  # fmt: skip
     p.add_argument("--concurrency", type=int, default=256)
     p.add_argument("--replicas", type=int, default=3, help="part 2; 1 skips it")
     p.add_argument("--shard-ttl", type=float, default=10.0, help="membership key TTL (s)")

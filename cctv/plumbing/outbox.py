@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import structlog
@@ -22,6 +22,8 @@ from .metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING, OUTBOX_PUBLISHED
 from .tasks import cancel_and_wait
 
 Publish = Callable[[str, bytes, str], Awaitable[None]]
+PublishMany = Callable[[list[tuple[str, bytes, str]]], Awaitable[None]]
+"""(subject, payload, msg id) in order; returns once every one is acknowledged, or raises."""
 log = structlog.get_logger()
 
 
@@ -47,6 +49,31 @@ async def stage(
     return env
 
 
+async def stage_many(
+    conn: asyncpg.Connection,
+    schema: str,
+    events: Sequence[tuple[Event, str]],
+    *,
+    source: str,
+    actor: str = "system",
+    correlation_id: str | None = None,
+) -> list[Envelope]:
+    """Add many (event, key) to the outbox in the caller's transaction, in order: one
+    statement and one NOTIFY instead of two round trips per event (a 5,000-camera seed)."""
+    envs = [
+        (wrap(e, source=source, key=k, actor=actor, correlation_id=correlation_id), e, k)
+        for e, k in events
+    ]
+    if not envs:
+        return []
+    await conn.executemany(
+        f"INSERT INTO {schema}.outbox (id, subject, payload) VALUES ($1, $2, $3)",
+        [(env.id, subject_for(e, k), env.to_bytes()) for env, e, k in envs],
+    )
+    await conn.execute(f"NOTIFY {schema}_outbox")
+    return [env for env, _e, _k in envs]
+
+
 async def first_delivery(
     conn: asyncpg.Connection, schema: str, event_id: str, consumer: str
 ) -> bool:
@@ -69,12 +96,14 @@ class OutboxRelay:
         schema: str,
         service: str,
         publish: Publish,
+        publish_many: PublishMany | None = None,
         poll_s: float = 1.0,
     ) -> None:
         self.pool = pool
         self.schema = schema
         self.service = service
         self.publish = publish
+        self.publish_many = publish_many
         self.poll_s = poll_s
         """Fallback when no NOTIFY arrives (tests lengthen it to prove NOTIFY works)."""
         self._wake = asyncio.Event()
@@ -156,8 +185,10 @@ class OutboxRelay:
         OUTBOX_PENDING.labels(self.service).set(row["n"])
         OUTBOX_OLDEST_SECONDS.labels(self.service).set(float(row["age"]))
 
-    async def drain(self, batch: int = 200) -> int:
-        """Publish everything pending; return how many rows went out."""
+    async def drain(self, batch: int = 500) -> int:
+        """Publish everything pending; return how many rows went out. With `publish_many` a
+        batch goes out in order without waiting for each acknowledgement (one round trip per
+        batch, not per row: 5,000 seeded cameras took minutes on a busy machine)."""
         sent = 0
         while True:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -168,8 +199,13 @@ class OutboxRelay:
                 )
                 if not rows:
                     return sent
-                for row in rows:
-                    await self.publish(row["subject"], bytes(row["payload"]), row["id"])
+                if self.publish_many is not None:
+                    await self.publish_many(
+                        [(r["subject"], bytes(r["payload"]), r["id"]) for r in rows]
+                    )
+                else:
+                    for row in rows:
+                        await self.publish(row["subject"], bytes(row["payload"]), row["id"])
                 await conn.execute(
                     f"UPDATE {self.schema}.outbox SET published_at = now() "
                     "WHERE seq = ANY($1::bigint[])",

@@ -154,6 +154,7 @@ class Service:
         self.signer: Signer | None = Signer(key) if key else None
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
+        self._batch_js: Any = None  # one JetStream context: its async-publish reply inbox
         self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
         self._handlers: dict[str, Handler] = {}  # durable -> handler (dead-letter replay)
         self.responders: list[str] = []  # request-reply subjects
@@ -331,6 +332,32 @@ class Service:
             stream=_stream_of(subject),
             timeout=5.0,
         )
+
+    async def publish_batch(
+        self, items: list[tuple[str, bytes, str]], timeout: float = 10.0
+    ) -> None:
+        """Publish (subject, payload, msg id) in order, then wait for every acknowledgement:
+        one connection keeps the order, and the wait is one round trip for the whole batch.
+        A failure raises (the caller publishes again; Nats-Msg-Id drops what had landed)."""
+        if self._batch_js is None:
+            self._batch_js = self.broker.connection.jetstream()
+        js = self._batch_js
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for subject, payload, msg_id in items:
+                headers = {"Nats-Msg-Id": msg_id, "content-type": "application/json"}
+                futures.append(
+                    await js.publish_async(
+                        subject, payload, stream=_stream_of(subject), headers=headers
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*futures), timeout)
+        finally:
+            for fut in futures:
+                if not fut.done():
+                    fut.cancel()
+                elif not fut.cancelled():
+                    fut.exception()  # retrieved: the first failure is the one raised
 
     async def request(
         self,
@@ -689,7 +716,9 @@ class Service:
 
     async def _after_startup(self) -> None:
         assert self.pool is not None
-        self.relay = OutboxRelay(self.pool, self.schema, self.name, self.publish_raw)
+        self.relay = OutboxRelay(
+            self.pool, self.schema, self.name, self.publish_raw, self.publish_batch
+        )
         await self.relay.start()
         for fn in self._started:
             await fn()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,14 @@ SAMPLES_CLAMPED = Counter(
 SAMPLES_UNMEASURED = Counter(
     "cctv_health_samples_unmeasured_total", "Rounds ingest could not measure (state kept)"
 )
+INVENTORY_ASKED = Counter(
+    "cctv_health_inventory_asked_total",
+    "Cameras ingest was asked about (a fault for a camera the inventory view lacks)",
+)
+SERIES_REPAIRED = Counter(
+    "cctv_health_series_repaired_total",
+    "Cameras in the inventory view found without a cctv_camera_up series, then given one",
+)
 log = structlog.get_logger()
 
 
@@ -116,6 +125,7 @@ class HealthService:
         self.cache: dict[str, CameraHealth] = {}
         self.installed: dict[str, datetime] = {}  # new points' cameras (Art. 6), for Art. 7
         self.view = InventoryView(self.on_inventory_change)
+        self._asking: dict[str, asyncio.Future[CameraRecord | None]] = {}  # ingest asked
         self.shown: dict[str, str] = {}  # the state shown for each camera (metrics, console)
         self.labels: dict[str, tuple[str, str]] = {}  # (building, zone) of its series
         self.failing: set[str] = set()  # cameras whose latest sample failed
@@ -338,7 +348,7 @@ class HealthService:
     ) -> None:
         """A camera is down: maintenance, its own fault, or one more behind a common cause."""
         camera_id = h.camera_id
-        cam = await self.record(conn, camera_id)
+        cam = await self.record(conn, camera_id)  # `_open` asks ingest if a fault needs it
         verdict = judge_down(camera_id, at, why, await store.windows(conn), self.watches)
         shown, why = verdict.shown, verdict.why
         cause = await self._common_cause(conn, camera_id, at, env) if verdict.ask_cause else None
@@ -550,29 +560,52 @@ class HealthService:
 
     # --- the inventory ----------------------------------------------------------------------
 
-    async def record(self, conn: asyncpg.Connection, camera_id: str) -> CameraRecord | None:
-        """The camera as the inventory says: the view, health's copy, or ingest asked."""
+    async def record(
+        self, conn: asyncpg.Connection, camera_id: str, *, ask: bool = False
+    ) -> CameraRecord | None:
+        """The camera as the inventory says: the view, else health's copy; ingest is asked
+        only with `ask` (a fault or alert needs its building and zone), never for an up
+        transition, and never before the view holds its snapshot (issue 9: at 5,000 cameras
+        asking for every early sample flooded ingest and stalled the sample consumer)."""
         cam = self.view.get(camera_id) or await store.camera(conn, camera_id)
-        if cam is None:
+        if cam is None and not self.view.ready.is_set():
+            await self.view.ready.wait()  # the snapshot is the cheaper answer
+            cam = self.view.get(camera_id)
+        if cam is None and ask:
             cam = await self._ask_inventory(conn, camera_id)
         return cam
 
     async def _ask_inventory(self, conn: asyncpg.Connection, camera_id: str) -> CameraRecord | None:
-        """A sample can outrun the inventory event; ask ingest rather than alert without a zone."""
+        """A sample can outrun the inventory event; ask ingest rather than alert without a
+        zone. One question per camera at a time: callers meanwhile share its answer."""
+        asking = self._asking.get(camera_id)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask_ingest(camera_id))
+            self._asking[camera_id] = asking
+            asking.add_done_callback(lambda _f: self._asking.pop(camera_id, None))
+        found = await asyncio.shield(asking)
+        if found is None:
+            return None
+        self.view.remember(found)
+        await store.upsert_camera(conn, found)
+        self.show(camera_id)
+        return found
+
+    async def _ask_ingest(self, camera_id: str) -> CameraRecord | None:
+        INVENTORY_ASKED.inc()
         try:
             reply = await self.svc.request(rpc.INGEST_CAMERAS, {"camera_id": camera_id}, 2.0)
-        except Exception:
+        except Exception as exc:
+            log.warning("ingest not asked about a camera", camera_id=camera_id, error=repr(exc))
             return None
         found = [CameraRecord.model_validate(c) for c in reply.get("cameras", [])]
-        if not found:
-            return None
-        await store.upsert_camera(conn, found[0])
-        return found[0]
+        return found[0] if found else None
 
     async def start_inventory(self) -> None:
         """Read the whole inventory, then make health's copy, states and series match it."""
         await self.view.start(self.svc.broker.connection)
         await self.reconcile()
+        await self.ensure_series()
 
     async def reconcile(self) -> None:
         """Health's copy from the snapshot; cameras removed while health was away are removed
@@ -611,6 +644,21 @@ class HealthService:
         else:
             return
         await self.view.apply(event, env.time)
+        if isinstance(event, CameraUpserted):
+            # the view may have taken this news silently (its snapshot, or the view's own
+            # consumer first): the series does not depend on who heard it first
+            self.show(event.camera.camera_id)
+
+    async def ensure_series(self) -> None:
+        """Every camera the view holds has its series (issue 9: at 5,000 cameras a third had
+        none after 10 minutes); a camera found without one is given it and counted."""
+        missing = [c for c in self.view.cameras if c not in self.labels]
+        for camera_id in missing:
+            self.show(camera_id)
+        if missing:
+            SERIES_REPAIRED.inc(len(missing))
+            log.warning("cameras without a series given one", count=len(missing),
+                        first=missing[:5])  # fmt: skip
 
     async def remove(
         self, camera_id: str, at: datetime, correlation_id: str, reason: str = ""
@@ -673,7 +721,7 @@ class HealthService:
         if fault_id is None:
             return
         if cam is None:
-            cam = await self.record(conn, camera_id)
+            cam = await self.record(conn, camera_id, ask=True)
         if cam is None:
             log.warning("fault raised for a camera the inventory does not know", camera=camera_id)
         await stage(
@@ -871,6 +919,7 @@ def build(settings: HealthSettings | None = None) -> Service:
             health.load_watches,
             health.lapse_deletions,
             health.refresh_gauges,
+            health.ensure_series,
         )
         while True:
             for step in steps:

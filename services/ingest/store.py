@@ -16,7 +16,7 @@ import numpy as np
 
 from cctv.contract import CameraRecord
 from cctv.contract.events import CameraRemoved, CameraUpserted
-from cctv.plumbing.outbox import stage
+from cctv.plumbing.outbox import stage, stage_many
 
 from .segments import PreservationHold
 from .tamper import ReferenceFrame, restore_reference
@@ -47,33 +47,45 @@ async def upsert_cameras(
     actor: str = "system",
     schema: str = SCHEMA,
 ) -> int:
-    """Insert or update cameras in one transaction; only real changes become events."""
-    changed = 0
+    """Insert or update cameras in one transaction; only real changes become events. The
+    current records are read in one statement and the changes written in one (a 5,000-camera
+    seed was 20,000 round trips)."""
     async with pool.acquire() as conn, conn.transaction():
-        for cam in cameras:
+        rows = await conn.fetch(
+            f"SELECT camera_id, record FROM {schema}.cameras WHERE camera_id = ANY($1::text[]) "
+            "ORDER BY camera_id FOR UPDATE",
+            sorted({c.camera_id for c in cameras}),
+        )
+        current: dict[str, Any] = {r["camera_id"]: r["record"] for r in rows}
+        changed: list[CameraRecord] = []
+        for cam in cameras:  # in the given order: a camera listed twice changes twice
             record = cam.model_dump(mode="json")
-            old = await conn.fetchval(
-                f"SELECT record FROM {schema}.cameras WHERE camera_id=$1 FOR UPDATE", cam.camera_id
-            )
-            if old == record:
+            if current.get(cam.camera_id) == record:
                 continue
-            await put_camera(conn, schema, cam, actor=actor)
-            changed += 1
-    return changed
+            current[cam.camera_id] = record
+            changed.append(cam)
+        await put_cameras(conn, schema, changed, actor=actor)
+    return len(changed)
 
 
-async def put_camera(
-    conn: asyncpg.Connection, schema: str, cam: CameraRecord, *, actor: str
+async def put_cameras(
+    conn: asyncpg.Connection, schema: str, cams: list[CameraRecord], *, actor: str
 ) -> None:
-    """Write one camera and stage `camera.upserted`, in the caller's transaction."""
-    await conn.execute(
+    """Write cameras and stage a `camera.upserted` each, in order, in the caller's
+    transaction: one statement for the rows and one for the events."""
+    if not cams:
+        return
+    await conn.executemany(
         f"INSERT INTO {schema}.cameras (camera_id, record) VALUES ($1, $2) "
         "ON CONFLICT (camera_id) DO UPDATE SET record=EXCLUDED.record, updated_at=now()",
-        cam.camera_id,
-        cam.model_dump(mode="json"),
+        [(cam.camera_id, cam.model_dump(mode="json")) for cam in cams],
     )
-    await stage(
-        conn, schema, CameraUpserted(camera=cam), source="ingest", key=cam.camera_id, actor=actor
+    await stage_many(
+        conn,
+        schema,
+        [(CameraUpserted(camera=cam), cam.camera_id) for cam in cams],
+        source="ingest",
+        actor=actor,
     )
 
 
@@ -88,8 +100,7 @@ async def apply_changes(
 ) -> int:
     """A validated import plan in one transaction, each change staged as an event (outbox)."""
     async with pool.acquire() as conn, conn.transaction():
-        for cam in upserts:
-            await put_camera(conn, schema, cam, actor=actor)
+        await put_cameras(conn, schema, upserts, actor=actor)
         for cid in removals:
             await conn.execute(f"DELETE FROM {schema}.cameras WHERE camera_id=$1", cid)
             await stage(

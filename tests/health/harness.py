@@ -29,6 +29,7 @@ async def health(nats_url: str, database_url: str) -> AsyncIterator[health_app.H
     await apply_migrations(svc.pool, store.SCHEMA, svc.migrations)
     h = health_app.HealthService(svc, settings, OneCardRepairClient("http://127.0.0.1:9", 1))
     await h.load_conditions()
+    h.view.ready.set()  # the view is fed by the handlers here, as if its snapshot were empty
     yield h
     await svc.pool.close()
 

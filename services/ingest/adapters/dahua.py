@@ -189,6 +189,11 @@ class DahuaAdapter:
         expect_type(reply, path.split("?")[0], *TEXT_TYPES)
         return reply.body, reply.elapsed_ms
 
+    async def _device_get(self, target: DeviceTarget, path: str) -> bytes:
+        reply = await self.http.device_get(target, path)
+        expect_type(reply, path.split("?")[0], *TEXT_TYPES)
+        return reply.body
+
     async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
         started = utcnow()
         result = ProbeResult(target.camera_id, started, reachable=False)
@@ -203,9 +208,12 @@ class DahuaAdapter:
             device_now = parse_current_time(reply.body, self.tz)
             # Whole-second clock: its true time is half a second later on average.
             result.clock_offset_s = round(device_now.timestamp() + 0.5 - (t_send + t_recv) / 2, 3)
-            body, _ = await self._get(target, "/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo")
+            # the device's disks and its channels with video loss: shared by its cameras
+            body = await self._device_get(
+                target, "/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"
+            )
             result.disk_state = parse_storage(body)
-            body, _ = await self._get(
+            body = await self._device_get(
                 target, "/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss"
             )
             result.streaming = target.channel not in parse_event_indexes(body)

@@ -235,8 +235,10 @@ class IsapiAdapter:
             # The device clock reads whole seconds: its true time is half a second later on average.
             frac = 0.0 if device_now.microsecond else 0.5
             result.clock_offset_s = round(device_now.timestamp() + frac - (t_send + t_recv) / 2, 3)
-            body, _ = await self._get(target, "/ISAPI/ContentMgmt/Storage")
-            result.disk_state = parse_storage(body)
+            storage = "/ISAPI/ContentMgmt/Storage"  # the device's disks: shared by its cameras
+            disks = await self.http.device_get(target, storage)
+            expect_type(disks, storage, *XML_TYPES)
+            result.disk_state = parse_storage(disks.body)
             path = f"/ISAPI/System/Video/inputs/channels/{target.channel}"
             body, _ = await self._get(target, path)
             result.streaming = parse_video_input(body)
