@@ -43,13 +43,13 @@ from cctv.plumbing.inventory import InventoryView
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
-from . import replay
+from . import replay, store
 from .evidence_store import EvidenceStore, StoreError, open_store
 from .footage import OutsideWindow, load_font, write_as_recorded, write_watermarked_mp4
 from .recorders import OnvifReplay, RecorderDirectory
 from .settings import MediaSettings
 
-SCHEMA = "media"
+SCHEMA = store.SCHEMA  # one home: store.py
 PRESERVATION_YEARS = 1  # Art. 18
 Clock = Callable[[], datetime]
 log = structlog.get_logger()
@@ -152,54 +152,23 @@ class MediaService:
         if isinstance(event, AccessApproved) and event.grant is not None:
             await self._grant(event.grant)
         elif isinstance(event, AccessHeld | AccessHoldExtended) and event.hold is not None:
-            await self.pool.execute(
-                f"UPDATE {self.schema}.objects SET hold_until = greatest(hold_until, $2) "
-                "WHERE request_id = $1",
-                event.request_id,
-                event.hold.until,
-            )
+            await store.extend_holds(self.pool, self.schema, event.request_id, event.hold.until)
         elif event.transition == "revoked":
-            await self.pool.execute(
-                f"UPDATE {self.schema}.grants SET revoked_at = $2, closed_reason = 'revoked', "
-                "updated_at = now() WHERE request_id = $1",
-                event.request_id,
-                event.at,
-            )
+            await store.revoke_grant(self.pool, self.schema, event.request_id, event.at)
             for listener in self.on_revoked:
                 await listener(event.request_id)
 
     async def _grant(self, g: GrantRecord) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                f"INSERT INTO {self.schema}.grants (request_id, grant_id, grantee, cameras, "
-                "footage_from, footage_until, valid_until, export, watermark) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (request_id) DO UPDATE SET "
-                "grant_id = EXCLUDED.grant_id, grantee = EXCLUDED.grantee, cameras = "
-                "EXCLUDED.cameras, footage_from = EXCLUDED.footage_from, footage_until = "
-                "EXCLUDED.footage_until, valid_until = EXCLUDED.valid_until, export = "
-                "EXCLUDED.export, watermark = EXCLUDED.watermark, updated_at = now()",
-                g.request_id,
-                g.grant_id,
-                g.grantee,
-                list(g.cameras),
-                g.footage_from,
-                g.footage_until,
-                g.valid_until,
-                g.export,
-                g.watermark,
-            )
+            await store.save_grant(conn, self.schema, g)
             if self.settings.preserve_on_approval:
                 spec = {
                     "cameras": list(g.cameras),
                     "footage_from": g.footage_from.isoformat(),
                     "footage_until": g.footage_until.isoformat(),
                 }
-                await conn.execute(
-                    f"INSERT INTO {self.schema}.jobs (job_id, kind, request_id, spec) "
-                    "VALUES ($1, 'preserve', $2, $3) ON CONFLICT DO NOTHING",
-                    f"{g.request_id}-P",
-                    g.request_id,
-                    json.dumps(spec),
+                await store.queue_preservation(
+                    conn, self.schema, f"{g.request_id}-P", g.request_id, spec
                 )
         self._wake.set()
 
@@ -261,9 +230,7 @@ class MediaService:
                     "footage is retrieved by a system administrator",
                     "Art. 16(1)3",
                 )
-            row = await self.pool.fetchrow(
-                f"SELECT * FROM {self.schema}.grants WHERE request_id = $1", rid
-            )
+            row = await store.grant(self.pool, self.schema, rid)
             if row is None:
                 raise Refused(
                     "not_approved",
@@ -295,11 +262,8 @@ class MediaService:
             await self._refuse(None, who, rid, exc, **ctx)
             raise
         async with self.pool.acquire() as conn, conn.transaction():
-            n = await conn.fetchval(
-                f"SELECT count(*) FROM {self.schema}.jobs WHERE request_id = $1 AND kind='export'",
-                rid,
-            )
-            job_id = f"{rid}-E{int(n) + 1}"
+            n = await store.count_exports(conn, self.schema, rid)
+            job_id = f"{rid}-E{n + 1}"
             spec = {
                 "cameras": cams,
                 "footage_from": f_from.isoformat(),
@@ -309,13 +273,7 @@ class MediaService:
                 "actor": who,
                 "actor_name": actor.name,
             }
-            await conn.execute(
-                f"INSERT INTO {self.schema}.jobs (job_id, kind, request_id, spec) "
-                "VALUES ($1, 'export', $2, $3)",
-                job_id,
-                rid,
-                json.dumps(spec),
-            )
+            await store.queue_export(conn, self.schema, job_id, rid, spec)
             await stage(
                 conn,
                 self.schema,
@@ -379,15 +337,8 @@ class MediaService:
 
     async def exports(self, q: m.MediaExportsRequest, _call: Any = None) -> dict[str, Any]:
         rid = q.request_id
-        where, args = ("WHERE request_id = $1", [rid]) if rid else ("", [])
-        jobs = await self.pool.fetch(
-            f"SELECT job_id, kind, request_id, status, error, created_at, finished_at "
-            f"FROM {self.schema}.jobs {where} ORDER BY created_at",
-            *args,
-        )
-        objs = await self.pool.fetch(
-            f"SELECT * FROM {self.schema}.objects {where} ORDER BY object_key", *args
-        )
+        jobs = await store.jobs(self.pool, self.schema, rid)
+        objs = await store.objects(self.pool, self.schema, rid)
         return {
             "jobs": [_jsonable(dict(j)) for j in jobs],
             "objects": [_jsonable(dict(o)) for o in objs],
@@ -398,9 +349,7 @@ class MediaService:
         actor = _signed_actor()
         who = actor.person_id
         key = q.object_key
-        row = await self.pool.fetchrow(
-            f"SELECT * FROM {self.schema}.objects WHERE object_key = $1", key
-        )
+        row = await store.stored_object(self.pool, self.schema, key)
         if row is None:
             raise RpcError(f"没有对象 {key} — no stored object {key!r}", "Art. 18")
         today = self.clock().date()
@@ -429,12 +378,7 @@ class MediaService:
             raise
         await self.store.delete(key)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                f"UPDATE {self.schema}.objects SET deleted_at = now(), deleted_by = $2 "
-                "WHERE object_key = $1",
-                key,
-                who,
-            )
+            await store.mark_deleted(conn, self.schema, key, who)
             detail = f"删除 deleted {key} after its hold ended: {q.reason.strip() or '-'}"
             await self._record(conn, self._deletion(who, row, detail), row["request_id"], who)
         return {"deleted": key}
@@ -445,11 +389,7 @@ class MediaService:
         actor = _signed_actor()
         who = actor.person_id
         eid = q.export_id.strip()
-        job = await self.pool.fetchrow(
-            f"SELECT j.*, g.grant_id FROM {self.schema}.jobs j LEFT JOIN {self.schema}.grants g "
-            "USING (request_id) WHERE j.job_id = $1 AND j.kind = 'export'",
-            eid,
-        )
+        job = await store.export_job(self.pool, self.schema, eid)
         if job is None:
             raise RpcError.bilingual(
                 "not_found", f"没有导出 {eid}", f"no export {eid!r}", "Art. 17"
@@ -470,11 +410,7 @@ class MediaService:
                 f"export {eid} is {job['status']}, not done: ask again when it is",
                 "Art. 17",
             )
-        rows = await self.pool.fetch(
-            f"SELECT * FROM {self.schema}.objects WHERE job_id = $1 AND deleted_at IS NULL "
-            "ORDER BY object_key",
-            eid,
-        )
+        rows = await store.job_objects(self.pool, self.schema, eid)
         manifest: bytes | None = None
         files: list[dict[str, Any]] = []
         for row in rows:
@@ -544,17 +480,9 @@ class MediaService:
     async def run_one(self) -> bool:
         """Take the oldest queued job (replicas share the queue); False when there is none."""
         async with self.pool.acquire() as conn, conn.transaction():
-            job = await conn.fetchrow(
-                f"SELECT * FROM {self.schema}.jobs WHERE status = 'queued' AND not_before <= now() "
-                "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-            )
+            job = await store.take_queued_job(conn, self.schema)
             if job is None:
                 return False
-            await conn.execute(
-                f"UPDATE {self.schema}.jobs SET status = 'running', attempts = attempts + 1 "
-                "WHERE job_id = $1",
-                job["job_id"],
-            )
         started = asyncio.get_running_loop().time()
         log.info("media job started", job_id=job["job_id"], kind=job["kind"])
         try:
@@ -588,10 +516,9 @@ class MediaService:
         )
         delay = min(self.settings.retry_base_s * 2 ** (attempts - 1), 3600.0)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                f"UPDATE {self.schema}.jobs SET status = $3, error = $2, "
-                "finished_at = CASE WHEN $3 = 'failed' THEN now() END, "
-                "not_before = now() + make_interval(secs => $4) WHERE job_id = $1",
+            await store.fail_job(
+                conn,
+                self.schema,
                 job["job_id"],
                 str(exc)[:2000],
                 "queued" if retry else "failed",
@@ -627,9 +554,7 @@ class MediaService:
         rid = job["request_id"]
         start = _dt(spec["footage_from"], "footage_from")
         end = _dt(spec["footage_until"], "footage_until")
-        row = await self.pool.fetchrow(
-            f"SELECT * FROM {self.schema}.grants WHERE request_id = $1", rid
-        )
+        row = await store.grant(self.pool, self.schema, rid)
         if row is None:
             raise Refused("not_approved", "授权不存在", "no grant", "Art. 15")
         self._check_grant(row, spec["cameras"], start, end)  # still valid when carried out
@@ -779,7 +704,7 @@ class MediaService:
         hold: date,
         kind: str,
     ) -> None:
-        rows: list[tuple[Any, ...]] = [
+        rows: list[store.ObjectRow] = [
             (
                 f.object_key,
                 kind,
@@ -793,50 +718,20 @@ class MediaService:
             for f in files
         ]
         rows.append((mkey, "manifest", None, mhash, 0, 0, None, None))
-        for key, k, cam, sha, size, frames, first, last in rows:
-            await conn.execute(
-                f"INSERT INTO {self.schema}.objects (object_key, job_id, request_id, kind, "
-                "camera_id, sha256, bytes, frames, first_frame_at, last_frame_at, hold_until) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-                key,
-                job["job_id"],
-                job["request_id"],
-                k,
-                cam,
-                sha,
-                size,
-                frames,
-                first,
-                last,
-                hold,
-            )
-        await conn.execute(
-            f"UPDATE {self.schema}.jobs SET status = 'done', finished_at = now(), error = NULL "
-            "WHERE job_id = $1",
-            job["job_id"],
-        )
+        await store.record_objects(conn, self.schema, job["job_id"], job["request_id"], rows, hold)
 
     # ---- scheduled verification (Art. 18) ----------------------------------------------
 
     async def verify_all(self) -> tuple[int, int]:
         """Re-read every kept object from the store and compare its hash with the one written."""
-        rows = await self.pool.fetch(
-            f"SELECT object_key, request_id, sha256 FROM {self.schema}.objects "
-            "WHERE deleted_at IS NULL ORDER BY object_key"
-        )
+        rows = await store.objects_to_check(self.pool, self.schema)
         failed = 0
         for row in rows:
             actual = await self.store.sha256(row["object_key"])
             ok = actual == row["sha256"]
             failed += 0 if ok else 1
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    f"UPDATE {self.schema}.objects SET last_checked_at = $2, last_check_ok = $3 "
-                    "WHERE object_key = $1",
-                    row["object_key"],
-                    self.clock(),
-                    ok,
-                )
+                await store.set_check(conn, self.schema, row["object_key"], self.clock(), ok)
                 if not ok:
                     await stage(
                         conn,

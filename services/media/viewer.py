@@ -44,7 +44,7 @@ from cctv.plumbing.identity import HEADER, Identity, caller
 from cctv.plumbing.outbox import stage
 from cctv.plumbing.service import RpcError, Service
 
-from . import replay
+from . import replay, store
 from .footage import burn_watermark, load_font
 from .ice import configure_ice, port_range, rtc_configuration
 from .live import LiveCamera, LiveReader, default_login, may_watch_live, with_login
@@ -294,9 +294,7 @@ class Viewer:
             footage_until=record.footage_until,
             valid_until=record.valid_until,
         )
-        revoked = record.revoked_at or await self.pool.fetchval(
-            f"SELECT revoked_at FROM {self.schema}.grants WHERE request_id = $1", request_id
-        )
+        revoked = record.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
         if revoked:
             raise ViewRefused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
                               "Art. 16")  # fmt: skip
@@ -615,9 +613,7 @@ class Viewer:
         g = s.grant
         if g is None:
             return
-        revoked = await self.pool.fetchval(
-            f"SELECT revoked_at FROM {self.schema}.grants WHERE request_id = $1", g.request_id
-        )
+        revoked = await store.revoked_at(self.pool, self.schema, g.request_id)
         if revoked is not None:
             raise ViewRefused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
                               "Art. 16")  # fmt: skip
@@ -662,12 +658,7 @@ class Viewer:
             return
         now = self.clock()
         ids = list({s.grant.request_id for s in recorded if s.grant})
-        rows = await self.pool.fetch(
-            f"SELECT request_id FROM {self.schema}.grants WHERE request_id = ANY($1) "
-            "AND revoked_at IS NOT NULL",
-            ids,
-        )
-        gone = {r["request_id"] for r in rows}
+        gone = await store.revoked_among(self.pool, self.schema, ids)
         for s in recorded:
             assert s.grant is not None
             if s.grant.request_id in gone:

@@ -103,6 +103,7 @@ async def granted(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
         )  # fmt: skip
         # request numbers of our own: every test's workflow starts at DY-<year>-00001, and
         # media reads all of them from the shared stream
+        assert wf.pool is not None
         await wf.pool.execute(
             f"INSERT INTO wf_{tag}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
             to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,

@@ -87,6 +87,7 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
     async with ReplayServer(cameras=[cam]) as recorder, RtspServer() as rtsp, wf.running():
         rtsp.add_camera(live)
         await seed(wf, client, [record(cam, "public_safety", "logistics")])
+        assert wf.pool is not None
         await wf.pool.execute(
             f"INSERT INTO wf_{tag}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
             to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,
