@@ -322,9 +322,20 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
         env = wrap(ev, source="workflow", key="cam-7", actor="nic_admin")
         return subject_for(ev, "cam-7"), env.to_bytes(), env.id
 
+    copy_grant = {
+        "grant_id": grant,
+        "request_id": rid,
+        "grantee": "李老师",
+        "method": "copy",
+        "cameras": ["cam-7"],
+        "footage_from": now,
+        "footage_until": "2026-11-25T10:00:00+08:00",
+        "valid_until": "2026-12-02T09:00:00+08:00",
+        "export": True,
+    }
     mine = [
         wf(AccessSubmitted, rid),
-        wf(AccessApproved, rid, grant={"grant_id": grant, "export": True}),
+        wf(AccessApproved, rid, grant=copy_grant),
         rec("admin", rid, grant),  # the retrieval (Art. 16)
         rec("export", rid, grant),  # the copy handed over
     ]

@@ -13,6 +13,7 @@ import pytest
 
 from cctv.contract import CameraRecord, wrap
 from cctv.contract.events import CameraUpserted
+from cctv.plumbing.bigpayload import unpack
 from cctv.plumbing.db import apply_migrations, create_pool
 from cctv.plumbing.identity import calling_as
 from cctv.plumbing.outbox import OutboxRelay
@@ -68,7 +69,8 @@ class Client:
         msg = await self.nc.request(
             subject, json.dumps(payload).encode(), timeout=10, headers=headers
         )
-        reply: dict[str, Any] = json.loads(msg.data)
+        # a reply past the inline limit comes through the object store, as for the CLI
+        reply: dict[str, Any] = json.loads(await unpack(self.nc.jetstream(), msg.data))
         return reply
 
 
