@@ -7,16 +7,14 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.support import shape
+
 INGEST = Path(__file__).resolve().parents[2] / "services" / "ingest"
-SQL_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"}
 IO_MODULES = ("asyncio", "asyncpg", "nats", "httpx", "faststream", "cctv.plumbing", "socket")
 
 
 def modules() -> list[tuple[str, ast.Module]]:
-    return [
-        (p.relative_to(INGEST).as_posix(), ast.parse(p.read_text(encoding="utf-8")))
-        for p in sorted(INGEST.rglob("*.py"))
-    ]
+    return shape.modules(INGEST)
 
 
 def test_no_string_keys_in_the_services_state() -> None:
@@ -31,14 +29,7 @@ def test_no_string_keys_in_the_services_state() -> None:
 
 
 def test_all_sql_is_in_the_store() -> None:
-    bad = [
-        f"{rel}:{node.lineno}: {ast.unparse(node)[:60]}"
-        for rel, tree in modules()
-        if rel != "store.py"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr in SQL_CALLS
-    ]  # fmt: skip
+    bad = shape.sql_calls(shape.modules(INGEST, skip={"store.py"}))
     assert not bad, f"SQL outside services/ingest/store.py: {bad}"
 
 

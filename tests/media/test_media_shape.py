@@ -7,19 +7,16 @@ import ast
 import re
 from pathlib import Path
 
+from tests.support import shape
+
 MEDIA = Path(__file__).resolve().parents[2] / "services" / "media"
-SQL_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"}
 # `Recorder.fetch(footage, start, end)` is the recorder adapters' interface, not SQL
 NOT_SQL_RECEIVERS = {"recorder"}
 SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b.*\b(FROM|SET|VALUES|WHERE)\b")
 
 
 def modules() -> list[tuple[str, ast.Module]]:
-    return [
-        (p.relative_to(MEDIA).as_posix(), ast.parse(p.read_text(encoding="utf-8")))
-        for p in sorted(MEDIA.rglob("*.py"))
-        if p.name != "store.py"
-    ]
+    return shape.modules(MEDIA, skip={"store.py"})
 
 
 def texts(tree: ast.Module) -> list[tuple[int, str]]:
@@ -36,14 +33,7 @@ def texts(tree: ast.Module) -> list[tuple[int, str]]:
 
 
 def test_no_database_calls_outside_the_store() -> None:
-    bad = [
-        f"{rel}:{node.lineno}: {ast.unparse(node)[:60]}"
-        for rel, tree in modules()
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr in SQL_CALLS
-        and not (isinstance(node.func.value, ast.Name) and node.func.value.id in NOT_SQL_RECEIVERS)
-    ]  # fmt: skip
+    bad = shape.sql_calls(modules(), not_sql_receivers=NOT_SQL_RECEIVERS)
     assert not bad, f"SQL outside services/media/store.py: {bad}"
 
 
