@@ -176,10 +176,7 @@ class IngestService:
         return await self.shard.owned(await self.list_cameras())
 
     async def find(self, camera_id: str) -> CameraRecord | None:
-        for cam in await self.list_cameras():
-            if cam.camera_id == camera_id:
-                return cam
-        return None
+        return await store.camera(self.pool, camera_id, self.schema)
 
     async def find_for_tamper(self, camera_id: str) -> CameraRecord:
         cam = await self.find(camera_id)
@@ -206,9 +203,11 @@ class IngestService:
     # ---- the inventory over request-reply (`cctv cameras|inventory ...`, the console) ---
     async def cameras(self, q: m.CamerasRequest, _call: RpcCall) -> m.CamerasReply:
         """The inventory, optionally one camera or one building."""
-        found = await self.list_cameras()
-        if q.camera_id:
-            found = [c for c in found if c.camera_id == q.camera_id]
+        if q.camera_id:  # one camera: read alone, not picked out of the whole inventory
+            cam = await self.find(q.camera_id)
+            found = [] if cam is None else [cam]
+        else:
+            found = await self.list_cameras()
         if q.building:
             found = [c for c in found if c.building == q.building]
         return m.CamerasReply(cameras=found)
@@ -248,7 +247,7 @@ class IngestService:
         self, q: m.InventoryRemoveRequest, _call: RpcCall
     ) -> m.InventoryRemoveReply:
         cid, reason = q.camera_id, q.reason.strip()
-        if cid not in {c.camera_id for c in await self.list_cameras()}:
+        if await self.find(cid) is None:
             raise RpcError.bilingual(
                 "not_found", "无此摄像机", f"no camera {cid!r} in the inventory"
             )

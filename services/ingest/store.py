@@ -36,6 +36,14 @@ async def list_cameras(pool: asyncpg.Pool, schema: str = SCHEMA) -> list[CameraR
     return [CameraRecord.model_validate(r["record"]) for r in rows]
 
 
+async def camera(pool: asyncpg.Pool, camera_id: str, schema: str = SCHEMA) -> CameraRecord | None:
+    """One camera, read alone (health asks about single cameras; the fleet is thousands)."""
+    record = await pool.fetchval(
+        f"SELECT record FROM {schema}.cameras WHERE camera_id=$1", camera_id
+    )
+    return None if record is None else CameraRecord.model_validate(record)
+
+
 async def count_cameras(pool: asyncpg.Pool, schema: str = SCHEMA) -> int:
     return int(await pool.fetchval(f"SELECT count(*) FROM {schema}.cameras"))
 
