@@ -258,26 +258,16 @@ async def tamper_set_active(
     clear_error: bool,
 ) -> None:
     """The findings judged on a frame; a scheduled check also clears the last error."""
-    s = _checked(schema)
-    if clear_error:
-        await conn.execute(
-            f"INSERT INTO {s}.tamper_state (camera_id, active, checked_at, last_error) "
-            "VALUES ($1, $2, $3, NULL) ON CONFLICT (camera_id) DO UPDATE "
-            "SET active = EXCLUDED.active, checked_at = EXCLUDED.checked_at, "
-            "last_error = NULL",
-            camera_id,
-            active,
-            at,
-        )
-    else:
-        await conn.execute(
-            f"INSERT INTO {s}.tamper_state (camera_id, active, checked_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (camera_id) DO UPDATE SET active = EXCLUDED.active, "
-            "checked_at = EXCLUDED.checked_at",
-            camera_id,
-            active,
-            at,
-        )
+    await conn.execute(
+        f"INSERT INTO {_checked(schema)}.tamper_state AS t (camera_id, active, checked_at) "
+        "VALUES ($1, $2, $3) ON CONFLICT (camera_id) DO UPDATE SET active = EXCLUDED.active, "
+        "checked_at = EXCLUDED.checked_at, "
+        "last_error = CASE WHEN $4::boolean THEN NULL ELSE t.last_error END",
+        camera_id,
+        active,
+        at,
+        clear_error,
+    )
 
 
 async def tamper_set_thresholds(
