@@ -604,8 +604,7 @@ class HealthService:
     async def start_inventory(self) -> None:
         """Read the whole inventory, then make health's copy, states and series match it."""
         await self.view.start(self.svc.broker.connection)
-        await self.reconcile()
-        await self.ensure_series()
+        await self.reconcile()  # every camera of the view shown: nothing for `ensure_series`
 
     async def reconcile(self) -> None:
         """Health's copy from the snapshot; cameras removed while health was away are removed
@@ -879,8 +878,6 @@ class HealthService:
 
 
 def build(settings: HealthSettings | None = None) -> Service:
-    import asyncio
-
     settings = settings or HealthSettings()
     svc = Service("health", settings, migrations=Path(__file__).parent / "migrations")
     health = HealthService(
@@ -911,8 +908,6 @@ def build(settings: HealthSettings | None = None) -> Service:
 
     async def housekeeping() -> None:
         """Each step on its own: a repair system that is down must not stop window expiry."""
-        import structlog
-
         steps = (
             health.follow_tickets,
             health.expire_windows,
@@ -926,9 +921,7 @@ def build(settings: HealthSettings | None = None) -> Service:
                 try:
                     await step()
                 except Exception as exc:  # retried next round, never given up
-                    structlog.get_logger().warning(
-                        "housekeeping step failed", step=step.__name__, error=repr(exc)
-                    )
+                    log.warning("housekeeping step failed", step=step.__name__, error=repr(exc))
             await asyncio.sleep(settings.ticket_poll_s)
 
     svc.loop("housekeeping", housekeeping)
