@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -417,30 +417,25 @@ class IngestService:
     ) -> None:
         async with sem:
             await calm(self.monitor, 0.5)  # probes and replies come first
-            prober, there = self.prober, self.prober_probes
+            # on the prober's loop, with its probes, while it runs: listings are pages of XML
+            # to fetch and parse, and the service loop only answers request-reply and
+            # publishes (issue 9)
+            prober, probes = self.prober, self.prober_probes
+            if prober is None or probes is None:
+                prober, probes = None, self.probes
+
+            def scan() -> Coroutine[Any, Any, list[Event]]:
+                return scan_camera(
+                    probes.adapters[cam.protocol],
+                    probes.target(cam),
+                    self.tracker,
+                    holds,
+                    self.settings,
+                    now,
+                )
+
             try:
-                if prober is not None and there is not None:
-                    # on the prober's loop: listings are pages of XML to fetch and parse, and
-                    # the service loop only answers request-reply and publishes (issue 9)
-                    events = await prober.submit(
-                        lambda: scan_camera(
-                            there.adapters[cam.protocol],
-                            there.target(cam),
-                            self.tracker,
-                            holds,
-                            self.settings,
-                            now,
-                        )
-                    )
-                else:
-                    events = await scan_camera(
-                        self.probes.adapters[cam.protocol],
-                        self.probes.target(cam),
-                        self.tracker,
-                        holds,
-                        self.settings,
-                        now,
-                    )
+                events = await (scan() if prober is None else prober.submit(scan))
             except Exception as exc:
                 log.warning("recording scan failed", camera_id=cam.camera_id, error=repr(exc))
                 return
