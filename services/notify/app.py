@@ -114,7 +114,7 @@ class NotifyService:
 
     async def _raise(self, conn: asyncpg.Connection, env: Envelope, f: FaultOpened) -> None:
         level, people = escalation.first_recipients(
-            (await self.duty(conn)).holding, f.zone, None, f.kind, f.severity
+            (await self.duty(conn)).holding, f.zone, f.kind, f.severity
         )
         title = alert_title(f.kind, f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · {f.detail}".strip(" ·")
@@ -378,7 +378,7 @@ class NotifyService:
             level = await store.lock_fault_level(conn, f["fault_id"])
             if level is None or level != f["level"]:
                 return False
-            step = escalation.next_step(roster, level, f["zone"], None, set(f["told"]))
+            step = escalation.next_step(roster, level, f["zone"], set(f["told"]))
             if step is None:
                 return False
             new_level, people = step
