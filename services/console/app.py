@@ -378,12 +378,10 @@ class Console:
         same checks as a row of the import, each problem named by its field."""
         user = await self.user(request)
         account = request.path_params["account"]
-        row = await self.pool.fetchrow(
-            f"SELECT * FROM {people.SCHEMA}.people WHERE account=$1", account
-        )
-        if row is None:
+        found = await people.get_person(self.pool, account)
+        if found is None:
             return security.error_page(request, 404, f"没有此人 no person {account!r}")
-        person, errors, saved = people._record(row).model_dump(), [], None
+        person, errors, saved = found.model_dump(), [], None
         if request.method == "POST":
             assert user is not None
             f = await request.form()
@@ -423,12 +421,10 @@ class Console:
     async def _set_disabled(
         self, account: str, disabled: bool, by: str, reason: str
     ) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
-            f"SELECT * FROM {people.SCHEMA}.people WHERE account=$1", account
-        )
-        if row is None:
+        found = await people.get_person(self.pool, account)
+        if found is None:
             raise LookupError(f"没有此人 no person {account!r}")
-        record = people._record(row).model_copy(update={"disabled": disabled})
+        record = found.model_copy(update={"disabled": disabled})
         change = await people.put_person(self.pool, record, by=by, reason=reason)
         return {"account": account, "change": change}
 

@@ -97,6 +97,12 @@ async def get_user(pool: asyncpg.Pool, account: str) -> User | None:
     return _user(row) if row else None
 
 
+async def get_person(pool: asyncpg.Pool, account: str) -> PersonRecord | None:
+    """A person as the directory has them, disabled or not (what the edit page shows)."""
+    row = await pool.fetchrow(f"SELECT * FROM {SCHEMA}.people WHERE account=$1", account)
+    return _record(row) if row else None
+
+
 async def list_people(pool: asyncpg.Pool) -> list[PersonRecord]:
     rows = await pool.fetch(f"SELECT * FROM {SCHEMA}.people ORDER BY department, account")
     return [_record(r) for r in rows]

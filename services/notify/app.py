@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -57,6 +57,14 @@ HELD_CHANNELS = ("sms", "mail")  # quiet hours hold these for non-critical alert
 log = structlog.get_logger()
 
 
+class Duty(NamedTuple):
+    """Who is on the roster, the recent Art. 14 handovers, and who holds the duty now."""
+
+    roster: list[RosterEntry]
+    takeovers: list[shifts.Takeover]
+    holding: list[RosterEntry]
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
@@ -94,18 +102,19 @@ class NotifyService:
             elif isinstance(event, FaultResolved):
                 await self._clear(conn, env, event)
 
-    async def on_duty(
+    async def duty(
         self, conn: asyncpg.Connection | asyncpg.Pool, now: datetime | None = None
-    ) -> list[RosterEntry]:
-        """Who holds the duty now: shifts, and for the duty room the Art. 14 handovers."""
+    ) -> Duty:
+        """The roster, read once, and who of it holds the duty now: shifts, and for the duty
+        room the Art. 14 handovers."""
         now = now or datetime.now(UTC)
         roster = await store.roster(conn)
         taken = await store.takeovers(conn, now - timedelta(days=2))
-        return shifts.on_duty(roster, taken, now, self.policy)
+        return Duty(roster, taken, shifts.on_duty(roster, taken, now, self.policy))
 
     async def _raise(self, conn: asyncpg.Connection, env: Envelope, f: FaultOpened) -> None:
         level, people = escalation.first_recipients(
-            await self.on_duty(conn), f.zone, None, f.kind, f.severity
+            (await self.duty(conn)).holding, f.zone, f.kind, f.severity
         )
         title = alert_title(f.kind, f.camera_name, f.camera_id)
         body = f"{f.building} · {f.zone} · {f.detail}".strip(" ·")
@@ -352,7 +361,7 @@ class NotifyService:
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn:
             faults = await store.open_unacknowledged(conn)
-            roster = await self.on_duty(conn, now)
+            roster = (await self.duty(conn, now)).holding
         done: list[str] = []
         for f in faults:
             if f["level"] >= escalation.TOP or not escalation.due(
@@ -369,7 +378,7 @@ class NotifyService:
             level = await store.lock_fault_level(conn, f["fault_id"])
             if level is None or level != f["level"]:
                 return False
-            step = escalation.next_step(roster, level, f["zone"], None, set(f["told"]))
+            step = escalation.next_step(roster, level, f["zone"], set(f["told"]))
             if step is None:
                 return False
             new_level, people = step
@@ -449,11 +458,9 @@ class NotifyService:
         async with self.pool.acquire() as conn, conn.transaction():
             # one replica at a time
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('notify-shifts'))")
-            roster = await store.roster(conn)
-            taken = await store.takeovers(conn, now - timedelta(days=2))
+            roster, taken, holding = await self.duty(conn, now)
             for late in shifts.overdue(roster, taken, now, self.policy):
                 await self._overdue(conn, late, now)
-            holding = shifts.on_duty(roster, taken, now, self.policy)
             duty = {p.account for p in holding}
             known = {p.account: p for p in roster}
             for row in await store.open_alerts(conn):
@@ -547,9 +554,9 @@ class NotifyService:
         )
         directive_id = f"DIR-{datetime.now(CAMPUS_TZ):%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
         async with self.pool.acquire() as conn, conn.transaction():
-            roster = await store.roster(conn)
+            roster, _taken, holding = await self.duty(conn)
             try:
-                people = directives.recipients_of(d, roster, await self.on_duty(conn))
+                people = directives.recipients_of(d, roster, holding)
             except directives.DirectiveRefused as exc:
                 raise RpcError(str(exc), "Art. 13") from exc
             title = f"【指令 directive】{d.text.strip()[:40]}"
@@ -743,9 +750,8 @@ def build(settings: NotifySettings | None = None) -> Service:
 
     async def roster(_q: m.Empty, _call: Any = None) -> dict[str, Any]:
         """The roster, each with whether they hold the duty now (shifts and handovers)."""
-        async with notify.pool.acquire() as conn:
-            entries = await store.roster(conn)
-            holding = {p.account for p in await notify.on_duty(conn)}
+        entries, _taken, on_duty = await notify.duty(notify.pool)
+        holding = {p.account for p in on_duty}
         return {
             "roster": [
                 e.__dict__

@@ -7,7 +7,6 @@ until each has, the directive climbs the duty chain like any other alert.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
 
 from .roster import FIELD_ROLES, RosterEntry
 
@@ -30,10 +29,10 @@ class Directive:
 
 
 def recipients_of(
-    d: Directive, roster: list[RosterEntry], at: time | list[RosterEntry]
+    d: Directive, roster: list[RosterEntry], holding: list[RosterEntry]
 ) -> list[RosterEntry]:
-    """Named people, or the guards and gatekeepers on duty in the zone now: `at` is the time
-    of day, or who holds the duty now (shifts.on_duty)."""
+    """Named people, or the guards and gatekeepers of the zone who hold the duty now
+    (`holding`: shifts.on_duty)."""
     sender = next((r for r in roster if r.account == d.sender), None)
     if sender is None or sender.role not in SENDERS:
         raise DirectiveRefused(
@@ -51,8 +50,7 @@ def recipients_of(
         return [known[a] for a in dict.fromkeys(d.accounts)]
     if not d.zone:
         raise DirectiveRefused("须指定区域或人员 — name a zone or people")
-    on_duty = [r for r in roster if r.on_duty(at)] if isinstance(at, time) else at
-    field = [r for r in on_duty if r.role in FIELD_ROLES and r.zone == d.zone]
+    field = [r for r in holding if r.role in FIELD_ROLES and r.zone == d.zone]
     if not field:
         raise DirectiveRefused(
             f"{d.zone} 当前无在岗巡逻/门卫 — nobody on duty in {d.zone} now (Art. 13)"

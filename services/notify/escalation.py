@@ -45,40 +45,34 @@ def start_level(kind: str, severity: str) -> int:
     return 1 if (kind == "tamper" and severity == "critical") else 0
 
 
-def people_at(
-    roster: Iterable[RosterEntry], level: int, zone: str, at: time | None
-) -> list[RosterEntry]:
-    """On duty now at this level: the zone's own guards at level 0, anyone's role above it.
-    `at` None: `roster` is already who holds the duty now (shifts.on_duty, with handovers)."""
+def people_at(holding: Iterable[RosterEntry], level: int, zone: str) -> list[RosterEntry]:
+    """Of who holds the duty now (shifts.on_duty, with handovers), those at this level: the
+    zone's own guards at level 0, anyone's role above it."""
     roles = LEVEL_ROLES[level]
-    return [
-        r
-        for r in roster
-        if r.role in roles and (at is None or r.on_duty(at)) and (level > 0 or r.zone == zone)
-    ]
+    return [r for r in holding if r.role in roles and (level > 0 or r.zone == zone)]
 
 
 def first_recipients(
-    roster: list[RosterEntry], zone: str, at: time | None, kind: str, severity: str
+    holding: list[RosterEntry], zone: str, kind: str, severity: str
 ) -> tuple[int, list[RosterEntry]]:
     """The level an alert starts at and its people; nobody on duty at a level means the next."""
     level = start_level(kind, severity)
     people: list[RosterEntry] = []
     if level > 0:  # a critical tamper: the zone's guards hear too, the duty room owns it
-        people = people_at(roster, 0, zone, at)
+        people = people_at(holding, 0, zone)
     for lvl in range(level, TOP + 1):
-        found = people_at(roster, lvl, zone, at)
+        found = people_at(holding, lvl, zone)
         if found:
             return lvl, _unique(people + found)
     return TOP, people
 
 
 def next_step(
-    roster: list[RosterEntry], level: int, zone: str, at: time | None, told: set[str]
+    holding: list[RosterEntry], level: int, zone: str, told: set[str]
 ) -> tuple[int, list[RosterEntry]] | None:
     """The next level above `level` with someone on duty not yet told; None at the top."""
     for lvl in range(level + 1, TOP + 1):
-        found = [p for p in people_at(roster, lvl, zone, at) if p.account not in told]
+        found = [p for p in people_at(holding, lvl, zone) if p.account not in told]
         if found:
             return lvl, found
     return None

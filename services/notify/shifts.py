@@ -97,6 +97,18 @@ def successors(roster: Iterable[RosterEntry], p: RosterEntry) -> list[RosterEntr
     ]
 
 
+def _not_handed_over(
+    p: RosterEntry, takeovers: Sequence[Takeover], local: datetime
+) -> Shift | None:
+    """The duty room shift `p` last ended, when nobody has taken it over yet."""
+    if not _handed_over(p) or current(p, local) is not None:
+        return None
+    last = last_ended(p, local)
+    if last is None or any(t.outgoing == p.account and t.at >= last[0] for t in takeovers):
+        return None
+    return last
+
+
 def _holds_over(
     p: RosterEntry,
     roster: Sequence[RosterEntry],
@@ -105,13 +117,9 @@ def _holds_over(
     policy: HandoverPolicy,
 ) -> datetime | None:
     """When `p`'s shift ended, if they are still responsible for want of a handover."""
-    if not _handed_over(p) or current(p, local) is not None:
-        return None
-    last = last_ended(p, local)
+    last = _not_handed_over(p, takeovers, local)
     if last is None or local >= last[1] + policy.grace:
         return None
-    if any(t.outgoing == p.account and t.at >= last[0] for t in takeovers):
-        return None  # handed over
     return last[1] if successors(roster, p) else None
 
 
@@ -190,12 +198,8 @@ def overdue(
     local = now.astimezone(CAMPUS_TZ)
     out = []
     for p in roster:
-        if not _handed_over(p) or current(p, local) is not None:
-            continue
-        last = last_ended(p, local)
+        last = _not_handed_over(p, takeovers, local)
         if last is None or not (last[1] + policy.grace <= local < last[1] + policy.grace + within):
-            continue
-        if any(t.outgoing == p.account and t.at >= last[0] for t in takeovers):
             continue
         nxt = successors(roster, p)
         if nxt:

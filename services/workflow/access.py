@@ -69,6 +69,14 @@ class Grant(GrantRecord):
 
     method: Method
 
+    def covers(self, cameras: list[str], start: datetime, end: datetime) -> bool:
+        """Only the approved cameras, within the approved time range (Art. 16(1)3)."""
+        return (
+            set(cameras) <= set(self.cameras)
+            and self.footage_from <= start
+            and end <= self.footage_until
+        )
+
 
 class RetrievalRecord(BaseModel):
     """调阅记录 (Art. 16(1)3): who retrieved, when, why, where it went, which footage."""
@@ -208,8 +216,7 @@ class AccessRequest(ApprovalRequest):
     ) -> list[Transition]:
         """A system administrator retrieves exactly what the grant allows, and records it."""
         now = aware(now)
-        if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or self.grant is None:
-            raise r.not_approved()
+        g = self._approved_grant()
         if not actor.has(Role.SYSADMIN):
             raise r.not_sysadmin()
         if actor.person_id == self.requester.person_id:
@@ -218,7 +225,6 @@ class AccessRequest(ApprovalRequest):
             raise r.missing_field("purpose", "调取用途", "Art. 16(1)3")
         if not destination.strip():
             raise r.missing_field("destination", "去向", "Art. 16(1)3")
-        g = self.grant
         if g.revoked_at is not None:
             raise r.grant_revoked()
         if now > g.valid_until:
@@ -226,7 +232,7 @@ class AccessRequest(ApprovalRequest):
         cams = cameras if cameras is not None else list(g.cameras)
         f_from = aware(footage_from, "footage_from") if footage_from else g.footage_from
         f_until = aware(footage_until, "footage_until") if footage_until else g.footage_until
-        if not set(cams) <= set(g.cameras) or f_from < g.footage_from or f_until > g.footage_until:
+        if not g.covers(cams, f_from, f_until):
             raise r.beyond_grant()
         if f_from >= f_until or not cams:
             raise r.empty_retrieval()
@@ -276,15 +282,13 @@ class AccessRequest(ApprovalRequest):
         now = aware(now)
         if any(x.export_id == export["export_id"] for x in self.retrievals):
             return []
-        g = self.grant
-        if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or g is None:
-            raise r.not_approved()
+        g = self._approved_grant()
         if not g.export:
             raise r.copy_not_granted()
         cams = list(export["camera_ids"])
         f_from = aware(_as_dt(export["footage_from"]), "footage_from")
         f_until = aware(_as_dt(export["footage_until"]), "footage_until")
-        if not set(cams) <= set(g.cameras) or f_from < g.footage_from or f_until > g.footage_until:
+        if not g.covers(cams, f_from, f_until):
             raise r.beyond_grant()
         rec = RetrievalRecord(
             retrieved_by=str(export["requested_by"]),
@@ -301,6 +305,12 @@ class AccessRequest(ApprovalRequest):
             export_manifest=str(export.get("manifest_key", "")),
         )
         return self._retrieved(rec, None, now)
+
+    def _approved_grant(self) -> Grant:
+        """The grant footage is retrieved under: only an approved request has one (Art. 15)."""
+        if self.state not in (RequestState.APPROVED, RequestState.RETRIEVED) or self.grant is None:
+            raise r.not_approved()
+        return self.grant
 
     def _retrieved(
         self, rec: RetrievalRecord, actor: Actor | None, now: datetime

@@ -284,13 +284,19 @@ class WorkflowService:
 
         return await self._change(q, run)
 
+    async def _visible(self, conn: asyncpg.Connection, rid: str, actor: Actor) -> ApprovalRequest:
+        """The request, for someone who may see it (issue 11); to anyone else it does not
+        exist (not even whether it does)."""
+        cur = await store.load_request(conn, rid, self.schema)
+        if cur is None or not cur.visible_to(actor):
+            raise r.request_not_found(rid)
+        return cur
+
     async def get(self, req: m.RequestRef | Json, _call: Call = None) -> Json:
         actor = self._actor()
         rid = m.RequestRef.coerce(req).request_id
         async with self.pool.acquire() as conn:
-            cur = await store.load_request(conn, rid, self.schema)
-            if cur is None or not cur.visible_to(actor):  # not even whether it exists
-                raise r.request_not_found(rid)
+            cur = await self._visible(conn, rid, actor)
             hist = await store.history(conn, self.schema, rid)
         return {
             "request": cur.model_dump(mode="json"),
@@ -306,9 +312,7 @@ class WorkflowService:
         q = m.PrintRequest.coerce(req)
         rid, fmt = q.request_id, q.format  # the shell has checked: html or pdf
         async with self.pool.acquire() as conn:
-            cur = await store.load_request(conn, rid, self.schema)
-            if cur is None or not cur.visible_to(actor):  # a guard may not print it (issue 11)
-                raise r.request_not_found(rid)
+            cur = await self._visible(conn, rid, actor)  # a guard may not print it (issue 11)
             inv = await store.inventory(conn, self.schema)
         proc = processes.of(cur)
         if proc.paper is None:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from services.audit.app import build as build_audit
-from services.audit.settings import AuditSettings
-from services.console.app import build as build_console
 from services.console.nav import NAV
-from services.console.settings import ConsoleSettings
 from tests.support.console import sign_in
 
 BASE = "http://console"
@@ -29,26 +21,8 @@ ACCOUNTS = (
 )  # fmt: skip
 
 
-@pytest.fixture
-async def console(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    """The console, and an audit service of its own schema behind the Audit page."""
-    schema = f"audit_{uuid.uuid4().hex[:8]}"
-    audit = build_audit(
-        AuditSettings(
-            nats_url=nats_url,
-            database_url=database_url,
-            audit_schema=schema,
-            audit_origin=f"test.campus/{schema}",
-            audit_key_name=f"test.campus/{schema}",
-            data_dir=tmp_path,
-        )
-    )
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with audit.running(), svc.running():
-        await asyncio.wait_for(audit.state["audit"].ready.wait(), 20)
-        yield svc
+# an audit service of its own behind the Audit page (conftest.py), beside the console
+pytestmark = pytest.mark.usefixtures("audit_behind")
 
 
 def opens(page: httpx.Response) -> bool:

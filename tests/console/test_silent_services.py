@@ -7,19 +7,13 @@ service: every request it makes meets no responders."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
-from services.audit.app import build as build_audit
-from services.audit.settings import AuditSettings
-from services.console.app import build as build_console
-from services.console.settings import ConsoleSettings
 from tests.support.console import sign_in
 
 BASE = "http://console"
@@ -45,16 +39,19 @@ API = [
 ]
 
 
+@asynccontextmanager
+async def signed_in(console: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A system administrator (who may open every page) on the console."""
+    transport = httpx.ASGITransport(app=console.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as c:
+        await sign_in(c, "nic_admin")
+        yield c
+
+
 @pytest.fixture
-async def client(nats_url: str, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with svc.running():
-        transport = httpx.ASGITransport(app=svc.asgi())
-        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as c:
-            await sign_in(c, "nic_admin")  # a system administrator may open every page
-            yield c
+async def client(console: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with signed_in(console) as c:
+        yield c
 
 
 async def test_each_page_module_answers_503_naming_the_silent_service(
@@ -98,27 +95,10 @@ async def test_a_real_validation_error_is_still_422(client: httpx.AsyncClient) -
 
 
 @pytest.fixture
-async def with_audit(
-    nats_url: str, database_url: str, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
+async def with_audit(console: Any, audit_behind: None) -> AsyncIterator[httpx.AsyncClient]:
     """The console with an audit service of its own schema behind the audit pages."""
-    schema = f"audit_{uuid.uuid4().hex[:8]}"
-    audit = build_audit(
-        AuditSettings(
-            nats_url=nats_url, database_url=database_url, audit_schema=schema,
-            audit_origin=f"test.campus/{schema}", audit_key_name=f"test.campus/{schema}",
-            data_dir=tmp_path,
-        )
-    )  # fmt: skip
-    svc = build_console(
-        ConsoleSettings(nats_url=nats_url, database_url=database_url, seed_demo=True)
-    )
-    async with audit.running(), svc.running():
-        await asyncio.wait_for(audit.state["audit"].ready.wait(), 20)
-        transport = httpx.ASGITransport(app=svc.asgi())
-        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30) as c:
-            await sign_in(c, "nic_admin")
-            yield c
+    async with signed_in(console) as c:
+        yield c
 
 
 async def test_a_service_that_answers_with_a_refusal_is_still_422(

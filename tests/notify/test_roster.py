@@ -17,7 +17,8 @@ ROSTER = [
 
 
 def names(at: time, zone: str) -> list[str]:
-    return [r.account for r in first_recipients(ROSTER, zone, at, "offline", "major")[1]]
+    holding = [r for r in ROSTER if r.on_duty(at)]  # who holds the duty at `at`
+    return [r.account for r in first_recipients(holding, zone, "offline", "major")[1]]
 
 
 def test_the_guard_on_shift_in_the_zone_gets_it() -> None:
