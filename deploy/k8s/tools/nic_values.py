@@ -2,9 +2,10 @@
 
 Every value is read by the production overlay's replacements; a wrong one would surface
 later as a refused object, a pod that cannot pull or a service that cannot reach its peer.
-This names each value that is missing, unknown, still CHANGE-ME or malformed, and exits 1:
+This names each value that is missing, unknown, still CHANGE-ME or malformed, and exits 1
+(with the project's venv: `recorders` is checked with media's own model):
 
-    python deploy/k8s/tools/nic_values.py deploy/k8s/overlays/production/nic-values.yaml
+    .venv/bin/python deploy/k8s/tools/nic_values.py deploy/k8s/overlays/production/nic-values.yaml
 """
 
 from __future__ import annotations
