@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .streams import STREAMS
@@ -219,14 +220,20 @@ def nats_users() -> tuple[NatsUser, ...]:
 
 
 def render_nats_conf(
-    passwords: dict[str, str] | None = None, *, account: str = "CCTV", env_prefix: str = ""
+    passwords: dict[str, str] | None = None,
+    *,
+    account: str = "CCTV",
+    env_prefix: str = "",
+    connection_types: Callable[[str], list[str]] | None = None,
 ) -> str:
     """A nats-server config block with one JetStream account holding every user.
 
     `passwords` maps each user to its password (plain or a bcrypt hash, which nats-server
     accepts as is); or, with `env_prefix` (e.g. "NATS_PASSWORD_"), each password is the
     server's environment variable `<env_prefix><USER>` (Kubernetes fills it from a Secret).
-    Missing passwords are an error, never an open door."""
+    Missing passwords are an error, never an open door. `connection_types` gives a user's
+    `allowed_connection_types` (deploy/k8s: who may use the WebSocket door); without it, any.
+    """
     users = []
     for user in nats_users():
         if env_prefix:
@@ -235,7 +242,10 @@ def render_nats_conf(
             password = passwords[user.name]
         else:
             raise ValueError(f"no NATS password for user {user.name!r}")
-        users.append({"user": user.name, "password": password, "permissions": user.permissions()})
+        entry = {"user": user.name, "password": password, "permissions": user.permissions()}
+        if connection_types is not None:
+            entry["allowed_connection_types"] = connection_types(user.name)
+        users.append(entry)
     body = {"jetstream": "enabled", "users": users}
     # nats-server's config language accepts JSON; variables must stay unquoted
     text = "accounts: " + json.dumps({account: body}, indent=2) + "\n"

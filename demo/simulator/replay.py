@@ -45,9 +45,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cctv import rtsp
-from cctv.rtsp import format_clock, ntp_time, parse_clock, parse_clock_range
-
-__all__ = ["format_clock", "ntp_time", "parse_clock", "parse_clock_range"]
+from cctv.rtsp import format_clock, ntp_time, parse_clock_range
 
 SERVER_NAME = "campus-cctv-sim-recorder/1.0"
 REPLAY_TAG = "onvif-replay"
@@ -58,8 +56,6 @@ GOP_FRAMES = FPS  # an IDR (clean point) every second, so any second can start a
 RTP_CLOCK = 90_000
 RTP_PAYLOAD_TYPE = 96
 RTP_MAX_PAYLOAD = 1400
-MAX_HEADER_BYTES = 16 * 1024
-NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 
 # the stamp strip: two rows of 32 blocks, 10x10 pixels each, at the top of the frame
 BLOCK = 10
@@ -276,7 +272,9 @@ class ReplayServer:
         self.realm = {"hikvision": "IP Camera", "dahua": "Login to NVR"}.get(
             brand, "campus-cctv-recorder"
         )
-        self.nonce = secrets.token_hex(16)
+        self.guard = (
+            None if username is None else rtsp.DigestGuard(username, password or "", self.realm)
+        )
         # a misbehaving recorder: sends footage this far from the asked time (fault injection)
         self.skew = timedelta(0)
         # a recorder missing the end of a window: stops this much before it (fault injection)
@@ -461,8 +459,8 @@ class _ReplayConnection:
                 self.stop_streaming()
                 await self.respond(cseq, 200, "OK")
                 return
-            if not self._authorised(method, h):
-                challenge = f'Digest realm="{srv.realm}", nonce="{srv.nonce}"'
+            if srv.guard is not None and not srv.guard.check(method, h.get("authorization", "")):
+                challenge = srv.guard.challenge()
                 await self.respond(cseq, 401, "Unauthorized", {"WWW-Authenticate": challenge})
                 continue
             if srv.brand == "onvif" and REPLAY_TAG not in [
@@ -484,13 +482,6 @@ class _ReplayConnection:
                     await self.respond(cseq, 405, "Method Not Allowed")
             except _Refusal as r:
                 await self.respond(cseq, r.status, r.reason)
-
-    def _authorised(self, method: str, h: dict[str, str]) -> bool:
-        srv = self.server
-        if srv.username is None:
-            return True
-        guard = rtsp.DigestGuard(srv.username, srv.password or "", srv.realm, srv.nonce)
-        return guard.check(method, h.get("authorization", ""))
 
     async def _describe(self, cseq: str, url: str, asked: _Asked) -> None:
         if asked.start is not None and asked.end is not None:

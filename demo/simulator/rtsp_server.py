@@ -30,7 +30,6 @@ from cctv.rtsp import RtspError as _BadRequest
 from demo.simulator.media import EncodedClip, Picture, clip_for, scene_variant
 
 SERVER_NAME = "campus-cctv-sim-rtsp/1.0"
-MAX_HEADER_BYTES = 16 * 1024
 RTP_PAYLOAD_TYPE = 96
 RTP_MAX_PAYLOAD = 1400
 
@@ -150,7 +149,7 @@ class RtspServer:
         if prewarm:
             await self.prewarm()
         self._server = await asyncio.start_server(
-            self._on_connection, self.host, self._port, limit=MAX_HEADER_BYTES
+            self._on_connection, self.host, self._port, limit=rtsp.MAX_HEADER_BYTES
         )
         return self
 
@@ -282,7 +281,7 @@ class _Connection:
             self.stream_task = None
 
     async def read_request(self) -> _Request | None:
-        return await rtsp.read_request(self.reader, max_body=MAX_HEADER_BYTES)
+        return await rtsp.read_request(self.reader)
 
     async def respond(
         self,
@@ -450,9 +449,7 @@ class _Connection:
                 clip = await _clip(cam)  # re-read per loop: faults switch at the IDR
                 for au in clip.access_units:
                     packets, self.seq = rtp_packets(au, self.seq, self.rtp_time, self.ssrc)
-                    out = b"".join(
-                        struct.pack("!cBH", b"$", self.channel, len(p)) + p for p in packets
-                    )
+                    out = b"".join(rtsp.interleave(self.channel, p) for p in packets)
                     self.writer.write(out)
                     await self.writer.drain()
                     stats.frames_sent += 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -103,6 +105,12 @@ def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return d
 
 
+def pod(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The pod spec of the workload `kind`/`name`."""
+    spec: dict[str, Any] = one(docs, kind, name)["spec"]["template"]["spec"]
+    return spec
+
+
 WORKLOADS = ("Deployment", "StatefulSet", "Job", "DaemonSet", "CronJob")
 
 
@@ -121,3 +129,13 @@ def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def label(d: dict[str, Any]) -> str:
     return f"{d['kind']}/{d['metadata']['name']}"
+
+
+def load_tool(name: str) -> ModuleType:
+    """deploy/k8s/tools/<name>.py as a module (the tools are scripts, not a package)."""
+    path = K8S / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"k8s_tools_{name}", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

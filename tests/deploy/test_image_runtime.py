@@ -17,7 +17,6 @@ reached as `localhost` (a SAN of the certificate), PostgreSQL over its Unix sock
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -30,7 +29,6 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -42,7 +40,7 @@ from cctv.devstack.embedded import free_port, nats_server_binary, wait_for_port
 from cctv.devstack.stack import Proc, Stack
 from cctv.plumbing.db import MIGRATOR_ROLE, SERVICE_ROLES
 
-from .k8s import K8S, REPO, SERVICES, one, render
+from .k8s import REPO, SERVICES, load_tool, one, render
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
@@ -52,15 +50,6 @@ SANDBOX = Path(__file__).with_name("sandbox.py")
 UNSHARE = ("unshare", "--mount", "--propagation", "private", sys.executable, str(SANDBOX))
 DB = "cctv_k8s_runtime"
 PG_SOCKET_DIR = "/run/cctv/pg"
-
-
-def load_tool(name: str) -> ModuleType:
-    path = K8S / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"k8s_tools_{name}", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def dockerfile() -> tuple[int, int, dict[str, str], list[str]]:

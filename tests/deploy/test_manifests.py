@@ -32,6 +32,7 @@ from .k8s import (
     find,
     label,
     one,
+    pod,
     pod_specs,
     render,
     render_dir,
@@ -947,11 +948,6 @@ def test_the_outside_door_admits_only_nic_admins_and_only_to_the_websocket_port(
     demo = render("demo")
     assert not find(demo, "Service", "nats-external")
     assert not allowed(demo, "ip:10.64.0.9", pod_labels(demo, "StatefulSet", "nats"), 8443)
-
-
-def pod(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    spec: dict[str, Any] = one(docs, kind, name)["spec"]["template"]["spec"]
-    return spec
 
 
 def test_only_cli_and_reader_may_come_through_the_outside_door() -> None:

@@ -19,7 +19,9 @@ from .k8s import (
     NIC_VALUES,
     SERVICES,
     find,
+    load_tool,
     one,
+    pod,
     render,
     render_dir,
     sample_values,
@@ -33,11 +35,6 @@ PLACEHOLDERS = ("CHANGE-ME", "example.invalid")
 def committed_values() -> dict[str, str]:
     data: dict[str, str] = yaml.safe_load(NIC_VALUES.read_text(encoding="utf-8"))["data"]
     return data
-
-
-def pod(docs: Docs, kind: str, name: str) -> dict[str, Any]:
-    spec: dict[str, Any] = one(docs, kind, name)["spec"]["template"]["spec"]
-    return spec
 
 
 def env(docs: Docs, deployment: str, name: str) -> list[str]:
@@ -327,18 +324,8 @@ def test_the_checker_knows_media_recorder_fields() -> None:
     """The checker's list of fields is media's, less the inline password it refuses."""
     from services.media.recorders import RecorderConfig
 
-    tool = load_checker()
+    tool = load_tool("nic_values")
     assert set(tool.RECORDER_FIELDS) | {"password"} == set(RecorderConfig.model_fields)
-
-
-def load_checker() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("nic_values", K8S / "tools" / "nic_values.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 Nonces are stateless (timestamp + HMAC) so one process can serve thousands of devices
 without a nonce table; a nonce older than NONCE_TTL_S is answered `stale=true`, which
-well-behaved clients handle by re-authenticating without bothering the user.
+well-behaved clients handle by re-authenticating without bothering the user. The header's
+parsing and the RFC 2617 arithmetic are cctv.rtsp's, the one place for them; this module
+adds only the stateless nonces.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import time
+
+from cctv import rtsp
 
 NONCE_TTL_S = 300
 _SECRET = os.urandom(16)
-_PAIR = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 
 
 def make_nonce(now: float | None = None) -> str:
@@ -42,34 +44,21 @@ def challenge(realm: str, stale: bool = False) -> str:
     return f'Digest realm="{realm}", qop="auth", nonce="{make_nonce()}", algorithm="MD5"{s}'
 
 
-def parse_authorization(header: str) -> dict[str, str] | None:
-    scheme, _, rest = header.partition(" ")
-    if scheme.lower() != "digest":
-        return None
-    return {k.lower(): (q if q else u) for k, q, u in _PAIR.findall(rest)}
-
-
 def check(header: str | None, method: str, realm: str, username: str, password: str) -> str:
     """'ok', 'stale' (valid but old nonce) or 'denied'."""
     if not header:
         return "denied"
-    p = parse_authorization(header)
+    p = rtsp.parse_digest(header)
     if not p or p.get("username") != username or p.get("realm") != realm:
         return "denied"
     nonce = p.get("nonce", "")
     state = nonce_state(nonce)
     if state == "bad":
         return "denied"
-
-    def md5(s: str) -> str:
-        return hashlib.md5(s.encode(), usedforsecurity=False).hexdigest()
-
-    ha1 = md5(f"{username}:{realm}:{password}")
-    ha2 = md5(f"{method}:{p.get('uri', '')}")
-    if p.get("qop"):
-        expect = md5(f"{ha1}:{nonce}:{p.get('nc', '')}:{p.get('cnonce', '')}:{p['qop']}:{ha2}")
-    else:
-        expect = md5(f"{ha1}:{nonce}:{ha2}")
+    expect = rtsp.digest_response(
+        username, password, realm, nonce, method, p.get("uri", ""),
+        qop=p.get("qop"), nc=p.get("nc", ""), cnonce=p.get("cnonce", ""),
+    )  # fmt: skip
     if not hmac.compare_digest(expect, p.get("response", "")):
         return "denied"
     return "stale" if state == "stale" else "ok"

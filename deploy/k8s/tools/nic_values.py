@@ -2,9 +2,10 @@
 
 Every value is read by the production overlay's replacements; a wrong one would surface
 later as a refused object, a pod that cannot pull or a service that cannot reach its peer.
-This names each value that is missing, unknown, still CHANGE-ME or malformed, and exits 1:
+This names each value that is missing, unknown, still CHANGE-ME or malformed, and exits 1
+(with the project's venv: `recorders` is checked with media's own model):
 
-    python deploy/k8s/tools/nic_values.py deploy/k8s/overlays/production/nic-values.yaml
+    .venv/bin/python deploy/k8s/tools/nic_values.py deploy/k8s/overlays/production/nic-values.yaml
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import ValidationError
+
+from services.media.recorders import RecorderConfig  # media's own rules, not a copy
 
 PLACEHOLDER = "CHANGE-ME"
 DNS_NAME = re.compile(
@@ -77,24 +81,28 @@ def ice(v: str) -> str | None:
     return None
 
 
-# media's RECORDERS entries (services/media/recorders RecorderConfig); `password` is not
-# among them here: this file is committed, a recorder's password lives in a Secret
-RECORDER_FIELDS = (
-    "id", "brand", "http_url", "rtsp_url", "replay_url_template", "username", "password_file",
-    "timezone",
-)  # fmt: skip
-RECORDER_NEEDS = {"hikvision": "http_url", "dahua": "rtsp_url", "onvif": "replay_url_template"}
-RECORDER_URLS = {
-    "http_url": ("http", "https"),
-    "rtsp_url": ("rtsp",),
-    "replay_url_template": ("rtsp", "rtsps"),
-}
+# media's RECORDERS entries (RecorderConfig) less `password`: this file is committed, a
+# recorder's password lives in a Secret
+RECORDER_FIELDS = tuple(f for f in RecorderConfig.model_fields if f != "password")
 CREDENTIALS = "cctv-recorder-credentials"
 PASSWORD_FILE = re.compile(r"^/run/secrets/(recorder-[-._a-zA-Z0-9]+)$")
 
 
+def media_refusal(exc: ValidationError) -> str:
+    """The first thing media's loader would refuse the entry for, the field and value named."""
+    first = exc.errors()[0]
+    ctx = first.get("ctx") or {}
+    why = str(ctx["error"]) if first["type"] == "value_error" and "error" in ctx else first["msg"]
+    if not first["loc"]:
+        return why
+    return f"{'.'.join(map(str, first['loc']))} {first['input']!r}: {why}"
+
+
 def recorder(row: object) -> str | None:
-    """What is wrong with one RECORDERS entry, or None."""
+    """What is wrong with one RECORDERS entry, or None: this file's own rules (no inline
+    password, password_file a key of the Secret), then media's (its loader, RecorderConfig,
+    refuses at start what it refuses here). The password file is only on media's pods: it is
+    named here, not read."""
     if not isinstance(row, dict):
         return "not an object"
     if "password" in row:
@@ -107,15 +115,13 @@ def recorder(row: object) -> str | None:
         return f"unknown field(s) {', '.join(unknown)} (known: {', '.join(RECORDER_FIELDS)})"
     if not isinstance(row.get("id"), str) or not row["id"]:
         return "has no id (the inventory's nvr_id)"
-    brand = row.get("brand")
-    if brand is not None and brand not in RECORDER_NEEDS:
-        return f"brand {brand!r} is not one of {', '.join(RECORDER_NEEDS)} (or left out)"
-    if brand is not None and not row.get(RECORDER_NEEDS[brand]):
-        return f"a {brand} recorder needs {RECORDER_NEEDS[brand]}"
-    for field, schemes in RECORDER_URLS.items():
-        value = row.get(field)
-        if value and url(*schemes)(str(value)):
-            return f"{field} {value!r} is not a {'/'.join(schemes)} URL"
+    try:
+        RecorderConfig.model_validate({k: v for k, v in row.items() if k != "password_file"})
+    except ValidationError as exc:
+        return media_refusal(exc)
+    template = row.get("replay_url_template")  # media takes any text here; it must be a URL
+    if template and url("rtsp", "rtsps")(str(template)):
+        return f"replay_url_template {template!r} is not a rtsp/rtsps URL"
     secret = row.get("password_file")
     if secret is not None and not PASSWORD_FILE.match(str(secret)):
         return (
