@@ -244,7 +244,7 @@ class DigestGuard:
         d = parse_digest(authorization_value)
         if d.get("username") != self.username or d.get("nonce") != self.nonce:
             return False
-        if d.get("realm", self.realm) != self.realm:
+        if d.get("realm") != self.realm:  # RFC 2617 §3.2.2: the answer names its realm
             return False
         expected = digest_response(
             self.username, self.password, self.realm, self.nonce, method, d.get("uri", ""),

@@ -126,3 +126,15 @@ def test_clock_and_ntp_times() -> None:
     with pytest.raises(ValueError, match="not a clock time"):
         rtsp.parse_clock("2026-12-01T00:15:00Z")
     assert rtsp.ntp_to_datetime(rtsp.ntp_time(at)) == at
+
+
+def test_an_answer_without_its_realm_is_refused() -> None:
+    """RFC 2617 §3.2.2: the answer carries the realm; the simulated recorders refuse one that
+    leaves it out, as the camera server did before the shared module (stricter, never more
+    forgiving than devices)."""
+    guard = rtsp.DigestGuard("admin", "pw", "NVR")
+    challenge = rtsp.parse_digest(guard.challenge())
+    good = rtsp.authorization("admin", "pw", challenge, "DESCRIBE", "rtsp://h/x")
+    no_realm = ", ".join(p for p in good.split(", ") if not p.startswith("realm="))
+    assert "realm" not in no_realm and guard.check("DESCRIBE", good)
+    assert not guard.check("DESCRIBE", no_realm)
