@@ -13,8 +13,8 @@ from cctv.plumbing.passwords import hash_password
 def demo_people_file(path: Path) -> Path:
     from demo.campus import DEMO_PASSWORD, DEMO_PEOPLE
 
-    if path.exists():
-        return path
+    if path.exists() and _accounts(path) == {p.account for p in DEMO_PEOPLE}:
+        return path  # hashing the password is slow; a file of the same people is kept
     shared_hash = hash_password(DEMO_PASSWORD)
     rows = []
     for p in DEMO_PEOPLE:
@@ -33,3 +33,13 @@ def demo_people_file(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"people": rows}, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def _accounts(path: Path) -> set[str]:
+    """The accounts a people file holds (none when it cannot be read): a home from an older
+    `make run` gets the people the demo has gained since."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return {str(row["account"]) for row in data.get("people", [])}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return set()
