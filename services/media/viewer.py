@@ -71,19 +71,6 @@ class ViewRefused(RpcError):
         super().__init__(f"{zh} — {en}", article, code=code, zh=zh, en=en)
 
 
-@dataclass(frozen=True)
-class ViewGrant:
-    """What workflow says the viewer may watch (Art. 16, 17)."""
-
-    request_id: str
-    grant_id: str
-    grantee: str
-    cameras: tuple[str, ...]
-    footage_from: datetime
-    footage_until: datetime
-    valid_until: datetime
-
-
 def _dt(v: Any) -> datetime:
     t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v).replace("Z", "+00:00"))
     return t if t.tzinfo else t.replace(tzinfo=UTC)
@@ -134,7 +121,7 @@ class Session:
     camera_id: str
     pc: RTCPeerConnection
     track: WatermarkedTrack
-    grant: ViewGrant | None = None
+    grant: GrantRecord | None = None
     position: datetime | None = None
     started_mono: float = field(default_factory=time.monotonic)
     started_at: datetime | None = None
@@ -243,7 +230,7 @@ class Viewer:
 
     # ---- grants, as workflow answers the viewer ---------------------------------------------
 
-    async def grant_for(self, who: Identity, request_id: str, token: str) -> ViewGrant:
+    async def grant_for(self, who: Identity, request_id: str, token: str) -> GrantRecord:
         """Ask workflow for the request as the viewer (their own signed identity); refuse
         unless it is an approved access request whose grant names them, valid now and not
         revoked. Media's own copy of the grant (from workflow's events) may only refuse more:
@@ -285,16 +272,8 @@ class Viewer:
                 f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
                 "Art. 17",
             ) from exc
-        grant = ViewGrant(
-            request_id=request_id,
-            grant_id=record.grant_id,
-            grantee=record.grantee,
-            cameras=tuple(record.cameras),
-            footage_from=record.footage_from,
-            footage_until=record.footage_until,
-            valid_until=record.valid_until,
-        )
-        revoked = record.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
+        grant = record.model_copy(update={"request_id": request_id})  # the one asked about
+        revoked = grant.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
         if revoked:
             raise ViewRefused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
                               "Art. 16")  # fmt: skip
@@ -318,7 +297,7 @@ class Viewer:
         return grant
 
     @staticmethod
-    def check_scope(grant: ViewGrant, camera_id: str, position: datetime) -> None:
+    def check_scope(grant: GrantRecord, camera_id: str, position: datetime) -> None:
         """Exactly the granted cameras, inside the granted window (Art. 16(1)3)."""
         if camera_id not in grant.cameras:
             raise ViewRefused(
@@ -354,7 +333,7 @@ class Viewer:
             )
             await self.refuse(None, exc, request_id=q.request_id, **ctx)
             raise exc
-        grant: ViewGrant | None = None
+        grant: GrantRecord | None = None
         live_cam: LiveCamera | None = None
         position: datetime | None = None
         try:
