@@ -85,7 +85,6 @@ class WatermarkedTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self.queue: asyncio.Queue[av.VideoFrame] = asyncio.Queue(maxsize=6)
-        self.frames_sent = 0
         self._t0: float | None = None
 
     async def recv(self) -> av.VideoFrame:
@@ -97,7 +96,6 @@ class WatermarkedTrack(MediaStreamTrack):
             self._t0 = now
         frame.pts = int((now - self._t0) * RTP_CLOCK)
         frame.time_base = Fraction(1, RTP_CLOCK)
-        self.frames_sent += 1
         return frame
 
     def offer(self, frame: av.VideoFrame, *, drop_oldest: bool) -> None:
@@ -124,14 +122,12 @@ class Session:
     grant: GrantRecord | None = None
     position: datetime | None = None
     started_mono: float = field(default_factory=time.monotonic)
-    started_at: datetime | None = None
     connected: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # connected and channel open
     stopped: bool = False
     channel: Any = None
     producer: asyncio.Task[None] | None = None
     live: LiveReader | None = None
-    seeks: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one control at a time
 
     def send(self, message: dict[str, Any]) -> None:
@@ -400,7 +396,6 @@ class Viewer:
             raise bad from exc
         self.sessions[sid] = s
         SESSIONS.labels(s.kind).inc()
-        s.started_at = self.clock()
         await self.record(s, "started", position=position)
         self._start_source(s, live_cam)
         self._spawn(self._connect_deadline(s))
@@ -583,7 +578,6 @@ class Viewer:
                 await s.producer
         s.track.clear()
         s.camera_id, s.position = camera, position
-        s.seeks += 1
         await self.record(s, "seek", position=position, camera_id=camera)
         s.producer = asyncio.create_task(self._play_recorded(s, position))
         s.send(self._state(s))
