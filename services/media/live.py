@@ -19,10 +19,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 
-from cctv.contract.orgs import Role
+from cctv.contract.orgs import LIVE_ROLES, Role
 from cctv.plumbing.identity import Identity
 
-LIVE_ROLES = (Role.OPERATOR.value, Role.GUARD.value, Role.GATEKEEPER.value)
 ZONED = (Role.GUARD.value, Role.GATEKEEPER.value)
 
 
