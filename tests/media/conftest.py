@@ -16,12 +16,22 @@ from typing import Any
 import nats
 import pytest
 
-from cctv.contract import subject_for, wrap
-from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked, HoldRecord
+from cctv.contract import CameraRecord, subject_for, wrap
+from cctv.contract.campustime import to_campus
+from cctv.contract.events import (
+    AccessApproved,
+    AccessHoldExtended,
+    AccessRevoked,
+    CameraUpserted,
+    HoldRecord,
+)
+from cctv.plumbing.service import Service
 from demo.simulator.replay import ReplayServer
 from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
+from services.workflow import rpc as wf_rpc
 from tests.support.identity import from_actor, headers_as
+from tests.workflow.test_workflow_service import Client, actor
 
 CAMERAS = ["OFF-001", "OFF-002", "DORM-007"]
 
@@ -156,6 +166,46 @@ class Media:
         await self.nc.jetstream().publish(
             subject_for(event, key), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
         )
+
+
+async def announce_cameras(nats_url: str, *cameras: CameraRecord) -> None:
+    """Cameras in the inventory, as ingest announces them (`camera.upserted`) — before media
+    starts, so its inventory view reads them in its snapshot."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for cam in cameras:
+        env = wrap(CameraUpserted(camera=cam), source="ingest", key=cam.camera_id)
+        await js.publish(
+            f"cctv.camera.upserted.{cam.camera_id}", env.to_bytes(),
+            headers={"Nats-Msg-Id": env.id},
+        )  # fmt: skip
+    await nc.close()
+
+
+async def own_request_numbers(wf: Service, tag: str) -> None:
+    """Request numbers of a test's own (from its hex `tag`): every test's workflow starts at
+    DY-<year>-00001, and media reads all of them from the shared stream."""
+    assert wf.pool is not None
+    await wf.pool.execute(
+        f"INSERT INTO {wf.schema}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
+        to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,
+    )  # fmt: skip
+
+
+async def approve_access(client: Client, form: dict[str, Any], applicant: dict) -> dict:
+    """An access request submitted and approved by every step of its chain through
+    workflow's real requests; the request as the last approval left it."""
+    sub = await client(wf_rpc.SUBMIT, {"process": "access", "form": form, "actor": applicant})
+    assert sub["ok"], sub
+    rid = sub["request"]["request_id"]
+    for step in sub["request"]["flow"]["steps"]:
+        who = actor(f"t_{step['role']}_{step['department']}", step["department"], step["role"])
+        ok = await client(
+            wf_rpc.APPROVE, {"request_id": rid, "actor": who, "step_key": step["key"]}
+        )
+        assert ok["ok"], ok
+    request: dict[str, Any] = ok["request"]
+    return request
 
 
 SYSADMIN = {"person_id": "nic_admin", "name": "赵敏", "department": "nic", "roles": ["sysadmin"]}

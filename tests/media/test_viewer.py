@@ -19,9 +19,6 @@ import numpy as np
 import pytest
 
 from cctv.contract import rpc as crpc
-from cctv.contract import wrap
-from cctv.contract.campustime import to_campus
-from cctv.contract.events import CameraUpserted
 from cctv.plumbing.identity import Identity
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
 from demo.simulator.rtsp_server import RtspServer
@@ -30,7 +27,13 @@ from services.media.live import LiveCamera, may_watch_live
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
-from tests.media.conftest import Media, start_media
+from tests.media.conftest import (
+    Media,
+    announce_cameras,
+    approve_access,
+    own_request_numbers,
+    start_media,
+)
 from tests.support.events import EventLog
 from tests.support.identity import from_actor, headers_as
 from tests.support.waiting import eventually
@@ -41,7 +44,6 @@ from tests.workflow.test_workflow_service import (
     STAFF,
     Client,
     access_form,
-    actor,
     record,
     seed_cameras,
 )
@@ -72,15 +74,9 @@ async def approved_view(client: Client, cams: list[str], start: datetime) -> str
     form = access_form(cams, method="view")
     form["footage_from"] = start.isoformat()
     form["footage_until"] = (start + timedelta(seconds=WINDOW_S)).isoformat()
-    sub = await client(rpc.SUBMIT, {"process": "access", "form": form, "actor": STAFF})
-    assert sub["ok"], sub
-    rid = str(sub["request"]["request_id"])
-    for step in sub["request"]["flow"]["steps"]:
-        who = actor(f"t_{step['role']}_{step['department']}", step["department"], step["role"])
-        ok = await client(rpc.APPROVE, {"request_id": rid, "actor": who, "step_key": step["key"]})
-        assert ok["ok"], ok
-    assert ok["request"]["state"] == "approved"
-    return rid
+    request = await approve_access(client, form, STAFF)
+    assert request["state"] == "approved"
+    return str(request["request_id"])
 
 
 @pytest.fixture
@@ -101,13 +97,7 @@ async def granted(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
             wf, client, [record(cam, "public_safety", "logistics"),
                          record(other, "public_safety", "logistics")],
         )  # fmt: skip
-        # request numbers of our own: every test's workflow starts at DY-<year>-00001, and
-        # media reads all of them from the shared stream
-        assert wf.pool is not None
-        await wf.pool.execute(
-            f"INSERT INTO wf_{tag}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
-            to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,
-        )  # fmt: skip
+        await own_request_numbers(wf, tag)
         rid = await approved_view(client, [cam], start)
         async with start_media(
             nats_url, database_url, recorder, tmp_path, clock[0], clock=lambda: clock[0],
@@ -465,17 +455,10 @@ async def test_live_viewing_for_the_zone_only(
     cam = f"L{tag}"
     async with RtspServer() as rtsp, ReplayServer(cameras=[]) as recorder:
         rtsp.add_camera(cam)
-        # the inventory has the camera (as ingest announces it) before media starts: media's
-        # inventory view reads it in its snapshot
         rec = record(cam, "public_safety", "logistics").model_copy(
             update={"zone": f"zone-{tag}", "stream_url": rtsp.url_for(cam)}
         )
-        nc = await nats.connect(nats_url)
-        env = wrap(CameraUpserted(camera=rec), source="ingest", key=cam)
-        await nc.jetstream().publish(
-            f"cctv.camera.upserted.{cam}", env.to_bytes(), headers={"Nats-Msg-Id": env.id}
-        )
-        await nc.close()
+        await announce_cameras(nats_url, rec)
         async with start_media(
             nats_url, database_url, recorder, tmp_path, datetime.now(UTC),
             preserve_on_approval=False, webrtc_host_addresses="127.0.0.1",
