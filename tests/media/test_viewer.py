@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,6 +120,28 @@ async def open_view(media: Media, who: dict[str, Any], **ask: Any) -> tuple[PyVi
     return viewer, reply
 
 
+@asynccontextmanager
+async def watching(
+    g: Granted, who: dict[str, Any] = GRANTEE
+) -> AsyncIterator[tuple[PyViewer, dict]]:
+    """The granted camera's recorded footage as `who`: accepted, and closed afterwards."""
+    viewer, reply = await open_view(
+        g.media, who, request_id=g.rid, camera_id=g.camera, kind="recorded"
+    )
+    try:
+        assert reply["ok"], reply
+        yield viewer, reply
+    finally:
+        await viewer.close()
+
+
+async def refusal(media: Media, who: dict[str, Any], **ask: Any) -> dict:
+    """An offer media is to refuse: its reply, the client closed."""
+    viewer, reply = await open_view(media, who, **ask)
+    await viewer.close()
+    return reply
+
+
 def stamp_of(picture: np.ndarray | None) -> Any:
     assert picture is not None
     return read_stamp(picture)
@@ -128,11 +151,7 @@ async def test_grantee_plays_the_granted_camera_watermarked(
     granted: Granted, events: EventLog
 ) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         assert reply["watermark"][0] == f"李老师 · {g.rid}"
         await viewer.wait_frames(5)
         t5 = time.perf_counter()
@@ -151,8 +170,6 @@ async def test_grantee_plays_the_granted_camera_watermarked(
         viewer.send({"op": "stop"})
         (stopped,) = await g_events(events, reply["session_id"], "stopped")
         assert stopped["code"] == "viewer" and stopped["duration_s"] > 0
-    finally:
-        await viewer.close()
 
 
 async def g_events(events: EventLog, sid: str, action: str, count: int = 1) -> list[dict]:
@@ -170,25 +187,15 @@ async def test_the_named_viewer_who_did_not_fill_in_the_form_may_watch(
     """Annex 4 names the viewer (调阅人); a colleague of the applying unit may have applied."""
     g = granted
     named = {"person_id": "t_viewer", "name": "李老师", "department": "college_se", "roles": []}
-    viewer, reply = await open_view(
-        g.media, named, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g, named) as (viewer, _reply):
         await viewer.wait_frames(2)
-    finally:
-        await viewer.close()
 
 
 async def test_seek_outside_the_window_or_to_another_camera_is_refused_and_recorded(
     granted: Granted, events: EventLog
 ) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         sid = reply["session_id"]
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
@@ -214,33 +221,21 @@ async def test_seek_outside_the_window_or_to_another_camera_is_refused_and_recor
             what="frames from the seek target",
         )  # fmt: skip
         assert seen < g.end
-    finally:
-        await viewer.close()
 
 
 async def test_a_person_without_the_grant_gets_nothing(granted: Granted, events: EventLog) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, STRANGER, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    await viewer.close()
+    reply = await refusal(g.media, STRANGER, request_id=g.rid, camera_id=g.camera, kind="recorded")
     assert not reply["ok"] and reply["code"] == "not_grantee", reply
     assert "sdp" not in reply
-    viewer, reply = await open_view(
+    reply = await refusal(
         g.media, GRANTEE, request_id="DY-NOPE-1", camera_id=g.camera, kind="recorded"
     )
-    await viewer.close()
     assert not reply["ok"] and reply["code"] == "not_approved", reply
     # someone of the same name elsewhere, who may not even see the request
-    viewer, reply = await open_view(
-        g.media, OUTSIDER, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    await viewer.close()
+    reply = await refusal(g.media, OUTSIDER, request_id=g.rid, camera_id=g.camera, kind="recorded")
     assert not reply["ok"] and reply["code"] == "not_approved", reply
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.other, kind="recorded"
-    )
-    await viewer.close()
+    reply = await refusal(g.media, GRANTEE, request_id=g.rid, camera_id=g.other, kind="recorded")
     assert reply["code"] == "camera_not_granted", reply
     got = await events.wait_for(
         "access.viewing",
@@ -279,27 +274,16 @@ async def test_an_unusable_offer_gets_a_clear_refusal(granted: Granted, events: 
 async def test_a_full_replica_refuses_more_viewers(granted: Granted) -> None:
     g = granted
     g.media.svc.state["viewer"].max_viewers = 1  # as if its UDP port range had one port
-    first, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
-        second, again = await open_view(
+    async with watching(g):  # the one viewer the replica takes
+        again = await refusal(
             g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
         )
-        await second.close()
         assert again["code"] == "viewer_capacity", again
-    finally:
-        await first.close()
 
 
 async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: EventLog) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
         revoked = await g.client(
@@ -313,13 +297,10 @@ async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: Eve
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "grant_revoked"
         # and a new session is refused from then on
-        again, reply2 = await open_view(
+        reply2 = await refusal(
             g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
         )
-        await again.close()
         assert reply2["code"] == "grant_revoked", reply2
-    finally:
-        await viewer.close()
 
 
 async def test_a_revocation_another_replica_took_stops_the_stream(
@@ -328,11 +309,7 @@ async def test_a_revocation_another_replica_took_stops_the_stream(
     """Replicas share workflow's events: the one that takes the revocation writes it to the
     grants table, and every replica's check of its open sessions finds it there."""
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
         await g.media.media.pool.execute(  # what the other replica's on_access writes
@@ -343,17 +320,11 @@ async def test_a_revocation_another_replica_took_stops_the_stream(
         await viewer.wait_message("stopped", code="grant_revoked")
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "grant_revoked"
-    finally:
-        await viewer.close()
 
 
 async def test_the_stream_stops_when_the_grant_runs_out(granted: Granted, events: EventLog) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
         valid_until = datetime.fromisoformat(reply["valid_until"])
@@ -362,8 +333,6 @@ async def test_the_stream_stops_when_the_grant_runs_out(granted: Granted, events
         await viewer.wait_closed()
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "grant_expired"
-    finally:
-        await viewer.close()
 
 
 async def test_footage_the_recorder_sends_outside_the_grant_stops_the_session(
@@ -371,18 +340,12 @@ async def test_footage_the_recorder_sends_outside_the_grant_stops_the_session(
 ) -> None:
     g = granted
     g.recorder.skew = timedelta(hours=1)  # a misbehaving recorder: other footage than asked
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_message("stopped", code="recorder_outside_window")
         assert viewer.frames == 0  # not one frame of it was shown
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "recorder_outside_window"
-    finally:
-        await viewer.close()
 
 
 async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
