@@ -31,6 +31,7 @@ from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
 from services.workflow import rpc as wf_rpc
 from tests.support.identity import from_actor, headers_as
+from tests.support.waiting import eventually, table_changes
 from tests.workflow.test_workflow_service import Client, actor
 
 CAMERAS = ["OFF-001", "OFF-002", "DORM-007"]
@@ -98,54 +99,45 @@ class Media:
             request_id=request_id, process="access", transition="approved", state="approved",
             at=self.now, summary={"request_id": request_id, "state": "approved", "grant": g},
         )  # fmt: skip
-        from tests.support.waiting import eventually, table_changes
-
-        url = self.svc.settings.database_url
-        async with table_changes(url, f"{self.svc.schema}.grants") as ch:
-            await self._publish(event, request_id)
-
-            async def known() -> object:
-                return await self.media.pool.fetchval(
-                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1", request_id
-                )
-
-            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+        await self._until_grant(request_id, "known", publish=event)
         return g
 
     async def wait_grant(self, request_id: str, *, cameras: list[str]) -> None:
         """Wait until media holds this grant (taken from workflow's `approved` event)."""
-        from tests.support.waiting import eventually, table_changes
-
-        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
-
-            async def known() -> object:
-                return await self.media.pool.fetchval(
-                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1 "
-                    "AND cameras = $2",
-                    request_id,
-                    cameras,
-                )
-
-            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+        await self._until_grant(request_id, "known", cameras=cameras)
 
     async def revoke(self, request_id: str) -> None:
         """workflow's `access.revoked` event; returns once media has taken it."""
-        from tests.support.waiting import eventually, table_changes
-
         event = AccessRevoked(
             request_id=request_id, process="access", transition="revoked", state="approved",
             at=self.now, summary={"request_id": request_id, "state": "approved"},
         )  # fmt: skip
-        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
-            await self._publish(event, request_id)
+        await self._until_grant(request_id, "revoked", column="revoked_at", publish=event)
 
-            async def revoked() -> object:
-                return await self.media.pool.fetchval(
-                    f"SELECT revoked_at FROM {self.svc.schema}.grants WHERE request_id = $1",
-                    request_id,
-                )
+    async def _until_grant(
+        self,
+        request_id: str,
+        what: str,
+        *,
+        column: str = "1",
+        cameras: list[str] | None = None,
+        publish: Any = None,
+    ) -> None:
+        """Wait until media's grants row of the request (with these cameras) has `column`;
+        `publish` the event first, once changes to the table are watched (none is missed)."""
+        table = f"{self.svc.schema}.grants"
+        sql = f"SELECT {column} FROM {table} WHERE request_id = $1"
+        args: list[Any] = [request_id]
+        if cameras is not None:
+            sql, args = sql + " AND cameras = $2", [request_id, cameras]
+        async with table_changes(self.svc.settings.database_url, table) as ch:
+            if publish is not None:
+                await self._publish(publish, request_id)
 
-            await eventually(revoked, changes=ch, timeout=30, what=f"{request_id} revoked")
+            async def found() -> object:
+                return await self.media.pool.fetchval(sql, *args)
+
+            await eventually(found, changes=ch, timeout=30, what=f"grant {request_id} {what}")
 
     async def extend_hold(self, request_id: str, until: str) -> None:
         event = AccessHoldExtended(
