@@ -19,19 +19,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 
+from cctv.contract import CameraRecord
 from cctv.contract.orgs import LIVE_ROLES, Role
 from cctv.plumbing.identity import Identity
 
 ZONED = (Role.GUARD.value, Role.GATEKEEPER.value)
-
-
-@dataclass(frozen=True)
-class LiveCamera:
-    camera_id: str
-    zone: str
-    department: str
-    managing_department: str
-    stream_url: str | None
 
 
 @dataclass(frozen=True)
@@ -42,7 +34,7 @@ class LiveRefusal:
     article: str
 
 
-def may_watch_live(who: Identity, cam: LiveCamera) -> LiveRefusal | None:
+def may_watch_live(who: Identity, cam: CameraRecord) -> LiveRefusal | None:
     """None when `who` may watch `cam` live; else why not.
 
     Guards and gatekeepers: the cameras of their own zone. Duty operators: their zone when

@@ -47,7 +47,7 @@ from cctv.plumbing.service import RpcError, Service
 from . import replay, store
 from .footage import burn_watermark, load_font
 from .ice import configure_ice, port_range, rtc_configuration
-from .live import LiveCamera, LiveReader, default_login, may_watch_live, with_login
+from .live import LiveReader, default_login, may_watch_live, with_login
 from .recorders.base import Footage, Recorder
 from .settings import MediaSettings
 
@@ -188,11 +188,8 @@ class Viewer:
 
     # ---- the inventory (media's view of ingest's events, cctv.plumbing.inventory) ----------
 
-    async def live_camera(self, camera_id: str) -> LiveCamera | None:
-        c = self.inventory(camera_id)
-        if c is None:
-            return None
-        return LiveCamera(c.camera_id, c.zone, c.department, c.managing_department, c.stream_url)
+    async def live_camera(self, camera_id: str) -> CameraRecord | None:
+        return self.inventory(camera_id)
 
     # ---- recording what happened ------------------------------------------------------------
 
@@ -330,7 +327,7 @@ class Viewer:
             await self.refuse(None, exc, request_id=q.request_id, **ctx)
             raise exc
         grant: GrantRecord | None = None
-        live_cam: LiveCamera | None = None
+        live_cam: CameraRecord | None = None
         position: datetime | None = None
         try:
             if len(self.sessions) >= self.max_viewers:
@@ -479,7 +476,7 @@ class Viewer:
         marked = burn_watermark(rgb, self.lines(s), self.font)
         return av.VideoFrame.from_ndarray(marked, format="rgb24")
 
-    def _start_source(self, s: Session, live_cam: LiveCamera | None) -> None:
+    def _start_source(self, s: Session, live_cam: CameraRecord | None) -> None:
         if s.kind == "recorded":
             s.producer = asyncio.create_task(self._play_recorded(s, s.position))
             return

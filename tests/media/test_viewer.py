@@ -19,12 +19,13 @@ import nats
 import numpy as np
 import pytest
 
+from cctv.contract import CameraRecord
 from cctv.contract import rpc as crpc
 from cctv.plumbing.identity import Identity
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
 from demo.simulator.rtsp_server import RtspServer
 from services.media.ice import IceSettingError, configure_ice, port_range
-from services.media.live import LiveCamera, may_watch_live
+from services.media.live import may_watch_live
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
@@ -379,8 +380,10 @@ async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
 # ---- live viewing (Art. 13-14) --------------------------------------------------------------
 
 
-def live_cam(zone: str = "教学区", dept: str = "logistics") -> LiveCamera:
-    return LiveCamera("C1", zone, dept, dept, None)
+def live_cam(zone: str = "教学区", dept: str = "logistics") -> CameraRecord:
+    return record("C1", "public_safety", "logistics").model_copy(
+        update={"zone": zone, "department": dept, "managing_department": dept}
+    )
 
 
 def who(*roles: str, zone: str | None = None, dept: str | None = "logistics") -> Identity:
