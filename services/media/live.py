@@ -3,7 +3,7 @@
 Why here and not in the page: the console only shows; media decides what it streams, so a
 guard who edits the page still gets only the cameras of their own zone. The camera's zone,
 department and stream come from ingest's inventory events (`camera.upserted`), which media
-keeps in its own table like the grants it keeps from workflow's events (ADR 0012, 0022).
+holds in memory (`cctv.plumbing.inventory`, the view the recorders use too; ADR 0022).
 """
 
 from __future__ import annotations
