@@ -30,7 +30,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -138,8 +137,7 @@ async def clients(args: argparse.Namespace) -> None:
 async def end_to_end(args: argparse.Namespace) -> None:
     import nats
 
-    from cctv.contract import ensure_streams, wrap
-    from cctv.contract.events import CameraUpserted
+    from cctv.contract import ensure_streams
     from cctv.devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port
     from cctv.plumbing.identity import new_keypair
 
@@ -149,8 +147,14 @@ async def end_to_end(args: argparse.Namespace) -> None:
     from services.workflow import rpc
     from services.workflow.app import build as build_workflow
     from services.workflow.settings import WorkflowSettings
-    from tests.support.identity import from_actor, headers_as
-    from tests.workflow.test_workflow_service import access_form, actor, record
+    from tests.media.conftest import approve_access
+    from tests.workflow.test_workflow_service import (
+        Client,
+        access_form,
+        actor,
+        record,
+        seed_cameras,
+    )
 
     home = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
     os.chmod(home, 0o755)  # the pgserver OS user enters it
@@ -179,32 +183,15 @@ async def end_to_end(args: argparse.Namespace) -> None:
             )
         )  # fmt: skip
 
-        async def ask(subject: str, body: dict[str, Any], who: dict[str, Any]) -> dict:
-            msg = await nc.request(subject, json.dumps(body).encode(), 30,
-                                   headers=headers_as(from_actor(who)))  # fmt: skip
-            return dict(json.loads(msg.data))
-
         async with wf.running(), media.running():
-            rec = record(cam, "public_safety", "logistics")
-            env = wrap(CameraUpserted(camera=rec), source="ingest", key=cam)
-            await nc.jetstream().publish(f"cctv.camera.upserted.{cam}", env.to_bytes())
-            admin = actor("t_admin", "nic", "sysadmin")
-            for _ in range(300):  # workflow takes the inventory event
-                listed = (await ask(rpc.CAMERAS, {}, admin))["cameras"]
-                if any(c["camera_id"] == cam for c in listed):
-                    break
-                await asyncio.sleep(0.2)
+            client = Client(nc, rpc.PREFIX)
+            await seed_cameras(wf, client, [record(cam, "public_safety", "logistics")])
             start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
             form = access_form([cam], method="view")
             form["footage_from"] = start.isoformat()
             form["footage_until"] = (start + timedelta(minutes=30)).isoformat()
             staff = {**actor("t_staff", "college_se", "staff"), "name": "李老师"}
-            sub = await ask(rpc.SUBMIT, {"process": "access", "form": form}, staff)
-            rid = sub["request"]["request_id"]
-            for step in sub["request"]["flow"]["steps"]:
-                who = actor(f"t_{step['role']}_{step['department']}", step["department"],
-                            step["role"])  # fmt: skip
-                await ask(rpc.APPROVE, {"request_id": rid, "step_key": step["key"]}, who)
+            rid = (await approve_access(client, form, staff))["request_id"]
             env_c = {**os.environ, "PYTHONPATH": str(REPO)}
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--client", "--nats", nats_srv.url, "--rid", rid,

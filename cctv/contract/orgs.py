@@ -75,6 +75,8 @@ ROLES: dict[str, tuple[str, str]] = {
     Role.STAFF: ("工作人员", "staff member"),
 }
 ROLE_NAMES: dict[Role, tuple[str, str]] = {Role(k): v for k, v in ROLES.items()}
+# who may watch footage live (Art. 13-14): media enforces it, the console offers it
+LIVE_ROLES = (Role.OPERATOR.value, Role.GUARD.value, Role.GATEKEEPER.value)
 
 
 class BodyKind(StrEnum):

@@ -13,10 +13,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cctv.contract import rpc
+from cctv.contract.orgs import LIVE_ROLES
 
 from .web import console_of, templates
-
-LIVE_ROLES = ("duty_operator", "guard", "gatekeeper")
 
 
 async def viewer_page(request: Request) -> Response:

@@ -3,7 +3,7 @@
 Why here and not in the page: the console only shows; media decides what it streams, so a
 guard who edits the page still gets only the cameras of their own zone. The camera's zone,
 department and stream come from ingest's inventory events (`camera.upserted`), which media
-keeps in its own table like the grants it keeps from workflow's events (ADR 0012, 0022).
+holds in memory (`cctv.plumbing.inventory`, the view the recorders use too; ADR 0022).
 """
 
 from __future__ import annotations
@@ -19,20 +19,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
 
-from cctv.contract.orgs import Role
+from cctv.contract import CameraRecord
+from cctv.contract.orgs import LIVE_ROLES, Role
 from cctv.plumbing.identity import Identity
 
-LIVE_ROLES = (Role.OPERATOR.value, Role.GUARD.value, Role.GATEKEEPER.value)
 ZONED = (Role.GUARD.value, Role.GATEKEEPER.value)
-
-
-@dataclass(frozen=True)
-class LiveCamera:
-    camera_id: str
-    zone: str
-    department: str
-    managing_department: str
-    stream_url: str | None
 
 
 @dataclass(frozen=True)
@@ -43,7 +34,7 @@ class LiveRefusal:
     article: str
 
 
-def may_watch_live(who: Identity, cam: LiveCamera) -> LiveRefusal | None:
+def may_watch_live(who: Identity, cam: CameraRecord) -> LiveRefusal | None:
     """None when `who` may watch `cam` live; else why not.
 
     Guards and gatekeepers: the cameras of their own zone. Duty operators: their zone when

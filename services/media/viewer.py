@@ -47,7 +47,7 @@ from cctv.plumbing.service import RpcError, Service
 from . import replay, store
 from .footage import burn_watermark, load_font
 from .ice import configure_ice, port_range, rtc_configuration
-from .live import LiveCamera, LiveReader, default_login, may_watch_live, with_login
+from .live import LiveReader, default_login, may_watch_live, with_login
 from .recorders.base import Footage, Recorder
 from .settings import MediaSettings
 
@@ -71,19 +71,6 @@ class ViewRefused(RpcError):
         super().__init__(f"{zh} — {en}", article, code=code, zh=zh, en=en)
 
 
-@dataclass(frozen=True)
-class ViewGrant:
-    """What workflow says the viewer may watch (Art. 16, 17)."""
-
-    request_id: str
-    grant_id: str
-    grantee: str
-    cameras: tuple[str, ...]
-    footage_from: datetime
-    footage_until: datetime
-    valid_until: datetime
-
-
 def _dt(v: Any) -> datetime:
     t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v).replace("Z", "+00:00"))
     return t if t.tzinfo else t.replace(tzinfo=UTC)
@@ -98,7 +85,6 @@ class WatermarkedTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self.queue: asyncio.Queue[av.VideoFrame] = asyncio.Queue(maxsize=6)
-        self.frames_sent = 0
         self._t0: float | None = None
 
     async def recv(self) -> av.VideoFrame:
@@ -110,7 +96,6 @@ class WatermarkedTrack(MediaStreamTrack):
             self._t0 = now
         frame.pts = int((now - self._t0) * RTP_CLOCK)
         frame.time_base = Fraction(1, RTP_CLOCK)
-        self.frames_sent += 1
         return frame
 
     def offer(self, frame: av.VideoFrame, *, drop_oldest: bool) -> None:
@@ -134,17 +119,15 @@ class Session:
     camera_id: str
     pc: RTCPeerConnection
     track: WatermarkedTrack
-    grant: ViewGrant | None = None
+    grant: GrantRecord | None = None
     position: datetime | None = None
     started_mono: float = field(default_factory=time.monotonic)
-    started_at: datetime | None = None
     connected: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # connected and channel open
     stopped: bool = False
     channel: Any = None
     producer: asyncio.Task[None] | None = None
     live: LiveReader | None = None
-    seeks: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one control at a time
 
     def send(self, message: dict[str, Any]) -> None:
@@ -205,11 +188,8 @@ class Viewer:
 
     # ---- the inventory (media's view of ingest's events, cctv.plumbing.inventory) ----------
 
-    async def live_camera(self, camera_id: str) -> LiveCamera | None:
-        c = self.inventory(camera_id)
-        if c is None:
-            return None
-        return LiveCamera(c.camera_id, c.zone, c.department, c.managing_department, c.stream_url)
+    async def live_camera(self, camera_id: str) -> CameraRecord | None:
+        return self.inventory(camera_id)
 
     # ---- recording what happened ------------------------------------------------------------
 
@@ -243,7 +223,7 @@ class Viewer:
 
     # ---- grants, as workflow answers the viewer ---------------------------------------------
 
-    async def grant_for(self, who: Identity, request_id: str, token: str) -> ViewGrant:
+    async def grant_for(self, who: Identity, request_id: str, token: str) -> GrantRecord:
         """Ask workflow for the request as the viewer (their own signed identity); refuse
         unless it is an approved access request whose grant names them, valid now and not
         revoked. Media's own copy of the grant (from workflow's events) may only refuse more:
@@ -285,16 +265,8 @@ class Viewer:
                 f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
                 "Art. 17",
             ) from exc
-        grant = ViewGrant(
-            request_id=request_id,
-            grant_id=record.grant_id,
-            grantee=record.grantee,
-            cameras=tuple(record.cameras),
-            footage_from=record.footage_from,
-            footage_until=record.footage_until,
-            valid_until=record.valid_until,
-        )
-        revoked = record.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
+        grant = record.model_copy(update={"request_id": request_id})  # the one asked about
+        revoked = grant.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
         if revoked:
             raise ViewRefused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
                               "Art. 16")  # fmt: skip
@@ -318,7 +290,7 @@ class Viewer:
         return grant
 
     @staticmethod
-    def check_scope(grant: ViewGrant, camera_id: str, position: datetime) -> None:
+    def check_scope(grant: GrantRecord, camera_id: str, position: datetime) -> None:
         """Exactly the granted cameras, inside the granted window (Art. 16(1)3)."""
         if camera_id not in grant.cameras:
             raise ViewRefused(
@@ -354,8 +326,8 @@ class Viewer:
             )
             await self.refuse(None, exc, request_id=q.request_id, **ctx)
             raise exc
-        grant: ViewGrant | None = None
-        live_cam: LiveCamera | None = None
+        grant: GrantRecord | None = None
+        live_cam: CameraRecord | None = None
         position: datetime | None = None
         try:
             if len(self.sessions) >= self.max_viewers:
@@ -421,7 +393,6 @@ class Viewer:
             raise bad from exc
         self.sessions[sid] = s
         SESSIONS.labels(s.kind).inc()
-        s.started_at = self.clock()
         await self.record(s, "started", position=position)
         self._start_source(s, live_cam)
         self._spawn(self._connect_deadline(s))
@@ -505,7 +476,7 @@ class Viewer:
         marked = burn_watermark(rgb, self.lines(s), self.font)
         return av.VideoFrame.from_ndarray(marked, format="rgb24")
 
-    def _start_source(self, s: Session, live_cam: LiveCamera | None) -> None:
+    def _start_source(self, s: Session, live_cam: CameraRecord | None) -> None:
         if s.kind == "recorded":
             s.producer = asyncio.create_task(self._play_recorded(s, s.position))
             return
@@ -604,7 +575,6 @@ class Viewer:
                 await s.producer
         s.track.clear()
         s.camera_id, s.position = camera, position
-        s.seeks += 1
         await self.record(s, "seek", position=position, camera_id=camera)
         s.producer = asyncio.create_task(self._play_recorded(s, position))
         s.send(self._state(s))

@@ -16,12 +16,23 @@ from typing import Any
 import nats
 import pytest
 
-from cctv.contract import subject_for, wrap
-from cctv.contract.events import AccessApproved, AccessHoldExtended, AccessRevoked, HoldRecord
+from cctv.contract import CameraRecord, subject_for, wrap
+from cctv.contract.campustime import to_campus
+from cctv.contract.events import (
+    AccessApproved,
+    AccessHoldExtended,
+    AccessRevoked,
+    CameraUpserted,
+    HoldRecord,
+)
+from cctv.plumbing.service import Service
 from demo.simulator.replay import ReplayServer
 from services.media.app import MediaService, build
 from services.media.settings import MediaSettings
+from services.workflow import rpc as wf_rpc
 from tests.support.identity import from_actor, headers_as
+from tests.support.waiting import eventually, table_changes
+from tests.workflow.test_workflow_service import Client, actor
 
 CAMERAS = ["OFF-001", "OFF-002", "DORM-007"]
 
@@ -88,54 +99,45 @@ class Media:
             request_id=request_id, process="access", transition="approved", state="approved",
             at=self.now, summary={"request_id": request_id, "state": "approved", "grant": g},
         )  # fmt: skip
-        from tests.support.waiting import eventually, table_changes
-
-        url = self.svc.settings.database_url
-        async with table_changes(url, f"{self.svc.schema}.grants") as ch:
-            await self._publish(event, request_id)
-
-            async def known() -> object:
-                return await self.media.pool.fetchval(
-                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1", request_id
-                )
-
-            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+        await self._until_grant(request_id, "known", publish=event)
         return g
 
     async def wait_grant(self, request_id: str, *, cameras: list[str]) -> None:
         """Wait until media holds this grant (taken from workflow's `approved` event)."""
-        from tests.support.waiting import eventually, table_changes
-
-        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
-
-            async def known() -> object:
-                return await self.media.pool.fetchval(
-                    f"SELECT 1 FROM {self.svc.schema}.grants WHERE request_id = $1 "
-                    "AND cameras = $2",
-                    request_id,
-                    cameras,
-                )
-
-            await eventually(known, changes=ch, timeout=30, what=f"grant {request_id} known")
+        await self._until_grant(request_id, "known", cameras=cameras)
 
     async def revoke(self, request_id: str) -> None:
         """workflow's `access.revoked` event; returns once media has taken it."""
-        from tests.support.waiting import eventually, table_changes
-
         event = AccessRevoked(
             request_id=request_id, process="access", transition="revoked", state="approved",
             at=self.now, summary={"request_id": request_id, "state": "approved"},
         )  # fmt: skip
-        async with table_changes(self.svc.settings.database_url, f"{self.svc.schema}.grants") as ch:
-            await self._publish(event, request_id)
+        await self._until_grant(request_id, "revoked", column="revoked_at", publish=event)
 
-            async def revoked() -> object:
-                return await self.media.pool.fetchval(
-                    f"SELECT revoked_at FROM {self.svc.schema}.grants WHERE request_id = $1",
-                    request_id,
-                )
+    async def _until_grant(
+        self,
+        request_id: str,
+        what: str,
+        *,
+        column: str = "1",
+        cameras: list[str] | None = None,
+        publish: Any = None,
+    ) -> None:
+        """Wait until media's grants row of the request (with these cameras) has `column`;
+        `publish` the event first, once changes to the table are watched (none is missed)."""
+        table = f"{self.svc.schema}.grants"
+        sql = f"SELECT {column} FROM {table} WHERE request_id = $1"
+        args: list[Any] = [request_id]
+        if cameras is not None:
+            sql, args = sql + " AND cameras = $2", [request_id, cameras]
+        async with table_changes(self.svc.settings.database_url, table) as ch:
+            if publish is not None:
+                await self._publish(publish, request_id)
 
-            await eventually(revoked, changes=ch, timeout=30, what=f"{request_id} revoked")
+            async def found() -> object:
+                return await self.media.pool.fetchval(sql, *args)
+
+            await eventually(found, changes=ch, timeout=30, what=f"grant {request_id} {what}")
 
     async def extend_hold(self, request_id: str, until: str) -> None:
         event = AccessHoldExtended(
@@ -156,6 +158,46 @@ class Media:
         await self.nc.jetstream().publish(
             subject_for(event, key), env.to_bytes(), headers={"Nats-Msg-Id": env.id}
         )
+
+
+async def announce_cameras(nats_url: str, *cameras: CameraRecord) -> None:
+    """Cameras in the inventory, as ingest announces them (`camera.upserted`) — before media
+    starts, so its inventory view reads them in its snapshot."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for cam in cameras:
+        env = wrap(CameraUpserted(camera=cam), source="ingest", key=cam.camera_id)
+        await js.publish(
+            f"cctv.camera.upserted.{cam.camera_id}", env.to_bytes(),
+            headers={"Nats-Msg-Id": env.id},
+        )  # fmt: skip
+    await nc.close()
+
+
+async def own_request_numbers(wf: Service, tag: str) -> None:
+    """Request numbers of a test's own (from its hex `tag`): every test's workflow starts at
+    DY-<year>-00001, and media reads all of them from the shared stream."""
+    assert wf.pool is not None
+    await wf.pool.execute(
+        f"INSERT INTO {wf.schema}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
+        to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,
+    )  # fmt: skip
+
+
+async def approve_access(client: Client, form: dict[str, Any], applicant: dict) -> dict:
+    """An access request submitted and approved by every step of its chain through
+    workflow's real requests; the request as the last approval left it."""
+    sub = await client(wf_rpc.SUBMIT, {"process": "access", "form": form, "actor": applicant})
+    assert sub["ok"], sub
+    rid = sub["request"]["request_id"]
+    for step in sub["request"]["flow"]["steps"]:
+        who = actor(f"t_{step['role']}_{step['department']}", step["department"], step["role"])
+        ok = await client(
+            wf_rpc.APPROVE, {"request_id": rid, "actor": who, "step_key": step["key"]}
+        )
+        assert ok["ok"], ok
+    request: dict[str, Any] = ok["request"]
+    return request
 
 
 SYSADMIN = {"person_id": "nic_admin", "name": "赵敏", "department": "nic", "roles": ["sysadmin"]}

@@ -16,14 +16,13 @@ from demo.simulator.replay import ReplayServer
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
-from tests.media.conftest import start_media
+from tests.media.conftest import approve_access, start_media
 from tests.support.events import EventLog
 from tests.workflow.test_workflow_service import (
     ADMIN,
     STAFF,
     Client,
     access_form,
-    actor,
     record,
     seed_cameras,
 )
@@ -48,16 +47,9 @@ async def test_copy_grant_end_to_end(
         form = access_form([gate], method="copy")
         start = form["footage_from"]
         form["footage_until"] = (datetime.fromisoformat(start) + timedelta(seconds=3)).isoformat()
-        sub = await client(rpc.SUBMIT, {"process": "access", "form": form, "actor": STAFF})
-        assert sub["ok"], sub
-        rid = sub["request"]["request_id"]
-        for step in sub["request"]["flow"]["steps"]:
-            who = actor(f"t_{step['role']}_{step['department']}", step["department"], step["role"])
-            ok = await client(
-                rpc.APPROVE, {"request_id": rid, "actor": who, "step_key": step["key"]}
-            )
-            assert ok["ok"], ok
-        assert ok["request"]["state"] == "approved" and ok["request"]["grant"]["export"]
+        request = await approve_access(client, form, STAFF)
+        rid = request["request_id"]
+        assert request["state"] == "approved" and request["grant"]["export"]
 
         # the typed-in hash is gone: a manual retrieval of a copy grant is refused
         manual = await client(

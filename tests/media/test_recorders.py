@@ -12,11 +12,9 @@ from pathlib import Path
 
 import av
 import httpx
-import nats
 import pytest
 
-from cctv.contract import CameraRecord, rpc, wrap
-from cctv.contract.events import CameraUpserted
+from cctv.contract import CameraRecord, rpc
 from demo.simulator.dahua_cgi import DahuaFileFind
 from demo.simulator.isapi import IsapiSearch
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
@@ -31,7 +29,7 @@ from services.media.recorders import (
     load_recorders,
 )
 from services.media.recorders.hikvision import Segment, parse_search_result, uncovered
-from tests.media.conftest import SYSADMIN, request_id, start_media
+from tests.media.conftest import SYSADMIN, announce_cameras, request_id, start_media
 from tests.media.test_replay import decode_stamps
 from tests.support.events import EventLog
 
@@ -401,12 +399,9 @@ async def test_media_exports_from_the_recorder_the_inventory_names(
     tag = uuid.uuid4().hex[:6]
     hik_cam, dh_cam = f"HK-{tag}", f"DH-{tag}"
     nvr_h, nvr_d = f"NVR-H-{tag}", f"NVR-D-{tag}"
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    for cam, brand, nvr, ch in ((hik_cam, "hikvision", nvr_h, 3), (dh_cam, "dahua", nvr_d, 2)):
-        env = wrap(CameraUpserted(camera=_record(cam, brand, nvr, ch)), source="ingest", key=cam)
-        await js.publish(f"cctv.camera.upserted.{cam}", env.to_bytes())
-    await nc.close()
+    await announce_cameras(
+        nats_url, _record(hik_cam, "hikvision", nvr_h, 3), _record(dh_cam, "dahua", nvr_d, 2)
+    )
     async with (
         ReplayServer(brand="hikvision", channels={3: hik_cam}, username=USER, password=PASSWORD,
                      clock=lambda: now) as hik_rec,

@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,19 +19,23 @@ import nats
 import numpy as np
 import pytest
 
+from cctv.contract import CameraRecord
 from cctv.contract import rpc as crpc
-from cctv.contract import wrap
-from cctv.contract.campustime import to_campus
-from cctv.contract.events import CameraUpserted
 from cctv.plumbing.identity import Identity
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
 from demo.simulator.rtsp_server import RtspServer
 from services.media.ice import IceSettingError, configure_ice, port_range
-from services.media.live import LiveCamera, may_watch_live
+from services.media.live import may_watch_live
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
-from tests.media.conftest import Media, start_media
+from tests.media.conftest import (
+    Media,
+    announce_cameras,
+    approve_access,
+    own_request_numbers,
+    start_media,
+)
 from tests.support.events import EventLog
 from tests.support.identity import from_actor, headers_as
 from tests.support.waiting import eventually
@@ -41,7 +46,6 @@ from tests.workflow.test_workflow_service import (
     STAFF,
     Client,
     access_form,
-    actor,
     record,
     seed_cameras,
 )
@@ -72,15 +76,9 @@ async def approved_view(client: Client, cams: list[str], start: datetime) -> str
     form = access_form(cams, method="view")
     form["footage_from"] = start.isoformat()
     form["footage_until"] = (start + timedelta(seconds=WINDOW_S)).isoformat()
-    sub = await client(rpc.SUBMIT, {"process": "access", "form": form, "actor": STAFF})
-    assert sub["ok"], sub
-    rid = str(sub["request"]["request_id"])
-    for step in sub["request"]["flow"]["steps"]:
-        who = actor(f"t_{step['role']}_{step['department']}", step["department"], step["role"])
-        ok = await client(rpc.APPROVE, {"request_id": rid, "actor": who, "step_key": step["key"]})
-        assert ok["ok"], ok
-    assert ok["request"]["state"] == "approved"
-    return rid
+    request = await approve_access(client, form, STAFF)
+    assert request["state"] == "approved"
+    return str(request["request_id"])
 
 
 @pytest.fixture
@@ -101,13 +99,7 @@ async def granted(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
             wf, client, [record(cam, "public_safety", "logistics"),
                          record(other, "public_safety", "logistics")],
         )  # fmt: skip
-        # request numbers of our own: every test's workflow starts at DY-<year>-00001, and
-        # media reads all of them from the shared stream
-        assert wf.pool is not None
-        await wf.pool.execute(
-            f"INSERT INTO wf_{tag}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
-            to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,
-        )  # fmt: skip
+        await own_request_numbers(wf, tag)
         rid = await approved_view(client, [cam], start)
         async with start_media(
             nats_url, database_url, recorder, tmp_path, clock[0], clock=lambda: clock[0],
@@ -129,6 +121,28 @@ async def open_view(media: Media, who: dict[str, Any], **ask: Any) -> tuple[PyVi
     return viewer, reply
 
 
+@asynccontextmanager
+async def watching(
+    g: Granted, who: dict[str, Any] = GRANTEE
+) -> AsyncIterator[tuple[PyViewer, dict]]:
+    """The granted camera's recorded footage as `who`: accepted, and closed afterwards."""
+    viewer, reply = await open_view(
+        g.media, who, request_id=g.rid, camera_id=g.camera, kind="recorded"
+    )
+    try:
+        assert reply["ok"], reply
+        yield viewer, reply
+    finally:
+        await viewer.close()
+
+
+async def refusal(media: Media, who: dict[str, Any], **ask: Any) -> dict:
+    """An offer media is to refuse: its reply, the client closed."""
+    viewer, reply = await open_view(media, who, **ask)
+    await viewer.close()
+    return reply
+
+
 def stamp_of(picture: np.ndarray | None) -> Any:
     assert picture is not None
     return read_stamp(picture)
@@ -138,11 +152,7 @@ async def test_grantee_plays_the_granted_camera_watermarked(
     granted: Granted, events: EventLog
 ) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         assert reply["watermark"][0] == f"李老师 · {g.rid}"
         await viewer.wait_frames(5)
         t5 = time.perf_counter()
@@ -161,8 +171,6 @@ async def test_grantee_plays_the_granted_camera_watermarked(
         viewer.send({"op": "stop"})
         (stopped,) = await g_events(events, reply["session_id"], "stopped")
         assert stopped["code"] == "viewer" and stopped["duration_s"] > 0
-    finally:
-        await viewer.close()
 
 
 async def g_events(events: EventLog, sid: str, action: str, count: int = 1) -> list[dict]:
@@ -180,25 +188,15 @@ async def test_the_named_viewer_who_did_not_fill_in_the_form_may_watch(
     """Annex 4 names the viewer (调阅人); a colleague of the applying unit may have applied."""
     g = granted
     named = {"person_id": "t_viewer", "name": "李老师", "department": "college_se", "roles": []}
-    viewer, reply = await open_view(
-        g.media, named, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g, named) as (viewer, _reply):
         await viewer.wait_frames(2)
-    finally:
-        await viewer.close()
 
 
 async def test_seek_outside_the_window_or_to_another_camera_is_refused_and_recorded(
     granted: Granted, events: EventLog
 ) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         sid = reply["session_id"]
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
@@ -224,33 +222,21 @@ async def test_seek_outside_the_window_or_to_another_camera_is_refused_and_recor
             what="frames from the seek target",
         )  # fmt: skip
         assert seen < g.end
-    finally:
-        await viewer.close()
 
 
 async def test_a_person_without_the_grant_gets_nothing(granted: Granted, events: EventLog) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, STRANGER, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    await viewer.close()
+    reply = await refusal(g.media, STRANGER, request_id=g.rid, camera_id=g.camera, kind="recorded")
     assert not reply["ok"] and reply["code"] == "not_grantee", reply
     assert "sdp" not in reply
-    viewer, reply = await open_view(
+    reply = await refusal(
         g.media, GRANTEE, request_id="DY-NOPE-1", camera_id=g.camera, kind="recorded"
     )
-    await viewer.close()
     assert not reply["ok"] and reply["code"] == "not_approved", reply
     # someone of the same name elsewhere, who may not even see the request
-    viewer, reply = await open_view(
-        g.media, OUTSIDER, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    await viewer.close()
+    reply = await refusal(g.media, OUTSIDER, request_id=g.rid, camera_id=g.camera, kind="recorded")
     assert not reply["ok"] and reply["code"] == "not_approved", reply
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.other, kind="recorded"
-    )
-    await viewer.close()
+    reply = await refusal(g.media, GRANTEE, request_id=g.rid, camera_id=g.other, kind="recorded")
     assert reply["code"] == "camera_not_granted", reply
     got = await events.wait_for(
         "access.viewing",
@@ -289,27 +275,16 @@ async def test_an_unusable_offer_gets_a_clear_refusal(granted: Granted, events: 
 async def test_a_full_replica_refuses_more_viewers(granted: Granted) -> None:
     g = granted
     g.media.svc.state["viewer"].max_viewers = 1  # as if its UDP port range had one port
-    first, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
-        second, again = await open_view(
+    async with watching(g):  # the one viewer the replica takes
+        again = await refusal(
             g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
         )
-        await second.close()
         assert again["code"] == "viewer_capacity", again
-    finally:
-        await first.close()
 
 
 async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: EventLog) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
         revoked = await g.client(
@@ -323,13 +298,10 @@ async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: Eve
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "grant_revoked"
         # and a new session is refused from then on
-        again, reply2 = await open_view(
+        reply2 = await refusal(
             g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
         )
-        await again.close()
         assert reply2["code"] == "grant_revoked", reply2
-    finally:
-        await viewer.close()
 
 
 async def test_a_revocation_another_replica_took_stops_the_stream(
@@ -338,11 +310,7 @@ async def test_a_revocation_another_replica_took_stops_the_stream(
     """Replicas share workflow's events: the one that takes the revocation writes it to the
     grants table, and every replica's check of its open sessions finds it there."""
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
         await g.media.media.pool.execute(  # what the other replica's on_access writes
@@ -353,17 +321,11 @@ async def test_a_revocation_another_replica_took_stops_the_stream(
         await viewer.wait_message("stopped", code="grant_revoked")
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "grant_revoked"
-    finally:
-        await viewer.close()
 
 
 async def test_the_stream_stops_when_the_grant_runs_out(granted: Granted, events: EventLog) -> None:
     g = granted
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_frames(2)
         valid_until = datetime.fromisoformat(reply["valid_until"])
@@ -372,8 +334,6 @@ async def test_the_stream_stops_when_the_grant_runs_out(granted: Granted, events
         await viewer.wait_closed()
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "grant_expired"
-    finally:
-        await viewer.close()
 
 
 async def test_footage_the_recorder_sends_outside_the_grant_stops_the_session(
@@ -381,18 +341,12 @@ async def test_footage_the_recorder_sends_outside_the_grant_stops_the_session(
 ) -> None:
     g = granted
     g.recorder.skew = timedelta(hours=1)  # a misbehaving recorder: other footage than asked
-    viewer, reply = await open_view(
-        g.media, GRANTEE, request_id=g.rid, camera_id=g.camera, kind="recorded"
-    )
-    try:
-        assert reply["ok"], reply
+    async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
         await viewer.wait_message("stopped", code="recorder_outside_window")
         assert viewer.frames == 0  # not one frame of it was shown
         (ev,) = await g_events(events, reply["session_id"], "stopped")
         assert ev["code"] == "recorder_outside_window"
-    finally:
-        await viewer.close()
 
 
 async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
@@ -426,8 +380,10 @@ async def test_webrtc_binds_only_the_configured_udp_ports() -> None:
 # ---- live viewing (Art. 13-14) --------------------------------------------------------------
 
 
-def live_cam(zone: str = "教学区", dept: str = "logistics") -> LiveCamera:
-    return LiveCamera("C1", zone, dept, dept, None)
+def live_cam(zone: str = "教学区", dept: str = "logistics") -> CameraRecord:
+    return record("C1", "public_safety", "logistics").model_copy(
+        update={"zone": zone, "department": dept, "managing_department": dept}
+    )
 
 
 def who(*roles: str, zone: str | None = None, dept: str | None = "logistics") -> Identity:
@@ -465,17 +421,10 @@ async def test_live_viewing_for_the_zone_only(
     cam = f"L{tag}"
     async with RtspServer() as rtsp, ReplayServer(cameras=[]) as recorder:
         rtsp.add_camera(cam)
-        # the inventory has the camera (as ingest announces it) before media starts: media's
-        # inventory view reads it in its snapshot
         rec = record(cam, "public_safety", "logistics").model_copy(
             update={"zone": f"zone-{tag}", "stream_url": rtsp.url_for(cam)}
         )
-        nc = await nats.connect(nats_url)
-        env = wrap(CameraUpserted(camera=rec), source="ingest", key=cam)
-        await nc.jetstream().publish(
-            f"cctv.camera.upserted.{cam}", env.to_bytes(), headers={"Nats-Msg-Id": env.id}
-        )
-        await nc.close()
+        await announce_cameras(nats_url, rec)
         async with start_media(
             nats_url, database_url, recorder, tmp_path, datetime.now(UTC),
             preserve_on_approval=False, webrtc_host_addresses="127.0.0.1",

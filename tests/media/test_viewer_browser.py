@@ -24,9 +24,6 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from cctv.contract import wrap
-from cctv.contract.campustime import to_campus
-from cctv.contract.events import CameraUpserted
 from demo.campus import DEMO_PASSWORD
 from demo.simulator.replay import ReplayServer, camera_tag, read_stamp
 from demo.simulator.rtsp_server import RtspServer
@@ -37,9 +34,10 @@ from services.media.settings import MediaSettings
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
+from tests.media.conftest import announce_cameras, approve_access, own_request_numbers
 from tests.support.events import EventLog
 from tests.support.waiting import eventually, table_changes
-from tests.workflow.test_workflow_service import LEADER, Client, access_form, actor, record
+from tests.workflow.test_workflow_service import LEADER, Client, access_form, record
 from tests.workflow.test_workflow_service import seed_cameras as seed
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,31 +85,16 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
     async with ReplayServer(cameras=[cam]) as recorder, RtspServer() as rtsp, wf.running():
         rtsp.add_camera(live)
         await seed(wf, client, [record(cam, "public_safety", "logistics")])
-        assert wf.pool is not None
-        await wf.pool.execute(
-            f"INSERT INTO wf_{tag}.counters (prefix, year, n) VALUES ('DY', $1, $2)",
-            to_campus(datetime.now(UTC)).year, int(tag, 16) % 90_000 + 9_999,
-        )  # fmt: skip
+        await own_request_numbers(wf, tag)
         form = access_form([cam], method="view", viewer="刘洋", applying_unit="logistics")
         form["footage_from"] = start.isoformat()
         form["footage_until"] = (start + timedelta(seconds=WINDOW_S)).isoformat()
-        sub = await client(rpc.SUBMIT, {"process": "access", "form": form, "actor": APPLICANT})
-        assert sub["ok"], sub
-        rid = sub["request"]["request_id"]
-        for step in sub["request"]["flow"]["steps"]:
-            who = actor(f"t_{step['role']}_{step['department']}", step["department"], step["role"])
-            ok = await client(
-                rpc.APPROVE, {"request_id": rid, "actor": who, "step_key": step["key"]}
-            )
-            assert ok["ok"], ok
+        rid = (await approve_access(client, form, APPLICANT))["request_id"]
         # the live camera in the inventory (as ingest announces it) before media starts
         live_rec = record(live, "public_safety", "logistics").model_copy(
             update={"zone": "教学区", "stream_url": rtsp.url_for(live)}
         )
-        env = wrap(CameraUpserted(camera=live_rec), source="ingest", key=live)
-        await nc.jetstream().publish(
-            f"cctv.camera.upserted.{live}", env.to_bytes(), headers={"Nats-Msg-Id": env.id}
-        )
+        await announce_cameras(nats_url, live_rec)
         media = build_media(
             MediaSettings(
                 nats_url=nats_url, database_url=database_url, data_dir=tmp_path,

@@ -43,6 +43,21 @@ class ReplayClient(PlaybackSession):
             yield frame
 
 
+async def fetch(
+    url: str,
+    start: datetime,
+    end: datetime,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    timeout: float = 10.0,
+) -> AsyncIterator[RecordedFrame]:
+    """Every recorded frame of one recording in [start, end), as fast as the recorder sends."""
+    async with ReplayClient(url, username=username, password=password, timeout=timeout) as c:
+        async for frame in c.play(start, end):
+            yield frame
+
+
 @dataclass(frozen=True)
 class OnvifReplay:
     """A Profile G recorder: each camera's recording at `url_template` (`{camera_id}`)."""
@@ -60,8 +75,7 @@ class OnvifReplay:
             url = self.url_template.format(camera_id=footage.camera_id, channel=footage.channel)
         except (KeyError, IndexError, ValueError) as exc:
             raise ReplayError(f"replay URL template {self.url_template!r}: {exc!r}") from exc
-        async with ReplayClient(
-            url, username=self.username, password=self.password, timeout=self.timeout
-        ) as c:
-            async for frame in c.play(start, end):
-                yield frame
+        async for frame in fetch(
+            url, start, end, username=self.username, password=self.password, timeout=self.timeout
+        ):
+            yield frame
