@@ -458,14 +458,11 @@ class AuditService:
         )
 
     async def coverage_problems(self, conn: asyncpg.Connection) -> list[str]:
-        """Messages the witness acknowledged that are not in the log (see coverage.py)."""
+        """Messages the witness acknowledged that are not in the log (see coverage.py), read
+        on the service's own connection (the one this request came in on)."""
         problems: list[str] = []
         try:
-            nc = await nats.connect(**connect_kwargs(self.settings), max_reconnect_attempts=2)
-        except Exception as exc:
-            return [f"stream coverage not checked: NATS unreachable ({exc!r})"]
-        try:
-            js = nc.jetstream()
+            js = self.svc.broker.connection.jetstream()
             for spec in AUDITED_STREAMS:
                 durable = self.durable(spec)
                 _floor, missing = await coverage.uncovered(
@@ -475,8 +472,6 @@ class AuditService:
                     problems.append(coverage.problem(spec.name, durable, missing))
         except Exception as exc:
             problems.append(f"stream coverage not checked: {exc!r}"[:500])
-        finally:
-            await nc.close()
         return problems
 
     async def rpc_checkpoint(self, _req: m.Empty, _call: RpcCall) -> dict[str, Any]:
