@@ -81,10 +81,11 @@ def witness(subject: str, raw: bytes) -> Witnessed:
         return Witnessed.rejected(subject, raw, f"undecodable: {type(exc).__name__}: {exc}")
 
 
-def durable_name(schema: str, stream: str) -> str:
-    """The witness consumer of ``stream`` for the log in ``schema`` (one per log and stream)."""
+def durable_name(schema: str, stream: str, version: int = 4) -> str:
+    """The witness consumer of ``stream`` for the log in ``schema`` (one per log and stream);
+    ``version`` 3: the ack-all consumer of earlier versions."""
     prefix = schema.replace("_", "-")
-    return f"{prefix}-{stream.lower().replace('_', '-')}-v4"
+    return f"{prefix}-{stream.lower().replace('_', '-')}-v{version}"
 
 
 def _stream_seq(msg: Any) -> int | None:
@@ -284,8 +285,7 @@ class AuditService:
         old consumer is repaired once, at the upgrade."""
         from nats.js.errors import NotFoundError
 
-        prefix = self.schema.replace("_", "-")
-        old = f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
+        old = durable_name(self.schema, spec.name, version=3)
         js = nc.jetstream()
         try:
             await js.consumer_info(spec.name, old)  # asked first: a new install has none
