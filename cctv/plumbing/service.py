@@ -33,7 +33,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cctv.contract import ContractError, Envelope, Event, decode, rpc, subject_for, wrap
-from cctv.contract.events import DeadLetter, DeadLetterReplayed
+from cctv.contract.events import DeadLetter, DeadLetterReplayed, ReplayOutcome
 from cctv.contract.permissions import publisher_of, source_allowed
 from cctv.contract.rpcmodels import (
     DlqReplayed,
@@ -586,7 +586,9 @@ class Service:
         log.info("dead letter replayed", seq=seq, outcome=outcome, by=who.account, reason=reason)
         return DlqReplayed(seq=seq, outcome=outcome, reason=reason)
 
-    async def _rerun(self, consumer: str, subject: str, raw: bytes) -> tuple[Any, str, str | None]:
+    async def _rerun(
+        self, consumer: str, subject: str, raw: bytes
+    ) -> tuple[ReplayOutcome, str, str | None]:
         """(outcome, reason, event id) of running one letter through its consumer again."""
         handler = self._handlers.get(consumer)
         if handler is None:
