@@ -71,7 +71,7 @@ Loop = Callable[[], Awaitable[None]]
 
 log = structlog.get_logger()
 
-DLQ_STREAM = "CCTV_DLQ"
+DLQ_STREAM = DeadLetter.STREAM
 
 
 class RpcError(Exception):
@@ -554,20 +554,19 @@ class Service:
 
         try:
             stored = await js.get_msg(DLQ_STREAM, seq)
-            letter = json.loads(stored.data)["data"] if stored.data else {}
         except NotFoundError:
             return DlqReplayed(seq=seq, outcome="not_found", reason=f"no #{seq} in {DLQ_STREAM}")
-        except (ValueError, KeyError, TypeError):
-            letter = {}
-        if not str(stored.subject).startswith("cctv.dlq.dead_letter.") or not letter:
+        decoded = _decoded(bytes(stored.data or b""), str(stored.subject))
+        letter = None if isinstance(decoded, str) else decoded[1]
+        if not isinstance(letter, DeadLetter):
             return DlqReplayed(seq=seq, outcome="not_found", reason=f"#{seq} is no dead letter")
-        if letter.get("service") != self.name:
+        if letter.service != self.name:
             return DlqReplayed(
-                seq=seq, outcome="not_mine", reason=f"#{seq} is {letter.get('service')}'s letter"
+                seq=seq, outcome="not_mine", reason=f"#{seq} is {letter.service}'s letter"
             )
-        consumer, subject = str(letter["consumer"]), str(letter["subject"])
+        consumer, subject = letter.consumer, letter.subject
         outcome, reason, event_id = await self._rerun(
-            consumer, subject, base64.b64decode(letter["raw_base64"])
+            consumer, subject, base64.b64decode(letter.raw_base64)
         )
         await self.publish(
             DeadLetterReplayed(
