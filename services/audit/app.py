@@ -522,11 +522,5 @@ def build(settings: AuditSettings | None = None, faults: Faults | None = None) -
         (rpc.AUDIT_VERIFY, audit.rpc_verify),
     ):
         svc.respond(subject, handler, request=m.OPERATIONS[subject][0])
-    _stop = svc._on_shutdown
-
-    async def on_shutdown() -> None:
-        await _stop()
-        await audit.stop()
-
-    svc._on_shutdown = on_shutdown  # type: ignore[method-assign]
+    svc.before_stop(audit.stop)  # after the witness loops, before NATS and the pool go
     return svc
