@@ -14,7 +14,7 @@ import base64
 import json
 from typing import Any
 
-from .common import connect_nats
+from .common import connect_nats, nats_connection
 from .main import CliError
 
 STREAM = "CCTV_DLQ"
@@ -44,12 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rp.set_defaults(func=replay)
 
 
-async def _connect(refused: list[str] | None = None) -> Any:
+async def _connect(refused: list[str]) -> Any:
     """The CLI's one way to NATS (cli/common.py: TLS, password file, no hang); the server's
     refusals (permissions violations) are noted in ``refused``."""
 
     def note(exc: Exception) -> None:
-        if refused is not None and "permissions violation" in str(exc).lower():
+        if "permissions violation" in str(exc).lower():
             refused.append(str(exc))
 
     return await connect_nats(on_error=note)
@@ -119,11 +119,8 @@ async def _handled(js: Any) -> set[int]:
 
 def list_letters(args: argparse.Namespace) -> int:
     async def go() -> list[dict[str, Any]]:
-        nc = await _connect()
-        try:
+        async with nats_connection("listing the dead letters") as nc:
             return await _letters(nc.jetstream(), args.service, None, handled_too=args.all)
-        finally:
-            await nc.close()
 
     letters = asyncio.run(go())[: args.limit]
     for d in letters:
@@ -146,11 +143,8 @@ def replay(args: argparse.Namespace) -> int:
         return republish(args)
 
     async def pick() -> list[dict[str, Any]]:
-        nc = await _connect()
-        try:
+        async with nats_connection("reading the dead letters to replay") as nc:
             return await _letters(nc.jetstream(), args.service, set(args.seq) or None)
-        finally:
-            await nc.close()
 
     from cctv.contract import rpc
 

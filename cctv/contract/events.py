@@ -433,6 +433,10 @@ class DeadLetter(Event):
     deliveries: int = 1
 
 
+ReplayOutcome = Literal["handled", "failed", "still_bad", "no_consumer"]
+"""How running a dead letter through its consumer again ended (`cctv dlq replay`)."""
+
+
 class DeadLetterReplayed(Event):
     """A person replayed a dead letter through the consumer that refused it (`cctv dlq
     replay`, served by that service): who, which letter, and how it ended. A letter whose
@@ -445,7 +449,7 @@ class DeadLetterReplayed(Event):
     subject: str
     dlq_seq: int
     event_id: str | None = None
-    outcome: Literal["handled", "failed", "still_bad", "no_consumer"]
+    outcome: ReplayOutcome
     reason: str = ""
     replayed_by: str
 

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from . import rpc
-from .events import CameraRecord
+from .events import CameraRecord, ReplayOutcome
 from .orgs import Actor
 from .workflow import EntryKind
 
@@ -811,7 +811,7 @@ class DlqReplayRequest(RpcRequest):
 
 class DlqReplayed(BaseModel):
     seq: int
-    outcome: Literal["handled", "failed", "still_bad", "no_consumer", "not_found", "not_mine"]
+    outcome: Literal[ReplayOutcome, "not_found", "not_mine"]  # not_*: nothing was run
     reason: str = ""
 
 

@@ -38,21 +38,16 @@ async def stage(
     correlation_id: str | None = None,
 ) -> Envelope:
     """Add an event to the outbox inside the caller's transaction."""
-    env = wrap(event, source=source, key=key, actor=actor, correlation_id=correlation_id)
-    await conn.execute(
-        f"INSERT INTO {schema}.outbox (id, subject, payload) VALUES ($1, $2, $3)",
-        env.id,
-        subject_for(event, key),
-        env.to_bytes(),
+    [env] = await stage_many(
+        conn, schema, [(event, key)], source=source, actor=actor, correlation_id=correlation_id
     )
-    await conn.execute(f"NOTIFY {schema}_outbox")
     return env
 
 
 async def stage_many(
     conn: asyncpg.Connection,
     schema: str,
-    events: Sequence[tuple[Event, str]],
+    events: Sequence[tuple[Event, str | None]],
     *,
     source: str,
     actor: str = "system",

@@ -33,7 +33,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cctv.contract import ContractError, Envelope, Event, decode, rpc, subject_for, wrap
-from cctv.contract.events import DeadLetter, DeadLetterReplayed
+from cctv.contract.events import DeadLetter, DeadLetterReplayed, ReplayOutcome
 from cctv.contract.permissions import publisher_of, source_allowed
 from cctv.contract.rpcmodels import (
     DlqReplayed,
@@ -71,7 +71,7 @@ Loop = Callable[[], Awaitable[None]]
 
 log = structlog.get_logger()
 
-DLQ_STREAM = "CCTV_DLQ"
+DLQ_STREAM = DeadLetter.STREAM
 
 
 class RpcError(Exception):
@@ -409,29 +409,19 @@ class Service:
         if pending is not None:  # consumer lag, for the alert rules (deploy/monitoring)
             CONSUMER_PENDING.labels(self.name, consumer).set(pending)
         started = time.perf_counter()
-        try:
-            env, event = decode(body, subject)
-        except ContractError as exc:
-            await self._reject(msg, consumer, subject, body, f"contract: {exc}", deliveries)
+        decoded = _decoded(body, subject)
+        if isinstance(decoded, str):
+            await self._reject(msg, consumer, subject, body, decoded, deliveries)
             return
-        except Exception as exc:  # RecursionError, MemoryError…: a hostile payload, not a bug
-            reason = f"contract: undecodable ({type(exc).__name__}: {str(exc)[:200]})"
-            await self._reject(msg, consumer, subject, body, reason, deliveries)
-            return
+        env, event = decoded
         if deliveries > self.settings.poison_deliveries:
             reason = f"poison: delivered {deliveries} times without an outcome"
             await self._reject(msg, consumer, subject, body, reason, deliveries)
             return
-        if not source_allowed(env.type, env.source, env.key):
-            # only one service may publish each type (cctv.contract.permissions); the server
-            # refuses the rest, and anything that still got through (an admin credential
-            # misused, a misconfigured server) is recorded and never acted on
+        forged = _forged(env)
+        if forged is not None:
             MESSAGES.labels(self.name, consumer, "forged").inc()
-            reason = (
-                f"source: {env.source!r} may not publish {env.type!r} "
-                f"(only {publisher_of_label(env.type)})"
-            )
-            await self._reject(msg, consumer, subject, body, reason, deliveries)
+            await self._reject(msg, consumer, subject, body, forged, deliveries)
             return
         with structlog.contextvars.bound_contextvars(
             event_id=env.id, correlation_id=env.correlation_id, event_type=env.type
@@ -564,20 +554,19 @@ class Service:
 
         try:
             stored = await js.get_msg(DLQ_STREAM, seq)
-            letter = json.loads(stored.data)["data"] if stored.data else {}
         except NotFoundError:
             return DlqReplayed(seq=seq, outcome="not_found", reason=f"no #{seq} in {DLQ_STREAM}")
-        except (ValueError, KeyError, TypeError):
-            letter = {}
-        if not str(stored.subject).startswith("cctv.dlq.dead_letter.") or not letter:
+        decoded = _decoded(bytes(stored.data or b""), str(stored.subject))
+        letter = None if isinstance(decoded, str) else decoded[1]
+        if not isinstance(letter, DeadLetter):
             return DlqReplayed(seq=seq, outcome="not_found", reason=f"#{seq} is no dead letter")
-        if letter.get("service") != self.name:
+        if letter.service != self.name:
             return DlqReplayed(
-                seq=seq, outcome="not_mine", reason=f"#{seq} is {letter.get('service')}'s letter"
+                seq=seq, outcome="not_mine", reason=f"#{seq} is {letter.service}'s letter"
             )
-        consumer, subject = str(letter["consumer"]), str(letter["subject"])
+        consumer, subject = letter.consumer, letter.subject
         outcome, reason, event_id = await self._rerun(
-            consumer, subject, base64.b64decode(letter["raw_base64"])
+            consumer, subject, base64.b64decode(letter.raw_base64)
         )
         await self.publish(
             DeadLetterReplayed(
@@ -596,17 +585,20 @@ class Service:
         log.info("dead letter replayed", seq=seq, outcome=outcome, by=who.account, reason=reason)
         return DlqReplayed(seq=seq, outcome=outcome, reason=reason)
 
-    async def _rerun(self, consumer: str, subject: str, raw: bytes) -> tuple[Any, str, str | None]:
+    async def _rerun(
+        self, consumer: str, subject: str, raw: bytes
+    ) -> tuple[ReplayOutcome, str, str | None]:
         """(outcome, reason, event id) of running one letter through its consumer again."""
         handler = self._handlers.get(consumer)
         if handler is None:
             return "no_consumer", f"{self.name} has no consumer {consumer!r}", None
-        try:
-            env, event = decode(raw, subject)
-        except Exception as exc:
-            return "still_bad", f"contract: {exc}"[:500], None
-        if not source_allowed(env.type, env.source, env.key):
-            return "still_bad", f"source: {env.source!r} may not publish {env.type!r}", env.id
+        decoded = _decoded(raw, subject)  # the consumer's own checks, as on delivery
+        if isinstance(decoded, str):
+            return "still_bad", decoded[:500], None
+        env, event = decoded
+        forged = _forged(env)
+        if forged is not None:
+            return "still_bad", forged, env.id
         try:
             await handler(env, event)
         except Exception as exc:
@@ -819,6 +811,28 @@ class Service:
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
+
+
+def _decoded(body: bytes, subject: str) -> tuple[Envelope, Event] | str:
+    """The message as its contract reads it, or why it never reaches a handler."""
+    try:
+        return decode(body, subject)
+    except ContractError as exc:
+        return f"contract: {exc}"
+    except Exception as exc:  # RecursionError, MemoryError…: a hostile payload, not a bug
+        return f"contract: undecodable ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _forged(env: Envelope) -> str | None:
+    """Why a message's source may not have published it, or None. Only one service may
+    publish each type (cctv.contract.permissions); the server refuses the rest, and anything
+    that still got through (an admin credential misused, a misconfigured server) is recorded
+    and never acted on."""
+    if source_allowed(env.type, env.source, env.key):
+        return None
+    return (
+        f"source: {env.source!r} may not publish {env.type!r} (only {publisher_of_label(env.type)})"
+    )
 
 
 def publisher_of_label(event_type: str) -> str:

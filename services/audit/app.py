@@ -81,10 +81,11 @@ def witness(subject: str, raw: bytes) -> Witnessed:
         return Witnessed.rejected(subject, raw, f"undecodable: {type(exc).__name__}: {exc}")
 
 
-def durable_name(schema: str, stream: str) -> str:
-    """The witness consumer of ``stream`` for the log in ``schema`` (one per log and stream)."""
+def durable_name(schema: str, stream: str, version: int = 4) -> str:
+    """The witness consumer of ``stream`` for the log in ``schema`` (one per log and stream);
+    ``version`` 3: the ack-all consumer of earlier versions."""
     prefix = schema.replace("_", "-")
-    return f"{prefix}-{stream.lower().replace('_', '-')}-v4"
+    return f"{prefix}-{stream.lower().replace('_', '-')}-v{version}"
 
 
 def _stream_seq(msg: Any) -> int | None:
@@ -284,8 +285,7 @@ class AuditService:
         old consumer is repaired once, at the upgrade."""
         from nats.js.errors import NotFoundError
 
-        prefix = self.schema.replace("_", "-")
-        old = f"{prefix}-{spec.name.lower().replace('_', '-')}-v3"
+        old = durable_name(self.schema, spec.name, version=3)
         js = nc.jetstream()
         try:
             await js.consumer_info(spec.name, old)  # asked first: a new install has none
@@ -458,14 +458,11 @@ class AuditService:
         )
 
     async def coverage_problems(self, conn: asyncpg.Connection) -> list[str]:
-        """Messages the witness acknowledged that are not in the log (see coverage.py)."""
+        """Messages the witness acknowledged that are not in the log (see coverage.py), read
+        on the service's own connection (the one this request came in on)."""
         problems: list[str] = []
         try:
-            nc = await nats.connect(**connect_kwargs(self.settings), max_reconnect_attempts=2)
-        except Exception as exc:
-            return [f"stream coverage not checked: NATS unreachable ({exc!r})"]
-        try:
-            js = nc.jetstream()
+            js = self.svc.broker.connection.jetstream()
             for spec in AUDITED_STREAMS:
                 durable = self.durable(spec)
                 _floor, missing = await coverage.uncovered(
@@ -475,8 +472,6 @@ class AuditService:
                     problems.append(coverage.problem(spec.name, durable, missing))
         except Exception as exc:
             problems.append(f"stream coverage not checked: {exc!r}"[:500])
-        finally:
-            await nc.close()
         return problems
 
     async def rpc_checkpoint(self, _req: m.Empty, _call: RpcCall) -> dict[str, Any]:
@@ -527,11 +522,5 @@ def build(settings: AuditSettings | None = None, faults: Faults | None = None) -
         (rpc.AUDIT_VERIFY, audit.rpc_verify),
     ):
         svc.respond(subject, handler, request=m.OPERATIONS[subject][0])
-    _stop = svc._on_shutdown
-
-    async def on_shutdown() -> None:
-        await _stop()
-        await audit.stop()
-
-    svc._on_shutdown = on_shutdown  # type: ignore[method-assign]
+    svc.before_stop(audit.stop)  # after the witness loops, before NATS and the pool go
     return svc

@@ -10,12 +10,12 @@ import hashlib
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
-import nats
 import pytest
 
 from services.audit.settings import AuditSettings
-from tests.support.audit import Msg, drained, durable, fresh, progress, running
+from tests.support.audit import Msg, drained, durable, fresh, progress, publish, running
 from tests.support.audit import access as access_record
 from tests.support.audit import counts as logged
 from tests.support.events import EventLog
@@ -37,13 +37,11 @@ def access(i: int, tag: str, actor: str | None = None) -> Msg:
 
 
 async def test_a_recursion_bomb_in_a_burst_costs_no_valid_event(
-    cfg: AuditSettings, nats_url: str
+    cfg: AuditSettings, nats_url: str, js: Any
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     valid = [access(i, tag) for i in range(120)]
     ids = [eid for _, _, eid in valid]
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
     dlq = await EventLog().start(nats_url, ("cctv.dlq.>",))
     try:
         async with running(cfg) as audit, progress(cfg) as changes:
@@ -88,11 +86,10 @@ async def test_a_recursion_bomb_in_a_burst_costs_no_valid_event(
         assert len(letters) == 3
     finally:
         await dlq.close()
-        await nc.close()
 
 
 async def test_an_event_postgres_cannot_store_is_recorded_as_rejected_not_a_stall(
-    cfg: AuditSettings, nats_url: str
+    cfg: AuditSettings, js: Any
 ) -> None:
     """A NUL character is valid JSON and meets the contract, but a PostgreSQL text column
     refuses it: the batch around it still commits, the message is a rejected entry."""
@@ -101,33 +98,25 @@ async def test_an_event_postgres_cannot_store_is_recorded_as_rejected_not_a_stal
     bad = access(99, tag, actor="eve\u0000")
     after = [access(i, tag) for i in range(5, 10)]
     ids = [eid for _, _, eid in before + after]
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    try:
-        async with running(cfg) as audit, progress(cfg) as changes:
-            assert audit.pool is not None
-            pool = audit.pool
-            for subject, data, eid in [*before, bad, *after]:
-                await js.publish(subject, data, headers={"Nats-Msg-Id": eid})
+    async with running(cfg) as audit, progress(cfg) as changes:
+        assert audit.pool is not None
+        pool = audit.pool
+        await publish(js, [*before, bad, *after])
 
-            bad_id = "sha256:" + hashlib.sha256(bad[1]).hexdigest()
+        bad_id = "sha256:" + hashlib.sha256(bad[1]).hexdigest()
 
-            async def state() -> tuple[int, list[bytes]]:
-                rows = await pool.fetch(
-                    f"SELECT data FROM {cfg.audit_schema}.entry WHERE kind = 'rejected' "
-                    "AND event_id = $1",
-                    bad_id,
-                )
-                return len(await logged(pool, cfg.audit_schema, ids)), [
-                    bytes(r["data"]) for r in rows
-                ]
+        async def state() -> tuple[int, list[bytes]]:
+            rows = await pool.fetch(
+                f"SELECT data FROM {cfg.audit_schema}.entry WHERE kind = 'rejected' "
+                "AND event_id = $1",
+                bad_id,
+            )
+            return len(await logged(pool, cfg.audit_schema, ids)), [bytes(r["data"]) for r in rows]
 
-            got = await eventually(
-                state, lambda s: s[0] == 10 and len(s[1]) == 1, changes=changes, timeout=60,
-                what="batch logged, NUL rejected",
-            )  # fmt: skip
-            head, _, payload = got[1][0].partition(b"\n")
-            assert b"not storable" in head
-            assert json.loads(payload)["id"] == bad[2]
-    finally:
-        await nc.close()
+        got = await eventually(
+            state, lambda s: s[0] == 10 and len(s[1]) == 1, changes=changes, timeout=60,
+            what="batch logged, NUL rejected",
+        )  # fmt: skip
+        head, _, payload = got[1][0].partition(b"\n")
+        assert b"not storable" in head
+        assert json.loads(payload)["id"] == bad[2]

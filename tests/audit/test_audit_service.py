@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 
 from cctv.contract import rpc, subject_for, wrap
@@ -21,6 +20,7 @@ from cctv.evidence import merkle
 from cctv.evidence.checkpoint import Checkpoint, Verifier
 from services.audit import api
 from services.audit.settings import AuditSettings
+from tests.support import asking
 from tests.support.audit import (
     access,
     counts,
@@ -187,19 +187,14 @@ async def test_checkpoints_published_and_proofs_over_request_reply(
             exported = cfg.public_key_path().read_text(encoding="ascii").strip()
             assert exported == audit.vkey and "PRIVATE" not in exported
 
-            nc = await nats.connect(nats_url)
-            try:
-                reply = await nc.request(
-                    rpc.AUDIT_QUERY,
-                    json.dumps({"request_no": "DY-rpc", "actor": "u1", "proof": True}).encode(),
-                    timeout=10,
-                    headers=headers_as(identity("t_nic", "sysadmin", department="nic")),
-                )
-                body = json.loads(reply.data)
-                assert body["ok"], body
-                key = json.loads((await nc.request(rpc.AUDIT_CHECKPOINT, b"{}", timeout=10)).data)
-            finally:
-                await nc.close()
+            body = await asking.ask(
+                nats_url,
+                rpc.AUDIT_QUERY,
+                {"request_no": "DY-rpc", "actor": "u1", "proof": True},
+                headers_as(identity("t_nic", "sysadmin", department="nic")),
+            )
+            assert body["ok"], body
+            key = await asking.ask(nats_url, rpc.AUDIT_CHECKPOINT, {})
             v = Verifier.from_vkey(key["verifier_key"])
             cp = Checkpoint.open(body["checkpoint"], v)
             assert [e["actor"] for e in body["entries"]] == ["u1"] * 4
@@ -343,31 +338,9 @@ async def test_evidence_pack_for_a_copy_grant_over_request_reply(
     async with running(cfg) as audit:
         await publish(js, mine + theirs)
         await exactly_once(audit, js, [m[2] for m in mine + theirs])
-        nc = await nats.connect(nats_url)
         NIC = headers_as(identity("t_nic", "sysadmin", department="nic"))
-        try:
-            reply = json.loads(
-                (
-                    await nc.request(
-                        rpc.AUDIT_EXPORT,
-                        json.dumps({"grant_id": grant}).encode(),
-                        timeout=10,
-                        headers=NIC,
-                    )
-                ).data
-            )
-            missing = json.loads(
-                (
-                    await nc.request(
-                        rpc.AUDIT_EXPORT,
-                        json.dumps({"grant_id": "NO-SUCH-G"}).encode(),
-                        timeout=10,
-                        headers=NIC,
-                    )
-                ).data
-            )
-        finally:
-            await nc.close()
+        reply = await asking.ask(nats_url, rpc.AUDIT_EXPORT, {"grant_id": grant}, NIC)
+        missing = await asking.ask(nats_url, rpc.AUDIT_EXPORT, {"grant_id": "NO-SUCH-G"}, NIC)
         assert reply["ok"], reply
         doc = reply["bundle"]
         assert doc["purpose"] == "evidence"
@@ -400,57 +373,50 @@ async def test_replies_fit_their_contract_models_and_refusals_have_one_shape(
     async with running(cfg) as audit:
         await publish(js, msgs)
         await exactly_once(audit, js, [m[2] for m in msgs])
-        nc = await nats.connect(nats_url)
         nic = headers_as(identity("t_nic", "sysadmin", department="nic"))
 
         async def ask(subject: str, body: dict[str, Any]) -> dict[str, Any]:
-            raw = json.dumps(body).encode()
-            reply = await nc.request(subject, raw, timeout=20, headers=nic)
-            answer: dict[str, Any] = json.loads(reply.data)
-            return answer
+            return await asking.ask(nats_url, subject, body, nic, timeout=20)
 
-        try:
-            asks: list[tuple[str, dict[str, Any]]] = [
-                (rpc.AUDIT_QUERY, {"request_no": "DY-typed", "proof": True}),
-                (rpc.AUDIT_QUERY, {"after_seq": 0, "limit": 2, "compact": True}),
-                (rpc.AUDIT_PROVE, {"index": 1}),
-                (rpc.AUDIT_PROVE, {"old_size": 1}),
-                (rpc.AUDIT_PROVE, {"start": 1, "end": 3}),
-                (rpc.AUDIT_CHECKPOINT, {}),
-                (rpc.AUDIT_EXPORT, {"start": 0, "end": 3}),
-                (rpc.AUDIT_EXPORT, {"request_no": "DY-typed"}),
-                (rpc.AUDIT_VERIFY, {"key": audit.vkey}),
-            ]
-            for subject, body in asks:
-                reply = await ask(subject, body)
-                assert reply["ok"], (subject, reply)
-                OPERATIONS[subject][1].model_validate(reply)
-            inclusion = await ask(rpc.AUDIT_PROVE, {"index": 1})
-            assert inclusion["kind"] == "inclusion" and "start" not in inclusion
-            assert "checkpoint" not in await ask(rpc.AUDIT_QUERY, {"limit": 1})
+        asks: list[tuple[str, dict[str, Any]]] = [
+            (rpc.AUDIT_QUERY, {"request_no": "DY-typed", "proof": True}),
+            (rpc.AUDIT_QUERY, {"after_seq": 0, "limit": 2, "compact": True}),
+            (rpc.AUDIT_PROVE, {"index": 1}),
+            (rpc.AUDIT_PROVE, {"old_size": 1}),
+            (rpc.AUDIT_PROVE, {"start": 1, "end": 3}),
+            (rpc.AUDIT_CHECKPOINT, {}),
+            (rpc.AUDIT_EXPORT, {"start": 0, "end": 3}),
+            (rpc.AUDIT_EXPORT, {"request_no": "DY-typed"}),
+            (rpc.AUDIT_VERIFY, {"key": audit.vkey}),
+        ]
+        for subject, body in asks:
+            reply = await ask(subject, body)
+            assert reply["ok"], (subject, reply)
+            OPERATIONS[subject][1].model_validate(reply)
+        inclusion = await ask(rpc.AUDIT_PROVE, {"index": 1})
+        assert inclusion["kind"] == "inclusion" and "start" not in inclusion
+        assert "checkpoint" not in await ask(rpc.AUDIT_QUERY, {"limit": 1})
 
-            bad = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"after_seq": 10**30}))
-            assert (bad.code, bad.field, bad.article) == (  # type: ignore[attr-defined]
-                "invalid_request", "after_seq", "Art. 15"
-            )  # fmt: skip
-            assert bad.text_zh == "请求有误：after_seq" and "after_seq" in bad.text_en
-            since = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"since": "yesterday"}))
-            assert since.code == "invalid_request" and "since" in since.text_en
+        bad = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"after_seq": 10**30}))
+        assert (bad.code, bad.field, bad.article) == (  # type: ignore[attr-defined]
+            "invalid_request", "after_seq", "Art. 15"
+        )  # fmt: skip
+        assert bad.text_zh == "请求有误：after_seq" and "after_seq" in bad.text_en
+        since = ErrorReply.model_validate(await ask(rpc.AUDIT_QUERY, {"since": "yesterday"}))
+        assert since.code == "invalid_request" and "since" in since.text_en
 
-            beyond = ErrorReply.model_validate(await ask(rpc.AUDIT_PROVE, {"index": 10**6}))
-            assert beyond.code == "not_found" and "is not in the checkpoint" in beyond.text_en
-            assert "不在" in beyond.text_zh and beyond.error.startswith(beyond.text_zh)
-            empty = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"start": 5, "end": 2}))
-            assert empty.code == "bad_range" and "range [5, 2) is empty" in empty.text_en
-            none = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"request_no": "NO-1"}))
-            assert none.code == "not_found" and none.article == "Art. 15"
-            assert "NO-1" in none.text_zh and "NO-1" in none.text_en
-            nokey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {}))
-            assert nokey.code == "no_key" and "no verifier key given" in nokey.text_en
-            assert "未提供公钥" in nokey.text_zh
-            badkey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"key": "junk"}))
-            assert badkey.code == "bad_key" and badkey.text_en.startswith("verifier key:")
-            notes = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"checkpoints": "x"}))
-            assert notes.code == "invalid_request" and notes.field == "checkpoints"  # type: ignore[attr-defined]
-        finally:
-            await nc.close()
+        beyond = ErrorReply.model_validate(await ask(rpc.AUDIT_PROVE, {"index": 10**6}))
+        assert beyond.code == "not_found" and "is not in the checkpoint" in beyond.text_en
+        assert "不在" in beyond.text_zh and beyond.error.startswith(beyond.text_zh)
+        empty = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"start": 5, "end": 2}))
+        assert empty.code == "bad_range" and "range [5, 2) is empty" in empty.text_en
+        none = ErrorReply.model_validate(await ask(rpc.AUDIT_EXPORT, {"request_no": "NO-1"}))
+        assert none.code == "not_found" and none.article == "Art. 15"
+        assert "NO-1" in none.text_zh and "NO-1" in none.text_en
+        nokey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {}))
+        assert nokey.code == "no_key" and "no verifier key given" in nokey.text_en
+        assert "未提供公钥" in nokey.text_zh
+        badkey = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"key": "junk"}))
+        assert badkey.code == "bad_key" and badkey.text_en.startswith("verifier key:")
+        notes = ErrorReply.model_validate(await ask(rpc.AUDIT_VERIFY, {"checkpoints": "x"}))
+        assert notes.code == "invalid_request" and notes.field == "checkpoints"  # type: ignore[attr-defined]

@@ -12,13 +12,15 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from services.audit.writer import NoFaults
+
 
 class CrashForTest(RuntimeError):
     """A test's stand-in for a process dying at a chosen point."""
 
 
 @dataclass
-class Crash:
+class Crash(NoFaults):
     """Raise inside the next ``in_transaction`` commits' transactions, or after the next
     ``after_commit`` commits (before their messages are acked)."""
 
@@ -35,28 +37,19 @@ class Crash:
             self.after_commit_left -= 1
             raise CrashForTest("crash after commit, before ack")
 
-    def drop_ack(self) -> bool:
-        return False
-
 
 @dataclass
-class LoseAcks:
+class LoseAcks(NoFaults):
     """While ``losing``, no batch is acked: JetStream redelivers everything after ack_wait."""
 
     losing: bool = True
-
-    def in_transaction(self) -> None:
-        return None
-
-    def after_commit(self) -> None:
-        return None
 
     def drop_ack(self) -> bool:
         return self.losing
 
 
 @dataclass
-class Sigkill:
+class Sigkill(NoFaults):
     """SIGKILL this process inside the Nth commit's transaction (``where="in"``) or right
     after the Nth commit, before its messages are acked (``where="after"``)."""
 
@@ -74,9 +67,6 @@ class Sigkill:
 
     def after_commit(self) -> None:
         self._count("after")
-
-    def drop_ack(self) -> bool:
-        return False
 
 
 def main(argv: list[str]) -> None:
