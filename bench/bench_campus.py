@@ -54,14 +54,8 @@ import nats  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from bench.machine import describe  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from cctv.devstack.stack import Stack  # noqa: E402
-
-
-def pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def load() -> str:

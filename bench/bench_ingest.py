@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 
 from bench.machine import describe  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from cctv.contract import CameraRecord, ensure_streams  # noqa: E402
 from cctv.contract.codec import subject_for, wrap  # noqa: E402
 from cctv.contract.events import HealthSample  # noqa: E402
@@ -63,13 +64,6 @@ def proc_cpu_s(pid: int) -> float:
 def self_cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def camera(cid: str, vendor: str, host: str, port: int, channel: int = 1) -> CameraRecord:

@@ -42,6 +42,7 @@ import httpx  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from bench.machine import describe  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from cctv.contract import wrap  # noqa: E402
 from cctv.contract.events import FaultOpened  # noqa: E402
 from cctv.contract.orgs import CAMPUS_TZ  # noqa: E402
@@ -56,13 +57,6 @@ from services.notify.settings import NotifySettings  # noqa: E402
 
 WINDOW_S = 30.0
 SETTLE_S = WINDOW_S + 8.0
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def scenarios(cameras: int, burst: int, zones: int) -> dict[str, list[tuple[float, str, str]]]:
@@ -96,10 +90,10 @@ def summarise(
     ]
     return {
         "messages": {p: len(ts) for p, ts in sorted(per_person.items())},
-        "first_msg_p50": pct(first_per_person, 50),
-        "first_msg_p99": pct(first_per_person, 99),
-        "mention_p50": pct(first_mention, 50),
-        "mention_p99": pct(first_mention, 99),
+        "first_msg_p50": pct(first_per_person, 0.5),
+        "first_msg_p99": pct(first_per_person, 0.99),
+        "mention_p50": pct(first_mention, 0.5),
+        "mention_p99": pct(first_mention, 0.99),
         "named": f"{len(first_mention)}/{len(faults)}",
     }
 

@@ -35,12 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.machine import describe  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
-
+from bench.stats import pct  # noqa: E402
 
 # ---- 1. the pipeline --------------------------------------------------------------------
 
@@ -210,7 +205,8 @@ async def end_to_end(args: argparse.Namespace) -> None:
         if last["errors"]:
             print(f"   refused/failed: {last['errors'][:3]}")
         if ttff:
-            print(f"   time to first frame: p50 {pct(ttff, 50):.2f} s, p99 {pct(ttff, 99):.2f} s "
+            p50, p99 = pct(ttff, 0.5), pct(ttff, 0.99)
+            print(f"   time to first frame: p50 {p50:.2f} s, p99 {p99:.2f} s "
                   f"(offer → grant checked with workflow → ICE → first decoded frame)")  # fmt: skip
         each = last["fps"] / max(len(ttff), 1)
         print(f"   frames received: {last['fps']:.1f}/s in all ({each:.1f} per viewer)")
