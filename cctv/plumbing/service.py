@@ -161,6 +161,7 @@ class Service:
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started: list[Callable[[], Awaitable[None]]] = []
+        self._before_consuming: list[Callable[[], Awaitable[None]]] = []
         self._stopping: list[Callable[[], Awaitable[None]]] = []
         self.middleware: list[Middleware] = []
         self.exception_handlers: dict[Any, Any] = {}
@@ -300,6 +301,11 @@ class Service:
     def ready_check(self, fn: Callable[[], list[str]]) -> None:
         """A service's own reasons not to be ready (a stalled loop…), added to /readyz."""
         self._ready_checks.append(fn)
+
+    def before_consuming(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run once the database is migrated and before any message is consumed: a seed the
+        consumers build on must be there before a durable replays what arrived meanwhile."""
+        self._before_consuming.append(fn)
 
     def after_start(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._started.append(fn)
@@ -612,6 +618,8 @@ class Service:
         """Start database, migrations, broker, relay and loops; stop them in reverse order."""
         await self._on_startup()
         try:
+            for fn in self._before_consuming:
+                await fn()
             await self.broker.start()
             await self._reconcile_consumers()
             await self._after_startup()

@@ -133,8 +133,8 @@ class IngestService:
                 durable=f"ingest-{process}-v1",
                 handler=self.on_workflow,
             )
+        svc.before_consuming(self.seed)  # before ingest-newpoint replays an added camera
         svc.after_start(self.join)
-        svc.after_start(self.seed)
         svc.before_stop(self.probes.close)
         svc.before_stop(self.leave)
         svc.loop("recordings", self.recordings)

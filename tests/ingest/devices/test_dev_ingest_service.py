@@ -11,6 +11,7 @@ import yaml
 
 from cctv.cli.main import main as cctv
 from demo.simulator.rtsp_server import RtspServer
+from services.ingest import store
 from services.ingest.app import build
 from services.ingest.settings import IngestSettings
 from tests.support.events import EventLog
@@ -180,3 +181,53 @@ async def test_frames_that_cannot_be_read_round_after_round_say_no_stream(
             assert all(d["data"]["reachable"] for d in dark)
     finally:
         await rtsp.stop()
+
+
+async def test_the_seed_is_laid_before_a_new_point_replayed_at_start(
+    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """Found by CI: a new point NIC carried out while ingest was down (Art. 6) waits in
+    ingest's durable consumer; replayed at start, it landed before the seed's "is the
+    inventory empty?" and the whole seed file was skipped. The seed now comes first."""
+    import nats
+
+    from cctv.contract import wrap
+    from cctv.contract.events import CameraRecord, NewPointImplemented
+
+    await empty_inventory(database_url)
+    added = CameraRecord.model_validate(
+        {**BASE, "camera_id": "RT-NP-NEW", "address": "127.0.0.1:9"}
+    )
+    event = NewPointImplemented(request_id="NP-SEED-RACE", cameras=[added])
+    env = wrap(event, source="workflow", key=event.request_id)
+    nc = await nats.connect(nats_url)
+    try:  # published while no ingest runs: the durable holds it for the next start
+        await nc.jetstream().publish(
+            f"cctv.{event.TYPE}.{event.request_id}", env.to_bytes(),
+            headers={"Nats-Msg-Id": env.id},
+        )  # fmt: skip
+    finally:
+        await nc.close()
+    seed = tmp_path / "inventory.yaml"
+    seeded = [{**BASE, "camera_id": f"RT-SEEDED-{i}", "address": "127.0.0.1:9"} for i in range(3)]
+    seed.write_text(yaml.safe_dump(seeded, allow_unicode=True), encoding="utf-8")
+    for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
+                       "DEVICE_SECRETS_DIR": str(tmp_path)}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    svc = build(
+        IngestSettings(
+            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
+            sample_interval_s=5.0, probe_timeout_s=1.0,
+        )
+    )  # fmt: skip
+    async with svc.running():
+        [np] = await events.wait_for(
+            "camera.upserted", lambda d: d["camera"]["camera_id"] == "RT-NP-NEW"
+        )
+        assert np["actor"] == "workflow:NP-SEED-RACE"
+        # staged before the relay started, told all the same
+        await events.wait_for(
+            "camera.upserted", lambda d: d["camera"]["camera_id"] == "RT-SEEDED-2"
+        )
+        have = {c.camera_id for c in await store.list_cameras(svc.pool, svc.schema)}
+    assert {"RT-NP-NEW", "RT-SEEDED-0", "RT-SEEDED-1", "RT-SEEDED-2"} <= have, have
