@@ -14,7 +14,7 @@ import pytest
 from cctv.contract import CameraRecord
 from cctv.contract.events import CameraUpserted
 from services.health.app import HealthService
-from services.ingest.adapters.base import BadResponse
+from services.ingest.adapters.base import AuthFailed, BadResponse, Credentials
 from services.ingest.adapters.dahua import parse_motion_armed
 from services.ingest.adapters.hikvision import parse_track_armed
 from services.ingest.adapters.onvif import (
@@ -119,6 +119,27 @@ async def test_dahua_disarmed_reaches_health_as_a_not_armed_fault(
     estate.dahua.apply_fault("disarmed", False, channel=3)
     await sample_at(3)
     assert not_armed(await open_faults(health, cam.camera_id)) == []
+
+
+async def test_the_simulated_dahua_answers_motion_detect_strictly(estate: Estate) -> None:
+    """Only getConfig of MotionDetect, behind digest auth; anything else is a 400 `Error`."""
+    target = estate.target(estate.dahua, 1)
+    base = "/cgi-bin/configManager.cgi?action="
+    for path in (
+        base + "getConfig&name=Motion",
+        base + "setConfig&name=MotionDetect",
+        base + "getConfig",
+        base + "getConfig&name=MotionDetect&channel=1",
+    ):
+        reply = await estate.http.request(target, "GET", path, allow_error_status=True)
+        assert reply.status == 400 and reply.body.startswith(b"Error"), (path, reply)
+    with pytest.raises(AuthFailed):
+        await estate.http.request(
+            estate.target(estate.dahua, 1, Credentials("admin", "wrong")),
+            "GET", base + "getConfig&name=MotionDetect",
+        )  # fmt: skip
+    ok = await estate.http.request(target, "GET", base + "getConfig&name=MotionDetect")
+    assert parse_motion_armed(ok.body, 4) is True
 
 
 def _motion(enable: str = "true", index: int = 0) -> bytes:
