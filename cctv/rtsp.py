@@ -1,9 +1,10 @@
 """RTSP messages (RFC 2326), digest authentication (RFC 2617) and H.264 over RTP (RFC 6184):
 the one place both sides of our RTSP read and write them.
 
-Why one module: the simulator's camera server, the simulator's recorders and media's playback
-client each parsed requests, replies, digest challenges and interleaved frames by hand, three
-slightly different times (one tolerated a quoted comma in a digest, another did not). This is
+Why one module: the simulator's camera server, the simulator's recorders, media's playback
+client and ingest's probe each parsed requests, replies, digest challenges and interleaved
+frames by hand, four slightly different times (one tolerated a quoted comma in a digest,
+another did not; only the probe answered qop=auth, MD5-sess or several challenges). This is
 a small shared library: no I/O policy, only `asyncio.StreamReader`/`bytes` in and out, so
 services, the simulator and tests use the same parsing.
 """
