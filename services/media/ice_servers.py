@@ -29,7 +29,8 @@ from typing import Any
 
 SETTING = "MEDIA_ICE_SERVERS"
 SCHEMES = ("stun", "turn", "turns")
-HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$")  # fmt: skip
+LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
+HOST = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})*$")
 
 
 class IceSettingError(ValueError):
@@ -164,7 +165,9 @@ class IceServers:
             return (*turn_rest_login(self.secret, who, expires), expires)
         return self.username, self.password, None
 
-    def for_browser(self, who: str, now: float | None = None) -> tuple[list[dict[str, Any]], int | None]:  # fmt: skip
+    def for_browser(
+        self, who: str, now: float | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """RTCConfiguration.iceServers for the page of `who` (allowed to view: the caller
         checked), and when its TURN login expires."""
         stun = [u.text for u in self.uris if not u.is_turn]
