@@ -21,9 +21,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
+    model_serializer,
 )
 
 from . import rpc
@@ -796,11 +798,17 @@ class MediaViewRequest(MediaIceRequest):
 
 
 class IceServer(BaseModel):
-    """One entry of the browser's RTCConfiguration.iceServers (W3C WebRTC)."""
+    """One entry of the browser's RTCConfiguration.iceServers (W3C WebRTC): handed to
+    `new RTCPeerConnection` as it is, so a STUN entry has no login fields at all (a null
+    would become the string "null" there)."""
 
     urls: list[str]
     username: str | None = None
     credential: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class MediaIceReply(RpcReply):
