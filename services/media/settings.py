@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 from cctv.plumbing.settings import ServiceSettings
 
 from .ice_servers import IceServers, parse_servers
+from .recorders.onvif import template_problem, without_login
 
 
 class MediaSettings(ServiceSettings):
@@ -15,8 +16,9 @@ class MediaSettings(ServiceSettings):
     model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     http_port: int = 8086
-    # Recorders' replay endpoint: `{camera_id}` is replaced (ONVIF GetReplayUri gives it per
-    # recording on a real NVR). The demo recorder serves every camera on one port.
+    # Recorders' replay endpoint: `{camera_id}` (or `{channel}`) is replaced (ONVIF
+    # GetReplayUri gives it per recording on a real NVR). The demo recorder serves every camera
+    # on one port. Checked at start like RECORDERS' templates.
     replay_url_template: str = "rtsp://127.0.0.1:8556/replay/{camera_id}"
     replay_username: str = ""
     replay_password: str = ""
@@ -69,6 +71,14 @@ class MediaSettings(ServiceSettings):
     view_connect_timeout_s: float = Field(default=30.0, gt=0)  # offer answered, never connected
     max_viewers: int = Field(default=40, ge=1)  # sessions per replica before refusing
     viewer_font_size: int = Field(default=14, ge=6)
+
+    @field_validator("replay_url_template")
+    @classmethod
+    def _replay_template(cls, v: str) -> str:
+        why = template_problem(v)
+        if why:
+            raise ValueError(f"REPLAY_URL_TEMPLATE {without_login(v)!r} {why}")
+        return v
 
     @field_validator("media_ice_servers")
     @classmethod
