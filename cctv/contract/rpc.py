@@ -73,6 +73,9 @@ MEDIA_VERIFY = "cctv.rpc.media.verify"  # {} -> {checked, failed}: re-hash every
 # the WebRTC viewer (ADR 0022): the console forwards the browser's SDP offer with the viewer's
 # signed identity; media checks the grant (recorded) or the zone (live) and answers
 MEDIA_VIEW = "cctv.rpc.media.view"  # {kind, request_id?, camera_id, position?, sdp} -> answer
+# before the offer (ADR 0028): the same check, then the STUN/TURN servers (TURN login
+# included) for the page's RTCPeerConnection; nothing for someone who may not view
+MEDIA_ICE = "cctv.rpc.media.ice"  # {kind, request_id?, camera_id, position?} -> {ice_servers}
 # {actor, export_id} -> {manifest, files}: an export's stored bytes for its evidence pack
 MEDIA_FILES = "cctv.rpc.media.files"
 

@@ -21,9 +21,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
+    model_serializer,
 )
 
 from . import rpc
@@ -770,10 +772,9 @@ class MediaVerifyReply(RpcReply):
     failed: int
 
 
-class MediaViewRequest(ActorRequest):
-    """Open a viewing session (ADR 0022): the browser's SDP offer, forwarded by the console
-    with the viewer's signed identity. Recorded footage needs a grant (`request_id`, Art. 16);
-    live footage is for duty operators and guards within their zone (Art. 13-14)."""
+class MediaIceRequest(ActorRequest):
+    """What a viewer asks to see, before the offer (ADR 0028): media runs the offer's checks
+    and, only if they pass, answers the ICE servers the page's RTCPeerConnection needs."""
 
     ARTICLES: ClassVar[dict[str, str]] = {
         "actor": "Art. 15",
@@ -785,8 +786,36 @@ class MediaViewRequest(ActorRequest):
     request_id: str | None = None
     camera_id: str = Field(min_length=1, max_length=64)
     position: datetime | None = None  # recorded: where to start; default the window's start
+
+
+class MediaViewRequest(MediaIceRequest):
+    """Open a viewing session (ADR 0022): the browser's SDP offer, forwarded by the console
+    with the viewer's signed identity. Recorded footage needs a grant (`request_id`, Art. 16);
+    live footage is for duty operators and guards within their zone (Art. 13-14)."""
+
     sdp: str = Field(min_length=1, max_length=64_000)
     type: Literal["offer"] = "offer"
+
+
+class IceServer(BaseModel):
+    """One entry of the browser's RTCConfiguration.iceServers (W3C WebRTC): handed to
+    `new RTCPeerConnection` as it is, so a STUN entry has no login fields at all (a null
+    would become the string "null" there)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class MediaIceReply(RpcReply):
+    ice_servers: list[IceServer] = []
+    # when the TURN login expires (a per-viewer login from a shared secret); None: no TURN
+    # or a long-term login. A session keeps its relay only while the login is valid.
+    expires_at: datetime | None = None
 
 
 class MediaViewReply(RpcReply):
@@ -902,6 +931,7 @@ OPERATIONS: dict[str, tuple[type[RpcRequest], type[RpcReply]]] = {
     rpc.MEDIA_DELETE: (MediaDeleteRequest, MediaDeleteReply),
     rpc.MEDIA_VERIFY: (Empty, MediaVerifyReply),
     rpc.MEDIA_VIEW: (MediaViewRequest, MediaViewReply),
+    rpc.MEDIA_ICE: (MediaIceRequest, MediaIceReply),
     rpc.MEDIA_FILES: (MediaFilesRequest, MediaFilesReply),
     **{rpc.dlq_replay(s): (DlqReplayRequest, DlqReplayReply) for s in rpc.DLQ_REPLAY_SERVICES},
 }

@@ -74,6 +74,7 @@ PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
     "/inventory/{camera_id:str}/remove": "inventory.edit",
     # the viewer: media decides by the grant (Art. 16-17) or the zone (Art. 13-14)
     "/viewer": SIGNED_IN,
+    "/api/viewer/ice": SIGNED_IN,  # the ICE servers only after media's check (ADR 0028)
     "/api/viewer/offer": SIGNED_IN,
 }
 

@@ -73,10 +73,9 @@ async def _my_area(console: Any, user: Any) -> list[dict[str, Any]]:
     ][:200]  # fmt: skip
 
 
-async def offer(request: Request) -> Response:
-    """The browser's SDP offer → media, acting for the signed-in person; media's answer (or
-    its refusal, with the article) back to the page."""
-    console = console_of(request)
+async def _asked(request: Request) -> dict[str, Any] | JSONResponse:
+    """What the page asks to see (kind, request, camera, start), as media's request; a body
+    that is no JSON object or a bad start time is answered here."""
     try:
         body = await request.json()
     except ValueError:
@@ -86,8 +85,6 @@ async def offer(request: Request) -> Response:
     payload: dict[str, Any] = {
         "kind": body.get("kind") or "recorded",
         "camera_id": str(body.get("camera_id") or ""),
-        "sdp": str(body.get("sdp") or ""),
-        "type": "offer",
     }
     if body.get("request_id"):
         payload["request_id"] = str(body["request_id"])
@@ -99,11 +96,35 @@ async def offer(request: Request) -> Response:
                 {"ok": False, "code": "invalid_request",
                  "error": f"时间格式有误 — bad position {body['position']!r}"}, 422,
             )  # fmt: skip
-    reply = await console.ask(rpc.MEDIA_VIEW, payload, timeout=20.0)
+    payload["sdp"] = str(body.get("sdp") or "")
+    return payload
+
+
+async def ice(request: Request) -> Response:
+    """The STUN/TURN servers for the page's RTCPeerConnection, asked before the offer (the
+    page gathers every candidate before it offers). Media answers them only to a person the
+    offer's check lets view, so a TURN login is never in a page anyone can load (ADR 0028)."""
+    asked = await _asked(request)
+    if isinstance(asked, JSONResponse):
+        return asked
+    asked.pop("sdp")
+    reply = await console_of(request).ask(rpc.MEDIA_ICE, asked, timeout=20.0)
+    return JSONResponse(reply, status_code=200 if reply.get("ok") else 403,
+                        headers={"cache-control": "no-store"})  # fmt: skip
+
+
+async def offer(request: Request) -> Response:
+    """The browser's SDP offer → media, acting for the signed-in person; media's answer (or
+    its refusal, with the article) back to the page."""
+    asked = await _asked(request)
+    if isinstance(asked, JSONResponse):
+        return asked
+    reply = await console_of(request).ask(rpc.MEDIA_VIEW, {**asked, "type": "offer"}, timeout=20.0)
     return JSONResponse(reply, status_code=200 if reply.get("ok") else 403)
 
 
 routes: list[BaseRoute] = [
     Route("/viewer", viewer_page, methods=["GET"]),
+    Route("/api/viewer/ice", ice, methods=["POST"]),
     Route("/api/viewer/offer", offer, methods=["POST"]),
 ]

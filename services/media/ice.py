@@ -19,9 +19,9 @@ from typing import Any
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
+from .ice_servers import IceServers, IceSettingError
 
-class IceSettingError(ValueError):
-    """A WebRTC setting that cannot be used; the message names it."""
+__all__ = ["IceSettingError", "configure_ice", "port_range", "rtc_configuration"]
 
 
 def port_range(first: int | None, last: int | None) -> tuple[int, int] | None:
@@ -124,13 +124,16 @@ def configure_ice(
         aioice.ice.Connection.get_component_candidates = _ORIGINAL_GATHER  # type: ignore[method-assign]
 
 
-def rtc_configuration(servers: str = "", username: str = "", password: str = "") -> Any:
-    """Explicit ICE servers (never aiortc's default public STUN server)."""
-    urls = [u.strip() for u in servers.split(",") if u.strip()]
-    ice = [
-        RTCIceServer(urls=u, username=username or None, credential=password or None)
-        if u.startswith("turn")
-        else RTCIceServer(urls=u)
-        for u in urls
-    ]
+def rtc_configuration(servers: IceServers, who: str = "media") -> Any:
+    """Media's own peer: the configured servers only (never aiortc's default public STUN
+    server). aiortc uses the first STUN and the first TURN URI it can (ADR 0028); with a
+    shared secret media takes a login of its own, fresh for each session."""
+    ice: list[RTCIceServer] = []
+    stun = [u.text for u in servers.uris if not u.is_turn]
+    turn = [u.text for u in servers.uris if u.is_turn]
+    if stun:
+        ice.append(RTCIceServer(urls=stun))
+    if turn:
+        username, credential, _ = servers.login(who)
+        ice.append(RTCIceServer(urls=turn, username=username, credential=credential))
     return RTCConfiguration(iceServers=ice)

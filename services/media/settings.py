@@ -2,14 +2,19 @@
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from cctv.plumbing.settings import ServiceSettings
 
+from .ice_servers import IceServers, parse_servers
 from .recorders.onvif import template_problem, without_login
 
 
 class MediaSettings(ServiceSettings):
+    # a refusal names the setting and the entry, never echoes the input: it holds passwords
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     http_port: int = 8086
     # Recorders' replay endpoint: `{camera_id}` (or `{channel}`) is replaced (ONVIF
     # GetReplayUri gives it per recording on a real NVR). The demo recorder serves every camera
@@ -43,11 +48,16 @@ class MediaSettings(ServiceSettings):
     live_username: str = ""
     live_password: str = ""
     device_secrets_dir: Path | None = None  # `cctv-device-default` there holds user:password
-    # ICE (names as deploy/k8s sets them, ADR 0014/0022): STUN/TURN URIs, comma-separated
-    # ("" = none: never aiortc's public STUN default); the TURN login (Secret cctv-media)
+    # ICE (names as deploy/k8s sets them, ADR 0014/0022/0028): STUN/TURN URIs, comma-separated
+    # ("" = none: never aiortc's public STUN default), handed to the pages of people allowed
+    # to view. The TURN login, from the environment or /run/secrets/<name> (Secret
+    # cctv-media): coturn's shared secret (a login per viewer, valid MEDIA_TURN_TTL_S), or
+    # one long-term username/password given to every viewer's browser.
     media_ice_servers: str = ""
+    media_turn_secret: SecretStr = SecretStr("")
+    media_turn_ttl_s: int = Field(default=28_800, ge=60)  # a duty shift
     media_turn_username: str = ""
-    media_turn_password: str = ""
+    media_turn_password: SecretStr = SecretStr("")
     # the UDP ports ICE binds, MIN..MAX (unset = any ephemeral port): what Kubernetes exposes
     media_rtc_port_min: int | None = Field(default=None, ge=1024, le=65535)
     media_rtc_port_max: int | None = Field(default=None, ge=1024, le=65535)
@@ -69,3 +79,25 @@ class MediaSettings(ServiceSettings):
         if why:
             raise ValueError(f"REPLAY_URL_TEMPLATE {without_login(v)!r} {why}")
         return v
+
+    @field_validator("media_ice_servers")
+    @classmethod
+    def _uris(cls, v: str) -> str:
+        parse_servers(v)  # each entry refused by name (ADR 0028)
+        return v
+
+    @model_validator(mode="after")
+    def _ice_servers(self) -> "MediaSettings":
+        """The servers with their TURN login, refused at start (ADR 0028), not at a viewer's
+        first session."""
+        self.ice_servers()
+        return self
+
+    def ice_servers(self) -> IceServers:
+        return IceServers.from_settings(
+            self.media_ice_servers,
+            self.media_turn_username.strip(),
+            self.media_turn_password.get_secret_value().strip(),
+            self.media_turn_secret.get_secret_value().strip(),
+            self.media_turn_ttl_s,
+        )

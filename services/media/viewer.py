@@ -160,9 +160,7 @@ class Viewer:
         self.font = load_font(settings.watermark_font, settings.viewer_font_size)
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.rtc_config = rtc_configuration(
-            settings.media_ice_servers, settings.media_turn_username, settings.media_turn_password
-        )
+        self.ice_servers = settings.ice_servers()  # checked when the settings were read
         ports = port_range(settings.media_rtc_port_min, settings.media_rtc_port_max)
         configure_ice(settings.webrtc_host_addresses, ports, settings.media_rtc_advertise_ip)
         # one UDP port per session (BUNDLE): the range bounds the sessions too
@@ -311,11 +309,14 @@ class Viewer:
 
     # ---- opening a session ------------------------------------------------------------------
 
-    async def view(self, q: m.MediaViewRequest, call: m.RpcCall | None = None) -> m.MediaViewReply:
-        """The browser's offer, forwarded by the console: check, then answer with our SDP."""
+    async def admit(
+        self, q: m.MediaIceRequest, call: m.RpcCall | None, sid: str
+    ) -> tuple[Identity, GrantRecord | None, CameraRecord | None, datetime | None]:
+        """Who asks, and whether they may see what they ask for (the grant, or the zone for
+        live): the check of every offer, and of the ICE request before it. A refusal is
+        recorded and raised."""
         who = caller()
         token = (call.headers.get(HEADER) if call else None) or ""
-        sid = uuid.uuid4().hex
         ctx: dict[str, Any] = {"session_id": sid, "kind": q.kind, "camera_id": q.camera_id}
         if who is None or not token:
             exc = ViewRefused(
@@ -367,7 +368,24 @@ class Viewer:
             await self.refuse(None, exc, who=who, grant=grant, request_id=q.request_id,
                               position=q.position, **ctx)  # fmt: skip
             raise
-        pc = RTCPeerConnection(configuration=self.rtc_config)
+        return who, grant, live_cam, position
+
+    async def ice(self, q: m.MediaIceRequest, call: m.RpcCall | None = None) -> m.MediaIceReply:
+        """The page's ICE servers, before it gathers and offers (no trickle: its candidates,
+        relay ones included, must be in the offer). Only for someone the offer's check lets
+        view: a TURN login never reaches a page anyone can load (ADR 0028)."""
+        who, *_ = await self.admit(q, call, uuid.uuid4().hex)
+        servers, expires = self.ice_servers.for_browser(who.account)
+        return m.MediaIceReply(
+            ice_servers=[m.IceServer.model_validate(s) for s in servers],
+            expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
+        )
+
+    async def view(self, q: m.MediaViewRequest, call: m.RpcCall | None = None) -> m.MediaViewReply:
+        """The browser's offer, forwarded by the console: check, then answer with our SDP."""
+        sid = uuid.uuid4().hex
+        who, grant, live_cam, position = await self.admit(q, call, sid)
+        pc = RTCPeerConnection(configuration=rtc_configuration(self.ice_servers))
         track = WatermarkedTrack()
         s = Session(sid, q.kind, who, q.camera_id, pc, track, grant=grant, position=position)
         try:
@@ -685,5 +703,6 @@ def attach(
     )
     svc.state["viewer"] = viewer
     svc.respond(rpc_prefix + rpc.MEDIA_VIEW, viewer.view, request=m.MediaViewRequest)
+    svc.respond(rpc_prefix + rpc.MEDIA_ICE, viewer.ice, request=m.MediaIceRequest)
     svc.loop("viewer-check", viewer.check_loop)
     return viewer

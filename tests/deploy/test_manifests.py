@@ -568,6 +568,17 @@ def test_production_keeps_footage_in_the_object_store(overlay: str) -> None:
     assert not {"S3_ACCESS_KEY", "S3_SECRET_KEY"} & set(env)
 
 
+def test_every_key_of_medias_secret_is_a_media_setting() -> None:
+    """Mounted at /run/secrets, each key is read as the setting of its name: a key no setting
+    has (a misspelt TURN login, ADR 0028) would be ignored, and media would start without it."""
+    from services.media.settings import MediaSettings
+
+    made = {s["metadata"]["name"]: s["stringData"] for s in made_secrets()}
+    keys = set(made["cctv-media"])
+    assert {"media_turn_secret", "media_turn_username", "media_turn_password"} <= keys
+    assert keys <= set(MediaSettings.model_fields), keys - set(MediaSettings.model_fields)
+
+
 def test_production_is_scraped_by_the_prometheus_operator() -> None:
     docs = render("production")
     scraped: list[str] = []

@@ -390,3 +390,23 @@ def test_the_checker_names_a_malformed_recorder_list(tmp_path: Path, value: str)
     copy = tree_with_values(tmp_path, values)
     out = check(copy / NIC_VALUES.relative_to(K8S))
     assert out.returncode == 1 and "recorders: " in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("stun:turn.hnsoftedu.edu.cn,turn://turn.hnsoftedu.edu.cn", "'turn://turn.hnsoftedu.edu.cn'"),
+        ("stun:turn.hnsoftedu.edu.cn:3478?transport=udp", "takes no ?transport"),
+        ("turns:turn.hnsoftedu.edu.cn?transport=udp", "turns: is TCP"),
+    ],
+)  # fmt: skip
+def test_the_checker_names_a_bad_ice_server_as_media_would(
+    tmp_path: Path, value: str, named: str
+) -> None:
+    """media's own parser (ADR 0028): what media would refuse at start is refused here."""
+    values = sample_values()
+    values["ice-servers"] = value
+    copy = tree_with_values(tmp_path, values)
+    out = check(copy / NIC_VALUES.relative_to(K8S))
+    assert out.returncode == 1
+    assert "ice-servers: " in out.stderr and named in out.stderr, out.stderr

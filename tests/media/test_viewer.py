@@ -85,6 +85,15 @@ async def approved_view(client: Client, cams: list[str], start: datetime) -> str
 async def granted(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[Granted]:
     """workflow and media on the session's NATS and PostgreSQL, a recorder, and a view grant
     for one of two cameras, approved through workflow's real chain."""
+    async with granted_site(nats_url, database_url, tmp_path) as g:
+        yield g
+
+
+@asynccontextmanager
+async def granted_site(
+    nats_url: str, database_url: str, tmp_path: Path, **media_settings: Any
+) -> AsyncIterator[Granted]:
+    """The `granted` fixture's site, media with `media_settings` besides."""
     tag = uuid.uuid4().hex[:8]
     cam, other = f"v{tag}", f"w{tag}"
     settings = WorkflowSettings(nats_url=nats_url, database_url=database_url, remind_poll_s=3600.0)
@@ -104,7 +113,7 @@ async def granted(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
         async with start_media(
             nats_url, database_url, recorder, tmp_path, clock[0], clock=lambda: clock[0],
             workflow_rpc_prefix=prefix, preserve_on_approval=False,
-            webrtc_host_addresses="127.0.0.1",
+            webrtc_host_addresses="127.0.0.1", **media_settings,
         ) as media:  # fmt: skip
             await media.wait_grant(rid, cameras=[cam])
             yield Granted(client, media, rid, cam, other, start,

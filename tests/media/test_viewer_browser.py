@@ -36,6 +36,7 @@ from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
 from tests.media.conftest import announce_cameras, approve_access, own_request_numbers
 from tests.support.events import EventLog
+from tests.support.stun import StunServer
 from tests.support.waiting import eventually, table_changes
 from tests.workflow.test_workflow_service import LEADER, Client, access_form, record
 from tests.workflow.test_workflow_service import seed_cameras as seed
@@ -49,6 +50,7 @@ pytestmark = [
 APPLICANT = {"person_id": "logistics_head", "name": "刘洋", "department": "logistics",
              "roles": ["head"]}  # fmt: skip
 WINDOW_S = 60
+TURN_SECRET = "browser-turn-secret"
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Site:
     start: datetime
     end: datetime
     live_camera: str  # in the demo guard's zone (教学区), served live over RTSP
+    ice: StunServer  # MEDIA_ICE_SERVERS: the STUN/TURN stand-in (ADR 0028)
 
 
 def listening_socket() -> socket.socket:
@@ -82,7 +85,10 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
     nc = await nats.connect(nats_url)
     client = Client(nc, rpc.PREFIX)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    async with ReplayServer(cameras=[cam]) as recorder, RtspServer() as rtsp, wf.running():
+    async with (
+        ReplayServer(cameras=[cam]) as recorder, RtspServer() as rtsp, wf.running(),
+        StunServer(turn_secret=TURN_SECRET) as ice,
+    ):  # fmt: skip
         rtsp.add_camera(live)
         await seed(wf, client, [record(cam, "public_safety", "logistics")])
         await own_request_numbers(wf, tag)
@@ -101,6 +107,7 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
                 evidence_store=str(tmp_path / "evidence"), preserve_on_approval=False,
                 replay_url_template=f"rtsp://127.0.0.1:{recorder.port}/replay/{{camera_id}}",
                 webrtc_host_addresses="127.0.0.1",
+                media_ice_servers=f"{ice.uri},{ice.turn_uri}", media_turn_secret=TURN_SECRET,
             ),
             schema=f"media_{tag}", durable_suffix=f"-{tag}",
         )  # fmt: skip
@@ -124,7 +131,7 @@ async def site(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterato
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:
                 yield Site(f"http://127.0.0.1:{port}", client, rid, cam, start,
-                           start + timedelta(seconds=WINDOW_S), live)  # fmt: skip
+                           start + timedelta(seconds=WINDOW_S), live, ice)  # fmt: skip
             finally:
                 server.should_exit = True
                 await serving
@@ -196,6 +203,14 @@ async def test_grantee_plays_seek_outside_is_refused_revocation_stops_it(
     html = await page.content()
     assert "rtsp://" not in html and "/replay/" not in html
     assert await page.get_attribute("#viewer-video", "controls") is None
+    # the page's peer connection has media's ICE servers, TURN with a login of the viewer's
+    # own, and Chromium used them: a STUN request, and a TURN login the server accepts
+    servers = await page.evaluate("() => window.cctvViewer.pc.getConfiguration().iceServers")
+    assert [s["urls"] for s in servers] == [[site.ice.uri], [site.ice.turn_uri]], servers
+    assert servers[1]["username"].endswith(":logistics_head")
+    assert TURN_SECRET not in html
+    assert any(lg.username.endswith(":logistics_head") and lg.valid for lg in site.ice.logins)
+    assert len(set(site.ice.asked)) >= 2, site.ice.asked  # media's peer and the browser's
 
     # a seek outside the window: refused on the page, and recorded
     await page.fill("#viewer-seek-at", (site.end + timedelta(minutes=1)).isoformat())
@@ -247,6 +262,20 @@ async def test_someone_without_the_grant_gets_nothing(site: Site, browser: Any) 
     )
     assert reply["status"] == 403
     assert reply["body"]["code"] == "not_approved" and "sdp" not in reply["body"]
+    # nor the ICE servers: no TURN login for a page anyone signed in can load (ADR 0028)
+    ice = await page.evaluate(
+        """async ([rid, cam]) => {
+             const csrf = document.querySelector('input[name=csrf_token]').value;
+             const r = await fetch('/api/viewer/ice', {method: 'POST',
+               headers: {'content-type': 'application/json', 'x-csrf-token': csrf},
+               body: JSON.stringify({kind: 'recorded', request_id: rid, camera_id: cam})});
+             return {status: r.status, body: await r.json()};
+           }""",
+        [site.rid, site.camera],
+    )
+    assert ice["status"] == 403 and ice["body"]["code"] == "not_approved", ice
+    assert "ice_servers" not in ice["body"]
+    assert not any(lg.username.endswith(":guard") for lg in site.ice.logins)
     # not JSON at all: a clear 400, not a crash
     bad = await page.evaluate(
         """async () => {

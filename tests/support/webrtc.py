@@ -11,15 +11,17 @@ import time
 from typing import Any
 
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from tests.support.waiting import ChangeFeed, eventually
 
 
 class PyViewer:
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    def __init__(self, ice_servers: list[dict[str, Any]] | None = None) -> None:
+        """`ice_servers`: as media hands them to a page (RTCConfiguration.iceServers)."""
+        servers = [RTCIceServer(**s) for s in ice_servers or []]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.pc.addTransceiver("video", direction="recvonly")
         self.channel = self.pc.createDataChannel("control")
         self.messages: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ The store (a `ClusterSecretStore` named `campus-secrets`: Vault, OpenBao, a clou
                                   smtp_password, sms_api_key (empty = channel off)
     campus-cctv/media             replay_username, replay_password (the recorders),
                                   s3_access_key, s3_secret_key (the evidence store),
+                                  media_turn_secret (coturn's shared secret) or
                                   media_turn_username, media_turn_password (TURN, viewing)
     campus-cctv/backup-s3         ACCESS_KEY_ID, ACCESS_SECRET_KEY
 

@@ -57,12 +57,15 @@ NOTIFY_CHANNELS = (
 )
 # media's outside logins (services/media/settings.py), the same way: the recorders' replay
 # login, the evidence store's S3 keys in production (empty = the demo's local volume) and
-# the TURN server's login for WebRTC viewing (empty = STUN only or no relay)
+# the TURN server's login for WebRTC viewing (empty = STUN only or no relay): its shared
+# secret (coturn static-auth-secret: a login per viewer, ADR 0028), or else one long-term
+# username/password
 MEDIA_GIVEN = (
     "replay_username",
     "replay_password",
     "s3_access_key",
     "s3_secret_key",
+    "media_turn_secret",
     "media_turn_username",
     "media_turn_password",
 )

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
+from services.media.ice_servers import SETTING as ICE_SETTING
+from services.media.ice_servers import IceSettingError, parse_servers
 from services.media.recorders import (  # media's own rules, not a copy
     RecorderConfig,
     template_problem,
@@ -82,9 +84,12 @@ def s3_path(v: str) -> str | None:
 
 
 def ice(v: str) -> str | None:
-    for uri in filter(None, (u.strip() for u in v.split(","))):
-        if not re.match(r"^(stun|stuns|turn|turns):[^\s,]+$", uri):
-            return f"{uri!r} is not a stun:/turn: URI"
+    """media's own parser (MEDIA_ICE_SERVERS, ADR 0028): the entry and why. The TURN login is
+    in the Secret cctv-media, not here: media refuses at start a TURN URI without one."""
+    try:
+        parse_servers(v)
+    except IceSettingError as exc:
+        return str(exc).removeprefix(f"{ICE_SETTING}: ")
     return None
 
 
@@ -216,7 +221,7 @@ def problems(values: dict[str, str]) -> list[str]:
             out.append(f"{key}: still {PLACEHOLDER}")
             continue
         why = check(v)
-        if why and key == "recorders":  # a whole JSON list: name the entry, not the list
+        if why and key in ("recorders", "ice-servers"):  # a list: name the entry, not all
             out.append(f"{key}: {why}")
         elif why:
             out.append(f"{key}: {without_login(v)!r} is {why}")  # never a login in the log

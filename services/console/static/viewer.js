@@ -65,7 +65,27 @@
     const csrf = form.querySelector("input[name=csrf_token]");
     const camera = document.getElementById("viewer-camera");
     const position = document.getElementById("viewer-position");
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const asked = {
+      kind: box.dataset.kind,
+      request_id: box.dataset.request || null,
+      camera_id: camera ? camera.value.trim() : "",
+      position: position && position.value.trim() ? position.value.trim() : null,
+    };
+    const headers = { "content-type": "application/json", "x-csrf-token": csrf ? csrf.value : "" };
+    say("连接中 connecting", "connecting");
+    if (play) play.disabled = true;
+    // the STUN/TURN servers first (ADR 0028): the page gathers every candidate before it
+    // offers, relay ones included; media hands them (and a TURN login) only to an allowed viewer
+    const iceResp = await fetch("/api/viewer/ice", {
+      method: "POST", credentials: "same-origin", headers, body: JSON.stringify(asked),
+    });
+    const ice = await iceResp.json();
+    if (!ice.ok) {
+      refuse(ice);
+      ended("被拒绝 refused", "refused");
+      return;
+    }
+    const pc = new RTCPeerConnection({ iceServers: ice.ice_servers || [] });
     pc.addTransceiver("video", { direction: "recvonly" });
     const channel = pc.createDataChannel("control");
     state.pc = pc;
@@ -86,22 +106,13 @@
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "failed" && state.pc === pc) ended("连接中断 connection lost", "failed");
     };
-    say("连接中 connecting", "connecting");
-    if (play) play.disabled = true;
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    const body = {
-      kind: box.dataset.kind,
-      request_id: box.dataset.request || null,
-      camera_id: camera ? camera.value.trim() : "",
-      position: position && position.value.trim() ? position.value.trim() : null,
-      sdp: pc.localDescription.sdp,
-    };
     const resp = await fetch("/api/viewer/offer", {
       method: "POST",
       credentials: "same-origin",
-      headers: { "content-type": "application/json", "x-csrf-token": csrf ? csrf.value : "" },
-      body: JSON.stringify(body),
+      headers,
+      body: JSON.stringify({ ...asked, sdp: pc.localDescription.sdp }),
     });
     const reply = await resp.json();
     if (!reply.ok) {
