@@ -16,9 +16,14 @@ Printed with the machine and the load:
 1. over a window of `--minutes` (after every camera is first up): faults and down states on
    cameras nobody touched (target 0), and ingest's own load — probes, skipped and
    unmeasured probes, loop lag, and probes per ingest CPU-second.
-2. `--outages` single cameras (one zone after another) taken offline over the first half:
-   from the damping threshold (the DOWN_AFTER-th failed sample seen on the bus) to
-   `fault.opened` and to the first `alert.delivered`, p50/p99 (target p99 <= 2 s).
+2. `--outages` single cameras (one zone after another, spread over recorders, each camera
+   once) taken offline at even intervals over the first half, concurrently (at most
+   `--concurrent` at once: far below the shares at which health suspects a recorder or the
+   network), each until its first alert is delivered or the window ends: outage detection
+   (break -> `fault.opened`), `fault.opened` -> first `alert.delivered` (p50/max), and from
+   the damping threshold (the DOWN_AFTER-th failed sample seen on the bus) to both, p50/p99
+   (target p99 <= 2 s). Outages still running when the window ends are cancelled (their
+   cameras mended) and counted as unfinished; the summary prints what was measured.
 3. at 55 %, the recorder with the number of cameras nearest 64 goes down: faults by kind,
    repair tickets, alerts raised and messages delivered per person on duty; then it comes
    back: time until its fault is resolved and all its cameras are up, in sample periods.
@@ -66,7 +71,9 @@ def load() -> str:
 class Bus:
     """What the bench saw on the bus, with when it arrived (monotonic seconds)."""
 
-    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+    events: dict[str, list[tuple[float, dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )  # by type: concurrent outages each look at their own, not the whole bus
     state: dict[str, str] = field(default_factory=dict)
     failed: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     upserted: set[str] = field(default_factory=set)
@@ -83,7 +90,7 @@ class Bus:
             self.last_upsert = now
             self.changed.set()
             return
-        self.events.append((now, env["type"], data))
+        self.events[env["type"]].append((now, data))
         if env["type"] == "camera.state":
             before = self.state.get(data["camera_id"])
             self.state[data["camera_id"]] = data["state"]
@@ -96,7 +103,7 @@ class Bus:
             self.failed[data["camera_id"]].append(time.monotonic())
 
     def of(self, type_: str, since: float = 0.0) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, d) for t, ty, d in self.events if ty == type_ and t >= since]
+        return [(t, d) for t, d in self.events.get(type_, ()) if t >= since]
 
     async def until(self, check: Any, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -151,8 +158,8 @@ async def ingest_load(http: httpx.AsyncClient, stack: Stack) -> dict[str, float]
     return {k: round(m.get(k, 0.0), 3) for k in INGEST_KEYS}
 
 
-async def sim(http: httpx.AsyncClient, stack: Stack, cam: str, action: str) -> None:
-    url = f"{stack.url('simulator')}/control/cameras/{cam}/{action}"
+async def sim(http: httpx.AsyncClient, simulator: str, cam: str, action: str) -> None:
+    url = f"{simulator}/control/cameras/{cam}/{action}"
     (await http.post(url, json={"fault": "offline"})).raise_for_status()
 
 
@@ -162,31 +169,125 @@ def first_delivery(bus: Bus, fault_id: str) -> float | None:
     return min(times) if times else None
 
 
+@dataclass
+class Outage:
+    """One camera taken offline; `broke` is None until it was (it may wait for a slot)."""
+
+    cam: str
+    start_at: float
+    broke: float | None = None
+    finished: bool = False
+
+
+def fault_of(bus: Bus, o: Outage) -> tuple[float, dict[str, Any]] | None:
+    if o.broke is None:
+        return None
+    return next(((t, d) for t, d in bus.of("fault.opened", o.broke) if d["camera_id"] == o.cam),
+                None)  # fmt: skip
+
+
 async def outage(
-    bus: Bus, nc: Any, http: httpx.AsyncClient, stack: Stack, cam: str, args: argparse.Namespace
-) -> tuple[float | None, float | None]:
-    """One camera offline until its fault's first alert is delivered; (to fault, to alert)
-    from the damping threshold."""
-    sub = await nc.subscribe(f"cctv.telemetry.sample.{cam}", cb=bus.on_sample)
-    broke = time.monotonic()
-    await sim(http, stack, cam, "break")
+    o: Outage,
+    bus: Bus,
+    nc: Any,
+    http: httpx.AsyncClient,
+    simulator: str,
+    args: argparse.Namespace,
+    slots: asyncio.Semaphore,
+) -> None:
+    """At its time (and once a slot is free), one camera offline until its fault's first alert
+    is delivered (or it gives up); mended also when cancelled at the window's end."""
+    await asyncio.sleep(max(0.0, o.start_at - time.monotonic()))
+    async with slots:
+        sub = await nc.subscribe(f"cctv.telemetry.sample.{o.cam}", cb=bus.on_sample)
+        try:
+            o.broke = time.monotonic()
+            await sim(http, simulator, o.cam, "break")
+            ok = await bus.until(lambda: fault_of(bus, o) is not None,
+                                 (args.down_after + 3) * args.period + 30)  # fmt: skip
+            f = fault_of(bus, o)
+            if ok and f is not None:
+                fid = f[1]["fault_id"]
+                await bus.until(lambda: first_delivery(bus, fid) is not None, 60)
+            o.finished = True
+        finally:
+            await sim(http, simulator, o.cam, "mend")
+            await sub.unsubscribe()
 
-    def fault() -> dict[str, Any] | None:
-        return next((d for _, d in bus.of("fault.opened", broke) if d["camera_id"] == cam), None)
 
-    ok = await bus.until(lambda: fault() is not None, (args.down_after + 3) * args.period + 30)
-    f = fault()
-    if ok and f is not None:
-        await bus.until(lambda: first_delivery(bus, f["fault_id"]) is not None, 60)
-    await sim(http, stack, cam, "mend")
-    await sub.unsubscribe()
-    fails = [t for t in bus.failed.get(cam, []) if t >= broke]
-    if f is None or len(fails) < args.down_after:
-        return None, None
-    threshold = fails[args.down_after - 1]
-    opened = next(t for t, d in bus.of("fault.opened", broke) if d["fault_id"] == f["fault_id"])
-    delivered = first_delivery(bus, f["fault_id"])
-    return opened - threshold, (delivered - threshold) if delivered is not None else None
+@dataclass
+class Latencies:
+    detected: list[float] = field(default_factory=list)  # break -> fault.opened
+    to_fault: list[float] = field(default_factory=list)  # damping threshold -> fault.opened
+    fault_to_alert: list[float] = field(default_factory=list)  # fault.opened -> delivered
+    to_alert: list[float] = field(default_factory=list)  # damping threshold -> delivered
+
+
+def latencies(bus: Bus, outages: list[Outage], down_after: int) -> Latencies:
+    """From what the bus saw, for every outage that got that far (finished or not)."""
+    out = Latencies()
+    for o in outages:
+        f = fault_of(bus, o)
+        if o.broke is None or f is None:
+            continue
+        opened, fault = f
+        delivered = first_delivery(bus, fault["fault_id"])
+        out.detected.append(opened - o.broke)
+        if delivered is not None:
+            out.fault_to_alert.append(delivered - opened)
+        fails = [t for t in bus.failed.get(o.cam, []) if t >= o.broke]
+        if len(fails) >= down_after:
+            threshold = fails[down_after - 1]
+            out.to_fault.append(opened - threshold)
+            if delivered is not None:
+                out.to_alert.append(delivered - threshold)
+    return out
+
+
+def pick_singles(
+    campus: list[Any], leave_out: set[str], nvr: str, count: int, concurrent: int
+) -> list[str]:
+    """`count` distinct cameras, one zone after another, on recorders with more than twice
+    `concurrent` cameras besides those broken from the start (the outages running at once are
+    never half a recorder: health would rightly see the recorder down), each from the recorder
+    least picked for its size."""
+    size = Counter(c.nvr_id for c in campus if c.nvr_id)
+    down = Counter(c.nvr_id for c in campus if c.nvr_id and c.camera_id in leave_out)
+    by_zone: dict[str, list[Any]] = defaultdict(list)
+    for c in campus:
+        if c.camera_id not in leave_out and c.nvr_id and c.nvr_id != nvr:
+            if size[c.nvr_id] > 2 * (concurrent + down[c.nvr_id]):
+                by_zone[c.zone].append(c)
+    zones = sorted(by_zone)
+    used: Counter[str] = Counter()
+    chosen: list[str] = []
+    while len(chosen) < count and any(by_zone.values()):
+        for z in zones:
+            pool = by_zone[z]
+            if not pool or len(chosen) >= count:
+                continue
+            i = min(
+                range(len(pool)), key=lambda i: (used[pool[i].nvr_id] / size[pool[i].nvr_id], i)
+            )
+            cam = pool.pop(i)
+            used[cam.nvr_id] += 1
+            chosen.append(cam.camera_id)
+    return chosen
+
+
+async def finish(tasks: list[asyncio.Task[None]], until: float) -> list[str]:
+    """Wait for the outages until `until`, cancel (and so mend) the rest: never hang."""
+    pending: set[asyncio.Task[None]] = set(tasks)
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, until - time.monotonic()))
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return [
+        f"   outage failed: {t.exception()!r}"
+        for t in tasks
+        if t not in pending and not t.cancelled() and t.exception() is not None
+    ]
 
 
 async def recorder(
@@ -194,7 +295,7 @@ async def recorder(
 ) -> list[str]:
     out = []
     mark = time.monotonic()
-    await asyncio.gather(*(sim(http, stack, c, "break") for c in ids))
+    await asyncio.gather(*(sim(http, stack.url("simulator"), c, "break") for c in ids))
     mine = set(ids) | {nvr}
     await bus.until(lambda: any(d["camera_id"] == nvr for _, d in bus.of("fault.opened", mark)),
                     8 * period + 30)  # fmt: skip
@@ -218,7 +319,7 @@ async def recorder(
         + (", ".join(f"{r} {c} {n}" for (r, c), n in sorted(per_msg.items())) or "-")
     )
     back = time.monotonic()
-    await asyncio.gather(*(sim(http, stack, c, "mend") for c in ids))
+    await asyncio.gather(*(sim(http, stack.url("simulator"), c, "mend") for c in ids))
 
     def restored() -> bool:
         resolved = any(d["camera_id"] == nvr for _, d in bus.of("fault.resolved", back))
@@ -294,41 +395,38 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
         nvrs = Counter(c.nvr_id for c in campus if c.nvr_id and c.camera_id not in pre)
         nvr = min(nvrs, key=lambda v: (abs(nvrs[v] - 64), v))
         on_nvr = [c.camera_id for c in campus if c.nvr_id == nvr]
-        by_zone: dict[str, list[str]] = defaultdict(list)
-        for c in campus:
-            if c.camera_id not in pre and c.nvr_id and c.nvr_id != nvr:
-                by_zone[c.zone].append(c.camera_id)
-        zones = sorted(by_zone)
-        singles = []
-        for i in range(args.outages):
-            pool = by_zone[zones[i % len(zones)]]
-            singles.append(pool[(i // len(zones)) * 7 % len(pool)])
+        singles = pick_singles(campus, pre, nvr, args.outages, args.concurrent)
 
         window = args.minutes * 60.0
         t0 = time.monotonic()
         before = await ingest_load(http, stack)
-        touched: set[str] = set(pre)
-        lat_fault: list[float] = []
-        lat_alert: list[float] = []
         lines: list[str] = []
+        if len(singles) < args.outages:
+            lines.append(f"   only {len(singles)} camera(s) to take offline, not {args.outages}")
         gap = window * 0.5 / max(1, len(singles))
-        for k, cam in enumerate(singles):
-            await asyncio.sleep(max(0.0, t0 + k * gap - time.monotonic()))
-            touched.add(cam)
-            to_fault, to_alert = await outage(bus, nc, http, stack, cam, args)
-            if to_fault is not None:
-                lat_fault.append(to_fault)
-            if to_alert is not None:
-                lat_alert.append(to_alert)
-        await asyncio.sleep(max(0.0, t0 + window * 0.55 - time.monotonic()))
-        touched.update(on_nvr)
-        rec_from = time.monotonic()
-        lines += await recorder(bus, http, stack, nvr, on_nvr, period)
-        rec_to = time.monotonic()
-        await asyncio.sleep(max(0.0, t0 + window * 0.75 - time.monotonic()))
-        lines.append(await restart_health(http, stack, n))
-        await asyncio.sleep(max(0.0, t0 + window - time.monotonic()))
+        outages = [Outage(cam, t0 + k * gap) for k, cam in enumerate(singles)]
+        slots = asyncio.Semaphore(args.concurrent)
+        tasks = [
+            asyncio.create_task(outage(o, bus, nc, http, stack.url("simulator"), args, slots))
+            for o in outages
+        ]
+        rec_from = rec_to = float("inf")
+        try:
+            await asyncio.sleep(max(0.0, t0 + window * 0.55 - time.monotonic()))
+            rec_from = time.monotonic()
+            lines += await recorder(bus, http, stack, nvr, on_nvr, period)
+            rec_to = time.monotonic()
+            await asyncio.sleep(max(0.0, t0 + window * 0.75 - time.monotonic()))
+            lines.append(await restart_health(http, stack, n))
+        except Exception as e:  # the summary still prints, with what failed
+            lines.append(f"   stopped early: {e!r}")
+        lines += await finish(tasks, t0 + window)
         after = await ingest_load(http, stack)
+        ran = time.monotonic() - t0
+
+    touched = set(pre) | {o.cam for o in outages if o.broke is not None}
+    if rec_from < float("inf"):
+        touched.update(on_nvr)
 
     def untouched(d: dict[str, Any], t: float) -> bool:
         cam = d["camera_id"]
@@ -341,9 +439,9 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
         if d["state"] in ("down", "unreachable") and untouched(d, t)
     ]  # fmt: skip
     print(
-        f"1. over {args.minutes:g} min: {len(false_faults)} fault(s) on "
-        f"{len({d['camera_id'] for _, d in false_faults})} camera(s) nobody touched, "
-        f"{len(false_down)} down/unreachable state(s) of such cameras (target 0); "
+        f"1. over {ran / 60:.1f} min (window {args.minutes:g} min): {len(false_faults)} "
+        f"fault(s) on {len({d['camera_id'] for _, d in false_faults})} camera(s) nobody "
+        f"touched, {len(false_down)} down/unreachable state(s) of such cameras (target 0); "
         f"{len(pre)} camera(s) the simulator starts broken left out; {load()}"
     )
     for _, d in false_faults[:5]:
@@ -352,18 +450,35 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
     cpu = delta["process_cpu_seconds_total"]
     probes = delta["cctv_ingest_samples_total"]
     print(
-        f"   ingest over the window: {probes:.0f} samples ({probes / window:.1f}/s), "
+        f"   ingest over the window: {probes:.0f} samples ({probes / ran:.1f}/s), "
         f"{delta['cctv_ingest_probes_skipped_total']:.0f} skipped, "
         f"{delta['cctv_ingest_probes_unmeasured_total']:.0f} unmeasured, "
         f"{delta['cctv_ingest_samples_dropped_total']:.0f} dropped; CPU {cpu:.1f} s "
-        f"({cpu / window:.0%} of a core), {probes / cpu if cpu else float('nan'):.0f} samples "
+        f"({cpu / ran:.0%} of a core), {probes / cpu if cpu else float('nan'):.0f} samples "
         f"per CPU-second; loop lag now {after['cctv_ingest_event_loop_lag_seconds']:.2f} s"
     )
+    lat = latencies(bus, outages, args.down_after)
+    started = sum(o.broke is not None for o in outages)
+    done = sum(o.finished for o in outages)
+    m = len(outages)
     print(
-        f"2. outage -> fault.opened ({len(lat_fault)}/{len(singles)}): p50 "
-        f"{pct(lat_fault, 0.5):.2f} s, p99 {pct(lat_fault, 0.99):.2f} s; -> first alert "
-        f"delivered ({len(lat_alert)}/{len(singles)}): p50 {pct(lat_alert, 0.5):.2f} s, "
-        f"p99 {pct(lat_alert, 0.99):.2f} s (target p99 <= 2 s), from the damping threshold"
+        f"2. {m} outage(s) over the first half, at most {args.concurrent} at once: {done} "
+        f"finished, {m - done} unfinished when the window ended ({m - started} never started)"
+    )
+    print(
+        f"   outage detected, break -> fault.opened ({len(lat.detected)}/{m}): p50 "
+        f"{pct(lat.detected, 0.5):.2f} s, max {pct(lat.detected, 1.0):.2f} s "
+        f"(down after {args.down_after} samples, {args.period:g} s apart)"
+    )
+    print(
+        f"   fault.opened -> first alert delivered ({len(lat.fault_to_alert)}/{m}): p50 "
+        f"{pct(lat.fault_to_alert, 0.5):.2f} s, max {pct(lat.fault_to_alert, 1.0):.2f} s"
+    )
+    print(
+        f"   from the damping threshold -> fault.opened ({len(lat.to_fault)}/{m}): p50 "
+        f"{pct(lat.to_fault, 0.5):.2f} s, p99 {pct(lat.to_fault, 0.99):.2f} s; -> first alert "
+        f"delivered ({len(lat.to_alert)}/{m}): p50 {pct(lat.to_alert, 0.5):.2f} s, "
+        f"p99 {pct(lat.to_alert, 0.99):.2f} s (target p99 <= 2 s)"
     )
     for line in lines:
         print(line)
@@ -379,9 +494,16 @@ def main() -> None:
     p.add_argument("--period", type=float, default=30.0, help="sample interval (s), as deploy/k8s")
     p.add_argument("--down-after", type=int, default=3, help="damping: failed samples to a fault")
     p.add_argument("--outages", type=int, default=20)
+    p.add_argument("--concurrent", type=int, default=5, help="outages running at once, at most")
     p.add_argument("--hog", action="store_true", help="a process spinning on one core throughout")
     p.add_argument("--keep", action="store_true", help="keep the stack's home (logs)")
     args = p.parse_args()
+    for name, low in (("cameras", 1), ("concurrent", 1), ("down_after", 1), ("outages", 0)):
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')} must be at least {low}")
+    for name in ("minutes", "period"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name} must be more than 0")
     os.environ["CCTV_DEMO_CAMERAS"] = str(args.cameras)
     print(f"machine: {describe()}; {load()}")
     print(f"cameras: {args.cameras} (demo campus) on one ingest replica, sample period "

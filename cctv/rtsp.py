@@ -1,9 +1,10 @@
 """RTSP messages (RFC 2326), digest authentication (RFC 2617) and H.264 over RTP (RFC 6184):
 the one place both sides of our RTSP read and write them.
 
-Why one module: the simulator's camera server, the simulator's recorders and media's playback
-client each parsed requests, replies, digest challenges and interleaved frames by hand, three
-slightly different times (one tolerated a quoted comma in a digest, another did not). This is
+Why one module: the simulator's camera server, the simulator's recorders, media's playback
+client and ingest's probe each parsed requests, replies, digest challenges and interleaved
+frames by hand, four slightly different times (one tolerated a quoted comma in a digest,
+another did not; only the probe answered qop=auth, MD5-sess or several challenges). This is
 a small shared library: no I/O policy, only `asyncio.StreamReader`/`bytes` in and out, so
 services, the simulator and tests use the same parsing.
 """
@@ -11,6 +12,7 @@ services, the simulator and tests use the same parsing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import secrets
@@ -34,7 +36,7 @@ class Request:
     method: str
     url: str
     version: str
-    headers: dict[str, str]  # lower-case names
+    headers: dict[str, str]  # lower-case names; a repeated header: its last value
     body: bytes = b""
 
     @property
@@ -46,8 +48,14 @@ class Request:
 class Response:
     status: int
     reason: str
-    headers: dict[str, str]  # lower-case names
+    headers: dict[str, str]  # lower-case names; a repeated header: its last value
     body: bytes = b""
+    fields: list[tuple[str, str]] = field(default_factory=list)  # every header line, in order
+
+    @property
+    def challenges(self) -> list[str]:
+        """Every `WWW-Authenticate` value: devices often send Digest and Basic as two headers."""
+        return [v for k, v in self.fields if k == "www-authenticate"]
 
 
 @dataclass
@@ -58,12 +66,12 @@ class Interleaved:
     data: bytes
 
 
-def _headers(lines: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _fields(lines: Iterable[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     for line in lines:
         if ":" in line:
             k, v = line.split(":", 1)
-            out[k.strip().lower()] = v.strip()
+            out.append((k.strip().lower(), v.strip()))
     return out
 
 
@@ -73,9 +81,13 @@ async def read_interleaved(reader: asyncio.StreamReader) -> Interleaved:
     return Interleaved(hdr[0], await reader.readexactly(struct.unpack("!H", hdr[1:])[0]))
 
 
-async def _head(reader: asyncio.StreamReader, *, skip_interleaved: bool) -> bytes | None:
+async def _head(
+    reader: asyncio.StreamReader, *, skip_interleaved: bool, magic: bytes = b""
+) -> bytes | None:
     """The header block of the next message (None at EOF), skipping blank lines and, when
-    asked, interleaved frames (RTCP from a client, RTP that raced a reply)."""
+    asked, interleaved frames (RTCP from a client, RTP that raced a reply). With `magic`, a
+    message that does not start with it is refused at once: a device sending garbage is
+    named, not waited on until a header end that never comes."""
     while True:
         first = await reader.read(1)
         if not first:
@@ -87,8 +99,14 @@ async def _head(reader: asyncio.StreamReader, *, skip_interleaved: bool) -> byte
             continue
         break
     try:
+        while magic.startswith(first) and len(first) < len(magic):  # refused at a wrong byte
+            first += await reader.readexactly(1)
+        if magic and first != magic:
+            raise RtspError(f"not an RTSP reply: it starts {first!r}, not {magic!r}")
         return first + await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.LimitOverrunError, ValueError) as exc:
+    except asyncio.IncompleteReadError as exc:
+        raise RtspError("connection closed in the middle of a message header") from exc
+    except asyncio.LimitOverrunError as exc:
         raise RtspError("message header too long") from exc
 
 
@@ -99,7 +117,10 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str], limit: in
         raise RtspError(f"bad Content-Length: {headers.get('content-length')!r}") from exc
     if length < 0 or length > limit:
         raise RtspError(f"body of {length} bytes is over the limit of {limit}")
-    return await reader.readexactly(length) if length else b""
+    try:
+        return await reader.readexactly(length) if length else b""
+    except asyncio.IncompleteReadError as exc:
+        raise RtspError(f"body cut short: {len(exc.partial)} of {length} bytes") from exc
 
 
 async def read_request(
@@ -113,23 +134,32 @@ async def read_request(
     parts = lines[0].split()
     if len(parts) != 3 or not parts[2].startswith("RTSP/"):
         raise RtspError(f"not an RTSP request line: {lines[0][:80]!r}")
-    headers = _headers(lines[1:])
+    headers = dict(_fields(lines[1:]))
     body = await _body(reader, headers, max_body)
     return Request(parts[0].upper(), parts[1], parts[2], headers, body)
 
 
-async def read_response(reader: asyncio.StreamReader, *, max_body: int = 1 << 20) -> Response:
-    """The next reply on a client's connection (interleaved data before it is skipped)."""
-    head = await _head(reader, skip_interleaved=True)
+# ASCII digits only: str.isdigit() also takes "²", which int() then refuses
+_STATUS_LINE = re.compile(r"RTSP/[0-9]\.[0-9] ([0-9]{3})(?: (.*))?")
+
+
+async def read_response(
+    reader: asyncio.StreamReader, *, max_body: int = 1 << 20, skip_interleaved: bool = True
+) -> Response:
+    """The next reply on a client's connection; interleaved data before it is skipped unless
+    the client never asked for any (then a `$` is garbage). EOF before a reply raises
+    `asyncio.IncompleteReadError`; anything malformed, `RtspError`."""
+    head = await _head(reader, skip_interleaved=skip_interleaved, magic=b"RTSP/")
     if head is None:
         raise asyncio.IncompleteReadError(b"", None)
     lines = head.decode("utf-8", "replace").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("RTSP/") or not parts[1].isdigit():
-        raise RtspError(f"not an RTSP reply: {lines[0][:80]!r}")
-    headers = _headers(lines[1:])
+    m = _STATUS_LINE.fullmatch(lines[0])
+    if m is None:
+        raise RtspError(f"not an RTSP reply: bad status line {lines[0][:80]!r}")
+    fields = _fields(lines[1:])
+    headers = dict(fields)
     body = await _body(reader, headers, max_body)
-    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
+    return Response(int(m.group(1)), m.group(2) or "", headers, body, fields)
 
 
 def format_request(method: str, url: str, cseq: int, headers: Mapping[str, str]) -> bytes:
@@ -163,38 +193,45 @@ def interleave(channel: int, data: bytes) -> bytes:
 
 # ---- digest authentication (RFC 2617) ---------------------------------------------------
 
+_PARAM = re.compile(r'([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+DIGEST_ALGORITHMS = frozenset({"MD5", "MD5-SESS"})  # what we can answer
+
+
+def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
+    """`Digest realm="x", nonce="y"` → ("digest", {...}) with lower-case keys; a quoted value
+    may hold commas and backslash-escaped quotes (unescaped here)."""
+    scheme, _, rest = value.strip().partition(" ")
+    params: dict[str, str] = {}
+    for m in _PARAM.finditer(rest):
+        quoted = m.group(2)
+        params[m.group(1).lower()] = (
+            re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else m.group(3)
+        )
+    return scheme.lower(), params
+
 
 def parse_digest(value: str) -> dict[str, str]:
-    """`Digest k="v", k2=v2` → dict with lower-case keys (a quoted value may hold commas)."""
-    out: dict[str, str] = {}
-    s = value.strip()
-    if s[:6].lower() != "digest":
-        return out
-    s = s[6:]
-    i = 0
-    while i < len(s):
-        while i < len(s) and s[i] in " ,":
-            i += 1
-        eq = s.find("=", i)
-        if eq < 0:
-            break
-        key = s[i:eq].strip().lower()
-        i = eq + 1
-        if i < len(s) and s[i] == '"':
-            end = s.find('"', i + 1)
-            end = len(s) if end < 0 else end
-            out[key] = s[i + 1 : end]
-            i = end + 1
-        else:
-            end = s.find(",", i)
-            end = len(s) if end < 0 else end
-            out[key] = s[i:end].strip()
-            i = end
-    return out
+    """The parameters of a `Digest ...` challenge or answer; {} for another scheme."""
+    scheme, params = parse_challenge(value)
+    return params if scheme == "digest" else {}
+
+
+def digest_challenge(values: Iterable[str]) -> dict[str, str] | None:
+    """The first Digest challenge among several `WWW-Authenticate` values whose algorithm we
+    can answer (MD5, MD5-sess), or None."""
+    for value in values:
+        scheme, params = parse_challenge(value)
+        if scheme == "digest" and params.get("algorithm", "MD5").upper() in DIGEST_ALGORITHMS:
+            return params
+    return None
 
 
 def md5_hex(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 2617 mandates MD5
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def digest_response(
@@ -208,8 +245,11 @@ def digest_response(
     qop: str | None = None,
     nc: str | None = None,
     cnonce: str | None = None,
+    algorithm: str | None = None,
 ) -> str:
     ha1 = md5_hex(f"{username}:{realm}:{password}")
+    if (algorithm or "").upper() == "MD5-SESS":
+        ha1 = md5_hex(f"{ha1}:{nonce}:{cnonce}")
     ha2 = md5_hex(f"{method}:{uri}")
     if qop:
         return md5_hex(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
@@ -217,15 +257,61 @@ def digest_response(
 
 
 def authorization(
-    username: str, password: str, challenge: Mapping[str, str], method: str, uri: str
+    username: str,
+    password: str,
+    challenge: Mapping[str, str],
+    method: str,
+    uri: str,
+    *,
+    nc: int = 1,
+    cnonce: str | None = None,
 ) -> str:
-    """The `Authorization` value answering a parsed `WWW-Authenticate: Digest` challenge."""
+    """The `Authorization` value answering a parsed `WWW-Authenticate: Digest` challenge:
+    qop=auth when offered (RFC 2617 §3.2.2 says the client then must use it), MD5-sess, the
+    opaque echoed. `nc` counts the requests made with this nonce (1, 2, …)."""
+    algorithm = challenge.get("algorithm")
+    if algorithm is not None and algorithm.upper() not in DIGEST_ALGORITHMS:
+        raise RtspError(f"unsupported digest algorithm {algorithm!r} (MD5, MD5-sess)")
     realm, nonce = challenge.get("realm", ""), challenge.get("nonce", "")
-    resp = digest_response(username, password, realm, nonce, method, uri)
-    return (
-        f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-        f'response="{resp}"'
-    )
+    qops = [q.strip() for q in challenge.get("qop", "").split(",")]
+    qop = "auth" if "auth" in qops else None
+    if qop or (algorithm or "").upper() == "MD5-SESS":
+        cnonce = cnonce or secrets.token_hex(8)
+    ncs = f"{nc:08x}" if qop else None
+    resp = digest_response(
+        username, password, realm, nonce, method, uri,
+        qop=qop, nc=ncs, cnonce=cnonce, algorithm=algorithm,
+    )  # fmt: skip
+    fields = [
+        f"username={_quote(username)}",
+        f"realm={_quote(realm)}",
+        f"nonce={_quote(nonce)}",
+        f"uri={_quote(uri)}",
+        f'response="{resp}"',
+    ]
+    if qop:
+        fields += ["qop=auth", f"nc={ncs}", f"cnonce={_quote(cnonce or '')}"]
+    if "opaque" in challenge:
+        fields.append(f"opaque={_quote(challenge['opaque'])}")
+    if algorithm is not None:
+        fields.append(f"algorithm={algorithm}")
+    return "Digest " + ", ".join(fields)
+
+
+def answer(
+    username: str, password: str, challenges: Iterable[str], method: str, uri: str
+) -> str | None:
+    """The `Authorization` value for the strongest of several challenges we can answer
+    (Digest, else Basic), or None when none can be. Basic sends the password merely encoded:
+    it is answered only because a device offering nothing else is otherwise unusable."""
+    values = list(challenges)
+    digest = digest_challenge(values)
+    if digest is not None:
+        return authorization(username, password, digest, method, uri)
+    if any(parse_challenge(v)[0] == "basic" for v in values):
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        return f"Basic {token}"
+    return None
 
 
 @dataclass
@@ -238,7 +324,7 @@ class DigestGuard:
     nonce: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def challenge(self) -> str:
-        return f'Digest realm="{self.realm}", nonce="{self.nonce}"'
+        return f"Digest realm={_quote(self.realm)}, nonce={_quote(self.nonce)}"
 
     def check(self, method: str, authorization_value: str) -> bool:
         d = parse_digest(authorization_value)

@@ -2,15 +2,18 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cctv.plumbing.settings import ServiceSettings
+
+from .recorders.onvif import template_problem, without_login
 
 
 class MediaSettings(ServiceSettings):
     http_port: int = 8086
-    # Recorders' replay endpoint: `{camera_id}` is replaced (ONVIF GetReplayUri gives it per
-    # recording on a real NVR). The demo recorder serves every camera on one port.
+    # Recorders' replay endpoint: `{camera_id}` (or `{channel}`) is replaced (ONVIF
+    # GetReplayUri gives it per recording on a real NVR). The demo recorder serves every camera
+    # on one port. Checked at start like RECORDERS' templates.
     replay_url_template: str = "rtsp://127.0.0.1:8556/replay/{camera_id}"
     replay_username: str = ""
     replay_password: str = ""
@@ -58,3 +61,11 @@ class MediaSettings(ServiceSettings):
     view_connect_timeout_s: float = Field(default=30.0, gt=0)  # offer answered, never connected
     max_viewers: int = Field(default=40, ge=1)  # sessions per replica before refusing
     viewer_font_size: int = Field(default=14, ge=6)
+
+    @field_validator("replay_url_template")
+    @classmethod
+    def _replay_template(cls, v: str) -> str:
+        why = template_problem(v)
+        if why:
+            raise ValueError(f"REPLAY_URL_TEMPLATE {without_login(v)!r} {why}")
+        return v

@@ -339,6 +339,12 @@ def test_the_checker_knows_media_recorder_fields() -> None:
         ({"id": "N1", "password_file": "/etc/shadow"}, "password_file '/etc/shadow'"),
         ({"id": "N1", "passwd_file": "/run/secrets/recorder-n1"}, "unknown field(s) passwd_file"),
         ({"brand": "dahua", "rtsp_url": "rtsp://n1"}, "has no id"),
+        ({"id": "N1", "brand": "onvif", "replay_url_template": "rtsps://n1/{channel}"},
+         "replay_url_template: recorder N1: 'rtsps://n1/{channel}' is not an rtsp:// URL"),
+        ({"id": "N1", "replay_url_template": "rtsp://n1/{camera}"},
+         "unknown placeholder {camera}: only {camera_id} and {channel}"),
+        ({"id": "N1", "replay_url_template": "rtsp://admin:s3cret@n1/{channel}"},
+         "holds a login"),
     ],
 )  # fmt: skip
 def test_the_checker_names_a_bad_recorder(
@@ -354,6 +360,27 @@ def test_the_checker_names_a_bad_recorder(
     assert "recorders: entry 1" in out.stderr and named in out.stderr, out.stderr
     assert "s3cret" not in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [
+        ("rtsps://nvr/replay/{camera_id}", "not an rtsp:// URL"),
+        ("rtsp://admin:s3cret@nvr/replay/{camera_id}", "holds a login"),
+        ("rtsp://nvr/replay/{cam}", "unknown placeholder {cam}"),
+        ("rtsp://nvr/replay/{channel}", "does not hold {camera_id}"),
+    ],
+)
+def test_the_checker_refuses_the_default_replay_template_as_media_does(
+    tmp_path: Path, template: str, named: str
+) -> None:
+    values = sample_values()
+    values["recorder-replay-url"] = template
+    copy = tree_with_values(tmp_path, values)
+    out = check(copy / NIC_VALUES.relative_to(K8S))
+    assert out.returncode == 1
+    assert "recorder-replay-url" in out.stderr and named in out.stderr, out.stderr
+    assert "s3cret" not in out.stderr
 
 
 @pytest.mark.parametrize("value", ["[", '{"id": "N1"}', '[{"id": "N1"}, {"id": "N1"}]'])

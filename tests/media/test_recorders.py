@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -388,6 +389,69 @@ def test_recorder_password_from_a_mounted_secret(tmp_path: Path) -> None:
 def test_bad_recorders_setting_is_named(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_recorders(value)
+
+
+def _onvif_recorder(template: str) -> str:
+    return json.dumps([{"id": "NVR-T", "brand": "onvif", "replay_url_template": template}])
+
+
+@pytest.mark.parametrize(
+    ("template", "wrong"),
+    [
+        ("rtsps://10.0.0.9/replay/{camera_id}", "not an rtsp:// URL"),
+        ("http://10.0.0.9/replay/{camera_id}", "not an rtsp:// URL"),
+        ("rtsp://admin@10.0.0.9/replay/{camera_id}", r"holds a login .*username and password"),
+        ("rtsp://admin:s3cret@10.0.0.9/replay/{camera_id}", "holds a login"),
+        ("rtsp://10.0.0.9/replay/{camera}", r"unknown placeholder \{camera\}: only \{camera_id\}"),
+        ("rtsp://10.0.0.9/replay/{nvr_id}/{channel}", r"unknown placeholder \{nvr_id\}"),
+        ("rtsp://10.0.0.9/replay/{}", r"unknown placeholder \{\}"),
+        ("rtsp://10.0.0.9/replay/{camera_id.upper}", "unknown placeholder"),
+        ("rtsp://10.0.0.9/replay/{camera_id!r}", r"write \{camera_id\}"),
+        ("rtsp://10.0.0.9/replay/{camera_id", "is not a template"),
+        ("rtsp://10.0.0.9/replay/{camera_id:d}", "cannot be filled in"),
+        ("rtsp://10.0.0.9/replay/all", "holds neither"),
+        ("rtsp:///replay/{camera_id}", "not an rtsp://host/path URL"),
+    ],
+)
+def test_a_replay_template_media_cannot_play_is_refused_at_start(template: str, wrong: str) -> None:
+    """Checked when RECORDERS is read, naming the recorder and what is wrong — before, each
+    of these passed and failed only at the first export that filled it in."""
+    with pytest.raises(ValueError, match=r"RECORDERS\[0\] replay_url_template: ") as refused:
+        load_recorders(_onvif_recorder(template))
+    assert "recorder NVR-T" in str(refused.value)
+    assert re.search(wrong, str(refused.value)), str(refused.value)
+    assert "s3cret" not in str(refused.value)  # a login in the URL is never echoed
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "rtsp://10.0.0.9/replay/{camera_id}",
+        "rtsp://10.20.3.5:554/onvif/replay/{channel}",
+        "rtsp://nvr.campus/Streaming/tracks/{channel}01?source={camera_id}",
+        "rtsp://nvr.campus/ch{channel:02d}/{{main}}",
+    ],
+)
+def test_a_replay_template_media_can_fill_passes(template: str) -> None:
+    assert load_recorders(_onvif_recorder(template))["NVR-T"].replay_url_template == template
+
+
+def test_the_default_replay_template_is_checked_too() -> None:
+    from pydantic import ValidationError
+
+    from services.media.settings import MediaSettings
+
+    with pytest.raises(ValidationError, match=r"REPLAY_URL_TEMPLATE .* not an rtsp:// URL"):
+        MediaSettings(replay_url_template="rtsps://nvr/replay/{camera_id}")
+    assert MediaSettings(replay_url_template="rtsp://nvr/{camera_id}").replay_url_template
+
+
+async def test_a_channel_template_needs_the_cameras_channel() -> None:
+    """`{channel}` of a camera the inventory gives no channel: refused, never `/None`."""
+    t = datetime.now(UTC)
+    replay = OnvifReplay("rtsp://127.0.0.1:9/replay/{channel}", timeout=1.0)
+    with pytest.raises(ReplayError, match="no recorder channel"):
+        [f async for f in replay.fetch(Footage("NOCH-1"), t, t + timedelta(seconds=1))]
 
 
 async def test_media_exports_from_the_recorder_the_inventory_names(

@@ -1,8 +1,11 @@
-"""cctv/rtsp.py, the one RTSP message module the simulator's servers and media's client share."""
+"""cctv/rtsp.py, the one RTSP message module the simulator's servers, media's client and
+ingest's probe share."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import struct
 from datetime import UTC, datetime
@@ -138,3 +141,107 @@ def test_an_answer_without_its_realm_is_refused() -> None:
     no_realm = ", ".join(p for p in good.split(", ") if not p.startswith("realm="))
     assert "realm" not in no_realm and guard.check("DESCRIBE", good)
     assert not guard.check("DESCRIBE", no_realm)
+
+
+# ---- what ingest's probe needed (it kept its own parser and digest until these existed) ----
+
+
+async def test_replies_cut_short_or_with_odd_status_lines_are_named_not_crashes() -> None:
+    """EOF inside a reply, and a status code in non-ASCII digits ("²" passes str.isdigit and
+    then int() raised a bare ValueError), are RtspErrors naming the fault."""
+    cases = [
+        (b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n", "middle of a message header"),
+        (b"RTSP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc", "body cut short: 3 of 10"),
+        (b"RTSP/1.0 \xc2\xb200 OK\r\n\r\n", "bad status line"),
+        (b"RTSP/1.0 20 OK\r\n\r\n", "bad status line"),
+        (b"RTS", "middle of a message header"),
+    ]
+    for raw, message in cases:
+        with pytest.raises(rtsp.RtspError, match=message):
+            await rtsp.read_response(reader_of(raw))
+
+
+async def test_garbage_is_refused_at_its_first_bytes_not_waited_on() -> None:
+    """A device sending junk that never holds a blank line is named at once (the connection
+    stays open, so waiting for the header's end would only time out)."""
+    junk = asyncio.StreamReader()
+    junk.feed_data(b"\x16\x03\x01\x02\x00 not rtsp and no header end")
+    with pytest.raises(rtsp.RtspError, match=r"RTSP reply: it starts b'\\x16', not b'RTSP/'"):
+        await asyncio.wait_for(rtsp.read_response(junk), 2)
+    # a client that never asked for media takes a `$` as junk, not as a frame to skip
+    frame = asyncio.StreamReader()
+    frame.feed_data(b"$\x00\xff\xff")
+    with pytest.raises(rtsp.RtspError, match="not an RTSP reply"):
+        await asyncio.wait_for(rtsp.read_response(frame, skip_interleaved=False), 2)
+
+
+async def test_every_challenge_of_a_reply_is_kept() -> None:
+    raw = (
+        b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n"
+        b'WWW-Authenticate: Digest realm="IP Camera", nonce="n1", algorithm=SHA-256\r\n'
+        b'WWW-Authenticate: Digest realm="IP Camera", nonce="n2"\r\n'
+        b'WWW-Authenticate: Basic realm="IP Camera"\r\n\r\n'
+    )
+    reply = await rtsp.read_response(reader_of(raw))
+    assert reply.status == 401 and len(reply.challenges) == 3
+    assert reply.headers["www-authenticate"] == 'Basic realm="IP Camera"'  # last, as before
+    chosen = rtsp.digest_challenge(reply.challenges)
+    assert chosen is not None and chosen["nonce"] == "n2"  # SHA-256 cannot be answered
+
+
+def test_strongest_challenge_is_answered_digest_then_basic() -> None:
+    sha = 'Digest realm="r", nonce="x", algorithm="SHA-256"'
+    md5 = 'Digest realm="r", nonce="y"'
+    basic = 'Basic realm="r"'
+    got = rtsp.answer("admin", "pw", [basic, sha, md5], "DESCRIBE", "rtsp://h/1")
+    assert got is not None and rtsp.parse_digest(got)["nonce"] == "y"
+    guard = rtsp.DigestGuard("admin", "pw", "r", nonce="y")
+    assert guard.check("DESCRIBE", got)
+    assert rtsp.answer("ad", "pw", [sha, basic], "GET", "/") == "Basic " + base64.b64encode(
+        b"ad:pw"
+    ).decode("ascii")
+    assert rtsp.answer("ad", "pw", ['Bearer realm="x"', sha], "GET", "/") is None
+    with pytest.raises(rtsp.RtspError, match="unsupported digest algorithm 'SHA-256'"):
+        rtsp.authorization("ad", "pw", rtsp.parse_digest(sha), "GET", "/")
+
+
+def test_qop_auth_answer_matches_rfc_2617_example_and_echoes_opaque() -> None:
+    """RFC 2617 §3.5: the challenge offers qop="auth,auth-int"; the answer uses auth, counts
+    nc and echoes the opaque."""
+    challenge = rtsp.parse_digest(
+        'Digest realm="testrealm@host.com", qop="auth,auth-int", '
+        'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+    )
+    header = rtsp.authorization(
+        "Mufasa", "Circle Of Life", challenge, "GET", "/dir/index.html", cnonce="0a4f113b"
+    )
+    d = rtsp.parse_digest(header)
+    assert d["response"] == "6629fae49393a05397450978507c4ef1"
+    assert (d["qop"], d["nc"], d["cnonce"]) == ("auth", "00000001", "0a4f113b")
+    assert d["opaque"] == "5ccc069c403ebaf9f0171e9517f40e41" and "algorithm" not in d
+    second = rtsp.parse_digest(
+        rtsp.authorization("Mufasa", "Circle Of Life", challenge, "GET", "/", nc=2)
+    )
+    assert second["nc"] == "00000002" and second["cnonce"] != "0a4f113b"  # fresh cnonce
+
+
+def test_md5_sess_answer() -> None:
+    challenge = {"realm": "r", "nonce": "n", "algorithm": "MD5-sess", "qop": "auth"}
+    d = rtsp.parse_digest(rtsp.authorization("u", "p", challenge, "DESCRIBE", "/x", cnonce="c"))
+
+    def md5(s: str) -> str:
+        return hashlib.md5(s.encode()).hexdigest()
+
+    ha1 = md5(f"{md5('u:r:p')}:n:c")
+    assert d["response"] == md5(f"{ha1}:n:00000001:c:auth:{md5('DESCRIBE:/x')}")
+    assert d["algorithm"] == "MD5-sess"
+
+
+def test_escaped_quotes_in_a_realm_round_trip() -> None:
+    """A quoted-string may hold `\\"`: the value is unescaped for the arithmetic and escaped
+    again in the answer, so the device's check and ours agree."""
+    assert rtsp.parse_digest(r'Digest realm="say \"hi\", ok", nonce=n')["realm"] == 'say "hi", ok'
+    guard = rtsp.DigestGuard("admin", "pw", 'say "hi", ok')
+    challenge = rtsp.parse_digest(guard.challenge())
+    assert challenge["realm"] == 'say "hi", ok'
+    assert guard.check("DESCRIBE", rtsp.authorization("admin", "pw", challenge, "DESCRIBE", "u"))

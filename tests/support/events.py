@@ -28,11 +28,15 @@ class EventLog:
         from cctv.contract import STREAMS
 
         self._nc = await nats.connect(nats_url)
-        js = self._nc.jetstream()
+        # a busy server answers its JetStream API late: wait as long as a test would
+        js = self._nc.jetstream(timeout=30.0)
+        # each subject's stream named here: no stream lookup per subject on the API
+        by_domain = {spec.subjects[0].split(".")[1]: spec.name for spec in STREAMS}
         for subject in subjects or tuple(s.subjects[0] for s in STREAMS):
             self._subs.append(
                 await js.subscribe(
                     subject,
+                    stream=by_domain[subject.split(".")[1]],
                     cb=self._on_msg,
                     ordered_consumer=True,
                     deliver_policy=DeliverPolicy.ALL,

@@ -58,6 +58,34 @@ def storage(dev: SimDevice) -> str:
     )
 
 
+def motion_detect(dev: SimDevice) -> str:
+    """configManager getConfig MotionDetect: the whole device's table, one entry per channel
+    (0-based), armed all week; `disarmed` turns the channel's Enable false (Art. 12)."""
+    lines = []
+    for ch in sorted(dev.chan):
+        t = f"table.MotionDetect[{ch - 1}]"
+        lines += [
+            f"{t}.Enable={'false' if dev.chan[ch].disarmed else 'true'}",
+            f"{t}.EventHandler.Dejitter=5",
+            f"{t}.EventHandler.RecordChannels[0]={ch - 1}",
+            f"{t}.EventHandler.RecordEnable=true",
+            f"{t}.EventHandler.RecordLatch=10",
+        ]
+        lines += [f"{t}.EventHandler.TimeSection[{d}][0]=1 00:00:00-24:00:00" for d in range(7)]
+        lines += [f"{t}.Level=3", f"{t}.MotionDetectWindow[0].Sensitive=60"]
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+def config(dev: SimDevice, q: dict[str, str]) -> web.Response:
+    """configManager.cgi, strictly: getConfig of a config this device has (MotionDetect);
+    any other action or name is a 400 `Error`, as the devices answer."""
+    if q.get("action") != "getConfig" or set(q) != {"action", "name"}:
+        return _err()
+    if q["name"] != "MotionDetect":
+        return _err()
+    return _t(motion_detect(dev))
+
+
 def _finders(sim: DeviceServer, dev: SimDevice) -> dict[str, dict]:  # type: ignore[type-arg]
     return sim.state.setdefault(("dahua-finders", dev.device_id), {})  # type: ignore[no-any-return,call-overload]
 
@@ -168,6 +196,8 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
         return _t("".join(f"channels[{i}]={c}\r\n" for i, c in enumerate(active)))
     if path == "/cgi-bin/mediaFileFind.cgi":
         return media_find(sim, dev, q)
+    if path == "/cgi-bin/configManager.cgi":
+        return config(dev, q)
     if path.startswith("/cgi-bin/RPC_Loadfile/"):
         return load_file(dev, path)
     return _err("Not Found", 404)

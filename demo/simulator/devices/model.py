@@ -27,7 +27,7 @@ FAULTS = (
     "early_overwrite",
     "deleted_segment",
     "tamper",
-    "disarmed",  # Art. 12: the channel's record schedule / recording job switched off
+    "disarmed",  # Art. 12: the channel's record schedule / recording job / motion alarm off
     # bad input from a misbehaving device
     "garbage",
     "wrong_content_type",

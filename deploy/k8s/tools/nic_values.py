@@ -21,7 +21,11 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from services.media.recorders import RecorderConfig  # media's own rules, not a copy
+from services.media.recorders import (  # media's own rules, not a copy
+    RecorderConfig,
+    template_problem,
+    without_login,
+)
 
 PLACEHOLDER = "CHANGE-ME"
 DNS_NAME = re.compile(
@@ -62,8 +66,11 @@ def url(*schemes: str, optional: bool = False) -> Callable[[str], str | None]:
 
 
 def replay(v: str) -> str | None:
-    if url("rtsp", "rtsps")(v):
-        return "not an rtsp:// URL"
+    """media's REPLAY_URL_TEMPLATE, by media's own check; the cameras of no listed recorder
+    come from it, and they need not have a channel: `{camera_id}` it must hold."""
+    why = template_problem(v)
+    if why:
+        return f"a template that {why}"
     return None if "{camera_id}" in v else "does not hold {camera_id}"
 
 
@@ -95,7 +102,12 @@ def media_refusal(exc: ValidationError) -> str:
     why = str(ctx["error"]) if first["type"] == "value_error" and "error" in ctx else first["msg"]
     if not first["loc"]:
         return why
-    return f"{'.'.join(map(str, first['loc']))} {first['input']!r}: {why}"
+    where = ".".join(map(str, first["loc"]))
+    if first["type"] == "value_error":  # media's own check: its message shows the value
+        return f"{where}: {why}"
+    value = first["input"]
+    shown = without_login(value) if isinstance(value, str) else value
+    return f"{where} {shown!r}: {why}"
 
 
 def recorder(row: object) -> str | None:
@@ -119,9 +131,6 @@ def recorder(row: object) -> str | None:
         RecorderConfig.model_validate({k: v for k, v in row.items() if k != "password_file"})
     except ValidationError as exc:
         return media_refusal(exc)
-    template = row.get("replay_url_template")  # media takes any text here; it must be a URL
-    if template and url("rtsp", "rtsps")(str(template)):
-        return f"replay_url_template {template!r} is not a rtsp/rtsps URL"
     secret = row.get("password_file")
     if secret is not None and not PASSWORD_FILE.match(str(secret)):
         return (
@@ -210,7 +219,7 @@ def problems(values: dict[str, str]) -> list[str]:
         if why and key == "recorders":  # a whole JSON list: name the entry, not the list
             out.append(f"{key}: {why}")
         elif why:
-            out.append(f"{key}: {v!r} is {why}")
+            out.append(f"{key}: {without_login(v)!r} is {why}")  # never a login in the log
     return out
 
 

@@ -110,7 +110,7 @@ class ProbeResult:
     device_model: str | None = None
     events: list[DeviceEvent] = field(default_factory=list)
     alarms: list[str] | None = None  # device alarms active on this channel; None: not read
-    armed: bool | None = None  # Art. 12 arming (record schedule / job on); None: not read
+    armed: bool | None = None  # Art. 12 arming (record schedule, job, Dahua motion alarm on)
 
     @property
     def healthy(self) -> bool:

@@ -4,7 +4,9 @@ Calls (Dahua HTTP API for IPC/NVR): magicBox.cgi?action=getSystemInfo,
 global.cgi?action=getCurrentTime, storageDevice.cgi?action=getDeviceAllInfo,
 eventManager.cgi?action=getEventIndexes&code=VideoLoss (current state) and
 action=attach&codes=[VideoLoss,VideoBlind,SceneChange] (multipart push),
-mediaFileFind.cgi factory.create / findFile / findNextFile / close / destroy (paged).
+mediaFileFind.cgi factory.create / findFile / findNextFile / close / destroy (paged),
+configManager.cgi?action=getConfig&name=MotionDetect (Art. 12 arming: the channel's
+motion alarm armed, `table.MotionDetect[<channel-1>].Enable`; deep probes).
 Dahua reports local wall-clock time without a zone; the adapter is told the devices' zone
 (campus default UTC+8).
 """
@@ -117,6 +119,27 @@ def parse_event_indexes(body: bytes) -> set[int]:
         if k.startswith("channels[") and v.isdigit():
             out.add(int(v) + 1)
     return out
+
+
+MOTION_DETECT = "/cgi-bin/configManager.cgi?action=getConfig&name=MotionDetect"
+
+
+def parse_motion_armed(body: bytes, channel: int) -> bool | None:
+    """Art. 12 arming of one channel: its motion alarm's `Enable` in the device's MotionDetect
+    table (0-based index, one entry per channel). A channel the table does not hold is not
+    measured (None); an answer with no table, or an Enable other than true/false, is the
+    device's fault and refused, never read as armed or not."""
+    what = "configManager getConfig MotionDetect"
+    kv = parse_kv(body, what)
+    if not any(k.startswith("table.MotionDetect[") for k in kv):
+        raise BadResponse(f"{what}: no table.MotionDetect in the answer")
+    key = f"table.MotionDetect[{channel - 1}].Enable"
+    if key not in kv:
+        return None
+    flag = kv[key].lower()
+    if flag not in {"true", "false"}:
+        raise BadResponse(f"{what}: {key} must be true or false, not {kv[key]!r}")
+    return flag == "true"
 
 
 def parse_find_result(body: bytes, tz: timezone) -> list[Segment]:
@@ -232,9 +255,20 @@ class DahuaAdapter:
                 if listing.error:
                     raise BadResponse(listing.error)
                 result.recording = any(s.end >= now - self.recent_window for s in listing.segments)
+                try:
+                    result.armed = await self.armed(target)
+                except BadResponse:  # the arming answer unreadable: not measured, not down
+                    result.armed = None
             return result
         except (DeviceError, TimeoutError) as exc:
             return failed_result(target, started, exc, partial=result)
+
+    async def armed(self, target: DeviceTarget) -> bool | None:
+        """The channel's motion alarm armed (Art. 12); None where the device's MotionDetect
+        table has no entry for the channel. The table is the whole device's: one answer
+        serves all an NVR's cameras (`device_share_s`). A device without the config answers
+        400 `Error`: BadResponse, not measured."""
+        return parse_motion_armed(await self._device_get(target, MOTION_DETECT), target.channel)
 
     async def device_info(self, target: DeviceTarget) -> dict[str, str]:
         body, _ = await self._get(target, "/cgi-bin/magicBox.cgi?action=getSystemInfo")

@@ -3,22 +3,21 @@ one decoded frame for the tamper checks.
 
 Why a hand-written OPTIONS/DESCRIBE: it is a few hundred bytes each way, every step is under
 our own timeout, and a device that sends garbage or never answers is named precisely —
-libavformat reports both as "invalid data". Only the frame grab uses PyAV (frames.py).
+libavformat reports both as "invalid data". Messages and digest come from the shared
+`cctv.rtsp` (as for media's recorders and the simulator). Only the frame grab uses PyAV
+(frames.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
-import hashlib
-import re
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from cctv import rtsp
 from services.ingest.adapters.base import (
     MAX_SEGMENTS_PER_LISTING,
     DeviceTarget,
@@ -34,10 +33,8 @@ from services.ingest.frames import (
     redact_url,
 )
 
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024  # an SDP is a few hundred bytes
 USER_AGENT = "campus-cctv-ingest/1.0"
-_STATUS_LINE = re.compile(r"^RTSP/1\.\d (\d{3})(?: (.*))?$")
 
 
 class RtspStatus(enum.StrEnum):
@@ -105,70 +102,8 @@ class ProbeFailure(Exception):
         self.detail = detail
 
 
-@dataclass
-class _Response:
-    status: int
-    reason: str
-    headers: dict[str, str]
-    body: bytes
-
-
-def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
-    """`Digest realm="x", nonce="y"` → ("digest", {...}); quoted values may hold commas."""
-    scheme, _, rest = value.strip().partition(" ")
-    params: dict[str, str] = {}
-    for m in re.finditer(r'([A-Za-z0-9_-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)', rest):
-        params[m.group(1).lower()] = m.group(3) if m.group(3) is not None else m.group(2)
-    return scheme.lower(), params
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 2617 mandates MD5
-
-
-def authorization(
-    method: str, uri: str, creds: RtspCredentials, challenges: list[str], nc: int = 1
-) -> str | None:
-    """The Authorization header answering the strongest challenge we support (Digest > Basic)."""
-    parsed = [parse_challenge(c) for c in challenges]
-    for scheme, p in parsed:
-        if scheme != "digest":
-            continue
-        algorithm = p.get("algorithm", "MD5").upper()
-        if algorithm not in {"MD5", "MD5-SESS"}:
-            continue
-        realm, nonce = p.get("realm", ""), p.get("nonce", "")
-        ha1 = _md5(f"{creds.username}:{realm}:{creds.password}")
-        cnonce = secrets.token_hex(8)
-        if algorithm == "MD5-SESS":
-            ha1 = _md5(f"{ha1}:{nonce}:{cnonce}")
-        ha2 = _md5(f"{method}:{uri}")
-        qops = [q.strip() for q in p.get("qop", "").split(",") if q.strip()]
-        fields = [
-            f'username="{creds.username}"',
-            f'realm="{realm}"',
-            f'nonce="{nonce}"',
-            f'uri="{uri}"',
-        ]
-        if "auth" in qops:
-            ncs = f"{nc:08x}"
-            response = _md5(f"{ha1}:{nonce}:{ncs}:{cnonce}:auth:{ha2}")
-            fields += [f'response="{response}"', "qop=auth", f"nc={ncs}", f'cnonce="{cnonce}"']
-        else:
-            fields.append(f'response="{_md5(f"{ha1}:{nonce}:{ha2}")}"')
-        if "opaque" in p:
-            fields.append(f'opaque="{p["opaque"]}"')
-        if "algorithm" in p:
-            fields.append(f"algorithm={p['algorithm']}")
-        return "Digest " + ", ".join(fields)
-    if any(scheme == "basic" for scheme, _ in parsed):
-        token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode("ascii")
-        return f"Basic {token}"
-    return None
-
-
 class _RtspConnection:
-    """A minimal RTSP/1.0 client connection: request, bounded read of the response."""
+    """A minimal RTSP/1.0 client connection: one request, the bounded read of its answer."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
@@ -176,61 +111,22 @@ class _RtspConnection:
 
     async def request(
         self, method: str, url: str, headers: dict[str, str] | None = None
-    ) -> _Response:
+    ) -> rtsp.Response:
         self.cseq += 1
-        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self.cseq}", f"User-Agent: {USER_AGENT}"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
+        all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self.writer.write(rtsp.format_request(method, url, self.cseq, all_headers))
         await self.writer.drain()
-        return await self._read_response()
-
-    async def _read_response(self) -> _Response:
         try:
-            magic = await self.reader.readexactly(5)
+            # no PLAY is ever sent, so a `$` frame is garbage, not RTP to skip
+            return await rtsp.read_response(
+                self.reader, max_body=MAX_BODY_BYTES, skip_interleaved=False
+            )
         except asyncio.IncompleteReadError as exc:
             raise ProbeFailure(
                 RtspStatus.UNREACHABLE, "connection closed by the device before it answered"
             ) from exc
-        if magic != b"RTSP/":
-            raise ProbeFailure(
-                RtspStatus.PROTOCOL_ERROR,
-                f"answer does not start with 'RTSP/' (got {magic[:5]!r})",
-            )
-        try:
-            head = magic + await self.reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError as exc:
-            raise ProbeFailure(
-                RtspStatus.PROTOCOL_ERROR, f"response header longer than {MAX_HEADER_BYTES} bytes"
-            ) from exc
-        except asyncio.IncompleteReadError as exc:
-            raise ProbeFailure(
-                RtspStatus.PROTOCOL_ERROR, "connection closed in the middle of a response"
-            ) from exc
-        text = head.decode("utf-8", "replace")
-        lines = text.split("\r\n")
-        m = _STATUS_LINE.match(lines[0])
-        if m is None:
-            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, f"bad status line {lines[0][:80]!r}")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                key = k.strip().lower()
-                # several WWW-Authenticate headers are common: keep them all, "\n"-joined
-                headers[key] = f"{headers[key]}\n{v.strip()}" if key in headers else v.strip()
-        try:
-            length = int(headers.get("content-length", "0") or 0)
-        except ValueError as exc:
-            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, "bad Content-Length") from exc
-        if length < 0 or length > MAX_BODY_BYTES:
-            raise ProbeFailure(
-                RtspStatus.PROTOCOL_ERROR, f"response body of {length} bytes is out of bounds"
-            )
-        try:
-            body = await self.reader.readexactly(length) if length else b""
-        except asyncio.IncompleteReadError as exc:
-            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, "response body cut short") from exc
-        return _Response(int(m.group(1)), m.group(2) or "", headers, body)
+        except rtsp.RtspError as exc:
+            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, str(exc)) from exc
 
 
 def sdp_video_codec(sdp: str) -> str | None:
@@ -339,7 +235,7 @@ class RtspProbe:
         host, port = parts.hostname, parts.port or 554
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=MAX_HEADER_BYTES),
+                asyncio.open_connection(host, port, limit=rtsp.MAX_HEADER_BYTES),
                 self.connect_timeout,
             )
         except TimeoutError as exc:
@@ -365,13 +261,15 @@ class RtspProbe:
                 conn.request("DESCRIBE", url, accept), self.request_timeout
             )
             if resp.status == 401:
-                challenges = resp.headers.get("www-authenticate", "").split("\n")
+                challenges = resp.challenges or [""]
                 if credentials is None:
                     state["auth_ok"] = False
                     raise ProbeFailure(
                         RtspStatus.AUTH_FAILED, "the device asks for credentials and none are held"
                     )
-                header = authorization("DESCRIBE", url, credentials, challenges)
+                header = rtsp.answer(
+                    credentials.username, credentials.password, challenges, "DESCRIBE", url
+                )
                 if header is None:
                     state["auth_ok"] = False
                     raise ProbeFailure(

@@ -14,16 +14,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cctv.contract import CameraRecord
 
 from .base import Footage, RecordedFrame, Recorder, ReplayError
 from .dahua import DahuaPlayback
 from .hikvision import HikvisionIsapi
-from .onvif import OnvifReplay, ReplayClient
+from .onvif import PLACEHOLDERS, OnvifReplay, ReplayClient, template_problem, without_login
 
 __all__ = [
+    "PLACEHOLDERS",
     "DahuaPlayback",
     "Footage",
     "HikvisionIsapi",
@@ -35,6 +44,8 @@ __all__ = [
     "ReplayClient",
     "ReplayError",
     "load_recorders",
+    "template_problem",
+    "without_login",
 ]
 
 Dialect = Literal["onvif", "hikvision", "dahua"]
@@ -50,11 +61,22 @@ class RecorderConfig(BaseModel):
     # Hikvision ISAPI; Dahua's HTTP API (mediaFileFind), optional
     http_url: str = Field(default="", pattern=r"^(https?://[^\s@/]+/?)?$")
     rtsp_url: str = Field(default="", pattern=r"^(rtsp://[^\s@/]+/?)?$")  # Dahua; Hikvision NAT
-    replay_url_template: str = ""  # ONVIF: rtsp://host/...{camera_id} or {channel}
+    # ONVIF: rtsp://host/...{camera_id} and/or {channel}, checked at start (template_problem)
+    replay_url_template: str = ""
     username: str = ""  # "" = REPLAY_USERNAME
     password: str = ""  # "" = REPLAY_PASSWORD
     password_file: str = ""  # a mounted secret holding the password (Kubernetes), read at start
     timezone: str = "Asia/Shanghai"  # Dahua URLs are in the recorder's local time
+
+    @field_validator("replay_url_template")
+    @classmethod
+    def _template(cls, v: str, info: ValidationInfo) -> str:
+        """Refused when read, not at the first export that would fill it in."""
+        why = template_problem(v) if v else None
+        if why:
+            rec = info.data.get("id")
+            raise ValueError(f"recorder {rec or '(no id)'}: {without_login(v)!r} {why}")
+        return v
 
     @model_validator(mode="after")
     def _addresses(self) -> RecorderConfig:

@@ -7,9 +7,12 @@ so the frame times are the recorder's own."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from string import Formatter
+from urllib.parse import urlsplit
 
 from cctv.rtsp import format_clock
 
@@ -17,6 +20,47 @@ from .base import Footage, RecordedFrame, ReplayError
 from .rtsp_playback import PlaybackSession
 
 REPLAY_TAG = "onvif-replay"
+# what OnvifReplay.fetch fills a replay URL template with
+PLACEHOLDERS = ("camera_id", "channel")
+
+
+def without_login(url: str) -> str:
+    """The URL as it may be shown: a user:password@ part is never echoed into an error."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/]*@", r"\1…@", url)
+
+
+def template_problem(template: str) -> str | None:
+    """What is wrong with a replay URL template, or None. Checked when the setting is read, so
+    a template media cannot fill or play is refused at start and not at the first export: the
+    replay client speaks plain RTSP (rtsp://, no rtsps), only `{camera_id}` and `{channel}` are
+    filled in, and the login goes in username/password, never in the URL (nor in the logs)."""
+    try:
+        fields = [(f, conv) for _, f, _, conv in Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"is not a template ({exc}; a literal brace is written {{{{ or }}}})"
+    allowed = " and ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+    for name, conversion in fields:
+        if name not in PLACEHOLDERS:
+            return f"has the unknown placeholder {{{name}}}: only {allowed} are filled in"
+        if conversion is not None:
+            return f"converts {{{name}!{conversion}}}: write {{{name}}}"
+    if not fields:
+        either = " nor ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+        return f"holds neither {either}: every camera would replay the same recording"
+    try:
+        url = template.format(camera_id="CAM-1", channel=1)
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        return f"cannot be filled in ({exc!r})"
+    parts = urlsplit(url)
+    if parts.scheme != "rtsp":
+        return (
+            "is not an rtsp:// URL (the replay client speaks plain RTSP: no rtsps://, no http://)"
+        )
+    if "@" in parts.netloc:
+        return "holds a login (user@host): give username and password or password_file instead"
+    if not parts.hostname or any(c.isspace() for c in url):
+        return "is not an rtsp://host/path URL"
+    return None
 
 
 class ReplayClient(PlaybackSession):
@@ -71,10 +115,14 @@ class OnvifReplay:
     async def fetch(
         self, footage: Footage, start: datetime, end: datetime
     ) -> AsyncIterator[RecordedFrame]:
+        channel: int | None = footage.channel
         try:
-            url = self.url_template.format(camera_id=footage.camera_id, channel=footage.channel)
+            if any(f == "channel" for _, f, _, _ in Formatter().parse(self.url_template)):
+                channel = footage.require_channel("this recorder's ONVIF")  # never "None"
+            url = self.url_template.format(camera_id=footage.camera_id, channel=channel)
         except (KeyError, IndexError, ValueError) as exc:
-            raise ReplayError(f"replay URL template {self.url_template!r}: {exc!r}") from exc
+            shown = without_login(self.url_template)
+            raise ReplayError(f"replay URL template {shown!r}: {exc!r}") from exc
         async for frame in fetch(
             url, start, end, username=self.username, password=self.password, timeout=self.timeout
         ):

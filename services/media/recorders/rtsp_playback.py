@@ -54,6 +54,7 @@ class PlaybackSession:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self._digest: dict[str, str] | None = None
+        self._nc = 0  # requests answered with this nonce: qop=auth counts them (RFC 2617)
 
     async def __aenter__(self) -> PlaybackSession:
         try:
@@ -79,8 +80,9 @@ class PlaybackSession:
         self.cseq += 1
         all_headers = {"User-Agent": USER_AGENT, **headers}
         if self._digest is not None and self.username is not None:
+            self._nc += 1
             all_headers["Authorization"] = rtsp.authorization(
-                self.username, self.password or "", self._digest, method, uri
+                self.username, self.password or "", self._digest, method, uri, nc=self._nc
             )
         self.writer.write(rtsp.format_request(method, uri, self.cseq, all_headers))
 
@@ -101,7 +103,15 @@ class PlaybackSession:
             if reply.status == 401 and self.username is not None:
                 if self._digest is not None:
                     break  # we answered the challenge and were refused
-                self._digest = rtsp.parse_digest(h.get("www-authenticate", ""))
+                # a recorder may offer several (Digest SHA-256, Digest MD5, Basic): ours is MD5
+                self._digest = rtsp.digest_challenge(reply.challenges)
+                if self._digest is None:
+                    offered = "; ".join(reply.challenges) or "none"
+                    raise ReplayError(
+                        f"{method} {uri}: recorder offers no digest challenge we can answer "
+                        f"(MD5, MD5-sess); it offered: {offered[:120]}"
+                    )
+                self._nc = 0
                 continue
             if reply.status // 100 != 2:
                 extra = f" (unsupported: {h['unsupported']})" if "unsupported" in h else ""

@@ -1,12 +1,21 @@
 """Art. 12 arming read from the device over real sockets: Hikvision ISAPI record tracks
-(Enable + enableSchedule) and ONVIF Recording Control (GetRecordingJobs Mode,
-GetRecordingJobState State), against the simulator's strict devices."""
+(Enable + enableSchedule), ONVIF Recording Control (GetRecordingJobs Mode,
+GetRecordingJobState State) and Dahua's MotionDetect config (Enable), against the
+simulator's strict devices."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
-from services.ingest.adapters.base import BadResponse
+from cctv.contract import CameraRecord
+from cctv.contract.events import CameraUpserted
+from services.health.app import HealthService
+from services.ingest.adapters.base import AuthFailed, BadResponse, Credentials
+from services.ingest.adapters.dahua import parse_motion_armed
 from services.ingest.adapters.hikvision import parse_track_armed
 from services.ingest.adapters.onvif import (
     RecordingJob,
@@ -15,7 +24,10 @@ from services.ingest.adapters.onvif import (
     parse_recording_jobs,
 )
 from services.ingest.adapters.xmlutil import parse_xml
+from tests.health.harness import T0, feed, health, open_faults
 from tests.ingest.devices.conftest import Estate
+
+__all__ = ["health"]  # the health service fixture, for the Dahua sample's fault
 
 
 async def test_isapi_reads_a_disarmed_track(estate: Estate) -> None:
@@ -50,6 +62,108 @@ async def test_onvif_reads_the_recording_job_mode_and_state(estate: Estate) -> N
     assert off.reachable and off.error is None
     estate.onvif.apply_fault("disarmed", False)
     assert (await estate.ov.probe(target, deep=True)).armed is True
+
+
+async def test_dahua_reads_a_disarmed_motion_alarm(estate: Estate) -> None:
+    estate.dahua.apply_fault("disarmed", channel=2)
+    armed = await estate.dh.probe(estate.target(estate.dahua, 1), deep=True)
+    disarmed = await estate.dh.probe(estate.target(estate.dahua, 2), deep=True)
+    assert (armed.armed, disarmed.armed) == (True, False)
+    assert disarmed.reachable and disarmed.error is None  # disarmed is no outage
+    assert disarmed.to_sample().armed is False
+    estate.dahua.apply_fault("disarmed", False, channel=2)
+    again = await estate.dh.probe(estate.target(estate.dahua, 2), deep=True)
+    assert again.armed is True
+
+
+async def test_dahua_arming_is_read_on_deep_probes_only(estate: Estate) -> None:
+    shallow = await estate.dh.probe(estate.target(estate.dahua, 1), deep=False)
+    assert shallow.reachable and shallow.armed is None
+
+
+async def test_dahua_channel_outside_the_table_is_not_measured(estate: Estate) -> None:
+    """The simulated NVR has four channels: channel 9 has no MotionDetect entry."""
+    assert await estate.dh.armed(estate.target(estate.dahua, 9)) is None
+
+
+async def test_dahua_disarmed_reaches_health_as_a_not_armed_fault(
+    estate: Estate, health: HealthService
+) -> None:
+    """The sample ingest makes of a disarmed Dahua channel opens health's `not_armed` for a
+    key place (armed always), and the channel armed again resolves it — as for ISAPI."""
+    tag = uuid.uuid4().hex[:6]
+    target = replace(estate.target(estate.dahua, 3), camera_id=f"DHV-{tag}")
+    cam = CameraRecord(
+        camera_id=target.camera_id, name="财务处金库", system_id=f"DHV-{tag}",
+        department="finance", managing_department="finance", category="department",
+        sensitivity=["key_point"], building="行政楼", position="1楼金库", zone="行政区",
+        brand="dahua", protocol="dahua", address=f"{target.host}:{target.port}", channel=3,
+    )  # fmt: skip
+    await feed(health, CameraUpserted(camera=cam))
+
+    async def sample_at(minutes: int) -> None:
+        result = await estate.dh.probe(target, deep=True)
+        at = T0 + timedelta(minutes=minutes)
+        await feed(health, result.to_sample().model_copy(update={"sampled_at": at}))
+
+    def not_armed(faults: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+        return [f for f in faults if f["kind"] == "not_armed"]
+
+    await sample_at(0)
+    assert not_armed(await open_faults(health, cam.camera_id)) == []
+    estate.dahua.apply_fault("disarmed", channel=3)
+    await sample_at(1)
+    await sample_at(2)  # still off: one fault
+    [fault] = not_armed(await open_faults(health, cam.camera_id))
+    assert "Art. 12" in fault["detail"]
+    estate.dahua.apply_fault("disarmed", False, channel=3)
+    await sample_at(3)
+    assert not_armed(await open_faults(health, cam.camera_id)) == []
+
+
+async def test_the_simulated_dahua_answers_motion_detect_strictly(estate: Estate) -> None:
+    """Only getConfig of MotionDetect, behind digest auth; anything else is a 400 `Error`."""
+    target = estate.target(estate.dahua, 1)
+    base = "/cgi-bin/configManager.cgi?action="
+    for path in (
+        base + "getConfig&name=Motion",
+        base + "setConfig&name=MotionDetect",
+        base + "getConfig",
+        base + "getConfig&name=MotionDetect&channel=1",
+    ):
+        reply = await estate.http.request(target, "GET", path, allow_error_status=True)
+        assert reply.status == 400 and reply.body.startswith(b"Error"), (path, reply)
+    with pytest.raises(AuthFailed):
+        await estate.http.request(
+            estate.target(estate.dahua, 1, Credentials("admin", "wrong")),
+            "GET", base + "getConfig&name=MotionDetect",
+        )  # fmt: skip
+    ok = await estate.http.request(target, "GET", base + "getConfig&name=MotionDetect")
+    assert parse_motion_armed(ok.body, 4) is True
+
+
+def _motion(enable: str = "true", index: int = 0) -> bytes:
+    return (
+        f"table.MotionDetect[{index}].Enable={enable}\r\n"
+        f"table.MotionDetect[{index}].EventHandler.TimeSection[0][0]=1 00:00:00-24:00:00\r\n"
+        f"table.MotionDetect[{index}].Level=3\r\n"
+    ).encode()
+
+
+def test_motion_detect_enable_is_the_channels_arming() -> None:
+    assert parse_motion_armed(_motion(), 1) is True
+    assert parse_motion_armed(_motion("false"), 1) is False
+    assert parse_motion_armed(_motion("true", index=3), 4) is True
+    assert parse_motion_armed(_motion("true", index=3), 1) is None  # not in the table
+
+
+def test_motion_detect_answers_that_cannot_be_read_are_refused() -> None:
+    with pytest.raises(BadResponse, match="must be true or false, not 'yes'"):
+        parse_motion_armed(_motion("yes"), 1)
+    with pytest.raises(BadResponse, match=r"no table\.MotionDetect"):
+        parse_motion_armed(b"table.Encode[0].MainFormat[0].VideoEnable=true\r\n", 1)
+    with pytest.raises(BadResponse, match="device answered Error"):
+        parse_motion_armed(b"Error\r\nBad Request!\r\n", 1)
 
 
 def _track(enable: str = "true", schedule: str = "true", tid: int = 101) -> bytes:

@@ -17,7 +17,6 @@ from services.ingest.adapters.rtsp_probe import (
     RtspCredentials,
     RtspProbe,
     RtspStatus,
-    authorization,
     sdp_video_codec,
 )
 from services.ingest.frames import FrameSampler, redact_url, url_with_credentials
@@ -266,31 +265,62 @@ def test_url_helpers_keep_credentials_out_of_sight():
     assert camera_id_from_url("rtsp://h:1/Streaming/Channels/101") is None
 
 
-def test_digest_answer_matches_rfc2617_example():
-    """RFC 2617 §3.5 worked example (qop=auth), with its fixed cnonce substituted."""
-    challenge = (
-        'Digest realm="testrealm@host.com", qop="auth,auth-int", '
-        'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
-    )
-    header = authorization(
-        "GET", "/dir/index.html", RtspCredentials("Mufasa", "Circle Of Life"), [challenge]
-    )
-    assert header is not None and header.startswith("Digest ")
-    import re
+@pytest_asyncio.fixture(loop_scope="session")
+async def picky_device():
+    """A stand-in camera answering DESCRIBE with three challenges: Digest SHA-256 (which we
+    cannot answer), Digest MD5-sess with qop=auth and an opaque, and Basic. Only a correct
+    MD5-sess answer gets the SDP; the Authorization values it saw are kept."""
+    from cctv import rtsp
 
-    cnonce = re.search(r'cnonce="([^"]+)"', header).group(1)  # type: ignore[union-attr]
-    from hashlib import md5
+    seen: list[str] = []
+    realm, nonce, opaque = "IPC 摄像机", "5e1f", "op-7"
+    challenges = [
+        f'Digest realm="{realm}", nonce="{nonce}", algorithm=SHA-256, qop="auth"',
+        f'Digest realm="{realm}", nonce="{nonce}", algorithm=MD5-sess, qop="auth", '
+        f'opaque="{opaque}"',
+        f'Basic realm="{realm}"',
+    ]
 
-    ha1 = md5(b"Mufasa:testrealm@host.com:Circle Of Life").hexdigest()
-    ha2 = md5(b"GET:/dir/index.html").hexdigest()
-    nonce = "dcd98b7102dd2f0e8b11d0f600bfb0c093"
-    want = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}".encode()).hexdigest()
-    assert f'response="{want}"' in header and 'opaque="5ccc069c403ebaf9f0171e9517f40e41"' in header
-    # the RFC's own answer for its cnonce
-    rfc = md5(f"{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}".encode()).hexdigest()
-    assert rfc == "6629fae49393a05397450978507c4ef1"
-    assert authorization("GET", "/", CREDS, ['Basic realm="x"']) == "Basic YWRtaW46SGlrMTIzNDUh"
-    assert authorization("GET", "/", CREDS, ['Bearer realm="x"']) is None
+    def good(value: str, method: str) -> bool:
+        d = rtsp.parse_digest(value)
+        return d.get("opaque") == opaque and d.get("response") == rtsp.digest_response(
+            CREDS.username, CREDS.password, realm, nonce, method, d.get("uri", ""),
+            qop=d.get("qop"), nc=d.get("nc"), cnonce=d.get("cnonce"),
+            algorithm=d.get("algorithm"),
+        )  # fmt: skip
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (req := await rtsp.read_request(reader)) is not None:
+            auth = req.headers.get("authorization")
+            if req.method == "OPTIONS":
+                writer.write(rtsp.format_response(req.cseq, 200, "OK", {"Public": "DESCRIBE"}))
+            elif auth is not None and good(auth, req.method):
+                seen.append(auth)
+                sdp = b"v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                writer.write(rtsp.format_response(req.cseq, 200, "OK", {}, sdp))
+            else:
+                seen.extend([auth] if auth else [])
+                head = rtsp.format_response(req.cseq, 401, "Unauthorized")[:-2]
+                extra = "".join(f"WWW-Authenticate: {c}\r\n" for c in challenges)
+                writer.write(head + extra.encode() + b"\r\n")
+            await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield f"rtsp://127.0.0.1:{srv.sockets[0].getsockname()[1]}/Streaming/Channels/101", seen
+    srv.close()
+    await srv.wait_closed()
+
+
+async def test_the_strongest_challenge_a_device_offers_is_answered(picky_device, probe):
+    """Several WWW-Authenticate headers (common on Hikvision/Dahua): the probe skips the
+    digest it cannot compute, answers MD5-sess with qop=auth and the opaque, never Basic."""
+    url, seen = picky_device
+    r = await probe.probe("c-picky", url, CREDS)
+    assert r.status is RtspStatus.OK and r.auth_ok is True and r.codec == "H264", r.error
+    assert len(seen) == 1 and seen[0].startswith("Digest ") and "algorithm=MD5-sess" in seen[0]
+    wrong = await probe.probe("c-picky", url, RtspCredentials("admin", "guess"))
+    assert wrong.status is RtspStatus.AUTH_FAILED and "rejected" in (wrong.error or "")
 
 
 def test_sdp_codec_parsing():
