@@ -14,11 +14,11 @@ import argparse
 import base64
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cctv.contract import rpc
+from cctv.contract.campustime import TimeError, parse_instant
 from cctv.evidence.pack import Pack, PackError, build_pack, check_pack, read_pack
 
 from .audit import NO_KEY, TrustedKey, configured_key, key_args
@@ -63,12 +63,9 @@ def _time(value: str | None, what: str) -> str | None:
     if value is None:
         return None
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise CliError(f"--{what} is not an ISO 8601 time: {value!r}") from exc
-    if t.tzinfo is None:
-        raise CliError(f"--{what} needs a time zone, e.g. {value}+08:00 (Art. 16(1)3)")
-    return t.isoformat()
+        return parse_instant(value, f"--{what}").isoformat()
+    except TimeError as exc:
+        raise CliError(f"{exc} (Art. 16(1)3)") from exc
 
 
 def _job(request_id: str, export_id: str) -> dict[str, Any] | None:

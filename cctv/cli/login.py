@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cctv.contract.campustime import parse_instant
 from cctv.contract.people import CONSOLE_LOGIN
 from cctv.plumbing.settings import cctv_home
 
@@ -34,9 +35,10 @@ def current_token() -> str | None:
     path = token_file()
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if datetime.fromisoformat(kept["expires_at"]) <= datetime.now(UTC):
+        expires = parse_instant(kept["expires_at"], "expires_at", naive="utc")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: log in again rather than fail every command
+    if expires <= datetime.now(UTC):
         return None
     return str(kept["token"])
 

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from pydantic_core import PydanticCustomError
 
 from . import regulation
+from .campustime import parse_instant
 from .orgs import DEPARTMENTS
 
 REGISTRY: dict[str, type[Event]] = {}
@@ -622,7 +623,7 @@ class StopMoveCompleted(WorkflowTransition):
             self.moved = [MovedCamera.model_validate(m) for m in self.summary["moved"]]
         window = self.summary.get("window")
         if self.window_ends_at is None and isinstance(window, dict) and window.get("ends_at"):
-            self.window_ends_at = datetime.fromisoformat(str(window["ends_at"]))
+            self.window_ends_at = parse_instant(window["ends_at"], "window.ends_at", naive="utc")
         return self
 
 
@@ -753,7 +754,7 @@ class HandoverConfirmed(WorkflowTransition):
         self.incoming = self.incoming or str(s.get("incoming") or "")
         if self.confirmed_at is None:
             at = s.get("confirmed_at")
-            self.confirmed_at = datetime.fromisoformat(str(at)) if at else self.at
+            self.confirmed_at = parse_instant(at, "confirmed_at", naive="utc") if at else self.at
         if not self.items and isinstance(s.get("items"), list):
             self.items = [HandoverItem.model_validate(i) for i in s["items"]]
         return self

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cctv.contract.campustime import TimeError, parse_instant
+
 try:  # several times faster than json; verify parses every entry of the log
     from orjson import JSONDecodeError as _JSONError
     from orjson import loads as json_loads
@@ -240,10 +242,9 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_instant(value, naive="utc")
+    except TimeError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _actor(value: Any) -> str | None:

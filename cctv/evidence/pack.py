@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cctv.contract.campustime import TimeError, parse_instant
 from cctv.evidence import bundle
 from cctv.evidence.entry import utc_now
 
@@ -174,12 +175,9 @@ def _events(rep: bundle.CheckReport) -> list[tuple[int, dict[str, Any]]]:
 
 def _time(value: Any, what: str) -> datetime:
     try:
-        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise PackError(f"{what} is not a time: {value!r}") from exc
-    if t.tzinfo is None:
-        raise PackError(f"{what} has no time zone: {value!r}")
-    return t
+        return parse_instant(value, what)
+    except TimeError as exc:
+        raise PackError(str(exc)) from exc
 
 
 def check_pack(pack: Pack, trusted_key: str | None = None) -> PackReport:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
+from cctv.contract.campustime import parse_instant
 from cctv.evidence import merkle
 from cctv.evidence.chain import Appended, LogState, Row
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
@@ -50,7 +51,7 @@ def writer_role(schema: str) -> str:
 
 
 def _recorded(at: str) -> datetime:
-    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_instant(at, "at", naive="utc")
 
 
 def entry_record(a: Appended) -> tuple[Any, ...]:

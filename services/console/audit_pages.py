@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -19,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cctv.contract.campustime import parse_instant
 from cctv.contract.events import REGISTRY
-from cctv.contract.orgs import ROLES
+from cctv.contract.orgs import CAMPUS_TZ, ROLES
 from cctv.contract.rpc import AUDIT_CHECKPOINT, AUDIT_QUERY
 from cctv.evidence import bundle, merkle
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
@@ -35,7 +35,6 @@ approve access or administer the system — not duty operators, guards or gateke
 
 FILTERS = ("camera_id", "actor", "request_no", "event_type", "kind", "since", "until")
 PAGE_SIZES = (20, 50, 100)
-CAMPUS_OFFSET = "+08:00"
 
 
 async def _ask(request: Request, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +63,9 @@ def _time(value: str) -> str | None:
     if not value:
         return None
     try:
-        t = datetime.fromisoformat(value)
+        return parse_instant(value, naive="campus").astimezone(CAMPUS_TZ).isoformat()
     except ValueError:
         return value  # the audit service names what is wrong with it
-    return t.isoformat() if t.tzinfo else t.isoformat() + CAMPUS_OFFSET
 
 
 def query_from(params: Any) -> tuple[dict[str, Any], dict[str, str]]:

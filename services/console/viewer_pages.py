@@ -5,7 +5,6 @@ watermarks every frame and records every step. There is no footage URL here to c
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cctv.contract import rpc
+from cctv.contract.campustime import TimeError, parse_instant
 from cctv.contract.orgs import LIVE_ROLES
 
 from .web import console_of, templates
@@ -89,12 +89,12 @@ async def _asked(request: Request) -> dict[str, Any] | JSONResponse:
     if body.get("request_id"):
         payload["request_id"] = str(body["request_id"])
     if body.get("position"):
-        try:
-            payload["position"] = datetime.fromisoformat(str(body["position"])).isoformat()
-        except ValueError:
+        try:  # with its zone, as media and the seek box want it (Art. 16(1)3)
+            payload["position"] = parse_instant(body["position"], "position").isoformat()
+        except TimeError as exc:
             return JSONResponse(
-                {"ok": False, "code": "invalid_request",
-                 "error": f"时间格式有误 — bad position {body['position']!r}"}, 422,
+                {"ok": False, "code": "invalid_request", "error": str(exc),
+                 "article": "Art. 16(1)3"}, 422,
             )  # fmt: skip
     payload["sdp"] = str(body.get("sdp") or "")
     return payload

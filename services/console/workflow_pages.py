@@ -9,7 +9,6 @@ Mounted by the console from ``routes``.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cctv.contract import regulation, rpc
+from cctv.contract.campustime import parse_instant
 from cctv.contract.orgs import (
     BODY_NAMES,
     CAMPUS_TZ,
@@ -61,10 +61,7 @@ def _local_iso(value: str) -> str | None:
     """A datetime-local field is campus time; the workflow wants an aware ISO string."""
     if not value:
         return None
-    t = datetime.fromisoformat(value)
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=CAMPUS_TZ)
-    return t.isoformat()
+    return parse_instant(value, naive="campus").astimezone(CAMPUS_TZ).isoformat()
 
 
 def _lines(value: str) -> list[str]:

@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cctv.contract import Envelope, Event, rpc
 from cctv.contract import rpcmodels as m
-from cctv.contract.campustime import campus_time
+from cctv.contract.campustime import campus_time, parse_instant
 from cctv.contract.events import (
     AccessApproved,
     AccessHeld,
@@ -47,6 +47,7 @@ from . import replay, store
 from .evidence_store import EvidenceStore, StoreError, open_store
 from .footage import OutsideWindow, load_font, write_as_recorded, write_watermarked_mp4
 from .recorders import OnvifReplay, RecorderDirectory
+from .refusal import Refused
 from .settings import MediaSettings
 
 SCHEMA = store.SCHEMA  # one home: store.py
@@ -83,19 +84,9 @@ def _aware(v: datetime | None, what: str) -> datetime | None:
 
 def _dt(v: Any, what: str) -> datetime:
     try:
-        t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        return parse_instant(v, what)
     except ValueError as exc:
-        raise RpcError(f"{what} 时间格式有误 — {what} is not an ISO 8601 time: {v!r}") from exc
-    if t.tzinfo is None:
-        raise RpcError(f"{what} 须带时区 — {what} needs a time zone: {v!r}")
-    return t
-
-
-class Refused(RpcError):
-    """A request outside the grant or the rules: refused, counted and audited."""
-
-    def __init__(self, code: str, zh: str, en: str, article: str) -> None:
-        super().__init__(f"{zh} — {en}", article, code=code, zh=zh, en=en)
+        raise RpcError(str(exc)) from exc
 
 
 class MediaService:

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -38,17 +38,18 @@ from pydantic import ValidationError
 
 from cctv.contract import CameraRecord, rpc
 from cctv.contract import rpcmodels as m
-from cctv.contract.campustime import campus_time
+from cctv.contract.campustime import TimeError, campus_time, parse_instant
 from cctv.contract.events import FootageViewing, GrantRecord
 from cctv.plumbing.identity import HEADER, Identity, caller
 from cctv.plumbing.outbox import stage
-from cctv.plumbing.service import RpcError, Service
+from cctv.plumbing.service import Service
 
 from . import replay, store
 from .footage import burn_watermark, load_font
 from .ice import configure_ice, port_range, rtc_configuration
 from .live import LiveReader, default_login, may_watch_live, with_login
 from .recorders.base import Footage, Recorder
+from .refusal import Refused
 from .settings import MediaSettings
 
 log = structlog.get_logger()
@@ -64,16 +65,10 @@ VIEW_SECONDS = Histogram(
 RTP_CLOCK = 90_000
 
 
-class ViewRefused(RpcError):
-    """Outside the grant, the zone or the rules: refused, counted, and recorded."""
-
-    def __init__(self, code: str, zh: str, en: str, article: str) -> None:
-        super().__init__(f"{zh} — {en}", article, code=code, zh=zh, en=en)
-
-
 def _dt(v: Any) -> datetime:
-    t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v).replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    """A seek position: refused without a zone, as at the start (Art. 16(1)3) — taken as UTC,
+    a campus time typed by a person would land eight hours off."""
+    return parse_instant(v, "position")
 
 
 class WatermarkedTrack(MediaStreamTrack):
@@ -213,7 +208,7 @@ class Viewer:
             await stage(conn, self.schema, event, source="media", key=event.session_id,
                         actor=who.account)  # fmt: skip
 
-    async def refuse(self, s: Session | None, exc: ViewRefused, **kw: Any) -> None:
+    async def refuse(self, s: Session | None, exc: Refused, **kw: Any) -> None:
         VIEW_REFUSED.labels(exc.code).inc()
         await self.record(
             s, "refused", code=exc.code, article=exc.article, detail=str(exc)[:1000], **kw
@@ -231,7 +226,7 @@ class Viewer:
                 self.workflow_get, {"request_id": request_id}, timeout=5.0, headers={HEADER: token}
             )
         except Exception as exc:
-            raise ViewRefused(
+            raise Refused(
                 "workflow_unavailable",
                 "暂时无法核实调阅授权，请稍后再试",
                 f"the grant cannot be checked now (workflow did not answer: {type(exc).__name__})",
@@ -239,7 +234,7 @@ class Viewer:
             ) from exc
         req = reply.get("request") if isinstance(reply, dict) and reply.get("ok") else None
         if req is None or reply.get("summary", {}).get("process") != "access":
-            raise ViewRefused(
+            raise Refused(
                 "not_approved",
                 f"没有您可查看的已批准调阅申请 {request_id}",
                 f"no approved access request {request_id!r} of yours",
@@ -247,7 +242,7 @@ class Viewer:
             )
         g = req.get("grant")
         if req.get("state") not in ("approved", "retrieved") or not isinstance(g, dict):
-            raise ViewRefused(
+            raise Refused(
                 "not_approved",
                 f"申请 {request_id} 尚未批准，不得查看",
                 f"request {request_id} is not approved: no footage may be shown",
@@ -256,7 +251,7 @@ class Viewer:
         try:
             record = GrantRecord.model_validate(g)
         except ValidationError as exc:
-            raise ViewRefused(
+            raise Refused(
                 "not_approved",
                 f"申请 {request_id} 的调阅授权无法读取",
                 f"the grant of request {request_id} does not fit the contract: "
@@ -266,10 +261,10 @@ class Viewer:
         grant = record.model_copy(update={"request_id": request_id})  # the one asked about
         revoked = grant.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
         if revoked:
-            raise ViewRefused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
-                              "Art. 16")  # fmt: skip
+            raise Refused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
+                          "Art. 16")  # fmt: skip
         if self.clock() >= grant.valid_until:
-            raise ViewRefused(
+            raise Refused(
                 "grant_expired",
                 f"调阅授权已于 {campus_time(grant.valid_until)} 过期，请重新申请",
                 f"the grant expired at {grant.valid_until.isoformat()}; apply again",
@@ -279,7 +274,7 @@ class Viewer:
         requester = (req.get("requester") or {}).get("person_id")
         same_unit = who.account == requester or who.department == form.get("applying_unit")
         if who.name != grant.grantee or not same_unit:
-            raise ViewRefused(
+            raise Refused(
                 "not_grantee",
                 f"本次调阅的查看人是「{grant.grantee}」，他人不得查看",
                 f"the grant names {grant.grantee!r} as the viewer: nobody else may watch it",
@@ -291,14 +286,14 @@ class Viewer:
     def check_scope(grant: GrantRecord, camera_id: str, position: datetime) -> None:
         """Exactly the granted cameras, inside the granted window (Art. 16(1)3)."""
         if camera_id not in grant.cameras:
-            raise ViewRefused(
+            raise Refused(
                 "camera_not_granted",
                 f"摄像机 {camera_id} 不在批准范围内（{', '.join(grant.cameras)}）",
                 f"camera {camera_id} is not in the grant ({', '.join(grant.cameras)})",
                 "Art. 16(1)3",
             )
         if not (grant.footage_from <= position < grant.footage_until):
-            raise ViewRefused(
+            raise Refused(
                 "outside_window",
                 f"查看时间须在批准范围 {campus_time(grant.footage_from, seconds=True)} – "
                 f"{campus_time(grant.footage_until, seconds=True)} 之内",
@@ -319,7 +314,7 @@ class Viewer:
         token = (call.headers.get(HEADER) if call else None) or ""
         ctx: dict[str, Any] = {"session_id": sid, "kind": q.kind, "camera_id": q.camera_id}
         if who is None or not token:
-            exc = ViewRefused(
+            exc = Refused(
                 "identity_required",
                 "缺少已认证身份：请从控制台登录后查看",
                 "viewing needs the signed identity of a console session",
@@ -332,7 +327,7 @@ class Viewer:
         position: datetime | None = None
         try:
             if len(self.sessions) >= self.max_viewers:
-                raise ViewRefused(
+                raise Refused(
                     "viewer_capacity",
                     "查看人数已满，请稍后再试",
                     "this media replica is at its viewer limit; try again shortly",
@@ -340,7 +335,7 @@ class Viewer:
                 )
             if q.kind == "recorded":
                 if not q.request_id:
-                    raise ViewRefused(
+                    raise Refused(
                         "not_approved",
                         "查看录像须凭已批准的调阅申请",
                         "recorded footage is shown only under an approved access request",
@@ -348,14 +343,14 @@ class Viewer:
                     )
                 grant = await self.grant_for(who, q.request_id.strip(), token)
                 if q.position is not None and q.position.tzinfo is None:
-                    raise ViewRefused("invalid_request", "position 须带时区",
-                                      "position needs a time zone", "Art. 16(1)3")  # fmt: skip
+                    raise Refused("invalid_request", "position 须带时区",
+                                  "position needs a time zone", "Art. 16(1)3")  # fmt: skip
                 position = q.position or grant.footage_from
                 self.check_scope(grant, q.camera_id, position)
             else:
                 live_cam = await self.live_camera(q.camera_id)
                 if live_cam is None:
-                    raise ViewRefused(
+                    raise Refused(
                         "unknown_camera",
                         f"清单中没有摄像机 {q.camera_id}",
                         f"no camera {q.camera_id!r} in the inventory",
@@ -363,8 +358,8 @@ class Viewer:
                     )
                 why = may_watch_live(who, live_cam)
                 if why is not None:
-                    raise ViewRefused(why.code, why.zh, why.en, why.article)
-        except ViewRefused as exc:
+                    raise Refused(why.code, why.zh, why.en, why.article)
+        except Refused as exc:
             await self.refuse(None, exc, who=who, grant=grant, request_id=q.request_id,
                               position=q.position, **ctx)  # fmt: skip
             raise
@@ -393,14 +388,14 @@ class Viewer:
         except Exception as exc:
             await pc.close()
             bad = (
-                ViewRefused(  # every UDP port of MEDIA_RTC_PORT_MIN..MAX is taken
+                Refused(  # every UDP port of MEDIA_RTC_PORT_MIN..MAX is taken
                     "viewer_capacity",
                     "查看人数已满，请稍后再试",
                     f"no port for another viewer: {exc}",
                     "Art. 15",
                 )
                 if isinstance(exc, OSError)
-                else ViewRefused(
+                else Refused(
                     "bad_offer",
                     "浏览器的会话描述无法使用",
                     f"the browser's offer cannot be used: {type(exc).__name__}: {exc}"[:300],
@@ -574,12 +569,11 @@ class Viewer:
         try:
             try:
                 position = _dt(msg["position"]) if msg.get("position") else s.grant.footage_from
-            except (TypeError, ValueError) as exc:
-                raise ViewRefused("invalid_request", "时间格式有误", f"bad position: {exc}",
-                                  "Art. 16(1)3") from exc  # fmt: skip
+            except TimeError as exc:
+                raise Refused("invalid_request", exc.zh, exc.en, "Art. 16(1)3") from exc
             self.check_scope(s.grant, camera, position)
             await self._still_valid(s)
-        except ViewRefused as exc:
+        except Refused as exc:
             await self.refuse(s, exc, camera_id=camera, position=msg.get("position") and
                               _safe_dt(msg["position"]))  # fmt: skip
             s.send({"type": "refused", "code": exc.code, "error": exc.reply()["error"],
@@ -603,11 +597,11 @@ class Viewer:
             return
         revoked = await store.revoked_at(self.pool, self.schema, g.request_id)
         if revoked is not None:
-            raise ViewRefused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
-                              "Art. 16")  # fmt: skip
+            raise Refused("grant_revoked", "调阅授权已撤销", "the grant has been revoked",
+                          "Art. 16")  # fmt: skip
         if self.clock() >= g.valid_until:
-            raise ViewRefused("grant_expired", "调阅授权已过期", "the grant has expired",
-                              "Art. 16")  # fmt: skip
+            raise Refused("grant_expired", "调阅授权已过期", "the grant has expired",
+                          "Art. 16")  # fmt: skip
 
     # ---- ending ------------------------------------------------------------------------------
 
@@ -677,7 +671,7 @@ class Viewer:
 def _safe_dt(v: Any) -> datetime | None:
     try:
         return _dt(v)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 

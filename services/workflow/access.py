@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cctv.contract import regulation
+from cctv.contract.campustime import parse_instant
 from cctv.contract.events import GrantRecord
 
 from . import refusals as r
@@ -107,10 +108,6 @@ class PreservationHold(BaseModel):
     since: datetime
     until: date
     basis: str  # "Art. 18" or the judicial authority's reference
-
-
-def _as_dt(v: Any) -> datetime:
-    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v).replace("Z", "+00:00"))
 
 
 def add_years(d: date, years: int) -> date:
@@ -286,14 +283,14 @@ class AccessRequest(ApprovalRequest):
         if not g.export:
             raise r.copy_not_granted()
         cams = list(export["camera_ids"])
-        f_from = aware(_as_dt(export["footage_from"]), "footage_from")
-        f_until = aware(_as_dt(export["footage_until"]), "footage_until")
+        f_from = parse_instant(export["footage_from"], "footage_from")
+        f_until = parse_instant(export["footage_until"], "footage_until")
         if not g.covers(cams, f_from, f_until):
             raise r.beyond_grant()
         rec = RetrievalRecord(
             retrieved_by=str(export["requested_by"]),
             retrieved_by_name=str(export.get("requested_by_name") or export["requested_by"]),
-            retrieved_at=aware(_as_dt(export["exported_at"]), "exported_at"),
+            retrieved_at=parse_instant(export["exported_at"], "exported_at"),
             purpose=str(export["purpose"]),
             destination=str(export["destination"]),
             cameras=cams,

@@ -302,7 +302,7 @@ async def test_footage_outside_the_asked_range_is_never_kept(
 
 async def test_a_queued_export_checks_the_grant_again_when_it_runs(media: Media) -> None:
     """Revoked (or expired) between the request and the run: the job fetches nothing."""
-    from services.media.app import Refused
+    from services.media.refusal import Refused
 
     rid = request_id()
     g = await media.announce(rid)

@@ -214,8 +214,14 @@ async def test_seek_outside_the_window_or_to_another_camera_is_refused_and_recor
         assert refused["article"] == "Art. 16(1)3"
         viewer.send({"op": "camera", "camera_id": g.other})
         await viewer.wait_message("refused", code="camera_not_granted")
-        codes = [e["code"] for e in await g_events(events, sid, "refused", count=2)]
-        assert sorted(codes) == ["camera_not_granted", "outside_window"]
+        # a time without a zone is refused, as at the start — not read as UTC, which puts a
+        # campus time typed by a person eight hours off (inside the window here, as UTC)
+        naive = (g.start + timedelta(seconds=12)).astimezone(UTC).replace(tzinfo=None)
+        viewer.send({"op": "seek", "position": naive.isoformat()})
+        bad = await viewer.wait_message("refused", code="invalid_request")
+        assert "time zone" in bad["error"] and bad["article"] == "Art. 16(1)3"
+        codes = [e["code"] for e in await g_events(events, sid, "refused", count=3)]
+        assert sorted(codes) == ["camera_not_granted", "invalid_request", "outside_window"]
         # inside the window: played from there, and recorded as a seek
         target = g.start + timedelta(seconds=12)
         viewer.send({"op": "seek", "position": target.isoformat()})

@@ -287,6 +287,21 @@ async def test_someone_without_the_grant_gets_nothing(site: Site, browser: Any) 
            }"""
     )
     assert bad["status"] == 400 and "JSON" in bad["body"]["error"]
+    # a position without a zone: named at the door, as media and the seek box would (Art. 16(1)3)
+    naive = await page.evaluate(
+        """async ([rid, cam]) => {
+             const csrf = document.querySelector('input[name=csrf_token]').value;
+             const r = await fetch('/api/viewer/offer', {method: 'POST',
+               headers: {'content-type': 'application/json', 'x-csrf-token': csrf},
+               body: JSON.stringify({kind: 'recorded', request_id: rid, camera_id: cam,
+                                     sdp: 'v=0', position: '2026-03-02 10:00'})});
+             return {status: r.status, body: await r.json()};
+           }""",
+        [site.rid, site.camera],
+    )
+    assert naive["status"] == 422 and naive["body"]["code"] == "invalid_request", naive
+    assert "needs a time zone" in naive["body"]["error"]
+    assert naive["body"]["article"] == "Art. 16(1)3"
 
 
 async def test_a_guard_watches_live_only_in_their_zone(site: Site, browser: Any) -> None:

@@ -38,6 +38,8 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from cctv.contract.campustime import parse_instant
+
 from .base import (
     AuthFailed,
     BadResponse,
@@ -98,7 +100,7 @@ def parse_notification(topic: str, message: Any) -> DeviceEvent:
         at = utc
     else:
         try:
-            at = dt.datetime.fromisoformat(str(utc)) if utc else utcnow()
+            at = parse_instant(str(utc), "UtcTime", naive="utc") if utc else utcnow()
         except ValueError:
             at = utcnow()
     return DeviceEvent(

@@ -6,9 +6,11 @@ The parser never resolves entities or fetches anything (XXE), and refuses huge t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lxml import etree
+
+from cctv.contract.campustime import parse_instant
 
 from .base import BadResponse
 
@@ -68,7 +70,6 @@ def parse_time(value: str | None, what: str) -> datetime:
     if not value:
         raise BadResponse(f"{what}: missing time")
     try:
-        t = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        return parse_instant(value, what, naive="utc")
     except ValueError as exc:
         raise BadResponse(f"{what}: unreadable time {value!r}") from exc
-    return t if t.tzinfo else t.replace(tzinfo=UTC)

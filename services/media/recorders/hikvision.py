@@ -32,6 +32,8 @@ from defusedxml import ElementTree
 from .base import Footage, RecordedFrame, ReplayError, Segment, check_covered, uncovered
 
 __all__ = ["HikvisionIsapi", "Segment", "parse_search_result", "uncovered"]
+from cctv.contract.campustime import TimeError, parse_instant
+
 from .rtsp_playback import vendor_playback, whole_seconds
 
 ISAPI_NS = "http://www.isapi.org/ver20/XMLSchema"
@@ -82,12 +84,9 @@ def _text(el: Element | None, *path: str) -> str:
 
 def _parse_time(value: str, what: str) -> datetime:
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ReplayError(f"ISAPI search: {what} is not a time: {value!r}") from exc
-    if t.tzinfo is None:
-        raise ReplayError(f"ISAPI search: {what} has no time zone: {value!r}")
-    return t
+        return parse_instant(value, what)
+    except TimeError as exc:
+        raise ReplayError(f"ISAPI search: {exc}") from exc
 
 
 def parse_search_result(xml: bytes) -> tuple[str, list[Segment]]:

@@ -183,3 +183,10 @@ def test_event_stream_part_size_is_bounded() -> None:
     p = PartParser("myboundary", max_part=1024)
     with pytest.raises(BadResponse, match="size limit"):
         p.feed(b"--myboundary\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 5000)
+
+
+def test_onvif_utctime_without_zone_is_utc() -> None:
+    """UtcTime is UTC by its name: a camera that leaves out the Z still gives an aware time."""
+    msg = etree.fromstring(fx("onvif_pull_message.xml").replace(b"06:35:02Z", b"06:35:02"))
+    ev = parse_notification("tns1:VideoSource/SignalLoss", msg)
+    assert ev.at == datetime(2024, 3, 5, 6, 35, 2, tzinfo=UTC)
