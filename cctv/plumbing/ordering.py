@@ -1,0 +1,47 @@
+"""Events of one key are handled in the order the stream holds them.
+
+Why: FastStream's pull subscriber fetches a batch (up to `batch_size`) and handles its messages
+concurrently in a task group. Two events of one request in one batch — approved then revoked,
+say — could then be applied revoked-first, leaving a live grant the regulation had withdrawn.
+Handling is serialised per key (the subject's last token: the camera, the request, the fault),
+so order holds where it matters and different cameras still go side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+def ordering_key(subject: str) -> str:
+    """`cctv.<type>.<key>` -> key; an unkeyed subject orders on its last token (more
+    serialisation than needed, never less)."""
+    return subject.rsplit(".", 1)[-1]
+
+
+class KeyedOrder:
+    """One FIFO lock per key, dropped when nobody holds or waits for it.
+
+    The subscriber starts the batch's tasks in stream order and each asks for its key's lock
+    before its first await, so asyncio.Lock's FIFO waiters give stream order per key."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

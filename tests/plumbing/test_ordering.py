@@ -1,0 +1,96 @@
+"""Events of one key are handled in stream order although a pulled batch is handled
+concurrently (FastStream's task group); other keys still go side by side.
+
+Found from outside: four approvals of one request number reached media in one batch and it
+kept an older grant than the last — approved-then-revoked could have left a live grant."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import nats
+
+from cctv.contract import Envelope, Event, subject_for, wrap
+from cctv.contract.events import CameraRemoved
+from cctv.plumbing.ordering import KeyedOrder, ordering_key
+from cctv.plumbing.service import Service
+from cctv.plumbing.settings import ServiceSettings
+from tests.support.waiting import ChangeFeed, eventually
+
+
+def removed(key: str, i: int) -> tuple[str, bytes, str]:
+    ev = CameraRemoved(camera_id=f"{key}-{i}", reason=str(i))
+    env = wrap(ev, source="ingest", key=key)
+    return subject_for(ev, key), env.to_bytes(), env.id
+
+
+async def test_a_batch_of_one_keys_events_is_handled_in_stream_order(
+    nats_url: str, database_url: str
+) -> None:
+    key = f"o{uuid.uuid4().hex[:8]}"
+    svc = Service(f"order{key}", ServiceSettings(nats_url=nats_url, database_url=database_url),
+                  schema=f"s_{key}")  # fmt: skip
+    started: dict[str, asyncio.Event] = {f"{key}-{i}": asyncio.Event() for i in range(5)}
+    done: list[str] = []
+    overtaken: list[str] = []
+    changes = ChangeFeed()
+
+    async def handler(_env: Envelope, event: Event) -> None:
+        assert isinstance(event, CameraRemoved)
+        started[event.camera_id].set()
+        if event.camera_id == f"{key}-0":
+            # bounded look: does the next event of this key start while this one runs?
+            try:
+                await asyncio.wait_for(started[f"{key}-1"].wait(), 2.0)
+                overtaken.append(f"{key}-1")
+            except TimeoutError:
+                pass
+        done.append(event.camera_id)
+        changes.bump()
+
+    svc.consume(f"cctv.camera.removed.{key}", durable=f"order-{key}", handler=handler)
+    nc = await nats.connect(nats_url)
+    try:  # all in the stream before the consumer exists: its first pull takes them together
+        for subject, data, eid in [removed(key, i) for i in range(5)]:
+            await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": eid})
+    finally:
+        await nc.close()
+    async with svc.running():
+
+        async def handled() -> list[str]:
+            return list(done)
+
+        await eventually(handled, lambda d: len(d) == 5, changes=changes, timeout=30,
+                         what="five events handled")  # fmt: skip
+    assert overtaken == []
+    assert done == [f"{key}-{i}" for i in range(5)]
+
+
+async def test_other_keys_go_alongside_and_no_lock_outlives_its_events() -> None:
+    order = KeyedOrder()
+    b_started = asyncio.Event()
+    a1_started = asyncio.Event()
+    seen: list[str] = []
+
+    async def one(name: str) -> None:
+        async with order.turn(ordering_key(f"cctv.workflow.access.approved.{name[0]}")):
+            seen.append(f"start {name}")
+            if name == "a0":
+                for ev, what in ((b_started, "b0"), (a1_started, "a1")):
+                    try:
+                        await asyncio.wait_for(ev.wait(), 0.5)
+                        seen.append(f"a0 saw {what}")
+                    except TimeoutError:
+                        pass
+            if name == "a1":
+                a1_started.set()
+            if name == "b0":
+                b_started.set()
+            seen.append(f"end {name}")
+
+    await asyncio.gather(*(asyncio.create_task(one(n)) for n in ("a0", "a1", "b0")))
+    assert "a0 saw b0" in seen  # another request is not held up
+    assert "a0 saw a1" not in seen  # the same request waits its turn
+    assert seen.index("end a0") < seen.index("start a1")
+    assert len(order) == 0
