@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 
 def ordering_key(subject: str) -> str:
@@ -30,13 +30,31 @@ class KeyedOrder:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
-    async def turn(self, key: str) -> AsyncIterator[None]:
+    async def turn(
+        self,
+        key: str,
+        keepalive: Callable[[], Awaitable[object]] | None = None,
+        every_s: float = 10.0,
+    ) -> AsyncIterator[None]:
+        """Hold `key`'s turn; while waiting for it, `keepalive` runs every `every_s` (a
+        message waiting behind one held through an outage tells JetStream it is still being
+        worked on, or it would be redelivered and its delivery count spent)."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
+        beating = None
+        if keepalive is not None and lock.locked():
+            beating = asyncio.create_task(_beat(keepalive, every_s))
         try:
-            async with lock:
+            await lock.acquire()
+            if beating is not None:
+                beating.cancel()
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
+            if beating is not None:
+                beating.cancel()
             lock, users = self._locks[key]
             if users <= 1:
                 del self._locks[key]
@@ -45,3 +63,10 @@ class KeyedOrder:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+async def _beat(keepalive: Callable[[], Awaitable[object]], every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(Exception):  # NATS may be the thing that is down
+            await keepalive()

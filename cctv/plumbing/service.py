@@ -226,7 +226,11 @@ class Service:
         order = KeyedOrder()  # the batch is handled concurrently: one key at a time, in order
 
         async def on_message(msg: NatsMessage) -> None:
-            async with order.turn(ordering_key(msg.raw_message.subject)):
+            async with order.turn(
+                ordering_key(msg.raw_message.subject),
+                keepalive=msg.in_progress,
+                every_s=self.settings.ack_wait_s / 3,
+            ):
                 await self._dispatch(msg, durable, handler)
 
         sub(on_message)

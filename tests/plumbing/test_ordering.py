@@ -94,3 +94,40 @@ async def test_other_keys_go_alongside_and_no_lock_outlives_its_events() -> None
     assert "a0 saw a1" not in seen  # the same request waits its turn
     assert seen.index("end a0") < seen.index("start a1")
     assert len(order) == 0
+
+
+async def test_a_message_waiting_its_turn_tells_jetstream_it_is_being_worked_on() -> None:
+    """Behind a message held through an outage, the next of its key would otherwise be
+    redelivered every ack_wait and spend its delivery budget (then be dead-lettered)."""
+    order = KeyedOrder()
+    release, beaten, holding = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    holder_beat: list[int] = []
+
+    async def first() -> None:
+        async with order.turn("DY-1", keepalive=lambda: _note(holder_beat), every_s=0.05):
+            holding.set()
+            await release.wait()
+
+    async def second() -> None:
+        async with order.turn("DY-1", keepalive=_set(beaten), every_s=0.05):
+            pass
+
+    holder = asyncio.create_task(first())
+    await asyncio.wait_for(holding.wait(), 5.0)
+    waiter = asyncio.create_task(second())
+    await asyncio.wait_for(beaten.wait(), 5.0)  # the waiter kept its message alive
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, waiter), 5.0)
+    assert holder_beat == []  # the one holding the turn keeps its own message (its _hold)
+    assert len(order) == 0
+
+
+async def _note(seen: list[int]) -> None:
+    seen.append(1)
+
+
+def _set(ev: asyncio.Event):  # type: ignore[no-untyped-def]
+    async def beat() -> None:
+        ev.set()
+
+    return beat
