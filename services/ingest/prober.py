@@ -18,6 +18,7 @@ connection, with the service's own credentials and permissions).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -53,6 +54,8 @@ class ProberThread:
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self.done = threading.Event()
+        self._stopping = threading.Event()
+        self._ended: asyncio.Event | None = None  # on the service loop, set when the thread ends
         self.error: BaseException | None = None
 
     async def submit(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -81,6 +84,8 @@ class ProberThread:
         async def guarded() -> None:
             self._loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
+            if self._stopping.is_set():  # stopped before this loop existed: nothing to cancel
+                return
             await self.main(lambda: self.cameras, self._hand_back)
 
         try:
@@ -92,13 +97,20 @@ class ProberThread:
             log.error("prober stopped", error=repr(exc))
         finally:
             self.done.set()
+            service_loop, ended = self._service_loop, self._ended
+            if service_loop is not None and ended is not None:
+                with contextlib.suppress(RuntimeError):  # the service loop closed meanwhile
+                    service_loop.call_soon_threadsafe(ended.set)
 
     def start(self) -> None:
         self._service_loop = asyncio.get_running_loop()
+        self._ended = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="ingest-prober", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        # first the flag, then the loop: a thread not yet running its loop sees the flag
+        self._stopping.set()
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not loop.is_closed():
             try:
@@ -109,8 +121,12 @@ class ProberThread:
             self._thread.join(timeout_s)
 
     async def wait(self) -> None:
-        """Until the prober thread ends; raises what ended it."""
-        await asyncio.to_thread(self.done.wait)
+        """Until the prober thread ends; raises what ended it. Told by the thread itself, not
+        waited for in an executor thread that a prober which never ends would hold forever."""
+        if self._ended is not None:
+            await self._ended.wait()
+        else:
+            await asyncio.to_thread(self.done.wait)
         if self.error is not None:
             raise RuntimeError(f"prober thread stopped: {self.error!r}") from self.error
 
