@@ -43,7 +43,7 @@ from .channels import (
     WeComRobot,
 )
 from .messages import alert_title, allclear_title, notices_for
-from .roster import FIELD_ROLES, RosterEntry
+from .roster import FIELD_ROLES, RosterEntry, parse_window
 from .settings import NotifySettings
 
 SCHEMA = store.SCHEMA
@@ -629,10 +629,7 @@ class NotifyService:
         if p.disabled or not roles:
             await store.remove_from_roster(self.pool, p.account)
             return
-        start, end = time(0), time(0)
-        if p.shift:
-            a, b = p.shift.split("-")
-            start, end = time.fromisoformat(a), time.fromisoformat(b)
+        start, end = parse_window(p.shift) if p.shift else (time(0), time(0))
         zone = p.zone if roles[0] in ("guard", "gatekeeper") else None
         await store.put_on_roster(
             self.pool,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from .roster import FIELD_ROLES, RosterEntry
+from .roster import FIELD_ROLES, RosterEntry, in_window, parse_window
 
 LEVEL_ROLES: tuple[tuple[str, ...], ...] = (
     FIELD_ROLES,
@@ -93,11 +93,8 @@ def quiet_until(now_local: datetime, quiet: str) -> datetime | None:
     """When quiet hours ("22:00-07:00") end if `now_local` falls inside them, else None."""
     if not quiet:
         return None
-    start_s, end_s = quiet.split("-")
-    start, end = time.fromisoformat(start_s.strip()), time.fromisoformat(end_s.strip())
-    t = now_local.time()
-    inside = (start <= t < end) if start < end else (t >= start or t < end)
-    if not inside:
+    start, end = parse_window(quiet)
+    if not in_window(start, end, now_local.time()):
         return None
     end_dt = now_local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
     return end_dt if end_dt > now_local else end_dt + timedelta(days=1)

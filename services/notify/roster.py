@@ -6,6 +6,23 @@ from dataclasses import dataclass
 from datetime import time
 
 
+def parse_window(text: str) -> tuple[time, time]:
+    """A daily window "HH:MM-HH:MM" (a shift, quiet hours); the end may be past midnight."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError(f"not a daily window HH:MM-HH:MM: {text!r}")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def in_window(start: time, end: time, at: time) -> bool:
+    """Is `at` inside [start, end)? Equal ends: round the clock; start after end: overnight."""
+    if start == end:
+        return True
+    if start < end:
+        return start <= at < end
+    return at >= start or at < end
+
+
 @dataclass(frozen=True)
 class RosterEntry:
     account: str
@@ -18,11 +35,7 @@ class RosterEntry:
     email: str | None = None
 
     def on_duty(self, at: time) -> bool:
-        if self.shift_start == self.shift_end:
-            return True
-        if self.shift_start < self.shift_end:
-            return self.shift_start <= at < self.shift_end
-        return at >= self.shift_start or at < self.shift_end  # overnight shift
+        return in_window(self.shift_start, self.shift_end, at)
 
 
 FIELD_ROLES = ("guard", "gatekeeper")
