@@ -155,7 +155,7 @@ class Service:
         self.signer: Signer | None = Signer(key) if key else None
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
-        self._batch_js: Any = None  # one JetStream context: its async-publish reply inbox
+        self._js_of: tuple[Any, Any] | None = None  # (connection, its JetStream context)
         self.consumers: list[tuple[str, str, str]] = []  # (subject, stream, durable)
         self._handlers: dict[str, Handler] = {}  # durable -> handler (dead-letter replay)
         self.responders: list[str] = []  # request-reply subjects
@@ -353,9 +353,7 @@ class Service:
         """Publish (subject, payload, msg id) in order, then wait for every acknowledgement:
         one connection keeps the order, and the wait is one round trip for the whole batch.
         A failure raises (the caller publishes again; Nats-Msg-Id drops what had landed)."""
-        if self._batch_js is None:
-            self._batch_js = self.broker.connection.jetstream()
-        js = self._batch_js
+        js = self._js()
         futures: list[asyncio.Future[Any]] = []
         try:
             for subject, payload, msg_id in items:
@@ -398,7 +396,12 @@ class Service:
         return json.loads(await unpack(js, bytes(reply.body)))
 
     def _js(self) -> Any:
-        return self.broker.connection.jetstream()
+        """One JetStream context per connection (its async-publish reply inbox is made once),
+        made again if the broker was restarted on a new connection."""
+        conn = self.broker.connection
+        if self._js_of is None or self._js_of[0] is not conn:
+            self._js_of = (conn, conn.jetstream())
+        return self._js_of[1]
 
     # --- message handling ---------------------------------------------------------------
 
