@@ -1,10 +1,13 @@
-"""Events of one key are handled in the order the stream holds them.
+"""Events of one key are handled one at a time, in the order they reach the handler.
 
 Why: FastStream's pull subscriber fetches a batch (up to `batch_size`) and handles its messages
 concurrently in a task group. Two events of one request in one batch — approved then revoked,
-say — could then be applied revoked-first, leaving a live grant the regulation had withdrawn.
-Handling is serialised per key (the subject's last token: the camera, the request, the fault),
-so order holds where it matters and different cameras still go side by side.
+say — were applied at the same time, in either order, leaving a live grant the regulation had
+withdrawn. Handling is serialised per key (the subject's last token: the camera, the request,
+the fault), and different cameras still go side by side. The order is the order of arrival at
+the handler: stream order in practice, but FastStream's pipeline was seen to let a later message
+of a batch overtake an earlier one on a CPU-starved machine (ADR 0029: a sequence ticket is the
+follow-up that would make it stream order always).
 """
 
 from __future__ import annotations
@@ -21,10 +24,8 @@ def ordering_key(subject: str) -> str:
 
 
 class KeyedOrder:
-    """One FIFO lock per key, dropped when nobody holds or waits for it.
-
-    The subscriber starts the batch's tasks in stream order and each asks for its key's lock
-    before its first await, so asyncio.Lock's FIFO waiters give stream order per key."""
+    """One FIFO lock per key (asyncio.Lock wakes waiters in the order they asked), dropped
+    when nobody holds or waits for it."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
