@@ -36,6 +36,27 @@ BASE = {
 }  # fmt: skip
 
 
+async def seeded_ingest(
+    cams: list[dict[str, Any]], nats_url: str, database_url: str, tmp_path: Path, **settings: Any
+) -> Any:
+    """One ingest replica (no sharding, device secrets in `tmp_path`) whose emptied inventory
+    is seeded with `cams`; `settings` as IngestSettings fields."""
+    await empty_inventory(database_url)
+    seed = tmp_path / "inventory.yaml"
+    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
+    base: dict[str, Any] = {
+        "sharding": False,
+        "device_secrets_dir": tmp_path,
+        "probe_timeout_s": 1.0,
+    }
+    return build(
+        IngestSettings(
+            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
+            **(base | settings),
+        )
+    )  # fmt: skip
+
+
 async def test_plain_rtsp_cameras_are_read_where_they_are(
     nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path,
     capsys: Any,
@@ -49,19 +70,10 @@ async def test_plain_rtsp_cameras_are_read_where_they_are(
         # its stream path is gone: DESCRIBE 404 is a camera that cannot be used
         {**BASE, "camera_id": "RT-GONE", "address": at, "stream_url": f"rtsp://{at}/cam/none"},
     ]
-    await empty_inventory(database_url)
-    seed = tmp_path / "inventory.yaml"
-    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
-    for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
-                       "DEVICE_SECRETS_DIR": str(tmp_path)}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("NATS_URL", nats_url)
-    svc = build(
-        IngestSettings(
-            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
-            sample_interval_s=0.5, probe_timeout_s=1.0,
-        )
-    )  # fmt: skip
+    monkeypatch.setenv("NATS_URL", nats_url)  # the `cctv` CLI below
+    svc = await seeded_ingest(
+        cams, nats_url, database_url, tmp_path, tamper_watch=False, sample_interval_s=0.5
+    )
 
     def of(cid: str):  # type: ignore[no-untyped-def]
         return lambda d: d.get("camera_id") == cid
@@ -122,17 +134,9 @@ async def test_request_reply_answers_while_the_prober_is_busy(
     cams = [
         {**BASE, "camera_id": f"RT-BUSY-{i}", "address": f"127.0.0.1:{9 + i}"} for i in range(4)
     ]
-    await empty_inventory(database_url)
-    seed = tmp_path / "inventory.yaml"
-    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
-    for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
-                       "DEVICE_SECRETS_DIR": str(tmp_path)}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    svc = build(
-        IngestSettings(
-            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
-            sample_interval_s=0.5, probe_timeout_s=1.0, probe_concurrency=8,
-        )
+    svc = await seeded_ingest(
+        cams, nats_url, database_url, tmp_path,
+        tamper_watch=False, sample_interval_s=0.5, probe_concurrency=8,
     )  # fmt: skip
     async with svc.running():
         await events.wait_for("telemetry.sample", lambda d: d["camera_id"] == "RT-BUSY-0")
@@ -150,7 +154,7 @@ async def test_request_reply_answers_while_the_prober_is_busy(
 
 
 async def test_frames_that_cannot_be_read_round_after_round_say_no_stream(
-    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path
+    nats_url: str, database_url: str, events: EventLog, tmp_path: Path
 ) -> None:
     """Issue 16 item 3: a camera that answers RTSP but whose frame checks fail on every round
     has a fault of its own: its samples say `streaming: false` (video loss in health)."""
@@ -161,18 +165,9 @@ async def test_frames_that_cannot_be_read_round_after_round_say_no_stream(
     at = f"127.0.0.1:{rtsp.port}"
     cams = [{**BASE, "camera_id": "RT-DARK", "address": at,
              "stream_url": f"rtsp://{at}/cam/RT-DARK"}]  # fmt: skip
-    await empty_inventory(database_url)
-    seed = tmp_path / "inventory.yaml"
-    seed.write_text(yaml.safe_dump(cams, allow_unicode=True), encoding="utf-8")
-    env = {"TAMPER_INTERVAL_S": "0.3", "RTSP_TIMEOUT_S": "0.5", "SHARDING": "false",
-           "DEEP_PROBE_EVERY": "100000", "DEVICE_SECRETS_DIR": str(tmp_path)}  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    svc = build(
-        IngestSettings(
-            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
-            sample_interval_s=0.3, probe_timeout_s=1.0,
-        )
+    svc = await seeded_ingest(
+        cams, nats_url, database_url, tmp_path,
+        tamper_interval_s=0.3, rtsp_timeout_s=0.5, deep_probe_every=100000, sample_interval_s=0.3,
     )  # fmt: skip
     try:
         async with svc.running():
@@ -190,7 +185,7 @@ async def test_frames_that_cannot_be_read_round_after_round_say_no_stream(
 
 
 async def test_the_seed_is_laid_before_a_new_point_replayed_at_start(
-    nats_url: str, database_url: str, events: EventLog, monkeypatch: Any, tmp_path: Path
+    nats_url: str, database_url: str, events: EventLog, tmp_path: Path
 ) -> None:
     """Found by CI: a new point NIC carried out while ingest was down (Art. 6) waits in
     ingest's durable consumer; replayed at start, it landed before the seed's "is the
@@ -200,7 +195,6 @@ async def test_the_seed_is_laid_before_a_new_point_replayed_at_start(
     from cctv.contract import wrap
     from cctv.contract.events import CameraRecord, NewPointImplemented
 
-    await empty_inventory(database_url)
     added = CameraRecord.model_validate(
         {**BASE, "camera_id": "RT-NP-NEW", "address": "127.0.0.1:9"}
     )
@@ -214,18 +208,10 @@ async def test_the_seed_is_laid_before_a_new_point_replayed_at_start(
         )  # fmt: skip
     finally:
         await nc.close()
-    seed = tmp_path / "inventory.yaml"
     seeded = [{**BASE, "camera_id": f"RT-SEEDED-{i}", "address": "127.0.0.1:9"} for i in range(3)]
-    seed.write_text(yaml.safe_dump(seeded, allow_unicode=True), encoding="utf-8")
-    for key, value in {"TAMPER_WATCH": "false", "SHARDING": "false",
-                       "DEVICE_SECRETS_DIR": str(tmp_path)}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    svc = build(
-        IngestSettings(
-            nats_url=nats_url, database_url=database_url, seed_inventory=seed,
-            sample_interval_s=5.0, probe_timeout_s=1.0,
-        )
-    )  # fmt: skip
+    svc = await seeded_ingest(
+        seeded, nats_url, database_url, tmp_path, tamper_watch=False, sample_interval_s=5.0
+    )
     async with svc.running():
         [np] = await events.wait_for(
             "camera.upserted", lambda d: d["camera"]["camera_id"] == "RT-NP-NEW"
