@@ -65,12 +65,6 @@ VIEW_SECONDS = Histogram(
 RTP_CLOCK = 90_000
 
 
-def _dt(v: Any) -> datetime:
-    """A seek position: refused without a zone, as at the start (Art. 16(1)3) — taken as UTC,
-    a campus time typed by a person would land eight hours off."""
-    return parse_instant(v, "position")
-
-
 class WatermarkedTrack(MediaStreamTrack):
     """The one video track of a session: frames already watermarked, stamped with our clock
     (the footage's own time is in the picture and the data channel, not in the RTP)."""
@@ -566,16 +560,19 @@ class Viewer:
                     "error": f"无法执行 unknown control {op!r}"})  # fmt: skip
             return
         camera = str(msg.get("camera_id") or s.camera_id)
+        asked: datetime | None = None  # the position asked for, once read
         try:
             try:
-                position = _dt(msg["position"]) if msg.get("position") else s.grant.footage_from
+                # refused without a zone, as at the start (Art. 16(1)3): taken as UTC, a campus
+                # time typed by a person would land eight hours off
+                asked = parse_instant(msg["position"], "position") if msg.get("position") else None
             except TimeError as exc:
                 raise Refused("invalid_request", exc.zh, exc.en, "Art. 16(1)3") from exc
+            position = asked or s.grant.footage_from
             self.check_scope(s.grant, camera, position)
             await self._still_valid(s)
         except Refused as exc:
-            await self.refuse(s, exc, camera_id=camera, position=msg.get("position") and
-                              _safe_dt(msg["position"]))  # fmt: skip
+            await self.refuse(s, exc, camera_id=camera, position=asked)
             s.send({"type": "refused", "code": exc.code, "error": exc.reply()["error"],
                     "article": exc.article})  # fmt: skip
             if exc.code in ("grant_revoked", "grant_expired"):
@@ -666,13 +663,6 @@ class Viewer:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5.0)
-
-
-def _safe_dt(v: Any) -> datetime | None:
-    try:
-        return _dt(v)
-    except ValueError:
-        return None
 
 
 def attach(
