@@ -55,7 +55,7 @@ class ProberThread:
         self._thread: threading.Thread | None = None
         self.done = threading.Event()
         self._stopping = threading.Event()
-        self._ended: asyncio.Event | None = None  # on the service loop, set when the thread ends
+        self._ended = asyncio.Event()  # on the service loop, set when the thread ends
         self.error: BaseException | None = None
 
     async def submit(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -97,14 +97,12 @@ class ProberThread:
             log.error("prober stopped", error=repr(exc))
         finally:
             self.done.set()
-            service_loop, ended = self._service_loop, self._ended
-            if service_loop is not None and ended is not None:
+            if self._service_loop is not None:
                 with contextlib.suppress(RuntimeError):  # the service loop closed meanwhile
-                    service_loop.call_soon_threadsafe(ended.set)
+                    self._service_loop.call_soon_threadsafe(self._ended.set)
 
     def start(self) -> None:
         self._service_loop = asyncio.get_running_loop()
-        self._ended = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="ingest-prober", daemon=True)
         self._thread.start()
 
@@ -123,10 +121,7 @@ class ProberThread:
     async def wait(self) -> None:
         """Until the prober thread ends; raises what ended it. Told by the thread itself, not
         waited for in an executor thread that a prober which never ends would hold forever."""
-        if self._ended is not None:
-            await self._ended.wait()
-        else:
-            await asyncio.to_thread(self.done.wait)
+        await self._ended.wait()
         if self.error is not None:
             raise RuntimeError(f"prober thread stopped: {self.error!r}") from self.error
 
