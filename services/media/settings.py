@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from cctv.plumbing.settings import ServiceSettings
 
-from .ice_servers import IceServers, parse_servers
+from .ice_servers import IceServers
 from .recorders.onvif import template_problem, without_login
 
 
@@ -80,16 +80,10 @@ class MediaSettings(ServiceSettings):
             raise ValueError(f"REPLAY_URL_TEMPLATE {without_login(v)!r} {why}")
         return v
 
-    @field_validator("media_ice_servers")
-    @classmethod
-    def _uris(cls, v: str) -> str:
-        parse_servers(v)  # each entry refused by name (ADR 0028)
-        return v
-
     @model_validator(mode="after")
     def _ice_servers(self) -> "MediaSettings":
-        """The servers with their TURN login, refused at start (ADR 0028), not at a viewer's
-        first session."""
+        """The servers (each entry refused by name) with their TURN login, refused at start
+        (ADR 0028), not at a viewer's first session."""
         self.ice_servers()
         return self
 
