@@ -16,7 +16,7 @@ from demo.simulator.replay import ReplayServer
 from services.workflow import rpc
 from services.workflow.app import build as build_workflow
 from services.workflow.settings import WorkflowSettings
-from tests.media.conftest import approve_access, start_media
+from tests.media.conftest import approve_access, own_request_numbers, start_media
 from tests.support.events import EventLog
 from tests.workflow.test_workflow_service import (
     ADMIN,
@@ -44,6 +44,7 @@ async def test_copy_grant_end_to_end(
         wf.running(),
     ):
         await seed_cameras(wf, client, [record(gate, "public_safety", "logistics")])
+        await own_request_numbers(wf, tag)
         form = access_form([gate], method="copy")
         start = form["footage_from"]
         form["footage_until"] = (datetime.fromisoformat(start) + timedelta(seconds=3)).isoformat()
