@@ -1,13 +1,16 @@
-"""Events of one key are handled one at a time, in the order they reach the handler.
+"""Events of one key are handled one at a time, in stream order.
 
 Why: FastStream's pull subscriber fetches a batch (up to `batch_size`) and handles its messages
 concurrently in a task group. Two events of one request in one batch — approved then revoked,
 say — were applied at the same time, in either order, leaving a live grant the regulation had
 withdrawn. Handling is serialised per key (the subject's last token: the camera, the request,
-the fault), and different cameras still go side by side. The order is the order of arrival at
-the handler: stream order in practice, but FastStream's pipeline was seen to let a later message
-of a batch overtake an earlier one on a CPU-starved machine (ADR 0029: a sequence ticket is the
-follow-up that would make it stream order always).
+the fault), and different cameras still go side by side.
+
+Stream order, not arrival order: FastStream starts one task per message of the batch, in the
+order fetched, but its pipeline (middlewares, parsing) can let a later message reach the handler
+first on a CPU-starved machine. So each task takes its place in its key's line in its very first
+step, before FastStream's pipeline runs (`in_stream_order`), and the next batch is not fetched
+until this one is done (ADR 0029).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 
 def ordering_key(subject: str) -> str:
@@ -25,7 +29,8 @@ def ordering_key(subject: str) -> str:
 
 class KeyedOrder:
     """One FIFO lock per key (asyncio.Lock wakes waiters in the order they asked), dropped
-    when nobody holds or waits for it."""
+    when nobody holds or waits for it. `turn()` takes its place in line without yielding to
+    the event loop first, so tasks that enter in their first step keep their start order."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -71,3 +76,24 @@ async def _beat(keepalive: Callable[[], Awaitable[object]], every_s: float) -> N
         await asyncio.sleep(every_s)
         with contextlib.suppress(Exception):  # NATS may be the thing that is down
             await keepalive()
+
+
+def in_stream_order(subscriber: Any, *, every_s: float) -> None:
+    """Make a FastStream pull `subscriber` handle one key at a time, in the order fetched.
+
+    Its pull loop starts `subscriber.consume(raw)` as one task per fetched message, in order,
+    and reads the attribute when the broker starts, so the wrapper set here is what runs; the
+    wrapper's first step is the place in line. A message waiting its turn tells JetStream it
+    is being worked on every `every_s`."""
+    pulled = getattr(subscriber, "consume", None)
+    if pulled is None or not hasattr(subscriber, "pull_sub"):
+        # a FastStream upgrade that changed this would silently lose the order: fail at start
+        raise TypeError(f"not a FastStream pull subscriber: {type(subscriber).__name__}")
+    order = KeyedOrder()
+
+    async def consume_in_turn(raw: Any) -> Any:
+        async with order.turn(ordering_key(raw.subject), keepalive=raw.in_progress,
+                              every_s=every_s):  # fmt: skip
+            return await pulled(raw)
+
+    subscriber.consume = consume_in_turn

@@ -61,7 +61,7 @@ from .identity import (
 )
 from .logging import configure_logging
 from .metrics import CONSUMER_PENDING, DEAD_LETTERS, HANDLE_SECONDS, INFRA_WAITING, MESSAGES
-from .ordering import KeyedOrder, ordering_key
+from .ordering import in_stream_order
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .tasks import cancel_and_wait, quiet_cancellations
@@ -223,17 +223,11 @@ class Service:
             inbox_prefix=self._js_inbox or JS_INBOX_PREFIX,
         )
 
-        order = KeyedOrder()  # the batch is handled concurrently: one key at a time, in order
-
         async def on_message(msg: NatsMessage) -> None:
-            async with order.turn(
-                ordering_key(msg.raw_message.subject),
-                keepalive=msg.in_progress,
-                every_s=self.settings.ack_wait_s / 3,
-            ):
-                await self._dispatch(msg, durable, handler)
+            await self._dispatch(msg, durable, handler)
 
         sub(on_message)
+        in_stream_order(sub, every_s=self.settings.ack_wait_s / 3)
 
     def respond(
         self,
