@@ -58,7 +58,7 @@ async def watch_env(database_url, rtsp):
     pool = await create_pool(database_url)
     await apply_migrations(pool, schema, MIGRATIONS)
     sampler = FrameSampler(max_concurrency=2, open_timeout=5.0, read_timeout=4.0)
-    probe = RtspProbe(connect_timeout=1.0, request_timeout=1.0, sampler=sampler)
+    probe = RtspProbe(connect_timeout=5.0, request_timeout=5.0, sampler=sampler)
     template = f"rtsp://127.0.0.1:{rtsp.port}/cam/{{camera_id}}"
     watch = TamperWatch(pool, probe, schema=schema, url_template=template)
     yield watch, pool, schema
