@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy cctv services demo tests
+	$(BIN)/mypy cctv services demo tests deploy/k8s/tools
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m cctv.contract.asyncapi > docs/asyncapi.json

@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from cctv.plumbing.bus import connect_kwargs, plain_url
+from cctv.plumbing.bus import connect_kwargs
 from cctv.plumbing.settings import ServiceSettings
+from cctv.plumbing.urls import without_login
 
 from .main import CliError
 
@@ -114,7 +115,7 @@ async def connect_nats(
         await asyncio.wait_for(nc.close(), 2)
     why = _telling(seen) if seen else failure or f"no answer in {CONNECT_BUDGET_S:.0f} s"
     raise CliError(
-        f"cannot reach NATS at {plain_url(settings().nats_url)} ({why}); "
+        f"cannot reach NATS at {without_login(settings().nats_url)} ({why}); "
         "is `make run` running, or NATS_URL set?"
     ) from failure
 

@@ -68,13 +68,13 @@ async def _letters(
     js: Any, service: str | None, seqs: set[int] | None, *, handled_too: bool = False
 ) -> list[dict[str, Any]]:
     """Dead letters, oldest first (named ones: as named); without ``handled_too`` not
-    those a replay handled."""
+    those a replay handled. The replay records (all of CCTV_OPS's) are read only when there
+    is a letter to hold them against: an empty list answers at once."""
     from nats.js.errors import NotFoundError
 
     info = await js.stream_info(STREAM)
     first, last = info.state.first_seq, info.state.last_seq
-    done = set() if handled_too or seqs else await _handled(js)
-    out: list[dict[str, Any]] = []
+    found: list[tuple[int, dict[str, Any]]] = []
     if not info.state.messages and not seqs:
         return []
     for seq in sorted(seqs) if seqs else range(max(first, 1), last + 1):
@@ -90,9 +90,9 @@ async def _letters(
             continue  # republished and removed, expired, or not a letter
         if service and data.get("service") != service:
             continue
-        if seq not in done:
-            out.append({"seq": seq, "at": doc.get("time"), **data})
-    return out
+        found.append((seq, {"seq": seq, "at": doc.get("time"), **data}))
+    done = set() if handled_too or seqs or not found else await _handled(js)
+    return [d for seq, d in found if seq not in done]
 
 
 async def _handled(js: Any) -> set[int]:

@@ -22,6 +22,8 @@ import av
 import av.error
 import numpy as np
 
+from cctv.plumbing.urls import without_login
+
 SAMPLE_WIDTH = 160
 SAMPLE_HEIGHT = 120
 MAX_PACKETS = 120  # a GOP is far shorter; more means the stream never yields a picture
@@ -79,19 +81,9 @@ def url_with_credentials(url: str, username: str | None, password: str | None) -
     if username is None:
         return url
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # as written: an IPv6 host keeps its brackets
     userinfo = quote(username, safe="") + ":" + quote(password or "", safe="")
     return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query, ""))
-
-
-def redact_url(url: str) -> str:
-    """The URL without credentials: what may appear in logs and events."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, parts.query, ""))
 
 
 def _classify(exc: BaseException) -> FrameStatus:
@@ -141,12 +133,12 @@ def grab_frame(
     try:
         container = av.open(url, options=options, timeout=(open_timeout, read_timeout))
     except av.error.FFmpegError as exc:
-        raise FrameGrabError(_classify(exc), f"{redact_url(url)}: {exc.strerror}") from None
+        raise FrameGrabError(_classify(exc), f"{without_login(url)}: {exc.strerror}") from None
     except OSError as exc:
-        raise FrameGrabError(_classify(exc), f"{redact_url(url)}: {exc}") from None
+        raise FrameGrabError(_classify(exc), f"{without_login(url)}: {exc}") from None
     try:
         if not container.streams.video:
-            raise FrameGrabError(FrameStatus.NO_VIDEO, f"{redact_url(url)}: no video track")
+            raise FrameGrabError(FrameStatus.NO_VIDEO, f"{without_login(url)}: no video track")
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1  # no frame-thread delay for one picture
         packets = 0
@@ -155,7 +147,7 @@ def grab_frame(
             if packets > MAX_PACKETS:
                 raise FrameGrabError(
                     FrameStatus.DECODE_ERROR,
-                    f"{redact_url(url)}: no decodable picture in {MAX_PACKETS} packets",
+                    f"{without_login(url)}: no decodable picture in {MAX_PACKETS} packets",
                 )
             for frame in packet.decode():
                 pixels = frame.reformat(width=width, height=height, format="gray").to_ndarray()
@@ -168,9 +160,9 @@ def grab_frame(
                     captured_at=datetime.now(UTC),
                     grab_ms=(time.perf_counter() - started) * 1000.0,
                 )
-        raise FrameGrabError(FrameStatus.NO_VIDEO, f"{redact_url(url)}: stream ended, no frame")
+        raise FrameGrabError(FrameStatus.NO_VIDEO, f"{without_login(url)}: stream ended, no frame")
     except av.error.FFmpegError as exc:
-        raise FrameGrabError(_classify(exc), f"{redact_url(url)}: {exc.strerror}") from None
+        raise FrameGrabError(_classify(exc), f"{without_login(url)}: {exc.strerror}") from None
     finally:
         container.close()
 

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cctv.plumbing.urls import without_login
+
 SETTING = "MEDIA_ICE_SERVERS"
 SCHEMES = ("stun", "turn", "turns")
 LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
@@ -57,7 +59,7 @@ def parse_uri(text: str) -> IceUri:
     [?transport=tcp]`; anything else raises IceSettingError naming the entry and why."""
 
     def bad(why: str) -> IceSettingError:
-        return IceSettingError(f"{SETTING}: {text!r} {why}")
+        return IceSettingError(f"{SETTING}: {without_login(text)!r} {why}")
 
     scheme, colon, rest = text.partition(":")
     if not colon or scheme not in SCHEMES:  # lower case: aiortc reads no other

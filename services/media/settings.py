@@ -6,9 +6,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from cctv.plumbing.settings import ServiceSettings
+from cctv.plumbing.urls import without_login
 
 from .ice_servers import IceServers
-from .recorders.onvif import template_problem, without_login
+from .recorders.onvif import template_problem
 
 
 class MediaSettings(ServiceSettings):

@@ -191,7 +191,7 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
         ("nats-users", "Opaque", {u.upper(): ("pw", "nats", u) for u in nats_auth.users()})
     ]
     if nats_tls:
-        tls = {k: ("tls", k) for k in ("tls.crt", "tls.key", "ca.crt")}
+        tls: dict[str, Value] = {k: ("tls", k) for k in ("tls.crt", "tls.key", "ca.crt")}
         out.append(("nats-tls", "Opaque", tls))
         out.append(("nats-ca", "Opaque", {"ca.crt": ("tls", "ca.crt")}))
     for role in DB_ROLES:
@@ -223,7 +223,9 @@ def layout(nats_tls: bool = True, s3: bool = True) -> list[tuple[str, str, dict[
     # the same token for Prometheus (ServiceMonitor campus-cctv-console)
     out.append(("cctv-metrics-token", "Opaque", {"token": ("token", "metrics")}))
     if s3:
-        s3_keys = {k: ("given", k) for k in ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY")}
+        s3_keys: dict[str, Value] = {
+            k: ("given", k) for k in ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY")
+        }
         out.append(("cctv-backup-s3", "Opaque", s3_keys))
     return out
 

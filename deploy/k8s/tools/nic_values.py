@@ -21,13 +21,10 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
+from cctv.plumbing.urls import without_login
 from services.media.ice_servers import SETTING as ICE_SETTING
 from services.media.ice_servers import IceSettingError, parse_servers
-from services.media.recorders import (  # media's own rules, not a copy
-    RecorderConfig,
-    template_problem,
-    without_login,
-)
+from services.media.recorders import RecorderConfig, template_problem  # media's own rules
 
 PLACEHOLDER = "CHANGE-ME"
 DNS_NAME = re.compile(

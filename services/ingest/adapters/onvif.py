@@ -39,6 +39,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from cctv.contract.campustime import parse_instant
+from cctv.plumbing.urls import without_login
 
 from .base import (
     AuthFailed,
@@ -259,7 +260,8 @@ def parse_stream_uri(resp: etree._Element) -> str:
     uri = text(resp, "Uri")
     parts = urlsplit(uri or "")
     if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
-        raise BadResponse(f"ONVIF GetStreamUri: not an rtsp:// stream address ({uri!r:.80})")
+        shown = None if uri is None else without_login(uri)
+        raise BadResponse(f"ONVIF GetStreamUri: not an rtsp:// stream address ({shown!r:.80})")
     netloc = parts.netloc.rsplit("@", 1)[-1]  # never keep credentials a device put in it
     return parts._replace(netloc=netloc, fragment="").geturl()
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from cctv import rtsp
+from cctv.plumbing.urls import without_login
 from services.ingest.adapters.base import (
     MAX_SEGMENTS_PER_LISTING,
     DeviceTarget,
@@ -30,7 +31,6 @@ from services.ingest.frames import (
     FrameSampler,
     FrameStatus,
     SampledFrame,
-    redact_url,
 )
 
 MAX_BODY_BYTES = 64 * 1024  # an SDP is a few hundred bytes
@@ -184,7 +184,7 @@ class RtspProbe:
             "describe_ok": False,
             "codec": None,
         }
-        public_url = redact_url(url)
+        public_url = without_login(url)
 
         def result(
             status: RtspStatus,
@@ -231,7 +231,9 @@ class RtspProbe:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "rtsp" or not parts.hostname:
-            raise ProbeFailure(RtspStatus.PROTOCOL_ERROR, f"not an rtsp:// URL: {url!r}")
+            raise ProbeFailure(
+                RtspStatus.PROTOCOL_ERROR, f"not an rtsp:// URL: {without_login(url)!r}"
+            )
         host, port = parts.hostname, parts.port or 554
         try:
             reader, writer = await asyncio.wait_for(
@@ -289,7 +291,9 @@ class RtspProbe:
                 state["auth_ok"] = False
                 raise ProbeFailure(RtspStatus.AUTH_FAILED, f"DESCRIBE answered {resp.status}")
             if resp.status == 404:
-                raise ProbeFailure(RtspStatus.NOT_FOUND, f"DESCRIBE answered 404 for {url}")
+                raise ProbeFailure(
+                    RtspStatus.NOT_FOUND, f"DESCRIBE answered 404 for {without_login(url)}"
+                )
             if resp.status >= 400:
                 raise ProbeFailure(
                     RtspStatus.REFUSED, f"DESCRIBE answered {resp.status} {resp.reason}".strip()

@@ -25,11 +25,12 @@ from pydantic import (
 )
 
 from cctv.contract import CameraRecord
+from cctv.plumbing.urls import without_login
 
 from .base import Footage, RecordedFrame, Recorder, ReplayError
 from .dahua import DahuaPlayback
 from .hikvision import HikvisionIsapi
-from .onvif import PLACEHOLDERS, OnvifReplay, ReplayClient, template_problem, without_login
+from .onvif import PLACEHOLDERS, OnvifReplay, ReplayClient, template_problem
 
 __all__ = [
     "PLACEHOLDERS",
@@ -45,7 +46,6 @@ __all__ = [
     "ReplayError",
     "load_recorders",
     "template_problem",
-    "without_login",
 ]
 
 Dialect = Literal["onvif", "hikvision", "dahua"]

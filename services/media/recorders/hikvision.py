@@ -33,6 +33,7 @@ from .base import Footage, RecordedFrame, ReplayError, Segment, check_covered, u
 
 __all__ = ["HikvisionIsapi", "Segment", "parse_search_result", "uncovered"]
 from cctv.contract.campustime import TimeError, parse_instant
+from cctv.plumbing.urls import without_login
 
 from .rtsp_playback import vendor_playback, whole_seconds
 
@@ -158,9 +159,8 @@ class HikvisionIsapi:
     def _rtsp(self, playback_uri: str, channel: int, start: datetime, end: datetime) -> str:
         parts = urlsplit(playback_uri)
         if parts.scheme != "rtsp" or not parts.hostname:
-            raise ReplayError(
-                f"ISAPI search gave a playbackURI that is not rtsp://: {playback_uri!r}"
-            )
+            shown = without_login(playback_uri)
+            raise ReplayError(f"ISAPI search gave a playbackURI that is not rtsp://: {shown!r}")
         netloc = urlsplit(self.rtsp_url).netloc if self.rtsp_url else parts.netloc
         netloc = netloc.rsplit("@", 1)[-1]  # never credentials in a URL
         query = (

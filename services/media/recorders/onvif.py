@@ -7,13 +7,13 @@ so the frame times are the recorder's own."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from string import Formatter
 from urllib.parse import urlsplit
 
+from cctv.plumbing.urls import without_login
 from cctv.rtsp import format_clock
 
 from .base import Footage, RecordedFrame, ReplayError
@@ -22,11 +22,6 @@ from .rtsp_playback import PlaybackSession
 REPLAY_TAG = "onvif-replay"
 # what OnvifReplay.fetch fills a replay URL template with
 PLACEHOLDERS = ("camera_id", "channel")
-
-
-def without_login(url: str) -> str:
-    """The URL as it may be shown: a user:password@ part is never echoed into an error."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/]*@", r"\1…@", url)
 
 
 def template_problem(template: str) -> str | None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from cctv import rtsp
+from cctv.plumbing.urls import without_login
 
 from .base import RecordedFrame, ReplayError
 
@@ -43,7 +44,7 @@ class PlaybackSession:
         self.url = url
         parts = urlsplit(url)
         if parts.scheme != "rtsp" or not parts.hostname:
-            raise ReplayError(f"not an rtsp:// recording URL: {url!r}")
+            raise ReplayError(f"not an rtsp:// recording URL: {without_login(url)!r}")
         self.host = parts.hostname
         self.port = parts.port or 554
         self.username = username if username is not None else parts.username
@@ -91,14 +92,15 @@ class PlaybackSession:
     ) -> tuple[dict[str, str], bytes]:
         """Send one request (answering one digest challenge); raise on a non-2xx reply."""
         assert self.reader is not None
+        shown = f"{method} {without_login(uri)}"  # a Content-Base may hold a login
         for _attempt in range(2):
             self._send(method, uri, headers or {})
             try:
                 reply = await asyncio.wait_for(rtsp.read_response(self.reader), self.timeout)
             except rtsp.RtspError as exc:
-                raise ReplayError(f"{method} {uri}: {exc}") from exc
+                raise ReplayError(f"{shown}: {exc}") from exc
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
-                raise ReplayError(f"{method} {uri}: no answer from the recorder ({exc!r})") from exc
+                raise ReplayError(f"{shown}: no answer from the recorder ({exc!r})") from exc
             h = reply.headers
             if reply.status == 401 and self.username is not None:
                 if self._digest is not None:
@@ -108,16 +110,16 @@ class PlaybackSession:
                 if self._digest is None:
                     offered = "; ".join(reply.challenges) or "none"
                     raise ReplayError(
-                        f"{method} {uri}: recorder offers no digest challenge we can answer "
+                        f"{shown}: recorder offers no digest challenge we can answer "
                         f"(MD5, MD5-sess); it offered: {offered[:120]}"
                     )
                 self._nc = 0
                 continue
             if reply.status // 100 != 2:
                 extra = f" (unsupported: {h['unsupported']})" if "unsupported" in h else ""
-                raise ReplayError(f"{method} {uri}: recorder answered {reply.status}{extra}")
+                raise ReplayError(f"{shown}: recorder answered {reply.status}{extra}")
             return h, reply.body
-        raise ReplayError(f"{method} {uri}: recorder refused our credentials (401)")
+        raise ReplayError(f"{shown}: recorder refused our credentials (401)")
 
     async def open(self, headers: dict[str, str]) -> None:
         """DESCRIBE and SETUP the (only) video track over TCP."""

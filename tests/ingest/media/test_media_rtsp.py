@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from cctv.plumbing.urls import without_login
 from demo.simulator.media import Picture, clip_for
 from demo.simulator.rtsp_server import MediaFault, RtspServer, camera_id_from_url, rtp_packets
 from services.ingest.adapters.rtsp_probe import (
@@ -19,7 +20,7 @@ from services.ingest.adapters.rtsp_probe import (
     RtspStatus,
     sdp_video_codec,
 )
-from services.ingest.frames import FrameSampler, redact_url, url_with_credentials
+from services.ingest.frames import FrameSampler, url_with_credentials
 from services.ingest.tamper import TamperKind, assess, confirm_reference
 
 TIMEOUT = 0.6  # the probe's request timeout in these tests
@@ -260,7 +261,9 @@ def test_fu_a_packetisation_reassembles_to_the_same_nal_units():
 def test_url_helpers_keep_credentials_out_of_sight():
     url = url_with_credentials("rtsp://10.1.2.3:554/Streaming/Channels/101", "ad@min", "p:w/d")
     assert url == "rtsp://ad%40min:p%3Aw%2Fd@10.1.2.3:554/Streaming/Channels/101"
-    assert redact_url(url) == "rtsp://10.1.2.3:554/Streaming/Channels/101"
+    assert without_login(url) == "rtsp://…@10.1.2.3:554/Streaming/Channels/101"
+    v6 = url_with_credentials("rtsp://[2001:db8::7]:8554/live", "admin", "pw")
+    assert v6 == "rtsp://admin:pw@[2001:db8::7]:8554/live"  # before: brackets lost
     assert camera_id_from_url("rtsp://h:1/cam/A-01/trackID=0") == "A-01"
     assert camera_id_from_url("rtsp://h:1/Streaming/Channels/101") is None
 
