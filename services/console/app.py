@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -43,41 +43,23 @@ from cctv.plumbing.identity import require_caller
 from cctv.plumbing.passwords import hash_password, policy_problems
 from cctv.plumbing.service import RpcError, Service
 
-from . import people, security
-from .security import COOKIE, PUBLIC, SIGNED_IN, guard
+from . import (
+    audit_pages,
+    duty_pages,
+    inventory_pages,
+    people,
+    security,
+    sso,
+    viewer_pages,
+    workflow_pages,
+)
+from .security import COOKIE, PUBLIC, SIGNED_IN, guarded_route
 from .settings import KNOWN_DEFAULT_SECRETS, ConsoleSettings
 from .views import cameras_by_building, faults_open_first
 from .web import HERE, templates
 
 # what the person form edits (account and disabled are not: the list disables)
 PERSON_FIELDS = ("name", "department", "phone", "email", "shift", "zone")
-
-# the permission of every route other page modules add, by path (and method)
-PAGE_PERMISSIONS: dict[str, str | dict[str, str]] = {
-    "/requests": SIGNED_IN,
-    "/requests/new/{process}": SIGNED_IN,
-    "/requests/{rid}": SIGNED_IN,
-    "/requests/{rid}/print": SIGNED_IN,
-    "/requests/{rid}/print.{fmt}": SIGNED_IN,
-    "/requests/{rid}/{action}": SIGNED_IN,
-    "/duty": SIGNED_IN,  # the workflow says who may log or hand over, citing Art. 13-14
-    "/duty/directives": SIGNED_IN,  # notify decides who may direct (Art. 13)
-    "/systems": {"GET": SIGNED_IN, "POST": "systems.edit"},  # Art. 9: not guards
-    "/audit": "audit.read",
-    "/audit/entries/{seq}": "audit.read",
-    "/audit/entries/{seq}/bundle.json": "audit.read",
-    "/api/audit/entries": "audit.read",
-    "/inventory": "inventory.view",
-    "/inventory/import": "inventory.edit",
-    "/inventory/export.{fmt:str}": "inventory.view",
-    "/inventory/{camera_id:str}": {"GET": "inventory.view", "POST": "inventory.edit"},
-    "/inventory/{camera_id:str}/remove": "inventory.edit",
-    # the viewer: media decides by the grant (Art. 16-17) or the zone (Art. 13-14)
-    "/viewer": SIGNED_IN,
-    "/api/viewer/ice": SIGNED_IN,  # the ICE servers only after media's check (ADR 0028)
-    "/api/viewer/offer": SIGNED_IN,
-}
-
 
 SERVICE_NAMES = {
     "ingest": "设备接入服务 ingest (cameras, inventory)",
@@ -495,56 +477,33 @@ class Console:
     # --- routes --------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
+        """Every page with its permission beside its path (`security.guarded_route`); a route
+        that declares none stops the build (`security.check_routes`) rather than serve."""
         routes: list[BaseRoute] = [
-            Route("/", guard(SIGNED_IN, self.home)),
-            Route("/login", guard(PUBLIC, self.login_page), methods=["GET"]),
-            Route("/login", guard(PUBLIC, self.login), methods=["POST"]),
-            Route("/logout", guard(SIGNED_IN, self.logout), methods=["POST"]),
-            Route(
-                "/account/password", guard(SIGNED_IN, self.password_page), methods=["GET", "POST"]
+            guarded_route("/", self.home, SIGNED_IN),
+            guarded_route("/login", self.login_page, PUBLIC, methods=["GET"]),
+            guarded_route("/login", self.login, PUBLIC, methods=["POST"]),
+            guarded_route("/logout", self.logout, SIGNED_IN, methods=["POST"]),
+            guarded_route(
+                "/account/password", self.password_page, SIGNED_IN, methods=["GET", "POST"]
             ),
-            Route("/partials/live", guard(SIGNED_IN, self.live)),
-            Route("/api/overview", guard(SIGNED_IN, self.api_overview)),
-            Route("/alerts/{alert_id}/ack", guard("alerts.ack", self.ack), methods=["POST"]),
-            Route("/people", guard("people.admin", self.people_page), methods=["GET", "POST"]),
-            Route("/people/export.{fmt}", guard("people.admin", self.people_export)),
-            Route(
-                "/people/{account}",
-                guard("people.admin", self.person_page),
-                methods=["GET", "POST"],
+            guarded_route("/partials/live", self.live, SIGNED_IN),
+            guarded_route("/api/overview", self.api_overview, SIGNED_IN),
+            guarded_route("/alerts/{alert_id}/ack", self.ack, "alerts.ack", methods=["POST"]),
+            guarded_route("/people", self.people_page, "people.admin", methods=["GET", "POST"]),
+            guarded_route("/people/export.{fmt}", self.people_export, "people.admin"),
+            guarded_route(
+                "/people/{account}", self.person_page, "people.admin", methods=["GET", "POST"]
             ),
         ]
-        routes += sso_routes(self)
-        for module in (
-            "workflow_pages", "audit_pages", "inventory_pages", "duty_pages", "viewer_pages"
-        ):  # fmt: skip
-            try:
-                extra = __import__(f"services.console.{module}", fromlist=["routes"])
-            except ImportError:
-                continue
-            for route in getattr(extra, "routes", []):
-                routes.append(_guarded(route))
+        routes += sso.routes(self)
+        for pages in (workflow_pages, audit_pages, inventory_pages, duty_pages, viewer_pages):
+            routes += pages.routes
         static = Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
         static.permission = PUBLIC  # type: ignore[attr-defined]
         routes.append(static)
+        security.check_routes(routes)
         return routes
-
-
-def sso_routes(console: Console) -> list[BaseRoute]:
-    try:
-        from .sso import routes as make
-    except ImportError:
-        return []
-    return make(console)
-
-
-def _guarded(route: BaseRoute) -> BaseRoute:
-    """A page module's route behind the permission PAGE_PERMISSIONS gives its path; a path
-    missing there keeps no permission, and the route test fails on it."""
-    if not isinstance(route, Route) or route.path not in PAGE_PERMISSIONS:
-        return route
-    return Route(route.path, guard(PAGE_PERMISSIONS[route.path], route.endpoint),
-                 methods=sorted(route.methods or ["GET"]), name=route.name)  # fmt: skip
 
 
 def check_secret(settings: ConsoleSettings) -> None:

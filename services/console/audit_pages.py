@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from cctv.contract.campustime import parse_instant
 from cctv.contract.events import REGISTRY
@@ -26,6 +26,7 @@ from cctv.evidence import bundle, merkle
 from cctv.evidence.checkpoint import Checkpoint, NoteError, Verifier
 from cctv.evidence.entry import Entry, EntryError
 
+from .security import guarded_route
 from .web import console_of as _console
 from .web import templates
 
@@ -240,8 +241,8 @@ async def api_query(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/audit", index),
-    Route("/audit/entries/{seq}", entry),
-    Route("/audit/entries/{seq}/bundle.json", entry_bundle),
-    Route("/api/audit/entries", api_query),
+    guarded_route("/audit", index, "audit.read"),
+    guarded_route("/audit/entries/{seq}", entry, "audit.read"),
+    guarded_route("/audit/entries/{seq}/bundle.json", entry_bundle, "audit.read"),
+    guarded_route("/api/audit/entries", api_query, "audit.read"),
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from cctv.contract import rpc
 
+from .security import SIGNED_IN, guarded_route
 from .web import console_of, templates
 
 SENDERS = ("duty_operator", "security_head")
@@ -65,7 +66,8 @@ async def issue(request: Request) -> Response:
     return RedirectResponse("/duty/directives", status_code=303)
 
 
+# notify decides who may direct (Art. 13)
 routes: list[BaseRoute] = [
-    Route("/duty/directives", directives_page, methods=["GET"]),
-    Route("/duty/directives", issue, methods=["POST"]),
+    guarded_route("/duty/directives", directives_page, SIGNED_IN, methods=["GET"]),
+    guarded_route("/duty/directives", issue, SIGNED_IN, methods=["POST"]),
 ]

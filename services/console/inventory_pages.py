@@ -11,12 +11,13 @@ from typing import Any
 import yaml
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from cctv.contract import rpc
 from cctv.contract.orgs import CATEGORIES, DEPARTMENTS, SENSITIVITY
 from cctv.plumbing.uploads import MAX_UPLOAD_BYTES, UploadRejected, decode_text, too_large
 
+from .security import guarded_route
 from .web import console_of as _console
 from .web import templates
 
@@ -207,11 +208,12 @@ async def export(request: Request) -> Response:
     )
 
 
+# Art. 3: only system administrators change the inventory
 routes: list[BaseRoute] = [
-    Route("/inventory", index, methods=["GET"]),
-    Route("/inventory/import", upload, methods=["POST"]),
-    Route("/inventory/export.{fmt:str}", export, methods=["GET"]),
-    Route("/inventory/{camera_id:str}", edit, methods=["GET"]),
-    Route("/inventory/{camera_id:str}", save, methods=["POST"]),
-    Route("/inventory/{camera_id:str}/remove", remove, methods=["POST"]),
+    guarded_route("/inventory", index, "inventory.view", methods=["GET"]),
+    guarded_route("/inventory/import", upload, "inventory.edit", methods=["POST"]),
+    guarded_route("/inventory/export.{fmt:str}", export, "inventory.view", methods=["GET"]),
+    guarded_route("/inventory/{camera_id:str}", edit, "inventory.view", methods=["GET"]),
+    guarded_route("/inventory/{camera_id:str}", save, "inventory.edit", methods=["POST"]),
+    guarded_route("/inventory/{camera_id:str}/remove", remove, "inventory.edit", methods=["POST"]),
 ]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from . import people
-from .security import allowed
+from .security import allowed, needs
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,7 @@ def permission_of(routes: Iterable[BaseRoute], path: str) -> str | None:
     for route in routes:
         if isinstance(route, Route) and route.path == path and "GET" in (route.methods or ()):
             perm = getattr(route.endpoint, "permission", None)
-            if isinstance(perm, dict):
-                perm = perm.get("GET", perm.get("*"))
-            return perm if isinstance(perm, str) else None
+            return needs(perm, "GET") if perm is not None else None
     return None
 
 

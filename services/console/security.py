@@ -5,8 +5,10 @@ check on every state-changing request, security headers, and a permission on eve
 hash is the only thing stored; logout and disabling a person end it), refuses a POST whose
 Origin is foreign or whose CSRF token does not match the session's, and puts the session's
 token into every `<form method="post">` of every HTML page it serves — so a form added later
-cannot forget it. Routes are wrapped by `guard(permission, endpoint)`; `PERMISSIONS` says which
-roles hold which permission (the table in the console README is this one).
+cannot forget it. Every route is made by `guarded_route(path, endpoint, permission)` where its
+path is written, so the path and who may open it are stated once; `check_routes` refuses, when
+the console is built, a route that declares none. `PERMISSIONS` says which roles hold which
+permission (the table in the console README is this one).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cctv.plumbing.identity import act_as
@@ -73,19 +76,28 @@ def allowed(user: people.User | None, permission: str) -> bool:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+Permission = str | dict[str, str]
+"""One permission for every method of a route, or one per HTTP method ({"GET": …, "POST": …});
+a HEAD request needs what GET needs (Starlette serves HEAD with the GET endpoint)."""
 
 
-def guard(permission: str | dict[str, str], endpoint: Endpoint) -> Endpoint:
-    """`endpoint` behind `permission` (or one per HTTP method); the route table test reads
-    `.permission` from every route and fails on one that declares none."""
-    by_method = permission if isinstance(permission, dict) else None
-    for p in by_method.values() if by_method else [permission]:  # type: ignore[union-attr]
+def needs(permission: Permission, method: str) -> str | None:
+    """What a request of `method` needs under a route's `permission` (None: the route names no
+    permission for it); HEAD needs what GET needs."""
+    if isinstance(permission, str):
+        return permission
+    return permission.get("GET" if method == "HEAD" else method)
+
+
+def guard(permission: Permission, endpoint: Endpoint) -> Endpoint:
+    """`endpoint` behind `permission` (or one per HTTP method); `.permission` is stamped on the
+    result for the route table, the navigation (nav.py) and `check_routes`."""
+    for p in permission.values() if isinstance(permission, dict) else [permission]:
         if p not in (PUBLIC, SIGNED_IN) and p not in PERMISSIONS:
             raise ValueError(f"unknown permission {p!r}")
 
     async def guarded(request: Request) -> Response:
-        wanted = by_method.get(request.method, by_method.get("*", "")) if by_method else permission
-        assert isinstance(wanted, str)
+        wanted = needs(permission, request.method)
         user: people.User | None = request.scope.get("cctv_user")
         act_as(user.identity(request.scope.get("cctv_via", "console")) if user else None)
         if wanted == PUBLIC:
@@ -94,11 +106,11 @@ def guard(permission: str | dict[str, str], endpoint: Endpoint) -> Endpoint:
             if _wants_json(request) or request.method != "GET":
                 return JSONResponse({"error": "请先登录 login required"}, status_code=401)
             return RedirectResponse("/login", status_code=303)
-        if not allowed(user, wanted):
+        if wanted is None or not allowed(user, wanted):  # None: no permission for the method
             return error_page(
                 request,
                 403,
-                f"{REFUSALS.get(wanted, '无权访问 — not allowed')} "
+                f"{REFUSALS.get(wanted or '', '无权访问 — not allowed')} "
                 f"(roles: {', '.join(user.roles)}; needs {wanted})",
             )
         return await endpoint(request)
@@ -107,6 +119,54 @@ def guard(permission: str | dict[str, str], endpoint: Endpoint) -> Endpoint:
     guarded.__name__ = getattr(endpoint, "__name__", "endpoint")
     guarded.__doc__ = endpoint.__doc__
     return guarded
+
+
+def guarded_route(
+    path: str,
+    endpoint: Endpoint,
+    permission: Permission,
+    *,
+    methods: Sequence[str] | None = None,
+    name: str | None = None,
+) -> Route:
+    """The console's one way to add a page: the path and who may open it, written together.
+
+    `permission` is one for all `methods` (GET when none are given), or one per method — then
+    the methods are its keys, so no method of the route can be left without one."""
+    if isinstance(permission, dict):
+        if methods is not None and {m.upper() for m in methods} != set(permission):
+            raise ValueError(
+                f"console route {path}: methods {sorted(methods)} differ from the methods "
+                f"its permission names {sorted(permission)}"
+            )
+        methods = sorted(permission)
+    return Route(path, guard(permission, endpoint), methods=list(methods or ["GET"]), name=name)
+
+
+class MissingPermission(ValueError):
+    """A console route that does not say who may open it: the console is not built."""
+
+
+def check_routes(routes: Iterable[BaseRoute]) -> None:
+    """Refuse, at build time, a route without a declared permission (a Route not made by
+    `guarded_route`/`guard`, a Mount without `.permission`) or a method its per-method
+    permission does not name — such a route would serve everyone or fail for everyone."""
+    for route in routes:
+        if isinstance(route, Route):
+            perm = getattr(route.endpoint, "permission", None)
+            if perm is None:
+                raise MissingPermission(
+                    f"console route {route.path} declares no permission: add it with "
+                    "security.guarded_route(path, endpoint, permission)"
+                )
+            missing = [m for m in sorted(route.methods or ()) if needs(perm, m) is None]
+            if missing:
+                raise MissingPermission(f"console route {route.path}: no permission for {missing}")
+        elif isinstance(route, Mount):
+            if getattr(route, "permission", None) is None:
+                raise MissingPermission(f"console mount {route.path} declares no permission")
+        else:
+            raise MissingPermission(f"console route {route!r}: not a Route or a Mount")
 
 
 def _wants_json(request: Request) -> bool:

@@ -27,10 +27,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from . import people, security
-from .security import PUBLIC, guard
+from .security import PUBLIC, guarded_route
 
 FLOW_COOKIE = "cctv_sso"
 FLOW_MAX_AGE = 600
@@ -271,12 +271,12 @@ def routes(console: Any) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     if console.settings.oidc_issuer:
         out += [
-            Route("/auth/oidc/login", guard(PUBLIC, sso.oidc_login)),
-            Route("/auth/oidc/callback", guard(PUBLIC, sso.oidc_callback)),
+            guarded_route("/auth/oidc/login", sso.oidc_login, PUBLIC),
+            guarded_route("/auth/oidc/callback", sso.oidc_callback, PUBLIC),
         ]
     if console.settings.cas_url:
         out += [
-            Route("/auth/cas/login", guard(PUBLIC, sso.cas_login)),
-            Route("/auth/cas/callback", guard(PUBLIC, sso.cas_callback)),
+            guarded_route("/auth/cas/login", sso.cas_login, PUBLIC),
+            guarded_route("/auth/cas/callback", sso.cas_callback, PUBLIC),
         ]
     return out

@@ -9,12 +9,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from cctv.contract import rpc
 from cctv.contract.campustime import TimeError, parse_instant
 from cctv.contract.orgs import LIVE_ROLES
 
+from .security import SIGNED_IN, guarded_route
 from .web import console_of, templates
 
 
@@ -123,8 +124,10 @@ async def offer(request: Request) -> Response:
     return JSONResponse(reply, status_code=200 if reply.get("ok") else 403)
 
 
+# media decides by the grant (Art. 16-17) or the zone (Art. 13-14)
 routes: list[BaseRoute] = [
-    Route("/viewer", viewer_page, methods=["GET"]),
-    Route("/api/viewer/ice", ice, methods=["POST"]),
-    Route("/api/viewer/offer", offer, methods=["POST"]),
+    guarded_route("/viewer", viewer_page, SIGNED_IN, methods=["GET"]),
+    # the ICE servers only after media's check (ADR 0028)
+    guarded_route("/api/viewer/ice", ice, SIGNED_IN, methods=["POST"]),
+    guarded_route("/api/viewer/offer", offer, SIGNED_IN, methods=["POST"]),
 ]

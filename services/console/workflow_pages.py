@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from cctv.contract import regulation, rpc
 from cctv.contract.campustime import parse_instant
@@ -30,6 +30,7 @@ from cctv.contract.orgs import (
 from cctv.contract.workflow import KIND_ZH, PRINTABLE, STATE_ZH, EntryKind, RequestState
 from cctv.contract.workflow import PROCESSES as PROCESS_NAMES
 
+from .security import SIGNED_IN, guarded_route
 from .web import console_of as _console
 from .web import templates
 
@@ -504,13 +505,16 @@ async def systems(request: Request) -> Response:
     )
 
 
+# signed in is enough to ask: the workflow decides who may see, apply, sign (Art. 6-16)
 routes: list[BaseRoute] = [
-    Route("/requests", index),
-    Route("/requests/new/{process}", new_form, methods=["GET", "POST"]),
-    Route("/requests/{rid}", detail),
-    Route("/requests/{rid}/print", print_form),
-    Route("/requests/{rid}/print.{fmt}", print_form),
-    Route("/requests/{rid}/{action}", decide, methods=["POST"]),
-    Route("/duty", duty, methods=["GET", "POST"]),
-    Route("/systems", systems, methods=["GET", "POST"]),
+    guarded_route("/requests", index, SIGNED_IN),
+    guarded_route("/requests/new/{process}", new_form, SIGNED_IN, methods=["GET", "POST"]),
+    guarded_route("/requests/{rid}", detail, SIGNED_IN),
+    guarded_route("/requests/{rid}/print", print_form, SIGNED_IN),
+    guarded_route("/requests/{rid}/print.{fmt}", print_form, SIGNED_IN),
+    guarded_route("/requests/{rid}/{action}", decide, SIGNED_IN, methods=["POST"]),
+    # the workflow says who may log or hand over, citing Art. 13-14
+    guarded_route("/duty", duty, SIGNED_IN, methods=["GET", "POST"]),
+    # Art. 9: the owning department's head and NIC change a system, not guards
+    guarded_route("/systems", systems, {"GET": SIGNED_IN, "POST": "systems.edit"}),
 ]
