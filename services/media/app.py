@@ -106,7 +106,8 @@ class MediaService:
         )
         self.font = load_font(settings.watermark_font)
         self._wake = asyncio.Event()
-        # told of each revocation this replica takes (the viewer stops its sessions at once)
+        # told of each revocation this replica takes (the viewer stops its sessions at once;
+        # the other replicas' viewers hear the NOTIFY sent with it)
         self.on_revoked: list[Callable[[str], Awaitable[None]]] = []
         # where each camera's footage lives: the inventory (nvr_id, channel, brand) and RECORDERS
         self.inventory = InventoryView()
@@ -145,7 +146,10 @@ class MediaService:
         elif isinstance(event, AccessHeld | AccessHoldExtended) and event.hold is not None:
             await store.extend_holds(self.pool, self.schema, event.request_id, event.hold.until)
         elif event.transition == "revoked":
-            await store.revoke_grant(self.pool, self.schema, event.request_id, event.at)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.revoke_grant(conn, self.schema, event.request_id, event.at)
+                # every replica hears it, only once it is committed (ADR 0030)
+                await store.announce_revoked(conn, self.schema, event.request_id)
             for listener in self.on_revoked:
                 await listener(event.request_id)
 

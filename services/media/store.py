@@ -10,6 +10,7 @@ connection; the others take the pool (or a connection).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeAlias
 
@@ -54,6 +55,36 @@ async def revoke_grant(conn: Db, schema: str, request_id: str, at: datetime) -> 
         request_id,
         at,
     )
+
+
+# ---- revocations told to every replica (LISTEN/NOTIFY, ADR 0030) ----------------------------
+def revoked_channel(schema: str) -> str:
+    """The NOTIFY channel of a schema's revocations: replicas of one schema hear each other,
+    a test's media on its own schema hears nobody else's."""
+    return f"{schema}_grant_revoked"
+
+
+async def announce_revoked(conn: asyncpg.Connection, schema: str, request_id: str) -> None:
+    """Tell every replica listening that this request's grant is revoked. Call it in the
+    transaction of `revoke_grant`: PostgreSQL delivers a NOTIFY only when it commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", revoked_channel(schema), request_id)
+
+
+async def listen_revoked(
+    conn: asyncpg.Connection, schema: str, heard: Callable[[str], None]
+) -> None:
+    """LISTEN on `conn` (a connection of its own, held while listening) for revocations:
+    `heard(request_id)` for each one any replica commits."""
+
+    def on_notify(_conn: object, _pid: int, _channel: str, request_id: str) -> None:
+        heard(request_id)
+
+    await conn.add_listener(revoked_channel(schema), on_notify)
+
+
+async def ping(conn: asyncpg.Connection) -> None:
+    """A round trip: a listening connection that no longer answers is made again."""
+    await conn.execute("SELECT 1")
 
 
 async def grant(conn: Db, schema: str, request_id: str) -> asyncpg.Record | None:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
+import asyncpg
 import av
 import structlog
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -62,7 +63,13 @@ VIEW_SECONDS = Histogram(
     "How long viewing sessions lasted",
     buckets=(5, 30, 60, 300, 900, 1800, 3600, 7200),
 )
+REVOCATION_LISTENER = Gauge(
+    "cctv_media_revocation_listener_up",
+    "1 while this replica hears the revocations every replica records (LISTEN, ADR 0030)",
+)
 RTP_CLOCK = 90_000
+LISTENER_PING_S = 30.0  # a listening connection silent this long is asked to answer
+LISTENER_RETRY_S = (0.5, 15.0)  # first and longest wait before listening again
 
 
 class WatermarkedTrack(MediaStreamTrack):
@@ -149,6 +156,10 @@ class Viewer:
         self.font = load_font(settings.watermark_font, settings.viewer_font_size)
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # the backend that LISTENs for revocations, while it does; told to `on_listening`
+        # each time it is (re)made (the log, tests)
+        self.listener_pid: int | None = None
+        self.on_listening: list[Callable[[int], None]] = []
         self.ice_servers = settings.ice_servers()  # checked when the settings were read
         ports = port_range(settings.media_rtc_port_min, settings.media_rtc_port_max)
         configure_ice(settings.webrtc_host_addresses, ports, settings.media_rtc_advertise_ip)
@@ -623,7 +634,8 @@ class Viewer:
                           position=s.position, detail=f"{zh} — {en}"[:1000])  # fmt: skip
 
     async def revoked(self, request_id: str) -> None:
-        """workflow revoked a grant (this replica took the event): stop its sessions now."""
+        """workflow revoked a grant (this replica took the event, or another replica's NOTIFY
+        said so): stop this replica's sessions of the request now."""
         for s in [
             s for s in self.sessions.values() if s.grant and s.grant.request_id == request_id
         ]:
@@ -647,6 +659,76 @@ class Viewer:
                     s, "grant_expired", f"调阅授权已于 {campus_time(s.grant.valid_until)} 到期",
                     f"the grant's validity ended at {s.grant.valid_until.isoformat()}",
                 )  # fmt: skip
+
+    # ---- revocations any replica records (ADR 0030) ----------------------------------------
+
+    async def listen_loop(self) -> None:
+        """Hear the revocation every replica records (LISTEN on a connection of its own) and
+        stop this replica's sessions of it at once, not at the next `check_once`. A lost
+        connection is made again; each time, the sessions are checked against the grants
+        table once listening, so a revocation committed while nobody listened is not lost."""
+        first, longest = LISTENER_RETRY_S
+        wait = first
+        while True:
+            if await self._listen_until_lost():
+                wait = first  # it listened: the database is there, try again soon
+            await asyncio.sleep(wait)  # a retry schedule, not a sync wait
+            wait = min(wait * 2, longest)
+
+    async def _listen_until_lost(self) -> bool:
+        """Listen until the connection is lost; False if it never got to listen."""
+        try:
+            conn = await self.listener_connection()
+        except Exception as exc:  # the database away: the check loop still runs
+            log.warning("revocation listener cannot connect", error=repr(exc))
+            return False
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        listened = False
+        try:
+            await store.listen_revoked(conn, self.schema, self._heard_revoked)
+            listened = True
+            pid = self.listener_pid = conn.get_server_pid()
+            REVOCATION_LISTENER.set(1)
+            log.info("revocation listener listening", backend=pid)
+            for told in self.on_listening:
+                told(pid)
+            await self.check_once()  # what was revoked while nobody listened
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), LISTENER_PING_S)
+                except TimeoutError:  # quiet: is the other end still there (no FIN seen)?
+                    await asyncio.wait_for(store.ping(conn), 5.0)
+            log.warning("revocation listener lost its connection; listening again")
+        except Exception as exc:
+            log.warning("revocation listener failed; listening again", error=repr(exc))
+        finally:
+            REVOCATION_LISTENER.set(0)
+            self.listener_pid = None
+            if not conn.is_closed():
+                try:
+                    await asyncio.wait_for(conn.close(), 2.0)
+                except Exception:
+                    conn.terminate()
+                except asyncio.CancelledError:  # stopping the service
+                    conn.terminate()
+                    raise
+        return listened
+
+    async def listener_connection(self) -> asyncpg.Connection:
+        """A connection outside the pool: it is held as long as it listens, and the requests
+        sharing the pool should not be one short for it."""
+        return await asyncpg.connect(self.settings.database_url, timeout=10)
+
+    def _heard_revoked(self, request_id: str) -> None:
+        self._spawn(self._stop_revoked(request_id))
+
+    async def _stop_revoked(self, request_id: str) -> None:
+        try:
+            await self.revoked(request_id)
+        except Exception as exc:  # (recording the stop failed: the session is stopped)
+            log.warning("stopping a revoked grant's sessions failed", request_id=request_id,
+                        error=repr(exc))  # fmt: skip
 
     async def check_loop(self) -> None:
         while True:
@@ -675,8 +757,9 @@ def attach(
     rpc_prefix: str = "",
     workflow_get: str = rpc.WORKFLOW_GET,
 ) -> Viewer:
-    """Wire the viewer into the media service: its request subject and the loop that
-    re-checks open sessions; cameras (live) come from media's inventory view."""
+    """Wire the viewer into the media service: its request subject, the loop that re-checks
+    open sessions and the one that hears revocations; cameras (live) come from media's
+    inventory view."""
     viewer = Viewer(
         svc,
         settings,
@@ -689,4 +772,5 @@ def attach(
     svc.respond(rpc_prefix + rpc.MEDIA_VIEW, viewer.view, request=m.MediaViewRequest)
     svc.respond(rpc_prefix + rpc.MEDIA_ICE, viewer.ice, request=m.MediaIceRequest)
     svc.loop("viewer-check", viewer.check_loop)
+    svc.loop("viewer-revocations", viewer.listen_loop)
     return viewer

@@ -68,6 +68,7 @@ class Media:
     prefix: str
     nc: Any
     now: datetime
+    tag: str = ""  # its schema is media_<tag>, its durables end in -<tag>
 
     async def rpc(self, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
         """A request; its `actor` goes as the signed identity the console would send."""
@@ -219,11 +220,13 @@ async def start_media(
     *,
     clock: Any = None,
     workflow_rpc_prefix: str | None = None,
+    replica_of: Media | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Media]:
     """A media service; its subjects get a prefix of their own unless `rpc_prefix` is given
-    ("" = the real subjects, for the CLI)."""
-    tag = uuid.uuid4().hex[:8]
+    ("" = the real subjects, for the CLI). `replica_of`: another replica of that media (its
+    schema and durables; its own subjects, so a test asks one replica or the other)."""
+    tag = replica_of.tag if replica_of is not None else uuid.uuid4().hex[:8]
     overrides.setdefault("evidence_store", str(tmp / "evidence"))
     settings = MediaSettings(
         nats_url=nats_url,
@@ -233,7 +236,7 @@ async def start_media(
         data_dir=tmp,
         **overrides,
     )
-    prefix = f"t{tag}." if rpc_prefix is None else rpc_prefix
+    prefix = f"t{uuid.uuid4().hex[:8]}." if rpc_prefix is None else rpc_prefix
     extra = {"workflow_rpc_prefix": workflow_rpc_prefix} if workflow_rpc_prefix else {}
     svc = build(
         settings, schema=f"media_{tag}", clock=clock or (lambda: now), durable_suffix=f"-{tag}",
@@ -241,7 +244,7 @@ async def start_media(
     )  # fmt: skip
     nc = await nats.connect(nats_url)
     async with svc.running():
-        yield Media(svc, svc.state["media"], prefix, nc, now)
+        yield Media(svc, svc.state["media"], prefix, nc, now, tag)
     await nc.close()
 
 

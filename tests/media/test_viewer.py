@@ -322,8 +322,8 @@ async def test_revoking_the_grant_stops_the_stream(granted: Granted, events: Eve
 async def test_a_revocation_another_replica_took_stops_the_stream(
     granted: Granted, events: EventLog
 ) -> None:
-    """Replicas share workflow's events: the one that takes the revocation writes it to the
-    grants table, and every replica's check of its open sessions finds it there."""
+    """The fallback (ADR 0030): a revocation in the grants table whose NOTIFY this replica did
+    not hear (written here without one) is found by its check of its open sessions."""
     g = granted
     async with watching(g) as (viewer, reply):
         await viewer.wait_channel_open()
