@@ -61,10 +61,15 @@ class InventoryView:
     def get(self, camera_id: str) -> CameraRecord | None:
         return self.cameras.get(camera_id)
 
-    def remember(self, camera: CameraRecord) -> None:
-        """A camera the service knows from its own copy though the stream no longer holds it
-        (its last upsert aged out): kept until the inventory says otherwise."""
+    def remember(self, camera: CameraRecord) -> bool:
+        """A camera the service knows from elsewhere (its own copy, the stream no longer
+        holding its last upsert; ingest's answer): kept until the inventory says otherwise.
+        Never over the inventory's own word: a record the view holds stays, and a camera the
+        view saw removed is not brought back (False)."""
+        if camera.camera_id in self.removed:
+            return False
         self.cameras.setdefault(camera.camera_id, camera)
+        return True
 
     def __len__(self) -> int:
         return len(self.cameras)

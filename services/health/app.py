@@ -86,7 +86,8 @@ INVENTORY_ASKED = Counter(
 )
 SERIES_REPAIRED = Counter(
     "cctv_health_series_repaired_total",
-    "Cameras in the inventory view found without a cctv_camera_up series, then given one",
+    "Camera series found out of step with the inventory view (missing, stale labels, or left "
+    "after a removal), then put right: a bug, logged as an error",
 )
 log = structlog.get_logger()
 
@@ -406,6 +407,14 @@ class HealthService:
         for st in CAMERA_STATES:
             CAMERA_STATE.labels(camera_id, *labels, st).set(1 if st == current else 0)
 
+    def follow_view(self, camera_id: str) -> None:
+        """The camera's series as the inventory view has it: shown under its labels if the
+        view holds it, gone if not (a removal may reach health before or after a re-add)."""
+        if self.view.get(camera_id) is None:
+            self.unshow(camera_id)
+        else:
+            self.show(camera_id)
+
     def unshow(self, camera_id: str) -> None:
         old = self.labels.pop(camera_id, None)
         if old is not None:
@@ -586,10 +595,14 @@ class HealthService:
         found = await asyncio.shield(asking)
         if found is None:
             return None
-        self.view.remember(found)
-        await store.upsert_camera(conn, found)
-        self.show(camera_id)
-        return found
+        if not self.view.remember(found):
+            # the inventory removed it while ingest answered: its word stands, not ingest's
+            return found
+        # ingest's answer fills a gap; it never overwrites the inventory's word (a newer
+        # record, or a removal) in health's copy
+        await store.add_camera(conn, found)
+        self.follow_view(camera_id)
+        return self.view.get(camera_id) or found
 
     async def _ask_ingest(self, camera_id: str) -> CameraRecord | None:
         INVENTORY_ASKED.inc()
@@ -629,35 +642,48 @@ class HealthService:
         self, camera_id: str, before: CameraRecord | None, after: CameraRecord | None, at: datetime
     ) -> None:
         """The view heard a change: relabel or drop the camera's series at once."""
-        if after is None:
-            self.unshow(camera_id)
-        else:
-            self.show(camera_id)
+        self.follow_view(camera_id)
 
     async def on_inventory(self, env: Envelope, event: Event) -> None:
         """Durable side of an inventory change: health's copy, and a removal's faults."""
         if isinstance(event, CameraUpserted):
+            camera_id = event.camera.camera_id
             await store.upsert_camera(self.pool, event.camera, env.time)
         elif isinstance(event, CameraRemoved):
-            await self.remove(event.camera_id, env.time, env.correlation_id, event.reason)
+            camera_id = event.camera_id
+            await self.remove(camera_id, env.time, env.correlation_id, event.reason)
         else:
             return
         await self.view.apply(event, env.time)
-        if isinstance(event, CameraUpserted):
-            # the view may have taken this news silently (its snapshot, or the view's own
-            # consumer first): the series does not depend on who heard it first
-            self.show(event.camera.camera_id)
+        # the view may have taken this news silently (its snapshot, or its own consumer
+        # first) or may already hold newer news (a re-add after this removal): the series is
+        # the view's, whoever heard first
+        self.follow_view(camera_id)
 
     async def ensure_series(self) -> None:
-        """Every camera the view holds has its series (issue 9: at 5,000 cameras a third had
-        none after 10 minutes); a camera found without one is given it and counted."""
+        """A guard, not a cure: every camera the view holds has its series under the view's
+        labels and no other camera has one. Every path keeps that already
+        (tests/health/test_health_series.py), so anything found here is a bug: put right,
+        counted and logged as an error naming the cameras (issue 9)."""
         missing = [c for c in self.view.cameras if c not in self.labels]
-        for camera_id in missing:
-            self.show(camera_id)
-        if missing:
-            SERIES_REPAIRED.inc(len(missing))
-            log.warning("cameras without a series given one", count=len(missing),
-                        first=missing[:5])  # fmt: skip
+        relabelled = [
+            c
+            for c, labels in self.labels.items()
+            if (cam := self.view.get(c)) is not None and (cam.building, cam.zone) != labels
+        ]
+        dropped = [c for c in self.labels if self.view.get(c) is None]
+        for camera_id in missing + relabelled + dropped:
+            self.follow_view(camera_id)
+        repaired = len(missing) + len(relabelled) + len(dropped)
+        if repaired:
+            SERIES_REPAIRED.inc(repaired)
+            log.error(
+                "series out of step with the inventory view, repaired (a bug: please report)",
+                count=repaired,
+                missing=missing[:10],
+                relabelled=relabelled[:10],
+                dropped=dropped[:10],
+            )
 
     async def remove(
         self, camera_id: str, at: datetime, correlation_id: str, reason: str = ""
@@ -678,7 +704,10 @@ class HealthService:
         self.failing.discard(camera_id)
         self.conditions.pop(camera_id, None)
         self.shard_of.pop(camera_id, None)
-        self.unshow(camera_id)
+        self.shown.pop(camera_id, None)  # its health starts over (camera_health is gone)
+        # the view may already hold a re-add newer than this removal (its own consumer runs
+        # ahead of the durable one): then the camera keeps its series, as unknown
+        self.follow_view(camera_id)
 
     # --- faults ---------------------------------------------------------------------------
 

@@ -73,6 +73,17 @@ async def upsert_camera(
     )
 
 
+async def add_camera(conn: asyncpg.Connection | asyncpg.Pool, cam: CameraRecord) -> None:
+    """A record from elsewhere than the inventory (ingest's answer): kept only while health
+    has no word of the camera at all, never over a newer record or a removal."""
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.cameras (camera_id, record, updated_at) VALUES ($1,$2,NULL) "
+        "ON CONFLICT (camera_id) DO NOTHING",
+        cam.camera_id,
+        cam.model_dump(mode="json"),
+    )
+
+
 async def upsert_cameras(
     conn: asyncpg.Connection | asyncpg.Pool, cams: list[tuple[CameraRecord, datetime | None]]
 ) -> None:
