@@ -28,6 +28,8 @@ Printed with the machine and the load:
    repair tickets, alerts raised and messages delivered per person on duty; then it comes
    back: time until its fault is resolved and all its cameras are up, in sample periods.
 4. at 75 %, health restarts: time until every camera has its series and its state restored.
+5. series health's housekeeping had to repair (`cctv_health_series_repaired_total`), before
+   the restart and after it (target 0: anything repaired is a bug, its log names the cameras).
 
 A brief check: `--cameras 500 --minutes 2 --outages 3 --period 5`. Full size (the issue's
 figures): `--cameras 5000 --minutes 30 --period 30`, and again with `--hog`.
@@ -335,6 +337,11 @@ async def recorder(
     return out
 
 
+async def repaired(http: httpx.AsyncClient, stack: Stack) -> float:
+    """Series health's housekeeping put right since its process started."""
+    return metrics(await scrape(http, stack, "health")).get("cctv_health_series_repaired_total", 0)
+
+
 async def restart_health(http: httpx.AsyncClient, stack: Stack, n: int) -> str:
     await asyncio.to_thread(stack.stop_process, "health")
     t0 = time.monotonic()
@@ -411,16 +418,24 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
             for o in outages
         ]
         rec_from = rec_to = float("inf")
+        fixed: list[float] = []
         try:
             await asyncio.sleep(max(0.0, t0 + window * 0.55 - time.monotonic()))
             rec_from = time.monotonic()
             lines += await recorder(bus, http, stack, nvr, on_nvr, period)
             rec_to = time.monotonic()
             await asyncio.sleep(max(0.0, t0 + window * 0.75 - time.monotonic()))
+            fixed.append(await repaired(http, stack))
             lines.append(await restart_health(http, stack, n))
         except Exception as e:  # the summary still prints, with what failed
             lines.append(f"   stopped early: {e!r}")
         lines += await finish(tasks, t0 + window)
+        fixed.append(await repaired(http, stack))
+        lines.append(
+            "5. series repaired by health's housekeeping (target 0): "
+            + (f"{fixed[0]:.0f} before the restart, {fixed[1]:.0f} after it" if len(fixed) == 2
+               else f"{fixed[0]:.0f} (no restart)")
+        )  # fmt: skip
         after = await ingest_load(http, stack)
         ran = time.monotonic() - t0
 
