@@ -136,8 +136,12 @@ class HealthSample(Event):
     measured: bool = True
     unmeasured_reason: str | None = None
     # Art. 12: the recorder's arming state for this channel (ONVIF recording job Mode Active,
-    # Hikvision track enabled with its record schedule on); None = not read this round.
+    # Hikvision track enabled with its record schedule on, Dahua recording on its schedule
+    # now); None = not read this round, or the device's answer could not say.
     armed: bool | None = None
+    # Why `armed` is what it is, where the device says more than yes or no (Dahua: the record
+    # mode or section that decides, or what could not be read); shown with a not_armed fault.
+    armed_reason: str | None = None
 
 
 CameraState = Literal["up", "down", "maintenance", "unreachable", "unknown"]

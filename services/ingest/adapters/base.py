@@ -110,7 +110,8 @@ class ProbeResult:
     device_model: str | None = None
     events: list[DeviceEvent] = field(default_factory=list)
     alarms: list[str] | None = None  # device alarms active on this channel; None: not read
-    armed: bool | None = None  # Art. 12 arming (record schedule, job, Dahua motion alarm on)
+    armed: bool | None = None  # Art. 12 arming (record schedule on now, recording job active)
+    armed_reason: str | None = None  # why armed is what it is, where the device says
 
     @property
     def healthy(self) -> bool:
@@ -133,6 +134,7 @@ class ProbeResult:
             shard=shard,
             device_alarms=self.alarms,
             armed=self.armed,
+            armed_reason=self.armed_reason,
         )
 
 
