@@ -64,9 +64,9 @@ class ChannelState:
     video_loss: bool = False
     tamper: bool = False
     disarmed: bool = False
-    # The channel's weekly record schedule in the device's wall clock (Dahua: up to six
-    # sections a day; a span over midnight is two sections); 24/7 by default. Dahua's motion
-    # alarm is armed on the same sections.
+    # The channel's weekly record schedule in the device's wall clock, 24/7 by default:
+    # Dahua's Record sections (six a day; a span over midnight is two), ISAPI's track
+    # ScheduleActions. Dahua's motion alarm is armed on the same sections.
     schedule: tuple[Section, ...] = ALL_WEEK
     record_mask: int = 1  # Dahua: what its sections record (1 regular, 2 motion, 4 alarm)
     motion_alarm: bool = True  # Dahua: the motion alarm's Enable (off too while disarmed)

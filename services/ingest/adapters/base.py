@@ -93,6 +93,15 @@ class DeviceEvent:
     vendor_code: str = ""
 
 
+@dataclass(frozen=True)
+class Arming:
+    """A channel's Art. 12 arming and why: True / False, or None where the device's answer
+    cannot say (not measured — never read as armed)."""
+
+    armed: bool | None
+    reason: str
+
+
 @dataclass
 class ProbeResult:
     """What one probe of one camera measured; None means not measured."""

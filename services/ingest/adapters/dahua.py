@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from .base import (
     MAX_SEGMENTS_PER_LISTING,
+    Arming,
     BadResponse,
     DeviceError,
     DeviceEvent,
@@ -196,15 +197,6 @@ def parse_week(kv: dict[str, str], prefix: str, what: str) -> list[TimeSection]:
         named = ", ".join(DAYS[d] for d in missing)
         raise BadResponse(f"{what}: {prefix.removeprefix('table.')} has no sections for {named}")
     return out
-
-
-@dataclass(frozen=True)
-class Arming:
-    """A channel's Art. 12 arming and why: True / False, or None where the device's answer
-    cannot say (not measured — never read as armed)."""
-
-    armed: bool | None
-    reason: str
 
 
 def _entry(kv: dict[str, str], table: str, channel: int, what: str) -> bool:

@@ -1,7 +1,7 @@
 """Art. 12 arming read from the device over real sockets: Hikvision ISAPI record tracks
 (Enable + enableSchedule), ONVIF Recording Control (GetRecordingJobs Mode,
 GetRecordingJobState State) and Dahua's record mode (RecordMode), against the simulator's
-strict devices. Dahua's schedules: tests/ingest/devices/test_dev_dahua_schedule.py."""
+strict devices. The schedules: test_dev_dahua_schedule.py, test_dev_isapi_schedule.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from services.ingest.adapters.dahua import (
     parse_record_mode,
     parse_record_week,
 )
-from services.ingest.adapters.hikvision import parse_track_armed
 from services.ingest.adapters.onvif import (
     RecordingJob,
     job_for,
@@ -154,30 +153,6 @@ async def test_the_simulated_dahua_answers_its_configs_strictly(estate: Estate) 
         target, "GET", base + "getConfig&name=Record", allow_error_status=True
     )
     assert gone.status == 400 and gone.body.startswith(b"Error")
-
-
-def _track(enable: str = "true", schedule: str = "true", tid: int = 101) -> bytes:
-    return (
-        f"<Track><id>{tid}</id><Enable>{enable}</Enable><TrackSchedule><ScheduleBlockList>"
-        "<ScheduleBlock><ScheduleAction><id>1</id><Actions><Record>true</Record></Actions>"
-        "</ScheduleAction></ScheduleBlock></ScheduleBlockList></TrackSchedule>"
-        "<CustomExtensionList><CustomExtension>"
-        f"<enableSchedule>{schedule}</enableSchedule></CustomExtension></CustomExtensionList>"
-        "</Track>"
-    ).encode()
-
-
-def test_track_armed_needs_enable_and_schedule() -> None:
-    assert parse_track_armed(_track(), 101) is True
-    assert parse_track_armed(_track(schedule="false"), 101) is False
-    assert parse_track_armed(_track(enable="false"), 101) is False
-
-
-def test_track_answers_that_cannot_be_read_are_refused() -> None:
-    with pytest.raises(BadResponse, match="true or false"):
-        parse_track_armed(_track(enable="yes"), 101)
-    with pytest.raises(BadResponse, match="answered for track '201'"):
-        parse_track_armed(_track(tid=201), 101)
 
 
 def _jobs(mode: str) -> bytes:

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest.adapters.base import BadResponse
+from services.ingest.adapters.base import Arming, BadResponse
 from services.ingest.adapters.dahua import (
     CHINA_TZ,
-    Arming,
     parse_motion_armed,
     parse_record_mode,
     parse_record_week,
@@ -151,8 +150,8 @@ def test_a_day_ending_at_23_59_59_runs_to_midnight() -> None:
 def test_the_record_mode_decides_before_the_schedule() -> None:
     empty = parse_record_week(_record({}), 1)
     assert record_arming(1, empty, _local(SAT_2300), None).armed is True  # manual: always
-    stop = record_arming(2, parse_record_week(_record({6: ["1 00:00:00-24:00:00"]}), 1),
-                         _local(SAT_2300), None)  # fmt: skip
+    saturday = parse_record_week(_record({6: ["1 00:00:00-24:00:00"]}), 1)
+    stop = record_arming(2, saturday, _local(SAT_2300), None)
     assert stop == Arming(False, "录像模式关闭 record mode stop (RecordMode Mode=2)")
     assert record_arming(None, empty, _local(SAT_2300), None).armed is None
     body = b"table.RecordMode[0].Mode=0\r\ntable.RecordMode[0].ModeExtra1=2\r\n"
