@@ -206,26 +206,29 @@ def _entry(kv: dict[str, str], table: str, channel: int, what: str) -> bool:
 
 
 def parse_motion_armed(body: bytes, channel: int, local: datetime) -> Arming:
-    """The channel's motion alarm armed now: `Enable` true and one of today's
+    """The channel's motion alarm armed to record now: `Enable` true,
+    `EventHandler.RecordEnable` true (a motion starts a recording), and one of today's
     `EventHandler.TimeSection` lines switched on (1) spanning `local`, the device's wall
-    clock. A channel the table does not hold is not measured; an Enable other than
+    clock. A channel the table does not hold is not measured; a flag other than
     true/false, a switch other than 0/1, or a day without its sections is refused."""
     what = "configManager getConfig MotionDetect"
     kv = parse_kv(body, what)
     if not _entry(kv, "MotionDetect", channel, what):
         return Arming(None, f"MotionDetect 无通道 {channel} has no entry for channel {channel}")
     t = f"table.MotionDetect[{channel - 1}]"
-    flag = kv.get(f"{t}.Enable", "").lower()
-    if flag not in {"true", "false"}:
-        raise BadResponse(
-            f"{what}: {t}.Enable must be true or false, not {kv.get(t + '.Enable')!r}"
-        )
+    flags = {}
+    for k in ("Enable", "EventHandler.RecordEnable"):
+        flags[k] = kv.get(f"{t}.{k}", "").lower()
+        if flags[k] not in {"true", "false"}:
+            raise BadResponse(f"{what}: {t}.{k} must be true or false, not {kv.get(t + '.' + k)!r}")
     week = parse_week(kv, f"{t}.EventHandler.TimeSection", what)
     for s in week:
         if s.flag not in (0, 1):
             raise BadResponse(f"{what}: a MotionDetect section switch is 0 or 1, not {s.flag}")
-    if flag == "false":
+    if flags["Enable"] == "false":
         return Arming(False, "动检未启用 motion detection off (MotionDetect Enable=false)")
+    if flags["EventHandler.RecordEnable"] == "false":
+        return Arming(False, "动检不联动录像 motion starts no recording (RecordEnable=false)")
     on = [s for s in week if s.covers(local)]
     if on:
         return Arming(True, f"动检布防时段 motion detection armed {on[0]}")

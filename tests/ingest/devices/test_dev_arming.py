@@ -69,6 +69,7 @@ async def test_onvif_reads_the_recording_job_mode_and_state(estate: Estate) -> N
     estate.onvif.apply_fault("disarmed")
     off = await estate.ov.probe(target, deep=True)
     assert off.armed is False
+    assert off.armed_reason and off.armed_reason.endswith("Mode Idle")
     assert off.reachable and off.error is None
     estate.onvif.apply_fault("disarmed", False)
     assert (await estate.ov.probe(target, deep=True)).armed is True

@@ -119,8 +119,12 @@ def _record(sections: dict[int, list[str]]) -> bytes:
     return "".join(f"{line}\r\n" for line in lines).encode()
 
 
-def _motion(enable: str, sections: dict[int, list[str]]) -> bytes:
-    lines = [f"table.MotionDetect[0].Enable={enable}", *_week("MotionDetect", sections)]
+def _motion(enable: str, sections: dict[int, list[str]], records: str = "true") -> bytes:
+    lines = [
+        f"table.MotionDetect[0].Enable={enable}",
+        f"table.MotionDetect[0].EventHandler.RecordEnable={records}",
+        *_week("MotionDetect", sections),
+    ]
     return "".join(f"{line}\r\n" for line in lines).encode()
 
 
@@ -167,6 +171,13 @@ def test_a_motion_alarm_enabled_but_off_schedule_is_not_armed() -> None:
     assert parse_motion_armed(_motion("false", tuesday_night), 1, _local(TUE_1000)).armed is False
 
 
+def test_a_motion_alarm_that_starts_no_recording_does_not_arm_motion_recording() -> None:
+    all_tuesday = {2: ["1 00:00:00-24:00:00"]}
+    assert parse_motion_armed(_motion("true", all_tuesday), 1, _local(TUE_1000)).armed is True
+    got = parse_motion_armed(_motion("true", all_tuesday, "false"), 1, _local(TUE_1000))
+    assert got.armed is False and "RecordEnable=false" in got.reason
+
+
 @pytest.mark.parametrize(
     ("body", "match"),
     [
@@ -186,8 +197,10 @@ def test_record_schedules_that_cannot_be_read_are_refused(body: bytes, match: st
 
 
 def test_motion_answers_that_cannot_be_read_are_refused() -> None:
-    with pytest.raises(BadResponse, match="must be true or false, not 'yes'"):
+    with pytest.raises(BadResponse, match="Enable must be true or false, not 'yes'"):
         parse_motion_armed(_motion("yes", {}), 1, _local(TUE_1000))
+    with pytest.raises(BadResponse, match="RecordEnable must be true or false, not ''"):
+        parse_motion_armed(_motion("true", {}, ""), 1, _local(TUE_1000))
     with pytest.raises(BadResponse, match="switch is 0 or 1, not 2"):
         parse_motion_armed(_motion("true", {2: ["2 00:00:00-24:00:00"]}), 1, _local(TUE_1000))
     with pytest.raises(BadResponse, match="must be 0, 1 or 2"):
