@@ -461,6 +461,7 @@ class DahuaAdapter:
             raise BadResponse(f"configManager getConfig {name}: {exc}") from exc
 
     async def armed(self, target: DeviceTarget) -> bool | None:
+        """`arming`'s answer without its reason."""
         return (await self.arming(target)).armed
 
     async def device_info(self, target: DeviceTarget) -> dict[str, str]:

@@ -360,6 +360,7 @@ class IsapiAdapter:
         return parse_track_armed(reply.body, track, to_campus(at or utcnow()))
 
     async def armed(self, target: DeviceTarget) -> bool | None:
+        """`arming`'s answer without its reason."""
         return (await self.arming(target)).armed
 
     async def device_info(self, target: DeviceTarget) -> dict[str, str]:
