@@ -135,9 +135,13 @@ class HealthSample(Event):
     # sample of the camera. Health leaves the camera's state as it was (issue 9).
     measured: bool = True
     unmeasured_reason: str | None = None
-    # Art. 12: the recorder's arming state for this channel (ONVIF recording job Mode Active,
-    # Hikvision track enabled with its record schedule on); None = not read this round.
+    # Art. 12: the recorder's arming state for this channel (ONVIF recording job Mode Active;
+    # Hikvision track and Dahua record mode on, and their record schedule covering now,
+    # campus time); None = not read this round, or the device's answer could not say.
     armed: bool | None = None
+    # Why `armed` is what it is (the record mode, schedule section or action that decides,
+    # or what could not be read); health shows it with a not_armed fault.
+    armed_reason: str | None = None
 
 
 CameraState = Literal["up", "down", "maintenance", "unreachable", "unknown"]

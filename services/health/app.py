@@ -205,9 +205,11 @@ class HealthService:
 
     # --- Art. 12 arming ----------------------------------------------------------------------
 
-    def arming_reading(self, camera_id: str, armed: bool | None, at: datetime) -> Reading:
+    def arming_reading(
+        self, camera_id: str, armed: bool | None, at: datetime, reason: str | None = None
+    ) -> Reading:
         schedule = schedule_for(self.view.get(camera_id), self.schedules)
-        return read_arming(armed, schedule, at, self.arming_grace)
+        return read_arming(armed, schedule, at, self.arming_grace, reason=reason)
 
     async def load_schedules(self) -> None:
         found: dict[str, Schedule] = {}
@@ -268,7 +270,7 @@ class HealthService:
         if event.shard:
             self.shard_of[camera_id] = event.shard
         reading = read_sample(event, self.clock_drift_max_s)
-        reading.update(self.arming_reading(camera_id, event.armed, at))
+        reading.update(self.arming_reading(camera_id, event.armed, at, event.armed_reason))
         await self._apply_reading(camera_id, reading, at, env.correlation_id)
         policy = self.policy_for(camera_id, at)
         cached = self.cache.get(camera_id)

@@ -3,8 +3,9 @@
 Each system's responsible person files an arming schedule (布防/撤防, Art. 9) with workflow,
 which publishes it as `workflow.responsible.schedule_set`. The recorder says on every deep
 probe whether the camera's channel is armed (ONVIF recording job Mode Active, Hikvision
-record track enabled with its schedule on). A camera not armed while its system's schedule
-says it must be is a `not_armed` fault; armed again, or outside the schedule, it resolves.
+record track enabled with its schedule on, Dahua recording on its own schedule now). A
+camera not armed while its system's schedule says it must be is a `not_armed` fault; armed
+again, or outside the schedule, it resolves.
 
 A system with no schedule on file: the cameras of key places (重点监控部位, the exam-paper
 vault, confidential rooms) must be armed always; other cameras owe nothing until one is
@@ -118,9 +119,11 @@ def read_arming(
     at: datetime,
     grace: timedelta = timedelta(0),
     workday: Callable[[date], bool] = is_workday,
+    reason: str | None = None,
 ) -> Reading:
     """`not_armed` open (not armed inside the schedule, past the grace after arming time)
-    or clean (armed, or not required now); nothing when the device did not say."""
+    or clean (armed, or not required now); nothing when the device did not say. The
+    device's own `reason` (e.g. its schedule excludes now) goes into the fault's detail."""
     if armed is None:
         return {}
     if armed:
@@ -137,6 +140,7 @@ def read_arming(
         "not_armed": Condition(
             "not_armed",
             "major",
-            f"未按布防计划布防 not armed on schedule: {schedule.source} {schedule} (Art. 12)",
+            f"未按布防计划布防 not armed on schedule: {schedule.source} {schedule} (Art. 12)"
+            + (f"; 设备 device: {reason}" if reason else ""),
         )
     }

@@ -180,6 +180,16 @@ def test_reading_says_nothing_when_the_device_did_not() -> None:
     assert read_arming(False, ALWAYS, T0)["not_armed"] is not None
 
 
+def test_the_devices_reason_is_in_the_fault_detail() -> None:
+    """Why the device is not armed (its record mode, or a schedule that excludes now)."""
+    found = read_arming(False, ALWAYS, T0, reason="录像模式关闭 record mode stop")["not_armed"]
+    assert found is not None and found.detail.endswith(
+        "; 设备 device: 录像模式关闭 record mode stop"
+    )
+    plain = read_arming(False, ALWAYS, T0)["not_armed"]
+    assert plain is not None and "设备 device" not in plain.detail
+
+
 def test_parse_schedule_refuses_equal_times() -> None:
     with pytest.raises(ValueError, match=r"system S arming period 1: .*must differ"):
         parse_schedule("S", [{"days": "daily", "arm_at": "08:00", "disarm_at": "08:00"}])

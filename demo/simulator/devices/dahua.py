@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .common import authorize, event_stream, misbehave
-from .model import SimDevice
+from .model import Section, SimDevice
 
 if TYPE_CHECKING:
     from .server import DeviceServer
@@ -58,32 +58,77 @@ def storage(dev: SimDevice) -> str:
     )
 
 
+SECTIONS_PER_DAY = 6
+UNUSED = "00:00:00-24:00:00"  # what the devices keep in an unused section, behind its 0
+
+
+def time_sections(prefix: str, schedule: tuple[Section, ...], flag: int) -> list[str]:
+    """`<prefix>[day][n]=<flag> HH:MM:SS-HH:MM:SS` for days 0 (Sunday) to 6, six sections a
+    day as the devices answer: the schedule's spans with `flag`, the rest `0` over the
+    whole day — only the leading flag says a section is unused."""
+    lines = []
+    for day in range(7):
+        spans = [f"{flag} {start}-{end}" for d, start, end in schedule if d == day]
+        if len(spans) > SECTIONS_PER_DAY:
+            raise ValueError(f"a Dahua day holds {SECTIONS_PER_DAY} sections, not {len(spans)}")
+        spans += [f"0 {UNUSED}"] * (SECTIONS_PER_DAY - len(spans))
+        lines += [f"{prefix}[{day}][{n}]={span}" for n, span in enumerate(spans)]
+    return lines
+
+
 def motion_detect(dev: SimDevice) -> str:
     """configManager getConfig MotionDetect: the whole device's table, one entry per channel
-    (0-based), armed all week; `disarmed` turns the channel's Enable false (Art. 12)."""
+    (0-based); the alarm armed on the channel's schedule, off while `disarmed`."""
     lines = []
     for ch in sorted(dev.chan):
-        t = f"table.MotionDetect[{ch - 1}]"
+        st, t = dev.chan[ch], f"table.MotionDetect[{ch - 1}]"
         lines += [
-            f"{t}.Enable={'false' if dev.chan[ch].disarmed else 'true'}",
+            f"{t}.Enable={'true' if st.motion_alarm and not st.disarmed else 'false'}",
             f"{t}.EventHandler.Dejitter=5",
             f"{t}.EventHandler.RecordChannels[0]={ch - 1}",
             f"{t}.EventHandler.RecordEnable=true",
             f"{t}.EventHandler.RecordLatch=10",
         ]
-        lines += [f"{t}.EventHandler.TimeSection[{d}][0]=1 00:00:00-24:00:00" for d in range(7)]
+        lines += time_sections(f"{t}.EventHandler.TimeSection", st.schedule, 1)
         lines += [f"{t}.Level=3", f"{t}.MotionDetectWindow[0].Sensitive=60"]
     return "".join(f"{line}\r\n" for line in lines)
 
 
+def record(dev: SimDevice) -> str:
+    """configManager getConfig Record: each channel's record schedule (0-based), its
+    sections' mask the channel's `record_mask` (1 regular, 2 motion, 4 alarm recording)."""
+    lines = []
+    for ch in sorted(dev.chan):
+        st, t = dev.chan[ch], f"table.Record[{ch - 1}]"
+        lines += [f"{t}.Format=dav", f"{t}.HolidayEnable=false", f"{t}.PreRecord=4"]
+        lines += [f"{t}.Redundancy=false", f"{t}.SnapShot=false", f"{t}.Stream=0"]
+        lines += time_sections(f"{t}.TimeSection", st.schedule, st.record_mask)
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+def record_mode(dev: SimDevice) -> str:
+    """configManager getConfig RecordMode: Mode 0 (automatic, by the schedule) per channel,
+    2 (stop) while `disarmed` (Art. 12); the sub stream's ModeExtra1 stays 2 (stop)."""
+    lines = []
+    for ch in sorted(dev.chan):
+        t = f"table.RecordMode[{ch - 1}]"
+        lines += [f"{t}.Mode={2 if dev.chan[ch].disarmed else 0}", f"{t}.ModeExtra1=2"]
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+CONFIGS = {"MotionDetect": motion_detect, "Record": record, "RecordMode": record_mode}
+
+
 def config(dev: SimDevice, q: dict[str, str]) -> web.Response:
-    """configManager.cgi, strictly: getConfig of a config this device has (MotionDetect);
-    any other action or name is a 400 `Error`, as the devices answer."""
+    """configManager.cgi, strictly: getConfig of a config this device has (MotionDetect,
+    Record, RecordMode); any other action or name is a 400 `Error`, as the devices answer.
+    `configs_missing` names configs this device lacks (an IPC without storage: Record)."""
     if q.get("action") != "getConfig" or set(q) != {"action", "name"}:
         return _err()
-    if q["name"] != "MotionDetect":
+    make = CONFIGS.get(q["name"])
+    if make is None or q["name"] in dev.configs_missing:
         return _err()
-    return _t(motion_detect(dev))
+    return _t(make(dev))
 
 
 def _finders(sim: DeviceServer, dev: SimDevice) -> dict[str, dict]:  # type: ignore[type-arg]

@@ -83,21 +83,23 @@ def video_input(dev: SimDevice, ch: int) -> str | None:
 
 
 def record_track(dev: SimDevice, track: int) -> str | None:
-    """GET /ISAPI/ContentMgmt/record/tracks/<id>: the channel's main track (channel*100+1), a
-    24/7 continuous schedule; `disarmed` turns the track's record schedule off (Art. 12)."""
+    """GET /ISAPI/ContentMgmt/record/tracks/<id>: the channel's main track (channel*100+1),
+    continuous recording on the channel's schedule (24/7 unless set; one ScheduleAction
+    per span, its DayOfWeek by name); `disarmed` turns the track's record schedule off
+    (Art. 12). An empty schedule is a block without actions."""
     st = dev.channel(track // 100)
     if st is None or track % 100 != 1:
         return None
     on = "false" if st.disarmed else "true"
-    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    days = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
     actions = "".join(
-        f"<ScheduleAction><id>{i}</id><ScheduleActionStartTime><DayOfWeek>{d}</DayOfWeek>"
-        "<TimeOfDay>00:00:00</TimeOfDay></ScheduleActionStartTime><ScheduleActionEndTime>"
-        f"<DayOfWeek>{d}</DayOfWeek><TimeOfDay>24:00:00</TimeOfDay></ScheduleActionEndTime>"
+        f"<ScheduleAction><id>{i}</id><ScheduleActionStartTime><DayOfWeek>{days[d]}</DayOfWeek>"
+        f"<TimeOfDay>{start}</TimeOfDay></ScheduleActionStartTime><ScheduleActionEndTime>"
+        f"<DayOfWeek>{days[d]}</DayOfWeek><TimeOfDay>{end}</TimeOfDay></ScheduleActionEndTime>"
         "<ScheduleDSTEnable>false</ScheduleDSTEnable><Description>nothing</Description>"
         "<Actions><Record>true</Record><ActionRecordingMode>CMR</ActionRecordingMode>"
         "</Actions></ScheduleAction>"
-        for i, d in enumerate(days, 1)
+        for i, (d, start, end) in enumerate(st.schedule, 1)
     )
     return (
         f"<Track><id>{track}</id><Channel>{track // 100}</Channel><Enable>true</Enable>"

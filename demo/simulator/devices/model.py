@@ -55,11 +55,21 @@ class Faults:
     flood: bool = False  # one-second segments: millions of them
 
 
+Section = tuple[int, str, str]  # (day 0 = Sunday ... 6, "HH:MM:SS" start, end) wall clock
+ALL_WEEK: tuple[Section, ...] = tuple((d, "00:00:00", "24:00:00") for d in range(7))
+
+
 @dataclass
 class ChannelState:
     video_loss: bool = False
     tamper: bool = False
     disarmed: bool = False
+    # The channel's weekly record schedule in the device's wall clock, 24/7 by default:
+    # Dahua's Record sections (six a day; a span over midnight is two), ISAPI's track
+    # ScheduleActions. Dahua's motion alarm is armed on the same sections.
+    schedule: tuple[Section, ...] = ALL_WEEK
+    record_mask: int = 1  # Dahua: what its sections record (1 regular, 2 motion, 4 alarm)
+    motion_alarm: bool = True  # Dahua: the motion alarm's Enable (off too while disarmed)
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)  # recording gaps
     deleted: set[datetime] = field(default_factory=set)  # segment starts removed
 
@@ -85,6 +95,7 @@ class SimDevice:
     stream_uri: str = ""
     events: bool = True  # ONVIF: advertises an event service
     wsse_always: bool = False  # ONVIF: WS-Security even on GetSystemDateAndTime (strict)
+    configs_missing: frozenset[str] = frozenset()  # Dahua: getConfig names answered `Error`
 
     def __post_init__(self) -> None:
         if not self.model:

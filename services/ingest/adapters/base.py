@@ -93,6 +93,15 @@ class DeviceEvent:
     vendor_code: str = ""
 
 
+@dataclass(frozen=True)
+class Arming:
+    """A channel's Art. 12 arming and why: True / False, or None where the device's answer
+    cannot say (not measured — never read as armed)."""
+
+    armed: bool | None
+    reason: str
+
+
 @dataclass
 class ProbeResult:
     """What one probe of one camera measured; None means not measured."""
@@ -110,7 +119,8 @@ class ProbeResult:
     device_model: str | None = None
     events: list[DeviceEvent] = field(default_factory=list)
     alarms: list[str] | None = None  # device alarms active on this channel; None: not read
-    armed: bool | None = None  # Art. 12 arming (record schedule, job, Dahua motion alarm on)
+    armed: bool | None = None  # Art. 12 arming (record schedule on now, recording job active)
+    armed_reason: str | None = None  # why armed is what it is, where the device says
 
     @property
     def healthy(self) -> bool:
@@ -133,6 +143,7 @@ class ProbeResult:
             shard=shard,
             device_alarms=self.alarms,
             armed=self.armed,
+            armed_reason=self.armed_reason,
         )
 
 

@@ -5,10 +5,12 @@ global.cgi?action=getCurrentTime, storageDevice.cgi?action=getDeviceAllInfo,
 eventManager.cgi?action=getEventIndexes&code=VideoLoss (current state) and
 action=attach&codes=[VideoLoss,VideoBlind,SceneChange] (multipart push),
 mediaFileFind.cgi factory.create / findFile / findNextFile / close / destroy (paged),
-configManager.cgi?action=getConfig&name=MotionDetect (Art. 12 arming: the channel's
-motion alarm armed, `table.MotionDetect[<channel-1>].Enable`; deep probes).
-Dahua reports local wall-clock time without a zone; the adapter is told the devices' zone
-(campus default UTC+8).
+configManager.cgi?action=getConfig&name=RecordMode / Record / MotionDetect (Art. 12
+arming, deep probes: the channel records on its schedule now — `RecordMode[<ch-1>].Mode`,
+`Record[<ch-1>].TimeSection[day][n]`, and the motion alarm's Enable and
+`EventHandler.TimeSection` where motion recording is what covers now).
+Dahua reports local wall-clock time without a zone, and keeps its schedules in it; the
+adapter is told the devices' zone (campus default UTC+8).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
 from .base import (
     MAX_SEGMENTS_PER_LISTING,
+    Arming,
     BadResponse,
     DeviceError,
     DeviceEvent,
@@ -121,25 +125,194 @@ def parse_event_indexes(body: bytes) -> set[int]:
     return out
 
 
-MOTION_DETECT = "/cgi-bin/configManager.cgi?action=getConfig&name=MotionDetect"
+CONFIG = "/cgi-bin/configManager.cgi?action=getConfig&name="
+DAYS = ("周日 Sun", "周一 Mon", "周二 Tue", "周三 Wed", "周四 Thu", "周五 Fri", "周六 Sat")
+_SECTION = re.compile(r"^(\d{1,5}) (\d\d):(\d\d):(\d\d)-(\d\d):(\d\d):(\d\d)$")
+REGULAR, MOTION = 1, 2  # Record TimeSection mask bits: regular (timed) and motion recording
+AUTO, MANUAL, STOP = 0, 1, 2  # RecordMode Mode: by the schedule, always, never
 
 
-def parse_motion_armed(body: bytes, channel: int) -> bool | None:
-    """Art. 12 arming of one channel: its motion alarm's `Enable` in the device's MotionDetect
-    table (0-based index, one entry per channel). A channel the table does not hold is not
-    measured (None); an answer with no table, or an Enable other than true/false, is the
-    device's fault and refused, never read as armed or not."""
+def dahua_day(local: datetime) -> int:
+    """Dahua's day index of a wall-clock time: 0 = Sunday ... 6 = Saturday."""
+    return (local.weekday() + 1) % 7
+
+
+def _hms(s: int) -> str:
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}"
+
+
+@dataclass(frozen=True)
+class TimeSection:
+    """One `TimeSection[day][n]` line, "<flag> HH:MM:SS-HH:MM:SS": the leading number is a
+    switch (MotionDetect: 1 on, 0 off) or a bit mask of record types (Record: 1 regular, 2
+    motion, 4 alarm, 8 card; 0 off); the span is seconds of the device's wall-clock day.
+    A section never crosses midnight: the device splits such a span over two days."""
+
+    day: int
+    flag: int
+    start: int
+    end: int
+
+    def covers(self, local: datetime) -> bool:
+        """On and spanning `local` (the device's wall clock). Dahua writes a day's end as
+        24:00:00 or 23:59:59: both run to midnight."""
+        s = local.hour * 3600 + local.minute * 60 + local.second
+        end = 86400 if self.end == 86399 else self.end
+        return bool(self.flag) and dahua_day(local) == self.day and self.start <= s < end
+
+    def __str__(self) -> str:
+        end = 86400 if self.end == 86399 else self.end
+        return f"{DAYS[self.day]} {_hms(self.start)}-{_hms(end)}"
+
+
+def parse_time_section(value: str, day: int, what: str) -> TimeSection:
+    m = _SECTION.match(value.strip())
+    if m is None:
+        raise BadResponse(f"{what}: {value!r} is not '<flag> HH:MM:SS-HH:MM:SS'")
+    flag, h1, m1, s1, h2, m2, s2 = (int(g) for g in m.groups())
+    for h, mi, se in ((h1, m1, s1), (h2, m2, s2)):
+        if h > 24 or mi > 59 or se > 59 or (h == 24 and (mi or se)):
+            raise BadResponse(f"{what}: {value!r} holds an impossible time of day")
+    start, end = h1 * 3600 + m1 * 60 + s1, h2 * 3600 + m2 * 60 + s2
+    if end < start:
+        raise BadResponse(f"{what}: {value!r} ends before it starts")
+    return TimeSection(day, flag, start, end)
+
+
+def parse_week(kv: dict[str, str], prefix: str, what: str) -> list[TimeSection]:
+    """Every section of days 0-6 under `prefix` (e.g. `table.Record[0].TimeSection`); each
+    day must be there. A day 7 (the holiday schedule some firmware has) is not read: which
+    days the device counts as holidays is not in this answer."""
+    pat = re.compile(re.escape(prefix) + r"\[(\d+)\]\[(\d+)\]$")
+    out, days = [], set()
+    for k, v in kv.items():
+        m = pat.match(k)
+        if m is None or int(m.group(1)) > 6:
+            continue
+        day = int(m.group(1))
+        days.add(day)
+        out.append(parse_time_section(v, day, f"{what} {k.removeprefix('table.')}"))
+    missing = sorted(set(range(7)) - days)
+    if missing:
+        named = ", ".join(DAYS[d] for d in missing)
+        raise BadResponse(f"{what}: {prefix.removeprefix('table.')} has no sections for {named}")
+    return out
+
+
+def _entry(kv: dict[str, str], table: str, channel: int, what: str) -> bool:
+    if not any(k.startswith(f"table.{table}[") for k in kv):
+        raise BadResponse(f"{what}: no table.{table} in the answer")
+    return any(k.startswith(f"table.{table}[{channel - 1}].") for k in kv)
+
+
+def parse_motion_armed(body: bytes, channel: int, local: datetime) -> Arming:
+    """The channel's motion alarm armed to record now: `Enable` true,
+    `EventHandler.RecordEnable` true (a motion starts a recording), and one of today's
+    `EventHandler.TimeSection` lines switched on (1) spanning `local`, the device's wall
+    clock. A channel the table does not hold is not measured; a flag other than
+    true/false, a switch other than 0/1, or a day without its sections is refused."""
     what = "configManager getConfig MotionDetect"
     kv = parse_kv(body, what)
-    if not any(k.startswith("table.MotionDetect[") for k in kv):
-        raise BadResponse(f"{what}: no table.MotionDetect in the answer")
-    key = f"table.MotionDetect[{channel - 1}].Enable"
-    if key not in kv:
+    if not _entry(kv, "MotionDetect", channel, what):
+        return Arming(None, f"MotionDetect 无通道 {channel} has no entry for channel {channel}")
+    t = f"table.MotionDetect[{channel - 1}]"
+    flags = {}
+    for k in ("Enable", "EventHandler.RecordEnable"):
+        flags[k] = kv.get(f"{t}.{k}", "").lower()
+        if flags[k] not in {"true", "false"}:
+            raise BadResponse(f"{what}: {t}.{k} must be true or false, not {kv.get(t + '.' + k)!r}")
+    week = parse_week(kv, f"{t}.EventHandler.TimeSection", what)
+    for s in week:
+        if s.flag not in (0, 1):
+            raise BadResponse(f"{what}: a MotionDetect section switch is 0 or 1, not {s.flag}")
+    if flags["Enable"] == "false":
+        return Arming(False, "动检未启用 motion detection off (MotionDetect Enable=false)")
+    if flags["EventHandler.RecordEnable"] == "false":
+        return Arming(False, "动检不联动录像 motion starts no recording (RecordEnable=false)")
+    on = [s for s in week if s.covers(local)]
+    if on:
+        return Arming(True, f"动检布防时段 motion detection armed {on[0]}")
+    return Arming(False, _outside("动检布防时段不含此刻 motion detection schedule", week, local))
+
+
+def _outside(what: str, week: list[TimeSection], local: datetime) -> str:
+    today = [str(s) for s in week if s.flag and s.day == dahua_day(local) and s.end > s.start]
+    week_on = any(s.flag and s.end > s.start for s in week)
+    when = f"{DAYS[dahua_day(local)]} {local:%H:%M}"
+    if not week_on:
+        return f"{what} empty all week (at {when})"
+    return f"{what} excludes {when}; today: {', '.join(today) or 'none'}"
+
+
+def parse_record_mode(body: bytes, channel: int) -> int | None:
+    """`RecordMode[<ch-1>].Mode`: 0 automatic (by the record schedule), 1 manual (always),
+    2 stop. None where the table has no entry for the channel; any other value is refused."""
+    what = "configManager getConfig RecordMode"
+    kv = parse_kv(body, what)
+    if not _entry(kv, "RecordMode", channel, what):
         return None
-    flag = kv[key].lower()
-    if flag not in {"true", "false"}:
-        raise BadResponse(f"{what}: {key} must be true or false, not {kv[key]!r}")
-    return flag == "true"
+    key = f"table.RecordMode[{channel - 1}].Mode"
+    if kv.get(key) not in {"0", "1", "2"}:
+        raise BadResponse(f"{what}: {key} must be 0, 1 or 2, not {kv.get(key)!r}")
+    return int(kv[key])
+
+
+def parse_record_week(body: bytes, channel: int) -> list[TimeSection] | None:
+    """The channel's record schedule (`Record[<ch-1>].TimeSection[day][n]`, mask first); None
+    where the table has no entry for the channel."""
+    what = "configManager getConfig Record"
+    kv = parse_kv(body, what)
+    if not _entry(kv, "Record", channel, what):
+        return None
+    return parse_week(kv, f"table.Record[{channel - 1}].TimeSection", what)
+
+
+def record_arming(
+    mode: int | None, week: list[TimeSection] | None, local: datetime, motion: Arming | None
+) -> Arming:
+    """Art. 12 from the record mode and schedule at `local` (the device's wall clock):
+    manual records always; stop never; automatic records where a section covering now has a
+    mask — regular recording arms it, motion recording only with the motion alarm armed now
+    (`motion`, read when such a section is what covers now). A section that records only on
+    alarm inputs or card events is not judged (None): whether those fire is not in reach."""
+    if mode is None:
+        return Arming(None, "RecordMode 无此通道 has no entry for the channel")
+    if mode == MANUAL:
+        return Arming(True, "录像模式手动(常录) record mode manual: recording always")
+    if mode == STOP:
+        return Arming(False, "录像模式关闭 record mode stop (RecordMode Mode=2)")
+    if week is None:
+        return Arming(None, "Record 无此通道 has no entry for the channel")
+    now = [s for s in week if s.covers(local)]
+    regular = [s for s in now if s.flag & REGULAR]
+    if regular:
+        return Arming(True, f"定时录像时段 regular recording {regular[0]} (mask {regular[0].flag})")
+    on_motion = [s for s in now if s.flag & MOTION]
+    if on_motion:
+        if motion is None or motion.armed is None:
+            why = motion.reason if motion else "not read"
+            return Arming(None, f"动检录像 records on motion {on_motion[0]}; motion alarm: {why}")
+        if motion.armed:
+            return Arming(True, f"动检录像 records on motion {on_motion[0]}; {motion.reason}")
+        return Arming(
+            False, f"动检录像但未布防 records only on motion {on_motion[0]}; {motion.reason}"
+        )
+    if now:
+        return Arming(
+            None,
+            f"仅报警/卡号录像 records only on alarm or card events {now[0]} "
+            f"(mask {now[0].flag}): not judged",
+        )
+    return Arming(False, _outside("录像计划不含此刻 record schedule", week, local))
+
+
+def needs_motion(mode: int | None, week: list[TimeSection] | None, local: datetime) -> bool:
+    """Whether the answer turns on the motion alarm: automatic mode, and what covers now
+    records on motion but not regularly."""
+    if mode != AUTO or week is None:
+        return False
+    now = [s for s in week if s.covers(local)]
+    return not any(s.flag & REGULAR for s in now) and any(s.flag & MOTION for s in now)
 
 
 def parse_find_result(body: bytes, tz: timezone) -> list[Segment]:
@@ -256,19 +429,40 @@ class DahuaAdapter:
                     raise BadResponse(listing.error)
                 result.recording = any(s.end >= now - self.recent_window for s in listing.segments)
                 try:
-                    result.armed = await self.armed(target)
-                except BadResponse:  # the arming answer unreadable: not measured, not down
-                    result.armed = None
+                    arming = await self.arming(target)
+                except BadResponse as exc:  # the arming answer unreadable: not measured, not down
+                    arming = Arming(None, f"布防计划无法读取 arming unreadable: {exc}")
+                result.armed, result.armed_reason = arming.armed, arming.reason
             return result
         except (DeviceError, TimeoutError) as exc:
             return failed_result(target, started, exc, partial=result)
 
+    async def arming(self, target: DeviceTarget, at: datetime | None = None) -> Arming:
+        """The channel's record mode and schedule at `at` (now), in the devices' zone (campus
+        time by default: the device keeps its schedule in its own wall clock), and the
+        motion alarm where motion recording is what covers now. The tables are the whole
+        device's: one answer serves all an NVR's cameras (`device_share_s`). A device
+        without the config answers 400 `Error`: BadResponse, not measured."""
+        local = (at or utcnow()).astimezone(self.tz)
+        ch = target.channel
+        mode = parse_record_mode(await self._config(target, "RecordMode"), ch)
+        week = None
+        if mode == AUTO:
+            week = parse_record_week(await self._config(target, "Record"), ch)
+        motion = None
+        if needs_motion(mode, week, local):
+            motion = parse_motion_armed(await self._config(target, "MotionDetect"), ch, local)
+        return record_arming(mode, week, local, motion)
+
+    async def _config(self, target: DeviceTarget, name: str) -> bytes:
+        try:
+            return await self._device_get(target, CONFIG + name)
+        except BadResponse as exc:  # the HTTP error names the CGI, not the config
+            raise BadResponse(f"configManager getConfig {name}: {exc}") from exc
+
     async def armed(self, target: DeviceTarget) -> bool | None:
-        """The channel's motion alarm armed (Art. 12); None where the device's MotionDetect
-        table has no entry for the channel. The table is the whole device's: one answer
-        serves all an NVR's cameras (`device_share_s`). A device without the config answers
-        400 `Error`: BadResponse, not measured."""
-        return parse_motion_armed(await self._device_get(target, MOTION_DETECT), target.channel)
+        """`arming`'s answer without its reason."""
+        return (await self.arming(target)).armed
 
     async def device_info(self, target: DeviceTarget) -> dict[str, str]:
         body, _ = await self._get(target, "/cgi-bin/magicBox.cgi?action=getSystemInfo")

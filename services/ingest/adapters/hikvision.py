@@ -3,7 +3,8 @@
 Calls (ISAPI core protocol): GET /ISAPI/System/deviceInfo, /ISAPI/System/status,
 /ISAPI/System/time, /ISAPI/ContentMgmt/Storage, /ISAPI/System/Video/inputs/channels/<n>,
 /ISAPI/ContentMgmt/record/tracks/<channel*100+1> (the channel's record track: armed when the
-track is enabled and its record schedule is on, CustomExtension enableSchedule; deep probes),
+track is enabled, its record schedule is on -- CustomExtension enableSchedule -- and a
+schedule action covering now, campus time, records continuously; deep probes),
 POST /ISAPI/ContentMgmt/search (CMSearchDescription, paged by searchResultPostion -- the
 vendor's spelling), GET /ISAPI/Event/notification/alertStream (multipart of
 EventNotificationAlert). Parsers are pure functions so recorded responses test them.
@@ -15,12 +16,18 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, quote, urlsplit
 from xml.sax.saxutils import escape
 
+from lxml import etree
+
+from cctv.contract.campustime import to_campus
+
 from .base import (
     MAX_SEGMENTS_PER_LISTING,
+    Arming,
     BadResponse,
     DeviceError,
     DeviceEvent,
@@ -108,10 +115,68 @@ def track_id(channel: int, stream: int = 1) -> int:
     return channel * 100 + stream
 
 
-def parse_track_armed(body: bytes, track: int) -> bool:
-    """Art. 12 arming of one record track: <Enable> and, where the device has it, the
-    CustomExtension's <enableSchedule> (the record schedule switched on), and at least one
-    schedule action that records. A track answer for another track is the device's fault."""
+ISAPI_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAYS_SHOWN = ("周一 Mon", "周二 Tue", "周三 Wed", "周四 Thu", "周五 Fri", "周六 Sat", "周日 Sun")
+CONTINUOUS = "CMR"  # ActionRecordingMode of timed (continuous) recording
+
+
+def _week_s(el: etree._Element | None, what: str) -> int:
+    """A ScheduleActionStartTime / EndTime (DayOfWeek name, TimeOfDay HH:MM:SS) as seconds
+    into the device's Monday-first week."""
+    day, tod = text(el, "DayOfWeek") or "", text(el, "TimeOfDay") or ""
+    if day not in ISAPI_DAYS:
+        raise BadResponse(f"{what}: DayOfWeek {day!r} is not a day name")
+    parts = tod.split(":")
+    if len(parts) != 3 or not all(p.isdigit() and len(p) == 2 for p in parts):
+        raise BadResponse(f"{what}: TimeOfDay {tod!r} is not HH:MM:SS")
+    h, m, sec = (int(p) for p in parts)
+    if h > 24 or m > 59 or sec > 59 or (h == 24 and (m or sec)):
+        raise BadResponse(f"{what}: TimeOfDay {tod!r} is an impossible time of day")
+    return ISAPI_DAYS.index(day) * 86400 + h * 3600 + m * 60 + sec
+
+
+def _shown(week_s: int) -> str:
+    day, s = divmod(week_s, 86400)
+    return f"{DAYS_SHOWN[day % 7]} {s // 3600:02d}:{s // 60 % 60:02d}"
+
+
+def _shown_end(week_s: int) -> str:
+    """An end on a day boundary is the day before's 24:00."""
+    if week_s % 86400:
+        return _shown(week_s)
+    return f"{DAYS_SHOWN[(week_s // 86400 - 1) % 7]} 24:00"
+
+
+@dataclass(frozen=True)
+class RecordAction:
+    """One ScheduleAction of a track's schedule: from `start` to `end`, seconds into the
+    device's Monday-first week (an end before the start runs over the week's end), and
+    whether it records and how (ActionRecordingMode: CMR continuous, MOTION, ALARM...)."""
+
+    start: int
+    end: int
+    record: bool
+    mode: str
+
+    def covers(self, local: datetime) -> bool:
+        t = local.weekday() * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def __str__(self) -> str:
+        start, end = _shown(self.start), _shown_end(self.end)
+        same_day = start.rsplit(" ", 1)[0] == end.rsplit(" ", 1)[0]
+        return f"{start}-{end.rsplit(' ', 1)[1] if same_day else end} {self.mode}"
+
+
+def parse_track_armed(body: bytes, track: int, local: datetime) -> Arming:
+    """Art. 12 arming of one record track at `local` (the device's wall clock): <Enable>
+    and, where the device has it, the CustomExtension's <enableSchedule> (the record
+    schedule switched on), and a schedule action covering now that records continuously.
+    An action covering now that records only on events (MOTION, ALARM...) is not judged:
+    whether those fire is not read. A track answer for another track, a flag other than
+    true/false or an action without its times is the device's fault."""
     what = f"/ISAPI/ContentMgmt/record/tracks/{track}"
     root = parse_xml(body, what)
     require_root(root, "Track", what)
@@ -119,13 +184,36 @@ def parse_track_armed(body: bytes, track: int) -> bool:
     got = (got_el.text or "").strip() if got_el is not None else ""
     if got and got != str(track):
         raise BadResponse(f"{what}: answered for track {got!r}")
-    flags = [(enable_el.text or "").strip().lower() if enable_el is not None else ""]
-    flags += [(e.text or "").strip().lower() for e in descendants(root, "enableSchedule")]
-    for flag in flags:
+    flags = [("Enable", (enable_el.text or "").strip().lower() if enable_el is not None else "")]
+    for e in descendants(root, "enableSchedule"):
+        flags.append(("enableSchedule", (e.text or "").strip().lower()))
+    for name, flag in flags:
         if flag not in {"true", "false"}:
-            raise BadResponse(f"{what}: Enable/enableSchedule must be true or false, not {flag!r}")
-    records = [(r.text or "").strip().lower() for r in descendants(root, "Record")]
-    return all(f == "true" for f in flags) and (not records or "true" in records)
+            raise BadResponse(f"{what}: {name} must be true or false, not {flag!r}")
+    default_mode = text(root, "DefaultRecordingMode") or "?"  # an action may leave it out
+    actions = []
+    for n, a in enumerate(descendants(root, "ScheduleAction"), 1):
+        where = f"{what} ScheduleAction {n}"
+        start = _week_s(child(a, "ScheduleActionStartTime"), where)
+        end = _week_s(child(a, "ScheduleActionEndTime"), where)
+        record = (text(a, "Record") or "").lower()
+        if record not in {"true", "false"}:
+            raise BadResponse(f"{where}: Record must be true or false, not {record!r}")
+        mode = text(a, "ActionRecordingMode") or default_mode
+        actions.append(RecordAction(start, end, record == "true", mode))
+    off = [name for name, flag in flags if flag == "false"]
+    if off:
+        return Arming(False, f"录像计划未启用 record track {'/'.join(off)}=false")
+    when = f"{DAYS_SHOWN[local.weekday()]} {local:%H:%M}"
+    if not any(a.record and a.start != a.end for a in actions):
+        return Arming(False, f"录像计划为空 record schedule empty all week (at {when})")
+    now = [a for a in actions if a.record and a.covers(local)]
+    continuous = [a for a in now if a.mode.upper() == CONTINUOUS]
+    if continuous:
+        return Arming(True, f"定时录像 continuous recording {continuous[0]}")
+    if now:
+        return Arming(None, f"仅事件录像 records only on events now ({now[0]}): not judged")
+    return Arming(False, f"录像计划不含此刻 record schedule excludes {when}")
 
 
 def _isapi_time(t: datetime) -> str:
@@ -249,25 +337,31 @@ class IsapiAdapter:
                     raise BadResponse(listing.error)
                 result.recording = any(s.end >= now - self.recent_window for s in listing.segments)
                 try:
-                    result.armed = await self.armed(target)
-                except BadResponse:  # the arming answer unreadable: not measured, not down
-                    result.armed = None
+                    arming = await self.arming(target)
+                except BadResponse as exc:  # the arming answer unreadable: not measured, not down
+                    arming = Arming(None, f"布防计划无法读取 arming unreadable: {exc}")
+                result.armed, result.armed_reason = arming.armed, arming.reason
             return result
         except (DeviceError, TimeoutError) as exc:
             return failed_result(target, started, exc, partial=result)
 
-    async def armed(self, target: DeviceTarget) -> bool | None:
-        """The channel's main record track armed (Art. 12); None where the device has no
-        record tracks (a camera without storage answers notSupport)."""
+    async def arming(self, target: DeviceTarget, at: datetime | None = None) -> Arming:
+        """The channel's main record track armed at `at` (now), campus time — the clock the
+        device keeps its schedule in (Art. 12); not measured where the device has no record
+        tracks (a camera without storage answers notSupport)."""
         track = track_id(target.channel)
         path = f"/ISAPI/ContentMgmt/record/tracks/{track}"
         reply = await self.http.request(target, "GET", path, allow_error_status=True)
         if reply.status in (403, 404, 501):
-            return None
+            return Arming(None, f"无录像轨道 no record track {track} (HTTP {reply.status})")
         if reply.status >= 400:
             raise BadResponse(f"{path}: HTTP {reply.status}")
         expect_type(reply, path, *XML_TYPES)
-        return parse_track_armed(reply.body, track)
+        return parse_track_armed(reply.body, track, to_campus(at or utcnow()))
+
+    async def armed(self, target: DeviceTarget) -> bool | None:
+        """`arming`'s answer without its reason."""
+        return (await self.arming(target)).armed
 
     async def device_info(self, target: DeviceTarget) -> dict[str, str]:
         body, _ = await self._get(target, "/ISAPI/System/deviceInfo")

@@ -559,10 +559,13 @@ class OnvifAdapter:
             )
             profile, sources = self.profiles.get(target.camera_id, (None, 0))
             mine = job_for(jobs, profile, sources)
-            if not mine:
-                return  # which job records this camera is not known: not measured
+            if not mine:  # which job records this camera is not known: not measured
+                result.armed_reason = "无法确定录像任务 no recording job tied to the camera"
+                return
             active = [j for j in mine if j.mode == "Active"]
             result.armed = bool(active)
+            job = (active or mine)[0]
+            result.armed_reason = f"录像任务 recording job {job.token} Mode {job.mode}"
             if active:
                 state = parse_recording_job_state(
                     await self._call(
@@ -577,8 +580,9 @@ class OnvifAdapter:
                 result.recording = state in ("Active", "PartiallyActive")
         except AuthFailed:
             raise
-        except DeviceError:
+        except DeviceError as exc:
             result.armed = None
+            result.armed_reason = f"布防状态无法读取 arming unreadable: {exc}"
 
     async def _events(self, target: DeviceTarget, d: _Device, result: ProbeResult) -> None:
         """Pull-point events where the device offers them; trouble here is not the camera's

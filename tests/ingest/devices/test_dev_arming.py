@@ -1,7 +1,7 @@
 """Art. 12 arming read from the device over real sockets: Hikvision ISAPI record tracks
 (Enable + enableSchedule), ONVIF Recording Control (GetRecordingJobs Mode,
-GetRecordingJobState State) and Dahua's MotionDetect config (Enable), against the
-simulator's strict devices."""
+GetRecordingJobState State) and Dahua's record mode (RecordMode), against the simulator's
+strict devices. The schedules: test_dev_dahua_schedule.py, test_dev_isapi_schedule.py."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ import pytest
 from cctv.contract import CameraRecord
 from cctv.contract.events import CameraUpserted
 from services.health.app import HealthService
-from services.ingest.adapters.base import AuthFailed, BadResponse, Credentials
-from services.ingest.adapters.dahua import parse_motion_armed
-from services.ingest.adapters.hikvision import parse_track_armed
+from services.ingest.adapters.base import AuthFailed, BadResponse, Credentials, utcnow
+from services.ingest.adapters.dahua import (
+    CHINA_TZ,
+    parse_motion_armed,
+    parse_record_mode,
+    parse_record_week,
+)
 from services.ingest.adapters.onvif import (
     RecordingJob,
     job_for,
@@ -32,7 +36,7 @@ __all__ = ["health"]  # the health service fixture, for the Dahua sample's fault
 
 @pytest.mark.parametrize(
     ("device", "adapter"),
-    [("hik", "isapi"), ("dahua", "dh")],  # ISAPI's track; Dahua's MotionDetect Enable
+    [("hik", "isapi"), ("dahua", "dh")],  # ISAPI's track; Dahua's RecordMode
     ids=["isapi", "dahua"],
 )
 async def test_a_disarmed_channel_is_read(estate: Estate, device: str, adapter: str) -> None:
@@ -65,6 +69,7 @@ async def test_onvif_reads_the_recording_job_mode_and_state(estate: Estate) -> N
     estate.onvif.apply_fault("disarmed")
     off = await estate.ov.probe(target, deep=True)
     assert off.armed is False
+    assert off.armed_reason and off.armed_reason.endswith("Mode Idle")
     assert off.reachable and off.error is None
     estate.onvif.apply_fault("disarmed", False)
     assert (await estate.ov.probe(target, deep=True)).armed is True
@@ -76,7 +81,7 @@ async def test_dahua_arming_is_read_on_deep_probes_only(estate: Estate) -> None:
 
 
 async def test_dahua_channel_outside_the_table_is_not_measured(estate: Estate) -> None:
-    """The simulated NVR has four channels: channel 9 has no MotionDetect entry."""
+    """The simulated NVR has four channels: channel 9 has no RecordMode entry."""
     assert await estate.dh.armed(estate.target(estate.dahua, 9)) is None
 
 
@@ -110,13 +115,15 @@ async def test_dahua_disarmed_reaches_health_as_a_not_armed_fault(
     await sample_at(2)  # still off: one fault
     [fault] = not_armed(await open_faults(health, cam.camera_id))
     assert "Art. 12" in fault["detail"]
+    assert "record mode stop" in fault["detail"]  # the device's reason, as ingest read it
     estate.dahua.apply_fault("disarmed", False, channel=3)
     await sample_at(3)
     assert not_armed(await open_faults(health, cam.camera_id)) == []
 
 
-async def test_the_simulated_dahua_answers_motion_detect_strictly(estate: Estate) -> None:
-    """Only getConfig of MotionDetect, behind digest auth; anything else is a 400 `Error`."""
+async def test_the_simulated_dahua_answers_its_configs_strictly(estate: Estate) -> None:
+    """Only getConfig of MotionDetect, Record and RecordMode, behind digest auth; anything
+    else is a 400 `Error`, and so is a config the device lacks."""
     target = estate.target(estate.dahua, 1)
     base = "/cgi-bin/configManager.cgi?action="
     for path in (
@@ -124,64 +131,29 @@ async def test_the_simulated_dahua_answers_motion_detect_strictly(estate: Estate
         base + "setConfig&name=MotionDetect",
         base + "getConfig",
         base + "getConfig&name=MotionDetect&channel=1",
+        base + "getConfig&name=Record&channel=1",
+        base + "getConfig&name=RecordPlan",
     ):
         reply = await estate.http.request(target, "GET", path, allow_error_status=True)
         assert reply.status == 400 and reply.body.startswith(b"Error"), (path, reply)
     with pytest.raises(AuthFailed):
         await estate.http.request(
             estate.target(estate.dahua, 1, Credentials("admin", "wrong")),
-            "GET", base + "getConfig&name=MotionDetect",
+            "GET", base + "getConfig&name=Record",
         )  # fmt: skip
+    now = utcnow().astimezone(CHINA_TZ)
     ok = await estate.http.request(target, "GET", base + "getConfig&name=MotionDetect")
-    assert parse_motion_armed(ok.body, 4) is True
-
-
-def _motion(enable: str = "true", index: int = 0) -> bytes:
-    return (
-        f"table.MotionDetect[{index}].Enable={enable}\r\n"
-        f"table.MotionDetect[{index}].EventHandler.TimeSection[0][0]=1 00:00:00-24:00:00\r\n"
-        f"table.MotionDetect[{index}].Level=3\r\n"
-    ).encode()
-
-
-def test_motion_detect_enable_is_the_channels_arming() -> None:
-    assert parse_motion_armed(_motion(), 1) is True
-    assert parse_motion_armed(_motion("false"), 1) is False
-    assert parse_motion_armed(_motion("true", index=3), 4) is True
-    assert parse_motion_armed(_motion("true", index=3), 1) is None  # not in the table
-
-
-def test_motion_detect_answers_that_cannot_be_read_are_refused() -> None:
-    with pytest.raises(BadResponse, match="must be true or false, not 'yes'"):
-        parse_motion_armed(_motion("yes"), 1)
-    with pytest.raises(BadResponse, match=r"no table\.MotionDetect"):
-        parse_motion_armed(b"table.Encode[0].MainFormat[0].VideoEnable=true\r\n", 1)
-    with pytest.raises(BadResponse, match="device answered Error"):
-        parse_motion_armed(b"Error\r\nBad Request!\r\n", 1)
-
-
-def _track(enable: str = "true", schedule: str = "true", tid: int = 101) -> bytes:
-    return (
-        f"<Track><id>{tid}</id><Enable>{enable}</Enable><TrackSchedule><ScheduleBlockList>"
-        "<ScheduleBlock><ScheduleAction><id>1</id><Actions><Record>true</Record></Actions>"
-        "</ScheduleAction></ScheduleBlock></ScheduleBlockList></TrackSchedule>"
-        "<CustomExtensionList><CustomExtension>"
-        f"<enableSchedule>{schedule}</enableSchedule></CustomExtension></CustomExtensionList>"
-        "</Track>"
-    ).encode()
-
-
-def test_track_armed_needs_enable_and_schedule() -> None:
-    assert parse_track_armed(_track(), 101) is True
-    assert parse_track_armed(_track(schedule="false"), 101) is False
-    assert parse_track_armed(_track(enable="false"), 101) is False
-
-
-def test_track_answers_that_cannot_be_read_are_refused() -> None:
-    with pytest.raises(BadResponse, match="true or false"):
-        parse_track_armed(_track(enable="yes"), 101)
-    with pytest.raises(BadResponse, match="answered for track '201'"):
-        parse_track_armed(_track(tid=201), 101)
+    assert parse_motion_armed(ok.body, 4, now).armed is True
+    ok = await estate.http.request(target, "GET", base + "getConfig&name=RecordMode")
+    assert parse_record_mode(ok.body, 4) == 0
+    ok = await estate.http.request(target, "GET", base + "getConfig&name=Record")
+    week = parse_record_week(ok.body, 4)
+    assert week is not None and len(week) == 7 * 6  # six sections a day, as the devices keep
+    estate.dahua.configs_missing = frozenset({"Record"})
+    gone = await estate.http.request(
+        target, "GET", base + "getConfig&name=Record", allow_error_status=True
+    )
+    assert gone.status == 400 and gone.body.startswith(b"Error")
 
 
 def _jobs(mode: str) -> bytes:
