@@ -29,6 +29,26 @@ def removed(key: str, i: int) -> tuple[str, bytes, str]:
     return subject_for(ev, key), env.to_bytes(), env.id
 
 
+async def handle_batch(
+    svc: Service, sent: list[tuple[str, bytes, str]], done: list[str], changes: ChangeFeed
+) -> None:
+    """Publish `sent` before the consumer exists (its first pull takes them together), then
+    run `svc` until its handler has marked every one `done`."""
+    nc = await nats.connect(svc.settings.nats_url)
+    try:
+        for subject, data, eid in sent:
+            await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": eid})
+    finally:
+        await nc.close()
+    async with svc.running():
+
+        async def handled() -> list[str]:
+            return list(done)
+
+        await eventually(handled, lambda d: len(d) == len(sent), changes=changes, timeout=30,
+                         what=f"{len(sent)} events handled")  # fmt: skip
+
+
 async def test_a_batch_of_one_keys_events_is_handled_one_at_a_time(
     nats_url: str, database_url: str
 ) -> None:
@@ -59,19 +79,7 @@ async def test_a_batch_of_one_keys_events_is_handled_one_at_a_time(
         changes.bump()
 
     svc.consume(f"cctv.camera.removed.{key}", durable=f"order-{key}", handler=handler)
-    nc = await nats.connect(nats_url)
-    try:  # all in the stream before the consumer exists: its first pull takes them together
-        for subject, data, eid in [removed(key, i) for i in range(5)]:
-            await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": eid})
-    finally:
-        await nc.close()
-    async with svc.running():
-
-        async def handled() -> list[str]:
-            return list(done)
-
-        await eventually(handled, lambda d: len(d) == 5, changes=changes, timeout=30,
-                         what="five events handled")  # fmt: skip
+    await handle_batch(svc, [removed(key, i) for i in range(5)], done, changes)
     assert overlaps == []  # never two of one key at once
 
 
@@ -109,19 +117,7 @@ async def test_a_pipeline_that_lets_later_messages_through_first_does_not_reorde
         changes.bump()
 
     svc.consume(f"cctv.camera.removed.{key}", durable=f"order-{key}", handler=handler)
-    nc = await nats.connect(nats_url)
-    try:  # all in the stream before the consumer exists: its first pull takes them together
-        for subject, data, eid in sent:
-            await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": eid})
-    finally:
-        await nc.close()
-    async with svc.running():
-
-        async def handled() -> list[str]:
-            return list(done)
-
-        await eventually(handled, lambda d: len(d) == 5, changes=changes, timeout=30,
-                         what="five events handled")  # fmt: skip
+    await handle_batch(svc, sent, done, changes)
     assert done == [f"{key}-{i}" for i in range(5)]  # stream order
 
 

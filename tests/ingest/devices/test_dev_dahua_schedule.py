@@ -6,7 +6,7 @@ the devices' wall clock, campus time (UTC+8)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
@@ -19,14 +19,14 @@ from services.ingest.adapters.dahua import (
     record_arming,
 )
 from tests.ingest.devices.conftest import Estate
-
-# 2026-12-05 is a Saturday. Campus time is UTC+8: the campus day turns at 16:00 UTC.
-TUE_1000 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 campus
-SAT_2300 = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)  # Saturday 23:00 campus
-SUN_0130 = datetime(2026, 12, 5, 17, 30, tzinfo=UTC)  # Sunday 01:30 campus, Saturday in UTC
-SUN_0700 = datetime(2026, 12, 5, 23, 0, tzinfo=UTC)  # Sunday 07:00 campus
-OFFICE = tuple((d, "08:00:00", "18:00:00") for d in range(1, 6))  # Monday-Friday
-NIGHT = ((6, "22:00:00", "24:00:00"), (0, "00:00:00", "06:00:00"))  # Sat night over midnight
+from tests.ingest.devices.schedule_times import (
+    NIGHT,
+    OFFICE,
+    SAT_2300,
+    SUN_0130,
+    SUN_0700,
+    TUE_1000,
+)
 
 
 async def test_a_schedule_covering_now_is_armed(estate: Estate) -> None:
