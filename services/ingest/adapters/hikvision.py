@@ -213,7 +213,12 @@ def parse_track_armed(body: bytes, track: int, local: datetime) -> Arming:
         return Arming(True, f"定时录像 continuous recording {continuous[0]}")
     if now:
         return Arming(None, f"仅事件录像 records only on events now ({now[0]}): not judged")
-    return Arming(False, f"录像计划不含此刻 record schedule excludes {when}")
+    day = local.weekday()
+    today = [str(a) for a in actions if a.record and a.start != a.end and a.start // 86400 == day]
+    return Arming(
+        False,
+        f"录像计划不含此刻 record schedule excludes {when}; today: {', '.join(today) or 'none'}",
+    )
 
 
 def _isapi_time(t: datetime) -> str:

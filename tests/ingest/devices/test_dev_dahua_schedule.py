@@ -20,60 +20,9 @@ from services.ingest.adapters.dahua import (
 )
 from tests.ingest.devices.conftest import Estate
 from tests.ingest.devices.schedule_times import (
-    NIGHT,
-    OFFICE,
     SAT_2300,
-    SUN_0130,
-    SUN_0700,
     TUE_1000,
 )
-
-
-async def test_a_schedule_covering_now_is_armed(estate: Estate) -> None:
-    """The simulated channels record all week (the devices' own 24:00:00 end)."""
-    result = await estate.dh.probe(estate.target(estate.dahua, 1), deep=True)
-    assert result.armed is True
-    assert result.armed_reason and "regular recording" in result.armed_reason
-    assert result.to_sample().armed_reason == result.armed_reason
-
-
-async def test_an_empty_schedule_is_not_armed_with_the_reason(estate: Estate) -> None:
-    """All six sections of every day switched off (`0 00:00:00-24:00:00`, as the devices
-    keep unused ones): enabled, recording mode automatic, and still nothing records."""
-    estate.dahua.chan[2].schedule = ()
-    result = await estate.dh.probe(estate.target(estate.dahua, 2), deep=True)
-    assert result.armed is False
-    assert result.armed_reason and "empty all week" in result.armed_reason
-    assert result.reachable and result.error is None  # not armed is no outage
-    sample = result.to_sample()
-    assert (sample.armed, sample.armed_reason) == (False, result.armed_reason)
-
-
-async def test_a_schedule_that_excludes_now_is_not_armed(estate: Estate) -> None:
-    estate.dahua.chan[3].schedule = OFFICE
-    target = estate.target(estate.dahua, 3)
-    weekend = await estate.dh.arming(target, at=SAT_2300)
-    office = await estate.dh.arming(target, at=TUE_1000)
-    assert (weekend.armed, office.armed) == (False, True)
-    assert "excludes 周六 Sat 23:00" in weekend.reason
-    assert "today: none" in weekend.reason
-    assert "周二 Tue 08:00-18:00" in office.reason
-
-
-async def test_the_campus_day_decides_across_midnight(estate: Estate) -> None:
-    """Saturday 22:00 to Sunday 06:00 is two sections. At 17:30 UTC it is Saturday in UTC but
-    Sunday 01:30 on campus: Sunday's section is the one that arms it."""
-    channel = estate.dahua.chan[4]
-    channel.schedule = NIGHT
-    target = estate.target(estate.dahua, 4)
-    night = await estate.dh.arming(target, at=SAT_2300)
-    after = await estate.dh.arming(target, at=SUN_0130)
-    morning = await estate.dh.arming(target, at=SUN_0700)
-    assert (night.armed, after.armed, morning.armed) == (True, True, False)
-    channel.schedule = NIGHT[:1]  # Saturday night only: over at midnight, campus time
-    assert (await estate.dh.arming(target, at=SUN_0130)).armed is False
-    assert "周日 Sun 00:00-06:00" in after.reason
-    assert "excludes 周日 Sun 07:00" in morning.reason
 
 
 async def test_an_unreadable_schedule_is_the_third_answer(estate: Estate) -> None:

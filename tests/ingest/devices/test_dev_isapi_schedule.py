@@ -11,55 +11,9 @@ import pytest
 from cctv.contract.campustime import to_campus
 from services.ingest.adapters.base import BadResponse
 from services.ingest.adapters.hikvision import parse_track_armed
-from tests.ingest.devices.conftest import Estate
 from tests.ingest.devices.schedule_times import (
-    NIGHT,
-    OFFICE,
-    SAT_2300,
-    SUN_0130,
-    SUN_0700,
     TUE_1000,
 )
-
-
-async def test_a_track_recording_now_is_armed(estate: Estate) -> None:
-    result = await estate.isapi.probe(estate.target(estate.hik, 1), deep=True)
-    assert result.armed is True
-    assert result.armed_reason and "continuous recording" in result.armed_reason
-    assert result.to_sample().armed_reason == result.armed_reason
-
-
-async def test_an_enabled_track_with_an_empty_schedule_is_not_armed(estate: Estate) -> None:
-    """Enable and enableSchedule true, and no action: nothing records."""
-    estate.hik.chan[2].schedule = ()
-    result = await estate.isapi.probe(estate.target(estate.hik, 2), deep=True)
-    assert result.armed is False
-    assert result.armed_reason and "empty all week" in result.armed_reason
-    assert result.reachable and result.error is None
-
-
-async def test_a_track_schedule_that_excludes_now_is_not_armed(estate: Estate) -> None:
-    estate.hik.chan[3].schedule = OFFICE
-    target = estate.target(estate.hik, 3)
-    weekend = await estate.isapi.arming(target, at=SAT_2300)
-    office = await estate.isapi.arming(target, at=TUE_1000)
-    assert (weekend.armed, office.armed) == (False, True)
-    assert "excludes 周六 Sat 23:00" in weekend.reason
-    assert "周二 Tue 08:00-18:00 CMR" in office.reason
-
-
-async def test_the_campus_day_decides_across_midnight(estate: Estate) -> None:
-    channel = estate.hik.chan[4]
-    channel.schedule = NIGHT
-    target = estate.target(estate.hik, 4)
-    night = await estate.isapi.arming(target, at=SAT_2300)
-    after = await estate.isapi.arming(target, at=SUN_0130)
-    morning = await estate.isapi.arming(target, at=SUN_0700)
-    assert (night.armed, after.armed, morning.armed) == (True, True, False)
-    channel.schedule = NIGHT[:1]
-    assert (await estate.isapi.arming(target, at=SUN_0130)).armed is False
-    assert "周日 Sun 00:00-06:00" in after.reason
-
 
 # --- the parser --------------------------------------------------------------------------
 
