@@ -84,6 +84,11 @@ INVENTORY_ASKED = Counter(
     "cctv_health_inventory_asked_total",
     "Cameras ingest was asked about (a fault for a camera the inventory view lacks)",
 )
+SAMPLES_OF_REMOVED = Counter(
+    "cctv_health_samples_removed_total",
+    "Samples and recording reports of a camera removed from the inventory as of their time (or "
+    "taken before its re-add), dropped: a removed camera has no fault and no state",
+)
 SERIES_REPAIRED = Counter(
     "cctv_health_series_repaired_total",
     "Camera series found out of step with the inventory view (missing, stale labels, or left "
@@ -159,15 +164,40 @@ class HealthService:
     async def load_conditions(self) -> None:
         self.conditions = await store.open_conditions(self.pool)
 
+    async def _counts(self, conn: asyncpg.Connection, camera_id: str, at: datetime) -> bool:
+        """Hold the camera against its removal until the transaction ends, and say whether a
+        reading taken at `at` still counts. A removal takes the same lock, so it comes wholly
+        before the reading (which is then dropped: removed as of its time, or taken before a
+        re-add) or wholly after it (and resolves whatever the reading opened)."""
+        await store.lock_camera(conn, camera_id)
+        if await store.counts_at(conn, camera_id, at):
+            return True
+        self._dropped(camera_id, at)
+        return False
+
+    @staticmethod
+    def _dropped(camera_id: str, at: datetime) -> None:
+        SAMPLES_OF_REMOVED.inc()
+        log.debug("reading of a removed camera dropped", camera_id=camera_id, at=at.isoformat())
+
+    def _gone(self, camera_id: str) -> bool:
+        """The inventory's last word on the camera is its removal (as the view has heard)."""
+        return self.view.get(camera_id) is None and camera_id in self.view.removed
+
     async def _apply_reading(
         self, camera_id: str, reading: Reading, at: datetime, correlation_id: str
-    ) -> None:
-        """Open and resolve condition faults; the database is touched only on a change."""
-        current = self.conditions.setdefault(camera_id, set())
-        to_open, to_resolve = changes(current, reading)
+    ) -> bool:
+        """Open and resolve condition faults; the database is touched only on a change.
+        False if the camera was removed as of `at` (nothing done)."""
+        to_open, to_resolve = changes(self.conditions.get(camera_id, set()), reading)
         if not to_open and not to_resolve:
-            return
+            return True
         async with self.pool.acquire() as conn, conn.transaction():
+            if not await self._counts(conn, camera_id, at):
+                return False
+            # what is open now, after any removal the lock waited for
+            current = self.conditions.setdefault(camera_id, set())
+            to_open, to_resolve = changes(current, reading)
             cam = await store.camera(conn, camera_id)
             if to_open and covering_window(await store.windows(conn), camera_id, at):
                 # approved works (Art. 8): expected, not a fault
@@ -178,8 +208,10 @@ class HealthService:
                 )
             if to_resolve:
                 await self._resolve(conn, camera_id, cam, at, correlation_id, to_resolve)
-        current.update(c.kind for c in to_open)
-        current.difference_update(to_resolve)
+            # still under the camera's lock: a removal's forgetting comes after, never before
+            current.update(c.kind for c in to_open)
+            current.difference_update(to_resolve)
+        return True
 
     async def on_recording(self, env: Envelope, event: Event) -> None:
         if isinstance(event, RetentionReport):
@@ -264,14 +296,16 @@ class HealthService:
             SAMPLES_UNMEASURED.inc()
             return
         camera_id = event.camera_id
-        if self.view.get(camera_id) is None and camera_id in self.view.removed:
-            return  # a removed camera's last samples in flight: it has nothing left to raise
         at = self.sample_time(event)
+        if self._gone(camera_id):
+            self._dropped(camera_id, at)  # its last samples in flight: nothing left to raise
+            return
         if event.shard:
             self.shard_of[camera_id] = event.shard
         reading = read_sample(event, self.clock_drift_max_s)
         reading.update(self.arming_reading(camera_id, event.armed, at, event.armed_reason))
-        await self._apply_reading(camera_id, reading, at, env.correlation_id)
+        if not await self._apply_reading(camera_id, reading, at, env.correlation_id):
+            return
         policy = self.policy_for(camera_id, at)
         cached = self.cache.get(camera_id)
         orphaned = (
@@ -286,6 +320,8 @@ class HealthService:
                 return
         try:
             async with self.pool.acquire() as conn, conn.transaction():
+                if not await self._counts(conn, camera_id, at):
+                    return  # removed (or re-added) meanwhile: no state, no fault
                 health = await store.load_health(conn, camera_id)
                 if (
                     cached is not None
@@ -306,10 +342,11 @@ class HealthService:
                 elif orphaned and new.state == "down":
                     # still failing after the recorder or network behind it came back: its own
                     await self._camera_down(conn, new, at, env, event.error or "")
+                # under the camera's lock, as `show` is: a removal forgets it after, not before
+                self._note(new)
         except Exception:
             await self._forget_uncommitted(camera_id)
             raise
-        self._note(new)
 
     async def _forget_uncommitted(self, camera_id: str) -> None:
         """A transaction that failed must leave no trace in memory either: outages and the
@@ -322,7 +359,12 @@ class HealthService:
             await self.load_outages()
 
     def _note(self, h: CameraHealth) -> None:
-        """Keep the failing set current: the common-cause checks count it."""
+        """Keep the failing set current: the common-cause checks count it. A camera the view
+        saw removed keeps nothing: a quick re-add starts from unknown."""
+        if self._gone(h.camera_id):
+            self.cache.pop(h.camera_id, None)
+            self.failing.discard(h.camera_id)
+            return
         self.cache[h.camera_id] = h
         if h.fail_streak > 0:
             self.failing.add(h.camera_id)
@@ -393,8 +435,12 @@ class HealthService:
     # --- metrics: every inventory camera has its series, from the start -------------------
 
     def show(self, camera_id: str, state: str | None = None) -> None:
-        """Set the camera's series; a move relabels it (the old labels' series goes)."""
-        if state is not None:
+        """Set the camera's series; a move relabels it (the old labels' series goes). A state
+        for a camera the view saw removed is not kept (a late sample's): a re-add shows
+        unknown until its own first sample."""
+        if state is not None and self._gone(camera_id):
+            self.shown.pop(camera_id, None)
+        elif state is not None:
             self.shown[camera_id] = state
         cam = self.view.get(camera_id)
         if cam is None:
@@ -643,7 +689,11 @@ class HealthService:
     async def on_inventory_change(
         self, camera_id: str, before: CameraRecord | None, after: CameraRecord | None, at: datetime
     ) -> None:
-        """The view heard a change: relabel or drop the camera's series at once."""
+        """The view heard a change: relabel or drop the camera's series at once; a removal
+        also drops what health remembers of it, so a re-add starts from unknown."""
+        if after is None:
+            self.cache.pop(camera_id, None)
+            self.failing.discard(camera_id)
         self.follow_view(camera_id)
 
     async def on_inventory(self, env: Envelope, event: Event) -> None:
@@ -693,6 +743,9 @@ class HealthService:
         """A removed camera leaves no open fault, no repair crew and no series behind."""
         why = f"摄像机已从清单移除 camera removed from the inventory {reason}".strip()
         async with self.pool.acquire() as conn, conn.transaction():
+            # a sample half-way finishes first (its fault is resolved below); one after waits
+            # for this commit and is dropped (`_counts`)
+            await store.lock_camera(conn, camera_id)
             cam = await store.camera(conn, camera_id) or self.view.get(camera_id)
             if not await store.remove_camera(conn, camera_id, at):
                 return  # a newer upsert is already here: re-added

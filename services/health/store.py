@@ -59,13 +59,43 @@ async def cameras(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, CameraRe
     return {r["camera_id"]: CameraRecord.model_validate(r["record"]) for r in rows}
 
 
+# a re-add (an upsert over a removal) counts samples only from its own time
+_UPSERT_SET = (
+    "record=$2, updated_at=$3, removed=false, "
+    "counted_from = CASE WHEN c.removed THEN $3::timestamptz ELSE c.counted_from END"
+)
+
+
+async def lock_camera(conn: asyncpg.Connection, camera_id: str) -> None:
+    """The camera's lock until the transaction ends: a removal and a sample (or report) of the
+    camera take it, so one is applied wholly before the other. An advisory lock, as a camera
+    health has not heard of yet has no row to lock (two keys: not the one-key space other
+    services lock in)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('health.camera'), hashtext($1))", camera_id
+    )
+
+
+async def counts_at(conn: asyncpg.Connection, camera_id: str, at: datetime) -> bool:
+    """Whether a reading taken at `at` is of the camera as the inventory has it: False if it
+    is removed, or was re-added after `at`. Run after `lock_camera`, as its own statement, so
+    it sees a removal committed while the lock was awaited."""
+    counts = await conn.fetchval(
+        "SELECT NOT removed AND (counted_from IS NULL OR counted_from <= $2) "
+        f"FROM {SCHEMA}.cameras WHERE camera_id=$1",
+        camera_id,
+        at,
+    )
+    return counts is None or bool(counts)
+
+
 async def upsert_camera(
     conn: asyncpg.Connection | asyncpg.Pool, cam: CameraRecord, at: datetime | None = None
 ) -> None:
     """Keep the newest record: an older upsert delivered late changes nothing."""
     await conn.execute(
         f"INSERT INTO {SCHEMA}.cameras AS c (camera_id, record, updated_at) VALUES ($1,$2,$3) "
-        "ON CONFLICT (camera_id) DO UPDATE SET record=$2, updated_at=$3, removed=false "
+        f"ON CONFLICT (camera_id) DO UPDATE SET {_UPSERT_SET} "
         "WHERE c.updated_at IS NULL OR $3::timestamptz IS NULL OR c.updated_at <= $3",
         cam.camera_id,
         cam.model_dump(mode="json"),
@@ -90,7 +120,7 @@ async def upsert_cameras(
     """The inventory snapshot in one statement per camera batch (health's start)."""
     await conn.executemany(
         f"INSERT INTO {SCHEMA}.cameras AS c (camera_id, record, updated_at) VALUES ($1,$2,$3) "
-        "ON CONFLICT (camera_id) DO UPDATE SET record=$2, updated_at=$3, removed=false "
+        f"ON CONFLICT (camera_id) DO UPDATE SET {_UPSERT_SET} "
         "WHERE c.updated_at IS NULL OR $3::timestamptz IS NULL OR c.updated_at <= $3",
         [(c.camera_id, c.model_dump(mode="json"), at) for c, at in cams],
     )

@@ -113,6 +113,35 @@ class Gate:
         self.opened.set()
 
 
+class LockCalls:
+    """Counts the calls of `store.lock_camera` for one camera: a step sent while another holds
+    the camera half-way has arrived once it asks for the lock (or has finished, if nothing
+    made it wait). Asking is enough: the holder's transaction is open, so whenever the request
+    reaches PostgreSQL the step is served after it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, camera_id: str) -> None:
+        self.calls = 0
+        self.changes = ChangeFeed()
+        lock = store.lock_camera
+
+        async def counted(conn: Any, cid: str) -> None:
+            if cid == camera_id:
+                self.calls += 1
+                self.changes.bump()
+            await lock(conn, cid)
+
+        monkeypatch.setattr(store, "lock_camera", counted)
+
+    async def arrived(self, step: asyncio.Future[Any], calls: int) -> None:
+        """`step` finished, or the camera's lock was asked for `calls` times in all."""
+        step.add_done_callback(lambda _f: self.changes.bump())
+        await eventually(
+            _true_if(lambda: step.done() or self.calls >= calls),
+            changes=self.changes,
+            what="the racing step to finish or ask for the camera's lock",
+        )
+
+
 def _true_if(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     async def probe() -> bool:
         return check()
@@ -414,18 +443,23 @@ async def test_an_answer_from_ingest_after_the_removal_does_not_bring_the_camera
 ) -> None:
     """A condition fault for a camera the inventory had not yet described asks ingest; the
     upsert and the removal land meanwhile; the answer comes last and must not resurrect it
-    (in the view, its series, or health's copy)."""
+    (in the view, its series, or health's copy). The removal waits for the sample's
+    transaction (tests/health/test_health_removal.py: nor does the fault stay open)."""
     p = f"SA{uuid.uuid4().hex[:6]}"
     cam = f"{p}-1"
     gate, _asked = ask_held(health, monkeypatch)
+    locks = LockCalls(monkeypatch, cam)
     covered = HealthSample(camera_id=cam, sampled_at=at(1), reachable=True, tamper=["covered"])
     sampled = asyncio.ensure_future(feed(health, covered))
     await gate.wait_reached()
     await feed(health, CameraUpserted(camera=record(cam)), at(2))
-    await feed(health, CameraRemoved(camera_id=cam, reason="拆除"), at(3))
+    removing = asyncio.ensure_future(
+        feed(health, CameraRemoved(camera_id=cam, reason="拆除"), at(3))
+    )
+    await locks.arrived(removing, calls=2)  # the sample's, then the removal's
     assert_series_follow_the_view(health, p, "the removal while ingest is asked")
     gate.open()
-    await sampled
+    await asyncio.gather(sampled, removing)
     assert health.view.get(cam) is None
     assert_series_follow_the_view(health, p, "ingest's late answer")
     assert series(p) == {}
