@@ -952,11 +952,18 @@ class HealthService:
     async def expire_windows(self) -> None:
         """A camera still down when its stop/move window ends becomes a fault (Art. 8)."""
         now = datetime.now(UTC)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
             wins = await store.windows(conn)
             for camera_id in await store.in_maintenance(conn):
                 why = window_over(camera_id, now, wins)
-                if why is not None:
+                if why is None:
+                    continue
+                async with conn.transaction():
+                    # a removal half-way when the list was read comes wholly first: no fault
+                    # for a camera that has left the inventory
+                    await store.lock_camera(conn, camera_id)
+                    if not await store.counts_at(conn, camera_id, now):
+                        continue
                     await self._open(conn, camera_id, None, now, why, "-")
                     await self._publish_state(conn, camera_id, "down", now, why, "-")
 

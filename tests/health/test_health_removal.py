@@ -12,15 +12,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
-from cctv.contract.events import CameraRemoved, CameraUpserted, HealthSample
+from cctv.contract.events import (
+    CameraRemoved,
+    CameraUpserted,
+    HealthSample,
+    StopMoveCompleted,
+    StopMoveWindowApproved,
+)
 from services.health import store
 from services.health.app import HealthService
-from tests.health.harness import feed, open_faults
+from tests.health.harness import a_camera, feed, open_faults, sample, state
 from tests.health.test_health_series import (
     Gate,
     LockCalls,
@@ -179,3 +186,36 @@ async def test_a_late_state_after_the_views_removal_is_not_shown_on_a_quick_re_a
     await failing(health, cam, 13, ok=True)
     assert shown_state(cam) == "up"
     assert_series_follow_the_view(health, p, "the re-added camera's first sample")
+
+
+async def test_a_window_that_ends_while_the_camera_is_being_removed_opens_no_fault(
+    health: HealthService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Art. 8's expiry meets a removal: the camera is down in an approved stop/move window that
+    has been reported done, and is being removed (its faults resolved, not yet committed) when
+    housekeeping reads the cameras in maintenance. The expiry waits for the removal and opens
+    no fault for a camera that has left the inventory."""
+    cam = await a_camera(health)
+    now = datetime.now(UTC)
+    starts, done = now - timedelta(hours=1), now - timedelta(minutes=5)
+    await feed(health, StopMoveWindowApproved(
+        request_id=f"SM-{cam}", camera_ids=[cam], starts_at=starts, ends_at=now + timedelta(hours=5)
+    ))  # fmt: skip
+    await sample(health, cam, starts + timedelta(minutes=1), True)
+    for i in range(2, 5):
+        await sample(health, cam, starts + timedelta(minutes=i), False)
+    assert await state(health, cam) == "maintenance"
+    await feed(health, StopMoveCompleted(
+        request_id=f"SM-{cam}", process="stopmove", transition="completed", state="completed",
+        at=done, summary={"window": {"starts_at": starts.isoformat(), "ends_at": done.isoformat()}},
+    ))  # fmt: skip
+    gate = Gate()
+    monkeypatch.setattr(store, "resolve_faults", held_after(gate, store.resolve_faults, cam))
+    locks = LockCalls(monkeypatch, cam)
+    removing = asyncio.ensure_future(feed(health, CameraRemoved(camera_id=cam), now))
+    await gate.wait_reached()
+    expiring = asyncio.ensure_future(health.expire_windows())
+    await locks.arrived(expiring, calls=2)  # the removal's lock, then the expiry's
+    gate.open()
+    await asyncio.gather(removing, expiring)
+    await assert_nothing_left(health, cam, "a window expiring during the removal")
