@@ -1,5 +1,5 @@
-"""The `health` fixture: see harness.py."""
+"""The `health` fixture and its database: see harness.py."""
 
-from tests.health.harness import health
+from tests.health.harness import health, health_database
 
-__all__ = ["health"]
+__all__ = ["health", "health_database"]

@@ -1,4 +1,8 @@
-"""A health service on the session's real PostgreSQL, its handlers driven directly."""
+"""A health service on the session's real PostgreSQL, its handlers driven directly.
+
+Each test file has a database of its own: health's census (a mass failure, a restart's
+reconcile) counts every camera in its tables, so the cameras another file left down must not
+be counted here, whatever order the test workers run the files in."""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 import services.health.app as health_app
@@ -21,8 +27,22 @@ from services.health.settings import HealthSettings
 T0 = datetime(2026, 6, 7, 1, 0, tzinfo=UTC)
 
 
+@pytest.fixture(scope="module")
+async def health_database(database_url: str) -> AsyncIterator[str]:
+    """A fresh database on the session's server, for one test file."""
+    name = f"health_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlsplit(database_url)._replace(path=f"/{name}").geturl()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
-async def health(nats_url: str, database_url: str) -> AsyncIterator[health_app.HealthService]:
+async def health(nats_url: str, health_database: str) -> AsyncIterator[health_app.HealthService]:
+    database_url = health_database
     settings = HealthSettings(nats_url=nats_url, database_url=database_url)
     svc = Service("health", settings, migrations=Path(health_app.__file__).parent / "migrations")
     svc.pool = await create_pool(database_url)

@@ -28,10 +28,10 @@ from services.ingest.adapters.onvif import (
     parse_recording_jobs,
 )
 from services.ingest.adapters.xmlutil import parse_xml
-from tests.health.harness import T0, feed, health, open_faults
+from tests.health.harness import T0, feed, health, health_database, open_faults
 from tests.ingest.devices.conftest import Estate
 
-__all__ = ["health"]  # the health service fixture, for the Dahua sample's fault
+__all__ = ["health", "health_database"]  # the health service fixture, for the Dahua sample's fault
 
 
 @pytest.mark.parametrize(
