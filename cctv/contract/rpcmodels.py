@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from . import rpc
-from .events import CameraRecord, ReplayOutcome
+from .events import CameraRecord, GrantRecord, ReplayOutcome
 from .orgs import Actor
 from .workflow import EntryKind
 
@@ -559,11 +559,25 @@ class RequestReply(RpcReply):
     summary: dict[str, Any] | None = None
 
 
+class AccessView(BaseModel):
+    """What deciding who may watch an access request's footage reads (Art. 15-17): its
+    state, its grant, who filled it in and for which unit. Typed, so media's viewer checks
+    fields rather than digging through the request's document."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: str
+    grant: GrantRecord | None = None
+    requester_id: str
+    applying_unit: str
+
+
 class GetReply(RpcReply):
     request: dict[str, Any]
     summary: dict[str, Any]
     steps: list[dict[str, Any]]
     history: list[dict[str, Any]]
+    access: AccessView | None = None  # for an access request (调阅申请) only
 
 
 class StepsReply(RpcReply):

@@ -133,6 +133,32 @@ class Session:
                 ch.send(json.dumps(message, ensure_ascii=False, default=str))
 
 
+def _access_of(reply: Any, request_id: str) -> m.AccessView:
+    """The access request workflow answered with, typed; anything else is refused."""
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        access = None
+    else:
+        try:
+            access = m.GetReply.model_validate(reply).access
+        except ValidationError as exc:
+            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            raise Refused(
+                "not_approved",
+                f"申请 {request_id} 的调阅授权无法读取",
+                f"the grant of request {request_id} does not fit the contract: "
+                f"{where} {exc.errors()[0]['msg']}",
+                "Art. 17",
+            ) from exc
+    if access is None:
+        raise Refused(
+            "not_approved",
+            f"没有您可查看的已批准调阅申请 {request_id}",
+            f"no approved access request {request_id!r} of yours",
+            "Art. 15",
+        )
+    return access
+
+
 class Viewer:
     """Viewing sessions of one media replica."""
 
@@ -237,32 +263,15 @@ class Viewer:
                 f"the grant cannot be checked now (workflow did not answer: {type(exc).__name__})",
                 "Art. 16",
             ) from exc
-        req = reply.get("request") if isinstance(reply, dict) and reply.get("ok") else None
-        if req is None or reply.get("summary", {}).get("process") != "access":
-            raise Refused(
-                "not_approved",
-                f"没有您可查看的已批准调阅申请 {request_id}",
-                f"no approved access request {request_id!r} of yours",
-                "Art. 15",
-            )
-        g = req.get("grant")
-        if req.get("state") not in ("approved", "retrieved") or not isinstance(g, dict):
+        access = _access_of(reply, request_id)
+        record = access.grant
+        if access.state not in ("approved", "retrieved") or record is None:
             raise Refused(
                 "not_approved",
                 f"申请 {request_id} 尚未批准，不得查看",
                 f"request {request_id} is not approved: no footage may be shown",
                 "Art. 15",
             )
-        try:
-            record = GrantRecord.model_validate(g)
-        except ValidationError as exc:
-            raise Refused(
-                "not_approved",
-                f"申请 {request_id} 的调阅授权无法读取",
-                f"the grant of request {request_id} does not fit the contract: "
-                f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
-                "Art. 17",
-            ) from exc
         grant = record.model_copy(update={"request_id": request_id})  # the one asked about
         revoked = grant.revoked_at or await store.revoked_at(self.pool, self.schema, request_id)
         if revoked:
@@ -275,9 +284,7 @@ class Viewer:
                 f"the grant expired at {grant.valid_until.isoformat()}; apply again",
                 "Art. 16",
             )
-        form = req.get("form") or {}
-        requester = (req.get("requester") or {}).get("person_id")
-        same_unit = who.account == requester or who.department == form.get("applying_unit")
+        same_unit = who.account == access.requester_id or who.department == access.applying_unit
         if who.name != grant.grantee or not same_unit:
             raise Refused(
                 "not_grantee",

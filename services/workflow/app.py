@@ -85,6 +85,18 @@ def summary(req: ApprovalRequest) -> dict[str, Any]:
     }
 
 
+def _access_view(req: ApprovalRequest) -> Json | None:
+    """The typed part of an access request a viewer's check reads (rpcmodels.AccessView)."""
+    if not isinstance(req, AccessRequest):
+        return None
+    return m.AccessView(
+        state=req.state.value,
+        grant=req.grant,
+        requester_id=req.requester.person_id,
+        applying_unit=req.form.applying_unit,
+    ).model_dump(mode="json")
+
+
 def _steps(steps: list[Any]) -> list[dict[str, Any]]:
     return [{**s.model_dump(mode="json"), "who_zh": s.who_zh} for s in steps]
 
@@ -303,6 +315,7 @@ class WorkflowService:
             "summary": summary(cur),
             "steps": _steps(cur.flow.steps),
             "history": hist,
+            "access": _access_view(cur),
         }
 
     async def print_form(self, req: m.PrintRequest | Json, _call: Call = None) -> Json:

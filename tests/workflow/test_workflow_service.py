@@ -12,6 +12,7 @@ import nats
 import pytest
 
 from cctv.contract import CameraRecord, wrap
+from cctv.contract import rpcmodels as m
 from cctv.contract.events import CameraUpserted
 from cctv.plumbing.bigpayload import unpack
 from cctv.plumbing.db import apply_migrations, create_pool
@@ -179,6 +180,12 @@ async def test_access_request_over_nats(wf, nats_url: str, events: EventLog) -> 
     assert got["request"]["holds"][0]["custodian"] == "nic"
 
     full = await client(rpc.GET, {"request_id": rid})
+    # what the viewer's check reads, typed (media never digs through the request's document)
+    access = m.GetReply.model_validate(full).access
+    assert access is not None and access.state == "retrieved"
+    assert access.grant is not None and access.grant.cameras == [gate]
+    assert access.grant.grantee == "李老师"
+    assert (access.requester_id, access.applying_unit) == (STAFF["person_id"], "college_se")
     subjects = [h["subject"].rsplit(".", 1)[0] for h in full["history"]]
     assert subjects == [
         "cctv.workflow.access.submitted",
