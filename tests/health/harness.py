@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +17,12 @@ import pytest
 
 import services.health.app as health_app
 from cctv.contract import CameraRecord, Event, wrap
-from cctv.contract.events import CameraUpserted, HealthSample
+from cctv.contract.events import (
+    CameraUpserted,
+    HealthSample,
+    StopMoveCompleted,
+    StopMoveWindowApproved,
+)
 from cctv.plumbing.db import apply_migrations, create_pool
 from cctv.plumbing.service import Service
 from services.health import store
@@ -88,6 +93,32 @@ async def a_camera(h: health_app.HealthService) -> str:
 
 async def sample(h: health_app.HealthService, camera_id: str, at: datetime, ok: bool) -> None:
     await feed(h, HealthSample(camera_id=camera_id, sampled_at=at, reachable=ok))
+
+
+async def down_in_window(
+    h: health_app.HealthService, starts: datetime, ends: datetime
+) -> tuple[str, str]:
+    """A camera that went down inside its approved stop/move window (Art. 8): (camera,
+    request id). Health shows it in maintenance, with no fault."""
+    cam = await a_camera(h)
+    rid = f"SM-{cam}"
+    await feed(h, StopMoveWindowApproved(
+        request_id=rid, camera_ids=[cam], starts_at=starts, ends_at=ends
+    ))  # fmt: skip
+    await sample(h, cam, starts + timedelta(minutes=1), True)
+    for i in range(2, 5):
+        await sample(h, cam, starts + timedelta(minutes=i), False)
+    return cam, rid
+
+
+async def window_done(
+    h: health_app.HealthService, request_id: str, starts: datetime, done: datetime
+) -> None:
+    """The stop/move work reported done at `done`: the window ends there."""
+    await feed(h, StopMoveCompleted(
+        request_id=request_id, process="stopmove", transition="completed", state="completed",
+        at=done, summary={"window": {"starts_at": starts.isoformat(), "ends_at": done.isoformat()}},
+    ))  # fmt: skip
 
 
 async def open_faults(h: health_app.HealthService, camera_id: str) -> list[dict]:

@@ -18,7 +18,7 @@ from cctv.plumbing.service import RpcError
 from services.health import app as health_app
 from services.health import store
 from services.health.app import HealthService
-from tests.health.harness import T0, a_camera, feed, open_faults, sample, state
+from tests.health.harness import T0, a_camera, down_in_window, feed, open_faults, sample, state
 
 
 def record(camera_id: str) -> CameraRecord:
@@ -71,15 +71,7 @@ async def test_a_camera_has_its_series_from_the_start_moves_and_goes(
 
 
 async def test_maintenance_is_its_own_state_not_downtime(health: HealthService) -> None:
-    from cctv.contract.events import StopMoveWindowApproved
-
-    cam = await a_camera(health)
-    await feed(health, StopMoveWindowApproved(
-        request_id=f"SM-{cam}", camera_ids=[cam], starts_at=T0, ends_at=T0 + timedelta(hours=2)
-    ))  # fmt: skip
-    await sample(health, cam, T0 + timedelta(minutes=1), True)
-    for i in range(2, 5):
-        await sample(health, cam, T0 + timedelta(minutes=i), False)
+    cam, _ = await down_in_window(health, T0, T0 + timedelta(hours=2))
     assert in_state(cam, "教学楼", "教学区", "maintenance") == 1
     assert in_state(cam, "教学楼", "教学区", "down") == 0
 

@@ -18,16 +18,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from cctv.contract.events import (
-    CameraRemoved,
-    CameraUpserted,
-    HealthSample,
-    StopMoveCompleted,
-    StopMoveWindowApproved,
-)
+from cctv.contract.events import CameraRemoved, CameraUpserted, HealthSample
 from services.health import store
 from services.health.app import HealthService
-from tests.health.harness import a_camera, feed, open_faults, sample, state
+from tests.health.harness import down_in_window, feed, open_faults, state, window_done
 from tests.health.test_health_series import (
     Gate,
     LockCalls,
@@ -195,24 +189,15 @@ async def test_a_window_that_ends_while_the_camera_is_being_removed_opens_no_fau
     has been reported done, and is being removed (its faults resolved, not yet committed) when
     housekeeping reads the cameras in maintenance. The expiry waits for the removal and opens
     no fault for a camera that has left the inventory."""
-    cam = await a_camera(health)
     now = datetime.now(UTC)
     starts, done = now - timedelta(hours=1), now - timedelta(minutes=5)
-    await feed(health, StopMoveWindowApproved(
-        request_id=f"SM-{cam}", camera_ids=[cam], starts_at=starts, ends_at=now + timedelta(hours=5)
-    ))  # fmt: skip
-    await sample(health, cam, starts + timedelta(minutes=1), True)
-    for i in range(2, 5):
-        await sample(health, cam, starts + timedelta(minutes=i), False)
+    cam, rid = await down_in_window(health, starts, now + timedelta(hours=5))
     assert await state(health, cam) == "maintenance"
-    await feed(health, StopMoveCompleted(
-        request_id=f"SM-{cam}", process="stopmove", transition="completed", state="completed",
-        at=done, summary={"window": {"starts_at": starts.isoformat(), "ends_at": done.isoformat()}},
-    ))  # fmt: skip
+    await window_done(health, rid, starts, done)
     gate = Gate()
     monkeypatch.setattr(store, "resolve_faults", held_after(gate, store.resolve_faults, cam))
     locks = LockCalls(monkeypatch, cam)
-    removing = asyncio.ensure_future(feed(health, CameraRemoved(camera_id=cam), now))
+    removing = asyncio.ensure_future(feed(health, CameraRemoved(camera_id=cam)))
     await gate.wait_reached()
     expiring = asyncio.ensure_future(health.expire_windows())
     await locks.arrived(expiring, calls=2)  # the removal's lock, then the expiry's

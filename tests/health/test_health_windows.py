@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cctv.contract.events import ExamWatch, StopMoveCompleted, StopMoveWindowApproved
-from tests.health.harness import T0, a_camera, feed, open_faults, sample, state
+from cctv.contract.events import ExamWatch
+from tests.health.harness import (
+    T0,
+    a_camera,
+    down_in_window,
+    feed,
+    open_faults,
+    sample,
+    state,
+    window_done,
+)
 
 
 async def test_exam_watch_declares_down_at_the_first_failed_sample(health) -> None:  # type: ignore[no-untyped-def]
@@ -33,25 +42,15 @@ async def test_exam_watch_declares_down_at_the_first_failed_sample(health) -> No
 
 
 async def test_stop_move_window_ends_when_the_work_is_reported_done(health) -> None:  # type: ignore[no-untyped-def]
-    cam = await a_camera(health)
     now = datetime.now(UTC)
-    starts, ends = now - timedelta(hours=1), now + timedelta(hours=5)
-    await feed(health, StopMoveWindowApproved(
-        request_id="SM-1", camera_ids=[cam], starts_at=starts, ends_at=ends
-    ))  # fmt: skip
-    await sample(health, cam, starts + timedelta(minutes=1), True)
-    for i in range(2, 5):
-        await sample(health, cam, starts + timedelta(minutes=i), False)
+    starts = now - timedelta(hours=1)
+    cam, rid = await down_in_window(health, starts, now + timedelta(hours=5))
     assert await state(health, cam) == "maintenance"  # its own state, not downtime
     assert await open_faults(health, cam) == []  # expected: inside the approved window
     await health.expire_windows()
     assert await open_faults(health, cam) == []  # the window still runs
 
-    done = now - timedelta(minutes=5)
-    await feed(health, StopMoveCompleted(
-        request_id="SM-1", process="stopmove", transition="completed", state="completed", at=done,
-        summary={"window": {"starts_at": starts.isoformat(), "ends_at": done.isoformat()}},
-    ))  # fmt: skip
+    await window_done(health, rid, starts, now - timedelta(minutes=5))
     await health.expire_windows()
     [fault] = await open_faults(health, cam)
     assert "Art. 8" in fault["detail"]
