@@ -19,6 +19,9 @@ from cctv.plumbing.identity import new_keypair
 from cctv.plumbing.tasks import quiet_cancellations
 from tests.support.events import EventLog
 
+# the session's own CCTV_HOME: a `make run` home in the checkout (.cctv/endpoints.env: that
+# stack's NATS login, its CLI token) must not reach the session's servers and services
+os.environ["CCTV_HOME"] = tempfile.mkdtemp(prefix="cctv-test-home-")
 # the session's identity keys: services built in this process verify with the public key,
 # tests sign who they act for with the private one (tests/support/identity.py)
 os.environ["IDENTITY_SIGNING_KEY"], os.environ["IDENTITY_PUBLIC_KEY"] = new_keypair()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,11 +26,17 @@ class ServiceSettings(BaseSettings):
     """What every service needs; each service subclasses it with its own prefix-free fields."""
 
     model_config = SettingsConfigDict(
-        env_file=str(cctv_home() / "endpoints.env"),
         env_file_encoding="utf-8",
         extra="ignore",
         secrets_dir=_secrets_dir(),
     )
+
+    def __init__(self, **values: Any) -> None:
+        # the local stack's file is found when settings are made, not when this module is
+        # imported: a process that sets CCTV_HOME later (the test session does, so a
+        # developer's `make run` login never reaches its servers) reads its own home's
+        values.setdefault("_env_file", str(cctv_home() / "endpoints.env"))
+        super().__init__(**values)
 
     nats_url: str = "nats://127.0.0.1:14222"
     # this process's NATS user (cctv.contract.permissions); from env or /run/secrets
