@@ -169,8 +169,7 @@ class HealthService:
         reading taken at `at` still counts. A removal takes the same lock, so it comes wholly
         before the reading (which is then dropped: removed as of its time, or taken before a
         re-add) or wholly after it (and resolves whatever the reading opened)."""
-        await store.lock_camera(conn, camera_id)
-        if await store.counts_at(conn, camera_id, at):
+        if await store.lock_counted(conn, camera_id, at):
             return True
         self._dropped(camera_id, at)
         return False
@@ -961,8 +960,7 @@ class HealthService:
                 async with conn.transaction():
                     # a removal half-way when the list was read comes wholly first: no fault
                     # for a camera that has left the inventory
-                    await store.lock_camera(conn, camera_id)
-                    if not await store.counts_at(conn, camera_id, now):
+                    if not await store.lock_counted(conn, camera_id, now):
                         continue
                     await self._open(conn, camera_id, None, now, why, "-")
                     await self._publish_state(conn, camera_id, "down", now, why, "-")

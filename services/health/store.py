@@ -76,10 +76,11 @@ async def lock_camera(conn: asyncpg.Connection, camera_id: str) -> None:
     )
 
 
-async def counts_at(conn: asyncpg.Connection, camera_id: str, at: datetime) -> bool:
-    """Whether a reading taken at `at` is of the camera as the inventory has it: False if it
-    is removed, or was re-added after `at`. Run after `lock_camera`, as its own statement, so
-    it sees a removal committed while the lock was awaited."""
+async def lock_counted(conn: asyncpg.Connection, camera_id: str, at: datetime) -> bool:
+    """Take the camera's lock, then say whether something of `at` is of the camera as the
+    inventory has it: False if it is removed, or was re-added after `at`. The question is its
+    own statement after the lock, so it sees a removal committed while the lock was awaited."""
+    await lock_camera(conn, camera_id)
     counts = await conn.fetchval(
         "SELECT NOT removed AND (counted_from IS NULL OR counted_from <= $2) "
         f"FROM {SCHEMA}.cameras WHERE camera_id=$1",

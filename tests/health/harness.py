@@ -47,10 +47,9 @@ async def health_database(database_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def health(nats_url: str, health_database: str) -> AsyncIterator[health_app.HealthService]:
-    database_url = health_database
-    settings = HealthSettings(nats_url=nats_url, database_url=database_url)
+    settings = HealthSettings(nats_url=nats_url, database_url=health_database)
     svc = Service("health", settings, migrations=Path(health_app.__file__).parent / "migrations")
-    svc.pool = await create_pool(database_url)
+    svc.pool = await create_pool(health_database)
     await apply_migrations(svc.pool, store.SCHEMA, svc.migrations)
     h = health_app.HealthService(svc, settings, OneCardRepairClient("http://127.0.0.1:9", 1))
     await h.load_conditions()
