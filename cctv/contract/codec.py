@@ -66,7 +66,7 @@ def decode(raw: bytes, subject: str | None = None) -> tuple[Envelope, Event]:
     except RecursionError as exc:
         raise ContractError("bad envelope: nested too deep") from exc
     except ValidationError as exc:
-        raise ContractError(f"bad envelope: {_first_error(exc)}") from exc
+        raise ContractError(f"bad envelope: {first_error(exc)}") from exc
     if env.schema_version > SCHEMA_VERSION:
         raise ContractError(f"schema_version {env.schema_version} is newer than {SCHEMA_VERSION}")
     model = REGISTRY.get(env.type)
@@ -81,11 +81,12 @@ def decode(raw: bytes, subject: str | None = None) -> tuple[Envelope, Event]:
     except RecursionError as exc:
         raise ContractError(f"bad {env.type} body: nested too deep") from exc
     except ValidationError as exc:
-        raise ContractError(f"bad {env.type} body: {_first_error(exc)}") from exc
+        raise ContractError(f"bad {env.type} body: {first_error(exc)}") from exc
     return env, event
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
+    """The first field that does not fit, by its path, and how many do not."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
     return f"{loc}: {err.get('msg', 'invalid')} ({exc.error_count()} error(s))"

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from cctv.contract import CameraRecord, rpc
 from cctv.contract import rpcmodels as m
 from cctv.contract.campustime import TimeError, campus_time, parse_instant
+from cctv.contract.codec import first_error
 from cctv.contract.events import FootageViewing, GrantRecord
 from cctv.plumbing.identity import HEADER, Identity, caller
 from cctv.plumbing.outbox import stage
@@ -135,18 +136,15 @@ class Session:
 
 def _access_of(reply: Any, request_id: str) -> m.AccessView:
     """The access request workflow answered with, typed; anything else is refused."""
-    if not isinstance(reply, dict) or not reply.get("ok"):
-        access = None
-    else:
+    access = None
+    if isinstance(reply, dict) and reply.get("ok"):
         try:
             access = m.GetReply.model_validate(reply).access
         except ValidationError as exc:
-            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
             raise Refused(
                 "not_approved",
                 f"申请 {request_id} 的调阅授权无法读取",
-                f"the grant of request {request_id} does not fit the contract: "
-                f"{where} {exc.errors()[0]['msg']}",
+                f"the grant of request {request_id} does not fit the contract: {first_error(exc)}",
                 "Art. 17",
             ) from exc
     if access is None:
