@@ -7,6 +7,10 @@ of its id), so 5,000 cameras every 30 s are a steady ~170 probes/s rather than a
 whose previous probe is still running is skipped for that round (counted), never queued
 twice, so an overloaded replica degrades into older samples, not into unbounded backlog.
 `sample_fleet` (all at once, wait for all) stays for small fleets and tests.
+
+When a camera that failed answers again, its recorder's other cameras that failed too are
+probed at once rather than at their slots: what brings one back (the recorder, its switch,
+its power) usually brings them all, and the outage resolves together, within one period.
 """
 
 from __future__ import annotations
@@ -159,6 +163,10 @@ class SpreadSampler:
         self.last_probe: dict[str, float] = {}  # camera -> loop time this replica last probed it
         self.catchup_spread_s = min(5.0, period_s / 6)
         self._notes: set[asyncio.Task[None]] = set()
+        self.failing: set[str] = set()  # cameras whose last measured sample was a failure
+        self.by_recorder: dict[str, list[CameraRecord]] = {}  # nvr_id -> its cameras
+        self.recovery_spread_s = min(2.0, period_s / 10)
+        self.mine: Callable[[str], bool] | None = None  # this replica's cameras (sharding)
 
     def _blame(self, loop_start: float) -> float | None:
         """The loop lag that made this probe ingest's failure, or None if the loop kept up."""
@@ -213,6 +221,7 @@ class SpreadSampler:
                     else:
                         self.stats.probes += 1
                         self._last_measured[cam.camera_id] = loop.time()
+                        self._follow(cam, sample)
             if not sample.measured and not self._note_due(cam.camera_id):
                 return  # said "not measured" a moment ago: no need to load the bus again
             if sample.shard is None and self.shard is not None:
@@ -222,6 +231,37 @@ class SpreadSampler:
             pass
         finally:
             self.running.pop(cam.camera_id, None)
+
+    def _follow(self, cam: CameraRecord, sample: HealthSample) -> None:
+        """Keep who is failing; a recorder's camera back up sends for its failing siblings."""
+        if not sample.reachable:
+            self.failing.add(cam.camera_id)
+            return
+        if cam.camera_id not in self.failing:
+            return
+        self.failing.discard(cam.camera_id)
+        if cam.nvr_id is None:
+            return
+        siblings = [
+            c
+            for c in self.by_recorder.get(cam.nvr_id, [])
+            if c.camera_id in self.failing
+            and c.camera_id not in self.running
+            and (self.mine is None or self.mine(c.camera_id))
+        ]
+        now = asyncio.get_running_loop().time()
+        for i, sib in enumerate(siblings):
+            due = now + i * self.recovery_spread_s / len(siblings)
+            self.running[sib.camera_id] = asyncio.create_task(self._one(sib, due))
+
+    def _index(self, cameras: list[CameraRecord]) -> None:
+        by: dict[str, list[CameraRecord]] = {}
+        for c in cameras:
+            if c.nvr_id:
+                by.setdefault(c.nvr_id, []).append(c)
+        self.by_recorder = by
+        known = {c.camera_id for c in cameras}
+        self.failing &= known
 
     def _note_due(self, camera_id: str) -> bool:
         """At most one "not measured" per camera every `note_every_s`: an overloaded ingest
@@ -321,6 +361,7 @@ class SpreadSampler:
         shard move applies at the camera's next slot. With `members` (the live member list,
         compared for change), cameras gained from a dead replica are probed at once."""
         n = 0
+        self.mine = mine
         current: list[list[CameraRecord]] = [[]]
         watcher: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
@@ -334,6 +375,7 @@ class SpreadSampler:
                     t0 = loop.time()
                     continue
                 current[0] = current_list
+                self._index(current_list)
                 if watcher is None and mine is not None and members is not None:
                     watcher = asyncio.create_task(self._take_over(current, mine, members))
                 await self.run_round(current_list, mine, t0)

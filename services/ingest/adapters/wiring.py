@@ -48,6 +48,8 @@ class DeviceProbes:
                 connect_timeout_s=settings.device_connect_timeout_s,
                 read_timeout_s=settings.device_read_timeout_s,
                 max_connections=settings.device_max_connections,
+                # kept from one sample to the next (a period apart), with room for lateness
+                keepalive_s=max(15.0, 2 * settings.sample_interval_s + 5),
                 # within half a period: each camera still sees its recorder's disks as of
                 # its own period, read by one of its siblings
                 device_share_s=min(settings.sample_interval_s / 2, 15.0),
