@@ -152,12 +152,21 @@ INGEST_KEYS = (
     "cctv_ingest_samples_dropped_total",
     "cctv_ingest_event_loop_lag_seconds",
     "process_cpu_seconds_total",
+    "cctv_ingest_device_probe_seconds_count",
 )
+UNMEASURED_WHY = ("behind", "overloaded", "stalled", "skipped")
 
 
 async def ingest_load(http: httpx.AsyncClient, stack: Stack) -> dict[str, float]:
-    m = metrics(await scrape(http, stack, "ingest"))
-    return {k: round(m.get(k, 0.0), 3) for k in INGEST_KEYS}
+    text = await scrape(http, stack, "ingest")
+    m = metrics(text)
+    out = {k: round(m.get(k, 0.0), 3) for k in INGEST_KEYS}
+    for why in UNMEASURED_WHY:  # why ingest could not measure (sampler.py)
+        found = re.findall(
+            rf'^cctv_ingest_probes_unmeasured_total\{{reason="{why}"\}} ([0-9.e+]+)$', text, re.M
+        )
+        out[f"unmeasured:{why}"] = float(found[0]) if found else 0.0
+    return out
 
 
 async def sim(http: httpx.AsyncClient, simulator: str, cam: str, action: str) -> None:
@@ -461,7 +470,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
     )
     for _, d in false_faults[:5]:
         print(f"   e.g. {d['camera_id']} {d['kind']}: {d.get('detail', '')[:100]}")
-    delta = {k: round(after[k] - before[k], 3) for k in INGEST_KEYS if "lag" not in k}
+    delta = {k: round(after[k] - before[k], 3) for k in after if "lag" not in k}
     cpu = delta["process_cpu_seconds_total"]
     probes = delta["cctv_ingest_samples_total"]
     print(
@@ -471,6 +480,13 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
         f"{delta['cctv_ingest_samples_dropped_total']:.0f} dropped; CPU {cpu:.1f} s "
         f"({cpu / ran:.0%} of a core), {probes / cpu if cpu else float('nan'):.0f} samples "
         f"per CPU-second; loop lag now {after['cctv_ingest_event_loop_lag_seconds']:.2f} s"
+    )
+    ran_probes = delta["cctv_ingest_device_probe_seconds_count"]
+    why = ", ".join(f"{w} {delta[f'unmeasured:{w}']:.0f}" for w in UNMEASURED_WHY)
+    print(
+        f"   device probes run: {ran_probes:.0f} ({ran_probes / ran:.1f}/s, "
+        f"{ran_probes / cpu if cpu else float('nan'):.0f} per CPU-second); unmeasured by "
+        f"reason: {why}"
     )
     lat = latencies(bus, outages, args.down_after)
     started = sum(o.broke is not None for o in outages)
