@@ -88,7 +88,11 @@ class IngestService:
         # this replica's share of the fleet; a test may hand in another replica's view
         self.shard = shard or Shard(member_id(), enabled=s.sharding, ttl_s=s.shard_ttl_s)
         self.probes = DeviceProbes(s, resolver_from(s), shard=self.shard.member_id)
-        self.tracker = SegmentTracker()  # what each recorder held at its last scan
+        # what each recorder held at its last scan, and when each camera's next full scan is
+        self.tracker = SegmentTracker(
+            full_interval_s=s.segment_full_scan_interval_s,
+            scan_interval_s=s.segment_scan_interval_s,
+        )
         self.prober: ProberThread | None = None  # while sampling runs
         self.prober_probes: DeviceProbes | None = None  # the prober loop's own (scans too)
         self.frames = RtspProbe(
@@ -393,7 +397,9 @@ class IngestService:
     # ---- recording scans (Art. 7, 18) ----------------------------------------------------
     async def recordings(self) -> None:
         """Every SEGMENT_SCAN_INTERVAL_S, each owned ISAPI/Dahua camera's recorder is listed:
-        new segments, the retention report, deletions inside 30 days or under a hold."""
+        new segments, the retention report, deletions inside 30 days or under a hold. The
+        whole window once per SEGMENT_FULL_SCAN_INTERVAL_S (and after a new hold), the
+        recent past otherwise (the tracker plans it, ADR 0031)."""
         s = self.settings
         # let sampling settle first: the first scan of a fleet is the heaviest
         await asyncio.sleep(min(30.0, s.segment_scan_interval_s))

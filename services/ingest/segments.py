@@ -9,6 +9,14 @@ and say nothing. Nor does a recorder that overwrites its oldest footage before 3
 is its retention, which the retention report shows (health: `retention_short`); a finding is
 a hole in the footage still kept, or anything under a hold.
 
+Tiered scans (ADR 0031): a camera's first scan, and then one scan per full-scan interval
+(1 h by default, each camera at its own phase of it), lists the whole window; the other
+rounds list only the recent past. A full listing of 32 days is ~768 segments of paged XML
+per camera, and at 5,000 cameras every 10 min that starved the prober (issue 9). Only a full
+scan reports retention (the oldest retained needs the whole window) and can find older
+footage gone; an incremental one finds new segments and recent deletions. A camera whose
+preservation holds changed is scanned in full at once (Art. 18).
+
 Memory: per camera only the start and end seconds of known segments, in two int arrays
 (about 12 KB per camera for 30 days of hourly files), so 5,000 cameras fit in ~60 MB.
 """
@@ -16,8 +24,10 @@ Memory: per camera only the start and end seconds of known segments, in two int 
 from __future__ import annotations
 
 import bisect
+import math
+import zlib
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +40,9 @@ RETENTION = regulation.RETENTION  # Art. 7: no deletion or overwrite within 30 d
 # A scan covers this much history, so "keeps less than 30 days" is visible; a camera with
 # preservation holds is scanned back to its oldest held footage (see scan_start).
 SCAN_WINDOW = RETENTION + timedelta(days=2)
+# An incremental scan reaches back at least this far before the last scan: the segment still
+# being written then (not yet published) and anything recent are listed again.
+MIN_OVERLAP = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -81,19 +94,89 @@ def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def full_scan_phase(camera_id: str, interval_s: float) -> float:
+    """The camera's fixed offset in the full-scan interval: its full scans fall at
+    phase + k * interval, so a fleet seen for the first time at once does not come due in
+    the same round again. A stable hash (not `hash()`): the same phase in every process."""
+    return zlib.crc32(camera_id.encode()) / 2**32 * interval_s
+
+
+def holds_key(
+    camera_id: str, holds: Iterable[PreservationHold], now: datetime
+) -> tuple[tuple[int, int, int], ...]:
+    """The camera's active holds, comparable between scans: a new (or extended) hold changes
+    it, and the next scan is full."""
+    return tuple(
+        sorted(
+            (_ts(h.start), _ts(h.end), _ts(h.until))
+            for h in holds
+            if h.camera_id == camera_id and now < h.until
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What the next scan of a camera lists: the whole window (`full`) or the recent past."""
+
+    full: bool
+    start: datetime
+    why: str  # first | holds changed | due | recent
+
+
 class _Known:
-    __slots__ = ("ends", "starts")
+    __slots__ = ("ends", "holds", "last_full", "last_scan", "starts")
 
     def __init__(self) -> None:
         self.starts = array("q")
         self.ends = array("q")
+        self.last_full: int | None = None  # the last complete full scan (its `now`)
+        self.last_scan: int | None = None  # how far the last compared scan covered
+        self.holds: tuple[tuple[int, int, int], ...] = ()  # holds at the last full scan
 
 
 class SegmentTracker:
-    """Remembers each camera's segments between scans and reports changes."""
+    """Remembers each camera's segments between scans, reports changes, and plans whether
+    the next scan lists the whole window or only the recent past.
 
-    def __init__(self) -> None:
+    `full_interval_s`: a full scan per camera at least this often (0: every scan is full);
+    `scan_interval_s`: the rounds' period, which sets the incremental overlap."""
+
+    def __init__(
+        self,
+        full_interval_s: float = 3600.0,
+        scan_interval_s: float = 600.0,
+        phase_of: Callable[[str], float] | None = None,
+    ) -> None:
         self._known: dict[str, _Known] = {}
+        self.full_interval_s = full_interval_s
+        self.overlap = max(timedelta(seconds=2 * scan_interval_s), MIN_OVERLAP)
+        self._phase_of = phase_of or (lambda cid: full_scan_phase(cid, full_interval_s))
+
+    def plan(
+        self, camera_id: str, now: datetime, holds: Iterable[PreservationHold] = ()
+    ) -> ScanPlan:
+        """Full when the camera is new to the tracker (or no full scan of it completed yet),
+        when its holds changed since its last full scan, or when its phase came round since;
+        else from the last scan minus the overlap."""
+        holds = list(holds)
+        full_start = scan_start(camera_id, now, holds)
+        k = self._known.get(camera_id)
+        if k is None or k.last_full is None or k.last_scan is None:
+            return ScanPlan(True, full_start, "first")
+        if k.holds != holds_key(camera_id, holds, now):
+            return ScanPlan(True, full_start, "holds changed")
+        if self._full_due(camera_id, k.last_full, _ts(now)):
+            return ScanPlan(True, full_start, "due")
+        return ScanPlan(False, max(full_start, _dt(k.last_scan) - self.overlap), "recent")
+
+    def _full_due(self, camera_id: str, last_full: int, now: int) -> bool:
+        """A boundary phase + k * interval lies in (last_full, now]."""
+        interval = self.full_interval_s
+        if interval <= 0:
+            return True
+        phase = self._phase_of(camera_id)
+        return math.floor((now - phase) / interval) > math.floor((last_full - phase) / interval)
 
     def known_count(self, camera_id: str) -> int:
         k = self._known.get(camera_id)
@@ -107,8 +190,16 @@ class SegmentTracker:
         window_end: datetime,
         now: datetime,
         holds: Iterable[PreservationHold] = (),
+        *,
+        full: bool = True,
     ) -> ScanOutcome:
-        """Compare a scan of [window_start, window_end) with what was known."""
+        """Compare a scan of [window_start, window_end) with what was known.
+
+        `full`: the listing is the whole window (ScanPlan.full). Only then is its first
+        segment the recorder's oldest (the retention report; known segments older than it
+        were overwritten), and only a complete full listing counts as the camera's full scan
+        — a failed or truncated one is tried again next round."""
+        hold_list = [h for h in holds if h.camera_id == camera_id]
         if listing.error and not listing.segments:
             return ScanOutcome(note=f"scan failed, nothing compared: {listing.error}")
         segs = sorted(listing.segments, key=lambda s: s.start)
@@ -121,9 +212,9 @@ class SegmentTracker:
         known = self._known.setdefault(camera_id, _Known())
         seen = {_ts(s.start) for s in segs}
         # older than everything still listed: the recorder's own overwriting at its old end
-        oldest_listed = _ts(segs[0].start) if segs else None
+        # (only a full listing starts at the old end; an incremental one starts hours ago)
+        oldest_listed = _ts(segs[0].start) if segs and full else None
         ws, ce = _ts(window_start), _ts(covered_end)
-        hold_list = [h for h in holds if h.camera_id == camera_id]
         keep_s, keep_e = array("q"), array("q")
         retention_edge = now - RETENTION
         prune_before = _ts(now - SCAN_WINDOW - timedelta(days=1))
@@ -161,10 +252,15 @@ class SegmentTracker:
             keep_e.insert(i, _ts(seg.end))
             out.segments.append(to_event(camera_id, seg))
         known.starts, known.ends = keep_s, keep_e
-        oldest = segs[0].start if segs else None
-        out.retention = RetentionReport(
-            camera_id=camera_id, oldest_retained=oldest, observed_at=now
-        )
+        known.last_scan = ce
+        if full:
+            oldest = segs[0].start if segs else None
+            out.retention = RetentionReport(
+                camera_id=camera_id, oldest_retained=oldest, observed_at=now
+            )
+            if not (listing.truncated or listing.error):
+                known.last_full = _ts(now)
+                known.holds = holds_key(camera_id, hold_list, now)
         if listing.truncated:
             out.note = f"listing capped at {len(segs)} segments; compared up to {covered_end}"
         return out

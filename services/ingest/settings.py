@@ -36,6 +36,10 @@ class IngestSettings(ServiceSettings):
 
     # --- recording scans (segments.py) ---------------------------------------------------
     segment_scan_interval_s: float = 600.0
+    # each camera's recorder is listed over the whole window (retention, deletions of older
+    # or held footage) once per this interval, at its own phase; the rounds between list
+    # only the recent past (ADR 0031). 0: every scan is full
+    segment_full_scan_interval_s: float = 3600.0
     segment_concurrency: int = 8
     segment_backfill_h: float = 2.0  # on a camera's first scan, publish this much history
     segment_hash_max_bytes: int = 64 << 20

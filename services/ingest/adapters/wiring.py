@@ -3,9 +3,10 @@
 - `DeviceProbes`: the adapter-backed probe for ISAPI / Dahua / ONVIF / RTSP cameras (the
   sampler asks it first, and falls back to the basic probe for other protocols), with the
   device logins (mounted secrets or the vault) and the streams ONVIF devices announced;
-- `scan_camera`: one recorder listing of one camera over the last 32 days -> the
-  `recording.segment` (new, closed segments, with SHA-256 where the file can be fetched),
-  `recording.retention` and `recording.deleted` events to publish.
+- `scan_camera`: one recorder listing of one camera -> the `recording.segment` (new, closed
+  segments, with SHA-256 where the file can be fetched), `recording.retention` and
+  `recording.deleted` events to publish. The tracker plans the listing: the last 32 days
+  (full: retention, deletions anywhere) or only the recent past (incremental; ADR 0031).
 The service (app.py) runs them: sampling on the prober's loop, scans on a schedule.
 """
 
@@ -15,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from cctv.contract.events import CameraRecord, Event, HealthSample
 
-from ..segments import PreservationHold, SegmentTracker, scan_start
+from ..segments import PreservationHold, SegmentTracker
 from ..settings import IngestSettings
 from .base import Credentials, DeviceAdapter, DeviceTarget, Segment, utcnow
 from .credentials import CredentialResolver, FernetVault
@@ -28,6 +29,9 @@ from .onvif import OnvifAdapter
 
 log = structlog.get_logger("ingest.devices")
 PROBES = Histogram("cctv_ingest_device_probe_seconds", "Adapter probe duration", ["protocol"])
+SCANS = Counter(
+    "cctv_ingest_recording_scans_total", "Recorder listings by kind (full, incremental)", ["kind"]
+)
 
 
 class DeviceProbes:
@@ -132,14 +136,18 @@ async def scan_camera(
     settings: IngestSettings,
     now: datetime,
 ) -> list[Event]:
-    """One recorder scan of one camera -> the events to publish (pure but for device I/O)."""
-    start = scan_start(target.camera_id, now, holds)
+    """One recorder scan of one camera -> the events to publish (pure but for device I/O).
+
+    Full or incremental as the tracker plans it; only a full scan's retention is reported."""
+    plan = tracker.plan(target.camera_id, now, holds)
+    SCANS.labels("full" if plan.full else "incremental").inc()
+    start = plan.start
     listing = await adapter.list_segments(target, start, now)
     # Only closed segments: the one being written has no final end, size or hash yet.
     closed = [s for s in listing.segments if s.end <= now - timedelta(seconds=60)]
     listing.segments = closed
     first = tracker.known_count(target.camera_id) == 0
-    out = tracker.observe(target.camera_id, listing, start, now, now, holds)
+    out = tracker.observe(target.camera_id, listing, start, now, now, holds, full=plan.full)
     by_start: dict[datetime, Segment] = {s.start: s for s in closed}
     events: list[Event] = []
     backfill = now - timedelta(hours=settings.segment_backfill_h)
@@ -155,7 +163,7 @@ async def scan_camera(
                 log.info("segment not hashed", camera_id=target.camera_id, error=str(exc))
         events.append(ev.model_copy(update={"sha256": digest}) if digest else ev)
     events.extend(out.deleted)
-    if out.retention is not None and not listing.error:
+    if plan.full and out.retention is not None and not listing.error:
         events.append(out.retention)
     if out.note:
         log.info("recording scan", camera_id=target.camera_id, note=out.note)

@@ -103,6 +103,9 @@ async def test_ingest_publishes_samples_segments_and_deletions(
             database_url=database_url,
             sample_interval_s=0.5,
             segment_scan_interval_s=0.5,
+            # full scans (older or held footage gone) every second; the rounds between list
+            # only the recent past (ADR 0031)
+            segment_full_scan_interval_s=1.0,
             shard_ttl_s=2.0,
             device_secrets_dir=secrets,
             tamper_watch=False,
