@@ -92,6 +92,12 @@ class Restarts:
 
 
 @dataclass
+def _demo_size() -> int | None:
+    from demo.campus import demo_size
+
+    return demo_size()
+
+
 class Stack:
     home: Path
     ports: dict[str, int] = field(default_factory=dict)
@@ -187,6 +193,10 @@ class Stack:
             "SEED_INVENTORY": str(self.home / "demo" / "inventory.yaml"),
             "DEVICE_SECRETS_DIR": str(self.home / "demo" / "secrets"),
         }
+        if _demo_size() is None:
+            # the 322-camera demo campus: every recorder scan whole, so `cctv sim break CAM
+            # --fault deleted_segment` shows within one scan (a NIC's fleet: ADR 0031)
+            env.setdefault("SEGMENT_FULL_SCAN_INTERVAL_S", "0")
         env.update(self.extra_env)
         return env
 
