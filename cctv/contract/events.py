@@ -119,6 +119,8 @@ class HealthSample(Event):
     auth_ok: bool | None = None
     streaming: bool | None = None
     recording: bool | None = None
+    # the device's facts, read on every third sample or so (ingest's DEVICE_FACTS_EVERY,
+    # ADR 0032); None = not read this time, never "fine"
     disk_state: str | None = None
     clock_offset_s: float | None = None
     error: str | None = None

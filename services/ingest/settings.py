@@ -30,6 +30,9 @@ class IngestSettings(ServiceSettings):
     device_read_timeout_s: float = 3.0
     device_max_connections: int = 256
     deep_probe_every: int = 10  # recording check every N samples of a camera
+    # the device's slower facts (clock offset, disks; ONVIF clock and model) every N samples
+    # of a camera; deep probes read them too. Other probes are one request (ADR 0032)
+    device_facts_every: int = 3
     device_secrets_dir: Path = Path("/run/secrets")
     device_vault_key_file: Path | None = None  # Fernet key (a mounted secret)
     device_vault_file: Path | None = None  # JSON {secret name: Fernet token}

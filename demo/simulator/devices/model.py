@@ -95,6 +95,7 @@ class SimDevice:
     stream_uri: str = ""
     events: bool = True  # ONVIF: advertises an event service
     wsse_always: bool = False  # ONVIF: WS-Security even on GetSystemDateAndTime (strict)
+    wsse_skew_s: float = 60.0  # ONVIF: a UsernameToken's Created this far off its clock is refused
     configs_missing: frozenset[str] = frozenset()  # Dahua: getConfig names answered `Error`
 
     def __post_init__(self) -> None:

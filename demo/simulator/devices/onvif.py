@@ -73,6 +73,9 @@ def _first(root: etree._Element, name: str) -> etree._Element | None:
 
 
 def check_wsse(root: etree._Element, dev: SimDevice) -> bool:
+    """A UsernameToken with our password's digest, Created within `wsse_skew_s` of the
+    device's own clock (as devices refuse stale or replayed tokens: a client must sign with
+    the device's time, which it reads from GetSystemDateAndTime)."""
     token = _first(root, "UsernameToken")
     if token is None:
         return False
@@ -93,8 +96,19 @@ def check_wsse(root: etree._Element, dev: SimDevice) -> bool:
         want = base64.b64encode(
             hashlib.sha1(raw + (created.text or "").encode() + password.encode()).digest()
         ).decode()
-        return hmac.compare_digest(want, (pw.text or "").strip())
-    return hmac.compare_digest(password, pw.text or "")
+        if not hmac.compare_digest(want, (pw.text or "").strip()):
+            return False
+    elif not hmac.compare_digest(password, pw.text or ""):
+        return False
+    if created is None:
+        return True  # PasswordText without a Created: nothing to date
+    try:
+        stamp = datetime.fromisoformat((created.text or "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if stamp.tzinfo is None:
+        return False
+    return abs((stamp - dev.device_now()).total_seconds()) <= dev.wsse_skew_s
 
 
 def _dt(t: datetime) -> str:
@@ -257,6 +271,7 @@ async def handle(sim: DeviceServer, dev: SimDevice, request: web.Request) -> web
     if op_el is None:
         return fault("Sender", "ter:InvalidArgVal", "empty SOAP body")
     op = _local(op_el)
+    sim.calls.append((dev.device_id, f"POST {request.path} {op}"))
     if dev.faults.wrong_content_type:
         return web.Response(text="<html>Login</html>", content_type="text/html")
     if dev.faults.garbage:

@@ -13,6 +13,7 @@ speaks ONVIF, as real Hikvision and Dahua devices do).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,11 @@ class DeviceServer:
         self._runner: web.AppRunner | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self.state: dict[Any, Any] = {}  # per-device protocol state (finders, subscriptions)
+        # what each device was asked: HTTP requests by device_id (401 challenges included),
+        # and the last calls as (device_id, "METHOD /path?query" or "POST /onvif/... Op"),
+        # so tests can say what one probe cost a device
+        self.requests: Counter[str] = Counter()
+        self.calls: deque[tuple[str, str]] = deque(maxlen=1000)
 
     def by_id(self, device_id: str) -> SimDevice:
         for d in self.devices.values():
@@ -96,6 +102,9 @@ class DeviceServer:
         dev = self.devices.get((sockname[0], sockname[1])) if sockname else None
         if dev is None:
             return web.Response(status=404, text="no such device")
+        self.requests[dev.device_id] += 1
+        if not request.path.startswith("/onvif/"):  # ONVIF names its operation (onvif.py)
+            self.calls.append((dev.device_id, f"{request.method} {request.path_qs}"))
         f = dev.faults
         if f.offline:
             # A dead device: the connection goes away without an answer.

@@ -173,11 +173,17 @@ class DeviceAdapter(Protocol):
 
     protocol: str
 
-    async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
+    async def probe(
+        self, target: DeviceTarget, *, deep: bool = False, facts: bool = True
+    ) -> ProbeResult:
         """Measure one camera. Never raises for device misbehaviour: it says so in the result.
 
-        `deep` adds the costlier checks (recording present in the last minutes); the
-        sampling loop asks for them every few periods.
+        Every probe says whether the camera answers, takes our credentials, how fast, and
+        (where the protocol can say) whether its video is there. `facts` adds the device's
+        slower-moving facts (its clock offset, its disks); without them those fields stay
+        None (not measured). `deep` adds the costlier checks (recording present in the last
+        minutes, Art. 12 arming) and the facts; the sampling loop asks for facts every few
+        periods and deep checks every few more (ADR 0032).
         """
         ...
 

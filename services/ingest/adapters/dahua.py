@@ -390,29 +390,40 @@ class DahuaAdapter:
         expect_type(reply, path.split("?")[0], *TEXT_TYPES)
         return reply.body
 
-    async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
+    async def probe(
+        self, target: DeviceTarget, *, deep: bool = False, facts: bool = True
+    ) -> ProbeResult:
+        """Every probe reads the device's channels with video loss: an answer past digest
+        auth says the device is there, takes our credentials and how fast, and whether the
+        camera's channel has video. It is the whole device's answer, so the cameras of an
+        NVR share it (`device_get`: at most half a period old, read with the same login,
+        never twice for one camera). `facts` (and `deep`) add the clock and the disks."""
         started = utcnow()
         result = ProbeResult(target.camera_id, started, reachable=False)
-        path = "/cgi-bin/global.cgi?action=getCurrentTime"
         try:
-            t_send = time.time()
-            reply = await self.http.request(target, "GET", path)
-            t_recv = time.time()
-            result.reachable, result.auth_ok = True, True
-            result.latency_ms = round(reply.elapsed_ms, 2)
-            expect_type(reply, "/cgi-bin/global.cgi", *TEXT_TYPES)
-            device_now = parse_current_time(reply.body, self.tz)
-            # Whole-second clock: its true time is half a second later on average.
-            result.clock_offset_s = round(device_now.timestamp() + 0.5 - (t_send + t_recv) / 2, 3)
-            # the device's disks and its channels with video loss: shared by its cameras
-            body = await self._device_get(
-                target, "/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"
-            )
-            result.disk_state = parse_storage(body)
-            body = await self._device_get(
+            reply = await self.http.device_get(
                 target, "/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss"
             )
-            result.streaming = target.channel not in parse_event_indexes(body)
+            result.reachable, result.auth_ok = True, True
+            result.latency_ms = round(reply.elapsed_ms, 2)
+            expect_type(reply, "/cgi-bin/eventManager.cgi", *TEXT_TYPES)
+            result.streaming = target.channel not in parse_event_indexes(reply.body)
+            if facts or deep:
+                path = "/cgi-bin/global.cgi?action=getCurrentTime"
+                t_send = time.time()
+                reply = await self.http.request(target, "GET", path)
+                t_recv = time.time()
+                expect_type(reply, "/cgi-bin/global.cgi", *TEXT_TYPES)
+                device_now = parse_current_time(reply.body, self.tz)
+                # Whole-second clock: its true time is half a second later on average.
+                result.clock_offset_s = round(
+                    device_now.timestamp() + 0.5 - (t_send + t_recv) / 2, 3
+                )
+                # the device's disks: shared by its cameras
+                body = await self._device_get(
+                    target, "/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"
+                )
+                result.disk_state = parse_storage(body)
             if deep or target.camera_id not in self._blind:
                 # VideoBlind, the device's own covered-lens alarm: read on deep probes only
                 body, _ = await self._get(

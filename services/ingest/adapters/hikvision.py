@@ -313,28 +313,38 @@ class IsapiAdapter:
         expect_type(reply, path, *XML_TYPES)
         return reply.body, reply.elapsed_ms
 
-    async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
+    async def probe(
+        self, target: DeviceTarget, *, deep: bool = False, facts: bool = True
+    ) -> ProbeResult:
+        """Every probe is one request, the channel's video input: an answer past digest auth
+        says the device is there, takes our credentials and how fast, and whether the
+        input carries video. `facts` (and `deep`) add the device's clock and its disks."""
         started = utcnow()
         result = ProbeResult(target.camera_id, started, reachable=False)
         try:
-            t_send = time.time()
-            reply = await self.http.request(target, "GET", "/ISAPI/System/time")
-            t_recv = time.time()
+            path = f"/ISAPI/System/Video/inputs/channels/{target.channel}"
+            reply = await self.http.request(target, "GET", path)
             # An answer past digest auth: the device is there and takes our credentials.
             result.reachable, result.auth_ok = True, True
             result.latency_ms = round(reply.elapsed_ms, 2)
-            expect_type(reply, "/ISAPI/System/time", *XML_TYPES)
-            device_now = parse_device_time(reply.body)
-            # The device clock reads whole seconds: its true time is half a second later on average.
-            frac = 0.0 if device_now.microsecond else 0.5
-            result.clock_offset_s = round(device_now.timestamp() + frac - (t_send + t_recv) / 2, 3)
-            storage = "/ISAPI/ContentMgmt/Storage"  # the device's disks: shared by its cameras
-            disks = await self.http.device_get(target, storage)
-            expect_type(disks, storage, *XML_TYPES)
-            result.disk_state = parse_storage(disks.body)
-            path = f"/ISAPI/System/Video/inputs/channels/{target.channel}"
-            body, _ = await self._get(target, path)
-            result.streaming = parse_video_input(body)
+            expect_type(reply, path, *XML_TYPES)
+            result.streaming = parse_video_input(reply.body)
+            if facts or deep:
+                t_send = time.time()
+                reply = await self.http.request(target, "GET", "/ISAPI/System/time")
+                t_recv = time.time()
+                expect_type(reply, "/ISAPI/System/time", *XML_TYPES)
+                device_now = parse_device_time(reply.body)
+                # The device clock reads whole seconds: its true time is half a second later
+                # on average.
+                frac = 0.0 if device_now.microsecond else 0.5
+                result.clock_offset_s = round(
+                    device_now.timestamp() + frac - (t_send + t_recv) / 2, 3
+                )
+                storage = "/ISAPI/ContentMgmt/Storage"  # the device's disks: shared by its cameras
+                disks = await self.http.device_get(target, storage)
+                expect_type(disks, storage, *XML_TYPES)
+                result.disk_state = parse_storage(disks.body)
             if deep:
                 now = utcnow()
                 listing = await self.list_segments(target, now - self.recent_window, now, limit=5)

@@ -61,9 +61,9 @@ class DeviceHttp:
         self.settings = settings or HttpSettings()
         self._session: aiohttp.ClientSession | None = None
         self._auth: OrderedDict[tuple[str, int, str, str], DigestAuthMiddleware] = OrderedDict()
-        # (host, port, path) -> (read at, answer, cameras it has served)
-        self._shared: dict[tuple[str, int, str], tuple[float, HttpReply, set[str]]] = {}
-        self._sharing: dict[tuple[str, int, str], asyncio.Future[HttpReply]] = {}
+        # (host, port, login, path) -> (read at, answer, cameras it has served)
+        self._shared: dict[tuple[str, int, str, str], tuple[float, HttpReply, set[str]]] = {}
+        self._sharing: dict[tuple[str, int, str, str], asyncio.Future[HttpReply]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -167,11 +167,17 @@ class DeviceHttp:
         every other camera on the device for `device_share_s` (each camera's own next probe
         reads afresh); cameras asking meanwhile share the request in flight. At 5,000
         cameras on 64-channel recorders each NVR's disks were read 64 times a period, a
-        third of ingest's requests (issue 9)."""
+        third of ingest's requests (issue 9).
+
+        Only cameras that log in alike share an answer: Dahua's probe takes its camera's
+        reachability and credentials from it (ADR 0032), and an answer to another login
+        proves nothing about this camera's."""
         ttl = self.settings.device_share_s
         if ttl <= 0:
             return await self.request(target, "GET", path)
-        key = (target.host, target.port, path)
+        creds = target.credentials
+        login = f"{creds.username}:{_fingerprint(creds)}" if creds is not None else ""
+        key = (target.host, target.port, login, path)
         hit = self._shared.get(key)
         if hit is not None and time.monotonic() - hit[0] < ttl and target.camera_id not in hit[2]:
             hit[2].add(target.camera_id)  # a camera never gets the same answer twice

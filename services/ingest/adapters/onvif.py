@@ -14,7 +14,11 @@ GetCapabilities (which services exist and their XAddr), Media GetProfiles + GetS
 Events CreatePullPointSubscription + PullMessages only where the device advertises an event
 service ("not supported" is remembered): tns1:VideoSource/SignalLoss (video loss) and
 tns1:RuleEngine/TamperDetector/Tamper or tns1:VideoSource/GlobalSceneChange (tampering).
-Every call but the first carries WS-Security UsernameToken PasswordDigest. Profile S says
+Every call but the clock carries WS-Security UsernameToken PasswordDigest, its Created on the
+device's clock (the offset last read; read again when a device refuses the token).
+Tiers (ADR 0032): a shallow probe is one signed call, the pull where the device has events
+(else GetDeviceInformation); GetSystemDateAndTime and GetDeviceInformation are read on
+facts and deep probes, and whenever the offset is not known. Profile S says
 nothing about disks or recordings: those fields stay None (not measured). Where the device
 advertises the Recording Control service (Profile G), deep probes read Art. 12 arming:
 GetRecordingJobs (the job recording the camera's media profile, Mode "Active" or "Idle") and,
@@ -31,8 +35,9 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
@@ -55,6 +60,7 @@ from .base import (
 from .http import DeviceHttp, HttpSettings
 from .xmlutil import child, children, descendants, local, parse_xml, text
 
+T = TypeVar("T")
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
 PULLPOINT_NS = EVENTS_NS + "/PullPointSubscription"
 _TOPIC_KIND = {
@@ -169,6 +175,8 @@ def read_answer(body: bytes, op: str) -> etree._Element:
         reason = (text(fault, "Text") or text(fault, "faultstring") or "").strip()[:120]
         if "NotAuthorized" in codes or "FailedAuthentication" in codes:
             raise AuthFailed(f"{what}: the device refused the credentials (NotAuthorized)")
+        if "MessageExpired" in codes:  # WS-Security: our UsernameToken's Created is off its clock
+            raise AuthFailed(f"{what}: the device refused the token's time (MessageExpired)")
         raise BadResponse(f"{what}: the device answered with a SOAP fault ({reason or codes})")
     want = f"{op}Response"
     for el in soap_body:
@@ -329,7 +337,8 @@ class _Device:
     pullpoint: str | None = None  # subscription address
     events_supported: bool | None = None
     alarms: dict[tuple[str, int], bool] = field(default_factory=dict)
-    offset_s: float = 0.0  # device clock minus ours, for WS-Security Created
+    # device clock minus ours, for WS-Security Created; None: not known (read it first)
+    offset_s: float | None = None
 
 
 class OnvifAdapter:
@@ -399,7 +408,7 @@ class OnvifAdapter:
         creds = target.credentials
         security = ""
         if signed and creds is not None:
-            created = utcnow() + dt.timedelta(seconds=d.offset_s)
+            created = utcnow() + dt.timedelta(seconds=d.offset_s or 0.0)
             security = username_token(creds.username, creds.password, created)
         where, path = self._where(target, xaddr)
         # HTTP digest is left to the pool as a fallback only for devices that ask for it
@@ -421,42 +430,43 @@ class OnvifAdapter:
         return read_answer(reply.body, op)
 
     # ---- the probe ----------------------------------------------------------------------
-    async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
+    async def probe(
+        self, target: DeviceTarget, *, deep: bool = False, facts: bool = True
+    ) -> ProbeResult:
+        """Every probe is one signed call where the device is known: the events pull where
+        it offers events (answers, takes our credentials, latency, video loss), else
+        GetDeviceInformation. `facts` (and `deep`) add GetSystemDateAndTime (the clock
+        offset) and GetDeviceInformation (the model); the clock is read first as well
+        whenever the WS-Security offset is not known (the first probe, after an error)."""
         started = utcnow()
         result = ProbeResult(target.camera_id, started, reachable=False)
         d = self._device(target)
+        facts = facts or deep
         try:
-            t_send = time.time()
-            try:
-                resp = await self._call(
-                    target,
-                    d,
-                    DEVICE_PATH,
-                    "GetSystemDateAndTime",
-                    "<tds:GetSystemDateAndTime/>",
-                    signed=False,
-                )
-            except AuthFailed:  # a device that wants even this call signed
-                resp = await self._call(
-                    target, d, DEVICE_PATH, "GetSystemDateAndTime", "<tds:GetSystemDateAndTime/>"
-                )
-            t_recv = time.time()
-            dev_now = parse_clock(resp)
-            offset = dev_now.timestamp() + 0.5 - (t_send + t_recv) / 2
-            d.offset_s = offset
-            result.reachable = True
-            result.latency_ms = round((t_recv - t_send) * 1000, 2)
-            result.clock_offset_s = round(offset, 3)
-            info = await self._call(
-                target, d, DEVICE_PATH, "GetDeviceInformation", "<tds:GetDeviceInformation/>"
+            if facts or d.offset_s is None:
+                await self._read_clock(target, d, result)
+            pull = (
+                d.services is not None
+                and bool(d.services.get(EVENTS_NS))
+                and d.events_supported is not False
             )
-            result.auth_ok = True
-            result.device_model = f"{text(info, 'Manufacturer') or ''} {text(info, 'Model') or ''}"
+            if facts or not pull:
+                t0 = time.perf_counter()
+                info = await self._reclocked(
+                    target, d, result, lambda: self._device_info(target, d)
+                )
+                self._answered(result, t0)
+                result.device_model = (
+                    f"{text(info, 'Manufacturer') or ''} {text(info, 'Model') or ''}"
+                )
             if d.services is None:
                 d.services = await self._services(target, d)
-            if target.stream_url is None and (
-                deep or target.camera_id not in self.streams or target.camera_id in self._stale
-            ):
+            # where the stream is: found on deep probes, when a frame check failed there, and
+            # when unknown (a camera whose device would not say is asked on facts probes)
+            unknown = target.camera_id not in self.streams and (
+                facts or target.camera_id not in self.discovery_errors
+            )
+            if target.stream_url is None and (deep or unknown or target.camera_id in self._stale):
                 try:
                     await self._discover_stream(target, d)
                 except AuthFailed:
@@ -469,12 +479,86 @@ class OnvifAdapter:
             if deep and d.services.get(RECORDING_NS):
                 await self._arming(target, d, result)
             if d.services.get(EVENTS_NS) and d.events_supported is not False:
-                await self._events(target, d, result)
+                if result.auth_ok:  # the credentials are proven: events are extra
+                    await self._events(target, d, result)
+                else:  # the pull is this probe's one call: it answers for the camera
+                    await self._events_or_info(target, d, result)
             return result
         except DeviceError as exc:
             d.services = None  # ask again next time: the device may have changed
             d.pullpoint = None
+            d.offset_s = None  # and read its clock first: it may have been reset
             return failed_result(target, started, exc, partial=result)
+
+    @staticmethod
+    def _answered(result: ProbeResult, t0: float) -> None:
+        """A signed call answered: the device is there and takes our credentials."""
+        result.reachable, result.auth_ok = True, True
+        if result.latency_ms is None:
+            result.latency_ms = round((time.perf_counter() - t0) * 1000, 2)
+
+    async def _read_clock(self, target: DeviceTarget, d: _Device, result: ProbeResult) -> None:
+        """GetSystemDateAndTime: the clock offset, remembered for WS-Security's Created."""
+        t_send = time.time()
+        try:
+            resp = await self._call(
+                target, d, DEVICE_PATH, "GetSystemDateAndTime", "<tds:GetSystemDateAndTime/>",
+                signed=False,
+            )  # fmt: skip
+        except AuthFailed:  # a device that wants even this call signed
+            resp = await self._call(
+                target, d, DEVICE_PATH, "GetSystemDateAndTime", "<tds:GetSystemDateAndTime/>"
+            )
+        t_recv = time.time()
+        dev_now = parse_clock(resp)
+        offset = dev_now.timestamp() + 0.5 - (t_send + t_recv) / 2
+        d.offset_s = offset
+        result.reachable = True
+        if result.latency_ms is None:
+            result.latency_ms = round((t_recv - t_send) * 1000, 2)
+        result.clock_offset_s = round(offset, 3)
+
+    async def _reclocked(
+        self,
+        target: DeviceTarget,
+        d: _Device,
+        result: ProbeResult,
+        call: Callable[[], Awaitable[T]],
+    ) -> T:
+        """A signed call; refused while the clock was not read in this probe, the clock is
+        read again and the call made once more. Devices refuse a UsernameToken whose
+        Created is off their own clock (one set back, one drifting): only a refusal with
+        the offset just measured is the credentials' fault."""
+        if result.clock_offset_s is not None:  # read in this probe: no second chance needed
+            return await call()
+        try:
+            return await call()
+        except AuthFailed:
+            pass
+        await self._read_clock(target, d, result)
+        return await call()
+
+    async def _events_or_info(self, target: DeviceTarget, d: _Device, result: ProbeResult) -> None:
+        """The pull as the probe's proof: its answer is the camera answering with our
+        credentials. A timeout or a dropped connection is the camera's; an answer that
+        cannot be read (a subscription the device forgot, say) is asked again as
+        GetDeviceInformation, and the next probe subscribes afresh."""
+        t0 = time.perf_counter()
+        try:
+            resp = await self._reclocked(target, d, result, lambda: self._pull(target, d))
+        except BadResponse:
+            d.pullpoint = None
+            t0 = time.perf_counter()
+            await self._reclocked(target, d, result, lambda: self._device_info(target, d))
+            self._answered(result, t0)
+            return
+        self._answered(result, t0)
+        self._read_events(target, d, result, resp)
+
+    async def _device_info(self, target: DeviceTarget, d: _Device) -> etree._Element:
+        return await self._call(
+            target, d, DEVICE_PATH, "GetDeviceInformation", "<tds:GetDeviceInformation/>"
+        )
 
     async def _services(self, target: DeviceTarget, d: _Device) -> dict[str, str]:
         try:
@@ -588,33 +672,42 @@ class OnvifAdapter:
         """Pull-point events where the device offers them; trouble here is not the camera's
         health (alarms stay unmeasured) and the subscription is made again next time."""
         try:
-            if d.pullpoint is None:
-                sub = await self._call(
-                    target,
-                    d,
-                    (d.services or {})[EVENTS_NS],
-                    "CreatePullPointSubscription",
-                    "<tev:CreatePullPointSubscription><tev:InitialTerminationTime>PT10M"
-                    "</tev:InitialTerminationTime></tev:CreatePullPointSubscription>",
-                )
-                ref = next(iter(descendants(sub, "SubscriptionReference")), None)
-                address = text(ref, "Address") if ref is not None else None
-                if not address:
-                    raise BadResponse("ONVIF events: subscription without an address")
-                d.pullpoint = address
-            resp = await self._call(
-                target,
-                d,
-                d.pullpoint,
-                "PullMessages",
-                "<tev:PullMessages><tev:Timeout>PT0S</tev:Timeout>"
-                "<tev:MessageLimit>64</tev:MessageLimit></tev:PullMessages>",
-            )
+            resp = await self._pull(target, d)
         except AuthFailed:
             raise
         except DeviceError:
             d.pullpoint = None
             return
+        self._read_events(target, d, result, resp)
+
+    async def _pull(self, target: DeviceTarget, d: _Device) -> etree._Element:
+        """PullMessages (subscribing first where there is no pull point yet)."""
+        if d.pullpoint is None:
+            sub = await self._call(
+                target,
+                d,
+                (d.services or {})[EVENTS_NS],
+                "CreatePullPointSubscription",
+                "<tev:CreatePullPointSubscription><tev:InitialTerminationTime>PT10M"
+                "</tev:InitialTerminationTime></tev:CreatePullPointSubscription>",
+            )
+            ref = next(iter(descendants(sub, "SubscriptionReference")), None)
+            address = text(ref, "Address") if ref is not None else None
+            if not address:
+                raise BadResponse("ONVIF events: subscription without an address")
+            d.pullpoint = address
+        return await self._call(
+            target,
+            d,
+            d.pullpoint,
+            "PullMessages",
+            "<tev:PullMessages><tev:Timeout>PT0S</tev:Timeout>"
+            "<tev:MessageLimit>64</tev:MessageLimit></tev:PullMessages>",
+        )
+
+    def _read_events(
+        self, target: DeviceTarget, d: _Device, result: ProbeResult, resp: etree._Element
+    ) -> None:
         for m in descendants(resp, "NotificationMessage"):
             topic = (text(m, "Topic") or "").strip()
             msg = next(iter(descendants(m, "Message")), None)

@@ -351,7 +351,10 @@ class RtspAdapter:
         path = vendor_path(target.brand, target.channel) or "/"
         return f"rtsp://{host}:{target.port}{path}"
 
-    async def probe(self, target: DeviceTarget, *, deep: bool = False) -> ProbeResult:
+    async def probe(
+        self, target: DeviceTarget, *, deep: bool = False, facts: bool = True
+    ) -> ProbeResult:
+        # no device facts over RTSP (no clock, no disks): `facts` changes nothing here
         creds = target.credentials
         r = await self._probe.probe(
             target.camera_id,

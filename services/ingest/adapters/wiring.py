@@ -12,6 +12,7 @@ The service (app.py) runs them: sampling on the prober's loop, scans on a schedu
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,14 +98,30 @@ class DeviceProbes:
     def target(self, camera: CameraRecord) -> DeviceTarget:
         return DeviceTarget.from_camera(camera, self.credentials_for(camera))
 
+    def tier(self, camera_id: str) -> tuple[bool, bool]:
+        """(deep, facts) of the camera's next probe (ADR 0032). Its first probe is deep; then
+        every `deep_probe_every`th is deep (recording, arming, and the facts) and every
+        `device_facts_every`th reads the device's facts (clock, disks); the rest are one
+        request: answers, takes our credentials, latency, video present. Each camera's
+        rotation is shifted by its id, so a period holds a steady share of each tier instead
+        of every camera's facts (or deep checks) at once."""
+        n = self._count.get(camera_id, 0)
+        self._count[camera_id] = n + 1
+        if n == 0:
+            return True, True
+        deep_every = max(1, self.settings.deep_probe_every)
+        facts_every = max(1, self.settings.device_facts_every)
+        h = hashlib.blake2s(camera_id.encode(), digest_size=4).digest()
+        k = n + int.from_bytes(h, "big") % (deep_every * facts_every)
+        deep = k % deep_every == 0
+        return deep, deep or k % facts_every == 0
+
     async def probe(self, camera: CameraRecord) -> HealthSample:
-        n = self._count.get(camera.camera_id, 0)
-        self._count[camera.camera_id] = n + 1
-        deep = n % max(1, self.settings.deep_probe_every) == 0
+        deep, facts = self.tier(camera.camera_id)
         adapter = self.adapters[camera.protocol]
         with PROBES.labels(camera.protocol).time():
             try:
-                result = await adapter.probe(self.target(camera), deep=deep)
+                result = await adapter.probe(self.target(camera), deep=deep, facts=facts)
             except ValueError as exc:  # e.g. an address that is not host:port
                 return HealthSample(
                     camera_id=camera.camera_id,
