@@ -91,13 +91,13 @@ class Restarts:
         return delay
 
 
-@dataclass
 def _demo_size() -> int | None:
     from demo.campus import demo_size
 
     return demo_size()
 
 
+@dataclass
 class Stack:
     home: Path
     ports: dict[str, int] = field(default_factory=dict)

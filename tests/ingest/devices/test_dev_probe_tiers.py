@@ -161,22 +161,24 @@ def _camera(dev: SimDevice, cid: str, protocol: str, channel: int = 1) -> Camera
 
 
 def test_the_tiers_rotate_per_camera() -> None:
-    """A camera's first probe is deep; then deep every DEEP_PROBE_EVERY, the facts every
-    DEVICE_FACTS_EVERY (3 by default) and on deep probes; each camera's rotation shifted by
-    its id, so every period holds a steady share of each tier."""
+    """Deep every DEEP_PROBE_EVERY, the facts every DEVICE_FACTS_EVERY (3 by default), on
+    deep probes and on a camera's first; each camera's rotation shifted by its id, so every
+    period — the first too — holds a steady share of each tier."""
     settings = IngestSettings()
     assert (settings.deep_probe_every, settings.device_facts_every) == (10, 3)
     probes = DeviceProbes(settings, CredentialResolver(Path("/none")))
     cams = [f"CAM-{i:04d}" for i in range(600)]
     rounds = [[probes.tier(c) for c in cams] for _ in range(31)]
-    assert all(rounds[0][i] == (True, True) for i in range(len(cams)))  # everything at first
+    assert all(rounds[0][i][1] for i in range(len(cams)))  # the facts at first
     for i in range(len(cams)):
         deep = [n for n in range(31) if rounds[n][i][0]]
         facts = [n for n in range(31) if rounds[n][i][1]]
         assert set(deep) <= set(facts)
-        assert all(b - a == 10 for a, b in itertools.pairwise(deep[1:])), deep
-        assert 1 <= deep[1] <= 10
+        assert all(b - a == 10 for a, b in itertools.pairwise(deep)), deep
+        assert deep[0] <= 9  # the recording and arming within the first 10 samples
         assert all(b - a <= 3 for a, b in itertools.pairwise(facts)), facts
+    # no period of everyone's deep checks at once, the first neither (a cold start)
+    assert 0.04 < sum(d for d, _ in rounds[0]) / len(cams) < 0.17
     for n in range(1, 31):  # no period of everyone's facts or deep checks at once
         deep_share = sum(d for d, _ in rounds[n]) / len(cams)
         facts_share = sum(f for _, f in rounds[n]) / len(cams)
@@ -192,7 +194,7 @@ def test_device_facts_every_is_its_env_var(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def test_device_probes_sample_in_tiers(estate: Estate) -> None:
-    """Through DeviceProbes, as ingest samples: the first sample carries everything; after
+    """Through DeviceProbes, as ingest samples: the first sample carries the facts; after
     it, the samples between facts probes only what every period needs, one request each."""
     settings = IngestSettings(device_connect_timeout_s=1.0, device_read_timeout_s=1.0)
     probes = DeviceProbes(settings, CredentialResolver(Path("/none")), CREDS)
@@ -205,7 +207,7 @@ async def test_device_probes_sample_in_tiers(estate: Estate) -> None:
     try:
         for dev, cam in cams:
             tiers = [rotation.tier(cam.camera_id) for _ in range(7)]
-            assert tiers[0] == (True, True) and sum(f for _, f in tiers[1:]) >= 2
+            assert tiers[0][1] and sum(f for _, f in tiers[1:]) >= 2
             for n, (deep, facts) in enumerate(tiers):
                 before = estate.server.requests[dev.device_id]
                 s = await probes.probe(cam)
