@@ -92,6 +92,7 @@ class IngestService:
         self.tracker = SegmentTracker(
             full_interval_s=s.segment_full_scan_interval_s,
             scan_interval_s=s.segment_scan_interval_s,
+            full_at_first=False,  # after a restart: the recent past first, whole at its phase
         )
         self.prober: ProberThread | None = None  # while sampling runs
         self.prober_probes: DeviceProbes | None = None  # the prober loop's own (scans too)

@@ -125,13 +125,14 @@ class ScanPlan:
 
 
 class _Known:
-    __slots__ = ("ends", "holds", "last_full", "last_scan", "starts")
+    __slots__ = ("ends", "first_scan", "holds", "last_full", "last_scan", "starts")
 
     def __init__(self) -> None:
         self.starts = array("q")
         self.ends = array("q")
         self.last_full: int | None = None  # the last complete full scan (its `now`)
         self.last_scan: int | None = None  # how far the last compared scan covered
+        self.first_scan: int | None = None  # when the first compared scan was made
         self.holds: tuple[tuple[int, int, int], ...] = ()  # holds at the last full scan
 
 
@@ -140,15 +141,22 @@ class SegmentTracker:
     the next scan lists the whole window or only the recent past.
 
     `full_interval_s`: a full scan per camera at least this often (0: every scan is full);
-    `scan_interval_s`: the rounds' period, which sets the incremental overlap."""
+    `scan_interval_s`: the rounds' period, which sets the incremental overlap;
+    `full_at_first`: a camera's first scan lists the whole window. Ingest says no: after a
+    restart every camera is new, and 5,000 whole-window searches at once (three minutes of
+    ingest's CPU, and each recorder searched 30-odd times over) would come before the
+    probes; its first scan lists the recent past, its full scan comes at its phase."""
 
     def __init__(
         self,
         full_interval_s: float = 3600.0,
         scan_interval_s: float = 600.0,
         phase_of: Callable[[str], float] | None = None,
+        *,
+        full_at_first: bool = True,
     ) -> None:
         self._known: dict[str, _Known] = {}
+        self.full_at_first = full_at_first
         self.full_interval_s = full_interval_s
         self.overlap = max(timedelta(seconds=2 * scan_interval_s), MIN_OVERLAP)
         self._phase_of = phase_of or (lambda cid: full_scan_phase(cid, full_interval_s))
@@ -161,12 +169,18 @@ class SegmentTracker:
         else from the last scan minus the overlap."""
         holds = list(holds)
         full_start = scan_start(camera_id, now, holds)
+        held = holds_key(camera_id, holds, now)
         k = self._known.get(camera_id)
-        if k is None or k.last_full is None or k.last_scan is None:
-            return ScanPlan(True, full_start, "first")
-        if k.holds != holds_key(camera_id, holds, now):
+        if k is None or k.last_scan is None or k.first_scan is None:
+            if self.full_at_first or self.full_interval_s <= 0 or held:
+                return ScanPlan(True, full_start, "first")
+            return ScanPlan(False, max(full_start, now - self.overlap), "first")
+        if k.last_full is None and self.full_at_first:
+            return ScanPlan(True, full_start, "first")  # the first full scan failed
+        if k.holds != held:
             return ScanPlan(True, full_start, "holds changed")
-        if self._full_due(camera_id, k.last_full, _ts(now)):
+        since = k.last_full if k.last_full is not None else k.first_scan
+        if self._full_due(camera_id, since, _ts(now)):
             return ScanPlan(True, full_start, "due")
         return ScanPlan(False, max(full_start, _dt(k.last_scan) - self.overlap), "recent")
 
@@ -177,6 +191,11 @@ class SegmentTracker:
             return True
         phase = self._phase_of(camera_id)
         return math.floor((now - phase) / interval) > math.floor((last_full - phase) / interval)
+
+    def first_scanned(self, camera_id: str) -> datetime | None:
+        """When the camera's first compared scan was made (this process's)."""
+        k = self._known.get(camera_id)
+        return None if k is None or k.first_scan is None else _dt(k.first_scan)
 
     def known_count(self, camera_id: str) -> int:
         k = self._known.get(camera_id)
@@ -253,6 +272,8 @@ class SegmentTracker:
             out.segments.append(to_event(camera_id, seg))
         known.starts, known.ends = keep_s, keep_e
         known.last_scan = ce
+        if known.first_scan is None:
+            known.first_scan = _ts(now)
         if full:
             oldest = segs[0].start if segs else None
             out.retention = RetentionReport(

@@ -162,14 +162,19 @@ async def scan_camera(
     # Only closed segments: the one being written has no final end, size or hash yet.
     closed = [s for s in listing.segments if s.end <= now - timedelta(seconds=60)]
     listing.segments = closed
-    first = tracker.known_count(target.camera_id) == 0
     out = tracker.observe(target.camera_id, listing, start, now, now, holds, full=plan.full)
     by_start: dict[datetime, Segment] = {s.start: s for s in closed}
     events: list[Event] = []
-    backfill = now - timedelta(hours=settings.segment_backfill_h)
+    # history from before ingest knew the camera (its first scan, short or whole, or the
+    # first whole one later) is summarised by the retention, not published file by file;
+    # footage under a preservation hold is published (Art. 18: what is held, with its hash)
+    known_since = tracker.first_scanned(target.camera_id) or now
+    backfill = known_since - timedelta(hours=settings.segment_backfill_h)
     for ev in out.segments:
-        if first and ev.end < backfill:
-            continue  # history before ingest knew the camera: summarised by the retention
+        if ev.end < backfill and not any(
+            h.covers(target.camera_id, ev.start, ev.end, now) for h in holds
+        ):
+            continue
         seg = by_start.get(ev.start)
         digest = None
         if seg is not None and hasattr(adapter, "segment_sha256"):

@@ -210,3 +210,41 @@ def test_an_incremental_listing_does_not_start_at_the_recorders_old_end() -> Non
     # the file from NOW - 2 h vanished (the one straddling the window's start too)
     assert [d.start for d in out.deleted] == [NOW - 2 * H]
     assert out.retention is None
+
+
+async def test_after_a_restart_the_first_scan_is_recent_the_whole_one_at_its_phase() -> None:
+    """Ingest's tracker (full_at_first=False): after a restart every camera is new, and 5,000
+    whole-window searches at once came before the probes for minutes. The first scan lists
+    the recent past; the whole window comes at the camera's phase, and the history it then
+    learns is summarised by the retention, not published file by file."""
+    rec = FakeRecorder()
+    t = SegmentTracker(full_interval_s=3600.0, scan_interval_s=600.0, phase_of=lambda _: 0.0,
+                       full_at_first=False)  # fmt: skip
+    first = await scan(rec, t, T0)
+    assert rec.asked[-1] == (T0 - 2 * H, T0)
+    assert of(first, RetentionReport) == []
+    assert {s.start for s in of(first, RecordingSegment)} == {NOW - 2 * H}  # the backfill
+    for k in range(1, 6):  # the recent past until the camera's phase comes round
+        out = await scan(rec, t, T0 + k * ROUND)
+        assert rec.asked[-1][0] == T0 + (k - 1) * ROUND - 2 * H
+        assert of(out, RetentionReport) == []
+    whole = await scan(rec, t, T0 + 6 * ROUND)
+    assert rec.asked[-1] == (T0 + 6 * ROUND - SCAN_WINDOW, T0 + 6 * ROUND)
+    (ret,) = of(whole, RetentionReport)
+    assert ret.oldest_retained == NOW - timedelta(days=31)
+    assert all(s.end >= T0 - 2 * H for s in of(whole, RecordingSegment))  # no old history
+    rec.deleted.add(NOW - 72 * H)  # now known: its deletion is found by the next whole scan
+    for k in range(7, 12):
+        assert of(await scan(rec, t, T0 + k * ROUND), SegmentDeleted) == []
+    again = await scan(rec, t, T0 + 12 * ROUND)
+    assert [d.start for d in of(again, SegmentDeleted)] == [NOW - 72 * H]
+
+    # a camera under a hold is scanned whole at once, its held footage published (Art. 18)
+    held_rec = FakeRecorder(since=NOW - timedelta(days=40))
+    t2 = SegmentTracker(full_interval_s=3600.0, scan_interval_s=600.0, phase_of=lambda _: 0.0,
+                        full_at_first=False)  # fmt: skip
+    lost = NOW - timedelta(days=33)
+    hold = PreservationHold("cam-1", lost - 2 * H, lost + 2 * H, until=NOW + timedelta(days=300))
+    out = await scan(held_rec, t2, T0, [hold])
+    assert held_rec.asked[-1][0] == lost - 2 * H
+    assert lost in {s.start for s in of(out, RecordingSegment)}
