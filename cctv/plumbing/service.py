@@ -341,6 +341,21 @@ class Service:
             timeout=5.0,
         )
 
+    async def publish_many(
+        self, items: list[tuple[Event, str | None]], timeout: float = 10.0
+    ) -> list[Envelope]:
+        """Telemetry in bulk, each (event, key) as `publish` would: one acknowledgement round
+        trip for the lot (ingest's samples, 170 a second at 5,000 cameras)."""
+        envs = [wrap(e, source=self.name, key=k) for e, k in items]
+        await self.publish_batch(
+            [
+                (subject_for(e, k), env.to_bytes(), env.id)
+                for (e, k), env in zip(items, envs, strict=True)
+            ],
+            timeout,
+        )
+        return envs
+
     async def publish_batch(
         self, items: list[tuple[str, bytes, str]], timeout: float = 10.0
     ) -> None:

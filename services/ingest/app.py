@@ -311,8 +311,8 @@ class IngestService:
         await store.add_holds(self.pool, self.schema, event.hold.hold_id, holds_of(event.hold))
 
     # ---- sampling ------------------------------------------------------------------------
-    async def emit(self, sample: HealthSample) -> None:
-        """Publish one sample with what the tamper watch knows of the camera."""
+    def annotated(self, sample: HealthSample) -> HealthSample:
+        """The sample with what the tamper watch knows of the camera."""
         watch = self._tamper
         # the tamper watch's latest findings for this camera (Art. 12), when it has checked one
         latest = watch.latest.get(sample.camera_id) if watch is not None else None
@@ -326,9 +326,15 @@ class IngestService:
         ):
             # frames that cannot be read round after round are a fault of their own (issue 16)
             sample = sample.model_copy(update={"streaming": False})
-        await self.svc.publish(sample, key=sample.camera_id)
-        SAMPLES.labels(str(sample.reachable).lower()).inc()
-        self.last_samples[sample.camera_id] = sample
+        return sample
+
+    async def emit(self, samples: list[HealthSample]) -> None:
+        """Publish samples as they came off the prober, in one round trip."""
+        ready = [self.annotated(s) for s in samples]
+        await self.svc.publish_many([(s, s.camera_id) for s in ready])
+        for s in ready:
+            SAMPLES.labels(str(s.reachable).lower()).inc()
+            self.last_samples[s.camera_id] = s
 
     async def sampling(self) -> None:
         """The prober runs on its own loop in a thread (prober.py); this loop keeps the

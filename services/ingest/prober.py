@@ -127,24 +127,19 @@ class ProberThread:
 
 
 async def publish_from(
-    prober: ProberThread, emit: Callable[[HealthSample], Awaitable[None]], concurrency: int = 32
+    prober: ProberThread,
+    emit: Callable[[list[HealthSample]], Awaitable[None]],
+    max_batch: int = 64,
 ) -> None:
-    """Drain the prober's samples on the service loop, a bounded number in flight."""
-    sem = asyncio.Semaphore(concurrency)
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def one(sample: HealthSample) -> None:
-        try:
-            await emit(sample)
-        except Exception as exc:  # a failed publish loses one sample, never the loop
-            log.warning("sample not published", camera_id=sample.camera_id, error=repr(exc))
-        finally:
-            sem.release()
-
+    """Drain the prober's samples on the service loop: what has queued up goes out together,
+    one acknowledgement round trip per batch (one sample each through the broker's publish
+    was a twentieth of ingest's CPU at 5,000 cameras)."""
     while True:
-        sample = await prober.queue.get()
+        batch = [await prober.queue.get()]
+        while len(batch) < max_batch and not prober.queue.empty():
+            batch.append(prober.queue.get_nowait())
         QUEUED.set(prober.queue.qsize())
-        await sem.acquire()
-        task = asyncio.create_task(one(sample))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        try:
+            await emit(batch)
+        except Exception as exc:  # a failed publish loses these samples, never the loop
+            log.warning("samples not published", count=len(batch), error=repr(exc))
