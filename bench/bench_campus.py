@@ -439,6 +439,8 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
         except Exception as e:  # the summary still prints, with what failed
             lines.append(f"   stopped early: {e!r}")
         lines += await finish(tasks, t0 + window)
+        # the whole window counts for the false faults, not only until the outages are done
+        await asyncio.sleep(max(0.0, t0 + window - time.monotonic()))
         fixed.append(await repaired(http, stack))
         lines.append(
             "5. series repaired by health's housekeeping (target 0): "
