@@ -161,12 +161,19 @@ async def ingest_load(http: httpx.AsyncClient, stack: Stack) -> dict[str, float]
     text = await scrape(http, stack, "ingest")
     m = metrics(text)
     out = {k: round(m.get(k, 0.0), 3) for k in INGEST_KEYS}
-    for why in UNMEASURED_WHY:  # why ingest could not measure (sampler.py)
-        found = re.findall(
-            rf'^cctv_ingest_probes_unmeasured_total\{{reason="{why}"\}} ([0-9.e+]+)$', text, re.M
-        )
-        out[f"unmeasured:{why}"] = float(found[0]) if found else 0.0
+    why = labelled(text, "cctv_ingest_probes_unmeasured_total", "reason")  # sampler.py
+    out.update({f"unmeasured:{w}": why.get(w, 0.0) for w in UNMEASURED_WHY})
     return out
+
+
+def labelled(text: str, name: str, label: str) -> dict[str, float]:
+    """One metric's samples by one label's value."""
+    return {
+        s.labels[label]: s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name and label in s.labels
+    }
 
 
 async def sim(http: httpx.AsyncClient, simulator: str, cam: str, action: str) -> None:

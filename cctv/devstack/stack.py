@@ -91,12 +91,6 @@ class Restarts:
         return delay
 
 
-def _demo_size() -> int | None:
-    from demo.campus import demo_size
-
-    return demo_size()
-
-
 @dataclass
 class Stack:
     home: Path
@@ -193,7 +187,9 @@ class Stack:
             "SEED_INVENTORY": str(self.home / "demo" / "inventory.yaml"),
             "DEVICE_SECRETS_DIR": str(self.home / "demo" / "secrets"),
         }
-        if _demo_size() is None:
+        from demo.campus import demo_size
+
+        if demo_size() is None:
             # the 322-camera demo campus: every recorder scan whole, so `cctv sim break CAM
             # --fault deleted_segment` shows within one scan (a NIC's fleet: ADR 0031)
             env.setdefault("SEGMENT_FULL_SCAN_INTERVAL_S", "0")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import zlib
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from cctv.contract import regulation
 from cctv.contract.events import HoldRecord, RecordingSegment, RetentionReport, SegmentDeleted
 
 from .adapters.base import Segment, SegmentListing
+from .adapters.scheduler import phase
 
 RETENTION = regulation.RETENTION  # Art. 7: no deletion or overwrite within 30 days
 # A scan covers this much history, so "keeps less than 30 days" is visible; a camera with
@@ -92,13 +92,6 @@ def _ts(t: datetime) -> int:
 
 def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def full_scan_phase(camera_id: str, interval_s: float) -> float:
-    """The camera's fixed offset in the full-scan interval: its full scans fall at
-    phase + k * interval, so a fleet seen for the first time at once does not come due in
-    the same round again. A stable hash (not `hash()`): the same phase in every process."""
-    return zlib.crc32(camera_id.encode()) / 2**32 * interval_s
 
 
 def holds_key(
@@ -159,7 +152,9 @@ class SegmentTracker:
         self.full_at_first = full_at_first
         self.full_interval_s = full_interval_s
         self.overlap = max(timedelta(seconds=2 * scan_interval_s), MIN_OVERLAP)
-        self._phase_of = phase_of or (lambda cid: full_scan_phase(cid, full_interval_s))
+        # the camera's fixed offset in the interval (the sampler's stable hash): its full
+        # scans fall at phase + k * interval, so a fleet seen at once does not come due at once
+        self._phase_of = phase_of or (lambda cid: phase(cid, full_interval_s))
 
     def plan(
         self, camera_id: str, now: datetime, holds: Iterable[PreservationHold] = ()
@@ -196,10 +191,6 @@ class SegmentTracker:
         """When the camera's first compared scan was made (this process's)."""
         k = self._known.get(camera_id)
         return None if k is None or k.first_scan is None else _dt(k.first_scan)
-
-    def known_count(self, camera_id: str) -> int:
-        k = self._known.get(camera_id)
-        return len(k.starts) if k else 0
 
     def observe(
         self,

@@ -29,6 +29,8 @@ from .base import (
     Unreachable,
 )
 
+SharedKey = tuple[str, int, str, str, str]
+
 
 @dataclass(frozen=True)
 class HttpSettings:
@@ -61,9 +63,9 @@ class DeviceHttp:
         self.settings = settings or HttpSettings()
         self._session: aiohttp.ClientSession | None = None
         self._auth: OrderedDict[tuple[str, int, str, str], DigestAuthMiddleware] = OrderedDict()
-        # (host, port, login, path) -> (read at, answer, cameras it has served)
-        self._shared: dict[tuple[str, int, str, str], tuple[float, HttpReply, set[str]]] = {}
-        self._sharing: dict[tuple[str, int, str, str], asyncio.Future[HttpReply]] = {}
+        # (host, port, user, password version, path) -> (read at, answer, cameras it served)
+        self._shared: dict[SharedKey, tuple[float, HttpReply, set[str]]] = {}
+        self._sharing: dict[SharedKey, asyncio.Future[HttpReply]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -91,7 +93,7 @@ class DeviceHttp:
         creds = target.credentials
         if creds is None:
             return ()
-        key = (target.host, target.port, creds.username, _fingerprint(creds))
+        key = (target.host, target.port, *_login(creds))
         mw = self._auth.get(key)
         if mw is None:
             mw = DigestAuthMiddleware(creds.username, creds.password)
@@ -176,8 +178,7 @@ class DeviceHttp:
         if ttl <= 0:
             return await self.request(target, "GET", path)
         creds = target.credentials
-        login = f"{creds.username}:{_fingerprint(creds)}" if creds is not None else ""
-        key = (target.host, target.port, login, path)
+        key: SharedKey = (target.host, target.port, *(_login(creds) if creds else ("", "")), path)
         hit = self._shared.get(key)
         if hit is not None and time.monotonic() - hit[0] < ttl and target.camera_id not in hit[2]:
             hit[2].add(target.camera_id)  # a camera never gets the same answer twice
@@ -218,6 +219,11 @@ def allow_open_files() -> int:
         except (ValueError, OSError):  # not allowed here: keep the limit we have
             pass
     return soft
+
+
+def _login(creds: Credentials) -> tuple[str, str]:
+    """Who logs in, and which version of their password: a cache key without the password."""
+    return creds.username, _fingerprint(creds)
 
 
 def _fingerprint(creds: Credentials) -> str:

@@ -12,7 +12,6 @@ The service (app.py) runs them: sampling on the prober's loop, scans on a schedu
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from .base import Credentials, DeviceAdapter, DeviceTarget, Segment, utcnow
 from .credentials import CredentialResolver, FernetVault
 from .http import DeviceHttp, HttpSettings
 from .onvif import OnvifAdapter
+from .scheduler import phase
 
 log = structlog.get_logger("ingest.devices")
 PROBES = Histogram("cctv_ingest_device_probe_seconds", "Adapter probe duration", ["protocol"])
@@ -110,8 +110,7 @@ class DeviceProbes:
         self._count[camera_id] = n + 1
         deep_every = max(1, self.settings.deep_probe_every)
         facts_every = max(1, self.settings.device_facts_every)
-        h = hashlib.blake2s(camera_id.encode(), digest_size=4).digest()
-        k = n + int.from_bytes(h, "big") % (deep_every * facts_every)
+        k = n + int(phase(camera_id, deep_every * facts_every))
         deep = k % deep_every == 0
         return deep, deep or n == 0 or k % facts_every == 0
 
